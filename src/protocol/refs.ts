@@ -2,17 +2,46 @@
  * Ref names (spec §6) and grouping an ls-refs listing into atoms. Refs that do not parse are skipped and counted,
  * never a crash.
  */
+import { normalizeLabel } from "./label.js";
+import { compareVersions, tryParseVersion, type Version } from "./version.js";
 
 export const INIT_REF = "refs/ekala/init";
 export const ATOMS_PREFIX = "refs/eka/atoms/";
 export const META_PREFIX = "refs/eka/meta/";
 export const LEGACY_ATOMS_PREFIX = "refs/atoms/";
 
-export declare function atomRef(label: string, version: string): string;
-export declare function manifestRef(label: string, version: string): string;
-export declare function originRef(label: string, version: string): string;
-/** git check-ref-format rules (e.g. no component ending in `.lock`, no `..`, no control chars, no `~^:?*[\\`). */
-export declare function isValidRefName(name: string): boolean;
+/** `refs/eka/atoms/<label>/<version>`. Inputs are used as given; check the result with isValidRefName. */
+export function atomRef(label: string, version: string): string {
+  return `${ATOMS_PREFIX}${label}/${version}`;
+}
+/** `refs/eka/meta/<label>/<version>/manifest`: the atom.toml blob at the origin. */
+export function manifestRef(label: string, version: string): string {
+  return `${META_PREFIX}${label}/${version}/manifest`;
+}
+/** `refs/eka/meta/<label>/<version>/origin`: the origin commit. */
+export function originRef(label: string, version: string): string {
+  return `${META_PREFIX}${label}/${version}/origin`;
+}
+
+/** Characters git never allows in a ref name: controls, DEL, space, `~^:?*[\`. */
+const FORBIDDEN_CHARS = /[\x00-\x20\x7f~^:?*[\\]/;
+/** A lone UTF-16 surrogate cannot be sent as UTF-8, so no git ref can hold it. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * git check-ref-format rules (without `--allow-onelevel`, `--refspec-pattern` or `--normalize`): at least two
+ * `/`-separated components, none empty, none starting with `.` or ending with `.lock`; no `..`, no `@{`, not `@`
+ * alone, not ending in `.` or `/`, and no control characters, space or any of `~^:?*[\`.
+ */
+export function isValidRefName(name: string): boolean {
+  if (name === "" || name === "@") return false;
+  if (FORBIDDEN_CHARS.test(name) || LONE_SURROGATE.test(name)) return false;
+  if (name.includes("..") || name.includes("@{")) return false;
+  if (name.endsWith(".")) return false;
+  const parts = name.split("/");
+  if (parts.length < 2) return false;
+  return parts.every((c) => c !== "" && !c.startsWith(".") && !c.endsWith(".lock"));
+}
 
 /** A ref as listed by ls-refs. */
 export interface ListedRef {
@@ -46,10 +75,126 @@ export interface ListedSet {
   readonly skipped: number;
 }
 
+/** Compare strings by their UTF-8 bytes (the same as comparing code points, unlike JS `<` on UTF-16 units). */
+export function compareUtf8(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+}
+
+/** The label if it is valid and already in NFKC form (ref names hold the normalised label), else null. */
+function refLabel(text: string): string | null {
+  try {
+    return normalizeLabel(text, "label") === text ? text : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The version if it is strict SemVer written canonically, else null. */
+function refVersion(text: string): Version | null {
+  const v = tryParseVersion(text);
+  return v !== null && v.text === text ? v : null;
+}
+
+interface Candidate {
+  label: string;
+  version: Version;
+  rev: string;
+  format: "pre1" | "legacy";
+}
+
+/** Sub-refs of the legacy layouts that are valid but not the atom's content ref (§6). */
+const LEGACY_AUX_DIRS = new Set(["_specs", "_srcs"]);
+const LEGACY_AUX_LEAVES = new Set(["spec", "src"]);
+
 /**
  * Group a listing into atoms. `labels`, when given, keeps only those labels (the server may send more than asked).
- * The same (label, version) under both layouts: pre1 wins.
+ * The same (label, version) under both layouts: pre1 wins. Within one layout the first listed ref wins.
  */
-export declare function groupListing(refs: readonly ListedRef[], labels?: readonly string[]): ListedSet;
+export function groupListing(refs: readonly ListedRef[], labels?: readonly string[]): ListedSet {
+  const wanted = labels ? new Set(labels.map((l) => l.normalize("NFKC"))) : null;
+  let root: string | null = null;
+  let rootIsTag = false;
+  let skipped = 0;
+  const atoms = new Map<string, Candidate>();
+  const meta = new Map<string, { manifest: string | null; origin: string | null }>();
+  const key = (label: string, version: string) => `${label}\0${version}`;
+
+  const add = (labelText: string, versionText: string, rev: string, format: "pre1" | "legacy"): void => {
+    const label = refLabel(labelText);
+    const version = refVersion(versionText);
+    if (label === null || version === null) {
+      skipped++;
+      return;
+    }
+    if (wanted && !wanted.has(label)) return;
+    const k = key(label, version.text);
+    const existing = atoms.get(k);
+    if (!existing || (existing.format === "legacy" && format === "pre1")) atoms.set(k, { label, version, rev, format });
+  };
+
+  for (const ref of refs) {
+    const id = ref.peeled ?? ref.oid;
+    if (ref.name === INIT_REF) {
+      if (root === null) {
+        root = ref.oid;
+        rootIsTag = ref.peeled !== undefined;
+      }
+    } else if (ref.name.startsWith(ATOMS_PREFIX)) {
+      const parts = ref.name.slice(ATOMS_PREFIX.length).split("/");
+      if (parts.length === 2) add(parts[0]!, parts[1]!, id, "pre1");
+      else skipped++;
+    } else if (ref.name.startsWith(META_PREFIX)) {
+      const [l, v, kind, ...rest] = ref.name.slice(META_PREFIX.length).split("/");
+      const label = l === undefined ? null : refLabel(l);
+      const version = v === undefined ? null : refVersion(v);
+      if (rest.length > 0 || label === null || version === null || (kind !== "manifest" && kind !== "origin")) {
+        skipped++;
+        continue;
+      }
+      const k = key(label, version.text);
+      const entry = meta.get(k) ?? { manifest: null, origin: null };
+      if (entry[kind] === null) entry[kind] = id;
+      meta.set(k, entry);
+    } else if (ref.name.startsWith(LEGACY_ATOMS_PREFIX)) {
+      const parts = ref.name.slice(LEGACY_ATOMS_PREFIX.length).split("/");
+      const [a, b, c] = parts;
+      if (parts.length === 2) add(a!, b!, id, "legacy"); // format 1 content ref
+      else if (parts.length === 3 && c === "atom") add(a!, b!, id, "legacy"); // short-lived variant
+      else if (parts.length === 3 && (LEGACY_AUX_DIRS.has(b!) || LEGACY_AUX_LEAVES.has(c!))) continue;
+      else skipped++;
+    }
+  }
+
+  const list: ListedAtom[] = [...atoms.values()]
+    .sort(
+      (x, y) =>
+        compareUtf8(x.label, y.label) || compareVersions(x.version, y.version) || compareUtf8(x.version.text, y.version.text),
+    )
+    .map((c) => {
+      const m = c.format === "pre1" ? meta.get(key(c.label, c.version.text)) : undefined;
+      return {
+        label: c.label,
+        version: c.version.text,
+        rev: c.rev,
+        manifest: m?.manifest ?? null,
+        origin: m?.origin ?? null,
+        format: c.format,
+      };
+    });
+  return { root, rootIsTag, atoms: list, skipped };
+}
+
 /** The ls-refs prefixes for a set of labels (or all atoms when omitted), always including refs/ekala/init. */
-export declare function listingPrefixes(labels?: readonly string[], opts?: { legacy?: boolean; meta?: boolean }): string[];
+export function listingPrefixes(labels?: readonly string[], opts: { legacy?: boolean; meta?: boolean } = {}): string[] {
+  const roots = [ATOMS_PREFIX];
+  if (opts.meta) roots.push(META_PREFIX);
+  if (opts.legacy) roots.push(LEGACY_ATOMS_PREFIX);
+  const out: string[] = [];
+  if (labels === undefined) out.push(...roots);
+  else {
+    const unique = [...new Set(labels)];
+    for (const prefix of roots) for (const label of unique) out.push(`${prefix}${label}/`);
+  }
+  out.push(INIT_REF);
+  return out;
+}
