@@ -33,9 +33,13 @@ export function isObjectId(text: string): boolean {
 /** The object format an id belongs to, from its length; throws CprError `commit.bad-id` for anything else. */
 export function objectFormatOf(id: string): ObjectFormat {
   if (!isObjectId(id)) {
-    throw new CprError("commit.bad-id", `expected a lowercase hex object id of 40 or 64 digits, got ${JSON.stringify(id)}`, {
-      hint: "pass the full object id, e.g. from `git rev-parse`",
-    });
+    throw new CprError(
+      "commit.bad-id",
+      `expected a lowercase hex object id of 40 or 64 digits, got ${JSON.stringify(id)}`,
+      {
+        hint: "pass the full object id, e.g. from `git rev-parse`",
+      },
+    );
   }
   return id.length === 40 ? "sha1" : "sha256";
 }
@@ -48,11 +52,18 @@ export function atomCommitBody(input: AtomCommitInput): Buffer {
       hint: "both ids must come from the same repository",
     });
   }
-  for (const [what, value] of [["label", label], ["version", version]] as const) {
+  for (const [what, value] of [
+    ["label", label],
+    ["version", version],
+  ] as const) {
     if (value === "" || /[\n\0]/.test(value)) {
-      throw new CprError("commit.bad-field", `the atom ${what} must be non-empty and hold no newline or NUL, got ${JSON.stringify(value)}`, {
-        hint: `validate the ${what} before building the commit`,
-      });
+      throw new CprError(
+        "commit.bad-field",
+        `the atom ${what} must be non-empty and hold no newline or NUL, got ${JSON.stringify(value)}`,
+        {
+          hint: `validate the ${what} before building the commit`,
+        },
+      );
     }
   }
   const text =
@@ -67,7 +78,11 @@ export function atomCommitBody(input: AtomCommitInput): Buffer {
 }
 
 /** git object id: hash of `<type> <len>\0<body>` with SHA-1 or SHA-256. */
-export function gitObjectId(type: "commit" | "tree" | "blob" | "tag", body: Uint8Array, format: ObjectFormat = "sha1"): string {
+export function gitObjectId(
+  type: "commit" | "tree" | "blob" | "tag",
+  body: Uint8Array,
+  format: ObjectFormat = "sha1",
+): string {
   const hash = createHash(format === "sha1" ? "sha1" : "sha256");
   hash.update(`${type} ${body.byteLength}\0`, "utf8");
   hash.update(body);

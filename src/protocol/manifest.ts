@@ -1,4 +1,7 @@
-import type { Requirement, Version } from "./version.js";
+import { parse as parseToml, TomlError } from "smol-toml";
+import { CprError } from "./errors.js";
+import { normalizeLabel, type LabelKind } from "./label.js";
+import { parseRequirement, tryParseVersion, type Requirement, type Version } from "./version.js";
 
 /**
  * `atom.toml` (spec §5.1) and `ekala.toml` (§5.2). Parse errors are CprErrors whose `where` is
@@ -11,19 +14,41 @@ export interface PackageSection {
   readonly version: Version;
   readonly description: string | null;
   readonly tags: readonly string[];
-  /** tag → mirrors (`"::"` or git URL text), in file order. */
+  /** tag → mirrors (`"::"` or git URL text), in file order, exact duplicates dropped. */
   readonly sets: Readonly<Record<string, readonly string[]>>;
 }
 
 export type Compose =
-  | { readonly kind: "with"; readonly label: string; readonly from: string; readonly requirement: Requirement; readonly entry: string }
+  | {
+      readonly kind: "with";
+      readonly label: string;
+      readonly from: string;
+      readonly requirement: Requirement;
+      readonly entry: string;
+    }
   | { readonly kind: "nix"; readonly path: string }
   | { readonly kind: "static" };
 
 export type DirectNixDep =
-  | { readonly kind: "url"; readonly name: string; readonly url: string; readonly fromVersion: readonly [string, string] | null }
-  | { readonly kind: "tar"; readonly name: string; readonly url: string; readonly fromVersion: readonly [string, string] | null }
-  | { readonly kind: "build"; readonly name: string; readonly url: string; readonly unpack: boolean; readonly fromVersion: readonly [string, string] | null }
+  | {
+      readonly kind: "url";
+      readonly name: string;
+      readonly url: string;
+      readonly fromVersion: readonly [string, string] | null;
+    }
+  | {
+      readonly kind: "tar";
+      readonly name: string;
+      readonly url: string;
+      readonly fromVersion: readonly [string, string] | null;
+    }
+  | {
+      readonly kind: "build";
+      readonly name: string;
+      readonly url: string;
+      readonly unpack: boolean;
+      readonly fromVersion: readonly [string, string] | null;
+    }
   | {
       readonly kind: "git";
       readonly name: string;
@@ -35,10 +60,11 @@ export type DirectNixDep =
 
 export interface AtomManifest {
   readonly package: PackageSection;
-  /** null when parsed in "publish" mode without [compose]. */
+  /** The composer; always null in "publish" mode, which reads only `[package]`. */
   readonly compose: Compose | null;
-  /** set tag → label → requirement */
+  /** set tag → label → requirement (empty in "publish" mode) */
   readonly depsFrom: Readonly<Record<string, Readonly<Record<string, Requirement>>>>;
+  /** In file order (empty in "publish" mode). */
   readonly directNix: readonly DirectNixDep[];
 }
 
@@ -48,15 +74,855 @@ export type ManifestMode =
   /** Resolving/locking: the whole file is validated, `[compose]` required, unknown top-level keys rejected. */
   | "full";
 
-/** `file` is used only for messages (`where`). */
-export declare function parseAtomManifest(text: string, file: string, mode?: ManifestMode): AtomManifest;
-
 export interface SetManifest {
   /** Relative atom directories, normalised (no `./`, no trailing `/`), unique, never escaping or the root. */
   readonly packages: readonly string[];
   readonly tags: readonly string[];
 }
 
-export declare function parseSetManifest(text: string, file: string): SetManifest;
-/** Exactly `[set]\npackages = []\n\n[metadata]\ntags = []\n` for a new set; packages one per line otherwise. */
-export declare function formatSetManifest(m: SetManifest): string;
+/** The literal a `from_version` URL carries, replaced by the locked version of the named atom dependency. */
+export const VERSION_PLACEHOLDER = "__VERSION__";
+
+// ---------------------------------------------------------------------------------------------------------------
+// Source positions: TOML values carry none, so semantic errors find their key's line in the text.
+
+type Path = readonly string[];
+interface Pos {
+  readonly line: number;
+  readonly col: number;
+}
+
+const BARE_KEY = /^[A-Za-z0-9_-]+$/;
+
+/** A key path as TOML would write it: `deps.from."my set"`. */
+function dotted(path: Path): string {
+  return path.map((k) => (BARE_KEY.test(k) ? k : JSON.stringify(k))).join(".");
+}
+/** `[package].version` for a key, `[package]` for a top-level name. */
+function keyText(path: Path): string {
+  return path.length === 1 ? `[${dotted(path)}]` : `[${dotted(path.slice(0, -1))}].${dotted(path.slice(-1))}`;
+}
+
+/**
+ * Finds where keys and table headers are written, by a light line scan (tables, dotted keys, quoted keys and
+ * the keys of one-line inline tables). Good enough to point at the line of a semantic error; never throws.
+ */
+class KeyLocator {
+  private readonly keys = new Map<string, Pos>();
+  private readonly lines: string[];
+
+  constructor(text: string) {
+    this.lines = text.split(/\r?\n/);
+    let table: string[] = [];
+    let inString: string | null = null; // the closing delimiter of an open multi-line string
+    this.lines.forEach((line, index) => {
+      const lineNo = index + 1;
+      if (inString !== null) {
+        if (countOf(line, inString) % 2 === 1) inString = null;
+        return;
+      }
+      const start = line.length - line.trimStart().length;
+      if (line[start] === "[") {
+        const array = line[start + 1] === "[";
+        const parsed = readDottedKey(line, start + (array ? 2 : 1));
+        if (parsed) {
+          table = parsed.keys;
+          for (let n = 1; n <= table.length; n++) this.record(table.slice(0, n), { line: lineNo, col: start + 1 });
+        }
+        return;
+      }
+      const end = this.recordKeyValue(table, line, start, lineNo);
+      if (end !== null) {
+        for (const delim of ['"""', "'''"]) {
+          if (countOf(line.slice(end), delim) % 2 === 1) inString = delim;
+        }
+      }
+    });
+  }
+
+  private record(path: Path, pos: Pos): void {
+    const k = path.join("\0");
+    if (!this.keys.has(k)) this.keys.set(k, pos);
+  }
+
+  /** Records `key = value` at `i`; returns where the value starts, or null when the line holds no key. */
+  private recordKeyValue(table: Path, line: string, i: number, lineNo: number): number | null {
+    const parsed = readDottedKey(line, i);
+    if (!parsed) return null;
+    let j = skipSpace(line, parsed.end);
+    if (line[j] !== "=") return null;
+    const full = [...table, ...parsed.keys];
+    for (let n = table.length + 1; n <= full.length; n++) this.record(full.slice(0, n), { line: lineNo, col: i + 1 });
+    j = skipSpace(line, j + 1);
+    if (line[j] === "{") this.recordInline(full, line, j + 1, lineNo);
+    return j;
+  }
+
+  /** Keys of a one-line inline table starting after its `{`. */
+  private recordInline(table: Path, line: string, i: number, lineNo: number): void {
+    for (let guard = 0; guard < 64; guard++) {
+      i = skipSpace(line, i);
+      if (i >= line.length || line[i] === "}") return;
+      const parsed = readDottedKey(line, i);
+      if (!parsed) return;
+      let j = skipSpace(line, parsed.end);
+      if (line[j] !== "=") return;
+      const full = [...table, ...parsed.keys];
+      for (let n = table.length + 1; n <= full.length; n++) this.record(full.slice(0, n), { line: lineNo, col: i + 1 });
+      j = skipSpace(line, j + 1);
+      if (line[j] === "{") return this.recordInline(full, line, j + 1, lineNo);
+      i = skipValue(line, j);
+      if (line[i] !== ",") return;
+      i++;
+    }
+  }
+
+  /** Position of the longest recorded prefix of `path`. */
+  find(path: Path): Pos | null {
+    for (let n = path.length; n > 0; n--) {
+      const pos = this.keys.get(path.slice(0, n).join("\0"));
+      if (pos) return pos;
+    }
+    return null;
+  }
+
+  /** Position of the string literal `value` at or after the line of `path` (for array elements). */
+  findValue(path: Path, value: string): Pos | null {
+    const from = this.find(path);
+    if (!from) return null;
+    const needle = JSON.stringify(value);
+    for (let i = from.line - 1; i < this.lines.length; i++) {
+      const col = this.lines[i]!.indexOf(needle);
+      if (col !== -1) return { line: i + 1, col: col + 1 };
+    }
+    return from;
+  }
+}
+
+function countOf(s: string, sub: string): number {
+  return s.split(sub).length - 1;
+}
+function skipSpace(s: string, i: number): number {
+  while (s[i] === " " || s[i] === "\t") i++;
+  return i;
+}
+
+/** Reads `a."b c".d` at `i`; null when there is no key there. */
+function readDottedKey(s: string, i: number): { keys: string[]; end: number } | null {
+  const keys: string[] = [];
+  for (;;) {
+    i = skipSpace(s, i);
+    const q = s[i];
+    if (q === '"' || q === "'") {
+      let j = i + 1;
+      let raw = "";
+      while (j < s.length && s[j] !== q) {
+        if (q === '"' && s[j] === "\\") raw += s[j++];
+        raw += s[j++];
+      }
+      if (j >= s.length) return null;
+      let key = raw;
+      if (q === '"') {
+        try {
+          key = JSON.parse(`"${raw}"`) as string;
+        } catch {
+          key = raw;
+        }
+      }
+      keys.push(key);
+      i = j + 1;
+    } else {
+      const m = /^[^\s.=[\]"'#,{}]+/.exec(s.slice(i));
+      if (!m) return null;
+      keys.push(m[0]);
+      i += m[0].length;
+    }
+    const j = skipSpace(s, i);
+    if (s[j] !== ".") return { keys, end: i };
+    i = j + 1;
+  }
+}
+
+/** Index just past one inline value (string, array, table or scalar) starting at `i`. */
+function skipValue(s: string, i: number): number {
+  let depth = 0;
+  while (i < s.length) {
+    const c = s[i]!;
+    if (c === '"' || c === "'") {
+      i++;
+      while (i < s.length && s[i] !== c) i += c === '"' && s[i] === "\\" ? 2 : 1;
+    } else if (c === "[" || c === "{") depth++;
+    else if (c === "]" || c === "}") {
+      if (depth === 0) return i;
+      depth--;
+    } else if (c === "," && depth === 0) return i;
+    i++;
+  }
+  return i;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Typed access with errors that say where and what was expected.
+
+type Table = Record<string, unknown>;
+
+function isTable(v: unknown): v is Table {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+  const proto: unknown = Object.getPrototypeOf(v);
+  return proto === null || proto === Object.prototype;
+}
+
+/** A short description of a TOML value for "got …" in messages. */
+function describe(v: unknown): string {
+  if (typeof v === "string") return JSON.stringify(v);
+  if (typeof v === "number" || typeof v === "boolean" || typeof v === "bigint") return `${String(v)} (a ${typeof v})`;
+  if (Array.isArray(v)) return "an array";
+  if (isTable(v)) return "a table";
+  return "a date";
+}
+
+function list(items: Iterable<string>): string {
+  return [...items].map((s) => JSON.stringify(s)).join(", ");
+}
+
+class Ctx {
+  readonly locate: KeyLocator;
+  constructor(
+    readonly file: string,
+    text: string,
+  ) {
+    this.locate = new KeyLocator(text);
+  }
+
+  where(path: Path, value?: string): string {
+    const pos = value === undefined ? this.locate.find(path) : this.locate.findValue(path, value);
+    return pos ? `${this.file}:${pos.line}:${pos.col}` : this.file;
+  }
+
+  fail(code: string, path: Path, message: string, hint: string, value?: string): never {
+    throw new CprError(code, message, { where: this.where(path, value), hint });
+  }
+
+  table(v: unknown, path: Path): Table {
+    if (!isTable(v))
+      this.fail(
+        "manifest.type",
+        path,
+        `${keyText(path)} must be a table, got ${describe(v)}`,
+        `write it as a [${dotted(path)}] table`,
+      );
+    return v;
+  }
+
+  string(v: unknown, path: Path, example: string): string {
+    if (typeof v !== "string")
+      this.fail(
+        "manifest.type",
+        path,
+        `${keyText(path)} must be a string, got ${describe(v)}`,
+        `write e.g. ${dotted(path.slice(-1))} = ${example}`,
+      );
+    return v;
+  }
+
+  strings(v: unknown, path: Path, example: string): string[] {
+    if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) {
+      this.fail(
+        "manifest.type",
+        path,
+        `${keyText(path)} must be an array of strings, got ${describe(v)}`,
+        `write e.g. ${dotted(path.slice(-1))} = ${example}`,
+      );
+    }
+    return v as string[];
+  }
+
+  /** Reject keys of `t` outside `allowed`, naming the first one found. */
+  onlyKeys(t: Table, path: Path, allowed: readonly string[], hint?: string): void {
+    for (const key of Object.keys(t)) {
+      if (!allowed.includes(key)) {
+        const where = path.length === 0 ? "at the top level" : `in [${dotted(path)}]`;
+        this.fail(
+          "manifest.unknown-key",
+          [...path, key],
+          `unknown key "${key}" ${where}; expected only ${list(allowed)}`,
+          hint ?? `remove "${key}" or check its spelling`,
+        );
+      }
+    }
+  }
+
+  /** normalizeLabel with this file's position attached to its error. */
+  label(text: string, kind: LabelKind, path: Path, what: string, value?: string): string {
+    try {
+      return normalizeLabel(text, kind, what);
+    } catch (e) {
+      if (!(e instanceof CprError)) throw e;
+      const hint =
+        e.hint ??
+        (kind === "tag"
+          ? "a tag starts with a letter and holds letters, digits, '_', '-', '.' or ':' (never '..')"
+          : "a label starts with a letter and holds only letters, digits, '_' or '-'");
+      throw new CprError(e.code, e.message, { where: this.where(path, value), hint, cause: e });
+    }
+  }
+
+  requirement(text: string, path: Path): Requirement {
+    try {
+      return parseRequirement(text);
+    } catch (e) {
+      if (!(e instanceof CprError)) throw e;
+      throw new CprError(
+        "manifest.invalid-requirement",
+        `${keyText(path)} must be a version requirement like "^1.2", got ${JSON.stringify(text)}: ${e.message}`,
+        {
+          where: this.where(path),
+          hint: e.hint ?? 'use Cargo syntax: "^1.2", "~1.2.3", ">=1.2, <1.5" or "*"',
+          cause: e,
+        },
+      );
+    }
+  }
+}
+
+function parseDocument(text: string, file: string): Table {
+  try {
+    return parseToml(text) as Table;
+  } catch (e) {
+    if (e instanceof TomlError) {
+      const what = (e.message.split("\n")[0] ?? e.message).replace(/^Invalid TOML document:\s*/, "");
+      throw new CprError("manifest.syntax", `${file} is not valid TOML: ${what}`, {
+        where: `${file}:${e.line}:${e.column}`,
+        hint: "fix the TOML syntax at the position shown",
+        cause: e,
+      });
+    }
+    throw new CprError("manifest.syntax", `${file} is not valid TOML: ${e instanceof Error ? e.message : String(e)}`, {
+      where: file,
+      hint: "fix the TOML syntax",
+      cause: e,
+    });
+  }
+}
+
+/**
+ * Normalise a relative path: strip `./`, duplicate and trailing `/`, resolve `..` lexically. Returns "" for the
+ * root itself, or an error word for an absolute path or one that leaves the root.
+ */
+export function normalizeRelativePath(
+  path: string,
+): { ok: true; path: string } | { ok: false; reason: "absolute" | "escapes" } {
+  if (path.startsWith("/")) return { ok: false, reason: "absolute" };
+  const out: string[] = [];
+  for (const part of path.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") {
+      if (out.length === 0) return { ok: false, reason: "escapes" };
+      out.pop();
+    } else out.push(part);
+  }
+  return { ok: true, path: out.join("/") };
+}
+
+/** A relative path inside the atom (`entry`, `[compose.as] nix`); "." for the atom directory itself. */
+function atomPath(ctx: Ctx, v: unknown, path: Path): string {
+  const text = ctx.string(v, path, '"src"');
+  const n = normalizeRelativePath(text);
+  if (!n.ok) {
+    ctx.fail(
+      "manifest.bad-path",
+      path,
+      `${keyText(path)} must be a relative path inside the atom, got ${JSON.stringify(text)}`,
+      'write a path relative to the atom directory, e.g. "src" or "."',
+    );
+  }
+  return n.path === "" ? "." : n.path;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// atom.toml
+
+const PACKAGE_KEYS = ["label", "version", "meta", "sets"] as const;
+const TOP_KEYS = ["package", "compose", "deps"] as const;
+const SOURCE_KEYS = ["url", "tar", "build", "git"] as const;
+type SourceKey = (typeof SOURCE_KEYS)[number];
+const EXTRA_KEYS: Record<SourceKey, readonly string[]> = {
+  url: [],
+  tar: [],
+  build: ["unpack"],
+  git: ["ref", "version"],
+};
+
+function readPackage(ctx: Ctx, v: unknown): PackageSection {
+  if (v === undefined) {
+    ctx.fail(
+      "manifest.missing",
+      [],
+      `${ctx.file} has no [package] table`,
+      'add [package] with label = "<name>" and version = "0.1.0"',
+    );
+  }
+  const pkg = ctx.table(v, ["package"]);
+  if ("description" in pkg) {
+    ctx.fail(
+      "manifest.misplaced-key",
+      ["package", "description"],
+      "[package].description is not allowed here: the description belongs in [package.meta]",
+      'move it under a [package.meta] table: [package.meta]\ndescription = "…"',
+    );
+  }
+  ctx.onlyKeys(pkg, ["package"], PACKAGE_KEYS);
+
+  if (pkg.label === undefined)
+    ctx.fail("manifest.missing", ["package"], "[package].label is missing", 'add label = "<name>" to [package]');
+  const label = ctx.label(
+    ctx.string(pkg.label, ["package", "label"], '"foo"'),
+    "label",
+    ["package", "label"],
+    "[package].label",
+  );
+
+  if (pkg.version === undefined)
+    ctx.fail("manifest.missing", ["package"], "[package].version is missing", 'add version = "0.1.0" to [package]');
+  const versionText = ctx.string(pkg.version, ["package", "version"], '"0.1.0"');
+  const version = tryParseVersion(versionText);
+  if (version === null || version.text !== versionText) {
+    ctx.fail(
+      "manifest.invalid-version",
+      ["package", "version"],
+      `[package].version must be a SemVer version like 1.2.3, got ${JSON.stringify(versionText)}`,
+      'write three numeric parts, no "v" prefix and no leading zeros, e.g. version = "0.1.0" or "1.0.0-rc.1"',
+    );
+  }
+
+  let description: string | null = null;
+  let tags: string[] = [];
+  if (pkg.meta !== undefined) {
+    const meta = ctx.table(pkg.meta, ["package", "meta"]);
+    if (meta.description !== undefined)
+      description = ctx.string(meta.description, ["package", "meta", "description"], '"What this atom is."');
+    if (meta.tags !== undefined) {
+      const path = ["package", "meta", "tags"];
+      tags = ctx
+        .strings(meta.tags, path, '["example", "lang:nix"]')
+        .map((t) => ctx.label(t, "tag", path, "[package.meta].tags entry", t));
+    }
+  }
+
+  const sets: Record<string, string[]> = {};
+  if (pkg.sets !== undefined) {
+    const table = ctx.table(pkg.sets, ["package", "sets"]);
+    for (const [rawTag, value] of Object.entries(table)) {
+      const path = ["package", "sets", rawTag];
+      const tag = ctx.label(rawTag, "tag", path, "[package.sets] key");
+      if (tag in sets)
+        ctx.fail(
+          "manifest.duplicate",
+          path,
+          `[package.sets] names the set "${tag}" twice (after NFKC normalisation)`,
+          "keep one entry per set tag",
+        );
+      const mirrors =
+        typeof value === "string"
+          ? [value]
+          : ctx.strings(value, path, '"::" or ["::", "https://example.org/repo.git"]');
+      if (mirrors.length === 0)
+        ctx.fail(
+          "manifest.type",
+          path,
+          `${keyText(path)} must name at least one mirror`,
+          'give "::" (this repository) or a git URL',
+        );
+      for (const m of mirrors) {
+        if (m === "" || /[\s\x00-\x1f\x7f]/.test(m)) {
+          ctx.fail(
+            "manifest.bad-mirror",
+            path,
+            `${keyText(path)} must be "::" or a git URL, got ${JSON.stringify(m)}`,
+            'a mirror is "::" (this repository) or a git URL without spaces',
+            m,
+          );
+        }
+      }
+      sets[tag] = [...new Set(mirrors)];
+    }
+  }
+  return { label, version, description, tags, sets };
+}
+
+function unknownSet(ctx: Ctx, pkg: PackageSection, path: Path, what: string, tag: string): never {
+  const known = Object.keys(pkg.sets);
+  ctx.fail(
+    "manifest.unknown-set",
+    path,
+    `${what} names the set "${tag}", which is not a key of [package.sets]`,
+    known.length === 0
+      ? `declare it under [package.sets], e.g. ${dotted([tag])} = "<git url>"`
+      : `declare it under [package.sets] or use one of ${list(known)}`,
+  );
+}
+
+function readCompose(ctx: Ctx, v: unknown, pkg: PackageSection): Compose {
+  const hint =
+    'add [compose.with.atom-nix] with from = "<set tag>", or [compose.as] with nix = "<path>" or static = "config"';
+  if (v === undefined)
+    ctx.fail("manifest.missing", [], `${ctx.file} has no [compose] table; resolving and locking need one`, hint);
+  const compose = ctx.table(v, ["compose"]);
+  ctx.onlyKeys(compose, ["compose"], ["with", "as"]);
+  const kinds = Object.keys(compose);
+  if (kinds.length !== 1)
+    ctx.fail(
+      "manifest.compose",
+      ["compose"],
+      `[compose] must hold exactly one of [compose.with.<label>] or [compose.as], found ${kinds.length}`,
+      hint,
+    );
+
+  if (compose.with !== undefined) {
+    const withT = ctx.table(compose.with, ["compose", "with"]);
+    const names = Object.keys(withT);
+    if (names.length !== 1) {
+      ctx.fail(
+        "manifest.compose",
+        ["compose", "with"],
+        `[compose.with] must name exactly one composer, found ${names.length}${names.length ? ` (${list(names)})` : ""}`,
+        "keep a single [compose.with.<label>] table",
+      );
+    }
+    const rawLabel = names[0]!;
+    const path = ["compose", "with", rawLabel];
+    const label = ctx.label(rawLabel, "label", path, "composer label");
+    const t = ctx.table(withT[rawLabel], path);
+    ctx.onlyKeys(t, path, ["from", "version", "entry"]);
+    if (t.from === undefined)
+      ctx.fail(
+        "manifest.missing",
+        path,
+        `${keyText([...path, "from"])} is missing`,
+        'add from = "<set tag>" naming a key of [package.sets]',
+      );
+    const from = ctx.label(
+      ctx.string(t.from, [...path, "from"], '"atom"'),
+      "tag",
+      [...path, "from"],
+      `[${dotted(path)}].from`,
+    );
+    if (!(from in pkg.sets)) unknownSet(ctx, pkg, [...path, "from"], `[${dotted(path)}].from`, from);
+    const requirement = ctx.requirement(
+      t.version === undefined ? "*" : ctx.string(t.version, [...path, "version"], '"^0.4"'),
+      [...path, "version"],
+    );
+    const entry = t.entry === undefined ? "." : atomPath(ctx, t.entry, [...path, "entry"]);
+    return { kind: "with", label, from, requirement, entry };
+  }
+
+  const as = ctx.table(compose.as, ["compose", "as"]);
+  ctx.onlyKeys(as, ["compose", "as"], ["nix", "static"]);
+  const keys = Object.keys(as);
+  if (keys.length !== 1)
+    ctx.fail(
+      "manifest.compose",
+      ["compose", "as"],
+      `[compose.as] must hold exactly one of nix or static, found ${keys.length}`,
+      'write nix = "<path>" or static = "config"',
+    );
+  if (as.nix !== undefined) return { kind: "nix", path: atomPath(ctx, as.nix, ["compose", "as", "nix"]) };
+  if (as.static !== "config") {
+    ctx.fail(
+      "manifest.compose",
+      ["compose", "as", "static"],
+      `[compose.as].static must be "config", got ${describe(as.static)}`,
+      'write static = "config"',
+    );
+  }
+  return { kind: "static" };
+}
+
+function readDeps(ctx: Ctx, v: unknown, pkg: PackageSection): Pick<AtomManifest, "depsFrom" | "directNix"> {
+  const depsFrom: Record<string, Record<string, Requirement>> = {};
+  const directNix: DirectNixDep[] = [];
+  if (v === undefined) return { depsFrom, directNix };
+  const deps = ctx.table(v, ["deps"]);
+  ctx.onlyKeys(deps, ["deps"], ["from", "direct"]);
+
+  if (deps.from !== undefined) {
+    const from = ctx.table(deps.from, ["deps", "from"]);
+    for (const [rawTag, labels] of Object.entries(from)) {
+      const path = ["deps", "from", rawTag];
+      const tag = ctx.label(rawTag, "tag", path, "[deps.from] set tag");
+      if (!(tag in pkg.sets)) unknownSet(ctx, pkg, path, `[${dotted(path)}]`, tag);
+      if (tag in depsFrom)
+        ctx.fail(
+          "manifest.duplicate",
+          path,
+          `[deps.from] names the set "${tag}" twice (after NFKC normalisation)`,
+          "merge the two tables",
+        );
+      const reqs: Record<string, Requirement> = {};
+      for (const [rawLabel, req] of Object.entries(ctx.table(labels, path))) {
+        const p = [...path, rawLabel];
+        const label = ctx.label(rawLabel, "label", p, "dependency label");
+        if (label in reqs)
+          ctx.fail(
+            "manifest.duplicate",
+            p,
+            `[${dotted(path)}] names "${label}" twice (after NFKC normalisation)`,
+            "keep one entry per atom",
+          );
+        reqs[label] = ctx.requirement(ctx.string(req, p, '"^0.1.0"'), p);
+      }
+      depsFrom[tag] = reqs;
+    }
+  }
+
+  if (deps.direct !== undefined) {
+    const direct = ctx.table(deps.direct, ["deps", "direct"]);
+    ctx.onlyKeys(direct, ["deps", "direct"], ["nix"], "only [deps.direct.nix] is supported");
+    if (direct.nix !== undefined) {
+      const seen = new Set<string>();
+      for (const [rawName, entry] of Object.entries(ctx.table(direct.nix, ["deps", "direct", "nix"]))) {
+        const path = ["deps", "direct", "nix", rawName];
+        const name = ctx.label(rawName, "label", path, "direct dependency name");
+        if (seen.has(name))
+          ctx.fail(
+            "manifest.duplicate",
+            path,
+            `[deps.direct.nix] names "${name}" twice (after NFKC normalisation)`,
+            "keep one entry per name",
+          );
+        seen.add(name);
+        directNix.push(readDirect(ctx, name, ctx.table(entry, path), path, pkg, depsFrom));
+      }
+    }
+  }
+  return { depsFrom, directNix };
+}
+
+function readDirect(
+  ctx: Ctx,
+  name: string,
+  t: Table,
+  path: Path,
+  pkg: PackageSection,
+  depsFrom: Record<string, Record<string, Requirement>>,
+): DirectNixDep {
+  const sources = SOURCE_KEYS.filter((k) => k in t);
+  if (sources.length !== 1) {
+    ctx.fail(
+      "manifest.direct-dep",
+      path,
+      `${keyText(path)} must have exactly one of url, tar, build or git, found ${sources.length === 0 ? "none" : list(sources)}`,
+      `write e.g. ${dotted(path.slice(-1))}.url = "https://…" or ${dotted(path.slice(-1))} = { git = "https://…", ref = "main" }`,
+    );
+  }
+  const kind = sources[0]!;
+  ctx.onlyKeys(
+    t,
+    path,
+    [kind, ...EXTRA_KEYS[kind], "from_version"],
+    `a ${kind} entry takes only ${list([kind, ...EXTRA_KEYS[kind], "from_version"])}`,
+  );
+  const url = ctx.string(t[kind], [...path, kind], '"https://example.org/file"');
+  if (url === "")
+    ctx.fail(
+      "manifest.direct-dep",
+      [...path, kind],
+      `${keyText([...path, kind])} must not be empty`,
+      "give the URL to fetch",
+    );
+
+  let fromVersion: readonly [string, string] | null = null;
+  if (t.from_version !== undefined) {
+    const p = [...path, "from_version"];
+    const pair = ctx.strings(t.from_version, p, '["<set-tag>", "<label>"]');
+    if (pair.length !== 2)
+      ctx.fail(
+        "manifest.direct-dep",
+        p,
+        `${keyText(p)} must be a pair ["<set-tag>", "<label>"], got ${pair.length} elements`,
+        "name the set tag and the atom label whose locked version goes into the URL",
+      );
+    const tag = ctx.label(pair[0]!, "tag", p, "from_version set tag");
+    const label = ctx.label(pair[1]!, "label", p, "from_version label");
+    if (!(tag in pkg.sets)) unknownSet(ctx, pkg, p, keyText(p), tag);
+    if (!depsFrom[tag] || !(label in depsFrom[tag]!)) {
+      ctx.fail(
+        "manifest.direct-dep",
+        p,
+        `${keyText(p)} names ${tag}.${label}, which is not a dependency in [deps.from.${dotted([tag])}]`,
+        `add ${dotted([label])} = "<requirement>" under [deps.from.${dotted([tag])}]`,
+      );
+    }
+    if (!url.includes(VERSION_PLACEHOLDER)) {
+      ctx.fail(
+        "manifest.direct-dep",
+        [...path, kind],
+        `${keyText([...path, kind])} must contain ${VERSION_PLACEHOLDER} because the entry has from_version`,
+        `put ${VERSION_PLACEHOLDER} where the version goes in the URL, or drop from_version`,
+      );
+    }
+    fromVersion = [tag, label];
+  }
+
+  switch (kind) {
+    case "url":
+    case "tar":
+      return { kind, name, url, fromVersion };
+    case "build": {
+      if (t.unpack !== undefined && typeof t.unpack !== "boolean") {
+        ctx.fail(
+          "manifest.type",
+          [...path, "unpack"],
+          `${keyText([...path, "unpack"])} must be true or false, got ${describe(t.unpack)}`,
+          "write unpack = true, or leave it out",
+        );
+      }
+      return { kind, name, url, unpack: t.unpack === true, fromVersion };
+    }
+    case "git": {
+      if (t.ref !== undefined && t.version !== undefined) {
+        ctx.fail(
+          "manifest.direct-dep",
+          path,
+          `${keyText(path)} may have ref or version, not both`,
+          "pin a branch or tag with ref, or a SemVer tag range with version",
+        );
+      }
+      let ref: string | null = null;
+      if (t.ref !== undefined) {
+        ref = ctx.string(t.ref, [...path, "ref"], '"main"');
+        if (ref === "")
+          ctx.fail(
+            "manifest.direct-dep",
+            [...path, "ref"],
+            `${keyText([...path, "ref"])} must not be empty`,
+            "name a branch or tag, or leave ref out",
+          );
+        if (ref === "HEAD") ref = null;
+      }
+      const requirement =
+        t.version === undefined
+          ? null
+          : ctx.requirement(ctx.string(t.version, [...path, "version"], '"^2"'), [...path, "version"]);
+      return { kind, name, url, ref, requirement, fromVersion };
+    }
+  }
+}
+
+/** `file` is used only for messages (`where`). Mode defaults to "full". */
+export function parseAtomManifest(text: string, file: string, mode: ManifestMode = "full"): AtomManifest {
+  const doc = parseDocument(text, file);
+  const ctx: Ctx = new Ctx(file, text);
+  if (mode === "full") {
+    ctx.onlyKeys(doc, [], TOP_KEYS, "atom.toml has only [package], [compose] and [deps]; remove or rename this table");
+  }
+  const pkg = readPackage(ctx, doc.package);
+  if (mode === "publish") return { package: pkg, compose: null, depsFrom: {}, directNix: [] };
+  const compose = readCompose(ctx, doc.compose, pkg);
+  const { depsFrom, directNix } = readDeps(ctx, doc.deps, pkg);
+  if (compose.kind === "static" && (Object.keys(depsFrom).length > 0 || directNix.length > 0)) {
+    ctx.fail(
+      "manifest.static-deps",
+      ["deps"],
+      "a static atom ([compose.as] static) must not declare dependencies",
+      "remove the [deps] tables, or compose the atom with nix or an atom composer",
+    );
+  }
+  return { package: pkg, compose, depsFrom, directNix };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// ekala.toml
+
+/** Parse `ekala.toml`. Label uniqueness across the listed atoms needs their files and is checked by the caller. */
+export function parseSetManifest(text: string, file: string): SetManifest {
+  const doc = parseDocument(text, file);
+  const ctx: Ctx = new Ctx(file, text);
+  ctx.onlyKeys(doc, [], ["set", "metadata"], "ekala.toml has only [set] and [metadata]; remove or rename this table");
+  if (doc.set === undefined)
+    ctx.fail(
+      "manifest.missing",
+      [],
+      `${file} has no [set] table`,
+      "add [set] with packages = [ ... ] listing the atom directories",
+    );
+  const set = ctx.table(doc.set, ["set"]);
+  ctx.onlyKeys(set, ["set"], ["packages"]);
+  if (set.packages === undefined)
+    ctx.fail("manifest.missing", ["set"], "[set].packages is missing", 'add packages = ["path/to/atom"] to [set]');
+
+  const path = ["set", "packages"];
+  const packages: string[] = [];
+  const seen = new Map<string, string>();
+  for (const raw of ctx.strings(set.packages, path, '["foo", "tools/lint"]')) {
+    const n = normalizeRelativePath(raw);
+    if (!n.ok) {
+      const why = n.reason === "absolute" ? "must be relative to the repository root" : "escapes the repository";
+      ctx.fail(
+        "manifest.bad-path",
+        path,
+        `[set].packages entry ${JSON.stringify(raw)} ${why}`,
+        'list atom directories relative to the repository root, e.g. "tools/lint"',
+        raw,
+      );
+    }
+    if (n.path === "") {
+      ctx.fail(
+        "manifest.bad-path",
+        path,
+        `[set].packages entry ${JSON.stringify(raw)} is the repository root, which cannot be an atom`,
+        "move the atom into a subdirectory and list that",
+        raw,
+      );
+    }
+    const first = seen.get(n.path);
+    if (first !== undefined) {
+      ctx.fail(
+        "manifest.duplicate",
+        path,
+        `[set].packages lists ${JSON.stringify(n.path)} twice (${JSON.stringify(first)} and ${JSON.stringify(raw)})`,
+        "list each atom directory once",
+        raw,
+      );
+    }
+    seen.set(n.path, raw);
+    packages.push(n.path);
+  }
+
+  let tags: string[] = [];
+  if (doc.metadata !== undefined) {
+    const meta = ctx.table(doc.metadata, ["metadata"]);
+    if (meta.tags !== undefined) {
+      const p = ["metadata", "tags"];
+      tags = ctx.strings(meta.tags, p, '["example"]').map((t) => ctx.label(t, "tag", p, "[metadata].tags entry", t));
+    }
+  }
+  return { packages, tags };
+}
+
+/** A TOML basic string. */
+function tomlString(s: string): string {
+  let out = '"';
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (ch === '"' || ch === "\\") out += "\\" + ch;
+    else if (ch === "\n") out += "\\n";
+    else if (ch === "\t") out += "\\t";
+    else if (ch === "\r") out += "\\r";
+    else if (c < 0x20 || c === 0x7f) out += `\\u${c.toString(16).padStart(4, "0").toUpperCase()}`;
+    else out += ch;
+  }
+  return out + '"';
+}
+
+/**
+ * Writes ekala.toml (§5.2): packages one per line, indented two spaces, each with a trailing comma; an empty list
+ * is `[]`. Tags stay on one line when there are at most one, else they are written like packages.
+ * A new set gives exactly `[set]\npackages = []\n\n[metadata]\ntags = []\n`.
+ */
+export function formatSetManifest(m: SetManifest): string {
+  const multiline = (items: readonly string[]) => `[\n${items.map((s) => `  ${tomlString(s)},\n`).join("")}]`;
+  const packages = m.packages.length === 0 ? "[]" : multiline(m.packages);
+  const tags = m.tags.length <= 1 ? `[${m.tags.map(tomlString).join("")}]` : multiline(m.tags);
+  return `[set]\npackages = ${packages}\n\n[metadata]\ntags = ${tags}\n`;
+}

@@ -158,8 +158,10 @@ export function groupListing(refs: readonly ListedRef[], labels?: readonly strin
     } else if (ref.name.startsWith(LEGACY_ATOMS_PREFIX)) {
       const parts = ref.name.slice(LEGACY_ATOMS_PREFIX.length).split("/");
       const [a, b, c] = parts;
-      if (parts.length === 2) add(a!, b!, id, "legacy"); // format 1 content ref
-      else if (parts.length === 3 && c === "atom") add(a!, b!, id, "legacy"); // short-lived variant
+      if (parts.length === 2)
+        add(a!, b!, id, "legacy"); // format 1 content ref
+      else if (parts.length === 3 && c === "atom")
+        add(a!, b!, id, "legacy"); // short-lived variant
       else if (parts.length === 3 && (LEGACY_AUX_DIRS.has(b!) || LEGACY_AUX_LEAVES.has(c!))) continue;
       else skipped++;
     }
@@ -168,7 +170,9 @@ export function groupListing(refs: readonly ListedRef[], labels?: readonly strin
   const list: ListedAtom[] = [...atoms.values()]
     .sort(
       (x, y) =>
-        compareUtf8(x.label, y.label) || compareVersions(x.version, y.version) || compareUtf8(x.version.text, y.version.text),
+        compareUtf8(x.label, y.label) ||
+        compareVersions(x.version, y.version) ||
+        compareUtf8(x.version.text, y.version.text),
     )
     .map((c) => {
       const m = c.format === "pre1" ? meta.get(key(c.label, c.version.text)) : undefined;

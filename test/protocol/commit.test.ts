@@ -1,12 +1,23 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { atomCommitBody, atomCommitId, gitObjectId, parseAtomCommit, type AtomCommitInput } from "../../src/protocol/commit.js";
+import {
+  atomCommitBody,
+  atomCommitId,
+  gitObjectId,
+  parseAtomCommit,
+  type AtomCommitInput,
+} from "../../src/protocol/commit.js";
 import { CprError } from "../../src/protocol/errors.js";
 import { gitIn, makeRepo, tempDir, GIT_TEST_ENV } from "../support/repo.js";
 
 const foo: AtomCommitInput = { tree: "1".repeat(40), origin: "2".repeat(40), label: "foo", version: "0.1.0" };
-const hiragana: AtomCommitInput = { tree: "3".repeat(40), origin: "4".repeat(40), label: "ひらがな", version: "1.0.0-rc.1" };
+const hiragana: AtomCommitInput = {
+  tree: "3".repeat(40),
+  origin: "4".repeat(40),
+  label: "ひらがな",
+  version: "1.0.0-rc.1",
+};
 
 test("spec §7 worked example: exact bytes, 167 bytes, id 610be71f…", () => {
   const body = atomCommitBody(foo);
@@ -35,8 +46,14 @@ test("gitObjectId: well-known empty blob and tree ids for sha1 and sha256", () =
   const empty = new Uint8Array(0);
   assert.equal(gitObjectId("blob", empty), "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
   assert.equal(gitObjectId("tree", empty), "4b825dc642cb6eb9a060e54bf8d69288fbee4904");
-  assert.equal(gitObjectId("blob", empty, "sha256"), "473a0f4c3be8a93681a267e3b1e9a7dcda1185436fe141f7749120a303721813");
-  assert.equal(gitObjectId("tree", empty, "sha256"), "6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321");
+  assert.equal(
+    gitObjectId("blob", empty, "sha256"),
+    "473a0f4c3be8a93681a267e3b1e9a7dcda1185436fe141f7749120a303721813",
+  );
+  assert.equal(
+    gitObjectId("tree", empty, "sha256"),
+    "6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321",
+  );
 });
 
 test("atomCommitId infers sha256 from 64-hex ids", () => {
@@ -80,7 +97,10 @@ test("parseAtomCommit: pre1 with any deviation is not canonical", () => {
     good + "\n", // trailing newline
     good.replace("author  <>", "author <>"), // one space
     good.replace("committer  <> 0 +0000", "committer  <> 1 +0000"),
-    good.replace("tree 1111111111111111111111111111111111111111\n", `tree ${"1".repeat(40)}\nparent ${"5".repeat(40)}\n`),
+    good.replace(
+      "tree 1111111111111111111111111111111111111111\n",
+      `tree ${"1".repeat(40)}\nparent ${"5".repeat(40)}\n`,
+    ),
     good.replace("format pre1\n", "format pre1\nencoding UTF-8\n"),
   ];
   for (const v of variants) {
@@ -149,7 +169,11 @@ test("parseAtomCommit: malformed bodies throw commit.malformed", () => {
     `tree ${"1".repeat(40)}\nparent nope\nauthor  <> 0 +0000\ncommitter  <> 0 +0000\n\nmsg`,
   ];
   for (const b of bad) {
-    assert.throws(() => parseAtomCommit(Buffer.from(b)), (e: unknown) => e instanceof CprError && e.code === "commit.malformed", JSON.stringify(b));
+    assert.throws(
+      () => parseAtomCommit(Buffer.from(b)),
+      (e: unknown) => e instanceof CprError && e.code === "commit.malformed",
+      JSON.stringify(b),
+    );
   }
 });
 
@@ -159,10 +183,13 @@ function gitBytes(cwd: string, args: string[], input?: Buffer): Buffer {
 
 for (const objectFormat of ["sha1", "sha256"] as const) {
   test(`real git (${objectFormat}): hash-object of our bytes gives our id, cat-file round-trips`, () => {
-    const repo = makeRepo({ "tools/ひらがな/atom.toml": "[package]\n", "README": "x\n" }, { objectFormat });
+    const repo = makeRepo({ "tools/ひらがな/atom.toml": "[package]\n", README: "x\n" }, { objectFormat });
     const origin = gitIn(repo, "rev-parse", "HEAD");
     const tree = gitIn(repo, "rev-parse", "HEAD:tools/ひらがな");
-    for (const [label, version] of [["foo", "0.1.0"], ["ひらがな", "1.0.0-rc.1"]] as const) {
+    for (const [label, version] of [
+      ["foo", "0.1.0"],
+      ["ひらがな", "1.0.0-rc.1"],
+    ] as const) {
       const input = { tree, origin, label, version };
       const body = atomCommitBody(input);
       const id = gitBytes(repo, ["hash-object", "-t", "commit", "-w", "--stdin"], body).toString("utf8").trim();
@@ -183,7 +210,10 @@ for (const objectFormat of ["sha1", "sha256"] as const) {
 test("real git: spec vectors hash the same with git hash-object (no repository objects needed)", () => {
   const dir = tempDir();
   gitIn(dir, "init", "-q");
-  for (const [input, id] of [[foo, "610be71f78657e829a1e78cc635d58624ae2f791"], [hiragana, "32543cde6668ecaa554b6d9a478d78debba0bfc0"]] as const) {
+  for (const [input, id] of [
+    [foo, "610be71f78657e829a1e78cc635d58624ae2f791"],
+    [hiragana, "32543cde6668ecaa554b6d9a478d78debba0bfc0"],
+  ] as const) {
     const out = gitBytes(dir, ["hash-object", "-t", "commit", "--stdin"], atomCommitBody(input)).toString().trim();
     assert.equal(out, id);
   }

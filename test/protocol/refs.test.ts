@@ -79,7 +79,11 @@ test("isValidRefName agrees with real git check-ref-format", () => {
     if (name === "") continue; // git treats an empty argv differently from an empty ref
     const r = spawnSync("git", ["check-ref-format", name]);
     assert.ok(r.status === 0 || r.status === 1, `git check-ref-format ran for ${JSON.stringify(name)}`);
-    assert.equal(isValidRefName(name), r.status === 0, `git says ${r.status === 0 ? "valid" : "invalid"}: ${JSON.stringify(name)}`);
+    assert.equal(
+      isValidRefName(name),
+      r.status === 0,
+      `git says ${r.status === 0 ? "valid" : "invalid"}: ${JSON.stringify(name)}`,
+    );
   }
 });
 
@@ -169,7 +173,10 @@ test("groupListing: invalid labels, versions and shapes are skipped and counted,
   refs.push({ name: "refs/tags/v1.0.0", oid: C }); // outside the atom prefixes: ignored, not counted
   const set = groupListing(refs);
   assert.equal(set.skipped, bad.length);
-  assert.deepEqual(set.atoms.map((a) => `${a.label}@${a.version}`), ["foo@1.0.0"]);
+  assert.deepEqual(
+    set.atoms.map((a) => `${a.label}@${a.version}`),
+    ["foo@1.0.0"],
+  );
 });
 
 test("groupListing: legacy layouts are read as legacy; pre1 wins for the same version", () => {
@@ -203,7 +210,10 @@ test("groupListing: the labels filter drops what the server sent beyond the requ
     { name: "refs/eka/atoms/-bad/1.0.0", oid: C },
   ];
   const set = groupListing(refs, ["foo", "ひらがな"]);
-  assert.deepEqual(set.atoms.map((a) => a.label), ["foo", "ひらがな"]);
+  assert.deepEqual(
+    set.atoms.map((a) => a.label),
+    ["foo", "ひらがな"],
+  );
   assert.equal(set.skipped, 1);
 });
 
@@ -212,7 +222,10 @@ test("groupListing: distinct build metadata are distinct refs, ordered determini
     { name: "refs/eka/atoms/foo/1.0.0+b", oid: A },
     { name: "refs/eka/atoms/foo/1.0.0+a", oid: B },
   ]);
-  assert.deepEqual(set.atoms.map((a) => a.version), ["1.0.0+a", "1.0.0+b"]);
+  assert.deepEqual(
+    set.atoms.map((a) => a.version),
+    ["1.0.0+a", "1.0.0+b"],
+  );
 });
 
 test("listingPrefixes", () => {
@@ -223,7 +236,11 @@ test("listingPrefixes", () => {
     "refs/atoms/",
     INIT_REF,
   ]);
-  assert.deepEqual(listingPrefixes(["foo", "ひらがな", "foo"]), ["refs/eka/atoms/foo/", "refs/eka/atoms/ひらがな/", INIT_REF]);
+  assert.deepEqual(listingPrefixes(["foo", "ひらがな", "foo"]), [
+    "refs/eka/atoms/foo/",
+    "refs/eka/atoms/ひらがな/",
+    INIT_REF,
+  ]);
   assert.deepEqual(listingPrefixes(["foo"], { meta: true, legacy: true }), [
     "refs/eka/atoms/foo/",
     "refs/eka/meta/foo/",
