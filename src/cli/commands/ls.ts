@@ -1,0 +1,85 @@
+import type { Command, Context } from "../command.js";
+import { CprError, UsageError } from "../../protocol/errors.js";
+import { atomId } from "../../protocol/id.js";
+import { Repo } from "../../git/repo.js";
+import { resolveRemote } from "../../git/remote.js";
+import { listRemoteSet } from "../../publish/list.js";
+import { labelArg } from "./id.js";
+
+/** One listed atom, as printed by `cpr ls --json`. */
+interface LsAtom {
+  label: string;
+  version: string;
+  id: string;
+  rev: string;
+  manifest: string | null;
+  origin: string | null;
+  format: string;
+}
+
+/** `cpr ls`: list a remote set's atoms over ls-refs, without cloning. */
+export const command: Command = {
+  name: "ls",
+  usage: "cpr ls REMOTE [LABEL ...] [--json]",
+  summary: "List a set's atoms and versions over git ls-refs, without cloning",
+  help: `Asks the remote for refs/ekala/init and the atom refs of the given labels (all atoms when none are given)
+with one git protocol v2 ls-refs request, and prints the set's root and one line per atom version:
+label, version, AtomId, rev (atom commit), manifest blob, origin commit and ref layout (pre1 or legacy).
+
+REMOTE is a remote name of the current repository, a URL, a path, or an alias such as gh:owner/repo.
+
+Options:
+  --json   Print {"root","atoms":[{"label","version","id","rev","manifest","origin","format"}]} on stdout,
+           sorted by label, then version
+
+Exit codes: 0 listed, 1 failed (e.g. the remote is not an initialized set), 2 usage error.
+`,
+  options: {},
+  async run(ctx, args) {
+    const [target, ...labelArgs] = args.positionals;
+    if (target === undefined) throw new UsageError("missing REMOTE", { hint: "e.g. `cpr ls origin` or `cpr ls gh:owner/repo`" });
+    const labels = labelArgs.map(labelArg);
+    const repo = await Repo.open(ctx.cwd, { env: ctx.env }).catch(() => null);
+    try {
+      const remote = await resolveRemote(target, repo, ctx.cwd);
+      const { listing } = await listRemoteSet(remote.url, labels.length ? labels : undefined, { legacy: true, env: ctx.env, reporter: ctx.term, cwd: ctx.cwd });
+      if (listing.skipped > 0) ctx.term.warn(`skipped ${listing.skipped} ref(s) under the atom namespaces that are not <label>/<version>`);
+      if (listing.root === null) {
+        throw new CprError("ls.not-initialized", `${remote.display} is not an initialized atom set (it has no refs/ekala/init)`, {
+          where: remote.display,
+          hint: "initialize it with `cpr init --remote REMOTE` from a clone of the set's history",
+        });
+      }
+      if (listing.rootIsTag) ctx.term.warn(`refs/ekala/init on ${remote.display} is an annotated tag, which is not a valid set marker`);
+      const root = listing.root;
+      const atoms: LsAtom[] = listing.atoms.map((a) => ({
+        label: a.label,
+        version: a.version,
+        id: atomId(root, a.label),
+        rev: a.rev,
+        manifest: a.manifest,
+        origin: a.origin,
+        format: a.format,
+      }));
+      if (args.values.json === true) ctx.term.json({ root, atoms });
+      else printTable(ctx, root, atoms);
+      return 0;
+    } finally {
+      repo?.close();
+    }
+  },
+};
+
+function printTable(ctx: Context, root: string, atoms: readonly LsAtom[]): void {
+  ctx.term.out(`root ${root}`);
+  if (atoms.length === 0) {
+    ctx.term.info("no atoms");
+    return;
+  }
+  const rows = [
+    ["LABEL", "VERSION", "ID", "REV", "MANIFEST", "ORIGIN", "FORMAT"],
+    ...atoms.map((a) => [a.label, a.version, a.id, a.rev, a.manifest ?? "-", a.origin ?? "-", a.format]),
+  ];
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => [...r[c]!].length)));
+  for (const r of rows) ctx.term.out(r.map((cell, c) => (c === r.length - 1 ? cell : cell + " ".repeat(widths[c]! - [...cell].length))).join("  "));
+}

@@ -1,0 +1,75 @@
+import { flag, str, strs, type Command, type Context } from "../command.js";
+import { Repo } from "../../git/repo.js";
+import { resolveRemote } from "../../git/remote.js";
+import { publish, type PublishResult } from "../../publish/publish.js";
+
+/** `cpr publish`: publish atoms as orphan commits and push them atomically. */
+export const command: Command = {
+  name: "publish",
+  usage: "cpr publish [PATH|LABEL ...] [--all] [--remote R]... [--rev REV] [--dry-run] [--json]",
+  summary: "Publish atoms as reproducible orphan commits and push them atomically",
+  help: `Publishes atoms of a commit (default HEAD) as refs/eka/atoms/<label>/<version>, with
+refs/eka/meta/<label>/<version>/{manifest,origin}. The atoms are the [set].packages of the commit's
+ekala.toml, or, without one, every directory of the commit holding an atom.toml. Manifests are read from the
+commit, not the work tree. Without PATH, LABEL or --all: the atom containing the current directory.
+
+Every check runs before anything is written: the remote must be initialized (cpr init) with this history's root,
+labels must be unique, and a version already published with other content is refused (bump the version). A version
+already published with the same content is skipped. The run is all-or-nothing: if any atom is refused, nothing is
+written, and all refs of all atoms go to each remote in one atomic push.
+
+Options:
+  --all          Every atom of the commit
+  --remote R     Remote name, URL, path or alias; repeat for several (default: the current branch's
+                 upstream remote, else origin)
+  --rev REV      The commit to publish (default HEAD)
+  --dry-run      Say what would be published or skipped; write nothing
+  --json         Print {"published":[…],"skipped":[…],"failed":[…]} on stdout
+  -q, --quiet    Print nothing but errors and the failed atoms
+
+Exit codes: 0 all published or skipped, 1 something failed, 2 usage error.
+`,
+  options: {
+    all: { type: "boolean" },
+    remote: { type: "string", multiple: true },
+    rev: { type: "string" },
+    "dry-run": { type: "boolean" },
+  },
+  async run(ctx, args) {
+    const repo = await Repo.open(ctx.cwd, { env: ctx.env });
+    try {
+      const names = strs(args, "remote");
+      const remotes = await Promise.all((names.length ? names : [undefined]).map((r) => resolveRemote(r, repo, ctx.cwd)));
+      const result = await publish({
+        repo,
+        cwd: ctx.cwd,
+        targets: args.positionals,
+        all: flag(args, "all"),
+        remotes,
+        rev: str(args, "rev") ?? "HEAD",
+        dryRun: flag(args, "dry-run"),
+        reporter: ctx.term,
+        env: ctx.env,
+      });
+      if (args.values.json === true) {
+        const { published, skipped, failed } = result;
+        ctx.term.json({ published, skipped, failed });
+      } else printResult(ctx, result);
+      return result.failed.length ? 1 : 0;
+    } finally {
+      repo.close();
+    }
+  },
+};
+
+function printResult(ctx: Context, r: PublishResult): void {
+  const t = ctx.term;
+  const verb = r.dryRun ? "would publish" : "published";
+  if (!t.quiet) {
+    for (const a of r.published) t.out(`${t.green(verb)}  ${a.label} ${a.version}  ${a.rev}`);
+    for (const a of r.skipped) t.out(`${t.dim("skipped")}  ${a.label} ${a.version}  ${a.rev}  (already published)`);
+  }
+  for (const a of r.failed) t.out(`${t.red("failed")}  ${a.label} ${a.version}: ${a.error}`);
+  const summary = `${r.published.length} ${verb}, ${r.skipped.length} skipped, ${r.failed.length} failed`;
+  t.info(r.dryRun ? `${summary} (dry run: nothing written)` : summary);
+}

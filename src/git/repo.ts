@@ -1,0 +1,505 @@
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { isAbsolute, join, resolve } from "node:path";
+import { CprError } from "../protocol/errors.js";
+import type { ObjectFormat } from "../protocol/commit.js";
+import { git, gitEnv, runGit, type GitResult, type GitRunOptions } from "./exec.js";
+
+/**
+ * A local git repository, driven through the real `git` binary with a small, constant number of processes:
+ * one long-lived `cat-file --batch` for reading objects, one `ls-tree` per scanned commit, one `hash-object` per
+ * batch of written objects, one `update-ref --stdin` per ref transaction and one `push` per remote.
+ */
+
+/** An object read from the repository. */
+export interface GitObject {
+  readonly oid: string;
+  readonly type: "commit" | "tree" | "blob" | "tag";
+  readonly data: Buffer;
+}
+
+/** One entry of a recursive tree listing. `path` is repository-relative, `/`-separated. */
+export interface TreeEntry {
+  readonly mode: string;
+  readonly type: "blob" | "tree" | "commit";
+  readonly oid: string;
+  readonly path: string;
+}
+
+/** One ref of a ref transaction: set `ref` to `oid`. */
+export interface RefUpdate {
+  readonly ref: string;
+  readonly oid: string;
+}
+
+/** A local ref that already holds another value than the one intended. */
+export interface RefConflict {
+  readonly ref: string;
+  readonly oid: string;
+  readonly current: string;
+}
+
+/** The outcome of comparing intended ref values with the local refs. */
+export interface RefPlan {
+  readonly changes: readonly RefUpdate[];
+  readonly conflicts: readonly RefConflict[];
+}
+
+/** The error for a local ref that holds another value. */
+export function refConflictError(c: RefConflict): CprError {
+  return new CprError("ref.conflict", `local ref ${c.ref} already points at ${c.current}, not at ${c.oid}`, {
+    where: c.ref,
+    hint: "a published version is never replaced: bump the version (or, if it was never pushed anywhere, delete the local ref with `git update-ref -d`)",
+  });
+}
+
+/** What `git push --porcelain` said about one ref. */
+export interface PushRefResult {
+  readonly ref: string;
+  /** `new`/`updated`/`up-to-date` landed; the others did not. */
+  readonly status: "new" | "updated" | "up-to-date" | "rejected" | "remote-rejected" | "error";
+  /** git's summary, e.g. `[new reference]` or `[rejected] (atomic push failed)`. */
+  readonly summary: string;
+  /** The reason in parentheses, when git gave one. */
+  readonly reason: string | null;
+}
+
+/** The outcome of one push: per-ref results, plus git's own error text when the push as a whole failed. */
+export interface PushOutcome {
+  readonly ok: boolean;
+  readonly refs: readonly PushRefResult[];
+  /** stderr of a failed push (connection refused, auth…), trimmed; null when it succeeded. */
+  readonly error: string | null;
+}
+
+const OBJECT_TYPES = new Set(["commit", "tree", "blob", "tag"]);
+
+/** Open a repository and drive it with git. Call `close()` when done: it ends the `cat-file` child. */
+export class Repo {
+  /** Absolute git directory. */
+  readonly gitDir: string;
+  /** Absolute top of the work tree, or null in a bare repository. */
+  readonly workTree: string | null;
+  readonly shallow: boolean;
+  readonly objectFormat: ObjectFormat;
+  private readonly env: NodeJS.ProcessEnv | undefined;
+  private reader: ObjectReader | null = null;
+
+  private constructor(init: { gitDir: string; workTree: string | null; shallow: boolean; objectFormat: ObjectFormat; env?: NodeJS.ProcessEnv }) {
+    this.gitDir = init.gitDir;
+    this.workTree = init.workTree;
+    this.shallow = init.shallow;
+    this.objectFormat = init.objectFormat;
+    this.env = init.env;
+  }
+
+  /** Open the repository containing `cwd`. Throws CprError `repo.not-found` outside a repository. */
+  static async open(cwd: string, opts: { env?: NodeJS.ProcessEnv } = {}): Promise<Repo> {
+    const probe = ["rev-parse", "--absolute-git-dir", "--is-inside-work-tree", "--is-shallow-repository", "--show-object-format"];
+    const r = await runGit(probe, { cwd, env: opts.env, okCodes: [0, 128] });
+    const [gitDir, inside, shallow, format] = r.stdout.toString("utf8").trim().split("\n");
+    if (r.code !== 0 || !gitDir || !format) {
+      throw new CprError("repo.not-found", `not a git repository: ${cwd}`, {
+        where: cwd,
+        hint: "run cpr inside a git repository, or `git init` one",
+      });
+    }
+    if (format !== "sha1" && format !== "sha256") {
+      throw new CprError("repo.object-format", `unsupported object format '${format}'`, { where: gitDir });
+    }
+    const workTree = inside === "true" ? await git(["rev-parse", "--show-toplevel"], { cwd, env: opts.env }) : null;
+    return new Repo({ gitDir, workTree, shallow: shallow === "true", objectFormat: format, env: opts.env });
+  }
+
+  /** Where git commands run: the work tree top, or the git directory of a bare repository. */
+  get cwd(): string {
+    return this.workTree ?? this.gitDir;
+  }
+
+  /** Length of an object id in hex: 40 (SHA-1) or 64 (SHA-256). */
+  get oidLength(): number {
+    return this.objectFormat === "sha1" ? 40 : 64;
+  }
+
+  /** The all-zero object id of this repository's format. */
+  get zeroOid(): string {
+    return "0".repeat(this.oidLength);
+  }
+
+  /** Run git in this repository; stdout trimmed. */
+  git(args: readonly string[], opts: Omit<GitRunOptions, "cwd"> = {}): Promise<string> {
+    return git(args, { ...opts, cwd: this.cwd, env: opts.env ?? this.env });
+  }
+
+  /** Run git in this repository; the raw result. */
+  run(args: readonly string[], opts: Omit<GitRunOptions, "cwd"> = {}): Promise<GitResult> {
+    return runGit(args, { ...opts, cwd: this.cwd, env: opts.env ?? this.env });
+  }
+
+  /** Resolve a revision to an object id, or null when it does not resolve. `rev` is passed as one argument. */
+  async revParse(rev: string): Promise<string | null> {
+    const r = await this.run(["rev-parse", "--verify", "--quiet", "--end-of-options", rev], { okCodes: [0, 1, 128] });
+    const oid = r.stdout.toString("utf8").trim();
+    return r.code === 0 && oid ? oid : null;
+  }
+
+  /** Resolve a revision to a commit id; a CprError naming the revision when it is not a commit. */
+  async resolveCommit(rev: string): Promise<string> {
+    const oid = await this.revParse(`${rev}^{commit}`);
+    if (!oid) {
+      throw new CprError("rev.not-found", `revision '${rev}' does not name a commit in this repository`, {
+        where: this.cwd,
+        hint: rev === "HEAD" ? "make a first commit, or pass --rev" : "check the revision with `git rev-parse`",
+      });
+    }
+    return oid;
+  }
+
+  /** The `git config` value of `key`, or null when unset. */
+  async config(key: string): Promise<string | null> {
+    const r = await this.run(["config", "--get", key], { okCodes: [0, 1] });
+    return r.code === 0 ? r.stdout.toString("utf8").replace(/\n$/, "") : null;
+  }
+
+  /** The long-lived object reader, started on first use. */
+  private objects(): ObjectReader {
+    this.reader ??= new ObjectReader(this.cwd, this.env);
+    return this.reader;
+  }
+
+  /**
+   * Read one object by id or by expression (`<rev>:<path>`, `<rev>^{tree}`…), or null when it does not exist.
+   * Requests are pipelined through one `git cat-file --batch`, so issuing many reads at once is cheap.
+   */
+  readObject(spec: string): Promise<GitObject | null> {
+    return this.objects().read(spec);
+  }
+
+  /** Read many objects in one pipelined batch; the result is in request order. */
+  readObjects(specs: readonly string[]): Promise<(GitObject | null)[]> {
+    const reader = this.objects();
+    return Promise.all(specs.map((s) => reader.read(s)));
+  }
+
+  /** Every entry of a commit's tree, recursively, trees included (`git ls-tree -r -t --full-tree -z`). */
+  async listTree(commit: string): Promise<TreeEntry[]> {
+    const r = await this.run(["ls-tree", "-r", "-t", "--full-tree", "-z", commit]);
+    return parseLsTree(r.stdout);
+  }
+
+  /**
+   * Write objects of one type and return their ids, in order. Objects that already exist are not rewritten. All
+   * missing objects go through ONE `git hash-object -w --stdin-paths` process, fed from temporary files. Blobs are
+   * refused: cpr never writes file content into a repository.
+   */
+  async writeObjects(type: "commit" | "tree" | "tag", bodies: readonly Uint8Array[], expectedIds?: readonly string[]): Promise<string[]> {
+    const ids: (string | null)[] = expectedIds ? [...expectedIds] : bodies.map(() => null);
+    const present = expectedIds ? await this.existing(expectedIds) : new Set<string>();
+    const todo = bodies.map((_, i) => i).filter((i) => !present.has(ids[i] ?? ""));
+    if (todo.length > 0) {
+      const written = await this.hashObjects(type, todo.map((i) => bodies[i]!));
+      todo.forEach((i, k) => {
+        const expected = ids[i];
+        if (expected && expected !== written[k]) {
+          throw new CprError("internal", `git wrote ${type} ${written[k]} but cpr computed ${expected}`, { where: this.gitDir });
+        }
+        ids[i] = written[k]!;
+      });
+    }
+    return ids as string[];
+  }
+
+  /** Which of these object ids exist in the repository (one pipelined batch). */
+  async existing(oids: readonly string[]): Promise<Set<string>> {
+    const unique = [...new Set(oids)];
+    const objects = await this.readObjects(unique);
+    return new Set(unique.filter((_, i) => objects[i] !== null));
+  }
+
+  private async hashObjects(type: string, bodies: readonly Uint8Array[]): Promise<string[]> {
+    const dir = await mkdtemp(join(tmpdir(), "cpr-objects-"));
+    try {
+      const paths = bodies.map((_, i) => join(dir, String(i)));
+      await writeInChunks(paths, bodies);
+      const out = await this.git(["hash-object", "-w", "-t", type, "--stdin-paths"], { input: paths.join("\n") + "\n" });
+      const ids = out.split("\n");
+      if (ids.length !== bodies.length) {
+        throw new CprError("git.failed", `git hash-object returned ${ids.length} ids for ${bodies.length} objects`, { where: this.gitDir });
+      }
+      return ids;
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Current values of local refs under `prefixes` (e.g. `refs/eka/`), as ref name → object id. */
+  async refs(prefixes: readonly string[]): Promise<Map<string, string>> {
+    const out = await this.git(["for-each-ref", "--format=%(objectname) %(refname)", ...prefixes]);
+    const map = new Map<string, string>();
+    for (const line of out.split("\n")) {
+      const sp = line.indexOf(" ");
+      if (sp > 0) map.set(line.slice(sp + 1), line.slice(0, sp));
+    }
+    return map;
+  }
+
+  /**
+   * Compare intended ref values with the local refs: `changes` are the refs to create, `conflicts` the refs that
+   * already hold another value. A ref already holding the intended value is in neither.
+   */
+  async planRefUpdates(updates: readonly RefUpdate[]): Promise<RefPlan> {
+    const current = await this.currentValues(updates.map((u) => u.ref));
+    const changes: RefUpdate[] = [];
+    const conflicts: RefConflict[] = [];
+    for (const u of updates) {
+      const have = current.get(u.ref);
+      if (have === undefined) changes.push(u);
+      else if (have !== u.oid) conflicts.push({ ref: u.ref, oid: u.oid, current: have });
+    }
+    return { changes, conflicts };
+  }
+
+  /**
+   * Set refs in ONE `git update-ref --stdin` transaction (start/update/prepare/commit): all land or none do. A ref
+   * already holding the intended value is left alone; any other existing value is an error naming the ref, raised
+   * before anything is written. Returns the refs actually created.
+   */
+  async updateRefs(updates: readonly RefUpdate[]): Promise<readonly RefUpdate[]> {
+    const { changes, conflicts } = await this.planRefUpdates(updates);
+    if (conflicts.length > 0) throw refConflictError(conflicts[0]!);
+    if (changes.length === 0) return [];
+    // `update <ref> <new> <zero>` creates the ref and fails if it appeared meanwhile.
+    const lines = ["start", ...changes.map((u) => `update ${u.ref} ${u.oid} ${this.zeroOid}`), "prepare", "commit", ""];
+    const r = await this.run(["update-ref", "--stdin"], { input: lines.join("\n"), okCodes: [0, 1, 128] });
+    if (r.code !== 0) {
+      throw new CprError("ref.transaction", `could not write local refs: ${r.stderr.trim() || `git update-ref exited ${r.code}`}`, {
+        where: this.gitDir,
+        hint: "no ref was written; fix the cause above and run the command again",
+      });
+    }
+    return changes;
+  }
+
+  private async currentValues(refs: readonly string[]): Promise<Map<string, string>> {
+    // A few refs: ask for exactly those names. Many: list their namespaces once (argument lists are finite).
+    const wanted = new Set(refs);
+    const patterns = wanted.size <= 200 ? [...wanted] : [...new Set(refs.map((r) => r.split("/").slice(0, 2).join("/") + "/"))];
+    const all = await this.refs(patterns);
+    return new Map([...all].filter(([name]) => wanted.has(name)));
+  }
+
+  /**
+   * Push `refs` (ref name → object id) to `url` in ONE `git push --atomic --porcelain`. The refspecs go through a
+   * temporary config file (as a throw-away remote), so their number is not limited by the command-line length.
+   * Never throws for a rejected or failed push: the outcome says per ref what happened.
+   */
+  async push(url: string, refs: readonly RefUpdate[]): Promise<PushOutcome> {
+    if (refs.length === 0) return { ok: true, refs: [], error: null };
+    const remote = "cpr-push";
+    const r = await this.withTempRemote(remote, url, "push", refs.map((u) => `${u.oid}:${u.ref}`), (include) =>
+      this.run(["-c", `include.path=${include}`, "push", "--atomic", "--porcelain", "--no-follow-tags", remote], { okCodes: [0, 1, 128] }),
+    );
+    const parsed = parsePushPorcelain(r.stdout.toString("utf8"));
+    const byRef = new Map(parsed.map((p) => [p.ref, p]));
+    const results = refs.map(
+      (u): PushRefResult => byRef.get(u.ref) ?? { ref: u.ref, status: "error", summary: "not pushed", reason: null },
+    );
+    const ok = r.code === 0 && results.every((p) => p.status === "new" || p.status === "updated" || p.status === "up-to-date");
+    return { ok, refs: results, error: ok ? null : cleanPushError(r.stderr) };
+  }
+
+  /**
+   * Fetch objects named by remote refs (no local ref is written, no FETCH_HEAD, no tags), in one process.
+   * Used to read atom commits that exist only on the remote.
+   */
+  async fetchRefs(url: string, refs: readonly string[]): Promise<void> {
+    if (refs.length === 0) return;
+    const remote = "cpr-fetch";
+    await this.withTempRemote(remote, url, "fetch", refs, (include) =>
+      this.run(["-c", `include.path=${include}`, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc", "--no-recurse-submodules", remote]),
+    );
+  }
+
+  private async withTempRemote<T>(name: string, url: string, key: "push" | "fetch", specs: readonly string[], run: (include: string) => Promise<T>): Promise<T> {
+    const dir = await mkdtemp(join(tmpdir(), "cpr-remote-"));
+    try {
+      const file = join(dir, "config");
+      const lines = [`[remote "${name}"]`, `\turl = ${configQuote(url)}`, ...specs.map((s) => `\t${key} = ${configQuote(s)}`), ""];
+      await writeFile(file, lines.join("\n"));
+      return await run(file);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Resolve a path argument against `cwd` and return it relative to the work tree top (`/`-separated, "" for the top). */
+  repoRelative(path: string, cwd: string): string | null {
+    if (!this.workTree) return null;
+    const abs = isAbsolute(path) ? resolve(path) : resolve(cwd, path);
+    if (abs === this.workTree) return "";
+    if (!abs.startsWith(this.workTree + "/")) return null;
+    return abs.slice(this.workTree.length + 1).split("\\").join("/");
+  }
+
+  /** End the long-lived children. The Repo can still run one-shot commands afterwards. */
+  close(): void {
+    this.reader?.close();
+    this.reader = null;
+  }
+}
+
+/** Quote a value for a git config file. */
+function configQuote(value: string): string {
+  if (/[\n\0]/.test(value)) throw new CprError("internal", `a git config value cannot hold a newline: ${JSON.stringify(value)}`);
+  return `"${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+}
+
+async function writeInChunks(paths: readonly string[], bodies: readonly Uint8Array[], width = 64): Promise<void> {
+  for (let i = 0; i < paths.length; i += width) {
+    await Promise.all(paths.slice(i, i + width).map((p, k) => writeFile(p, bodies[i + k]!)));
+  }
+}
+
+function cleanPushError(stderr: string): string | null {
+  const lines = stderr
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith("hint:") && !l.startsWith("To "));
+  return lines.length ? lines.join("; ") : null;
+}
+
+/** Parse `git ls-tree -z` output: `<mode> SP <type> SP <oid> TAB <path> NUL`. */
+export function parseLsTree(out: Buffer): TreeEntry[] {
+  const entries: TreeEntry[] = [];
+  let start = 0;
+  while (start < out.length) {
+    let end = out.indexOf(0, start);
+    if (end < 0) end = out.length;
+    const rec = out.toString("utf8", start, end);
+    start = end + 1;
+    const tab = rec.indexOf("\t");
+    const [mode, type, oid] = rec.slice(0, tab).split(" ");
+    if (tab < 0 || !mode || !oid || (type !== "blob" && type !== "tree" && type !== "commit")) {
+      throw new CprError("git.output", `unexpected git ls-tree entry: ${JSON.stringify(rec)}`);
+    }
+    entries.push({ mode, type, oid, path: rec.slice(tab + 1) });
+  }
+  return entries;
+}
+
+/** Parse `git push --porcelain` lines: `<flag> TAB <from>:<to> TAB <summary> [(<reason>)]`. */
+export function parsePushPorcelain(out: string): PushRefResult[] {
+  const results: PushRefResult[] = [];
+  for (const line of out.split("\n")) {
+    const parts = line.split("\t");
+    if (parts.length < 3 || parts[0]!.length !== 1) continue;
+    const [flag, spec, summary] = parts as [string, string, string];
+    const ref = spec.slice(spec.lastIndexOf(":") + 1);
+    const m = /\(([^)]*)\)\s*$/.exec(summary);
+    const reason = m ? m[1]! : null;
+    results.push({ ref, status: pushStatus(flag, summary), summary: summary.trim(), reason });
+  }
+  return results;
+}
+
+function pushStatus(flag: string, summary: string): PushRefResult["status"] {
+  switch (flag) {
+    case "*":
+      return "new";
+    case " ":
+    case "+":
+    case "-":
+      return "updated";
+    case "=":
+      return "up-to-date";
+    case "!":
+      return summary.includes("remote rejected") ? "remote-rejected" : "rejected";
+    default:
+      return "error";
+  }
+}
+
+interface PendingRead {
+  spec: string;
+  resolve: (o: GitObject | null) => void;
+  reject: (e: Error) => void;
+}
+
+/**
+ * A long-lived `git cat-file --batch`: requests are written as they come, and answers are parsed from the stream
+ * in order (`<oid> <type> <size>\n<data>\n`, or `<spec> missing\n`).
+ */
+class ObjectReader {
+  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly queue: PendingRead[] = [];
+  private buf: Buffer = Buffer.alloc(0);
+  private header: { oid: string; type: GitObject["type"]; size: number } | null = null;
+  private failure: Error | null = null;
+  private stderr = "";
+
+  constructor(cwd: string, env: NodeJS.ProcessEnv | undefined) {
+    this.child = spawn("git", ["cat-file", "--batch"], { cwd, env: gitEnv(env), stdio: ["pipe", "pipe", "pipe"] });
+    this.child.stdout.on("data", (chunk: Buffer) => this.onData(chunk));
+    this.child.stderr.on("data", (chunk: Buffer) => void (this.stderr += chunk.toString("utf8")));
+    this.child.on("error", (e) => this.fail(new CprError("git.spawn", `could not run git cat-file: ${e.message}`, { cause: e })));
+    this.child.on("close", (code) => {
+      if (this.queue.length) this.fail(new CprError("git.failed", `git cat-file exited ${code}: ${this.stderr.trim() || "(no output)"}`, { where: cwd }));
+    });
+    this.child.stdin.on("error", () => {});
+  }
+
+  read(spec: string): Promise<GitObject | null> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (/[\n\r]/.test(spec) || spec.length === 0) {
+      return Promise.reject(new CprError("git.object-name", `cannot look up object name ${JSON.stringify(spec)}`));
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ spec, resolve, reject });
+      this.child.stdin.write(spec + "\n");
+    });
+  }
+
+  close(): void {
+    this.child.stdin.end();
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    for (const p of this.queue.splice(0)) p.reject(err);
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    let pos = 0;
+    for (;;) {
+      if (!this.header) {
+        const nl = this.buf.indexOf(10, pos);
+        if (nl < 0) break;
+        const line = this.buf.toString("utf8", pos, nl);
+        pos = nl + 1;
+        this.onHeader(line);
+        continue;
+      }
+      if (this.buf.length - pos < this.header.size + 1) break;
+      const data = Buffer.from(this.buf.subarray(pos, pos + this.header.size));
+      pos += this.header.size + 1;
+      const { oid, type } = this.header;
+      this.header = null;
+      this.queue.shift()?.resolve({ oid, type, data });
+    }
+    this.buf = this.buf.subarray(pos);
+  }
+
+  private onHeader(line: string): void {
+    const m = /^([0-9a-f]{40}|[0-9a-f]{64}) (\S+) (\d+)$/.exec(line);
+    if (m && OBJECT_TYPES.has(m[2]!)) {
+      this.header = { oid: m[1]!, type: m[2] as GitObject["type"], size: Number(m[3]) };
+      return;
+    }
+    const pending = this.queue.shift();
+    if (!pending) return;
+    if (line.endsWith(" missing")) pending.resolve(null);
+    else pending.reject(new CprError("git.object-name", `cannot read object '${pending.spec}': ${line}`));
+  }
+}
