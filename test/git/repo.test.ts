@@ -1,0 +1,156 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { Repo, parsePushPorcelain } from "../../src/git/repo.js";
+import { atomCommitBody, atomCommitId } from "../../src/protocol/commit.js";
+import { CprError } from "../../src/protocol/errors.js";
+import { atomToml, gitIn, makeBare, makeRepo, refsOf } from "../support/repo.js";
+
+const files = { "a/atom.toml": atomToml("a", "0.1.0"), "a/src/x.nix": "{}\n", "b c/atom.toml": atomToml("b", "1.0.0"), "README": "hi\n" };
+
+async function withRepo<T>(dir: string, fn: (repo: Repo) => Promise<T>): Promise<T> {
+  const repo = await Repo.open(dir);
+  try {
+    return await fn(repo);
+  } finally {
+    repo.close();
+  }
+}
+
+test("open: work tree, git dir, shallow flag and object format, from a subdirectory too", async () => {
+  const dir = makeRepo(files);
+  await withRepo(join(dir, "a"), async (repo) => {
+    assert.equal(repo.workTree, dir);
+    assert.equal(repo.gitDir, join(dir, ".git"));
+    assert.equal(repo.shallow, false);
+    assert.equal(repo.objectFormat, "sha1");
+    assert.equal(repo.repoRelative("src", join(dir, "a")), "a/src");
+    assert.equal(repo.repoRelative("/elsewhere", dir), null);
+  });
+  const bare = makeBare({ objectFormat: "sha256" });
+  await withRepo(bare, async (repo) => {
+    assert.equal(repo.workTree, null);
+    assert.equal(repo.objectFormat, "sha256");
+    assert.equal(repo.zeroOid, "0".repeat(64));
+  });
+  await assert.rejects(Repo.open("/"), (e: unknown) => e instanceof CprError && e.code === "repo.not-found");
+});
+
+test("cat-file --batch reader: ids, <rev>:<path>, missing objects, many pipelined reads", async () => {
+  const dir = makeRepo(files);
+  await withRepo(dir, async (repo) => {
+    const blob = await repo.readObject("HEAD:a/atom.toml");
+    assert.equal(blob?.type, "blob");
+    assert.equal(blob?.data.toString(), atomToml("a", "0.1.0"));
+    assert.equal(blob?.oid, gitIn(dir, "rev-parse", "HEAD:a/atom.toml"));
+    assert.equal((await repo.readObject("HEAD:b c"))?.type, "tree");
+    assert.equal(await repo.readObject("HEAD:nope"), null);
+    assert.equal(await repo.readObject("f".repeat(40)), null);
+    const specs = Array.from({ length: 500 }, (_, i) => (i % 2 ? "HEAD:README" : "HEAD:missing"));
+    const all = await repo.readObjects(specs);
+    assert.deepEqual(all.map((o) => o?.data.toString() ?? null), specs.map((s) => (s === "HEAD:README" ? "hi\n" : null)));
+    await assert.rejects(repo.readObject("a\nb"), CprError);
+  });
+});
+
+test("listTree lists trees and blobs recursively, paths with spaces intact", async () => {
+  const dir = makeRepo(files);
+  await withRepo(dir, async (repo) => {
+    const entries = await repo.listTree(await repo.resolveCommit("HEAD"));
+    const byPath = new Map(entries.map((e) => [e.path, e]));
+    assert.equal(byPath.get("b c")?.type, "tree");
+    assert.equal(byPath.get("b c")?.oid, gitIn(dir, "rev-parse", "HEAD:b c"));
+    assert.equal(byPath.get("a/src/x.nix")?.type, "blob");
+    assert.equal(byPath.get("a/src")?.type, "tree");
+  });
+});
+
+test("writeObjects writes commits in one process, returns the computed ids, skips existing ones", async () => {
+  const dir = makeRepo(files);
+  await withRepo(dir, async (repo) => {
+    const origin = await repo.resolveCommit("HEAD");
+    const inputs = ["a", "b c"].map((p, i) => ({ tree: gitIn(dir, "rev-parse", `HEAD:${p}`), origin, label: `l${i}`, version: "0.1.0" }));
+    const ids = inputs.map(atomCommitId);
+    assert.deepEqual(await repo.writeObjects("commit", inputs.map(atomCommitBody), ids), ids);
+    assert.equal(gitIn(dir, "cat-file", "-t", ids[0]!), "commit");
+    // Again: nothing to write, same answer.
+    assert.deepEqual(await repo.writeObjects("commit", inputs.map(atomCommitBody), ids), ids);
+    gitIn(dir, "fsck", "--strict", "--no-dangling");
+  });
+});
+
+test("updateRefs: one transaction, same value is fine, another value names the ref and writes nothing", async () => {
+  const dir = makeRepo(files);
+  await withRepo(dir, async (repo) => {
+    const head = await repo.resolveCommit("HEAD");
+    const tree = gitIn(dir, "rev-parse", "HEAD^{tree}");
+    assert.equal((await repo.updateRefs([{ ref: "refs/eka/x", oid: head }])).length, 1);
+    assert.equal((await repo.updateRefs([{ ref: "refs/eka/x", oid: head }])).length, 0);
+    const before = refsOf(dir);
+    await assert.rejects(
+      repo.updateRefs([
+        { ref: "refs/eka/y", oid: head },
+        { ref: "refs/eka/x", oid: tree },
+      ]),
+      (e: unknown) => e instanceof CprError && e.code === "ref.conflict" && e.message.includes("refs/eka/x"),
+    );
+    assert.equal(refsOf(dir), before);
+    // An invalid ref name fails the whole transaction.
+    await assert.rejects(repo.updateRefs([{ ref: "refs/eka/z", oid: head }, { ref: "refs/eka/bad.lock", oid: head }]), CprError);
+    assert.equal(refsOf(dir), before);
+  });
+});
+
+test("push: atomic, per-ref porcelain results; a rejection lands nothing", async () => {
+  const dir = makeRepo(files);
+  const bare = makeBare();
+  await withRepo(dir, async (repo) => {
+    const head = await repo.resolveCommit("HEAD");
+    const blob = gitIn(dir, "rev-parse", "HEAD:README");
+    const ok = await repo.push(bare, [
+      { ref: "refs/eka/meta/a/0.1.0/origin", oid: head },
+      { ref: "refs/eka/meta/a/0.1.0/manifest", oid: blob },
+    ]);
+    assert.equal(ok.ok, true);
+    assert.deepEqual(ok.refs.map((r) => r.status), ["new", "new"]);
+    const before = refsOf(bare);
+    const bad = await repo.push(bare, [
+      { ref: "refs/eka/meta/b/0.1.0/origin", oid: head },
+      { ref: "refs/eka/meta/a/0.1.0/origin", oid: blob },
+    ]);
+    assert.equal(bad.ok, false);
+    assert.equal(bad.refs[0]!.reason, "atomic push failed");
+    assert.equal(bad.refs[1]!.status, "rejected");
+    assert.equal(refsOf(bare), before);
+    const unreachable = await repo.push(join(bare, "nope"), [{ ref: "refs/eka/x", oid: head }]);
+    assert.equal(unreachable.ok, false);
+    assert.match(unreachable.error ?? "", /nope/);
+  });
+});
+
+test("fetchRefs brings objects without writing refs", async () => {
+  const src = makeRepo({ "x/atom.toml": atomToml("x", "1.0.0") });
+  const bare = makeBare();
+  gitIn(src, "push", "-q", bare, "HEAD:refs/eka/atoms/x/1.0.0");
+  const other = makeRepo({ "y": "y\n" });
+  await withRepo(other, async (repo) => {
+    const want = gitIn(src, "rev-parse", "HEAD");
+    assert.equal(await repo.readObject(want), null);
+    const before = refsOf(other);
+    await repo.fetchRefs(bare, ["refs/eka/atoms/x/1.0.0"]);
+    assert.equal((await repo.readObject(want))?.type, "commit");
+    assert.equal(refsOf(other), before);
+  });
+});
+
+test("parsePushPorcelain", () => {
+  const out = "To /r\n*\tabc:refs/a\t[new reference]\n=\tabc:refs/b\t[up to date]\n!\tabc:refs/c\t[remote rejected] (hook declined)\nDone\n";
+  assert.deepEqual(
+    parsePushPorcelain(out).map((r) => [r.ref, r.status, r.reason]),
+    [
+      ["refs/a", "new", null],
+      ["refs/b", "up-to-date", null],
+      ["refs/c", "remote-rejected", "hook declined"],
+    ],
+  );
+});
