@@ -1,0 +1,49 @@
+import { Repo } from "../../src/git/repo.js";
+import { resolveRemote } from "../../src/git/remote.js";
+import { initRemote, type InitResult } from "../../src/publish/init.js";
+import { publish, type PublishOptions, type PublishResult } from "../../src/publish/publish.js";
+import { recordingReporter } from "../../src/protocol/report.js";
+import { GIT_TEST_ENV, gitIn } from "../support/repo.js";
+
+/** Shared helpers of the publish tests: run the capabilities against real repositories. */
+
+export const env: NodeJS.ProcessEnv = { ...process.env, ...GIT_TEST_ENV };
+
+export type RunOptions = Partial<Omit<PublishOptions, "repo" | "remotes" | "reporter">> & { remotes?: string[] };
+
+/** Publish from `dir` to `remote` (a path or URL; several with `remotes`). */
+export async function publishTo(dir: string, remote: string, opts: RunOptions = {}): Promise<PublishResult & { warnings: string[] }> {
+  const repo = await Repo.open(opts.cwd ?? dir, { env });
+  const reporter = recordingReporter();
+  try {
+    const remotes = await Promise.all((opts.remotes ?? [remote]).map((r) => resolveRemote(r, repo, opts.cwd ?? dir)));
+    const result = await publish({ targets: [], all: true, cwd: dir, ...opts, repo, remotes, reporter, env });
+    return { ...result, warnings: reporter.warnings };
+  } finally {
+    repo.close();
+  }
+}
+
+/** `cpr init` from `dir` to `remote`. */
+export async function initTo(dir: string, remote: string): Promise<InitResult> {
+  const repo = await Repo.open(dir, { env });
+  try {
+    return await initRemote({ repo, remote: await resolveRemote(remote, repo, dir), reporter: recordingReporter(), env, cwd: dir });
+  } finally {
+    repo.close();
+  }
+}
+
+/** The refs of a repository as a map. */
+export function refMap(dir: string): Map<string, string> {
+  const out = gitIn(dir, "for-each-ref", "--format=%(objectname) %(refname)");
+  return new Map(
+    out
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => {
+        const [oid, name] = l.split(" ") as [string, string];
+        return [name, oid];
+      }),
+  );
+}
