@@ -1,0 +1,1 @@
+{ lang ? "en" }: { en = "Hello, world!"; fr = "Bonjour le monde !"; ja = "こんにちは世界"; }.${lang}

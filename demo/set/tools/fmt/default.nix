@@ -1,0 +1,1 @@
+{ }: builtins.toFile "fmt" "fmt 1.0.0"
