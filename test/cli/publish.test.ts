@@ -1,0 +1,130 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { GIT_TEST_ENV, atomToml, commitAll, gitIn, makeBare, makeRepo, refsOf, writeFiles } from "../support/repo.js";
+
+/** The real `bin/cpr`, as a child process. */
+const bin = fileURLToPath(new URL("../../../bin/cpr", import.meta.url));
+
+function cpr(cwd: string, ...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd, env: { ...process.env, ...GIT_TEST_ENV, NO_COLOR: "1" }, encoding: "utf8" });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function json(r: { stdout: string; stderr: string }): Record<string, unknown> {
+  try {
+    return JSON.parse(r.stdout) as Record<string, unknown>;
+  } catch {
+    throw new Error(`not JSON: ${r.stdout}\nstderr: ${r.stderr}`);
+  }
+}
+
+const files = {
+  "pkgs/foo/atom.toml": atomToml("foo", "0.1.0"),
+  "pkgs/bar/atom.toml": atomToml("bar", "1.0.0"),
+  "pkgs/bar/x.nix": "{ }\n",
+};
+
+function repoWithOrigin(): { dir: string; bare: string } {
+  const dir = makeRepo(files);
+  const bare = makeBare();
+  gitIn(dir, "remote", "add", "origin", bare);
+  return { dir, bare };
+}
+
+test("cpr init / publish / ls with the default remote (origin), JSON shapes and exit codes", () => {
+  const { dir, bare } = repoWithOrigin();
+  const root = gitIn(dir, "rev-parse", "HEAD");
+  const notInit = cpr(dir, "publish", "--all");
+  assert.equal(notInit.code, 1, notInit.stderr);
+  assert.match(notInit.stderr, /not an initialized atom set[\s\S]*cpr init/);
+
+  const init = cpr(dir, "init", "--json");
+  assert.equal(init.code, 0, init.stderr);
+  assert.deepEqual(json(init), { root, remote: "origin", status: "initialized" });
+  const again = cpr(dir, "init");
+  assert.equal(again.code, 0);
+  assert.match(again.stderr, /already initialized/);
+
+  const pub = cpr(join(dir, "pkgs/foo"), "publish", "--json");
+  assert.equal(pub.code, 0, pub.stderr);
+  const out = json(pub);
+  assert.deepEqual(Object.keys(out), ["published", "skipped", "failed"]);
+  const published = out.published as Record<string, string>[];
+  assert.deepEqual(published.map((a) => Object.keys(a)), [["label", "version", "id", "rev"]]);
+  assert.equal(published[0]!.label, "foo");
+
+  const all = cpr(dir, "publish", "--all");
+  assert.equal(all.code, 0, all.stderr);
+  assert.match(all.stdout, /published\s+bar 1\.0\.0/);
+  assert.match(all.stdout, /skipped\s+foo 0\.1\.0/);
+  assert.match(all.stderr, /1 published, 1 skipped, 0 failed/);
+
+  const ls = cpr(dir, "ls", bare, "--json");
+  assert.equal(ls.code, 0, ls.stderr);
+  const listing = json(ls) as { root: string; atoms: Record<string, unknown>[] };
+  assert.deepEqual(Object.keys(listing), ["root", "atoms"]);
+  assert.equal(listing.root, root);
+  assert.deepEqual(listing.atoms.map((a) => Object.keys(a)), Array(2).fill(["label", "version", "id", "rev", "manifest", "origin", "format"]));
+  assert.deepEqual(listing.atoms.map((a) => a.label), ["bar", "foo"]);
+  assert.equal(listing.atoms[1]!.id, published[0]!.id);
+  assert.equal(listing.atoms[1]!.rev, published[0]!.rev);
+  assert.equal(listing.atoms[1]!.format, "pre1");
+
+  const one = json(cpr(dir, "ls", "origin", "foo", "--json")) as { atoms: { label: string }[] };
+  assert.deepEqual(one.atoms.map((a) => a.label), ["foo"]);
+  const table = cpr(dir, "ls", "origin");
+  assert.match(table.stdout, new RegExp(`^root ${root}\\nLABEL +VERSION +ID +REV +MANIFEST +ORIGIN +FORMAT\\nbar +1\\.0\\.0 `));
+});
+
+test("cpr publish: refused run exits 1 with the failed atoms in JSON and writes nothing", () => {
+  const { dir, bare } = repoWithOrigin();
+  assert.equal(cpr(dir, "init").code, 0);
+  assert.equal(cpr(dir, "publish", "--all").code, 0);
+  writeFiles(dir, { "pkgs/bar/x.nix": "{ changed = 1; }\n" });
+  commitAll(dir, "change bar without a bump");
+  const before = refsOf(bare);
+  const r = cpr(dir, "publish", "--all", "--json");
+  assert.equal(r.code, 1);
+  const out = json(r) as { failed: { label: string; version: string; error: string }[] };
+  assert.deepEqual(out.failed.map((f) => Object.keys(f)), [["label", "version", "error"], ["label", "version", "error"]]);
+  assert.match(out.failed[0]!.error, /bump/);
+  assert.equal(refsOf(bare), before);
+});
+
+test("cpr exit codes: usage errors are 2, failures 1", () => {
+  const { dir, bare } = repoWithOrigin();
+  assert.equal(cpr(dir, "publish", "--bogus").code, 2);
+  assert.equal(cpr(dir, "init").code, 0);
+  const notInAtom = cpr(dir, "publish");
+  assert.equal(notInAtom.code, 2);
+  assert.match(notInAtom.stderr, /PATH or LABEL, or --all/);
+  assert.equal(cpr(dir, "ls").code, 2);
+  assert.equal(cpr(dir, "id", "--root", "xyz", "foo").code, 2);
+  assert.equal(cpr(dir, "ls", makeBare()).code, 1);
+  const noRemote = makeRepo(files);
+  const r = cpr(noRemote, "init");
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /no remote given[\s\S]*--remote/);
+  assert.equal(cpr(dir, "publish", "nosuch").code, 1);
+  void bare;
+});
+
+test("cpr id: spec vectors with --root, local atoms from the work tree", () => {
+  const vec = cpr("/", "id", "--root", "4abbd2644bc3585e9be95deb277ccf48f6ed26ac", "foo", "ひらがな");
+  assert.equal(vec.code, 0, vec.stderr);
+  assert.equal(vec.stdout, "bqrs2vomv79n9e5bullf1ibbpetfskdlgn52hupgbf59ah9r5hg0\n7p08gc7p7ssf2p9f3ahc42ft3jcutcljrv1o92ipjehkm7poj5kg\n");
+  const { dir } = repoWithOrigin();
+  const root = gitIn(dir, "rev-parse", "HEAD");
+  const here = cpr(join(dir, "pkgs/foo"), "id", "--json");
+  assert.equal(here.code, 0, here.stderr);
+  const out = json(here) as { root: string; atoms: { id: string; label: string; path: string }[] };
+  assert.equal(out.root, root);
+  assert.deepEqual(out.atoms.map((a) => [a.label, a.path]), [["foo", "pkgs/foo"]]);
+  const fromRoot = cpr("/", "id", "--root", root, "foo");
+  assert.equal(fromRoot.stdout.trim(), out.atoms[0]!.id);
+  const all = cpr(dir, "id", "--all");
+  assert.deepEqual(all.stdout.trim().split("\n").map((l) => l.split("  ").slice(1).join(" ")), ["bar pkgs/bar", "foo pkgs/foo"]);
+});
