@@ -286,8 +286,8 @@ function unknownAlias(name: string): CprError {
   return uriError("uri.unknown-alias", `unknown alias '${name}'`, `write ./${name} for a relative directory, ssh://${name}/… for an ssh host, or configure the alias`);
 }
 
-/** Parse and explain a URL part (no `::`). */
-export function explainGitUrl(input: string, aliases: Aliases = DEFAULT_ALIASES): ExplainedUrl {
+/** Parse and explain the URL part of an atom URI (the text before `::`). */
+function explainUrlPart(input: string, aliases: Aliases): ExplainedUrl {
   const part = splitUrlPart(input);
   const candidate = aliasCandidate(part.fragment);
   if (candidate === null || !hasAlias(aliases, candidate.name)) {
@@ -316,13 +316,21 @@ export function replaceVersionPlaceholder(input: string): VersionPlaceholder {
   return { text: input.slice(0, m.index) + VERSION_PLACEHOLDER + input.slice(m.index + m[0].length), fromVersion: [set, label] };
 }
 
-/** Parse a URL-only form (no label), e.g. `gh:foo/bar`, `./repo`, `/abs/path`, `https://…`. */
-export function parseGitUrl(input: string, aliases: Aliases = DEFAULT_ALIASES): GitUrl {
+/** parseGitUrl, also returning the alias expansion steps (for `cpr uri --url`). */
+export function explainGitUrl(input: string, aliases: Aliases = DEFAULT_ALIASES): ExplainedUrl {
   const { text } = replaceVersionPlaceholder(input);
   if (text.includes("::")) {
     throw uriError("uri.bad-url", `${JSON.stringify(input)} is an atom URI, not a URL (it contains '::')`, "give only the part before '::', e.g. gh:owner/repo");
   }
-  return explainGitUrl(text, aliases).url;
+  return explainUrlPart(text, aliases);
+}
+
+/**
+ * Parse a URL-only form (no label), e.g. `gh:foo/bar`, `./repo`, `/abs/path`, `https://…`. The first
+ * `{<set>.<label>}` is replaced by `__VERSION__` first (use replaceVersionPlaceholder to get the pair).
+ */
+export function parseGitUrl(input: string, aliases: Aliases = DEFAULT_ALIASES): GitUrl {
+  return explainGitUrl(input, aliases).url;
 }
 
 /** A parsed atom URI and how its URL's alias (if any) expanded. */
@@ -348,7 +356,7 @@ export function explainAtomUri(input: string, aliases: Aliases = DEFAULT_ALIASES
   const sep = input.indexOf("::");
   const urlText = sep < 0 ? "" : input.slice(0, sep);
   const atomText = sep < 0 ? input : input.slice(sep + 2);
-  const explained = urlText === "" ? null : explainGitUrl(urlText, aliases);
+  const explained = urlText === "" ? null : explainUrlPart(urlText, aliases);
   const at = atomText.indexOf("@");
   const label = parseUriLabel(at < 0 ? atomText : atomText.slice(0, at), explained !== null);
   const reqText = at < 0 ? "" : atomText.slice(at + 1);
