@@ -117,7 +117,7 @@ export function describeChar(ch: string): string {
   const cp = ch.codePointAt(0)!;
   const name = CHAR_NAMES[cp];
   if (name !== undefined) return `${hex(cp)} ${name}`;
-  if (!INVISIBLE.test(ch) && !COMBINING.test(ch)) return `'${ch}'`;
+  if (!INVISIBLE.test(ch) && !COMBINING.test(ch)) return ch === "'" ? `"'"` : `'${ch}'`;
   if (/^\p{Cc}$/u.test(ch)) return `${hex(cp)} (control character)`;
   if (/^\p{Cf}$/u.test(ch)) return `${hex(cp)} (invisible format character)`;
   if (/^\p{Z}$/u.test(ch)) return `${hex(cp)} (space)`;
