@@ -88,7 +88,12 @@ function splitScheme(text: string): [Scheme | null, string] {
   const written = text.slice(0, sep);
   const scheme = written.toLowerCase() as Scheme;
   if (!SCHEMES.includes(scheme)) {
-    throw uriError("uri.bad-scheme", `unsupported URL scheme ${JSON.stringify(written)} in ${JSON.stringify(text)}`, `use one of ${SCHEMES.map((s) => `${s}://`).join(", ")}, or a short form such as gh:owner/repo`);
+    const supported = SCHEMES.map((s) => `${s}://`).join(", ");
+    throw uriError(
+      "uri.bad-scheme",
+      `unsupported URL scheme ${JSON.stringify(written)} in ${JSON.stringify(text)}`,
+      `use one of ${supported}, or a short form such as gh:owner/repo`,
+    );
   }
   return [scheme, text.slice(sep + 3)];
 }
@@ -115,7 +120,11 @@ function splitUrlPart(text: string): UrlPart {
   const [scheme, afterScheme] = splitScheme(text);
   const [user, password, fragment] = splitCredentials(afterScheme);
   if (fragment === "") {
-    throw uriError("uri.bad-url", `URL ${JSON.stringify(text)} names no host or path`, "write a host and path such as github.com/owner/repo, an alias such as gh:owner/repo, or a path such as ./repo");
+    throw uriError(
+      "uri.bad-url",
+      `URL ${JSON.stringify(text)} names no host or path`,
+      "write a host and path such as github.com/owner/repo, an alias such as gh:owner/repo, or a path such as ./repo",
+    );
   }
   return { scheme, user, password, fragment };
 }
@@ -168,7 +177,11 @@ export function expandAlias(name: string, aliases: Aliases = DEFAULT_ALIASES): s
     const next = value.slice(0, colon);
     if (!hasAlias(aliases, next)) return values;
     if (chain.includes(next)) {
-      throw uriError("uri.alias-cycle", `alias '${name}' expands in a cycle: ${[...chain, next].join(" → ")}`, "change the alias definitions so that no alias refers back to one already being expanded");
+      throw uriError(
+        "uri.alias-cycle",
+        `alias '${name}' expands in a cycle: ${[...chain, next].join(" → ")}`,
+        "change the alias definitions so that no alias refers back to one already being expanded",
+      );
     }
     chain.push(next);
     values.push(`${aliasValue(aliases, next)}/${value.slice(colon + 1)}`);
@@ -231,9 +244,9 @@ function portNumber(digits: string, text: string): number {
   return port;
 }
 
-function inferScheme(part: UrlPart, host: string | null, delimiter: HostSplit["delimiter"]): Scheme {
+/** Spec §12 rule 3 for a URL with a host (without one, the scheme is `file`). */
+function inferScheme(part: UrlPart, delimiter: HostSplit["delimiter"]): Scheme {
   if (part.scheme !== null) return part.scheme;
-  if (host === null) return "file";
   if (delimiter === ":" || (part.user !== null && part.password === null)) return "ssh";
   return "https";
 }
@@ -260,11 +273,15 @@ function buildUrl(part: UrlPart, text: string, input: string): GitUrl {
   const host = byRule || (part.scheme !== null && isDnsName(name)) ? name : null;
   if (host === null) {
     if (part.scheme !== null || credentials) {
-      throw uriError("uri.bad-url", `cannot build a URL from ${JSON.stringify(input)}: ${JSON.stringify(name)} is not a valid host name`, "write a host such as example.com (or an alias such as gh:), e.g. https://example.com/owner/repo");
+      throw uriError(
+        "uri.bad-url",
+        `cannot build a URL from ${JSON.stringify(input)}: ${JSON.stringify(name)} is not a valid host name`,
+        "write a host such as example.com (or an alias such as gh:), e.g. https://example.com/owner/repo",
+      );
     }
     return { url: text, scheme: "file", user: null, password: null, host: null, port: null, path: text, scpLike: false };
   }
-  const scheme = inferScheme(part, host, split.delimiter);
+  const scheme = inferScheme(part, split.delimiter);
   const port = portDigits === null ? null : portNumber(portDigits, input);
   const path = split.path.startsWith("/") ? split.path : `/${split.path}`;
   const url = `${scheme}://${userInfo(part)}${host}${port === null ? "" : `:${port}`}${path}`;

@@ -673,6 +673,12 @@ interface ComparatorParts {
 
 const both = (interval: Interval): ComparatorParts => ({ release: interval, prerelease: interval });
 
+/** `=v`: the single version, in the part its kind belongs to. */
+function exactly(v: Version): ComparatorParts {
+  const point: Interval = { lower: inclusive(v), upper: inclusive(v) };
+  return isPre(v) ? { release: null, prerelease: point } : { release: point, prerelease: null };
+}
+
 /**
  * The versions one comparator matches (matchesComparator), as intervals. A full comparator matches an interval of
  * the total order; a partial one (`=1.2`, `>=1`, `~1.2`, …) may match a release range but fewer pre-releases.
@@ -687,7 +693,7 @@ function comparatorParts(c: Comparator): ComparatorParts {
     case "=":
     case "*":
       if (at === null) return { release: { lower: inclusive(first), upper: exclusive(beyond) }, prerelease: null };
-      return isPre(at) ? { release: null, prerelease: { lower: inclusive(at), upper: inclusive(at) } } : { release: { lower: inclusive(at), upper: inclusive(at) }, prerelease: null };
+      return exactly(at);
     case ">":
       return both({ lower: at ? exclusive(at) : inclusive(beyond), upper: null });
     case ">=":
