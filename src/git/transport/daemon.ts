@@ -1,0 +1,70 @@
+import { connect, type Socket } from "node:net";
+import { encodePkt } from "../pktline.js";
+import { networkErrorMessage, remoteError } from "./errors.js";
+import { StreamSession, StreamSource } from "./stream.js";
+import type { Session, TransportContext } from "./types.js";
+
+/** git daemon's registered port. */
+export const DEFAULT_GIT_PORT = 9418;
+
+/** `host` as git writes it in URLs: IPv6 literals in brackets. */
+export function bracketHost(host: string): string {
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+}
+
+/** `host` without IPv6 brackets, for connecting. */
+export function bareHost(host: string): string {
+  return host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+}
+
+/**
+ * The git:// request packet: `git-upload-pack <path>\0host=<host>[:<port>]\0\0version=2\0`. The port is included
+ * only when the URL names one, as git does; the extra parameter after the second NUL asks for protocol v2.
+ */
+export function daemonRequest(path: string, host: string, port: number | null): Buffer {
+  const target = port === null ? bracketHost(host) : `${bracketHost(host)}:${port}`;
+  return encodePkt(`git-upload-pack ${path}\0host=${target}\0\0version=2\0`);
+}
+
+/** Connect to a git daemon over TCP and ask for upload-pack. */
+export function openDaemon(ctx: TransportContext): Session {
+  const { host, port, path } = ctx.url;
+  if (!host) throw remoteError("remote.protocol", ctx.display, `${ctx.display}: a git:// URL needs a host`);
+  const socket: Socket = connect({ host: bareHost(host), port: port ?? DEFAULT_GIT_PORT });
+  socket.setNoDelay(true);
+  const timeout = (): Error =>
+    remoteError("remote.unreachable", ctx.display, `${ctx.display}: no reply within ${ctx.timeoutMs / 1000}s`, "check the connection and that git daemon is running");
+  const source = new StreamSource(socket, ctx.timeoutMs, timeout, (e: NodeJS.ErrnoException) =>
+    remoteError("remote.unreachable", ctx.display, `${ctx.display}: cannot connect: ${networkErrorMessage(e)}`, "check the host and port, and that git daemon is running", e),
+  );
+  socket.write(daemonRequest(path || "/", host, port));
+  return new StreamSession({
+    source,
+    writable: socket,
+    explain: (what) =>
+      Promise.resolve(
+        source.bytes === 0
+          ? remoteError(
+              "remote.not-found",
+              ctx.display,
+              `${ctx.display}: git daemon closed the connection without answering: the repository does not exist or is not exported`,
+              "check the path; git daemon serves only repositories under its base path that are exported",
+            )
+          : remoteError("remote.protocol", ctx.display, `${ctx.display}: git daemon ${what}`),
+      ),
+    dispose: (force) => closeSocket(socket, force),
+  });
+}
+
+/** End the socket, waiting briefly for the server to close its side unless `force`. */
+function closeSocket(socket: Socket, force: boolean): Promise<void> {
+  return new Promise((resolve) => {
+    if (socket.destroyed) return resolve();
+    const timer = setTimeout(() => socket.destroy(), force ? 0 : 2000);
+    socket.once("close", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    socket.end();
+  });
+}

@@ -1,0 +1,69 @@
+import { CprError } from "../../protocol/errors.js";
+
+/** The four error codes a listing can fail with. */
+export type RemoteErrorCode = "remote.unreachable" | "remote.auth" | "remote.not-found" | "remote.protocol";
+
+/**
+ * `url` with the password of its userinfo removed (`https://u:secret@h/p` → `https://u@h/p`). Strings without
+ * `scheme://` (paths, scp-like `user@host:path`, which cannot carry a password) come back unchanged.
+ */
+export function redactUrl(url: string): string {
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)([^/?#]*)(.*)$/s.exec(url);
+  if (!m) return url;
+  const [, scheme = "", authority = "", rest = ""] = m;
+  const at = authority.lastIndexOf("@");
+  if (at < 0) return url;
+  const userinfo = authority.slice(0, at);
+  const colon = userinfo.indexOf(":");
+  if (colon < 0) return url;
+  return `${scheme}${userinfo.slice(0, colon)}${authority.slice(at)}${rest}`;
+}
+
+/** A CprError about the remote `display`, with `where` set to it. */
+export function remoteError(code: RemoteErrorCode, display: string, message: string, hint?: string, cause?: unknown): CprError {
+  return new CprError(code, message, { where: display, ...(hint === undefined ? {} : { hint }), ...(cause === undefined ? {} : { cause }) });
+}
+
+/** Last few non-empty lines of a process's stderr, for error messages. */
+export function stderrTail(stderr: string, lines = 4): string {
+  return stderr
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== "")
+    .slice(-lines)
+    .join("; ");
+}
+
+/** Classify the stderr of git / ssh, as git prints it, into an error code; null when nothing is recognised. */
+export function classifyStderr(stderr: string): RemoteErrorCode | null {
+  if (/does not appear to be a git repository|repository .* (does not exist|not found)|repository not found|no such repository|not a git repository|not exported/i.test(stderr)) {
+    return "remote.not-found";
+  }
+  if (/permission denied|authentication failed|host key verification failed|too many authentication failures|access denied/i.test(stderr)) {
+    return "remote.auth";
+  }
+  if (/connection refused|could not resolve|name or service not known|timed out|no route to host|network is unreachable|connection reset|connection closed/i.test(stderr)) {
+    return "remote.unreachable";
+  }
+  return null;
+}
+
+/** Error code for a Node socket/network error code such as ECONNREFUSED. */
+export function networkErrorMessage(err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case "ECONNREFUSED":
+      return "connection refused";
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return "host name could not be resolved";
+    case "ETIMEDOUT":
+      return "connection timed out";
+    case "ECONNRESET":
+      return "connection reset by the server";
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+      return "host is unreachable";
+    default:
+      return err.message;
+  }
+}

@@ -1,0 +1,70 @@
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { gitEnv } from "../exec.js";
+import { classifyStderr, remoteError, stderrTail } from "./errors.js";
+import { spawnSession, type ChildExit } from "./child.js";
+import type { Session, TransportContext } from "./types.js";
+
+/**
+ * Variables that describe the *calling* repository (`git rev-parse --local-env-vars`). Like git, cpr removes them
+ * before starting upload-pack on another repository, so that e.g. running inside a hook cannot redirect it.
+ */
+export const LOCAL_REPO_ENV = [
+  "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+  "GIT_CONFIG",
+  "GIT_CONFIG_PARAMETERS",
+  "GIT_CONFIG_COUNT",
+  "GIT_OBJECT_DIRECTORY",
+  "GIT_DIR",
+  "GIT_WORK_TREE",
+  "GIT_IMPLICIT_WORK_TREE",
+  "GIT_GRAFT_FILE",
+  "GIT_INDEX_FILE",
+  "GIT_NO_REPLACE_OBJECTS",
+  "GIT_REPLACE_REF_BASE",
+  "GIT_PREFIX",
+  "GIT_INTERNAL_SUPER_PREFIX",
+  "GIT_SHALLOW_FILE",
+  "GIT_COMMON_DIR",
+] as const;
+
+/** The repository path of a file:// URL or plain path, made absolute against `cwd`. */
+export function localPath(ctx: TransportContext): string {
+  let p = ctx.url.path;
+  if (/^file:\/\//i.test(ctx.url.url) && p === "") p = "/";
+  return resolve(ctx.cwd, p);
+}
+
+/** Environment for a local upload-pack: the caller's, minus the local-repository variables, plus v2. */
+export function localEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...gitEnv(env), GIT_PROTOCOL: "version=2" };
+  for (const k of LOCAL_REPO_ENV) delete out[k];
+  return out;
+}
+
+/** `git upload-pack <path>` as a child process speaking protocol v2 on stdin/stdout. */
+export function openLocal(ctx: TransportContext): Session {
+  const path = localPath(ctx);
+  if (!existsSync(path)) {
+    throw remoteError("remote.not-found", ctx.display, `${ctx.display}: no such repository: ${path} does not exist`, "check the path (relative paths are resolved against the current directory)");
+  }
+  return spawnSession(
+    {
+      file: "git",
+      args: ["upload-pack", path],
+      env: localEnv(ctx.env),
+      cwd: ctx.cwd,
+      program: "git upload-pack",
+      classify: (what, stderr, exit) => classifyLocal(ctx, path, what, stderr, exit),
+    },
+    ctx,
+  );
+}
+
+function classifyLocal(ctx: TransportContext, path: string, what: string, stderr: string, exit: ChildExit): Error {
+  const detail = stderrTail(stderr) || `exit ${exit.code ?? exit.signal ?? "?"}`;
+  if (classifyStderr(stderr) === "remote.not-found") {
+    return remoteError("remote.not-found", ctx.display, `${ctx.display}: ${path} is not a git repository (${detail})`, "point at a repository directory (bare, or one containing .git)");
+  }
+  return remoteError("remote.protocol", ctx.display, `${ctx.display}: git upload-pack ${what} (${detail})`);
+}
