@@ -1,0 +1,347 @@
+/**
+ * Real git servers on loopback for the transport tests: `git daemon`, lighttpd running `git http-backend` as CGI,
+ * and OpenSSH's `sshd`. Each serves a directory of bare repositories and is started in its own process group, so
+ * that `stop()` (and, as a last resort, process exit) kills the server and everything it forked.
+ *
+ * Debian packages: git (git daemon, git-http-backend), lighttpd, openssh-server (sshd), openssh-client (ssh,
+ * ssh-keygen).
+ */
+import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import { connect, createServer } from "node:net";
+import { createGzip } from "node:zlib";
+import { userInfo } from "node:os";
+import { join } from "node:path";
+import { findTool } from "./tools.js";
+import { tempDir } from "./repo.js";
+
+/** A running server. */
+export interface TestServer {
+  /** URL of the repository `name` (a directory under the served base, e.g. `atoms.git`). */
+  url(name: string): string;
+  /** The loopback port it listens on. */
+  readonly port: number;
+  /** Everything the server wrote to stdout/stderr so far (for failure messages). */
+  log(): string;
+  /** Kill the server's process group and wait for it to exit. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** An sshd, plus what a client needs to reach it. */
+export interface SshTestServer extends TestServer {
+  /** For GIT_SSH_COMMAND: ssh with the client key, no config files, no host key checks, batch mode, and `-p <port>`. */
+  readonly sshCommand: string;
+  /** Private key file of the authorised client key. */
+  readonly clientKey: string;
+  /** The login user (the current user). */
+  readonly user: string;
+  /** scp-like form `user@127.0.0.1:<abs path>` (needs the port from sshCommand). */
+  scpUrl(name: string): string;
+}
+
+const live = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const child of live) killGroup(child, "SIGKILL");
+});
+
+/** A port that was free a moment ago (bind port 0 on loopback, read it, close). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    try {
+      child.kill(signal);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+/** Start `cmd` in its own process group, collecting its output. */
+function startProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): { child: ChildProcess; log: () => string } {
+  const child = spawn(cmd, args, { detached: true, stdio: ["ignore", "pipe", "pipe"], env });
+  live.add(child);
+  let out = "";
+  const add = (b: Buffer): void => {
+    out = (out + b.toString("utf8")).slice(-32768);
+  };
+  child.stdout?.on("data", add);
+  child.stderr?.on("data", add);
+  child.on("exit", () => live.delete(child));
+  child.on("error", (e) => {
+    out += `\nspawn error: ${e.message}`;
+    live.delete(child);
+  });
+  return { child, log: () => out };
+}
+
+/** Resolve once `port` accepts a TCP connection; reject when the process dies or after `ms`. */
+async function waitForPort(port: number, child: ChildProcess, log: () => string, what: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${what} exited early (${child.exitCode ?? child.signalCode}):\n${log()}`);
+    if (await canConnect(port)) return;
+    if (Date.now() > deadline) throw new Error(`${what} did not listen on port ${port} within ${ms} ms:\n${log()}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host: "127.0.0.1", port });
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
+/** SIGTERM the group, then SIGKILL if it lingers; resolves once the leader has exited. */
+function stopper(child: ChildProcess): () => Promise<void> {
+  let stopping: Promise<void> | null = null;
+  return () => {
+    stopping ??= new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return resolve();
+      const timer = setTimeout(() => killGroup(child, "SIGKILL"), 2000);
+      child.once("exit", () => {
+        clearTimeout(timer);
+        killGroup(child, "SIGKILL");
+        resolve();
+      });
+      killGroup(child, "SIGTERM");
+    });
+    return stopping;
+  };
+}
+
+function requireTool(name: string): string {
+  const p = findTool(name);
+  if (!p) throw new Error(`${name} is not installed (use needTools() in the test to skip cleanly)`);
+  return p;
+}
+
+/** `git daemon` serving every repository under `base` (receive-pack enabled) as `git://127.0.0.1:<port>/<name>`. */
+export async function startGitDaemon(base: string): Promise<TestServer> {
+  requireTool("git-daemon");
+  const port = await freePort();
+  const args = ["daemon", "--reuseaddr", `--base-path=${base}`, "--export-all", "--enable=receive-pack", "--listen=127.0.0.1", `--port=${port}`, base];
+  const { child, log } = startProcess("git", args);
+  const stop = stopper(child);
+  try {
+    await waitForPort(port, child, log, "git daemon");
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { port, url: (name) => `git://127.0.0.1:${port}/${name}`, log, stop };
+}
+
+/** Options for startHttpBackend. */
+export interface HttpBackendOptions {
+  /** Require HTTP Basic auth with this user and password (lighttpd mod_auth, plain user file). */
+  readonly auth?: { readonly user: string; readonly password: string };
+}
+
+/**
+ * lighttpd running `git http-backend` as CGI for every repository under `base`, at
+ * `http://127.0.0.1:<port>/git/<name>`. Pushes are allowed (http.receivepack=true through the CGI environment).
+ */
+export async function startHttpBackend(base: string, opts: HttpBackendOptions = {}): Promise<TestServer> {
+  const lighttpd = requireTool("lighttpd");
+  const backend = requireTool("git-http-backend");
+  const dir = tempDir("cpr-lighttpd-");
+  const port = await freePort();
+  const conf = join(dir, "lighttpd.conf");
+  writeFileSync(conf, lighttpdConfig({ base, backend, dir, port, ...(opts.auth ? { auth: opts.auth } : {}) }));
+  const { child, log } = startProcess(lighttpd, ["-D", "-f", conf]);
+  const stop = stopper(child);
+  try {
+    await waitForPort(port, child, log, "lighttpd");
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { port, url: (name) => `http://127.0.0.1:${port}/git/${name}`, log: () => log() + readLog(join(dir, "error.log")), stop };
+}
+
+function readLog(path: string): string {
+  try {
+    return execFileSync("tail", ["-n", "50", path], { encoding: "utf8" });
+  } catch {
+    return "";
+  }
+}
+
+/** A lighttpd config string; quoting follows lighttpd's string syntax. */
+function lighttpdConfig(o: { base: string; backend: string; dir: string; port: number; auth?: { user: string; password: string } }): string {
+  const q = (s: string): string => JSON.stringify(s);
+  const lines = [
+    `server.modules = ( "mod_auth", "mod_authn_file", "mod_alias", "mod_setenv", "mod_cgi" )`,
+    `server.document-root = ${q(o.dir)}`,
+    `server.bind = "127.0.0.1"`,
+    `server.port = ${o.port}`,
+    `server.errorlog = ${q(join(o.dir, "error.log"))}`,
+    `server.upload-dirs = ( ${q(o.dir)} )`,
+    `alias.url = ( "/git" => ${q(o.backend)} )`,
+    `$HTTP["url"] =~ "^/git" {`,
+    `  cgi.assign = ( "" => "" )`,
+    `  setenv.add-environment = (`,
+    `    "GIT_PROJECT_ROOT" => ${q(o.base)},`,
+    `    "GIT_HTTP_EXPORT_ALL" => "1",`,
+    `    "GIT_CONFIG_COUNT" => "1",`,
+    `    "GIT_CONFIG_KEY_0" => "http.receivepack",`,
+    `    "GIT_CONFIG_VALUE_0" => "true",`,
+    `    "GIT_CONFIG_NOSYSTEM" => "1",`,
+    `    "HOME" => ${q(o.dir)},`,
+    `  )`,
+    `}`,
+  ];
+  if (o.auth) {
+    const users = join(o.dir, "users");
+    writeFileSync(users, `${o.auth.user}:${o.auth.password}\n`);
+    lines.push(
+      `auth.backend = "plain"`,
+      `auth.backend.plain.userfile = ${q(users)}`,
+      `auth.require = ( "/git" => ( "method" => "basic", "realm" => "cpr-test", "require" => "valid-user" ) )`,
+      // lighttpd otherwise waits before answering a bad password, which only slows the tests down.
+      `server.feature-flags = ( "auth.delay-invalid-creds" => "disable" )`,
+    );
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** Options for startSshd. */
+export interface SshdOptions {
+  /**
+   * Accept `GIT_PROTOCOL` from clients (default true). Without it the server's git-upload-pack never sees the
+   * v2 request and answers with the v0 advertisement, as many real OpenSSH servers do.
+   */
+  readonly acceptEnv?: boolean;
+}
+
+/**
+ * OpenSSH's sshd on loopback, logging in as the current user with a generated client key. Runs as root (this
+ * needs /run/sshd, created here if missing, and PermitRootLogin) or as an ordinary user (sshd then skips privilege
+ * separation and can only log in that user). Repositories are reached by absolute path under `base`.
+ */
+export async function startSshd(base: string, opts: SshdOptions = {}): Promise<SshTestServer> {
+  const sshd = requireTool("sshd");
+  const keygen = requireTool("ssh-keygen");
+  const ssh = requireTool("ssh");
+  const dir = tempDir("cpr-sshd-");
+  const port = await freePort();
+  const hostKey = join(dir, "host_ed25519");
+  const clientKey = join(dir, "client_ed25519");
+  execFileSync(keygen, ["-q", "-t", "ed25519", "-N", "", "-C", "cpr-test-host", "-f", hostKey]);
+  execFileSync(keygen, ["-q", "-t", "ed25519", "-N", "", "-C", "cpr-test-client", "-f", clientKey]);
+  execFileSync("cp", [`${clientKey}.pub`, join(dir, "authorized_keys")]);
+  const root = process.getuid?.() === 0;
+  if (root && !existsSync("/run/sshd")) mkdirSync("/run/sshd", { mode: 0o755, recursive: true });
+  const conf = join(dir, "sshd_config");
+  writeFileSync(conf, sshdConfig({ dir, port, hostKey, acceptEnv: opts.acceptEnv ?? true }));
+  const { child, log } = startProcess(sshd, ["-D", "-e", "-f", conf]);
+  const stop = stopper(child);
+  try {
+    await waitForPort(port, child, log, "sshd");
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  const user = userInfo().username;
+  const sshCommand = [
+    ssh, "-F", "/dev/null", "-i", clientKey, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
+    "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-p", String(port),
+  ].join(" ");
+  return {
+    port,
+    user,
+    clientKey,
+    sshCommand,
+    url: (name) => `ssh://${user}@127.0.0.1:${port}${join(base, name)}`,
+    scpUrl: (name) => `${user}@127.0.0.1:${join(base, name)}`,
+    log,
+    stop,
+  };
+}
+
+function sshdConfig(o: { dir: string; port: number; hostKey: string; acceptEnv: boolean }): string {
+  return [
+    `Port ${o.port}`,
+    `ListenAddress 127.0.0.1`,
+    `HostKey ${o.hostKey}`,
+    `PidFile ${join(o.dir, "sshd.pid")}`,
+    `AuthorizedKeysFile ${join(o.dir, "authorized_keys")}`,
+    `StrictModes no`,
+    `UsePAM no`,
+    `PermitRootLogin yes`,
+    `PubkeyAuthentication yes`,
+    `PasswordAuthentication no`,
+    `KbdInteractiveAuthentication no`,
+    `PrintMotd no`,
+    `LogLevel ERROR`,
+    ...(o.acceptEnv ? [`AcceptEnv GIT_PROTOCOL`] : []),
+    "",
+  ].join("\n");
+}
+
+/** A reverse proxy in front of `target` that gzips every response body when the client accepts gzip. */
+export interface GzipProxy extends TestServer {
+  /** How many responses were sent gzipped. */
+  gzipped(): number;
+}
+
+/**
+ * Start a small Node reverse proxy on loopback that forwards to `target` (same paths) and gzips responses, for
+ * testing a client's Content-Encoding handling against a real backend (Debian's lighttpd has no mod_deflate).
+ */
+export async function startGzipProxy(target: TestServer): Promise<GzipProxy> {
+  let count = 0;
+  const server = http.createServer((req, res) => {
+    const upstream = http.request(
+      { host: "127.0.0.1", port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: `127.0.0.1:${target.port}`, "accept-encoding": "identity" } },
+      (up) => {
+        const headers = { ...up.headers };
+        const gzip = /\bgzip\b/.test(String(req.headers["accept-encoding"] ?? ""));
+        if (gzip) {
+          delete headers["content-length"];
+          headers["content-encoding"] = "gzip";
+          count += 1;
+        }
+        res.writeHead(up.statusCode ?? 502, headers);
+        (gzip ? up.pipe(createGzip()) : up).pipe(res);
+      },
+    );
+    upstream.on("error", () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const addr = server.address();
+  const port = typeof addr === "object" && addr ? addr.port : 0;
+  let stopping: Promise<void> | null = null;
+  return {
+    port,
+    url: (name) => `http://127.0.0.1:${port}/git/${name}`,
+    log: () => "",
+    gzipped: () => count,
+    stop: () =>
+      (stopping ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      })),
+  };
+}
