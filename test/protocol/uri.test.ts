@@ -1,5 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
 import { CprError } from "../../src/protocol/errors.js";
 import {
   aliasCandidate,
@@ -255,4 +259,21 @@ test("host name checks and the Public Suffix List", () => {
   }
   assert.ok(isDnsName("a-b.example.com") && isDnsName("127.0.0.1") && isDnsName("_srv.example.com"));
   assert.ok(!isDnsName("") && !isDnsName("-a.com") && !isDnsName("a..com") && !isDnsName("a b.com") && !isDnsName("a".repeat(64) + ".com"));
+});
+
+test("local URLs are strings git itself accepts (git ls-remote on a bare repository)", (t) => {
+  const parent = mkdtempSync(join(tmpdir(), "cpr-uri-"));
+  t.after(() => rmSync(parent, { recursive: true, force: true }));
+  const bare = join(parent, "set.git");
+  const init = spawnSync("git", ["init", "--bare", "--quiet", bare], { encoding: "utf8" });
+  if (init.error) {
+    t.skip("git is not installed");
+    return;
+  }
+  assert.equal(init.status, 0, init.stderr);
+  for (const written of [`file://${bare}`, bare, `./${basename(bare)}`, `../${basename(parent)}/${basename(bare)}`]) {
+    const { url } = parseAtomUri(`${written}::foo`).url!;
+    const r = spawnSync("git", ["ls-remote", url], { cwd: parent, encoding: "utf8" });
+    assert.equal(r.status, 0, `git ls-remote ${url}: ${r.stderr}`);
+  }
 });
