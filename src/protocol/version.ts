@@ -148,7 +148,10 @@ function versionText(major: number, minor: number, patch: number, pre: readonly 
   return text;
 }
 
-/** Build a Version from its parts (no validation; parts are assumed well-formed). */
+/**
+ * Build a Version from its parts without validation: parts must be well-formed, and numeric pre-release
+ * identifiers must be numbers (as parseVersion makes them), or they compare as text.
+ */
 export function makeVersion(
   major: number,
   minor: number,
