@@ -16,7 +16,7 @@ import { shellQuote, sshArgs, sshPath } from "../../src/git/transport/ssh.js";
 import { decodeAll, pktText } from "../../src/git/pktline.js";
 import { GIT_TEST_ENV, gitIn, makeRepo, tempDir, atomToml } from "../support/repo.js";
 import { needTools } from "../support/tools.js";
-import { freePort, startGitDaemon, startGzipProxy, startHttpBackend, startSshd, type SshTestServer } from "../support/servers.js";
+import { freePort, startGitDaemon, startHttpBackend, startProxy, startSshd, type SshTestServer } from "../support/servers.js";
 
 // ---------------------------------------------------------------------------------------------------------------
 // GitUrl values are built by hand here: the URI parser (src/protocol/uri.ts) is tested on its own.
@@ -362,7 +362,7 @@ describe("smart HTTP (lighttpd + git http-backend)", () => {
 
   test("gzip-encoded responses are decoded (bytesReceived counts the wire bytes)", async (t) => {
     if (!needTools(t, ...tools)) return;
-    const proxy = await startGzipProxy(await httpd());
+    const proxy = await startProxy(await httpd(), { gzip: true });
     running.push(proxy);
     const r = await lsRefs(urlOf(proxy.url("atoms.git")), ATOM_PREFIXES, { env: cleanEnv() });
     assertAtomListing(r);
@@ -371,6 +371,28 @@ describe("smart HTTP (lighttpd + git http-backend)", () => {
     const plain = await lsRefs(urlOf((await httpd()).url("atoms.git")), [], { env: cleanEnv() });
     assert.equal(all.refs.length, plain.refs.length);
     assert.ok(all.bytesReceived < plain.bytesReceived / 2, "compressed on the wire");
+  });
+
+  test("a v0 answer over HTTP (no Git-Protocol header reaches the server) is filtered locally, with a warning", async (t) => {
+    if (!needTools(t, ...tools)) return;
+    const proxy = await startProxy(await httpd(), { dropRequestHeaders: ["git-protocol"] });
+    running.push(proxy);
+    const rep = recordingReporter();
+    const r = await lsRefs(urlOf(proxy.url("atoms.git")), ATOM_PREFIXES, { env: cleanEnv(), reporter: rep });
+    assertAtomListing(r, 0);
+    assert.equal(r.roundTrips, 1, "the GET carries the whole advertisement");
+    assert.match(rep.warnings.join("\n"), /does not speak git protocol v2.*whole ref listing was downloaded/);
+  });
+
+  test("dumb HTTP (static info/refs) is read and filtered locally, with a warning", async (t) => {
+    if (!needTools(t, ...tools)) return;
+    const h = await httpd();
+    gitIn(fx.repo, "update-server-info");
+    const rep = recordingReporter();
+    const r = await lsRefs(urlOf(h.dumbUrl("atoms.git")), ATOM_PREFIXES, { env: cleanEnv(), reporter: rep });
+    assertAtomListing(r, 0);
+    assert.match(rep.warnings.join("\n"), /only offers dumb HTTP/);
+    await rejectsWith(lsRefs(urlOf(h.dumbUrl("missing.git")), ATOM_PREFIXES, { env: cleanEnv() }), "remote.not-found", /404/);
   });
 
   test("a redirected info/refs moves the base URL, as git does", async (t) => {
@@ -489,6 +511,27 @@ describe("ssh (OpenSSH sshd)", () => {
     writeFileSync(wrapper, `#!/bin/sh\nexec ${s.sshCommand} "$@"\n`);
     chmodSync(wrapper, 0o755);
     assertAtomListing(await lsRefs(urlOf(s.url("atoms.git")), ATOM_PREFIXES, { env: cleanEnv({ GIT_SSH: wrapper }) }));
+  });
+
+  test("core.sshCommand from git config is honoured", async (t) => {
+    if (!needTools(t, ...tools)) return;
+    const s = await sshd();
+    const env = cleanEnv({ GIT_CONFIG_COUNT: "1", GIT_CONFIG_KEY_0: "core.sshCommand", GIT_CONFIG_VALUE_0: s.sshCommand });
+    assertAtomListing(await lsRefs(urlOf(s.url("atoms.git")), ATOM_PREFIXES, { env }));
+  });
+
+  test("an ssh program that fails the -G probe is used as the 'simple' variant: no options, so v0", async (t) => {
+    if (!needTools(t, ...tools)) return;
+    const s = await sshd();
+    const wrapper = join(tempDir("cpr-simplessh-"), "simple-ssh");
+    // Accepts only `host command`, like the simplest ssh replacements.
+    writeFileSync(wrapper, `#!/bin/sh\ncase "$1" in -*) exit 1;; esac\nexec ${s.sshCommand} "$@"\n`);
+    chmodSync(wrapper, 0o755);
+    const rep = recordingReporter();
+    const url = scpUrl(s.user, "127.0.0.1", join(fx.base, "atoms.git"));
+    const r = await lsRefs(url, ATOM_PREFIXES, { env: cleanEnv({ GIT_SSH: wrapper }), reporter: rep });
+    assertAtomListing(r, 0);
+    await rejectsWith(lsRefs(urlOf(s.url("atoms.git")), ATOM_PREFIXES, { env: cleanEnv({ GIT_SSH: wrapper }) }), "remote.protocol", /'simple' does not support setting a port/);
   });
 
   test("a server without AcceptEnv GIT_PROTOCOL answers v0: full advertisement, filtered locally, with a warning", async (t) => {

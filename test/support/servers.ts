@@ -157,11 +157,20 @@ export interface HttpBackendOptions {
   readonly auth?: { readonly user: string; readonly password: string };
 }
 
+/** lighttpd serving git over HTTP. */
+export interface HttpTestServer extends TestServer {
+  /**
+   * The same repository as static files (`http://127.0.0.1:<port>/static/<name>`): git's "dumb" HTTP protocol,
+   * which needs `git update-server-info` in the repository first.
+   */
+  dumbUrl(name: string): string;
+}
+
 /**
  * lighttpd running `git http-backend` as CGI for every repository under `base`, at
  * `http://127.0.0.1:<port>/git/<name>`. Pushes are allowed (http.receivepack=true through the CGI environment).
  */
-export async function startHttpBackend(base: string, opts: HttpBackendOptions = {}): Promise<TestServer> {
+export async function startHttpBackend(base: string, opts: HttpBackendOptions = {}): Promise<HttpTestServer> {
   const lighttpd = requireTool("lighttpd");
   const backend = requireTool("git-http-backend");
   const dir = tempDir("cpr-lighttpd-");
@@ -176,7 +185,13 @@ export async function startHttpBackend(base: string, opts: HttpBackendOptions = 
     await stop();
     throw e;
   }
-  return { port, url: (name) => `http://127.0.0.1:${port}/git/${name}`, log: () => log() + readLog(join(dir, "error.log")), stop };
+  return {
+    port,
+    url: (name) => `http://127.0.0.1:${port}/git/${name}`,
+    dumbUrl: (name) => `http://127.0.0.1:${port}/static/${name}`,
+    log: () => log() + readLog(join(dir, "error.log")),
+    stop,
+  };
 }
 
 function readLog(path: string): string {
@@ -197,7 +212,7 @@ function lighttpdConfig(o: { base: string; backend: string; dir: string; port: n
     `server.port = ${o.port}`,
     `server.errorlog = ${q(join(o.dir, "error.log"))}`,
     `server.upload-dirs = ( ${q(o.dir)} )`,
-    `alias.url = ( "/git" => ${q(o.backend)} )`,
+    `alias.url = ( "/git" => ${q(o.backend)}, "/static" => ${q(o.base)} )`,
     `$HTTP["url"] =~ "^/git" {`,
     `  cgi.assign = ( "" => "" )`,
     `  setenv.add-environment = (`,
@@ -299,33 +314,37 @@ function sshdConfig(o: { dir: string; port: number; hostKey: string; acceptEnv: 
   ].join("\n");
 }
 
-/** A reverse proxy in front of `target` that gzips every response body when the client accepts gzip. */
-export interface GzipProxy extends TestServer {
+/** A reverse proxy in front of a test server. */
+export interface TestProxy extends TestServer {
   /** How many responses were sent gzipped. */
   gzipped(): number;
 }
 
-/**
- * Start a small Node reverse proxy on loopback that forwards to `target` (same paths) and gzips responses, for
- * testing a client's Content-Encoding handling against a real backend (Debian's lighttpd has no mod_deflate).
- */
-export async function startGzipProxy(target: TestServer): Promise<GzipProxy> {
+/** What the proxy changes on the way through. */
+export interface ProxyOptions {
+  /** Gzip every response body when the client accepts gzip (Debian's lighttpd has no mod_deflate). */
+  readonly gzip?: boolean;
+  /** Request headers to drop, lower case; e.g. `git-protocol`, to make git http-backend answer v0. */
+  readonly dropRequestHeaders?: readonly string[];
+}
+
+/** Start a small Node reverse proxy on loopback that forwards to `target` (same paths), changing what `opts` asks. */
+export async function startProxy(target: TestServer, opts: ProxyOptions = {}): Promise<TestProxy> {
   let count = 0;
   const server = http.createServer((req, res) => {
-    const upstream = http.request(
-      { host: "127.0.0.1", port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: `127.0.0.1:${target.port}`, "accept-encoding": "identity" } },
-      (up) => {
-        const headers = { ...up.headers };
-        const gzip = /\bgzip\b/.test(String(req.headers["accept-encoding"] ?? ""));
-        if (gzip) {
-          delete headers["content-length"];
-          headers["content-encoding"] = "gzip";
-          count += 1;
-        }
-        res.writeHead(up.statusCode ?? 502, headers);
-        (gzip ? up.pipe(createGzip()) : up).pipe(res);
-      },
-    );
+    const headers: http.OutgoingHttpHeaders = { ...req.headers, host: `127.0.0.1:${target.port}`, "accept-encoding": "identity" };
+    for (const h of opts.dropRequestHeaders ?? []) delete headers[h];
+    const upstream = http.request({ host: "127.0.0.1", port: target.port, method: req.method, path: req.url, headers }, (up) => {
+      const out = { ...up.headers };
+      const gzip = opts.gzip === true && /\bgzip\b/.test(String(req.headers["accept-encoding"] ?? ""));
+      if (gzip) {
+        delete out["content-length"];
+        out["content-encoding"] = "gzip";
+        count += 1;
+      }
+      res.writeHead(up.statusCode ?? 502, out);
+      (gzip ? up.pipe(createGzip()) : up).pipe(res);
+    });
     upstream.on("error", () => res.destroy());
     req.pipe(upstream);
   });

@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { basename } from "node:path";
 import { gitEnv, runGit } from "../exec.js";
 import { classifyStderr, remoteError, stderrTail, type RemoteErrorCode } from "./errors.js";
@@ -18,13 +19,31 @@ export interface SshProgram {
 
 const VARIANTS: ReadonlySet<string> = new Set(["ssh", "plink", "putty", "tortoiseplink", "simple"]);
 
-/** Guess the variant from the program's name, as git does for `ssh.variant=auto`. */
-export function guessVariant(program: string): SshVariant {
+/** The variant a program's name implies, as git decides it; null when the name says nothing (git's `auto`). */
+export function guessVariant(program: string): SshVariant | null {
   const name = basename(program).toLowerCase().replace(/\.exe$/, "");
+  if (name === "ssh") return "ssh";
   if (name === "plink") return "plink";
   if (name === "tortoiseplink") return "tortoiseplink";
   if (name === "putty") return "putty";
-  return "ssh";
+  return null;
+}
+
+/**
+ * git's `auto` detection for an ssh program with an unknown name: OpenSSH-compatible if `<ssh> -G <host>` (print
+ * the configuration, connect nowhere) succeeds, otherwise `simple` (no options at all).
+ */
+function probeVariant(command: string, shell: boolean, host: string, env: NodeJS.ProcessEnv): Promise<SshVariant> {
+  const [file, args] = shell ? ["sh", ["-c", `${command} "$@"`, command, "-G", host]] : [command, ["-G", host]];
+  return new Promise((resolve) => {
+    const child = spawn(file, args, { stdio: "ignore", env });
+    const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+    child.on("error", () => resolve("simple"));
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve(code === 0 ? "ssh" : "simple");
+    });
+  });
 }
 
 /** `core.sshCommand` and `ssh.variant` from git config (only read when the environment names no ssh). */
@@ -46,16 +65,22 @@ async function sshConfig(ctx: TransportContext): Promise<{ command: string | nul
   }
 }
 
-/** Which ssh to run: GIT_SSH_COMMAND, else GIT_SSH, else core.sshCommand, else `ssh`; variant from GIT_SSH_VARIANT/ssh.variant or the name. */
+/**
+ * Which ssh to run, in git's order: GIT_SSH_COMMAND, core.sshCommand (both shell commands), GIT_SSH (a program),
+ * `ssh`. The variant comes from GIT_SSH_VARIANT or ssh.variant, else from the program's name, else a probe.
+ */
 export async function resolveSshProgram(ctx: TransportContext): Promise<SshProgram> {
   const env = ctx.env;
-  const fromEnv = env.GIT_SSH_COMMAND ? { command: env.GIT_SSH_COMMAND, shell: true } : env.GIT_SSH ? { command: env.GIT_SSH, shell: false } : null;
-  const config = fromEnv && env.GIT_SSH_VARIANT ? { command: null, variant: null } : await sshConfig(ctx);
-  const chosen = fromEnv ?? (config.command ? { command: config.command, shell: true } : { command: "ssh", shell: false });
+  const needConfig = !env.GIT_SSH_COMMAND || !env.GIT_SSH_VARIANT;
+  const config = needConfig ? await sshConfig(ctx) : { command: null, variant: null };
+  const shellCommand = env.GIT_SSH_COMMAND || config.command;
+  const chosen = shellCommand ? { command: shellCommand, shell: true } : { command: env.GIT_SSH || "ssh", shell: false };
   const explicit = env.GIT_SSH_VARIANT ?? config.variant;
-  const firstWord = chosen.shell ? (chosen.command.trim().split(/\s+/)[0] ?? "") : chosen.command;
-  const variant = explicit && VARIANTS.has(explicit) ? (explicit as SshVariant) : guessVariant(firstWord);
-  return { ...chosen, variant };
+  if (explicit && VARIANTS.has(explicit)) return { ...chosen, variant: explicit as SshVariant };
+  // The program is the first word of a shell command when it is a plain path; anything fancier is probed, as in git.
+  const firstWord = chosen.shell ? (/^[\w./+-]+(?=\s|$)/.exec(chosen.command.trim())?.[0] ?? "") : chosen.command;
+  const named = guessVariant(firstWord);
+  return { ...chosen, variant: named ?? (await probeVariant(chosen.command, chosen.shell, bareHost(ctx.url.host ?? "localhost"), gitEnv(env))) };
 }
 
 /** Quote for the remote shell as git does (sq_quote): single quotes, with `'` and `!` escaped outside them. */
