@@ -80,7 +80,8 @@ class HttpSession implements Session {
   fallbackNote: string | undefined;
   private base: URL;
   private auth: AuthState | null = null;
-  private readonly agent: http.Agent;
+  /** Keep-alive agents per protocol (a redirect may switch), all destroyed on close. */
+  private readonly agents = new Map<string, http.Agent>();
   private readonly responses: IncomingMessage[] = [];
   private readonly tls: https.RequestOptions;
   private bytes = 0;
@@ -95,8 +96,6 @@ class HttpSession implements Session {
 
   constructor(private readonly ctx: TransportContext) {
     this.base = httpBase(ctx);
-    const secure = this.base.protocol === "https:";
-    this.agent = secure ? new https.Agent({ keepAlive: true, maxSockets: 1 }) : new http.Agent({ keepAlive: true, maxSockets: 1 });
     this.tls = tlsOptions(ctx.env);
     this.userAgent = `git/cpr-${ctx.version}`;
     const parsed = new URL(ctx.url.url);
@@ -151,7 +150,7 @@ class HttpSession implements Session {
 
   close(): Promise<void> {
     for (const r of this.responses) r.destroy();
-    this.agent.destroy();
+    for (const a of this.agents.values()) a.destroy();
     return Promise.resolve();
   }
 
@@ -168,9 +167,12 @@ class HttpSession implements Session {
       }
       const resUrl = responseUrl(res);
       res.resume();
-      if (this.auth && this.auth.origin === resUrl.origin) await this.refuse();
-      if (attempt > 0 || (this.auth && this.auth.origin === resUrl.origin)) {
-        throw remoteError("remote.auth", this.ctx.display, `${this.ctx.display}: authentication failed (HTTP 401)`, "check the username and password or token your git credential helper supplies");
+      const tried = this.auth !== null && this.auth.origin === resUrl.origin;
+      if (tried) await this.refuse();
+      if (attempt > 0 || tried) {
+        const fromUrl = tried && this.auth?.credential === null;
+        const hint = fromUrl ? "check the username and password in the URL" : "check the username and password or token your git credential helper supplies";
+        throw remoteError("remote.auth", this.ctx.display, `${this.ctx.display}: authentication failed (HTTP 401)`, hint);
       }
       await this.fill(resUrl, res);
       if (req.method === "GET") url = new URL(resUrl.href);
@@ -266,7 +268,7 @@ class HttpSession implements Session {
     const headers: Record<string, string> = { "user-agent": this.userAgent, "accept-encoding": "gzip, deflate", ...req.headers };
     const a = this.auth;
     if (a && a.origin === req.url.origin) headers.authorization = `Basic ${Buffer.from(`${a.username}:${a.password}`, "utf8").toString("base64")}`;
-    const agent = req.url.protocol === this.base.protocol ? this.agent : undefined;
+    const agent = this.agentFor(req.url.protocol);
     return new Promise((resolve, reject) => {
       const r = mod.request(req.url, { method: req.method, headers, agent, ...(req.url.protocol === "https:" ? this.tls : {}) }, (res) => {
         this.responses.push(res);
@@ -280,6 +282,15 @@ class HttpSession implements Session {
       r.on("error", (e: NodeJS.ErrnoException) => reject(e instanceof CprError ? e : this.networkError(e)));
       r.end(req.body);
     });
+  }
+
+  private agentFor(protocol: string): http.Agent {
+    let a = this.agents.get(protocol);
+    if (!a) {
+      a = protocol === "https:" ? new https.Agent({ keepAlive: true, maxSockets: 1 }) : new http.Agent({ keepAlive: true, maxSockets: 1 });
+      this.agents.set(protocol, a);
+    }
+    return a;
   }
 
   private timeoutError(): Error {
