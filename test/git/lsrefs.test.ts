@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { createServer, type Server } from "node:net";
 import { readFileSync, writeFileSync, chmodSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import type { GitUrl } from "../../src/protocol/uri.js";
+import { parseGitUrl, type GitUrl } from "../../src/protocol/uri.js";
 import type { ListedRef } from "../../src/protocol/refs.js";
 import { recordingReporter } from "../../src/protocol/report.js";
 import { CprError } from "../../src/protocol/errors.js";
@@ -236,6 +236,10 @@ describe("pure parts", () => {
     assert.deepEqual(sshArgs("plink", ssh, "cmd"), ["-P", "2222", "git@example.com", "cmd"]);
     assert.equal(sshPath(scpUrl("git", "github.com", "owner/repo")), "owner/repo");
     assert.equal(sshPath(scpUrl("git", "host", "/abs/repo.git")), "/abs/repo.git");
+    // scp-like URLs normalised to ssh:// text: the path is "/" + what followed the colon (spec §12).
+    const scpNormalised = (path: string): GitUrl => ({ url: `ssh://git@host${path}`, scheme: "ssh", user: "git", password: null, host: "host", port: null, path, scpLike: true });
+    assert.equal(sshPath(scpNormalised("/owner/repo")), "owner/repo");
+    assert.equal(sshPath(scpNormalised("//srv/repo.git")), "/srv/repo.git");
   });
 });
 
@@ -471,6 +475,9 @@ describe("smart HTTP with Basic auth", () => {
     const { env, log } = helperEnv("unused");
     const good = h.url("atoms.git").replace("http://", "http://alice:s3cret@");
     assertAtomListing(await lsRefs(urlOf(good), ATOM_PREFIXES, { env }));
+    // Userinfo is percent-decoded from the URL text, whatever the GitUrl fields hold.
+    const encoded = h.url("atoms.git").replace("http://", "http://%61lice:s3cr%65t@");
+    assertAtomListing(await lsRefs({ ...urlOf(encoded), user: "%61lice", password: "s3cr%65t" }, ATOM_PREFIXES, { env }));
     const bad = h.url("atoms.git").replace("http://", "http://alice:hunter2@");
     const e = await rejectsWith(lsRefs(urlOf(bad), ATOM_PREFIXES, { env }), "remote.auth", /http:\/\/alice@127\.0\.0\.1/);
     assert.doesNotMatch(`${e.message} ${e.where ?? ""} ${e.hint ?? ""}`, /hunter2/);
@@ -569,5 +576,25 @@ describe("ssh (OpenSSH sshd)", () => {
     const port = await freePort();
     const env = cleanEnv({ GIT_SSH_COMMAND: s.sshCommand.replace(/-p \d+/, "") });
     await rejectsWith(lsRefs(urlOf(`ssh://${s.user}@127.0.0.1:${port}${fx.repo}`), ATOM_PREFIXES, { env }), "remote.unreachable", /Connection refused/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+
+describe("with GitUrls from the URI parser", () => {
+  test("path, file://, git://, http:// and ssh:// URLs parse and list", async (t) => {
+    if (!needTools(t, "git-daemon", "lighttpd", "git-http-backend", "sshd", "ssh", "ssh-keygen")) return;
+    const [d, h, s] = await Promise.all([daemon(), httpd(), sshd()]);
+    const cases: Array<[string, NodeJS.ProcessEnv]> = [
+      [fx.repo, cleanEnv()],
+      [`file://${fx.repo}`, cleanEnv()],
+      [d.url("atoms.git"), cleanEnv()],
+      [h.url("atoms.git"), cleanEnv()],
+      [s.url("atoms.git"), sshEnv(s)],
+    ];
+    for (const [text, env] of cases) {
+      const url = parseGitUrl(text);
+      assertAtomListing(await lsRefs(url, ATOM_PREFIXES, { env }));
+    }
   });
 });

@@ -98,9 +98,11 @@ class HttpSession implements Session {
     this.base = httpBase(ctx);
     this.tls = tlsOptions(ctx.env);
     this.userAgent = `git/cpr-${ctx.version}`;
+    // Userinfo is read from the URL text and percent-decoded, as git does (`p%40ss` is the password `p@ss`); the
+    // GitUrl fields are only a fallback, so it does not matter whether the parser decoded them.
     const parsed = new URL(ctx.url.url);
-    const user = ctx.url.user ?? (parsed.username ? decodeUserinfo(parsed.username) : null);
-    const pass = ctx.url.password ?? (parsed.password ? decodeUserinfo(parsed.password) : null);
+    const user = parsed.username ? decodeUserinfo(parsed.username) : ctx.url.user;
+    const pass = parsed.password ? decodeUserinfo(parsed.password) : ctx.url.password;
     if (user !== null && pass !== null) this.auth = { username: user, password: pass, origin: this.base.origin, credential: null, approved: true };
     this.urlUser = user;
   }
