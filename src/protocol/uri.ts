@@ -284,8 +284,14 @@ function buildUrl(part: UrlPart, text: string, input: string): GitUrl {
   const scheme = inferScheme(part, split.delimiter);
   const port = portDigits === null ? null : portNumber(portDigits, input);
   const path = split.path.startsWith("/") ? split.path : `/${split.path}`;
-  const url = `${scheme}://${userInfo(part)}${host}${port === null ? "" : `:${port}`}${path}`;
-  return { url, scheme, user: part.user, password: part.password, host, port, path, scpLike: split.delimiter === ":" && scheme === "ssh" };
+  const scpLike = split.delimiter === ":" && scheme === "ssh";
+  // An scp-like location keeps its own form for git: `host:repo` is relative to the login directory and
+  // `host:/srv/repo` is absolute, a difference the ssh:// form cannot express. `path` is still the spec's `/`+P.
+  const url =
+    scpLike && port === null
+      ? `${userInfo(part)}${host}:${split.path}`
+      : `${scheme}://${userInfo(part)}${host}${port === null ? "" : `:${port}`}${path}`;
+  return { url, scheme, user: part.user, password: part.password, host, port, path, scpLike };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

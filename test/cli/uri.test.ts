@@ -42,7 +42,7 @@ test("cpr uri --json: an aliased atom URI", () => {
 
 test("cpr uri --json: ssh with a user, and a kept ssh port", () => {
   assert.deepEqual(json(cpr("uri", "--json", "git@github.com:owner/repo::this-atom@^1")), {
-    url: "ssh://git@github.com/owner/repo",
+    url: "git@github.com:owner/repo",
     scheme: "ssh",
     user: "git",
     host: "github.com",

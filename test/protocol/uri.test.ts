@@ -62,7 +62,12 @@ for (const [input, scheme, user, host, port, path, label, requirement] of SPEC_V
     assert.equal(uri.requirement?.text ?? null, requirement);
     if (requirement !== null) assert.equal(uri.requirement?.comparators[0]?.op, "^");
     const portText = port === null ? "" : `:${port}`;
-    assert.equal(uri.url.url, `${scheme}://${user === null ? "" : `${user}@`}${host}${portText}${path}`);
+    // scp-like input keeps its form for git (`user@host:path`); everything else is a full URL.
+    const scp = uri.url.scpLike && port === null;
+    const expectedUrl = scp
+      ? `${user === null ? "" : `${user}@`}${host}:${path.slice(1)}`
+      : `${scheme}://${user === null ? "" : `${user}@`}${host}${portText}${path}`;
+    assert.equal(uri.url.url, expectedUrl);
   });
 }
 
@@ -153,13 +158,13 @@ test("other URL shapes", () => {
     ["https://user:password@example.com/my/repo::id@^0.2", { scheme: "https", user: "user", password: "password", host: "example.com", path: "/my/repo", url: "https://user:password@example.com/my/repo" }],
     ["user:password@example.com/my/repo::id@^0.2", { scheme: "https", user: "user", password: "password", host: "example.com", path: "/my/repo" }],
     ["user@example.com/my/repo::id@^0.2", { scheme: "ssh", user: "user", password: null, host: "example.com", url: "ssh://user@example.com/my/repo" }],
-    ["my.ssh.com:my/repo::hello", { scheme: "ssh", user: null, host: "my.ssh.com", path: "/my/repo", scpLike: true, url: "ssh://my.ssh.com/my/repo" }],
-    ["git@github.com:owner/repo.git::x", { scheme: "ssh", scpLike: true, url: "ssh://git@github.com/owner/repo.git" }],
+    ["my.ssh.com:my/repo::hello", { scheme: "ssh", user: null, host: "my.ssh.com", path: "/my/repo", scpLike: true, url: "my.ssh.com:my/repo" }],
+    ["git@github.com:owner/repo.git::x", { scheme: "ssh", scpLike: true, url: "git@github.com:owner/repo.git" }],
     ["git@example.com:2222:owner/repo::x", { scheme: "ssh", port: 2222, path: "/owner/repo", url: "ssh://git@example.com:2222/owner/repo" }],
     ["ssh://git@example.com:2222/owner/repo::x", { scheme: "ssh", port: 2222, url: "ssh://git@example.com:2222/owner/repo", scpLike: false }],
     ["example.com:8080/owner/repo::x", { scheme: "https", port: 8080, host: "example.com" }],
     ["https://example.com:8080::x", { port: 8080, path: "/", url: "https://example.com:8080/" }],
-    ["git@host.example.org:/srv/repo.git::x", { path: "/srv/repo.git", url: "ssh://git@host.example.org/srv/repo.git" }],
+    ["git@host.example.org:/srv/repo.git::x", { path: "/srv/repo.git", url: "git@host.example.org:/srv/repo.git" }],
     ["foo.github.io/x::a", { scheme: "https", host: "foo.github.io" }],
     ["http://127.0.0.1:8080/r.git::a", { scheme: "http", host: "127.0.0.1", port: 8080, url: "http://127.0.0.1:8080/r.git" }],
     ["git://example.org/r::a", { scheme: "git", url: "git://example.org/r" }],
