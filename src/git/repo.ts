@@ -1,5 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { CprError } from "../protocol/errors.js";
@@ -74,6 +74,7 @@ export interface PushOutcome {
 }
 
 const OBJECT_TYPES = new Set(["commit", "tree", "blob", "tag"]);
+const PUSH_REMOTE = "cpr-push";
 
 /** Open a repository and drive it with git. Call `close()` when done: it ends the `cat-file` child. */
 export class Repo {
@@ -290,15 +291,16 @@ export class Repo {
   }
 
   /**
-   * Push `refs` (ref name → object id) to `url` in ONE `git push --atomic --porcelain`. The refspecs go through a
-   * temporary config file (as a throw-away remote), so their number is not limited by the command-line length.
+   * Push `refs` (ref name → object id) to `url` in ONE `git push --atomic --porcelain`. The push runs from a
+   * throw-away repository that borrows this one's objects (alternates) and config (include) but has no refs: git
+   * matches every refspec against every local ref, which is quadratic once a set has thousands of published refs.
+   * The refspecs live in that repository's config, so their number is not limited by the command-line length.
    * Never throws for a rejected or failed push: the outcome says per ref what happened.
    */
   async push(url: string, refs: readonly RefUpdate[]): Promise<PushOutcome> {
     if (refs.length === 0) return { ok: true, refs: [], error: null };
-    const remote = "cpr-push";
-    const r = await this.withTempRemote(remote, url, "push", refs.map((u) => `${u.oid}:${u.ref}`), (include) =>
-      this.run(["-c", `include.path=${include}`, "push", "--atomic", "--porcelain", "--no-follow-tags", remote], { okCodes: [0, 1, 128] }),
+    const r = await this.withPushRepo(url, refs.map((u) => `${u.oid}:${u.ref}`), (gitDir) =>
+      runGit([`--git-dir=${gitDir}`, "push", "--atomic", "--porcelain", "--no-follow-tags", PUSH_REMOTE], { cwd: gitDir, env: this.env, okCodes: [0, 1, 128] }),
     );
     const parsed = parsePushPorcelain(r.stdout.toString("utf8"));
     const byRef = new Map(parsed.map((p) => [p.ref, p]));
@@ -309,25 +311,46 @@ export class Repo {
     return { ok, refs: results, error: ok ? null : cleanPushError(r.stderr) };
   }
 
+  private async withPushRepo<T>(url: string, refspecs: readonly string[], run: (gitDir: string) => Promise<T>): Promise<T> {
+    const [objects, config] = (await this.git(["rev-parse", "--path-format=absolute", "--git-path", "objects", "--git-path", "config"])).split("\n");
+    const dir = await mkdtemp(join(tmpdir(), "cpr-push-"));
+    try {
+      await mkdir(join(dir, "refs"));
+      await mkdir(join(dir, "objects", "info"), { recursive: true });
+      await writeFile(join(dir, "HEAD"), "ref: refs/heads/cpr-push\n");
+      await writeFile(join(dir, "objects", "info", "alternates"), `${objects}\n`);
+      const lines = [
+        "[include]",
+        `\tpath = ${configQuote(config!)}`,
+        // The repository format is read from this file alone, never from includes.
+        "[core]",
+        "\tbare = true",
+        `\trepositoryformatversion = ${this.objectFormat === "sha1" ? 0 : 1}`,
+        ...(this.objectFormat === "sha1" ? [] : ["[extensions]", `\tobjectformat = ${this.objectFormat}`]),
+        `[remote "${PUSH_REMOTE}"]`,
+        `\turl = ${configQuote(url)}`,
+        ...refspecs.map((s) => `\tpush = ${configQuote(s)}`),
+        "",
+      ];
+      await writeFile(join(dir, "config"), lines.join("\n"));
+      return await run(dir);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
   /**
    * Fetch objects named by remote refs (no local ref is written, no FETCH_HEAD, no tags), in one process.
    * Used to read atom commits that exist only on the remote.
    */
   async fetchRefs(url: string, refs: readonly string[]): Promise<void> {
     if (refs.length === 0) return;
-    const remote = "cpr-fetch";
-    await this.withTempRemote(remote, url, "fetch", refs, (include) =>
-      this.run(["-c", `include.path=${include}`, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc", "--no-recurse-submodules", remote]),
-    );
-  }
-
-  private async withTempRemote<T>(name: string, url: string, key: "push" | "fetch", specs: readonly string[], run: (include: string) => Promise<T>): Promise<T> {
-    const dir = await mkdtemp(join(tmpdir(), "cpr-remote-"));
+    const dir = await mkdtemp(join(tmpdir(), "cpr-fetch-"));
     try {
       const file = join(dir, "config");
-      const lines = [`[remote "${name}"]`, `\turl = ${configQuote(url)}`, ...specs.map((s) => `\t${key} = ${configQuote(s)}`), ""];
+      const lines = ['[remote "cpr-fetch"]', `\turl = ${configQuote(url)}`, ...refs.map((r) => `\tfetch = ${configQuote(r)}`), ""];
       await writeFile(file, lines.join("\n"));
-      return await run(file);
+      await this.run(["-c", `include.path=${file}`, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc", "--no-recurse-submodules", "cpr-fetch"]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
