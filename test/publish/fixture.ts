@@ -11,13 +11,19 @@ export const env: NodeJS.ProcessEnv = { ...process.env, ...GIT_TEST_ENV };
 
 export type RunOptions = Partial<Omit<PublishOptions, "repo" | "remotes" | "reporter">> & { remotes?: string[] };
 
+/** `env` plus `extra` (e.g. GIT_SSH_COMMAND for an ssh remote). */
+function withEnv(extra: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
+  return extra ? { ...env, ...extra } : env;
+}
+
 /** Publish from `dir` to `remote` (a path or URL; several with `remotes`). */
 export async function publishTo(dir: string, remote: string, opts: RunOptions = {}): Promise<PublishResult & { warnings: string[] }> {
-  const repo = await Repo.open(opts.cwd ?? dir, { env });
+  const runEnv = withEnv(opts.env);
+  const repo = await Repo.open(opts.cwd ?? dir, { env: runEnv });
   const reporter = recordingReporter();
   try {
     const remotes = await Promise.all((opts.remotes ?? [remote]).map((r) => resolveRemote(r, repo, opts.cwd ?? dir)));
-    const result = await publish({ targets: [], all: true, cwd: dir, ...opts, repo, remotes, reporter, env });
+    const result = await publish({ targets: [], all: true, cwd: dir, ...opts, repo, remotes, reporter, env: runEnv });
     return { ...result, warnings: reporter.warnings };
   } finally {
     repo.close();
@@ -25,10 +31,11 @@ export async function publishTo(dir: string, remote: string, opts: RunOptions = 
 }
 
 /** `cpr init` from `dir` to `remote`. */
-export async function initTo(dir: string, remote: string): Promise<InitResult> {
-  const repo = await Repo.open(dir, { env });
+export async function initTo(dir: string, remote: string, extraEnv?: NodeJS.ProcessEnv): Promise<InitResult> {
+  const runEnv = withEnv(extraEnv);
+  const repo = await Repo.open(dir, { env: runEnv });
   try {
-    return await initRemote({ repo, remote: await resolveRemote(remote, repo, dir), reporter: recordingReporter(), env, cwd: dir });
+    return await initRemote({ repo, remote: await resolveRemote(remote, repo, dir), reporter: recordingReporter(), env: runEnv, cwd: dir });
   } finally {
     repo.close();
   }
