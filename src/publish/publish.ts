@@ -109,14 +109,15 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
 function planAtom(atom: SourceAtom, commit: string, root: string): Planned {
   const version = atom.version.text;
   const input = { tree: atom.tree, origin: commit, label: atom.label, version };
+  const id = atomCommitId(input);
   return {
     atom,
     version,
     id: atomId(root, atom.label),
-    commit: atomCommitId(input),
+    commit: id,
     body: atomCommitBody(input),
     refs: [
-      { ref: atomRef(atom.label, version), oid: atomCommitId(input) },
+      { ref: atomRef(atom.label, version), oid: id },
       { ref: manifestRef(atom.label, version), oid: atom.manifest },
       { ref: originRef(atom.label, version), oid: commit },
     ],

@@ -3,7 +3,9 @@ import assert from "node:assert/strict";
 import { chmodSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Repo } from "../../src/git/repo.js";
+import { listRemoteSet } from "../../src/publish/list.js";
 import { pickRoot, setRoot } from "../../src/publish/root.js";
+import { parseGitUrl } from "../../src/protocol/uri.js";
 import { recordingReporter } from "../../src/protocol/report.js";
 import { atomCommitBody, atomCommitId } from "../../src/protocol/commit.js";
 import { CprError, UsageError } from "../../src/protocol/errors.js";
@@ -335,4 +337,8 @@ test("a SHA-256 repository publishes without crashing", async () => {
   for (const a of r.published) assert.equal(a.rev.length, 64);
   gitIn(bare, "fsck", "--strict", "--no-dangling");
   assert.equal((await publishTo(dir, bare)).skipped.length, 3);
+  const { listing } = await listRemoteSet(parseGitUrl(bare), undefined);
+  assert.equal(listing.root, init.root);
+  assert.deepEqual(listing.atoms.map((a) => a.rev), r.published.map((a) => a.rev));
+  assert.equal(atomId(init.root, "foo").length, 52);
 });
