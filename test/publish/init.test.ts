@@ -38,3 +38,13 @@ test("init: an initialized remote with the same root is 'already'; another root 
   assert.equal(refsOf(bare), before);
   assert.equal(refsOf(other), localBefore, "no local marker written for a refused init");
 });
+
+test("init: a stale local refs/ekala/init is an error with a hint, and nothing is pushed", async () => {
+  const dir = makeRepo({ "a/atom.toml": atomToml("a", "0.1.0") });
+  writeFiles(dir, { "b.txt": "b\n" });
+  const head = commitAll(dir, "second");
+  gitIn(dir, "update-ref", "refs/ekala/init", head);
+  const bare = makeBare();
+  await assert.rejects(initTo(dir, bare), (e: unknown) => e instanceof CprError && e.code === "init.local-conflict" && /update-ref -d/.test(e.hint ?? ""));
+  assert.equal(refsOf(bare), "");
+});
