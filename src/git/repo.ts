@@ -342,17 +342,30 @@ export class Repo {
   }
 
   /**
-   * Fetch objects named by remote refs (no local ref is written, no FETCH_HEAD, no tags), in one process.
-   * Used to read atom commits that exist only on the remote.
+   * Fetch the objects named by remote refs into a throw-away object directory (a quarantine that borrows this
+   * repository's objects) and return the requested objects: nothing is written to this repository, no ref, no
+   * FETCH_HEAD, no object. One `git fetch` and one `git cat-file --batch`, whatever the number of refs.
    */
-  async fetchRefs(url: string, refs: readonly string[]): Promise<void> {
-    if (refs.length === 0) return;
+  async fetchObjects(url: string, refs: readonly string[], oids: readonly string[]): Promise<Map<string, GitObject>> {
+    const found = new Map<string, GitObject>();
+    if (refs.length === 0) return found;
+    const objects = await this.git(["rev-parse", "--path-format=absolute", "--git-path", "objects"]);
     const dir = await mkdtemp(join(tmpdir(), "cpr-fetch-"));
     try {
-      const file = join(dir, "config");
+      const env = { ...(this.env ?? process.env), GIT_OBJECT_DIRECTORY: join(dir, "objects"), GIT_ALTERNATE_OBJECT_DIRECTORIES: objects };
+      await mkdir(join(dir, "objects"));
+      const config = join(dir, "config");
       const lines = ['[remote "cpr-fetch"]', `\turl = ${configQuote(url)}`, ...refs.map((r) => `\tfetch = ${configQuote(r)}`), ""];
-      await writeFile(file, lines.join("\n"));
-      await this.run(["-c", `include.path=${file}`, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc", "--no-recurse-submodules", "cpr-fetch"]);
+      await writeFile(config, lines.join("\n"));
+      const flags = ["--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc", "--no-recurse-submodules"];
+      await runGit(["-c", `include.path=${config}`, "fetch", ...flags, "cpr-fetch"], { cwd: this.cwd, env });
+      const reader = new ObjectReader(this.cwd, env);
+      try {
+        for (const o of await Promise.all(oids.map((oid) => reader.read(oid)))) if (o) found.set(o.oid, o);
+      } finally {
+        reader.close();
+      }
+      return found;
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

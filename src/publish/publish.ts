@@ -3,7 +3,7 @@ import { CprError } from "../protocol/errors.js";
 import { atomId } from "../protocol/id.js";
 import { atomRef, isValidRefName, manifestRef, originRef, type ListedAtom } from "../protocol/refs.js";
 import type { Reporter } from "../protocol/report.js";
-import type { PushOutcome, RefUpdate, Repo } from "../git/repo.js";
+import type { GitObject, PushOutcome, RefUpdate, Repo } from "../git/repo.js";
 import { refConflictError } from "../git/repo.js";
 import type { ResolvedRemote } from "../git/remote.js";
 import { readSourceAtoms, type SourceAtom } from "./atoms.js";
@@ -169,14 +169,11 @@ async function decideRemote(
     else if (onRemote.rev === p.commit) decisions.set(p, { kind: "skip", rev: p.commit });
     else present.push({ p, remote: onRemote });
   }
-  const trees = await publishedTrees(repo, remote, present, !opts.dryRun, opts.reporter);
+  const trees = await publishedTrees(repo, remote, present, opts.reporter);
   for (const { p, remote: r } of present) {
     const published = trees.get(r.rev);
     if (published === undefined) {
       decisions.set(p, { kind: "refuse", error: `cannot read ${r.rev}, the published commit of ${p.atom.label} ${p.version} on ${remote.display}, to compare its tree` });
-    } else if (published === null) {
-      opts.reporter.warn(`${p.atom.label} ${p.version}: tree not verified (dry run: the published commit ${r.rev} is not available locally)`);
-      decisions.set(p, { kind: "skip", rev: r.rev });
     } else if (published.tree === p.atom.tree) {
       decisions.set(p, { kind: "skip", rev: r.rev });
     } else {
@@ -208,37 +205,29 @@ function staleMetaDecision(p: Planned, set: RemoteSet, remote: ResolvedRemote): 
 
 /**
  * Trees of published atom commits, keyed by rev: from the local object store; else rebuilt from the remote's origin
- * ref when that origin is local (the commit id proves the tree); else fetched (one fetch for all). `null` when not
- * verifiable without fetching (dry run); absent when unreadable.
+ * ref when that origin is local (the commit id proves the tree); else fetched into a quarantine (one fetch for all,
+ * nothing kept, so a dry run may do it too). Absent when unreadable.
  */
 async function publishedTrees(
   repo: Repo,
   remote: ResolvedRemote,
   items: readonly { p: Planned; remote: ListedAtom }[],
-  allowFetch: boolean,
   reporter: Reporter,
-): Promise<Map<string, { tree: string; origin: string | null } | null>> {
-  const found = new Map<string, { tree: string; origin: string | null } | null>();
-  const readLocal = async (list: typeof items) => {
-    const objects = await repo.readObjects(list.map((i) => i.remote.rev));
-    objects.forEach((o, k) => {
-      if (o?.type !== "commit") return;
-      const parsed = parseAtomCommit(o.data);
-      found.set(o.oid, { tree: parsed.tree, origin: parsed.origin });
-    });
+): Promise<Map<string, { tree: string; origin: string | null }>> {
+  const found = new Map<string, { tree: string; origin: string | null }>();
+  const record = (o: GitObject | null) => {
+    if (o?.type !== "commit") return;
+    const parsed = parseAtomCommit(o.data);
+    found.set(o.oid, { tree: parsed.tree, origin: parsed.origin });
   };
-  await readLocal(items);
+  (await repo.readObjects(items.map((i) => i.remote.rev))).forEach(record);
   let missing = items.filter((i) => !found.has(i.remote.rev));
   await Promise.all(missing.map((i) => rebuildFromOrigin(repo, i.p, i.remote).then((t) => t && found.set(i.remote.rev, t))));
   missing = missing.filter((i) => !found.has(i.remote.rev));
   if (missing.length === 0) return found;
-  if (!allowFetch) {
-    for (const i of missing) found.set(i.remote.rev, null);
-    return found;
-  }
   reporter.info(`fetching ${missing.length} published atom commit(s) from ${remote.display} to compare trees`);
-  await repo.fetchRefs(remote.url.url, missing.map((i) => atomRef(i.p.atom.label, i.p.version)));
-  await readLocal(missing);
+  const fetched = await repo.fetchObjects(remote.url.url, missing.map((i) => atomRef(i.p.atom.label, i.p.version)), missing.map((i) => i.remote.rev));
+  fetched.forEach(record);
   return found;
 }
 

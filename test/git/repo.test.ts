@@ -128,7 +128,7 @@ test("push: atomic, per-ref porcelain results; a rejection lands nothing", async
   });
 });
 
-test("fetchRefs brings objects without writing refs", async () => {
+test("fetchObjects returns remote objects and writes nothing locally (quarantine)", async () => {
   const src = makeRepo({ "x/atom.toml": atomToml("x", "1.0.0") });
   const bare = makeBare();
   gitIn(src, "push", "-q", bare, "HEAD:refs/eka/atoms/x/1.0.0");
@@ -137,9 +137,13 @@ test("fetchRefs brings objects without writing refs", async () => {
     const want = gitIn(src, "rev-parse", "HEAD");
     assert.equal(await repo.readObject(want), null);
     const before = refsOf(other);
-    await repo.fetchRefs(bare, ["refs/eka/atoms/x/1.0.0"]);
-    assert.equal((await repo.readObject(want))?.type, "commit");
+    const objectsBefore = gitIn(other, "count-objects", "-v");
+    const got = await repo.fetchObjects(bare, ["refs/eka/atoms/x/1.0.0"], [want, "f".repeat(40)]);
+    assert.deepEqual([...got.keys()], [want]);
+    assert.equal(got.get(want)?.type, "commit");
+    assert.equal(await repo.readObject(want), null);
     assert.equal(refsOf(other), before);
+    assert.equal(gitIn(other, "count-objects", "-v"), objectsBefore);
   });
 });
 

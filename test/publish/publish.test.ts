@@ -112,7 +112,7 @@ test("a fresh clone verifies published versions from their origin, without fetch
   for (const a of first.published) assert.throws(() => gitIn(clone, "cat-file", "-e", a.rev), "atom commit not fetched");
 });
 
-test("a clone without the published origin fetches the atom commit to compare trees", async () => {
+test("a clone without the published origin fetches the atom commit (into a quarantine) to compare trees", async () => {
   const { dir, bare } = await setup();
   gitIn(dir, "branch", "base");
   writeFiles(dir, { "pkgs/foo/default.nix": "{ v = 2; }\n" });
@@ -129,6 +129,9 @@ test("a clone without the published origin fetches the atom commit to compare tr
   const same = await publishTo(make("{ v = 2; }\n"), bare, { targets: ["foo"], all: false });
   assert.deepEqual(same.skipped, [published]);
   const different = make("{ v = 3; }\n");
+  const dry = await publishTo(different, bare, { targets: ["foo"], all: false, dryRun: true });
+  assert.match(dry.failed[0]!.error, /different content/, "a dry run compares trees too");
+  assert.throws(() => gitIn(different, "cat-file", "-e", published.rev), "the fetch kept nothing");
   const before = refsOf(bare);
   const refused = await publishTo(different, bare, { targets: ["foo"], all: false });
   assert.match(refused.failed[0]!.error, new RegExp(`rev ${published.rev}, origin ${gitIn(dir, "rev-parse", "HEAD")}`));
