@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { Repo } from "../../src/git/repo.js";
 import { resolveRemote } from "../../src/git/remote.js";
 import { initRemote, type InitResult } from "../../src/publish/init.js";
@@ -53,4 +54,11 @@ export function refMap(dir: string): Map<string, string> {
         return [name, oid];
       }),
   );
+}
+
+/** `git fsck --strict` must pass with no error or warning (the unborn-HEAD notice of a bare remote is fine). */
+export function fsckStrict(dir: string): void {
+  const r = spawnSync("git", ["fsck", "--strict", "--no-dangling"], { cwd: dir, env, encoding: "utf8" });
+  const problems = r.stderr.split("\n").filter((l) => l && !l.startsWith("notice: HEAD points to an unborn branch"));
+  if (r.status !== 0 || problems.length) throw new Error(`git fsck --strict failed in ${dir}:\n${r.stderr}`);
 }

@@ -11,7 +11,7 @@ import { atomCommitBody, atomCommitId } from "../../src/protocol/commit.js";
 import { CprError, UsageError } from "../../src/protocol/errors.js";
 import { atomId } from "../../src/protocol/id.js";
 import { atomToml, commitAll, gitIn, makeBare, makeRepo, refsOf, sh, tempDir, writeFiles } from "../support/repo.js";
-import { initTo, publishTo, refMap } from "./fixture.js";
+import { fsckStrict, initTo, publishTo, refMap } from "./fixture.js";
 
 const monorepo = {
   "pkgs/foo/atom.toml": atomToml("foo", "0.1.0"),
@@ -63,7 +63,7 @@ test("publish --all to a bare remote: refs, exact commit bytes, trees equal the 
   // The same refs were written locally.
   const local = refMap(dir);
   for (const [name, oid] of remote) assert.equal(local.get(name), oid, name);
-  gitIn(bare, "fsck", "--strict", "--no-dangling");
+  fsckStrict(bare);
 });
 
 test("two independent clones publishing the same commit give identical ids (and the spec vectors hold)", async () => {
@@ -99,7 +99,7 @@ test("re-publishing unchanged is skipped; bumping one atom of a monorepo publish
   assert.deepEqual(bumped.published.map((a) => `${a.label}@${a.version}`), ["foo@0.2.0"]);
   assert.deepEqual(bumped.skipped.map((a) => a.label), ["bar", "ひらがな"]);
   assert.ok(refMap(bare).has("refs/eka/atoms/foo/0.1.0"));
-  gitIn(bare, "fsck", "--strict", "--no-dangling");
+  fsckStrict(bare);
 });
 
 test("a fresh clone verifies published versions from their origin, without fetching the atom commits", async () => {
@@ -338,7 +338,7 @@ test("a SHA-256 repository publishes without crashing", async () => {
   const r = await publishTo(dir, bare);
   assert.equal(r.published.length, 3);
   for (const a of r.published) assert.equal(a.rev.length, 64);
-  gitIn(bare, "fsck", "--strict", "--no-dangling");
+  fsckStrict(bare);
   assert.equal((await publishTo(dir, bare)).skipped.length, 3);
   const { listing } = await listRemoteSet(parseGitUrl(bare), undefined);
   assert.equal(listing.root, init.root);

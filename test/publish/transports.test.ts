@@ -6,7 +6,7 @@ import { parseGitUrl } from "../../src/protocol/uri.js";
 import { atomToml, gitIn, makeRepo, refsOf, tempDir } from "../support/repo.js";
 import { startGitDaemon, startHttpBackend, startSshd, type TestServer } from "../support/servers.js";
 import { needTools } from "../support/tools.js";
-import { env, initTo, publishTo } from "./fixture.js";
+import { env, fsckStrict, initTo, publishTo } from "./fixture.js";
 
 /** End to end over the network transports: init, publish (one atomic push) and list (ls-refs) against real servers. */
 
@@ -35,7 +35,7 @@ async function roundTrip<S extends TestServer>(start: (base: string) => Promise<
     listing.atoms.map((a) => [a.label, a.version, a.rev, a.origin]),
     result.published.map((a) => [a.label, a.version, a.rev, init.root]),
   );
-  gitIn(join(base, "set.git"), "fsck", "--strict", "--no-dangling");
+  fsckStrict(join(base, "set.git"));
   // The same publish over a plain path gives byte-identical refs.
   const local = tempDir("cpr-local-");
   gitIn(local, "init", "-q", "--bare");
