@@ -250,7 +250,7 @@ export class Repo {
    * already hold another value. A ref already holding the intended value is in neither.
    */
   async planRefUpdates(updates: readonly RefUpdate[]): Promise<RefPlan> {
-    const current = await this.currentValues(updates.map((u) => u.ref));
+    const current = await this.refValues(updates.map((u) => u.ref));
     const changes: RefUpdate[] = [];
     const conflicts: RefConflict[] = [];
     for (const u of updates) {
@@ -282,7 +282,8 @@ export class Repo {
     return changes;
   }
 
-  private async currentValues(refs: readonly string[]): Promise<Map<string, string>> {
+  /** Current values of these local refs (absent refs are left out). */
+  async refValues(refs: readonly string[]): Promise<Map<string, string>> {
     // A few refs: ask for exactly those names. Many: list their namespaces once (argument lists are finite).
     const wanted = new Set(refs);
     const patterns = wanted.size <= 200 ? [...wanted] : [...new Set(refs.map((r) => r.split("/").slice(0, 2).join("/") + "/"))];
@@ -350,15 +351,10 @@ export class Repo {
     const found = new Map<string, GitObject>();
     if (refs.length === 0) return found;
     const objects = await this.git(["rev-parse", "--path-format=absolute", "--git-path", "objects"]);
-    const dir = await mkdtemp(join(tmpdir(), "cpr-fetch-"));
+    const dir = await mkdtemp(join(tmpdir(), "cpr-quarantine-"));
     try {
-      const env = { ...(this.env ?? process.env), GIT_OBJECT_DIRECTORY: join(dir, "objects"), GIT_ALTERNATE_OBJECT_DIRECTORIES: objects };
-      await mkdir(join(dir, "objects"));
-      const config = join(dir, "config");
-      const lines = ['[remote "cpr-fetch"]', `\turl = ${configQuote(url)}`, ...refs.map((r) => `\tfetch = ${configQuote(r)}`), ""];
-      await writeFile(config, lines.join("\n"));
-      const flags = ["--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc", "--no-recurse-submodules"];
-      await runGit(["-c", `include.path=${config}`, "fetch", ...flags, "cpr-fetch"], { cwd: this.cwd, env });
+      const env = { ...(this.env ?? process.env), GIT_OBJECT_DIRECTORY: dir, GIT_ALTERNATE_OBJECT_DIRECTORIES: objects };
+      await this.fetch(url, refs, env);
       const reader = new ObjectReader(this.cwd, env);
       try {
         for (const o of await Promise.all(oids.map((oid) => reader.read(oid)))) if (o) found.set(o.oid, o);
@@ -366,6 +362,24 @@ export class Repo {
         reader.close();
       }
       return found;
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Fetch the objects named by remote refs into this repository, in one process: no ref, no FETCH_HEAD, no tags.
+   * The refs go through a temporary config file, so their number is not limited by the command line.
+   */
+  async fetch(url: string, refs: readonly string[], env: NodeJS.ProcessEnv | undefined = this.env): Promise<void> {
+    if (refs.length === 0) return;
+    const dir = await mkdtemp(join(tmpdir(), "cpr-fetch-"));
+    try {
+      const config = join(dir, "config");
+      const lines = ['[remote "cpr-fetch"]', `\turl = ${configQuote(url)}`, ...refs.map((r) => `\tfetch = ${configQuote(r)}`), ""];
+      await writeFile(config, lines.join("\n"));
+      const flags = ["--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc", "--no-recurse-submodules"];
+      await runGit(["-c", `include.path=${config}`, "fetch", ...flags, "cpr-fetch"], { cwd: this.cwd, env });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -61,67 +61,77 @@ export interface PublishResult {
   readonly failed: readonly FailedAtom[];
 }
 
-/** One selected atom with its computed commit and refs. */
+/** One selected atom with the commit and refs it will be published as. */
 interface Planned {
   readonly atom: SourceAtom;
   readonly version: string;
   readonly id: string;
+  /** The atom commit: computed from this run's origin, or an existing commit of the same tree (adopted). */
   readonly commit: string;
-  readonly body: Buffer;
-  /** atom ref → commit, manifest ref → atom.toml blob, origin ref → source commit. */
+  /** Bytes of the computed commit; null for an adopted one, which already exists. */
+  readonly body: Buffer | null;
+  /** atom ref → commit, manifest ref → atom.toml blob, origin ref → the commit's origin. */
   readonly refs: readonly RefUpdate[];
+  /** The remote to fetch an adopted commit (and its origin) from, when they are not local. */
+  readonly fetchFrom: ResolvedRemote | null;
 }
 
-type Decision = { readonly kind: "publish" } | { readonly kind: "skip"; readonly rev: string } | { readonly kind: "refuse"; readonly error: string };
+/** What to do with one atom on one remote. A skip carries the published commit and its origin. */
+type Decision =
+  | { readonly kind: "publish" }
+  | { readonly kind: "skip"; readonly rev: string; readonly origin: string | null }
+  | { readonly kind: "refuse"; readonly error: string };
+
+/** decisions[remote][atom], atoms in `planned` order. */
+type Decisions = Decision[][];
 
 /** Publish atoms. Run-level problems (root, remotes, manifests, selection) throw CprErrors; per-atom ones are `failed`. */
 export async function publish(opts: PublishOptions): Promise<PublishResult> {
-  const { repo, reporter } = opts;
+  const { repo, reporter, remotes } = opts;
   const commit = await repo.resolveCommit(opts.rev ?? "HEAD");
   const root = await setRoot(repo, commit, reporter);
   const source = await readSourceAtoms(repo, commit, reporter);
   const selected = selectAtoms(source, { targets: opts.targets, all: opts.all, cwd: opts.cwd, repo, rev: opts.rev ?? "HEAD" }, reporter);
-  const planned = selected.map((atom) => planAtom(atom, commit, root)).sort((a, b) => byteOrder(a.atom.label, b.atom.label));
+  const computed = selected.map((atom) => planAtom(atom, commit, root)).sort((a, b) => byteOrder(a.atom.label, b.atom.label));
 
-  const sets = await Promise.all(opts.remotes.map((r) => listInitialized(r, root, planned, opts)));
-  const decisions = await Promise.all(opts.remotes.map((r, i) => decideRemote(repo, r, sets[i]!, planned, opts)));
+  const sets = await Promise.all(remotes.map((r) => listInitialized(r, root, computed, opts)));
+  const decisions = await Promise.all(remotes.map((r, i) => decideRemote(repo, r, sets[i]!, computed, reporter)));
+  const planned = await adoptExisting(repo, computed, decisions, remotes);
   await refuseLocalConflicts(repo, planned, decisions);
 
-  const refused = planned.some((p) => decisions.some((d) => d.get(p)!.kind === "refuse"));
-  const toPublish = planned.filter((p) => decisions.some((d) => d.get(p)!.kind === "publish"));
   const base = { root, commit, dryRun: opts.dryRun ?? false };
-  if (refused) return { ...base, ...refusedRun(planned, decisions, opts.remotes) };
-  if (opts.dryRun || toPublish.length === 0) return { ...base, ...summarize(planned, decisions, new Map(), opts.remotes) };
+  const publishing = (i: number) => decisions.some((d) => d[i]!.kind === "publish");
+  const toPublish = planned.filter((_, i) => publishing(i));
+  if (decisions.some((d) => d.some((x) => x.kind === "refuse"))) return { ...base, ...refusedRun(planned, decisions, remotes) };
+  if (opts.dryRun || toPublish.length === 0) return { ...base, ...summarize(planned, decisions, [], remotes) };
 
-  await repo.writeObjects("commit", toPublish.map((p) => p.body), toPublish.map((p) => p.commit));
+  await fetchAdopted(repo, toPublish);
+  const written = toPublish.filter((p) => p.body !== null);
+  await repo.writeObjects("commit", written.map((p) => p.body!), written.map((p) => p.commit));
   await repo.updateRefs(toPublish.flatMap((p) => p.refs));
-  const pushes = new Map<number, PushOutcome>();
-  await Promise.all(
-    opts.remotes.map(async (remote, i) => {
-      const refs = refsToPush(planned, decisions[i]!, sets[i]!);
+  const pushes = await Promise.all(
+    remotes.map((remote, r) => {
+      const refs = planned.filter((_, i) => decisions[r]![i]!.kind === "publish").flatMap((p) => p.refs.filter((u) => sets[r]!.refs.get(u.ref) !== u.oid));
       reporter.info(`pushing ${refs.length} refs to ${remote.display}`);
-      pushes.set(i, await repo.push(remote.pushUrl, refs));
+      return repo.push(remote.pushUrl, refs);
     }),
   );
-  return { ...base, ...summarize(planned, decisions, pushes, opts.remotes) };
+  return { ...base, ...summarize(planned, decisions, pushes, remotes) };
 }
 
 function planAtom(atom: SourceAtom, commit: string, root: string): Planned {
   const version = atom.version.text;
   const input = { tree: atom.tree, origin: commit, label: atom.label, version };
   const id = atomCommitId(input);
-  return {
-    atom,
-    version,
-    id: atomId(root, atom.label),
-    commit: id,
-    body: atomCommitBody(input),
-    refs: [
-      { ref: atomRef(atom.label, version), oid: id },
-      { ref: manifestRef(atom.label, version), oid: atom.manifest },
-      { ref: originRef(atom.label, version), oid: commit },
-    ],
-  };
+  return { atom, version, id: atomId(root, atom.label), commit: id, body: atomCommitBody(input), refs: atomRefs(atom, version, id, commit), fetchFrom: null };
+}
+
+function atomRefs(atom: SourceAtom, version: string, commit: string, origin: string): RefUpdate[] {
+  return [
+    { ref: atomRef(atom.label, version), oid: commit },
+    { ref: manifestRef(atom.label, version), oid: atom.manifest },
+    { ref: originRef(atom.label, version), oid: origin },
+  ];
 }
 
 /** List a remote and check it is an initialized set with our root (§8.2). */
@@ -151,42 +161,29 @@ async function listInitialized(remote: ResolvedRemote, root: string, planned: re
 }
 
 /** The immutability check (§8.5) for every planned atom on one remote. */
-async function decideRemote(
-  repo: Repo,
-  remote: ResolvedRemote,
-  set: RemoteSet,
-  planned: readonly Planned[],
-  opts: PublishOptions,
-): Promise<Map<Planned, Decision>> {
+async function decideRemote(repo: Repo, remote: ResolvedRemote, set: RemoteSet, planned: readonly Planned[], reporter: Reporter): Promise<Decision[]> {
   const listed = new Map(set.listing.atoms.filter((a) => a.format === "pre1").map((a) => [`${a.label}\0${a.version}`, a]));
-  const decisions = new Map<Planned, Decision>();
-  const present: { p: Planned; remote: ListedAtom }[] = [];
-  for (const p of planned) {
+  const onRemote = planned.map((p) => listed.get(`${p.atom.label}\0${p.version}`));
+  const present = planned.flatMap((p, i) => (onRemote[i] && onRemote[i].rev !== p.commit ? [{ p, remote: onRemote[i] }] : []));
+  const trees = await publishedTrees(repo, remote, present, reporter);
+  return planned.map((p, i): Decision => {
     const invalid = p.refs.find((r) => !isValidRefName(r.ref));
-    const onRemote = listed.get(`${p.atom.label}\0${p.version}`);
-    if (invalid) decisions.set(p, { kind: "refuse", error: invalidRefError(p, invalid.ref) });
-    else if (!onRemote) decisions.set(p, staleMetaDecision(p, set, remote) ?? { kind: "publish" });
-    else if (onRemote.rev === p.commit) decisions.set(p, { kind: "skip", rev: p.commit });
-    else present.push({ p, remote: onRemote });
-  }
-  const trees = await publishedTrees(repo, remote, present, opts.reporter);
-  for (const { p, remote: r } of present) {
+    const r = onRemote[i];
+    if (invalid) return { kind: "refuse", error: invalidRefError(p, invalid.ref) };
+    if (!r) return staleMetaDecision(p, set, remote) ?? { kind: "publish" };
+    if (r.rev === p.commit) return { kind: "skip", rev: r.rev, origin: r.origin };
     const published = trees.get(r.rev);
     if (published === undefined) {
-      decisions.set(p, { kind: "refuse", error: `cannot read ${r.rev}, the published commit of ${p.atom.label} ${p.version} on ${remote.display}, to compare its tree` });
-    } else if (published.tree === p.atom.tree) {
-      decisions.set(p, { kind: "skip", rev: r.rev });
-    } else {
-      const origin = r.origin ?? published.origin ?? "unknown";
-      decisions.set(p, {
-        kind: "refuse",
-        error:
-          `${p.atom.label} ${p.version} is already published on ${remote.display} with different content (rev ${r.rev}, origin ${origin}); ` +
-          `a published version is never replaced: bump [package].version in ${p.atom.path}/atom.toml`,
-      });
+      return { kind: "refuse", error: `cannot read ${r.rev}, the published commit of ${p.atom.label} ${p.version} on ${remote.display}, to compare its tree` };
     }
-  }
-  return decisions;
+    if (published.tree === p.atom.tree) return { kind: "skip", rev: r.rev, origin: r.origin ?? published.origin };
+    return {
+      kind: "refuse",
+      error:
+        `${p.atom.label} ${p.version} is already published on ${remote.display} with different content (rev ${r.rev}, origin ${r.origin ?? published.origin ?? "unknown"}); ` +
+        `a published version is never replaced: bump [package].version in ${p.atom.path}/atom.toml`,
+    };
+  });
 }
 
 function invalidRefError(p: Planned, ref: string): string {
@@ -240,64 +237,94 @@ async function rebuildFromOrigin(repo: Repo, p: Planned, listed: ListedAtom): Pr
   return rebuilt === listed.rev ? { tree: tree.oid, origin: listed.origin } : null;
 }
 
-/** §8.6: a local ref holding another value refuses the atom, before anything is written. */
-async function refuseLocalConflicts(repo: Repo, planned: readonly Planned[], decisions: Map<Planned, Decision>[]): Promise<void> {
-  const toPublish = planned.filter((p) => decisions.some((d) => d.get(p)!.kind === "publish"));
-  const { conflicts } = await repo.planRefUpdates(toPublish.flatMap((p) => p.refs));
-  const byRef = new Map(conflicts.map((c) => [c.ref, c]));
-  for (const p of toPublish) {
-    const conflict = p.refs.map((r) => byRef.get(r.ref)).find((c) => c !== undefined);
-    if (!conflict) continue;
-    const error = refConflictError(conflict);
-    for (const d of decisions) if (d.get(p)!.kind === "publish") d.set(p, { kind: "refuse", error: `${error.message}; ${error.hint}` });
+/**
+ * Mirrors must agree on a version's commit (§9). An atom to publish whose version already exists with the same
+ * tree, on another remote of this run or as the local atom ref (an earlier publish to another mirror), is published
+ * as that existing commit with its origin, not as a new commit from this run's origin.
+ */
+async function adoptExisting(repo: Repo, planned: readonly Planned[], decisions: Decisions, remotes: readonly ResolvedRemote[]): Promise<Planned[]> {
+  const local = await repo.refValues(planned.map((p) => p.refs[0]!.ref));
+  const localRevs = [...new Set(planned.map((p) => local.get(p.refs[0]!.ref)).filter((r): r is string => r !== undefined))];
+  const localCommits = new Map(
+    (await repo.readObjects(localRevs)).flatMap((o) => (o?.type === "commit" ? [[o.oid, parseAtomCommit(o.data)] as const] : [])),
+  );
+  return planned.map((p, i) => {
+    if (!decisions.some((d) => d[i]!.kind === "publish")) return p;
+    const skipOn = decisions.findIndex((d) => d[i]!.kind === "skip");
+    const skip = skipOn >= 0 ? decisions[skipOn]![i]! : null;
+    if (skip?.kind === "skip" && skip.rev !== p.commit && skip.origin) return adopt(p, skip.rev, skip.origin, remotes[skipOn]!);
+    const rev = local.get(p.refs[0]!.ref);
+    const existing = rev === undefined ? undefined : localCommits.get(rev);
+    if (rev !== p.commit && existing?.tree === p.atom.tree && existing.origin) return adopt(p, rev!, existing.origin, null);
+    return p;
+  });
+}
+
+function adopt(p: Planned, rev: string, origin: string, from: ResolvedRemote | null): Planned {
+  return { ...p, commit: rev, body: null, refs: atomRefs(p.atom, p.version, rev, origin), fetchFrom: from };
+}
+
+/** Bring adopted commits (and their origins) that exist only on another remote into the repository, to push them. */
+async function fetchAdopted(repo: Repo, toPublish: readonly Planned[]): Promise<void> {
+  const adopted = toPublish.filter((p) => p.fetchFrom !== null);
+  const have = await repo.existing(adopted.flatMap((p) => [p.commit, p.refs[2]!.oid]));
+  const byRemote = new Map<ResolvedRemote, Planned[]>();
+  for (const p of adopted.filter((p) => !have.has(p.commit) || !have.has(p.refs[2]!.oid))) {
+    byRemote.set(p.fetchFrom!, [...(byRemote.get(p.fetchFrom!) ?? []), p]);
+  }
+  for (const [remote, ps] of byRemote) {
+    await repo.fetch(remote.url.url, ps.flatMap((p) => [atomRef(p.atom.label, p.version), originRef(p.atom.label, p.version)]));
   }
 }
 
-/** Refs of one remote's publishes that the remote does not already hold. */
-function refsToPush(planned: readonly Planned[], decisions: Map<Planned, Decision>, set: RemoteSet): RefUpdate[] {
-  return planned.filter((p) => decisions.get(p)!.kind === "publish").flatMap((p) => p.refs.filter((r) => set.refs.get(r.ref) !== r.oid));
+/** §8.6: a local ref holding another value refuses the atom, before anything is written. */
+async function refuseLocalConflicts(repo: Repo, planned: readonly Planned[], decisions: Decisions): Promise<void> {
+  const publishing = planned.filter((_, i) => decisions.some((d) => d[i]!.kind === "publish"));
+  const { conflicts } = await repo.planRefUpdates(publishing.flatMap((p) => p.refs));
+  const byRef = new Map(conflicts.map((c) => [c.ref, c]));
+  planned.forEach((p, i) => {
+    const conflict = p.refs.map((r) => byRef.get(r.ref)).find((c) => c !== undefined);
+    if (!conflict) return;
+    const error = refConflictError(conflict);
+    for (const d of decisions) if (d[i]!.kind === "publish") d[i] = { kind: "refuse", error: `${error.message}; ${error.hint}` };
+  });
 }
 
-function refusedRun(planned: readonly Planned[], decisions: Map<Planned, Decision>[], remotes: readonly ResolvedRemote[]): Pick<PublishResult, "published" | "skipped" | "failed"> {
-  const failed: FailedAtom[] = planned.map((p) => {
-    const errors = refusals(p, decisions, remotes);
-    return {
-      label: p.atom.label,
-      version: p.version,
-      error: errors.length ? errors.join("; ") : "not published: other atoms of this run were refused, and a run is all-or-nothing",
-    };
+/** A refused run writes nothing: every atom is failed, with its own refusal or as collateral. */
+function refusedRun(planned: readonly Planned[], decisions: Decisions, remotes: readonly ResolvedRemote[]): Pick<PublishResult, "published" | "skipped" | "failed"> {
+  const failed = planned.map((p, i): FailedAtom => {
+    const errors = new Set<string>();
+    decisions.forEach((d, r) => {
+      const x = d[i]!;
+      if (x.kind !== "refuse") return;
+      const display = remotes[r]!.display;
+      errors.add(remotes.length > 1 && !x.error.includes(display) ? `${display}: ${x.error}` : x.error);
+    });
+    const error = errors.size ? [...errors].join("; ") : "not published: other atoms of this run were refused, and a run is all-or-nothing";
+    return { label: p.atom.label, version: p.version, error };
   });
   return { published: [], skipped: [], failed };
 }
 
-function refusals(p: Planned, decisions: Map<Planned, Decision>[], remotes: readonly ResolvedRemote[]): string[] {
-  const errors = new Set<string>();
-  decisions.forEach((d, i) => {
-    const decision = d.get(p)!;
-    if (decision.kind === "refuse") errors.add(remotes.length > 1 && !decision.error.includes(remotes[i]!.display) ? `${remotes[i]!.display}: ${decision.error}` : decision.error);
-  });
-  return [...errors];
-}
-
+/** Outcomes per atom, over all remotes (`pushes[r]` is absent in a dry run). */
 function summarize(
   planned: readonly Planned[],
-  decisions: Map<Planned, Decision>[],
-  pushes: ReadonlyMap<number, PushOutcome>,
+  decisions: Decisions,
+  pushes: readonly PushOutcome[],
   remotes: readonly ResolvedRemote[],
 ): Pick<PublishResult, "published" | "skipped" | "failed"> {
   const published: AtomOutcome[] = [];
   const skipped: AtomOutcome[] = [];
   const failed: FailedAtom[] = [];
-  for (const p of planned) {
+  planned.forEach((p, i) => {
     const errors: string[] = [];
     let pushed = false;
     let skippedRev: string | null = null;
-    decisions.forEach((d, i) => {
-      const decision = d.get(p)!;
-      if (decision.kind === "skip") skippedRev ??= decision.rev;
-      if (decision.kind !== "publish") return;
-      const outcome = pushes.get(i);
-      const error = outcome ? pushError(outcome, p, remotes[i]!) : null;
+    decisions.forEach((d, r) => {
+      const x = d[i]!;
+      if (x.kind === "skip") skippedRev ??= x.rev;
+      if (x.kind !== "publish") return;
+      const error = pushes[r] ? pushError(pushes[r], p, remotes[r]!) : null;
       if (error) errors.push(error);
       else pushed = true;
     });
@@ -305,7 +332,7 @@ function summarize(
     if (errors.length) failed.push({ label: p.atom.label, version: p.version, error: errors.join("; ") });
     else if (pushed) published.push({ ...base, rev: p.commit });
     else skipped.push({ ...base, rev: skippedRev ?? p.commit });
-  }
+  });
   return { published, skipped, failed };
 }
 

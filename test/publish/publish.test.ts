@@ -287,6 +287,29 @@ test("several remotes: one atomic push each", async () => {
   assert.equal(refsOf(bare), refsOf(second));
 });
 
+test("mirrors agree: a version already published elsewhere is pushed as the same commit, with its origin", async () => {
+  const { dir, bare } = await setup();
+  const first = await publishTo(dir, bare, { targets: ["foo"], all: false });
+  writeFiles(dir, { "README.md": "later\n" });
+  commitAll(dir, "unrelated");
+  // A new mirror, later: foo is adopted from the local ref (same tree), not rebuilt from the new HEAD.
+  const mirror = makeBare();
+  await initTo(dir, mirror);
+  const later = await publishTo(dir, mirror, { targets: ["foo"], all: false });
+  assert.deepEqual(later.published, first.published);
+  const eka = (d: string) => refsOf(d).split("\n").filter((l) => l.includes("refs/eka/")).join("\n");
+  assert.equal(eka(mirror), eka(bare));
+  // A clone without local atom refs, two remotes in one run: skipped on one, the same commit pushed to the other.
+  const clone = tempDir();
+  gitIn(clone, "clone", "-q", `file://${dir}`, ".");
+  const third = makeBare();
+  await initTo(clone, third);
+  const both = await publishTo(clone, bare, { remotes: [bare, third], targets: ["foo"], all: false });
+  assert.deepEqual(both.published, first.published);
+  assert.equal(eka(third), eka(bare));
+  fsckStrict(third);
+});
+
 test("a push rejected by the remote fails every atom of the run, and a retry succeeds", async () => {
   const { dir, bare } = await setup();
   const hook = join(bare, "hooks/pre-receive");
