@@ -77,6 +77,10 @@ test("cpr init / publish / ls with the default remote (origin), JSON shapes and 
   assert.deepEqual(one.atoms.map((a) => a.label), ["foo"]);
   const table = cpr(dir, "ls", "origin");
   assert.match(table.stdout, new RegExp(`^root ${root}\\nLABEL +VERSION +ID +REV +MANIFEST +ORIGIN +FORMAT\\nbar +1\\.0\\.0 `));
+  const fooRev = String(listing.atoms[1]!.rev);
+  assert.ok(table.stdout.includes(` ${fooRev.slice(0, 12)} `), "the table abbreviates ids to 12 hex digits");
+  assert.ok(!table.stdout.includes(fooRev), "…and does not print them in full");
+  assert.ok(cpr(dir, "ls", "origin", "--long").stdout.includes(fooRev), "--long prints full ids");
 });
 
 test("cpr publish: refused run exits 1 with the failed atoms in JSON and writes nothing", () => {

@@ -20,7 +20,7 @@ interface LsAtom {
 /** `cpr ls`: list a remote set's atoms over ls-refs, without cloning. */
 export const command: Command = {
   name: "ls",
-  usage: "cpr ls REMOTE [LABEL ...] [--json]",
+  usage: "cpr ls REMOTE [LABEL ...] [--long] [--json]",
   summary: "List a set's atoms and versions over git ls-refs, without cloning",
   help: `Asks the remote for refs/ekala/init and the atom refs of the given labels (all atoms when none are given)
 with one git protocol v2 ls-refs request, and prints the set's root and one line per atom version:
@@ -28,13 +28,16 @@ label, version, AtomId, rev (atom commit), manifest blob, origin commit and ref 
 
 REMOTE is a remote name of the current repository, a URL, a path, or an alias such as gh:owner/repo.
 
+Object ids are abbreviated to 12 hex digits in the table, as git does; --long prints them in full.
+
 Options:
+  --long   Print full object ids in the table
   --json   Print {"root","atoms":[{"label","version","id","rev","manifest","origin","format"}]} on stdout,
            sorted by label, then version
 
 Exit codes: 0 listed, 1 failed (e.g. the remote is not an initialized set), 2 usage error.
 `,
-  options: {},
+  options: { long: { type: "boolean" } },
   async run(ctx, args) {
     const [target, ...labelArgs] = args.positionals;
     if (target === undefined) throw new UsageError("missing REMOTE", { hint: "e.g. `cpr ls origin` or `cpr ls gh:owner/repo`" });
@@ -62,7 +65,7 @@ Exit codes: 0 listed, 1 failed (e.g. the remote is not an initialized set), 2 us
         format: a.format,
       }));
       if (args.values.json === true) ctx.term.json({ root, atoms });
-      else printTable(ctx, root, atoms);
+      else printTable(ctx, root, atoms, args.values.long === true);
       return 0;
     } finally {
       repo?.close();
@@ -70,7 +73,8 @@ Exit codes: 0 listed, 1 failed (e.g. the remote is not an initialized set), 2 us
   },
 };
 
-function printTable(ctx: Context, root: string, atoms: readonly LsAtom[]): void {
+function printTable(ctx: Context, root: string, atoms: readonly LsAtom[], long: boolean): void {
+  const abbrev = (oid: string | null) => (oid === null ? "-" : long ? oid : oid.slice(0, 12));
   ctx.term.out(`root ${root}`);
   if (atoms.length === 0) {
     ctx.term.info("no atoms");
@@ -78,7 +82,7 @@ function printTable(ctx: Context, root: string, atoms: readonly LsAtom[]): void 
   }
   const rows = [
     ["LABEL", "VERSION", "ID", "REV", "MANIFEST", "ORIGIN", "FORMAT"],
-    ...atoms.map((a) => [a.label, a.version, a.id, a.rev, a.manifest ?? "-", a.origin ?? "-", a.format]),
+    ...atoms.map((a) => [a.label, a.version, a.id, abbrev(a.rev), abbrev(a.manifest), abbrev(a.origin), a.format]),
   ];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => [...r[c]!].length)));
   for (const r of rows) ctx.term.out(r.map((cell, c) => (c === r.length - 1 ? cell : cell + " ".repeat(widths[c]! - [...cell].length))).join("  "));
