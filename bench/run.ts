@@ -640,8 +640,13 @@ function markdown(figures: readonly Figure[], m: Record<string, string | number>
     lines.push(`| ${f.title} | ${fmtValue(f.unit, f.value)} | ${fmtValue(f.unit, f.baseline)} | ${fmtRatio(f)} ${f.ratio === null ? "" : `(${ratioHeader(f)})`} | ${fmtTarget(f)} | ${mark(f)} |`);
   }
   lines.push("");
-  const notes = figures.filter((f) => f.note || f.error);
-  for (const f of notes) lines.push(`- ${f.title}: baseline ${f.baselineName}${f.note ? `; ${f.note}` : ""}${f.error ? `; **error:** ${f.error.split("\n")[0]}` : ""}.`);
+  // One line per distinct note: the discovery figures share theirs.
+  const notes = new Map<string, string[]>();
+  for (const f of figures) {
+    const text = `baseline ${f.baselineName}${f.note ? `; ${f.note}` : ""}${f.error ? `; **error:** ${f.error.split("\n")[0]}` : ""}`;
+    notes.set(text, [...(notes.get(text) ?? []), f.title]);
+  }
+  for (const [text, titles] of notes) lines.push(`- ${titles.length > 1 ? `${titles[0]} (and ${titles.length - 1} more)` : titles[0]}: ${text}.`);
   lines.push("");
   lines.push(
     `Parameters: ${cfg.atoms.toLocaleString("en-US")} atoms / ${cfg.commits} commits (scaling run at ${cfg.scaleAtoms.toLocaleString("en-US")} atoms), ` +
