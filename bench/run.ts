@@ -359,7 +359,7 @@ function publishFigure(id: string, title: string, unit: "ms", cpr: number[], bas
     id,
     title,
     unit,
-    baselineName: "bench/baseline/publish.sh (sh + awk, 7 git processes)",
+    baselineName: "bench/baseline/publish.sh (sh + awk, 8 git commands)",
     ratioKind: "cost",
     target: { op: "<=", value: 1.5 },
     samples: { cpr, baseline },
