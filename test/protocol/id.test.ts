@@ -12,19 +12,12 @@ import {
   parseAtomId,
   rootBytes,
 } from "../../src/protocol/id.js";
+import { cprFailure } from "../support/assert.js";
 
 const ROOT = "4abbd2644bc3585e9be95deb277ccf48f6ed26ac";
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 
-function errorCode(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof CprError, `expected a CprError, got ${String(err)}`);
-    return err.code;
-  }
-  assert.fail("expected an error");
-}
+const errorCode = (fn: () => unknown): string => cprFailure(fn).code;
 
 test("§3 vectors", () => {
   assert.equal(atomId(ROOT, "foo"), "bqrs2vomv79n9e5bullf1ibbpetfskdlgn52hupgbf59ah9r5hg0");

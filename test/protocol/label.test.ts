@@ -13,16 +13,11 @@ import {
 } from "../../src/protocol/label.js";
 import { UNICODE_VERSION } from "../../src/protocol/unicode-version.js";
 import { XID_CONTINUE, XID_START, XID_UNICODE_VERSION } from "../../src/protocol/unicode-xid.js";
+import { cprFailure } from "../support/assert.js";
 
 /** The CprError thrown by normalizeLabel; fails the test when nothing is thrown. */
 function labelError(input: string, kind: LabelKind = "label", what?: string): CprError {
-  try {
-    normalizeLabel(input, kind, what);
-  } catch (err) {
-    assert.ok(err instanceof CprError, `expected a CprError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail(`expected ${JSON.stringify(input)} to be rejected as a ${kind}`);
+  return cprFailure(() => normalizeLabel(input, kind, what), `expected ${JSON.stringify(input)} to be rejected as a ${kind}`);
 }
 
 test("§2 valid labels are accepted unchanged", () => {

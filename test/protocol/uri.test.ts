@@ -19,16 +19,9 @@ import {
   VERSION_PLACEHOLDER,
   type Aliases,
 } from "../../src/protocol/uri.js";
+import { cprFailure } from "../support/assert.js";
 
-function failure(fn: () => unknown): CprError {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof CprError, `expected a CprError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail("expected an error");
-}
+const failure = cprFailure;
 
 type Row = [input: string, scheme: string, user: string | null, host: string, port: number | null, path: string, label: string, req: string | null];
 

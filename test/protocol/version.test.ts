@@ -15,20 +15,13 @@ import {
   type Requirement,
   type Version,
 } from "../../src/protocol/version.js";
+import { cprFailure } from "../support/assert.js";
 
 const v = parseVersion;
 const req = parseRequirement;
 const set = (text: string) => VersionSet.fromRequirement(req(text));
 
-function failure(fn: () => unknown): CprError {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof CprError, `expected a CprError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail("expected an error");
-}
+const failure = cprFailure;
 
 function matchAll(r: Requirement, versions: readonly string[]): void {
   for (const text of versions) assert.ok(matches(r, v(text)), `${r.text} should match ${text}`);
