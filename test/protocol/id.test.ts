@@ -1,6 +1,5 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CprError } from "../../src/protocol/errors.js";
 import {
   atomId,
   atomIdDigest,

@@ -4,7 +4,6 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
-import { CprError } from "../../src/protocol/errors.js";
 import {
   aliasCandidate,
   DEFAULT_ALIASES,

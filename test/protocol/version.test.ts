@@ -1,7 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import semver from "semver";
-import { CprError } from "../../src/protocol/errors.js";
 import {
   caretOf,
   compareVersions,
