@@ -87,7 +87,7 @@ export const VERSION_PLACEHOLDER = "__VERSION__";
 // Source positions: TOML values carry none, so semantic errors find their key's line in the text.
 
 type Path = readonly string[];
-interface Pos {
+export interface Pos {
   readonly line: number;
   readonly col: number;
 }
@@ -107,7 +107,7 @@ function keyText(path: Path): string {
  * Finds where keys and table headers are written, by a light line scan (tables, dotted keys, quoted keys and
  * the keys of one-line inline tables). Good enough to point at the line of a semantic error; never throws.
  */
-class KeyLocator {
+export class KeyLocator {
   private readonly keys = new Map<string, Pos>();
   private readonly lines: string[];
 
