@@ -1,6 +1,270 @@
 /**
  * The local cache: one bare git repository under <cacheDir>/git shared by every set, so objects common to atoms
  * and versions are stored once. Resolution fetches manifest blobs into it by ref; `cpr fetch` fetches atom commits
- * (depth 1, no tags, no history). Materialised atoms live under <cacheDir>/atoms/<AtomId>/<version>-<rev>.
+ * (no tags, no history). Materialised atoms live under <cacheDir>/atoms/<AtomId>/<version>-<rev>.
+ *
+ * Concurrency: several cpr processes may use the cache at once. Creation is a temp dir + rename; every fetch lands
+ * its refs under a private `refs/cpr/tmp/<nonce>/` namespace, then moves them to content-addressed keep refs
+ * (`refs/cpr/keep/<oid>`, same name ⇒ same value) in one ref transaction, retried on lock contention; objects go
+ * in as packs (git writes them atomically). Materialisation is a temp dir + rename; pins are temp file + rename.
+ * The cache repository is never shallow: atom commits have no parents, so `--depth=1` would transfer nothing
+ * less, but it would take the repository-wide `shallow.lock` and fail concurrent fetches.
  */
-export {};
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { homedir } from "node:os";
+import { dirname, join } from "node:path";
+import { CprError } from "../protocol/errors.js";
+import { runGit, type GitResult } from "./exec.js";
+import { Repo } from "./repo.js";
+
+/** `$CPR_CACHE_DIR`, else `$XDG_CACHE_HOME/cpr`, else `~/.cache/cpr` (the same rule as config's `cacheDir`). */
+export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.CPR_CACHE_DIR) return env.CPR_CACHE_DIR;
+  if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, "cpr");
+  return join(env.HOME || homedir(), ".cache", "cpr");
+}
+
+export interface FetchRefsOptions {
+  env?: NodeJS.ProcessEnv;
+  /** `--depth=N`; only for scratch repositories (it takes shallow.lock). */
+  depth?: number;
+  /** `--filter=…` (e.g. `blob:none`, `tree:0`). */
+  filter?: string;
+}
+
+/** What one `git fetch` brought: source ref → fetched object id, and whether the server ignored the filter. */
+export interface FetchedRefs {
+  readonly oids: ReadonlyMap<string, string>;
+  readonly filterIgnored: boolean;
+}
+
+/** Pin: what (url, label, version) resolved to, so that an exact re-fetch needs no network. */
+export interface Pin {
+  readonly url: string;
+  readonly label: string;
+  readonly version: string;
+  readonly root: string;
+  readonly id: string;
+  readonly rev: string;
+}
+
+/**
+ * Fetch `refs` (remote ref names) from `url` into the repository at `gitDir`, in ONE `git fetch` (refspecs through a
+ * temporary config file, so their number is unbounded), landing them under a private temporary namespace; returns
+ * their values and deletes the temporary refs unless `keep` moves them to `refs/cpr/keep/<oid>`.
+ * A failed fetch throws CprError `fetch.failed` with git's message (e.g. `couldn't find remote ref …`).
+ */
+export async function fetchRefsInto(gitDir: string, url: string, refs: readonly string[], opts: FetchRefsOptions & { keep?: boolean } = {}): Promise<FetchedRefs> {
+  if (refs.length === 0) return { oids: new Map(), filterIgnored: false };
+  const nonce = `${process.pid}-${randomBytes(6).toString("hex")}`;
+  const tmpNs = `refs/cpr/tmp/${nonce}/`;
+  const cfgDir = await mkdtemp(join(dirname(gitDir), ".cpr-fetch-"));
+  try {
+    const config = join(cfgDir, "config");
+    const lines = ['[remote "cpr-fetch"]', `\turl = ${configQuote(url)}`, ...refs.map((r, i) => `\tfetch = ${configQuote(`+${r}:${tmpNs}${i}`)}`), ""];
+    await writeFile(config, lines.join("\n"));
+    const flags = ["--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc", "--no-recurse-submodules"];
+    if (opts.depth) flags.push(`--depth=${opts.depth}`);
+    if (opts.filter) flags.push(`--filter=${opts.filter}`);
+    const r = await runGit(["-c", `include.path=${config}`, "-c", "fetch.prune=false", "fetch", ...flags, "cpr-fetch"], {
+      cwd: gitDir,
+      env: opts.env,
+      okCodes: [0, 1, 128],
+    });
+    const filterIgnored = /filtering not recognized by server/.test(r.stderr);
+    const listed = await listRefs(gitDir, tmpNs, opts.env);
+    const oids = new Map<string, string>();
+    for (const [name, oid] of listed) oids.set(refs[Number(name.slice(tmpNs.length))]!, oid);
+    const keep = opts.keep ? [...new Set(oids.values())].map((oid) => `update refs/cpr/keep/${oid} ${oid}`) : [];
+    await refTransaction(gitDir, [...keep, ...[...listed.keys()].map((n) => `delete ${n}`)], opts.env);
+    if (r.code !== 0) {
+      throw new CprError("fetch.failed", `git fetch from ${redact(url)} failed: ${cleanStderr(r.stderr) || `exit ${r.code}`}`, { where: redact(url) });
+    }
+    return { oids, filterIgnored };
+  } finally {
+    await rm(cfgDir, { recursive: true, force: true });
+  }
+}
+
+async function listRefs(gitDir: string, prefix: string, env?: NodeJS.ProcessEnv): Promise<Map<string, string>> {
+  const r = await runGit(["for-each-ref", "--format=%(objectname) %(refname)", prefix], { cwd: gitDir, env });
+  const map = new Map<string, string>();
+  for (const line of r.stdout.toString("utf8").split("\n")) {
+    const sp = line.indexOf(" ");
+    if (sp > 0) map.set(line.slice(sp + 1), line.slice(0, sp));
+  }
+  return map;
+}
+
+/** One `update-ref --stdin` transaction, retried a few times when another process holds a ref lock. */
+async function refTransaction(gitDir: string, commands: readonly string[], env?: NodeJS.ProcessEnv): Promise<void> {
+  if (commands.length === 0) return;
+  const input = ["start", ...commands, "prepare", "commit", ""].join("\n");
+  let last: GitResult | null = null;
+  for (let attempt = 0; attempt < 8; attempt++) {
+    last = await runGit(["update-ref", "--stdin"], { cwd: gitDir, env, input, okCodes: [0, 1, 128] });
+    if (last.code === 0) return;
+    if (!/lock|exists/i.test(last.stderr)) break;
+    await new Promise((r) => setTimeout(r, 20 + Math.random() * 80 * (attempt + 1)));
+  }
+  throw new CprError("cache.refs", `could not update cache refs: ${last?.stderr.trim()}`, { where: gitDir });
+}
+
+function configQuote(value: string): string {
+  if (/[\n\0]/.test(value)) throw new CprError("internal", `a git config value cannot hold a newline: ${JSON.stringify(value)}`);
+  return `"${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/([^/@:]*):[^/@]*@/, "//$1:***@");
+}
+
+function cleanStderr(stderr: string): string {
+  return stderr
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith("hint:"))
+    .join("; ");
+}
+
+/** The shared cache. */
+export class Cache {
+  readonly dir: string;
+  readonly gitDir: string;
+  readonly repo: Repo;
+  private readonly env: NodeJS.ProcessEnv | undefined;
+
+  private constructor(dir: string, repo: Repo, env: NodeJS.ProcessEnv | undefined) {
+    this.dir = dir;
+    this.gitDir = repo.gitDir;
+    this.repo = repo;
+    this.env = env;
+  }
+
+  /** Open (creating on first use) the cache at `dir` (default: defaultCacheDir(env)). Safe when raced. */
+  static async open(opts: { dir?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Cache> {
+    const dir = opts.dir ?? defaultCacheDir(opts.env);
+    const gitDir = join(dir, "git");
+    if (!existsSync(join(gitDir, "HEAD"))) {
+      await mkdir(dir, { recursive: true });
+      const tmp = await mkdtemp(join(dir, ".git-new-"));
+      await runGit(["init", "--quiet", "--bare", tmp], { env: opts.env });
+      for (const [k, v] of [["gc.auto", "0"], ["core.logAllRefUpdates", "false"], ["fetch.writeCommitGraph", "false"]] as const) {
+        await runGit(["config", k, v], { cwd: tmp, env: opts.env });
+      }
+      try {
+        await rename(tmp, gitDir);
+      } catch {
+        await rm(tmp, { recursive: true, force: true }); // another process won the race
+      }
+    }
+    return new Cache(dir, await Repo.open(gitDir, { env: opts.env }), opts.env);
+  }
+
+  /** Fetch remote refs into the cache and keep their objects (refs/cpr/keep/<oid>). */
+  fetchRefs(url: string, refs: readonly string[], opts: Omit<FetchRefsOptions, "depth"> = {}): Promise<FetchedRefs> {
+    return fetchRefsInto(this.gitDir, url, refs, { ...opts, env: opts.env ?? this.env, keep: true });
+  }
+
+  /** Which of these objects the cache holds. */
+  has(oids: readonly string[]): Promise<Set<string>> {
+    return this.repo.existing(oids);
+  }
+
+  /** Where an atom version is materialised. */
+  atomDir(id: string, version: string, rev: string): string {
+    return join(this.dir, "atoms", id, `${version}-${rev}`);
+  }
+
+  /**
+   * Check out the tree of commit `rev` (already in the cache) at `dest`, atomically: into a temp dir beside it, then
+   * renamed. `readOnly` strips write permission. An existing `dest` is left as it is (it holds the same content).
+   */
+  async materialise(rev: string, dest: string, opts: { readOnly: boolean }): Promise<void> {
+    if (existsSync(dest)) return;
+    await mkdir(dirname(dest), { recursive: true });
+    const tmp = await mkdtemp(join(dirname(dest), ".tmp-"));
+    const index = join(tmp, ".cpr-index");
+    const work = join(tmp, "tree");
+    try {
+      await mkdir(work);
+      const env = { ...(this.env ?? process.env), GIT_INDEX_FILE: index };
+      await runGit(["read-tree", rev], { cwd: this.gitDir, env });
+      await runGit([`--work-tree=${work}`, "checkout-index", "--all", "--force"], { cwd: this.gitDir, env });
+      if (opts.readOnly) await makeReadOnly(work);
+      try {
+        await rename(work, dest);
+      } catch (e) {
+        if (!existsSync(dest)) throw e;
+      }
+    } finally {
+      await removeTree(tmp);
+    }
+  }
+
+  private pinPath(url: string, label: string, version: string): string {
+    const h = createHash("sha256").update(`${url}\0${label}\0${version}`).digest("hex").slice(0, 40);
+    return join(this.dir, "pins", h.slice(0, 2), `${h}.json`);
+  }
+
+  async readPin(url: string, label: string, version: string): Promise<Pin | null> {
+    try {
+      const pin = JSON.parse(await readFile(this.pinPath(url, label, version), "utf8")) as Pin;
+      return pin.url === url && pin.label === label && pin.version === version ? pin : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async writePin(pin: Pin): Promise<void> {
+    const path = this.pinPath(pin.url, pin.label, pin.version);
+    await mkdir(dirname(path), { recursive: true });
+    const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}`;
+    await writeFile(tmp, JSON.stringify(pin) + "\n");
+    await rename(tmp, path);
+  }
+
+  /** A throw-away bare repository under the cache that borrows the cache's objects (alternates). */
+  async scratch(opts: { alternates: boolean }): Promise<{ gitDir: string; remove: () => Promise<void> }> {
+    await mkdir(join(this.dir, "tmp"), { recursive: true });
+    const gitDir = await mkdtemp(join(this.dir, "tmp", "scratch-"));
+    await runGit(["init", "--quiet", "--bare", gitDir], { env: this.env });
+    if (opts.alternates) await writeFile(join(gitDir, "objects", "info", "alternates"), join(this.gitDir, "objects") + "\n");
+    return { gitDir, remove: () => rm(gitDir, { recursive: true, force: true }) };
+  }
+
+  close(): void {
+    this.repo.close();
+  }
+}
+
+async function makeReadOnly(dir: string): Promise<void> {
+  for (const name of await readdir(dir)) {
+    const p = join(dir, name);
+    const st = await lstat(p);
+    if (st.isSymbolicLink()) continue;
+    if (st.isDirectory()) await makeReadOnly(p);
+    else await chmod(p, st.mode & 0o555);
+  }
+  await chmod(dir, 0o555);
+}
+
+/** rm -rf that also works on read-only trees. */
+export async function removeTree(path: string): Promise<void> {
+  const walk = async (p: string): Promise<void> => {
+    let st;
+    try {
+      st = await lstat(p);
+    } catch {
+      return;
+    }
+    if (st.isDirectory() && !st.isSymbolicLink()) {
+      await chmod(p, 0o755);
+      for (const n of await readdir(p)) await walk(join(p, n));
+    }
+  };
+  await walk(path);
+  await rm(path, { recursive: true, force: true });
+}

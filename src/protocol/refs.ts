@@ -80,8 +80,14 @@ export function compareUtf8(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 }
 
+function memo<T>(cache: Map<string, T>, key: string, compute: (key: string) => T): T {
+  let v = cache.get(key);
+  if (v === undefined && !cache.has(key)) cache.set(key, (v = compute(key)));
+  return v as T;
+}
+
 /** The label if it is valid and already in NFKC form (ref names hold the normalised label), else null. */
-function refLabel(text: string): string | null {
+function checkedRefLabel(text: string): string | null {
   try {
     return normalizeLabel(text, "label") === text ? text : null;
   } catch {
@@ -90,7 +96,7 @@ function refLabel(text: string): string | null {
 }
 
 /** The version if it is strict SemVer written canonically, else null. */
-function refVersion(text: string): Version | null {
+function checkedRefVersion(text: string): Version | null {
   const v = tryParseVersion(text);
   return v !== null && v.text === text ? v : null;
 }
@@ -118,6 +124,11 @@ export function groupListing(refs: readonly ListedRef[], labels?: readonly strin
   const atoms = new Map<string, Candidate>();
   const meta = new Map<string, { manifest: string | null; origin: string | null }>();
   const key = (label: string, version: string) => `${label}\0${version}`;
+  // A label appears in three refs per version and a version text in many labels: check each text once.
+  const labelCache = new Map<string, string | null>();
+  const versionCache = new Map<string, Version | null>();
+  const refLabel = (text: string): string | null => memo(labelCache, text, checkedRefLabel);
+  const refVersion = (text: string): Version | null => memo(versionCache, text, checkedRefVersion);
 
   const add = (labelText: string, versionText: string, rev: string, format: "pre1" | "legacy"): void => {
     const label = refLabel(labelText);
@@ -147,6 +158,7 @@ export function groupListing(refs: readonly ListedRef[], labels?: readonly strin
       const [l, v, kind, ...rest] = ref.name.slice(META_PREFIX.length).split("/");
       const label = l === undefined ? null : refLabel(l);
       const version = v === undefined ? null : refVersion(v);
+      if (kind === "sig" && rest.length === 0 && label !== null && version !== null) continue; // signature tag (cpr publish --sign)
       if (rest.length > 0 || label === null || version === null || (kind !== "manifest" && kind !== "origin")) {
         skipped++;
         continue;

@@ -1,0 +1,141 @@
+/**
+ * `cpr publish --sign KEY`: one annotated tag object per published version, pointing at the atom commit, signed in
+ * git's SSH signature format (`ssh-keygen -Y sign -n git`, what `gpg.format=ssh` produces) or with OpenPGP
+ * (`gpg --detach-sign --armor`), stored under refs/eka/meta/<label>/<version>/sig and pushed in the same atomic push
+ * as the atom's other refs. The tag message carries the BLAKE3 digest of the atom tree (docs/tree-digest.md).
+ * The atom commit bytes are unchanged, and atom.lock gets no new field: eka reads everything as before.
+ */
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CprError } from "../protocol/errors.js";
+import { META_PREFIX } from "../protocol/refs.js";
+import type { RefUpdate, Repo } from "../git/repo.js";
+import { treeDigest, TREE_DIGEST_FORMAT } from "../store/digest.js";
+
+export function sigRef(label: string, version: string): string {
+  return `${META_PREFIX}${label}/${version}/sig`;
+}
+
+export interface SignOptions {
+  /** An ssh key file (private, or public with the private key in ssh-agent), `key::ssh-…` literal, or an OpenPGP key id. */
+  readonly key: string;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export interface SignAtom {
+  readonly label: string;
+  readonly version: string;
+  readonly commit: string;
+}
+
+/** The signature scheme a KEY argument selects: a file or an `ssh-` literal is ssh, anything else OpenPGP. */
+export function keyFormat(key: string): "ssh" | "openpgp" {
+  return existsSync(key) || key.startsWith("key::") || key.startsWith("ssh-") ? "ssh" : "openpgp";
+}
+
+/** The unsigned tag body for one atom version. */
+export function signaturePayload(a: SignAtom, digest: string, tagger: string): string {
+  return [
+    `object ${a.commit}`,
+    "type commit",
+    `tag ${a.label}/${a.version}`,
+    `tagger ${tagger}`,
+    "",
+    `publish(${a.label}): ${a.version}`,
+    "",
+    `tree-digest: ${digest}`,
+    `digest-format: ${TREE_DIGEST_FORMAT}`,
+    "",
+  ].join("\n");
+}
+
+export interface SignatureTag {
+  readonly object: string | null;
+  readonly digest: string | null;
+}
+
+export function parseSignatureTag(body: Uint8Array): SignatureTag {
+  const text = Buffer.from(body).toString("utf8");
+  return {
+    object: /^object ([0-9a-f]{40,64})$/m.exec(text)?.[1] ?? null,
+    digest: /^tree-digest: (blake3:[0-9a-f]{64})$/m.exec(text)?.[1] ?? null,
+  };
+}
+
+/**
+ * Sign these atom versions: write the tag objects into `repo` and return the sig refs to add to the atomic push.
+ * A version whose local sig ref already points at a tag of the same commit keeps it (publishing to another mirror).
+ */
+export async function signAtoms(repo: Repo, atoms: readonly SignAtom[], opts: SignOptions): Promise<RefUpdate[]> {
+  if (atoms.length === 0) return [];
+  const existing = await repo.refValues(atoms.map((a) => sigRef(a.label, a.version)));
+  const tagger = await taggerIdent(repo);
+  const out: RefUpdate[] = [];
+  const bodies: Buffer[] = [];
+  const refs: string[] = [];
+  for (const a of atoms) {
+    const ref = sigRef(a.label, a.version);
+    const have = existing.get(ref);
+    if (have) {
+      const o = await repo.readObject(have);
+      if (o?.type === "tag" && parseSignatureTag(o.data).object === a.commit) {
+        out.push({ ref, oid: have });
+        continue;
+      }
+    }
+    const payload = signaturePayload(a, await treeDigest(repo, a.commit), tagger);
+    const signature = await sign(payload, opts);
+    bodies.push(Buffer.from(payload + signature));
+    refs.push(ref);
+  }
+  const ids = bodies.length ? await repo.writeObjects("tag", bodies) : [];
+  refs.forEach((ref, i) => out.push({ ref, oid: ids[i]! }));
+  return out;
+}
+
+async function taggerIdent(repo: Repo): Promise<string> {
+  const r = await repo.run(["var", "GIT_COMMITTER_IDENT"], { okCodes: [0, 128] });
+  const ident = r.stdout.toString("utf8").trim();
+  return r.code === 0 && ident ? ident : `cpr <> ${Math.floor(Date.now() / 1000)} +0000`;
+}
+
+async function sign(payload: string, opts: SignOptions): Promise<string> {
+  if (keyFormat(opts.key) === "ssh") {
+    const dir = await mkdtemp(join(tmpdir(), "cpr-sign-"));
+    try {
+      let keyFile = opts.key;
+      if (opts.key.startsWith("key::") || opts.key.startsWith("ssh-")) {
+        keyFile = join(dir, "key.pub");
+        await writeFile(keyFile, opts.key.replace(/^key::/, "") + "\n");
+      }
+      const file = join(dir, "payload");
+      await writeFile(file, payload);
+      const agent = keyFile.endsWith(".pub") ? ["-U"] : [];
+      await run("ssh-keygen", ["-Y", "sign", "-n", "git", "-f", keyFile, ...agent, file], null, opts.env);
+      return await readFile(`${file}.sig`, "utf8");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+  return run("gpg", ["--batch", "--status-fd=2", "-bsau", opts.key], payload, opts.env);
+}
+
+function run(cmd: string, args: string[], input: string | null, env?: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: env ?? process.env, stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (b: Buffer) => (out += b.toString("utf8")));
+    child.stderr.on("data", (b: Buffer) => (err += b.toString("utf8")));
+    child.on("error", (e) => reject(new CprError("sign.spawn", `could not run ${cmd}: ${e.message}`, { hint: `install ${cmd === "gpg" ? "gnupg" : "openssh-client"}` })));
+    child.on("close", (code) => {
+      if (code === 0) resolve(out);
+      else reject(new CprError("sign.failed", `${cmd} could not sign: ${err.trim().split("\n").filter((l) => !/^\[GNUPG:\]/.test(l)).join("; ") || `exit ${code}`}`, { hint: "check the key given to --sign" }));
+    });
+    child.stdin.on("error", () => {});
+    child.stdin.end(input ?? "");
+  });
+}

@@ -1,0 +1,329 @@
+/**
+ * `cpr verify`: prove that published atom versions are exactly the source they claim to come from (spec §6, §7, §9).
+ * Per atom version: the atom commit is parentless and is byte for byte the pre1 commit rebuilt from (origin subtree,
+ * origin, label, version), the origin fetched tree-only (`--filter=blob:none --depth=1`) and the subtree found by its
+ * tree id; the manifest ref is the atom tree's atom.toml blob, whose label and version match the ref; the AtomId
+ * matches the root in refs/ekala/init (and the lock); every mirror agrees; with `deep`, the origin descends from the
+ * root (commit graph only, `--filter=tree:0`); with `trust`, a signature tag from a trusted key whose BLAKE3 tree
+ * digest matches the fetched content.
+ */
+import { Cache, fetchRefsInto } from "../git/cache.js";
+import { runGit } from "../git/exec.js";
+import { Repo } from "../git/repo.js";
+import { lsRefs } from "../git/lsrefs.js";
+import { parseRemoteUrl } from "../git/remote.js";
+import { atomCommitId, parseAtomCommit } from "../protocol/commit.js";
+import { atomId } from "../protocol/id.js";
+import { parseAtomManifest } from "../protocol/manifest.js";
+import { atomRef, INIT_REF, manifestRef, originRef, type ListedAtom } from "../protocol/refs.js";
+import { silentReporter, type Reporter } from "../protocol/report.js";
+import type { GitUrl } from "../protocol/uri.js";
+import { listRemoteSet } from "../publish/list.js";
+import { treeDigest } from "./digest.js";
+import { sigRef, parseSignatureTag } from "../publish/sign.js";
+
+export type VerifyStatus = "ok" | "failed" | "legacy";
+
+export interface AtomReport {
+  readonly label: string;
+  readonly version: string;
+  readonly url: string;
+  readonly rev: string | null;
+  readonly id: string | null;
+  readonly root: string | null;
+  readonly origin: string | null;
+  /** The atom's directory in the origin commit, when found. */
+  readonly path: string | null;
+  readonly status: VerifyStatus;
+  /** What differs, one sentence each (empty when ok). */
+  readonly problems: readonly string[];
+  /** Facts worth knowing that are not failures (e.g. the server ignored the filter). */
+  readonly notes: readonly string[];
+  /** The trusted signer, with --trust. */
+  readonly signer: string | null;
+}
+
+/** What one atom version is expected to be (from a lock), beyond what the remote says. */
+export interface Expected {
+  readonly rev?: string | null;
+  readonly root?: string;
+  readonly id?: string;
+  /** Other mirrors that must agree on the rev and root. */
+  readonly mirrors?: readonly string[];
+}
+
+export interface VerifyRequest {
+  /** Label, and an exact version or null for every version of the label. */
+  readonly label: string;
+  readonly version: string | null;
+  readonly expected?: Expected;
+}
+
+export interface VerifyOptions {
+  readonly cache: Cache;
+  readonly cwd: string;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly reporter?: Reporter;
+  readonly deep?: boolean;
+  /** An allowed-signers file: require a valid signature from one of its keys. */
+  readonly trust?: string;
+}
+
+interface Item {
+  readonly listed: ListedAtom;
+  readonly expected: Expected | undefined;
+  readonly problems: string[];
+  readonly notes: string[];
+  path: string | null;
+  signer: string | null;
+}
+
+/**
+ * Verify atom versions of the set at `url`: those of `requests`, or every atom when `requests` is empty. Never
+ * throws for a failed check; the reports say what differs. Throws only when the remote cannot be listed at all.
+ */
+export async function verifyRemote(url: GitUrl, requests: readonly VerifyRequest[], opts: VerifyOptions): Promise<AtomReport[]> {
+  const reporter = opts.reporter ?? silentReporter;
+  const labels = requests.length ? [...new Set(requests.map((r) => r.label))] : undefined;
+  const { listing, refs } = await listRemoteSet(url, labels, { env: opts.env, reporter, cwd: opts.cwd, legacy: true });
+  const display = url.url;
+  const root = listing.root;
+  const reports: AtomReport[] = [];
+  const items: Item[] = [];
+  const report = (label: string, version: string, status: VerifyStatus, problems: string[], extra: Partial<AtomReport> = {}): void =>
+    void reports.push({ label, version, url: display, rev: null, id: null, root, origin: null, path: null, status, problems, notes: [], signer: null, ...extra });
+
+  for (const req of requests.length ? requests : [{ label: "", version: null } as VerifyRequest]) {
+    const all = listing.atoms.filter((a) => (requests.length ? a.label === req.label : true));
+    const chosen = req.version === null ? all : all.filter((a) => a.version === req.version);
+    if (chosen.length === 0) {
+      if (requests.length) report(req.label, req.version ?? "*", "failed", [`${display} has no ${atomRef(req.label, req.version ?? "*")}`], { rev: req.expected?.rev ?? null });
+      continue;
+    }
+    for (const a of chosen) {
+      if (a.format !== "pre1") {
+        report(a.label, a.version, "legacy", [], { rev: a.rev, notes: [`legacy ref layout (refs/atoms/…): not checked`] });
+        continue;
+      }
+      items.push({ listed: a, expected: req.expected, problems: [], notes: [], path: null, signer: null });
+    }
+  }
+  if (items.length === 0) return reports;
+  if (root === null) {
+    for (const it of items) it.problems.push(`${display} has no refs/ekala/init: not an initialized set, so its atoms have no identity`);
+  } else if (listing.rootIsTag) {
+    for (const it of items) it.problems.push(`refs/ekala/init on ${display} is an annotated tag, not a valid set marker`);
+  }
+
+  const scratch = await opts.cache.scratch({ alternates: true });
+  const repo = await Repo.open(scratch.gitDir, { env: opts.env });
+  try {
+    await checkAtoms(url, refs, items, repo, scratch.gitDir, opts);
+    if (opts.deep && root !== null) await checkDeep(url, root, items, opts);
+    await checkMirrors(items, opts);
+  } finally {
+    repo.close();
+    await scratch.remove();
+  }
+  for (const it of items) {
+    const a = it.listed;
+    const id = root === null ? null : atomId(root, a.label);
+    const e = it.expected;
+    if (e?.root !== undefined && root !== null && e.root !== root) it.problems.push(`refs/ekala/init on ${display} is ${root}, but the lock's set is ${e.root} (wrong root)`);
+    if (e?.id !== undefined && id !== null && e.id !== id) it.problems.push(`AtomId ${id} (root ${root}) differs from the lock's id ${e.id}`);
+    if (e?.rev && e.rev !== a.rev) it.problems.push(`${atomRef(a.label, a.version)} on ${display} is ${a.rev}, but the lock pins ${e.rev}`);
+    const status: VerifyStatus = it.problems.length ? "failed" : it.notes.some((n) => n.startsWith("legacy")) ? "legacy" : "ok";
+    reports.push({
+      label: a.label,
+      version: a.version,
+      url: display,
+      rev: a.rev,
+      id,
+      root,
+      origin: a.origin,
+      path: it.path,
+      status,
+      problems: it.problems,
+      notes: it.notes,
+      signer: it.signer,
+    });
+  }
+  return reports.sort((x, y) => (x.label === y.label ? (x.version < y.version ? -1 : 1) : x.label < y.label ? -1 : 1));
+}
+
+async function checkAtoms(url: GitUrl, refs: ReadonlyMap<string, string>, items: Item[], repo: Repo, gitDir: string, opts: VerifyOptions): Promise<void> {
+  const env = opts.env;
+  // 1. The atom commits (with trees and blobs: the content), manifest blobs and signature tags: one fetch.
+  const full = items.flatMap((it) => {
+    const { label, version } = it.listed;
+    return [atomRef(label, version), ...(refs.has(manifestRef(label, version)) ? [manifestRef(label, version)] : []), ...(refs.has(sigRef(label, version)) ? [sigRef(label, version)] : [])];
+  });
+  let fetched = new Map<string, string>();
+  try {
+    fetched = new Map((await fetchRefsInto(gitDir, url.url, full, { env })).oids);
+  } catch (err) {
+    for (const it of items) it.problems.push(`could not fetch the atom refs: ${(err as Error).message}`);
+    return;
+  }
+  // 2. The origins, tree-only and depth 1.
+  const origins = [...new Set(items.filter((it) => it.listed.origin).map((it) => originRef(it.listed.label, it.listed.version)))];
+  let originOids = new Map<string, string>();
+  try {
+    const r = await fetchRefsInto(gitDir, url.url, origins, { env, depth: 1, filter: "blob:none" });
+    originOids = new Map(r.oids);
+    if (r.filterIgnored) for (const it of items) it.notes.push("the server does not allow filters (uploadpack.allowFilter): the origin was fetched with its blobs, at depth 1");
+  } catch (err) {
+    for (const it of items) if (it.listed.origin) it.problems.push(`could not fetch the origin commit: ${(err as Error).message}`);
+  }
+
+  for (const it of items) {
+    const { label, version, rev } = it.listed;
+    const ref = atomRef(label, version);
+    const p = it.problems;
+    const got = fetched.get(ref);
+    if (got !== rev) {
+      p.push(`${ref} changed between listing (${rev}) and fetch (${got ?? "absent"})`);
+      continue;
+    }
+    const commit = await repo.readObject(rev);
+    if (commit?.type !== "commit") {
+      p.push(`${ref} points at a ${commit?.type ?? "missing object"} ${rev}, not at a commit`);
+      continue;
+    }
+    const parsed = parseAtomCommit(commit.data);
+    if (parsed.format !== "pre1") {
+      it.notes.push(`legacy atom commit (format ${parsed.format}): not rebuilt`);
+      continue;
+    }
+    if (parsed.parents.length) p.push(`atom commit ${rev} has parent(s) ${parsed.parents.join(", ")}; an atom commit has none`);
+    if (parsed.label !== label || parsed.version !== version) {
+      p.push(`${ref} points at ${rev}, the atom commit of ${parsed.label ?? "?"} ${parsed.version ?? "?"} (moved ref)`);
+    }
+    // Manifest ref == atom tree's atom.toml; its label and version match the ref.
+    const toml = await repo.readObject(`${rev}:atom.toml`);
+    const manifest = it.listed.manifest;
+    if (!toml || toml.type !== "blob") p.push(`the atom tree ${parsed.tree} has no atom.toml`);
+    else {
+      if (manifest === null) p.push(`${manifestRef(label, version)} is missing`);
+      else if (manifest !== toml.oid) p.push(`${manifestRef(label, version)} is blob ${manifest}, but the atom tree's atom.toml is ${toml.oid}`);
+      try {
+        const m = parseAtomManifest(toml.data.toString("utf8"), `${ref}:atom.toml`, "publish");
+        if (m.package.label !== label) p.push(`atom.toml says label '${m.package.label}', the ref says '${label}'`);
+        if (m.package.version.text !== version) p.push(`atom.toml says version ${m.package.version.text}, the ref says ${version}`);
+      } catch (err) {
+        p.push(`atom.toml does not parse: ${(err as Error).message}`);
+      }
+    }
+    // Origin: the header matches the origin ref; the subtree is found by tree id; the rebuilt bytes hash to rev.
+    const origin = it.listed.origin;
+    if (origin === null) p.push(`${originRef(label, version)} is missing, so the source cannot be checked`);
+    else if (parsed.origin !== origin) p.push(`the atom commit's origin header is ${parsed.origin}, but ${originRef(label, version)} is ${origin}`);
+    if (origin !== null && originOids.get(originRef(label, version)) === origin) {
+      const trees = (await listTrees(gitDir, origin, env)).filter((t) => t.oid === parsed.tree);
+      if (trees.length === 0) p.push(`the atom tree ${parsed.tree} is not a subtree of origin ${origin}`);
+      else {
+        it.path = trees[0]!.path;
+        const rebuilt = atomCommitId({ tree: parsed.tree, origin, label, version });
+        if (rebuilt !== rev) p.push(`atom commit ${rev} is not the pre1 commit of (${it.path} in ${origin}, ${label}, ${version}): rebuilt ${rebuilt} (rewritten atom commit)`);
+      }
+    } else if (origin !== null && !p.some((x) => x.startsWith("could not fetch the origin"))) {
+      p.push(`origin ${origin} could not be fetched`);
+    }
+    if (opts.trust) await checkSignature(repo, gitDir, it, fetched.get(sigRef(label, version)) ?? null, parsed.tree, opts);
+  }
+}
+
+async function listTrees(gitDir: string, commit: string, env?: NodeJS.ProcessEnv): Promise<{ oid: string; path: string }[]> {
+  const r = await runGit(["ls-tree", "-r", "-d", "-z", commit], { cwd: gitDir, env, okCodes: [0, 128] });
+  return r.stdout
+    .toString("utf8")
+    .split("\0")
+    .filter(Boolean)
+    .map((rec) => {
+      const tab = rec.indexOf("\t");
+      return { oid: rec.slice(0, tab).split(" ")[2]!, path: rec.slice(tab + 1) };
+    });
+}
+
+async function checkSignature(repo: Repo, gitDir: string, it: Item, tag: string | null, tree: string, opts: VerifyOptions): Promise<void> {
+  const { label, version, rev } = it.listed;
+  const p = it.problems;
+  if (tag === null) {
+    p.push(`no signature: ${sigRef(label, version)} is missing`);
+    return;
+  }
+  const obj = await repo.readObject(tag);
+  if (obj?.type !== "tag") {
+    p.push(`${sigRef(label, version)} is a ${obj?.type ?? "missing object"}, not a signed tag`);
+    return;
+  }
+  const sig = parseSignatureTag(obj.data);
+  if (sig.object !== rev) p.push(`the signature tag points at ${sig.object}, not at the atom commit ${rev}`);
+  const r = await runGit(["-c", `gpg.ssh.allowedSignersFile=${opts.trust}`, "verify-tag", "--raw", tag], { cwd: gitDir, env: opts.env, okCodes: [0, 1, 128] });
+  const out = r.stderr;
+  const good = /Good "git" signature for (\S+) with (\S+) key (\S+)/.exec(out);
+  if (r.code === 0 && good) it.signer = `${good[1]} (${good[2]} ${good[3]})`;
+  else if (r.code === 0 && /GOODSIG|VALIDSIG/.test(out)) it.signer = /GOODSIG \S+ (.*)/.exec(out)?.[1] ?? "OpenPGP key";
+  else if (/No principal matched/.test(out)) {
+    const key = /with (\S+ key \S+)/.exec(out)?.[1] ?? "an unknown key";
+    p.push(`signed by an untrusted key (${key}, not in ${opts.trust})`);
+  } else if (/incorrect signature|Could not verify|BADSIG/i.test(out)) p.push(`bad signature on ${sigRef(label, version)}: ${firstLine(out, /incorrect signature|BADSIG|verif/i)}`);
+  else p.push(`signature on ${sigRef(label, version)} not accepted: ${out.trim().split("\n").pop() || `git verify-tag exited ${r.code}`}`);
+  if (sig.digest === null) p.push(`the signature tag carries no tree-digest line`);
+  else {
+    const actual = await treeDigest(repo, tree);
+    if (actual !== sig.digest) p.push(`BLAKE3 tree digest differs: the signature says ${sig.digest}, the fetched content is ${actual}`);
+  }
+}
+
+function firstLine(text: string, re: RegExp): string {
+  return text.split("\n").find((l) => re.test(l))?.trim() ?? text.trim();
+}
+
+/** --deep: the origin commit descends from the set root; commit graph only (`--filter=tree:0`), no depth limit. */
+async function checkDeep(url: GitUrl, root: string, items: Item[], opts: VerifyOptions): Promise<void> {
+  const withOrigin = items.filter((it) => it.listed.origin !== null);
+  if (withOrigin.length === 0) return;
+  const scratch = await opts.cache.scratch({ alternates: false });
+  try {
+    const origins = [...new Set(withOrigin.map((it) => originRef(it.listed.label, it.listed.version)))];
+    const r = await fetchRefsInto(scratch.gitDir, url.url, [INIT_REF, ...origins], { env: opts.env, filter: "tree:0" });
+    if (r.filterIgnored) for (const it of withOrigin) it.notes.push("the server does not allow filters: --deep fetched the full origin history");
+    const rootObj = await runGit(["cat-file", "-p", root], { cwd: scratch.gitDir, env: opts.env, okCodes: [0, 128] });
+    if (/^parent /m.test(rootObj.stdout.toString("utf8"))) for (const it of withOrigin) it.problems.push(`refs/ekala/init ${root} has parents: it is not a root commit (wrong root)`);
+    for (const it of withOrigin) {
+      const origin = it.listed.origin!;
+      const a = await runGit(["merge-base", "--is-ancestor", root, origin], { cwd: scratch.gitDir, env: opts.env, okCodes: [0, 1, 128] });
+      if (a.code !== 0) it.problems.push(`origin ${origin} does not descend from the set root ${root} (wrong root)`);
+    }
+  } catch (err) {
+    for (const it of withOrigin) it.problems.push(`--deep: ${(err as Error).message}`);
+  } finally {
+    await scratch.remove();
+  }
+}
+
+/** Every mirror of the lock advertises the same root and the same rev. */
+async function checkMirrors(items: Item[], opts: VerifyOptions): Promise<void> {
+  const urls = [...new Set(items.flatMap((it) => it.expected?.mirrors ?? []))];
+  await Promise.all(
+    urls.map(async (m) => {
+      const mine = items.filter((it) => it.expected?.mirrors?.includes(m));
+      try {
+        const url = parseRemoteUrl(m, opts.cwd);
+        const { refs } = await lsRefs(url, [...new Set(mine.map((it) => atomRef(it.listed.label, it.listed.version))), INIT_REF], { env: opts.env, cwd: opts.cwd });
+        const by = new Map(refs.map((r) => [r.name, r.peeled ?? r.oid]));
+        for (const it of mine) {
+          const ref = atomRef(it.listed.label, it.listed.version);
+          const v = by.get(ref);
+          if (v === undefined) it.problems.push(`mirror ${m} does not have ${ref}`);
+          else if (v !== it.listed.rev) it.problems.push(`mirror ${m} has ${ref} = ${v}, but ${it.listed.rev} elsewhere (mirrors disagree)`);
+          const init = refs.find((r) => r.name === INIT_REF)?.oid;
+          if (it.expected?.root && init !== it.expected.root) it.problems.push(`mirror ${m} has refs/ekala/init = ${init ?? "(none)"}, but the set is ${it.expected.root}`);
+        }
+      } catch (err) {
+        for (const it of mine) it.problems.push(`mirror ${m} could not be listed: ${(err as Error).message}`);
+      }
+    }),
+  );
+}
