@@ -1,9 +1,34 @@
-import type { Version, VersionSet } from "../protocol/version.js";
+import { compareVersions, VersionSet, type Version } from "../protocol/version.js";
+import { explain } from "./explain.js";
+import { Incompatibility } from "./incompatibility.js";
+import { contradicts, intersectTerms, negate, negativeTerm, positiveTerm, satisfies, type Term } from "./term.js";
 
 /**
  * PubGrub version solving (Natalie Weizenbaum's algorithm, as in Dart's pub), asynchronous: candidate versions and
  * their dependencies come from a Provider that may hit the network, lazily and with prefetching in parallel.
  * Packages are opaque string keys (cpr uses AtomIds); `name(pkg)` gives the human name used in explanations.
+ *
+ * Outline (pub's solver.md): the partial solution is a list of assignments (decisions, and derivations each with
+ * the incompatibility that forced it) at decision levels. Unit propagation derives the negation of the one
+ * undecided term of any incompatibility whose other terms are satisfied; a fully satisfied incompatibility is a
+ * conflict, resolved by walking back through the satisfiers' causes to learn a new incompatibility (kept for the
+ * rest of the solve) and backjumping to the level where it becomes a unit. Decision making then picks a package.
+ *
+ * Heuristics:
+ * - **Which package**: among the packages required (positively derived) but undecided, the one with the fewest
+ *   candidate versions left in its allowed set, as pub does. Packages with no candidates come first (they fail
+ *   fast), a single candidate is a forced move, and conflicts are met while few alternatives are at stake. Ties
+ *   go to the package required first (stable, breadth-first-ish order).
+ * - **Which version**: the provider's `preferred(pkg)` (the locked version) when still allowed, else the newest
+ *   allowed version. Pre-releases are only candidates when a requirement allows them (the sets are exact).
+ * - **Dependency ranges**: the incompatibility "foo X depends on bar R" is widened to the run of neighbouring
+ *   versions of foo already fetched with the same requirement on bar (as pub does with its full listing), which
+ *   is what lets explanations say "every version of foo" or "foo <1.1.0". Only manifests already fetched are used:
+ *   cpr never fetches manifests just to make a message shorter.
+ * - **Fetching**: each package's version list is fetched once per solve, started as soon as the package is first
+ *   mentioned by a dependency (together with `provider.prefetch` of every newly mentioned package), and, once
+ *   its versions are known, the manifest of the version most likely to be chosen is fetched speculatively. So a
+ *   whole level of the graph is in flight at once.
  */
 export interface Provider {
   /** The human name of a package for messages, e.g. `foo` or `foo (from gh:owner/repo)`. */
@@ -21,12 +46,351 @@ export interface Provider {
 export interface Solution {
   /** package → chosen version (one per package). The root package is included. */
   readonly versions: ReadonlyMap<string, Version>;
+  /** Statistics: decisions made, conflicts resolved, incompatibilities learned. */
+  readonly stats: { readonly decisions: number; readonly conflicts: number; readonly learned: number };
 }
 
 /** Thrown when no solution exists; `explanation` is the plain-words derivation, with the chain named. */
-export declare class ResolutionError extends Error {
+export class ResolutionError extends Error {
+  readonly code = "resolve.conflict";
+  /** The derivation in plain words, one sentence per line, numbered where a line is referred to later. */
   readonly explanation: string;
+  /** What the user could change, one suggestion per line. */
+  readonly hint: string;
+  /** The final incompatibility (its derivation graph), for callers that want to render it differently. */
+  readonly incompatibility: Incompatibility;
+
+  constructor(explanation: string, hint: string, incompatibility: Incompatibility) {
+    super(`version solving failed:\n${explanation}`);
+    this.name = "ResolutionError";
+    this.explanation = explanation;
+    this.hint = hint;
+    this.incompatibility = incompatibility;
+  }
 }
 
+export { Incompatibility } from "./incompatibility.js";
+export type { Term } from "./term.js";
+
+interface Assignment {
+  readonly term: Term;
+  readonly level: number;
+  /** null for a decision. */
+  readonly cause: Incompatibility | null;
+  readonly index: number;
+}
+
+type Relation = { kind: "satisfied" } | { kind: "contradicted" } | { kind: "almost"; term: Term } | { kind: "none" };
+
 /** Solve for `root` at `rootVersion`. */
-export declare function solve(provider: Provider, root: string, rootVersion: Version): Promise<Solution>;
+export function solve(provider: Provider, root: string, rootVersion: Version): Promise<Solution> {
+  return new Solver(provider, root, rootVersion).run();
+}
+
+class Solver {
+  private readonly incompatibilities = new Map<string, Incompatibility[]>();
+  private readonly assignments: Assignment[] = [];
+  private readonly byPkg = new Map<string, Assignment[]>();
+  private readonly accumulated = new Map<string, Term>();
+  private readonly decisions = new Map<string, Version>();
+  private level = 0;
+  /** Version lists (sorted ascending, deduplicated), as promises and as resolved values. */
+  private readonly versionPromises = new Map<string, Promise<readonly Version[]>>();
+  private readonly versionLists = new Map<string, readonly Version[]>();
+  private readonly depPromises = new Map<string, Promise<ReadonlyMap<string, VersionSet>>>();
+  private readonly depValues = new Map<string, ReadonlyMap<string, VersionSet>>();
+  private readonly mentioned = new Set<string>();
+  private readonly stats = { decisions: 0, conflicts: 0, learned: 0 };
+
+  constructor(
+    private readonly provider: Provider,
+    private readonly root: string,
+    private readonly rootVersion: Version,
+  ) {
+    this.mentioned.add(root);
+    const rootList = [rootVersion];
+    this.versionPromises.set(root, Promise.resolve(rootList));
+    this.versionLists.set(root, rootList);
+  }
+
+  async run(): Promise<Solution> {
+    this.addIncompatibility(new Incompatibility([negativeTerm(this.root, VersionSet.exact(this.rootVersion))], { kind: "root" }));
+    let next: string | null = this.root;
+    while (next !== null) {
+      this.propagate(next);
+      next = await this.decide();
+    }
+    return { versions: new Map(this.decisions), stats: { ...this.stats } };
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Fetching
+  // -------------------------------------------------------------------------------------------------------------
+
+  private versionsOf(pkg: string): Promise<readonly Version[]> {
+    let p = this.versionPromises.get(pkg);
+    if (p === undefined) {
+      p = this.provider.versions(pkg).then((list) => {
+        const sorted = [...list].sort(compareVersions).filter((v, i, a) => i === 0 || compareVersions(a[i - 1]!, v) !== 0);
+        this.versionLists.set(pkg, sorted);
+        return sorted;
+      });
+      this.versionPromises.set(pkg, p);
+    }
+    return p;
+  }
+
+  private depsOf(pkg: string, v: Version): Promise<ReadonlyMap<string, VersionSet>> {
+    const key = `${pkg}\0${v.text}`;
+    let p = this.depPromises.get(key);
+    if (p === undefined) {
+      p = this.provider.dependencies(pkg, v).then((deps) => {
+        this.depValues.set(key, deps);
+        return deps;
+      });
+      this.depPromises.set(key, p);
+    }
+    return p;
+  }
+
+  private cachedDeps(pkg: string, v: Version): ReadonlyMap<string, VersionSet> | undefined {
+    return this.depValues.get(`${pkg}\0${v.text}`);
+  }
+
+  /** The version we would pick for `pkg` if `set` were all we knew. */
+  private likelyVersion(pkg: string, list: readonly Version[], set: VersionSet): Version | null {
+    const pref = this.provider.preferred?.(pkg) ?? null;
+    if (pref !== null && set.contains(pref) && list.some((v) => compareVersions(v, pref) === 0)) return pref;
+    for (let i = list.length - 1; i >= 0; i--) if (set.contains(list[i]!)) return list[i]!;
+    return null;
+  }
+
+  /** Start fetching the packages a dependency list mentions for the first time (versions, then a likely manifest). */
+  private mention(deps: ReadonlyMap<string, VersionSet>): void {
+    const fresh = [...deps.keys()].filter((d) => !this.mentioned.has(d));
+    if (fresh.length === 0) return;
+    for (const d of fresh) this.mentioned.add(d);
+    this.provider.prefetch?.(fresh);
+    for (const d of fresh) {
+      const set = deps.get(d)!;
+      this.versionsOf(d)
+        .then((list) => {
+          const v = this.likelyVersion(d, list, set);
+          if (v !== null) this.depsOf(d, v).catch(() => {}); // speculative; a real failure surfaces when awaited
+        })
+        .catch(() => {}); // surfaces when the solver awaits it
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Partial solution
+  // -------------------------------------------------------------------------------------------------------------
+
+  private assign(term: Term, cause: Incompatibility | null): void {
+    const a: Assignment = { term, level: this.level, cause, index: this.assignments.length };
+    this.assignments.push(a);
+    let list = this.byPkg.get(term.pkg);
+    if (!list) this.byPkg.set(term.pkg, (list = []));
+    list.push(a);
+    const prev = this.accumulated.get(term.pkg);
+    this.accumulated.set(term.pkg, prev ? intersectTerms(prev, term) : term);
+  }
+
+  private backtrack(level: number): void {
+    const touched = new Set<string>();
+    while (this.assignments.length > 0 && this.assignments[this.assignments.length - 1]!.level > level) {
+      const a = this.assignments.pop()!;
+      touched.add(a.term.pkg);
+      this.byPkg.get(a.term.pkg)!.pop();
+      if (a.cause === null) this.decisions.delete(a.term.pkg);
+    }
+    for (const pkg of touched) {
+      const list = this.byPkg.get(pkg)!;
+      if (list.length === 0) {
+        this.accumulated.delete(pkg);
+        this.byPkg.delete(pkg);
+      } else {
+        this.accumulated.set(pkg, list.map((a) => a.term).reduce(intersectTerms));
+      }
+    }
+    this.level = level;
+  }
+
+  private relation(inc: Incompatibility): Relation {
+    let unsatisfied: Term | null = null;
+    for (const t of inc.terms) {
+      const acc = this.accumulated.get(t.pkg);
+      if (acc !== undefined) {
+        if (satisfies(acc, t)) continue;
+        if (contradicts(acc, t)) return { kind: "contradicted" };
+      }
+      if (unsatisfied !== null) return { kind: "none" };
+      unsatisfied = t;
+    }
+    return unsatisfied === null ? { kind: "satisfied" } : { kind: "almost", term: unsatisfied };
+  }
+
+  /** The earliest assignment after which the partial solution satisfies `t`. */
+  private satisfier(t: Term): Assignment {
+    let acc: Term | null = null;
+    for (const a of this.byPkg.get(t.pkg) ?? []) {
+      acc = acc ? intersectTerms(acc, a.term) : a.term;
+      if (satisfies(acc, t)) return a;
+    }
+    throw new Error(`internal error: ${t.pkg} is not satisfied by the partial solution`);
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Incompatibilities, propagation, conflict resolution
+  // -------------------------------------------------------------------------------------------------------------
+
+  private addIncompatibility(inc: Incompatibility): void {
+    for (const t of inc.terms) {
+      let list = this.incompatibilities.get(t.pkg);
+      if (!list) this.incompatibilities.set(t.pkg, (list = []));
+      list.push(inc);
+    }
+  }
+
+  private propagate(start: string): void {
+    const changed = new Set<string>([start]);
+    while (changed.size > 0) {
+      const pkg: string = changed.values().next().value!;
+      changed.delete(pkg);
+      const list = this.incompatibilities.get(pkg) ?? [];
+      // Newest first: learned incompatibilities are the most informative.
+      for (let i = list.length - 1; i >= 0; i--) {
+        const inc = list[i]!;
+        const rel = this.relation(inc);
+        if (rel.kind === "satisfied") {
+          const rootCause = this.resolveConflict(inc);
+          const r = this.relation(rootCause);
+          if (r.kind !== "almost") throw new Error("internal error: a learned incompatibility is not almost satisfied after backjumping");
+          this.assign(negate(r.term), rootCause);
+          changed.clear();
+          changed.add(r.term.pkg);
+          break;
+        }
+        if (rel.kind === "almost") {
+          this.assign(negate(rel.term), inc);
+          changed.add(rel.term.pkg);
+        }
+      }
+    }
+  }
+
+  private isFailure(inc: Incompatibility): boolean {
+    return inc.terms.length === 0 || (inc.terms.length === 1 && inc.terms[0]!.pkg === this.root && inc.terms[0]!.positive);
+  }
+
+  private resolveConflict(conflict: Incompatibility): Incompatibility {
+    this.stats.conflicts++;
+    let inc = conflict;
+    let learned = false;
+    while (!this.isFailure(inc)) {
+      let satisfier: Assignment | null = null;
+      let term: Term | null = null;
+      let previousLevel = 1;
+      for (const t of inc.terms) {
+        const s = this.satisfier(t);
+        if (satisfier === null || s.index > satisfier.index) {
+          if (satisfier !== null) previousLevel = Math.max(previousLevel, satisfier.level);
+          satisfier = s;
+          term = t;
+        } else {
+          previousLevel = Math.max(previousLevel, s.level);
+        }
+      }
+      // The satisfier alone may not satisfy its term: then what it leaves over was satisfied earlier.
+      if (!satisfies(satisfier!.term, term!)) {
+        const difference = intersectTerms(satisfier!.term, negate(term!));
+        previousLevel = Math.max(previousLevel, this.satisfier(negate(difference)).level);
+      }
+      if (satisfier!.cause === null || previousLevel < satisfier!.level) {
+        if (learned) {
+          this.addIncompatibility(inc);
+          this.stats.learned++;
+        }
+        this.backtrack(previousLevel);
+        return inc;
+      }
+      const cause = satisfier!.cause;
+      const terms: Term[] = [...inc.terms.filter((t) => t.pkg !== term!.pkg), ...cause.terms.filter((t) => t.pkg !== term!.pkg)];
+      if (!satisfies(satisfier!.term, term!)) terms.push(negate(intersectTerms(satisfier!.term, negate(term!))));
+      inc = new Incompatibility(terms, { kind: "derived", left: inc, right: cause }, this.root);
+      learned = true;
+    }
+    const { explanation, hint } = explain(inc, { name: (p) => this.provider.name(p), root: this.root, rootVersion: this.rootVersion });
+    throw new ResolutionError(explanation, hint, inc);
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Decision making
+  // -------------------------------------------------------------------------------------------------------------
+
+  /** Choose and decide the next package; returns it (to propagate from), or null when the solution is complete. */
+  private async decide(): Promise<string | null> {
+    const candidates: string[] = [];
+    for (const [pkg, acc] of this.accumulated) if (acc.positive && !this.decisions.has(pkg)) candidates.push(pkg);
+    if (candidates.length === 0) return null;
+    const lists = await Promise.all(candidates.map((p) => this.versionsOf(p)));
+    let best = -1;
+    let bestCount = Infinity;
+    candidates.forEach((pkg, i) => {
+      const set = this.accumulated.get(pkg)!.set;
+      let count = 0;
+      for (const v of lists[i]!) if (set.contains(v) && ++count >= bestCount) break;
+      if (count < bestCount) {
+        best = i;
+        bestCount = count;
+      }
+    });
+    const pkg = candidates[best]!;
+    const list = lists[best]!;
+    const acc = this.accumulated.get(pkg)!;
+    const version = this.likelyVersion(pkg, list, acc.set);
+    if (version === null) {
+      this.addIncompatibility(new Incompatibility([positiveTerm(pkg, acc.set)], { kind: "noVersions", total: list.length }));
+      return pkg;
+    }
+    const deps = await this.depsOf(pkg, version);
+    this.mention(deps);
+    let conflict = false;
+    for (const [dep, set] of deps) {
+      if (dep === pkg && set.contains(version)) continue; // a version depending on itself is harmless
+      const inc = new Incompatibility([positiveTerm(pkg, this.dependerRange(pkg, list, version, dep, set)), negativeTerm(dep, set)], {
+        kind: "dependency",
+      });
+      this.addIncompatibility(inc);
+      // Would deciding `version` immediately satisfy this incompatibility? Then let propagation find the conflict.
+      if (inc.terms.every((t) => t.pkg === pkg || (this.accumulated.has(t.pkg) && satisfies(this.accumulated.get(t.pkg)!, t)))) conflict = true;
+    }
+    if (!conflict) {
+      this.level++;
+      this.stats.decisions++;
+      this.assign(positiveTerm(pkg, VersionSet.exact(version)), null);
+      this.decisions.set(pkg, version);
+    }
+    return pkg;
+  }
+
+  /** The run of versions around `version` already known to depend on `dep` with the same set, as a range. */
+  private dependerRange(pkg: string, list: readonly Version[], version: Version, dep: string, set: VersionSet): VersionSet {
+    const at = list.findIndex((v) => compareVersions(v, version) === 0);
+    if (at < 0) return VersionSet.exact(version);
+    const same = (v: Version): boolean => {
+      const deps = this.cachedDeps(pkg, v);
+      const s = deps?.get(dep);
+      return s !== undefined && s.equals(set);
+    };
+    let lo = at;
+    let hi = at;
+    while (lo > 0 && same(list[lo - 1]!)) lo--;
+    while (hi < list.length - 1 && same(list[hi + 1]!)) hi++;
+    const lower = lo === 0 ? null : { version: list[lo]!, inclusive: true };
+    const upper = hi === list.length - 1 ? null : { version: list[hi + 1]!, inclusive: false };
+    let range = VersionSet.interval(lower, upper);
+    if (list.slice(lo, hi + 1).every((v) => v.prerelease.length === 0)) range = range.intersect(VersionSet.releases);
+    return range;
+  }
+}
