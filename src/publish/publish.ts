@@ -31,6 +31,8 @@ export interface PublishOptions {
   readonly dryRun?: boolean;
   readonly reporter: Reporter;
   readonly env?: NodeJS.ProcessEnv;
+  /** Extra refs (signature tags, see sign.ts) for the versions being published, written and pushed with theirs. */
+  readonly sign?: (atoms: readonly { label: string; version: string; commit: string }[]) => Promise<readonly RefUpdate[]>;
 }
 
 /** A published or skipped atom. `rev` is the atom commit (for a skipped one: the commit already on the remote). */
@@ -108,10 +110,12 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
   await fetchAdopted(repo, toPublish);
   const written = toPublish.filter((p) => p.body !== null);
   await repo.writeObjects("commit", written.map((p) => p.body!), written.map((p) => p.commit));
-  await repo.updateRefs(toPublish.flatMap((p) => p.refs));
+  const signed = opts.sign ? await opts.sign(toPublish.map((p) => ({ label: p.atom.label, version: p.version, commit: p.commit }))) : [];
+  const extra = (p: Planned) => signed.filter((u) => u.ref.startsWith(`${p.refs[1]!.ref.slice(0, -"manifest".length)}`));
+  await repo.updateRefs([...toPublish.flatMap((p) => p.refs), ...signed]);
   const pushes = await Promise.all(
     remotes.map((remote, r) => {
-      const refs = planned.filter((_, i) => decisions[r]![i]!.kind === "publish").flatMap((p) => p.refs.filter((u) => sets[r]!.refs.get(u.ref) !== u.oid));
+      const refs = planned.filter((_, i) => decisions[r]![i]!.kind === "publish").flatMap((p) => [...p.refs, ...extra(p)].filter((u) => sets[r]!.refs.get(u.ref) !== u.oid));
       reporter.info(`pushing ${refs.length} refs to ${remote.display}`);
       return repo.push(remote.pushUrl, refs);
     }),

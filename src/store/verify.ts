@@ -267,7 +267,7 @@ async function checkSignature(repo: Repo, gitDir: string, it: Item, tag: string 
   else if (/No principal matched/.test(out)) {
     const key = /with (\S+ key \S+)/.exec(out)?.[1] ?? "an unknown key";
     p.push(`signed by an untrusted key (${key}, not in ${opts.trust})`);
-  } else if (/incorrect signature|Could not verify|BADSIG/i.test(out)) p.push(`bad signature on ${sigRef(label, version)}: ${firstLine(out, /incorrect signature|BADSIG|verif/i)}`);
+  } else if (/incorrect signature|Could not verify|BADSIG/i.test(out)) p.push(`bad signature on ${sigRef(label, version)}: ${firstLine(out, /incorrect signature|BADSIG/i) ?? firstLine(out, /verif/i) ?? out.trim()}`);
   else p.push(`signature on ${sigRef(label, version)} not accepted: ${out.trim().split("\n").pop() || `git verify-tag exited ${r.code}`}`);
   if (sig.digest === null) p.push(`the signature tag carries no tree-digest line`);
   else {
@@ -276,8 +276,8 @@ async function checkSignature(repo: Repo, gitDir: string, it: Item, tag: string 
   }
 }
 
-function firstLine(text: string, re: RegExp): string {
-  return text.split("\n").find((l) => re.test(l))?.trim() ?? text.trim();
+function firstLine(text: string, re: RegExp): string | undefined {
+  return text.split("\n").find((l) => re.test(l))?.trim();
 }
 
 /** --deep: the origin commit descends from the set root; commit graph only (`--filter=tree:0`), no depth limit. */

@@ -6,7 +6,7 @@ import { publish, type PublishResult } from "../../publish/publish.js";
 /** `cpr publish`: publish atoms as orphan commits and push them atomically. */
 export const command: Command = {
   name: "publish",
-  usage: "cpr publish [PATH|LABEL ...] [--all] [--remote R]... [--rev REV] [--dry-run] [--json]",
+  usage: "cpr publish [PATH|LABEL ...] [--all] [--remote R]... [--rev REV] [--sign KEY] [--dry-run] [--json]",
   summary: "Publish atoms as reproducible orphan commits and push them atomically",
   help: `Publishes atoms of a commit (default HEAD) as refs/eka/atoms/<label>/<version>, with
 refs/eka/meta/<label>/<version>/{manifest,origin}. The atoms are the [set].packages of the commit's
@@ -24,6 +24,9 @@ Options:
                  upstream remote, else origin)
   --rev REV      The commit to publish (default HEAD)
   --dry-run      Say what would be published or skipped; write nothing
+  --sign KEY     Also push refs/eka/meta/<label>/<version>/sig: a tag on the atom commit carrying the BLAKE3
+                 digest of its tree, signed with KEY: an ssh key file (git's gpg.format=ssh signatures, checked
+                 by git verify-tag and cpr verify --trust) or an OpenPGP key id; in the same atomic push
   --json         Print {"published":[…],"skipped":[…],"failed":[…]} on stdout
   -q, --quiet    Print nothing but errors and the failed atoms
 
@@ -34,6 +37,7 @@ Exit codes: 0 all published or skipped, 1 something failed, 2 usage error.
     remote: { type: "string", multiple: true },
     rev: { type: "string" },
     "dry-run": { type: "boolean" },
+    sign: { type: "string" },
   },
   async run(ctx, args) {
     const repo = await Repo.open(ctx.cwd, { env: ctx.env });
@@ -50,6 +54,7 @@ Exit codes: 0 all published or skipped, 1 something failed, 2 usage error.
         dryRun: flag(args, "dry-run"),
         reporter: ctx.term,
         env: ctx.env,
+        sign: await signer(repo, str(args, "sign"), ctx.env),
       });
       if (args.values.json === true) {
         const { published, skipped, failed } = result;
@@ -72,4 +77,11 @@ function printResult(ctx: Context, r: PublishResult): void {
   for (const a of r.failed) t.out(`${t.red("failed")}  ${a.label} ${a.version}: ${a.error}`);
   const summary = `${r.published.length} ${verb}, ${r.skipped.length} skipped, ${r.failed.length} failed`;
   t.info(r.dryRun ? `${summary} (dry run: nothing written)` : summary);
+}
+
+/** The --sign hook (src/publish/sign.ts), loaded only when asked for. */
+async function signer(repo: Repo, key: string | undefined, env: NodeJS.ProcessEnv) {
+  if (key === undefined) return undefined;
+  const { signAtoms } = await import("../../publish/sign.js");
+  return (atoms: readonly { label: string; version: string; commit: string }[]) => signAtoms(repo, atoms, { key, env });
 }
