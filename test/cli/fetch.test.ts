@@ -1,0 +1,49 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { tempDir } from "../support/repo.js";
+import { copyBare, env, publishedSet, setRef } from "../store/fixture.js";
+
+/** `cpr fetch` and `cpr verify` as a user runs them: output lines, --json, exit codes, --help. */
+
+const bin = join(process.cwd(), "bin", "cpr");
+function cpr(args: string[], cwd: string, cacheDir: string) {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd, env: { ...env, CPR_CACHE_DIR: cacheDir, NO_COLOR: "1" }, encoding: "utf8" });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test("cpr fetch / cpr verify: paths on stdout, one line per atom, exit codes", async () => {
+  const set = await publishedSet();
+  const cacheDir = tempDir("cpr-cache-");
+  const f = cpr(["fetch", `${set.remote}::a@^0.1`], set.work, cacheDir);
+  assert.equal(f.code, 0, f.stderr);
+  const path = f.stdout.trim();
+  assert.match(path, new RegExp(`^${cacheDir}/atoms/[0-9a-v]{52}/0\\.1\\.0-${set.revs["a@0.1.0"]}$`));
+  assert.ok(existsSync(join(path, "atom.toml")));
+  const j = cpr(["fetch", `${set.remote}::a@=0.1.0`, "--json"], set.work, cacheDir);
+  assert.equal(JSON.parse(j.stdout).atoms[0].cached, true);
+
+  const v = cpr(["verify", set.remote], set.work, cacheDir);
+  assert.equal(v.code, 0, v.stderr);
+  assert.deepEqual(v.stdout.trim().split("\n").map((l) => l.split(/\s+/).slice(0, 3).join(" ")), ["ok a 0.1.0", "ok a 0.2.0", "ok b 2.0.0"]);
+  const one = cpr(["verify", `${set.remote}::a@^0.2`, "--json"], set.work, cacheDir);
+  const doc = JSON.parse(one.stdout);
+  assert.equal(doc.ok, true);
+  assert.deepEqual(doc.atoms.map((a: { version: string }) => a.version), ["0.2.0"]);
+
+  const moved = copyBare(set.remote);
+  setRef(moved, "refs/eka/atoms/a/0.2.0", set.revs["a@0.1.0"]!);
+  const bad = cpr(["verify", moved, "a@0.2.0", "b"], set.work, cacheDir);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stdout, /^FAILED {2}a 0\.2\.0 {2}[0-9a-f]{12}: .*\(moved ref\)/m);
+  assert.match(bad.stdout, /^ok {6}b 2\.0\.0/m);
+
+  for (const verb of ["fetch", "verify"]) {
+    const h = cpr([verb, "--help"], set.work, cacheDir);
+    assert.equal(h.code, 0);
+    assert.match(h.stdout, new RegExp(`^Usage: cpr ${verb} `));
+  }
+  assert.equal(cpr(["fetch"], set.work, cacheDir).code, 2);
+});
