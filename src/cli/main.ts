@@ -19,6 +19,7 @@ const VERBS: Record<string, VerbEntry> = {
   ls: { summary: "List a set's atoms and versions over git ls-refs, without cloning", load: () => import("./commands/ls.js") },
   id: { summary: "Print the AtomId of local atoms, or of labels under a given root", load: () => import("./commands/id.js") },
   uri: { summary: "Explain how an atom URI expands", load: () => import("./commands/uri.js") },
+  config: { summary: "Show the effective configuration and where each value comes from", load: () => import("./commands/config.js") },
   fetch: { summary: "Fetch exactly an atom commit (no history, no other atoms) and materialise it read-only", load: () => import("./commands/fetch.js") },
   verify: { summary: "Check that published atoms are exactly their source, with signatures", load: () => import("./commands/verify.js") },
 };

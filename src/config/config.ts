@@ -1,8 +1,41 @@
-import type { Aliases } from "../protocol/uri.js";
+import { readFile, stat } from "node:fs/promises";
+import { homedir } from "node:os";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { parse as parseToml, TomlError } from "smol-toml";
+import { CprError } from "../protocol/errors.js";
+import { normalizeLabel } from "../protocol/label.js";
+import { KeyLocator } from "../protocol/manifest.js";
+import { aliasCandidate, DEFAULT_ALIASES, expandAlias, type Aliases } from "../protocol/uri.js";
 
 /**
  * Configuration: defaults, then the user config ($XDG_CONFIG_HOME/cpr/config.toml, default ~/.config/cpr/config.toml),
  * then the project config (cpr.toml at the set root), then CPR_* environment variables. Later wins.
+ *
+ * Files (both take the same keys):
+ *
+ *     [aliases]                 # added to the spec's default aliases; a name given here overrides the default
+ *     work = "gh:my-org"
+ *
+ *     [cache]
+ *     dir = "~/.cache/cpr"      # "~/" is the home directory; a relative path is relative to the file's directory
+ *     listing-ttl = 300         # seconds an ls-refs listing stays fresh (integer ≥ 0)
+ *
+ *     [trust]                   # set tag or root hex → allowed-signers lines (ssh-keygen ALLOWED SIGNERS format)
+ *     home = ["alice@example.org ssh-ed25519 AAAAC3Nza…"]
+ *
+ * A later layer replaces a key as a whole (one alias, the cache dir, the TTL, one set's trust list).
+ *
+ * Environment:
+ *
+ *     CPR_CACHE_DIR=/path       cache.dir (a relative path is relative to the working directory)
+ *     CPR_LISTING_TTL=60        cache.listing-ttl
+ *     CPR_ALIASES="a=b,c=d"     aliases, added or overridden (comma-separated NAME=VALUE pairs)
+ *
+ * Invalid values are errors with file:line:col (or the variable's name). Unknown keys and tables are warnings with
+ * file:line:col, as cargo does, so that a newer config file still works with an older cpr.
+ *
+ * The set root is the top of the git work tree holding `cwd`, found by walking up to a `.git` directory or file
+ * (no git process is spawned). Outside a git work tree there is no project config.
  */
 export interface Config {
   /** Default aliases (spec §12) plus the user's additions and overrides. */
@@ -30,6 +63,271 @@ export interface LoadedConfig {
   readonly config: Config;
   /** Every effective value with where it came from, for `cpr config list`. */
   readonly entries: readonly ConfigEntry[];
+  /** Unknown keys and tables, each with its file:line:col. */
+  readonly warnings: readonly string[];
+  /** The files looked at, whether or not they exist. */
+  readonly files: { readonly user: string; readonly project: string | null };
 }
 
-export declare function loadConfig(opts: { cwd: string; env: NodeJS.ProcessEnv }): Promise<LoadedConfig>;
+/** Default listing TTL, in seconds. */
+export const DEFAULT_LISTING_TTL = 300;
+
+/** The user config file: $XDG_CONFIG_HOME/cpr/config.toml (absolute only, per the XDG spec), else ~/.config/cpr/config.toml. */
+export function userConfigPath(env: NodeJS.ProcessEnv): string {
+  const xdg = env.XDG_CONFIG_HOME;
+  return xdg && isAbsolute(xdg) ? join(xdg, "cpr", "config.toml") : join(home(env), ".config", "cpr", "config.toml");
+}
+
+/** The default cache directory: $XDG_CACHE_HOME/cpr (absolute only), else ~/.cache/cpr. */
+export function defaultCacheDir(env: NodeJS.ProcessEnv): string {
+  const xdg = env.XDG_CACHE_HOME;
+  return xdg && isAbsolute(xdg) ? join(xdg, "cpr") : join(home(env), ".cache", "cpr");
+}
+
+function home(env: NodeJS.ProcessEnv): string {
+  return env.HOME && isAbsolute(env.HOME) ? env.HOME : homedir();
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The top of the git work tree holding `cwd` (a directory with a `.git` directory or file), or null. */
+export async function findSetRoot(cwd: string): Promise<string | null> {
+  let dir = resolve(cwd);
+  for (;;) {
+    if (await exists(join(dir, ".git"))) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) return null;
+    dir = parent;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+type Table = Record<string, unknown>;
+
+function isTable(v: unknown): v is Table {
+  return typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Date);
+}
+
+const ROOT_HEX = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+
+interface Layer {
+  aliases: Map<string, { value: string; origin: string | null }>;
+  cacheDir?: { value: string; origin: string | null };
+  listingTtl?: { value: number; origin: string | null };
+  trust: Map<string, { value: string[]; origin: string | null }>;
+}
+
+function emptyLayer(): Layer {
+  return { aliases: new Map(), trust: new Map() };
+}
+
+function checkAliasName(name: string, where: string): void {
+  if (aliasCandidate(name)?.name !== name || /\s/.test(name)) {
+    throw new CprError("config.alias", `alias name ${JSON.stringify(name)} is not valid: it must be non-empty, without ':', '/', '.' or spaces`, {
+      where,
+      hint: 'e.g. work = "gh:my-org"',
+    });
+  }
+}
+
+function checkAliasValue(name: string, value: string, where: string): void {
+  if (value === "" || /\s/.test(value)) {
+    throw new CprError("config.alias", `alias ${JSON.stringify(name)} must be a non-empty value without spaces, got ${JSON.stringify(value)}`, {
+      where,
+      hint: 'give a host or another alias with a path, e.g. "github.com" or "gh:my-org"',
+    });
+  }
+}
+
+/** Reads one config file into a layer; warnings for unknown keys. */
+function readFileLayer(text: string, file: string, homeDir: string, warnings: string[]): Layer {
+  let doc: Table;
+  try {
+    doc = parseToml(text) as Table;
+  } catch (e) {
+    if (e instanceof TomlError) {
+      throw new CprError("config.syntax", `${file} is not valid TOML: ${(e.message.split("\n")[0] ?? "").replace(/^Invalid TOML document:\s*/, "")}`, {
+        where: `${file}:${e.line}:${e.column}`,
+        hint: "fix the TOML syntax at the position shown",
+        cause: e,
+      });
+    }
+    throw e;
+  }
+  const locate = new KeyLocator(text);
+  const at = (path: string[]) => {
+    const pos = locate.find(path);
+    return pos ? `${file}:${pos.line}:${pos.col}` : file;
+  };
+  const fail: (path: string[], message: string, hint: string) => never = (path, message, hint) => {
+    throw new CprError("config.invalid", message, { where: at(path), hint });
+  };
+  const table = (v: unknown, name: string): Table =>
+    isTable(v) ? v : fail([name], `[${name}] must be a table`, `write it as a [${name}] table`);
+  const layer = emptyLayer();
+  const base = dirname(file);
+
+  for (const [key, value] of Object.entries(doc)) {
+    if (key === "aliases") {
+      for (const [name, v] of Object.entries(table(value, "aliases"))) {
+        const where = at(["aliases", name]);
+        checkAliasName(name, where);
+        if (typeof v !== "string") fail(["aliases", name], `aliases.${name} must be a string`, 'e.g. work = "gh:my-org"');
+        checkAliasValue(name, v, where);
+        layer.aliases.set(name, { value: v, origin: file });
+      }
+    } else if (key === "cache") {
+      for (const [name, v] of Object.entries(table(value, "cache"))) {
+        if (name === "dir") {
+          if (typeof v !== "string" || v === "")
+            fail(["cache", "dir"], "cache.dir must be a non-empty string (a directory)", 'e.g. dir = "~/.cache/cpr"');
+          const dir = v === "~" ? homeDir : v.startsWith("~/") ? join(homeDir, v.slice(2)) : resolve(base, v);
+          layer.cacheDir = { value: dir, origin: file };
+        } else if (name === "listing-ttl") {
+          if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0)
+            fail(["cache", "listing-ttl"], `cache.listing-ttl must be a whole number of seconds ≥ 0, got ${JSON.stringify(v)}`, "e.g. listing-ttl = 300");
+          layer.listingTtl = { value: v, origin: file };
+        } else {
+          warnings.push(`${at(["cache", name])}: unknown key "${name}" in [cache] (known: dir, listing-ttl)`);
+        }
+      }
+    } else if (key === "trust") {
+      for (const [set, v] of Object.entries(table(value, "trust"))) {
+        let name = set;
+        if (!ROOT_HEX.test(set)) {
+          try {
+            name = normalizeLabel(set, "tag", "trusted set tag");
+          } catch (e) {
+            if (!(e instanceof CprError)) throw e;
+            fail(["trust", set], `[trust] key ${JSON.stringify(set)} is neither a set tag nor a root (40 or 64 lowercase hex): ${e.message}`, "name the set by its tag or its root commit id");
+          }
+        }
+        const lines = typeof v === "string" ? [v] : v;
+        if (!Array.isArray(lines) || lines.some((l) => typeof l !== "string" || l.trim().split(/\s+/).length < 3))
+          fail(
+            ["trust", set],
+            `trust.${set} must be an allowed-signers line or an array of them ("<principals> [options] <key-type> <key>")`,
+            'e.g. home = ["alice@example.org ssh-ed25519 AAAAC3Nza…"]',
+          );
+        layer.trust.set(name, { value: (lines as string[]).map((l) => l.trim()), origin: file });
+      }
+    } else {
+      warnings.push(`${at([key])}: unknown ${isTable(value) ? "table" : "key"} "${key}" (known: [aliases], [cache], [trust])`);
+    }
+  }
+  return layer;
+}
+
+function readEnvLayer(env: NodeJS.ProcessEnv, cwd: string): Layer {
+  const layer = emptyLayer();
+  const dir = env.CPR_CACHE_DIR;
+  if (dir !== undefined && dir !== "") layer.cacheDir = { value: resolve(cwd, dir), origin: "CPR_CACHE_DIR" };
+  const ttl = env.CPR_LISTING_TTL;
+  if (ttl !== undefined && ttl !== "") {
+    if (!/^[0-9]+$/.test(ttl.trim()) || !Number.isSafeInteger(Number(ttl.trim())))
+      throw new CprError("config.invalid", `CPR_LISTING_TTL must be a whole number of seconds, got ${JSON.stringify(ttl)}`, {
+        where: "CPR_LISTING_TTL",
+        hint: "e.g. CPR_LISTING_TTL=60, or unset it",
+      });
+    layer.listingTtl = { value: Number(ttl.trim()), origin: "CPR_LISTING_TTL" };
+  }
+  const aliases = env.CPR_ALIASES;
+  if (aliases !== undefined && aliases.trim() !== "") {
+    for (const pair of aliases.split(",")) {
+      const item = pair.trim();
+      if (item === "") continue;
+      const eq = item.indexOf("=");
+      if (eq < 0)
+        throw new CprError("config.alias", `CPR_ALIASES expects NAME=VALUE pairs separated by commas, got ${JSON.stringify(item)}`, {
+          where: "CPR_ALIASES",
+          hint: 'e.g. CPR_ALIASES="work=gh:my-org,mine=gl:me"',
+        });
+      const name = item.slice(0, eq).trim();
+      const value = item.slice(eq + 1).trim();
+      checkAliasName(name, "CPR_ALIASES");
+      checkAliasValue(name, value, "CPR_ALIASES");
+      layer.aliases.set(name, { value, origin: "CPR_ALIASES" });
+    }
+  }
+  return layer;
+}
+
+async function readOptional(path: string): Promise<string | null> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT" || (e as NodeJS.ErrnoException).code === "ENOTDIR") return null;
+    throw new CprError("config.read", `cannot read ${path}: ${(e as Error).message}`, { where: path, hint: "check the file's permissions", cause: e });
+  }
+}
+
+export async function loadConfig(opts: { cwd: string; env: NodeJS.ProcessEnv }): Promise<LoadedConfig> {
+  const { cwd, env } = opts;
+  const warnings: string[] = [];
+  const userFile = userConfigPath(env);
+  const root = await findSetRoot(cwd);
+  const projectFile = root === null ? null : join(root, "cpr.toml");
+
+  const layers: [ConfigSource, Layer][] = [];
+  const defaults = emptyLayer();
+  for (const [name, value] of Object.entries(DEFAULT_ALIASES)) defaults.aliases.set(name, { value, origin: null });
+  defaults.cacheDir = { value: defaultCacheDir(env), origin: null };
+  defaults.listingTtl = { value: DEFAULT_LISTING_TTL, origin: null };
+  layers.push(["default", defaults]);
+  const userText = await readOptional(userFile);
+  if (userText !== null) layers.push(["user", readFileLayer(userText, userFile, home(env), warnings)]);
+  if (projectFile !== null) {
+    const projectText = await readOptional(projectFile);
+    if (projectText !== null) layers.push(["project", readFileLayer(projectText, projectFile, home(env), warnings)]);
+  }
+  layers.push(["env", readEnvLayer(env, cwd)]);
+
+  const aliases = new Map<string, ConfigEntry>();
+  const trust = new Map<string, ConfigEntry>();
+  let cacheDir: ConfigEntry | undefined;
+  let listingTtl: ConfigEntry | undefined;
+  for (const [source, layer] of layers) {
+    for (const [name, { value, origin }] of layer.aliases) aliases.set(name, { key: `aliases.${name}`, value, source, origin });
+    for (const [name, { value, origin }] of layer.trust) trust.set(name, { key: `trust.${name}`, value, source, origin });
+    if (layer.cacheDir) cacheDir = { key: "cache.dir", value: layer.cacheDir.value, source, origin: layer.cacheDir.origin };
+    if (layer.listingTtl) listingTtl = { key: "cache.listing-ttl", value: layer.listingTtl.value, source, origin: layer.listingTtl.origin };
+  }
+
+  const aliasRecord: Record<string, string> = {};
+  for (const [name, e] of aliases) aliasRecord[name] = e.value as string;
+  // Cycles are reported where the alias was defined, not later at use.
+  for (const [name, e] of aliases) {
+    try {
+      expandAlias(name, aliasRecord);
+    } catch (err) {
+      if (!(err instanceof CprError)) throw err;
+      throw new CprError("config.alias-cycle", err.message, { where: e.origin ?? "default aliases", hint: err.hint, cause: err });
+    }
+  }
+  const trustRecord: Record<string, readonly string[]> = {};
+  for (const [name, e] of trust) trustRecord[name] = e.value as string[];
+
+  const byKey = (a: ConfigEntry, b: ConfigEntry) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+  const entries = [...aliases.values()].sort(byKey);
+  entries.push(cacheDir!, listingTtl!);
+  entries.push(...[...trust.values()].sort(byKey));
+  return {
+    config: {
+      aliases: Object.freeze(aliasRecord),
+      listingTtl: listingTtl!.value as number,
+      cacheDir: cacheDir!.value as string,
+      trust: trustRecord,
+    },
+    entries,
+    warnings,
+    files: { user: userFile, project: projectFile },
+  };
+}

@@ -1,0 +1,55 @@
+import type { Command } from "../command.js";
+import { UsageError } from "../../protocol/errors.js";
+import { loadConfig, type ConfigEntry } from "../../config/config.js";
+
+function show(value: unknown): string {
+  if (Array.isArray(value)) return value.length === 1 ? JSON.stringify(value[0]) : `[${value.map((v) => JSON.stringify(v)).join(", ")}]`;
+  return typeof value === "string" ? JSON.stringify(value) : String(value);
+}
+
+function from(e: ConfigEntry): string {
+  return e.origin === null ? e.source : `${e.source}: ${e.origin}`;
+}
+
+/** `cpr config list`: every effective setting and where it came from. */
+export const command: Command = {
+  name: "config",
+  usage: "cpr config list [--json]",
+  summary: "Show the effective configuration and where each value comes from",
+  help: `Prints every effective setting as "key = value  (source)", where source is default, user (the user config
+file), project (cpr.toml at the set root) or env (a CPR_* variable). Later layers override earlier ones, per key.
+
+Files: $XDG_CONFIG_HOME/cpr/config.toml (default ~/.config/cpr/config.toml), then cpr.toml at the top of the git
+work tree. Keys:
+  [aliases]  NAME = "VALUE"          added to the default aliases (spec §12), or overriding one
+  [cache]    dir = "PATH"            cache directory (default $XDG_CACHE_HOME/cpr, else ~/.cache/cpr)
+             listing-ttl = SECONDS   how long an ls-refs listing stays fresh (default 300)
+  [trust]    TAG-OR-ROOT = ["LINE"]  allowed-signers lines trusted for a set
+
+Environment: CPR_CACHE_DIR, CPR_LISTING_TTL, CPR_ALIASES="name=value,name=value".
+Unknown keys are reported as warnings; invalid values are errors with file:line:col.
+
+Options:
+  --json   Print {"files":{"user","project"},"entries":[{"key","value","source","origin"}],"warnings":[…]}
+`,
+  options: {},
+  maxPositionals: 1,
+  async run(ctx, args) {
+    const sub = args.positionals[0];
+    if (sub !== "list") {
+      throw new UsageError(sub === undefined ? "missing subcommand" : `unknown subcommand '${sub}'`, {
+        hint: "use `cpr config list`",
+      });
+    }
+    const loaded = await loadConfig({ cwd: ctx.cwd, env: ctx.env });
+    for (const w of loaded.warnings) ctx.term.warn(w);
+    if (args.values.json === true) {
+      ctx.term.json({ files: loaded.files, entries: loaded.entries, warnings: loaded.warnings });
+      return 0;
+    }
+    const rows = loaded.entries.map((e) => [`${e.key} = ${show(e.value)}`, from(e)] as const);
+    const width = Math.max(...rows.map(([l]) => l.length));
+    for (const [line, source] of rows) ctx.term.out(`${line.padEnd(width)}  ${ctx.term.dim(`(${source})`)}`);
+    return 0;
+  },
+};
