@@ -86,6 +86,8 @@ function prereleaseIntervalText(iv: Interval): string {
   if (lo === null && hi === null) return "any pre-release";
   if (hi === null) return `pre-releases >=${plain(lo!)}`;
   if (lo === null) return `pre-releases <${plain(hi)}`;
+  // `<1.0.1-0` in the pre-release space is "below 1.0.0's release", i.e. the pre-releases of 1.0.0 from lo on.
+  if (eq(hi, makeVersion(lo.major, lo.minor, lo.patch + 1, [0]))) return `>=${plain(lo)}, <${lo.major}.${lo.minor}.${lo.patch}`;
   return `pre-releases >=${plain(lo)}, <${plain(hi)}`;
 }
 
@@ -104,12 +106,13 @@ export function rangeText(set: VersionSet): string {
   const rel = set.intervals;
   const pre = [...set.prereleaseIntervals];
   const parts: string[] = [];
-  rel.forEach((iv, i) => {
+  rel.forEach((iv) => {
     let preLo: Version | null = null;
     // `^1.0.0-rc.1`-shaped: the pre-releases of lo's triple from some pre-release on, then the release range.
     const lo = iv.lower?.version ?? null;
     if (lo !== null) {
-      const k = pre.findIndex((p) => p.lower !== null && p.upper !== null && eq(p.upper.version, lo));
+      const end = makeVersion(lo.major, lo.minor, lo.patch + 1, [0]); // canonical end of lo's triple's pre-releases
+      const k = pre.findIndex((p) => p.lower !== null && p.upper !== null && (eq(p.upper.version, lo) || eq(p.upper.version, end)));
       if (k >= 0) {
         const p = pre[k]!;
         const pl = p.lower!.version;
@@ -119,7 +122,6 @@ export function rangeText(set: VersionSet): string {
         }
       }
     }
-    void i;
     parts.push(releaseIntervalText(iv, preLo));
   });
   // Pre-release parts that only repeat what an open-ended release range implies (e.g. from `>=1.1.0`) are noise.
@@ -137,7 +139,9 @@ export function termText(t: Term, name: Namer, opts: { every?: boolean; root?: s
   const n = name(t.pkg);
   if (t.pkg === opts.root) return n;
   if (t.positive) {
-    if (isAny(t.set)) return opts.every ? `every version of ${n}` : n;
+    if (opts.every && isAny(t.set)) return `every version of ${n}`;
+    if (t.set.equals(VersionSet.releases)) return `${n} *`;
+    if (t.set.equals(VersionSet.full)) return `${n} (any version, pre-releases included)`;
     return `${n} ${rangeText(t.set)}`;
   }
   const excluded = t.set.complement();

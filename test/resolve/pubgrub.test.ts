@@ -180,3 +180,203 @@ test("branching error reporting", async () => {
     "So, because root depends on foo ^1, version solving failed.",
   );
 });
+
+// --- The issue's example and other failures -------------------------------------------------------------------
+
+test("the issue's example: two requirements that disagree through a shared dependency", async () => {
+  const err = await failure({
+    "root 1.0.0": { foo: "^1", bar: "^2" },
+    "foo 1.0.0": { baz: "^1" },
+    "foo 1.1.0": { baz: "^1" },
+    "foo 2.0.0": { baz: "^2" },
+    "bar 1.0.0": { baz: "^1" },
+    "bar 2.0.0": { baz: "^2" },
+    "baz 1.0.0": {},
+    "baz 2.0.0": {},
+  });
+  includes(
+    err.explanation,
+    "Because bar >=2.0.0 depends on baz ^2 and foo <2.0.0 depends on baz ^1, bar >=2.0.0 is incompatible with foo <2.0.0.",
+    "So, because root depends on both foo ^1 and bar ^2, version solving failed.",
+  );
+  includes(err.hint, "relax root's requirement foo ^1", "relax root's requirement bar ^2", "To fix this, change one of:");
+  assert.ok(err.message.startsWith("version solving failed:\n"));
+});
+
+test("a package with no versions at all", async () => {
+  const err = await failure({ "root 1.0.0": { ghost: "^1" } });
+  includes(err.explanation, "Because root depends on ghost ^1 which doesn't exist, version solving failed.");
+  includes(err.hint, "check the name and location of ghost");
+});
+
+test("no version matches a requirement", async () => {
+  const err = await failure({ "root 1.0.0": { foo: "^1" }, "foo 1.0.0": { baz: "^3" }, "baz 1.0.0": {}, "baz 2.0.0": {} });
+  includes(err.explanation, "every version of foo depends on baz ^3 which doesn't match any versions", "version solving failed.");
+  includes(err.hint, "publish a version of baz matching ^3");
+});
+
+test("a missing dependency deep down is explained along the chain", async () => {
+  const err = await failure({
+    "root 1.0.0": { a: "^1" },
+    "a 1.0.0": { b: "^1" },
+    "b 1.0.0": { c: "^1" },
+    "c 1.0.0": { missing: "^0.3" },
+  });
+  includes(err.explanation, "no versions of missing exist", "version solving failed.");
+  for (const name of ["a", "b", "c", "missing"]) includes(err.explanation, name);
+  includes(err.hint, "check the name and location of missing");
+});
+
+test("a missing dependency is avoided by an older version", async () => {
+  const s = await run({
+    "root 1.0.0": { a: "^1" },
+    "a 1.0.0": {},
+    "a 1.1.0": { gone: "^1" },
+  });
+  assert.deepEqual(picked(s), { a: "1.0.0", root: "1.0.0" });
+});
+
+// --- Successes ------------------------------------------------------------------------------------------------
+
+test("a diamond unifies on one version", async () => {
+  const s = await run({
+    "root 1.0.0": { left: "^1", right: "^1" },
+    "left 1.0.0": { shared: ">=1.0.0, <1.5.0" },
+    "right 1.0.0": { shared: "^1.2" },
+    "shared 1.0.0": {},
+    "shared 1.2.0": {},
+    "shared 1.4.9": {},
+    "shared 1.5.0": {},
+    "shared 2.0.0": {},
+  });
+  assert.deepEqual(picked(s), { left: "1.0.0", right: "1.0.0", root: "1.0.0", shared: "1.4.9" });
+});
+
+test("a diamond that needs backtracking to an older version of one side", async () => {
+  const s = await run({
+    "root 1.0.0": { left: "^1", right: "^1" },
+    "left 1.0.0": { shared: "^1" },
+    "left 1.1.0": { shared: "^2" },
+    "right 1.0.0": { shared: "^1" },
+    "shared 1.0.0": {},
+    "shared 2.0.0": {},
+  });
+  assert.deepEqual(picked(s), { left: "1.0.0", right: "1.0.0", root: "1.0.0", shared: "1.0.0" });
+});
+
+test("pre-releases are chosen only when a requirement names one (Cargo's rule)", async () => {
+  const registry: Registry = {
+    "root 1.0.0": { foo: "^1" },
+    "foo 1.0.0": {},
+    "foo 1.1.0-rc.1": {},
+  };
+  assert.deepEqual(picked(await run(registry)), { foo: "1.0.0", root: "1.0.0" });
+  registry["root 1.0.0"] = { foo: "^1.1.0-rc.1" };
+  assert.deepEqual(picked(await run(registry)), { foo: "1.1.0-rc.1", root: "1.0.0" });
+  registry["foo 1.1.0"] = {};
+  assert.deepEqual(picked(await run(registry)), { foo: "1.1.0", root: "1.0.0" });
+  // A pre-release is never pulled in through `*` or another package's plain requirement.
+  const err = await failure({ "root 1.0.0": { foo: "*" }, "foo 2.0.0-beta.1": {} });
+  includes(err.explanation, "root depends on foo * which doesn't match any versions");
+  const err2 = await failure({ "root 1.0.0": { foo: "^2.0.0-beta.1" }, "foo 2.0.0-beta.1": { bar: "^1.0.0-rc.2" }, "bar 1.0.0-rc.1": {} });
+  includes(err2.explanation, "bar ^1.0.0-rc.2");
+});
+
+test("preferred (locked) versions are kept while allowed, else the newest allowed is taken", async () => {
+  const registry: Registry = {
+    "root 1.0.0": { foo: "^1", bar: "^1" },
+    "foo 1.0.0": {},
+    "foo 1.1.0": {},
+    "foo 1.2.0": {},
+    "bar 1.0.0": {},
+    "bar 1.3.0": {},
+  };
+  assert.deepEqual(picked(await run(registry, { locked: { foo: "1.1.0", bar: "0.9.0" } })), { bar: "1.3.0", foo: "1.1.0", root: "1.0.0" });
+  assert.deepEqual(picked(await run(registry)), { bar: "1.3.0", foo: "1.2.0", root: "1.0.0" });
+  // A locked version that a new requirement rules out is moved, the others stay.
+  registry["root 1.0.0"] = { foo: ">=1.2", bar: "^1" };
+  assert.deepEqual(picked(await run(registry, { locked: { foo: "1.1.0", bar: "1.0.0" } })), { bar: "1.0.0", foo: "1.2.0", root: "1.0.0" });
+});
+
+test("a deep chain resolves and a conflict at its bottom names the whole chain", async () => {
+  const registry: Registry = { "root 1.0.0": { p0: "^1", leaf: "^1" }, "leaf 1.0.0": {}, "leaf 2.0.0": {} };
+  const depth = 40;
+  for (let i = 0; i < depth; i++) registry[`p${i} 1.0.0`] = i === depth - 1 ? { leaf: "^1" } : { [`p${i + 1}`]: "^1" };
+  const s = await run(registry);
+  assert.equal(s.versions.size, depth + 2);
+  registry[`p${depth - 1} 1.0.0`] = { leaf: "^2" };
+  const err = await failure(registry);
+  includes(err.explanation, `p${depth - 1} ^1 which depends on leaf ^2`, "So, because root depends on both p0 ^1 and leaf ^1, version solving failed.");
+  for (const i of [0, 1, depth / 2, depth - 1]) includes(err.explanation, `p${i} `);
+});
+
+test("cycles between packages are fine", async () => {
+  const s = await run({ "root 1.0.0": { a: "^1" }, "a 1.0.0": { b: "^1" }, "b 1.0.0": { a: "^1" } });
+  assert.deepEqual(picked(s), { a: "1.0.0", b: "1.0.0", root: "1.0.0" });
+});
+
+test("performance sanity: 300 packages × 10 versions with shared dependencies", async () => {
+  const registry: Registry = { "root 1.0.0": {} };
+  const n = 300;
+  for (let i = 0; i < 30; i++) registry["root 1.0.0"]![`p${i * 10}`] = "^1";
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < 10; k++) {
+      const deps: Record<string, string> = {};
+      // Each package depends on a few later ones; newer versions need newer minors, which forces some search.
+      for (const j of [i + 1, i + 7, i + 31]) if (j < n) deps[`p${j}`] = k >= 8 ? `^1.${(k + j) % 5}` : "^1";
+      registry[`p${i} 1.${k}.0`] = deps;
+    }
+  }
+  const s = await run(registry);
+  assert.equal(s.versions.get("root")!.text, "1.0.0");
+  assert.ok(s.versions.size > 250, `only ${s.versions.size} packages`);
+  // Every chosen version satisfies every requirement on it.
+  const provider = new MemoryProvider(registry);
+  for (const [pkg, version] of s.versions) {
+    for (const [dep, set] of await provider.dependencies(pkg, version)) assert.ok(set.contains(s.versions.get(dep)!), `${pkg} ${version.text} → ${dep}`);
+  }
+});
+
+test("an asynchronous provider with random delays is queried in parallel and prefetch is called", async () => {
+  let seed = 42;
+  const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 5;
+  const registry: Registry = { "root 1.0.0": {} };
+  for (let i = 0; i < 12; i++) {
+    registry["root 1.0.0"]![`d${i}`] = "^1";
+    registry[`d${i} 1.0.0`] = { [`e${i}`]: "^1", [`e${(i + 1) % 12}`]: "^1" };
+    registry[`d${i} 1.1.0`] = { [`e${i}`]: "^1" };
+    registry[`e${i} 1.0.0`] = {};
+  }
+  const provider = new MemoryProvider(registry, { delay: random });
+  const s = await solve(provider, "root", parseVersion("1.0.0"));
+  assert.equal(s.versions.size, 25);
+  assert.ok(provider.maxInFlight > 1, `at most ${provider.maxInFlight} call in flight`);
+  assert.ok(provider.maxInFlight >= 6, `only ${provider.maxInFlight} calls in flight at once`);
+  assert.deepEqual(new Set(provider.prefetched), new Set(Object.keys(registry).map((k) => k.split(" ")[0]).filter((p) => p !== "root")));
+  // Each version list and manifest is fetched at most once per solve.
+  assert.ok(provider.calls <= 12 * 2 + 12 + 12 * 2 + 1, `${provider.calls} calls`);
+});
+
+test("provider errors are not turned into explanations", async () => {
+  const provider = new MemoryProvider({ "root 1.0.0": { foo: "^1" }, "foo 1.0.0": {} });
+  provider.versions = async () => {
+    throw new Error("mirror down");
+  };
+  await assert.rejects(solve(provider, "root", parseVersion("1.0.0")), /mirror down/);
+});
+
+test("display names come from the provider", async () => {
+  const provider = new MemoryProvider({ "root 1.0.0": { "id:foo": "^1" }, "id:foo 1.0.0": {} });
+  provider.name = (pkg) => (pkg === "root" ? "my-app" : `${pkg.slice(3)} (from gh:o/r)`);
+  try {
+    await solve(provider, "root", makeVersion(1, 0, 0));
+  } catch {
+    assert.fail("should solve");
+  }
+  provider.packages.get("id:foo")!.clear();
+  const err = await solve(provider, "root", makeVersion(1, 0, 0)).then(
+    () => assert.fail("expected a failure"),
+    (e: unknown) => e as ResolutionError,
+  );
+  includes(err.explanation, "Because my-app depends on foo (from gh:o/r) ^1 which doesn't exist, version solving failed.");
+});
