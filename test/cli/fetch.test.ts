@@ -47,3 +47,29 @@ test("cpr fetch / cpr verify: paths on stdout, one line per atom, exit codes", a
   }
   assert.equal(cpr(["fetch"], set.work, cacheDir).code, 2);
 });
+
+test("cpr fetch --lock / cpr verify --lock read atom.lock", async () => {
+  const { formatLock, defaultLocker } = await import("../../src/protocol/lock.js");
+  const { atomId } = await import("../../src/protocol/id.js");
+  const { writeFileSync } = await import("node:fs");
+  const set = await publishedSet();
+  const mirror = copyBare(set.remote);
+  const project = tempDir("cpr-project-");
+  const deps = (["a@0.2.0", "b@2.0.0"] as const).map((k) => {
+    const [label, version] = k.split("@") as [string, string];
+    return { type: "atom" as const, label, version, set: set.root, rev: set.revs[k]!, mirror: set.remote, id: atomId(set.root, label) };
+  });
+  const lock = { version: 1 as const, sets: { [set.root]: { tag: "s", mirrors: ["::", set.remote, mirror] } }, locker: defaultLocker("1".repeat(40)), compose: { use: "static" as const }, deps };
+  writeFileSync(join(project, "atom.lock"), formatLock(lock));
+  const cacheDir = tempDir("cpr-cache-");
+  const f = cpr(["fetch", "--lock"], project, cacheDir);
+  assert.equal(f.code, 0, f.stderr);
+  assert.deepEqual(f.stdout.trim().split("\n").map((l) => l.split(" ").slice(0, 2).join(" ")), ["a 0.2.0", "b 2.0.0"]);
+  const v = cpr(["verify", "--lock"], project, cacheDir);
+  assert.equal(v.code, 0, v.stdout + v.stderr);
+  setRef(mirror, "refs/eka/atoms/b/2.0.0", set.revs["a@0.1.0"]!);
+  const bad = cpr(["verify", "--lock", "--json"], project, cacheDir);
+  assert.equal(bad.code, 1);
+  const b = JSON.parse(bad.stdout).atoms.find((x: { label: string }) => x.label === "b");
+  assert.match(b.problems.join("\n"), /mirror .* has refs\/eka\/atoms\/b\/2\.0\.0 = [0-9a-f]{40}, but [0-9a-f]{40} elsewhere \(mirrors disagree\)/);
+});
