@@ -257,3 +257,69 @@ test("a file without a final newline keeps it missing on in-place edits", () => 
   const r = valid(removeDependency(text, "home", "x"));
   assert.equal(r, '[package]\nlabel = "app"\nversion = "0.1.0"\n[package.sets]\nhome = "::"\n[compose.as]\nnix = "."');
 });
+
+test("odd spacing in headers, literal keys, NFKC-equal keys, and removing the last set", () => {
+  const text = `[package]
+label = "app"
+version = "0.1.0"
+
+[ package . sets ]   # sets
+home = '::'
+"ｗｏｒｋ" = "https://example.org/work"
+
+[compose.as]
+nix = "."
+
+[deps.direct.nix]
+x.url = "https://example.org/x"
+
+[ deps.from.home ]  # local deps
+'lit' = '^1'
+`;
+  valid(text);
+  let t = valid(setDependency(text, "home", "lit", "^2"));
+  assert.match(t, /^'lit' = "\^2"$/m);
+  t = valid(setDependency(t, "work", "w", "^1"));
+  assert.ok(t.endsWith(`'lit' = "^2"\n\n[deps.from.work]\nw = "^1"\n`), t);
+  t = valid(removeDependency(t, "work", "w"));
+  t = valid(setPackageSet(t, "work", ["https://b.example", "https://a.example"]));
+  assert.match(t, /^"ｗｏｒｋ" = \["https:\/\/b\.example", "https:\/\/a\.example"\]$/m);
+  t = valid(removePackageSet(t, "work"));
+  t = valid(removeDependency(t, "home", "lit"));
+  assert.ok(!t.includes("deps.from"), t);
+  const noDeps = valid(removeDirectNix(t, "x"));
+  assert.ok(noDeps.includes("[ package . sets ]   # sets\nhome = '::'\n\n[compose.as]"), noDeps);
+  // A new [deps.from.*] table goes after the last [deps.*] table when there is no [deps.from.*] yet.
+  const withDirect = valid(setDependency(t, "home", "a", "^1"));
+  assert.ok(withDirect.endsWith('x.url = "https://example.org/x"\n\n[deps.from.home]\na = "^1"\n'), withDirect);
+});
+
+test("a table with only a comment left keeps the comment when its header goes", () => {
+  const text = `[package]
+label = "app"
+version = "0.1.0"
+
+[package.sets]
+home = "::"
+
+[compose.as]
+nix = "."
+
+[deps.from.home]
+# TODO: more
+a = "^1"
+`;
+  const t = valid(removeDependency(text, "home", "a"));
+  assert.equal(t, `[package]
+label = "app"
+version = "0.1.0"
+
+[package.sets]
+home = "::"
+
+[compose.as]
+nix = "."
+
+# TODO: more
+`);
+});
