@@ -100,6 +100,8 @@ class Solver {
   private readonly depPromises = new Map<string, Promise<ReadonlyMap<string, VersionSet>>>();
   private readonly depValues = new Map<string, ReadonlyMap<string, VersionSet>>();
   private readonly mentioned = new Set<string>();
+  /** The dependency incompatibilities already added, per `pkg\0version`. */
+  private readonly dependencyIncompatibilities = new Map<string, Incompatibility[]>();
   private readonly stats = { decisions: 0, conflicts: 0, learned: 0 };
 
   constructor(
@@ -353,18 +355,25 @@ class Solver {
       this.addIncompatibility(new Incompatibility([positiveTerm(pkg, acc.set)], { kind: "noVersions", total: list.length }));
       return pkg;
     }
-    const deps = await this.depsOf(pkg, version);
-    this.mention(deps);
-    let conflict = false;
-    for (const [dep, set] of deps) {
-      if (dep === pkg && set.contains(version)) continue; // a version depending on itself is harmless
-      const inc = new Incompatibility([positiveTerm(pkg, this.dependerRange(pkg, list, version, dep, set)), negativeTerm(dep, set)], {
-        kind: "dependency",
-      });
-      this.addIncompatibility(inc);
-      // Would deciding `version` immediately satisfy this incompatibility? Then let propagation find the conflict.
-      if (inc.terms.every((t) => t.pkg === pkg || (this.accumulated.has(t.pkg) && satisfies(this.accumulated.get(t.pkg)!, t)))) conflict = true;
+    const key = `${pkg}\0${version.text}`;
+    let incs = this.dependencyIncompatibilities.get(key);
+    if (incs === undefined) {
+      // First time this version is tried in this solve: its dependencies become incompatibilities, kept for good.
+      const deps = await this.depsOf(pkg, version);
+      this.mention(deps);
+      incs = [];
+      for (const [dep, set] of deps) {
+        if (dep === pkg && set.contains(version)) continue; // a version depending on itself is harmless
+        const range = this.dependerRange(pkg, list, version, dep, set);
+        incs.push(new Incompatibility([positiveTerm(pkg, range), negativeTerm(dep, set)], { kind: "dependency" }));
+      }
+      for (const inc of incs) this.addIncompatibility(inc);
+      this.dependencyIncompatibilities.set(key, incs);
     }
+    // Would deciding `version` immediately satisfy one of them? Then let propagation find the conflict instead.
+    const conflict = incs.some((inc) =>
+      inc.terms.every((t) => t.pkg === pkg || (this.accumulated.has(t.pkg) && satisfies(this.accumulated.get(t.pkg)!, t))),
+    );
     if (!conflict) {
       this.level++;
       this.stats.decisions++;

@@ -380,3 +380,81 @@ test("display names come from the provider", async () => {
   );
   includes(err.explanation, "Because my-app depends on foo (from gh:o/r) ^1 which doesn't exist, version solving failed.");
 });
+
+// --- Randomised cross-check against brute force ---------------------------------------------------------------
+
+/** Whether a registry has a solution, by exhaustive search over the packages reachable from the root. */
+function bruteForce(registry: Registry): boolean {
+  const provider = new MemoryProvider(registry);
+  const names = [...provider.packages.keys()].filter((n) => n !== "root");
+  const choice = new Map<string, string | null>();
+  const depsOf = (pkg: string, v: string): ReadonlyMap<string, VersionSet> => provider.packages.get(pkg)!.get(v)!;
+  const ok = (): boolean => {
+    // Every selected package's deps are selected at an allowed version; unselected packages are unreachable.
+    const selected = new Map<string, string>([["root", "1.0.0"]]);
+    for (const [k, v] of choice) if (v !== null) selected.set(k, v);
+    const reached = new Set<string>(["root"]);
+    const queue = ["root"];
+    while (queue.length > 0) {
+      const p = queue.pop()!;
+      for (const [dep, set] of depsOf(p, selected.get(p)!)) {
+        const v = selected.get(dep);
+        if (v === undefined || !set.contains(parseVersion(v))) return false;
+        if (!reached.has(dep)) {
+          reached.add(dep);
+          queue.push(dep);
+        }
+      }
+    }
+    return reached.size === selected.size;
+  };
+  const search = (i: number): boolean => {
+    if (i === names.length) return ok();
+    const name = names[i]!;
+    for (const v of [null, ...provider.packages.get(name)!.keys()]) {
+      choice.set(name, v);
+      if (search(i + 1)) return true;
+    }
+    return false;
+  };
+  return search(0);
+}
+
+test("randomised registries: solve succeeds exactly when a solution exists, and solutions are valid", async () => {
+  let seed = 7;
+  const rand = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return Math.floor((seed / 2 ** 31) * n);
+  };
+  const reqs = ["^1", "^2", "^1.1", "~1.0", ">=1.1", "<2", "=1.0.0", "*", "^2.0.0-rc.1", ">=1.0.0, <1.1.0"];
+  const versions = ["1.0.0", "1.1.0", "2.0.0", "2.0.0-rc.1", "1.2.0"];
+  let failures = 0;
+  for (let round = 0; round < 150; round++) {
+    const registry: Registry = {};
+    const names = ["a", "b", "c", "d", "e"];
+    const dependsOn = (self: string): Record<string, string> => {
+      const deps: Record<string, string> = {};
+      for (const n of names) if (n !== self && rand(3) === 0) deps[n] = reqs[rand(reqs.length)]!;
+      return deps;
+    };
+    registry["root 1.0.0"] = dependsOn("root");
+    for (const n of names) for (const v of versions) if (rand(2) === 0) registry[`${n} ${v}`] = dependsOn(n);
+    const exists = bruteForce(registry);
+    const provider = new MemoryProvider(registry);
+    try {
+      const s = await solve(provider, "root", parseVersion("1.0.0"));
+      assert.ok(exists, `solved an unsolvable registry ${JSON.stringify(registry)}`);
+      for (const [pkg, version] of s.versions) {
+        for (const [dep, set] of await provider.dependencies(pkg, version)) {
+          assert.ok(s.versions.has(dep) && set.contains(s.versions.get(dep)!), `${pkg} ${version.text} → ${dep} in ${JSON.stringify(registry)}`);
+        }
+      }
+    } catch (err) {
+      assert.ok(err instanceof ResolutionError, String(err));
+      assert.ok(!exists, `failed on a solvable registry ${JSON.stringify(registry)}:\n${err.explanation}`);
+      assert.ok(err.explanation.endsWith("version solving failed."), err.explanation);
+      failures++;
+    }
+  }
+  assert.ok(failures > 10 && failures < 140, `${failures} failures: the generator should give both outcomes`);
+});
