@@ -261,23 +261,35 @@ function hints(inc: Incompatibility, ctx: ExplainContext): string {
   const text = (t: Term): string => termText(t, name, { root });
   const direct: string[] = [];
   const missing: string[] = [];
-  const indirect: string[] = [];
+  const dependers = new Map<string, string[]>();
   for (const leaf of leaves(inc, new Set())) {
     if (leaf.cause.kind === "dependency") {
       const [depender, dep] = leaf.terms as [Term, Term];
-      const required = text(negate(dep));
-      if (depender.pkg === root) direct.push(`relax ${name(root)}'s requirement ${required}`);
-      else indirect.push(`update ${name(depender.pkg)} (${termText(depender, name, { every: true, root })} depends on ${required}), or require a version of ${name(depender.pkg)} that does not`);
+      if (depender.pkg === root) {
+        direct.push(text(negate(dep)));
+      } else {
+        let facts = dependers.get(depender.pkg);
+        if (!facts) dependers.set(depender.pkg, (facts = []));
+        facts.push(`${termText(depender, name, { every: true, root })} depends on ${text(negate(dep))}`);
+      }
     } else if (leaf.cause.kind === "noVersions") {
       const t = leaf.terms[0]!;
       missing.push(
         leaf.cause.total === 0
           ? `check the name and location of ${name(t.pkg)}: no versions of it were found`
-          : `publish a version of ${name(t.pkg)} matching ${rangeText(t.set)}, or relax the requirement that asks for it`,
+          : `publish a version of ${name(t.pkg)} matching ${rangeText(t.set)}`,
       );
     }
   }
-  const all = [...new Set([...direct, ...missing, ...indirect])];
-  if (all.length === 0) return "";
-  return `To fix this, change one of:\n${all.map((s) => `  - ${s}`).join("\n")}`;
+  const out: string[] = [];
+  if (direct.length > 0) out.push(`relax ${name(root)}'s requirement on ${[...new Set(direct)].join(" or ")}`);
+  out.push(...new Set(missing));
+  if (dependers.size > 0) {
+    const who = [...dependers.keys()].map(name);
+    const facts = [...new Set([...dependers.values()].flat())];
+    const list = who.length === 1 ? who[0]! : `${who.slice(0, -1).join(", ")} or ${who[who.length - 1]!}`;
+    out.push(`update ${list} to versions whose requirements agree (${facts.join("; ")})`);
+  }
+  if (out.length === 0) return "";
+  return `To fix this, change one of:\n${out.map((s) => `  - ${s}`).join("\n")}`;
 }
