@@ -41,6 +41,7 @@ class Reporter {
     const width = this.lineNumbers.size === 0 ? 0 : `(${this.lineNumbers.size}) `.length;
     return this.lines
       .map(([msg, n]) => (msg === "" ? "" : n === null ? " ".repeat(width) + msg : `(${n}) `.padEnd(width) + msg))
+      .map((line) => line.replaceAll("\n", "\n" + " ".repeat(width)))
       .join("\n");
   }
 
@@ -68,6 +69,12 @@ class Reporter {
     const numbered = conclusion || (this.derivations.get(inc) ?? 0) > 1;
     const conjunction = conclusion || inc === this.rootInc ? "So," : "And";
     const text = this.text(inc);
+    const chain = this.chain(inc);
+    if (chain !== null && chain.length >= 3) {
+      const because = this.chainText(chain);
+      this.write(inc, `Because ${because},${because.includes("\n") ? "\n" : " "}${text}.`, numbered);
+      return;
+    }
     const [left, right] = causes(inc);
     if (isDerived(left) && isDerived(right)) {
       const leftLine = this.lineNumbers.get(left);
@@ -110,6 +117,45 @@ class Reporter {
     } else {
       this.write(inc, `Because ${this.and(left, right, null, null)}, ${text}.`, numbered);
     }
+  }
+
+  /** Whether `a` says "X requires Y" and `b` says "Y' requires Z" with Y within Y' (so "X requires Y which requires Z"). */
+  private links(a: Incompatibility, b: Incompatibility): boolean {
+    const sa = this.split(a);
+    const sb = this.split(b);
+    return sa !== null && sb !== null && sa[1].pkg === sb[0].pkg && negate(sa[1]).set.isSubsetOf(sb[0].set);
+  }
+
+  /**
+   * A derivation that is a plain chain of dependencies, "A depends on B, which depends on C, which …", as the list
+   * of those dependencies in order; null when it is anything else (or uses a step referred to elsewhere).
+   */
+  private chain(inc: Incompatibility): Incompatibility[] | null {
+    if (!isDerived(inc) || this.split(inc) === null) return null;
+    const [l, r] = causes(inc);
+    const external = (x: Incompatibility): boolean => x.cause.kind === "dependency";
+    if (external(l) && external(r)) {
+      if (this.links(l, r)) return [l, r];
+      if (this.links(r, l)) return [r, l];
+      return null;
+    }
+    const [derived, ext] = isDerived(l) ? [l, r] : [r, l];
+    if (!isDerived(derived) || !external(ext)) return null;
+    if ((this.derivations.get(derived) ?? 0) > 1 || this.lineNumbers.has(derived)) return null;
+    const sub = this.chain(derived);
+    if (sub === null) return null;
+    if (this.links(sub[sub.length - 1]!, ext)) return [...sub, ext];
+    if (this.links(ext, sub[0]!)) return [ext, ...sub];
+    return null;
+  }
+
+  private chainText(chain: readonly Incompatibility[]): string {
+    const [first, ...rest] = chain;
+    const [p, n] = this.split(first!)!;
+    const links = rest.map((dep) => `which depends on ${this.term(negate(this.split(dep)![1]))}`);
+    const head = `${this.term(p, true)} depends on ${this.term(negate(n))}`;
+    // Short chains read as one line; long ones get a line per link.
+    return chain.length <= 4 ? [head, ...links].join(", ") : [head, ...links].join(",\n  ");
   }
 
   private singleLine(inc: Incompatibility): boolean {
@@ -286,8 +332,10 @@ function hints(inc: Incompatibility, ctx: ExplainContext): string {
   out.push(...new Set(missing));
   if (dependers.size > 0) {
     const who = [...dependers.keys()].map(name);
-    const facts = [...new Set([...dependers.values()].flat())];
-    const list = who.length === 1 ? who[0]! : `${who.slice(0, -1).join(", ")} or ${who[who.length - 1]!}`;
+    let facts = [...new Set([...dependers.values()].flat())];
+    if (facts.length > 6) facts = [...facts.slice(0, 5), `and ${facts.length - 5} more`];
+    const shown = who.length > 8 ? [...who.slice(0, 7), `${who.length - 7} others`] : who;
+    const list = shown.length === 1 ? shown[0]! : `${shown.slice(0, -1).join(", ")} or ${shown[shown.length - 1]!}`;
     out.push(`update ${list} to versions whose requirements agree (${facts.join("; ")})`);
   }
   if (out.length === 0) return "";
