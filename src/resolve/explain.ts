@@ -205,7 +205,7 @@ class Reporter {
     }
     const pos = terms.filter((t) => t.positive);
     const neg = terms.filter((t) => !t.positive);
-    if (terms.length === 2 && pos.length === 2) return `${this.term(pos[0]!, true)} is incompatible with ${this.term(pos[1]!)}`;
+    if (terms.length === 2 && pos.length === 2) return `${this.term(pos[0]!, true)} is incompatible with ${this.term(pos[1]!, true)}`;
     if (pos.length > 0 && neg.length > 0) {
       const required = neg.map((t) => this.term(negate(t))).join(" or ");
       if (pos.length === 1) return `${this.term(pos[0]!, true)} requires ${required}`;

@@ -137,7 +137,7 @@ export type Namer = (pkg: string) => string;
 /** `foo ^1`, `foo` (any version), `foo 1.0.0`; `every version of foo` when `every` and the set is any. */
 export function termText(t: Term, name: Namer, opts: { every?: boolean; root?: string } = {}): string {
   const n = name(t.pkg);
-  if (t.pkg === opts.root) return n;
+  if (t.pkg === opts.root && t.positive && isAny(t.set)) return n; // "app depends on …", not "every version of app"
   if (t.positive) {
     if (opts.every && isAny(t.set)) return `every version of ${n}`;
     if (t.set.equals(VersionSet.releases)) return `${n} *`;

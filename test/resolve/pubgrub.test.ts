@@ -317,6 +317,13 @@ test("a deep chain resolves and a conflict at its bottom names the whole chain",
   includes(err.hint, "relax root's requirement on p0 ^1 or leaf ^1", "update p0, p1, p2, p3, p4, p5, p6 or 33 others to versions", "and 35 more)");
 });
 
+test("a dependency back on the root must allow the root's version", async () => {
+  const err = await failure({ "root 1.0.0": { plugin: "^1" }, "plugin 1.0.0": { root: "^2" } });
+  includes(err.explanation, "Because every version of plugin depends on root ^2", "version solving failed.");
+  const s = await run({ "root 1.0.0": { plugin: "^1" }, "plugin 1.0.0": { root: "^1" } });
+  assert.deepEqual(picked(s), { plugin: "1.0.0", root: "1.0.0" });
+});
+
 test("cycles between packages are fine", async () => {
   const s = await run({ "root 1.0.0": { a: "^1" }, "a 1.0.0": { b: "^1" }, "b 1.0.0": { a: "^1" } });
   assert.deepEqual(picked(s), { a: "1.0.0", b: "1.0.0", root: "1.0.0" });

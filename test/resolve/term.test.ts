@@ -39,7 +39,8 @@ test("termText names packages, every version, negations", () => {
   assert.equal(termText(positiveTerm("foo", VersionSet.full), name, { every: true }), "every version of FOO");
   assert.equal(termText(positiveTerm("foo", VersionSet.releases), name), "FOO *");
   assert.equal(termText(negativeTerm("foo", set("^1")), name), "not FOO ^1");
-  assert.equal(termText(positiveTerm("app", set("^1")), name, { root: "app" }), "APP");
+  assert.equal(termText(positiveTerm("app", VersionSet.full), name, { every: true, root: "app" }), "APP");
+  assert.equal(termText(positiveTerm("app", set("^2")), name, { root: "app" }), "APP ^2");
 });
 
 test("term relations follow the positive/negative semantics", () => {
