@@ -1,3 +1,4 @@
+import { CprError } from "../protocol/errors.js";
 import { compareVersions, VersionSet, type Version } from "../protocol/version.js";
 import { explain } from "./explain.js";
 import { Incompatibility } from "./incompatibility.js";
@@ -50,21 +51,20 @@ export interface Solution {
   readonly stats: { readonly decisions: number; readonly conflicts: number; readonly learned: number };
 }
 
-/** Thrown when no solution exists; `explanation` is the plain-words derivation, with the chain named. */
-export class ResolutionError extends Error {
-  readonly code = "resolve.conflict";
-  /** The derivation in plain words, one sentence per line, numbered where a line is referred to later. */
+/**
+ * Thrown when no solution exists: a CprError (code `resolve.conflict`, exit code 1) whose message is
+ * "version solving failed:" then the explanation, and whose hint lists what the user could change.
+ */
+export class ResolutionError extends CprError {
+  /** The derivation in plain words, one sentence per line (or a line per link of a long chain), numbered where a line is referred to later. */
   readonly explanation: string;
-  /** What the user could change, one suggestion per line. */
-  readonly hint: string;
   /** The final incompatibility (its derivation graph), for callers that want to render it differently. */
   readonly incompatibility: Incompatibility;
 
   constructor(explanation: string, hint: string, incompatibility: Incompatibility) {
-    super(`version solving failed:\n${explanation}`);
+    super("resolve.conflict", `version solving failed:\n${explanation}`, hint === "" ? {} : { hint });
     this.name = "ResolutionError";
     this.explanation = explanation;
-    this.hint = hint;
     this.incompatibility = incompatibility;
   }
 }
