@@ -34,13 +34,21 @@ import { contradicts, intersectTerms, negate, negativeTerm, positiveTerm, satisf
 export interface Provider {
   /** The human name of a package for messages, e.g. `foo` or `foo (from gh:owner/repo)`. */
   name(pkg: string): string;
-  /** All known versions of a package (any order). May fetch. */
+  /**
+   * All known versions of a package (any order). May fetch. Resolve to `[]` for a package that does not exist
+   * (it becomes part of the explanation: "no versions of X exist"); reject only for real failures (no mirror
+   * answered, offline and not cached…), which abort the solve with that error, not an explanation.
+   */
   versions(pkg: string): Promise<readonly Version[]>;
-  /** Dependencies of one version: package → allowed versions. May fetch. */
+  /** Dependencies of one version: package → allowed versions. May fetch. Called at most once per version per solve. */
   dependencies(pkg: string, version: Version): Promise<ReadonlyMap<string, VersionSet>>;
   /** Preferred version (e.g. the locked one) to try first when it is allowed; else the newest allowed is tried. */
   preferred?(pkg: string): Version | null;
-  /** Hint that these packages' versions/dependencies will be needed soon (start fetching in parallel). */
+  /**
+   * Hint that these packages' versions/dependencies will be needed soon (start fetching in parallel). Called once
+   * per package per solve, with all the packages a manifest newly mentions; the solver then calls `versions()` for
+   * each of them at once, and `dependencies()` for the version it expects to pick, without waiting.
+   */
   prefetch?(pkgs: readonly string[]): void;
 }
 
