@@ -12,7 +12,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { CprError } from "../protocol/errors.js";
@@ -186,13 +186,9 @@ export class Cache {
     if (existsSync(dest)) return;
     await mkdir(dirname(dest), { recursive: true });
     const tmp = await mkdtemp(join(dirname(dest), ".tmp-"));
-    const index = join(tmp, ".cpr-index");
     const work = join(tmp, "tree");
     try {
-      await mkdir(work);
-      const env = { ...(this.env ?? process.env), GIT_INDEX_FILE: index };
-      await runGit(["read-tree", rev], { cwd: this.gitDir, env });
-      await runGit([`--work-tree=${work}`, "checkout-index", "--all", "--force"], { cwd: this.gitDir, env });
+      await this.checkout(rev, work);
       if (opts.readOnly) await makeReadOnly(work);
       try {
         await rename(work, dest);
@@ -202,6 +198,43 @@ export class Cache {
     } finally {
       await removeTree(tmp);
     }
+  }
+
+  /**
+   * Write the tree of commit `rev` into the new directory `dir`, reading objects through the long-lived
+   * `cat-file --batch` (no process per atom): files with their executable bit, symlinks, gitlinks as empty dirs.
+   */
+  private async checkout(rev: string, dir: string): Promise<void> {
+    const commit = await this.repo.readObject(`${rev}^{commit}`);
+    if (!commit) throw new CprError("cache.missing", `commit ${rev} is not in the cache`, { where: this.gitDir });
+    const tree = /^tree ([0-9a-f]+)/.exec(commit.data.toString("latin1"))?.[1];
+    if (!tree) throw new CprError("cache.corrupt", `commit ${rev} has no tree`, { where: this.gitDir });
+    const rawLen = this.repo.oidLength / 2;
+    const writeTree = async (oid: string, path: string): Promise<void> => {
+      await mkdir(path, { recursive: true });
+      const t = await this.repo.readObject(oid);
+      if (t?.type !== "tree") throw new CprError("cache.missing", `tree ${oid} is not in the cache`, { where: this.gitDir });
+      const entries = parseTree(t.data, rawLen);
+      const blobs = await this.repo.readObjects(entries.filter((e) => e.mode !== "40000" && e.mode !== "160000").map((e) => e.oid));
+      let k = 0;
+      const subdirs: Promise<void>[] = [];
+      for (const e of entries) {
+        if (e.name.includes("/") || e.name === "." || e.name === ".." || e.name === ".git") {
+          throw new CprError("cache.unsafe-path", `tree ${oid} has an unsafe entry name ${JSON.stringify(e.name)}`, { where: this.gitDir });
+        }
+        const target = join(path, e.name);
+        if (e.mode === "40000") subdirs.push(writeTree(e.oid, target));
+        else if (e.mode === "160000") await mkdir(target);
+        else {
+          const blob = blobs[k++];
+          if (!blob) throw new CprError("cache.missing", `blob ${e.oid} is not in the cache`, { where: this.gitDir });
+          if (e.mode === "120000") await symlink(blob.data.toString("utf8"), target);
+          else await writeFile(target, blob.data, { mode: e.mode === "100755" ? 0o755 : 0o644 });
+        }
+      }
+      await Promise.all(subdirs);
+    };
+    await writeTree(tree, dir);
   }
 
   private pinPath(url: string, label: string, version: string): string {
@@ -238,6 +271,20 @@ export class Cache {
   close(): void {
     this.repo.close();
   }
+}
+
+/** Entries of a raw tree object: `<mode> SP <name> NUL <raw id>`. */
+function parseTree(data: Buffer, rawLen: number): { mode: string; name: string; oid: string }[] {
+  const out: { mode: string; name: string; oid: string }[] = [];
+  let pos = 0;
+  while (pos < data.length) {
+    const sp = data.indexOf(0x20, pos);
+    const nul = data.indexOf(0, sp);
+    if (sp < 0 || nul < 0 || nul + 1 + rawLen > data.length) throw new CprError("cache.corrupt", "malformed tree object");
+    out.push({ mode: data.toString("latin1", pos, sp), name: data.toString("utf8", sp + 1, nul), oid: data.toString("hex", nul + 1, nul + 1 + rawLen) });
+    pos = nul + 1 + rawLen;
+  }
+  return out;
 }
 
 async function makeReadOnly(dir: string): Promise<void> {

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readlinkSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fetchAtom, fetchLock, exactVersion, hostOf } from "../../src/store/fetch.js";
 import { parseAtomUri } from "../../src/protocol/uri.js";
@@ -35,6 +35,8 @@ test("fetch: exactly the atom commit, read-only at <cache>/atoms/<id>/<version>-
     assert.equal(readFileSync(join(latest.path, "default.nix"), "utf8"), "{ a = 2; }\n");
     assert.equal(readFileSync(join(latest.path, "sub/x.nix"), "utf8"), "x\n");
     assert.equal(statSync(join(latest.path, "default.nix")).mode & 0o222, 0, "files are read-only");
+    assert.equal(statSync(join(latest.path, "sub/x.nix")).mode & 0o111, 0o111, "executable bit kept");
+    assert.equal(readlinkSync(join(latest.path, "link.nix")), "default.nix");
     assert.equal(statSync(latest.path).mode & 0o222, 0, "directories are read-only");
     assert.equal(latest.cached, false);
 

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { chmodSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Cache } from "../../src/git/cache.js";
 import { atomToml, commitAll, gitIn, makeBare, makeRepo, tempDir, writeFiles } from "../support/repo.js";
@@ -22,6 +22,8 @@ export async function publishedSet(opts: { remote?: string; extraEnv?: NodeJS.Pr
     commitAll(work, `history ${i}`);
   }
   writeFiles(work, { "a/atom.toml": atomToml("a", "0.1.0"), "a/default.nix": "{ a = 1; }\n", "a/sub/x.nix": "x\n", "b/atom.toml": atomToml("b", "2.0.0"), "b/y.nix": "{ }\n" });
+  chmodSync(join(work, "a/sub/x.nix"), 0o755);
+  symlinkSync("default.nix", join(work, "a/link.nix"));
   commitAll(work, "atoms");
   const remote = opts.remote ?? makeBare();
   const signOpt = opts.sign ? { sign: await signHook(work, opts.sign) } : {};
