@@ -3,7 +3,8 @@
  *
  * It copies the demo set into .cpr-demo/work, commits it with a fixed identity and date (so every id printed is
  * reproducible), creates a bare remote, then runs the real `bin/cpr` the way a user would: init, publish, ls over
- * a path and over git:// (a `git daemon` on loopback), a bump + incremental publish, and a refused re-publish.
+ * a path and over git:// (a `git daemon` on loopback), a bump + incremental publish signed with an ssh key made for
+ * the demo, a refused re-publish, then fetch (one atom, then again from the cache) and verify (deep, and signatures).
  * Everything it creates stays in .cpr-demo/ for you to inspect.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -27,6 +28,7 @@ const env: NodeJS.ProcessEnv = {
   GIT_AUTHOR_DATE: "2026-01-01T00:00:00Z",
   GIT_COMMITTER_DATE: "2026-01-01T00:00:00Z",
   GIT_CONFIG_NOSYSTEM: "1",
+  CPR_CACHE_DIR: join(base, "cache"),
 };
 
 const bold = (s: string) => (process.stdout.isTTY && !process.env.NO_COLOR ? `\x1b[1m${s}\x1b[0m` : s);
@@ -46,6 +48,13 @@ function step(args: string[], opts: { expectFail?: boolean } = {}): void {
     throw new Error(`demo step 'cpr ${args.join(" ")}' exited ${r.status}, expected ${opts.expectFail ? "a failure" : "success"}`);
   }
   if (failed) process.stdout.write(`(exit ${r.status}, as expected)\n`);
+}
+
+/** Run another program visibly (its output, stdout and stderr, as in a terminal). */
+function show(cmd: string, args: string[], cwd = work): void {
+  process.stdout.write(`\n${bold(`$ ${cmd} ${args.map((a) => (/[\s"]/.test(a) ? JSON.stringify(a) : a)).join(" ")}`)}\n`);
+  const r = spawnSync(cmd, args, { cwd, env, stdio: ["ignore", "inherit", "inherit"] });
+  if (r.status !== 0) throw new Error(`demo step '${cmd} ${args.join(" ")}' exited ${r.status}`);
 }
 
 function say(text: string): void {
@@ -94,6 +103,7 @@ async function main(): Promise<void> {
   quiet("git", ["add", "-A"]);
   quiet("git", ["commit", "-q", "-m", "demo set: four atoms"]);
   quiet("git", ["init", "-q", "--bare", remote], base);
+  quiet("git", ["config", "uploadpack.allowFilter", "true"], remote); // lets cpr verify fetch origins tree-only
   quiet("git", ["remote", "add", "origin", remote]);
   quiet("git", ["push", "-q", "origin", "main"]);
   process.stdout.write(`cpr demo: a set of four atoms in ${work}\n          its remote is the bare repository ${remote}\n`);
@@ -125,7 +135,12 @@ async function main(): Promise<void> {
   writeFileSync(manifest, readFileSync(manifest, "utf8").replace('version = "2.12.1"', 'version = "2.12.2"'));
   writeFileSync(join(work, "pkgs/hello/default.nix"), readFileSync(join(work, "pkgs/hello/default.nix"), "utf8").replace(/2\.12\.1/g, "2.12.2"));
   quiet("git", ["commit", "-q", "-am", "hello: 2.12.2"]);
-  step(["publish", "--all"]);
+  const key = join(base, "demo_ed25519");
+  quiet("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "demo@example.org", "-f", key], base);
+  const allowed = join(base, "allowed_signers");
+  writeFileSync(allowed, `demo@example.org ${readFileSync(`${key}.pub`, "utf8")}`);
+  say("This time sign what is published (an ssh key made for the demo): a tag under refs/eka/meta/<label>/<version>/sig.");
+  step(["publish", "--all", "--sign", key]);
   step(["ls", "origin", "hello"]);
 
   say("Versions are immutable: changing an atom without bumping its version is refused, and nothing is pushed.");
@@ -137,6 +152,20 @@ async function main(): Promise<void> {
   step(["id", "pkgs/hello", "lib/greet"]);
   say("Atom URIs name an atom anywhere; aliases such as gh: expand to full URLs.");
   step(["uri", "gh:owner/repo::hello@2"]);
+
+  say("Fetch one atom: only its commit (tree and blobs), checked out read-only in the cache. Nothing else is fetched.");
+  step(["fetch", "../remote.git::hello@^2"]);
+  say("The cache holds that one commit and no history:");
+  show("git", ["--git-dir", join(base, "cache/git"), "rev-list", "--all"]);
+  say("An exact version already fetched needs no network at all:");
+  step(["fetch", "../remote.git::hello@=2.12.2"]);
+  say("Verify every atom: each commit rebuilt byte for byte from its origin (fetched tree-only), manifests, ids, history.");
+  step(["verify", "origin", "--deep"]);
+  say("The signed version: real git accepts the signature, and cpr checks it and the BLAKE3 digest of the content.");
+  show("git", ["-c", `gpg.ssh.allowedSignersFile=${allowed}`, "verify-tag", "refs/eka/meta/hello/2.12.2/sig"], remote);
+  step(["verify", "origin", "hello@2.12.2", "--trust", allowed]);
+  say("Requiring signatures for every atom fails for those published unsigned:");
+  step(["verify", "origin", "cowsay", "--trust", allowed], { expectFail: true });
 
   process.stdout.write(`\nDemo finished. Everything it made is in ${base}.\n`);
 }

@@ -118,8 +118,11 @@ function printReports(ctx: Context, reports: readonly AtomReport[]): void {
     if (r.status === "ok") t.out(`${t.green("ok")}      ${r.label} ${r.version}  ${rev}${r.signer ? `  signed by ${r.signer}` : ""}`);
     else if (r.status === "legacy") t.out(`${t.yellow("legacy")}  ${r.label} ${r.version}  ${rev}  ${r.notes.join("; ")}`);
     else t.out(`${t.red("FAILED")}  ${r.label} ${r.version}  ${rev}: ${r.problems.join("; ")}`);
-    for (const n of r.notes) if (r.status !== "legacy") t.info(`  note: ${r.label} ${r.version}: ${n}`);
   }
+  // Notes are mostly about the server (e.g. filters not allowed): each distinct one once.
+  const notes = new Map<string, number>();
+  for (const r of reports) if (r.status !== "legacy") for (const n of r.notes) notes.set(n, (notes.get(n) ?? 0) + 1);
+  for (const [n, count] of notes) t.info(`note: ${n}${count > 1 ? ` (${count} atoms)` : ""}`);
   const failed = reports.filter((r) => r.status === "failed").length;
   t.info(`${reports.length - failed} ok, ${failed} failed`);
 }
