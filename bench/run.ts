@@ -53,12 +53,14 @@ interface Config {
   writeReadme: boolean;
 }
 
-const SECTIONS = ["publish", "discovery", "startup"] as const;
+const SECTIONS = ["publish", "discovery", "startup", "fetch"] as const;
+/** What runs without --only; fetch (bench/fetch.ts, minutes: it fetches 300 atoms one by one) runs when asked for. */
+const DEFAULT_SECTIONS: readonly string[] = ["publish", "discovery", "startup"];
 
 function parseArgs(argv: readonly string[]): Config {
   let quick = false;
   let writeReadme = false;
-  let only = new Set<string>(SECTIONS);
+  let only = new Set<string>(DEFAULT_SECTIONS);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === "--quick") quick = true;
@@ -701,6 +703,19 @@ async function main(): Promise<number> {
       fail("startup", e);
     }
   }
+  if (cfg.only.has("fetch")) {
+    // bench/fetch.ts: its figures join the table, and it rewrites its own README section (also under --only fetch).
+    try {
+      const f = await import("./fetch.js");
+      const fcfg = f.fetchConfig(cfg.quick);
+      const r = await f.benchFetch(fcfg);
+      figures.push(...r.figures.map((x) => figure(cprError ? { ...x, error: cprError } : x)));
+      details.fetch = r.details;
+      if (cfg.writeReadme) f.rewriteFetchReadme(f.fetchMarkdown(r.figures, fcfg, await git(REPO_ROOT, ["rev-parse", "--short", "HEAD"])));
+    } catch (e) {
+      fail("fetch", e);
+    }
+  }
 
   const m = await machine();
   const results = { machine: m, config: { ...cfg, only: [...cfg.only] }, figures, errors, details, elapsedMs: Date.now() - started };
@@ -709,7 +724,7 @@ async function main(): Promise<number> {
   process.stdout.write(`machine: ${m.cpu}, ${m.cores} cores, ${m.ramGiB} GiB; node ${m.node}; git ${m.git}; scratch ${m.scratch}\n`);
   process.stdout.write(`results: ${join(OUT_DIR, "results.json")} (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
   if (cfg.writeReadme) {
-    if (cfg.only.size !== SECTIONS.length) log("not rewriting bench/README.md: --only ran a subset of the benchmarks");
+    if (!DEFAULT_SECTIONS.every((s) => cfg.only.has(s))) log("not rewriting bench/README.md: --only ran a subset of the benchmarks");
     else rewriteReadme(markdown(figures, m, cfg));
   }
   if (errors.length) {
