@@ -73,3 +73,26 @@ test("cpr fetch --lock / cpr verify --lock read atom.lock", async () => {
   const b = JSON.parse(bad.stdout).atoms.find((x: { label: string }) => x.label === "b");
   assert.match(b.problems.join("\n"), /mirror .* has refs\/eka\/atoms\/b\/2\.0\.0 = [0-9a-f]{40}, but [0-9a-f]{40} elsewhere \(mirrors disagree\)/);
 });
+
+test("concurrent cpr processes share one cache safely", async () => {
+  const { spawn } = await import("node:child_process");
+  const set = await publishedSet();
+  const cacheDir = tempDir("cpr-cache-");
+  const runOne = (args: string[]) =>
+    new Promise<{ code: number | null; out: string; err: string }>((res) => {
+      const c = spawn(process.execPath, [bin, ...args], { cwd: set.work, env: { ...env, CPR_CACHE_DIR: cacheDir } });
+      let out = "";
+      let err = "";
+      c.stdout.on("data", (b: Buffer) => (out += b));
+      c.stderr.on("data", (b: Buffer) => (err += b));
+      c.on("close", (code) => res({ code, out, err }));
+    });
+  const uris = [`${set.remote}::a@=0.1.0`, `${set.remote}::a@=0.2.0`, `${set.remote}::b`, `${set.remote}::a@=0.1.0`, `${set.remote}::b`, `${set.remote}::a`];
+  const results = await Promise.all(uris.map((u) => runOne(["fetch", u])));
+  for (const r of results) assert.equal(r.code, 0, r.err);
+  assert.equal(results[0]!.out, results[3]!.out);
+  const { gitIn } = await import("../support/repo.js");
+  assert.deepEqual(gitIn(join(cacheDir, "git"), "rev-list", "--all").split("\n").sort(), [set.revs["a@0.1.0"], set.revs["a@0.2.0"], set.revs["b@2.0.0"]].sort());
+  assert.equal(gitIn(join(cacheDir, "git"), "for-each-ref", "refs/cpr/tmp/"), "", "no temporary ref left behind");
+  gitIn(join(cacheDir, "git"), "fsck", "--strict", "--no-dangling");
+});
