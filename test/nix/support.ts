@@ -2,7 +2,7 @@
  * Helpers for checking cpr's Nix hashing against real Nix (Debian `nix-bin`). Nix runs against a throwaway chroot
  * store (`NIX_REMOTE=local?root=<tmp>`): no daemon, no writes to /nix, works as root (CI) or as a user.
  */
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "../support/repo.js";
@@ -24,6 +24,16 @@ export function nixEnv(): NodeJS.ProcessEnv {
 
 export function nix(tool: string, args: string[]): string {
   return execFileSync(tool, args, { env: nixEnv(), encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+}
+
+/** Asynchronous, for commands that talk to a server running in this process (a sync call would deadlock). */
+export function nixAsync(tool: string, args: string[]): Promise<string> {
+  return new Promise((ok, fail) => {
+    execFile(tool, args, { env: nixEnv(), encoding: "utf8", timeout: 120_000 }, (err, stdout, stderr) => {
+      if (err) fail(new Error(`${tool} ${args.join(" ")} failed: ${stderr || err.message}`));
+      else ok(stdout.trim());
+    });
+  });
 }
 
 export function nixBytes(tool: string, args: string[]): Buffer {
