@@ -5,7 +5,7 @@
  *
  * Concurrency: several cpr processes may use the cache at once. Creation is a temp dir + rename; every fetch lands
  * its refs under a private `refs/cpr/tmp/<nonce>/` namespace, then moves them to content-addressed keep refs
- * (`refs/cpr/keep/<oid>`, same name ⇒ same value) in one ref transaction, retried on lock contention; objects go
+ * (`refs/cpr/keep/…/<oid>`, same name ⇒ same value) in one ref transaction, retried on lock contention; objects go
  * in as packs (git writes them atomically). Materialisation is a temp dir + rename; pins are temp file + rename.
  * The cache repository is never shallow: atom commits have no parents, so `--depth=1` would transfer nothing
  * less, but it would take the repository-wide `shallow.lock` and fail concurrent fetches.
@@ -32,6 +32,24 @@ export interface FetchRefsOptions {
   depth?: number;
   /** `--filter=…` (e.g. `blob:none`, `tree:0`). */
   filter?: string;
+  /** `--negotiation-tip=` globs: only these local refs are offered as "have"s (none match: no haves at all). */
+  negotiationTips?: readonly string[];
+}
+
+/**
+ * The ref keeping a fetched object in the cache: `refs/cpr/keep/atoms/<label>/<oid>` for an atom ref (so a later
+ * fetch of the same label offers only that label's commits as "have"s, not the whole cache), else
+ * `refs/cpr/keep/objects/<oid>`. Same name, same value: concurrent writers agree.
+ */
+export function keepRef(remoteRef: string, oid: string): string {
+  const m = /^refs\/eka\/atoms\/([^/]+)\/[^/]+$/.exec(remoteRef);
+  return m ? `refs/cpr/keep/atoms/${m[1]}/${oid}` : `refs/cpr/keep/objects/${oid}`;
+}
+
+/** Negotiation tips for fetching `refs`: the kept commits of the same labels (blobs need no negotiation). */
+export function negotiationTipsFor(refs: readonly string[]): string[] {
+  const labels = new Set(refs.flatMap((r) => /^refs\/eka\/atoms\/([^/]+)\/[^/]+$/.exec(r)?.[1] ?? []));
+  return labels.size ? [...labels].map((l) => `refs/cpr/keep/atoms/${l}/*`) : ["refs/cpr/keep/none/*"];
 }
 
 /** What one `git fetch` brought: source ref → fetched object id, and whether the server ignored the filter. */
@@ -68,6 +86,7 @@ export async function fetchRefsInto(gitDir: string, url: string, refs: readonly 
     const flags = ["--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc", "--no-recurse-submodules"];
     if (opts.depth) flags.push(`--depth=${opts.depth}`);
     if (opts.filter) flags.push(`--filter=${opts.filter}`);
+    for (const tip of opts.negotiationTips ?? []) flags.push(`--negotiation-tip=${tip}`);
     const r = await runGit(["-c", `include.path=${config}`, "-c", "fetch.prune=false", "fetch", ...flags, "cpr-fetch"], {
       cwd: gitDir,
       env: opts.env,
@@ -77,7 +96,7 @@ export async function fetchRefsInto(gitDir: string, url: string, refs: readonly 
     const listed = await listRefs(gitDir, tmpNs, opts.env);
     const oids = new Map<string, string>();
     for (const [name, oid] of listed) oids.set(refs[Number(name.slice(tmpNs.length))]!, oid);
-    const keep = opts.keep ? [...new Set(oids.values())].map((oid) => `update refs/cpr/keep/${oid} ${oid}`) : [];
+    const keep = opts.keep ? [...new Set([...oids].map(([ref, oid]) => `update ${keepRef(ref, oid)} ${oid}`))] : [];
     await refTransaction(gitDir, [...keep, ...[...listed.keys()].map((n) => `delete ${n}`)], opts.env);
     if (r.code !== 0) {
       throw new CprError("fetch.failed", `git fetch from ${redact(url)} failed: ${cleanStderr(r.stderr) || `exit ${r.code}`}`, { where: redact(url) });
@@ -163,9 +182,13 @@ export class Cache {
     return new Cache(dir, await Repo.open(gitDir, { env: opts.env }), opts.env);
   }
 
-  /** Fetch remote refs into the cache and keep their objects (refs/cpr/keep/<oid>). */
+  /**
+   * Fetch remote refs (atom refs, manifest refs…) into the cache in one `git fetch`, keep their objects (keepRef),
+   * and return their values. Only kept commits of the same labels are offered as "have"s, so the negotiation does
+   * not grow with the cache.
+   */
   fetchRefs(url: string, refs: readonly string[], opts: Omit<FetchRefsOptions, "depth"> = {}): Promise<FetchedRefs> {
-    return fetchRefsInto(this.gitDir, url, refs, { ...opts, env: opts.env ?? this.env, keep: true });
+    return fetchRefsInto(this.gitDir, url, refs, { negotiationTips: negotiationTipsFor(refs), ...opts, env: opts.env ?? this.env, keep: true });
   }
 
   /** Which of these objects the cache holds. */
