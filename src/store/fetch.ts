@@ -63,6 +63,7 @@ export function uriLocation(uri: AtomUri, cwd: string): GitUrl {
 /** Fetch one atom named by a URI. */
 export async function fetchAtom(ctx: FetchContext, uri: AtomUri, out?: string): Promise<FetchedAtom> {
   const { cache } = ctx;
+  if (out) refuseExisting([out]);
   const url = uriLocation(uri, ctx.cwd);
   const exact = exactVersion(uri.requirement);
   if (exact) {
@@ -184,6 +185,7 @@ export async function fetchLock(ctx: FetchContext, lock: Lockfile, opts: LockFet
   for (const a of local) failed.push({ label: a.label, version: a.version, error: "a local-only dependency (no rev) cannot be fetched" });
   const pinned = atoms.filter((a) => a.rev !== null);
   const dup = findDuplicateLabel(pinned, opts.out);
+  if (opts.out) refuseExisting(pinned.map(dest));
   if (dup) throw new CprError("fetch.out-clash", `two atoms of the lock are both labelled '${dup}'; --out DIR puts each at DIR/<label>`);
 
   // No network for atoms already materialised or already in the cache.
@@ -257,6 +259,12 @@ export async function fetchLock(ctx: FetchContext, lock: Lockfile, opts: LockFet
   await mapLimit(fetched, 4, (f) => cache.materialise(f.rev, f.path, { readOnly: !opts.out }));
   const order = (x: { label: string; version: string }, y: { label: string; version: string }) => (x.label < y.label ? -1 : x.label > y.label ? 1 : x.version < y.version ? -1 : 1);
   return { fetched: fetched.sort(order), failed: failed.sort(order), warnings };
+}
+
+/** --out never overwrites or merges into an existing directory. */
+function refuseExisting(paths: readonly string[]): void {
+  const taken = paths.find((p) => existsSync(p));
+  if (taken) throw new CprError("fetch.out-exists", `${taken} already exists; cpr fetch --out does not overwrite`, { where: taken, hint: "remove it, or choose another --out DIR" });
 }
 
 function findDuplicateLabel(atoms: readonly LockAtom[], out: string | undefined): string | null {

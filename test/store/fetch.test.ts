@@ -60,6 +60,7 @@ test("fetch: exactly the atom commit, read-only at <cache>/atoms/<id>/<version>-
     const copy = await fetchAtom(ctx, parseAtomUri(`${set.remote}::a@=0.1.0`), out);
     assert.equal(copy.cached, true);
     assert.equal(readFileSync(join(out, "default.nix"), "utf8"), "{ a = 1; }\n");
+    await assert.rejects(fetchAtom(ctx, parseAtomUri(`${set.remote}::a@=0.1.0`), out), /already exists; cpr fetch --out does not overwrite/);
     await assert.rejects(fetchAtom(ctx, parseAtomUri(`${set.remote}::a@^0.2`)), /git-upload-pack|not|unreachable|does not exist|No such/i);
     renameSync(`${set.remote}.gone`, set.remote);
     await assert.rejects(fetchAtom(ctx, parseAtomUri(`${set.remote}::a@^3`)), /no version of 'a' .* satisfies \^3 \(published: 0\.1\.0, 0\.2\.0\)/);
