@@ -153,6 +153,12 @@ export interface UrlHash {
   fileSize: number;
   /** With unpack: the NAR size of what was hashed. */
   narSize?: number;
+  /**
+   * With unpack: whether the archive held exactly one top-level entry (hashed as that entry). When false the whole
+   * unpacked directory was hashed, as `nix-prefetch-url --unpack` does; `builtins.fetchTarball` refuses such archives,
+   * so callers may want to warn.
+   */
+  singleTop?: boolean;
 }
 
 /** `nix-prefetch-url [--unpack] URL`, without Nix: the sha256 digest it would print. */
@@ -195,7 +201,7 @@ export async function prefetchUrl(url: string, opts: PrefetchOptions & { unpack:
     const entries = await readdir(unpacked);
     const top = entries.length === 1 ? join(unpacked, entries[0]!) : unpacked;
     const nar = await narHash(top);
-    return { sha256: nar.sha256, fileSize, narSize: nar.size };
+    return { sha256: nar.sha256, fileSize, narSize: nar.size, singleTop: entries.length === 1 };
   } finally {
     await removeTree(work);
   }

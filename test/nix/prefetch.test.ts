@@ -137,6 +137,8 @@ describe("prefetch url/tar/build against nix-prefetch-url", () => {
     // The one-directory tarball hashes as that directory: nix-hash of the tree itself.
     const h = await prefetchUrl(`${srv.base}/f/one.tar.gz`, { unpack: true });
     assert.ok(h.narSize && h.narSize > 1024 * 1024);
+    assert.equal(h.singleTop, true);
+    assert.equal((await prefetchUrl(`${srv.base}/f/many.tar.gz`, { unpack: true })).singleTop, false);
   });
 
   test("temporary files are removed", async () => {

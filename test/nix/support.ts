@@ -3,15 +3,28 @@
  * store (`NIX_REMOTE=local?root=<tmp>`): no daemon, no writes to /nix, works as root (CI) or as a user.
  */
 import { execFile, execFileSync } from "node:child_process";
-import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { tempDir } from "../support/repo.js";
 
 let store: string | null = null;
 
 /** Environment for nix commands: a private store and cache, no build users, no network substituters. */
 export function nixEnv(): NodeJS.ProcessEnv {
-  store ??= tempDir("cpr-nix-store-");
+  if (store === null) {
+    const dir = realpathSync(mkdtempSync(join(tmpdir(), "cpr-nix-store-")));
+    store = dir;
+    // Nix makes store paths read-only: give write permission back before removing (root needs no such help).
+    process.on("exit", () => {
+      if (process.env.CPR_KEEP_TMP) return;
+      try {
+        execFileSync("chmod", ["-R", "u+w", dir], { stdio: "ignore" });
+      } catch {
+        /* best effort */
+      }
+      rmSync(dir, { recursive: true, force: true });
+    });
+  }
   return {
     ...process.env,
     NIX_REMOTE: `local?root=${store}`,
