@@ -67,6 +67,8 @@ export interface VerifyOptions {
   readonly deep?: boolean;
   /** An allowed-signers file: require a valid signature from one of its keys. */
   readonly trust?: string;
+  /** Without `trust`: an allowed-signers file for the set with this root (trusted keys from config), if any. */
+  readonly trustFor?: (root: string) => string | undefined;
 }
 
 interface Item {
@@ -115,6 +117,8 @@ export async function verifyRemote(url: GitUrl, requests: readonly VerifyRequest
     for (const it of items) it.problems.push(`refs/ekala/init on ${display} is an annotated tag, not a valid set marker`);
   }
 
+  const trust = opts.trust ?? (root !== null ? opts.trustFor?.(root) : undefined);
+  if (trust !== opts.trust) opts = { ...opts, trust };
   const scratch = await opts.cache.scratch({ alternates: true });
   const repo = await Repo.open(scratch.gitDir, { env: opts.env });
   try {

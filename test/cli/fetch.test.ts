@@ -96,3 +96,27 @@ test("concurrent cpr processes share one cache safely", async () => {
   assert.equal(gitIn(join(cacheDir, "git"), "for-each-ref", "refs/cpr/tmp/"), "", "no temporary ref left behind");
   gitIn(join(cacheDir, "git"), "fsck", "--strict", "--no-dangling");
 });
+
+test("cpr verify requires signatures for a set with trusted keys in config ([trust] by root)", async () => {
+  const { sshKey } = await import("../store/fixture.js");
+  const { mkdirSync, writeFileSync } = await import("node:fs");
+  const signer = sshKey("alice@example.org");
+  const signed = await publishedSet({ sign: signer.key });
+  const unsigned = await publishedSet(); // the same history, so the same root: the same trusted keys
+  assert.equal(unsigned.root, signed.root);
+  const xdg = tempDir("cpr-xdg-");
+  mkdirSync(join(xdg, "cpr"));
+  const line = `alice@example.org ${signer.pub}`;
+  writeFileSync(join(xdg, "cpr", "config.toml"), `[trust]\n"${signed.root}" = [${JSON.stringify(line)}]\n`);
+  const cwd = tempDir("cpr-cwd-");
+  const run = (remote: string) => {
+    const r = spawnSync(process.execPath, [bin, "verify", remote], { cwd, env: { ...env, XDG_CONFIG_HOME: xdg, CPR_CACHE_DIR: tempDir("cpr-cache-"), NO_COLOR: "1" }, encoding: "utf8" });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  const ok = run(signed.remote);
+  assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+  assert.match(ok.stdout, /^ok {6}a 0\.1\.0 {2}[0-9a-f]{12} {2}signed by alice@example\.org/m);
+  const bad = run(unsigned.remote);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stdout, /^FAILED {2}b 2\.0\.0 {2}[0-9a-f]{12}: no signature: refs\/eka\/meta\/b\/2\.0\.0\/sig is missing/m);
+});

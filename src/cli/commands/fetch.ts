@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { flag, str, type Command } from "../command.js";
 import { Cache } from "../../git/cache.js";
+import { loadConfig } from "../../config/config.js";
 import { CprError, UsageError } from "../../protocol/errors.js";
 import { parseAtomUri } from "../../protocol/uri.js";
 import { fetchAtom, fetchLock, type FetchedAtom } from "../../store/fetch.js";
@@ -24,7 +25,8 @@ With --lock, fetches every atom of atom.lock (or FILE): in parallel, at most 4 c
 connection; each mirror of the set in turn when one fails; every fetched rev checked against the lock. Atoms already
 in the cache touch no network.
 
-The cache is $CPR_CACHE_DIR, else $XDG_CACHE_HOME/cpr, else ~/.cache/cpr. Several cpr processes may share it.
+The cache is the configured cache directory (cpr config list: $CPR_CACHE_DIR, [cache] dir, else
+$XDG_CACHE_HOME/cpr, else ~/.cache/cpr). Several cpr processes may share it. Aliases in URIs come from config.
 
 Options:
   --lock          Fetch every atom dependency of ./atom.lock
@@ -41,7 +43,8 @@ Exit codes: 0 fetched, 1 something failed, 2 usage error.
     if (!useLock && target === undefined) throw new UsageError("missing URI (or --lock)", { hint: "e.g. `cpr fetch gh:owner/repo::hello@^1`" });
     const outArg = str(args, "out");
     const out = outArg === undefined ? undefined : resolve(ctx.cwd, outArg);
-    const cache = await Cache.open({ env: ctx.env });
+    const { config } = await loadConfig({ cwd: ctx.cwd, env: ctx.env });
+    const cache = await Cache.open({ dir: config.cacheDir, env: ctx.env });
     try {
       let atoms: readonly FetchedAtom[];
       let failed: readonly { label: string; version: string; error: string }[] = [];
@@ -53,7 +56,7 @@ Exit codes: 0 fetched, 1 something failed, 2 usage error.
         atoms = r.fetched;
         failed = r.failed;
       } else {
-        atoms = [await fetchAtom({ cache, cwd: ctx.cwd, env: ctx.env, reporter: ctx.term }, parseAtomUri(target!), out)];
+        atoms = [await fetchAtom({ cache, cwd: ctx.cwd, env: ctx.env, reporter: ctx.term }, parseAtomUri(target!, config.aliases), out)];
       }
       if (args.values.json === true) ctx.term.json({ atoms, failed });
       else {

@@ -1,6 +1,8 @@
-import { resolve } from "node:path";
+import { writeFileSync, mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { flag, str, type Command, type Context } from "../command.js";
 import { Cache } from "../../git/cache.js";
+import { loadConfig, type Config } from "../../config/config.js";
 import { Repo } from "../../git/repo.js";
 import { parseRemoteUrl, resolveRemote } from "../../git/remote.js";
 import { CprError, UsageError } from "../../protocol/errors.js";
@@ -37,7 +39,9 @@ Output: one line per atom version: "ok", "legacy", or "FAILED" with exactly what
 Options:
   --lock        Verify the atoms of ./atom.lock (or FILE) against their mirror, and every mirror against the lock
   --deep        Also check that each origin descends from the set root
-  --trust FILE  Require a valid signature from a key of this allowed-signers file (ssh-keygen format)
+  --trust FILE  Require a valid signature from a key of this allowed-signers file (ssh-keygen format).
+                Without it, a set with a [trust] list in config (keyed by its root, or by its tag from the lock)
+                gets the same check against those keys
   --json        Print {"ok":bool,"atoms":[{label,version,url,rev,id,root,origin,path,status,problems,notes,signer}]}
 
 Exit codes: 0 all ok (or legacy), 1 any failure, 2 usage error.
@@ -47,13 +51,17 @@ Exit codes: 0 all ok (or legacy), 1 any failure, 2 usage error.
     const trustArg = str(args, "trust");
     const trust = trustArg === undefined ? undefined : resolve(ctx.cwd, trustArg);
     const deep = flag(args, "deep");
-    const cache = await Cache.open({ env: ctx.env });
-    const opts = { cache, cwd: ctx.cwd, env: ctx.env, reporter: ctx.term, deep, trust };
+    const { config } = await loadConfig({ cwd: ctx.cwd, env: ctx.env });
+    const cache = await Cache.open({ dir: config.cacheDir, env: ctx.env });
+    const tags = new Map<string, string>();
+    const trustFor = trust === undefined ? configTrust(cache, config.trust, tags) : undefined;
+    const opts = { cache, cwd: ctx.cwd, env: ctx.env, reporter: ctx.term, deep, trust, trustFor };
     try {
       let reports: AtomReport[] = [];
       if (flag(args, "lock")) {
         if (args.positionals.length > 1) throw new UsageError("--lock takes at most one FILE");
         const lock = await loadLock(resolve(ctx.cwd, args.positionals[0] ?? "atom.lock"));
+        for (const [root, set] of Object.entries(lock.sets)) tags.set(root, set.tag);
         const byUrl = new Map<string, VerifyRequest[]>();
         for (const a of lockAtoms(lock)) {
           const [first, ...rest] = mirrorsOf(lock, a);
@@ -69,7 +77,7 @@ Exit codes: 0 all ok (or legacy), 1 any failure, 2 usage error.
         if (target === undefined) throw new UsageError("missing URI, REMOTE or --lock", { hint: "e.g. `cpr verify origin`, `cpr verify gh:o/r::hello@^1`" });
         if (target.includes("::")) {
           if (rest.length) throw new UsageError("a URI names its atom; LABEL arguments go with a REMOTE");
-          const uri = parseAtomUri(target);
+          const uri = parseAtomUri(target, config.aliases);
           if (!uri.url) throw new UsageError(`'${target}' has no location`);
           const url = uri.url.scheme === "file" ? parseRemoteUrl(uri.url.url, ctx.cwd) : uri.url;
           const exact = exactVersion(uri.requirement);
@@ -133,4 +141,27 @@ export async function loadLock(file: string): Promise<Lockfile> {
   const mod = (await import("../../protocol/lock.js")) as { parseLock?: (text: string, file: string) => Lockfile };
   if (typeof mod.parseLock !== "function") throw new CprError("lock.unavailable", "this build of cpr cannot read atom.lock yet (src/protocol/lock.ts)");
   return mod.parseLock(text, file);
+}
+
+/**
+ * Per-set trusted keys from config ([trust], keyed by root hex or set tag): an allowed-signers file per set that has
+ * them, written once under the cache; undefined for sets without.
+ */
+function configTrust(cache: Cache, trust: Config["trust"], tags: ReadonlyMap<string, string>): (root: string) => string | undefined {
+  const files = new Map<string, string | undefined>();
+  return (root) => {
+    if (!files.has(root)) {
+      const tag = tags.get(root);
+      const lines = trust[root] ?? (tag !== undefined ? trust[tag] : undefined);
+      let file: string | undefined;
+      if (lines?.length) {
+        const dir = join(cache.dir, "tmp");
+        mkdirSync(dir, { recursive: true });
+        file = join(dir, `trust-${process.pid}-${root}`);
+        writeFileSync(file, lines.join("\n") + "\n");
+      }
+      files.set(root, file);
+    }
+    return files.get(root);
+  };
 }
