@@ -18,7 +18,7 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { chmod, lstat, mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { chmod, lstat, mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { Readable, Transform } from "node:stream";
@@ -215,6 +215,7 @@ async function checkLocalFile(path: string, url: string): Promise<void> {
     const code = (e as NodeJS.ErrnoException).code;
     throw new CprError("nix.fetch", code === "ENOENT" ? `no such file: ${path}` : `cannot read ${path}: ${(e as Error).message}`, {
       where: url,
+      hint: /^[a-z]+:/i.test(url) ? undefined : "a URL without a scheme is read as a local path; write https://… to download",
       cause: e,
     });
   }
@@ -274,7 +275,6 @@ async function streamSource(source: Source, url: string, opts: PrefetchOptions, 
 
 /** Unpack a tarball with the system tar (it detects the compression itself). */
 async function unpackTarball(archive: string, dest: string, url: string, env: NodeJS.ProcessEnv | undefined): Promise<void> {
-  const { mkdir } = await import("node:fs/promises");
   await mkdir(dest);
   const args = ["-x", "-f", archive, "-C", dest, "--no-same-owner"];
   const stderr: Buffer[] = [];
