@@ -493,7 +493,10 @@ interface PendingRead {
  */
 class ObjectReader {
   private readonly child: ChildProcessWithoutNullStreams;
-  private readonly queue: PendingRead[] = [];
+  /** Pending requests in order; answered ones before `head` are cleared (shift() is O(n) on large queues). */
+  private queue: PendingRead[] = [];
+  private head = 0;
+  private outgoing: string[] = [];
   private buf: Buffer = Buffer.alloc(0);
   private header: { oid: string; type: GitObject["type"]; size: number } | null = null;
   private failure: Error | null = null;
@@ -505,7 +508,7 @@ class ObjectReader {
     this.child.stderr.on("data", (chunk: Buffer) => void (this.stderr += chunk.toString("utf8")));
     this.child.on("error", (e) => this.fail(new CprError("git.spawn", `could not run git cat-file: ${e.message}`, { cause: e })));
     this.child.on("close", (code) => {
-      if (this.queue.length) this.fail(new CprError("git.failed", `git cat-file exited ${code}: ${this.stderr.trim() || "(no output)"}`, { where: cwd }));
+      if (this.pending()) this.fail(new CprError("git.failed", `git cat-file exited ${code}: ${this.stderr.trim() || "(no output)"}`, { where: cwd }));
     });
     this.child.stdin.on("error", () => {});
   }
@@ -517,17 +520,47 @@ class ObjectReader {
     }
     return new Promise((resolve, reject) => {
       this.queue.push({ spec, resolve, reject });
-      this.child.stdin.write(spec + "\n");
+      // Requests issued in the same tick go out as ONE write: thousands of tiny writes would each cost a syscall
+      // and let git answer in a ping-pong of small reads.
+      if (this.outgoing.length === 0) queueMicrotask(() => this.flush());
+      this.outgoing.push(spec);
     });
   }
 
+  private pending(): number {
+    return this.queue.length - this.head;
+  }
+
+  /** The oldest unanswered request, removed from the queue. */
+  private next(): PendingRead | undefined {
+    const p = this.queue[this.head];
+    if (p === undefined) return undefined;
+    this.queue[this.head++] = undefined as unknown as PendingRead;
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    }
+    return p;
+  }
+
+  private flush(): void {
+    if (this.outgoing.length === 0) return;
+    const lines = this.outgoing.join("\n") + "\n";
+    this.outgoing = [];
+    this.child.stdin.write(lines);
+  }
+
   close(): void {
+    if (this.outgoing.length) this.flush();
     this.child.stdin.end();
   }
 
   private fail(err: Error): void {
     this.failure ??= err;
-    for (const p of this.queue.splice(0)) p.reject(err);
+    const waiting = this.queue.slice(this.head);
+    this.queue = [];
+    this.head = 0;
+    for (const p of waiting) p.reject(err);
   }
 
   private onData(chunk: Buffer): void {
@@ -547,7 +580,7 @@ class ObjectReader {
       pos += this.header.size + 1;
       const { oid, type } = this.header;
       this.header = null;
-      this.queue.shift()?.resolve({ oid, type, data });
+      this.next()?.resolve({ oid, type, data });
     }
     this.buf = this.buf.subarray(pos);
   }
@@ -558,7 +591,7 @@ class ObjectReader {
       this.header = { oid: m[1]!, type: m[2] as GitObject["type"], size: Number(m[3]) };
       return;
     }
-    const pending = this.queue.shift();
+    const pending = this.next();
     if (!pending) return;
     if (line.endsWith(" missing")) pending.resolve(null);
     else pending.reject(new CprError("git.object-name", `cannot read object '${pending.spec}': ${line}`));

@@ -43,17 +43,27 @@ export function atomIdKey(root: Uint8Array | string): Uint8Array {
 
 /** The 32-byte AtomId digest: keyed BLAKE3 of the label's UTF-8 bytes. */
 export function atomIdDigest(root: Uint8Array | string, label: string): Uint8Array {
+  checkIdLabel(label);
+  return blake3(new TextEncoder().encode(label), { key: atomIdKey(root) });
+}
+
+function checkIdLabel(label: string): void {
   if (label === "" || label.normalize("NFKC") !== label) {
     throw new CprError("label.not-normalized", `an AtomId needs a non-empty NFKC label, got ${JSON.stringify(label)}`, {
       hint: "validate the label with normalizeLabel first",
     });
   }
-  return blake3(new TextEncoder().encode(label), { key: atomIdKey(root) });
 }
 
 /** The 52-char AtomId. `label` must already be normalised (callers use normalizeLabel). */
 export function atomId(root: Uint8Array | string, label: string): string {
   return base32hexEncode(atomIdDigest(root, label));
+}
+
+/** atomId with the key of atomIdKey(root) derived once by the caller, for many labels of one set. */
+export function atomIdWithKey(key: Uint8Array, label: string): string {
+  checkIdLabel(label);
+  return base32hexEncode(blake3(new TextEncoder().encode(label), { key }));
 }
 
 /** RFC 4648 base32hex, lowercase, without padding. */

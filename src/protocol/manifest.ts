@@ -286,12 +286,16 @@ function list(items: Iterable<string>): string {
 }
 
 class Ctx {
-  readonly locate: KeyLocator;
+  private locator: KeyLocator | null = null;
   constructor(
     readonly file: string,
-    text: string,
-  ) {
-    this.locate = new KeyLocator(text);
+    private readonly text: string,
+  ) {}
+
+  /** Key positions, scanned only when an error needs one (a valid manifest never pays for the scan). */
+  get locate(): KeyLocator {
+    this.locator ??= new KeyLocator(this.text);
+    return this.locator;
   }
 
   where(path: Path, value?: string): string {

@@ -75,9 +75,32 @@ export interface ListedSet {
   readonly skipped: number;
 }
 
-/** Compare strings by their UTF-8 bytes (the same as comparing code points, unlike JS `<` on UTF-16 units). */
+/**
+ * Compare strings by their UTF-8 bytes (the same as comparing code points, unlike JS `<` on UTF-16 units), without
+ * encoding them: sorts call this O(n log n) times. At the first differing UTF-16 unit, surrogates (code points
+ * above U+FFFF) must sort after U+E000-U+FFFF, so both ranges are shifted before comparing. A lone surrogate
+ * (which UTF-8 cannot hold) goes through the encoder, as before.
+ */
 export function compareUtf8(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x < 0xd800 && y < 0xd800) return x - y;
+    if (LONE_SURROGATE_UNIT.test(a) || LONE_SURROGATE_UNIT.test(b)) return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+    return codePointRank(x) - codePointRank(y);
+  }
+  return a.length - b.length;
+}
+
+const LONE_SURROGATE_UNIT = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** UTF-16 unit → a rank in code point order: U+E000-U+FFFF below the surrogates (U+10000 and above). */
+function codePointRank(unit: number): number {
+  if (unit < 0xd800) return unit;
+  return unit >= 0xe000 ? unit - 0x800 : unit + 0x2000;
 }
 
 function memo<T>(cache: Map<string, T>, key: string, compute: (key: string) => T): T {

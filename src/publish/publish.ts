@@ -1,7 +1,7 @@
-import { atomCommitBody, atomCommitId, parseAtomCommit } from "../protocol/commit.js";
+import { atomCommitBody, atomCommitId, gitObjectId, objectFormatOf, parseAtomCommit } from "../protocol/commit.js";
 import { CprError } from "../protocol/errors.js";
-import { atomId } from "../protocol/id.js";
-import { atomRef, isValidRefName, manifestRef, originRef, type ListedAtom } from "../protocol/refs.js";
+import { atomIdKey, atomIdWithKey } from "../protocol/id.js";
+import { atomRef, compareUtf8, isValidRefName, manifestRef, originRef, type ListedAtom } from "../protocol/refs.js";
 import type { Reporter } from "../protocol/report.js";
 import type { GitObject, PushOutcome, RefUpdate, Repo } from "../git/repo.js";
 import { refConflictError } from "../git/repo.js";
@@ -91,12 +91,18 @@ type Decisions = Decision[][];
 export async function publish(opts: PublishOptions): Promise<PublishResult> {
   const { repo, reporter, remotes } = opts;
   const commit = await repo.resolveCommit(opts.rev ?? "HEAD");
-  const root = await setRoot(repo, commit, reporter);
-  const source = await readSourceAtoms(repo, commit, reporter);
+  // The steps below mostly wait on git, so independent ones overlap: the root walk with the manifest reads and,
+  // under --all, the remote listings too (they then list the whole atom namespace, which needs no label). Each is
+  // awaited in the original order, so the first error reported is still the same one.
+  const early = opts.all ? remotes.map((r) => started(listRemoteSet(r.url, undefined, listOptions(opts)))) : null;
+  const [root, source] = await both(setRoot(repo, commit, reporter), readSourceAtoms(repo, commit, reporter));
   const selected = selectAtoms(source, { targets: opts.targets, all: opts.all, cwd: opts.cwd, repo, rev: opts.rev ?? "HEAD" }, reporter);
-  const computed = selected.map((atom) => planAtom(atom, commit, root)).sort((a, b) => byteOrder(a.atom.label, b.atom.label));
+  const idKey = atomIdKey(root);
+  const computed = selected.map((atom) => planAtom(atom, commit, idKey)).sort((a, b) => byteOrder(a.atom.label, b.atom.label));
 
-  const sets = await Promise.all(remotes.map((r) => listInitialized(r, root, computed, opts)));
+  const labels = computed.map((p) => p.atom.label);
+  const listings = remotes.map((r, i) => early?.[i] ?? listRemoteSet(r.url, labels, listOptions(opts)));
+  const sets = await Promise.all(remotes.map((r, i) => listInitialized(r, root, listings[i]!)));
   const decisions = await Promise.all(remotes.map((r, i) => decideRemote(repo, r, sets[i]!, computed, reporter)));
   const planned = await adoptExisting(repo, computed, decisions, remotes);
   await refuseLocalConflicts(repo, planned, decisions);
@@ -123,11 +129,32 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
   return { ...base, ...summarize(planned, decisions, pushes, remotes) };
 }
 
-function planAtom(atom: SourceAtom, commit: string, root: string): Planned {
+/**
+ * Both values once both promises have settled (nothing is left running on the repository), or the error of the
+ * first one that failed, in argument order rather than in time order.
+ */
+async function both<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  await Promise.allSettled([a, b]);
+  return [await a, await b];
+}
+
+/** Mark a promise that is awaited later as handled, so that a rejection meanwhile is not an unhandled one. */
+function started<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {});
+  return p;
+}
+
+function listOptions(opts: PublishOptions) {
+  return { env: opts.env, reporter: opts.reporter, cwd: opts.cwd };
+}
+
+/** `idKey` is atomIdKey(root), derived once per run. */
+function planAtom(atom: SourceAtom, commit: string, idKey: Uint8Array): Planned {
   const version = atom.version.text;
   const input = { tree: atom.tree, origin: commit, label: atom.label, version };
-  const id = atomCommitId(input);
-  return { atom, version, id: atomId(root, atom.label), commit: id, body: atomCommitBody(input), refs: atomRefs(atom, version, id, commit), fetchFrom: null };
+  const body = atomCommitBody(input);
+  const id = gitObjectId("commit", body, objectFormatOf(atom.tree));
+  return { atom, version, id: atomIdWithKey(idKey, atom.label), commit: id, body, refs: atomRefs(atom, version, id, commit), fetchFrom: null };
 }
 
 function atomRefs(atom: SourceAtom, version: string, commit: string, origin: string): RefUpdate[] {
@@ -139,9 +166,8 @@ function atomRefs(atom: SourceAtom, version: string, commit: string, origin: str
 }
 
 /** List a remote and check it is an initialized set with our root (§8.2). */
-async function listInitialized(remote: ResolvedRemote, root: string, planned: readonly Planned[], opts: PublishOptions): Promise<RemoteSet> {
-  const labels = planned.map((p) => p.atom.label);
-  const set = await listRemoteSet(remote.url, labels, { env: opts.env, reporter: opts.reporter, cwd: opts.cwd });
+async function listInitialized(remote: ResolvedRemote, root: string, listing: Promise<RemoteSet>): Promise<RemoteSet> {
+  const set = await listing;
   const remoteRoot = set.listing.root;
   if (remoteRoot === null) {
     throw new CprError("publish.not-initialized", `remote ${remote.display} is not an initialized atom set (it has no refs/ekala/init)`, {
@@ -221,8 +247,12 @@ async function publishedTrees(
     const parsed = parseAtomCommit(o.data);
     found.set(o.oid, { tree: parsed.tree, origin: parsed.origin });
   };
-  (await repo.readObjects(items.map((i) => i.remote.rev))).forEach(record);
+  // The usual case needs no object at all: the same tree published from another origin (every skipped atom of a
+  // later commit). The listed origin gives the commit that would have been written, and its id proves the tree.
+  for (const i of items) if (sameTreeFromListedOrigin(i.p, i.remote)) found.set(i.remote.rev, { tree: i.p.atom.tree, origin: i.remote.origin });
   let missing = items.filter((i) => !found.has(i.remote.rev));
+  (await repo.readObjects(missing.map((i) => i.remote.rev))).forEach(record);
+  missing = missing.filter((i) => !found.has(i.remote.rev));
   await Promise.all(missing.map((i) => rebuildFromOrigin(repo, i.p, i.remote).then((t) => t && found.set(i.remote.rev, t))));
   missing = missing.filter((i) => !found.has(i.remote.rev));
   if (missing.length === 0) return found;
@@ -230,6 +260,12 @@ async function publishedTrees(
   const fetched = await repo.fetchObjects(remote.url.url, missing.map((i) => atomRef(i.p.atom.label, i.p.version)), missing.map((i) => i.remote.rev));
   fetched.forEach(record);
   return found;
+}
+
+/** True when the listed rev is the pre1 commit of this atom's tree published from the listed origin. */
+function sameTreeFromListedOrigin(p: Planned, listed: ListedAtom): boolean {
+  if (!listed.origin || listed.origin.length !== p.atom.tree.length) return false;
+  return atomCommitId({ tree: p.atom.tree, origin: listed.origin, label: p.atom.label, version: p.version }) === listed.rev;
 }
 
 /** The published commit's tree, if it is the pre1 commit of (origin:path, origin, label, version). */
@@ -247,8 +283,9 @@ async function rebuildFromOrigin(repo: Repo, p: Planned, listed: ListedAtom): Pr
  * as that existing commit with its origin, not as a new commit from this run's origin.
  */
 async function adoptExisting(repo: Repo, planned: readonly Planned[], decisions: Decisions, remotes: readonly ResolvedRemote[]): Promise<Planned[]> {
-  const local = await repo.refValues(planned.map((p) => p.refs[0]!.ref));
-  const localRevs = [...new Set(planned.map((p) => local.get(p.refs[0]!.ref)).filter((r): r is string => r !== undefined))];
+  const publishing = planned.filter((_, i) => decisions.some((d) => d[i]!.kind === "publish"));
+  const local = await repo.refValues(publishing.map((p) => p.refs[0]!.ref));
+  const localRevs = [...new Set(publishing.map((p) => local.get(p.refs[0]!.ref)).filter((r): r is string => r !== undefined))];
   const localCommits = new Map(
     (await repo.readObjects(localRevs)).flatMap((o) => (o?.type === "commit" ? [[o.oid, parseAtomCommit(o.data)] as const] : [])),
   );
@@ -351,6 +388,4 @@ function pushError(outcome: PushOutcome, p: Planned, remote: ResolvedRemote): st
 }
 
 /** Compare strings by their UTF-8 bytes. */
-export function byteOrder(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
-}
+export const byteOrder: (a: string, b: string) => number = compareUtf8;
