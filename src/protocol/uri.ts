@@ -15,7 +15,7 @@
  *
  * Public suffixes come from the `tldts` package (the full Public Suffix List, ICANN and private sections).
  */
-import { parse as parseDomain } from "tldts";
+import { createRequire } from "node:module";
 import { CprError } from "./errors.js";
 import { normalizeLabel } from "./label.js";
 import { parseRequirement, type Requirement } from "./version.js";
@@ -224,10 +224,18 @@ export function isDnsName(name: string): boolean {
   return name.length > 0 && name.length <= 253 && name.split(".").every((label) => DNS_LABEL.test(label));
 }
 
+let tldts: typeof import("tldts") | null = null;
+
+/** The `tldts` package, loaded on first use: its list is large, and most commands never look up a host name. */
+function publicSuffixes(): typeof import("tldts") {
+  tldts ??= createRequire(import.meta.url)("tldts") as typeof import("tldts");
+  return tldts;
+}
+
 /** Whether `name` contains a `.` and ends in a suffix of the Public Suffix List (ICANN or private section). */
 export function hasKnownPublicSuffix(name: string): boolean {
   if (!name.includes(".")) return false;
-  const info = parseDomain(name, { allowPrivateDomains: true });
+  const info = publicSuffixes().parse(name, { allowPrivateDomains: true });
   return info.isIp !== true && (info.isIcann === true || info.isPrivate === true);
 }
 

@@ -7,7 +7,8 @@
  * Deliberate limits compared with the Rust crate: numbers (major, minor, patch and numeric pre-release
  * identifiers) must be at most 2^53 - 1, and a version at most 256 characters long.
  */
-import semver from "semver";
+// Only `valid` is used: its own module loads a handful of files, where the package index loads about fifty.
+import semverValid from "semver/functions/valid.js";
 import { CprError } from "./errors.js";
 
 /** A strict SemVer 2.0 version. Build metadata is kept in `text` but ignored by compare/matching. */
@@ -194,7 +195,7 @@ export function parseVersion(text: string): Version {
     throw new CprError("version.invalid", `invalid version ${JSON.stringify(text)}: ${err.message}`, { hint: err.hint ?? VERSION_HINT });
   }
   // Cross-check with node-semver (whose strict mode still allows a leading `v`, which the scanner rejected).
-  if (semver.valid(text) === null) {
+  if (semverValid(text) === null) {
     throw new CprError("version.invalid", `invalid version ${JSON.stringify(text)}`, { hint: VERSION_HINT });
   }
   return version;

@@ -3,7 +3,6 @@ import { CprError, UsageError } from "../../protocol/errors.js";
 import { atomId, rootBytes } from "../../protocol/id.js";
 import { normalizeLabel } from "../../protocol/label.js";
 import { Repo } from "../../git/repo.js";
-import { localAtomIds } from "../../publish/local.js";
 
 /** `cpr id`: AtomIds of local atoms, or of labels under a given root. */
 export const command: Command = {
@@ -39,6 +38,8 @@ Options:
     const repo = await Repo.open(ctx.cwd, { env: ctx.env });
     try {
       const paths = args.positionals.length ? args.positionals : ["."];
+      // Loaded here: it reads manifests (smol-toml), which `cpr ls`, borrowing labelArg, never needs.
+      const { localAtomIds } = await import("../../publish/local.js");
       const result = await localAtomIds(repo, paths, flag(args, "all"), ctx.cwd, ctx.term);
       if (json) ctx.term.json(result);
       else for (const a of result.atoms) ctx.term.out(`${a.id}  ${a.label}  ${a.path}`);

@@ -1,22 +1,21 @@
-import { openDaemon } from "./daemon.js";
-import { openHttp } from "./http.js";
-import { openLocal } from "./local.js";
-import { openSsh } from "./ssh.js";
 import type { Session, TransportContext } from "./types.js";
 
 export type { Session, TransportContext } from "./types.js";
 
-/** Open an upload-pack conversation over the transport the URL's scheme names. */
+/**
+ * Open an upload-pack conversation over the transport the URL's scheme names. Each transport is loaded when first
+ * used: a listing needs one, and HTTP alone pulls in node:http, node:https and node:zlib.
+ */
 export async function openSession(ctx: TransportContext): Promise<Session> {
   switch (ctx.url.scheme) {
     case "file":
-      return openLocal(ctx);
+      return (await import("./local.js")).openLocal(ctx);
     case "git":
-      return openDaemon(ctx);
+      return (await import("./daemon.js")).openDaemon(ctx);
     case "ssh":
-      return openSsh(ctx);
+      return (await import("./ssh.js")).openSsh(ctx);
     case "http":
     case "https":
-      return openHttp(ctx);
+      return (await import("./http.js")).openHttp(ctx);
   }
 }
