@@ -60,10 +60,17 @@ export function atomId(root: Uint8Array | string, label: string): string {
   return base32hexEncode(atomIdDigest(root, label));
 }
 
-/** atomId with the key of atomIdKey(root) derived once by the caller, for many labels of one set. */
-export function atomIdWithKey(key: Uint8Array, label: string): string {
-  checkIdLabel(label);
-  return base32hexEncode(blake3(new TextEncoder().encode(label), { key }));
+/**
+ * atomId for many labels of one set: the keyed hasher is set up once and cloned per label, which is markedly
+ * cheaper than a fresh keyed BLAKE3 per label over thousands of labels.
+ */
+export function atomIdsOf(root: Uint8Array | string): (label: string) => string {
+  const keyed = blake3.create({ key: atomIdKey(root) });
+  const encoder = new TextEncoder();
+  return (label) => {
+    checkIdLabel(label);
+    return base32hexEncode(keyed.clone().update(encoder.encode(label)).digest());
+  };
 }
 
 /** RFC 4648 base32hex, lowercase, without padding. */

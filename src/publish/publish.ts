@@ -1,6 +1,6 @@
 import { atomCommitBody, atomCommitId, gitObjectId, objectFormatOf, parseAtomCommit } from "../protocol/commit.js";
 import { CprError } from "../protocol/errors.js";
-import { atomIdKey, atomIdWithKey } from "../protocol/id.js";
+import { atomIdsOf } from "../protocol/id.js";
 import { atomRef, compareUtf8, isValidRefName, manifestRef, originRef, type ListedAtom } from "../protocol/refs.js";
 import type { Reporter } from "../protocol/report.js";
 import type { GitObject, PushOutcome, RefUpdate, Repo } from "../git/repo.js";
@@ -97,8 +97,8 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
   const early = opts.all ? remotes.map((r) => started(listRemoteSet(r.url, undefined, listOptions(opts)))) : null;
   const [root, source] = await both(setRoot(repo, commit, reporter), readSourceAtoms(repo, commit, reporter));
   const selected = selectAtoms(source, { targets: opts.targets, all: opts.all, cwd: opts.cwd, repo, rev: opts.rev ?? "HEAD" }, reporter);
-  const idKey = atomIdKey(root);
-  const computed = selected.map((atom) => planAtom(atom, commit, idKey)).sort((a, b) => byteOrder(a.atom.label, b.atom.label));
+  const idOf = atomIdsOf(root);
+  const computed = selected.map((atom) => planAtom(atom, commit, idOf)).sort((a, b) => byteOrder(a.atom.label, b.atom.label));
 
   const labels = computed.map((p) => p.atom.label);
   const listings = remotes.map((r, i) => early?.[i] ?? listRemoteSet(r.url, labels, listOptions(opts)));
@@ -148,13 +148,34 @@ function listOptions(opts: PublishOptions) {
   return { env: opts.env, reporter: opts.reporter, cwd: opts.cwd };
 }
 
-/** `idKey` is atomIdKey(root), derived once per run. */
-function planAtom(atom: SourceAtom, commit: string, idKey: Uint8Array): Planned {
+/**
+ * `idOf` gives AtomIds under this run's root. The commit, its bytes and its refs are computed on first use: in a
+ * run after the first, most atoms are skipped (proven by the listed origin) without ever needing them.
+ */
+function planAtom(atom: SourceAtom, origin: string, idOf: (label: string) => string): Planned {
   const version = atom.version.text;
-  const input = { tree: atom.tree, origin: commit, label: atom.label, version };
-  const body = atomCommitBody(input);
-  const id = gitObjectId("commit", body, objectFormatOf(atom.tree));
-  return { atom, version, id: atomIdWithKey(idKey, atom.label), commit: id, body, refs: atomRefs(atom, version, id, commit), fetchFrom: null };
+  let made: { commit: string; body: Buffer; refs: RefUpdate[] } | undefined;
+  const make = () => {
+    if (made) return made;
+    const body = atomCommitBody({ tree: atom.tree, origin, label: atom.label, version });
+    const commit = gitObjectId("commit", body, objectFormatOf(atom.tree));
+    return (made = { commit, body, refs: atomRefs(atom, version, commit, origin) });
+  };
+  return {
+    atom,
+    version,
+    id: idOf(atom.label),
+    get commit() {
+      return make().commit;
+    },
+    get body() {
+      return make().body;
+    },
+    get refs() {
+      return make().refs;
+    },
+    fetchFrom: null,
+  };
 }
 
 function atomRefs(atom: SourceAtom, version: string, commit: string, origin: string): RefUpdate[] {
@@ -194,14 +215,20 @@ async function listInitialized(remote: ResolvedRemote, root: string, listing: Pr
 async function decideRemote(repo: Repo, remote: ResolvedRemote, set: RemoteSet, planned: readonly Planned[], reporter: Reporter): Promise<Decision[]> {
   const listed = new Map(set.listing.atoms.filter((a) => a.format === "pre1").map((a) => [`${a.label}\0${a.version}`, a]));
   const onRemote = planned.map((p) => listed.get(`${p.atom.label}\0${p.version}`));
-  const present = planned.flatMap((p, i) => (onRemote[i] && onRemote[i].rev !== p.commit ? [{ p, remote: onRemote[i] }] : []));
+  // Published as exactly this commit, or with this tree from the listed origin: a skip either way, with that origin.
+  const same = planned.map((p, i) => {
+    const r = onRemote[i];
+    return r !== undefined && (sameTreeFromListedOrigin(p, r) || r.rev === p.commit);
+  });
+  const present = planned.flatMap((p, i) => (onRemote[i] && !same[i] ? [{ p, remote: onRemote[i] }] : []));
   const trees = await publishedTrees(repo, remote, present, reporter);
   return planned.map((p, i): Decision => {
-    const invalid = p.refs.find((r) => !isValidRefName(r.ref));
+    // The manifest and origin refs only add valid components to the atom ref: it is the one that can be invalid.
+    const atomRefName = atomRef(p.atom.label, p.version);
     const r = onRemote[i];
-    if (invalid) return { kind: "refuse", error: invalidRefError(p, invalid.ref) };
+    if (!isValidRefName(atomRefName)) return { kind: "refuse", error: invalidRefError(p, atomRefName) };
     if (!r) return staleMetaDecision(p, set, remote) ?? { kind: "publish" };
-    if (r.rev === p.commit) return { kind: "skip", rev: r.rev, origin: r.origin };
+    if (same[i]) return { kind: "skip", rev: r.rev, origin: r.origin };
     const published = trees.get(r.rev);
     if (published === undefined) {
       return { kind: "refuse", error: `cannot read ${r.rev}, the published commit of ${p.atom.label} ${p.version} on ${remote.display}, to compare its tree` };
@@ -247,12 +274,8 @@ async function publishedTrees(
     const parsed = parseAtomCommit(o.data);
     found.set(o.oid, { tree: parsed.tree, origin: parsed.origin });
   };
-  // The usual case needs no object at all: the same tree published from another origin (every skipped atom of a
-  // later commit). The listed origin gives the commit that would have been written, and its id proves the tree.
-  for (const i of items) if (sameTreeFromListedOrigin(i.p, i.remote)) found.set(i.remote.rev, { tree: i.p.atom.tree, origin: i.remote.origin });
+  (await repo.readObjects(items.map((i) => i.remote.rev))).forEach(record);
   let missing = items.filter((i) => !found.has(i.remote.rev));
-  (await repo.readObjects(missing.map((i) => i.remote.rev))).forEach(record);
-  missing = missing.filter((i) => !found.has(i.remote.rev));
   await Promise.all(missing.map((i) => rebuildFromOrigin(repo, i.p, i.remote).then((t) => t && found.set(i.remote.rev, t))));
   missing = missing.filter((i) => !found.has(i.remote.rev));
   if (missing.length === 0) return found;
@@ -262,7 +285,10 @@ async function publishedTrees(
   return found;
 }
 
-/** True when the listed rev is the pre1 commit of this atom's tree published from the listed origin. */
+/**
+ * True when the listed rev is the pre1 commit of this atom's tree published from the listed origin: the usual skip
+ * (the same tree, published from an earlier commit) needs no object, since the commit id proves the tree.
+ */
 function sameTreeFromListedOrigin(p: Planned, listed: ListedAtom): boolean {
   if (!listed.origin || listed.origin.length !== p.atom.tree.length) return false;
   return atomCommitId({ tree: p.atom.tree, origin: listed.origin, label: p.atom.label, version: p.version }) === listed.rev;
@@ -320,10 +346,12 @@ async function fetchAdopted(repo: Repo, toPublish: readonly Planned[]): Promise<
 
 /** §8.6: a local ref holding another value refuses the atom, before anything is written. */
 async function refuseLocalConflicts(repo: Repo, planned: readonly Planned[], decisions: Decisions): Promise<void> {
-  const publishing = planned.filter((_, i) => decisions.some((d) => d[i]!.kind === "publish"));
+  const isPublishing = planned.map((_, i) => decisions.some((d) => d[i]!.kind === "publish"));
+  const publishing = planned.filter((_, i) => isPublishing[i]);
   const { conflicts } = await repo.planRefUpdates(publishing.flatMap((p) => p.refs));
   const byRef = new Map(conflicts.map((c) => [c.ref, c]));
   planned.forEach((p, i) => {
+    if (!isPublishing[i]) return;
     const conflict = p.refs.map((r) => byRef.get(r.ref)).find((c) => c !== undefined);
     if (!conflict) return;
     const error = refConflictError(conflict);
