@@ -20,6 +20,12 @@ const VERBS: Record<string, VerbEntry> = {
   id: { summary: "Print the AtomId of local atoms, or of labels under a given root", load: () => import("./commands/id.js") },
   uri: { summary: "Explain how an atom URI expands", load: () => import("./commands/uri.js") },
   config: { summary: "Show the effective configuration and where each value comes from", load: () => import("./commands/config.js") },
+  add: { summary: "Add an atom or direct Nix dependency to atom.toml and lock it", load: () => import("./commands/add.js") },
+  remove: { summary: "Remove a dependency from atom.toml and the lock", load: () => import("./commands/remove.js") },
+  resolve: { summary: "Resolve the whole dependency graph and bring atom.lock in line with atom.toml", load: () => import("./commands/resolve.js") },
+  update: { summary: "Move locked atoms to the newest versions their requirements allow", load: () => import("./commands/update.js") },
+  tree: { summary: "Print the locked dependency graph (no network)", load: () => import("./commands/tree.js") },
+  why: { summary: "Show the chain of requirements that pulled an atom into the lock", load: () => import("./commands/why.js") },
   fetch: { summary: "Fetch exactly an atom commit (no history, no other atoms) and materialise it read-only", load: () => import("./commands/fetch.js") },
   verify: { summary: "Check that published atoms are exactly their source, with signatures", load: () => import("./commands/verify.js") },
 };

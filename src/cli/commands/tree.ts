@@ -1,0 +1,65 @@
+import { flag, type Command } from "../command.js";
+import { CprError } from "../../protocol/errors.js";
+import { lockedGraph } from "../../resolve/graph.js";
+import { resolverConfig } from "../../resolve/lock-project.js";
+import { loadProject } from "../../resolve/project.js";
+import { ROOT_PKG } from "../../resolve/resolve.js";
+
+/** `cpr tree`: the locked graph, no network. */
+export const command: Command = {
+  name: "tree",
+  usage: "cpr tree [--json]",
+  summary: "Print the locked dependency graph (no network)",
+  help: `Prints the atoms of atom.lock as a tree under this atom: label, version, the requirement that pulled it in,
+and the set's root. Reads only atom.toml, atom.lock and the local cache; never the network. An atom already shown
+higher up is marked (*) and not expanded again.
+
+The edges below the direct dependencies are those recorded in the cache when the lock was resolved on this
+machine; without them (a lock resolved elsewhere) only the direct dependencies are shown, with a warning.
+
+Options:
+  --json   Print {"atoms":[{"label","version","id","set","rev","deps":[<id>…]}]} on stdout
+
+Exit codes: 0 printed, 1 failed (no atom.lock), 2 usage error.
+`,
+  options: {},
+  maxPositionals: 0,
+  async run(ctx, args) {
+    const project = loadProject(ctx.cwd);
+    if (!project.lock) throw new CprError("tree.no-lock", `no atom.lock in ${project.dir}`, { hint: "run `cpr resolve` first" });
+    const config = await resolverConfig(ctx.cwd, ctx.env);
+    const graph = lockedGraph(project, config.cacheDir);
+    if (!graph.complete) ctx.term.warn("the graph of this lock is not in the cache (resolved elsewhere?): showing direct dependencies only; `cpr resolve` records it");
+    if (flag(args, "json")) {
+      const atoms = [...graph.atoms.values()].map((a) => ({
+        label: a.label,
+        version: a.version,
+        id: a.id,
+        set: a.set,
+        rev: a.rev,
+        deps: (graph.edges[a.id] ?? []).map((e) => e.dep),
+      }));
+      ctx.term.json({ atoms });
+      return 0;
+    }
+    const m = project.manifest.package;
+    ctx.term.out(`${m.label} ${m.version.text}`);
+    const shown = new Set<string>();
+    const walk = (id: string, prefix: string) => {
+      const edges = graph.edges[id] ?? [];
+      edges.forEach((e, i) => {
+        const last = i === edges.length - 1;
+        const a = graph.atoms.get(e.dep);
+        const text = a ? `${a.label} ${a.version} (${e.req}) ${a.set.slice(0, 12)}` : `${e.dep} (${e.req}) not in the lock`;
+        const again = shown.has(e.dep);
+        ctx.term.out(`${prefix}${last ? "└── " : "├── "}${text}${again && (graph.edges[e.dep]?.length ?? 0) > 0 ? " (*)" : ""}`);
+        if (!again) {
+          shown.add(e.dep);
+          walk(e.dep, prefix + (last ? "    " : "│   "));
+        }
+      });
+    };
+    walk(ROOT_PKG, "");
+    return 0;
+  },
+};

@@ -1,0 +1,56 @@
+import { flag, type Command } from "../command.js";
+import { CprError, UsageError } from "../../protocol/errors.js";
+import { normalizeLabel } from "../../protocol/label.js";
+import { lockedGraph, whyChains } from "../../resolve/graph.js";
+import { resolverConfig } from "../../resolve/lock-project.js";
+import { loadProject } from "../../resolve/project.js";
+import { ROOT_PKG } from "../../resolve/resolve.js";
+
+/** `cpr why LABEL`: the chain of requirements that pulled an atom in. */
+export const command: Command = {
+  name: "why",
+  usage: "cpr why LABEL [--json]",
+  summary: "Show the chain of requirements that pulled an atom into the lock",
+  help: `Prints, for each locked atom with this label, the shortest chain of requirements from this atom to it,
+e.g. "app 0.1.0 requires foo ^1 -> foo 1.2.0 requires baz ^1 -> baz 1.4.0". No network.
+
+Options:
+  --json   Print {"label","chains":[{"id","version","chain":[{"from","requires","req"}]}]} on stdout
+
+Exit codes: 0 printed, 1 failed (not in the lock), 2 usage error.
+`,
+  options: {},
+  maxPositionals: 1,
+  async run(ctx, args) {
+    const arg = args.positionals[0];
+    if (arg === undefined) throw new UsageError("missing LABEL");
+    const label = normalizeLabel(arg, "label", "LABEL");
+    const project = loadProject(ctx.cwd);
+    if (!project.lock) throw new CprError("why.no-lock", `no atom.lock in ${project.dir}`, { hint: "run `cpr resolve` first" });
+    const graph = lockedGraph(project, (await resolverConfig(ctx.cwd, ctx.env)).cacheDir);
+    const chains = whyChains(graph, label);
+    if (chains.length === 0) throw new CprError("why.not-locked", `${label} is not in atom.lock`, { hint: "see `cpr tree`" });
+    const me = project.manifest.package;
+    const nameOf = (id: string) => (id === ROOT_PKG ? `${me.label} ${me.version.text}` : `${graph.atoms.get(id)?.label ?? id} ${graph.atoms.get(id)?.version ?? ""}`.trim());
+    if (flag(args, "json")) {
+      ctx.term.json({
+        label,
+        chains: chains.map((c) => ({
+          id: c.target.id,
+          version: c.target.version,
+          chain: c.chain.map((s) => ({ from: nameOf(s.from), requires: graph.atoms.get(s.edge.dep)?.label ?? s.edge.dep, req: s.edge.req })),
+        })),
+      });
+      return 0;
+    }
+    for (const c of chains) {
+      if (c.chain.length === 0) {
+        ctx.term.out(`${label} ${c.target.version}: no recorded chain (the lock's graph is not in the cache; run \`cpr resolve\`)`);
+        continue;
+      }
+      const parts = c.chain.map((s) => `${nameOf(s.from)} requires ${graph.atoms.get(s.edge.dep)?.label ?? s.edge.dep} ${s.edge.req}`);
+      ctx.term.out(`${parts.join(" -> ")} -> ${label} ${c.target.version}`);
+    }
+    return 0;
+  },
+};

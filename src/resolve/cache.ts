@@ -1,0 +1,210 @@
+/**
+ * The resolver's caches, under the configured cache directory:
+ *
+ * - **listings** (`<cacheDir>/refs/<hash of mirror URL>.json`): per mirror, its `refs/ekala/init` and, per label, the
+ *   versions with their atom commit and manifest blob, each label stamped with the time it was listed. Fresh for
+ *   `listingTtl` seconds; `--offline` uses them whatever their age.
+ * - **manifests**: blobs fetched by their `refs/eka/meta/<label>/<version>/manifest` ref into the shared bare cache
+ *   repository `<cacheDir>/git` with `src/git/cache.ts`'s `fetchRefsInto`, kept reachable under
+ *   `refs/cpr/keep/objects/<blob id>`. Blobs are immutable, so they are cached forever. Only the blob is fetched: never
+ *   the atom's tree or any history.
+ * - an index `<cacheDir>/resolve/revs.json`: atom commit → manifest blob, so `cpr tree` and `cpr why` can read the
+ *   locked graph's edges with no network at all.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { runGit } from "../git/exec.js";
+import { fetchRefsInto, negotiationTipsFor } from "../git/cache.js";
+import { Repo } from "../git/repo.js";
+import { CprError } from "../protocol/errors.js";
+
+/** One version of a label as a mirror listed it. */
+export interface CachedAtom {
+  readonly version: string;
+  readonly rev: string;
+  readonly manifest: string | null;
+}
+
+interface MirrorFile {
+  url: string;
+  root: string | null;
+  rootTime: number;
+  labels: Record<string, { time: number; atoms: CachedAtom[] }>;
+}
+
+/** Network activity, for tests and benchmarks. */
+export interface NetStats {
+  /** ls-refs exchanges and git fetches started. */
+  connections: number;
+  roundTrips: number;
+  bytesReceived: number;
+  /** Manifest blobs fetched. */
+  manifestsFetched: number;
+}
+
+export function newStats(): NetStats {
+  return { connections: 0, roundTrips: 0, bytesReceived: 0, manifestsFetched: 0 };
+}
+
+function atomicWrite(file: string, text: string): void {
+  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, file);
+}
+
+/** Listing cache: one JSON file per mirror URL. */
+export class ListingCache {
+  private readonly dir: string;
+  private readonly files = new Map<string, MirrorFile>();
+  private readonly dirty = new Set<string>();
+
+  constructor(cacheDir: string, readonly ttlSeconds: number, private readonly now: () => number = () => Date.now() / 1000) {
+    this.dir = join(cacheDir, "refs");
+  }
+
+  private path(url: string): string {
+    return join(this.dir, `${createHash("sha256").update(url).digest("hex").slice(0, 40)}.json`);
+  }
+
+  private file(url: string): MirrorFile {
+    let f = this.files.get(url);
+    if (f) return f;
+    f = { url, root: null, rootTime: 0, labels: {} };
+    try {
+      const parsed = JSON.parse(readFileSync(this.path(url), "utf8")) as MirrorFile;
+      if (parsed.url === url && typeof parsed.labels === "object") f = parsed;
+    } catch {
+      // absent or unreadable: start empty
+    }
+    this.files.set(url, f);
+    return f;
+  }
+
+  /** The cached listing of `label` on `url`, with whether it is still fresh; null when never listed. */
+  get(url: string, label: string): { root: string | null; atoms: readonly CachedAtom[]; fresh: boolean } | null {
+    const f = this.file(url);
+    const entry = f.labels[label];
+    if (!entry) return null;
+    return { root: f.root, atoms: entry.atoms, fresh: this.now() - entry.time < this.ttlSeconds };
+  }
+
+  /** The cached root of a mirror (whatever its age), or null. */
+  root(url: string): string | null {
+    return this.file(url).root;
+  }
+
+  put(url: string, root: string | null, labels: ReadonlyMap<string, readonly CachedAtom[]>): void {
+    const f = this.file(url);
+    const t = this.now();
+    f.root = root;
+    f.rootTime = t;
+    for (const [label, atoms] of labels) f.labels[label] = { time: t, atoms: [...atoms] };
+    this.dirty.add(url);
+  }
+
+  /** Write the changed mirror files (atomically, one rename each). */
+  flush(): void {
+    if (this.dirty.size === 0) return;
+    mkdirSync(this.dir, { recursive: true });
+    for (const url of this.dirty) atomicWrite(this.path(url), JSON.stringify(this.file(url)));
+    this.dirty.clear();
+  }
+}
+
+/** The shared bare cache repository, for manifest blobs. */
+export class ManifestStore {
+  readonly gitDir: string;
+  private repo: Repo | null = null;
+  private readonly revIndexFile: string;
+  private revIndex: Record<string, string> | null = null;
+  private revDirty = false;
+
+  constructor(
+    readonly cacheDir: string,
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly stats: NetStats,
+  ) {
+    this.gitDir = join(cacheDir, "git");
+    this.revIndexFile = join(cacheDir, "resolve", "revs.json");
+  }
+
+  private opening: Promise<Repo> | null = null;
+
+  /** The cache repository, created on first use (one Repo, however many callers race). */
+  private open(): Promise<Repo> {
+    this.opening ??= (async () => {
+      if (!existsSync(join(this.gitDir, "HEAD"))) {
+        mkdirSync(this.gitDir, { recursive: true });
+        await runGit(["init", "-q", "--bare", this.gitDir], { env: this.env });
+      }
+      this.repo = await Repo.open(this.gitDir, { env: this.env });
+      return this.repo;
+    })();
+    return this.opening;
+  }
+
+  /** The blobs' texts (null for those not in the cache). */
+  async read(oids: readonly string[]): Promise<(string | null)[]> {
+    if (oids.length === 0) return [];
+    if (!existsSync(join(this.gitDir, "HEAD"))) return oids.map(() => null);
+    const repo = await this.open();
+    const objs = await repo.readObjects(oids);
+    return objs.map((o) => (o && o.type === "blob" ? Buffer.from(o.data).toString("utf8") : null));
+  }
+
+  /**
+   * Fetch blobs by their manifest refs from one mirror, in one `git fetch` (no tags, no FETCH_HEAD). Throws a
+   * CprError naming the mirror on failure.
+   */
+  async fetch(url: string, display: string, wanted: readonly { ref: string; oid: string }[]): Promise<void> {
+    if (wanted.length === 0) return;
+    const repo = await this.open();
+    this.stats.connections += 1;
+    this.stats.roundTrips += 2;
+    const refs = wanted.map((w) => w.ref);
+    try {
+      // The fetch/verify engineer's cache primitive: one fetch, refs kept at refs/cpr/keep/objects/<oid>.
+      await fetchRefsInto(repo.gitDir, url, refs, { env: this.env, keep: true, negotiationTips: negotiationTipsFor(refs) });
+    } catch (e) {
+      throw new CprError("resolve.fetch", `${display}: could not fetch ${wanted.length} manifest blob(s): ${e instanceof Error ? e.message : String(e)}`, {
+        where: display,
+      });
+    }
+    this.stats.manifestsFetched += wanted.length;
+  }
+
+  private loadRevIndex(): Record<string, string> {
+    if (this.revIndex) return this.revIndex;
+    try {
+      this.revIndex = JSON.parse(readFileSync(this.revIndexFile, "utf8")) as Record<string, string>;
+    } catch {
+      this.revIndex = {};
+    }
+    return this.revIndex;
+  }
+
+  /** Remember which manifest blob an atom commit was published with. */
+  noteRev(rev: string, manifest: string): void {
+    const idx = this.loadRevIndex();
+    if (idx[rev] !== manifest) {
+      idx[rev] = manifest;
+      this.revDirty = true;
+    }
+  }
+
+  manifestOfRev(rev: string): string | null {
+    return this.loadRevIndex()[rev] ?? null;
+  }
+
+  close(): void {
+    if (this.revDirty && this.revIndex) {
+      mkdirSync(join(this.cacheDir, "resolve"), { recursive: true });
+      atomicWrite(this.revIndexFile, JSON.stringify(this.revIndex));
+      this.revDirty = false;
+    }
+    this.repo?.close();
+    this.repo = null;
+    this.opening = null;
+  }
+}

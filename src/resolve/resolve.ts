@@ -1,0 +1,636 @@
+/**
+ * Dependency resolution over git (issue 3): a PubGrub Provider whose packages are AtomIds, whose versions come
+ * from ls-refs listings of every mirror of a set, and whose dependencies come from manifest blobs fetched alone
+ * (never atom content or history) into the shared cache. Lazy and parallel: labels asked for in one tick are listed
+ * in one exchange per mirror, and manifests wanted in one tick are fetched in one `git fetch` per mirror.
+ *
+ * Then the lock: atom entries for every resolved atom, sets, the composer, direct Nix entries (kept when they
+ * still match, else prefetched), and the locker (kept, else `CPR_LOCKER_REV` or resolved from its mirror).
+ */
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { CprError } from "../protocol/errors.js";
+import { atomId } from "../protocol/id.js";
+import {
+  DEFAULT_LOCKER_LABEL,
+  DEFAULT_LOCKER_MIRROR,
+  DEFAULT_LOCKER_VERSION,
+  defaultLocker,
+  formatLock,
+  sortMirrors,
+  type LockAtom,
+  type LockCompose,
+  type LockDep,
+  type LockDirectDep,
+  type LockSet,
+  type Lockfile,
+} from "../protocol/lock.js";
+import { parseAtomManifest, type AtomManifest, type DirectNixDep } from "../protocol/manifest.js";
+import { manifestRef } from "../protocol/refs.js";
+import type { Reporter } from "../protocol/report.js";
+import { compareVersions, makeVersion, matches, parseVersion, VersionSet, type Requirement, type Version } from "../protocol/version.js";
+import { solve, type Provider } from "./pubgrub.js";
+import { ListingCache, ManifestStore, newStats, type NetStats } from "./cache.js";
+import { RemoteSet, type MirrorContext, type SetAtom } from "./mirrors.js";
+import { loadLocalSet, type LocalSet, type Project } from "./project.js";
+
+export const ROOT_PKG = "<root>";
+
+export interface ResolveOptions {
+  readonly cacheDir: string;
+  readonly listingTtl: number;
+  readonly env: NodeJS.ProcessEnv;
+  readonly reporter: Reporter;
+  readonly offline?: boolean;
+  /** Labels to move to their newest allowed versions (update); `true` for all. */
+  readonly update?: readonly string[] | true;
+  /** Counters to add network activity to (tests, benchmarks). */
+  readonly stats?: NetStats;
+}
+
+/** An edge of the resolved graph: `from` requires `dep` with `req`. */
+export interface GraphEdge {
+  readonly dep: string;
+  readonly req: string;
+}
+
+export interface Resolution {
+  readonly lock: Lockfile;
+  readonly lockText: string;
+  /** AtomId (or ROOT_PKG) → its requirements, for tree/why. */
+  readonly edges: Readonly<Record<string, readonly GraphEdge[]>>;
+  readonly stats: NetStats;
+}
+
+/** A local candidate version is written `<v>-local` (or `<v>.local` after an existing pre-release), §10. */
+export function localVersionText(v: Version): string {
+  return v.prerelease.length === 0 ? `${v.text.split("+")[0]}-local` : `${v.text.split("+")[0]}.local`;
+}
+
+/** The plain version of a lock version that may carry the `local` marker. */
+export function unlocal(text: string): { version: Version; local: boolean } {
+  const v = parseVersion(text);
+  const pre = v.prerelease;
+  if (pre.length > 0 && pre[pre.length - 1] === "local") {
+    return { version: makeVersion(v.major, v.minor, v.patch, pre.slice(0, -1)), local: true };
+  }
+  return { version: v, local: false };
+}
+
+function mirrorsKey(mirrors: readonly string[]): string {
+  return JSON.stringify(sortMirrors(mirrors));
+}
+
+interface PkgInfo {
+  readonly label: string;
+  readonly root: string;
+  readonly sets: Set<RemoteSet>;
+  /** A work-tree atom of the project's own repository (the "::" set), if any. */
+  local: { manifestText: string; manifest: AtomManifest; file: string } | null;
+  /** Tag and mirrors to record in the lock's [sets] for this root. */
+}
+
+interface Candidate {
+  readonly version: Version;
+  readonly local: boolean;
+  readonly atom: SetAtom | null;
+}
+
+/** Resolver state for one run. */
+class GitProvider implements Provider {
+  readonly stats: NetStats;
+  readonly cache: ListingCache;
+  readonly store: ManifestStore;
+  private readonly ctx: MirrorContext;
+  private readonly remoteSets = new Map<string, RemoteSet>();
+  readonly pkgs = new Map<string, PkgInfo>();
+  private readonly candidates = new Map<string, Promise<Candidate[]>>();
+  private readonly deps = new Map<string, Promise<Map<string, { set: VersionSet; req: Requirement }>>>();
+  /** root → lock [sets] entry (first writer wins; the project's own tags are registered first). */
+  readonly setEntries = new Map<string, { tag: string; mirrors: Set<string> }>();
+  private readonly pendingFetch = new Map<RemoteSet, { ref: string; oid: string; atom: SetAtom; resolve: () => void; reject: (e: unknown) => void }[]>();
+  private fetchScheduled = new Set<RemoteSet>();
+  readonly edges = new Map<string, GraphEdge[]>();
+
+  constructor(
+    readonly project: Project,
+    readonly local: LocalSet | null,
+    private readonly preferredVersions: ReadonlyMap<string, Version>,
+    private readonly opts: ResolveOptions,
+  ) {
+    this.stats = opts.stats ?? newStats();
+    this.cache = new ListingCache(opts.cacheDir, opts.listingTtl);
+    this.store = new ManifestStore(opts.cacheDir, opts.env, this.stats);
+    this.ctx = {
+      cache: this.cache,
+      stats: this.stats,
+      reporter: opts.reporter,
+      env: opts.env,
+      cwd: project.dir,
+      offline: opts.offline === true,
+      refresh: opts.update !== undefined,
+    };
+  }
+
+  remoteSet(mirrors: readonly string[]): RemoteSet {
+    const key = mirrorsKey(mirrors.filter((m) => m !== "::"));
+    let s = this.remoteSets.get(key);
+    if (!s) {
+      s = new RemoteSet(mirrors, this.ctx);
+      this.remoteSets.set(key, s);
+    }
+    return s;
+  }
+
+  name(pkg: string): string {
+    if (pkg === ROOT_PKG) return this.project.manifest.package.label;
+    return this.pkgs.get(pkg)?.label ?? pkg;
+  }
+
+  preferred(pkg: string): Version | null {
+    return this.preferredVersions.get(pkg) ?? null;
+  }
+
+  /** Speculative work started by prefetch, awaited before the caches close. */
+  private readonly background: Promise<unknown>[] = [];
+
+  prefetch(pkgs: readonly string[]): void {
+    for (const p of pkgs) {
+      if (p === ROOT_PKG) continue;
+      // List now; then start on the manifest of the version most likely chosen (preferred, else newest).
+      const task = this.candidatesOf(p)
+        .then((cands) => {
+          const pref = this.preferred(p);
+          const pick = (pref && cands.find((c) => compareVersions(c.version, pref) === 0)) ?? cands[0];
+          if (pick) return this.dependencies(p, pick.version).then(() => undefined);
+          return undefined;
+        })
+        .catch(() => {
+          /* reported when the solver asks */
+        });
+      this.background.push(task);
+    }
+  }
+
+  async versions(pkg: string): Promise<readonly Version[]> {
+    if (pkg === ROOT_PKG) return [this.project.manifest.package.version];
+    return (await this.candidatesOf(pkg)).map((c) => c.version);
+  }
+
+  candidatesOf(pkg: string): Promise<Candidate[]> {
+    let p = this.candidates.get(pkg);
+    if (!p) {
+      p = this.loadCandidates(pkg);
+      this.candidates.set(pkg, p);
+    }
+    return p;
+  }
+
+  private async loadCandidates(pkg: string): Promise<Candidate[]> {
+    const info = this.pkgs.get(pkg);
+    if (!info) throw new Error(`internal: unknown package ${pkg}`);
+    const byVersion = new Map<string, Candidate>();
+    const errors: unknown[] = [];
+    for (const set of info.sets) {
+      if (set.mirrors.length === 0) continue;
+      try {
+        const listing = await set.list(info.label);
+        if (listing.root !== info.root) continue;
+        for (const a of listing.atoms) {
+          const v = parseVersion(a.version);
+          const seen = byVersion.get(v.text);
+          if (seen?.atom && seen.atom.rev !== a.rev) {
+            throw new CprError("resolve.rev-mismatch", `${info.label} ${a.version} has rev ${seen.atom.rev} on ${seen.atom.mirrors.join(", ")} but ${a.rev} on ${a.mirrors.join(", ")}; refusing them as possible tampering`);
+          }
+          if (!seen) byVersion.set(v.text, { version: v, local: false, atom: a });
+        }
+      } catch (e) {
+        if (e instanceof CprError && (e.code === "resolve.root-mismatch" || e.code === "resolve.rev-mismatch")) throw e;
+        errors.push(e);
+      }
+    }
+    if (info.local) {
+      const v = info.local.manifest.package.version;
+      // A version published under the same number wins: it has a rev. Otherwise the work tree's is a candidate.
+      if (![...byVersion.values()].some((c) => compareVersions(c.version, v) === 0)) byVersion.set(v.text, { version: v, local: true, atom: null });
+    } else if (byVersion.size === 0 && errors.length > 0) {
+      throw errors[0];
+    }
+    return [...byVersion.values()].sort((a, b) => compareVersions(b.version, a.version));
+  }
+
+  async candidate(pkg: string, version: Version): Promise<Candidate> {
+    const c = (await this.candidatesOf(pkg)).find((x) => compareVersions(x.version, version) === 0);
+    if (!c) throw new Error(`internal: ${this.name(pkg)} has no version ${version.text}`);
+    return c;
+  }
+
+  async dependencies(pkg: string, version: Version): Promise<ReadonlyMap<string, VersionSet>> {
+    const m = await this.depsWithReqs(pkg, version);
+    return new Map([...m].map(([k, v]) => [k, v.set]));
+  }
+
+  depsWithReqs(pkg: string, version: Version): Promise<Map<string, { set: VersionSet; req: Requirement }>> {
+    const key = `${pkg}@${version.text}`;
+    let p = this.deps.get(key);
+    if (!p) {
+      p = this.loadDeps(pkg, version);
+      this.deps.set(key, p);
+    }
+    return p;
+  }
+
+  private async loadDeps(pkg: string, version: Version): Promise<Map<string, { set: VersionSet; req: Requirement }>> {
+    if (pkg === ROOT_PKG) return this.depsOf(this.project.manifest, null, ROOT_PKG);
+    const info = this.pkgs.get(pkg)!;
+    const cand = await this.candidate(pkg, version);
+    let manifest: AtomManifest;
+    if (cand.local) manifest = info.local!.manifest;
+    else {
+      const text = await this.manifestText(info, cand.atom!);
+      manifest = parseAtomManifest(text, `${info.label} ${version.text} (${manifestRef(info.label, version.text)})`, "full");
+      if (manifest.package.label !== info.label || compareVersions(manifest.package.version, version) !== 0) {
+        throw new CprError("resolve.manifest-mismatch", `the manifest published for ${info.label} ${version.text} says ${manifest.package.label} ${manifest.package.version.text}`);
+      }
+    }
+    const selfSet = [...info.sets][0] ?? null;
+    return this.depsOf(manifest, selfSet, pkg);
+  }
+
+  /**
+   * A manifest's `[deps.from.<tag>]` as AtomId → requirement. `"::"` means the project's own repository for the
+   * project and its local atoms, and the atom's own set (`self`) for a published atom.
+   */
+  async depsOf(manifest: AtomManifest, self: RemoteSet | null, from: string): Promise<Map<string, { set: VersionSet; req: Requirement }>> {
+    const out = new Map<string, { set: VersionSet; req: Requirement }>();
+    const isLocalContext = self === null || (this.pkgs.get(from)?.local !== null && this.pkgs.get(from)?.local !== undefined);
+    const edges: GraphEdge[] = [];
+    await Promise.all(
+      Object.entries(manifest.depsFrom).map(async ([tag, reqs]) => {
+        const labels = Object.keys(reqs);
+        if (labels.length === 0) return;
+        const written = manifest.package.sets[tag] ?? [];
+        const hasLocal = written.includes("::");
+        let mirrors = written.filter((m) => m !== "::");
+        if (hasLocal && !isLocalContext && self) mirrors = [...new Set([...mirrors, ...self.mirrors])];
+        const set = this.remoteSet(mirrors);
+        let root: string;
+        if (hasLocal && isLocalContext) {
+          if (!this.local) {
+            throw new CprError("resolve.no-local", `[package.sets].${tag} names "::" (this repository), but ${this.project.dir} is not in a git repository with commits`);
+          }
+          root = this.local.root;
+          set.expectedRoot = root;
+        } else if (hasLocal && self) {
+          root = (await set.list(labels[0]!)).root;
+        } else {
+          if (mirrors.length === 0) throw new CprError("resolve.no-mirror", `[package.sets].${tag} has no mirror`);
+          const listed = await set.listMany(labels);
+          root = listed.get(labels[0]!)!.root;
+        }
+        if (!this.setEntries.has(root)) {
+          this.setEntries.set(root, { tag, mirrors: new Set(hasLocal && isLocalContext ? ["::", ...mirrors] : mirrors) });
+        } else if (from === ROOT_PKG) {
+          // The project's own tag wins.
+          this.setEntries.set(root, { tag, mirrors: new Set(hasLocal && isLocalContext ? ["::", ...mirrors] : mirrors) });
+        }
+        for (const label of labels) {
+          const id = atomId(root, label);
+          let info = this.pkgs.get(id);
+          if (!info) {
+            info = { label, root, sets: new Set(), local: null };
+            this.pkgs.set(id, info);
+          }
+          if (set.mirrors.length > 0) info.sets.add(set);
+          if (hasLocal && isLocalContext && this.local && !info.local) {
+            const la = this.local.atoms.get(label);
+            if (la) info.local = { manifestText: la.manifestText, manifest: la.manifest, file: join(la.dir, "atom.toml") };
+          }
+          if (hasLocal && isLocalContext && !info.local && set.mirrors.length === 0) {
+            throw new CprError("resolve.local-missing", `${label}: no atom with this label in the work tree of this repository, and [package.sets].${tag} has no URL to find it published`);
+          }
+          const req = reqs[label]!;
+          out.set(id, { set: VersionSet.fromRequirement(req), req });
+          edges.push({ dep: id, req: req.text });
+        }
+      }),
+    );
+    this.edges.set(from, edges);
+    return out;
+  }
+
+  /** A manifest blob: from the cache, else fetched (batched per mirror) by its manifest ref. */
+  private async manifestText(info: PkgInfo, atom: SetAtom): Promise<string> {
+    if (atom.manifest === null) {
+      throw new CprError("resolve.no-manifest", `${info.label} ${atom.version} has no ${manifestRef(info.label, atom.version)} on ${atom.mirrors.join(", ")}`, {
+        hint: "republish it with cpr publish, which writes the meta refs",
+      });
+    }
+    this.store.noteRev(atom.rev, atom.manifest);
+    const [cached] = await this.store.read([atom.manifest]);
+    if (cached != null) return cached;
+    if (this.ctx.offline) {
+      throw new CprError("resolve.offline", `offline: the manifest of ${info.label} ${atom.version} (blob ${atom.manifest}) is not in the cache`, {
+        hint: "run `cpr resolve` once with network access to fill the cache",
+      });
+    }
+    const set = [...info.sets].find((s) => s.mirrors.some((m) => atom.mirrors.includes(m)))!;
+    await this.queueFetch(set, manifestRef(info.label, atom.version), atom);
+    const [text] = await this.store.read([atom.manifest]);
+    if (text == null) throw new CprError("resolve.fetch", `the manifest blob ${atom.manifest} of ${info.label} ${atom.version} was not received`);
+    return text;
+  }
+
+  private queueFetch(set: RemoteSet, ref: string, atom: SetAtom): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let q = this.pendingFetch.get(set);
+      if (!q) {
+        q = [];
+        this.pendingFetch.set(set, q);
+      }
+      q.push({ ref, oid: atom.manifest!, atom, resolve, reject });
+      if (!this.fetchScheduled.has(set)) {
+        this.fetchScheduled.add(set);
+        setImmediate(() => {
+          this.fetchScheduled.delete(set);
+          const batch = this.pendingFetch.get(set) ?? [];
+          this.pendingFetch.delete(set);
+          this.runFetch(set, batch).catch(() => {});
+        });
+      }
+    });
+  }
+
+  /** One fetch per mirror; wanted blobs go to the first mirror (in set order) that listed them; failures move on. */
+  private async runFetch(set: RemoteSet, batch: { ref: string; oid: string; atom: SetAtom; resolve: () => void; reject: (e: unknown) => void }[]): Promise<void> {
+    let remaining = batch;
+    let lastError: unknown = null;
+    for (const mirror of set.mirrors) {
+      const here = remaining.filter((b) => b.atom.mirrors.includes(mirror));
+      if (here.length === 0) continue;
+      try {
+        await this.store.fetch(mirror, set.display(mirror), here);
+        for (const b of here) b.resolve();
+        remaining = remaining.filter((b) => !here.includes(b));
+      } catch (e) {
+        lastError = e;
+        this.opts.reporter.warn(`mirror ${set.display(mirror)}: ${e instanceof Error ? e.message : String(e)}; trying the next mirror`);
+      }
+      if (remaining.length === 0) break;
+    }
+    for (const b of remaining) b.reject(lastError ?? new CprError("resolve.fetch", `no mirror could serve the manifest of ${b.ref}`));
+  }
+
+  async close(): Promise<void> {
+    // The solver and prefetch may leave speculative listings/fetches running: let them settle before closing.
+    for (let n = -1; n !== this.background.length + this.deps.size + this.candidates.size; ) {
+      n = this.background.length + this.deps.size + this.candidates.size;
+      await Promise.allSettled([...this.background, ...this.deps.values(), ...this.candidates.values()]);
+    }
+    this.cache.flush();
+    this.store.close();
+  }
+}
+
+/** The locked versions to prefer: every atom entry still in the lock, unless it is being updated. */
+function preferredFromLock(lock: Lockfile | null, update: readonly string[] | true | undefined): Map<string, Version> {
+  const out = new Map<string, Version>();
+  if (!lock || update === true) return out;
+  const skip = new Set(update ?? []);
+  for (const d of lock.deps) {
+    if (d.type !== "atom" || skip.has(d.label)) continue;
+    out.set(d.id, unlocal(d.version).version);
+  }
+  return out;
+}
+
+/** Resolve the project's whole graph and compute its new lock (nothing is written here). */
+export async function resolveProject(project: Project, opts: ResolveOptions): Promise<Resolution> {
+  const local = needsLocal(project.manifest) ? await loadLocalSet(project.dir, opts.env, opts.reporter) : null;
+  const provider = new GitProvider(project, local, preferredFromLock(project.lock, opts.update), opts);
+  try {
+    // Roots the lock already knows are what the mirrors must report.
+    if (project.lock) {
+      for (const [root, s] of Object.entries(project.lock.sets)) {
+        const tagMirrors = project.manifest.package.sets[s.tag];
+        if (tagMirrors && mirrorsKey(tagMirrors.filter((m) => m !== "::")) === mirrorsKey(s.mirrors.filter((m) => m !== "::"))) {
+          provider.remoteSet(tagMirrors).expectedRoot = root;
+        }
+      }
+    }
+    const solution = await solve(provider, ROOT_PKG, project.manifest.package.version);
+    const deps: LockDep[] = [];
+    const usedRoots = new Set<string>();
+    for (const [pkg, version] of solution.versions) {
+      if (pkg === ROOT_PKG) continue;
+      const info = provider.pkgs.get(pkg)!;
+      const cand = await provider.candidate(pkg, version);
+      usedRoots.add(info.root);
+      const atom: LockAtom = cand.local
+        ? { label: info.label, version: localVersionText(version), set: info.root, rev: null, mirror: null, id: pkg }
+        : { label: info.label, version: version.text, set: info.root, rev: cand.atom!.rev, mirror: firstUrlMirror(cand.atom!.mirrors), id: pkg };
+      deps.push({ type: "atom", ...atom });
+      if (cand.atom?.manifest) provider.store.noteRev(cand.atom.rev, cand.atom.manifest);
+    }
+    const compose = await composeEntry(project, provider, usedRoots);
+    deps.push(...(await directEntries(project, opts)));
+    const sets: Record<string, LockSet> = {};
+    for (const root of [...usedRoots].sort()) {
+      const e = provider.setEntries.get(root);
+      if (e) sets[root] = { tag: e.tag, mirrors: sortMirrors([...e.mirrors]) };
+    }
+    const locker = project.lock?.locker ?? (await resolveLocker(provider, opts));
+    const lock: Lockfile = { version: 1, sets, locker, compose, deps };
+    const lockText = formatLock(lock);
+    const edges: Record<string, GraphEdge[]> = {};
+    for (const [pkg, version] of solution.versions) {
+      const d = await provider.depsWithReqs(pkg, version);
+      edges[pkg] = [...d].map(([dep, v]) => ({ dep, req: v.req.text }));
+    }
+    return { lock, lockText, edges, stats: provider.stats };
+  } finally {
+    await provider.close();
+  }
+}
+
+function firstUrlMirror(mirrors: readonly string[]): string | null {
+  return mirrors.find((m) => m !== "::") ?? null;
+}
+
+function needsLocal(m: AtomManifest): boolean {
+  return Object.values(m.package.sets).some((ms) => ms.includes("::"));
+}
+
+/** The composer: the locked version when it still satisfies, else the newest allowed (its own deps are not resolved). */
+async function composeEntry(project: Project, provider: GitProvider, usedRoots: Set<string>): Promise<LockCompose> {
+  const c = project.manifest.compose;
+  if (!c || c.kind === "static") return { use: "static" };
+  if (c.kind === "nix") return { use: "nix", entry: c.path };
+  const mirrors = project.manifest.package.sets[c.from] ?? [];
+  const set = provider.remoteSet(mirrors);
+  const listing = await set.list(c.label);
+  const id = atomId(listing.root, c.label);
+  const locked = project.lock?.compose.use === "atom" && project.lock.compose.id === id ? project.lock.compose : null;
+  const versions = listing.atoms.map((a) => ({ a, v: parseVersion(a.version) })).filter((x) => matches(c.requirement, x.v));
+  versions.sort((x, y) => compareVersions(y.v, x.v));
+  const pick = (locked && versions.find((x) => x.v.text === locked.version)) ?? versions[0];
+  if (!pick) {
+    throw new CprError("resolve.composer", `no version of the composer ${c.label} satisfies ${c.requirement.text} (available: ${listing.atoms.map((a) => a.version).join(", ") || "none"})`);
+  }
+  usedRoots.add(listing.root);
+  if (!provider.setEntries.has(listing.root)) provider.setEntries.set(listing.root, { tag: c.from, mirrors: new Set(mirrors) });
+  return { use: "atom", label: c.label, version: pick.a.version, set: listing.root, rev: pick.a.rev, mirror: firstUrlMirror(pick.a.mirrors), id, entry: c.entry };
+}
+
+/** Does a lock entry still describe a manifest's direct Nix dependency? */
+export function directMatches(d: DirectNixDep, e: LockDirectDep): boolean {
+  if (e.name !== d.name) return false;
+  switch (d.kind) {
+    case "url":
+      return e.type === "nix" && e.url === d.url;
+    case "tar":
+      return e.type === "nix+tar" && e.url === d.url;
+    case "build":
+      return e.type === "nix+src" && e.url === d.url && e.unpack === d.unpack;
+    case "git":
+      if (e.type !== "nix+git" || e.url !== d.url) return false;
+      if (d.requirement) return e.version !== null && matches(d.requirement, parseVersion(e.version.replace(/^v/, "")));
+      return e.version === null;
+  }
+}
+
+async function directEntries(project: Project, opts: ResolveOptions): Promise<LockDirectDep[]> {
+  const old = (project.lock?.deps ?? []).filter((d): d is LockDirectDep => d.type !== "atom");
+  const out: LockDirectDep[] = [];
+  for (const d of project.manifest.directNix) {
+    const kept = old.find((e) => directMatches(d, e));
+    if (kept && !(opts.update === true || (Array.isArray(opts.update) && opts.update.includes(d.name)))) {
+      out.push(kept);
+      continue;
+    }
+    if (opts.offline) throw new CprError("resolve.offline", `offline: the direct Nix dependency ${d.name} is not locked yet`, { hint: "run without --offline" });
+    out.push(await prefetchEntry(d, project.dir, opts));
+  }
+  return out;
+}
+
+export async function prefetchEntry(d: DirectNixDep, cwd: string, opts: { env: NodeJS.ProcessEnv; reporter: Reporter }): Promise<LockDirectDep> {
+  const { prefetchDirect } = await import("../nix/prefetch.js");
+  const popts = {
+    cwd,
+    env: opts.env,
+    git: { env: opts.env, reporter: opts.reporter },
+    ...(d.kind === "build" && d.unpack ? { unpack: true } : {}),
+    ...(d.kind === "git" && d.ref !== null ? { ref: d.ref } : {}),
+    ...(d.kind === "git" && d.requirement !== null ? { version: d.requirement.text } : {}),
+  };
+  const r = await prefetchDirect(d.kind, d.url, popts);
+  switch (r.type) {
+    case "nix":
+      return { type: "nix", name: d.name, url: d.url, hash: r.hash! };
+    case "nix+tar":
+      return { type: "nix+tar", name: d.name, url: d.url, hash: r.hash! };
+    case "nix+src":
+      return { type: "nix+src", name: d.name, url: d.url, hash: r.hash!, unpack: r.unpack === true };
+    case "nix+git":
+      return { type: "nix+git", name: d.name, url: d.url, version: r.version ?? null, rev: r.rev! };
+  }
+}
+
+/** The default locker's rev: `CPR_LOCKER_REV`, else refs/eka/atoms/nix-lock/0.1.6 on `CPR_LOCKER_MIRROR` (default eka's). */
+async function resolveLocker(provider: GitProvider, opts: ResolveOptions): Promise<LockAtom> {
+  const rev = opts.env.CPR_LOCKER_REV;
+  const mirror = opts.env.CPR_LOCKER_MIRROR ?? DEFAULT_LOCKER_MIRROR;
+  if (rev) return defaultLocker(rev, mirror);
+  try {
+    const listing = await provider.remoteSet([mirror]).list(DEFAULT_LOCKER_LABEL);
+    const a = listing.atoms.find((x) => x.version === DEFAULT_LOCKER_VERSION);
+    if (!a) throw new CprError("resolve.locker", `${mirror} has no ${DEFAULT_LOCKER_LABEL} ${DEFAULT_LOCKER_VERSION}`);
+    return defaultLocker(a.rev, mirror);
+  } catch (e) {
+    throw new CprError("resolve.locker", `cannot write a lock: the default locker's rev (refs/eka/atoms/${DEFAULT_LOCKER_LABEL}/${DEFAULT_LOCKER_VERSION} on ${mirror}) could not be resolved: ${e instanceof Error ? e.message : String(e)}`, {
+      hint: "set CPR_LOCKER_REV to that commit id, or CPR_LOCKER_MIRROR to a reachable mirror of it",
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The graph beside the lock (for tree/why with no network), keyed by the lock's bytes.
+
+function graphFile(cacheDir: string, lockText: string): string {
+  return join(cacheDir, "resolve", "graphs", `${createHash("sha256").update(lockText).digest("hex").slice(0, 40)}.json`);
+}
+
+export function saveGraph(cacheDir: string, lockText: string, edges: Readonly<Record<string, readonly GraphEdge[]>>): void {
+  const f = graphFile(cacheDir, lockText);
+  mkdirSync(join(cacheDir, "resolve", "graphs"), { recursive: true });
+  writeFileSync(f, JSON.stringify(edges));
+}
+
+export function loadGraph(cacheDir: string, lockText: string): Record<string, GraphEdge[]> | null {
+  try {
+    return JSON.parse(readFileSync(graphFile(cacheDir, lockText), "utf8")) as Record<string, GraphEdge[]>;
+  } catch {
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// No-op check: does the lock already satisfy the manifest? (No network, no git.)
+
+export function lockSatisfies(project: Project, cacheDir: string): boolean {
+  const { manifest, lock, lockText } = project;
+  if (!lock || lockText === null) return false;
+  const rootOfTag = (tag: string): string | null => {
+    const mirrors = manifest.package.sets[tag];
+    if (!mirrors) return null;
+    for (const [root, s] of Object.entries(lock.sets)) {
+      if (s.tag === tag && mirrorsKey(s.mirrors) === mirrorsKey(mirrors)) return root;
+    }
+    return null;
+  };
+  const atoms = lock.deps.filter((d): d is LockDep & { type: "atom" } => d.type === "atom");
+  const direct = new Set<string>();
+  for (const [tag, reqs] of Object.entries(manifest.depsFrom)) {
+    const labels = Object.entries(reqs);
+    if (labels.length === 0) continue;
+    const root = rootOfTag(tag);
+    if (!root) return false;
+    for (const [label, req] of labels) {
+      const id = atomId(root, label);
+      const e = atoms.find((a) => a.id === id);
+      if (!e) return false;
+      const { version } = unlocal(e.version);
+      if (!matches(req, version)) return false;
+      direct.add(id);
+    }
+  }
+  const c = manifest.compose;
+  const lc = lock.compose;
+  if (!c || c.kind === "static") {
+    if (lc.use !== "static") return false;
+  } else if (c.kind === "nix") {
+    if (lc.use !== "nix" || lc.entry !== c.path) return false;
+  } else {
+    const root = rootOfTag(c.from);
+    if (lc.use !== "atom" || !root || lc.set !== root || lc.label !== c.label || lc.entry !== c.entry || !matches(c.requirement, parseVersion(lc.version))) return false;
+  }
+  const directLock = lock.deps.filter((d): d is LockDirectDep => d.type !== "atom");
+  if (directLock.length !== manifest.directNix.length) return false;
+  for (const d of manifest.directNix) if (!directLock.some((e) => directMatches(d, e))) return false;
+  // Every atom entry must still be needed (reachable from the project) when the graph is known.
+  const graph = loadGraph(cacheDir, lockText);
+  if (graph) {
+    const seen = new Set<string>();
+    const todo = [...direct];
+    while (todo.length) {
+      const id = todo.pop()!;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      for (const e of graph[id] ?? []) todo.push(e.dep);
+    }
+    if (atoms.some((a) => !seen.has(a.id))) return false;
+  } else if (atoms.length > 0 && direct.size === 0) return false;
+  return true;
+}
