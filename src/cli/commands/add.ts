@@ -9,7 +9,7 @@ import { caretOf, parseVersion, tryParseRequirement } from "../../protocol/versi
 import { writeManifestAndLock } from "../../store/lockfile.js";
 import { lockProject, resolverConfig } from "../../resolve/lock-project.js";
 import { findProjectDir, loadProject } from "../../resolve/project.js";
-import { saveGraph, unlocal } from "../../resolve/resolve.js";
+import { ROOT_PKG, saveGraph, unlocal } from "../../resolve/resolve.js";
 import { reportOutcome } from "./resolve.js";
 
 /** `cpr add`: an atom dependency (URI) or a direct Nix dependency (--nix). */
@@ -109,7 +109,10 @@ async function addAtom(ctx: Context, args: ParsedArgs, uriText: string): Promise
     text = setDependency(text, tag, uri.label, requirement);
   }
   await writeManifestAndLock(dir, text, outcome.resolution!.lockText);
-  saveGraph(config.cacheDir, outcome.resolution!.lockText, outcome.resolution!.edges);
+  // The graph was resolved with a provisional `*`: record the requirement written.
+  const edges = { ...outcome.resolution!.edges };
+  edges[ROOT_PKG] = (edges[ROOT_PKG] ?? []).map((e) => (e.dep === entry.id ? { dep: e.dep, req: requirement! } : e));
+  saveGraph(config.cacheDir, outcome.resolution!.lockText, edges);
   if (!flag(args, "json")) ctx.term.info(`added ${uri.label} ${requirement} from [package.sets].${tag} (locked ${entry.version})`);
   reportOutcome(ctx, flag(args, "json"), { ...outcome, status: "written" }, { added: { label: uri.label, tag, requirement, version: entry.version, id: entry.id } });
   return 0;
