@@ -167,7 +167,41 @@ async function main(): Promise<void> {
   say("Requiring signatures for every atom fails for those published unsigned:");
   step(["verify", "origin", "cowsay", "--trust", allowed], { expectFail: true });
 
+  dependencyDemo();
+
   process.stdout.write(`\nDemo finished. Everything it made is in ${base}.\n`);
+}
+
+/**
+ * Dependencies across two sets (issue 3): a second repository holding the atom `app` depends on `hello` from the
+ * demo set's remote; `cpr add` records it and locks the whole graph (hello's own dependency on greet comes from its
+ * published manifest blob), then `cpr tree` and `cpr why` read the lock with no network.
+ */
+function dependencyDemo(): void {
+  const appRepo = join(base, "app-set");
+  const appDir = join(appRepo, "app");
+  mkdirSync(appDir, { recursive: true });
+  writeFileSync(join(appDir, "atom.toml"), '[package]\nlabel = "app"\nversion = "0.1.0"\n\n[compose.as]\nnix = "default.nix"\n');
+  writeFileSync(join(appDir, "default.nix"), "{ }: { }\n");
+  quiet("git", ["init", "-q", "-b", "main"], appRepo);
+  quiet("git", ["add", "-A"], appRepo);
+  quiet("git", ["commit", "-q", "-m", "app"], appRepo);
+  // The demo runs without network, so it configures the Nix locker's rev instead of resolving
+  // refs/eka/atoms/nix-lock/0.1.6 on github.com/ekala-project/eka (what cpr does by default).
+  const depEnv = { ...env, CPR_LOCKER_REV: "0".repeat(40) };
+  const run = (args: string[]) => {
+    process.stdout.write(`\n${bold(`$ cpr ${args.join(" ")}`)}\n`);
+    const r = spawnSync(process.execPath, [cpr, ...args], { cwd: appDir, env: depEnv, stdio: ["ignore", "inherit", "inherit"] });
+    if (r.status !== 0) throw new Error(`demo step 'cpr ${args.join(" ")}' exited ${r.status}`);
+  };
+  say(`Another set (${appRepo}) depends on hello from the demo set: add records the set and ^<resolved> in atom.toml, and locks the whole graph.`);
+  run(["add", "../../remote.git::hello", "--set", "demo"]);
+  show("cat", ["atom.toml"], appDir);
+  say("hello's own dependency (greet) came from its published manifest blob, fetched alone into the cache. The lock already satisfies the manifest, so this opens no connection:");
+  run(["resolve", "--locked"]);
+  say("The locked graph, and why greet is in it (no network):");
+  run(["tree"]);
+  run(["why", "greet"]);
 }
 
 main().catch((err: unknown) => {

@@ -82,7 +82,7 @@ export async function lockProject(opts: LockOptions): Promise<LockOutcome> {
   } catch (e) {
     if (e instanceof ResolutionError) {
       throw new CprError("resolve.conflict", `no set of versions satisfies every requirement:\n${indent(e.explanation)}`, {
-        hint: `${e.hint ? e.hint.trim() + "\n  " : ""}change a requirement named above in atom.toml (e.g. \`cpr add URI@REQ\` again with a compatible one), then run \`cpr resolve\``,
+        hint: e.hint ? e.hint.trim() : "change a requirement named above in atom.toml, then run `cpr resolve`",
         cause: e,
       });
     }
