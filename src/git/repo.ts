@@ -183,10 +183,14 @@ export class Repo {
     return Promise.all(specs.map((s) => reader.read(s)));
   }
 
-  /** Every entry of a commit's tree, recursively, trees included (`git ls-tree -r -t --full-tree -z`). */
-  async listTree(commit: string): Promise<TreeEntry[]> {
+  /**
+   * Every entry of a commit's tree, recursively, trees included (`git ls-tree -r -t --full-tree -z`). With
+   * `blobNames`, blobs are kept only when their file name is one of these (trees and submodules are all kept): a
+   * caller looking for a few files in a large tree skips decoding every other path.
+   */
+  async listTree(commit: string, opts: { blobNames?: readonly string[] } = {}): Promise<TreeEntry[]> {
     const r = await this.run(["ls-tree", "-r", "-t", "--full-tree", "-z", commit]);
-    return parseLsTree(r.stdout);
+    return parseLsTree(r.stdout, opts.blobNames);
   }
 
   /**
@@ -430,15 +434,22 @@ function cleanPushError(stderr: string): string | null {
   return lines.length ? lines.join("; ") : null;
 }
 
-/** Parse `git ls-tree -z` output: `<mode> SP <type> SP <oid> TAB <path> NUL`. */
-export function parseLsTree(out: Buffer): TreeEntry[] {
+/**
+ * Parse `git ls-tree -z` output: `<mode> SP <type> SP <oid> TAB <path> NUL`. With `blobNames`, a blob is kept only
+ * when its file name (after the last `/`) is one of them; the test is on the bytes, before anything is decoded.
+ */
+export function parseLsTree(out: Buffer, blobNames?: readonly string[]): TreeEntry[] {
   const entries: TreeEntry[] = [];
+  const names = blobNames?.map((n) => Buffer.from(`/${n}`));
   let start = 0;
   while (start < out.length) {
     let end = out.indexOf(0, start);
     if (end < 0) end = out.length;
-    const rec = out.toString("utf8", start, end);
+    const recStart = start;
     start = end + 1;
+    // Regular blobs start "100644 blob " or "100755 blob ", symlinks "120000 blob ": byte 7 is 'b' for blobs only.
+    if (names && out[recStart + 7] === 0x62 && !names.some((n) => endsWithName(out, recStart, end, n))) continue;
+    const rec = out.toString("utf8", recStart, end);
     const tab = rec.indexOf("\t");
     const [mode, type, oid] = rec.slice(0, tab).split(" ");
     if (tab < 0 || !mode || !oid || (type !== "blob" && type !== "tree" && type !== "commit")) {
@@ -447,6 +458,14 @@ export function parseLsTree(out: Buffer): TreeEntry[] {
     entries.push({ mode, type, oid, path: rec.slice(tab + 1) });
   }
   return entries;
+}
+
+/** Whether the record out[start, end) ends with `slashName` ("/atom.toml"), or its path is the bare name. */
+function endsWithName(out: Buffer, start: number, end: number, slashName: Buffer): boolean {
+  const from = end - slashName.length;
+  if (from < start) return false;
+  if (out.compare(slashName, 1, slashName.length, from + 1, end) !== 0) return false;
+  return out[from] === 0x2f || out[from] === 0x09; // '/' in a path, or TAB: the name is the whole path
 }
 
 /** Parse `git push --porcelain` lines: `<flag> TAB <from>:<to> TAB <summary> [(<reason>)]`. */

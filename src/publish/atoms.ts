@@ -46,7 +46,8 @@ const SET_MANIFEST = "ekala.toml";
 
 /** Read the atoms of `commit`. Duplicate labels are an error naming both paths. */
 export async function readSourceAtoms(repo: Repo, commit: string, reporter: Reporter): Promise<SourceAtoms> {
-  const entries = new Map((await repo.listTree(commit)).map((e) => [e.path, e]));
+  // Only trees and the two manifest files matter here: other blobs are skipped while parsing.
+  const entries = new Map((await repo.listTree(commit, { blobNames: [MANIFEST, SET_MANIFEST] })).map((e) => [e.path, e]));
   const candidates = new Set([...entries.values()].filter(isManifestEntry).map((e) => dirOf(e.path)));
   const setFile = entries.get(SET_MANIFEST);
   const listed = setFile?.type === "blob";
