@@ -8,8 +8,9 @@
  *   repository `<cacheDir>/git` with `src/git/cache.ts`'s `fetchRefsInto`, kept reachable under
  *   `refs/cpr/keep/objects/<blob id>`. Blobs are immutable, so they are cached forever. Only the blob is fetched: never
  *   the atom's tree or any history.
- * - an index `<cacheDir>/resolve/revs.json`: atom commit → manifest blob, so `cpr tree` and `cpr why` can read the
- *   locked graph's edges with no network at all.
+ * - an index `<cacheDir>/resolve/revs.json`: atom commit → manifest blob. Listings ask only for
+ *   `refs/eka/atoms/<label>/` (not the meta refs, three times as many bytes); a manifest is fetched by its ref name
+ *   and its blob id remembered here, so warm and offline runs find it by the atom's rev.
  */
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
@@ -157,21 +158,23 @@ export class ManifestStore {
    * Fetch blobs by their manifest refs from one mirror, in one `git fetch` (no tags, no FETCH_HEAD). Throws a
    * CprError naming the mirror on failure.
    */
-  async fetch(url: string, display: string, wanted: readonly { ref: string; oid: string }[]): Promise<void> {
-    if (wanted.length === 0) return;
+  async fetch(url: string, display: string, wanted: readonly { ref: string }[]): Promise<ReadonlyMap<string, string>> {
+    if (wanted.length === 0) return new Map();
     const repo = await this.open();
     this.stats.connections += 1;
     this.stats.roundTrips += 2;
-    const refs = wanted.map((w) => w.ref);
+    const refs = [...new Set(wanted.map((w) => w.ref))];
+    let oids: ReadonlyMap<string, string>;
     try {
       // The fetch/verify engineer's cache primitive: one fetch, refs kept at refs/cpr/keep/objects/<oid>.
-      await fetchRefsInto(repo.gitDir, url, refs, { env: this.env, keep: true, negotiationTips: negotiationTipsFor(refs) });
+      ({ oids } = await fetchRefsInto(repo.gitDir, url, refs, { env: this.env, keep: true, negotiationTips: negotiationTipsFor(refs) }));
     } catch (e) {
       throw new CprError("resolve.fetch", `${display}: could not fetch ${wanted.length} manifest blob(s): ${e instanceof Error ? e.message : String(e)}`, {
         where: display,
       });
     }
-    this.stats.manifestsFetched += wanted.length;
+    this.stats.manifestsFetched += oids.size;
+    return oids;
   }
 
   private loadRevIndex(): Record<string, string> {

@@ -1,7 +1,6 @@
 /**
  * One set as seen through its mirrors. Labels asked for in the same tick are listed together: every mirror is
- * asked concurrently with ONE ls-refs exchange (`refs/eka/atoms/<label>/`, `refs/eka/meta/<label>/` for each label,
- * and `refs/ekala/init`). Resolution goes on while at least one consistent mirror answers (a warning per dead one);
+ * asked concurrently with ONE ls-refs exchange (`refs/eka/atoms/<label>/` for each label, and `refs/ekala/init`). Resolution goes on while at least one consistent mirror answers (a warning per dead one);
  * mirrors with different roots, or the same version with different revs, are refused as possible tampering.
  */
 import { lsRefs } from "../git/lsrefs.js";
@@ -132,7 +131,8 @@ export class RemoteSet {
       for (const l of labels) this.results.set(l, new CprError("resolve.no-mirror", `'${l}': its set has no mirror to list it from`));
       return;
     }
-    const prefixes = listingPrefixes(labels, { meta: true });
+    // Atom refs and the root only: manifests are fetched by ref name later (the meta refs would triple the bytes).
+    const prefixes = listingPrefixes(labels, { meta: false });
     const answers = await Promise.all(
       this.mirrors.map(async (m) => {
         this.ctx.stats.connections += 1;

@@ -91,6 +91,13 @@ interface PkgInfo {
   /** Tag and mirrors to record in the lock's [sets] for this root. */
 }
 
+interface PendingFetch {
+  readonly ref: string;
+  readonly atom: SetAtom;
+  resolve(oid: string): void;
+  reject(e: unknown): void;
+}
+
 interface Candidate {
   readonly version: Version;
   readonly local: boolean;
@@ -109,7 +116,7 @@ class GitProvider implements Provider {
   private readonly deps = new Map<string, Promise<Map<string, { set: VersionSet; req: Requirement }>>>();
   /** root → lock [sets] entry (first writer wins; the project's own tags are registered first). */
   readonly setEntries = new Map<string, { tag: string; mirrors: Set<string> }>();
-  private readonly pendingFetch = new Map<RemoteSet, { ref: string; oid: string; atom: SetAtom; resolve: () => void; reject: (e: unknown) => void }[]>();
+  private readonly pendingFetch = new Map<RemoteSet, PendingFetch[]>();
   private fetchScheduled = new Set<RemoteSet>();
   readonly edges = new Map<string, GraphEdge[]>();
 
@@ -320,36 +327,39 @@ class GitProvider implements Provider {
     return out;
   }
 
-  /** A manifest blob: from the cache, else fetched (batched per mirror) by its manifest ref. */
+  /**
+   * A manifest blob: from the cache (its id known from the listing or from the rev index), else fetched (batched
+   * per mirror) by its ref `refs/eka/meta/<label>/<version>/manifest`.
+   */
   private async manifestText(info: PkgInfo, atom: SetAtom): Promise<string> {
-    if (atom.manifest === null) {
-      throw new CprError("resolve.no-manifest", `${info.label} ${atom.version} has no ${manifestRef(info.label, atom.version)} on ${atom.mirrors.join(", ")}`, {
-        hint: "republish it with cpr publish, which writes the meta refs",
-      });
+    const known = atom.manifest ?? this.store.manifestOfRev(atom.rev);
+    if (known !== null) {
+      this.store.noteRev(atom.rev, known);
+      const [cached] = await this.store.read([known]);
+      if (cached != null) return cached;
     }
-    this.store.noteRev(atom.rev, atom.manifest);
-    const [cached] = await this.store.read([atom.manifest]);
-    if (cached != null) return cached;
     if (this.ctx.offline) {
-      throw new CprError("resolve.offline", `offline: the manifest of ${info.label} ${atom.version} (blob ${atom.manifest}) is not in the cache`, {
+      throw new CprError("resolve.offline", `offline: the manifest of ${info.label} ${atom.version} is not in the cache`, {
         hint: "run `cpr resolve` once with network access to fill the cache",
       });
     }
     const set = [...info.sets].find((s) => s.mirrors.some((m) => atom.mirrors.includes(m)))!;
-    await this.queueFetch(set, manifestRef(info.label, atom.version), atom);
-    const [text] = await this.store.read([atom.manifest]);
-    if (text == null) throw new CprError("resolve.fetch", `the manifest blob ${atom.manifest} of ${info.label} ${atom.version} was not received`);
+    const ref = manifestRef(info.label, atom.version);
+    const oid = await this.queueFetch(set, ref, atom);
+    this.store.noteRev(atom.rev, oid);
+    const [text] = await this.store.read([oid]);
+    if (text == null) throw new CprError("resolve.fetch", `the manifest blob ${oid} of ${info.label} ${atom.version} was not received`);
     return text;
   }
 
-  private queueFetch(set: RemoteSet, ref: string, atom: SetAtom): Promise<void> {
+  private queueFetch(set: RemoteSet, ref: string, atom: SetAtom): Promise<string> {
     return new Promise((resolve, reject) => {
       let q = this.pendingFetch.get(set);
       if (!q) {
         q = [];
         this.pendingFetch.set(set, q);
       }
-      q.push({ ref, oid: atom.manifest!, atom, resolve, reject });
+      q.push({ ref, atom, resolve, reject });
       if (!this.fetchScheduled.has(set)) {
         this.fetchScheduled.add(set);
         setImmediate(() => {
@@ -363,15 +373,19 @@ class GitProvider implements Provider {
   }
 
   /** One fetch per mirror; wanted blobs go to the first mirror (in set order) that listed them; failures move on. */
-  private async runFetch(set: RemoteSet, batch: { ref: string; oid: string; atom: SetAtom; resolve: () => void; reject: (e: unknown) => void }[]): Promise<void> {
+  private async runFetch(set: RemoteSet, batch: PendingFetch[]): Promise<void> {
     let remaining = batch;
     let lastError: unknown = null;
     for (const mirror of set.mirrors) {
       const here = remaining.filter((b) => b.atom.mirrors.includes(mirror));
       if (here.length === 0) continue;
       try {
-        await this.store.fetch(mirror, set.display(mirror), here);
-        for (const b of here) b.resolve();
+        const oids = await this.store.fetch(mirror, set.display(mirror), here);
+        for (const b of here) {
+          const oid = oids.get(b.ref);
+          if (oid) b.resolve(oid);
+          else b.reject(new CprError("resolve.no-manifest", `${set.display(mirror)} has no ${b.ref}`, { hint: "republish it with cpr publish, which writes the meta refs" }));
+        }
         remaining = remaining.filter((b) => !here.includes(b));
       } catch (e) {
         lastError = e;
@@ -379,7 +393,7 @@ class GitProvider implements Provider {
       }
       if (remaining.length === 0) break;
     }
-    for (const b of remaining) b.reject(lastError ?? new CprError("resolve.fetch", `no mirror could serve the manifest of ${b.ref}`));
+    for (const b of remaining) b.reject(lastError ?? new CprError("resolve.fetch", `no mirror could serve ${b.ref}`));
   }
 
   async close(): Promise<void> {
