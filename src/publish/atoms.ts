@@ -63,8 +63,8 @@ export async function readSourceAtoms(repo: Repo, commit: string, reporter: Repo
 
   const progress = reporter.progress("Reading manifests", shaped.length);
   const blobs = await Promise.all(
-    shaped.map(async (a) => {
-      const blob = await repo.readObject(a.manifest);
+    repo.readEach(shaped.map((a) => a.manifest)).map(async (read) => {
+      const blob = await read;
       progress.tick();
       return blob;
     }),
