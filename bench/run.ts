@@ -53,7 +53,7 @@ interface Config {
   writeReadme: boolean;
 }
 
-const SECTIONS = ["publish", "discovery", "startup", "fetch"] as const;
+const SECTIONS = ["publish", "discovery", "startup", "fetch", "resolve"] as const;
 /** What runs without --only; fetch (bench/fetch.ts, minutes: it fetches 300 atoms one by one) runs when asked for. */
 const DEFAULT_SECTIONS: readonly string[] = ["publish", "discovery", "startup"];
 
@@ -714,6 +714,19 @@ async function main(): Promise<number> {
       if (cfg.writeReadme) f.rewriteFetchReadme(f.fetchMarkdown(r.figures, fcfg, await git(REPO_ROOT, ["rev-parse", "--short", "HEAD"])));
     } catch (e) {
       fail("fetch", e);
+    }
+  }
+  if (cfg.only.has("resolve")) {
+    // bench/resolve.ts (issue 3): cold/warm/no-op resolve against nix flake lock; its own README section.
+    try {
+      const r = await import("./resolve.js");
+      const rcfg = r.resolveConfig(cfg.quick);
+      const out = await r.benchResolve(rcfg);
+      figures.push(...out.figures.map((x) => figure(cprError ? { ...x, error: cprError } : x)));
+      details.resolve = out.details;
+      if (cfg.writeReadme) r.rewriteResolveReadme(r.resolveMarkdown(out.figures, rcfg, await git(REPO_ROOT, ["rev-parse", "--short", "HEAD"])));
+    } catch (e) {
+      fail("resolve", e);
     }
   }
 
