@@ -208,3 +208,19 @@ test("local atoms of the same repository resolve from the work tree, requirement
   commitAll(join(dir, ".."), "req");
   await expectError(lock(dir, isolatedEnv()), "resolve.conflict");
 });
+
+test("network cost follows the graph, not the number of atoms in a set", async () => {
+  const base = tempDir("cpr-sets-");
+  const small = join(base, "small");
+  const big = join(base, "big");
+  const fillers: Record<string, Record<string, object>> = {};
+  for (let i = 0; i < 60; i++) fillers[`filler${i}`] = { "1.0.0": {}, "1.1.0": {} };
+  makeSet(small, { d: { "1.0.0": {} } }, "small");
+  makeSet(big, { d: { "1.0.0": {} }, ...fillers }, "big");
+  const runSmall = await lock(makeProject({ sets: { s: small }, deps: { s: { d: "^1" } } }), isolatedEnv());
+  const runBig = await lock(makeProject({ sets: { s: big }, deps: { s: { d: "^1" } } }), isolatedEnv());
+  assert.equal(runBig.stats.roundTrips, runSmall.stats.roundTrips);
+  assert.equal(runBig.stats.connections, runSmall.stats.connections);
+  // Same refs listed (the root differs, not the size): within a few bytes.
+  assert.ok(Math.abs(runBig.stats.bytesReceived - runSmall.stats.bytesReceived) < 64, `${runBig.stats.bytesReceived} vs ${runSmall.stats.bytesReceived}`);
+});
