@@ -63,6 +63,17 @@ test("diamond across two sets over git://, unified to one version; no-op resolve
   assert.equal(readFileSync(join(dir, "atom.lock"), "utf8"), text);
   // --locked passes too, without network.
   assert.equal((await lock(dir, env, { locked: true })).status, "unchanged");
+  // Without the lock, fresh cached listings (TTL) and cached manifests resolve it again: still no connection.
+  const { rmSync } = await import("node:fs");
+  rmSync(join(dir, "atom.lock"));
+  const warm = await lock(dir, env);
+  assert.equal(warm.status, "written");
+  assert.equal(warm.stats.connections, 0);
+  assert.equal(readFileSync(join(dir, "atom.lock"), "utf8"), text);
+  // With listings expired (TTL 0), the dead server is an error naming it.
+  rmSync(join(dir, "atom.lock"));
+  const err = await expectError(lock(dir, { ...env, CPR_LISTING_TTL: "0" }), "resolve.mirrors-down");
+  assert.match(err.message, /127\.0\.0\.1/);
 });
 
 test("conflict: the explanation names the chain", async () => {
