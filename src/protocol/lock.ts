@@ -78,6 +78,11 @@ export const DEFAULT_LOCKER_VERSION = "0.1.6";
 export const DEFAULT_LOCKER_SET = "4abbd2644bc3585e9be95deb277ccf48f6ed26ac";
 export const DEFAULT_LOCKER_MIRROR = "https://github.com/ekala-project/eka";
 
+/** An atom entry with its id computed from (set, label); `label` must be NFKC-normalised. */
+export function lockAtom(fields: Omit<LockAtom, "id">): LockAtom {
+  return { ...fields, id: atomId(fields.set, fields.label) };
+}
+
 /** The default locker entry for a known rev (the id of refs/eka/atoms/nix-lock/0.1.6 on the mirror). */
 export function defaultLocker(rev: string, mirror: string = DEFAULT_LOCKER_MIRROR): LockAtom {
   if (!HEX_ID.test(rev)) {

@@ -11,6 +11,7 @@ import {
   formatLock,
   isLockHash,
   LOCK_HEADER,
+  lockAtom,
   parseLock,
   sortMirrors,
   tomlBasicString,
@@ -91,6 +92,7 @@ test("eka lock without [locker] reads; writing needs a default locker rev", () =
   const kept = formatLock(parseLock(fixture("eka-with-locker.lock"), "a"), { defaultLocker: defaultLocker("f".repeat(40)) });
   assert.match(kept, new RegExp(`rev = "${LOCKER_REV}"`));
   assert.throws(() => defaultLocker("nope"), CprError);
+  assert.equal(lockAtom({ label: "dev", version: "0.1.0", set: EKA, rev: null, mirror: null }).id, atomId(EKA, "dev"));
 });
 
 test("writing is deterministic and stable: format(parse(x)) is a fixed point", () => {
