@@ -1,7 +1,9 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
+import { deflateSync } from "node:zlib";
 import { CprError } from "../protocol/errors.js";
 import type { ObjectFormat } from "../protocol/commit.js";
 import { git, gitEnv, runGit, type GitResult, type GitRunOptions } from "./exec.js";
@@ -74,6 +76,9 @@ export interface PushOutcome {
 }
 
 const OBJECT_TYPES = new Set(["commit", "tree", "blob", "tag"]);
+/** From this many new objects on, writeObjects writes one pack instead of loose objects. */
+const BULK_WRITE = 256;
+const PACK_TYPE_CODES = { commit: 1, tree: 2, tag: 4 } as const;
 /** From this many objects on, readEach uses a one-shot buffered `cat-file` rather than the long-lived one. */
 const BULK_READ = 256;
 const PUSH_REMOTE = "cpr-push";
@@ -221,7 +226,8 @@ export class Repo {
     const present = expectedIds ? await this.existing(expectedIds) : new Set<string>();
     const todo = bodies.map((_, i) => i).filter((i) => !present.has(ids[i] ?? ""));
     if (todo.length > 0) {
-      const written = await this.hashObjects(type, todo.map((i) => bodies[i]!));
+      const missing = todo.map((i) => bodies[i]!);
+      const written = missing.length >= BULK_WRITE ? await this.packObjects(type, missing) : await this.hashObjects(type, missing);
       todo.forEach((i, k) => {
         const expected = ids[i];
         if (expected && expected !== written[k]) {
@@ -238,6 +244,33 @@ export class Repo {
     const unique = [...new Set(oids)];
     const objects = await this.readObjects(unique);
     return new Set(unique.filter((_, i) => objects[i] !== null));
+  }
+
+  /**
+   * Write many objects as ONE pack (`git index-pack --strict --stdin`) rather than as loose files: thousands of
+   * loose objects cost the write, and every later git command that reads them (the next publish's push walks all
+   * published atom commits) pays for opening each file. Returns the ids git now holds, checked to exist.
+   */
+  private async packObjects(type: "commit" | "tree" | "tag", bodies: readonly Uint8Array[]): Promise<string[]> {
+    const ids = bodies.map((b) => objectId(type, b, this.objectFormat));
+    const seen = new Set<string>();
+    const unique = bodies.filter((_, i) => !seen.has(ids[i]!) && seen.add(ids[i]!));
+    const head = Buffer.alloc(12);
+    head.write("PACK", 0, "ascii");
+    head.writeUInt32BE(2, 4);
+    head.writeUInt32BE(unique.length, 8);
+    const parts: Buffer[] = [head];
+    for (const b of unique) parts.push(packEntryHeader(PACK_TYPE_CODES[type], b.byteLength), deflateSync(b, { level: 1 }));
+    const body = Buffer.concat(parts);
+    const pack = Buffer.concat([body, createHash(this.objectFormat).update(body).digest()]);
+    const r = await this.run(["index-pack", "--strict", "--stdin"], { input: pack, okCodes: [0, 1, 128] });
+    if (r.code !== 0) {
+      throw new CprError("git.failed", `git index-pack could not write ${unique.length} ${type} objects: ${r.stderr.trim() || `exit ${r.code}`}`, { where: this.gitDir });
+    }
+    const present = await this.existing(ids);
+    const absent = ids.find((id) => !present.has(id));
+    if (absent) throw new CprError("internal", `git did not store ${type} ${absent} that cpr computed`, { where: this.gitDir });
+    return ids;
   }
 
   private async hashObjects(type: string, bodies: readonly Uint8Array[]): Promise<string[]> {
@@ -421,6 +454,25 @@ export class Repo {
     this.reader?.close();
     this.reader = null;
   }
+}
+
+/** A git object id: the hash of `<type> <size>\0<body>`. */
+function objectId(type: string, body: Uint8Array, format: ObjectFormat): string {
+  return createHash(format).update(`${type} ${body.byteLength}\0`).update(body).digest("hex");
+}
+
+/** A pack entry header: type and size, the size in 4 bits then 7-bit groups, least significant first. */
+function packEntryHeader(typeCode: number, size: number): Buffer {
+  const bytes: number[] = [];
+  let byte = (typeCode << 4) | (size & 0x0f);
+  size = Math.floor(size / 16);
+  while (size > 0) {
+    bytes.push(byte | 0x80);
+    byte = size & 0x7f;
+    size = Math.floor(size / 128);
+  }
+  bytes.push(byte);
+  return Buffer.from(bytes);
 }
 
 /** A packed-refs file holding `refs`, sorted by name in byte order as the `sorted` trait promises. */
