@@ -10,8 +10,9 @@ import { git, gitEnv, runGit, type GitResult, type GitRunOptions } from "./exec.
 
 /**
  * A local git repository, driven through the real `git` binary with a small, constant number of processes:
- * one long-lived `cat-file --batch` for reading objects, one `ls-tree` per scanned commit, one `hash-object` per
- * batch of written objects, one `update-ref --stdin` per ref transaction and one `push` per remote.
+ * one long-lived `cat-file --batch` for reading objects (plus a one-shot buffered one per large batch), one
+ * `ls-tree` per scanned commit, one `hash-object` (small batches) or `index-pack` (large ones) per batch of written
+ * objects, one `update-ref --stdin` per ref transaction and one `push` per remote.
  */
 
 /** An object read from the repository. */
@@ -218,8 +219,8 @@ export class Repo {
 
   /**
    * Write objects of one type and return their ids, in order. Objects that already exist are not rewritten. All
-   * missing objects go through ONE `git hash-object -w --stdin-paths` process, fed from temporary files. Blobs are
-   * refused: cpr never writes file content into a repository.
+   * missing objects go through ONE process: `git hash-object -w --stdin-paths` fed from temporary files for a few,
+   * one pack through `git index-pack` for many. Blobs are refused: cpr never writes file content into a repository.
    */
   async writeObjects(type: "commit" | "tree" | "tag", bodies: readonly Uint8Array[], expectedIds?: readonly string[]): Promise<string[]> {
     const ids: (string | null)[] = expectedIds ? [...expectedIds] : bodies.map(() => null);
