@@ -23,5 +23,8 @@ if (files.length === 0) {
   console.error("no test files found under dist/test (did the build run?)");
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ["--test", "--test-reporter=spec", "--enable-source-maps", ...files], { stdio: "inherit" });
+// A hung test fails after 4 minutes instead of stalling the run, and a handle some test forgot to close cannot
+// keep the runner alive once every test has finished.
+const flags = ["--test", "--test-reporter=spec", "--enable-source-maps", "--test-timeout=240000", "--test-force-exit"];
+const r = spawnSync(process.execPath, [...flags, ...files], { stdio: "inherit" });
 process.exit(r.status ?? 1);
