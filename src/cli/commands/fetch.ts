@@ -63,7 +63,8 @@ Exit codes: 0 fetched, 1 something failed, 2 usage error.
         for (const a of atoms) ctx.term.out(useLock ? `${a.label} ${a.version} ${a.path}` : a.path);
         for (const f of failed) ctx.term.out(`${ctx.term.red("failed")}  ${f.label} ${f.version}: ${f.error}`);
         const cached = atoms.filter((a) => a.cached).length;
-        ctx.term.info(`${atoms.length} atom(s) ready (${cached} from the cache, no network), ${failed.length} failed`);
+        const fetched = atoms.length - cached;
+        ctx.term.info(`${atoms.length} atom(s) ready: ${fetched} fetched, ${cached} already in the cache (no network); ${failed.length} failed`);
       }
       return failed.length ? 1 : 0;
     } finally {
