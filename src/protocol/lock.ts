@@ -1,4 +1,6 @@
 import { parse as parseToml, TomlError } from "smol-toml";
+import { tomlBasicString } from "./toml-text.js";
+import { compareUtf8 } from "./refs.js";
 import { CprError } from "./errors.js";
 import { atomId } from "./id.js";
 import { normalizeLabel, type LabelKind } from "./label.js";
@@ -435,32 +437,10 @@ export function parseLock(text: string, file: string): Lockfile {
 // ---------------------------------------------------------------------------------------------------------------
 // Writing
 
-/** A TOML basic string (double quotes, escapes for `"`, `\` and control characters). */
-export function tomlBasicString(s: string): string {
-  let out = '"';
-  for (const ch of s) {
-    const c = ch.codePointAt(0)!;
-    if (ch === '"' || ch === "\\") out += "\\" + ch;
-    else if (ch === "\n") out += "\\n";
-    else if (ch === "\t") out += "\\t";
-    else if (ch === "\r") out += "\\r";
-    else if (ch === "\b") out += "\\b";
-    else if (ch === "\f") out += "\\f";
-    else if (c < 0x20 || c === 0x7f) out += `\\u${c.toString(16).padStart(4, "0").toUpperCase()}`;
-    else out += ch;
-  }
-  return out + '"';
-}
-
 /** §10 array layout: one element inline, more one per line indented four spaces with trailing commas. */
 export function tomlStringArray(items: readonly string[]): string {
   if (items.length <= 1) return `[${items.map(tomlBasicString).join("")}]`;
   return `[\n${items.map((s) => `    ${tomlBasicString(s)},\n`).join("")}]`;
-}
-
-/** Compare by UTF-8 bytes. */
-export function compareUtf8(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 }
 
 /** Mirrors as written: "::" first, then URLs in UTF-8 byte order, without duplicates. */

@@ -1,6 +1,6 @@
 import { parse as parseToml, TomlError } from "smol-toml";
 import { CprError } from "./errors.js";
-import { tomlBasicString } from "./lock.js";
+import { tomlBasicString } from "./toml-text.js";
 
 /**
  * Format-preserving edits of `atom.toml` (spec §5.1), string → string, for `cpr add` and `cpr remove`.

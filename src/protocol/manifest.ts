@@ -1,4 +1,5 @@
 import { parse as parseToml, TomlError } from "smol-toml";
+import { tomlBasicString } from "./toml-text.js";
 import { CprError } from "./errors.js";
 import { normalizeLabel, type LabelKind } from "./label.js";
 import { parseRequirement, tryParseVersion, type Requirement, type Version } from "./version.js";
@@ -904,29 +905,14 @@ export function parseSetManifest(text: string, file: string): SetManifest {
   return { packages, tags };
 }
 
-/** A TOML basic string. */
-function tomlString(s: string): string {
-  let out = '"';
-  for (const ch of s) {
-    const c = ch.codePointAt(0)!;
-    if (ch === '"' || ch === "\\") out += "\\" + ch;
-    else if (ch === "\n") out += "\\n";
-    else if (ch === "\t") out += "\\t";
-    else if (ch === "\r") out += "\\r";
-    else if (c < 0x20 || c === 0x7f) out += `\\u${c.toString(16).padStart(4, "0").toUpperCase()}`;
-    else out += ch;
-  }
-  return out + '"';
-}
-
 /**
  * Writes ekala.toml (§5.2): packages one per line, indented two spaces, each with a trailing comma; an empty list
  * is `[]`. Tags stay on one line when there are at most one, else they are written like packages.
  * A new set gives exactly `[set]\npackages = []\n\n[metadata]\ntags = []\n`.
  */
 export function formatSetManifest(m: SetManifest): string {
-  const multiline = (items: readonly string[]) => `[\n${items.map((s) => `  ${tomlString(s)},\n`).join("")}]`;
+  const multiline = (items: readonly string[]) => `[\n${items.map((s) => `  ${tomlBasicString(s)},\n`).join("")}]`;
   const packages = m.packages.length === 0 ? "[]" : multiline(m.packages);
-  const tags = m.tags.length <= 1 ? `[${m.tags.map(tomlString).join("")}]` : multiline(m.tags);
+  const tags = m.tags.length <= 1 ? `[${m.tags.map(tomlBasicString).join("")}]` : multiline(m.tags);
   return `[set]\npackages = ${packages}\n\n[metadata]\ntags = ${tags}\n`;
 }

@@ -14,9 +14,9 @@ import {
   lockAtom,
   parseLock,
   sortMirrors,
-  tomlBasicString,
   type Lockfile,
 } from "../../src/protocol/lock.js";
+import { tomlBasicString } from "../../src/protocol/toml-text.js";
 
 const fixtures = new URL("../../../test/fixtures/locks/", import.meta.url);
 const fixture = (name: string) => readFileSync(new URL(name, fixtures), "utf8");
