@@ -1,7 +1,7 @@
 /**
  * `cpr publish --sign KEY`: one annotated tag object per published version, pointing at the atom commit, signed in
  * git's SSH signature format (`ssh-keygen -Y sign -n git`, what `gpg.format=ssh` produces) or with OpenPGP
- * (`gpg --detach-sign --armor`), stored under refs/eka/meta/<label>/<version>/sig and pushed in the same atomic push
+ * (`gpg --batch -bsau KEY`, what `git tag -s` runs; GNUPGHOME is honoured), stored under refs/eka/meta/<label>/<version>/sig and pushed in the same atomic push
  * as the atom's other refs. The tag message carries the BLAKE3 digest of the atom tree (docs/tree-digest.md).
  * The atom commit bytes are unchanged, and atom.lock gets no new field: eka reads everything as before.
  */
@@ -20,7 +20,7 @@ export function sigRef(label: string, version: string): string {
 }
 
 export interface SignOptions {
-  /** An ssh key file (private, or public with the private key in ssh-agent), `key::ssh-…` literal, or an OpenPGP key id. */
+  /** An ssh key file (private, or public with the private key in ssh-agent), `key::ssh-…` literal, or an OpenPGP key id, fingerprint or user id. */
   readonly key: string;
   readonly env?: NodeJS.ProcessEnv;
 }
@@ -119,6 +119,10 @@ async function sign(payload: string, opts: SignOptions): Promise<string> {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  }
+  if (/^(\/|\.\.?\/|~)/.test(opts.key) || opts.key.endsWith(".pub")) {
+    // A path that does not exist would otherwise reach gpg as a user id and fail with "No secret key".
+    throw new CprError("sign.key", `no such key file: ${opts.key}`, { hint: "give --sign an existing ssh key file, or an OpenPGP key id, fingerprint or user id" });
   }
   return run("gpg", ["--batch", "--status-fd=2", "-bsau", opts.key], payload, opts.env);
 }

@@ -7,7 +7,12 @@
  * root (commit graph only, `--filter=tree:0`); with `trust`, a signature tag from a trusted key whose BLAKE3 tree
  * digest matches the fetched content.
  */
+import { spawn } from "node:child_process";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Cache, fetchRefsInto } from "../git/cache.js";
+import { CprError } from "../protocol/errors.js";
 import { runGit } from "../git/exec.js";
 import { Repo } from "../git/repo.js";
 import { lsRefs } from "../git/lsrefs.js";
@@ -65,9 +70,12 @@ export interface VerifyOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly reporter?: Reporter;
   readonly deep?: boolean;
-  /** An allowed-signers file: require a valid signature from one of its keys. */
+  /**
+   * A trust file: require a valid signature from one of its keys. It holds ssh allowed-signers lines and/or armored
+   * OpenPGP public keys (see `loadTrust`).
+   */
   readonly trust?: string;
-  /** Without `trust`: an allowed-signers file for the set with this root (trusted keys from config), if any. */
+  /** Without `trust`: a trust file for the set with this root (trusted keys from config), if any. */
   readonly trustFor?: (root: string) => string | undefined;
 }
 
@@ -119,15 +127,17 @@ export async function verifyRemote(url: GitUrl, requests: readonly VerifyRequest
 
   const trust = opts.trust ?? (root !== null ? opts.trustFor?.(root) : undefined);
   if (trust !== opts.trust) opts = { ...opts, trust };
+  const keys = trust ? await loadTrust(trust, opts.env) : null;
   const scratch = await opts.cache.scratch({ alternates: true });
   const repo = await Repo.open(scratch.gitDir, { env: opts.env });
   try {
-    await checkAtoms(url, refs, items, repo, scratch.gitDir, opts);
+    await checkAtoms(url, refs, items, repo, scratch.gitDir, opts, keys);
     if (opts.deep && root !== null) await checkDeep(url, root, items, opts);
     await checkMirrors(items, opts);
   } finally {
     repo.close();
     await scratch.remove();
+    await keys?.remove();
   }
   for (const it of items) {
     const a = it.listed;
@@ -155,7 +165,7 @@ export async function verifyRemote(url: GitUrl, requests: readonly VerifyRequest
   return reports.sort((x, y) => (x.label === y.label ? (x.version < y.version ? -1 : 1) : x.label < y.label ? -1 : 1));
 }
 
-async function checkAtoms(url: GitUrl, refs: ReadonlyMap<string, string>, items: Item[], repo: Repo, gitDir: string, opts: VerifyOptions): Promise<void> {
+async function checkAtoms(url: GitUrl, refs: ReadonlyMap<string, string>, items: Item[], repo: Repo, gitDir: string, opts: VerifyOptions, keys: TrustedKeys | null): Promise<void> {
   const env = opts.env;
   // 1. The atom commits (with trees and blobs: the content), manifest blobs and signature tags: one fetch.
   const full = items.flatMap((it) => {
@@ -233,7 +243,7 @@ async function checkAtoms(url: GitUrl, refs: ReadonlyMap<string, string>, items:
     } else if (origin !== null && !p.some((x) => x.startsWith("could not fetch the origin"))) {
       p.push(`origin ${origin} could not be fetched`);
     }
-    if (opts.trust) await checkSignature(repo, gitDir, it, fetched.get(sigRef(label, version)) ?? null, parsed.tree, opts);
+    if (keys) await checkSignature(repo, gitDir, it, fetched.get(sigRef(label, version)) ?? null, parsed.tree, keys, opts);
   }
 }
 
@@ -249,30 +259,112 @@ async function listTrees(gitDir: string, commit: string, env?: NodeJS.ProcessEnv
     });
 }
 
-async function checkSignature(repo: Repo, gitDir: string, it: Item, tag: string | null, tree: string, opts: VerifyOptions): Promise<void> {
+/**
+ * The keys of a trust file, split by scheme. The file holds ssh allowed-signers lines (ssh-keygen format) and/or
+ * armored OpenPGP public keys (`gpg --armor --export`); each kind is recognised by its content. OpenPGP signatures
+ * are checked against a throwaway GnuPG home holding exactly the file's OpenPGP keys (never the user's keyring, and
+ * an empty one when the file has none), ssh signatures against the file's allowed-signers lines alone.
+ */
+export interface TrustedKeys {
+  readonly file: string;
+  /** An allowed-signers file with the ssh lines (the trust file itself when it has no OpenPGP key). */
+  readonly allowedSigners: string;
+  /** GNUPGHOME holding the trusted OpenPGP public keys only. */
+  readonly gnupgHome: string;
+  /** Fingerprints of the trusted OpenPGP primary keys. */
+  readonly openpgp: readonly string[];
+  remove(): Promise<void>;
+}
+
+const PGP_KEY_BLOCK = /-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]*?-----END PGP PUBLIC KEY BLOCK-----/g;
+
+export async function loadTrust(file: string, env?: NodeJS.ProcessEnv): Promise<TrustedKeys> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    throw new CprError("verify.trust", `cannot read the trust file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { hint: "give --trust an allowed-signers file or an armored OpenPGP public key file" });
+  }
+  const blocks = text.match(PGP_KEY_BLOCK) ?? [];
+  const dir = await mkdtemp(join(tmpdir(), "cpr-trust-"));
+  const remove = () => rm(dir, { recursive: true, force: true });
+  try {
+    const gnupgHome = join(dir, "gnupg");
+    await mkdir(gnupgHome, { mode: 0o700 });
+    let allowedSigners = file;
+    let openpgp: string[] = [];
+    if (blocks.length) {
+      allowedSigners = join(dir, "allowed_signers");
+      await writeFile(allowedSigners, text.replace(PGP_KEY_BLOCK, ""));
+      const keys = join(dir, "keys.asc");
+      await writeFile(keys, blocks.join("\n") + "\n");
+      const gpgEnv = { ...(env ?? process.env), GNUPGHOME: gnupgHome };
+      const imported = await runTool("gpg", ["--batch", "--quiet", "--no-autostart", "--import", keys], gpgEnv);
+      if (imported.code !== 0) throw new CprError("verify.trust", `the OpenPGP keys in ${file} could not be imported: ${gpgLines(imported.stderr) || `gpg exited ${imported.code}`}`);
+      const listed = await runTool("gpg", ["--batch", "--no-autostart", "--with-colons", "--fingerprint", "--list-keys"], gpgEnv);
+      const lines = listed.stdout.split("\n");
+      openpgp = lines.flatMap((l, i) => (l.startsWith("pub:") && lines[i + 1]?.startsWith("fpr:") ? [lines[i + 1]!.split(":")[9]!] : []));
+    }
+    return { file, allowedSigners, gnupgHome, openpgp, remove };
+  } catch (err) {
+    await remove();
+    throw err;
+  }
+}
+
+function gpgLines(stderr: string): string {
+  return stderr.trim().split("\n").filter((l) => l && !/^\[GNUPG:\]/.test(l)).join("; ");
+}
+
+function runTool(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (b: Buffer) => (stdout += b.toString("utf8")));
+    child.stderr.on("data", (b: Buffer) => (stderr += b.toString("utf8")));
+    child.on("error", (e) => reject(new CprError("verify.trust", `could not run ${cmd}: ${e.message}`, { hint: "install gnupg to verify OpenPGP signatures" })));
+    child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+async function checkSignature(repo: Repo, gitDir: string, it: Item, tag: string | null, tree: string, keys: TrustedKeys, opts: VerifyOptions): Promise<void> {
   const { label, version, rev } = it.listed;
   const p = it.problems;
+  const ref = sigRef(label, version);
   if (tag === null) {
-    p.push(`no signature: ${sigRef(label, version)} is missing`);
+    p.push(`no signature: ${ref} is missing`);
     return;
   }
   const obj = await repo.readObject(tag);
   if (obj?.type !== "tag") {
-    p.push(`${sigRef(label, version)} is a ${obj?.type ?? "missing object"}, not a signed tag`);
+    p.push(`${ref} is a ${obj?.type ?? "missing object"}, not a signed tag`);
     return;
   }
   const sig = parseSignatureTag(obj.data);
   if (sig.object !== rev) p.push(`the signature tag points at ${sig.object}, not at the atom commit ${rev}`);
-  const r = await runGit(["-c", `gpg.ssh.allowedSignersFile=${opts.trust}`, "verify-tag", "--raw", tag], { cwd: gitDir, env: opts.env, okCodes: [0, 1, 128] });
+  // gpg.program and gpg.minTrustLevel are pinned, and GNUPGHOME is the trust file's own keyring: the user's git and
+  // GnuPG configuration cannot widen (or narrow) what is trusted.
+  const config = ["-c", `gpg.ssh.allowedSignersFile=${keys.allowedSigners}`, "-c", "gpg.program=gpg", "-c", "gpg.minTrustLevel=undefined"];
+  const env = { ...(opts.env ?? process.env), GNUPGHOME: keys.gnupgHome };
+  const r = await runGit([...config, "verify-tag", "--raw", tag], { cwd: gitDir, env, okCodes: [0, 1, 128] });
   const out = r.stderr;
   const good = /Good "git" signature for (\S+) with (\S+) key (\S+)/.exec(out);
+  const validPgp = /^\[GNUPG:\] VALIDSIG (?:\S+ ){9}([0-9A-F]+)/m.exec(out)?.[1];
+  const errPgp = /^\[GNUPG:\] ERRSIG (\S+)(?: \S+){5} ?([0-9A-F]*)/m.exec(out);
+  const badPgp = /^\[GNUPG:\] BADSIG (\S+) (.*)$/m.exec(out);
+  const stalePgp = /^\[GNUPG:\] (EXPKEYSIG|REVKEYSIG|EXPSIG) (\S+) (.*)$/m.exec(out);
   if (r.code === 0 && good) it.signer = `${good[1]} (${good[2]} ${good[3]})`;
-  else if (r.code === 0 && /GOODSIG|VALIDSIG/.test(out)) it.signer = /GOODSIG \S+ (.*)/.exec(out)?.[1] ?? "OpenPGP key";
-  else if (/No principal matched/.test(out)) {
+  else if (r.code === 0 && validPgp && /^\[GNUPG:\] GOODSIG /m.test(out) && keys.openpgp.includes(validPgp)) {
+    it.signer = `${/^\[GNUPG:\] GOODSIG \S+ (.*)$/m.exec(out)?.[1] ?? "OpenPGP key"} (OpenPGP ${validPgp})`;
+  } else if (/No principal matched/.test(out)) {
     const key = /with (\S+ key \S+)/.exec(out)?.[1] ?? "an unknown key";
-    p.push(`signed by an untrusted key (${key}, not in ${opts.trust})`);
-  } else if (/incorrect signature|Could not verify|BADSIG/i.test(out)) p.push(`bad signature on ${sigRef(label, version)}: ${firstLine(out, /incorrect signature|BADSIG/i) ?? firstLine(out, /verif/i) ?? out.trim()}`);
-  else p.push(`signature on ${sigRef(label, version)} not accepted: ${out.trim().split("\n").pop() || `git verify-tag exited ${r.code}`}`);
+    p.push(`signed by an untrusted key (${key}, not in ${keys.file})`);
+  } else if (badPgp) p.push(`bad signature on ${ref}: the OpenPGP signature of key ${badPgp[1]} (${badPgp[2]}) does not match the tag`);
+  else if (stalePgp) p.push(`signature on ${ref} not accepted: the OpenPGP key ${stalePgp[2]} (${stalePgp[3]}) ${stalePgp[1] === "REVKEYSIG" ? "is revoked" : "or its signature has expired"}`);
+  else if (errPgp && /^\[GNUPG:\] NO_PUBKEY /m.test(out)) p.push(`signed by an untrusted key (OpenPGP key ${errPgp[2] || errPgp[1]}, not in ${keys.file})`);
+  else if (/incorrect signature|Could not verify/i.test(out)) p.push(`bad signature on ${ref}: ${firstLine(out, /incorrect signature/i) ?? firstLine(out, /verif/i) ?? out.trim()}`);
+  else p.push(`signature on ${ref} not accepted: ${out.trim().split("\n").pop() || `git verify-tag exited ${r.code}`}`);
   if (sig.digest === null) p.push(`the signature tag carries no tree-digest line`);
   else {
     const actual = await treeDigest(repo, tree);

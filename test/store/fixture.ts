@@ -26,7 +26,7 @@ export async function publishedSet(opts: { remote?: string; extraEnv?: NodeJS.Pr
   symlinkSync("default.nix", join(work, "a/link.nix"));
   commitAll(work, "atoms");
   const remote = opts.remote ?? makeBare();
-  const signOpt = opts.sign ? { sign: await signHook(work, opts.sign) } : {};
+  const signOpt = opts.sign ? { sign: await signHook(work, opts.sign, opts.extraEnv) } : {};
   const init = await initTo(work, remote, opts.extraEnv);
   const first = await publishTo(work, remote, { env: opts.extraEnv, ...signOpt });
   writeFiles(work, { "a/atom.toml": atomToml("a", "0.2.0"), "a/default.nix": "{ a = 2; }\n" });
@@ -38,13 +38,13 @@ export async function publishedSet(opts: { remote?: string; extraEnv?: NodeJS.Pr
   return { work, remote, root: init.root, revs };
 }
 
-async function signHook(work: string, key: string) {
+async function signHook(work: string, key: string, extraEnv?: NodeJS.ProcessEnv) {
   const { signAtoms } = await import("../../src/publish/sign.js");
   const { Repo } = await import("../../src/git/repo.js");
   return async (atoms: readonly { label: string; version: string; commit: string }[]) => {
     const repo = await Repo.open(work, { env });
     try {
-      return await signAtoms(repo, atoms, { key, env });
+      return await signAtoms(repo, atoms, { key, env: { ...env, ...extraEnv } });
     } finally {
       repo.close();
     }

@@ -24,7 +24,7 @@ work tree. Keys:
   [aliases]  NAME = "VALUE"          added to the default aliases (spec §12), or overriding one
   [cache]    dir = "PATH"            cache directory (default $XDG_CACHE_HOME/cpr, else ~/.cache/cpr)
              listing-ttl = SECONDS   how long an ls-refs listing stays fresh (default 300)
-  [trust]    TAG-OR-ROOT = ["LINE"]  allowed-signers lines trusted for a set
+  [trust]    TAG-OR-ROOT = ["LINE"]  allowed-signers lines or armored OpenPGP keys trusted for a set
 
 Environment: CPR_CACHE_DIR, CPR_LISTING_TTL, CPR_ALIASES="name=value,name=value".
 Unknown keys are reported as warnings; invalid values are errors with file:line:col.

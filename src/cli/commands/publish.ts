@@ -25,8 +25,10 @@ Options:
   --rev REV      The commit to publish (default HEAD)
   --dry-run      Say what would be published or skipped; write nothing
   --sign KEY     Also push refs/eka/meta/<label>/<version>/sig: a tag on the atom commit carrying the BLAKE3
-                 digest of its tree, signed with KEY: an ssh key file (git's gpg.format=ssh signatures, checked
-                 by git verify-tag and cpr verify --trust) or an OpenPGP key id; in the same atomic push
+                 digest of its tree, signed with KEY: an ssh key file (git's gpg.format=ssh signatures), or,
+                 when KEY is not a file, an OpenPGP key id, fingerprint or user id (signed by gpg, as git tag -s
+                 does; GNUPGHOME is honoured); in the same atomic push. Checked by git verify-tag and by
+                 cpr verify --trust FILE (an allowed-signers file or armored OpenPGP public keys)
   --json         Print {"published":[…],"skipped":[…],"failed":[…]} on stdout
   -q, --quiet    Print nothing but errors and the failed atoms
 

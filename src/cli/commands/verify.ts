@@ -27,8 +27,8 @@ export const command: Command = {
   - the AtomId follows from the root in refs/ekala/init (and, with --lock, equals the lock's id and set);
   - with --lock, every mirror of the set agrees on the rev and the root;
   - with --deep, the origin commit descends from the set root (commit graph only, --filter=tree:0);
-  - with --trust FILE (an ssh allowed-signers file), refs/eka/meta/<label>/<version>/sig is a tag on the atom
-    commit signed by a trusted key (checked by git verify-tag), whose BLAKE3 tree digest matches the content.
+  - with --trust FILE, refs/eka/meta/<label>/<version>/sig is a tag on the atom commit signed by a key of FILE
+    (checked by git verify-tag), whose BLAKE3 tree digest matches the content.
 Legacy layouts are reported as legacy, not as failures.
 
 Targets: URI (URL::LABEL[@REQ]: the highest matching version, every version without REQ); REMOTE with LABEL
@@ -39,9 +39,11 @@ Output: one line per atom version: "ok", "legacy", or "FAILED" with exactly what
 Options:
   --lock        Verify the atoms of ./atom.lock (or FILE) against their mirror, and every mirror against the lock
   --deep        Also check that each origin descends from the set root
-  --trust FILE  Require a valid signature from a key of this allowed-signers file (ssh-keygen format).
-                Without it, a set with a [trust] list in config (keyed by its root, or by its tag from the lock)
-                gets the same check against those keys
+  --trust FILE  Require a valid signature from a key of FILE: ssh allowed-signers lines (ssh-keygen format)
+                and/or armored OpenPGP public keys (gpg --armor --export KEY), recognised by content.
+                OpenPGP signatures are checked against a throwaway keyring of FILE's keys only, never
+                your own. Without --trust, a set with a [trust] list in config (keyed by its root, or by
+                its tag from the lock: allowed-signers lines or armored key blocks) gets the same check
   --json        Print {"ok":bool,"atoms":[{label,version,url,rev,id,root,origin,path,status,problems,notes,signer}]}
 
 Exit codes: 0 all ok (or legacy), 1 any failure, 2 usage error.
