@@ -347,6 +347,29 @@ export function replaceVersionPlaceholder(input: string): VersionPlaceholder {
   return { text: input.slice(0, m.index) + VERSION_PLACEHOLDER + input.slice(m.index + m[0].length), fromVersion: [set, label] };
 }
 
+/**
+ * A `from_version` URL with `__VERSION__` replaced by `version` in its path only (spec §5.1): the scheme and
+ * authority (`scheme://user@host:port`, or `user@host:` of an scp-like URL), the query and the fragment are left
+ * as written.
+ */
+export function substituteVersion(url: string, version: string): string {
+  let start = 0;
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(url);
+  if (scheme) {
+    const slash = url.indexOf("/", scheme[0].length);
+    start = slash < 0 ? url.length : slash;
+  } else {
+    const scp = /^[^/:]+:/.exec(url);
+    if (scp) start = scp[0].length;
+  }
+  let end = url.length;
+  for (const c of ["?", "#"]) {
+    const i = url.indexOf(c, start);
+    if (i >= 0 && i < end) end = i;
+  }
+  return url.slice(0, start) + url.slice(start, end).split(VERSION_PLACEHOLDER).join(version) + url.slice(end);
+}
+
 /** parseGitUrl, also returning the alias expansion steps (for `cpr uri --url`). */
 export function explainGitUrl(input: string, aliases: Aliases = DEFAULT_ALIASES): ExplainedUrl {
   const { text } = replaceVersionPlaceholder(input);

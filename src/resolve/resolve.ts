@@ -28,6 +28,7 @@ import {
 } from "../protocol/lock.js";
 import { parseAtomManifest, type AtomManifest, type DirectNixDep } from "../protocol/manifest.js";
 import { manifestRef } from "../protocol/refs.js";
+import { substituteVersion } from "../protocol/uri.js";
 import type { Reporter } from "../protocol/report.js";
 import { compareVersions, makeVersion, matches, parseVersion, VersionSet, type Requirement, type Version } from "../protocol/version.js";
 import { solve, type Provider } from "./pubgrub.js";
@@ -119,6 +120,8 @@ class GitProvider implements Provider {
   private readonly pendingFetch = new Map<RemoteSet, PendingFetch[]>();
   private fetchScheduled = new Set<RemoteSet>();
   readonly edges = new Map<string, GraphEdge[]>();
+  /** The project's own `[package.sets]` tags → the root their mirrors report (for `from_version`). */
+  readonly tagRoots = new Map<string, string>();
 
   constructor(
     readonly project: Project,
@@ -296,6 +299,7 @@ class GitProvider implements Provider {
           const listed = await set.listMany(labels);
           root = listed.get(labels[0]!)!.root;
         }
+        if (from === ROOT_PKG) this.tagRoots.set(tag, root);
         if (!this.setEntries.has(root)) {
           this.setEntries.set(root, { tag, mirrors: new Set(hasLocal && isLocalContext ? ["::", ...mirrors] : mirrors) });
         } else if (from === ROOT_PKG) {
@@ -448,7 +452,11 @@ export async function resolveProject(project: Project, opts: ResolveOptions): Pr
       if (cand.atom?.manifest) provider.store.noteRev(cand.atom.rev, cand.atom.manifest);
     }
     const compose = await composeEntry(project, provider, usedRoots);
-    deps.push(...(await directEntries(project, opts)));
+    const lockedVersion = (tag: string, label: string): string | null => {
+      const root = provider.tagRoots.get(tag);
+      return root === undefined ? null : (solution.versions.get(atomId(root, label))?.text ?? null);
+    };
+    deps.push(...(await directEntries(project, opts, lockedVersion)));
     const sets: Record<string, LockSet> = {};
     for (const root of [...usedRoots].sort()) {
       const e = provider.setEntries.get(root);
@@ -497,39 +505,55 @@ async function composeEntry(project: Project, provider: GitProvider, usedRoots: 
   return { use: "atom", label: c.label, version: pick.a.version, set: listing.root, rev: pick.a.rev, mirror: firstUrlMirror(pick.a.mirrors), id, entry: c.entry };
 }
 
-/** Does a lock entry still describe a manifest's direct Nix dependency? */
-export function directMatches(d: DirectNixDep, e: LockDirectDep): boolean {
+/** The locked version of the atom `[deps.from.<tag>]` `<label>` of the project, or null. */
+export type LockedVersionOf = (tag: string, label: string) => string | null;
+
+/**
+ * The URL a direct Nix dependency is fetched from and locked with: with `from_version`, its `__VERSION__` replaced
+ * (in the path only) by the locked version of the named atom (spec §5.1).
+ */
+export function directUrl(d: DirectNixDep, lockedVersion: LockedVersionOf): string {
+  if (!d.fromVersion) return d.url;
+  const [tag, label] = d.fromVersion;
+  const v = lockedVersion(tag, label);
+  if (v === null) throw new CprError("resolve.from-version", `${d.name}: from_version names ${tag}.${label}, which was not locked`, { hint: `add ${label} under [deps.from.${tag}]` });
+  return substituteVersion(d.url, v);
+}
+
+/** Does a lock entry still describe a manifest's direct Nix dependency (fetched from `url`)? */
+export function directMatches(d: DirectNixDep, e: LockDirectDep, url: string = d.url): boolean {
   if (e.name !== d.name) return false;
   switch (d.kind) {
     case "url":
-      return e.type === "nix" && e.url === d.url;
+      return e.type === "nix" && e.url === url;
     case "tar":
-      return e.type === "nix+tar" && e.url === d.url;
+      return e.type === "nix+tar" && e.url === url;
     case "build":
-      return e.type === "nix+src" && e.url === d.url && e.unpack === d.unpack;
+      return e.type === "nix+src" && e.url === url && e.unpack === d.unpack;
     case "git":
-      if (e.type !== "nix+git" || e.url !== d.url) return false;
+      if (e.type !== "nix+git" || e.url !== url) return false;
       if (d.requirement) return e.version !== null && matches(d.requirement, parseVersion(e.version.replace(/^v/, "")));
       return e.version === null;
   }
 }
 
-async function directEntries(project: Project, opts: ResolveOptions): Promise<LockDirectDep[]> {
+async function directEntries(project: Project, opts: ResolveOptions, lockedVersion: LockedVersionOf): Promise<LockDirectDep[]> {
   const old = (project.lock?.deps ?? []).filter((d): d is LockDirectDep => d.type !== "atom");
   const out: LockDirectDep[] = [];
   for (const d of project.manifest.directNix) {
-    const kept = old.find((e) => directMatches(d, e));
+    const url = directUrl(d, lockedVersion);
+    const kept = old.find((e) => directMatches(d, e, url));
     if (kept && !(opts.update === true || (Array.isArray(opts.update) && opts.update.includes(d.name)))) {
       out.push(kept);
       continue;
     }
     if (opts.offline) throw new CprError("resolve.offline", `offline: the direct Nix dependency ${d.name} is not locked yet`, { hint: "run without --offline" });
-    out.push(await prefetchEntry(d, project.dir, opts));
+    out.push(await prefetchEntry(d, project.dir, opts, url));
   }
   return out;
 }
 
-export async function prefetchEntry(d: DirectNixDep, cwd: string, opts: { env: NodeJS.ProcessEnv; reporter: Reporter }): Promise<LockDirectDep> {
+export async function prefetchEntry(d: DirectNixDep, cwd: string, opts: { env: NodeJS.ProcessEnv; reporter: Reporter }, url: string = d.url): Promise<LockDirectDep> {
   const { prefetchDirect } = await import("../nix/prefetch.js");
   const popts = {
     cwd,
@@ -539,16 +563,16 @@ export async function prefetchEntry(d: DirectNixDep, cwd: string, opts: { env: N
     ...(d.kind === "git" && d.ref !== null ? { ref: d.ref } : {}),
     ...(d.kind === "git" && d.requirement !== null ? { version: d.requirement.text } : {}),
   };
-  const r = await prefetchDirect(d.kind, d.url, popts);
+  const r = await prefetchDirect(d.kind, url, popts);
   switch (r.type) {
     case "nix":
-      return { type: "nix", name: d.name, url: d.url, hash: r.hash! };
+      return { type: "nix", name: d.name, url, hash: r.hash! };
     case "nix+tar":
-      return { type: "nix+tar", name: d.name, url: d.url, hash: r.hash! };
+      return { type: "nix+tar", name: d.name, url, hash: r.hash! };
     case "nix+src":
-      return { type: "nix+src", name: d.name, url: d.url, hash: r.hash!, unpack: r.unpack === true };
+      return { type: "nix+src", name: d.name, url, hash: r.hash!, unpack: r.unpack === true };
     case "nix+git":
-      return { type: "nix+git", name: d.name, url: d.url, version: r.version ?? null, rev: r.rev! };
+      return { type: "nix+git", name: d.name, url, version: r.version ?? null, rev: r.rev! };
   }
 }
 
@@ -632,7 +656,20 @@ export function lockSatisfies(project: Project, cacheDir: string): boolean {
   }
   const directLock = lock.deps.filter((d): d is LockDirectDep => d.type !== "atom");
   if (directLock.length !== manifest.directNix.length) return false;
-  for (const d of manifest.directNix) if (!directLock.some((e) => directMatches(d, e))) return false;
+  const lockedVersion: LockedVersionOf = (tag, label) => {
+    const root = rootOfTag(tag);
+    const e = root === null ? undefined : atoms.find((a) => a.id === atomId(root, label));
+    return e ? unlocal(e.version).version.text : null;
+  };
+  for (const d of manifest.directNix) {
+    let url: string;
+    try {
+      url = directUrl(d, lockedVersion);
+    } catch {
+      return false;
+    }
+    if (!directLock.some((e) => directMatches(d, e, url))) return false;
+  }
   // Every atom entry must still be needed (reachable from the project) when the graph is known.
   const graph = loadGraph(cacheDir, lockText);
   if (graph) {
