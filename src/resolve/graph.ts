@@ -18,6 +18,8 @@ export interface LockedGraph {
 export function lockedGraph(project: Project, cacheDir: string): LockedGraph {
   const atoms = new Map<string, LockAtom>();
   for (const d of project.lock?.deps ?? []) if (d.type === "atom") atoms.set(d.id, stripType(d));
+  const c = project.lock?.compose;
+  if (c?.use === "atom" && !atoms.has(c.id)) atoms.set(c.id, { label: c.label, version: c.version, set: c.set, rev: c.rev, mirror: c.mirror, id: c.id });
   const recorded = project.lockText === null ? null : loadGraph(cacheDir, project.lockText);
   if (recorded) return { atoms, edges: recorded, complete: true };
   const direct: GraphEdge[] = [];
@@ -32,6 +34,8 @@ export function lockedGraph(project: Project, cacheDir: string): LockedGraph {
       }
     }
   }
+  const mc = project.manifest.compose;
+  if (c?.use === "atom" && mc?.kind === "with" && !direct.some((e) => e.dep === c.id)) direct.push({ dep: c.id, req: mc.requirement.text });
   return { atoms, edges: { [ROOT_PKG]: direct }, complete: false };
 }
 

@@ -252,7 +252,7 @@ class GitProvider implements Provider {
   }
 
   private async loadDeps(pkg: string, version: Version): Promise<Map<string, { set: VersionSet; req: Requirement }>> {
-    if (pkg === ROOT_PKG) return this.depsOf(this.project.manifest, null, ROOT_PKG);
+    if (pkg === ROOT_PKG) return this.rootDeps();
     const info = this.pkgs.get(pkg)!;
     const cand = await this.candidate(pkg, version);
     let manifest: AtomManifest;
@@ -266,6 +266,28 @@ class GitProvider implements Provider {
     }
     const selfSet = [...info.sets][0] ?? null;
     return this.depsOf(manifest, selfSet, pkg);
+  }
+
+  /** AtomId of the composer (`[compose.with.*]`), once the project's dependencies are known. */
+  composerId: string | null = null;
+
+  /**
+   * The project's dependencies: its `[deps.from.*]` plus the composer, a package like any other (its own
+   * dependencies are resolved and unify with the rest). A composer also listed in `[deps.from.*]` must satisfy both.
+   */
+  private async rootDeps(): Promise<Map<string, { set: VersionSet; req: Requirement }>> {
+    const manifest = this.project.manifest;
+    const c = manifest.compose;
+    if (!c || c.kind !== "with") return this.depsOf(manifest, null, ROOT_PKG);
+    const own = manifest.depsFrom[c.from]?.[c.label];
+    const depsFrom = { ...manifest.depsFrom, [c.from]: { ...(manifest.depsFrom[c.from] ?? {}), [c.label]: own ?? c.requirement } };
+    const out = await this.depsOf({ ...manifest, depsFrom }, null, ROOT_PKG);
+    const id = atomId(this.tagRoots.get(c.from)!, c.label);
+    this.composerId = id;
+    const composerSet = VersionSet.fromRequirement(c.requirement);
+    const dep = out.get(id)!;
+    if (own) out.set(id, { set: dep.set.intersect(composerSet), req: dep.req });
+    return out;
   }
 
   /**
@@ -420,6 +442,7 @@ function preferredFromLock(lock: Lockfile | null, update: readonly string[] | tr
     if (d.type !== "atom" || skip.has(d.label)) continue;
     out.set(d.id, unlocal(d.version).version);
   }
+  if (lock.compose.use === "atom" && !skip.has(lock.compose.label) && !out.has(lock.compose.id)) out.set(lock.compose.id, unlocal(lock.compose.version).version);
   return out;
 }
 
@@ -440,8 +463,16 @@ export async function resolveProject(project: Project, opts: ResolveOptions): Pr
     const solution = await solve(provider, ROOT_PKG, project.manifest.package.version);
     const deps: LockDep[] = [];
     const usedRoots = new Set<string>();
+    // The composer is locked in [compose]; in [[deps]] too only when the project or another atom depends on it.
+    const c = project.manifest.compose;
+    let composerInDeps = c?.kind === "with" && Object.hasOwn(project.manifest.depsFrom[c.from] ?? {}, c.label);
+    for (const [pkg, version] of solution.versions) {
+      if (pkg === ROOT_PKG || composerInDeps) continue;
+      if ((await provider.depsWithReqs(pkg, version)).has(provider.composerId ?? "")) composerInDeps = true;
+    }
     for (const [pkg, version] of solution.versions) {
       if (pkg === ROOT_PKG) continue;
+      if (pkg === provider.composerId && !composerInDeps) continue;
       const info = provider.pkgs.get(pkg)!;
       const cand = await provider.candidate(pkg, version);
       usedRoots.add(info.root);
@@ -451,7 +482,8 @@ export async function resolveProject(project: Project, opts: ResolveOptions): Pr
       deps.push({ type: "atom", ...atom });
       if (cand.atom?.manifest) provider.store.noteRev(cand.atom.rev, cand.atom.manifest);
     }
-    const compose = await composeEntry(project, provider, usedRoots);
+    const compose = await composeEntry(project, provider, solution);
+    if (provider.composerId) usedRoots.add(provider.pkgs.get(provider.composerId)!.root);
     const lockedVersion = (tag: string, label: string): string | null => {
       const root = provider.tagRoots.get(tag);
       return root === undefined ? null : (solution.versions.get(atomId(root, label))?.text ?? null);
@@ -484,25 +516,19 @@ function needsLocal(m: AtomManifest): boolean {
   return Object.values(m.package.sets).some((ms) => ms.includes("::"));
 }
 
-/** The composer: the locked version when it still satisfies, else the newest allowed (its own deps are not resolved). */
-async function composeEntry(project: Project, provider: GitProvider, usedRoots: Set<string>): Promise<LockCompose> {
+/** The composer's [compose] entry: the version the solver chose for it (spec §10). */
+async function composeEntry(project: Project, provider: GitProvider, solution: { versions: ReadonlyMap<string, Version> }): Promise<LockCompose> {
   const c = project.manifest.compose;
   if (!c || c.kind === "static") return { use: "static" };
   if (c.kind === "nix") return { use: "nix", entry: c.path };
-  const mirrors = project.manifest.package.sets[c.from] ?? [];
-  const set = provider.remoteSet(mirrors);
-  const listing = await set.list(c.label);
-  const id = atomId(listing.root, c.label);
-  const locked = project.lock?.compose.use === "atom" && project.lock.compose.id === id ? project.lock.compose : null;
-  const versions = listing.atoms.map((a) => ({ a, v: parseVersion(a.version) })).filter((x) => matches(c.requirement, x.v));
-  versions.sort((x, y) => compareVersions(y.v, x.v));
-  const pick = (locked && versions.find((x) => x.v.text === locked.version)) ?? versions[0];
-  if (!pick) {
-    throw new CprError("resolve.composer", `no version of the composer ${c.label} satisfies ${c.requirement.text} (available: ${listing.atoms.map((a) => a.version).join(", ") || "none"})`);
-  }
-  usedRoots.add(listing.root);
-  if (!provider.setEntries.has(listing.root)) provider.setEntries.set(listing.root, { tag: c.from, mirrors: new Set(mirrors) });
-  return { use: "atom", label: c.label, version: pick.a.version, set: listing.root, rev: pick.a.rev, mirror: firstUrlMirror(pick.a.mirrors), id, entry: c.entry };
+  const id = provider.composerId!;
+  const version = solution.versions.get(id)!;
+  const info = provider.pkgs.get(id)!;
+  const cand = await provider.candidate(id, version);
+  const atom: LockAtom = cand.local
+    ? { label: info.label, version: localVersionText(version), set: info.root, rev: null, mirror: null, id }
+    : { label: info.label, version: version.text, set: info.root, rev: cand.atom!.rev, mirror: firstUrlMirror(cand.atom!.mirrors), id };
+  return { use: "atom", ...atom, entry: c.entry };
 }
 
 /** The locked version of the atom `[deps.from.<tag>]` `<label>` of the project, or null. */
@@ -652,7 +678,8 @@ export function lockSatisfies(project: Project, cacheDir: string): boolean {
     if (lc.use !== "nix" || lc.entry !== c.path) return false;
   } else {
     const root = rootOfTag(c.from);
-    if (lc.use !== "atom" || !root || lc.set !== root || lc.label !== c.label || lc.entry !== c.entry || !matches(c.requirement, parseVersion(lc.version))) return false;
+    if (lc.use !== "atom" || !root || lc.set !== root || lc.label !== c.label || lc.entry !== c.entry || !matches(c.requirement, unlocal(lc.version).version)) return false;
+    direct.add(lc.id);
   }
   const directLock = lock.deps.filter((d): d is LockDirectDep => d.type !== "atom");
   if (directLock.length !== manifest.directNix.length) return false;

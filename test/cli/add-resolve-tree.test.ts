@@ -136,6 +136,7 @@ zlib-1 = { build = "https://www.zlib.net/zlib-1.3.1.tar.gz", unpack = true }
   const tree = cpr(dir, env, "tree", "--json");
   assert.equal(tree.code, 0, tree.stderr);
   const labels = (JSON.parse(tree.stdout) as { atoms: { label: string }[] }).atoms.map((a) => a.label).sort();
-  assert.deepEqual(labels, ["dev", "hosts"]);
+  // The composer is in the graph too (locked in [compose]).
+  assert.deepEqual(labels, ["atom-nix", "dev", "hosts"]);
   void manifestText;
 });
