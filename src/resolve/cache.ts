@@ -54,6 +54,14 @@ function atomicWrite(file: string, text: string): void {
   renameSync(tmp, file);
 }
 
+/**
+ * The cache key of a listing of `refs/eka/atoms/<label>/<prefix>`: the label alone for a whole label (as older
+ * caches have it), else `<label> <prefix>` (a label has no spaces).
+ */
+export function listingKey(label: string, prefix: string): string {
+  return prefix === "" ? label : `${label} ${prefix}`;
+}
+
 /** Listing cache: one JSON file per mirror URL. */
 export class ListingCache {
   private readonly dir: string;
@@ -82,12 +90,20 @@ export class ListingCache {
     return f;
   }
 
-  /** The cached listing of `label` on `url`, with whether it is still fresh; null when never listed. */
-  get(url: string, label: string): { root: string | null; atoms: readonly CachedAtom[]; fresh: boolean } | null {
+  /**
+   * The cached listing of the versions of `label` starting with `prefix` on `url` (from a listing of that prefix
+   * or of a shorter one, which covers it; the freshest), with whether it is still fresh; null when never listed.
+   */
+  get(url: string, label: string, prefix = ""): { root: string | null; atoms: readonly CachedAtom[]; fresh: boolean } | null {
     const f = this.file(url);
-    const entry = f.labels[label];
-    if (!entry) return null;
-    return { root: f.root, atoms: entry.atoms, fresh: this.now() - entry.time < this.ttlSeconds };
+    let best: { time: number; atoms: CachedAtom[] } | null = null;
+    for (let n = 0; n <= prefix.length; n++) {
+      const entry = f.labels[listingKey(label, prefix.slice(0, n))];
+      if (entry && (best === null || entry.time > best.time)) best = entry;
+    }
+    if (!best) return null;
+    const atoms = prefix === "" ? best.atoms : best.atoms.filter((a) => a.version.startsWith(prefix));
+    return { root: f.root, atoms, fresh: this.now() - best.time < this.ttlSeconds };
   }
 
   /** The cached root of a mirror (whatever its age), or null. */
@@ -95,6 +111,7 @@ export class ListingCache {
     return this.file(url).root;
   }
 
+  /** `labels`: listingKey(label, prefix) → the versions listed under that prefix. */
   put(url: string, root: string | null, labels: ReadonlyMap<string, readonly CachedAtom[]>): void {
     const f = this.file(url);
     const t = this.now();

@@ -6,10 +6,11 @@
 import { lsRefs } from "../git/lsrefs.js";
 import { displayUrl, parseRemoteUrl } from "../git/remote.js";
 import { CprError } from "../protocol/errors.js";
-import { groupListing, listingPrefixes } from "../protocol/refs.js";
+import { ATOMS_PREFIX, groupListing, INIT_REF } from "../protocol/refs.js";
 import type { Reporter } from "../protocol/report.js";
 import type { GitUrl } from "../protocol/uri.js";
-import type { CachedAtom, ListingCache, NetStats } from "./cache.js";
+import { compareVersions, makeVersion, VersionSet, type Version } from "../protocol/version.js";
+import { listingKey, type CachedAtom, type ListingCache, type NetStats } from "./cache.js";
 
 /** A version of a label on a set, with the mirrors (URL text) that listed it, in mirror order. */
 export interface SetAtom extends CachedAtom {
@@ -19,6 +20,38 @@ export interface SetAtom extends CachedAtom {
 export interface SetListing {
   readonly root: string;
   readonly atoms: readonly SetAtom[];
+}
+
+/**
+ * The versions whose text starts with `prefix`, for the prefixes listingPrefix makes: `""` (all), `M.` (major M),
+ * `M.m.` (minor M.m) or `M.m.p` (that release and its pre-releases and builds; a listing of it may also hold
+ * `M.m.p0…`, which is harmless).
+ */
+export function prefixSet(prefix: string): VersionSet {
+  if (prefix === "") return VersionSet.full;
+  const parts = prefix.replace(/\.$/, "").split(".").map(Number);
+  const [M, m, p] = parts as [number, number | undefined, number | undefined];
+  const lo = makeVersion(M, m ?? 0, p ?? 0, [0]);
+  const hi = m === undefined ? makeVersion(M + 1, 0, 0, [0]) : p === undefined ? makeVersion(M, m + 1, 0, [0]) : makeVersion(M, m, p + 1, [0]);
+  return VersionSet.interval({ version: lo, inclusive: true }, { version: hi, inclusive: false });
+}
+
+/**
+ * The narrowest listing prefix under `refs/eka/atoms/<label>/` that holds every version of `set`: a whole
+ * version `M.m.p` (`=1.2.3`), a minor `M.m.` (`^0.3.1`, `~1.2`), a major `M.` (`^1.2`, `>=1.2, <1.5`), or `""`
+ * (`*`, `>=1`). A prefix always ends at a `.` or a whole version: `1` would also match `10.0.0`.
+ */
+export function listingPrefix(set: VersionSet): string {
+  if (set.isEmpty()) return "";
+  let lo: Version | null = null;
+  for (const iv of [...set.intervals, ...set.prereleaseIntervals]) {
+    const v = iv.lower?.version ?? makeVersion(0, 0, 0);
+    if (lo === null || compareVersions(v, lo) < 0) lo = v;
+  }
+  for (const p of [`${lo!.major}.${lo!.minor}.${lo!.patch}`, `${lo!.major}.${lo!.minor}.`, `${lo!.major}.`]) {
+    if (set.isSubsetOf(prefixSet(p))) return p;
+  }
+  return "";
 }
 
 export interface MirrorContext {
@@ -34,7 +67,8 @@ export interface MirrorContext {
 }
 
 interface Pending {
-  labels: Set<string>;
+  /** listingKey → what to list */
+  wanted: Map<string, { label: string; prefix: string }>;
   waiters: { resolve: () => void; reject: (e: unknown) => void }[];
 }
 
@@ -42,7 +76,8 @@ export class RemoteSet {
   /** URL mirrors (never "::"), as written. */
   readonly mirrors: readonly string[];
   private readonly urls: Map<string, GitUrl>;
-  private readonly results = new Map<string, SetListing | CprError>();
+  /** label → prefix → listing (or why it failed). */
+  private readonly results = new Map<string, Map<string, SetListing | CprError>>();
   private pending: Pending | null = null;
   private inflight = new Map<string, Promise<void>>();
   /** The root this set must have (from the lock, or another source), if known. */
@@ -59,38 +94,68 @@ export class RemoteSet {
     return u ? displayUrl(u) : m;
   }
 
-  /** The consistent listing of `label` (versions on any answering mirror). */
-  async list(label: string): Promise<SetListing> {
-    const done = this.results.get(label);
-    if (done) {
-      if (done instanceof CprError) throw done;
-      return done;
+  /**
+   * The consistent listing of the versions of `label` whose text starts with `prefix` (versions on any answering
+   * mirror): only `refs/eka/atoms/<label>/<prefix>` is asked for, unless a listing of a shorter prefix (which
+   * covers it) is already at hand.
+   */
+  async list(label: string, prefix = ""): Promise<SetListing> {
+    for (;;) {
+      const done = this.resultFor(label, prefix);
+      if (done) {
+        if (done instanceof CprError) throw done;
+        return done;
+      }
+      const fromCache = this.fromCache(label, prefix);
+      if (fromCache) {
+        this.setResult(label, prefix, fromCache);
+        return fromCache;
+      }
+      // A listing of this prefix or of a shorter one already on its way: wait for it, then look again.
+      let waiting: Promise<void> | null = null;
+      for (let n = 0; n <= prefix.length && !waiting; n++) waiting = this.inflight.get(listingKey(label, prefix.slice(0, n))) ?? null;
+      if (!waiting) {
+        const key = listingKey(label, prefix);
+        waiting = this.enqueue(label, prefix).finally(() => this.inflight.delete(key));
+        this.inflight.set(key, waiting);
+      }
+      await waiting;
+      const r = this.results.get(label)?.get(prefix);
+      if (r instanceof CprError) throw r;
     }
-    const fromCache = this.fromCache(label);
-    if (fromCache) {
-      this.results.set(label, fromCache);
-      return fromCache;
-    }
-    let p = this.inflight.get(label);
-    if (!p) {
-      p = this.enqueue(label);
-      this.inflight.set(label, p);
-    }
-    await p;
-    const r = this.results.get(label)!;
-    if (r instanceof CprError) throw r;
-    return r;
   }
 
-  /** Many labels at once (one exchange per mirror when none is cached). */
-  async listMany(labels: readonly string[]): Promise<Map<string, SetListing>> {
-    const out = await Promise.all(labels.map(async (l) => [l, await this.list(l)] as const));
+  /** Many labels at once, each with its prefix (one exchange per mirror for those not cached). */
+  async listMany(wanted: readonly (readonly [string, string])[]): Promise<Map<string, SetListing>> {
+    const out = await Promise.all(wanted.map(async ([l, p]) => [l, await this.list(l, p)] as const));
     return new Map(out);
   }
 
-  private fromCache(label: string): SetListing | null {
+  private setResult(label: string, prefix: string, r: SetListing | CprError): void {
+    let m = this.results.get(label);
+    if (!m) {
+      m = new Map();
+      this.results.set(label, m);
+    }
+    m.set(prefix, r);
+  }
+
+  /** A listing of `prefix`, or one of a shorter prefix cut down to it; an error only for this very prefix. */
+  private resultFor(label: string, prefix: string): SetListing | CprError | null {
+    const m = this.results.get(label);
+    if (!m) return null;
+    const exact = m.get(prefix);
+    if (exact) return exact;
+    for (let n = prefix.length - 1; n >= 0; n--) {
+      const r = m.get(prefix.slice(0, n));
+      if (r && !(r instanceof CprError)) return { root: r.root, atoms: r.atoms.filter((a) => a.version.startsWith(prefix)) };
+    }
+    return null;
+  }
+
+  private fromCache(label: string, prefix: string): SetListing | null {
     if (this.mirrors.length === 0) return null;
-    const entries = this.mirrors.map((m) => [m, this.ctx.cache.get(m, label)] as const);
+    const entries = this.mirrors.map((m) => [m, this.ctx.cache.get(m, label, prefix)] as const);
     if (this.ctx.offline) {
       const have = entries.filter(([, e]) => e !== null);
       if (have.length === 0) {
@@ -109,30 +174,32 @@ export class RemoteSet {
     return null;
   }
 
-  private enqueue(label: string): Promise<void> {
+  private enqueue(label: string, prefix: string): Promise<void> {
     if (!this.pending) {
-      const pending: Pending = { labels: new Set(), waiters: [] };
+      const pending: Pending = { wanted: new Map(), waiters: [] };
       this.pending = pending;
       setImmediate(() => {
         this.pending = null;
-        this.query([...pending.labels]).then(
+        this.query([...pending.wanted.values()]).then(
           () => pending.waiters.forEach((w) => w.resolve()),
           (e) => pending.waiters.forEach((w) => w.reject(e)),
         );
       });
     }
     const pending = this.pending;
-    pending.labels.add(label);
+    pending.wanted.set(listingKey(label, prefix), { label, prefix });
     return new Promise((resolve, reject) => pending.waiters.push({ resolve, reject }));
   }
 
-  private async query(labels: string[]): Promise<void> {
+  private async query(wanted: { label: string; prefix: string }[]): Promise<void> {
+    const labels = [...new Set(wanted.map((w) => w.label))];
     if (this.mirrors.length === 0) {
-      for (const l of labels) this.results.set(l, new CprError("resolve.no-mirror", `'${l}': its set has no mirror to list it from`));
+      for (const w of wanted) this.setResult(w.label, w.prefix, new CprError("resolve.no-mirror", `'${w.label}': its set has no mirror to list it from`));
       return;
     }
     // Atom refs and the root only: manifests are fetched by ref name later (the meta refs would triple the bytes).
-    const prefixes = listingPrefixes(labels, { meta: false });
+    // Per label only the versions its requirement can allow: refs/eka/atoms/<label>/<prefix> (e.g. `1.` for ^1.2).
+    const prefixes = [...new Set(wanted.map((w) => `${ATOMS_PREFIX}${w.label}/${w.prefix}`)), INIT_REF];
     const answers = await Promise.all(
       this.mirrors.map(async (m) => {
         this.ctx.stats.connections += 1;
@@ -162,21 +229,24 @@ export class RemoteSet {
         if (at.format !== "pre1") continue;
         byLabel.get(at.label)?.push({ version: at.version, rev: at.rev, manifest: at.manifest });
       }
-      this.ctx.cache.put(a.mirror, listing.root, byLabel);
-      ok.push({ mirror: a.mirror, root: listing.root, atoms: [], byLabel });
+      const byKey = new Map<string, CachedAtom[]>();
+      for (const w of wanted) byKey.set(listingKey(w.label, w.prefix), (byLabel.get(w.label) ?? []).filter((x) => x.version.startsWith(w.prefix)));
+      this.ctx.cache.put(a.mirror, listing.root, byKey);
+      ok.push({ mirror: a.mirror, root: listing.root, atoms: [], byLabel: byKey });
     }
     if (ok.length === 0) {
       const err = new CprError("resolve.mirrors-down", `no mirror of the set answered: ${this.mirrors.map((m) => this.display(m)).join(", ")}`, {
         hint: "check the URLs in [package.sets], or use --offline to resolve from the cache",
       });
-      for (const l of labels) this.results.set(l, err);
+      for (const w of wanted) this.setResult(w.label, w.prefix, err);
       return;
     }
-    for (const l of labels) {
+    for (const w of wanted) {
+      const k = listingKey(w.label, w.prefix);
       try {
-        this.results.set(l, this.combine(l, ok.map((o) => ({ mirror: o.mirror, root: o.root, atoms: o.byLabel.get(l) ?? [] })), true));
+        this.setResult(w.label, w.prefix, this.combine(w.label, ok.map((o) => ({ mirror: o.mirror, root: o.root, atoms: o.byLabel.get(k) ?? [] })), true));
       } catch (e) {
-        if (e instanceof CprError) this.results.set(l, e);
+        if (e instanceof CprError) this.setResult(w.label, w.prefix, e);
         else throw e;
       }
     }

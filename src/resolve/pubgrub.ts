@@ -35,11 +35,13 @@ export interface Provider {
   /** The human name of a package for messages, e.g. `foo` or `foo (from gh:owner/repo)`. */
   name(pkg: string): string;
   /**
-   * All known versions of a package (any order). May fetch. Resolve to `[]` for a package that does not exist
+   * The versions of a package (any order): at least every existing one inside `within` (default: all of them).
+   * The solver asks again with a wider set when a requirement on the package widens, and claims nothing about
+   * versions outside the sets it asked for. May fetch. Resolve to `[]` for a package that does not exist
    * (it becomes part of the explanation: "no versions of X exist"); reject only for real failures (no mirror
    * answered, offline and not cached…), which abort the solve with that error, not an explanation.
    */
-  versions(pkg: string): Promise<readonly Version[]>;
+  versions(pkg: string, within?: VersionSet): Promise<readonly Version[] | PartialVersions>;
   /** Dependencies of one version: package → allowed versions. May fetch. Called at most once per version per solve. */
   dependencies(pkg: string, version: Version): Promise<ReadonlyMap<string, VersionSet>>;
   /** Preferred version (e.g. the locked one) to try first when it is allowed; else the newest allowed is tried. */
@@ -50,6 +52,18 @@ export interface Provider {
    * each of them at once, and `dependencies()` for the version it expects to pick, without waiting.
    */
   prefetch?(pkgs: readonly string[]): void;
+}
+
+/** Versions complete for `cover` only (a provider that lists part of a package's versions). */
+export interface PartialVersions {
+  readonly versions: readonly Version[];
+  readonly cover: VersionSet;
+}
+
+interface VersionList {
+  readonly list: readonly Version[];
+  /** The versions the list is complete for. */
+  readonly cover: VersionSet;
 }
 
 export interface Solution {
@@ -103,8 +117,9 @@ class Solver {
   private readonly decisions = new Map<string, Version>();
   private level = 0;
   /** Version lists (sorted ascending, deduplicated), as promises and as resolved values. */
-  private readonly versionPromises = new Map<string, Promise<readonly Version[]>>();
-  private readonly versionLists = new Map<string, readonly Version[]>();
+  /** Per package: the latest listing asked for, and the set of versions it is complete for. */
+  private readonly versionPromises = new Map<string, Promise<VersionList>>();
+  private readonly covered = new Map<string, VersionSet>();
   private readonly depPromises = new Map<string, Promise<ReadonlyMap<string, VersionSet>>>();
   private readonly depValues = new Map<string, ReadonlyMap<string, VersionSet>>();
   private readonly mentioned = new Set<string>();
@@ -119,8 +134,8 @@ class Solver {
   ) {
     this.mentioned.add(root);
     const rootList = [rootVersion];
-    this.versionPromises.set(root, Promise.resolve(rootList));
-    this.versionLists.set(root, rootList);
+    this.versionPromises.set(root, Promise.resolve({ list: rootList, cover: VersionSet.full }));
+    this.covered.set(root, VersionSet.full);
   }
 
   async run(): Promise<Solution> {
@@ -137,16 +152,25 @@ class Solver {
   // Fetching
   // -------------------------------------------------------------------------------------------------------------
 
-  private versionsOf(pkg: string): Promise<readonly Version[]> {
-    let p = this.versionPromises.get(pkg);
-    if (p === undefined) {
-      p = this.provider.versions(pkg).then((list) => {
-        const sorted = [...list].sort(compareVersions).filter((v, i, a) => i === 0 || compareVersions(a[i - 1]!, v) !== 0);
-        this.versionLists.set(pkg, sorted);
-        return sorted;
-      });
-      this.versionPromises.set(pkg, p);
-    }
+  /**
+   * The versions of `pkg`, complete at least inside `want`. A package is listed for the union of the sets asked
+   * for so far: one outside it asks the provider for that set (the provider lists only what it is missing and
+   * says which versions all its listings so far cover), and the lists are merged.
+   */
+  private versionsOf(pkg: string, want: VersionSet): Promise<VersionList> {
+    const prev = this.versionPromises.get(pkg);
+    const cov = this.covered.get(pkg);
+    if (prev !== undefined && cov !== undefined && want.isSubsetOf(cov)) return prev;
+    const asked = cov === undefined ? want : cov.union(want);
+    this.covered.set(pkg, asked);
+    const p = Promise.all([prev ? prev.catch(() => ({ list: [] as readonly Version[] })) : { list: [] as readonly Version[] }, this.provider.versions(pkg, want)]).then(([old, answer]) => {
+      const list = "cover" in answer ? answer.versions : answer;
+      const cover = "cover" in answer ? answer.cover : VersionSet.full;
+      if (asked.isSubsetOf(cover)) this.covered.set(pkg, cover.union(this.covered.get(pkg) ?? VersionSet.empty));
+      const sorted = [...old.list, ...list].sort(compareVersions).filter((v, i, a) => i === 0 || compareVersions(a[i - 1]!, v) !== 0);
+      return { list: sorted, cover };
+    });
+    this.versionPromises.set(pkg, p);
     return p;
   }
 
@@ -183,8 +207,8 @@ class Solver {
     this.provider.prefetch?.(fresh);
     for (const d of fresh) {
       const set = deps.get(d)!;
-      this.versionsOf(d)
-        .then((list) => {
+      this.versionsOf(d, set)
+        .then(({ list }) => {
           const v = this.likelyVersion(d, list, set);
           if (v !== null) this.depsOf(d, v).catch(() => {}); // speculative; a real failure surfaces when awaited
         })
@@ -343,7 +367,8 @@ class Solver {
     const candidates: string[] = [];
     for (const [pkg, acc] of this.accumulated) if (acc.positive && !this.decisions.has(pkg)) candidates.push(pkg);
     if (candidates.length === 0) return null;
-    const lists = await Promise.all(candidates.map((p) => this.versionsOf(p)));
+    const listed = await Promise.all(candidates.map((p) => this.versionsOf(p, this.accumulated.get(p)!.set)));
+    const lists = listed.map((l) => l.list);
     let best = -1;
     let bestCount = Infinity;
     candidates.forEach((pkg, i) => {
@@ -372,7 +397,8 @@ class Solver {
       incs = [];
       for (const [dep, set] of deps) {
         if (dep === pkg && set.contains(version)) continue; // a version depending on itself is harmless
-        const range = this.dependerRange(pkg, list, version, dep, set);
+        let range = this.dependerRange(pkg, list, version, dep, set);
+        if (!listed[best]!.cover.equals(VersionSet.full)) range = range.intersect(listed[best]!.cover);
         incs.push(new Incompatibility([positiveTerm(pkg, range), negativeTerm(dep, set)], { kind: "dependency" }));
       }
       for (const inc of incs) this.addIncompatibility(inc);

@@ -31,9 +31,9 @@ import { manifestRef } from "../protocol/refs.js";
 import { substituteVersion } from "../protocol/uri.js";
 import type { Reporter } from "../protocol/report.js";
 import { compareVersions, makeVersion, matches, parseVersion, VersionSet, type Requirement, type Version } from "../protocol/version.js";
-import { solve, type Provider } from "./pubgrub.js";
+import { solve, type PartialVersions, type Provider } from "./pubgrub.js";
 import { ListingCache, ManifestStore, newStats, type NetStats } from "./cache.js";
-import { RemoteSet, type MirrorContext, type SetAtom } from "./mirrors.js";
+import { listingPrefix, prefixSet, RemoteSet, type MirrorContext, type SetAtom } from "./mirrors.js";
 import { loadLocalSet, type LocalSet, type Project } from "./project.js";
 
 export const ROOT_PKG = "<root>";
@@ -113,7 +113,8 @@ class GitProvider implements Provider {
   private readonly ctx: MirrorContext;
   private readonly remoteSets = new Map<string, RemoteSet>();
   readonly pkgs = new Map<string, PkgInfo>();
-  private readonly candidates = new Map<string, Promise<Candidate[]>>();
+  /** Per package: listing prefix → its candidates. */
+  private readonly candidates = new Map<string, Map<string, Promise<Candidate[]>>>();
   private readonly deps = new Map<string, Promise<Map<string, { set: VersionSet; req: Requirement }>>>();
   /** root → lock [sets] entry (first writer wins; the project's own tags are registered first). */
   readonly setEntries = new Map<string, { tag: string; mirrors: Set<string> }>();
@@ -162,42 +163,44 @@ class GitProvider implements Provider {
     return this.preferredVersions.get(pkg) ?? null;
   }
 
-  /** Speculative work started by prefetch, awaited before the caches close. */
-  private readonly background: Promise<unknown>[] = [];
-
-  prefetch(pkgs: readonly string[]): void {
-    for (const p of pkgs) {
-      if (p === ROOT_PKG) continue;
-      // List now; then start on the manifest of the version most likely chosen (preferred, else newest).
-      const task = this.candidatesOf(p)
-        .then((cands) => {
-          const pref = this.preferred(p);
-          const pick = (pref && cands.find((c) => compareVersions(c.version, pref) === 0)) ?? cands[0];
-          if (pick) return this.dependencies(p, pick.version).then(() => undefined);
-          return undefined;
-        })
-        .catch(() => {
-          /* reported when the solver asks */
-        });
-      this.background.push(task);
-    }
-  }
-
-  async versions(pkg: string): Promise<readonly Version[]> {
+  /**
+   * Versions, listed lazily and narrowly: the solver asks for the versions of a package inside a set (the
+   * requirements on it seen so far), and only `refs/eka/atoms/<label>/<prefix>` is listed, the prefix being the
+   * longest version text that every version of the set starts with, cut at a `.` or a whole version
+   * (listingPrefix). A wider set later lists the missing prefix; a listing covers every narrower prefix. The
+   * answer says which versions it is complete for (the union of the prefixes listed), so the solver claims nothing
+   * about the others. (No prefetch hook: the solver's own look-ahead lists with the requirement it has.)
+   */
+  async versions(pkg: string, within: VersionSet = VersionSet.full): Promise<readonly Version[] | PartialVersions> {
     if (pkg === ROOT_PKG) return [this.project.manifest.package.version];
-    return (await this.candidatesOf(pkg)).map((c) => c.version);
+    const { cands, cover } = await this.listed(pkg, within);
+    return { versions: cands.map((c) => c.version), cover };
   }
 
-  candidatesOf(pkg: string): Promise<Candidate[]> {
-    let p = this.candidates.get(pkg);
-    if (!p) {
-      p = this.loadCandidates(pkg);
-      this.candidates.set(pkg, p);
+  /** The candidates listed so far for `pkg`, after listing what `within` needs; newest first. */
+  private async listed(pkg: string, within: VersionSet): Promise<{ cands: Candidate[]; cover: VersionSet }> {
+    const prefix = listingPrefix(within);
+    let byPrefix = this.candidates.get(pkg);
+    if (!byPrefix) {
+      byPrefix = new Map();
+      this.candidates.set(pkg, byPrefix);
     }
-    return p;
+    if (![...byPrefix.keys()].some((q) => prefix.startsWith(q))) byPrefix.set(prefix, this.loadCandidates(pkg, prefix));
+    const snapshot = [...byPrefix];
+    const lists = await Promise.all(snapshot.map(([, p]) => p));
+    const byVersion = new Map<string, Candidate>();
+    for (const list of lists) {
+      for (const c of list) {
+        const seen = byVersion.get(c.version.text);
+        if (!seen || (seen.local && !c.local)) byVersion.set(c.version.text, c);
+      }
+    }
+    let cover = VersionSet.empty;
+    for (const [q] of snapshot) cover = cover.union(prefixSet(q));
+    return { cands: [...byVersion.values()].sort((a, b) => compareVersions(b.version, a.version)), cover };
   }
 
-  private async loadCandidates(pkg: string): Promise<Candidate[]> {
+  private async loadCandidates(pkg: string, prefix: string): Promise<Candidate[]> {
     const info = this.pkgs.get(pkg);
     if (!info) throw new Error(`internal: unknown package ${pkg}`);
     const byVersion = new Map<string, Candidate>();
@@ -205,7 +208,7 @@ class GitProvider implements Provider {
     for (const set of info.sets) {
       if (set.mirrors.length === 0) continue;
       try {
-        const listing = await set.list(info.label);
+        const listing = await set.list(info.label, prefix);
         if (listing.root !== info.root) continue;
         for (const a of listing.atoms) {
           const v = parseVersion(a.version);
@@ -231,7 +234,7 @@ class GitProvider implements Provider {
   }
 
   async candidate(pkg: string, version: Version): Promise<Candidate> {
-    const c = (await this.candidatesOf(pkg)).find((x) => compareVersions(x.version, version) === 0);
+    const c = (await this.listed(pkg, VersionSet.exact(version))).cands.find((x) => compareVersions(x.version, version) === 0);
     if (!c) throw new Error(`internal: ${this.name(pkg)} has no version ${version.text}`);
     return c;
   }
@@ -315,10 +318,10 @@ class GitProvider implements Provider {
           root = this.local.root;
           set.expectedRoot = root;
         } else if (hasLocal && self) {
-          root = (await set.list(labels[0]!)).root;
+          root = (await set.list(labels[0]!, listingPrefix(VersionSet.fromRequirement(reqs[labels[0]!]!)))).root;
         } else {
           if (mirrors.length === 0) throw new CprError("resolve.no-mirror", `[package.sets].${tag} has no mirror`);
-          const listed = await set.listMany(labels);
+          const listed = await set.listMany(labels.map((l) => [l, listingPrefix(VersionSet.fromRequirement(reqs[l]!))] as const));
           root = listed.get(labels[0]!)!.root;
         }
         if (from === ROOT_PKG) this.tagRoots.set(tag, root);
@@ -424,9 +427,11 @@ class GitProvider implements Provider {
 
   async close(): Promise<void> {
     // The solver and prefetch may leave speculative listings/fetches running: let them settle before closing.
-    for (let n = -1; n !== this.background.length + this.deps.size + this.candidates.size; ) {
-      n = this.background.length + this.deps.size + this.candidates.size;
-      await Promise.allSettled([...this.background, ...this.deps.values(), ...this.candidates.values()]);
+    const pending = (): Promise<unknown>[] => [...this.deps.values(), ...[...this.candidates.values()].flatMap((m) => [...m.values()])];
+    for (let n = -1; n !== pending().length; ) {
+      const all = pending();
+      n = all.length;
+      await Promise.allSettled(all);
     }
     this.cache.flush();
     this.store.close();
@@ -608,7 +613,7 @@ async function resolveLocker(provider: GitProvider, opts: ResolveOptions): Promi
   const mirror = opts.env.CPR_LOCKER_MIRROR ?? DEFAULT_LOCKER_MIRROR;
   if (rev) return defaultLocker(rev, mirror);
   try {
-    const listing = await provider.remoteSet([mirror]).list(DEFAULT_LOCKER_LABEL);
+    const listing = await provider.remoteSet([mirror]).list(DEFAULT_LOCKER_LABEL, DEFAULT_LOCKER_VERSION);
     const a = listing.atoms.find((x) => x.version === DEFAULT_LOCKER_VERSION);
     if (!a) throw new CprError("resolve.locker", `${mirror} has no ${DEFAULT_LOCKER_LABEL} ${DEFAULT_LOCKER_VERSION}`);
     return defaultLocker(a.rev, mirror);
