@@ -4,7 +4,7 @@ import type { Reporter } from "../protocol/report.js";
 import { lsRefs } from "../git/lsrefs.js";
 import type { ResolvedRemote } from "../git/remote.js";
 import type { Repo } from "../git/repo.js";
-import { setRoot } from "./root.js";
+import { setRoot } from "../git/root.js";
 
 /**
  * `init` (spec §4): mark a remote as a set by pushing `refs/ekala/init` = the root commit of HEAD's history. The

@@ -6,7 +6,7 @@ import { atomId } from "../protocol/id.js";
 import { parseAtomManifest } from "../protocol/manifest.js";
 import type { Reporter } from "../protocol/report.js";
 import type { Repo } from "../git/repo.js";
-import { setRoot } from "./root.js";
+import { setRoot } from "../git/root.js";
 
 /**
  * AtomIds of the atoms in a work tree (`cpr id`): labels from the work tree's atom.toml files (what you are editing,

@@ -7,8 +7,8 @@ import type { GitObject, PushOutcome, RefUpdate, Repo } from "../git/repo.js";
 import { refConflictError } from "../git/repo.js";
 import type { ResolvedRemote } from "../git/remote.js";
 import { readSourceAtoms, type SourceAtom } from "./atoms.js";
-import { listRemoteSet, type RemoteSet } from "./list.js";
-import { setRoot } from "./root.js";
+import { listRemoteSet, type RemoteSet } from "../git/remote-set.js";
+import { setRoot } from "../git/root.js";
 import { selectAtoms } from "./select.js";
 
 /**

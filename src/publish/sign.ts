@@ -11,13 +11,9 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CprError } from "../protocol/errors.js";
-import { META_PREFIX } from "../protocol/refs.js";
 import type { RefUpdate, Repo } from "../git/repo.js";
-import { treeDigest, TREE_DIGEST_FORMAT } from "../store/digest.js";
-
-export function sigRef(label: string, version: string): string {
-  return `${META_PREFIX}${label}/${version}/sig`;
-}
+import { treeDigest } from "../git/tree-digest.js";
+import { parseSignatureTag, sigRef, signaturePayload, type SignAtom } from "../protocol/signature.js";
 
 export interface SignOptions {
   /** An ssh key file (private, or public with the private key in ssh-agent), `key::ssh-…` literal, or an OpenPGP key id, fingerprint or user id. */
@@ -25,44 +21,9 @@ export interface SignOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
-export interface SignAtom {
-  readonly label: string;
-  readonly version: string;
-  readonly commit: string;
-}
-
 /** The signature scheme a KEY argument selects: a file or an `ssh-` literal is ssh, anything else OpenPGP. */
 export function keyFormat(key: string): "ssh" | "openpgp" {
   return existsSync(key) || key.startsWith("key::") || key.startsWith("ssh-") ? "ssh" : "openpgp";
-}
-
-/** The unsigned tag body for one atom version. */
-export function signaturePayload(a: SignAtom, digest: string, tagger: string): string {
-  return [
-    `object ${a.commit}`,
-    "type commit",
-    `tag ${a.label}/${a.version}`,
-    `tagger ${tagger}`,
-    "",
-    `publish(${a.label}): ${a.version}`,
-    "",
-    `tree-digest: ${digest}`,
-    `digest-format: ${TREE_DIGEST_FORMAT}`,
-    "",
-  ].join("\n");
-}
-
-export interface SignatureTag {
-  readonly object: string | null;
-  readonly digest: string | null;
-}
-
-export function parseSignatureTag(body: Uint8Array): SignatureTag {
-  const text = Buffer.from(body).toString("utf8");
-  return {
-    object: /^object ([0-9a-f]{40,64})$/m.exec(text)?.[1] ?? null,
-    digest: /^tree-digest: (blake3:[0-9a-f]{64})$/m.exec(text)?.[1] ?? null,
-  };
 }
 
 /**

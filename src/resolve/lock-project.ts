@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { CprError } from "../protocol/errors.js";
 import { DEFAULT_ALIASES, type Aliases } from "../protocol/uri.js";
 import type { Reporter } from "../protocol/report.js";
-import { writeManifestAndLock } from "../store/lockfile.js";
+import { writeManifestAndLock } from "./lockfile.js";
 import { ResolutionError } from "./pubgrub.js";
 import { newStats, type NetStats } from "./cache.js";
 import { loadProject, type Project } from "./project.js";

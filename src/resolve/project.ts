@@ -8,9 +8,9 @@ import { Repo } from "../git/repo.js";
 import { CprError } from "../protocol/errors.js";
 import { parseLock, type Lockfile } from "../protocol/lock.js";
 import { parseAtomManifest, parseSetManifest, type AtomManifest } from "../protocol/manifest.js";
-import { setRoot } from "../publish/root.js";
+import { setRoot } from "../git/root.js";
 import type { Reporter } from "../protocol/report.js";
-import { LOCK_NAME, MANIFEST_NAME } from "../store/lockfile.js";
+import { LOCK_NAME, MANIFEST_NAME } from "./lockfile.js";
 
 export interface Project {
   /** The atom directory. */

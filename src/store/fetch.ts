@@ -16,7 +16,7 @@ import { atomRef } from "../protocol/refs.js";
 import { silentReporter, type Reporter } from "../protocol/report.js";
 import type { AtomUri, GitUrl } from "../protocol/uri.js";
 import { maxSatisfying, parseVersion, tryParseVersion, type Requirement } from "../protocol/version.js";
-import { listRemoteSet } from "../publish/list.js";
+import { listRemoteSet } from "../git/remote-set.js";
 
 export interface FetchedAtom {
   readonly label: string;

@@ -23,9 +23,9 @@ import { parseAtomManifest } from "../protocol/manifest.js";
 import { atomRef, INIT_REF, manifestRef, originRef, type ListedAtom } from "../protocol/refs.js";
 import { silentReporter, type Reporter } from "../protocol/report.js";
 import type { GitUrl } from "../protocol/uri.js";
-import { listRemoteSet } from "../publish/list.js";
-import { treeDigest } from "./digest.js";
-import { sigRef, parseSignatureTag } from "../publish/sign.js";
+import { listRemoteSet } from "../git/remote-set.js";
+import { parseSignatureTag, sigRef } from "../protocol/signature.js";
+import { treeDigest } from "../git/tree-digest.js";
 
 export type VerifyStatus = "ok" | "failed" | "legacy";
 

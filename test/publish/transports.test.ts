@@ -1,7 +1,7 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { listRemoteSet } from "../../src/publish/list.js";
+import { listRemoteSet } from "../../src/git/remote-set.js";
 import { parseGitUrl } from "../../src/protocol/uri.js";
 import { atomToml, gitIn, makeRepo, refsOf, tempDir } from "../support/repo.js";
 import { startGitDaemon, startHttpBackend, startSshd, type TestServer } from "../support/servers.js";

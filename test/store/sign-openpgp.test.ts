@@ -4,7 +4,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { verifyRemote, type AtomReport, type VerifyRequest } from "../../src/store/verify.js";
-import { signaturePayload } from "../../src/publish/sign.js";
+import { signaturePayload } from "../../src/protocol/signature.js";
 import { parseGitUrl } from "../../src/protocol/uri.js";
 import { atomToml, commitAll, gitIn, tempDir, writeFiles } from "../support/repo.js";
 import { needTools } from "../support/tools.js";
@@ -98,10 +98,9 @@ test("OpenPGP: publish --sign KEYID signs with gpg; real git verify-tag and cpr 
   assert.match(problems(await verify(set.remote, ssh.allowed, [{ label: "a", version: "0.1.0" }], aliceEnv), "a", "0.1.0"), new RegExp(`^signed by an untrusted key \\(OpenPGP key ${alice.fpr}, not in .*allowed_signers\\)$`));
 
   // A tag signed by another, untrusted key (Mallory signs a faithful payload).
-  const { signaturePayload: payloadOf } = await import("../../src/publish/sign.js");
   const digest = /^tree-digest: (\S+)$/m.exec(raw)![1]!;
   const byMallory = copyBare(set.remote);
-  const faithful = payloadOf({ label: "a", version: "0.1.0", commit: set.revs["a@0.1.0"]! }, digest, "Mallory <mallory@example.org> 0 +0000");
+  const faithful = signaturePayload({ label: "a", version: "0.1.0", commit: set.revs["a@0.1.0"]! }, digest, "Mallory <mallory@example.org> 0 +0000");
   setRef(byMallory, sig, writeObject(byMallory, "tag", faithful + gpgSign(mallory, faithful)));
   assert.match(problems(await verify(byMallory, alice.asc, [{ label: "a", version: "0.1.0" }]), "a", "0.1.0"), new RegExp(`^signed by an untrusted key \\(OpenPGP key ${mallory.fpr}, not in .*/alice\\.asc\\)$`));
 

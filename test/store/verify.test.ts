@@ -6,7 +6,7 @@ import { writeFileSync } from "node:fs";
 import { verifyRemote, type AtomReport, type VerifyRequest } from "../../src/store/verify.js";
 import { parseGitUrl } from "../../src/protocol/uri.js";
 import { atomCommitBody } from "../../src/protocol/commit.js";
-import { treeDigest } from "../../src/store/digest.js";
+import { treeDigest } from "../../src/git/tree-digest.js";
 import { Repo } from "../../src/git/repo.js";
 import { gitIn, tempDir } from "../support/repo.js";
 import { needTools } from "../support/tools.js";
@@ -130,7 +130,7 @@ test("signatures: publish --sign pushes a tag that real git verify-tag and ssh-k
   assert.match(problems(await verify(bad, [{ label: "a", version: "0.1.0" }], { trust: signer.allowed }), "a", "0.1.0"), /bad signature on refs\/eka\/meta\/a\/0\.1\.0\/sig: .*incorrect signature/);
 
   // A valid signature over a wrong digest: the content check still fails.
-  const { signaturePayload } = await import("../../src/publish/sign.js");
+  const { signaturePayload } = await import("../../src/protocol/signature.js");
   const payload = signaturePayload({ label: "a", version: "0.1.0", commit: set.revs["a@0.1.0"]! }, `blake3:${"0".repeat(64)}`, "x <> 0 +0000");
   writeFileSync(join(dir, "p2"), payload);
   execFileSync("ssh-keygen", ["-q", "-Y", "sign", "-n", "git", "-f", signer.key, join(dir, "p2")], { stdio: "ignore" });

@@ -6,7 +6,7 @@ import { normalizeLabel } from "../../protocol/label.js";
 import { addPackageSetMirror, readPackageSet, setDependency, setDirectNix, type DirectNixSpec } from "../../protocol/manifest-edit.js";
 import { parseAtomUri, parseGitUrl, replaceVersionPlaceholder } from "../../protocol/uri.js";
 import { caretOf, parseVersion, tryParseRequirement } from "../../protocol/version.js";
-import { writeManifestAndLock } from "../../store/lockfile.js";
+import { writeManifestAndLock } from "../../resolve/lockfile.js";
 import { lockProject, resolverConfig } from "../../resolve/lock-project.js";
 import { findProjectDir, loadProject } from "../../resolve/project.js";
 import { ROOT_PKG, saveGraph, unlocal } from "../../resolve/resolve.js";

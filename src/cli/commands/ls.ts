@@ -3,7 +3,7 @@ import { CprError, UsageError } from "../../protocol/errors.js";
 import { atomId } from "../../protocol/id.js";
 import { Repo } from "../../git/repo.js";
 import { resolveRemote } from "../../git/remote.js";
-import { listRemoteSet } from "../../publish/list.js";
+import { listRemoteSet } from "../../git/remote-set.js";
 import { labelArg } from "./id.js";
 
 /** One listed atom, as printed by `cpr ls --json`. */

@@ -4,7 +4,7 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CprError } from "../../src/protocol/errors.js";
-import { writeManifestAndLock } from "../../src/store/lockfile.js";
+import { writeManifestAndLock } from "../../src/resolve/lockfile.js";
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), "cpr-lockfile-"));

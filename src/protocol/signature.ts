@@ -1,6 +1,51 @@
 import { blake3 } from "@noble/hashes/blake3.js";
-import { CprError } from "../protocol/errors.js";
-import type { Repo } from "../git/repo.js";
+import { CprError } from "./errors.js";
+import { META_PREFIX } from "./refs.js";
+
+/**
+ * Signatures of published atoms (no I/O): the ref a signature tag lives under, the tag's text, and the BLAKE3 tree
+ * digest it carries. Signing and checking with keys is done by the publish and store capabilities.
+ */
+
+/** `refs/eka/meta/<label>/<version>/sig`: an annotated, signed tag pointing at the atom commit. */
+export function sigRef(label: string, version: string): string {
+  return `${META_PREFIX}${label}/${version}/sig`;
+}
+
+export interface SignAtom {
+  readonly label: string;
+  readonly version: string;
+  readonly commit: string;
+}
+
+/** The unsigned tag body for one atom version. */
+export function signaturePayload(a: SignAtom, digest: string, tagger: string): string {
+  return [
+    `object ${a.commit}`,
+    "type commit",
+    `tag ${a.label}/${a.version}`,
+    `tagger ${tagger}`,
+    "",
+    `publish(${a.label}): ${a.version}`,
+    "",
+    `tree-digest: ${digest}`,
+    `digest-format: ${TREE_DIGEST_FORMAT}`,
+    "",
+  ].join("\n");
+}
+
+export interface SignatureTag {
+  readonly object: string | null;
+  readonly digest: string | null;
+}
+
+export function parseSignatureTag(body: Uint8Array): SignatureTag {
+  const text = Buffer.from(body).toString("utf8");
+  return {
+    object: /^object ([0-9a-f]{40,64})$/m.exec(text)?.[1] ?? null,
+    digest: /^tree-digest: (blake3:[0-9a-f]{64})$/m.exec(text)?.[1] ?? null,
+  };
+}
 
 /**
  * The BLAKE3 tree digest carried by signatures (docs/tree-digest.md): a content hash of an atom's tree that does not
@@ -46,17 +91,3 @@ export function treeDigestOf(entries: readonly DigestEntry[]): string {
   return `blake3:${Buffer.from(h.digest()).toString("hex")}`;
 }
 
-/** Digest of the tree of `treeish` (a commit or tree id) in `repo`: one ls-tree and one pipelined cat-file batch. */
-export async function treeDigest(repo: Repo, treeish: string): Promise<string> {
-  const entries = (await repo.listTree(treeish)).filter((e) => e.type !== "tree");
-  const blobs = await repo.readObjects(entries.map((e) => (e.type === "commit" ? "" : e.oid)).filter((x) => x !== ""));
-  let k = 0;
-  return treeDigestOf(
-    entries.map((e) => {
-      if (e.type === "commit") return { mode: e.mode, path: e.path, content: Buffer.from(e.oid) };
-      const blob = blobs[k++];
-      if (!blob) throw new CprError("digest.missing", `blob ${e.oid} (${e.path}) is missing; cannot compute the tree digest`);
-      return { mode: e.mode, path: e.path, content: blob.data };
-    }),
-  );
-}

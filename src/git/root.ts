@@ -1,6 +1,6 @@
 import { CprError } from "../protocol/errors.js";
 import type { Reporter } from "../protocol/report.js";
-import type { Repo } from "../git/repo.js";
+import type { Repo } from "./repo.js";
 
 /**
  * The set root (spec §4): the parentless commit reachable from a commit. Several → the oldest committer time (UTC

@@ -1,4 +1,4 @@
-import { lsRefs, type LsRefsOptions } from "../git/lsrefs.js";
+import { lsRefs, type LsRefsOptions } from "./lsrefs.js";
 import { groupListing, listingPrefixes, type ListedSet } from "../protocol/refs.js";
 import type { GitUrl } from "../protocol/uri.js";
 
