@@ -1,16 +1,17 @@
 /**
  * The resolver's caches, under the configured cache directory:
  *
- * - **listings** (`<cacheDir>/refs/<hash of mirror URL>.json`): per mirror, its `refs/ekala/init` and, per label, the
- *   versions with their atom commit and manifest blob, each label stamped with the time it was listed. Fresh for
+ * - **listings** (`<cacheDir>/refs/<hash of mirror URL>.json`): per mirror, its `refs/ekala/init` and, per listed
+ *   `refs/eka/atoms/<label>/<prefix>` (listingKey), the versions with their atom commit and manifest blob, each
+ *   stamped with the time it was listed; a listing of a shorter prefix answers for a longer one. Fresh for
  *   `listingTtl` seconds; `--offline` uses them whatever their age.
  * - **manifests**: blobs fetched by their `refs/eka/meta/<label>/<version>/manifest` ref into the shared bare cache
  *   repository `<cacheDir>/git` with `src/git/cache.ts`'s `fetchRefsInto`, kept reachable under
  *   `refs/cpr/keep/objects/<blob id>`. Blobs are immutable, so they are cached forever. Only the blob is fetched: never
  *   the atom's tree or any history.
  * - an index `<cacheDir>/resolve/revs.json`: atom commit → manifest blob. Listings ask only for
- *   `refs/eka/atoms/<label>/` (not the meta refs, three times as many bytes); a manifest is fetched by its ref name
- *   and its blob id remembered here, so warm and offline runs find it by the atom's rev.
+ *   `refs/eka/atoms/<label>/<prefix>` (not the meta refs, three times as many bytes); a manifest is fetched by its
+ *   ref name and its blob id remembered here, so warm and offline runs find it by the atom's rev.
  */
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
