@@ -13,7 +13,7 @@
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { BENCH_DIR, benchEnv, BenchError, CPR_BIN, ensureDir, envInt, findTool, fmtBytes, fmtMs, git, log, median, OUT_DIR, run, scratchRoot } from "./lib.js";
+import { BENCH_DIR, benchEnv, BenchError, CPR_BIN, rewriteReadmeSection, ensureDir, envInt, findTool, fmtBytes, fmtMs, git, log, median, OUT_DIR, run, scratchRoot } from "./lib.js";
 import { ensureSet, type SetInfo } from "./gen-set.js";
 import { Relay, type LinkModel } from "./relay.js";
 import { startGitDaemon, type GitServer } from "./servers.js";
@@ -331,17 +331,6 @@ export function fetchMarkdown(figures: readonly FetchFigure[], cfg: FetchBenchCo
   ].join("\n");
 }
 
-export function rewriteFetchReadme(section: string): void {
-  const file = join(BENCH_DIR, "README.md");
-  const text = readFileSync(file, "utf8");
-  const start = "<!-- fetch-figures:start -->";
-  const end = "<!-- fetch-figures:end -->";
-  const a = text.indexOf(start);
-  const b = text.indexOf(end);
-  if (a < 0 || b < a) throw new BenchError(`bench/README.md has no ${start} … ${end} section to rewrite`);
-  writeFileSync(file, `${text.slice(0, a + start.length)}\n${section}\n${text.slice(b)}`);
-  log("rewrote the fetch figures section of bench/README.md");
-}
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const args = process.argv.slice(2);
@@ -349,7 +338,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   benchFetch(cfg).then(
     async ({ figures }) => {
       for (const f of figures) console.log(fmt(f).join("  |  "));
-      if (args.includes("--write-readme")) rewriteFetchReadme(fetchMarkdown(figures, cfg, (await git(BENCH_DIR, ["rev-parse", "--short", "HEAD"])).trim()));
+      if (args.includes("--write-readme")) rewriteReadmeSection("fetch-figures", fetchMarkdown(figures, cfg, (await git(BENCH_DIR, ["rev-parse", "--short", "HEAD"])).trim()));
     },
     (e: unknown) => {
       console.error(e instanceof Error ? e.message : e);

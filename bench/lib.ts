@@ -3,7 +3,7 @@
  * Nothing here depends on cpr's own sources, so the benchmarks keep working while the CLI changes.
  */
 import { spawn } from "node:child_process";
-import { accessSync, constants, existsSync, mkdirSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -189,4 +189,20 @@ export function envInt(name: string, fallback: number): number {
 
 export function log(msg: string): void {
   process.stderr.write(`[bench] ${msg}\n`);
+}
+
+/**
+ * Replace the text between `<!-- NAME:start -->` and `<!-- NAME:end -->` in bench/README.md (NAME is `figures`,
+ * `fetch-figures`, `resolve-figures`…), leaving the rest of the file as it is.
+ */
+export function rewriteReadmeSection(name: string, section: string): void {
+  const file = join(BENCH_DIR, "README.md");
+  const text = readFileSync(file, "utf8");
+  const start = `<!-- ${name}:start -->`;
+  const end = `<!-- ${name}:end -->`;
+  const a = text.indexOf(start);
+  const b = text.indexOf(end);
+  if (a < 0 || b < a) throw new BenchError(`bench/README.md has no ${start} … ${end} section to rewrite`);
+  writeFileSync(file, `${text.slice(0, a + start.length)}\n${section}\n${text.slice(b)}`);
+  log(`rewrote the ${name} section of bench/README.md`);
 }

@@ -18,7 +18,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, readdirSync, statSync, lstatSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { benchEnv, BENCH_DIR, BenchError, CPR_BIN, envInt, findTool, fmtBytes, fmtMs, git, log, median, run, scratchRoot } from "./lib.js";
+import { benchEnv, BENCH_DIR, BenchError, CPR_BIN, envInt, findTool, fmtBytes, fmtMs, git, log, median, run, scratchRoot, rewriteReadmeSection } from "./lib.js";
 import { Relay } from "./relay.js";
 import { startGitDaemon } from "./servers.js";
 
@@ -390,17 +390,6 @@ export function resolveMarkdown(figures: readonly ResolveFigure[], cfg: ResolveB
   ].join("\n");
 }
 
-export function rewriteResolveReadme(section: string): void {
-  const file = join(BENCH_DIR, "README.md");
-  const text = readFileSync(file, "utf8");
-  const start = "<!-- resolve-figures:start -->";
-  const end = "<!-- resolve-figures:end -->";
-  const a = text.indexOf(start);
-  const b = text.indexOf(end);
-  if (a < 0 || b < a) throw new BenchError(`bench/README.md has no ${start} … ${end} section to rewrite`);
-  writeFileSync(file, `${text.slice(0, a + start.length)}\n${section}\n${text.slice(b)}`);
-  log("rewrote the resolve figures section of bench/README.md");
-}
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const args = process.argv.slice(2);
@@ -410,7 +399,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       for (const f of figures) console.log(fmt(f).join("  |  "));
       if (args.includes("--write-readme")) {
         const rev = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: BENCH_DIR, encoding: "utf8" }).trim();
-        rewriteResolveReadme(resolveMarkdown(figures, cfg, rev));
+        rewriteReadmeSection("resolve-figures", resolveMarkdown(figures, cfg, rev));
       }
     },
     (e: unknown) => {

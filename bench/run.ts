@@ -27,6 +27,7 @@ import {
   OUT_DIR,
   REPO_ROOT,
   run,
+  rewriteReadmeSection,
   scratchRoot,
 } from "./lib.js";
 import { ensureSet, type SetInfo, type SetParams } from "./gen-set.js";
@@ -658,17 +659,6 @@ function markdown(figures: readonly Figure[], m: Record<string, string | number>
   return lines.join("\n");
 }
 
-function rewriteReadme(section: string): void {
-  const file = join(BENCH_DIR, "README.md");
-  const text = readFileSync(file, "utf8");
-  const start = "<!-- figures:start -->";
-  const end = "<!-- figures:end -->";
-  const a = text.indexOf(start);
-  const b = text.indexOf(end);
-  if (a < 0 || b < a) throw new BenchError(`bench/README.md has no ${start} … ${end} section to rewrite`);
-  writeFileSync(file, `${text.slice(0, a + start.length)}\n${section}\n${text.slice(b)}`);
-  log("rewrote the figures section of bench/README.md");
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -711,7 +701,7 @@ async function main(): Promise<number> {
       const r = await f.benchFetch(fcfg);
       figures.push(...r.figures.map((x) => figure(cprError ? { ...x, error: cprError } : x)));
       details.fetch = r.details;
-      if (cfg.writeReadme) f.rewriteFetchReadme(f.fetchMarkdown(r.figures, fcfg, await git(REPO_ROOT, ["rev-parse", "--short", "HEAD"])));
+      if (cfg.writeReadme) rewriteReadmeSection("fetch-figures", f.fetchMarkdown(r.figures, fcfg, await git(REPO_ROOT, ["rev-parse", "--short", "HEAD"])));
     } catch (e) {
       fail("fetch", e);
     }
@@ -724,7 +714,7 @@ async function main(): Promise<number> {
       const out = await r.benchResolve(rcfg);
       figures.push(...out.figures.map((x) => figure(cprError ? { ...x, error: cprError } : x)));
       details.resolve = out.details;
-      if (cfg.writeReadme) r.rewriteResolveReadme(r.resolveMarkdown(out.figures, rcfg, await git(REPO_ROOT, ["rev-parse", "--short", "HEAD"])));
+      if (cfg.writeReadme) rewriteReadmeSection("resolve-figures", r.resolveMarkdown(out.figures, rcfg, await git(REPO_ROOT, ["rev-parse", "--short", "HEAD"])));
     } catch (e) {
       fail("resolve", e);
     }
@@ -738,7 +728,7 @@ async function main(): Promise<number> {
   process.stdout.write(`results: ${join(OUT_DIR, "results.json")} (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
   if (cfg.writeReadme) {
     if (!DEFAULT_SECTIONS.every((s) => cfg.only.has(s))) log("not rewriting bench/README.md: --only ran a subset of the benchmarks");
-    else rewriteReadme(markdown(figures, m, cfg));
+    else rewriteReadmeSection("figures", markdown(figures, m, cfg));
   }
   if (errors.length) {
     process.stderr.write(`\n[bench] ${errors.length} failure(s):\n${errors.map((e) => `  - ${e.split("\n")[0]}`).join("\n")}\n`);
