@@ -1,9 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { CprError } from "../../src/protocol/errors.js";
 import { writeManifestAndLock } from "../../src/resolve/lockfile.js";
 
@@ -28,22 +29,35 @@ test("writes lock and manifest, replacing old ones, leaving no temporary files",
   }
 });
 
+/** Make a tree readable (and its directories searchable) by everyone. */
+function chmodRecursive(path: string): void {
+  const st = statSync(path);
+  chmodSync(path, st.isDirectory() ? 0o755 : 0o644);
+  if (st.isDirectory()) for (const name of readdirSync(path)) chmodRecursive(join(path, name));
+}
+
 /**
  * Try writeManifestAndLock in `dir` and return the error code. Root ignores directory permissions, so as root the
  * attempt runs in a child process with the uid and gid of `nobody`.
  */
 async function writeCode(dir: string): Promise<string | null> {
-  const moduleUrl = new URL("../../src/resolve/lockfile.js", import.meta.url).href;
   if (process.getuid?.() !== 0) {
-    const { writeManifestAndLock: write } = await import(moduleUrl);
-    return (write as typeof writeManifestAndLock)(dir, "m", "l").then(
+    return writeManifestAndLock(dir, "m", "l").then(
       () => null,
       (e: unknown) => (e instanceof CprError ? e.code : String(e)),
     );
   }
-  const script = `import(${JSON.stringify(moduleUrl)}).then((m) => m.writeManifestAndLock(${JSON.stringify(dir)}, "m", "l"))
+  // `nobody` may not be able to read this checkout (a clone under a private directory), so it gets its own
+  // world-readable copy of the compiled sources.
+  const copy = mkdtempSync(join(tmpdir(), "cpr-lockfile-src-"));
+  cpSync(fileURLToPath(new URL("../../src", import.meta.url)), join(copy, "src"), { recursive: true });
+  writeFileSync(join(copy, "package.json"), '{ "type": "module" }\n');
+  chmodRecursive(copy);
+  const copied = pathToFileURL(join(copy, "src/resolve/lockfile.js")).href;
+  const script = `import(${JSON.stringify(copied)}).then((m) => m.writeManifestAndLock(${JSON.stringify(dir)}, "m", "l"))
     .then(() => console.log("null"), (e) => console.log(e.code ?? String(e)));`;
-  const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { uid: 65534, gid: 65534, encoding: "utf8" });
+  const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { uid: 65534, gid: 65534, encoding: "utf8", cwd: copy });
+  rmSync(copy, { recursive: true, force: true });
   assert.equal(r.status, 0, r.stderr);
   const code = r.stdout.trim();
   return code === "null" ? null : code;
