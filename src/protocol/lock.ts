@@ -1,5 +1,5 @@
 import { parse as parseToml, TomlError } from "smol-toml";
-import { tomlBasicString } from "./toml-text.js";
+import { describeTomlValue as describe, isTomlTable as isTable, tomlBasicString, type TomlTable } from "./toml-text.js";
 import { compareUtf8 } from "./refs.js";
 import { CprError } from "./errors.js";
 import { atomId } from "./id.js";
@@ -115,22 +115,10 @@ export function isLockHash(text: string): boolean {
   return SRI_SHA256.test(text) || NIX32_SHA256.test(text) || HEX_SHA256.test(text);
 }
 
-type Table = Record<string, unknown>;
+type Table = TomlTable;
 type Path = readonly (string | number)[];
 
-function isTable(v: unknown): v is Table {
-  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
-  const proto: unknown = Object.getPrototypeOf(v);
-  return proto === null || proto === Object.prototype;
-}
 
-function describe(v: unknown): string {
-  if (typeof v === "string") return JSON.stringify(v);
-  if (typeof v === "number" || typeof v === "boolean" || typeof v === "bigint") return `${String(v)} (a ${typeof v})`;
-  if (Array.isArray(v)) return "an array";
-  if (isTable(v)) return "a table";
-  return "a date";
-}
 
 const BARE_KEY = /^[A-Za-z0-9_-]+$/;
 function keyName(k: string): string {

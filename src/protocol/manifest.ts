@@ -1,5 +1,5 @@
 import { parse as parseToml, TomlError } from "smol-toml";
-import { tomlBasicString } from "./toml-text.js";
+import { describeTomlValue as describe, isTomlTable as isTable, tomlBasicString, type TomlTable } from "./toml-text.js";
 import { CprError } from "./errors.js";
 import { normalizeLabel, type LabelKind } from "./label.js";
 import { parseRequirement, tryParseVersion, type Requirement, type Version } from "./version.js";
@@ -265,22 +265,9 @@ function skipValue(s: string, i: number): number {
 // ---------------------------------------------------------------------------------------------------------------
 // Typed access with errors that say where and what was expected.
 
-type Table = Record<string, unknown>;
+type Table = TomlTable;
 
-function isTable(v: unknown): v is Table {
-  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
-  const proto: unknown = Object.getPrototypeOf(v);
-  return proto === null || proto === Object.prototype;
-}
 
-/** A short description of a TOML value for "got …" in messages. */
-function describe(v: unknown): string {
-  if (typeof v === "string") return JSON.stringify(v);
-  if (typeof v === "number" || typeof v === "boolean" || typeof v === "bigint") return `${String(v)} (a ${typeof v})`;
-  if (Array.isArray(v)) return "an array";
-  if (isTable(v)) return "a table";
-  return "a date";
-}
 
 function list(items: Iterable<string>): string {
   return [...items].map((s) => JSON.stringify(s)).join(", ");
