@@ -5,6 +5,7 @@ import { parse as parseToml, TomlError } from "smol-toml";
 import { CprError } from "../protocol/errors.js";
 import { normalizeLabel } from "../protocol/label.js";
 import { KeyLocator } from "../protocol/manifest.js";
+import { isTomlTable as isTable, type TomlTable } from "../protocol/toml-text.js";
 import { aliasCandidate, DEFAULT_ALIASES, expandAlias, type Aliases } from "../protocol/uri.js";
 
 /**
@@ -110,11 +111,7 @@ export async function findSetRoot(cwd: string): Promise<string | null> {
 
 // ---------------------------------------------------------------------------------------------------------------
 
-type Table = Record<string, unknown>;
-
-function isTable(v: unknown): v is Table {
-  return typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Date);
-}
+type Table = TomlTable;
 
 const ROOT_HEX = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 
