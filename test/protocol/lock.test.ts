@@ -17,6 +17,7 @@ import {
   type Lockfile,
 } from "../../src/protocol/lock.js";
 import { tomlBasicString } from "../../src/protocol/toml-text.js";
+import { cprFailure } from "../support/assert.js";
 
 const fixtures = new URL("../../../test/fixtures/locks/", import.meta.url);
 const fixture = (name: string) => readFileSync(new URL(name, fixtures), "utf8");
@@ -26,13 +27,7 @@ const EKA = "4abbd2644bc3585e9be95deb277ccf48f6ed26ac";
 const ATOM = "68b63bd131acd23bdfd57983fe85ba7c092ce02f";
 
 function throwsCpr(fn: () => unknown, code: string, where?: RegExp, message?: RegExp): CprError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof CprError, `expected a CprError ${code}, got ${String(caught)}`);
+  const caught = cprFailure(fn, `expected a CprError ${code}`);
   assert.equal(caught.code, code, caught.message);
   if (where) assert.match(caught.where ?? "", where);
   if (message) assert.match(caught.message, message);

@@ -9,6 +9,7 @@ import {
   type AtomManifest,
   type ManifestMode,
 } from "../../src/protocol/manifest.js";
+import { cprFailure } from "../support/assert.js";
 
 /** Spec §5.1 example, verbatim. */
 const SPEC_ATOM = `[package]
@@ -59,13 +60,7 @@ const COMPOSE = '\n[compose.with.atom-nix]\nfrom = "atom"\n';
 
 /** Asserts that `fn` throws a CprError with `code`, and returns it for further checks. */
 function throwsCpr(fn: () => unknown, code: string, message?: RegExp): CprError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof CprError, `expected a CprError ${code}, got ${String(caught)}`);
+  const caught = cprFailure(fn, `expected a CprError ${code}`);
   assert.equal(caught.code, code, caught.message);
   if (message) assert.match(caught.message, message);
   assert.ok(caught.hint && caught.hint.length > 0, `error ${code} has a hint`);
