@@ -13,7 +13,7 @@
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { BENCH_DIR, benchEnv, BenchError, CPR_BIN, rewriteReadmeSection, ensureDir, envInt, findTool, fmtBytes, fmtMs, git, log, median, OUT_DIR, run, scratchRoot } from "./lib.js";
+import { BENCH_DIR, benchEnv, BenchError, CPR_BIN, figuresSection, rewriteReadmeSection, ensureDir, envInt, findTool, fmtBytes, fmtMs, git, log, median, OUT_DIR, run, scratchRoot } from "./lib.js";
 import { ensureSet, type SetInfo } from "./gen-set.js";
 import { Relay, type LinkModel } from "./relay.js";
 import { startGitDaemon, type GitServer } from "./servers.js";
@@ -318,17 +318,8 @@ function fmt(f: FetchFigure): string[] {
 }
 
 export function fetchMarkdown(figures: readonly FetchFigure[], cfg: FetchBenchConfig, rev: string): string {
-  const rows = figures.map((f) => `| ${fmt(f).join(" | ")} |`);
   const notes = figures.filter((f) => f.note).map((f) => `- ${f.title}: ${f.note}.`);
-  return [
-    `Measured ${new Date().toISOString().replace(/\.\d+Z$/, "Z")} at cpr ${rev}; ${cfg.reps} repetitions (median; the one-by-one series once).`,
-    "",
-    "| figure | cpr | baseline | ratio | target | |",
-    "|---|---:|---:|---:|---|---|",
-    ...rows,
-    "",
-    ...notes,
-  ].join("\n");
+  return figuresSection(`at cpr ${rev}; ${cfg.reps} repetitions (median; the one-by-one series once).`, figures.map(fmt), notes);
 }
 
 

@@ -206,3 +206,16 @@ export function rewriteReadmeSection(name: string, section: string): void {
   writeFileSync(file, `${text.slice(0, a + start.length)}\n${section}\n${text.slice(b)}`);
   log(`rewrote the ${name} section of bench/README.md`);
 }
+
+/** A figures section for bench/README.md: a "Measured …" line, the table, then one note per figure that has one. */
+export function figuresSection(measured: string, rows: readonly string[][], notes: readonly string[]): string {
+  return [
+    `Measured ${new Date().toISOString().replace(/\.\d+Z$/, "Z")} ${measured}`,
+    "",
+    "| figure | cpr | baseline | ratio | target | |",
+    "|---|---:|---:|---:|---|---|",
+    ...rows.map((r) => `| ${r.join(" | ")} |`),
+    "",
+    ...notes,
+  ].join("\n");
+}

@@ -18,7 +18,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, readdirSync, statSync, lstatSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { benchEnv, BENCH_DIR, BenchError, CPR_BIN, envInt, findTool, fmtBytes, fmtMs, git, log, median, run, scratchRoot, rewriteReadmeSection } from "./lib.js";
+import { benchEnv, BENCH_DIR, BenchError, CPR_BIN, envInt, findTool, fmtBytes, fmtMs, git, log, median, run, scratchRoot, rewriteReadmeSection, figuresSection } from "./lib.js";
 import { Relay } from "./relay.js";
 import { startGitDaemon } from "./servers.js";
 
@@ -377,17 +377,8 @@ function fmt(f: ResolveFigure): string[] {
 }
 
 export function resolveMarkdown(figures: readonly ResolveFigure[], cfg: ResolveBenchConfig, rev: string): string {
-  const rows = figures.map((f) => `| ${fmt(f).join(" | ")} |`);
   const notes = figures.filter((f) => f.note).map((f) => `- ${f.title}: ${f.note}.`);
-  return [
-    `Measured ${new Date().toISOString().replace(/\.\d+Z$/, "Z")} at cpr ${rev}; ${cfg.reps} repetitions (median).`,
-    "",
-    "| figure | cpr | baseline | ratio | target | |",
-    "|---|---:|---:|---:|---|---|",
-    ...rows,
-    "",
-    ...notes,
-  ].join("\n");
+  return figuresSection(`at cpr ${rev}; ${cfg.reps} repetitions (median).`, figures.map(fmt), notes);
 }
 
 
