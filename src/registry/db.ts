@@ -1,0 +1,150 @@
+/**
+ * The registry's database: one interface, two drivers (SQLite through better-sqlite3, the embedded default; and
+ * PostgreSQL through pg, for several stateless servers sharing one database). Schema migrations run in `migrate()`,
+ * which every server calls at start; it is safe to run concurrently from several instances.
+ *
+ * Everything the server stores goes through here. Artifacts (compressed NARs) live on the filesystem (artifacts.ts);
+ * a path row is inserted only after its file is complete and verified, so a row's presence is what makes a path
+ * visible in the binary cache.
+ */
+
+/** A set (repository of atoms) the server indexes. */
+export interface SetRow {
+  /** Root commit, 40 or 64 lowercase hex. */
+  readonly root: string;
+  /** Mirror URLs, in the order configured. */
+  readonly mirrors: readonly string[];
+  /** Unix ms of the last successful index, or null. */
+  readonly indexedAt: number | null;
+}
+
+/** An atom known from a set's published refs. */
+export interface AtomRow {
+  /** AtomId (52-char nix32 form, as in atom.lock's `id`). */
+  readonly id: string;
+  readonly root: string;
+  readonly label: string;
+  readonly description: string | null;
+  readonly tags: readonly string[];
+}
+
+/** One published version of an atom. */
+export interface VersionRow {
+  readonly id: string;
+  readonly version: string;
+  /** The atom commit id. */
+  readonly rev: string;
+  /** The origin commit id (refs/eka/meta/<label>/<version>/origin), or null when the set does not publish it. */
+  readonly origin: string | null;
+  /** The manifest blob's text (atom.toml as published). */
+  readonly manifest: string;
+}
+
+/** A store path in the binary cache. */
+export interface PathRow {
+  /** The 32-char nix32 hash part of the store path (the narinfo's file name). */
+  readonly hashPart: string;
+  /** Full store path, /nix/store/<hash>-<name>. */
+  readonly storePath: string;
+  /** `sha256:<nix32>` of the uncompressed NAR. */
+  readonly narHash: string;
+  readonly narSize: number;
+  /** `sha256:<nix32>` of the compressed file. */
+  readonly fileHash: string;
+  readonly fileSize: number;
+  readonly compression: "xz" | "zstd" | "none";
+  /** Relative URL of the file, e.g. `nar/<filehash-nix32>.nar.xz`. */
+  readonly url: string;
+  /** References as store path basenames (`<hash>-<name>`), sorted. */
+  readonly references: readonly string[];
+  /** Deriver basename (`<hash>-<name>.drv`), or null. */
+  readonly deriver: string | null;
+  /** Signatures, `<key-name>:<base64>`. */
+  readonly sigs: readonly string[];
+  /** The full narinfo text served at /<hashPart>.narinfo, rendered once at insert. */
+  readonly narinfo: string;
+  readonly createdAt: number;
+}
+
+/** A build record: what an atom version evaluated and built to, for one evaluation config. */
+export interface BuildRow {
+  /** Database id, assigned at insert. */
+  readonly buildId: number;
+  /** AtomId. */
+  readonly id: string;
+  readonly version: string;
+  readonly rev: string;
+  readonly system: string;
+  /** Hex SHA-256 of the canonical JSON of `config`. */
+  readonly configHash: string;
+  /** The evaluation inputs (canonical JSON text). */
+  readonly config: string;
+  /** Derivation path, /nix/store/…drv. */
+  readonly drv: string;
+  /** Output name → store path. */
+  readonly outputs: Readonly<Record<string, string>>;
+  readonly createdAt: number;
+}
+
+export interface TokenRow {
+  /** Hex SHA-256 of the token text; the token itself is never stored. */
+  readonly hash: string;
+  /** Set roots this token may write. */
+  readonly sets: readonly string[];
+  readonly note: string | null;
+  readonly createdAt: number;
+}
+
+export interface SearchHit extends AtomRow {
+  /** Every indexed version, newest first (semver order). */
+  readonly versions: readonly string[];
+}
+
+export interface RegistryDb {
+  readonly kind: "sqlite" | "postgres";
+  /** Creates or upgrades the schema. Idempotent; safe to run from several instances at once. */
+  migrate(): Promise<void>;
+  /** Cheap round trip, for /healthz. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+
+  // ── catalogue ──
+  /** Adds the set, or replaces its mirror list. */
+  upsertSet(root: string, mirrors: readonly string[]): Promise<void>;
+  listSets(): Promise<SetRow[]>;
+  getSet(root: string): Promise<SetRow | null>;
+  /**
+   * Records what one index pass found, in one transaction: atoms are upserted (description and tags replaced),
+   * versions inserted (an existing (id, version) keeps its row), and the set's indexedAt set to `at`.
+   */
+  recordIndex(root: string, atoms: readonly AtomRow[], versions: readonly VersionRow[], at: number): Promise<void>;
+  /** (id, version, rev) of every version already indexed for the set, for incremental re-indexing. */
+  indexedVersions(root: string): Promise<{ id: string; version: string; rev: string }[]>;
+  /** Case-insensitive match of `q` against label, description and tags; exact label matches first. */
+  search(q: string, limit: number): Promise<SearchHit[]>;
+  atom(id: string): Promise<{ atom: AtomRow; versions: VersionRow[] } | null>;
+
+  // ── binary cache ──
+  getPath(hashPart: string): Promise<PathRow | null>;
+  /** Inserts the row unless the hash part is already present. Returns false when it was already there. */
+  insertPath(row: PathRow): Promise<boolean>;
+  /** The subset of `hashParts` not present. */
+  missingPaths(hashParts: readonly string[]): Promise<string[]>;
+  countPaths(): Promise<number>;
+
+  // ── builds ──
+  insertBuild(row: Omit<BuildRow, "buildId">): Promise<number>;
+  /** Every build of the atom for `system`, newest record first. */
+  builds(id: string, system: string): Promise<BuildRow[]>;
+  countBuilds(): Promise<number>;
+
+  // ── tokens ──
+  insertToken(row: TokenRow): Promise<void>;
+  tokenByHash(hash: string): Promise<TokenRow | null>;
+}
+
+/**
+ * Opens the database named by `url`: `postgres://…` or `postgresql://…` for PostgreSQL; `sqlite:PATH`, or a plain
+ * path, for SQLite. Does not migrate.
+ */
+export declare function openDb(url: string): Promise<RegistryDb>;
