@@ -28,6 +28,11 @@ const VERBS: Record<string, VerbEntry> = {
   why: { summary: "Show the chain of requirements that pulled an atom into the lock", load: () => import("./commands/why.js") },
   fetch: { summary: "Fetch exactly an atom commit (no history, no other atoms) and materialise it read-only", load: () => import("./commands/fetch.js") },
   verify: { summary: "Check that published atoms are exactly their source, with signatures", load: () => import("./commands/verify.js") },
+  serve: { summary: "Run the registry: catalogue, build records and a Nix binary cache", load: () => import("./commands/serve.js") },
+  registry: { summary: "Manage a registry's signing key and write tokens", load: () => import("./commands/registry.js") },
+  build: { summary: "Build an atom with Nix and optionally push it to a registry", load: () => import("./commands/build.js") },
+  get: { summary: "Install an atom's built package from a registry, without evaluating", load: () => import("./commands/get.js") },
+  search: { summary: "Search registries and configured sets for atoms", load: () => import("./commands/search.js") },
 };
 
 function packageVersion(): string {
