@@ -1,3 +1,6 @@
+import { CprError } from "../protocol/errors.js";
+import { compareVersions, tryParseVersion } from "../protocol/version.js";
+
 /**
  * The registry's database: one interface, two drivers (SQLite through better-sqlite3, the embedded default; and
  * PostgreSQL through pg, for several stateless servers sharing one database). Schema migrations run in `migrate()`,
@@ -126,6 +129,8 @@ export interface RegistryDb {
 
   // ── binary cache ──
   getPath(hashPart: string): Promise<PathRow | null>;
+  /** Just the stored narinfo text of a path (the /<hash>.narinfo hot path), or null when absent. */
+  getNarinfo(hashPart: string): Promise<string | null>;
   /** Inserts the row unless the hash part is already present. Returns false when it was already there. */
   insertPath(row: PathRow): Promise<boolean>;
   /** The subset of `hashParts` not present. */
@@ -145,6 +150,91 @@ export interface RegistryDb {
 
 /**
  * Opens the database named by `url`: `postgres://…` or `postgresql://…` for PostgreSQL; `sqlite:PATH`, or a plain
- * path, for SQLite. Does not migrate.
+ * path, for SQLite. Does not migrate. A PostgreSQL server is contacted once, so an unreachable one fails here.
  */
-export declare function openDb(url: string): Promise<RegistryDb>;
+export async function openDb(url: string): Promise<RegistryDb> {
+  if (/^postgres(ql)?:\/\//i.test(url)) {
+    const { openPostgres } = await import("./db-postgres.js");
+    return openPostgres(url);
+  }
+  const path = sqlitePath(url);
+  const { openSqlite } = await import("./db-sqlite.js");
+  return openSqlite(path);
+}
+
+/** The file path a SQLite URL names: `sqlite:PATH`, `sqlite://PATH` (so `sqlite:///abs`), or a plain path. */
+export function sqlitePath(url: string): string {
+  let path = url;
+  if (/^sqlite:\/\//i.test(url)) path = url.slice("sqlite://".length);
+  else if (/^sqlite:/i.test(url)) path = url.slice("sqlite:".length);
+  else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
+    throw new CprError("registry.db-url", `unsupported database URL ${JSON.stringify(redactUrl(url))}`, {
+      where: redactUrl(url),
+      hint: "use sqlite:PATH (or a plain path) for SQLite, or postgres://user@host:port/db for PostgreSQL",
+    });
+  }
+  if (path === "") {
+    throw new CprError("registry.db-url", "empty SQLite path in the database URL", {
+      where: url,
+      hint: "write sqlite:PATH, e.g. sqlite:/var/lib/cpr/registry.sqlite",
+    });
+  }
+  return path;
+}
+
+/** The URL with any password replaced by `***`, for messages. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, "$1:***@");
+}
+
+// ── helpers shared by the drivers ──
+
+/** The lower-cased text search() matches against: label, description and tags, one per line. */
+export function searchText(atom: Pick<AtomRow, "label" | "description" | "tags">): string {
+  return [atom.label, atom.description ?? "", ...atom.tags].join("\n").toLowerCase();
+}
+
+/** Newest first by SemVer precedence; text that is not a version sorts after every version, by text. */
+export function compareVersionTextDesc(a: string, b: string): number {
+  const va = tryParseVersion(a);
+  const vb = tryParseVersion(b);
+  if (va && vb) return compareVersions(vb, va) || (a < b ? -1 : a > b ? 1 : 0);
+  if (va) return -1;
+  if (vb) return 1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Unique values of `items`, first occurrence order. */
+export function unique(items: readonly string[]): string[] {
+  return [...new Set(items)];
+}
+
+export function unknownSetError(root: string): CprError {
+  return new CprError("registry.unknown-set", `set ${root} is not in the registry database`, {
+    where: root,
+    hint: "add the set (upsertSet) before recording what indexing found",
+  });
+}
+
+export function buildVersionError(id: string, version: string, cause: unknown): CprError {
+  return new CprError("registry.build-unknown-version", `cannot record a build of ${id}@${version}: that version is not indexed`, {
+    where: `${id}@${version}`,
+    hint: "index the set (recordIndex) so the version is known before recording builds of it",
+    cause,
+  });
+}
+
+export function indexReferenceError(root: string, cause: unknown): CprError {
+  return new CprError("registry.index-reference", `index of set ${root} names a version of an atom that is not recorded`, {
+    where: root,
+    hint: "pass every atom whose versions are recorded in the same recordIndex call (or an earlier one)",
+    cause,
+  });
+}
+
+export function tokenExistsError(hash: string): CprError {
+  return new CprError("registry.token-exists", "a token with this hash is already stored", {
+    where: hash,
+    hint: "create a new token; token texts are random and never reused",
+  });
+}

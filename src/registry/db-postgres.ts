@@ -1,0 +1,363 @@
+/**
+ * The PostgreSQL driver (pg Pool), for several stateless servers sharing one database. Arrays are native text[]
+ * (pg returns them as JS arrays), build outputs jsonb; BIGINT columns come back as strings and are converted (every
+ * value stored — sizes, unix ms, build ids — is below 2^53). The hot statements are named, so each pooled
+ * connection prepares them once.
+ */
+import pg from "pg";
+import { CprError } from "../protocol/errors.js";
+import {
+  buildVersionError,
+  compareVersionTextDesc,
+  indexReferenceError,
+  redactUrl,
+  searchText,
+  tokenExistsError,
+  unique,
+  unknownSetError,
+  type AtomRow,
+  type BuildRow,
+  type PathRow,
+  type RegistryDb,
+  type SearchHit,
+  type SetRow,
+  type TokenRow,
+  type VersionRow,
+} from "./db.js";
+import { migratePostgres } from "./migrations.js";
+
+type Big = string | number;
+
+interface SetRec {
+  root: string;
+  mirrors: string[];
+  indexed_at: Big | null;
+}
+interface AtomRec {
+  id: string;
+  root: string;
+  label: string;
+  description: string | null;
+  tags: string[];
+}
+interface VersionRec {
+  id: string;
+  version: string;
+  rev: string;
+  origin: string | null;
+  manifest: string;
+}
+interface PathRec {
+  hash_part: string;
+  store_path: string;
+  nar_hash: string;
+  nar_size: Big;
+  file_hash: string;
+  file_size: Big;
+  compression: PathRow["compression"];
+  url: string;
+  refs: string[];
+  deriver: string | null;
+  sigs: string[];
+  narinfo: string;
+  created_at: Big;
+}
+interface BuildRec {
+  build_id: Big;
+  atom_id: string;
+  version: string;
+  rev: string;
+  system: string;
+  config_hash: string;
+  config: string;
+  drv: string;
+  outputs: Record<string, string>;
+  created_at: Big;
+}
+interface TokenRec {
+  hash: string;
+  sets: string[];
+  note: string | null;
+  created_at: Big;
+}
+
+const setRow = (r: SetRec): SetRow => ({ root: r.root, mirrors: r.mirrors, indexedAt: r.indexed_at === null ? null : Number(r.indexed_at) });
+const atomRow = (r: AtomRec): AtomRow => ({ id: r.id, root: r.root, label: r.label, description: r.description, tags: r.tags });
+const versionRow = (r: VersionRec): VersionRow => ({ id: r.id, version: r.version, rev: r.rev, origin: r.origin, manifest: r.manifest });
+const pathRow = (r: PathRec): PathRow => ({
+  hashPart: r.hash_part,
+  storePath: r.store_path,
+  narHash: r.nar_hash,
+  narSize: Number(r.nar_size),
+  fileHash: r.file_hash,
+  fileSize: Number(r.file_size),
+  compression: r.compression,
+  url: r.url,
+  references: r.refs,
+  deriver: r.deriver,
+  sigs: r.sigs,
+  narinfo: r.narinfo,
+  createdAt: Number(r.created_at),
+});
+const buildRow = (r: BuildRec): BuildRow => ({
+  buildId: Number(r.build_id),
+  id: r.atom_id,
+  version: r.version,
+  rev: r.rev,
+  system: r.system,
+  configHash: r.config_hash,
+  config: r.config,
+  drv: r.drv,
+  outputs: r.outputs,
+  createdAt: Number(r.created_at),
+});
+const tokenRow = (r: TokenRec): TokenRow => ({ hash: r.hash, sets: r.sets, note: r.note, createdAt: Number(r.created_at) });
+
+function pgCode(err: unknown): string | undefined {
+  const code: unknown = err instanceof Error ? (err as Error & { code?: unknown }).code : undefined;
+  return typeof code === "string" ? code : undefined;
+}
+
+/** Opens a pool and checks that the server answers. */
+export async function openPostgres(url: string): Promise<RegistryDb> {
+  const where = redactUrl(url);
+  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  // An idle client losing its connection must not crash the server; the next query reports it.
+  pool.on("error", () => undefined);
+  try {
+    await pool.query("SELECT 1");
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw new CprError("registry.db-connect", `cannot connect to PostgreSQL: ${err instanceof Error ? err.message : String(err)}`, {
+      where,
+      hint: "check that the server is running and that the URL's user, host, port and database are right",
+      cause: err,
+    });
+  }
+  return new PostgresDb(pool, where);
+}
+
+class PostgresDb implements RegistryDb {
+  readonly kind = "postgres" as const;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly where: string,
+  ) {}
+
+  private async q<R extends pg.QueryResultRow>(text: string, values: unknown[] = [], name?: string): Promise<pg.QueryResult<R>> {
+    return this.pool.query<R>(name ? { name, text, values } : { text, values });
+  }
+
+  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.pool.connect();
+    try {
+      await c.query("BEGIN");
+      try {
+        const out = await fn(c);
+        await c.query("COMMIT");
+        return out;
+      } catch (err) {
+        await c.query("ROLLBACK").catch(() => undefined);
+        throw err;
+      }
+    } finally {
+      c.release();
+    }
+  }
+
+  async migrate(): Promise<void> {
+    await migratePostgres(this.pool, this.where);
+  }
+
+  async ping(): Promise<void> {
+    await this.q("SELECT 1");
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  // ── catalogue ──
+
+  async upsertSet(root: string, mirrors: readonly string[]): Promise<void> {
+    await this.q(
+      "INSERT INTO sets (root, mirrors, indexed_at) VALUES ($1, $2, NULL) ON CONFLICT (root) DO UPDATE SET mirrors = excluded.mirrors",
+      [root, [...mirrors]],
+    );
+  }
+
+  async listSets(): Promise<SetRow[]> {
+    return (await this.q<SetRec>("SELECT root, mirrors, indexed_at FROM sets ORDER BY root")).rows.map(setRow);
+  }
+
+  async getSet(root: string): Promise<SetRow | null> {
+    const r = (await this.q<SetRec>("SELECT root, mirrors, indexed_at FROM sets WHERE root = $1", [root])).rows[0];
+    return r ? setRow(r) : null;
+  }
+
+  async recordIndex(root: string, atoms: readonly AtomRow[], versions: readonly VersionRow[], at: number): Promise<void> {
+    try {
+      await this.tx(async (c) => {
+        const touched = await c.query("UPDATE sets SET indexed_at = $1 WHERE root = $2", [at, root]);
+        if (touched.rowCount === 0) throw unknownSetError(root);
+        if (atoms.length > 0) {
+          await c.query(
+            `INSERT INTO atoms (id, root, label, description, tags, search_text)
+             SELECT a.id, a.root, a.label, a.description, ARRAY(SELECT jsonb_array_elements_text(a.tags)), a.search_text
+             FROM jsonb_to_recordset($1::jsonb) AS a(id text, root text, label text, description text, tags jsonb, search_text text)
+             ON CONFLICT (id) DO UPDATE SET root = excluded.root, label = excluded.label, description = excluded.description,
+               tags = excluded.tags, search_text = excluded.search_text`,
+            [JSON.stringify(atoms.map((a) => ({ id: a.id, root: a.root, label: a.label, description: a.description, tags: a.tags, search_text: searchText(a) })))],
+          );
+        }
+        if (versions.length > 0) {
+          await c.query(
+            `INSERT INTO versions (id, version, rev, origin, manifest)
+             SELECT v.id, v.version, v.rev, v.origin, v.manifest
+             FROM jsonb_to_recordset($1::jsonb) AS v(id text, version text, rev text, origin text, manifest text)
+             ON CONFLICT (id, version) DO NOTHING`,
+            [JSON.stringify(versions.map((v) => ({ id: v.id, version: v.version, rev: v.rev, origin: v.origin, manifest: v.manifest })))],
+          );
+        }
+      });
+    } catch (err) {
+      if (pgCode(err) === "23503") throw indexReferenceError(root, err);
+      throw err;
+    }
+  }
+
+  async indexedVersions(root: string): Promise<{ id: string; version: string; rev: string }[]> {
+    return (
+      await this.q<{ id: string; version: string; rev: string }>(
+        "SELECT v.id, v.version, v.rev FROM versions v JOIN atoms a ON a.id = v.id WHERE a.root = $1 ORDER BY v.id, v.version",
+        [root],
+      )
+    ).rows;
+  }
+
+  async search(q: string, limit: number): Promise<SearchHit[]> {
+    const needle = q.toLowerCase();
+    const n = Math.max(0, Math.floor(limit));
+    const atoms = (
+      await this.q<AtomRec>(
+        `SELECT id, root, label, description, tags FROM atoms WHERE strpos(search_text, $1) > 0
+         ORDER BY CASE WHEN lower(label) = $1 THEN 0 WHEN strpos(lower(label), $1) > 0 THEN 1 ELSE 2 END,
+           label COLLATE "C", root COLLATE "C", id COLLATE "C"
+         LIMIT $2`,
+        [needle, n],
+        "cpr_search",
+      )
+    ).rows;
+    if (atoms.length === 0) return [];
+    const rows = (await this.q<{ id: string; version: string }>("SELECT id, version FROM versions WHERE id = ANY($1::text[])", [atoms.map((a) => a.id)]))
+      .rows;
+    const byId = new Map<string, string[]>();
+    for (const r of rows) {
+      const list = byId.get(r.id);
+      if (list) list.push(r.version);
+      else byId.set(r.id, [r.version]);
+    }
+    return atoms.map((a) => ({ ...atomRow(a), versions: (byId.get(a.id) ?? []).sort(compareVersionTextDesc) }));
+  }
+
+  async atom(id: string): Promise<{ atom: AtomRow; versions: VersionRow[] } | null> {
+    const a = (await this.q<AtomRec>("SELECT id, root, label, description, tags FROM atoms WHERE id = $1", [id], "cpr_atom")).rows[0];
+    if (!a) return null;
+    const versions = (await this.q<VersionRec>("SELECT id, version, rev, origin, manifest FROM versions WHERE id = $1", [id], "cpr_atom_versions")).rows.map(
+      versionRow,
+    );
+    versions.sort((x, y) => compareVersionTextDesc(x.version, y.version));
+    return { atom: atomRow(a), versions };
+  }
+
+  // ── binary cache ──
+
+  async getPath(hashPart: string): Promise<PathRow | null> {
+    const r = (await this.q<PathRec>("SELECT * FROM paths WHERE hash_part = $1", [hashPart], "cpr_get_path")).rows[0];
+    return r ? pathRow(r) : null;
+  }
+
+  async getNarinfo(hashPart: string): Promise<string | null> {
+    const r = (await this.q<{ narinfo: string }>("SELECT narinfo FROM paths WHERE hash_part = $1", [hashPart], "cpr_get_narinfo")).rows[0];
+    return r ? r.narinfo : null;
+  }
+
+  async insertPath(row: PathRow): Promise<boolean> {
+    const res = await this.q(
+      `INSERT INTO paths (hash_part, store_path, nar_hash, nar_size, file_hash, file_size, compression, url, refs, deriver, sigs, narinfo, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (hash_part) DO NOTHING`,
+      [
+        row.hashPart,
+        row.storePath,
+        row.narHash,
+        row.narSize,
+        row.fileHash,
+        row.fileSize,
+        row.compression,
+        row.url,
+        [...row.references].sort(),
+        row.deriver,
+        [...row.sigs],
+        row.narinfo,
+        row.createdAt,
+      ],
+      "cpr_insert_path",
+    );
+    return res.rowCount === 1;
+  }
+
+  async missingPaths(hashParts: readonly string[]): Promise<string[]> {
+    const wanted = unique(hashParts);
+    if (wanted.length === 0) return [];
+    const res = await this.q<{ hash_part: string }>("SELECT hash_part FROM paths WHERE hash_part = ANY($1::text[])", [wanted], "cpr_missing_paths");
+    const present = new Set(res.rows.map((r) => r.hash_part));
+    return wanted.filter((h) => !present.has(h));
+  }
+
+  async countPaths(): Promise<number> {
+    return Number((await this.q<{ n: Big }>("SELECT COUNT(*) AS n FROM paths")).rows[0]!.n);
+  }
+
+  // ── builds ──
+
+  async insertBuild(row: Omit<BuildRow, "buildId">): Promise<number> {
+    try {
+      const res = await this.q<{ build_id: Big }>(
+        `INSERT INTO builds (atom_id, version, rev, system, config_hash, config, drv, outputs, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9) RETURNING build_id`,
+        [row.id, row.version, row.rev, row.system, row.configHash, row.config, row.drv, JSON.stringify(row.outputs), row.createdAt],
+      );
+      return Number(res.rows[0]!.build_id);
+    } catch (err) {
+      if (pgCode(err) === "23503") throw buildVersionError(row.id, row.version, err);
+      throw err;
+    }
+  }
+
+  async builds(id: string, system: string): Promise<BuildRow[]> {
+    return (
+      await this.q<BuildRec>("SELECT * FROM builds WHERE atom_id = $1 AND system = $2 ORDER BY build_id DESC", [id, system], "cpr_builds")
+    ).rows.map(buildRow);
+  }
+
+  async countBuilds(): Promise<number> {
+    return Number((await this.q<{ n: Big }>("SELECT COUNT(*) AS n FROM builds")).rows[0]!.n);
+  }
+
+  // ── tokens ──
+
+  async insertToken(row: TokenRow): Promise<void> {
+    try {
+      await this.q("INSERT INTO tokens (hash, sets, note, created_at) VALUES ($1, $2, $3, $4)", [row.hash, [...row.sets], row.note, row.createdAt]);
+    } catch (err) {
+      if (pgCode(err) === "23505") throw tokenExistsError(row.hash);
+      throw err;
+    }
+  }
+
+  async tokenByHash(hash: string): Promise<TokenRow | null> {
+    const r = (await this.q<TokenRec>("SELECT hash, sets, note, created_at FROM tokens WHERE hash = $1", [hash], "cpr_token")).rows[0];
+    return r ? tokenRow(r) : null;
+  }
+}

@@ -1,0 +1,354 @@
+/**
+ * The SQLite driver (better-sqlite3): the embedded default. WAL journal (readers never wait for the writer),
+ * busy_timeout (several processes may share the file), foreign keys on. better-sqlite3 is synchronous; each method
+ * runs its statement and returns a settled promise. Statements are prepared once, at open.
+ */
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import { CprError } from "../protocol/errors.js";
+import {
+  buildVersionError,
+  compareVersionTextDesc,
+  indexReferenceError,
+  searchText,
+  tokenExistsError,
+  unique,
+  unknownSetError,
+  type AtomRow,
+  type BuildRow,
+  type PathRow,
+  type RegistryDb,
+  type SearchHit,
+  type SetRow,
+  type TokenRow,
+  type VersionRow,
+} from "./db.js";
+import { migrateSqlite } from "./migrations.js";
+
+/** How long a statement waits for another process's write lock before failing with SQLITE_BUSY. */
+const BUSY_TIMEOUT_MS = 10_000;
+
+interface SetRec {
+  root: string;
+  mirrors: string;
+  indexed_at: number | null;
+}
+interface AtomRec {
+  id: string;
+  root: string;
+  label: string;
+  description: string | null;
+  tags: string;
+}
+interface VersionRec {
+  id: string;
+  version: string;
+  rev: string;
+  origin: string | null;
+  manifest: string;
+}
+interface PathRec {
+  hash_part: string;
+  store_path: string;
+  nar_hash: string;
+  nar_size: number;
+  file_hash: string;
+  file_size: number;
+  compression: PathRow["compression"];
+  url: string;
+  refs: string;
+  deriver: string | null;
+  sigs: string;
+  narinfo: string;
+  created_at: number;
+}
+interface BuildRec {
+  build_id: number;
+  atom_id: string;
+  version: string;
+  rev: string;
+  system: string;
+  config_hash: string;
+  config: string;
+  drv: string;
+  outputs: string;
+  created_at: number;
+}
+interface TokenRec {
+  hash: string;
+  sets: string;
+  note: string | null;
+  created_at: number;
+}
+
+const setRow = (r: SetRec): SetRow => ({ root: r.root, mirrors: JSON.parse(r.mirrors) as string[], indexedAt: r.indexed_at });
+const atomRow = (r: AtomRec): AtomRow => ({
+  id: r.id,
+  root: r.root,
+  label: r.label,
+  description: r.description,
+  tags: JSON.parse(r.tags) as string[],
+});
+const versionRow = (r: VersionRec): VersionRow => ({ id: r.id, version: r.version, rev: r.rev, origin: r.origin, manifest: r.manifest });
+const pathRow = (r: PathRec): PathRow => ({
+  hashPart: r.hash_part,
+  storePath: r.store_path,
+  narHash: r.nar_hash,
+  narSize: r.nar_size,
+  fileHash: r.file_hash,
+  fileSize: r.file_size,
+  compression: r.compression,
+  url: r.url,
+  references: JSON.parse(r.refs) as string[],
+  deriver: r.deriver,
+  sigs: JSON.parse(r.sigs) as string[],
+  narinfo: r.narinfo,
+  createdAt: r.created_at,
+});
+const buildRow = (r: BuildRec): BuildRow => ({
+  buildId: r.build_id,
+  id: r.atom_id,
+  version: r.version,
+  rev: r.rev,
+  system: r.system,
+  configHash: r.config_hash,
+  config: r.config,
+  drv: r.drv,
+  outputs: JSON.parse(r.outputs) as Record<string, string>,
+  createdAt: r.created_at,
+});
+const tokenRow = (r: TokenRec): TokenRow => ({ hash: r.hash, sets: JSON.parse(r.sets) as string[], note: r.note, createdAt: r.created_at });
+
+function sqliteCode(err: unknown): string | undefined {
+  return err instanceof Error && "code" in err && typeof (err as { code: unknown }).code === "string"
+    ? (err as { code: string }).code
+    : undefined;
+}
+
+export function openSqlite(path: string): RegistryDb {
+  if (path !== ":memory:") {
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+    } catch {
+      /* better-sqlite3 reports the real problem below */
+    }
+  }
+  let db: Database.Database;
+  try {
+    db = new Database(path);
+    db.pragma("journal_mode = WAL");
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    db.pragma("foreign_keys = ON");
+    db.pragma("synchronous = NORMAL");
+  } catch (err) {
+    throw new CprError("registry.db-open", `cannot open the SQLite database: ${err instanceof Error ? err.message : String(err)}`, {
+      where: path,
+      hint: "check that the directory exists and is writable, and that the file is a SQLite database",
+      cause: err,
+    });
+  }
+  return new SqliteDb(db, path);
+}
+
+class SqliteDb implements RegistryDb {
+  readonly kind = "sqlite" as const;
+  /** Statements are prepared lazily (the tables exist only after migrate) and kept. */
+  private readonly cache = new Map<string, Database.Statement>();
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly path: string,
+  ) {}
+
+  /** The prepared statement for `sql`; `pluck` ones return the first column's value instead of a row object. */
+  private st(sql: string, pluck = false): Database.Statement {
+    const key = (pluck ? "1" : "0") + sql;
+    let s = this.cache.get(key);
+    if (!s) {
+      s = this.db.prepare(sql);
+      if (pluck) s.pluck();
+      this.cache.set(key, s);
+    }
+    return s;
+  }
+
+  /** Runs `fn` in a write transaction (BEGIN IMMEDIATE: takes the write lock up front, so no upgrade deadlock). */
+  private tx<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  async migrate(): Promise<void> {
+    migrateSqlite(this.db, this.path);
+    this.cache.clear();
+  }
+
+  async ping(): Promise<void> {
+    this.st("SELECT 1").get();
+  }
+
+  async close(): Promise<void> {
+    this.cache.clear();
+    if (this.db.open) this.db.close();
+  }
+
+  // ── catalogue ──
+
+  async upsertSet(root: string, mirrors: readonly string[]): Promise<void> {
+    this.st("INSERT INTO sets (root, mirrors, indexed_at) VALUES (?, ?, NULL) ON CONFLICT (root) DO UPDATE SET mirrors = excluded.mirrors").run(
+      root,
+      JSON.stringify(mirrors),
+    );
+  }
+
+  async listSets(): Promise<SetRow[]> {
+    return (this.st("SELECT root, mirrors, indexed_at FROM sets ORDER BY root").all() as SetRec[]).map(setRow);
+  }
+
+  async getSet(root: string): Promise<SetRow | null> {
+    const r = this.st("SELECT root, mirrors, indexed_at FROM sets WHERE root = ?").get(root) as SetRec | undefined;
+    return r ? setRow(r) : null;
+  }
+
+  async recordIndex(root: string, atoms: readonly AtomRow[], versions: readonly VersionRow[], at: number): Promise<void> {
+    const upsertAtom = this.st(
+      `INSERT INTO atoms (id, root, label, description, tags, search_text) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET root = excluded.root, label = excluded.label, description = excluded.description,
+         tags = excluded.tags, search_text = excluded.search_text`,
+    );
+    const insertVersion = this.st(
+      "INSERT INTO versions (id, version, rev, origin, manifest) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id, version) DO NOTHING",
+    );
+    const touch = this.st("UPDATE sets SET indexed_at = ? WHERE root = ?");
+    try {
+      this.tx(() => {
+        if (touch.run(at, root).changes === 0) throw unknownSetError(root);
+        for (const a of atoms) upsertAtom.run(a.id, a.root, a.label, a.description, JSON.stringify(a.tags), searchText(a));
+        for (const v of versions) insertVersion.run(v.id, v.version, v.rev, v.origin, v.manifest);
+      });
+    } catch (err) {
+      if (sqliteCode(err) === "SQLITE_CONSTRAINT_FOREIGNKEY") throw indexReferenceError(root, err);
+      throw err;
+    }
+  }
+
+  async indexedVersions(root: string): Promise<{ id: string; version: string; rev: string }[]> {
+    return this.st(
+      "SELECT v.id AS id, v.version AS version, v.rev AS rev FROM versions v JOIN atoms a ON a.id = v.id WHERE a.root = ? ORDER BY v.id, v.version",
+    ).all(root) as { id: string; version: string; rev: string }[];
+  }
+
+  async search(q: string, limit: number): Promise<SearchHit[]> {
+    const needle = q.toLowerCase();
+    const n = Math.max(0, Math.floor(limit));
+    const atoms = this.st(
+      `SELECT id, root, label, description, tags FROM atoms WHERE instr(search_text, ?) > 0
+       ORDER BY CASE WHEN lower(label) = ? THEN 0 WHEN instr(lower(label), ?) > 0 THEN 1 ELSE 2 END, label, root, id
+       LIMIT ?`,
+    ).all(needle, needle, needle, n) as AtomRec[];
+    if (atoms.length === 0) return [];
+    const rows = this.st("SELECT id, version FROM versions WHERE id IN (SELECT value FROM json_each(?))").all(
+      JSON.stringify(atoms.map((a) => a.id)),
+    ) as { id: string; version: string }[];
+    const byId = new Map<string, string[]>();
+    for (const r of rows) {
+      const list = byId.get(r.id);
+      if (list) list.push(r.version);
+      else byId.set(r.id, [r.version]);
+    }
+    return atoms.map((a) => ({ ...atomRow(a), versions: (byId.get(a.id) ?? []).sort(compareVersionTextDesc) }));
+  }
+
+  async atom(id: string): Promise<{ atom: AtomRow; versions: VersionRow[] } | null> {
+    const a = this.st("SELECT id, root, label, description, tags FROM atoms WHERE id = ?").get(id) as AtomRec | undefined;
+    if (!a) return null;
+    const versions = (this.st("SELECT id, version, rev, origin, manifest FROM versions WHERE id = ?").all(id) as VersionRec[]).map(versionRow);
+    versions.sort((x, y) => compareVersionTextDesc(x.version, y.version));
+    return { atom: atomRow(a), versions };
+  }
+
+  // ── binary cache ──
+
+  async getPath(hashPart: string): Promise<PathRow | null> {
+    const r = this.st("SELECT * FROM paths WHERE hash_part = ?").get(hashPart) as PathRec | undefined;
+    return r ? pathRow(r) : null;
+  }
+
+  async getNarinfo(hashPart: string): Promise<string | null> {
+    return (this.st("SELECT narinfo FROM paths WHERE hash_part = ?", true).get(hashPart) as string | undefined) ?? null;
+  }
+
+  async insertPath(row: PathRow): Promise<boolean> {
+    const info = this.st(
+      `INSERT INTO paths (hash_part, store_path, nar_hash, nar_size, file_hash, file_size, compression, url, refs, deriver, sigs, narinfo, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (hash_part) DO NOTHING`,
+    ).run(
+      row.hashPart,
+      row.storePath,
+      row.narHash,
+      row.narSize,
+      row.fileHash,
+      row.fileSize,
+      row.compression,
+      row.url,
+      JSON.stringify([...row.references].sort()),
+      row.deriver,
+      JSON.stringify(row.sigs),
+      row.narinfo,
+      row.createdAt,
+    );
+    return info.changes === 1;
+  }
+
+  async missingPaths(hashParts: readonly string[]): Promise<string[]> {
+    const wanted = unique(hashParts);
+    if (wanted.length === 0) return [];
+    const present = new Set(
+      this.st("SELECT hash_part FROM paths WHERE hash_part IN (SELECT value FROM json_each(?))", true).all(JSON.stringify(wanted)) as string[],
+    );
+    return wanted.filter((h) => !present.has(h));
+  }
+
+  async countPaths(): Promise<number> {
+    return this.st("SELECT COUNT(*) FROM paths", true).get() as number;
+  }
+
+  // ── builds ──
+
+  async insertBuild(row: Omit<BuildRow, "buildId">): Promise<number> {
+    try {
+      const info = this.st(
+        `INSERT INTO builds (atom_id, version, rev, system, config_hash, config, drv, outputs, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(row.id, row.version, row.rev, row.system, row.configHash, row.config, row.drv, JSON.stringify(row.outputs), row.createdAt);
+      return Number(info.lastInsertRowid);
+    } catch (err) {
+      if (sqliteCode(err) === "SQLITE_CONSTRAINT_FOREIGNKEY") throw buildVersionError(row.id, row.version, err);
+      throw err;
+    }
+  }
+
+  async builds(id: string, system: string): Promise<BuildRow[]> {
+    return (this.st("SELECT * FROM builds WHERE atom_id = ? AND system = ? ORDER BY build_id DESC").all(id, system) as BuildRec[]).map(buildRow);
+  }
+
+  async countBuilds(): Promise<number> {
+    return this.st("SELECT COUNT(*) FROM builds", true).get() as number;
+  }
+
+  // ── tokens ──
+
+  async insertToken(row: TokenRow): Promise<void> {
+    try {
+      this.st("INSERT INTO tokens (hash, sets, note, created_at) VALUES (?, ?, ?, ?)").run(row.hash, JSON.stringify(row.sets), row.note, row.createdAt);
+    } catch (err) {
+      if (sqliteCode(err) === "SQLITE_CONSTRAINT_PRIMARYKEY") throw tokenExistsError(row.hash);
+      throw err;
+    }
+  }
+
+  async tokenByHash(hash: string): Promise<TokenRow | null> {
+    const r = this.st("SELECT hash, sets, note, created_at FROM tokens WHERE hash = ?").get(hash) as TokenRec | undefined;
+    return r ? tokenRow(r) : null;
+  }
+}
