@@ -1,8 +1,26 @@
 /**
  * The artifact store: compressed NARs under `<data>/nar/`, partial uploads under `<data>/tmp/`.
- * (STUB: signatures fixed; bodies are being written.)
+ *
+ * An upload is streamed to `tmp/` while it is hashed and counted, checked against the declared NAR hash and size,
+ * compressed with the real `xz` (or `zstd`) binary into a second temporary file that is hashed as it is written,
+ * fsynced, and renamed to `nar/<filehash nix32>.nar.xz`. The name is the content's hash, so two identical uploads
+ * racing each other rename the same bytes onto the same name, which is harmless; and a file in `nar/` is always
+ * complete. Whatever fails, the temporary files are removed; a process killed mid-upload leaves only temporary files,
+ * which `init()` removes at the next start.
+ *
+ * Temporary names carry the host name and process id (`<host>~<pid>~<random>.…`), so that servers sharing one data
+ * directory do not delete each other's uploads in progress: `init()` removes files of this host whose process is gone
+ * (or is this very process, a previous incarnation with the same pid), and other hosts' files untouched for a day.
  */
+import { spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { constants as fsConstants } from "node:fs";
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
+import { hostname } from "node:os";
+import { join } from "node:path";
 import type { Readable } from "node:stream";
+import { toNix32, parseNixHash } from "../nix/hash.js";
+import { CprError } from "../protocol/errors.js";
 
 export type Compression = "xz" | "zstd" | "none";
 
@@ -41,17 +59,222 @@ export interface ArtifactStoreOptions {
   readonly maxNarSize?: number;
 }
 
-export declare class ArtifactStore {
-  constructor(opts: ArtifactStoreOptions);
+/** Default limit on one NAR: 4 GiB. */
+export const DEFAULT_MAX_NAR_SIZE = 4 * 1024 ** 3;
+
+const EXTENSION: Record<Compression, string> = { xz: ".nar.xz", zstd: ".nar.zst", none: ".nar" };
+const FILE_URL = /^nar\/[0123456789abcdfghijklmnpqrsvwxyz]{52}\.nar(\.xz|\.zst)?$/;
+/** Other hosts' temporary files older than this are leftovers. */
+const FOREIGN_TMP_AGE_MS = 24 * 3600 * 1000;
+
+const HOST = encodeURIComponent(hostname()).replace(/~/g, "%7E");
+
+/** Compressor command lines; each reads the file named last and writes to stdout. */
+function compressorArgv(compression: "xz" | "zstd", input: string): [string, string[]] {
+  return compression === "xz" ? ["xz", ["-T1", "-6", "-c", "--", input]] : ["zstd", ["-q", "-T1", "-3", "-c", "--", input]];
+}
+
+export class ArtifactStore {
+  readonly dataDir: string;
+  readonly compression: Compression;
+  readonly maxNarSize: number;
+  private readonly narDir: string;
+  private readonly tmpDir: string;
+
+  constructor(opts: ArtifactStoreOptions) {
+    this.dataDir = opts.dataDir;
+    this.compression = opts.compression ?? "xz";
+    this.maxNarSize = opts.maxNarSize ?? DEFAULT_MAX_NAR_SIZE;
+    this.narDir = join(this.dataDir, "nar");
+    this.tmpDir = join(this.dataDir, "tmp");
+  }
+
   /** Creates the directories and removes leftovers of interrupted uploads in tmp/. */
-  init(): Promise<void>;
+  async init(): Promise<void> {
+    await mkdir(this.narDir, { recursive: true });
+    await mkdir(this.tmpDir, { recursive: true });
+    for (const name of await readdir(this.tmpDir)) {
+      if (await this.isLeftover(name)) await rm(join(this.tmpDir, name), { recursive: true, force: true });
+    }
+  }
+
+  private async isLeftover(name: string): Promise<boolean> {
+    const m = /^([^~]*)~(\d+)~/.exec(name);
+    if (!m) return true; // not one of ours in the current naming: nothing uses it
+    const [, host, pidText] = m;
+    if (host === HOST) {
+      const pid = Number(pidText);
+      if (pid === process.pid) return true; // we have not started any upload yet: a previous run with our pid
+      try {
+        process.kill(pid, 0);
+        return false; // another live process on this host, e.g. a second server on the same data directory
+      } catch (err) {
+        return (err as NodeJS.ErrnoException).code === "ESRCH";
+      }
+    }
+    try {
+      return Date.now() - (await stat(join(this.tmpDir, name))).mtimeMs > FOREIGN_TMP_AGE_MS;
+    } catch {
+      return false;
+    }
+  }
+
+  private tmpName(suffix: string): string {
+    return join(this.tmpDir, `${HOST}~${process.pid}~${randomBytes(9).toString("base64url")}${suffix}`);
+  }
+
   /**
    * Streams `body` to a temporary file while hashing and counting it; rejects (IngestError, and removes the temporary
    * file) when it is longer than declared or than maxNarSize (413) or when its size or hash differ (400). Then
    * compresses it and renames the compressed file into place under its own hash. Never leaves a partial file
    * visible.
+   *
+   * On an IngestError the body is not read further and not destroyed: the caller decides whether to drain it or
+   * close the connection. A stream error (client gone) is rethrown as it is.
    */
-  ingest(body: Readable, expect: IngestExpect): Promise<IngestedNar>;
+  async ingest(body: Readable, expect: IngestExpect): Promise<IngestedNar> {
+    let expected: Uint8Array;
+    try {
+      expected = parseNixHash(expect.narHash).bytes;
+    } catch (err) {
+      throw new IngestError(400, `invalid NAR hash ${JSON.stringify(expect.narHash)}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (!Number.isSafeInteger(expect.narSize) || expect.narSize < 0) {
+      throw new IngestError(400, `invalid NAR size ${JSON.stringify(expect.narSize)}: expected a whole number of bytes`);
+    }
+    if (expect.narSize > this.maxNarSize) {
+      throw new IngestError(413, `NAR of ${expect.narSize} bytes exceeds this server's limit of ${this.maxNarSize} bytes`);
+    }
+
+    const narTmp = this.tmpName(".nar");
+    const temps = [narTmp];
+    try {
+      await this.receive(body, expect, expected, narTmp);
+      if (this.compression === "none") {
+        const fh = await open(narTmp, "r");
+        try {
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        const fileHash = `sha256:${toNix32(expected)}`;
+        return await this.publish(narTmp, fileHash, expect.narSize, "none");
+      }
+      const packed = this.tmpName(EXTENSION[this.compression]);
+      temps.push(packed);
+      const { hash, size } = await this.compress(narTmp, packed);
+      return await this.publish(packed, `sha256:${toNix32(hash)}`, size, this.compression);
+    } finally {
+      // After a successful publish the renamed file is no longer at its temporary name; rm(force) ignores it.
+      await Promise.all(temps.map((p) => rm(p, { force: true })));
+    }
+  }
+
+  /** Copies the body into `dest`, hashing and counting; checks size and hash. */
+  private async receive(body: Readable, expect: IngestExpect, expected: Uint8Array, dest: string): Promise<void> {
+    const hasher = createHash("sha256");
+    let count = 0;
+    const fh = await open(dest, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o644);
+    try {
+      // destroyOnReturn false: leaving the loop early (too long) must not destroy the request stream, so the server
+      // can still answer 413 on the same connection.
+      for await (const chunk of body.iterator({ destroyOnReturn: false })) {
+        const buf: Buffer = typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Buffer);
+        count += buf.length;
+        if (count > expect.narSize) {
+          throw new IngestError(413, `body is longer than the declared NAR size of ${expect.narSize} bytes`);
+        }
+        hasher.update(buf);
+        await writeAll(fh, buf);
+      }
+    } finally {
+      await fh.close();
+    }
+    if (count !== expect.narSize) {
+      throw new IngestError(400, `body has ${count} bytes but the declared NAR size is ${expect.narSize}`);
+    }
+    const got = hasher.digest();
+    if (!got.equals(Buffer.from(expected))) {
+      throw new IngestError(400, `NAR hash mismatch for ${expect.storePath}: declared ${expect.narHash}, got sha256:${toNix32(got)}`);
+    }
+  }
+
+  /** Runs the compressor over `input` into `output`, hashing what it writes; fsyncs the result. */
+  private async compress(input: string, output: string): Promise<{ hash: Buffer; size: number }> {
+    const [cmd, args] = compressorArgv(this.compression as "xz" | "zstd", input);
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => {
+      if (stderr.length < 4000) stderr += d.toString();
+    });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
+      child.once("error", (error) => resolve({ code: null, signal: null, error }));
+      child.once("close", (code, signal) => resolve({ code, signal }));
+    });
+    const hasher = createHash("sha256");
+    let size = 0;
+    const fh = await open(output, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o644);
+    try {
+      try {
+        for await (const chunk of child.stdout) {
+          const buf = chunk as Buffer;
+          size += buf.length;
+          hasher.update(buf);
+          await writeAll(fh, buf);
+        }
+      } catch (err) {
+        child.kill("SIGKILL");
+        throw err;
+      }
+      const { code, signal, error } = await exited;
+      if (error || code !== 0) {
+        const why = error ? error.message : signal ? `killed by ${signal}` : `exit ${code}`;
+        throw new CprError("registry.compress", `${cmd} failed to compress an upload (${why})${stderr ? `: ${stderr.trim()}` : ""}`, {
+          where: cmd,
+          hint:
+            error && (error as NodeJS.ErrnoException).code === "ENOENT"
+              ? `install ${cmd} (Debian: ${cmd === "xz" ? "xz-utils" : "zstd"}) or choose another compression`
+              : "check the server's disk space and the compressor's message",
+          cause: error,
+        });
+      }
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    return { hash: hasher.digest(), size };
+  }
+
+  /** Renames a complete, synced temporary file to its content-addressed name, and syncs the directory. */
+  private async publish(file: string, fileHash: string, fileSize: number, compression: Compression): Promise<IngestedNar> {
+    const url = `nar/${fileHash.slice("sha256:".length)}${EXTENSION[compression]}`;
+    await rename(file, join(this.dataDir, url));
+    await syncDir(this.narDir);
+    return { fileHash, fileSize, compression, url };
+  }
+
   /** Absolute path of a stored file for a relative url (`nar/…`), or null when the name is not one of ours. */
-  filePath(url: string): string | null;
+  filePath(url: string): string | null {
+    return FILE_URL.test(url) ? join(this.dataDir, url) : null;
+  }
+}
+
+async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
+  let off = 0;
+  while (off < buf.length) {
+    const { bytesWritten } = await fh.write(buf, off, buf.length - off);
+    off += bytesWritten;
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  let fh: FileHandle | null = null;
+  try {
+    fh = await open(dir, "r");
+    await fh.sync();
+  } catch {
+    /* some filesystems cannot fsync a directory; the rename itself is still atomic */
+  } finally {
+    await fh?.close();
+  }
 }
