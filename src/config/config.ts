@@ -5,6 +5,7 @@ import { parse as parseToml, TomlError } from "smol-toml";
 import { CprError } from "../protocol/errors.js";
 import { normalizeLabel } from "../protocol/label.js";
 import { KeyLocator } from "../protocol/manifest.js";
+import { parsePublicKey } from "../protocol/nix-key.js";
 import { isTomlTable as isTable, type TomlTable } from "../protocol/toml-text.js";
 import { aliasCandidate, DEFAULT_ALIASES, expandAlias, type Aliases } from "../protocol/uri.js";
 
@@ -24,13 +25,36 @@ import { aliasCandidate, DEFAULT_ALIASES, expandAlias, type Aliases } from "../p
  *     [trust]                   # set tag or root hex → allowed-signers lines (ssh-keygen ALLOWED SIGNERS format)
  *     home = ["alice@example.org ssh-ed25519 AAAAC3Nza…"]
  *
- * A later layer replaces a key as a whole (one alias, the cache dir, the TTL, one set's trust list).
+ *     [registry]                # docs/registry.md
+ *     urls = ["https://registry.example.org"]   # registries (http/https) that search, get and build --push use
+ *     keys = ["registry.example.org-1:base64…"]  # trusted registry public keys, Nix's name:base64
+ *     token = "cpr_…"           # write token for build --push (better in the user config or CPR_REGISTRY_TOKEN)
+ *     sets = ["https://example.org/set.git"]     # set mirror URLs: serve indexes them, search queries them
+ *     data = "~/registry"       # serve's data directory (default $XDG_DATA_HOME/cpr/registry, else
+ *                               #   ~/.local/share/cpr/registry); "~/" and relative paths as for cache.dir
+ *     db = "postgres://u@h/db"  # serve's database: postgres://…, sqlite:PATH or a path (default DATA/registry.sqlite)
+ *     listen = "127.0.0.1:8080" # serve's HOST:PORT (port 0 picks a free one; IPv6 as [::1]:8080)
+ *     refresh = 300             # seconds between re-indexing the sets (whole number > 0)
+ *
+ * A single string is accepted where an array is expected. URLs lose trailing slashes.
+ *
+ * A later layer replaces a key as a whole (one alias, the cache dir, the TTL, one set's trust list, one registry.*
+ * key: a project's registry.urls replaces the user's list, it does not add to it).
  *
  * Environment:
  *
  *     CPR_CACHE_DIR=/path       cache.dir (a relative path is relative to the working directory)
  *     CPR_LISTING_TTL=60        cache.listing-ttl
  *     CPR_ALIASES="a=b,c=d"     aliases, added or overridden (comma-separated NAME=VALUE pairs)
+ *     CPR_REGISTRY=URL,URL      registry.urls (comma-separated)
+ *     CPR_REGISTRY_KEYS=K,K     registry.keys (comma-separated name:base64)
+ *     CPR_REGISTRY_TOKEN=T      registry.token
+ *     CPR_REGISTRY_DATA=/path   registry.data (a relative path is relative to the working directory)
+ *     CPR_REGISTRY_DB=URL       registry.db (likewise)
+ *     CPR_REGISTRY_LISTEN=H:P   registry.listen
+ *
+ * An empty variable counts as unset. `cpr config list` shows registry.token as "<hidden>" and a database URL's
+ * password as "***"; config.registry holds the real values.
  *
  * Invalid values are errors with file:line:col (or the variable's name). Unknown keys and tables are warnings with
  * file:line:col, as cargo does, so that a newer config file still works with an older cpr.
@@ -47,6 +71,28 @@ export interface Config {
   readonly cacheDir: string;
   /** Per-set trusted signing keys (issue: verify --trust): set tag or root hex → allowed-signers lines. */
   readonly trust: Readonly<Record<string, readonly string[]>>;
+  /** The registry: the client side (urls, keys, token) and `cpr serve` (sets, data, db, listen, refresh). */
+  readonly registry: RegistryConfig;
+}
+
+/** The `[registry]` table (docs/registry.md). */
+export interface RegistryConfig {
+  /** Registry base URLs (http/https, no trailing slash) that search, get and build --push use, in order. */
+  readonly urls: readonly string[];
+  /** Trusted registry public keys, Nix's `name:base64` (each checked with parsePublicKey). */
+  readonly keys: readonly string[];
+  /** Write token for `cpr build --push`, or null. */
+  readonly token: string | null;
+  /** Set mirror URLs: `cpr serve` indexes them, `cpr search` queries them directly. */
+  readonly sets: readonly string[];
+  /** `cpr serve`'s data directory (absolute). */
+  readonly data: string;
+  /** `cpr serve`'s database (`postgres://…`, `sqlite:PATH` or an absolute path), or null for DATA/registry.sqlite. */
+  readonly db: string | null;
+  /** `cpr serve`'s listen address, HOST:PORT. */
+  readonly listen: string;
+  /** Seconds between re-indexing the sets (> 0). */
+  readonly refresh: number;
 }
 
 export type ConfigSource = "default" | "user" | "project" | "env";
@@ -73,6 +119,11 @@ export interface LoadedConfig {
 /** Default listing TTL, in seconds. */
 export const DEFAULT_LISTING_TTL = 300;
 
+/** `cpr serve`'s default listen address. */
+export const DEFAULT_REGISTRY_LISTEN = "127.0.0.1:8080";
+/** `cpr serve`'s default re-indexing interval, in seconds. */
+export const DEFAULT_REGISTRY_REFRESH = 300;
+
 /** The user config file: $XDG_CONFIG_HOME/cpr/config.toml (absolute only, per the XDG spec), else ~/.config/cpr/config.toml. */
 export function userConfigPath(env: NodeJS.ProcessEnv): string {
   const xdg = env.XDG_CONFIG_HOME;
@@ -83,6 +134,12 @@ export function userConfigPath(env: NodeJS.ProcessEnv): string {
 export function defaultCacheDir(env: NodeJS.ProcessEnv): string {
   const xdg = env.XDG_CACHE_HOME;
   return xdg && isAbsolute(xdg) ? join(xdg, "cpr") : join(home(env), ".cache", "cpr");
+}
+
+/** The default registry data directory: $XDG_DATA_HOME/cpr/registry (absolute only), else ~/.local/share/cpr/registry. */
+export function defaultRegistryData(env: NodeJS.ProcessEnv): string {
+  const xdg = env.XDG_DATA_HOME;
+  return xdg && isAbsolute(xdg) ? join(xdg, "cpr", "registry") : join(home(env), ".local", "share", "cpr", "registry");
 }
 
 function home(env: NodeJS.ProcessEnv): string {
@@ -115,15 +172,101 @@ type Table = TomlTable;
 
 const ROOT_HEX = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 
+type RegistryKey = keyof RegistryConfig;
+/** The [registry] keys, in the order `cpr config list` shows them. */
+const REGISTRY_KEYS: readonly RegistryKey[] = ["data", "db", "keys", "listen", "refresh", "sets", "token", "urls"];
+
 interface Layer {
   aliases: Map<string, { value: string; origin: string | null }>;
   cacheDir?: { value: string; origin: string | null };
   listingTtl?: { value: number; origin: string | null };
   trust: Map<string, { value: string[]; origin: string | null }>;
+  registry: Map<RegistryKey, { value: unknown; origin: string | null }>;
 }
 
 function emptyLayer(): Layer {
-  return { aliases: new Map(), trust: new Map() };
+  return { aliases: new Map(), trust: new Map(), registry: new Map() };
+}
+
+/** `~`, `~/…` and paths relative to `base`, made absolute. */
+function expandPath(v: string, homeDir: string, base: string): string {
+  return v === "~" ? homeDir : v.startsWith("~/") ? join(homeDir, v.slice(2)) : resolve(base, v);
+}
+
+function invalid(message: string, where: string, hint: string): CprError {
+  return new CprError("config.invalid", message, { where, hint });
+}
+
+/** An http(s) registry URL, without trailing slashes. */
+function checkRegistryUrl(v: string, what: string, where: string): string {
+  const hint = 'give the registry\'s base URL, e.g. "https://registry.example.org"';
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    throw invalid(`${what}: ${JSON.stringify(v)} is not a URL`, where, hint);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw invalid(`${what}: ${JSON.stringify(v)} is not an http or https URL`, where, hint);
+  if (url.search !== "" || url.hash !== "") throw invalid(`${what}: ${JSON.stringify(v)} has a query or fragment; give the base URL`, where, hint);
+  return v.replace(/\/+$/, "");
+}
+
+function checkRegistryKey(v: string, what: string, where: string): string {
+  try {
+    parsePublicKey(v, where);
+  } catch (e) {
+    if (!(e instanceof CprError)) throw e;
+    throw new CprError("config.invalid", `${what}: ${e.message}`, { where, hint: e.hint, cause: e });
+  }
+  return v.trim();
+}
+
+function checkToken(v: string, what: string, where: string): string {
+  if (v === "" || /[\s\p{Cc}]/u.test(v))
+    throw invalid(`${what} must be a non-empty token without spaces`, where, "use the token `cpr registry token create` printed");
+  return v;
+}
+
+function checkSetUrl(v: string, what: string, where: string): string {
+  if (v.trim() === "" || /[\s\p{Cc}]/u.test(v.trim()))
+    throw invalid(`${what}: set mirror URL ${JSON.stringify(v)} must be non-empty and without spaces`, where, 'e.g. "https://example.org/set.git" or "gh:owner/repo"');
+  return v.trim();
+}
+
+/** `HOST:PORT`, IPv6 hosts in brackets, port 0–65535. */
+function checkListen(v: string, what: string, where: string): string {
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]/]+):([0-9]{1,5})$/.exec(v);
+  if (!m || Number(m[2]) > 65535)
+    throw invalid(`${what} must be HOST:PORT (port 0–65535), got ${JSON.stringify(v)}`, where, 'e.g. "127.0.0.1:8080", "0.0.0.0:0" or "[::1]:8080"');
+  return v;
+}
+
+/** A database: postgres(ql)://… kept, sqlite:PATH and bare paths made absolute. */
+function checkDb(v: string, what: string, where: string, homeDir: string, base: string): string {
+  const hint = 'give postgres://user@host:port/db, sqlite:PATH or a path, e.g. "sqlite:~/registry.sqlite"';
+  if (v.trim() === "") throw invalid(`${what} is empty`, where, hint);
+  if (/^postgres(?:ql)?:\/\//.test(v)) return v;
+  if (v.startsWith("sqlite:")) {
+    const path = v.slice("sqlite:".length);
+    if (path === "") throw invalid(`${what}: sqlite: needs a path`, where, hint);
+    return `sqlite:${expandPath(path, homeDir, base)}`;
+  }
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(v)) throw invalid(`${what}: unsupported database URL ${JSON.stringify(v.replace(/:\/\/.*$/, "://…"))}`, where, hint);
+  return expandPath(v, homeDir, base);
+}
+
+/** Hides what `cpr config list` should not print: the token, a database URL's password. */
+function shown(key: RegistryKey, value: unknown): unknown {
+  if (key === "token" && typeof value === "string") return "<hidden>";
+  if (key === "db" && typeof value === "string") return value.replace(/^(postgres(?:ql)?:\/\/[^:@/]*):[^@/]*@/, "$1:***@");
+  return value;
+}
+
+function splitList(v: string): string[] {
+  return v
+    .split(",")
+    .map((x) => x.trim())
+    .filter((x) => x !== "");
 }
 
 function checkAliasName(name: string, where: string): void {
@@ -144,8 +287,8 @@ function checkAliasValue(name: string, value: string, where: string): void {
   }
 }
 
-/** Reads one config file into a layer; warnings for unknown keys. */
-function readFileLayer(text: string, file: string, homeDir: string, warnings: string[]): Layer {
+/** Reads one config file into a layer; warnings for unknown keys (and for a token in a project file). */
+function readFileLayer(text: string, file: string, homeDir: string, warnings: string[], project = false): Layer {
   let doc: Table;
   try {
     doc = parseToml(text) as Table;
@@ -186,7 +329,7 @@ function readFileLayer(text: string, file: string, homeDir: string, warnings: st
         if (name === "dir") {
           if (typeof v !== "string" || v === "")
             fail(["cache", "dir"], "cache.dir must be a non-empty string (a directory)", 'e.g. dir = "~/.cache/cpr"');
-          const dir = v === "~" ? homeDir : v.startsWith("~/") ? join(homeDir, v.slice(2)) : resolve(base, v);
+          const dir = expandPath(v, homeDir, base);
           layer.cacheDir = { value: dir, origin: file };
         } else if (name === "listing-ttl") {
           if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0)
@@ -216,10 +359,60 @@ function readFileLayer(text: string, file: string, homeDir: string, warnings: st
           );
         layer.trust.set(name, { value: (lines as string[]).map((l) => l.trim()), origin: file });
       }
+    } else if (key === "registry") {
+      for (const [name, v] of Object.entries(table(value, "registry"))) {
+        const path = ["registry", name];
+        const where = at(path);
+        const what = `registry.${name}`;
+        const list = (example: string): string[] => {
+          const items = typeof v === "string" ? [v] : v;
+          if (!Array.isArray(items) || items.some((x) => typeof x !== "string")) fail(path, `${what} must be an array of strings`, `e.g. ${name} = ${example}`);
+          return items as string[];
+        };
+        const str = (example: string): string => (typeof v === "string" ? v : fail(path, `${what} must be a string`, `e.g. ${name} = ${example}`));
+        let parsed: unknown;
+        switch (name) {
+          case "urls":
+            parsed = list('["https://registry.example.org"]').map((u) => checkRegistryUrl(u, what, where));
+            break;
+          case "keys":
+            parsed = list('["registry.example.org-1:<base64>"]').map((k) => checkRegistryKey(k, what, where));
+            break;
+          case "sets":
+            parsed = list('["https://example.org/set.git"]').map((u) => checkSetUrl(u, what, where));
+            break;
+          case "token":
+            parsed = checkToken(str('"cpr_…"'), what, where);
+            break;
+          case "data": {
+            const d = str('"~/registry"');
+            if (d === "") fail(path, "registry.data must be a non-empty string (a directory)", 'e.g. data = "~/registry"');
+            parsed = expandPath(d, homeDir, base);
+            break;
+          }
+          case "db":
+            parsed = checkDb(str('"postgres://cpr@localhost:5432/cpr"'), what, where, homeDir, base);
+            break;
+          case "listen":
+            parsed = checkListen(str('"127.0.0.1:8080"'), what, where);
+            break;
+          case "refresh":
+            if (typeof v !== "number" || !Number.isSafeInteger(v) || v <= 0)
+              fail(path, `registry.refresh must be a whole number of seconds > 0, got ${JSON.stringify(v)}`, "e.g. refresh = 300");
+            parsed = v;
+            break;
+          default:
+            warnings.push(`${where}: unknown key "${name}" in [registry] (known: ${REGISTRY_KEYS.join(", ")})`);
+            continue;
+        }
+        layer.registry.set(name as RegistryKey, { value: parsed, origin: file });
+      }
     } else {
-      warnings.push(`${at([key])}: unknown ${isTable(value) ? "table" : "key"} "${key}" (known: [aliases], [cache], [trust])`);
+      warnings.push(`${at([key])}: unknown ${isTable(value) ? "table" : "key"} "${key}" (known: [aliases], [cache], [registry], [trust])`);
     }
   }
+  if (project && layer.registry.has("token"))
+    warnings.push(`${at(["registry", "token"])}: registry.token in the project's cpr.toml is committed with the set; keep it in the user config or CPR_REGISTRY_TOKEN`);
   return layer;
 }
 
@@ -254,6 +447,16 @@ function readEnvLayer(env: NodeJS.ProcessEnv, cwd: string): Layer {
       layer.aliases.set(name, { value, origin: "CPR_ALIASES" });
     }
   }
+  const set = (key: RegistryKey, variable: string, parse: (v: string) => unknown) => {
+    const v = env[variable];
+    if (v !== undefined && v.trim() !== "") layer.registry.set(key, { value: parse(v), origin: variable });
+  };
+  set("urls", "CPR_REGISTRY", (v) => splitList(v).map((u) => checkRegistryUrl(u, "CPR_REGISTRY", "CPR_REGISTRY")));
+  set("keys", "CPR_REGISTRY_KEYS", (v) => splitList(v).map((k) => checkRegistryKey(k, "CPR_REGISTRY_KEYS", "CPR_REGISTRY_KEYS")));
+  set("token", "CPR_REGISTRY_TOKEN", (v) => checkToken(v.trim(), "CPR_REGISTRY_TOKEN", "CPR_REGISTRY_TOKEN"));
+  set("data", "CPR_REGISTRY_DATA", (v) => resolve(cwd, v));
+  set("db", "CPR_REGISTRY_DB", (v) => checkDb(v.trim(), "CPR_REGISTRY_DB", "CPR_REGISTRY_DB", home(env), cwd));
+  set("listen", "CPR_REGISTRY_LISTEN", (v) => checkListen(v.trim(), "CPR_REGISTRY_LISTEN", "CPR_REGISTRY_LISTEN"));
   return layer;
 }
 
@@ -278,12 +481,23 @@ export async function loadConfig(opts: { cwd: string; env: NodeJS.ProcessEnv }):
   for (const [name, value] of Object.entries(DEFAULT_ALIASES)) defaults.aliases.set(name, { value, origin: null });
   defaults.cacheDir = { value: defaultCacheDir(env), origin: null };
   defaults.listingTtl = { value: DEFAULT_LISTING_TTL, origin: null };
+  const registryDefaults: RegistryConfig = {
+    urls: [],
+    keys: [],
+    token: null,
+    sets: [],
+    data: defaultRegistryData(env),
+    db: null,
+    listen: DEFAULT_REGISTRY_LISTEN,
+    refresh: DEFAULT_REGISTRY_REFRESH,
+  };
+  for (const key of REGISTRY_KEYS) defaults.registry.set(key, { value: registryDefaults[key], origin: null });
   layers.push(["default", defaults]);
   const userText = await readOptional(userFile);
   if (userText !== null) layers.push(["user", readFileLayer(userText, userFile, home(env), warnings)]);
   if (projectFile !== null) {
     const projectText = await readOptional(projectFile);
-    if (projectText !== null) layers.push(["project", readFileLayer(projectText, projectFile, home(env), warnings)]);
+    if (projectText !== null) layers.push(["project", readFileLayer(projectText, projectFile, home(env), warnings, true)]);
   }
   layers.push(["env", readEnvLayer(env, cwd)]);
 
@@ -291,7 +505,9 @@ export async function loadConfig(opts: { cwd: string; env: NodeJS.ProcessEnv }):
   const trust = new Map<string, ConfigEntry>();
   let cacheDir: ConfigEntry | undefined;
   let listingTtl: ConfigEntry | undefined;
+  const registry = new Map<RegistryKey, ConfigEntry>();
   for (const [source, layer] of layers) {
+    for (const [key, { value, origin }] of layer.registry) registry.set(key, { key: `registry.${key}`, value, source, origin });
     for (const [name, { value, origin }] of layer.aliases) aliases.set(name, { key: `aliases.${name}`, value, source, origin });
     for (const [name, { value, origin }] of layer.trust) trust.set(name, { key: `trust.${name}`, value, source, origin });
     if (layer.cacheDir) cacheDir = { key: "cache.dir", value: layer.cacheDir.value, source, origin: layer.cacheDir.origin };
@@ -315,13 +531,28 @@ export async function loadConfig(opts: { cwd: string; env: NodeJS.ProcessEnv }):
   const byKey = (a: ConfigEntry, b: ConfigEntry) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
   const entries = [...aliases.values()].sort(byKey);
   entries.push(cacheDir!, listingTtl!);
+  for (const key of REGISTRY_KEYS) {
+    const e = registry.get(key)!;
+    entries.push({ ...e, value: shown(key, e.value) });
+  }
   entries.push(...[...trust.values()].sort(byKey));
+  const reg = (key: RegistryKey) => registry.get(key)!.value;
   return {
     config: {
       aliases: Object.freeze(aliasRecord),
       listingTtl: listingTtl!.value as number,
       cacheDir: cacheDir!.value as string,
       trust: trustRecord,
+      registry: {
+        urls: reg("urls") as string[],
+        keys: reg("keys") as string[],
+        token: reg("token") as string | null,
+        sets: reg("sets") as string[],
+        data: reg("data") as string,
+        db: reg("db") as string | null,
+        listen: reg("listen") as string,
+        refresh: reg("refresh") as number,
+      },
     },
     entries,
     warnings,

@@ -7,7 +7,16 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CprError } from "../../src/protocol/errors.js";
 import { DEFAULT_ALIASES } from "../../src/protocol/uri.js";
-import { DEFAULT_LISTING_TTL, findSetRoot, loadConfig, type LoadedConfig } from "../../src/config/config.js";
+import { formatPublicKey, generateSecretKey, publicKeyOf } from "../../src/protocol/nix-key.js";
+import {
+  DEFAULT_LISTING_TTL,
+  DEFAULT_REGISTRY_LISTEN,
+  DEFAULT_REGISTRY_REFRESH,
+  defaultRegistryData,
+  findSetRoot,
+  loadConfig,
+  type LoadedConfig,
+} from "../../src/config/config.js";
 
 const bin = fileURLToPath(new URL("../../../bin/cpr", import.meta.url));
 
@@ -106,11 +115,12 @@ test("unknown keys warn with file:line:col; invalid values are errors with file:
   const s = sandbox();
   try {
     const file = join(s.project, "cpr.toml");
-    writeFileSync(file, `[cache]\nlisting-ttl = 30\ncolour = true\n\n[registry]\nurl = "x"\n`);
+    writeFileSync(file, `[cache]\nlisting-ttl = 30\ncolour = true\n\n[registri]\nurl = "x"\n\n[registry]\nurl = "x"\n`);
     const loaded = await loadConfig({ cwd: s.project, env: s.env });
     assert.deepEqual(loaded.warnings, [
       `${file}:3:1: unknown key "colour" in [cache] (known: dir, listing-ttl)`,
-      `${file}:5:1: unknown table "registry" (known: [aliases], [cache], [trust])`,
+      `${file}:5:1: unknown table "registri" (known: [aliases], [cache], [registry], [trust])`,
+      `${file}:9:1: unknown key "url" in [registry] (known: data, db, keys, listen, refresh, sets, token, urls)`,
     ]);
     assert.equal(loaded.config.listingTtl, 30);
 
@@ -170,6 +180,193 @@ test("cpr config list [--json]", () => {
     assert.equal(doc.warnings.length, 1);
     const usage = spawnSync(process.execPath, [bin, "config"], { cwd: s.sub, env, encoding: "utf8" });
     assert.equal(usage.status, 2);
+  } finally {
+    s.done();
+  }
+});
+
+const KEY_A = formatPublicKey(publicKeyOf(generateSecretKey("reg-a-1")));
+const KEY_B = formatPublicKey(publicKeyOf(generateSecretKey("reg-b-1")));
+
+test("[registry]: defaults", async () => {
+  const s = sandbox();
+  try {
+    const loaded = await loadConfig({ cwd: s.sub, env: s.env });
+    assert.deepEqual(loaded.config.registry, {
+      urls: [],
+      keys: [],
+      token: null,
+      sets: [],
+      data: join(s.home, ".local", "share", "cpr", "registry"),
+      db: null,
+      listen: DEFAULT_REGISTRY_LISTEN,
+      refresh: DEFAULT_REGISTRY_REFRESH,
+    });
+    assert.equal(DEFAULT_REGISTRY_LISTEN, "127.0.0.1:8080");
+    assert.equal(DEFAULT_REGISTRY_REFRESH, 300);
+    assert.deepEqual(
+      loaded.entries.filter((e) => e.key.startsWith("registry.")).map((e) => [e.key, e.value, e.source]),
+      [
+        ["registry.data", join(s.home, ".local", "share", "cpr", "registry"), "default"],
+        ["registry.db", null, "default"],
+        ["registry.keys", [], "default"],
+        ["registry.listen", "127.0.0.1:8080", "default"],
+        ["registry.refresh", 300, "default"],
+        ["registry.sets", [], "default"],
+        ["registry.token", null, "default"],
+        ["registry.urls", [], "default"],
+      ],
+    );
+    assert.equal(defaultRegistryData({ HOME: "/h", XDG_DATA_HOME: "/x/data" }), "/x/data/cpr/registry");
+    assert.equal(defaultRegistryData({ HOME: "/h", XDG_DATA_HOME: "rel" }), "/h/.local/share/cpr/registry");
+    const xdg = await loadConfig({ cwd: s.sub, env: { ...s.env, XDG_DATA_HOME: "/x/data" } });
+    assert.equal(xdg.config.registry.data, "/x/data/cpr/registry");
+  } finally {
+    s.done();
+  }
+});
+
+test("[registry]: user file, project file and CPR_REGISTRY* variables, each key replaced as a whole", async () => {
+  const s = sandbox();
+  try {
+    const userFile = join(s.home, ".config", "cpr", "config.toml");
+    mkdirSync(join(s.home, ".config", "cpr"), { recursive: true });
+    writeFileSync(
+      userFile,
+      [
+        "[registry]",
+        'urls = ["https://reg.example.org/", "http://127.0.0.1:9000/base"]',
+        `keys = ["${KEY_A}"]`,
+        'token = "cpr_user"',
+        'sets = ["https://example.org/set.git", "gh:owner/repo"]',
+        'data = "~/regdata"',
+        'db = "postgres://cpr:s3cret@db.example.org:5432/cpr"',
+        'listen = "[::1]:0"',
+        "refresh = 60",
+        "",
+      ].join("\n"),
+    );
+    let loaded = await loadConfig({ cwd: s.home, env: s.env });
+    assert.deepEqual(loaded.config.registry, {
+      urls: ["https://reg.example.org", "http://127.0.0.1:9000/base"],
+      keys: [KEY_A],
+      token: "cpr_user",
+      sets: ["https://example.org/set.git", "gh:owner/repo"],
+      data: join(s.home, "regdata"),
+      db: "postgres://cpr:s3cret@db.example.org:5432/cpr",
+      listen: "[::1]:0",
+      refresh: 60,
+    });
+    assert.deepEqual(loaded.warnings, []);
+    // `cpr config list` does not print secrets.
+    assert.deepEqual(entry(loaded, "registry.token"), { key: "registry.token", value: "<hidden>", source: "user", origin: userFile });
+    assert.equal(entry(loaded, "registry.db")?.value, "postgres://cpr:***@db.example.org:5432/cpr");
+    assert.deepEqual(entry(loaded, "registry.keys")?.value, [KEY_A]);
+
+    // The project replaces keys it names; a token there is a warning (it would be committed).
+    const projectFile = join(s.project, "cpr.toml");
+    writeFileSync(projectFile, `[registry]\nurls = "https://team.example.org"\ndb = "state/reg.sqlite"\ntoken = "cpr_project"\n`);
+    loaded = await loadConfig({ cwd: s.sub, env: s.env });
+    assert.deepEqual(loaded.config.registry.urls, ["https://team.example.org"]);
+    assert.equal(loaded.config.registry.db, join(s.project, "state", "reg.sqlite"));
+    assert.equal(loaded.config.registry.token, "cpr_project");
+    assert.deepEqual(loaded.config.registry.keys, [KEY_A], "kept from the user file");
+    assert.deepEqual(entry(loaded, "registry.urls"), { key: "registry.urls", value: ["https://team.example.org"], source: "project", origin: projectFile });
+    assert.deepEqual(loaded.warnings, [`${projectFile}:4:1: registry.token in the project's cpr.toml is committed with the set; keep it in the user config or CPR_REGISTRY_TOKEN`]);
+
+    writeFileSync(projectFile, `[registry]\ndb = "sqlite:~/r.sqlite"\n`);
+    loaded = await loadConfig({
+      cwd: s.sub,
+      env: {
+        ...s.env,
+        CPR_REGISTRY: " https://a.example.org/ , http://b.example.org,",
+        CPR_REGISTRY_KEYS: `${KEY_B},${KEY_A}`,
+        CPR_REGISTRY_TOKEN: "cpr_env",
+        CPR_REGISTRY_DATA: "rel/data",
+        CPR_REGISTRY_LISTEN: "0.0.0.0:8081",
+      },
+    });
+    assert.equal(loaded.config.registry.db, `sqlite:${join(s.home, "r.sqlite")}`);
+    assert.deepEqual(loaded.config.registry.urls, ["https://a.example.org", "http://b.example.org"]);
+    assert.deepEqual(loaded.config.registry.keys, [KEY_B, KEY_A]);
+    assert.equal(loaded.config.registry.token, "cpr_env");
+    assert.equal(loaded.config.registry.data, join(s.sub, "rel", "data"));
+    assert.equal(loaded.config.registry.listen, "0.0.0.0:8081");
+    assert.equal(loaded.config.registry.refresh, 60);
+    assert.deepEqual(entry(loaded, "registry.urls"), { key: "registry.urls", value: ["https://a.example.org", "http://b.example.org"], source: "env", origin: "CPR_REGISTRY" });
+    assert.deepEqual(entry(loaded, "registry.token"), { key: "registry.token", value: "<hidden>", source: "env", origin: "CPR_REGISTRY_TOKEN" });
+    // An empty variable counts as unset; CPR_REGISTRY_DB relative to the working directory.
+    loaded = await loadConfig({ cwd: s.sub, env: { ...s.env, CPR_REGISTRY: "", CPR_REGISTRY_TOKEN: " ", CPR_REGISTRY_DB: "x.sqlite" } });
+    assert.deepEqual(loaded.config.registry.urls, ["https://reg.example.org", "http://127.0.0.1:9000/base"]);
+    assert.equal(loaded.config.registry.token, "cpr_user");
+    assert.equal(loaded.config.registry.db, join(s.sub, "x.sqlite"));
+  } finally {
+    s.done();
+  }
+});
+
+test("[registry]: invalid values are errors with file:line:col or the variable's name", async () => {
+  const s = sandbox();
+  try {
+    const file = join(s.project, "cpr.toml");
+    const bad = async (text: string, re: RegExp, where: string, env: NodeJS.ProcessEnv = {}) => {
+      writeFileSync(file, text);
+      await assert.rejects(loadConfig({ cwd: s.project, env: { ...s.env, ...env } }), (e: unknown) => {
+        assert.ok(e instanceof CprError, String(e));
+        assert.equal(e.code, "config.invalid", e.message);
+        assert.match(e.message, re);
+        assert.equal(e.where, where, e.message);
+        assert.ok(e.hint, e.message);
+        return true;
+      });
+    };
+    const at = (line: number) => `${file}:${line}:1`;
+    await bad(`registry = 1\n`, /\[registry\] must be a table/, at(1));
+    await bad(`[registry]\nurls = ["ftp://x.example.org"]\n`, /registry\.urls: "ftp:\/\/x\.example\.org" is not an http or https URL/, at(2));
+    await bad(`[registry]\nurls = ["not a url"]\n`, /is not a URL/, at(2));
+    await bad(`[registry]\nurls = ["https://x.example.org/?a=1"]\n`, /query or fragment/, at(2));
+    await bad(`[registry]\n\nurls = [1]\n`, /registry\.urls must be an array of strings/, at(3));
+    await bad(`[registry]\nkeys = ["nocolon"]\n`, /registry\.keys: invalid public key "nocolon": expected name:base64/, at(2));
+    await bad(`[registry]\nkeys = ["${KEY_A.slice(0, -4)}"]\n`, /registry\.keys: invalid public key/, at(2));
+    await bad(`[registry]\ntoken = 5\n`, /registry\.token must be a string/, at(2));
+    await bad(`[registry]\ntoken = "a b"\n`, /registry\.token must be a non-empty token without spaces/, at(2));
+    await bad(`[registry]\nsets = [""]\n`, /set mirror URL "" must be non-empty/, at(2));
+    await bad(`[registry]\ndata = ""\n`, /registry\.data must be a non-empty string/, at(2));
+    await bad(`[registry]\ndb = "mysql://x/y"\n`, /unsupported database URL "mysql:\/\/…"/, at(2));
+    await bad(`[registry]\ndb = "sqlite:"\n`, /sqlite: needs a path/, at(2));
+    await bad(`[registry]\nlisten = "8080"\n`, /registry\.listen must be HOST:PORT/, at(2));
+    await bad(`[registry]\nlisten = "localhost:65536"\n`, /HOST:PORT \(port 0–65535\)/, at(2));
+    await bad(`[registry]\nlisten = "::1:80"\n`, /HOST:PORT/, at(2));
+    await bad(`[registry]\nrefresh = 0\n`, /registry\.refresh must be a whole number of seconds > 0, got 0/, at(2));
+    await bad(`[registry]\nrefresh = 1.5\n`, /registry\.refresh/, at(2));
+    await bad("", /CPR_REGISTRY: "gopher:\/\/x" is not an http/, "CPR_REGISTRY", { CPR_REGISTRY: "https://ok.example.org,gopher://x" });
+    await bad("", /CPR_REGISTRY_KEYS: invalid public key "bad:AAAA"/, "CPR_REGISTRY_KEYS", { CPR_REGISTRY_KEYS: `${KEY_A},bad:AAAA` });
+    await bad("", /CPR_REGISTRY_TOKEN must be a non-empty token/, "CPR_REGISTRY_TOKEN", { CPR_REGISTRY_TOKEN: "two words" });
+    await bad("", /CPR_REGISTRY_LISTEN must be HOST:PORT/, "CPR_REGISTRY_LISTEN", { CPR_REGISTRY_LISTEN: "nowhere" });
+    await bad("", /CPR_REGISTRY_DB: unsupported database URL/, "CPR_REGISTRY_DB", { CPR_REGISTRY_DB: "redis://x" });
+  } finally {
+    s.done();
+  }
+});
+
+test("cpr config list shows [registry] without the token", () => {
+  const s = sandbox();
+  try {
+    writeFileSync(join(s.project, "cpr.toml"), `[registry]\nurls = ["https://reg.example.org"]\nrefresh = 30\n`);
+    const env = { PATH: process.env.PATH, HOME: s.home, NO_COLOR: "1", CPR_REGISTRY_TOKEN: "cpr_topsecret", CPR_REGISTRY_KEYS: KEY_A };
+    const human = spawnSync(process.execPath, [bin, "config", "list"], { cwd: s.sub, env, encoding: "utf8" });
+    assert.equal(human.status, 0, human.stderr);
+    assert.match(human.stdout, /^registry\.urls = "https:\/\/reg\.example\.org" +\(project: .*cpr\.toml\)$/m);
+    assert.match(human.stdout, /^registry\.refresh = 30 +\(project: .*cpr\.toml\)$/m);
+    assert.match(human.stdout, /^registry\.listen = "127\.0\.0\.1:8080" +\(default\)$/m);
+    assert.match(human.stdout, /^registry\.token = "<hidden>" +\(env: CPR_REGISTRY_TOKEN\)$/m);
+    assert.ok(human.stdout.includes(`registry.keys = ${JSON.stringify(KEY_A)}`));
+    assert.ok(!human.stdout.includes("topsecret"));
+    const json = spawnSync(process.execPath, [bin, "config", "list", "--json"], { cwd: s.sub, env, encoding: "utf8" });
+    assert.equal(json.status, 0, json.stderr);
+    assert.ok(!json.stdout.includes("topsecret"));
+    const doc = JSON.parse(json.stdout) as { entries: { key: string; value: unknown; source: string; origin: string | null }[] };
+    assert.deepEqual(doc.entries.find((e) => e.key === "registry.db"), { key: "registry.db", value: null, source: "default", origin: null });
   } finally {
     s.done();
   }
