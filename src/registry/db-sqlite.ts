@@ -153,8 +153,12 @@ export function openSqlite(path: string): RegistryDb {
 
 class SqliteDb implements RegistryDb {
   readonly kind = "sqlite" as const;
-  /** Statements are prepared lazily (the tables exist only after migrate) and kept. */
+  /**
+   * Statements are prepared lazily (the tables exist only after migrate) and kept, keyed by their SQL: the keys are
+   * string literals, whose hashes V8 caches, so a lookup costs no more than a property access.
+   */
   private readonly cache = new Map<string, Database.Statement>();
+  private readonly plucked = new Map<string, Database.Statement>();
 
   constructor(
     private readonly db: Database.Database,
@@ -163,12 +167,12 @@ class SqliteDb implements RegistryDb {
 
   /** The prepared statement for `sql`; `pluck` ones return the first column's value instead of a row object. */
   private st(sql: string, pluck = false): Database.Statement {
-    const key = (pluck ? "1" : "0") + sql;
-    let s = this.cache.get(key);
+    const cache = pluck ? this.plucked : this.cache;
+    let s = cache.get(sql);
     if (!s) {
       s = this.db.prepare(sql);
       if (pluck) s.pluck();
-      this.cache.set(key, s);
+      cache.set(sql, s);
     }
     return s;
   }
@@ -181,6 +185,7 @@ class SqliteDb implements RegistryDb {
   async migrate(): Promise<void> {
     migrateSqlite(this.db, this.path);
     this.cache.clear();
+    this.plucked.clear();
   }
 
   async ping(): Promise<void> {
@@ -189,6 +194,7 @@ class SqliteDb implements RegistryDb {
 
   async close(): Promise<void> {
     this.cache.clear();
+    this.plucked.clear();
     if (this.db.open) this.db.close();
   }
 
