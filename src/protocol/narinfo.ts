@@ -87,10 +87,16 @@ function sortedUnique(items: Iterable<string>): string[] {
   return [...new Set(items)].sort(byCodeUnits);
 }
 
+/** The basename of a store path given either as a basename or as a full path in `storeDir`. */
+function baseOf(ref: string, storeDir: string = STORE_DIR): string {
+  return parseStorePath(ref, { storeDir, basename: !ref.includes("/") }).basename;
+}
+
 /**
  * Renders a narinfo exactly as Nix writes one (field order StorePath, URL, Compression, FileHash, FileSize, NarHash,
  * NarSize, References, Deriver, System, Sig, CA). References and signatures are written sorted and without repeats,
- * as Nix keeps them in ordered sets. FileHash/FileSize lines are left out when null. Throws CprError
+ * as Nix keeps them in ordered sets; a reference or deriver given as a full path is written as its basename.
+ * FileHash/FileSize lines are left out when null. Throws CprError
  * `narinfo.invalid` on a value that would not survive the round trip (a newline, an empty URL, a bad hash).
  */
 export function formatNarInfo(info: NarInfo): string {
@@ -119,8 +125,8 @@ export function formatNarInfo(info: NarInfo): string {
   if (info.fileSize !== null) s += `FileSize: ${size("FileSize", info.fileSize)}\n`;
   s += `NarHash: ${normalizeSha256(info.narHash, "narinfo NarHash")}\n`;
   s += `NarSize: ${size("NarSize", info.narSize)}\n`;
-  s += `References: ${sortedUnique(info.references.map((r) => parseStorePath(r, { basename: true }).basename)).join(" ")}\n`;
-  if (info.deriver !== null) s += `Deriver: ${parseStorePath(info.deriver, { basename: true }).basename}\n`;
+  s += `References: ${sortedUnique(info.references.map((r) => baseOf(r))).join(" ")}\n`;
+  if (info.deriver !== null) s += `Deriver: ${baseOf(info.deriver)}\n`;
   if (info.system !== null && info.system !== "") s += `System: ${check("System", info.system)}\n`;
   for (const sig of sortedUnique(info.sigs)) s += `Sig: ${check("Sig", sig)}\n`;
   if (info.ca !== null) s += `CA: ${check("CA", info.ca)}\n`;
@@ -264,7 +270,7 @@ export function narInfoFingerprint(info: Pick<NarInfo, "storePath" | "narHash" |
       where: path,
       hint: "give the NAR size in bytes",
     });
-  const refs = sortedUnique(info.references.map((r) => parseStorePath(r, { storeDir, basename: !r.includes("/") }).basename)).map((b) => `${storeDir}/${b}`);
+  const refs = sortedUnique(info.references.map((r) => baseOf(r, storeDir))).map((b) => `${storeDir}/${b}`);
   return `1;${path};${normalizeSha256(info.narHash, `NAR hash of ${path}`)};${info.narSize};${refs.join(",")}`;
 }
 

@@ -192,6 +192,9 @@ test("formatNarInfo: Nix's field order, sorted references and signatures, option
     assert.match(err.message, re);
   }
   assert.equal(cprFailure(() => formatNarInfo(sample({ references: ["nope"] }))).code, "narinfo.store-path");
+  assert.equal(cprFailure(() => formatNarInfo(sample({ references: [`/gnu/store/${H2}-b`] }))).code, "narinfo.store-path");
+  // Full paths are accepted for references and the deriver, and written as basenames.
+  assert.equal(formatNarInfo(sample({ references: [`/nix/store/${H2}-b`, `${H1}-hello`], deriver: `/nix/store/${H2}-hello.drv` })), formatNarInfo(sample()));
   assert.equal(cprFailure(() => formatNarInfo(sample({ narHash: "sha256:zz" }))).code, "narinfo.hash");
 });
 
