@@ -25,8 +25,17 @@ work tree. Keys:
   [cache]    dir = "PATH"            cache directory (default $XDG_CACHE_HOME/cpr, else ~/.cache/cpr)
              listing-ttl = SECONDS   how long an ls-refs listing stays fresh (default 300)
   [trust]    TAG-OR-ROOT = ["LINE"]  allowed-signers lines or armored OpenPGP keys trusted for a set
+  [registry] urls = ["URL"]          registries searched by cpr search/get, and cpr build --push's default
+             keys = ["NAME:BASE64"]  public keys trusted for binary-cache signatures (cpr get)
+             token = "TOKEN"         write token for cpr build --push (keep it in the user config only)
+             sets = ["URL"]          sets cpr serve indexes and cpr search queries directly
+             data = "PATH"           cpr serve's data dir (default $XDG_DATA_HOME/cpr/registry)
+             db = "URL"              sqlite:PATH or postgres://… (default DATA/registry.sqlite)
+             listen = "HOST:PORT"    cpr serve's address (default 127.0.0.1:8080)
+             refresh = SECONDS       how often cpr serve re-indexes its sets (default 300)
 
-Environment: CPR_CACHE_DIR, CPR_LISTING_TTL, CPR_ALIASES="name=value,name=value".
+Environment: CPR_CACHE_DIR, CPR_LISTING_TTL, CPR_ALIASES="name=value,name=value", CPR_REGISTRY="url,url",
+CPR_REGISTRY_KEYS="key,key", CPR_REGISTRY_TOKEN, CPR_REGISTRY_DATA, CPR_REGISTRY_DB, CPR_REGISTRY_LISTEN.
 Unknown keys are reported as warnings; invalid values are errors with file:line:col.
 
 Options:
