@@ -260,3 +260,12 @@ export function dumpNar(path: string, opts: NixOptions = {}): Readable {
   });
   return out;
 }
+
+/**
+ * The Nix system name of this machine (`x86_64-linux`, `aarch64-darwin`, …), from Node's platform and architecture,
+ * for commands that must not evaluate (Nix's `system` setting, when changed in nix.conf, is not seen).
+ */
+export function hostSystem(arch: string = process.arch, platform: string = process.platform): string {
+  const cpu: Record<string, string> = { x64: "x86_64", arm64: "aarch64", ia32: "i686", arm: "armv7l", riscv64: "riscv64", ppc64: "powerpc64le", s390x: "s390x", loong64: "loongarch64" };
+  return `${cpu[arch] ?? arch}-${platform}`;
+}

@@ -1,14 +1,137 @@
-import { CprError } from "../../protocol/errors.js";
-import type { Command } from "../command.js";
+import { resolve } from "node:path";
+import { flag, str, strs, type Command, type ParsedArgs } from "../command.js";
+import { Cache } from "../../git/cache.js";
+import { loadConfig, type Config } from "../../config/config.js";
+import { UsageError } from "../../protocol/errors.js";
+import { hostSystem, realise } from "../../nix/store.js";
+import { buildAtom, pushBuild } from "../../registry/build.js";
+import { RegistryClient } from "../../registry/client.js";
+import { install, locate, noBuildError, orderedOutputs, parseGetTarget, resolveBuild } from "../../registry/get.js";
 
-/** `cpr get` (placeholder while it is being written). */
+/** The registry settings of the effective configuration (config `registry.*`, env CPR_REGISTRY*). */
+export interface RegistrySettings {
+  readonly urls: readonly string[];
+  readonly keys: readonly string[];
+  readonly token: string | null;
+  readonly sets: readonly string[];
+}
+
+const list = (v: unknown): string[] =>
+  Array.isArray(v)
+    ? v.map(String).filter(Boolean)
+    : typeof v === "string"
+      ? v
+          .split(/[\s,]+/)
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : [];
+
+/** Reads config.registry (urls, keys, token, sets); the CPR_REGISTRY* variables when the config has no registry table. */
+export function registrySettings(config: Config, env: NodeJS.ProcessEnv): RegistrySettings {
+  const r = (config as Config & { registry?: { urls?: unknown; keys?: unknown; token?: unknown; sets?: unknown } }).registry;
+  if (r) return { urls: list(r.urls), keys: list(r.keys), token: typeof r.token === "string" && r.token ? r.token : null, sets: list(r.sets) };
+  return { urls: list(env.CPR_REGISTRY), keys: list(env.CPR_REGISTRY_KEYS), token: env.CPR_REGISTRY_TOKEN || null, sets: [] };
+}
+
+/** Where Nix's stderr goes: to ours (logs, never stdout), unless --quiet; it is always kept for error messages. */
+export function nixStderr(args: ParsedArgs): ((s: string) => void) | undefined {
+  return flag(args, "quiet") ? undefined : (s: string) => void process.stderr.write(s);
+}
+
+/** `cpr get`: install an atom's build from a registry's binary cache, with no evaluation. */
 export const command: Command = {
   name: "get",
-  usage: "cpr get",
-  summary: "not yet available",
-  help: "",
-  options: {},
-  async run() {
-    throw new CprError("not-implemented", "cpr get is not available yet");
+  usage: "cpr get NAME|URI[@REQ] [--registry URL]... [--key KEY]... [--out-link PATH | --no-out-link] [--store STORE] [--build [--push URL --token T]] [--json]",
+  summary: "Install an atom's built package from a registry, without evaluating",
+  help: `Finds the newest version of the atom with a build for this system in a registry, and realises its outputs
+from the registry's binary cache with \`nix-store --realise\`: the registry is the only substituter and the
+configured public keys are the only trusted keys. No Nix evaluation runs. The store paths are printed on stdout.
+
+A bare NAME[@REQ] is searched in every registry (an ambiguous name is an error listing each candidate with its
+set); a URI (gh:owner/repo::hello@^2, ./set.git::hello) names the atom exactly, its set found with ls-refs.
+
+The out-link ./result (or --out-link PATH) is a GC root. Realising into a store other than Nix's default is done
+with --store (a directory, e.g. /tmp/store, or a store URL), as nix-store --store does. Nix itself must allow the
+substituter: as root, or with the URL in \`trusted-substituters\` when a Nix daemon serves an unprivileged user.
+
+With no build known, cpr get says so and exits 1; --build then builds locally instead (as cpr build does), and with
+--push uploads the result too.
+
+Options:
+  --registry URL    A registry to ask (repeatable; default config registry.urls, CPR_REGISTRY)
+  --key KEY         A trusted public key, name:base64 (repeatable; default config registry.keys, CPR_REGISTRY_KEYS)
+  --system S        The system to install for (default: this machine's, ${hostSystem()})
+  --out-link PATH   Where to make the GC root (default ./result)
+  --no-out-link     Make no out-link
+  --store STORE     Realise into this Nix store instead of the default one
+  --build           Build locally when no build is known
+  --push URL        With --build: push the build to this registry
+  --token T         Write token for --push (default config registry.token, CPR_REGISTRY_TOKEN)
+  --json            Print {"label","version","id","set","rev","system","drv","outputs","registry","outLink","built"}
+
+Exit codes: 0 installed, 1 failed (including: no build known), 2 usage error.
+`,
+  options: {
+    registry: { type: "string", multiple: true },
+    key: { type: "string", multiple: true },
+    system: { type: "string" },
+    "out-link": { type: "string" },
+    "no-out-link": { type: "boolean" },
+    store: { type: "string" },
+    build: { type: "boolean" },
+    push: { type: "string" },
+    token: { type: "string" },
+  },
+  maxPositionals: 1,
+  async run(ctx, args) {
+    const text = args.positionals[0];
+    if (text === undefined) throw new UsageError("missing NAME or URI", { hint: "e.g. `cpr get hello` or `cpr get gh:owner/repo::hello@^2`" });
+    if (str(args, "out-link") !== undefined && flag(args, "no-out-link")) throw new UsageError("--out-link and --no-out-link exclude each other");
+    if (str(args, "push") !== undefined && !flag(args, "build")) throw new UsageError("--push is only used with --build");
+    const { config } = await loadConfig({ cwd: ctx.cwd, env: ctx.env });
+    const settings = registrySettings(config, ctx.env);
+    const urls = strs(args, "registry").length ? strs(args, "registry") : settings.urls;
+    const keys = strs(args, "key").length ? strs(args, "key") : settings.keys;
+    const token = str(args, "token") ?? settings.token;
+    if (str(args, "push") !== undefined && !token) throw new UsageError("--push needs a write token", { hint: "pass --token T, or set config registry.token or CPR_REGISTRY_TOKEN" });
+    const outLink = flag(args, "no-out-link") ? null : resolve(ctx.cwd, str(args, "out-link") ?? "result");
+    const system = str(args, "system") ?? hostSystem();
+    const store = str(args, "store");
+    const nix = { env: ctx.env, store: store === undefined ? undefined : /^[a-z+]+:\/\//.test(store) || !store.includes("/") ? store : resolve(ctx.cwd, store), onStderr: nixStderr(args) };
+    const clients = urls.map((u) => new RegistryClient(u, { token }));
+    const target = parseGetTarget(text, config.aliases);
+    const located = await locate({ cwd: ctx.cwd, env: ctx.env, reporter: ctx.term, aliases: config.aliases }, clients, target);
+    const found = await resolveBuild(located, system);
+
+    let doc: Record<string, unknown>;
+    if (found) {
+      const { build, registry } = found;
+      const paths = await install(build, registry, { keys, outLink, nix, reporter: ctx.term });
+      doc = { label: build.label, version: build.version, id: build.id, set: build.set, rev: build.rev, system: build.system, drv: build.drv, outputs: build.outputs, registry: registry.url, outLink, built: false };
+      for (const p of paths) if (!flag(args, "json")) ctx.term.out(p);
+    } else {
+      if (!flag(args, "build")) throw noBuildError(located, system);
+      if (!located.uri) throw new UsageError(`no build is known and no mirror of ${located.label}'s set is known to build from`, { hint: "name the atom with a URI (URL::LABEL)" });
+      ctx.term.info(`no build of ${located.label} for ${system} is known; building it locally`);
+      const cache = await Cache.open({ dir: config.cacheDir, env: ctx.env });
+      try {
+        const built = await buildAtom({ cache, cwd: ctx.cwd, env: ctx.env, reporter: ctx.term, system, nix }, located.uri);
+        const pushUrl = str(args, "push");
+        if (pushUrl !== undefined) {
+          const client = new RegistryClient(pushUrl, { token });
+          const pushed = await pushBuild(client, built, { nix, reporter: ctx.term });
+          ctx.term.info(`pushed to ${client.url}: ${pushed.uploaded.length} path(s) uploaded, ${pushed.present} already there; build recorded`);
+        }
+        const paths = orderedOutputs(built.outputs);
+        if (outLink) await realise(paths, { ...nix, outLink });
+        doc = { label: built.label, version: built.version, id: built.id, set: built.set, rev: built.rev, system: built.system, drv: built.drv, outputs: built.outputs, registry: null, outLink, built: true };
+        for (const p of paths) if (!flag(args, "json")) ctx.term.out(p);
+      } finally {
+        cache.close();
+      }
+    }
+    if (flag(args, "json")) ctx.term.json(doc);
+    else if (outLink) ctx.term.info(`out-link ${outLink}`);
+    return 0;
   },
 };

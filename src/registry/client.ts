@@ -1,0 +1,275 @@
+/**
+ * An HTTP client for a registry's API (docs/registry.md, "HTTP interface"): search, atoms, resolve, missing paths,
+ * uploads and build records. Every failure is a CprError naming the registry URL, the request and the status, with
+ * the server's `{"error"}` message when it sent one.
+ */
+import { request as httpRequest, type IncomingMessage } from "node:http";
+import { request as httpsRequest } from "node:https";
+import type { Readable } from "node:stream";
+import { CprError } from "../protocol/errors.js";
+
+export interface SearchResult {
+  readonly id: string;
+  readonly label: string;
+  /** Set root hex. */
+  readonly set: string;
+  readonly description: string | null;
+  readonly tags: readonly string[];
+  /** Newest first. */
+  readonly versions: readonly string[];
+}
+
+export interface AtomVersion {
+  readonly version: string;
+  readonly rev: string;
+  readonly origin: string | null;
+  readonly manifest: string;
+}
+
+export interface AtomInfo {
+  readonly id: string;
+  readonly label: string;
+  readonly set: string;
+  readonly description: string | null;
+  readonly tags: readonly string[];
+  /** Newest first. */
+  readonly versions: readonly AtomVersion[];
+}
+
+export interface SetInfo {
+  readonly root: string;
+  readonly mirrors: readonly string[];
+  readonly indexedAt: number | null;
+}
+
+/** What `GET /api/v1/resolve/<AtomId>/<req>?system=S` answers. */
+export interface ResolvedBuild {
+  readonly id: string;
+  readonly label: string;
+  readonly set: string;
+  readonly version: string;
+  readonly rev: string;
+  readonly system: string;
+  readonly configHash: string;
+  readonly drv: string;
+  readonly outputs: Readonly<Record<string, string>>;
+}
+
+/** The headers of one upload (`PUT /api/v1/paths/<hash>`). */
+export interface UploadInfo {
+  /** Full store path. */
+  readonly path: string;
+  /** `sha256:<nix32>` or SRI. */
+  readonly narHash: string;
+  readonly narSize: number;
+  /** Full paths or basenames. */
+  readonly references: readonly string[];
+  /** Full path or basename, or null. */
+  readonly deriver: string | null;
+}
+
+/** The body of `POST /api/v1/builds`. */
+export interface BuildRecordBody {
+  readonly set: string;
+  readonly label: string;
+  readonly id: string;
+  readonly version: string;
+  readonly rev: string;
+  readonly system: string;
+  readonly config: Readonly<Record<string, unknown>>;
+  readonly drv: string;
+  readonly outputs: Readonly<Record<string, string>>;
+}
+
+export interface ClientOptions {
+  /** Bearer token for writes. */
+  readonly token?: string | null;
+}
+
+interface Answer {
+  readonly status: number;
+  readonly body: unknown;
+  readonly text: string;
+}
+
+const basename = (p: string) => p.slice(p.lastIndexOf("/") + 1);
+
+/** Normalises a registry URL: http(s) only, no trailing slash, no query. */
+export function registryUrl(text: string): string {
+  let u: URL;
+  try {
+    u = new URL(text);
+  } catch {
+    throw new CprError("registry.url", `${JSON.stringify(text)} is not a registry URL`, { hint: "a registry URL looks like https://registry.example.org or http://127.0.0.1:8080" });
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") {
+    throw new CprError("registry.url", `${text}: a registry is reached over http:// or https://`, { where: text });
+  }
+  if (u.search || u.hash) throw new CprError("registry.url", `${text}: a registry URL has no query or fragment`, { where: text });
+  return u.toString().replace(/\/+$/, "");
+}
+
+export class RegistryClient {
+  readonly url: string;
+  private readonly token: string | null;
+
+  constructor(url: string, opts: ClientOptions = {}) {
+    this.url = registryUrl(url);
+    this.token = opts.token ?? null;
+  }
+
+  /** `GET /api/v1/search?q=…` */
+  async search(q: string, limit?: number): Promise<SearchResult[]> {
+    const qs = new URLSearchParams({ q });
+    if (limit !== undefined) qs.set("limit", String(limit));
+    const a = await this.call("GET", `/api/v1/search?${qs}`);
+    this.expect(a, [200], "search");
+    const results = (a.body as { results?: unknown }).results;
+    if (!Array.isArray(results)) throw this.malformed("search", a);
+    return results as SearchResult[];
+  }
+
+  /** `GET /api/v1/atoms/<id>`; null when the registry does not know the atom. */
+  async atom(id: string): Promise<AtomInfo | null> {
+    const a = await this.call("GET", `/api/v1/atoms/${encodeURIComponent(id)}`);
+    if (a.status === 404) return null;
+    this.expect(a, [200], `atom ${id}`);
+    return a.body as AtomInfo;
+  }
+
+  /** `GET /api/v1/sets` */
+  async sets(): Promise<SetInfo[]> {
+    const a = await this.call("GET", "/api/v1/sets");
+    this.expect(a, [200], "sets");
+    return ((a.body as { sets?: SetInfo[] }).sets ?? []) as SetInfo[];
+  }
+
+  /**
+   * `GET /api/v1/resolve/<id>/<req>?system=S`: the newest version matching `req` (`*` for any) with a build for
+   * `system`; null when there is none.
+   */
+  async resolve(id: string, req: string, system: string): Promise<ResolvedBuild | null> {
+    const a = await this.call("GET", `/api/v1/resolve/${encodeURIComponent(id)}/${encodeURIComponent(req || "*")}?${new URLSearchParams({ system })}`);
+    if (a.status === 404) return null;
+    this.expect(a, [200], `resolve ${id} ${req}`);
+    const b = a.body as Partial<ResolvedBuild>;
+    if (typeof b.version !== "string" || typeof b.drv !== "string" || typeof b.outputs !== "object" || b.outputs === null) throw this.malformed("resolve", a);
+    return b as ResolvedBuild;
+  }
+
+  /** `POST /api/v1/paths/missing`: the paths the cache does not hold. */
+  async missing(paths: readonly string[]): Promise<string[]> {
+    const a = await this.call("POST", "/api/v1/paths/missing", { paths });
+    this.expect(a, [200], "paths/missing");
+    const m = (a.body as { missing?: unknown }).missing;
+    if (!Array.isArray(m)) throw this.malformed("paths/missing", a);
+    return m.map(String);
+  }
+
+  /**
+   * `PUT /api/v1/paths/<hash>`: uploads one store path, its NAR streamed as the body. `created` is false when the
+   * cache already had it (200).
+   */
+  async upload(info: UploadInfo, nar: Readable): Promise<{ created: boolean; narinfo: string | null }> {
+    const base = basename(info.path);
+    const hash = base.slice(0, 32);
+    const headers: Record<string, string> = {
+      "content-type": "application/x-nix-nar",
+      "content-length": String(info.narSize),
+      "x-nix-store-path": info.path,
+      "x-nix-nar-hash": info.narHash,
+      "x-nix-nar-size": String(info.narSize),
+      "x-nix-references": info.references.map(basename).join(" "),
+    };
+    if (info.deriver) headers["x-nix-deriver"] = basename(info.deriver);
+    const a = await this.send("PUT", `/api/v1/paths/${hash}`, headers, nar);
+    this.expect(a, [200, 201], `upload of ${info.path}`);
+    const narinfo = (a.body as { narinfo?: unknown } | null)?.narinfo;
+    return { created: a.status === 201, narinfo: typeof narinfo === "string" ? narinfo : null };
+  }
+
+  /** `POST /api/v1/builds` */
+  async recordBuild(record: BuildRecordBody): Promise<{ buildId: unknown }> {
+    const a = await this.call("POST", "/api/v1/builds", record);
+    this.expect(a, [200, 201], `build record of ${record.label} ${record.version}`);
+    return { buildId: (a.body as { buildId?: unknown }).buildId ?? null };
+  }
+
+  // ── transport ──
+
+  private async call(method: string, path: string, json?: unknown): Promise<Answer> {
+    const headers: Record<string, string> = { accept: "application/json" };
+    let body: Buffer | undefined;
+    if (json !== undefined) {
+      body = Buffer.from(JSON.stringify(json));
+      headers["content-type"] = "application/json";
+      headers["content-length"] = String(body.length);
+    }
+    return this.send(method, path, headers, body);
+  }
+
+  private send(method: string, path: string, headers: Record<string, string>, body?: Buffer | Readable): Promise<Answer> {
+    const target = new URL(this.url + path);
+    const all: Record<string, string> = { "user-agent": "cpr", ...headers };
+    if (this.token && method !== "GET") all.authorization = `Bearer ${this.token}`;
+    const req = (target.protocol === "https:" ? httpsRequest : httpRequest)(target, { method, headers: all });
+    return new Promise<Answer>((resolve, reject) => {
+      let settled = false;
+      const fail = (e: unknown) => {
+        if (settled) return;
+        settled = true;
+        req.destroy();
+        reject(e instanceof CprError ? e : this.unreachable(method, path, e));
+      };
+      req.on("error", fail);
+      req.on("response", (res: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("error", fail);
+        res.on("end", () => {
+          if (settled) return;
+          settled = true;
+          const text = Buffer.concat(chunks).toString("utf8");
+          let parsed: unknown = null;
+          try {
+            parsed = text ? JSON.parse(text) : null;
+          } catch {
+            parsed = null;
+          }
+          resolve({ status: res.statusCode ?? 0, body: parsed, text });
+        });
+      });
+      if (body === undefined) req.end();
+      else if (Buffer.isBuffer(body)) req.end(body);
+      else {
+        // A failing NAR stream (Nix could not dump the path) aborts the request with the stream's error.
+        body.on("error", fail);
+        body.pipe(req);
+      }
+    });
+  }
+
+  private expect(a: Answer, ok: readonly number[], what: string): void {
+    if (ok.includes(a.status)) return;
+    const msg = (a.body as { error?: unknown } | null)?.error;
+    const detail = typeof msg === "string" ? msg : a.text.trim().slice(0, 300) || "(no message)";
+    const hint =
+      a.status === 401 || a.status === 403
+        ? "pass a write token for this set (--token, config registry.token or CPR_REGISTRY_TOKEN; `cpr registry token create` on the server)"
+        : undefined;
+    throw new CprError(`registry.http-${a.status}`, `registry ${this.url}: ${what} failed with HTTP ${a.status}: ${detail}`, { where: this.url, hint });
+  }
+
+  private malformed(what: string, a: Answer): CprError {
+    return new CprError("registry.malformed", `registry ${this.url}: ${what} answered something unexpected: ${a.text.slice(0, 200)}`, { where: this.url });
+  }
+
+  private unreachable(method: string, path: string, e: unknown): CprError {
+    const err = e as NodeJS.ErrnoException;
+    return new CprError("registry.unreachable", `cannot reach registry ${this.url} (${method} ${path.replace(/\?.*$/, "")}): ${err?.code ?? ""}${err?.code ? " " : ""}${err?.message ?? String(e)}`, {
+      where: this.url,
+      hint: "check the URL (--registry, config registry.urls or CPR_REGISTRY) and that the server runs",
+      cause: e,
+    });
+  }
+}
