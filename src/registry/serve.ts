@@ -1,7 +1,26 @@
 /**
  * Starting a registry server (used by `cpr serve`, the tests, the bench and the demo).
- * (STUB: signatures fixed; bodies are being written.)
+ *
+ *     const reg = await startRegistry({ dataDir, listen: "127.0.0.1:0", sets: [mirrorUrl], log: false });
+ *     reg.url; reg.publicKey; await reg.close();
+ *
+ * At start: the data directory and signing key (created at first start), the database (migrated), the artifact
+ * store (leftover partial uploads removed), then the configured sets are listed and indexed, and only then does the
+ * server listen. Sets are re-indexed every `refreshSeconds` and on POST /api/v1/sets/<root>/refresh.
  */
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import type { FastifyInstance } from "fastify";
+import { defaultCacheDir } from "../git/cache.js";
+import { CprError } from "../protocol/errors.js";
+import { ArtifactStore, type Compression } from "./artifacts.js";
+import { Catalogue, type IndexResult } from "./catalogue.js";
+import { openDb, type RegistryDb } from "./db.js";
+import { loadOrCreateSigningKey } from "./keys.js";
+import { createMetrics } from "./metrics.js";
+import { NarInfoCache } from "./routes-cache.js";
+import { buildServer, type RegistryContext } from "./server.js";
+
 export interface ServeOptions {
   /** `sqlite:PATH`, a path, or `postgres://…`; default `<dataDir>/registry.sqlite`. */
   readonly db?: string;
@@ -10,14 +29,26 @@ export interface ServeOptions {
   readonly listen?: string;
   /** Set mirror URLs to index. */
   readonly sets?: readonly string[];
-  /** Seconds between scheduled re-indexing passes; 0 disables the schedule. */
+  /** Seconds between scheduled re-indexing passes; 0 disables the schedule. Default 300. */
   readonly refreshSeconds?: number;
-  /** Name of the signing key created at first start. */
+  /** Name of the signing key created at first start (default `cpr-registry-1`). */
   readonly keyName?: string;
   /** false silences the JSON request log (stderr by default). */
   readonly log?: boolean | NodeJS.WritableStream;
   /** Environment for git (cache dir, credentials). */
   readonly env?: NodeJS.ProcessEnv;
+  /** The git cache for manifest blobs (default: the user's cache dir from `env`, as defaultCacheDir). */
+  readonly cacheDir?: string;
+  /** Base of relative set paths (default process.cwd()). */
+  readonly cwd?: string;
+  /** Largest NAR an upload may declare, bytes (default 8 GiB). */
+  readonly maxNarSize?: number;
+  /** Largest JSON body, bytes (default 8 MiB). */
+  readonly jsonBodyLimit?: number;
+  /** How uploaded NARs are stored (default: the artifact store's default, xz). */
+  readonly compression?: Compression;
+  /** Positive narinfo answers kept in memory (default 100000; 0 disables). */
+  readonly narinfoCacheSize?: number;
 }
 
 export interface RunningRegistry {
@@ -25,7 +56,129 @@ export interface RunningRegistry {
   readonly url: string;
   /** `name:base64` */
   readonly publicKey: string;
+  /** The data directory. */
+  readonly dataDir: string;
+  /** The database (shared with the server; closed by close()). */
+  readonly db: RegistryDb;
+  /** What the indexing at start found, one entry per set indexed. */
+  readonly indexed: readonly IndexResult[];
+  /** Sets given in `sets` that could not be reached at start (they are retried on schedule). */
+  readonly unreachable: readonly { readonly url: string; readonly error: string }[];
+  /** Re-indexes every set now. */
+  refresh(): Promise<IndexResult[]>;
+  /** Stops listening, waits for requests and indexing passes in flight, closes the database. Idempotent. */
   close(): Promise<void>;
 }
 
-export declare function startRegistry(opts: ServeOptions): Promise<RunningRegistry>;
+export const DEFAULT_LISTEN = "127.0.0.1:8080";
+export const DEFAULT_REFRESH_SECONDS = 300;
+export const DEFAULT_MAX_NAR_SIZE = 8 * 1024 * 1024 * 1024;
+
+/** `HOST:PORT`, `[v6]:PORT`, `:PORT` (all interfaces) or `PORT` (loopback). */
+export function parseListen(text: string): { host: string; port: number } {
+  let host: string;
+  let port: string;
+  const v6 = /^\[([^\]]+)\]:(\d+)$/.exec(text);
+  if (v6) [host, port] = [v6[1]!, v6[2]!];
+  else if (/^\d+$/.test(text)) [host, port] = ["127.0.0.1", text];
+  else {
+    const i = text.lastIndexOf(":");
+    if (i < 0) throw new CprError("registry.listen", `--listen wants HOST:PORT, got ${JSON.stringify(text)}`, { hint: "e.g. 127.0.0.1:8080, 0.0.0.0:80 or 127.0.0.1:0" });
+    host = text.slice(0, i) || "0.0.0.0";
+    port = text.slice(i + 1);
+  }
+  const n = Number(port);
+  if (!/^\d+$/.test(port) || n > 65535) throw new CprError("registry.listen", `--listen: invalid port ${JSON.stringify(port)}`, { hint: "a port is 0-65535; 0 picks a free one" });
+  return { host, port: n };
+}
+
+function hostForUrl(host: string): string {
+  if (host === "0.0.0.0") return "127.0.0.1";
+  if (host === "::") return "[::1]";
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+export async function startRegistry(opts: ServeOptions): Promise<RunningRegistry> {
+  const dataDir = opts.dataDir;
+  const env = opts.env ?? process.env;
+  const { host, port } = parseListen(opts.listen ?? DEFAULT_LISTEN);
+  await mkdir(dataDir, { recursive: true });
+  const key = await loadOrCreateSigningKey(dataDir, opts.keyName);
+  const db = await openDb(opts.db ?? join(dataDir, "registry.sqlite"));
+  let app: FastifyInstance | null = null;
+  let catalogue: Catalogue | null = null;
+  try {
+    await db.migrate();
+    const maxNarSize = opts.maxNarSize ?? DEFAULT_MAX_NAR_SIZE;
+    const artifacts = new ArtifactStore({ dataDir, maxNarSize, ...(opts.compression ? { compression: opts.compression } : {}) });
+    await artifacts.init();
+    const metrics = createMetrics(db);
+    // The app exists before the catalogue so that indexing logs through the same logger.
+    const ctxRef: { catalogue: Catalogue | null } = { catalogue: null };
+    const ctx: RegistryContext = {
+      db,
+      artifacts,
+      key,
+      get catalogue(): Catalogue {
+        return ctxRef.catalogue!;
+      },
+      metrics,
+      narinfoCache: new NarInfoCache(opts.narinfoCacheSize ?? 100_000),
+      maxNarSize,
+    };
+    app = buildServer(ctx, { log: opts.log, jsonBodyLimit: opts.jsonBodyLimit });
+    catalogue = new Catalogue({ db, cacheDir: opts.cacheDir ?? defaultCacheDir(env), env, cwd: opts.cwd ?? process.cwd(), log: app.log });
+    ctxRef.catalogue = catalogue;
+
+    const configured = await catalogue.configure(opts.sets ?? []);
+    const indexed = await catalogue.indexAll();
+    await app.listen({ host, port });
+    const addr = app.server.address();
+    const actualPort = typeof addr === "object" && addr ? addr.port : port;
+    const url = `http://${hostForUrl(host)}:${actualPort}`;
+
+    const refreshSeconds = opts.refreshSeconds ?? DEFAULT_REFRESH_SECONDS;
+    const cat = catalogue;
+    let timer: NodeJS.Timeout | null = null;
+    let scheduled: Promise<unknown> | null = null;
+    if (refreshSeconds > 0) {
+      timer = setInterval(() => {
+        if (scheduled) return; // the previous pass is still running
+        scheduled = (async () => {
+          // Sets that were unreachable at start are asked again for their root.
+          if (configured.failed.length) await cat.configure(configured.failed.map((f) => f.url)).catch(() => undefined);
+          await cat.indexAll();
+        })().finally(() => {
+          scheduled = null;
+        });
+      }, refreshSeconds * 1000);
+      timer.unref();
+    }
+    const server = app;
+    let closing: Promise<void> | null = null;
+    return {
+      url,
+      publicKey: key.publicKey,
+      dataDir,
+      db,
+      indexed,
+      unreachable: configured.failed,
+      refresh: () => cat.indexAll(),
+      close() {
+        closing ??= (async () => {
+          if (timer) clearInterval(timer);
+          await server.close();
+          await cat.close();
+          if (scheduled) await scheduled.catch(() => undefined);
+          await db.close();
+        })();
+        return closing;
+      },
+    };
+  } catch (e) {
+    await app?.close().catch(() => undefined);
+    await catalogue?.close().catch(() => undefined);
+    await db.close().catch(() => undefined);
+    throw e;
+  }
+}

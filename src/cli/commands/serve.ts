@@ -1,14 +1,105 @@
-import { CprError } from "../../protocol/errors.js";
-import type { Command } from "../command.js";
+import { resolve } from "node:path";
+import { flag, str, strs, type Command, type Context } from "../command.js";
+import { loadConfig, type Config } from "../../config/config.js";
+import { UsageError } from "../../protocol/errors.js";
+import { DEFAULT_LISTEN, DEFAULT_REFRESH_SECONDS, startRegistry } from "../../registry/serve.js";
 
-/** `cpr serve` (placeholder while it is being written). */
+/** --data, else config registry.data, else the default. */
+export function dataDirOf(ctx: Context, arg: string | undefined, config: Config): string {
+  return arg !== undefined ? resolve(ctx.cwd, arg) : config.registry.data;
+}
+
+/** --db, else config registry.db; a relative SQLite path is relative to the working directory. */
+export function dbOf(ctx: Context, arg: string | undefined, config: Config): string | undefined {
+  const v = arg ?? config.registry.db ?? undefined;
+  if (v === undefined || v === "") return undefined;
+  if (/^postgres(?:ql)?:\/\//.test(v)) return v;
+  if (v.startsWith("sqlite:")) return `sqlite:${resolve(ctx.cwd, v.slice("sqlite:".length))}`;
+  return resolve(ctx.cwd, v);
+}
+
+/** `cpr serve`: run the registry until SIGINT/SIGTERM. */
 export const command: Command = {
   name: "serve",
-  usage: "cpr serve",
-  summary: "not yet available",
-  help: "",
-  options: {},
-  async run() {
-    throw new CprError("not-implemented", "cpr serve is not available yet");
+  usage: "cpr serve [--db URL] [--data DIR] [--listen ADDR] [--set URL]... [--refresh SECONDS] [--json]",
+  summary: "Run the registry: catalogue, build records and a Nix binary cache",
+  help: `Serves the registry's HTTP interface (docs/registry.md): the Nix binary cache (/nix-cache-info,
+/<hash>.narinfo, /nar/…), signed with the server's ed25519 key, and the JSON API under /api/v1 (search, atoms,
+sets, uploads, build records, resolve), /healthz and /metrics.
+
+At start the signing key is created if there is none, database migrations run, partial uploads left by an
+interrupted server are removed, and the sets are indexed (from ls-refs and manifest blobs only). The sets are
+re-indexed every --refresh seconds and on POST /api/v1/sets/<root>/refresh. Several servers may share one
+PostgreSQL database and one data directory.
+
+Request logs are JSON lines on stderr. SIGINT or SIGTERM stops the server cleanly (requests in flight finish).
+
+Options:
+  --data DIR        Data directory: signing key, NARs, temporary uploads, default SQLite database
+                    (config registry.data; default $XDG_DATA_HOME/cpr/registry)
+  --db URL          sqlite:PATH, a path, or postgres://user@host:port/db (config registry.db;
+                    default DIR/registry.sqlite)
+  --listen ADDR     HOST:PORT to listen on; port 0 picks a free one (config registry.listen;
+                    default ${DEFAULT_LISTEN})
+  --set URL         A set to index, by any mirror URL; repeatable (config registry.sets)
+  --refresh SECONDS Seconds between re-indexing passes, 0 for none (config registry.refresh; default
+                    ${DEFAULT_REFRESH_SECONDS})
+  --json            Print {"listening":"http://HOST:PORT","publicKey":"name:base64"} on stdout once ready
+
+Exit codes: 0 stopped by a signal, 1 could not start, 2 usage error.
+`,
+  options: {
+    db: { type: "string" },
+    data: { type: "string" },
+    listen: { type: "string" },
+    set: { type: "string", multiple: true },
+    refresh: { type: "string" },
+  },
+  maxPositionals: 0,
+  async run(ctx, args) {
+    const { config, warnings } = await loadConfig({ cwd: ctx.cwd, env: ctx.env });
+    for (const w of warnings) ctx.term.warn(w);
+    const refreshArg = str(args, "refresh");
+    let refreshSeconds = config.registry.refresh;
+    if (refreshArg !== undefined) {
+      if (!/^\d{1,9}$/.test(refreshArg)) throw new UsageError(`--refresh wants a whole number of seconds, got ${JSON.stringify(refreshArg)}`);
+      refreshSeconds = Number(refreshArg);
+    }
+    const setArgs = strs(args, "set");
+    const sets = setArgs.length ? setArgs : [...config.registry.sets];
+    const dataDir = dataDirOf(ctx, str(args, "data"), config);
+    const db = dbOf(ctx, str(args, "db"), config);
+    const listen = str(args, "listen") ?? config.registry.listen;
+
+    const reg = await startRegistry({
+      dataDir,
+      ...(db !== undefined ? { db } : {}),
+      listen,
+      sets,
+      refreshSeconds,
+      env: ctx.env,
+      cwd: ctx.cwd,
+      cacheDir: config.cacheDir,
+      log: process.stderr,
+    });
+    for (const u of reg.unreachable) ctx.term.warn(`set ${u.url} could not be indexed yet: ${u.error}`);
+    if (flag(args, "json")) ctx.term.out(JSON.stringify({ listening: reg.url, publicKey: reg.publicKey }));
+    ctx.term.info(`listening on ${reg.url}`);
+    ctx.term.info(`public key ${reg.publicKey}`);
+
+    await new Promise<void>((done) => {
+      const stop = (signal: NodeJS.Signals): void => {
+        process.off("SIGINT", stop);
+        process.off("SIGTERM", stop);
+        ctx.term.info(`${signal}: stopping`);
+        reg.close().then(done, (e: unknown) => {
+          ctx.term.error(`while stopping: ${e instanceof Error ? e.message : String(e)}`);
+          done();
+        });
+      };
+      process.on("SIGINT", stop);
+      process.on("SIGTERM", stop);
+    });
+    return 0;
   },
 };

@@ -1,0 +1,86 @@
+/**
+ * The Nix binary cache protocol: `/nix-cache-info`, `/<hash>.narinfo` and `/nar/<file>`.
+ *
+ * The narinfo is rendered and signed once, when the path is inserted, and stored with the row: a lookup is one
+ * primary-key read of that text. A row never changes once visible, so positive answers are kept in a bounded
+ * in-process cache (a miss is never cached: the path may be uploaded through another server a moment later).
+ */
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import type { FastifyInstance } from "fastify";
+import type { RegistryContext } from "./server.js";
+import { sendError } from "./server.js";
+
+export const NIX_CACHE_INFO = "StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 30\n";
+
+/** A nix32 hash part: 32 characters of Nix's base-32 alphabet (no e, o, u, t). */
+export const HASH_PART = /^[0-9a-df-np-sv-z]{32}$/;
+
+/** Bounded map of hash part → narinfo text; oldest entries go first. Only ever holds visible (immutable) rows. */
+export class NarInfoCache {
+  private readonly map = new Map<string, string>();
+  constructor(readonly capacity = 100_000) {}
+  get(hash: string): string | undefined {
+    return this.map.get(hash);
+  }
+  set(hash: string, text: string): void {
+    if (this.capacity <= 0 || this.map.has(hash)) return;
+    if (this.map.size >= this.capacity) {
+      const oldest = this.map.keys().next();
+      if (!oldest.done) this.map.delete(oldest.value);
+    }
+    this.map.set(hash, text);
+  }
+  get size(): number {
+    return this.map.size;
+  }
+}
+
+const NAR_FILE = /^[0-9a-df-np-sv-z]{52}\.nar(?:\.xz|\.zst|\.bz2)?$/;
+
+export function cacheRoutes(app: FastifyInstance, ctx: RegistryContext): void {
+  app.get("/nix-cache-info", (_req, reply) => {
+    void reply.header("content-type", "text/x-nix-cache-info").send(NIX_CACHE_INFO);
+  });
+
+  app.get<{ Params: { hash: string } }>("/:hash.narinfo", async (req, reply) => {
+    const hash = req.params.hash;
+    if (!HASH_PART.test(hash)) return sendError(reply, 404, `not a store path hash: ${hash}`);
+    let text = ctx.narinfoCache.get(hash);
+    if (text !== undefined) ctx.metrics.narinfoCache(true);
+    else {
+      ctx.metrics.narinfoCache(false);
+      const found = await ctx.db.getNarinfo(hash);
+      if (found === null) return sendError(reply, 404, `no such path: ${hash}`);
+      text = found;
+      ctx.narinfoCache.set(hash, text);
+    }
+    return reply.header("content-type", "text/x-nix-narinfo").header("cache-control", "public, max-age=86400").send(text);
+  });
+
+  // GET and HEAD (HEAD answers the file's length without reading it).
+  app.route<{ Params: { file: string } }>({
+    method: ["GET", "HEAD"],
+    url: "/nar/:file",
+    exposeHeadRoute: false,
+    handler: async (req, reply) => {
+      const name = req.params.file;
+      const file = NAR_FILE.test(name) ? ctx.artifacts.filePath(`nar/${name}`) : null;
+      if (!file) return sendError(reply, 404, `no such file: nar/${name}`);
+      let size: number;
+      try {
+        const st = await stat(file);
+        if (!st.isFile()) return sendError(reply, 404, `no such file: nar/${name}`);
+        size = st.size;
+      } catch {
+        return sendError(reply, 404, `no such file: nar/${name}`);
+      }
+      void reply
+        .header("content-type", "application/x-nix-nar")
+        .header("content-length", size)
+        .header("cache-control", "public, max-age=31536000, immutable");
+      if (req.method === "HEAD") return reply.send();
+      return reply.send(createReadStream(file));
+    },
+  });
+}

@@ -1,0 +1,82 @@
+/**
+ * The registry's HTTP application (fastify 5): the Nix binary cache (routes-cache.ts) and the JSON API
+ * (routes-api.ts), with one JSON request log line per request, Prometheus metrics by route pattern and status, and
+ * errors always as `{"error": "<message>"}`.
+ */
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import type { ArtifactStore } from "./artifacts.js";
+import type { Catalogue } from "./catalogue.js";
+import type { RegistryDb } from "./db.js";
+import type { SigningKey } from "./keys.js";
+import type { Metrics } from "./metrics.js";
+import { apiRoutes } from "./routes-api.js";
+import { cacheRoutes, NarInfoCache } from "./routes-cache.js";
+
+/** Everything the routes share. Servers keep no state of their own beyond immutable caches (narinfoCache). */
+export interface RegistryContext {
+  readonly db: RegistryDb;
+  readonly artifacts: ArtifactStore;
+  readonly key: SigningKey;
+  readonly catalogue: Catalogue;
+  readonly metrics: Metrics;
+  readonly narinfoCache: NarInfoCache;
+  /** Largest NAR an upload may declare, in bytes. */
+  readonly maxNarSize: number;
+}
+
+export interface ServerOptions {
+  /** false: no request log; a stream: JSON lines there; true/undefined: JSON lines on stderr. */
+  readonly log?: boolean | NodeJS.WritableStream;
+  /** Largest JSON request body, in bytes (413 above it). */
+  readonly jsonBodyLimit?: number;
+}
+
+/** Default largest JSON body: 8 MiB (a `paths/missing` query of ~100k paths). */
+export const DEFAULT_JSON_BODY_LIMIT = 8 * 1024 * 1024;
+
+/** Sends `{"error": message}` with `status`. */
+export function sendError(reply: FastifyReply, status: number, message: string): FastifyReply {
+  return reply.code(status).header("cache-control", "no-store").send({ error: message });
+}
+
+/** Builds the application (not listening yet). */
+export function buildServer(ctx: RegistryContext, opts: ServerOptions = {}): FastifyInstance {
+  const logging = opts.log !== false;
+  const app = Fastify({
+    logger: logging ? { level: "info", stream: opts.log === true || opts.log === undefined ? process.stderr : opts.log } : false,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: opts.jsonBodyLimit ?? DEFAULT_JSON_BODY_LIMIT,
+    exposeHeadRoutes: true,
+    return503OnClosing: true,
+  });
+
+  // One log line and one metrics observation per answered request.
+  app.addHook("onResponse", (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
+    const route = req.routeOptions.url ?? "unmatched";
+    const seconds = reply.elapsedTime / 1000;
+    ctx.metrics.observe(req.method, route, reply.statusCode, seconds);
+    if (logging) {
+      req.log.info({ method: req.method, url: req.url, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, "request");
+    }
+    done();
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    const status = typeof err.statusCode === "number" && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    if (status >= 500) req.log.error({ err }, "request failed");
+    let text = err.message;
+    if (err.code === "FST_ERR_CTP_BODY_TOO_LARGE") text = "request body too large";
+    else if (status === 400 && err instanceof SyntaxError) text = `malformed JSON body: ${err.message}`;
+    void sendError(reply, status, text);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void sendError(reply, 404, `not found: ${req.method} ${req.url.split("?")[0]}`);
+  });
+
+  // JSON only (a text/plain body is 415, not a string handed to a route).
+  app.removeContentTypeParser("text/plain");
+
+  cacheRoutes(app, ctx);
+  apiRoutes(app, ctx);
+  return app;
+}
