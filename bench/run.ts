@@ -54,10 +54,10 @@ interface Config {
   writeReadme: boolean;
 }
 
-const SECTIONS = ["publish", "discovery", "startup", "fetch", "resolve"] as const;
+const SECTIONS = ["publish", "discovery", "startup", "fetch", "resolve", "registry"] as const;
 /** Everything runs without --only (fetch takes a few minutes: it also fetches 300 atoms one by one as its baseline). */
 const DEFAULT_SECTIONS: readonly string[] = SECTIONS;
-/** The sections whose figures go to the main figures table; fetch and resolve write sections of their own. */
+/** The sections whose figures go to the main figures table; fetch, resolve and registry write sections of their own. */
 const MAIN_SECTIONS: readonly string[] = ["publish", "discovery", "startup"];
 
 function parseArgs(argv: readonly string[]): Config {
@@ -107,7 +107,7 @@ interface Target {
 interface Figure {
   id: string;
   title: string;
-  unit: "ms" | "bytes";
+  unit: "ms" | "bytes" | "req/s";
   /** cpr's value (median over the repetitions). */
   value: number | null;
   baseline: number | null;
@@ -119,6 +119,8 @@ interface Figure {
   /** How the ratio reads, when not cpr against the baseline. */
   ratioLabel?: string;
   target: Target | null;
+  /** Shown in the target column instead of the ratio target (an absolute target, e.g. "< 10 ms"). */
+  targetText?: string;
   pass: boolean | null;
   samples: { cpr: number[]; baseline: number[] };
   note?: string;
@@ -600,6 +602,7 @@ async function machine(): Promise<Record<string, string | number>> {
 
 function fmtValue(unit: Figure["unit"], v: number | null): string {
   if (v === null) return "—";
+  if (unit === "req/s") return `${Math.round(v).toLocaleString("en-US")} req/s`;
   return unit === "bytes" ? fmtBytes(v) : fmtMs(v);
 }
 
@@ -610,6 +613,7 @@ function fmtRatio(f: Figure): string {
 }
 
 function fmtTarget(f: Figure): string {
+  if (f.targetText) return f.targetText;
   if (!f.target) return "info";
   const what = f.ratioKind === "cost" ? "" : f.ratioKind === "speedup" ? " faster" : " fewer";
   return `${f.target.op === "<=" ? "≤" : "≥"} ${f.target.value}×${what}`;
@@ -719,6 +723,24 @@ async function main(): Promise<number> {
       if (cfg.writeReadme) rewriteReadmeSection("resolve-figures", r.resolveMarkdown(out.figures, rcfg, await git(REPO_ROOT, ["rev-parse", "--short", "HEAD"])));
     } catch (e) {
       fail("resolve", e);
+    }
+  }
+  if (cfg.only.has("registry")) {
+    // bench/registry.ts: narinfo throughput/latency (cpr serve + SQLite/PostgreSQL vs nginx, wrk) and cpr get vs
+    // nix-build; its own README section.
+    try {
+      const r = await import("./registry.js");
+      const rcfg = r.registryConfig(cfg.quick);
+      const out = await r.benchRegistry(rcfg);
+      for (const x of out.figures) {
+        const f = figure(cprError ? { ...x, error: cprError } : x);
+        figures.push(x.absoluteTarget ? { ...f, targetText: x.absoluteTarget.text, pass: r.registryPass(x) } : f);
+      }
+      for (const e of out.errors) fail("registry", e);
+      details.registry = out.details;
+      if (cfg.writeReadme) rewriteReadmeSection("registry-figures", r.registryMarkdown(out.figures, rcfg, await git(REPO_ROOT, ["rev-parse", "--short", "HEAD"])));
+    } catch (e) {
+      fail("registry", e);
     }
   }
 

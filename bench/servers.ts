@@ -4,9 +4,10 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer, connect } from "node:net";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { benchEnv, BenchError, ensureDir, findTool } from "./lib.js";
+import { chmodSync, chownSync, existsSync, readdirSync, writeFileSync } from "node:fs";
+import { userInfo } from "node:os";
+import { dirname, join } from "node:path";
+import { benchEnv, BenchError, ensureDir, findTool, run } from "./lib.js";
 
 export interface GitServer {
   readonly kind: "git" | "http";
@@ -40,7 +41,7 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-async function waitForPort(port: number, child: ChildProcess, what: string, stderr: () => string): Promise<void> {
+export async function waitForPort(port: number, child: ChildProcess, what: string, stderr: () => string): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new BenchError(`${what} exited early (${child.exitCode}): ${stderr()}`);
@@ -50,7 +51,7 @@ async function waitForPort(port: number, child: ChildProcess, what: string, stde
   throw new BenchError(`${what} did not listen on 127.0.0.1:${port} within 10 s: ${stderr()}`);
 }
 
-function stopChild(child: ChildProcess): Promise<void> {
+export function stopChild(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
   return new Promise((resolvePromise) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolvePromise();
     const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
@@ -58,7 +59,7 @@ function stopChild(child: ChildProcess): Promise<void> {
       clearTimeout(timer);
       resolvePromise();
     });
-    child.kill("SIGTERM");
+    child.kill(signal);
   });
 }
 
@@ -120,4 +121,142 @@ export async function startHttpBackend(root: string, workDir: string): Promise<G
     url: (name, p = port) => `http://127.0.0.1:${p}/git/${name}`,
     stop: () => stopChild(child),
   };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The registry benchmark: nginx serving static files, PostgreSQL as a throwaway server.
+
+export interface StaticServer {
+  readonly port: number;
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * nginx (`nginx -g 'daemon off;'`) serving `root` as static files on a free loopback port, with its own prefix and
+ * config under `workDir`: one worker process (to match the one Node process of `cpr serve`), no access log,
+ * keep-alive connections never closed by request count (wrk reuses its connections, as Node's server allows), and
+ * `.narinfo` served as `text/x-nix-narinfo`. Otherwise nginx's defaults (sendfile on; no open_file_cache).
+ */
+export async function startNginx(root: string, workDir: string): Promise<StaticServer> {
+  const nginx = findTool("nginx");
+  if (!nginx) throw new BenchError("nginx is not installed (Debian: apt-get install nginx-light)");
+  const port = await freePort();
+  const dir = ensureDir(workDir);
+  for (const d of ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]) ensureDir(join(dir, "tmp", d));
+  const conf = join(dir, "nginx.conf");
+  const isRoot = process.getuid?.() === 0;
+  writeFileSync(
+    conf,
+    [
+      // As root the worker would otherwise switch to nobody, who may not read a private checkout's files.
+      ...(isRoot ? ["user root;"] : []),
+      "worker_processes 1;",
+      "daemon off;",
+      `pid ${join(dir, "nginx.pid")};`,
+      `error_log ${join(dir, "error.log")} warn;`,
+      "events { worker_connections 4096; }",
+      "http {",
+      "  access_log off;",
+      "  sendfile on;",
+      "  tcp_nopush on;",
+      "  keepalive_requests 10000000;",
+      "  keepalive_timeout 75s;",
+      "  types { text/x-nix-narinfo narinfo; text/plain nix-cache-info; }",
+      "  default_type application/octet-stream;",
+      `  client_body_temp_path ${join(dir, "tmp", "client_body")};`,
+      `  proxy_temp_path ${join(dir, "tmp", "proxy")};`,
+      `  fastcgi_temp_path ${join(dir, "tmp", "fastcgi")};`,
+      `  uwsgi_temp_path ${join(dir, "tmp", "uwsgi")};`,
+      `  scgi_temp_path ${join(dir, "tmp", "scgi")};`,
+      "  server {",
+      `    listen 127.0.0.1:${port};`,
+      `    root ${root};`,
+      "    location / { }",
+      "  }",
+      "}",
+      "",
+    ].join("\n"),
+  );
+  const child = spawn(nginx, ["-p", dir, "-c", conf], { env: benchEnv(), stdio: ["ignore", "ignore", "pipe"] });
+  let err = "";
+  child.stderr!.on("data", (b: Buffer) => (err += b.toString()));
+  await waitForPort(port, child, "nginx", () => err);
+  return { port, url: `http://127.0.0.1:${port}`, stop: () => stopChild(child) };
+}
+
+export interface PostgresServer {
+  /** `postgres://postgres@127.0.0.1:PORT/postgres` */
+  readonly url: string;
+  readonly port: number;
+  readonly version: string;
+  stop(): Promise<void>;
+}
+
+/** The newest /usr/lib/postgresql/<major>/bin holding `postgres`, or a `postgres` in PATH. */
+function postgresBin(): string | null {
+  const base = "/usr/lib/postgresql";
+  try {
+    const majors = readdirSync(base)
+      .filter((d) => /^\d+$/.test(d) && existsSync(join(base, d, "bin", "postgres")))
+      .sort((a, b) => Number(b) - Number(a));
+    if (majors[0]) return join(base, majors[0], "bin");
+  } catch {
+    /* not Debian's layout */
+  }
+  const p = findTool("postgres");
+  return p ? dirname(p) : null;
+}
+
+/**
+ * A throwaway PostgreSQL server: `initdb` (trust authentication, user `postgres`) in `workDir/data`, then `postgres`
+ * on a free loopback port with its socket in `workDir`. PostgreSQL refuses to run as root, so as root both run as
+ * the `postgres` system user (Debian's postgresql package creates it) and `workDir` is handed to that user. The
+ * server runs with fsync, synchronous_commit and full_page_writes off: the data is generated, so durability only
+ * slows loading it; reads are not affected.
+ */
+export async function startPostgres(workDir: string): Promise<PostgresServer> {
+  const bin = postgresBin();
+  if (!bin) throw new BenchError("PostgreSQL is not installed (Debian: apt-get install postgresql)");
+  const dir = ensureDir(workDir);
+  const data = join(dir, "data");
+  let ids: { uid: number; gid: number } | null = null;
+  if (process.getuid?.() === 0) {
+    const r = await run("id", ["-u", "postgres"], { check: false });
+    const g = await run("id", ["-g", "postgres"], { check: false });
+    if (r.code !== 0) throw new BenchError("running as root and there is no postgres user to run PostgreSQL as");
+    ids = { uid: Number(r.stdout.trim()), gid: Number(g.stdout.trim()) };
+    chmodSync(dir, 0o755);
+    chownSync(dir, ids.uid, ids.gid);
+  }
+  const env = { ...benchEnv(), LC_ALL: "C", HOME: dir };
+  const as = ids ? { uid: ids.uid, gid: ids.gid } : {};
+  const user = ids ? "postgres" : userInfo().username;
+  await new Promise<void>((resolvePromise, reject) => {
+    const c = spawn(join(bin, "initdb"), ["-D", data, "-U", user, "--auth=trust", "-E", "UTF8", "--no-sync"], { env, cwd: dir, stdio: ["ignore", "pipe", "pipe"], ...as });
+    let out = "";
+    c.stdout!.on("data", (b: Buffer) => (out += b.toString()));
+    c.stderr!.on("data", (b: Buffer) => (out += b.toString()));
+    c.on("error", reject);
+    c.on("close", (code) => (code === 0 ? resolvePromise() : reject(new BenchError(`initdb exited with ${code}: ${out.trim().slice(-2000)}`))));
+  });
+  const port = await freePort();
+  const child = spawn(
+    join(bin, "postgres"),
+    ["-D", data, "-p", String(port), "-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=100", "-c", "shared_buffers=256MB"],
+    { env, cwd: dir, stdio: ["ignore", "ignore", "pipe"], ...as },
+  );
+  let err = "";
+  child.stderr!.on("data", (b: Buffer) => (err = (err + b.toString()).slice(-8000)));
+  await waitForPort(port, child, "postgres", () => err);
+  // Listening is not ready: wait until it accepts a query.
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const r = await run(join(bin, "pg_isready"), ["-h", "127.0.0.1", "-p", String(port), "-U", user], { env, check: false });
+    if (r.code === 0) break;
+    if (Date.now() > deadline) throw new BenchError(`postgres did not become ready: ${err}`);
+    await new Promise((r2) => setTimeout(r2, 100));
+  }
+  const version = (await run(join(bin, "postgres"), ["--version"], { env, check: false })).stdout.trim();
+  return { url: `postgres://${user}@127.0.0.1:${port}/postgres`, port, version, stop: () => stopChild(child, "SIGINT") }; // SIGINT: fast shutdown (SIGTERM waits for clients)
 }
