@@ -652,7 +652,9 @@ async function benchNarinfo(cfg: RegistryBenchConfig, scratch: string): Promise<
     details.primed = primed;
     const med = (name: ServerName, f: (w: WrkResult) => number) => median(results[name].map(f));
     const ms = (us: number) => `${(us / 1000).toFixed(2)} ms`;
-    const shape = `${fx.paths.length.toLocaleString("en-US")} build records and output paths (${fx.atoms.length.toLocaleString("en-US")} atoms × ${cfg.versions} versions), narinfos of ${avgBytes} B on average; wrk ${cfg.threads} thread, ${cfg.connections} connections, a random narinfo per request, ${cfg.runs} runs of ${cfg.durationSec} s after a ${cfg.warmupSec} s warm-up, median`;
+    const nginxVersion = (await run("nginx", ["-v"], { check: false })).stderr.trim().replace(/^nginx version: /, "");
+    const wrkVersion = ((await run("wrk", ["--version"], { check: false })).stdout.split("\n")[0] ?? "").replace(/ Copyright.*$/, "").trim();
+    const shape = `${nginxVersion}, ${wrkVersion}, Node ${process.version}; ${fx.paths.length.toLocaleString("en-US")} build records and output paths (${fx.atoms.length.toLocaleString("en-US")} atoms × ${cfg.versions} versions), narinfos of ${avgBytes} B on average; wrk ${cfg.threads} thread, ${cfg.connections} connections, a random narinfo per request, ${cfg.runs} runs of ${cfg.durationSec} s after a ${cfg.warmupSec} s warm-up, median`;
     const figures: RegistryFigure[] = [];
     for (const v of CPR_VARIANTS) {
       const how = v.cached ? `${v.db}, default in-memory narinfo cache` : `${v.db}, cache off`;
@@ -706,6 +708,7 @@ derivation {
   name = "payload";
   inherit system;
   builder = "/bin/sh";
+  PATH = "/usr/bin:/bin";
   args = [ "-c" ''
     set -e
     mkdir -p $out/share/payload
@@ -788,7 +791,10 @@ async function benchGet(cfg: RegistryBenchConfig, scratch: string): Promise<GetR
 
     const getMs: number[] = [];
     const buildMs: number[] = [];
-    const storeArgs = (store: string) => ["--store", `local?root=${store}`];
+    // A directory names a local store rooted there (as nix-store --store DIR); /nix/store inside it.
+    const storeArgs = (store: string) => ["--store", store];
+    // Nix builds into a diverted store in a chroot: the builder's /bin/sh and coreutils come from the host's /usr.
+    const chrootPaths = ["--option", "sandbox-paths", "/bin=/usr/bin /lib=/usr/lib /lib64=/usr/lib64 /usr"];
     for (let i = 0; i < cfg.getReps; i++) {
       const order = i % 2 === 0 ? ["get", "build"] : ["build", "get"];
       for (const which of order) {
@@ -803,7 +809,7 @@ async function benchGet(cfg: RegistryBenchConfig, scratch: string): Promise<GetR
             getMs.push(r.ms);
             log(`registry get: cpr get ${fmtMs(r.ms)}`);
           } else {
-            const r = await run("nix-build", [expr, "--no-out-link", ...storeArgs(store)], { cwd: dir, env, timeoutMs: 30 * 60_000 });
+            const r = await run("nix-build", [expr, "--no-out-link", ...storeArgs(store), ...chrootPaths], { cwd: dir, env, timeoutMs: 30 * 60_000 });
             const path = r.stdout.trim().split("\n").pop();
             if (path !== out) throw new BenchError(`nix-build built ${path}, cpr build ${out}: not the same derivation`);
             buildMs.push(r.ms);
@@ -826,7 +832,7 @@ async function benchGet(cfg: RegistryBenchConfig, scratch: string): Promise<GetR
           ratioKind: "speedup",
           target: null,
           samples: { cpr: getMs, baseline: buildMs },
-          note: `one atom whose /bin/sh builder writes ${cfg.workMiB} MiB of generated text files (${Number(size).toLocaleString("en-US")} bytes output); each into a fresh throwaway store (local?root=…); registry and Nix on loopback; ${cfg.getReps} runs each, alternating, median`,
+          note: `one atom whose /bin/sh builder writes ${cfg.workMiB} MiB of generated text files (${Number(size).toLocaleString("en-US")} bytes output); each into a fresh throwaway store (--store DIR); registry and Nix on loopback; ${cfg.getReps} runs each, alternating, median`,
         },
       ],
       details: { getMs, buildMs, out, outBytes: Number(size) },
