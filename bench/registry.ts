@@ -653,7 +653,8 @@ async function benchNarinfo(cfg: RegistryBenchConfig, scratch: string): Promise<
     const med = (name: ServerName, f: (w: WrkResult) => number) => median(results[name].map(f));
     const ms = (us: number) => `${(us / 1000).toFixed(2)} ms`;
     const nginxVersion = (await run("nginx", ["-v"], { check: false })).stderr.trim().replace(/^nginx version: /, "");
-    const wrkVersion = ((await run("wrk", ["--version"], { check: false })).stdout.split("\n")[0] ?? "").replace(/ Copyright.*$/, "").trim();
+    const wrkOut = await run("wrk", ["--version"], { check: false });
+    const wrkVersion = ((wrkOut.stdout + wrkOut.stderr).split("\n")[0] ?? "").replace(/ Copyright.*$/, "").trim();
     const shape = `${nginxVersion}, ${wrkVersion}, Node ${process.version}; ${fx.paths.length.toLocaleString("en-US")} build records and output paths (${fx.atoms.length.toLocaleString("en-US")} atoms × ${cfg.versions} versions), narinfos of ${avgBytes} B on average; wrk ${cfg.threads} thread, ${cfg.connections} connections, a random narinfo per request, ${cfg.runs} runs of ${cfg.durationSec} s after a ${cfg.warmupSec} s warm-up, median`;
     const figures: RegistryFigure[] = [];
     for (const v of CPR_VARIANTS) {
