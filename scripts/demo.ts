@@ -5,7 +5,9 @@
  * reproducible), creates a bare remote, then runs the real `bin/cpr` the way a user would: init, publish, ls over
  * a path and over git:// (a `git daemon` on loopback), a bump + incremental publish signed with an ssh key made for
  * the demo, a refused re-publish, then fetch (one atom, then again from the cache) and verify (deep, and signatures).
- * Everything it creates stays in .cpr-demo/ for you to inspect.
+ * Then a second set depends on hello across sets (add, resolve --locked, tree, why), and, when Nix is installed, a
+ * registry on SQLite indexes the demo set, cpr build --push builds cowsay, and cpr get brings it back after the
+ * local output is deleted. Everything it creates stays in .cpr-demo/ for you to inspect.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { cpSync, mkdirSync, rmSync, readFileSync, writeFileSync } from "node:fs";
@@ -51,9 +53,9 @@ function step(args: string[], opts: { expectFail?: boolean } = {}): void {
 }
 
 /** Run another program visibly (its output, stdout and stderr, as in a terminal). */
-function show(cmd: string, args: string[], cwd = work): void {
+function show(cmd: string, args: string[], cwd = work, runEnv = env): void {
   process.stdout.write(`\n${bold(`$ ${cmd} ${args.map((a) => (/[\s"]/.test(a) ? JSON.stringify(a) : a)).join(" ")}`)}\n`);
-  const r = spawnSync(cmd, args, { cwd, env, stdio: ["ignore", "inherit", "inherit"] });
+  const r = spawnSync(cmd, args, { cwd, env: runEnv, stdio: ["ignore", "inherit", "inherit"] });
   if (r.status !== 0) throw new Error(`demo step '${cmd} ${args.join(" ")}' exited ${r.status}`);
 }
 
@@ -168,6 +170,7 @@ async function main(): Promise<void> {
   step(["verify", "origin", "cowsay", "--trust", allowed], { expectFail: true });
 
   dependencyDemo();
+  await registryDemo();
 
   process.stdout.write(`\nDemo finished. Everything it made is in ${base}.\n`);
 }
@@ -202,6 +205,82 @@ function dependencyDemo(): void {
   say("The locked graph, and why greet is in it (no network):");
   run(["tree"]);
   run(["why", "greet"]);
+}
+
+/** Nix settings for the registry demo, added to the user's own (NIX_CONFIG): the demo atoms build with the host's
+ * /bin/sh, so outside the sandbox; a root without the nixbld group builds as itself; there is no network, so no
+ * substituter but ours (which cpr get passes itself). */
+function demoNixConfig(): string {
+  const lines = ["sandbox = false", "substituters =", "experimental-features = nix-command"];
+  const group = spawnSync("getent", ["group", "nixbld"], { encoding: "utf8" });
+  if (group.status !== 0) lines.push("build-users-group =");
+  return [process.env.NIX_CONFIG ?? "", ...lines].filter(Boolean).join("\n");
+}
+
+/**
+ * The registry (issue 5): `cpr serve` on SQLite indexes the demo set, `cpr build --push` builds cowsay with Nix and
+ * uploads it, then the local output is deleted and `cpr get` brings it back from the registry's binary cache, with
+ * no evaluation. Skipped, with how to install Nix, when Nix is not installed.
+ */
+async function registryDemo(): Promise<void> {
+  const hasNix = ["nix-store", "nix-instantiate"].every((t) => spawnSync(t, ["--version"], { stdio: "ignore" }).status === 0);
+  if (!hasNix) {
+    say("Skipping the registry part: it builds with Nix, which is not installed. Install it (Debian/Ubuntu:");
+    process.stdout.write("#   sudo apt-get install nix-bin; elsewhere: https://nixos.org/download) and run npm run demo again.\n");
+    return;
+  }
+  const nixEnv = { ...env, NIX_CONFIG: demoNixConfig() };
+  const data = join(base, "registry");
+  const cprIn = (cwd: string, args: string[], opts: { capture?: boolean } = {}): string => {
+    process.stdout.write(`\n${bold(`$ cpr ${args.join(" ")}`)}\n`);
+    const r = spawnSync(process.execPath, [cpr, ...args], { cwd, env: nixEnv, encoding: "utf8", stdio: ["ignore", opts.capture ? "pipe" : "inherit", "inherit"] });
+    if (r.status !== 0) throw new Error(`demo step 'cpr ${args.join(" ")}' exited ${r.status}`);
+    if (opts.capture) process.stdout.write(r.stdout);
+    return (r.stdout ?? "").trim();
+  };
+
+  say(`Start a registry on SQLite (data in ${data}) that indexes the demo set; port 0 picks a free port.`);
+  process.stdout.write(`\n${bold(`$ cpr serve --data ${data} --listen 127.0.0.1:0 --set ${remote} --json &`)}\n`);
+  const server = spawn(process.execPath, [cpr, "serve", "--data", data, "--listen", "127.0.0.1:0", "--set", remote, "--json"], {
+    cwd: work,
+    env: nixEnv,
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+  try {
+    const ready = await new Promise<{ listening: string; publicKey: string }>((res, rej) => {
+      let buf = "";
+      server.stdout!.on("data", (d: Buffer) => {
+        buf += d.toString("utf8");
+        const nl = buf.indexOf("\n");
+        if (nl >= 0) res(JSON.parse(buf.slice(0, nl)) as { listening: string; publicKey: string });
+      });
+      server.once("exit", (code) => rej(new Error(`cpr serve exited ${code} before listening`)));
+    });
+    process.stdout.write(`${JSON.stringify(ready)}\n`);
+    const url = ready.listening;
+    const root = quiet("git", ["rev-list", "--max-parents=0", "HEAD"]);
+    say("A write token for the demo set (scoped to its root), and the registry's public key, which clients trust:");
+    const token = cprIn(work, ["registry", "token", "create", "--data", data, "--set", root, "--note", "demo"], { capture: true });
+    const key = cprIn(work, ["registry", "key", "--data", data], { capture: true });
+
+    say("Build cowsay with Nix from its published atom, upload its closure and record the build in the registry:");
+    const built = JSON.parse(cprIn(work, ["build", "../remote.git::cowsay", "--push", url, "--token", token, "--json"], { capture: true })) as {
+      outputs: Record<string, string>;
+    };
+    const out = built.outputs.out!;
+    say("Anyone can now search the registry by name, and resolve a version to its build:");
+    cprIn(work, ["search", "cow", "--registry", url]);
+
+    say("Delete the local output, as on a machine that never built it:");
+    show("nix-store", ["--delete", out], work, nixEnv);
+    say("cpr get finds cowsay's newest build and substitutes it from the registry's binary cache, checking the signature; no Nix evaluation runs:");
+    const getDir = join(base, "get");
+    mkdirSync(getDir, { recursive: true });
+    cprIn(getDir, ["get", "cowsay", "--registry", url, "--key", key]);
+    show("cat", [join(getDir, "result")], getDir);
+  } finally {
+    server.kill("SIGTERM");
+  }
 }
 
 main().catch((err: unknown) => {

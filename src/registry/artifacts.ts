@@ -238,6 +238,9 @@ export class ArtifactStore {
           cause: error,
         });
       }
+      // xz and zstd never write an empty stream, even for empty input: an empty file means the compressor did not
+      // see its input, and must never be published under the hash of nothing.
+      if (size === 0) throw new CprError("registry.compress", `${cmd} wrote no output for an upload`, { where: cmd, hint: "check the server's disk space and its tmp/ directory" });
       await fh.sync();
     } finally {
       await fh.close();
