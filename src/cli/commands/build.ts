@@ -42,7 +42,7 @@ Exit codes: 0 built (and pushed), 1 failed, 2 usage error.
     const target = args.positionals[0];
     if (target === undefined) throw new UsageError("missing URI", { hint: "e.g. `cpr build gh:owner/repo::hello@^2`" });
     const { config } = await loadConfig({ cwd: ctx.cwd, env: ctx.env });
-    const settings = registrySettings(config, ctx.env);
+    const settings = registrySettings(config);
     const pushUrl = str(args, "push");
     const token = str(args, "token") ?? settings.token;
     if (str(args, "token") !== undefined && pushUrl === undefined) throw new UsageError("--token is only used with --push");

@@ -16,21 +16,10 @@ export interface RegistrySettings {
   readonly sets: readonly string[];
 }
 
-const list = (v: unknown): string[] =>
-  Array.isArray(v)
-    ? v.map(String).filter(Boolean)
-    : typeof v === "string"
-      ? v
-          .split(/[\s,]+/)
-          .map((s) => s.trim())
-          .filter(Boolean)
-      : [];
-
-/** Reads config.registry (urls, keys, token, sets); the CPR_REGISTRY* variables when the config has no registry table. */
-export function registrySettings(config: Config, env: NodeJS.ProcessEnv): RegistrySettings {
-  const r = (config as Config & { registry?: { urls?: unknown; keys?: unknown; token?: unknown; sets?: unknown } }).registry;
-  if (r) return { urls: list(r.urls), keys: list(r.keys), token: typeof r.token === "string" && r.token ? r.token : null, sets: list(r.sets) };
-  return { urls: list(env.CPR_REGISTRY), keys: list(env.CPR_REGISTRY_KEYS), token: env.CPR_REGISTRY_TOKEN || null, sets: [] };
+/** The client side of config `[registry]` (CPR_REGISTRY, CPR_REGISTRY_KEYS, CPR_REGISTRY_TOKEN included). */
+export function registrySettings(config: Config): RegistrySettings {
+  const r = config.registry;
+  return { urls: r.urls, keys: r.keys, token: r.token, sets: r.sets };
 }
 
 /** Where Nix's stderr goes: to ours (logs, never stdout), unless --quiet; it is always kept for error messages. */
@@ -89,7 +78,7 @@ Exit codes: 0 installed, 1 failed (including: no build known), 2 usage error.
     if (str(args, "out-link") !== undefined && flag(args, "no-out-link")) throw new UsageError("--out-link and --no-out-link exclude each other");
     if (str(args, "push") !== undefined && !flag(args, "build")) throw new UsageError("--push is only used with --build");
     const { config } = await loadConfig({ cwd: ctx.cwd, env: ctx.env });
-    const settings = registrySettings(config, ctx.env);
+    const settings = registrySettings(config);
     const urls = strs(args, "registry").length ? strs(args, "registry") : settings.urls;
     const keys = strs(args, "key").length ? strs(args, "key") : settings.keys;
     const token = str(args, "token") ?? settings.token;

@@ -36,7 +36,7 @@ Exit codes: 0 searched (even with no match), 1 every source failed, 2 usage erro
     const limit = limitText === undefined ? undefined : Number(limitText);
     if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new UsageError(`--limit expects a positive whole number, got ${JSON.stringify(limitText)}`);
     const { config } = await loadConfig({ cwd: ctx.cwd, env: ctx.env });
-    const settings = registrySettings(config, ctx.env);
+    const settings = registrySettings(config);
     const urls = strs(args, "registry").length ? strs(args, "registry") : settings.urls;
     const sets = strs(args, "set").length ? strs(args, "set") : settings.sets;
     if (urls.length === 0 && sets.length === 0) {
