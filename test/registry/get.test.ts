@@ -12,7 +12,7 @@ import { Cache } from "../../src/git/cache.js";
 import { atomId } from "../../src/protocol/id.js";
 import { CprError } from "../../src/protocol/errors.js";
 import { parseAtomUri } from "../../src/protocol/uri.js";
-import { hostSystem } from "../../src/nix/store.js";
+import { dumpNar, hostSystem, pathInfo } from "../../src/nix/store.js";
 import { buildAtom, pushBuild } from "../../src/registry/build.js";
 import { RegistryClient, registryUrl } from "../../src/registry/client.js";
 import { install, locate, noBuildError, orderedOutputs, parseGetTarget, resolveBuild } from "../../src/registry/get.js";
@@ -78,6 +78,9 @@ test("push, resolve and install as a library: references first, then the record,
   } finally {
     cache.close();
   }
+  // Out of dependency order: the server refuses a path whose reference it lacks, and says so.
+  const [top] = await pathInfo([built.outputs.out!], { env: nixEnv });
+  await assert.rejects(client.upload(top!, dumpNar(top!.path, { env: nixEnv })), isCpr("registry.http-409", /upload of .*-cpr-hello-get-0\.1\.0 failed with HTTP 409: .*cpr-dep-get/));
   const pushed = await pushBuild(client, built, { nix: { env: nixEnv } });
   assert.equal(pushed.uploaded.length, 2);
   assert.match(pushed.uploaded[0]!, /-cpr-dep-get$/);
