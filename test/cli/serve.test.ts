@@ -1,0 +1,138 @@
+/**
+ * `cpr serve`, `cpr registry key` and `cpr registry token create` as an operator runs them: the real binary, a set
+ * published to a real bare repository, stdout/stderr, exit codes, and a clean stop on SIGTERM and SIGINT.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { statSync } from "node:fs";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { env as gitEnv, initTo, publishTo } from "../publish/fixture.js";
+import { atomToml, makeBare, makeRepo, tempDir } from "../support/repo.js";
+
+const bin = join(process.cwd(), "bin", "cpr");
+
+/** An isolated environment: no user config, private data and cache directories. */
+function isolated(): NodeJS.ProcessEnv {
+  return { ...gitEnv, XDG_CONFIG_HOME: tempDir("cpr-config-"), XDG_DATA_HOME: tempDir("cpr-data-home-"), CPR_CACHE_DIR: tempDir("cpr-cache-"), NO_COLOR: "1" };
+}
+
+function cpr(args: string[], cwd: string, env: NodeJS.ProcessEnv) {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd, env, encoding: "utf8" });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+async function publishedSet(): Promise<{ bare: string; root: string }> {
+  const work = makeRepo({ "pkgs/hello/atom.toml": `${atomToml("hello", "2.0.0")}\n[package.meta]\ndescription = "Greets the operator"\n` });
+  const bare = makeBare();
+  const root = (await initTo(work, bare)).root;
+  const r = await publishTo(work, bare);
+  assert.deepEqual(r.failed, []);
+  return { bare, root };
+}
+
+/** Starts `cpr serve … --json`; resolves with the listening line once it is printed. */
+function serve(args: string[], cwd: string, env: NodeJS.ProcessEnv) {
+  const child = spawn(process.execPath, [bin, "serve", ...args, "--json"], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.setEncoding("utf8");
+  child.stderr.on("data", (s: string) => (stderr += s));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+  const ready = new Promise<{ listening: string; publicKey: string }>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout });
+    lines.once("line", (l) => resolve(JSON.parse(l)));
+    void exited.then((e) => reject(new Error(`cpr serve exited (${e.code ?? e.signal}) before listening:\n${stderr}`)));
+  });
+  return { child, ready, exited, stderr: () => stderr };
+}
+
+test("cpr registry key: creates the key pair once (secret 0600) and prints the public key", () => {
+  const env = isolated();
+  const cwd = tempDir("cpr-cwd-");
+  const data = join(tempDir("cpr-reg-"), "data");
+  const first = cpr(["registry", "key", "--data", data], cwd, env);
+  assert.equal(first.code, 0, first.stderr);
+  const key = first.stdout.trim();
+  assert.match(key, /^[^:\s]+:[A-Za-z0-9+/]{43}=$/);
+  assert.equal(statSync(join(data, "signing-key.sec")).mode & 0o777, 0o600);
+  const json = cpr(["registry", "key", "--data", data, "--json"], cwd, env);
+  assert.deepEqual(JSON.parse(json.stdout), { publicKey: key });
+  // The default data directory is $XDG_DATA_HOME/cpr/registry.
+  const dflt = cpr(["registry", "key"], cwd, env);
+  assert.equal(dflt.code, 0, dflt.stderr);
+  statSync(join(env.XDG_DATA_HOME!, "cpr", "registry", "signing-key.pub"));
+});
+
+test("cpr registry token create: prints a token; usage errors exit 2, a bad root exits 1", () => {
+  const env = isolated();
+  const cwd = tempDir("cpr-cwd-");
+  const data = tempDir("cpr-reg-");
+  const ok = cpr(["registry", "token", "create", "--data", data, "--set", "a".repeat(40), "--set", "B".repeat(64), "--note", "ci"], cwd, env);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /^cpr_[A-Za-z0-9_-]{43}\n$/);
+  const json = cpr(["registry", "token", "create", "--data", data, "--db", `sqlite:${join(data, "other.sqlite")}`, "--set", "a".repeat(40), "--json"], cwd, env);
+  assert.equal(json.code, 0, json.stderr);
+  assert.deepEqual(JSON.parse(json.stdout).sets, ["a".repeat(40)]);
+  assert.equal(cpr(["registry", "token", "create", "--data", data], cwd, env).code, 2, "no --set");
+  assert.equal(cpr(["registry", "token", "create", "--data", data, "--set", "xyz"], cwd, env).code, 1, "not a root");
+  assert.equal(cpr(["registry", "token"], cwd, env).code, 2);
+  assert.equal(cpr(["registry", "nope"], cwd, env).code, 2);
+  assert.equal(cpr(["registry"], cwd, env).code, 2);
+  const help = cpr(["registry", "--help"], cwd, env);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /^Usage: cpr registry key/);
+});
+
+test("cpr serve: --json listening line, indexes --set, accepts a token made beforehand, JSON request logs, stops on SIGTERM and SIGINT", async () => {
+  const { bare, root } = await publishedSet();
+  const env = isolated();
+  const cwd = tempDir("cpr-cwd-");
+  const data = tempDir("cpr-reg-");
+  const key = cpr(["registry", "key", "--data", data], cwd, env).stdout.trim();
+  const token = cpr(["registry", "token", "create", "--data", data, "--set", root], cwd, env).stdout.trim();
+
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    const s = serve(["--data", data, "--listen", "127.0.0.1:0", "--set", bare, "--refresh", "0"], cwd, env);
+    try {
+      const ready = await s.ready;
+      assert.match(ready.listening, /^http:\/\/127\.0\.0\.1:\d+$/);
+      assert.equal(ready.publicKey, key, "the key cpr registry key printed");
+      const sets = (await (await fetch(`${ready.listening}/api/v1/sets`)).json()) as { sets: { root: string }[] };
+      assert.deepEqual(sets.sets.map((x) => x.root), [root]);
+      const refresh = await fetch(`${ready.listening}/api/v1/sets/${root}/refresh`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+      assert.equal(refresh.status, 200);
+      assert.deepEqual(await refresh.json(), { root, atoms: 1, versions: 1, added: 0 });
+      const search = (await (await fetch(`${ready.listening}/api/v1/search?q=operator`)).json()) as { results: { label: string }[] };
+      assert.deepEqual(search.results.map((r) => r.label), ["hello"]);
+    } finally {
+      s.child.kill(signal);
+    }
+    const exit = await s.exited;
+    assert.deepEqual(exit, { code: 0, signal: null }, s.stderr());
+    const err = s.stderr();
+    assert.match(err, /^listening on http:\/\/127\.0\.0\.1:\d+$/m);
+    const logs = err
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const req = logs.find((l) => l.msg === "request" && l.route === "/api/v1/sets/:root/refresh");
+    assert.ok(req, `a JSON request log line:\n${err}`);
+    assert.equal(req.status, 200);
+    assert.equal(req.method, "POST");
+  }
+});
+
+test("cpr serve: --help; bad flags are usage errors (exit 2); an unusable --listen exits 1", () => {
+  const env = isolated();
+  const cwd = tempDir("cpr-cwd-");
+  const help = cpr(["serve", "--help"], cwd, env);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /^Usage: cpr serve /);
+  assert.match(help.stdout, /--refresh SECONDS/);
+  assert.equal(cpr(["serve", "--refresh", "soon"], cwd, env).code, 2);
+  assert.equal(cpr(["serve", "--bogus"], cwd, env).code, 2);
+  const bad = cpr(["serve", "--data", tempDir("cpr-reg-"), "--listen", "127.0.0.1:99999"], cwd, env);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /port/);
+});
