@@ -202,6 +202,9 @@ export class ArtifactStore {
   /** Runs the compressor over `input` into `output`, hashing what it writes; fsyncs the result. */
   private async compress(input: string, output: string): Promise<{ hash: Buffer; size: number }> {
     const [cmd, args] = compressorArgv(this.compression as "xz" | "zstd", input);
+    // The output file is opened before the compressor starts: between spawn and the first read of its stdout there
+    // must be no await, or a small input's whole output can come and go before anyone reads it.
+    const fh = await open(output, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o644);
     const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (d: Buffer) => {
@@ -213,7 +216,6 @@ export class ArtifactStore {
     });
     const hasher = createHash("sha256");
     let size = 0;
-    const fh = await open(output, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o644);
     try {
       try {
         for await (const chunk of child.stdout) {
