@@ -60,15 +60,26 @@ export function createMetrics(db: RegistryDb, opts: { defaultMetrics?: boolean }
       this.set(await db.countBuilds());
     },
   });
+  // Label-bound children, made once per (method, route, status): prom-client hashes a label set on every call
+  // otherwise, which on the narinfo hot path costs more than the lookup itself.
+  const bound = new Map<string, { count: { inc(): void }; time: { observe(v: number): void } }>();
+  const hits = narinfoCache.labels({ result: "hit" });
+  const misses = narinfoCache.labels({ result: "miss" });
   return {
     registry,
     observe(method, route, status, seconds) {
-      const labels = { method, route, status: String(status) };
-      requests.inc(labels);
-      duration.observe(labels, seconds);
+      const key = `${method} ${status} ${route}`;
+      let b = bound.get(key);
+      if (!b) {
+        const labels = { method, route, status: String(status) };
+        b = { count: requests.labels(labels), time: duration.labels(labels) };
+        bound.set(key, b);
+      }
+      b.count.inc();
+      b.time.observe(seconds);
     },
     narinfoCache(hit) {
-      narinfoCache.inc({ result: hit ? "hit" : "miss" });
+      (hit ? hits : misses).inc();
     },
     uploaded(bytes) {
       uploadedBytes.inc(bytes);

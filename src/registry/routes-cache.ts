@@ -7,7 +7,7 @@
  */
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply } from "fastify";
 import type { RegistryContext } from "./server.js";
 import { sendError } from "./server.js";
 
@@ -43,19 +43,29 @@ export function cacheRoutes(app: FastifyInstance, ctx: RegistryContext): void {
     void reply.header("content-type", "text/x-nix-cache-info").send(NIX_CACHE_INFO);
   });
 
-  app.get<{ Params: { hash: string } }>("/:hash.narinfo", async (req, reply) => {
+  // Hot path: a cache hit is answered synchronously (no promise, no database); a miss is one primary-key read.
+  const sendNarinfo = (reply: FastifyReply, text: string): void => {
+    void reply.header("content-type", "text/x-nix-narinfo").header("cache-control", "public, max-age=86400").send(text);
+  };
+  app.get<{ Params: { hash: string } }>("/:hash.narinfo", (req, reply) => {
     const hash = req.params.hash;
-    if (!HASH_PART.test(hash)) return sendError(reply, 404, `not a store path hash: ${hash}`);
-    let text = ctx.narinfoCache.get(hash);
-    if (text !== undefined) ctx.metrics.narinfoCache(true);
-    else {
-      ctx.metrics.narinfoCache(false);
-      const found = await ctx.db.getNarinfo(hash);
-      if (found === null) return sendError(reply, 404, `no such path: ${hash}`);
-      text = found;
-      ctx.narinfoCache.set(hash, text);
+    const cached = ctx.narinfoCache.get(hash);
+    if (cached !== undefined) {
+      ctx.metrics.narinfoCache(true);
+      sendNarinfo(reply, cached);
+      return;
     }
-    return reply.header("content-type", "text/x-nix-narinfo").header("cache-control", "public, max-age=86400").send(text);
+    if (!HASH_PART.test(hash)) {
+      void sendError(reply, 404, `not a store path hash: ${hash}`);
+      return;
+    }
+    ctx.metrics.narinfoCache(false);
+    return ctx.db.getNarinfo(hash).then((text) => {
+      if (text === null) return sendError(reply, 404, `no such path: ${hash}`);
+      ctx.narinfoCache.set(hash, text);
+      sendNarinfo(reply, text);
+      return reply;
+    });
   });
 
   // GET and HEAD (HEAD answers the file's length without reading it).
