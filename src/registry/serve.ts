@@ -141,12 +141,16 @@ export async function startRegistry(opts: ServeOptions): Promise<RunningRegistry
     const cat = catalogue;
     let timer: NodeJS.Timeout | null = null;
     let scheduled: Promise<unknown> | null = null;
+    // Set URLs that could not be reached yet: asked again for their root at every scheduled pass.
+    let pending = configured.failed.map((f) => f.url);
     if (refreshSeconds > 0) {
       timer = setInterval(() => {
         if (scheduled) return; // the previous pass is still running
         scheduled = (async () => {
-          // Sets that were unreachable at start are asked again for their root.
-          if (configured.failed.length) await cat.configure(configured.failed.map((f) => f.url)).catch(() => undefined);
+          if (pending.length) {
+            const again = await cat.configure(pending).catch(() => null);
+            if (again) pending = again.failed.map((f) => f.url);
+          }
           await cat.indexAll();
         })().finally(() => {
           scheduled = null;

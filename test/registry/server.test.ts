@@ -434,3 +434,34 @@ test("signing key: created once with mode 0600, the same for racing starters and
     await again.close();
   }
 });
+
+test("scheduled refresh: a set unreachable at start is picked up once it exists, and new versions appear without a request", async () => {
+  const later = join(tempDir("cpr-later-"), "set.git");
+  const scheduled = await startRegistry({ dataDir: tempDir("cpr-registry-"), listen: "127.0.0.1:0", sets: [later], refreshSeconds: 1, log: false, env, cacheDir: tempDir("cpr-cache-") });
+  try {
+    assert.deepEqual(scheduled.unreachable.map((u) => u.url), [later]);
+    assert.deepEqual((await call(scheduled.url, "GET", "/api/v1/sets")).json.sets, []);
+    const w = makeRepo({ "pkgs/late/atom.toml": `${atomToml("late", "0.1.0")}\n[package.meta]\ndescription = "Arrives late"\n` });
+    execFileSync("git", ["init", "-q", "--bare", later]);
+    await initTo(w, later);
+    await publishTo(w, later);
+    const versions = async (): Promise<string[]> => (await call(scheduled.url, "GET", "/api/v1/search?q=late")).json.results[0]?.versions ?? [];
+    await until(async () => (await versions()).length === 1);
+    writeFiles(w, { "pkgs/late/atom.toml": atomToml("late", "0.2.0") });
+    commitAll(w, "late 0.2.0");
+    await publishTo(w, later);
+    await until(async () => (await versions()).length === 2);
+    assert.deepEqual(await versions(), ["0.2.0", "0.1.0"]);
+  } finally {
+    await scheduled.close();
+  }
+});
+
+/** Polls `cond` (the schedule runs every second) until it holds; gives up after a minute. */
+async function until(cond: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail("the scheduled refresh never picked the change up");
+}
