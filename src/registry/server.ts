@@ -47,6 +47,8 @@ export function buildServer(ctx: RegistryContext, opts: ServerOptions = {}): Fas
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.jsonBodyLimit ?? DEFAULT_JSON_BODY_LIMIT,
     exposeHeadRoutes: true,
+    // URL-encoded requirements in /api/v1/resolve/<id>/<req> may be long.
+    maxParamLength: 1024,
     return503OnClosing: true,
   });
 

@@ -252,6 +252,17 @@ test("upload: 201 with a signed narinfo, served by GET and HEAD, the NAR served 
   assert.notEqual(missing.json.missing[0], path);
 });
 
+test("a NAR larger than the JSON body limit streams in (uploads have only the NAR size limit)", async () => {
+  const path = fakePath("large");
+  const nar = await narOf(randomBytes(300 * 1024).toString("base64"));
+  assert.ok(nar.narSize > 64 * 1024);
+  const r = await put(reg.url, { path, nar, token });
+  assert.equal(r.status, 201, JSON.stringify(r.json));
+  const info = parseNarInfo(r.json.narinfo as string);
+  const file = Buffer.from(await (await fetch(`${reg.url}/${info.url}`)).arrayBuffer());
+  assert.deepEqual(decompress(file, info.compression), nar.bytes);
+});
+
 test("concurrent uploads of one path: one 201, the others 200, one row", async () => {
   const path = fakePath("concurrent");
   const nar = await narOf("same bytes, many uploaders\n");
