@@ -17,7 +17,7 @@ import { parseAtomManifest } from "../protocol/manifest.js";
 import { INIT_REF, manifestRef, type ListedAtom } from "../protocol/refs.js";
 import type { GitUrl } from "../protocol/uri.js";
 import { compareVersions, parseVersion } from "../protocol/version.js";
-import type { AtomRow, RegistryDb, VersionRow } from "./db.js";
+import { redactUrl, type AtomRow, type RegistryDb, type VersionRow } from "./db.js";
 
 /** The part of a pino/fastify logger the catalogue uses. */
 export interface CatalogueLog {
@@ -115,7 +115,7 @@ export class Catalogue {
     for (const a of answers) {
       if ("error" in a) {
         failed.push({ url: a.text, error: a.error! });
-        this.log.error({ set: a.text, err: a.error }, "set mirror not reachable");
+        this.log.error({ set: redactUrl(a.text), err: a.error }, "set mirror not reachable");
         continue;
       }
       const list = byRoot.get(a.root) ?? [];
@@ -193,7 +193,7 @@ export class Catalogue {
         break;
       } catch (e) {
         problems.push(message(e));
-        this.log.warn({ root, mirror: m, err: message(e) }, "set mirror failed");
+        this.log.warn({ root, mirror: redactUrl(m), err: message(e) }, "set mirror failed");
       }
     }
     if (!listed) throw new CprError("registry.set-unreachable", `no mirror of set ${root} answered: ${problems.join("; ")}`);

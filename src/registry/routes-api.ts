@@ -11,7 +11,7 @@ import { formatNarInfo, narInfoFingerprint, normalizeSha256, parseStorePath, typ
 import { signDetached } from "../protocol/nix-key.js";
 import { compareVersions, matches, parseRequirement, tryParseVersion, type Requirement } from "../protocol/version.js";
 import { IngestError } from "./artifacts.js";
-import type { PathRow, TokenRow, VersionRow } from "./db.js";
+import { redactUrl, type PathRow, type TokenRow, type VersionRow } from "./db.js";
 import type { RegistryContext } from "./server.js";
 import { sendError } from "./server.js";
 import { HASH_PART } from "./routes-cache.js";
@@ -114,7 +114,7 @@ export function apiRoutes(app: FastifyInstance, ctx: RegistryContext): void {
   app.get("/api/v1/sets", async (_req, reply) => {
     const sets = await ctx.db.listSets();
     return reply.send({
-      sets: sets.map((s) => ({ root: s.root, mirrors: s.mirrors.map(redact), indexedAt: s.indexedAt === null ? null : new Date(s.indexedAt).toISOString() })),
+      sets: sets.map((s) => ({ root: s.root, mirrors: s.mirrors.map(redactUrl), indexedAt: s.indexedAt === null ? null : new Date(s.indexedAt).toISOString() })),
     });
   });
 
@@ -377,9 +377,4 @@ async function publishedVersion(ctx: RegistryContext, id: string, version: strin
 /** Lets the rest of an unread request body flow away, so that the answer can be sent on a kept-alive connection. */
 function drain(req: FastifyRequest): void {
   if (!req.raw.readableEnded && !req.raw.destroyed) req.raw.resume();
-}
-
-/** A mirror URL for display: no password. */
-function redact(url: string): string {
-  return url.replace(/\/\/([^/@:]*):[^/@]*@/, "//$1:***@");
 }

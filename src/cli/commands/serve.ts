@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import { flag, str, strs, type Command, type Context } from "../command.js";
 import { loadConfig, type Config } from "../../config/config.js";
 import { UsageError } from "../../protocol/errors.js";
+import { redactUrl } from "../../registry/db.js";
 import { DEFAULT_LISTEN, DEFAULT_REFRESH_SECONDS, startRegistry } from "../../registry/serve.js";
 
 /** --data, else config registry.data, else the default. */
@@ -82,7 +83,7 @@ Exit codes: 0 stopped by a signal, 1 could not start, 2 usage error.
       cacheDir: config.cacheDir,
       log: process.stderr,
     });
-    for (const u of reg.unreachable) ctx.term.warn(`set ${u.url} could not be indexed yet: ${u.error}`);
+    for (const u of reg.unreachable) ctx.term.warn(`set ${redactUrl(u.url)} could not be indexed yet (retried every --refresh seconds): ${u.error}`);
     if (flag(args, "json")) ctx.term.out(JSON.stringify({ listening: reg.url, publicKey: reg.publicKey }));
     ctx.term.info(`listening on ${reg.url}`);
     ctx.term.info(`public key ${reg.publicKey}`);
