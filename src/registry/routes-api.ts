@@ -9,9 +9,9 @@ import { atomId, isAtomId } from "../protocol/id.js";
 import { canonicalJson, configHash, parseBuildRecord, type BuildRecord } from "../protocol/build-record.js";
 import { formatNarInfo, narInfoFingerprint, normalizeSha256, parseStorePath, type StorePath } from "../protocol/narinfo.js";
 import { signDetached } from "../protocol/nix-key.js";
-import { compareVersions, matches, parseRequirement, tryParseVersion, type Requirement } from "../protocol/version.js";
+import { matches, parseRequirement, tryParseVersion, type Requirement } from "../protocol/version.js";
 import { IngestError } from "./artifacts.js";
-import { redactUrl, type PathRow, type TokenRow, type VersionRow } from "./db.js";
+import { compareVersionTextDesc, redactUrl, type PathRow, type TokenRow, type VersionRow } from "./db.js";
 import type { RegistryContext } from "./server.js";
 import { sendError } from "./server.js";
 import { HASH_PART } from "./routes-cache.js";
@@ -48,12 +48,7 @@ function header(req: FastifyRequest, name: string): string | undefined {
 
 /** Versions newest first (SemVer order; texts that do not parse last). */
 function newestFirst<T extends { version: string }>(rows: readonly T[]): T[] {
-  return [...rows].sort((a, b) => {
-    const x = tryParseVersion(a.version);
-    const y = tryParseVersion(b.version);
-    if (x && y) return compareVersions(y, x);
-    return x ? -1 : y ? 1 : 0;
-  });
+  return [...rows].sort((a, b) => compareVersionTextDesc(a.version, b.version));
 }
 
 /** A request body that must be a JSON object. */
@@ -118,19 +113,27 @@ export function apiRoutes(app: FastifyInstance, ctx: RegistryContext): void {
     });
   });
 
-  app.post<{ Params: { root: string } }>("/api/v1/sets/:root/refresh", async (req, reply) => {
-    const token = await authorize(ctx, req, reply);
-    if (!token) return reply;
-    const root = req.params.root.toLowerCase();
-    if (!ROOT.test(root) || !(await ctx.db.getSet(root))) return sendError(reply, 404, `unknown set ${req.params.root}`);
-    if (!token.sets.includes(root)) return sendError(reply, 403, `this token may not write set ${root}`);
-    try {
-      const r = await ctx.catalogue.indexSet(root);
-      return reply.send({ root: r.root, atoms: r.atoms, versions: r.versions, added: r.added });
-    } catch (e) {
-      req.log.error({ root, err: message(e) }, "refresh failed");
-      return sendError(reply, 502, `indexing set ${root} failed: ${message(e)}`);
-    }
+  // The refresh request carries no body; whatever is sent (even an empty JSON body) is ignored.
+  void app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser("*", (_req, payload, done) => {
+      payload.resume();
+      done(null, undefined);
+    });
+    scope.post<{ Params: { root: string } }>("/api/v1/sets/:root/refresh", async (req, reply) => {
+      const token = await authorize(ctx, req, reply);
+      if (!token) return reply;
+      const root = req.params.root.toLowerCase();
+      if (!ROOT.test(root) || !(await ctx.db.getSet(root))) return sendError(reply, 404, `unknown set ${req.params.root}`);
+      if (!token.sets.includes(root)) return sendError(reply, 403, `this token may not write set ${root}`);
+      try {
+        const r = await ctx.catalogue.indexSet(root);
+        return reply.send({ root: r.root, atoms: r.atoms, versions: r.versions, added: r.added });
+      } catch (e) {
+        req.log.error({ root, err: message(e) }, "refresh failed");
+        return sendError(reply, 502, `indexing set ${root} failed: ${message(e)}`);
+      }
+    });
   });
 
   app.get<{ Params: { id: string; req: string }; Querystring: { system?: string } }>("/api/v1/resolve/:id/:req", async (req, reply) => {

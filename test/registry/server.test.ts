@@ -393,6 +393,10 @@ test("refresh: token scoped to the set, picks up a new version incrementally; a 
   assert.equal((await call(reg.url, "POST", `/api/v1/sets/${OTHER_ROOT}/refresh`, { token })).status, 404);
   const unchanged = await call(reg.url, "POST", url, { token });
   assert.deepEqual(unchanged.json, { root, atoms: 3, versions: 4, added: 0 });
+  for (const raw of ["", "{}"]) {
+    const withBody = await call(reg.url, "POST", url, { token, raw });
+    assert.equal(withBody.status, 200, `a ${JSON.stringify(raw)} JSON body is ignored: ${withBody.text}`);
+  }
 
   writeFiles(work, { "pkgs/fmt/atom.toml": `${atomToml("fmt", "0.4.0")}\n[package.meta]\ndescription = "Formats text, faster"\ntags = ["text"]\n` });
   commitAll(work, "fmt 0.4.0");
