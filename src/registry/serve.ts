@@ -13,7 +13,7 @@ import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { defaultCacheDir } from "../git/cache.js";
 import { CprError } from "../protocol/errors.js";
-import { ArtifactStore, type Compression } from "./artifacts.js";
+import { ArtifactStore, DEFAULT_MAX_NAR_SIZE, type Compression } from "./artifacts.js";
 import { Catalogue, type IndexResult } from "./catalogue.js";
 import { openDb, type RegistryDb } from "./db.js";
 import { loadOrCreateSigningKey } from "./keys.js";
@@ -41,7 +41,7 @@ export interface ServeOptions {
   readonly cacheDir?: string;
   /** Base of relative set paths (default process.cwd()). */
   readonly cwd?: string;
-  /** Largest NAR an upload may declare, bytes (default 8 GiB). */
+  /** Largest NAR an upload may declare, bytes (default: the artifact store's, 4 GiB). */
   readonly maxNarSize?: number;
   /** Largest JSON body, bytes (default 8 MiB). */
   readonly jsonBodyLimit?: number;
@@ -72,7 +72,6 @@ export interface RunningRegistry {
 
 export const DEFAULT_LISTEN = "127.0.0.1:8080";
 export const DEFAULT_REFRESH_SECONDS = 300;
-export const DEFAULT_MAX_NAR_SIZE = 8 * 1024 * 1024 * 1024;
 
 /** `HOST:PORT`, `[v6]:PORT`, `:PORT` (all interfaces) or `PORT` (loopback). */
 export function parseListen(text: string): { host: string; port: number } {
