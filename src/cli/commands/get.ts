@@ -24,7 +24,13 @@ export function registrySettings(config: Config): RegistrySettings {
 
 /** Where Nix's stderr goes: to ours (logs, never stdout), unless --quiet; it is always kept for error messages. */
 export function nixStderr(args: ParsedArgs): ((s: string) => void) | undefined {
-  return flag(args, "quiet") ? undefined : (s: string) => void process.stderr.write(s);
+  if (flag(args, "quiet")) return undefined;
+  // cpr makes its own out-links (get) or deliberately none (build's intermediate .drv and outputs): Nix's advice
+  // about --add-root is noise here.
+  return (s: string) => {
+    const kept = s.replace(/^warning: you did not specify '--add-root'.*\n?/gm, "");
+    if (kept) process.stderr.write(kept);
+  };
 }
 
 /** `cpr get`: install an atom's build from a registry's binary cache, with no evaluation. */
