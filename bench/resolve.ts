@@ -59,7 +59,7 @@ export function resolveConfig(quick: boolean): ResolveBenchConfig {
   };
 }
 
-interface Node {
+export interface Node {
   index: number;
   repo: number;
   label: string;
@@ -68,7 +68,7 @@ interface Node {
 }
 
 /** The tree of depended-on atoms, in breadth-first order, spread evenly over the repositories. */
-function makeTree(cfg: ResolveBenchConfig): Node[] {
+export function makeTree(cfg: ResolveBenchConfig): Node[] {
   const nodes: Node[] = [];
   const l1 = cfg.direct;
   const l2 = l1 * cfg.fan2;
@@ -92,7 +92,7 @@ function atomSource(label: string): string {
   return lines.join("\n") + "\n";
 }
 
-function atomManifest(label: string, version: string, deps: readonly Node[], repoUrl: (r: number) => string): string {
+export function atomManifest(label: string, version: string, deps: readonly Node[], repoUrl: (r: number) => string): string {
   let s = `[package]\nlabel = "${label}"\nversion = "${version}"\n`;
   const repos = [...new Set(deps.map((d) => d.repo))].sort((a, b) => a - b);
   if (repos.length) {
@@ -108,7 +108,7 @@ function atomManifest(label: string, version: string, deps: readonly Node[], rep
 }
 
 /** One bare set repository, written with one `git fast-import` and one `update-ref --stdin`. */
-async function makeRepo(dir: string, r: number, cfg: ResolveBenchConfig, labels: readonly { label: string; deps: readonly Node[] }[], repoUrl: (r: number) => string): Promise<void> {
+export async function makeRepo(dir: string, r: number, cfg: ResolveBenchConfig, labels: readonly { label: string; deps: readonly Node[] }[], repoUrl: (r: number) => string): Promise<void> {
   await git(dir, ["init", "-q", "--bare", "."]);
   const parts: string[] = [];
   const who = "Bench <bench@example.org> 1700000000 +0000";

@@ -11,13 +11,15 @@
  * less, but it would take the repository-wide `shallow.lock` and fail concurrent fetches.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { CprError } from "../protocol/errors.js";
-import { runGit, type GitResult } from "./exec.js";
+import { spawn } from "node:child_process";
+import { gitEnv, runGit, type GitResult } from "./exec.js";
 import { Repo } from "./repo.js";
+import { packIndex, type PackEntry } from "./transport/pack.js";
 
 /** `$CPR_CACHE_DIR`, else `$XDG_CACHE_HOME/cpr`, else `~/.cache/cpr` (the same rule as config's `cacheDir`). */
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -104,6 +106,86 @@ export async function fetchRefsInto(gitDir: string, url: string, refs: readonly 
     return { oids, filterIgnored };
   } finally {
     await rm(cfgDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Store a pack received and checked by our own fetch (src/git/transport/pack.ts) as it is, with the index built
+ * from its parsed entries: `objects/pack/pack-<checksum>.pack` then `.idx` (git only looks at a pack once its index
+ * exists), each written to a temporary file and renamed. One pack per fetch: no process, no per-object files.
+ */
+export function storePack(gitDir: string, pack: Buffer, entries: readonly PackEntry[], algo: "sha1" | "sha256" = "sha1"): void {
+  const hashLen = algo === "sha1" ? 20 : 32;
+  const name = `pack-${pack.toString("hex", pack.length - hashLen)}`;
+  const dir = join(gitDir, "objects", "pack");
+  if (existsSync(join(dir, `${name}.idx`))) return;
+  const idx = packIndex(pack, entries, algo);
+  mkdirSync(dir, { recursive: true });
+  const nonce = `${process.pid}_${randomBytes(6).toString("hex")}`;
+  // Synchronous: two small files; the promise API costs more main-thread time than the writes themselves.
+  for (const [ext, bytes] of [["pack", pack], ["idx", idx]] as const) {
+    const tmp = join(dir, `tmp_${ext}_cpr_${nonce}`);
+    writeFileSync(tmp, bytes, { mode: 0o444 });
+    renameSync(tmp, join(dir, `${name}.${ext}`));
+  }
+}
+
+/**
+ * Keep objects reachable (`refs/cpr/keep/objects/<oid>`) as they arrive: one `git update-ref --stdin` for the whole
+ * run, committing a transaction per `add`, so git writes the refs while the caller goes on. `close()` ends it and
+ * waits; if the streamed transactions failed (e.g. another process held a ref lock), every id is kept again in
+ * one transaction with retries (same name, same value: repeating is harmless).
+ */
+export class KeepRefWriter {
+  private child: ReturnType<typeof spawn> | null = null;
+  private exited: Promise<number | null> | null = null;
+  private readonly oids: string[] = [];
+  private stderr = "";
+
+  constructor(
+    private readonly gitDir: string,
+    private readonly env?: NodeJS.ProcessEnv,
+  ) {}
+
+  add(oids: readonly string[]): void {
+    if (oids.length === 0) return;
+    this.oids.push(...oids);
+    if (!this.child) {
+      const child = spawn("git", ["update-ref", "--stdin"], { cwd: this.gitDir, env: gitEnv(this.env), stdio: ["pipe", "ignore", "pipe"] });
+      this.exited = new Promise((resolve) => {
+        child.on("error", () => resolve(null));
+        child.on("close", (code) => resolve(code));
+      });
+      child.stderr!.on("data", (b: Buffer) => (this.stderr = (this.stderr + b.toString("utf8")).slice(-4096)));
+      child.stdin!.on("error", () => {}); // it died: close() notices and redoes the work
+      this.child = child;
+    }
+    const lines = ["start", ...[...new Set(oids)].map((o) => `update ${keepRef("", o)} ${o}`), "prepare", "commit", ""];
+    this.child.stdin!.write(lines.join("\n"));
+  }
+
+  async close(): Promise<void> {
+    if (!this.child) return;
+    this.child.stdin!.end();
+    const code = await this.exited;
+    this.child = null;
+    if (code !== 0) await keepObjects(this.gitDir, this.oids, this.env);
+    this.oids.length = 0;
+  }
+}
+
+/** Keep objects reachable: `refs/cpr/keep/objects/<oid>` for each, in one ref transaction. */
+export async function keepObjects(gitDir: string, oids: readonly string[], env?: NodeJS.ProcessEnv): Promise<void> {
+  await refTransaction(gitDir, [...new Set(oids)].map((o) => `update ${keepRef("", o)} ${o}`), env);
+}
+
+/** The object format of the repository at `gitDir` (`sha1` unless its config names another). */
+export function objectFormatOf(gitDir: string): string {
+  try {
+    const m = /^\s*objectformat\s*=\s*(\S+)\s*$/im.exec(readFileSync(join(gitDir, "config"), "utf8"));
+    return m ? m[1]!.toLowerCase() : "sha1";
+  } catch {
+    return "sha1";
   }
 }
 

@@ -1,10 +1,11 @@
 /**
- * Our own git protocol v2 `ls-refs` client (spec §9), over file:// and plain paths (local git-upload-pack),
- * git:// (git daemon), ssh:// and scp-style (ssh … git-upload-pack, honouring GIT_SSH_COMMAND / GIT_SSH), and
- * http(s):// (smart HTTP, with git credential helpers on 401). Sends `peel` and `ref-prefix` lines (at most 65535
- * per request, splitting larger batches) and filters the reply itself, since prefixes are only a hint. A server
- * that only speaks v0/v1 gets a full advertisement filtered locally, and a warning through `reporter`.
- */
+ * Our own git protocol v2 client (spec §9), over file:// and plain paths (local git-upload-pack), git:// (git
+ * daemon), ssh:// and scp-style (ssh … git-upload-pack, honouring GIT_SSH_COMMAND / GIT_SSH), and http(s):// (smart
+ * HTTP, with git credential helpers on 401). `ls-refs` sends `peel` and `ref-prefix` lines (at most 65535 per
+ * request, splitting larger batches) and filters the reply itself, since prefixes are only a hint. A server that
+ * only speaks v0/v1 gets a full advertisement filtered locally, and a warning through `reporter`.
+ * UploadPackConnection keeps one conversation open for several commands, and also fetches objects by id (`fetch`
+ * with `done`, no haves), reading and checking the pack in process (transport/pack.ts). */
 import { readFileSync } from "node:fs";
 import { CprError } from "../protocol/errors.js";
 import type { GitUrl } from "../protocol/uri.js";
@@ -13,6 +14,7 @@ import { silentReporter, type Reporter } from "../protocol/report.js";
 import { DELIM_PKT, FLUSH_PKT, MAX_PKT_PAYLOAD, PktLineError, encodeLine, pktText, type Pkt, type PktReader } from "./pktline.js";
 import { classifyStderr, redactUrl, remoteError } from "./transport/errors.js";
 import { openSession, type Session, type TransportContext } from "./transport/index.js";
+import { PackError, parsePack, type PackEntry } from "./transport/pack.js";
 
 /** Options for lsRefs. */
 export interface LsRefsOptions {
@@ -48,12 +50,262 @@ const OID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 export async function lsRefs(url: GitUrl, prefixes: readonly string[], opts: LsRefsOptions = {}): Promise<LsRefsResult> {
   const ctx = makeContext(url, opts);
   const wanted = normalizePrefixes(prefixes, ctx.display);
-  const session = await guard(ctx, () => openSession(ctx));
+  const conn = await UploadPackConnection.openContext(ctx);
   try {
-    return await guard(ctx, () => converse(session, ctx, wanted));
+    const refs = await conn.lsRefs(wanted);
+    return { refs, protocol: conn.protocol, bytesReceived: conn.bytesReceived(), roundTrips: conn.roundTrips() };
   } finally {
-    await session.close();
+    await conn.close();
   }
+}
+
+/** What fetchObjects received: every object of the pack by id (checked), and the pack itself. */
+export interface FetchedObjects {
+  readonly objects: ReadonlyMap<string, PackEntry>;
+  /** The pack as received (its checksum checked), to store as it is; null when nothing was asked for. */
+  readonly pack: Buffer | null;
+}
+
+/** Options for UploadPackConnection.fetchObjects. */
+export interface FetchObjectsOptions {
+  /** Refuse a pack larger than this many bytes (default 64 MiB): what is fetched this way is expected to be small. */
+  maxPackBytes?: number;
+}
+
+/**
+ * One conversation with upload-pack that stays open for several commands (protocol v2 serves commands until the
+ * client ends it; over HTTP each command is its own request): `ls-refs`, and `fetch` of objects by id, whose pack
+ * is read here (no git process: the objects come back verified, their ids computed from their content). A v0/v1
+ * server lists once (its advertisement, filtered locally, with one warning per connection) and cannot fetch this
+ * way (`canFetch` is false). After a failed command the connection is `broken` and must be closed.
+ */
+export class UploadPackConnection {
+  private warnedV0 = false;
+  private closed = false;
+  /** Answers still to skip to nudge requests (empty ls-refs), which come before the next command's answer. */
+  private nudged = 0;
+  /** Set when a command failed midway: the stream's position is unknown, so it must not be used again. */
+  broken = false;
+
+  private constructor(
+    private readonly session: Session,
+    private readonly ctx: TransportContext,
+    private readonly adv: Advertisement,
+  ) {}
+
+  static open(url: GitUrl, opts: LsRefsOptions = {}): Promise<UploadPackConnection> {
+    return UploadPackConnection.openContext(makeContext(url, opts));
+  }
+
+  /** @internal */
+  static async openContext(ctx: TransportContext): Promise<UploadPackConnection> {
+    const session = await guard(ctx, () => openSession(ctx));
+    try {
+      const adv = await guard(ctx, () => readAdvertisement(session, ctx));
+      if (adv.version === 2 && !adv.caps.has("ls-refs")) throw remoteError("remote.protocol", ctx.display, `${ctx.display}: the server speaks protocol v2 but does not offer ls-refs`);
+      return new UploadPackConnection(session, ctx, adv);
+    } catch (e) {
+      await session.close();
+      throw e;
+    }
+  }
+
+  /** 2, or 0 when the server sent a v0/v1 advertisement. */
+  get protocol(): 0 | 2 {
+    return this.adv.version;
+  }
+
+  /** The URL for messages (no password). */
+  get display(): string {
+    return this.ctx.display;
+  }
+
+  /** The repository's object format (`sha1` unless a v2 server says otherwise). */
+  get objectFormat(): string {
+    return this.adv.version === 2 ? (this.adv.caps.get("object-format") ?? "sha1") : "sha1";
+  }
+
+  /** Whether fetchObjects works here: protocol v2 with the `fetch` command. */
+  get canFetch(): boolean {
+    return this.adv.version === 2 && this.adv.caps.has("fetch") && (this.objectFormat === "sha1" || this.objectFormat === "sha256");
+  }
+
+  bytesReceived(): number {
+    return this.session.bytesReceived();
+  }
+
+  roundTrips(): number {
+    return this.session.roundTrips();
+  }
+
+  /** Refs under any of `prefixes` (as lsRefs takes them; empty for all), one exchange per batch of prefixes. */
+  async lsRefs(prefixes: readonly string[]): Promise<ListedRef[]> {
+    const wanted = normalizePrefixes(prefixes, this.ctx.display);
+    const adv = this.adv;
+    if (adv.version !== 2) {
+      if (!this.warnedV0) warnV0(this.ctx, this.session, adv.refs.length);
+      this.warnedV0 = true;
+      return filterRefs(adv.refs, wanted);
+    }
+    return this.guarded(async () => {
+      let refs: ListedRef[] = [];
+      for (const batch of prefixBatches(wanted)) {
+        refs.push(...(await this.exchange(lsRefsRequest(batch, adv.caps, this.ctx.version), (reader) => readRefList(reader, this.session, this.ctx))));
+      }
+      refs = uniqueByName(refs);
+      return filterRefs(refs, wanted);
+    });
+  }
+
+  /**
+   * Fetch exactly these objects (by id, e.g. blobs that refs point at) in one `fetch` command: no `have`s, no thin
+   * pack, no progress. Returns every object of the pack by id; throws remote.protocol when one asked for is missing.
+   */
+  async fetchObjects(oids: readonly string[], opts: FetchObjectsOptions = {}): Promise<FetchedObjects> {
+    const adv = this.adv;
+    if (adv.version !== 2 || !this.canFetch) throw remoteError("remote.protocol", this.ctx.display, `${this.ctx.display}: the server cannot fetch objects by id over protocol v2`);
+    const unique = [...new Set(oids)];
+    if (unique.length === 0) return { objects: new Map(), pack: null };
+    return this.guarded(async () => {
+      const pack = await this.exchange(fetchRequest(unique, adv.caps, this.ctx.version), (reader) =>
+        readPackResponse(reader, this.session, this.ctx, opts.maxPackBytes ?? 64 * 1024 * 1024),
+      );
+      let objects: PackEntry[];
+      try {
+        objects = parsePack(pack, this.objectFormat === "sha256" ? "sha256" : "sha1");
+      } catch (e) {
+        if (e instanceof PackError) throw remoteError("remote.protocol", this.ctx.display, `${this.ctx.display}: bad pack from the server: ${e.message}`, undefined, e);
+        throw e;
+      }
+      const out = new Map(objects.map((o) => [o.oid, o]));
+      const missing = unique.filter((o) => !out.has(o));
+      if (missing.length) throw remoteError("remote.protocol", this.ctx.display, `${this.ctx.display}: the pack lacks ${missing.length} object(s) asked for, e.g. ${missing[0]}`);
+      return { objects: out, pack };
+    });
+  }
+
+  /**
+   * Send one command and read its answer with `read`, after the answers to earlier nudges. upload-pack writes an
+   * answer in several writes (ls-refs in stdio-buffer-sized pieces, then a flush; fetch: `packfile`, the pack, a
+   * flush). On a TCP connection the server's kernel holds a small write back until the previous one is
+   * acknowledged (Nagle), and ours delays that acknowledgement by up to 40 ms while we have nothing to send: on
+   * loopback, where a whole piece fits in one segment, every answer of more than one piece would stall. So while an
+   * answer is incomplete, each chunk that arrives is followed by a nudge (an ls-refs of a prefix no ref has), which
+   * carries the acknowledgement at once; its empty answer is read before the next command's.
+   */
+  private async exchange<T>(body: Buffer, read: (reader: PktReader) => Promise<T>): Promise<T> {
+    const session = this.session;
+    const reader = await session.request(body);
+    if (!(session.nudgeable && session.nudge && session.onChunk) || this.adv.version !== 2) {
+      await this.skipNudged(reader);
+      return read(reader);
+    }
+    const nudge = lsRefsRequest([NUDGE_PREFIX], this.adv.caps, this.ctx.version);
+    let nudges = 0;
+    let done = false;
+    let pending = false;
+    session.onChunk(() => {
+      if (pending || nudges >= MAX_NUDGES) return;
+      pending = true;
+      // Decide once the chunk has been read (microtasks run first): no nudge when it completed the answer.
+      setImmediate(() => {
+        pending = false;
+        if (done || nudges >= MAX_NUDGES) return;
+        nudges++;
+        this.nudged++;
+        session.nudge!(nudge);
+      });
+    });
+    try {
+      await this.skipNudged(reader);
+      return await read(reader);
+    } finally {
+      done = true;
+      session.onChunk(null);
+    }
+  }
+
+  /** Read (and drop) the empty answers to nudges sent during the previous command. */
+  private async skipNudged(reader: PktReader): Promise<void> {
+    for (; this.nudged > 0; this.nudged--) {
+      for (;;) {
+        const p = await readPkt(reader, this.session, "ended inside an ls-refs reply");
+        if (p.kind === "flush") break;
+        if (p.kind === "data") checkErr(pktText(p.data), this.ctx);
+      }
+    }
+  }
+
+  private async guarded<T>(f: () => Promise<T>): Promise<T> {
+    if (this.closed || this.broken) throw new Error("internal: upload-pack connection used after close or failure");
+    try {
+      return await guard(this.ctx, f);
+    } catch (e) {
+      this.broken = true;
+      throw e;
+    }
+  }
+
+  /** End the conversation (never throws). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.session.close();
+  }
+}
+
+/** A ref prefix no ref has (refs/cpr/ is never published), for the nudges of fetchObjects. */
+const NUDGE_PREFIX = "refs/cpr/nudge/none/";
+const MAX_NUDGES = 16;
+
+/** The v2 fetch command for `oids`: everything at once (`done`), no haves, no progress, OFS deltas allowed. */
+export function fetchRequest(oids: readonly string[], caps: ReadonlyMap<string, string | null>, version: string): Buffer {
+  const parts: Buffer[] = [encodeLine("command=fetch")];
+  if (caps.has("agent")) parts.push(encodeLine(`agent=cpr/${version}`));
+  const format = caps.get("object-format");
+  if (format) parts.push(encodeLine(`object-format=${format}`));
+  parts.push(DELIM_PKT, encodeLine("no-progress"), encodeLine("ofs-delta"));
+  for (const o of oids) parts.push(encodeLine(`want ${o}`));
+  parts.push(encodeLine("done"), FLUSH_PKT);
+  return Buffer.concat(parts);
+}
+
+/**
+ * A fetch response after `done`: sections (`shallow-info`, `wanted-refs`, `packfile-uris`, each ended by a
+ * delimiter) are skipped up to `packfile`, whose side-band data (band 1) is the pack; band 2 is progress, band 3 a
+ * fatal error from the server. Ends with a flush (then possibly a response-end over stateless transports).
+ */
+async function readPackResponse(reader: PktReader, session: Session, ctx: TransportContext, maxBytes: number): Promise<Buffer> {
+  for (;;) {
+    const p = await readPkt(reader, session, "ended before the packfile");
+    if (p.kind !== "data") throw remoteError("remote.protocol", ctx.display, `${ctx.display}: unexpected ${p.kind} packet before the packfile`);
+    const line = pktText(p.data);
+    checkErr(line, ctx);
+    if (line === "packfile") break;
+    // Another section: skip to its end.
+    for (;;) {
+      const q = await readPkt(reader, session, `ended inside the ${line} section`);
+      if (q.kind === "delim") break;
+      if (q.kind !== "data") throw remoteError("remote.protocol", ctx.display, `${ctx.display}: unexpected ${q.kind} packet in the ${line} section`);
+    }
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for (;;) {
+    const p = await readPkt(reader, session, "ended inside the packfile");
+    if (p.kind === "flush") break;
+    if (p.kind !== "data" || p.data.length === 0) throw remoteError("remote.protocol", ctx.display, `${ctx.display}: unexpected ${p.kind} packet in the packfile`);
+    const band = p.data[0];
+    if (band === 1) {
+      size += p.data.length - 1;
+      if (size > maxBytes) throw remoteError("remote.protocol", ctx.display, `${ctx.display}: the pack is larger than ${maxBytes} bytes; refusing it`);
+      chunks.push(p.data.subarray(1));
+    } else if (band === 3) {
+      throw remoteError("remote.protocol", ctx.display, `${ctx.display}: the server said: ${pktText(p.data.subarray(1)).trim()}`);
+    } else if (band !== 2) throw remoteError("remote.protocol", ctx.display, `${ctx.display}: unknown side-band ${band} in the packfile`);
+  }
+  // Over HTTP a response-end may follow, in this request's own body; on a stream the next answer follows.
+  return Buffer.concat(chunks);
 }
 
 function makeContext(url: GitUrl, opts: LsRefsOptions): TransportContext {
@@ -142,24 +394,6 @@ export function filterRefs(refs: readonly ListedRef[], prefixes: readonly string
 
 /** The server's capabilities (v2) or its whole ref list (v0/v1). */
 type Advertisement = { readonly version: 2; readonly caps: ReadonlyMap<string, string | null> } | { readonly version: 0; readonly refs: ListedRef[] };
-
-async function converse(session: Session, ctx: TransportContext, wanted: readonly string[]): Promise<LsRefsResult> {
-  const adv = await readAdvertisement(session, ctx);
-  let refs: ListedRef[];
-  if (adv.version === 2) {
-    if (!adv.caps.has("ls-refs")) throw remoteError("remote.protocol", ctx.display, `${ctx.display}: the server speaks protocol v2 but does not offer ls-refs`);
-    refs = [];
-    for (const batch of prefixBatches(wanted)) {
-      const reader = await session.request(lsRefsRequest(batch, adv.caps, ctx.version));
-      refs.push(...(await readRefList(reader, session, ctx)));
-    }
-    refs = uniqueByName(refs);
-  } else {
-    refs = adv.refs;
-    warnV0(ctx, session, refs.length);
-  }
-  return { refs: filterRefs(refs, wanted), protocol: adv.version, bytesReceived: session.bytesReceived(), roundTrips: session.roundTrips() };
-}
 
 function warnV0(ctx: TransportContext, session: Session, count: number): void {
   const why = session.fallbackNote ?? "the server does not speak git protocol v2";

@@ -6,20 +6,24 @@
  *   stamped with the time it was listed; a listing of a shorter prefix answers for a longer one. Fresh for
  *   `listingTtl` seconds; `--offline` uses them whatever their age.
  * - **manifests**: blobs fetched by their `refs/eka/meta/<label>/<version>/manifest` ref into the shared bare cache
- *   repository `<cacheDir>/git` with `src/git/cache.ts`'s `fetchRefsInto`, kept reachable under
- *   `refs/cpr/keep/objects/<blob id>`. Blobs are immutable, so they are cached forever. Only the blob is fetched: never
- *   the atom's tree or any history.
+ *   repository `<cacheDir>/git`, kept reachable under `refs/cpr/keep/objects/<blob id>`. Over protocol v2 our own
+ *   fetch reads the pack in process (every object's id checked against its content, anything but a blob refused)
+ *   and stores it as it came, with an index (src/git/cache.ts's `storePack`); the keep refs go through one `git
+ *   update-ref --stdin` for the whole run. Against a v0-only server, `git fetch` (`fetchRefsInto`). Blobs are
+ *   immutable, so they are cached forever. Only the blob is fetched: never the atom's tree or any history.
  * - an index `<cacheDir>/resolve/revs.json`: atom commit → manifest blob. Listings ask only for
  *   `refs/eka/atoms/<label>/<prefix>` (not the meta refs, three times as many bytes); a manifest is fetched by its
- *   ref name and its blob id remembered here, so warm and offline runs find it by the atom's rev.
- */
+ *   ref name and its blob id remembered here, so warm and offline runs find it by the atom's rev. */
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runGit } from "../git/exec.js";
-import { fetchRefsInto, negotiationTipsFor } from "../git/cache.js";
+import { fetchRefsInto, KeepRefWriter, negotiationTipsFor, objectFormatOf, storePack } from "../git/cache.js";
 import { Repo } from "../git/repo.js";
 import { CprError } from "../protocol/errors.js";
+import type { GitUrl } from "../protocol/uri.js";
+import type { Connections } from "./connections.js";
+import type { UploadPackConnection } from "../git/lsrefs.js";
 
 /** One version of a label as a mirror listed it. */
 export interface CachedAtom {
@@ -35,9 +39,15 @@ interface MirrorFile {
   labels: Record<string, { time: number; atoms: CachedAtom[] }>;
 }
 
+/** A manifest fetch failure as the resolver reports it: a CprError naming the mirror. */
+export function manifestFetchError(e: unknown, display: string, count: number): CprError {
+  if (e instanceof CprError && e.code === "resolve.fetch") return e;
+  return new CprError("resolve.fetch", `${display}: could not fetch ${count} manifest blob(s): ${e instanceof Error ? e.message : String(e)}`, { where: display });
+}
+
 /** Network activity, for tests and benchmarks. */
 export interface NetStats {
-  /** ls-refs exchanges and git fetches started. */
+  /** Connections opened to mirrors (each serving listings and manifest fetches), and git fetches started. */
   connections: number;
   roundTrips: number;
   bytesReceived: number;
@@ -138,25 +148,44 @@ export class ManifestStore {
   private readonly revIndexFile: string;
   private revIndex: Record<string, string> | null = null;
   private revDirty = false;
+  /** Blobs fetched in this run, by id (their text is at hand: no need to read them back through git). */
+  private readonly fetched = new Map<string, string>();
+  /** Keeps the blobs stored (refs written as they come, finished by close()); the first failure to store a pack. */
+  private readonly keeper: KeepRefWriter;
+  private storeError: unknown = null;
 
   constructor(
     readonly cacheDir: string,
     private readonly env: NodeJS.ProcessEnv,
     private readonly stats: NetStats,
+    private readonly connections: Connections | null = null,
   ) {
     this.gitDir = join(cacheDir, "git");
+    this.keeper = new KeepRefWriter(this.gitDir, env);
     this.revIndexFile = join(cacheDir, "resolve", "revs.json");
   }
 
   private opening: Promise<Repo> | null = null;
+  private initing: Promise<void> | null = null;
 
-  /** The cache repository, created on first use (one Repo, however many callers race). */
-  private open(): Promise<Repo> {
-    this.opening ??= (async () => {
+  /** The cache repository's object format, once read. */
+  private format: string | null = null;
+
+  /** Make sure the cache repository exists (created on first use; may be started early). */
+  prepare(): Promise<void> {
+    this.initing ??= (async () => {
       if (!existsSync(join(this.gitDir, "HEAD"))) {
         mkdirSync(this.gitDir, { recursive: true });
         await runGit(["init", "-q", "--bare", this.gitDir], { env: this.env });
       }
+    })();
+    return this.initing;
+  }
+
+  /** The cache repository, created on first use (one Repo, however many callers race). */
+  private open(): Promise<Repo> {
+    this.opening ??= (async () => {
+      await this.prepare();
       this.repo = await Repo.open(this.gitDir, { env: this.env });
       return this.repo;
     })();
@@ -166,33 +195,66 @@ export class ManifestStore {
   /** The blobs' texts (null for those not in the cache). */
   async read(oids: readonly string[]): Promise<(string | null)[]> {
     if (oids.length === 0) return [];
+    if (oids.every((o) => this.fetched.has(o))) return oids.map((o) => this.fetched.get(o)!);
     if (!existsSync(join(this.gitDir, "HEAD"))) return oids.map(() => null);
     const repo = await this.open();
     const objs = await repo.readObjects(oids);
-    return objs.map((o) => (o && o.type === "blob" ? Buffer.from(o.data).toString("utf8") : null));
+    return objs.map((o, i) => this.fetched.get(oids[i]!) ?? (o && o.type === "blob" ? Buffer.from(o.data).toString("utf8") : null));
   }
 
   /**
-   * Fetch blobs by their manifest refs from one mirror, in one `git fetch` (no tags, no FETCH_HEAD). Throws a
-   * CprError naming the mirror on failure.
+   * Fetch blobs by their manifest refs from one mirror; returns ref → blob id for the refs the mirror has. Over
+   * protocol v2 this is two exchanges on the mirror's open connection (fetchOn); otherwise one `git fetch` (no
+   * tags, no FETCH_HEAD). Never more than the blobs: no tree, no commit, no history. Throws a CprError naming the
+   * mirror on failure.
    */
-  async fetch(url: string, display: string, wanted: readonly { ref: string }[]): Promise<ReadonlyMap<string, string>> {
+  async fetch(mirror: string, url: GitUrl, display: string, wanted: readonly { ref: string }[]): Promise<ReadonlyMap<string, string>> {
     if (wanted.length === 0) return new Map();
-    const repo = await this.open();
-    this.stats.connections += 1;
-    this.stats.roundTrips += 2;
     const refs = [...new Set(wanted.map((w) => w.ref))];
-    let oids: ReadonlyMap<string, string>;
+    let oids: ReadonlyMap<string, string> | null = null;
     try {
-      // The fetch/verify engineer's cache primitive: one fetch, refs kept at refs/cpr/keep/objects/<oid>.
-      ({ oids } = await fetchRefsInto(repo.gitDir, url, refs, { env: this.env, keep: true, negotiationTips: negotiationTipsFor(refs) }));
+      if (this.connections) oids = await this.connections.use(mirror, url, (c) => this.fetchOn(c, display, refs));
+      if (oids === null) {
+        // No protocol v2 fetch on this mirror: git fetch, on a connection of its own.
+        await this.prepare();
+        this.stats.connections += 1;
+        this.stats.roundTrips += 2;
+        // The fetch/verify engineer's cache primitive: one fetch, refs kept at refs/cpr/keep/objects/<oid>.
+        ({ oids } = await fetchRefsInto(this.gitDir, url.url, refs, { env: this.env, keep: true, negotiationTips: negotiationTipsFor(refs) }));
+        this.stats.manifestsFetched += oids.size;
+      }
     } catch (e) {
-      throw new CprError("resolve.fetch", `${display}: could not fetch ${wanted.length} manifest blob(s): ${e instanceof Error ? e.message : String(e)}`, {
-        where: display,
-      });
+      throw manifestFetchError(e, display, refs.length);
     }
-    this.stats.manifestsFetched += oids.size;
     return oids;
+  }
+
+  /**
+   * Fetch manifest blobs on an open connection: ls-refs of exactly those refs, then one fetch of their blobs,
+   * whose pack is checked (every object's id computed from its content; anything but a blob refused) and stored as
+   * it is in the cache repository (no git process). Returns ref → blob id for the refs the mirror has, or null
+   * when this connection cannot fetch that way (protocol v0, or another object format than the cache's).
+   */
+  async fetchOn(c: UploadPackConnection, display: string, refs: readonly string[]): Promise<ReadonlyMap<string, string> | null> {
+    await this.prepare();
+    if (!c.canFetch || c.objectFormat !== (this.format ??= objectFormatOf(this.gitDir))) return null;
+    const refSet = new Set(refs);
+    const byRef = new Map<string, string>();
+    for (const r of await c.lsRefs(refs)) if (refSet.has(r.name)) byRef.set(r.name, r.oid);
+    const { objects, pack } = await c.fetchObjects([...new Set(byRef.values())]);
+    for (const o of objects.values()) {
+      if (o.type !== "blob") throw new CprError("resolve.fetch", `${display} sent a ${o.type} for a manifest (${[...byRef].find(([, v]) => v === o.oid)?.[0] ?? o.oid}); manifests are blobs`);
+    }
+    for (const o of objects.values()) this.fetched.set(o.oid, o.data.toString("utf8"));
+    // The texts are at hand; failing to cache them must not fail this resolve, only be reported at the end.
+    try {
+      if (pack) storePack(this.gitDir, pack, [...objects.values()], c.objectFormat === "sha256" ? "sha256" : "sha1");
+      this.keeper.add([...objects.keys()]);
+    } catch (e) {
+      this.storeError ??= e;
+    }
+    this.stats.manifestsFetched += byRef.size;
+    return byRef;
   }
 
   private loadRevIndex(): Record<string, string> {
@@ -218,7 +280,21 @@ export class ManifestStore {
     return this.loadRevIndex()[rev] ?? null;
   }
 
-  close(): void {
+  /** Finish storing what was fetched (objects written, kept by refs), write the rev index, end git children. */
+  async close(): Promise<void> {
+    try {
+      await this.keeper.close();
+      if (this.storeError) {
+        const e = this.storeError;
+        throw new CprError("cache.write", `could not store fetched manifests in ${this.gitDir}: ${e instanceof Error ? e.message : String(e)}`, { where: this.gitDir });
+      }
+    } finally {
+      this.storeError = null;
+      this.closeSync();
+    }
+  }
+
+  private closeSync(): void {
     if (this.revDirty && this.revIndex) {
       mkdirSync(join(this.cacheDir, "resolve"), { recursive: true });
       atomicWrite(this.revIndexFile, JSON.stringify(this.revIndex));

@@ -1,9 +1,10 @@
 /**
  * One set as seen through its mirrors. Labels asked for in the same tick are listed together: every mirror is
- * asked concurrently with ONE ls-refs exchange (`refs/eka/atoms/<label>/` for each label, and `refs/ekala/init`). Resolution goes on while at least one consistent mirror answers (a warning per dead one);
- * mirrors with different roots, or the same version with different revs, are refused as possible tampering.
+ * asked concurrently with ONE ls-refs exchange (`refs/eka/atoms/<label>/<prefix>` for each label, and
+ * `refs/ekala/init`), on that mirror's connection of the run (connections.ts). Resolution goes on while at least one
+ * consistent mirror answers (a warning per dead one); mirrors with different roots, or the same version with
+ * different revs, are refused as possible tampering.
  */
-import { lsRefs } from "../git/lsrefs.js";
 import { displayUrl, parseRemoteUrl } from "../git/remote.js";
 import { CprError } from "../protocol/errors.js";
 import { ATOMS_PREFIX, groupListing, INIT_REF } from "../protocol/refs.js";
@@ -11,6 +12,9 @@ import type { Reporter } from "../protocol/report.js";
 import type { GitUrl } from "../protocol/uri.js";
 import { compareVersions, makeVersion, VersionSet, type Version } from "../protocol/version.js";
 import { listingKey, type CachedAtom, type ListingCache, type NetStats } from "./cache.js";
+import type { Connections } from "./connections.js";
+import type { UploadPackConnection } from "../git/lsrefs.js";
+import type { ListedRef } from "../protocol/refs.js";
 
 /** A version of a label on a set, with the mirrors (URL text) that listed it, in mirror order. */
 export interface SetAtom extends CachedAtom {
@@ -28,6 +32,14 @@ export interface SetListing {
  * `M.m.p0…`, which is harmless).
  */
 export function prefixSet(prefix: string): VersionSet {
+  let set = prefixSets.get(prefix);
+  if (set === undefined) prefixSets.set(prefix, (set = makePrefixSet(prefix)));
+  return set;
+}
+
+const prefixSets = new Map<string, VersionSet>();
+
+function makePrefixSet(prefix: string): VersionSet {
   if (prefix === "") return VersionSet.full;
   const parts = prefix.replace(/\.$/, "").split(".").map(Number);
   const [M, m, p] = parts as [number, number | undefined, number | undefined];
@@ -42,6 +54,15 @@ export function prefixSet(prefix: string): VersionSet {
  * (`*`, `>=1`). A prefix always ends at a `.` or a whole version: `1` would also match `10.0.0`.
  */
 export function listingPrefix(set: VersionSet): string {
+  let p = listingPrefixes.get(set);
+  if (p === undefined) listingPrefixes.set(set, (p = computeListingPrefix(set)));
+  return p;
+}
+
+/** VersionSets are immutable: the prefix of one is computed once. */
+const listingPrefixes = new WeakMap<VersionSet, string>();
+
+function computeListingPrefix(set: VersionSet): string {
   if (set.isEmpty()) return "";
   let lo: Version | null = null;
   for (const iv of [...set.intervals, ...set.prereleaseIntervals]) {
@@ -57,6 +78,8 @@ export function listingPrefix(set: VersionSet): string {
 export interface MirrorContext {
   readonly cache: ListingCache;
   readonly stats: NetStats;
+  /** Open connections to mirrors, reused by listings and manifest fetches. */
+  readonly connections: Connections;
   readonly reporter: Reporter;
   readonly env: NodeJS.ProcessEnv;
   /** Base for relative mirror paths. */
@@ -64,6 +87,19 @@ export interface MirrorContext {
   readonly offline: boolean;
   /** Refresh listings even when the cache is fresh (update). */
   readonly refresh: boolean;
+  /**
+   * Called with the listing of the set's first mirror as soon as it is read, on the connection it came over, before
+   * that connection serves anything else: the resolver fetches there, speculatively, the manifests of the versions
+   * it will most likely pick (saving a round of exchanges per level of the graph). Errors are its own business.
+   */
+  readonly afterListing?: (set: RemoteSet, mirror: string, conn: UploadPackConnection, root: string, listed: readonly ListedLabel[]) => Promise<void>;
+}
+
+/** What one mirror listed for a label under a prefix. */
+export interface ListedLabel {
+  readonly label: string;
+  readonly prefix: string;
+  readonly atoms: readonly CachedAtom[];
 }
 
 interface Pending {
@@ -87,6 +123,11 @@ export class RemoteSet {
   constructor(mirrors: readonly string[], private readonly ctx: MirrorContext) {
     this.mirrors = [...new Set(mirrors.filter((m) => m !== "::"))];
     this.urls = new Map(this.mirrors.map((m) => [m, parseRemoteUrl(m, ctx.cwd, "mirror")]));
+  }
+
+  /** The parsed URL of mirror `m`. */
+  url(m: string): GitUrl {
+    return this.urls.get(m)!;
   }
 
   display(m: string): string {
@@ -200,16 +241,42 @@ export class RemoteSet {
     // Atom refs and the root only: manifests are fetched by ref name later (the meta refs would triple the bytes).
     // Per label only the versions its requirement can allow: refs/eka/atoms/<label>/<prefix> (e.g. `1.` for ^1.2).
     const prefixes = [...new Set(wanted.map((w) => `${ATOMS_PREFIX}${w.label}/${w.prefix}`)), INIT_REF];
+    const parse = (refs: readonly ListedRef[]): { root: string | null; byKey: Map<string, CachedAtom[]> } => {
+      const listing = groupListing(refs, labels);
+      const byLabel = new Map<string, CachedAtom[]>(labels.map((l) => [l, []]));
+      for (const at of listing.atoms) {
+        if (at.format !== "pre1") continue;
+        byLabel.get(at.label)?.push({ version: at.version, rev: at.rev, manifest: at.manifest });
+      }
+      const byKey = new Map<string, CachedAtom[]>();
+      for (const w of wanted) byKey.set(listingKey(w.label, w.prefix), (byLabel.get(w.label) ?? []).filter((x) => x.version.startsWith(w.prefix)));
+      return { root: listing.root, byKey };
+    };
     const answers = await Promise.all(
-      this.mirrors.map(async (m) => {
-        this.ctx.stats.connections += 1;
+      this.mirrors.map(async (m, i) => {
         try {
-          const r = await lsRefs(this.urls.get(m)!, prefixes, { env: this.ctx.env, cwd: this.ctx.cwd, reporter: this.ctx.reporter });
-          this.ctx.stats.roundTrips += r.roundTrips;
-          this.ctx.stats.bytesReceived += r.bytesReceived;
-          return { mirror: m, refs: r.refs, error: null };
+          const hook = i === 0 ? this.ctx.afterListing : undefined;
+          let parsed: ReturnType<typeof parse> | null = null;
+          let early: ((refs: readonly ListedRef[]) => void) | null = null;
+          const listed = new Promise<readonly ListedRef[]>((resolve) => (early = resolve));
+          const done = this.ctx.connections.use(m, this.urls.get(m)!, async (c) => {
+            const refs = await c.lsRefs(prefixes);
+            if (!hook) return refs;
+            // The listing goes on at once; the connection stays with the hook until it is done.
+            early!(refs);
+            parsed = parse(refs);
+            if (parsed.root !== null) {
+              const root = parsed.root;
+              const byKey = parsed.byKey;
+              await hook(this, m, c, root, wanted.map((w) => ({ label: w.label, prefix: w.prefix, atoms: byKey.get(listingKey(w.label, w.prefix)) ?? [] }))).catch(() => {});
+            }
+            return refs;
+          });
+          done.catch(() => {});
+          const refs = await Promise.race([listed, done]);
+          return { mirror: m, refs, parsed: parsed as ReturnType<typeof parse> | null, error: null };
         } catch (e) {
-          return { mirror: m, refs: null, error: e };
+          return { mirror: m, refs: null, parsed: null, error: e };
         }
       }),
     );
@@ -219,20 +286,13 @@ export class RemoteSet {
         this.warnDead(a.mirror, a.error instanceof Error ? a.error.message : String(a.error));
         continue;
       }
-      const listing = groupListing(a.refs, labels);
-      if (listing.root === null) {
+      const { root, byKey } = a.parsed ?? parse(a.refs);
+      if (root === null) {
         this.warnDead(a.mirror, "it is not an initialized atom set (no refs/ekala/init)");
         continue;
       }
-      const byLabel = new Map<string, CachedAtom[]>(labels.map((l) => [l, []]));
-      for (const at of listing.atoms) {
-        if (at.format !== "pre1") continue;
-        byLabel.get(at.label)?.push({ version: at.version, rev: at.rev, manifest: at.manifest });
-      }
-      const byKey = new Map<string, CachedAtom[]>();
-      for (const w of wanted) byKey.set(listingKey(w.label, w.prefix), (byLabel.get(w.label) ?? []).filter((x) => x.version.startsWith(w.prefix)));
-      this.ctx.cache.put(a.mirror, listing.root, byKey);
-      ok.push({ mirror: a.mirror, root: listing.root, atoms: [], byLabel: byKey });
+      this.ctx.cache.put(a.mirror, root, byKey);
+      ok.push({ mirror: a.mirror, root, atoms: [], byLabel: byKey });
     }
     if (ok.length === 0) {
       const err = new CprError("resolve.mirrors-down", `no mirror of the set answered: ${this.mirrors.map((m) => this.display(m)).join(", ")}`, {

@@ -104,6 +104,9 @@ interface Assignment {
 
 type Relation = { kind: "satisfied" } | { kind: "contradicted" } | { kind: "almost"; term: Term } | { kind: "none" };
 
+/** How long the solver computes before it lets pending I/O run (see Solver.run). */
+const YIELD_EVERY_MS = 3;
+
 /** Solve for `root` at `rootVersion`. */
 export function solve(provider: Provider, root: string, rootVersion: Version): Promise<Solution> {
   return new Solver(provider, root, rootVersion).run();
@@ -120,6 +123,12 @@ class Solver {
   /** Per package: the latest listing asked for, and the set of versions it is complete for. */
   private readonly versionPromises = new Map<string, Promise<VersionList>>();
   private readonly covered = new Map<string, VersionSet>();
+  /** The set versionsOf was last asked with per package (the same object again needs no set arithmetic). */
+  private readonly lastWant = new Map<string, VersionSet>();
+  /** Settled version lists, so that decide() need not wait a tick per decision for lists already known. */
+  private readonly versionValues = new WeakMap<Promise<VersionList>, VersionList>();
+  /** Per package: the allowed-version count decide() last computed, for the same set and list objects. */
+  private readonly counts = new Map<string, { set: VersionSet; list: readonly Version[]; count: number }>();
   private readonly depPromises = new Map<string, Promise<ReadonlyMap<string, VersionSet>>>();
   private readonly depValues = new Map<string, ReadonlyMap<string, VersionSet>>();
   private readonly mentioned = new Set<string>();
@@ -141,9 +150,16 @@ class Solver {
   async run(): Promise<Solution> {
     this.addIncompatibility(new Incompatibility([negativeTerm(this.root, VersionSet.exact(this.rootVersion))], { kind: "root" }));
     let next: string | null = this.root;
+    let ran = performance.now();
     while (next !== null) {
       this.propagate(next);
       next = await this.decide();
+      // While everything it needs is at hand the solver runs on microtasks alone: let I/O and the fetches it
+      // scheduled (speculative listings and manifests) go out every few milliseconds, not only when it blocks.
+      if (performance.now() - ran > YIELD_EVERY_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+        ran = performance.now();
+      }
     }
     return { versions: new Map(this.decisions), stats: { ...this.stats } };
   }
@@ -159,6 +175,8 @@ class Solver {
    */
   private versionsOf(pkg: string, want: VersionSet): Promise<VersionList> {
     const prev = this.versionPromises.get(pkg);
+    if (prev !== undefined && this.lastWant.get(pkg) === want) return prev;
+    this.lastWant.set(pkg, want);
     const cov = this.covered.get(pkg);
     if (prev !== undefined && cov !== undefined && want.isSubsetOf(cov)) return prev;
     const asked = cov === undefined ? want : cov.union(want);
@@ -168,7 +186,9 @@ class Solver {
       const cover = "cover" in answer ? answer.cover : VersionSet.full;
       if (asked.isSubsetOf(cover)) this.covered.set(pkg, cover.union(this.covered.get(pkg) ?? VersionSet.empty));
       const sorted = [...old.list, ...list].sort(compareVersions).filter((v, i, a) => i === 0 || compareVersions(a[i - 1]!, v) !== 0);
-      return { list: sorted, cover };
+      const value = { list: sorted, cover };
+      this.versionValues.set(p, value);
+      return value;
     });
     this.versionPromises.set(pkg, p);
     return p;
@@ -367,14 +387,14 @@ class Solver {
     const candidates: string[] = [];
     for (const [pkg, acc] of this.accumulated) if (acc.positive && !this.decisions.has(pkg)) candidates.push(pkg);
     if (candidates.length === 0) return null;
-    const listed = await Promise.all(candidates.map((p) => this.versionsOf(p, this.accumulated.get(p)!.set)));
+    const pending = candidates.map((p) => this.versionsOf(p, this.accumulated.get(p)!.set));
+    const known = pending.map((p) => this.versionValues.get(p));
+    const listed = known.every((l) => l !== undefined) ? (known as VersionList[]) : await Promise.all(pending);
     const lists = listed.map((l) => l.list);
     let best = -1;
     let bestCount = Infinity;
     candidates.forEach((pkg, i) => {
-      const set = this.accumulated.get(pkg)!.set;
-      let count = 0;
-      for (const v of lists[i]!) if (set.contains(v) && ++count >= bestCount) break;
+      const count = this.allowedCount(pkg, this.accumulated.get(pkg)!.set, lists[i]!);
       if (count < bestCount) {
         best = i;
         bestCount = count;
@@ -415,6 +435,16 @@ class Solver {
       this.decisions.set(pkg, version);
     }
     return pkg;
+  }
+
+  /** How many of `list` lie in `set` (remembered while neither changes). */
+  private allowedCount(pkg: string, set: VersionSet, list: readonly Version[]): number {
+    const m = this.counts.get(pkg);
+    if (m !== undefined && m.set === set && m.list === list) return m.count;
+    let count = 0;
+    for (const v of list) if (set.contains(v)) count++;
+    this.counts.set(pkg, { set, list, count });
+    return count;
   }
 
   /** The run of versions around `version` already known to depend on `dep` with the same set, as a range. */

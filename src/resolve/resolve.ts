@@ -2,16 +2,18 @@
  * Dependency resolution over git (issue 3): a PubGrub Provider whose packages are AtomIds, whose versions come
  * from ls-refs listings of every mirror of a set, and whose dependencies come from manifest blobs fetched alone
  * (never atom content or history) into the shared cache. Lazy and parallel: labels asked for in one tick are listed
- * in one exchange per mirror, and manifests wanted in one tick are fetched in one `git fetch` per mirror.
+ * in one exchange per mirror, and manifests wanted in one tick are fetched in one exchange per mirror. Each mirror
+ * has one connection for the whole run (connections.ts); right after a set's first mirror listed some labels, the
+ * manifests of the versions the solver will most likely pick are fetched on that same connection (our own protocol
+ * v2 fetch, no git process), so a level of the graph costs one listing exchange and one manifest fetch per mirror.
  *
  * Then the lock: atom entries for every resolved atom, sets, the composer, direct Nix entries (kept when they
- * still match, else prefetched), and the locker (kept, else `CPR_LOCKER_REV` or resolved from its mirror).
- */
+ * still match, else prefetched), and the locker (kept, else `CPR_LOCKER_REV` or resolved from its mirror). */
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CprError } from "../protocol/errors.js";
-import { atomId } from "../protocol/id.js";
+import { atomId as computeAtomId } from "../protocol/id.js";
 import {
   DEFAULT_LOCKER_LABEL,
   DEFAULT_LOCKER_MIRROR,
@@ -33,7 +35,9 @@ import type { Reporter } from "../protocol/report.js";
 import { compareVersions, makeVersion, matches, parseVersion, VersionSet, type Requirement, type Version } from "../protocol/version.js";
 import { solve, type PartialVersions, type Provider } from "./pubgrub.js";
 import { ListingCache, ManifestStore, newStats, type NetStats } from "./cache.js";
-import { listingPrefix, prefixSet, RemoteSet, type MirrorContext, type SetAtom } from "./mirrors.js";
+import { Connections } from "./connections.js";
+import { listingPrefix, prefixSet, RemoteSet, type ListedLabel, type MirrorContext, type SetAtom } from "./mirrors.js";
+import type { UploadPackConnection } from "../git/lsrefs.js";
 import { loadLocalSet, type LocalSet, type Project } from "./project.js";
 
 export const ROOT_PKG = "<root>";
@@ -79,6 +83,16 @@ export function unlocal(text: string): { version: Version; local: boolean } {
   return { version: v, local: false };
 }
 
+const atomIds = new Map<string, string>();
+
+/** AtomIds, computed once per (root, label) in a run (keyed BLAKE3 is not free, and the same ids recur). */
+function atomId(root: string, label: string): string {
+  const key = `${root}\0${label}`;
+  let id = atomIds.get(key);
+  if (id === undefined) atomIds.set(key, (id = computeAtomId(root, label)));
+  return id;
+}
+
 function mirrorsKey(mirrors: readonly string[]): string {
   return JSON.stringify(sortMirrors(mirrors));
 }
@@ -110,6 +124,7 @@ class GitProvider implements Provider {
   readonly stats: NetStats;
   readonly cache: ListingCache;
   readonly store: ManifestStore;
+  readonly connections: Connections;
   private readonly ctx: MirrorContext;
   private readonly remoteSets = new Map<string, RemoteSet>();
   readonly pkgs = new Map<string, PkgInfo>();
@@ -132,16 +147,20 @@ class GitProvider implements Provider {
   ) {
     this.stats = opts.stats ?? newStats();
     this.cache = new ListingCache(opts.cacheDir, opts.listingTtl);
-    this.store = new ManifestStore(opts.cacheDir, opts.env, this.stats);
+    this.connections = new Connections({ env: opts.env, cwd: project.dir, reporter: opts.reporter, stats: this.stats });
+    this.store = new ManifestStore(opts.cacheDir, opts.env, this.stats, this.connections);
     this.ctx = {
       cache: this.cache,
       stats: this.stats,
+      connections: this.connections,
       reporter: opts.reporter,
       env: opts.env,
       cwd: project.dir,
       offline: opts.offline === true,
       refresh: opts.update !== undefined,
+      afterListing: (set, mirror, conn, root, listed) => this.prefetchManifests(set, mirror, conn, root, listed),
     };
+    if (!this.ctx.offline) this.store.prepare().catch(() => {}); // the cache repository, while the first listing runs
   }
 
   remoteSet(mirrors: readonly string[]): RemoteSet {
@@ -185,24 +204,38 @@ class GitProvider implements Provider {
       byPrefix = new Map();
       this.candidates.set(pkg, byPrefix);
     }
-    if (![...byPrefix.keys()].some((q) => prefix.startsWith(q))) byPrefix.set(prefix, this.loadCandidates(pkg, prefix));
-    const snapshot = [...byPrefix];
-    const lists = await Promise.all(snapshot.map(([, p]) => p));
-    const byVersion = new Map<string, Candidate>();
-    for (const list of lists) {
-      for (const c of list) {
-        const seen = byVersion.get(c.version.text);
-        if (!seen || (seen.local && !c.local)) byVersion.set(c.version.text, c);
-      }
+    if (![...byPrefix.keys()].some((q) => prefix.startsWith(q))) {
+      byPrefix.set(prefix, this.loadCandidates(pkg, prefix, within));
+      this.merged.delete(pkg);
     }
-    let cover = VersionSet.empty;
-    for (const [q] of snapshot) cover = cover.union(prefixSet(q));
-    return { cands: [...byVersion.values()].sort((a, b) => compareVersions(b.version, a.version)), cover };
+    // The merged answer is the same until another prefix is listed: build it once (the solver asks often).
+    let merged = this.merged.get(pkg);
+    if (!merged) {
+      const snapshot = [...byPrefix];
+      merged = Promise.all(snapshot.map(([, p]) => p)).then((lists) => {
+        const byVersion = new Map<string, Candidate>();
+        for (const list of lists) {
+          for (const c of list) {
+            const seen = byVersion.get(c.version.text);
+            if (!seen || (seen.local && !c.local)) byVersion.set(c.version.text, c);
+          }
+        }
+        let cover = VersionSet.empty;
+        for (const [q] of snapshot) cover = cover.union(prefixSet(q));
+        return { cands: [...byVersion.values()].sort((a, b) => compareVersions(b.version, a.version)), cover };
+      });
+      this.merged.set(pkg, merged);
+    }
+    return merged;
   }
 
-  private async loadCandidates(pkg: string, prefix: string): Promise<Candidate[]> {
+  /** Per package: the merged candidates of every prefix listed so far (see listed). */
+  private readonly merged = new Map<string, Promise<{ cands: Candidate[]; cover: VersionSet }>>();
+
+  private async loadCandidates(pkg: string, prefix: string, within?: VersionSet): Promise<Candidate[]> {
     const info = this.pkgs.get(pkg);
     if (!info) throw new Error(`internal: unknown package ${pkg}`);
+    if (within) this.noteWanted(info.label, prefix, within);
     const byVersion = new Map<string, Candidate>();
     const errors: unknown[] = [];
     for (const set of info.sets) {
@@ -321,6 +354,7 @@ class GitProvider implements Provider {
           root = (await set.list(labels[0]!, listingPrefix(VersionSet.fromRequirement(reqs[labels[0]!]!)))).root;
         } else {
           if (mirrors.length === 0) throw new CprError("resolve.no-mirror", `[package.sets].${tag} has no mirror`);
+          for (const l of labels) this.noteWanted(l, listingPrefix(VersionSet.fromRequirement(reqs[l]!)), VersionSet.fromRequirement(reqs[l]!));
           const listed = await set.listMany(labels.map((l) => [l, listingPrefix(VersionSet.fromRequirement(reqs[l]!))] as const));
           root = listed.get(labels[0]!)!.root;
         }
@@ -356,6 +390,49 @@ class GitProvider implements Provider {
     return out;
   }
 
+  /** `label prefix` → the versions the requirement that listed it allows (for guessing the version picked). */
+  private readonly wanted = new Map<string, VersionSet>();
+  /** `mirror \0 manifest ref` → the blob id fetched speculatively (null when that failed). */
+  private readonly prefetched = new Map<string, Promise<string | null>>();
+
+  private noteWanted(label: string, prefix: string, set: VersionSet): void {
+    const key = `${label} ${prefix}`;
+    if (!this.wanted.has(key)) this.wanted.set(key, set);
+  }
+
+  /**
+   * Right after a set's first mirror listed some labels, on the same connection: fetch the manifests of the
+   * versions the solver will most likely pick (the locked one if listed and allowed, else the newest the
+   * requirement that asked for the listing allows), unless already cached. The solver would ask for exactly these
+   * next (it fetches the likely version of every newly mentioned package speculatively too); asking now saves the
+   * wait for it and a connection. A wrong guess costs one small blob; the solver then fetches what it needs.
+   */
+  private async prefetchManifests(set: RemoteSet, mirror: string, conn: UploadPackConnection, root: string, listed: readonly ListedLabel[]): Promise<void> {
+    if (this.ctx.offline) return;
+    const refs: string[] = [];
+    for (const { label, prefix, atoms } of listed) {
+      const within = this.wanted.get(`${label} ${prefix}`) ?? prefixSet(prefix);
+      const pref = this.preferredVersions.get(atomId(root, label)) ?? null;
+      let best: { atom: (typeof atoms)[number]; version: Version } | null = null;
+      for (const a of atoms) {
+        const v = parseVersion(a.version);
+        if (!within.contains(v)) continue;
+        if (pref !== null && compareVersions(v, pref) === 0) {
+          best = { atom: a, version: v };
+          break;
+        }
+        if (best === null || compareVersions(v, best.version) > 0) best = { atom: a, version: v };
+      }
+      if (best === null || (best.atom.manifest ?? this.store.manifestOfRev(best.atom.rev)) !== null) continue;
+      const ref = manifestRef(label, best.atom.version);
+      if (!this.prefetched.has(`${mirror}\0${ref}`)) refs.push(ref);
+    }
+    if (refs.length === 0) return;
+    const done = this.store.fetchOn(conn, set.display(mirror), refs);
+    for (const ref of refs) this.prefetched.set(`${mirror}\0${ref}`, done.then((m) => m?.get(ref) ?? null, () => null));
+    await done;
+  }
+
   /**
    * A manifest blob: from the cache (its id known from the listing or from the rev index), else fetched (batched
    * per mirror) by its ref `refs/eka/meta/<label>/<version>/manifest`.
@@ -374,7 +451,8 @@ class GitProvider implements Provider {
     }
     const set = [...info.sets].find((s) => s.mirrors.some((m) => atom.mirrors.includes(m)))!;
     const ref = manifestRef(info.label, atom.version);
-    const oid = await this.queueFetch(set, ref, atom);
+    const early = await this.prefetched.get(`${atom.mirrors[0]}\0${ref}`);
+    const oid = early ?? (await this.queueFetch(set, ref, atom));
     this.store.noteRev(atom.rev, oid);
     const [text] = await this.store.read([oid]);
     if (text == null) throw new CprError("resolve.fetch", `the manifest blob ${oid} of ${info.label} ${atom.version} was not received`);
@@ -409,7 +487,7 @@ class GitProvider implements Provider {
       const here = remaining.filter((b) => b.atom.mirrors.includes(mirror));
       if (here.length === 0) continue;
       try {
-        const oids = await this.store.fetch(mirror, set.display(mirror), here);
+        const oids = await this.store.fetch(mirror, set.url(mirror), set.display(mirror), here);
         for (const b of here) {
           const oid = oids.get(b.ref);
           if (oid) b.resolve(oid);
@@ -434,7 +512,12 @@ class GitProvider implements Provider {
       await Promise.allSettled(all);
     }
     this.cache.flush();
-    this.store.close();
+    // Speculative fetches still under way write to the store: let them finish first.
+    await this.connections.settle();
+    // Connections end in the background (the process lives until they are closed): each waits for its server to
+    // hang up, which nothing here needs to wait for.
+    void this.connections.close();
+    await this.store.close();
   }
 }
 

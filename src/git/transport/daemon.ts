@@ -26,11 +26,41 @@ export function daemonRequest(path: string, host: string, port: number | null): 
   return encodePkt(`git-upload-pack ${path}\0host=${target}\0\0version=2\0`);
 }
 
+/**
+ * At most this many connections per server still waiting for their first byte (not yet accepted and answered).
+ * git daemon listens with a backlog of 5: more simultaneous connection attempts overflow it, and the kernel drops
+ * the extra ones, which are retried only after a 1 s SYN timeout.
+ */
+export const MAX_OPENING_PER_SERVER = 4;
+
+const opening = new Map<string, { active: number; queue: (() => void)[] }>();
+
+/** Wait for a free opening slot for `key`; resolves to the function that frees it (idempotent). */
+async function openingSlot(key: string): Promise<() => void> {
+  let s = opening.get(key);
+  if (!s) opening.set(key, (s = { active: 0, queue: [] }));
+  const state = s;
+  if (state.active >= MAX_OPENING_PER_SERVER) await new Promise<void>((resolve) => state.queue.push(resolve));
+  else state.active++;
+  let freed = false;
+  return () => {
+    if (freed) return;
+    freed = true;
+    const next = state.queue.shift();
+    if (next) next(); // the slot passes on
+    else if (--state.active === 0) opening.delete(key);
+  };
+}
+
 /** Connect to a git daemon over TCP and ask for upload-pack. */
-export function openDaemon(ctx: TransportContext): Session {
+export async function openDaemon(ctx: TransportContext): Promise<Session> {
   const { host, port, path } = ctx.url;
   if (!host) throw remoteError("remote.protocol", ctx.display, `${ctx.display}: a git:// URL needs a host`);
-  const socket: Socket = connect({ host: bareHost(host), port: port ?? DEFAULT_GIT_PORT });
+  const target = { host: bareHost(host), port: port ?? DEFAULT_GIT_PORT };
+  const free = await openingSlot(`${target.host}:${target.port}`);
+  const socket: Socket = connect(target);
+  socket.once("data", free);
+  socket.once("close", free);
   socket.setNoDelay(true);
   const timeout = (): Error =>
     remoteError("remote.unreachable", ctx.display, `${ctx.display}: no reply within ${ctx.timeoutMs / 1000}s`, "check the connection and that git daemon is running");
@@ -53,6 +83,7 @@ export function openDaemon(ctx: TransportContext): Session {
           : remoteError("remote.protocol", ctx.display, `${ctx.display}: git daemon ${what}`),
       ),
     dispose: (force) => closeSocket(socket, force),
+    tcp: true,
   });
 }
 

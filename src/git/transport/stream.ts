@@ -14,6 +14,8 @@ export class StreamSource implements ByteSource {
   private waiter: { resolve: (b: Buffer | null) => void; reject: (e: Error) => void } | null = null;
   private timer: NodeJS.Timeout | null = null;
   private count = 0;
+  /** Called after each chunk is queued (see StreamSession.onChunk). */
+  onChunk: ((chunk: Buffer) => void) | null = null;
 
   constructor(
     stream: Readable,
@@ -61,6 +63,7 @@ export class StreamSource implements ByteSource {
     const w = this.takeWaiter();
     if (w) w.resolve(chunk);
     else this.chunks.push(chunk);
+    this.onChunk?.(chunk);
   }
 
   private finish(): void {
@@ -87,6 +90,8 @@ export interface StreamParts {
   explain(what: string): Promise<Error>;
   /** Release the process or socket after the input was ended, at once when `force`; must not throw. */
   dispose(force: boolean): Promise<void>;
+  /** A TCP connection straight to the server process (git daemon): see Session.nudge. */
+  readonly tcp?: boolean;
 }
 
 /** A Session over one bidirectional byte stream (stdin/stdout of a process, or a socket). */
@@ -106,6 +111,18 @@ export class StreamSession implements Session {
     this.trips += 1;
     this.parts.writable.write(body);
     return Promise.resolve(this.advertisement);
+  }
+
+  get nudgeable(): boolean {
+    return this.parts.tcp === true;
+  }
+
+  nudge(body: Buffer): void {
+    if (!this.closed) this.parts.writable.write(body);
+  }
+
+  onChunk(listener: ((chunk: Buffer) => void) | null): void {
+    this.parts.source.onChunk = listener;
   }
 
   explain(what: string): Promise<Error> {

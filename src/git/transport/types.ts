@@ -30,6 +30,15 @@ export interface Session {
   request(body: Buffer): Promise<PktReader>;
   /** Build the best error for an unexpected end of the conversation (uses stderr/exit status where there is one). */
   explain(what: string): Promise<Error>;
+  /**
+   * True when the server writes to our TCP connection itself (git daemon) and so may hold back a small write
+   * (Nagle) until we acknowledge the previous one, which our kernel may delay by up to 40 ms when we have nothing
+   * to send. `nudge` writes a request at once (a harmless command the caller answers for itself) so that the
+   * acknowledgement goes out with it; `onChunk` tells the caller when data arrives.
+   */
+  readonly nudgeable?: boolean;
+  nudge?(body: Buffer): void;
+  onChunk?(listener: ((chunk: Buffer) => void) | null): void;
   /** Bytes received from the remote so far. */
   bytesReceived(): number;
   /** Request/response exchanges so far, counting the one that produced the advertisement. */
