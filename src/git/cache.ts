@@ -147,10 +147,21 @@ export class KeepRefWriter {
     private readonly env?: NodeJS.ProcessEnv,
   ) {}
 
+  /** Start the git process now (e.g. while waiting for the network), rather than on the first add. */
+  start(): void {
+    if (!this.child && !this.closed) this.spawn();
+  }
+
   add(oids: readonly string[]): void {
     if (oids.length === 0) return;
     this.oids.push(...oids);
-    if (!this.child) {
+    if (!this.child) this.spawn();
+    const lines = ["start", ...[...new Set(oids)].map((o) => `update ${keepRef("", o)} ${o}`), "prepare", "commit", ""];
+    this.child!.stdin!.write(lines.join("\n"));
+  }
+
+  private spawn(): void {
+    {
       const child = spawn("git", ["update-ref", "--stdin"], { cwd: this.gitDir, env: gitEnv(this.env), stdio: ["pipe", "ignore", "pipe"] });
       this.exited = new Promise((resolve) => {
         child.on("error", () => resolve(null));
@@ -160,16 +171,17 @@ export class KeepRefWriter {
       child.stdin!.on("error", () => {}); // it died: close() notices and redoes the work
       this.child = child;
     }
-    const lines = ["start", ...[...new Set(oids)].map((o) => `update ${keepRef("", o)} ${o}`), "prepare", "commit", ""];
-    this.child.stdin!.write(lines.join("\n"));
   }
 
+  private closed = false;
+
   async close(): Promise<void> {
+    this.closed = true;
     if (!this.child) return;
     this.child.stdin!.end();
     const code = await this.exited;
     this.child = null;
-    if (code !== 0) await keepObjects(this.gitDir, this.oids, this.env);
+    if (code !== 0 && this.oids.length > 0) await keepObjects(this.gitDir, this.oids, this.env);
     this.oids.length = 0;
   }
 }

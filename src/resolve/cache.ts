@@ -13,7 +13,8 @@
  *   immutable, so they are cached forever. Only the blob is fetched: never the atom's tree or any history.
  * - an index `<cacheDir>/resolve/revs.json`: atom commit → manifest blob. Listings ask only for
  *   `refs/eka/atoms/<label>/<prefix>` (not the meta refs, three times as many bytes); a manifest is fetched by its
- *   ref name and its blob id remembered here, so warm and offline runs find it by the atom's rev. */
+ *   ref name and its blob id remembered here, so warm and offline runs find it by the atom's rev.
+ */
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -191,6 +192,21 @@ export class ManifestStore {
     })();
     return this.opening;
   }
+
+  /**
+   * About to wait for the network: start what storing fetched blobs will need (the cache repository, the git
+   * process writing keep refs), so that spawning it costs no time later.
+   */
+  warmUp(): void {
+    if (this.warmed) return;
+    this.warmed = true;
+    this.prepare().then(
+      () => this.keeper.start(),
+      () => {},
+    );
+  }
+
+  private warmed = false;
 
   /** The blobs' texts (null for those not in the cache). */
   async read(oids: readonly string[]): Promise<(string | null)[]> {

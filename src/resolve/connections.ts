@@ -5,10 +5,11 @@
  * that fails (e.g. the server dropped it while idle) is replaced by a fresh one once. Everything is closed at the
  * end of the run.
  *
- * At most MAX_LIVE_PER_SERVER connections per server (host and port; all local repositories count as one) are
- * open at once: an idle one to another repository of the same server is closed to make room, else the new one
- * waits. Servers limit connections per client: git daemon allows 32 at once by default, and past that kills one
- * and stops accepting for a second; sshd's MaxStartups drops unauthenticated connections beyond 10.
+ * At most maxLive(url) connections per server (host and port; all local repositories count as one) are open at
+ * once: an idle one to another repository of the same server is closed to make room, else the new one waits.
+ * Servers limit connections per client: git daemon allows 32 at once by default, and past that kills one and stops
+ * accepting for a second (so git:// gets half of that); sshd's MaxStartups drops unauthenticated connections
+ * beyond 10, and web servers expect a handful per client (so 8 for the others).
  */
 import { UploadPackConnection } from "../git/lsrefs.js";
 import type { Reporter } from "../protocol/report.js";
@@ -23,9 +24,12 @@ export interface ConnectionOptions {
 }
 
 /** Connections open at once to one server. */
-export const MAX_LIVE_PER_SERVER = 8;
+export function maxLive(url: GitUrl): number {
+  return url.scheme === "git" ? 16 : 8;
+}
 
 interface Server {
+  readonly max: number;
   live: number;
   /** Idle connections of this server, oldest first, with the mirror they belong to. */
   idle: { key: string; conn: UploadPackConnection }[];
@@ -58,7 +62,7 @@ export class Connections {
   private server(url: GitUrl): Server {
     const k = serverOf(url);
     let s = this.servers.get(k);
-    if (!s) this.servers.set(k, (s = { live: 0, idle: [], waiting: [] }));
+    if (!s) this.servers.set(k, (s = { max: maxLive(url), live: 0, idle: [], waiting: [] }));
     return s;
   }
 
@@ -91,7 +95,7 @@ export class Connections {
   /** Room for one more live connection to `server`: closes its oldest idle one if it must, else waits. */
   private async slot(server: Server): Promise<void> {
     for (;;) {
-      if (server.live < MAX_LIVE_PER_SERVER) {
+      if (server.live < server.max) {
         server.live++;
         return;
       }

@@ -87,6 +87,8 @@ export interface MirrorContext {
   readonly offline: boolean;
   /** Refresh listings even when the cache is fresh (update). */
   readonly refresh: boolean;
+  /** Called before a listing goes out to the network (the resolver starts what it will need meanwhile). */
+  readonly beforeNetwork?: () => void;
   /**
    * Called with the listing of the set's first mirror as soon as it is read, on the connection it came over, before
    * that connection serves anything else: the resolver fetches there, speculatively, the manifests of the versions
@@ -252,6 +254,7 @@ export class RemoteSet {
       for (const w of wanted) byKey.set(listingKey(w.label, w.prefix), (byLabel.get(w.label) ?? []).filter((x) => x.version.startsWith(w.prefix)));
       return { root: listing.root, byKey };
     };
+    this.ctx.beforeNetwork?.();
     const answers = await Promise.all(
       this.mirrors.map(async (m, i) => {
         try {

@@ -127,6 +127,11 @@ class Solver {
   private readonly lastWant = new Map<string, VersionSet>();
   /** Settled version lists, so that decide() need not wait a tick per decision for lists already known. */
   private readonly versionValues = new WeakMap<Promise<VersionList>, VersionList>();
+  /**
+   * Per package: the version list decide() last used, for the set it was asked with (a settled list for the same
+   * set object stays valid: versionsOf would return the same promise).
+   */
+  private readonly scan = new Map<string, { set: VersionSet; value: VersionList }>();
   /** Per package: the allowed-version count decide() last computed, for the same set and list objects. */
   private readonly counts = new Map<string, { set: VersionSet; list: readonly Version[]; count: number }>();
   private readonly depPromises = new Map<string, Promise<ReadonlyMap<string, VersionSet>>>();
@@ -191,6 +196,7 @@ class Solver {
       return value;
     });
     this.versionPromises.set(pkg, p);
+    this.scan.delete(pkg);
     return p;
   }
 
@@ -385,21 +391,38 @@ class Solver {
   /** Choose and decide the next package; returns it (to propagate from), or null when the solution is complete. */
   private async decide(): Promise<string | null> {
     const candidates: string[] = [];
-    for (const [pkg, acc] of this.accumulated) if (acc.positive && !this.decisions.has(pkg)) candidates.push(pkg);
+    const sets: VersionSet[] = [];
+    for (const [pkg, acc] of this.accumulated) {
+      if (acc.positive && !this.decisions.has(pkg)) {
+        candidates.push(pkg);
+        sets.push(acc.set);
+      }
+    }
     if (candidates.length === 0) return null;
-    const pending = candidates.map((p) => this.versionsOf(p, this.accumulated.get(p)!.set));
-    const known = pending.map((p) => this.versionValues.get(p));
-    const listed = known.every((l) => l !== undefined) ? (known as VersionList[]) : await Promise.all(pending);
+    // Most candidates are unchanged since the last decision: their list and count are remembered for their set.
+    let listed: VersionList[] = [];
+    let missing: number[] | null = null;
+    for (let i = 0; i < candidates.length; i++) {
+      const seen = this.scan.get(candidates[i]!);
+      if (seen !== undefined && seen.set === sets[i]) listed.push(seen.value);
+      else (missing ??= []).push(i);
+    }
+    if (missing !== null) {
+      const pending = candidates.map((p, i) => this.versionsOf(p, sets[i]!));
+      const known = pending.map((p) => this.versionValues.get(p));
+      listed = known.every((l) => l !== undefined) ? (known as VersionList[]) : await Promise.all(pending);
+      for (const i of missing) if (this.versionValues.get(pending[i]!) === listed[i]) this.scan.set(candidates[i]!, { set: sets[i]!, value: listed[i]! });
+    }
     const lists = listed.map((l) => l.list);
     let best = -1;
     let bestCount = Infinity;
-    candidates.forEach((pkg, i) => {
-      const count = this.allowedCount(pkg, this.accumulated.get(pkg)!.set, lists[i]!);
+    for (let i = 0; i < candidates.length; i++) {
+      const count = this.allowedCount(candidates[i]!, sets[i]!, lists[i]!);
       if (count < bestCount) {
         best = i;
         bestCount = count;
       }
-    });
+    }
     const pkg = candidates[best]!;
     const list = lists[best]!;
     const acc = this.accumulated.get(pkg)!;

@@ -8,12 +8,13 @@
  * v2 fetch, no git process), so a level of the graph costs one listing exchange and one manifest fetch per mirror.
  *
  * Then the lock: atom entries for every resolved atom, sets, the composer, direct Nix entries (kept when they
- * still match, else prefetched), and the locker (kept, else `CPR_LOCKER_REV` or resolved from its mirror). */
+ * still match, else prefetched), and the locker (kept, else `CPR_LOCKER_REV` or resolved from its mirror).
+ */
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CprError } from "../protocol/errors.js";
-import { atomId as computeAtomId } from "../protocol/id.js";
+import { atomIdsOf } from "../protocol/id.js";
 import {
   DEFAULT_LOCKER_LABEL,
   DEFAULT_LOCKER_MIRROR,
@@ -83,13 +84,21 @@ export function unlocal(text: string): { version: Version; local: boolean } {
   return { version: v, local: false };
 }
 
+const idMakers = new Map<string, (label: string) => string>();
 const atomIds = new Map<string, string>();
 
-/** AtomIds, computed once per (root, label) in a run (keyed BLAKE3 is not free, and the same ids recur). */
+/**
+ * AtomIds, computed once per (root, label) in a run (keyed BLAKE3 is not free, and the same ids recur), with one
+ * keyed hasher per root (atomIdsOf).
+ */
 function atomId(root: string, label: string): string {
   const key = `${root}\0${label}`;
   let id = atomIds.get(key);
-  if (id === undefined) atomIds.set(key, (id = computeAtomId(root, label)));
+  if (id === undefined) {
+    let make = idMakers.get(root);
+    if (make === undefined) idMakers.set(root, (make = atomIdsOf(root)));
+    atomIds.set(key, (id = make(label)));
+  }
   return id;
 }
 
@@ -158,9 +167,9 @@ class GitProvider implements Provider {
       cwd: project.dir,
       offline: opts.offline === true,
       refresh: opts.update !== undefined,
+      beforeNetwork: () => this.store.warmUp(),
       afterListing: (set, mirror, conn, root, listed) => this.prefetchManifests(set, mirror, conn, root, listed),
     };
-    if (!this.ctx.offline) this.store.prepare().catch(() => {}); // the cache repository, while the first listing runs
   }
 
   remoteSet(mirrors: readonly string[]): RemoteSet {

@@ -28,10 +28,10 @@ export function daemonRequest(path: string, host: string, port: number | null): 
 
 /**
  * At most this many connections per server still waiting for their first byte (not yet accepted and answered).
- * git daemon listens with a backlog of 5: more simultaneous connection attempts overflow it, and the kernel drops
- * the extra ones, which are retried only after a 1 s SYN timeout.
+ * git daemon listens with a backlog of 5 (Linux queues 6): more simultaneous connection attempts can overflow it,
+ * and the kernel drops the extra ones, which are retried only after a 1 s SYN timeout.
  */
-export const MAX_OPENING_PER_SERVER = 4;
+export const MAX_OPENING_PER_SERVER = 5;
 
 const opening = new Map<string, { active: number; queue: (() => void)[] }>();
 
