@@ -142,6 +142,12 @@ export class ListingCache {
   }
 }
 
+interface PendingRead {
+  readonly oid: string;
+  resolve(text: string | null): void;
+  reject(e: unknown): void;
+}
+
 /** The shared bare cache repository, for manifest blobs. */
 export class ManifestStore {
   readonly gitDir: string;
@@ -213,9 +219,29 @@ export class ManifestStore {
     if (oids.length === 0) return [];
     if (oids.every((o) => this.fetched.has(o))) return oids.map((o) => this.fetched.get(o)!);
     if (!existsSync(join(this.gitDir, "HEAD"))) return oids.map(() => null);
-    const repo = await this.open();
-    const objs = await repo.readObjects(oids);
-    return objs.map((o, i) => this.fetched.get(oids[i]!) ?? (o && o.type === "blob" ? Buffer.from(o.data).toString("utf8") : null));
+    const objs = await Promise.all(oids.map((o) => this.fetched.get(o) ?? this.readBatched(o)));
+    return objs;
+  }
+
+  /** Reads asked for within one turn of the event loop, sent to `git cat-file` together (one write, one reply). */
+  private batch: PendingRead[] | null = null;
+
+  private readBatched(oid: string): Promise<string | null> {
+    if (this.batch === null) {
+      const batch: PendingRead[] = [];
+      this.batch = batch;
+      setImmediate(() => {
+        this.batch = null;
+        this.open()
+          .then((repo) => repo.readObjects(batch.map((b) => b.oid)))
+          .then(
+            (objs) => objs.forEach((o, i) => batch[i]!.resolve(o && o.type === "blob" ? Buffer.from(o.data).toString("utf8") : null)),
+            (e) => batch.forEach((b) => b.reject(e)),
+          );
+      });
+    }
+    const batch = this.batch;
+    return new Promise((resolve, reject) => batch.push({ oid, resolve, reject }));
   }
 
   /**

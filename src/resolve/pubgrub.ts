@@ -131,9 +131,7 @@ class Solver {
    * Per package: the version list decide() last used, for the set it was asked with (a settled list for the same
    * set object stays valid: versionsOf would return the same promise).
    */
-  private readonly scan = new Map<string, { set: VersionSet; value: VersionList }>();
-  /** Per package: the allowed-version count decide() last computed, for the same set and list objects. */
-  private readonly counts = new Map<string, { set: VersionSet; list: readonly Version[]; count: number }>();
+  private readonly scan = new Map<string, { set: VersionSet; value: VersionList; count: number }>();
   private readonly depPromises = new Map<string, Promise<ReadonlyMap<string, VersionSet>>>();
   private readonly depValues = new Map<string, ReadonlyMap<string, VersionSet>>();
   private readonly mentioned = new Set<string>();
@@ -390,41 +388,54 @@ class Solver {
 
   /** Choose and decide the next package; returns it (to propagate from), or null when the solution is complete. */
   private async decide(): Promise<string | null> {
-    const candidates: string[] = [];
-    const sets: VersionSet[] = [];
-    for (const [pkg, acc] of this.accumulated) {
-      if (acc.positive && !this.decisions.has(pkg)) {
-        candidates.push(pkg);
-        sets.push(acc.set);
+    // The package with the fewest allowed versions; ties go to the one required first (accumulated's order).
+    // Most candidates are unchanged since the last decision: their list and count are remembered for their set.
+    let pkg: string | null = null;
+    let chosen: VersionList | null = null;
+    let bestCount = Infinity;
+    let stale = false;
+    for (const [p, acc] of this.accumulated) {
+      if (!acc.positive || this.decisions.has(p)) continue;
+      const seen = this.scan.get(p);
+      if (seen === undefined || seen.set !== acc.set) {
+        stale = true;
+        break;
+      }
+      if (seen.count < bestCount) {
+        pkg = p;
+        chosen = seen.value;
+        bestCount = seen.count;
       }
     }
-    if (candidates.length === 0) return null;
-    // Most candidates are unchanged since the last decision: their list and count are remembered for their set.
-    let listed: VersionList[] = [];
-    let missing: number[] | null = null;
-    for (let i = 0; i < candidates.length; i++) {
-      const seen = this.scan.get(candidates[i]!);
-      if (seen !== undefined && seen.set === sets[i]) listed.push(seen.value);
-      else (missing ??= []).push(i);
-    }
-    if (missing !== null) {
+    if (stale) {
+      const candidates: string[] = [];
+      const sets: VersionSet[] = [];
+      for (const [p, acc] of this.accumulated) {
+        if (acc.positive && !this.decisions.has(p)) {
+          candidates.push(p);
+          sets.push(acc.set);
+        }
+      }
       const pending = candidates.map((p, i) => this.versionsOf(p, sets[i]!));
       const known = pending.map((p) => this.versionValues.get(p));
-      listed = known.every((l) => l !== undefined) ? (known as VersionList[]) : await Promise.all(pending);
-      for (const i of missing) if (this.versionValues.get(pending[i]!) === listed[i]) this.scan.set(candidates[i]!, { set: sets[i]!, value: listed[i]! });
-    }
-    const lists = listed.map((l) => l.list);
-    let best = -1;
-    let bestCount = Infinity;
-    for (let i = 0; i < candidates.length; i++) {
-      const count = this.allowedCount(candidates[i]!, sets[i]!, lists[i]!);
-      if (count < bestCount) {
-        best = i;
-        bestCount = count;
+      const listed = known.every((l) => l !== undefined) ? (known as VersionList[]) : await Promise.all(pending);
+      pkg = null;
+      bestCount = Infinity;
+      for (let i = 0; i < candidates.length; i++) {
+        const p = candidates[i]!;
+        let count = 0;
+        for (const v of listed[i]!.list) if (sets[i]!.contains(v)) count++;
+        // Remembered only while versionsOf would still answer with this very list.
+        if (this.versionValues.get(pending[i]!) === listed[i]) this.scan.set(p, { set: sets[i]!, value: listed[i]!, count });
+        if (count < bestCount) {
+          pkg = p;
+          chosen = listed[i]!;
+          bestCount = count;
+        }
       }
     }
-    const pkg = candidates[best]!;
-    const list = lists[best]!;
+    if (pkg === null || chosen === null) return null;
+    const list = chosen.list;
     const acc = this.accumulated.get(pkg)!;
     const version = this.likelyVersion(pkg, list, acc.set);
     if (version === null) {
@@ -441,7 +452,7 @@ class Solver {
       for (const [dep, set] of deps) {
         if (dep === pkg && set.contains(version)) continue; // a version depending on itself is harmless
         let range = this.dependerRange(pkg, list, version, dep, set);
-        if (!listed[best]!.cover.equals(VersionSet.full)) range = range.intersect(listed[best]!.cover);
+        if (!chosen.cover.equals(VersionSet.full)) range = range.intersect(chosen.cover);
         incs.push(new Incompatibility([positiveTerm(pkg, range), negativeTerm(dep, set)], { kind: "dependency" }));
       }
       for (const inc of incs) this.addIncompatibility(inc);
@@ -458,16 +469,6 @@ class Solver {
       this.decisions.set(pkg, version);
     }
     return pkg;
-  }
-
-  /** How many of `list` lie in `set` (remembered while neither changes). */
-  private allowedCount(pkg: string, set: VersionSet, list: readonly Version[]): number {
-    const m = this.counts.get(pkg);
-    if (m !== undefined && m.set === set && m.list === list) return m.count;
-    let count = 0;
-    for (const v of list) if (set.contains(v)) count++;
-    this.counts.set(pkg, { set, list, count });
-    return count;
   }
 
   /** The run of versions around `version` already known to depend on `dep` with the same set, as a range. */
