@@ -101,7 +101,7 @@ export class Connections {
       }
       const oldest = server.idle.shift();
       if (oldest) {
-        void oldest.conn.close(); // its slot passes to us at once
+        await oldest.conn.close(); // its slot passes to us once it is really closed (the server counts it until then)
         return;
       }
       await new Promise<void>((resolve) => server.waiting.push(resolve));

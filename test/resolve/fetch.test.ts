@@ -1,6 +1,7 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { connect, createServer, type Socket } from "node:net";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { UploadPackConnection } from "../../src/git/lsrefs.js";
@@ -11,6 +12,9 @@ import { startGitDaemon, startHttpBackend, startProxy, type TestServer } from ".
 import { needTools } from "../support/tools.js";
 import { GIT_TEST_ENV, gitIn, tempDir } from "../support/repo.js";
 import { isolatedEnv, lock, makeProject, makeSet, versionsOf } from "./fixture.js";
+import { Connections } from "../../src/resolve/connections.js";
+import { newStats } from "../../src/resolve/cache.js";
+import { silentReporter } from "../../src/protocol/report.js";
 
 /**
  * The resolver's own fetch of manifest blobs: packs read and checked in process (deltas of both kinds), stored with
@@ -156,4 +160,96 @@ test("a mirror answering protocol v0 only: manifests come through git fetch", as
   assert.ok(run.warnings.some((w) => /whole ref listing/.test(w)), run.warnings.join("\n"));
   const kept = gitIn(join(env.CPR_CACHE_DIR!, "git"), "for-each-ref", "refs/cpr/keep/objects/");
   assert.equal(kept.split("\n").length, 1);
+});
+
+/** A TCP relay to `port` whose open connections can be cut (as a server or a NAT drops idle ones). */
+async function cuttableRelay(port: number): Promise<{ port: number; cut: () => void; count: () => number; peak: () => number; stop: () => Promise<void> }> {
+  const open = new Set<Socket>();
+  let count = 0;
+  let live = 0;
+  let peak = 0;
+  const server = createServer((client) => {
+    count++;
+    peak = Math.max(peak, ++live);
+    client.once("close", () => live--);
+    const up = connect(port, "127.0.0.1");
+    open.add(client);
+    open.add(up);
+    client.pipe(up);
+    up.pipe(client);
+    const end = () => {
+      client.destroy();
+      up.destroy();
+      open.delete(client);
+      open.delete(up);
+    };
+    client.on("error", end);
+    up.on("error", end);
+    client.on("close", end);
+    up.on("close", end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const addr = server.address();
+  return {
+    port: typeof addr === "object" && addr ? addr.port : 0,
+    cut: () => {
+      for (const s of open) s.destroy();
+    },
+    count: () => count,
+    peak: () => peak,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        for (const s of open) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+test("a kept connection that was dropped while idle is replaced once, transparently", async (t) => {
+  if (!needTools(t, "git-daemon")) return;
+  const base = tempDir("cpr-served-");
+  const server = await startGitDaemon(base);
+  servers.push(server);
+  makeSet(join(base, "s.git"), { d: { "1.0.0": {} } }, "s");
+  const relay = await cuttableRelay(server.port);
+  try {
+    const stats = newStats();
+    const pool = new Connections({ env: process.env, cwd: process.cwd(), reporter: silentReporter, stats });
+    const url = parseRemoteUrl(`git://127.0.0.1:${relay.port}/s.git`, process.cwd());
+    const list = () => pool.use("m", url, (c) => c.lsRefs(["refs/eka/atoms/d/"]));
+    assert.equal((await list()).length, 1);
+    assert.equal((await list()).length, 1);
+    assert.equal(stats.connections, 1, "the second listing reused the connection");
+    relay.cut();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await list()).length, 1);
+    assert.equal(stats.connections, 2);
+    assert.equal(relay.count(), 2);
+    await pool.close();
+  } finally {
+    await relay.stop();
+  }
+});
+
+test("connections to one git daemon stay under its limits: 16 live, 5 connecting", async (t) => {
+  if (!needTools(t, "git-daemon")) return;
+  const base = tempDir("cpr-served-");
+  const server = await startGitDaemon(base);
+  servers.push(server);
+  const { dir } = blobRepo(1);
+  for (let i = 0; i < 24; i++) execFileSync("git", ["clone", "-q", "--mirror", dir, join(base, `r${i}.git`)]);
+  const relay = await cuttableRelay(server.port);
+  try {
+    const stats = newStats();
+    const pool = new Connections({ env: process.env, cwd: process.cwd(), reporter: silentReporter, stats });
+    const lists = await Promise.all(
+      Array.from({ length: 24 }, (_, i) => pool.use(`r${i}`, parseRemoteUrl(`git://127.0.0.1:${relay.port}/r${i}.git`, process.cwd()), (c) => c.lsRefs(["refs/b/"]))),
+    );
+    assert.ok(lists.every((l) => l.length === 1));
+    assert.equal(stats.connections, 24);
+    assert.ok(relay.peak() <= 16, `peak ${relay.peak()}`);
+    await pool.close();
+  } finally {
+    await relay.stop();
+  }
 });
