@@ -394,19 +394,20 @@ class Solver {
     let chosen: VersionList | null = null;
     let bestCount = Infinity;
     let stale = false;
-    for (const [p, acc] of this.accumulated) {
-      if (!acc.positive || this.decisions.has(p)) continue;
+    // forEach: no [key, value] pair allocated per entry (this loop runs once per decision over every package).
+    this.accumulated.forEach((acc, p) => {
+      if (stale || !acc.positive || this.decisions.has(p)) return;
       const seen = this.scan.get(p);
       if (seen === undefined || seen.set !== acc.set) {
         stale = true;
-        break;
+        return;
       }
       if (seen.count < bestCount) {
         pkg = p;
         chosen = seen.value;
         bestCount = seen.count;
       }
-    }
+    });
     if (stale) {
       const candidates: string[] = [];
       const sets: VersionSet[] = [];
