@@ -6,6 +6,7 @@
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { Readable } from "node:stream";
+import type { BuildRecord } from "../protocol/build-record.js";
 import { CprError } from "../protocol/errors.js";
 
 export interface SearchResult {
@@ -68,18 +69,8 @@ export interface UploadInfo {
   readonly deriver: string | null;
 }
 
-/** The body of `POST /api/v1/builds`. */
-export interface BuildRecordBody {
-  readonly set: string;
-  readonly label: string;
-  readonly id: string;
-  readonly version: string;
-  readonly rev: string;
-  readonly system: string;
-  readonly config: Readonly<Record<string, unknown>>;
-  readonly drv: string;
-  readonly outputs: Readonly<Record<string, string>>;
-}
+/** The body of `POST /api/v1/builds` (src/protocol/build-record.ts validates it on the server). */
+export type BuildRecordBody = BuildRecord;
 
 export interface ClientOptions {
   /** Bearer token for writes. */
