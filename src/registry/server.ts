@@ -48,7 +48,7 @@ export function buildServer(ctx: RegistryContext, opts: ServerOptions = {}): Fas
     bodyLimit: opts.jsonBodyLimit ?? DEFAULT_JSON_BODY_LIMIT,
     exposeHeadRoutes: true,
     // URL-encoded requirements in /api/v1/resolve/<id>/<req> may be long.
-    maxParamLength: 1024,
+    routerOptions: { maxParamLength: 1024 },
     return503OnClosing: true,
   });
 
