@@ -3,11 +3,11 @@
  * and OpenSSH's `sshd`. Each serves a directory of bare repositories and is started in its own process group, so
  * that `stop()` (and, as a last resort, process exit) kills the server and everything it forked.
  *
- * Debian packages: git (git daemon, git-http-backend), lighttpd, openssh-server (sshd), openssh-client (ssh,
- * ssh-keygen).
+ * Debian packages: git (git daemon, git-http-backend), lighttpd (and lighttpd-mod-openssl, with openssl, for https),
+ * openssh-server (sshd), openssh-client (ssh, ssh-keygen), tinyproxy-bin (a forward proxy).
  */
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { connect, createServer } from "node:net";
 import { createGzip } from "node:zlib";
@@ -155,10 +155,17 @@ export async function startGitDaemon(base: string): Promise<TestServer> {
 export interface HttpBackendOptions {
   /** Require HTTP Basic auth with this user and password (lighttpd mod_auth, plain user file). */
   readonly auth?: { readonly user: string; readonly password: string };
+  /**
+   * Serve https with a self-signed certificate for 127.0.0.1 made by `openssl` (lighttpd's mod_openssl, Debian
+   * package lighttpd-mod-openssl); its PEM file is `caFile`.
+   */
+  readonly tls?: boolean;
 }
 
 /** lighttpd serving git over HTTP. */
 export interface HttpTestServer extends TestServer {
+  /** With `tls`: the server's self-signed certificate (PEM), to trust through GIT_SSL_CAINFO. */
+  readonly caFile?: string;
   /**
    * The same repository as static files (`http://127.0.0.1:<port>/static/<name>`): git's "dumb" HTTP protocol,
    * which needs `git update-server-info` in the repository first.
@@ -176,7 +183,16 @@ export async function startHttpBackend(base: string, opts: HttpBackendOptions = 
   const dir = tempDir("cpr-lighttpd-");
   const port = await freePort();
   const conf = join(dir, "lighttpd.conf");
-  writeFileSync(conf, lighttpdConfig({ base, backend, dir, port, ...(opts.auth ? { auth: opts.auth } : {}) }));
+  let pem: string | undefined;
+  if (opts.tls) {
+    pem = join(dir, "server.pem");
+    const key = join(dir, "server.key");
+    const cert = join(dir, "server.crt");
+    execFileSync(requireTool("openssl"), ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert], { stdio: "ignore" });
+    writeFileSync(pem, readFileSync(cert, "utf8") + readFileSync(key, "utf8"));
+    writeFileSync(join(dir, "ca.pem"), readFileSync(cert));
+  }
+  writeFileSync(conf, lighttpdConfig({ base, backend, dir, port, ...(opts.auth ? { auth: opts.auth } : {}), ...(pem ? { pem } : {}) }));
   const { child, log } = startProcess(lighttpd, ["-D", "-f", conf]);
   const stop = stopper(child);
   try {
@@ -185,10 +201,12 @@ export async function startHttpBackend(base: string, opts: HttpBackendOptions = 
     await stop();
     throw e;
   }
+  const scheme = opts.tls ? "https" : "http";
   return {
     port,
-    url: (name) => `http://127.0.0.1:${port}/git/${name}`,
-    dumbUrl: (name) => `http://127.0.0.1:${port}/static/${name}`,
+    url: (name) => `${scheme}://127.0.0.1:${port}/git/${name}`,
+    dumbUrl: (name) => `${scheme}://127.0.0.1:${port}/static/${name}`,
+    ...(opts.tls ? { caFile: join(dir, "ca.pem") } : {}),
     log: () => log() + readLog(join(dir, "error.log")),
     stop,
   };
@@ -203,10 +221,11 @@ function readLog(path: string): string {
 }
 
 /** A lighttpd config string; quoting follows lighttpd's string syntax. */
-function lighttpdConfig(o: { base: string; backend: string; dir: string; port: number; auth?: { user: string; password: string } }): string {
+function lighttpdConfig(o: { base: string; backend: string; dir: string; port: number; auth?: { user: string; password: string }; pem?: string }): string {
   const q = (s: string): string => JSON.stringify(s);
   const lines = [
-    `server.modules = ( "mod_auth", "mod_authn_file", "mod_alias", "mod_setenv", "mod_cgi" )`,
+    `server.modules = ( "mod_auth", "mod_authn_file", "mod_alias", "mod_setenv", "mod_cgi"${o.pem ? `, "mod_openssl"` : ""} )`,
+    ...(o.pem ? [`ssl.engine = "enable"`, `ssl.pemfile = ${q(o.pem)}`] : []),
     `server.document-root = ${q(o.dir)}`,
     `server.bind = "127.0.0.1"`,
     `server.port = ${o.port}`,
@@ -363,4 +382,54 @@ export async function startProxy(target: TestServer, opts: ProxyOptions = {}): P
         server.closeAllConnections();
       })),
   };
+}
+
+/** tinyproxy on loopback. */
+export interface TinyproxyServer extends TestServer {
+  /** `http://127.0.0.1:<port>` */
+  readonly proxyUrl: string;
+  /** The request lines tinyproxy logged so far (`GET http://…`, `CONNECT host:port`). */
+  requests(): string[];
+}
+
+/**
+ * tinyproxy (Debian package tinyproxy-bin), a real forward proxy: absolute-form HTTP requests, and CONNECT tunnels
+ * to `connectPorts`; with `auth`, Basic proxy authentication.
+ */
+export async function startTinyproxy(opts: { connectPorts?: readonly number[]; auth?: { user: string; password: string } } = {}): Promise<TinyproxyServer> {
+  const tinyproxy = requireTool("tinyproxy");
+  const dir = tempDir("cpr-tinyproxy-");
+  const port = await freePort();
+  const logFile = join(dir, "tinyproxy.log");
+  const conf = [
+    `Port ${port}`,
+    `Listen 127.0.0.1`,
+    `Timeout 60`,
+    `LogFile "${logFile}"`,
+    `LogLevel Info`,
+    `MaxClients 50`,
+    `Allow 127.0.0.1`,
+    `DisableViaHeader Yes`,
+    ...(opts.connectPorts ?? []).map((p) => `ConnectPort ${p}`),
+    ...(opts.auth ? [`BasicAuth ${opts.auth.user} ${opts.auth.password}`] : []),
+  ];
+  writeFileSync(join(dir, "tinyproxy.conf"), `${conf.join("\n")}\n`);
+  const { child, log } = startProcess(tinyproxy, ["-d", "-c", join(dir, "tinyproxy.conf")]);
+  const stop = stopper(child);
+  try {
+    await waitForPort(port, child, () => log() + readLog(logFile), "tinyproxy");
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  const requests = (): string[] => {
+    let text = "";
+    try {
+      text = readFileSync(logFile, "utf8");
+    } catch {
+      /* nothing logged yet */
+    }
+    return [...text.matchAll(/Request \(file descriptor \d+\): (\S+ \S+)/g)].map((m) => m[1]!);
+  };
+  return { port, proxyUrl: `http://127.0.0.1:${port}`, url: () => `http://127.0.0.1:${port}`, requests, log: () => log() + readLog(logFile), stop };
 }

@@ -8,6 +8,7 @@ import { credentialApprove, credentialFill, credentialReject, type Credential } 
 import { FLUSH_PKT, PktReader, bufferSource, encodePkt, pktText } from "../pktline.js";
 import { networkErrorMessage, remoteError } from "./errors.js";
 import { StreamSource } from "./stream.js";
+import { chooseProxy, gitProxyConfig, proxyAuthorization, proxyDisplay, TunnelAgent, type Proxy } from "./proxy.js";
 import type { Session, TransportContext } from "./types.js";
 
 /**
@@ -15,6 +16,8 @@ import type { Session, TransportContext } from "./types.js";
  * each v2 command is one `POST <base>/git-upload-pack`. Both carry `Git-Protocol: version=2`. A 401 asks the
  * user's git credential helpers (`git credential fill`), retries once with Basic auth, then approves or rejects.
  * Redirects are followed for the GET only, and the base URL moves with them (git's `http.followRedirects=initial`).
+ * Proxies are chosen as git chooses them (`http.proxy`, `https_proxy`, `http_proxy`, `all_proxy`, `no_proxy`; see
+ * proxy.ts).
  */
 
 const SERVICE_SUFFIX = "/info/refs?service=git-upload-pack";
@@ -93,6 +96,10 @@ class HttpSession implements Session {
   private readonly userAgent: string;
   /** The username the URL names, offered to the credential helpers. */
   private readonly urlUser: string | null;
+  /** git config `http.proxy` (or `http.<url>.proxy`) for the remote, read once at open. */
+  private gitProxy: string | null = null;
+  /** The proxy of the request in flight, for error messages. */
+  private lastProxy: Proxy | null = null;
 
   constructor(private readonly ctx: TransportContext) {
     this.base = httpBase(ctx);
@@ -109,6 +116,7 @@ class HttpSession implements Session {
 
   /** GET info/refs, follow redirects, check the content type and position the advertisement reader. */
   async open(): Promise<void> {
+    this.gitProxy = await gitProxyConfig(this.base.href, this.ctx.env, this.ctx.cwd);
     const res = await this.exchange({ method: "GET", url: join(this.base, SERVICE_SUFFIX), headers: { "git-protocol": "version=2", accept: "*/*", pragma: "no-cache" } });
     const type = contentType(res);
     if (type !== ADVERTISEMENT_TYPE) {
@@ -257,6 +265,11 @@ class HttpSession implements Session {
     const d = this.ctx.display;
     const what = `${method} ${responseUrl(res).pathname.split("/").pop() ?? ""}`;
     if (status === 404 || status === 410) throw remoteError("remote.not-found", d, `${d}: repository not found (HTTP ${status})`, "check the URL; private repositories may also answer 404 without credentials");
+    if (status === 407) {
+      const p = this.lastProxy;
+      const where = p ? `the proxy ${proxyDisplay(p.url)} (${p.source})` : "a proxy";
+      throw remoteError("remote.auth", d, `${d}: ${where} wants credentials (HTTP 407)`, `put the proxy's user and password in its URL (${p?.source ?? "http_proxy"}=http://user:password@host:port)`);
+    }
     if (status === 403) throw remoteError("remote.auth", d, `${d}: access denied (HTTP 403)`, "check that your credentials allow reading this repository");
     if (status >= 300 && status < 400) throw remoteError("remote.protocol", d, `${d}: unexpected redirect (HTTP ${status}) for ${what}`, "use the repository's final URL directly");
     if (status >= 500) throw remoteError("remote.unreachable", d, `${d}: server error (HTTP ${status}) for ${what}`, "try again later");
@@ -266,31 +279,48 @@ class HttpSession implements Session {
   /** Make one request; network failures and timeouts become remote.unreachable. */
   private send(req: HttpRequest): Promise<IncomingMessage> {
     this.trips += 1;
-    const mod = req.url.protocol === "https:" ? https : http;
     const headers: Record<string, string> = { "user-agent": this.userAgent, "accept-encoding": "gzip, deflate", ...req.headers };
     const a = this.auth;
     if (a && a.origin === req.url.origin) headers.authorization = `Basic ${Buffer.from(`${a.username}:${a.password}`, "utf8").toString("base64")}`;
-    const agent = this.agentFor(req.url.protocol);
+    const proxy = chooseProxy(req.url, this.gitProxy, this.ctx.env);
+    this.lastProxy = proxy;
+    const https_ = req.url.protocol === "https:";
+    let mod: typeof http | typeof https = https_ ? https : http;
+    let target: URL | string = req.url;
+    let options: https.RequestOptions = { method: req.method, headers, agent: this.agentFor(req.url.protocol, proxy), ...(https_ ? this.tls : {}) };
+    if (proxy && !https_) {
+      // Plain HTTP through the proxy: the absolute URL as the request target, sent to the proxy.
+      mod = http;
+      target = "";
+      const auth = proxyAuthorization(proxy.url);
+      options = { ...options, host: proxy.url.hostname, port: Number(proxy.url.port), path: req.url.href, headers: { ...headers, host: req.url.host, ...(auth ? { "proxy-authorization": auth } : {}) } };
+    }
     return new Promise((resolve, reject) => {
-      const r = mod.request(req.url, { method: req.method, headers, agent, ...(req.url.protocol === "https:" ? this.tls : {}) }, (res) => {
+      const onResponse = (res: IncomingMessage) => {
         this.responses.push(res);
         RESPONSE_URLS.set(res, req.url);
         res.on("error", () => {
           /* reported through the body's StreamSource, or irrelevant for discarded bodies */
         });
         resolve(res);
-      });
+      };
+      const r = target === "" ? mod.request(options, onResponse) : mod.request(target, options, onResponse);
       r.setTimeout(this.ctx.timeoutMs, () => r.destroy(this.timeoutError()));
       r.on("error", (e: NodeJS.ErrnoException) => reject(e instanceof CprError ? e : this.networkError(e)));
       r.end(req.body);
     });
   }
 
-  private agentFor(protocol: string): http.Agent {
-    let a = this.agents.get(protocol);
+  /** One keep-alive agent per protocol and proxy (a redirect may switch either). */
+  private agentFor(protocol: string, proxy: Proxy | null): http.Agent {
+    const key = `${protocol} ${proxy ? proxy.url.href : "direct"}`;
+    let a = this.agents.get(key);
     if (!a) {
-      a = protocol === "https:" ? new https.Agent({ keepAlive: true, maxSockets: 1 }) : new http.Agent({ keepAlive: true, maxSockets: 1 });
-      this.agents.set(protocol, a);
+      const opts = { keepAlive: true, maxSockets: 1 };
+      // Plain HTTP through a proxy opens a connection per request: proxies such as tinyproxy close the client
+      // connection after each answer without saying so, and a reused socket would then be reset mid-request.
+      a = protocol === "https:" ? (proxy ? new TunnelAgent(proxy.url, opts) : new https.Agent(opts)) : new http.Agent(proxy ? { keepAlive: false } : opts);
+      this.agents.set(key, a);
     }
     return a;
   }
@@ -301,9 +331,19 @@ class HttpSession implements Session {
 
   private networkError(e: NodeJS.ErrnoException): Error {
     const d = this.ctx.display;
+    const p = this.lastProxy;
+    if (p && (e.code === "EPROXYAUTH" || e.code === "EPROXYCONNECT")) {
+      const hint = e.code === "EPROXYAUTH" ? `put the proxy's user and password in its URL (${p.source}=http://user:password@host:port)` : `check ${p.source}, or add the host to no_proxy`;
+      return remoteError("remote.unreachable", d, `${d}: ${e.message}`, hint, e);
+    }
     const tls = typeof e.code === "string" && /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY/.test(e.code);
-    const hint = tls ? "the server's TLS certificate was not accepted; set GIT_SSL_CAINFO or NODE_EXTRA_CA_CERTS to its CA bundle" : "check the URL, the network and that the server is up";
-    return remoteError("remote.unreachable", d, `${d}: cannot connect: ${networkErrorMessage(e)}`, hint, e);
+    const hint = tls
+      ? "the server's TLS certificate was not accepted; set GIT_SSL_CAINFO or NODE_EXTRA_CA_CERTS to its CA bundle"
+      : p
+        ? `check the proxy (${p.source}=${proxyDisplay(p.url)}), or add the host to no_proxy`
+        : "check the URL, the network and that the server is up";
+    const via = p ? ` through the proxy ${proxyDisplay(p.url)} (${p.source})` : "";
+    return remoteError("remote.unreachable", d, `${d}: cannot connect${via}: ${networkErrorMessage(e)}`, hint, e);
   }
 
   /**
