@@ -101,7 +101,15 @@ export async function startRegistry(opts: ServeOptions): Promise<RunningRegistry
   const dataDir = opts.dataDir;
   const env = opts.env ?? process.env;
   const { host, port } = parseListen(opts.listen ?? DEFAULT_LISTEN);
-  await mkdir(dataDir, { recursive: true });
+  try {
+    await mkdir(dataDir, { recursive: true });
+  } catch (e) {
+    throw new CprError("registry.data", `cannot use ${dataDir} as the registry's data directory: ${(e as Error).message}`, {
+      where: dataDir,
+      hint: "pass --data DIR (or config registry.data) naming a directory this user may create and write",
+      cause: e,
+    });
+  }
   const key = await loadOrCreateSigningKey(dataDir, opts.keyName);
   const db = await openDb(opts.db ?? join(dataDir, "registry.sqlite"));
   let app: FastifyInstance | null = null;
@@ -131,7 +139,18 @@ export async function startRegistry(opts: ServeOptions): Promise<RunningRegistry
 
     const configured = await catalogue.configure(opts.sets ?? []);
     const indexed = await catalogue.indexAll();
-    await app.listen({ host, port });
+    try {
+      await app.listen({ host, port });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const why =
+        code === "EADDRINUSE" ? "the address is already in use" : code === "EACCES" ? "permission denied" : code === "EADDRNOTAVAIL" ? "no interface has that address" : (e as Error).message;
+      throw new CprError("registry.listen", `cannot listen on ${host}:${port}: ${why}`, {
+        where: `${host}:${port}`,
+        hint: code === "EADDRINUSE" ? "stop the other server or pick another port (--listen HOST:PORT; port 0 picks a free one)" : "check --listen (config registry.listen)",
+        cause: e,
+      });
+    }
     const addr = app.server.address();
     const actualPort = typeof addr === "object" && addr ? addr.port : port;
     const url = `http://${hostForUrl(host)}:${actualPort}`;

@@ -5,7 +5,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { statSync } from "node:fs";
+import { existsSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { env as gitEnv, initTo, publishTo } from "../publish/fixture.js";
@@ -135,4 +137,33 @@ test("cpr serve: --help; bad flags are usage errors (exit 2); an unusable --list
   const bad = cpr(["serve", "--data", tempDir("cpr-reg-"), "--listen", "127.0.0.1:99999"], cwd, env);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /port/);
+});
+
+test("cpr serve: a port in use, a data directory that cannot be made and an unknown --db scheme are messages, not stack traces", async () => {
+  const env = isolated();
+  const cwd = tempDir("cpr-cwd-");
+  const holder = createServer();
+  await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
+  try {
+    const port = (holder.address() as AddressInfo).port;
+    const inUse = cpr(["serve", "--data", tempDir("cpr-reg-"), "--listen", `127.0.0.1:${port}`], cwd, env);
+    assert.equal(inUse.code, 1);
+    assert.match(inUse.stderr, new RegExp(`^error: cannot listen on 127\\.0\\.0\\.1:${port}: the address is already in use\n`));
+    assert.match(inUse.stderr, /hint: stop the other server or pick another port/);
+    assert.doesNotMatch(inUse.stderr, /^\s+at /m);
+  } finally {
+    holder.close();
+  }
+  const file = join(tempDir("cpr-reg-"), "a-file");
+  writeFileSync(file, "not a directory\n");
+  const noDir = cpr(["serve", "--data", join(file, "data"), "--listen", "127.0.0.1:0"], cwd, env);
+  assert.equal(noDir.code, 1);
+  assert.match(noDir.stderr, /^error: cannot use .*a-file\/data as the registry's data directory: ENOTDIR/);
+  assert.doesNotMatch(noDir.stderr, /^\s+at (?!: )/m);
+
+  const unknown = cpr(["serve", "--data", tempDir("cpr-reg-"), "--db", "mysql://u:secret@db/x", "--listen", "127.0.0.1:0"], cwd, env);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /unknown database URL "mysql:\/\/…@db\/x"/);
+  assert.doesNotMatch(unknown.stderr, /secret/);
+  assert.ok(!existsSync(join(cwd, "mysql:")), "nothing was created under a path made of the URL");
 });

@@ -15,6 +15,9 @@ export function dbOf(ctx: Context, arg: string | undefined, config: Config): str
   const v = arg ?? config.registry.db ?? undefined;
   if (v === undefined || v === "") return undefined;
   if (/^postgres(?:ql)?:\/\//.test(v)) return v;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(v)) {
+    throw new UsageError(`--db (or config registry.db): unknown database URL ${JSON.stringify(v.replace(/\/\/[^@/]*@/, "//…@"))}`, { hint: "use sqlite:PATH, a path, or postgres://user@host:port/db" });
+  }
   if (v.startsWith("sqlite:")) return `sqlite:${resolve(ctx.cwd, v.slice("sqlite:".length))}`;
   return resolve(ctx.cwd, v);
 }
@@ -83,7 +86,8 @@ Exit codes: 0 stopped by a signal, 1 could not start, 2 usage error.
       cacheDir: config.cacheDir,
       log: process.stderr,
     });
-    for (const u of reg.unreachable) ctx.term.warn(`set ${redactUrl(u.url)} could not be indexed yet (retried every --refresh seconds): ${u.error}`);
+    const retry = refreshSeconds > 0 ? `retried every ${refreshSeconds} s` : "--refresh 0: not retried until a restart";
+    for (const u of reg.unreachable) ctx.term.warn(`set ${redactUrl(u.url)} could not be indexed yet (${retry}): ${u.error}`);
     if (flag(args, "json")) ctx.term.out(JSON.stringify({ listening: reg.url, publicKey: reg.publicKey }));
     ctx.term.info(`listening on ${reg.url}`);
     ctx.term.info(`public key ${reg.publicKey}`);
