@@ -148,6 +148,15 @@ export class RegistryClient {
     return b as ResolvedBuild;
   }
 
+  /**
+   * Checks, before any work, that the registry answers and takes the token (an empty `paths/missing` query, which
+   * needs a valid token). Whether the token may write a given set is only known when the build is recorded.
+   */
+  async checkWrite(): Promise<void> {
+    const a = await this.call("POST", "/api/v1/paths/missing", { paths: [] });
+    this.expect(a, [200], "the write token check");
+  }
+
   /** `POST /api/v1/paths/missing`: the paths the cache does not hold. */
   async missing(paths: readonly string[]): Promise<string[]> {
     const a = await this.call("POST", "/api/v1/paths/missing", { paths });
@@ -247,7 +256,9 @@ export class RegistryClient {
     const hint =
       a.status === 401 || a.status === 403
         ? "pass a write token for this set (--token, config registry.token or CPR_REGISTRY_TOKEN; `cpr registry token create` on the server)"
-        : undefined;
+        : a.status === 404 && (typeof msg !== "string" || msg.startsWith("not found: "))
+          ? `${this.url} does not serve the cpr registry API: give the registry's base URL (what \`cpr serve\` prints after "listening on")`
+          : undefined;
     throw new CprError(`registry.http-${a.status}`, `registry ${this.url}: ${what} failed with HTTP ${a.status}: ${detail}`, { where: this.url, hint });
   }
 

@@ -94,6 +94,9 @@ export async function locate(ctx: LocateContext, clients: readonly RegistryClien
     const url = uriLocation(uri, ctx.cwd);
     const { listing } = await listRemoteSet(url, [uri.label], { env: ctx.env, reporter: ctx.reporter, cwd: ctx.cwd });
     if (listing.root === null) throw new CprError("get.not-initialized", `${url.url} is not an initialized atom set (it has no refs/ekala/init)`, { where: url.url });
+    if (!listing.atoms.some((a) => a.label === uri.label && a.format === "pre1")) {
+      throw new CprError("get.no-atom", `${url.url} has no published atom '${uri.label}'`, { where: url.url, hint: `list the set's atoms with \`cpr ls ${url.url}\`` });
+    }
     return { id: atomId(listing.root, uri.label), label: uri.label, set: listing.root, requirement: uri.requirement?.text ?? "*", registries: clients, uri };
   }
   const found = await findByName(clients, target.label);
@@ -156,7 +159,19 @@ export async function install(build: ResolvedBuild, registry: RegistryClient, op
   }
   const outputs = orderedOutputs(build.outputs);
   (opts.reporter ?? silentReporter).info(`installing ${build.label} ${build.version} (${build.system}) from ${registry.url}`);
-  await realise(outputs, { ...opts.nix, substituters: [registry.url], trustedKeys: opts.keys, outLink: opts.outLink ?? undefined });
+  try {
+    await realise(outputs, { ...opts.nix, substituters: [registry.url], trustedKeys: opts.keys, outLink: opts.outLink ?? undefined });
+  } catch (e) {
+    // Nix 2.8 says this as a warning, then fails the "build" of the path: say what it means.
+    if (e instanceof CprError && /is not signed by any of the keys/.test(e.message)) {
+      throw new CprError("get.untrusted", `Nix refused ${outputs.join(" ")} from ${registry.url}: it is not signed by any trusted key (${opts.keys.join(", ")})`, {
+        where: registry.url,
+        hint: "trust the registry's own key (`cpr registry key` on the server prints it): --key, config registry.keys or CPR_REGISTRY_KEYS",
+        cause: e,
+      });
+    }
+    throw e;
+  }
   return outputs;
 }
 

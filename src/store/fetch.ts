@@ -56,7 +56,7 @@ export function exactVersion(req: Requirement | null): string | null {
 
 /** An atom URI's location as a git URL, with relative paths taken from `cwd`. */
 export function uriLocation(uri: AtomUri, cwd: string): GitUrl {
-  if (!uri.url) throw new UsageError(`'${uri.label}' has no location`, { hint: "cpr fetch needs URL::LABEL[@REQ], e.g. gh:owner/repo::hello@^1 or ./set.git::hello" });
+  if (!uri.url) throw new UsageError(`'${uri.label}' has no location`, { hint: "an atom URI is URL::LABEL[@REQ], e.g. gh:owner/repo::hello@^1 or ./set.git::hello" });
   return uri.url.scheme === "file" ? parseRemoteUrl(uri.url.url, cwd) : uri.url;
 }
 

@@ -8,7 +8,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, rmSync, lstatSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, rmSync, lstatSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startRegistry, type RunningRegistry } from "../../src/registry/serve.js";
 import { createToken } from "../../src/registry/tokens.js";
@@ -147,6 +147,8 @@ test("cpr get refuses: a key the registry did not sign with, no key, an unbuilt 
   const wrong = await cpr(["get", uri, "--registry", reg.url, "--key", wrongKey, "--store", store, "--no-out-link"], { noEval: true });
   assert.equal(wrong.code, 1);
   assert.match(wrong.stderr, /not signed by any of the keys/);
+  assert.match(wrong.stderr, /^error: Nix refused \/nix\/store\/\S+ from http:\/\/127\.0\.0\.1:\d+: it is not signed by any trusted key \(someone-else-1:/m);
+  assert.match(wrong.stderr, /hint: trust the registry's own key \(`cpr registry key` on the server prints it\)/);
   assert.match(wrong.stderr, new RegExp(reg.url.replace(/[.]/g, "\\.")));
   assert.ok(!existsSync(join(store, out)), "nothing unsigned entered the store");
 
@@ -174,6 +176,32 @@ test("cpr get refuses: a key the registry did not sign with, no key, an unbuilt 
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /no atom labelled 'nosuchatom'/);
   assert.equal((await cpr(["get"])).code, 2);
+
+  // Bad input is named before any work: a key that is not name:base64, no registry at all, a malformed URL, a URI
+  // whose set has no such atom.
+  const badKey = await cpr(["get", uri, "--registry", reg.url, "--key", "garbage"], { noEval: true });
+  assert.equal(badKey.code, 2);
+  assert.match(badKey.stderr, /^error: --key \(or config registry\.keys, CPR_REGISTRY_KEYS\): invalid public key "garbage"/);
+  const noRegistry = await cpr(["get", "hello", "--key", reg.publicKey], { noEval: true });
+  assert.equal(noRegistry.code, 2);
+  assert.match(noRegistry.stderr, /^error: no registry is configured\n {2}hint: pass --registry URL/);
+  const badUrl = await cpr(["get", "hello", "--registry", "htp://x", "--key", reg.publicKey], { noEval: true });
+  assert.equal(badUrl.code, 2);
+  assert.match(badUrl.stderr, /a registry is reached over http:\/\/ or https:\/\//);
+  const noAtom = await cpr(["get", `${set.remote}::nosuchatom`, "--registry", reg.url, "--key", reg.publicKey], { noEval: true });
+  assert.equal(noAtom.code, 1);
+  assert.match(noAtom.stderr, /has no published atom 'nosuchatom'/);
+  assert.doesNotMatch(noAtom.stderr, /no build of/);
+
+  // A wrong token or a dead registry fails cpr build --push before anything is built.
+  const badToken = await cpr(["build", uri, "--push", reg.url, "--token", "cpr_wrong", "-q"]);
+  assert.equal(badToken.code, 1);
+  assert.match(badToken.stderr, /the write token check failed with HTTP 401: unknown token/);
+  assert.doesNotMatch(badToken.stderr, /building |built /);
+  const dead = await cpr(["build", uri, "--push", "http://127.0.0.1:9", "--token", token, "-q"]);
+  assert.equal(dead.code, 1);
+  assert.match(dead.stderr, /cannot reach registry http:\/\/127\.0\.0\.1:9/);
+  assert.doesNotMatch(dead.stderr, /building |built /);
   assert.equal((await cpr(["get", "hello", "--out-link", "x", "--no-out-link"])).code, 2);
 });
 
@@ -225,4 +253,16 @@ test("cpr search merges the registry's catalogue and sets read directly, by Atom
   assert.equal(JSON.parse(down.stdout).results.length, 1);
   const allDown = await cpr(["search", "hello", "--registry", "http://127.0.0.1:9"]);
   assert.equal(allDown.code, 1);
+  assert.match(allDown.stderr, /^error: nothing was searched: the only source failed/m);
+  assert.doesNotMatch(allDown.stderr, /no match/, "a failed search is not an empty one");
+  assert.equal(allDown.stdout, "");
+
+  // With no flag, the registries and the sets of config [registry] are searched.
+  const home = tempDir("cpr-xdg-");
+  mkdirSync(join(home, "cpr"));
+  writeFileSync(join(home, "cpr", "config.toml"), `[registry]\nurls = [${JSON.stringify(reg.url)}]\nsets = [${JSON.stringify(other.remote)}]\n`);
+  const configured = await cpr(["search", "hello", "--json"], { extraEnv: { XDG_CONFIG_HOME: home } });
+  assert.equal(configured.code, 0, configured.stderr);
+  const fromConfig = JSON.parse(configured.stdout).results.find((r: { set: string }) => r.set === other.root);
+  assert.deepEqual(fromConfig.sources, [reg.url, other.remote]);
 });

@@ -4,8 +4,7 @@ import { loadConfig } from "../../config/config.js";
 import { UsageError } from "../../protocol/errors.js";
 import { parseAtomUri } from "../../protocol/uri.js";
 import { buildAtom, pushBuild } from "../../registry/build.js";
-import { RegistryClient } from "../../registry/client.js";
-import { nixStderr, registrySettings } from "./get.js";
+import { nixStderr, registryClients, registrySettings } from "./get.js";
 
 /** `cpr build`: fetch an atom and its locked graph, evaluate and build it with Nix, optionally push it. */
 export const command: Command = {
@@ -49,10 +48,12 @@ Exit codes: 0 built (and pushed), 1 failed, 2 usage error.
     if (pushUrl !== undefined && !token) {
       throw new UsageError("--push needs a write token", { hint: "pass --token T, or set config registry.token or CPR_REGISTRY_TOKEN" });
     }
-    const client = pushUrl === undefined ? null : new RegistryClient(pushUrl, { token });
+    const client = pushUrl === undefined ? null : registryClients([pushUrl], token, "--push")[0]!;
     const uri = parseAtomUri(target, config.aliases);
     const cache = await Cache.open({ dir: config.cacheDir, env: ctx.env });
     try {
+      // A wrong token or an unreachable registry is reported before the build, not after it.
+      if (client) await client.checkWrite();
       const nix = { env: ctx.env, onStderr: nixStderr(args) };
       const built = await buildAtom({ cache, cwd: ctx.cwd, env: ctx.env, reporter: ctx.term, system: str(args, "system"), nix }, uri);
       ctx.term.info(`built ${built.label} ${built.version} for ${built.system}: ${built.drv}`);

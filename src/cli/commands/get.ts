@@ -2,7 +2,8 @@ import { resolve } from "node:path";
 import { flag, str, strs, type Command, type ParsedArgs } from "../command.js";
 import { Cache } from "../../git/cache.js";
 import { loadConfig, type Config } from "../../config/config.js";
-import { UsageError } from "../../protocol/errors.js";
+import { CprError, UsageError } from "../../protocol/errors.js";
+import { parsePublicKey } from "../../protocol/nix-key.js";
 import { hostSystem, realise } from "../../nix/store.js";
 import { buildAtom, pushBuild } from "../../registry/build.js";
 import { RegistryClient } from "../../registry/client.js";
@@ -20,6 +21,30 @@ export interface RegistrySettings {
 export function registrySettings(config: Config): RegistrySettings {
   const r = config.registry;
   return { urls: r.urls, keys: r.keys, token: r.token, sets: r.sets };
+}
+
+/** Registry clients for the URLs given; a malformed URL is a usage error naming where it came from. */
+export function registryClients(urls: readonly string[], token: string | null, from: string): RegistryClient[] {
+  return urls.map((u) => {
+    try {
+      return new RegistryClient(u, { token });
+    } catch (e) {
+      if (e instanceof CprError) throw new UsageError(`${from}: ${e.message}`, { hint: e.hint ?? "a registry URL looks like https://registry.example.org or http://127.0.0.1:8080" });
+      throw e;
+    }
+  });
+}
+
+/** Checks trusted public keys before Nix sees them (Nix would only say "secret key is corrupt"). */
+function checkKeys(keys: readonly string[]): void {
+  for (const k of keys) {
+    try {
+      parsePublicKey(k);
+    } catch (e) {
+      if (e instanceof CprError) throw new UsageError(`--key (or config registry.keys, CPR_REGISTRY_KEYS): ${e.message}`, { hint: e.hint });
+      throw e;
+    }
+  }
 }
 
 /** Where Nix's stderr goes: to ours (logs, never stdout), unless --quiet; it is always kept for error messages. */
@@ -89,11 +114,14 @@ Exit codes: 0 installed, 1 failed (including: no build known), 2 usage error.
     const keys = strs(args, "key").length ? strs(args, "key") : settings.keys;
     const token = str(args, "token") ?? settings.token;
     if (str(args, "push") !== undefined && !token) throw new UsageError("--push needs a write token", { hint: "pass --token T, or set config registry.token or CPR_REGISTRY_TOKEN" });
+    if (urls.length === 0) throw new UsageError("no registry is configured", { hint: "pass --registry URL, or set config registry.urls or CPR_REGISTRY" });
+    checkKeys(keys);
     const outLink = flag(args, "no-out-link") ? null : resolve(ctx.cwd, str(args, "out-link") ?? "result");
     const system = str(args, "system") ?? hostSystem();
     const store = str(args, "store");
     const nix = { env: ctx.env, store: store === undefined ? undefined : /^[a-z+]+:\/\//.test(store) || !store.includes("/") ? store : resolve(ctx.cwd, store), onStderr: nixStderr(args) };
-    const clients = urls.map((u) => new RegistryClient(u, { token }));
+    const clients = registryClients(urls, token, "--registry (or config registry.urls, CPR_REGISTRY)");
+    const pushClient = str(args, "push") === undefined ? null : registryClients([str(args, "push")!], token, "--push")[0]!;
     const target = parseGetTarget(text, config.aliases);
     const located = await locate({ cwd: ctx.cwd, env: ctx.env, reporter: ctx.term, aliases: config.aliases }, clients, target);
     const found = await resolveBuild(located, system);
@@ -110,12 +138,12 @@ Exit codes: 0 installed, 1 failed (including: no build known), 2 usage error.
       ctx.term.info(`no build of ${located.label} for ${system} is known; building it locally`);
       const cache = await Cache.open({ dir: config.cacheDir, env: ctx.env });
       try {
+        // A wrong token or an unreachable registry is reported before the build, not after it.
+        if (pushClient) await pushClient.checkWrite();
         const built = await buildAtom({ cache, cwd: ctx.cwd, env: ctx.env, reporter: ctx.term, system, nix }, located.uri);
-        const pushUrl = str(args, "push");
-        if (pushUrl !== undefined) {
-          const client = new RegistryClient(pushUrl, { token });
-          const pushed = await pushBuild(client, built, { nix, reporter: ctx.term });
-          ctx.term.info(`pushed to ${client.url}: ${pushed.uploaded.length} path(s) uploaded, ${pushed.present} already there; build recorded`);
+        if (pushClient) {
+          const pushed = await pushBuild(pushClient, built, { nix, reporter: ctx.term });
+          ctx.term.info(`pushed to ${pushClient.url}: ${pushed.uploaded.length} path(s) uploaded, ${pushed.present} already there; build recorded`);
         }
         const paths = orderedOutputs(built.outputs);
         if (outLink) await realise(paths, { ...nix, outLink });

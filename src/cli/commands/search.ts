@@ -2,9 +2,8 @@ import { flag, str, strs, type Command } from "../command.js";
 import { Cache } from "../../git/cache.js";
 import { loadConfig } from "../../config/config.js";
 import { UsageError } from "../../protocol/errors.js";
-import { RegistryClient } from "../../registry/client.js";
 import { searchEverywhere, type SearchHit } from "../../registry/search.js";
-import { registrySettings } from "./get.js";
+import { registryClients, registrySettings } from "./get.js";
 
 /** `cpr search`: registries' catalogues and configured sets, merged by AtomId. */
 export const command: Command = {
@@ -42,14 +41,19 @@ Exit codes: 0 searched (even with no match), 1 every source failed, 2 usage erro
     if (urls.length === 0 && sets.length === 0) {
       throw new UsageError("no registry and no set to search", { hint: "pass --registry URL or --set URL, or set config registry.urls / registry.sets" });
     }
-    const clients = urls.map((u) => new RegistryClient(u));
+    const clients = registryClients(urls, null, "--registry (or config registry.urls, CPR_REGISTRY)");
     const cache = await Cache.open({ dir: config.cacheDir, env: ctx.env });
     try {
       const { hits, failures } = await searchEverywhere({ cache, cwd: ctx.cwd, env: ctx.env, reporter: ctx.term }, text, { registries: clients, sets, limit });
+      const allFailed = failures.length === urls.length + sets.length;
       for (const f of failures) ctx.term.warn(f.error);
       if (flag(args, "json")) ctx.term.json({ results: hits, failures });
-      else printTable(ctx.term, hits);
-      return failures.length === urls.length + sets.length ? 1 : 0;
+      else if (!allFailed) printTable(ctx.term, hits);
+      if (allFailed) {
+        ctx.term.error(`nothing was searched: ${failures.length === 1 ? "the only source" : `all ${failures.length} sources`} failed (see above)`);
+        return 1;
+      }
+      return 0;
     } finally {
       cache.close();
     }
