@@ -34,7 +34,7 @@ import { aliasCandidate, DEFAULT_ALIASES, expandAlias, type Aliases } from "../p
  *                               #   ~/.local/share/cpr/registry); "~/" and relative paths as for cache.dir
  *     db = "postgres://u@h/db"  # serve's database: postgres://…, sqlite:PATH or a path (default DATA/registry.sqlite)
  *     listen = "127.0.0.1:8080" # serve's HOST:PORT (port 0 picks a free one; IPv6 as [::1]:8080)
- *     refresh = 300             # seconds between re-indexing the sets (whole number > 0)
+ *     refresh = 300             # seconds between re-indexing the sets (whole number; 0: only on request)
  *
  * A single string is accepted where an array is expected. URLs lose trailing slashes.
  *
@@ -397,8 +397,8 @@ function readFileLayer(text: string, file: string, homeDir: string, warnings: st
             parsed = checkListen(str('"127.0.0.1:8080"'), what, where);
             break;
           case "refresh":
-            if (typeof v !== "number" || !Number.isSafeInteger(v) || v <= 0)
-              fail(path, `registry.refresh must be a whole number of seconds > 0, got ${JSON.stringify(v)}`, "e.g. refresh = 300");
+            if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0)
+              fail(path, `registry.refresh must be a whole number of seconds (0 for no scheduled re-indexing), got ${JSON.stringify(v)}`, "e.g. refresh = 300");
             parsed = v;
             break;
           default:

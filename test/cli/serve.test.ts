@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -123,6 +123,25 @@ test("cpr serve: --json listening line, indexes --set, accepts a token made befo
     assert.equal(req.status, 200);
     assert.equal(req.method, "POST");
   }
+});
+
+test("cpr serve: config [registry] gives the sets, data directory and refresh when no flag does", async () => {
+  const { bare, root } = await publishedSet();
+  const env = isolated();
+  const cwd = tempDir("cpr-cwd-");
+  const data = join(tempDir("cpr-reg-"), "from-config");
+  mkdirSync(join(env.XDG_CONFIG_HOME!, "cpr"), { recursive: true });
+  writeFileSync(join(env.XDG_CONFIG_HOME!, "cpr", "config.toml"), `[registry]\nsets = [${JSON.stringify(bare)}]\ndata = ${JSON.stringify(data)}\nrefresh = 0\n`);
+  const s = serve(["--listen", "127.0.0.1:0"], cwd, env);
+  try {
+    const ready = await s.ready;
+    const sets = (await (await fetch(`${ready.listening}/api/v1/sets`)).json()) as { sets: { root: string; mirrors: string[] }[] };
+    assert.deepEqual(sets.sets.map((x) => [x.root, x.mirrors]), [[root, [bare]]]);
+    assert.equal(readFileSync(join(data, "signing-key.pub"), "utf8").trim(), ready.publicKey, "the key was made in registry.data");
+  } finally {
+    s.child.kill("SIGTERM");
+  }
+  assert.deepEqual(await s.exited, { code: 0, signal: null }, s.stderr());
 });
 
 test("cpr serve: --help; bad flags are usage errors (exit 2); an unusable --listen exits 1", () => {

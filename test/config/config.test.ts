@@ -337,7 +337,7 @@ test("[registry]: invalid values are errors with file:line:col or the variable's
     await bad(`[registry]\nlisten = "8080"\n`, /registry\.listen must be HOST:PORT/, at(2));
     await bad(`[registry]\nlisten = "localhost:65536"\n`, /HOST:PORT \(port 0–65535\)/, at(2));
     await bad(`[registry]\nlisten = "::1:80"\n`, /HOST:PORT/, at(2));
-    await bad(`[registry]\nrefresh = 0\n`, /registry\.refresh must be a whole number of seconds > 0, got 0/, at(2));
+    await bad(`[registry]\nrefresh = -1\n`, /registry\.refresh must be a whole number of seconds \(0 for no scheduled re-indexing\), got -1/, at(2));
     await bad(`[registry]\nrefresh = 1.5\n`, /registry\.refresh/, at(2));
     await bad("", /CPR_REGISTRY: "gopher:\/\/x" is not an http/, "CPR_REGISTRY", { CPR_REGISTRY: "https://ok.example.org,gopher://x" });
     await bad("", /CPR_REGISTRY_KEYS: invalid public key "bad:AAAA"/, "CPR_REGISTRY_KEYS", { CPR_REGISTRY_KEYS: `${KEY_A},bad:AAAA` });
