@@ -23,8 +23,10 @@ value must be a derivation, or an attribute set with a \`default\` derivation.
 
 The output paths are printed on stdout, one per line.
 
-With --push, the output closure's paths the registry lacks are uploaded (references first) and the build is
-recorded for config {"system": S}, so that \`cpr get\` can install it without evaluating.
+With --push, the registry and the token are checked before anything is built; after the build, the output
+closure's paths the registry lacks are uploaded (references first) and the build is recorded for config
+{"system": S}, so that \`cpr get\` can install it without evaluating. Whether the token may write the atom's set is
+known only when the build is recorded.
 
 Options:
   --system S        Target system (default: builtins.currentSystem of Nix)

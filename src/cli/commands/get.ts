@@ -61,7 +61,7 @@ export function nixStderr(args: ParsedArgs): ((s: string) => void) | undefined {
 /** `cpr get`: install an atom's build from a registry's binary cache, with no evaluation. */
 export const command: Command = {
   name: "get",
-  usage: "cpr get NAME|URI[@REQ] [--registry URL]... [--key KEY]... [--out-link PATH | --no-out-link] [--store STORE] [--build [--push URL --token T]] [--json]",
+  usage: "cpr get NAME|URI[@REQ] [--registry URL]... [--key KEY]... [--system S] [--out-link PATH | --no-out-link] [--store STORE] [--build [--push URL --token T]] [--json]",
   summary: "Install an atom's built package from a registry, without evaluating",
   help: `Finds the newest version of the atom with a build for this system in a registry, and realises its outputs
 from the registry's binary cache with \`nix-store --realise\`: the registry is the only substituter and the
@@ -88,6 +88,10 @@ Options:
   --push URL        With --build: push the build to this registry
   --token T         Write token for --push (default config registry.token, CPR_REGISTRY_TOKEN)
   --json            Print {"label","version","id","set","rev","system","drv","outputs","registry","outLink","built"}
+  -q, --quiet       Do not show Nix's output
+
+A key that is not name:base64, a malformed registry URL, or no registry at all is a usage error. When Nix refuses
+the paths because no trusted key signed them, cpr get says so: check that --key is the registry's own key.
 
 Exit codes: 0 installed, 1 failed (including: no build known), 2 usage error.
 `,

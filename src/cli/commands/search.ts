@@ -15,7 +15,8 @@ config registry.sets (or --set) directly, with ls-refs and the newest versions' 
 and merges what they find by AtomId. TEXT matches labels, descriptions and tags, case-insensitively; exact label
 matches come first.
 
-A source that cannot be reached is reported as a warning; the others still answer.
+A source that cannot be reached is reported as a warning; the others still answer. When every source failed,
+that is an error (exit 1), not an empty result.
 
 Options:
   --registry URL   A registry to ask (repeatable; replaces config registry.urls)

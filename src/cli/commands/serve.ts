@@ -50,7 +50,8 @@ Options:
                     ${DEFAULT_REFRESH_SECONDS})
   --json            Print {"listening":"http://HOST:PORT","publicKey":"name:base64"} on stdout once ready
 
-Exit codes: 0 stopped by a signal, 1 could not start, 2 usage error.
+Exit codes: 0 stopped by a signal, 1 could not start (the address is in use, the data directory or the database
+cannot be used), 2 usage error.
 `,
   options: {
     db: { type: "string" },
