@@ -141,6 +141,22 @@ export function noBuildError(located: Located, system: string): CprError {
   });
 }
 
+/**
+ * Why there is no build: the atom is not in any registry's catalogue (the registries do not index its set), or it
+ * is, and no version matching the requirement has a build for `system`.
+ */
+export async function explainNoBuild(located: Located, system: string): Promise<CprError> {
+  const known = await Promise.all(located.registries.map((r) => r.atom(located.id).catch(() => undefined)));
+  if (known.every((a) => a === null)) {
+    const where = located.registries.map((r) => r.url).join(", ");
+    return new CprError("get.not-indexed", `${located.label} (set ${located.set}) is not in the catalogue of ${where}: no build of it can be known there`, {
+      where,
+      hint: "a registry indexes the sets it was started with (cpr serve --set URL, config registry.sets); or build it locally with --build",
+    });
+  }
+  return noBuildError(located, system);
+}
+
 export interface InstallOptions {
   /** Trusted public keys (`name:base64`); the only ones Nix will accept. */
   readonly keys: readonly string[];

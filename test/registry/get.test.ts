@@ -15,7 +15,7 @@ import { parseAtomUri } from "../../src/protocol/uri.js";
 import { dumpNar, hostSystem, pathInfo } from "../../src/nix/store.js";
 import { buildAtom, pushBuild } from "../../src/registry/build.js";
 import { RegistryClient, registryUrl } from "../../src/registry/client.js";
-import { install, locate, noBuildError, orderedOutputs, parseGetTarget, resolveBuild } from "../../src/registry/get.js";
+import { explainNoBuild, install, locate, noBuildError, orderedOutputs, parseGetTarget, resolveBuild } from "../../src/registry/get.js";
 import { startRegistry, type RunningRegistry } from "../../src/registry/serve.js";
 import { createToken } from "../../src/registry/tokens.js";
 import { tempDir } from "../support/repo.js";
@@ -118,6 +118,14 @@ test("names and URIs: bare names through the catalogue, URIs by the set's root; 
   assert.equal(byName.uri?.label, "dep", "a bare name is buildable from the set's mirror the registry knows");
   await assert.rejects(locate({ cwd: set.work, env }, [client], parseGetTarget("nothing")), isCpr("get.not-found", /no atom labelled 'nothing' in the registry http:/));
   await assert.rejects(locate({ cwd: set.work, env }, [], parseGetTarget("dep")), isCpr("get.no-registry", /no registry is configured/));
+  // No build: an atom the catalogue knows has simply none for the system; one of a set the registry does not index
+  // is named as such, with how to index it.
+  assert.equal((await explainNoBuild(byName, "riscv64-none")).code, "get.no-build");
+  const elsewhere = "e".repeat(40);
+  const unindexed = await explainNoBuild({ ...byName, id: atomId(elsewhere, "dep"), set: elsewhere }, "riscv64-none");
+  assert.equal(unindexed.code, "get.not-indexed");
+  assert.match(unindexed.message, new RegExp(`^dep \\(set ${elsewhere}\\) is not in the catalogue of ${reg.url.replace(/[.]/g, "\\.")}`));
+  assert.match(unindexed.hint ?? "", /cpr serve --set URL/);
   await assert.rejects(locate({ cwd: set.work, env }, [client], parseGetTarget(`${tempDir("cpr-empty-")}::dep`)), (e: unknown) => e instanceof CprError);
 });
 

@@ -7,7 +7,7 @@ import { parsePublicKey } from "../../protocol/nix-key.js";
 import { hostSystem, realise } from "../../nix/store.js";
 import { buildAtom, pushBuild } from "../../registry/build.js";
 import { RegistryClient } from "../../registry/client.js";
-import { install, locate, noBuildError, orderedOutputs, parseGetTarget, resolveBuild } from "../../registry/get.js";
+import { explainNoBuild, install, locate, orderedOutputs, parseGetTarget, resolveBuild } from "../../registry/get.js";
 
 /** The registry settings of the effective configuration (config `registry.*`, env CPR_REGISTRY*). */
 export interface RegistrySettings {
@@ -137,7 +137,7 @@ Exit codes: 0 installed, 1 failed (including: no build known), 2 usage error.
       doc = { label: build.label, version: build.version, id: build.id, set: build.set, rev: build.rev, system: build.system, drv: build.drv, outputs: build.outputs, registry: registry.url, outLink, built: false };
       for (const p of paths) if (!flag(args, "json")) ctx.term.out(p);
     } else {
-      if (!flag(args, "build")) throw noBuildError(located, system);
+      if (!flag(args, "build")) throw await explainNoBuild(located, system);
       if (!located.uri) throw new UsageError(`no build is known and no mirror of ${located.label}'s set is known to build from`, { hint: "name the atom with a URI (URL::LABEL)" });
       ctx.term.info(`no build of ${located.label} for ${system} is known; building it locally`);
       const cache = await Cache.open({ dir: config.cacheDir, env: ctx.env });
