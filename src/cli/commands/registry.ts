@@ -22,6 +22,7 @@ cpr registry token create --set ROOT [--set ROOT]... [--note TEXT]
   Creates a write token scoped to the given set roots (40 or 64 hex digits; cpr ls REMOTE prints a set's root)
   and prints it on stdout. Only its SHA-256 is stored, in the registry's database: the token cannot be shown
   again. Clients send it as Authorization: Bearer <token> (cpr build --push --token, config registry.token).
+  A root the registry's database does not list yet (not indexed, or mistyped) gets a warning.
 
 Options:
   --data DIR     Data directory (config registry.data; default $XDG_DATA_HOME/cpr/registry)
@@ -62,6 +63,11 @@ Exit codes: 0 ok, 1 failed, 2 usage error.
         await db.migrate();
         const token = await createToken(db, sets, note);
         const roots = sets.map((s) => s.trim().toLowerCase());
+        // A mistyped root makes a token that can never write anything: say so (a set indexed later is fine).
+        const indexed = new Set((await db.listSets()).map((x) => x.root));
+        for (const r of new Set(roots)) {
+          if (!indexed.has(r)) ctx.term.warn(`set ${r} is not indexed by this registry (yet): the token can write it once cpr serve indexes it (--set URL, config registry.sets)`);
+        }
         if (flag(args, "json")) ctx.term.out(JSON.stringify({ token, sets: [...new Set(roots)], note }));
         else ctx.term.out(token);
         return 0;
