@@ -188,6 +188,13 @@ test("cpr get refuses: a key the registry did not sign with, no key, an unbuilt 
   const badUrl = await cpr(["get", "hello", "--registry", "htp://x", "--key", reg.publicKey], { noEval: true });
   assert.equal(badUrl.code, 2);
   assert.match(badUrl.stderr, /a registry is reached over http:\/\/ or https:\/\//);
+  const occupied = tempDir("cpr-get-");
+  writeFileSync(join(occupied, "result"), "mine\n");
+  const notALink = await cpr(["get", uri, "--registry", reg.url, "--key", reg.publicKey, "--store", tempDir("cpr-store-")], { cwd: occupied, noEval: true });
+  assert.equal(notALink.code, 1);
+  assert.match(notALink.stderr, /result exists and is not an out-link \(a symlink\): cpr get will not replace it/);
+  assert.doesNotMatch(notALink.stderr, /installing/, "refused before downloading anything");
+  assert.equal(readFileSync(join(occupied, "result"), "utf8"), "mine\n");
   const noAtom = await cpr(["get", `${set.remote}::nosuchatom`, "--registry", reg.url, "--key", reg.publicKey], { noEval: true });
   assert.equal(noAtom.code, 1);
   assert.match(noAtom.stderr, /has no published atom 'nosuchatom'/);

@@ -1,3 +1,4 @@
+import { lstat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { flag, str, strs, type Command, type ParsedArgs } from "../command.js";
 import { Cache } from "../../git/cache.js";
@@ -121,6 +122,14 @@ Exit codes: 0 installed, 1 failed (including: no build known), 2 usage error.
     if (urls.length === 0) throw new UsageError("no registry is configured", { hint: "pass --registry URL, or set config registry.urls or CPR_REGISTRY" });
     checkKeys(keys);
     const outLink = flag(args, "no-out-link") ? null : resolve(ctx.cwd, str(args, "out-link") ?? "result");
+    // Nix replaces an existing out-link (a symlink) but refuses anything else, after the download: say so first.
+    const existing = outLink === null ? null : await lstat(outLink).catch(() => null);
+    if (existing && !existing.isSymbolicLink()) {
+      throw new CprError("get.out-link", `${outLink} exists and is not an out-link (a symlink): cpr get will not replace it`, {
+        where: outLink ?? undefined,
+        hint: "remove it, or pass --out-link PATH or --no-out-link",
+      });
+    }
     const system = str(args, "system") ?? hostSystem();
     const store = str(args, "store");
     const nix = { env: ctx.env, store: store === undefined ? undefined : /^[a-z+]+:\/\//.test(store) || !store.includes("/") ? store : resolve(ctx.cwd, store), onStderr: nixStderr(args) };
