@@ -210,6 +210,9 @@ test("cpr get refuses: a key the registry did not sign with, no key, an unbuilt 
   assert.match(dead.stderr, /cannot reach registry http:\/\/127\.0\.0\.1:9/);
   assert.doesNotMatch(dead.stderr, /building |built /);
   assert.equal((await cpr(["get", "hello", "--out-link", "x", "--no-out-link"])).code, 2);
+  const strayToken = await cpr(["get", "hello", "--registry", reg.url, "--token", token]);
+  assert.equal(strayToken.code, 2);
+  assert.match(strayToken.stderr, /^error: --token is only used with --build --push/);
 });
 
 test("cpr get --build builds an unbuilt version locally and --push shares it; a bare name then installs", async (t) => {

@@ -113,6 +113,7 @@ Exit codes: 0 installed, 1 failed (including: no build known), 2 usage error.
     if (text === undefined) throw new UsageError("missing NAME or URI", { hint: "e.g. `cpr get hello` or `cpr get gh:owner/repo::hello@^2`" });
     if (str(args, "out-link") !== undefined && flag(args, "no-out-link")) throw new UsageError("--out-link and --no-out-link exclude each other");
     if (str(args, "push") !== undefined && !flag(args, "build")) throw new UsageError("--push is only used with --build");
+    if (str(args, "token") !== undefined && str(args, "push") === undefined) throw new UsageError("--token is only used with --build --push");
     const { config } = await loadConfig({ cwd: ctx.cwd, env: ctx.env });
     const settings = registrySettings(config);
     const urls = strs(args, "registry").length ? strs(args, "registry") : settings.urls;
