@@ -8,6 +8,7 @@ import { request as httpsRequest } from "node:https";
 import type { Readable } from "node:stream";
 import type { BuildRecord } from "../protocol/build-record.js";
 import { CprError } from "../protocol/errors.js";
+import { chooseProxy, proxyAuthorization, TunnelAgent } from "../git/transport/proxy.js";
 
 export interface SearchResult {
   readonly id: string;
@@ -75,6 +76,8 @@ export type BuildRecordBody = BuildRecord;
 export interface ClientOptions {
   /** Bearer token for writes. */
   readonly token?: string | null;
+  /** Environment for proxy settings (https_proxy, http_proxy, all_proxy, no_proxy); default process.env. */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 interface Answer {
@@ -103,10 +106,13 @@ export function registryUrl(text: string): string {
 export class RegistryClient {
   readonly url: string;
   private readonly token: string | null;
+  private readonly env: NodeJS.ProcessEnv;
+  private tunnel: TunnelAgent | null = null;
 
   constructor(url: string, opts: ClientOptions = {}) {
     this.url = registryUrl(url);
     this.token = opts.token ?? null;
+    this.env = opts.env ?? process.env;
   }
 
   /** `GET /api/v1/search?q=…` */
@@ -212,7 +218,17 @@ export class RegistryClient {
     const target = new URL(this.url + path);
     const all: Record<string, string> = { "user-agent": "cpr", ...headers };
     if (this.token && method !== "GET") all.authorization = `Bearer ${this.token}`;
-    const req = (target.protocol === "https:" ? httpsRequest : httpRequest)(target, { method, headers: all });
+    // Proxies as for git remotes (src/git/transport/proxy.ts): https in a CONNECT tunnel, http in absolute form.
+    const proxy = chooseProxy(target, null, this.env);
+    let req;
+    if (!proxy) req = (target.protocol === "https:" ? httpsRequest : httpRequest)(target, { method, headers: all });
+    else if (target.protocol === "https:") {
+      this.tunnel ??= new TunnelAgent(proxy.url, { keepAlive: false });
+      req = httpsRequest(target, { method, headers: all, agent: this.tunnel });
+    } else {
+      const auth = proxyAuthorization(proxy.url);
+      req = httpRequest({ host: proxy.url.hostname, port: Number(proxy.url.port), path: target.href, method, agent: false, headers: { ...all, host: target.host, ...(auth ? { "proxy-authorization": auth } : {}) } });
+    }
     return new Promise<Answer>((resolve, reject) => {
       let settled = false;
       const fail = (e: unknown) => {
