@@ -12,17 +12,10 @@ import { parseAtomManifest } from "../protocol/manifest.js";
 import { manifestRef } from "../protocol/refs.js";
 import type { Reporter } from "../protocol/report.js";
 import { compareVersions, tryParseVersion } from "../protocol/version.js";
-import type { RegistryClient } from "./client.js";
+import type { RegistryClient, SearchResult } from "./client.js";
 
-export interface SearchHit {
-  readonly id: string;
-  readonly label: string;
-  /** Set root hex. */
-  readonly set: string;
-  readonly description: string | null;
-  readonly tags: readonly string[];
-  /** Every version any source knows, newest first. */
-  readonly versions: readonly string[];
+/** A search result as the API answers it (`versions`: every version any source knows, newest first), merged. */
+export interface SearchHit extends SearchResult {
   /** Where it was found: registry URLs and set mirror URLs. */
   readonly sources: readonly string[];
 }
