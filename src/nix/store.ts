@@ -66,7 +66,7 @@ async function run(program: string, args: readonly string[], opts: NixOptions, w
     child.on("error", (e: NodeJS.ErrnoException) => reject(spawnError(program, e)));
     child.on("close", (code, signal) => {
       if (code === 0) resolve({ stdout: Buffer.concat(out).toString("utf8"), stderr: err });
-      else reject(nixFailure(program, args, what, code, signal, err));
+      else reject(nixFailure(program, args, what, code, signal, err, opts.onStderr !== undefined));
     });
   });
 }
@@ -78,11 +78,20 @@ function spawnError(program: string, e: NodeJS.ErrnoException): CprError {
   return new CprError("nix.spawn", `cannot run ${program}: ${e.message}`, { cause: e });
 }
 
-function nixFailure(program: string, args: readonly string[], what: string, code: number | null, signal: NodeJS.Signals | null, stderr: string): CprError {
-  const tail = stderr.trim().slice(-STDERR_KEEP);
+/**
+ * The error for a failed Nix command. When Nix's stderr was already passed through to the user (`shown`), only its
+ * `warning:` and `error:` lines are repeated, so the message does not print the whole log a second time.
+ */
+function nixFailure(program: string, args: readonly string[], what: string, code: number | null, signal: NodeJS.Signals | null, stderr: string, shown = false): CprError {
+  const errors = stderr
+    .split("\n")
+    .filter((l) => /^(error|warning)\b/.test(l.trim()))
+    .map((l) => l.trim());
+  const tail = shown && errors.length > 0 ? errors.slice(-5).join("\n") : stderr.trim().slice(-STDERR_KEEP);
   const status = signal ? `killed by ${signal}` : `exit ${code}`;
   return new CprError("nix.failed", `${what} failed (${program} ${status})${tail ? `:\n${indent(tail)}` : " with no message"}`, {
     where: `${program} ${args.join(" ")}`,
+    ...(shown && errors.length > 0 ? { hint: "Nix's full output is above" } : {}),
   });
 }
 

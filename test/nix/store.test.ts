@@ -114,3 +114,21 @@ test("Nix's errors become CprErrors with its stderr; a missing program is named"
   const stream = dumpNar("/nix/store/00000000000000000000000000000000-nothing", { env });
   await assert.rejects(collect(stream), (e: unknown) => e instanceof CprError && e.code === "nix.failed");
 });
+
+test("when Nix's output was shown, the error repeats only its warning and error lines", async (t) => {
+  if (!needTools(t, "nix-instantiate")) return;
+  const dir = tempDir("cpr-nix-");
+  const noisy = join(dir, "noisy.nix");
+  writeFileSync(noisy, '{ }: builtins.trace "some long evaluation log" (throw "the real problem")\n');
+  let shown = "";
+  const err = await instantiate(noisy, { env, onStderr: (s) => (shown += s) }).then(
+    () => assert.fail("evaluation should fail"),
+    (e: unknown) => e as CprError,
+  );
+  assert.match(shown, /some long evaluation log/, "Nix's output went to the user");
+  assert.match(err.message, /the real problem/);
+  assert.doesNotMatch(err.message, /some long evaluation log/, "the log is not printed twice");
+  assert.match(err.hint ?? "", /full output is above/);
+  // Not shown: the error carries Nix's whole stderr.
+  await assert.rejects(instantiate(noisy, { env }), (e: unknown) => e instanceof CprError && /some long evaluation log/.test(e.message) && /the real problem/.test(e.message));
+});
