@@ -89,7 +89,10 @@ export async function fetchRefsInto(gitDir: string, url: string, refs: readonly 
     if (opts.depth) flags.push(`--depth=${opts.depth}`);
     if (opts.filter) flags.push(`--filter=${opts.filter}`);
     for (const tip of opts.negotiationTips ?? []) flags.push(`--negotiation-tip=${tip}`);
-    const r = await runGit(["-c", `include.path=${config}`, "-c", "fetch.prune=false", "fetch", ...flags, "cpr-fetch"], {
+    // fetch.unpackLimit=1 keeps every received pack as a pack, which appears at once when its index is renamed
+    // into place. Unpacked, a small fetch becomes loose objects written one by one (commit first, blobs last), and
+    // another cpr process sharing the cache could see the commit before its blobs exist.
+    const r = await runGit(["-c", `include.path=${config}`, "-c", "fetch.prune=false", "-c", "fetch.unpackLimit=1", "fetch", ...flags, "cpr-fetch"], {
       cwd: gitDir,
       env: opts.env,
       okCodes: [0, 1, 128],
