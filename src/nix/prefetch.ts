@@ -9,7 +9,8 @@
  *   to, found with our own `ls-refs` (§13.6: `refs/tags/` stripped, a leading `v` allowed, highest match).
  *
  * URLs may be http(s), `file://` or a local path (§13.5); any other scheme is a clear error. Unpacking uses the
- * system `tar`, which detects gzip, bzip2, xz and zstd itself (given the decompressor is installed). As
+ * system `tar`, which detects gzip, bzip2, xz and zstd itself (given the decompressor is installed), or a zip archive
+ * with `bsdtar` (libarchive, which Nix uses) or `unzip`. As
  * `nix-prefetch-url --unpack` does, an archive holding exactly one top-level entry hashes as that entry; otherwise the
  * whole unpacked directory is hashed.
  *
@@ -17,8 +18,8 @@
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { chmod, lstat, mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { createReadStream, createWriteStream, existsSync } from "node:fs";
+import { chmod, lstat, mkdir, mkdtemp, open, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { Readable, Transform } from "node:stream";
@@ -273,28 +274,63 @@ async function streamSource(source: Source, url: string, opts: PrefetchOptions, 
   }
 }
 
-/** Unpack a tarball with the system tar (it detects the compression itself). */
+/** Whether `archive` is a zip file (local file header or empty-archive signature). */
+async function isZip(archive: string): Promise<boolean> {
+  const fh = await open(archive, "r");
+  try {
+    const { buffer, bytesRead } = await fh.read(Buffer.alloc(4), 0, 4, 0);
+    const magic = buffer.subarray(0, bytesRead).toString("latin1");
+    return magic === "PK\x03\x04" || magic === "PK\x05\x06";
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The first of `programs` found on PATH (in `env`), or null. */
+function onPath(programs: readonly string[], env: NodeJS.ProcessEnv | undefined): string | null {
+  const dirs = ((env ?? process.env).PATH ?? "").split(":").filter(Boolean);
+  for (const p of programs) if (dirs.some((d) => existsSync(join(d, p)))) return p;
+  return null;
+}
+
+/**
+ * Unpack an archive as Nix's unpacker (libarchive) would: a tarball with the system tar (it detects gzip, bzip2, xz
+ * and zstd itself), a zip with bsdtar (libarchive itself) or else unzip.
+ */
 async function unpackTarball(archive: string, dest: string, url: string, env: NodeJS.ProcessEnv | undefined): Promise<void> {
   await mkdir(dest);
-  const args = ["-x", "-f", archive, "-C", dest, "--no-same-owner"];
+  const shown = redactUrl(url);
+  let program = "tar";
+  let args = ["-x", "-f", archive, "-C", dest, "--no-same-owner"];
+  if (await isZip(archive)) {
+    const zipTool = onPath(["bsdtar", "unzip"], env);
+    if (!zipTool) {
+      throw new CprError("nix.unpack", `cannot unpack ${shown}: it is a zip archive, and neither bsdtar nor unzip is installed`, {
+        where: shown,
+        hint: "install bsdtar (Debian: libarchive-tools) or unzip",
+      });
+    }
+    program = zipTool;
+    args = zipTool === "bsdtar" ? ["-x", "-f", archive, "-C", dest, "--no-same-owner"] : ["-q", "-o", archive, "-d", dest];
+  }
   const stderr: Buffer[] = [];
   const code = await new Promise<number>((ok, fail) => {
-    const p = spawn("tar", args, { stdio: ["ignore", "ignore", "pipe"], env: env ?? process.env });
+    const p = spawn(program, args, { stdio: ["ignore", "ignore", "pipe"], env: env ?? process.env });
     p.stderr.on("data", (d: Buffer) => stderr.push(d));
     p.on("error", (e) => fail(e));
     p.on("close", (c) => ok(c ?? 1));
   }).catch((e: NodeJS.ErrnoException) => {
-    throw new CprError("nix.unpack", `cannot run tar to unpack ${redactUrl(url)}: ${e.message}`, {
-      where: redactUrl(url),
-      hint: e.code === "ENOENT" ? "install tar (and xz, bzip2 or zstd for those compressions)" : undefined,
+    throw new CprError("nix.unpack", `cannot run ${program} to unpack ${shown}: ${e.message}`, {
+      where: shown,
+      hint: e.code === "ENOENT" ? `install ${program} (and xz, bzip2 or zstd for those compressions)` : undefined,
       cause: e,
     });
   });
   if (code !== 0) {
     const msg = Buffer.concat(stderr).toString("utf8").trim().split("\n").slice(0, 3).join("; ");
-    throw new CprError("nix.unpack", `cannot unpack ${redactUrl(url)}: tar failed${msg ? `: ${msg}` : ` (exit ${code})`}`, {
-      where: redactUrl(url),
-      hint: "the URL must name a tarball (.tar, .tar.gz/.tgz, .tar.bz2, .tar.xz, .tar.zst; the decompressor must be installed); zip archives are not supported",
+    throw new CprError("nix.unpack", `cannot unpack ${shown}: ${program} failed${msg ? `: ${msg}` : ` (exit ${code})`}`, {
+      where: shown,
+      hint: "the URL must name a tarball (.tar, .tar.gz/.tgz, .tar.bz2, .tar.xz, .tar.zst; the decompressor must be installed) or a zip archive",
     });
   }
   await makeRemovable(dest);

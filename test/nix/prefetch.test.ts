@@ -141,6 +141,47 @@ describe("prefetch url/tar/build against nix-prefetch-url", () => {
     assert.equal((await prefetchUrl(`${srv.base}/f/many.tar.gz`, { unpack: true })).singleTop, false);
   });
 
+  test("zip archives (one top directory, several entries, an executable) hash as nix-prefetch-url --unpack hashes them", async (t) => {
+    if (!needTools(t, "nix-prefetch-url", "python3")) return;
+    if (!findTool("bsdtar") && !needTools(t, "unzip")) return;
+    const src = tempDir("cpr-zip-src-");
+    mkdirSync(join(src, "one/top/sub"), { recursive: true });
+    writeFileSync(join(src, "one/top/readme.txt"), "hello\n");
+    writeFileSync(join(src, "one/top/sub/run.sh"), "#!/bin/sh\necho run\n");
+    chmodSync(join(src, "one/top/sub/run.sh"), 0o755);
+    writeFileSync(join(src, "one/top/sub/data.bin"), randomBytes(prng(7), 70_001));
+    // Several top-level entries (ASCII names: Nix's libarchive cannot read UTF-8 zip names under the C locale).
+    const many = join(src, "many");
+    mkdirSync(join(many, "lib/deep"), { recursive: true });
+    writeFileSync(join(many, "a.txt"), "a\n");
+    writeFileSync(join(many, "lib/deep/b.txt"), randomBytes(prng(9), 5_000));
+    writeFileSync(join(many, "tool"), "#!/bin/sh\n");
+    chmodSync(join(many, "tool"), 0o755);
+    // Python's zipfile records each entry's Unix mode, as zip(1) does.
+    const zip = (name: string, dir: string): string => {
+      const out = join(files, name);
+      execFileSync("python3", ["-c", `
+import os, sys, zipfile
+root, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+    for d, dirs, fs in sorted(os.walk(root)):
+        for n in sorted(dirs) + sorted(fs):
+            p = os.path.join(d, n)
+            z.write(p, os.path.relpath(p, root))
+`, dir, out]);
+      return name;
+    };
+    for (const name of [zip("one.zip", join(src, "one")), zip("many.zip", many)]) {
+      const url = `${srv.base}/f/${name}`;
+      const expected = await nixPrefetch(url, true);
+      assert.deepEqual(await prefetchDirect("tar", url), { kind: "tar", type: "nix+tar", url, hash: expected }, name);
+    }
+    assert.equal((await prefetchUrl(`${srv.base}/f/one.zip`, { unpack: true })).singleTop, true);
+    // With neither bsdtar nor unzip on PATH, the error says what to install.
+    const bare = tempDir("cpr-zip-path-");
+    await assert.rejects(prefetchDirect("tar", `${srv.base}/f/one.zip`, { env: { ...process.env, PATH: bare } }), (e: unknown) => e instanceof CprError && e.code === "nix.unpack" && /zip archive/.test(e.message) && /unzip/.test(e.hint ?? ""));
+  });
+
   test("temporary files are removed", async () => {
     const tmp = tempDir("cpr-prefetch-tmp-");
     await prefetchDirect("tar", `${srv.base}/f/${tarballs.find((n) => n.startsWith("readonly"))}`, { tmpDir: tmp });

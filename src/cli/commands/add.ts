@@ -25,8 +25,8 @@ export const command: Command = {
   version> is recorded. Then the whole graph is resolved and atom.lock and atom.toml are written as a pair.
 
 cpr add --nix NAME URL [--git [REF|REQ] | --tar | --build [--unpack]]
-  A direct Nix dependency in [deps.direct.nix]: a file (default: flat sha256), a tarball (--tar: NAR sha256 of
-  the unpacked tree), a build-time fetch (--build, --unpack for the NAR hash of the unpacked tree) or a git
+  A direct Nix dependency in [deps.direct.nix]: a file (default: flat sha256), a tarball or zip archive (--tar:
+  NAR sha256 of the unpacked tree), a build-time fetch (--build, --unpack for the NAR hash of the unpacked tree) or a git
   checkout (--git, optionally a branch/tag name or a version requirement over the repository's tags, given as
   the argument after URL). Hashes and revs are computed by cpr itself and locked.
 
