@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createHash } from "node:crypto";
@@ -65,6 +65,35 @@ test("cpr add (no requirement records ^resolved), tree --json, why, remove, reso
   // Usage errors exit 2; --help exits 0 for every verb.
   assert.equal(cpr(dir, env, "add").code, 2);
   for (const verb of ["add", "remove", "resolve", "update", "tree", "why"]) assert.equal(cpr(dir, env, verb, "--help").code, 0, verb);
+});
+
+test("tree/why for a lock resolved elsewhere: direct edges and a warning; the whole graph again from cached manifests", () => {
+  const base = tempDir("cpr-sets-");
+  const low = join(base, "low");
+  makeSet(low, { c: { "1.0.0": {}, "1.4.0": {} } }, "low");
+  const mid = join(base, "mid");
+  makeSet(mid, { a: { "1.2.0": { sets: { low }, deps: { low: { c: "^1.1" } } } } }, "mid");
+  const dir = makeProject({});
+  const resolver = isolatedEnv();
+  assert.equal(cpr(dir, resolver, "add", `${mid}::a`, "--set", "mid").code, 0);
+
+  // Another machine: an empty cache.
+  const other = isolatedEnv();
+  const bare = cpr(dir, other, "tree", "--json");
+  assert.equal(bare.code, 0, bare.stderr);
+  assert.match(bare.stderr, /the dependencies of (a 1\.2\.0, c 1\.4\.0|c 1\.4\.0, a 1\.2\.0) are unknown here .*cpr fetch --lock/);
+  const before = (JSON.parse(bare.stdout) as { atoms: { label: string; deps: string[] }[] }).atoms;
+  assert.deepEqual(before.find((x) => x.label === "a")!.deps, []);
+  assert.match(cpr(dir, other, "why", "c").stdout, /no known chain/);
+
+  // The resolving machine, with its recorded graph gone: the edges come back from the cached manifest blobs.
+  rmSync(join(resolver.CPR_CACHE_DIR!, "resolve", "graphs"), { recursive: true, force: true });
+  const full = cpr(dir, resolver, "tree", "--json");
+  assert.equal(full.code, 0, full.stderr);
+  assert.doesNotMatch(full.stderr, /unknown here/);
+  const atoms = (JSON.parse(full.stdout) as { atoms: { label: string; id: string; deps: string[] }[] }).atoms;
+  assert.deepEqual(atoms.find((x) => x.label === "a")!.deps, [atoms.find((x) => x.label === "c")!.id]);
+  assert.equal(cpr(dir, resolver, "why", "c").stdout.trim(), "app 0.1.0 requires a ^1.2.0 -> a 1.2.0 requires c ^1.1 -> c 1.4.0");
 });
 
 test("a conflict prints the explanation and what to change (exit 1, nothing written)", () => {

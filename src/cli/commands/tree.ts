@@ -15,7 +15,9 @@ and the set's root. Reads only atom.toml, atom.lock and the local cache; never t
 higher up is marked (*) and not expanded again.
 
 The edges below the direct dependencies are those recorded in the cache when the lock was resolved on this
-machine; without them (a lock resolved elsewhere) only the direct dependencies are shown, with a warning.
+machine. For a lock resolved elsewhere they are rebuilt from the locked atoms' manifests in the cache (after
+\`cpr fetch --lock\`, or an earlier resolve); an atom whose manifest is not there is shown without its
+dependencies, with a warning.
 
 Options:
   --json   Print {"atoms":[{"label","version","id","set","rev","deps":[<id>…]}]} on stdout
@@ -28,8 +30,12 @@ Exit codes: 0 printed, 1 failed (no atom.lock), 2 usage error.
     const project = loadProject(ctx.cwd);
     if (!project.lock) throw new CprError("tree.no-lock", `no atom.lock in ${project.dir}`, { hint: "run `cpr resolve` first" });
     const config = await resolverConfig(ctx.cwd, ctx.env);
-    const graph = lockedGraph(project, config.cacheDir);
-    if (!graph.complete) ctx.term.warn("the graph of this lock is not in the cache (resolved elsewhere?): showing direct dependencies only; `cpr resolve` records it");
+    const graph = await lockedGraph(project, config.cacheDir, ctx.env);
+    if (!graph.complete) {
+      const names = graph.unknown.map((a) => `${a.label} ${a.version}`);
+      const shown = names.length > 5 ? `${names.slice(0, 5).join(", ")} and ${names.length - 5} more` : names.join(", ");
+      ctx.term.warn(`the dependencies of ${shown} are unknown here (their manifests are not in the cache): \`cpr fetch --lock\` or \`cpr resolve\` brings them`);
+    }
     if (flag(args, "json")) {
       const atoms = [...graph.atoms.values()].map((a) => ({
         label: a.label,

@@ -27,7 +27,7 @@ Exit codes: 0 printed, 1 failed (not in the lock), 2 usage error.
     const label = normalizeLabel(arg, "label", "LABEL");
     const project = loadProject(ctx.cwd);
     if (!project.lock) throw new CprError("why.no-lock", `no atom.lock in ${project.dir}`, { hint: "run `cpr resolve` first" });
-    const graph = lockedGraph(project, (await resolverConfig(ctx.cwd, ctx.env)).cacheDir);
+    const graph = await lockedGraph(project, (await resolverConfig(ctx.cwd, ctx.env)).cacheDir, ctx.env);
     const chains = whyChains(graph, label);
     if (chains.length === 0) throw new CprError("why.not-locked", `${label} is not in atom.lock`, { hint: "see `cpr tree`" });
     const me = project.manifest.package;
@@ -45,7 +45,7 @@ Exit codes: 0 printed, 1 failed (not in the lock), 2 usage error.
     }
     for (const c of chains) {
       if (c.chain.length === 0) {
-        ctx.term.out(`${label} ${c.target.version}: no recorded chain (the lock's graph is not in the cache; run \`cpr resolve\`)`);
+        ctx.term.out(`${label} ${c.target.version}: no known chain (the manifests of this lock's atoms are not in the cache; \`cpr fetch --lock\` or \`cpr resolve\` brings them)`);
         continue;
       }
       const parts = c.chain.map((s) => `${nameOf(s.from)} requires ${graph.atoms.get(s.edge.dep)?.label ?? s.edge.dep} ${s.edge.req}`);
