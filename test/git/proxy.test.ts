@@ -1,7 +1,8 @@
 /**
  * HTTP(S) proxies for discovery over smart HTTP, chosen as git chooses them, against a real forward proxy
  * (tinyproxy) in front of lighttpd running git http-backend, over http and over https (a CONNECT tunnel with TLS to
- * the server inside, certificate checked against GIT_SSL_CAINFO).
+ * the server inside, certificate checked against GIT_SSL_CAINFO); and git's other http.* settings for the URL
+ * (http.sslCAInfo, http.sslVerify, http.extraHeader).
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -10,7 +11,7 @@ import { join } from "node:path";
 import { parseGitUrl } from "../../src/protocol/uri.js";
 import { CprError } from "../../src/protocol/errors.js";
 import { lsRefs } from "../../src/git/lsrefs.js";
-import { bypassesProxy, chooseProxy, parseProxy } from "../../src/git/transport/proxy.js";
+import { bypassesProxy, chooseProxy, parseGitHttpConfig, parseProxy } from "../../src/git/transport/proxy.js";
 import { GIT_TEST_ENV, atomToml, gitIn, makeRepo, tempDir } from "../support/repo.js";
 import { findTool, needTools } from "../support/tools.js";
 import { freePort, startHttpBackend, startTinyproxy, type HttpTestServer, type TinyproxyServer } from "../support/servers.js";
@@ -52,6 +53,13 @@ describe("proxy selection (as git and libcurl choose)", () => {
     assert.equal(chooseProxy(https, null, { https_proxy: "http://a:1", NO_PROXY: "example.org" }), null);
   });
 
+  test("git config http.* for a URL: proxy, sslVerify, sslCAInfo and extraHeader (an empty one resets)", () => {
+    const cfg = parseGitHttpConfig("http.proxy http://p:3128\nhttp.sslverify false\nhttp.sslcainfo /etc/ca.pem\nhttp.extraheader X-A: 1\nhttp.extraheader \nhttp.extraheader Authorization: Bearer t\n");
+    assert.deepEqual(cfg, { proxy: "http://p:3128", sslVerify: false, sslCAInfo: "/etc/ca.pem", extraHeaders: ["Authorization: Bearer t"] });
+    assert.deepEqual(parseGitHttpConfig(""), { proxy: null, sslVerify: null, sslCAInfo: null, extraHeaders: [] });
+    assert.equal(parseGitHttpConfig("http.sslverify true").sslVerify, true);
+  });
+
   test("proxy URLs: default scheme and port; unsupported schemes and garbage are clear errors", () => {
     assert.equal(parseProxy("proxy", "http_proxy").href, "http://proxy:1080/");
     assert.throws(() => parseProxy("socks5://proxy:1080", "all_proxy"), (e: unknown) => e instanceof CprError && /socks5 proxy/.test(e.message) && e.where === "all_proxy");
@@ -64,6 +72,7 @@ describe("discovery through a real proxy (tinyproxy)", () => {
   let secure: HttpTestServer | null = null;
   let proxy: TinyproxyServer | null = null;
   let authProxy: TinyproxyServer | null = null;
+  let authed: HttpTestServer | null = null;
   let oid = "";
   const available = ["tinyproxy", "lighttpd", "git-http-backend", "openssl"].every((t) => findTool(t) !== null);
 
@@ -78,9 +87,10 @@ describe("discovery through a real proxy (tinyproxy)", () => {
     secure = await startHttpBackend(base, { tls: true });
     proxy = await startTinyproxy({ connectPorts: [secure.port] });
     authProxy = await startTinyproxy({ connectPorts: [secure.port], auth: { user: "alice", password: "s3cret" } });
+    authed = await startHttpBackend(base, { auth: { user: "ci", password: "t0ken" } });
   });
   after(async () => {
-    await Promise.all([plain?.stop(), secure?.stop(), proxy?.stop(), authProxy?.stop()]);
+    await Promise.all([plain?.stop(), secure?.stop(), proxy?.stop(), authProxy?.stop(), authed?.stop()]);
   });
 
   const list = (url: string, env: NodeJS.ProcessEnv) => lsRefs(parseGitUrl(url), PREFIXES, { env, timeoutMs: 20_000 });
@@ -145,5 +155,32 @@ describe("discovery through a real proxy (tinyproxy)", () => {
       assert.match(e.hint ?? "", /no_proxy/);
       return true;
     });
+  });
+  /** git config entries through the environment (GIT_CONFIG_COUNT), as `git -c` would give them. */
+  const gitConfig = (pairs: [string, string][]): NodeJS.ProcessEnv => {
+    const env: NodeJS.ProcessEnv = { GIT_CONFIG_COUNT: String(pairs.length) };
+    pairs.forEach(([k, v], i) => {
+      env[`GIT_CONFIG_KEY_${i}`] = k;
+      env[`GIT_CONFIG_VALUE_${i}`] = v;
+    });
+    return env;
+  };
+
+  test("git config http.sslCAInfo and http.sslVerify for the URL apply, as for git", async (t) => {
+    if (!needTools(t, "lighttpd", "git-http-backend", "openssl")) return;
+    const url = secure!.url("set.git");
+    assert.equal((await list(url, cleanEnv(gitConfig([[`http.${url}.sslCAInfo`, secure!.caFile!]])))).refs.length, 1);
+    assert.equal((await list(url, cleanEnv(gitConfig([["http.sslVerify", "false"]])))).refs.length, 1);
+    await assert.rejects(list(url, cleanEnv(gitConfig([["http.https://elsewhere.example/.sslVerify", "false"]]))), (e: unknown) => e instanceof CprError && /GIT_SSL_CAINFO/.test(e.hint ?? ""));
+  });
+
+  test("git config http.extraHeader is sent to the remote's origin (CI tokens as actions/checkout sets them)", async (t) => {
+    if (!needTools(t, "lighttpd", "git-http-backend")) return;
+    const url = authed!.url("set.git");
+    const noPrompt = { GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "", SSH_ASKPASS: "", HOME: tempDir("cpr-home-") };
+    await assert.rejects(list(url, cleanEnv(noPrompt)), (e: unknown) => e instanceof CprError);
+    const basic = Buffer.from("ci:t0ken").toString("base64");
+    const r = await list(url, cleanEnv({ ...noPrompt, ...gitConfig([[`http.http://127.0.0.1:${authed!.port}/.extraHeader`, `Authorization: Basic ${basic}`]]) }));
+    assert.deepEqual(r.refs.map((x) => x.oid), [oid]);
   });
 });

@@ -8,7 +8,7 @@ import { credentialApprove, credentialFill, credentialReject, type Credential } 
 import { FLUSH_PKT, PktReader, bufferSource, encodePkt, pktText } from "../pktline.js";
 import { networkErrorMessage, remoteError } from "./errors.js";
 import { StreamSource } from "./stream.js";
-import { chooseProxy, gitProxyConfig, proxyAuthorization, proxyDisplay, TunnelAgent, type Proxy } from "./proxy.js";
+import { chooseProxy, gitHttpConfig, proxyAuthorization, proxyDisplay, TunnelAgent, type Proxy } from "./proxy.js";
 import type { Session, TransportContext } from "./types.js";
 
 /**
@@ -17,7 +17,8 @@ import type { Session, TransportContext } from "./types.js";
  * user's git credential helpers (`git credential fill`), retries once with Basic auth, then approves or rejects.
  * Redirects are followed for the GET only, and the base URL moves with them (git's `http.followRedirects=initial`).
  * Proxies are chosen as git chooses them (`http.proxy`, `https_proxy`, `http_proxy`, `all_proxy`, `no_proxy`; see
- * proxy.ts).
+ * proxy.ts). git's `http.sslVerify`, `http.sslCAInfo` and `http.extraHeader` for the URL apply too, with
+ * `GIT_SSL_NO_VERIFY` and `GIT_SSL_CAINFO` overriding the first two, as in git.
  */
 
 const SERVICE_SUFFIX = "/info/refs?service=git-upload-pack";
@@ -86,7 +87,7 @@ class HttpSession implements Session {
   /** Keep-alive agents per protocol (a redirect may switch), all destroyed on close. */
   private readonly agents = new Map<string, http.Agent>();
   private readonly responses: IncomingMessage[] = [];
-  private readonly tls: https.RequestOptions;
+  private tls: https.RequestOptions;
   private bytes = 0;
   private trips = 0;
   /**
@@ -98,12 +99,16 @@ class HttpSession implements Session {
   private readonly urlUser: string | null;
   /** git config `http.proxy` (or `http.<url>.proxy`) for the remote, read once at open. */
   private gitProxy: string | null = null;
+  /** git config `http.extraHeader` values for the remote, sent only to the origin the remote URL names. */
+  private extraHeaders: Record<string, string> = {};
+  private readonly configOrigin: string;
   /** The proxy of the request in flight, for error messages. */
   private lastProxy: Proxy | null = null;
 
   constructor(private readonly ctx: TransportContext) {
     this.base = httpBase(ctx);
-    this.tls = tlsOptions(ctx.env);
+    this.tls = tlsOptions(ctx.env, null);
+    this.configOrigin = this.base.origin;
     this.userAgent = `git/cpr-${ctx.version}`;
     // Userinfo is read from the URL text and percent-decoded, as git does (`p%40ss` is the password `p@ss`); the
     // GitUrl fields are only a fallback, so it does not matter whether the parser decoded them.
@@ -116,7 +121,13 @@ class HttpSession implements Session {
 
   /** GET info/refs, follow redirects, check the content type and position the advertisement reader. */
   async open(): Promise<void> {
-    this.gitProxy = await gitProxyConfig(this.base.href, this.ctx.env, this.ctx.cwd);
+    const cfg = await gitHttpConfig(this.base.href, this.ctx.env, this.ctx.cwd);
+    this.gitProxy = cfg.proxy;
+    this.tls = tlsOptions(this.ctx.env, cfg);
+    for (const h of cfg.extraHeaders) {
+      const colon = h.indexOf(":");
+      if (colon > 0) this.extraHeaders[h.slice(0, colon).trim().toLowerCase()] = h.slice(colon + 1).trim();
+    }
     const res = await this.exchange({ method: "GET", url: join(this.base, SERVICE_SUFFIX), headers: { "git-protocol": "version=2", accept: "*/*", pragma: "no-cache" } });
     const type = contentType(res);
     if (type !== ADVERTISEMENT_TYPE) {
@@ -279,7 +290,8 @@ class HttpSession implements Session {
   /** Make one request; network failures and timeouts become remote.unreachable. */
   private send(req: HttpRequest): Promise<IncomingMessage> {
     this.trips += 1;
-    const headers: Record<string, string> = { "user-agent": this.userAgent, "accept-encoding": "gzip, deflate", ...req.headers };
+    const extra = req.url.origin === this.configOrigin ? this.extraHeaders : {};
+    const headers: Record<string, string> = { "user-agent": this.userAgent, "accept-encoding": "gzip, deflate", ...extra, ...req.headers };
     const a = this.auth;
     if (a && a.origin === req.url.origin) headers.authorization = `Basic ${Buffer.from(`${a.username}:${a.password}`, "utf8").toString("base64")}`;
     const proxy = chooseProxy(req.url, this.gitProxy, this.ctx.env);
@@ -417,12 +429,14 @@ function responseUrl(res: IncomingMessage): URL {
 }
 
 /** TLS settings from git's environment variables: GIT_SSL_NO_VERIFY and GIT_SSL_CAINFO. */
-function tlsOptions(env: NodeJS.ProcessEnv): https.RequestOptions {
+function tlsOptions(env: NodeJS.ProcessEnv, cfg: { readonly sslVerify: boolean | null; readonly sslCAInfo: string | null } | null): https.RequestOptions {
   const out: https.RequestOptions = {};
-  if (env.GIT_SSL_NO_VERIFY) out.rejectUnauthorized = false;
-  if (env.GIT_SSL_CAINFO) {
+  // The environment overrides git config, as in git.
+  if (env.GIT_SSL_NO_VERIFY || cfg?.sslVerify === false) out.rejectUnauthorized = false;
+  const caFile = env.GIT_SSL_CAINFO || cfg?.sslCAInfo;
+  if (caFile) {
     try {
-      out.ca = readFileSync(env.GIT_SSL_CAINFO);
+      out.ca = readFileSync(caFile);
     } catch {
       /* unreadable: let TLS verification report the problem */
     }

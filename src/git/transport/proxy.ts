@@ -26,12 +26,45 @@ export interface Proxy {
   readonly source: string;
 }
 
-/** The `http.proxy` git configuration that applies to `url`, or null (no git, no config). */
-export function gitProxyConfig(url: string, env: NodeJS.ProcessEnv, cwd: string): Promise<string | null> {
+/** The `http.*` git configuration that applies to a URL (`git config --get-urlmatch http <url>`). */
+export interface GitHttpConfig {
+  /** `http.proxy` (or `http.<url>.proxy`). */
+  readonly proxy: string | null;
+  /** `http.sslVerify`, when set. */
+  readonly sslVerify: boolean | null;
+  /** `http.sslCAInfo`, when set. */
+  readonly sslCAInfo: string | null;
+  /** `http.extraHeader` (`Name: value`), as git reports it for the URL. */
+  readonly extraHeaders: readonly string[];
+}
+
+/** Parses `git config --get-urlmatch http <url>` output (`key value` lines; keys lower-cased by git). */
+export function parseGitHttpConfig(out: string): GitHttpConfig {
+  let proxy: string | null = null;
+  let sslVerify: boolean | null = null;
+  let sslCAInfo: string | null = null;
+  const extraHeaders: string[] = [];
+  for (const line of out.split("\n")) {
+    const sp = line.indexOf(" ");
+    const key = (sp < 0 ? line : line.slice(0, sp)).toLowerCase();
+    const value = sp < 0 ? "" : line.slice(sp + 1);
+    if (key === "http.proxy") proxy = value.trim() || null;
+    else if (key === "http.sslverify") sslVerify = !/^(false|no|off|0)$/i.test(value.trim());
+    else if (key === "http.sslcainfo") sslCAInfo = value.trim() || null;
+    else if (key === "http.extraheader") {
+      // An empty value resets the list, as in git.
+      if (value.trim() === "") extraHeaders.length = 0;
+      else extraHeaders.push(value);
+    }
+  }
+  return { proxy, sslVerify, sslCAInfo, extraHeaders };
+}
+
+/** The `http.*` git configuration for `url` (empty when git is missing or nothing is set). */
+export function gitHttpConfig(url: string, env: NodeJS.ProcessEnv, cwd: string): Promise<GitHttpConfig> {
   return new Promise((resolve) => {
-    execFile("git", ["config", "--get-urlmatch", "http.proxy", url], { env, cwd, encoding: "utf8" }, (err, stdout) => {
-      const v = err ? "" : stdout.trim();
-      resolve(v === "" ? null : v);
+    execFile("git", ["config", "--get-urlmatch", "http", url], { env, cwd, encoding: "utf8" }, (err, stdout) => {
+      resolve(parseGitHttpConfig(err ? "" : stdout));
     });
   });
 }
