@@ -15,6 +15,7 @@ import {
   tokenExistsError,
   unique,
   unknownSetError,
+  withVersions,
   type AtomRow,
   type BuildRow,
   type PathRow,
@@ -252,13 +253,7 @@ class PostgresDb implements RegistryDb {
     if (atoms.length === 0) return [];
     const rows = (await this.q<{ id: string; version: string }>("SELECT id, version FROM versions WHERE id = ANY($1::text[])", [atoms.map((a) => a.id)]))
       .rows;
-    const byId = new Map<string, string[]>();
-    for (const r of rows) {
-      const list = byId.get(r.id);
-      if (list) list.push(r.version);
-      else byId.set(r.id, [r.version]);
-    }
-    return atoms.map((a) => ({ ...atomRow(a), versions: (byId.get(a.id) ?? []).sort(compareVersionTextDesc) }));
+    return withVersions(atoms.map(atomRow), rows);
   }
 
   async atom(id: string): Promise<{ atom: AtomRow; versions: VersionRow[] } | null> {

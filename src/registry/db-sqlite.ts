@@ -15,6 +15,7 @@ import {
   tokenExistsError,
   unique,
   unknownSetError,
+  withVersions,
   type AtomRow,
   type BuildRow,
   type PathRow,
@@ -256,13 +257,7 @@ class SqliteDb implements RegistryDb {
     const rows = this.st("SELECT id, version FROM versions WHERE id IN (SELECT value FROM json_each(?))").all(
       JSON.stringify(atoms.map((a) => a.id)),
     ) as { id: string; version: string }[];
-    const byId = new Map<string, string[]>();
-    for (const r of rows) {
-      const list = byId.get(r.id);
-      if (list) list.push(r.version);
-      else byId.set(r.id, [r.version]);
-    }
-    return atoms.map((a) => ({ ...atomRow(a), versions: (byId.get(a.id) ?? []).sort(compareVersionTextDesc) }));
+    return withVersions(atoms.map(atomRow), rows);
   }
 
   async atom(id: string): Promise<{ atom: AtomRow; versions: VersionRow[] } | null> {

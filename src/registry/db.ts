@@ -205,6 +205,17 @@ export function compareVersionTextDesc(a: string, b: string): number {
 }
 
 /** Unique values of `items`, first occurrence order. */
+/** Search hits: each atom with its versions (from `(id, version)` rows in any order), newest first. */
+export function withVersions(atoms: readonly AtomRow[], rows: readonly { id: string; version: string }[]): SearchHit[] {
+  const byId = new Map<string, string[]>();
+  for (const r of rows) {
+    const list = byId.get(r.id);
+    if (list) list.push(r.version);
+    else byId.set(r.id, [r.version]);
+  }
+  return atoms.map((a) => ({ ...a, versions: (byId.get(a.id) ?? []).sort(compareVersionTextDesc) }));
+}
+
 export function unique(items: readonly string[]): string[] {
   return [...new Set(items)];
 }
