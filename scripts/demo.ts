@@ -272,12 +272,22 @@ async function registryDemo(): Promise<void> {
     cprIn(work, ["search", "cow", "--registry", url]);
 
     say("Delete the local output, as on a machine that never built it:");
-    show("nix-store", ["--delete", out], work, nixEnv);
-    say("cpr get finds cowsay's newest build and substitutes it from the registry's binary cache, checking the signature; no Nix evaluation runs:");
+    process.stdout.write(`\n${bold(`$ nix-store --delete ${out}`)}\n`);
+    const deleted = spawnSync("nix-store", ["--delete", out], { cwd: work, env: nixEnv, stdio: ["ignore", "inherit", "inherit"] }).status === 0;
     const getDir = join(base, "get");
     mkdirSync(getDir, { recursive: true });
-    cprIn(getDir, ["get", "cowsay", "--registry", url, "--key", key]);
-    show("cat", [join(getDir, "result")], getDir);
+    if (deleted) {
+      say("cpr get finds cowsay's newest build and substitutes it from the registry's binary cache, checking the signature; no Nix evaluation runs:");
+      cprIn(getDir, ["get", "cowsay", "--registry", url, "--key", key]);
+      show("cat", [join(getDir, "result")], getDir);
+    } else {
+      // Another GC root on this machine (say, the demo of another checkout) keeps it alive: get it into a store of
+      // its own instead, which has never seen it.
+      const store = join(base, "store");
+      say(`Another GC root keeps that path alive, so cpr get installs it into a fresh store (${store}) instead; no Nix evaluation runs:`);
+      cprIn(getDir, ["get", "cowsay", "--registry", url, "--key", key, "--store", store, "--no-out-link"]);
+      show("cat", [join(store, out)], getDir);
+    }
   } finally {
     server.kill("SIGTERM");
   }
