@@ -20,8 +20,9 @@ const ALLOWED: Record<string, readonly string[]> = {
   publish: ["protocol", "git", "nix", "config"],
   resolve: ["protocol", "git", "nix", "config"],
   store: ["protocol", "git", "nix", "config"],
-  registry: ["protocol", "git", "nix", "config", "store"],
-  cli: ["protocol", "git", "nix", "config", "publish", "resolve", "store", "registry"],
+  build: ["protocol", "git", "nix", "config", "store"],
+  registry: ["protocol", "git", "nix", "config", "store", "build"],
+  cli: ["protocol", "git", "nix", "config", "publish", "resolve", "store", "build", "registry"],
 };
 
 /** Node modules that do I/O, which the pure core must not touch. */

@@ -21,6 +21,8 @@ export interface NixOptions {
   readonly cwd?: string;
   /** Receives Nix's stderr as it arrives (progress, build logs); it is also kept for error messages. */
   readonly onStderr?: (text: string) => void;
+  /** Nix's `system` setting while evaluating (`instantiate` passes `--option system S`): `builtins.currentSystem`. */
+  readonly system?: string;
 }
 
 export interface PathInfo {
@@ -131,7 +133,7 @@ export async function currentSystem(opts: NixOptions = {}): Promise<string> {
  * (one per top-level derivation). The .drv files are written to the store, without a GC root.
  */
 export async function instantiate(file: string, opts: NixOptions & { readonly argstr?: Readonly<Record<string, string>> } = {}): Promise<string[]> {
-  const args = [...storeArgs(opts), ...Object.entries(opts.argstr ?? {}).flatMap(([k, v]) => ["--argstr", k, v]), file];
+  const args = [...storeArgs(opts), ...(opts.system ? ["--option", "system", opts.system] : []), ...Object.entries(opts.argstr ?? {}).flatMap(([k, v]) => ["--argstr", k, v]), file];
   const { stdout } = await run("nix-instantiate", args, opts, `evaluating ${file}`);
   const drvs = lines(stdout).map((l) => l.replace(/!.*$/, ""));
   if (drvs.length === 0) throw new CprError("nix.no-derivation", `${file} evaluated to no derivation`, { where: file, hint: "the value must be a derivation (or an attribute set with a `default` derivation)" });

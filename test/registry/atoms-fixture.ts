@@ -4,6 +4,9 @@ import { join } from "node:path";
 import { toSri } from "../../src/nix/hash.js";
 import { atomId } from "../../src/protocol/id.js";
 import { defaultLocker, formatLock, type Lockfile } from "../../src/protocol/lock.js";
+
+/** The published rev of the default locker, nix-lock 0.1.6 (spec §10). */
+const DEFAULT_LOCKER_REV = "e711aa1f48d877652dd2ba724d4af752be7b5371";
 import { atomToml, commitAll, makeBare, makeRepo, tempDir, writeFiles } from "../support/repo.js";
 import { env, initTo, publishTo } from "../publish/fixture.js";
 
@@ -18,7 +21,7 @@ export const nixEnv: NodeJS.ProcessEnv = { ...env, NIX_CONFIG: NIX_TEST_CONFIG }
 
 /**
  * A published set of buildable atoms on a bare remote:
- * - `dep` 0.1.0: `[compose.as] nix`, a /bin/sh derivation reading a file of its tree (`src`);
+ * - `dep` 0.1.0: `[compose.as] nix`, a /bin/sh derivation reading a file of its tree (`./msg`), with its atom.lock;
  * - `hello` 0.1.0: depends on `dep` (`[deps.from.home]`) and on a direct Nix file (`[deps.direct.nix] note`), with a
  *   published atom.lock pinning both; its derivation references dep's output;
  * - `hello` 0.2.0 (same shape, never built by the tests), when `withNewer`.
@@ -40,12 +43,12 @@ export async function buildableSet(opts: { tag?: string; withNewer?: boolean; re
   writeFiles(work, {
     "dep/atom.toml": `${atomToml("dep", "0.1.0")}\n[compose.as]\nnix = "default.nix"\n`,
     "dep/msg": `dep message ${tag}\n`,
-    "dep/default.nix": `{ src, system }:
-derivation {
+    "dep/atom.lock": formatLock({ version: 1, sets: {}, locker: defaultLocker(DEFAULT_LOCKER_REV), compose: { use: "nix", entry: "default.nix" }, deps: [] }),
+    "dep/default.nix": `derivation {
   name = "cpr-dep-${tag}";
-  inherit system;
+  inherit (cfg) system;
   builder = "/bin/sh";
-  args = [ "-c" "read line < \${src}/msg; echo \\"$line\\" > $out" ];
+  args = [ "-c" "read line < \${./msg}; echo \\"$line\\" > $out" ];
 }
 `,
   });
@@ -64,7 +67,7 @@ derivation {
     const lock: Lockfile = {
       version: 1,
       sets: { [init.root]: { tag: "home", mirrors: [remote] } },
-      locker: defaultLocker("1".repeat(40)),
+      locker: defaultLocker(DEFAULT_LOCKER_REV),
       compose: { use: "nix", entry: "default.nix" },
       deps: [
         { type: "atom", label: "dep", version: "0.1.0", set: init.root, rev: revs["dep@0.1.0"]!, mirror: remote, id: atomId(init.root, "dep") },
@@ -91,12 +94,15 @@ note.url = "file://${note}"
 `,
       "hello/atom.lock": formatLock(lock),
       "hello/greeting": `hello ${version}\n`,
-      "hello/default.nix": `{ src, deps, nix, system, ... }:
+      "hello/default.nix": `let
+  dep = atoms.deps.from.home.dep;
+  note = atoms.deps.pins.note.src;
+in
 derivation {
-  name = "cpr-hello-${tag}-${version}";
-  inherit system;
+  name = "cpr-hello-${tag}-\${cfg.package.version}";
+  inherit (cfg) system;
   builder = "/bin/sh";
-  args = [ "-c" "read a < \${src}/greeting; read b < \${deps.dep}; read c < \${nix.note}; echo \\"$a|$b|$c|\${deps.dep}\\" > $out" ];
+  args = [ "-c" "read a < \${./greeting}; read b < \${dep}; read c < \${note}; echo \\"$a|$b|$c|\${dep}\\" > $out" ];
 }
 `,
     });

@@ -3,7 +3,8 @@ import { Cache } from "../../git/cache.js";
 import { loadConfig } from "../../config/config.js";
 import { UsageError } from "../../protocol/errors.js";
 import { parseAtomUri } from "../../protocol/uri.js";
-import { buildAtom, pushBuild } from "../../registry/build.js";
+import { buildAtom } from "../../build/build.js";
+import { pushBuild } from "../../registry/push.js";
 import { nixStderr, registryClients, registrySettings } from "./get.js";
 
 /** `cpr build`: fetch an atom and its locked graph, evaluate and build it with Nix, optionally push it. */

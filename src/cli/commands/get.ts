@@ -6,7 +6,8 @@ import { loadConfig, type Config } from "../../config/config.js";
 import { CprError, UsageError } from "../../protocol/errors.js";
 import { parsePublicKey } from "../../protocol/nix-key.js";
 import { hostSystem, realise } from "../../nix/store.js";
-import { buildAtom, pushBuild } from "../../registry/build.js";
+import { buildAtom } from "../../build/build.js";
+import { pushBuild } from "../../registry/push.js";
 import { RegistryClient } from "../../registry/client.js";
 import { explainNoBuild, install, locate, orderedOutputs, parseGetTarget, resolveBuild } from "../../registry/get.js";
 
