@@ -2,11 +2,12 @@
  * `npm run demo`: cpr's main job end to end on the bundled demo set (demo/set), against local remotes only.
  *
  * It copies the demo set into .cpr-demo/work, commits it with a fixed identity and date (so every id printed is
- * reproducible), creates a bare remote, then runs the real `bin/cpr` the way a user would: init, publish, ls over
+ * reproducible), creates a bare remote, then runs the real `bin/cpr` the way a user would: init, publish (hello is
+ * refused until `cpr resolve` writes its lock), ls over
  * a path and over git:// (a `git daemon` on loopback), a bump + incremental publish signed with an ssh key made for
  * the demo, a refused re-publish, then fetch (one atom, then again from the cache) and verify (deep, and signatures).
  * Then a second set depends on hello across sets (add, resolve --locked, tree, why), and, when Nix is installed, a
- * registry on SQLite indexes the demo set, cpr build --push builds cowsay, and cpr get brings it back after the
+ * registry on SQLite indexes the demo set, cpr build --push builds hello, and cpr get brings it back after the
  * local output is deleted. Everything it creates stays in .cpr-demo/ for you to inspect.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -43,8 +44,14 @@ function quiet(cmd: string, args: string[], cwd = work): string {
 
 /** Run `cpr …` visibly, as in a terminal session. */
 function step(args: string[], opts: { expectFail?: boolean } = {}): void {
-  process.stdout.write(`\n${bold(`$ cpr ${args.join(" ")}`)}\n`);
-  const r = spawnSync(process.execPath, [cpr, ...args], { cwd: work, env, stdio: ["ignore", "inherit", "inherit"] });
+  stepIn(work, args, opts);
+}
+
+/** Run `cpr …` visibly in `cwd`. */
+function stepIn(cwd: string, args: string[], opts: { expectFail?: boolean } = {}): void {
+  const where = cwd === work ? "" : `(cd ${cwd.slice(work.length + 1)}) `;
+  process.stdout.write(`\n${bold(`$ ${where}cpr ${args.join(" ")}`)}\n`);
+  const r = spawnSync(process.execPath, [cpr, ...args], { cwd, env, stdio: ["ignore", "inherit", "inherit"] });
   const failed = r.status !== 0;
   if (failed !== Boolean(opts.expectFail)) {
     throw new Error(`demo step 'cpr ${args.join(" ")}' exited ${r.status}, expected ${opts.expectFail ? "a failure" : "success"}`);
@@ -114,7 +121,18 @@ async function main(): Promise<void> {
   step(["init"]);
   step(["init"]);
 
-  say("Publish every atom: one orphan commit each, reusing the atom's existing tree, in one atomic push.");
+  say("Publish every atom: one orphan commit each, reusing the atom's existing tree, in one atomic push. An atom that is");
+  process.stdout.write("# evaluated needs its atom.lock in its tree (consumers read each atom's own lock): hello has none yet, so\n");
+  process.stdout.write("# hello is refused and the other three are published.\n");
+  step(["publish", "--all"], { expectFail: true });
+  say("hello depends on greet from its own set (\"::\"). Consumers fetch greet from a mirror of that set, so name the set's");
+  process.stdout.write("# remote beside \"::\" in hello's [package.sets], lock with cpr resolve, commit, and publish again: only hello is new.\n");
+  const helloToml = join(work, "pkgs/hello/atom.toml");
+  writeFileSync(helloToml, readFileSync(helloToml, "utf8").replace('demo = "::"', `demo = ["::", ${JSON.stringify(remote)}]`));
+  show("git", ["--no-pager", "diff", "--", "pkgs/hello/atom.toml"]);
+  stepIn(join(work, "pkgs/hello"), ["resolve"]);
+  quiet("git", ["add", "pkgs/hello/atom.toml", "pkgs/hello/atom.lock"]);
+  quiet("git", ["commit", "-q", "-m", "hello: lock"]);
   step(["publish", "--all"]);
 
   say("Discover versions by listing refs only (protocol v2 ls-refs with ref-prefix), never cloning.");
@@ -135,7 +153,6 @@ async function main(): Promise<void> {
   say("Bump one atom and publish the whole set again: only what changed is published, the rest is skipped.");
   const manifest = join(work, "pkgs/hello/atom.toml");
   writeFileSync(manifest, readFileSync(manifest, "utf8").replace('version = "2.12.1"', 'version = "2.12.2"'));
-  writeFileSync(join(work, "pkgs/hello/default.nix"), readFileSync(join(work, "pkgs/hello/default.nix"), "utf8").replace(/2\.12\.1/g, "2.12.2"));
   quiet("git", ["commit", "-q", "-am", "hello: 2.12.2"]);
   const key = join(base, "demo_ed25519");
   quiet("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "demo@example.org", "-f", key], base);
@@ -146,7 +163,7 @@ async function main(): Promise<void> {
   step(["ls", "origin", "hello"]);
 
   say("Versions are immutable: changing an atom without bumping its version is refused, and nothing is pushed.");
-  writeFileSync(join(work, "pkgs/cowsay/default.nix"), "{ }: builtins.toFile \"cowsay\" \"moo!\"\n");
+  writeFileSync(join(work, "pkgs/cowsay/default.nix"), readFileSync(join(work, "pkgs/cowsay/default.nix"), "utf8").replace("echo moo", "echo moo!"));
   quiet("git", ["commit", "-q", "-am", "cowsay: change without a bump"]);
   step(["publish", "pkgs/cowsay"], { expectFail: true });
 
@@ -185,7 +202,7 @@ function dependencyDemo(): void {
   const appDir = join(appRepo, "app");
   mkdirSync(appDir, { recursive: true });
   writeFileSync(join(appDir, "atom.toml"), '[package]\nlabel = "app"\nversion = "0.1.0"\n\n[compose.as]\nnix = "default.nix"\n');
-  writeFileSync(join(appDir, "default.nix"), "{ }: { }\n");
+  writeFileSync(join(appDir, "default.nix"), "{ }\n");
   quiet("git", ["init", "-q", "-b", "main"], appRepo);
   quiet("git", ["add", "-A"], appRepo);
   quiet("git", ["commit", "-q", "-m", "app"], appRepo);
@@ -218,7 +235,7 @@ function demoNixConfig(): string {
 }
 
 /**
- * The registry (issue 5): `cpr serve` on SQLite indexes the demo set, `cpr build --push` builds cowsay with Nix and
+ * The registry (issue 5): `cpr serve` on SQLite indexes the demo set, `cpr build --push` builds hello with Nix and
  * uploads it, then the local output is deleted and `cpr get` brings it back from the registry's binary cache, with
  * no evaluation. Skipped, with how to install Nix, when Nix is not installed.
  */
@@ -263,13 +280,14 @@ async function registryDemo(): Promise<void> {
     const token = cprIn(work, ["registry", "token", "create", "--data", data, "--set", root, "--note", "demo"], { capture: true });
     const key = cprIn(work, ["registry", "key", "--data", data], { capture: true });
 
-    say("Build cowsay with Nix from its published atom, upload its closure and record the build in the registry:");
-    const built = JSON.parse(cprIn(work, ["build", "../remote.git::cowsay", "--push", url, "--token", token, "--json"], { capture: true })) as {
+    say("Build hello with Nix from its published atom, evaluated as its locker (nix-lock) would: hello's value is its");
+    process.stdout.write("# default.nix, with greet's value in scope as atoms.deps.from.demo.greet. Upload the closure, record the build:\n");
+    const built = JSON.parse(cprIn(work, ["build", "../remote.git::hello", "--push", url, "--token", token, "--json"], { capture: true })) as {
       outputs: Record<string, string>;
     };
     const out = built.outputs.out!;
     say("Anyone can now search the registry by name, and resolve a version to its build:");
-    cprIn(work, ["search", "cow", "--registry", url]);
+    cprIn(work, ["search", "hello", "--registry", url]);
 
     say("Delete the local output, as on a machine that never built it:");
     process.stdout.write(`\n${bold(`$ nix-store --delete ${out}`)}\n`);
@@ -277,15 +295,15 @@ async function registryDemo(): Promise<void> {
     const getDir = join(base, "get");
     mkdirSync(getDir, { recursive: true });
     if (deleted) {
-      say("cpr get finds cowsay's newest build and substitutes it from the registry's binary cache, checking the signature; no Nix evaluation runs:");
-      cprIn(getDir, ["get", "cowsay", "--registry", url, "--key", key]);
+      say("cpr get finds hello's newest build and substitutes it from the registry's binary cache, checking the signature; no Nix evaluation runs:");
+      cprIn(getDir, ["get", "hello", "--registry", url, "--key", key]);
       show("cat", [join(getDir, "result")], getDir);
     } else {
       // Another GC root on this machine (say, the demo of another checkout) keeps it alive: get it into a store of
       // its own instead, which has never seen it.
       const store = join(base, "store");
       say(`Another GC root keeps that path alive, so cpr get installs it into a fresh store (${store}) instead; no Nix evaluation runs:`);
-      cprIn(getDir, ["get", "cowsay", "--registry", url, "--key", key, "--store", store, "--no-out-link"]);
+      cprIn(getDir, ["get", "hello", "--registry", url, "--key", key, "--store", store, "--no-out-link"]);
       show("cat", [join(store, out)], getDir);
     }
   } finally {

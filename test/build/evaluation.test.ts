@@ -15,7 +15,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { cpSync, readFileSync } from "node:fs";
+import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { atomExpression, buildAtom } from "../../src/build/build.js";
@@ -247,4 +247,33 @@ test("evaluation: cpr and a §14 locker give the same values and the same .drv f
   assert.match(expr, /composer = atoms\."[0-9a-v]{52}-0\.4\.4-[0-9a-f]{12}";/);
   assert.match(expr, /composer = composers\.static;/);
   assert.match(expr, /later = \{ src = import <nix\/fetchurl\.nix>/);
+});
+
+test("evaluation: the top lock unifies versions across the graph (§14.4); a dependency's own lock decides only what the top lock does not name", async (t) => {
+  if (!needTools(t, "nix-store", "nix-instantiate", "nix", "nix-prefetch-url", "tar")) return;
+  const w = await world();
+  // base 1.1.0 is published; mid's own lock still pins base 1.0.0. app now also requires base ^1.1, so its lock
+  // (the whole graph, unified) pins base 1.1.0 for mid too.
+  writeFileSync(join(w.lib.work, "base", "msg"), "base 1.1's file\n");
+  writeFileSync(join(w.lib.work, "base", "atom.toml"), readFileSync(join(w.lib.work, "base", "atom.toml"), "utf8").replace('version = "1.0.0"', 'version = "1.1.0"'));
+  commitAll(w.lib.work, "base 1.1.0");
+  cpr(join(w.lib.work, "base"), w.env, "resolve");
+  commitAll(w.lib.work, "base 1.1.0: lock");
+  cpr(w.lib.work, w.env, "publish", "--all");
+  const appToml = join(w.apps.work, "app", "atom.toml");
+  writeFileSync(appToml, readFileSync(appToml, "utf8").replace('mid = "^2"', 'mid = "^2"\nbase = "^1.1"'));
+  cpr(join(w.apps.work, "app"), w.env, "resolve");
+  commitAll(w.apps.work, "app 0.3.0 with base ^1.1");
+  writeFileSync(appToml, readFileSync(appToml, "utf8").replace('version = "0.3.0"', 'version = "0.3.1"'));
+  cpr(join(w.apps.work, "app"), w.env, "resolve");
+  commitAll(w.apps.work, "app 0.3.1");
+  cpr(w.apps.work, w.env, "publish", "--all");
+  const midLock = parseLock(gitIn(w.lib.remote, "show", "refs/eka/atoms/mid/2.1.0:atom.lock") + "\n", "mid/atom.lock");
+  assert.deepEqual(midLock.deps.filter((d) => d.type === "atom" && d.label === "base").map((d) => (d as { version: string }).version), ["1.0.0"]);
+
+  const app = await withCache(w, (cache) => buildAtom({ cache, cwd: w.apps.work, env: w.env, nix: { env: w.env } }, parseAtomUri(`${w.apps.remote}::app@=0.3.1`)));
+  assert.match(readFileSync(app.outputs.out!, "utf8"), /^mid built on [^:]+: base 1\.1's file\|/);
+  // nix-lock reads mid's own lock, so it builds mid against base 1.0.0: a different derivation.
+  assert.notEqual(app.drv, nixEval(w.env, `${viaLocker(w, w.apps.remote, "app", "0.3.1")}.drvPath`));
+  assert.doesNotMatch(readFileSync(app.expression, "utf8"), /# base 1\.0\.0,/);
 });

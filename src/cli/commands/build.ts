@@ -17,10 +17,12 @@ atoms its atom.lock pins (at their locked revs, from their sets' mirrors) into t
 builds it with Nix (nix-instantiate, nix-store --realise). Nix's own configuration applies: remote builders
 (\`builders\` in nix.conf), substituters, sandboxing.
 
-The atom's [compose.as] nix file (or its composer's, for [compose.with.<label>]) is imported; a function is called
-with the attributes it names among { src, deps, nix, system }: src is the atom's tree as a store path, deps.<label>
-each locked atom dependency's value, nix.<name> each locked direct Nix dependency, system the target system. The
-value must be a derivation, or an attribute set with a \`default\` derivation.
+The atom is evaluated exactly as its lock's locker (nix-lock 0.1.6) evaluates it (docs/evaluation.md): a
+[compose.as] nix file is evaluated with \`atoms\` (atoms.deps.from.<tag>.<label>, atoms.deps.pins.<name>,
+atoms.deps.get.<name>) and \`cfg\` (cfg.package, cfg.system) in scope; a [compose.with.<label>] composer is called
+as \`composer (ROOT + "/<entry>") { extern; config; }\`; a static atom is its parsed manifest. Every atom is
+evaluated from its own published tree and atom.lock, at the version the top atom's lock pins. The value must be a
+derivation, or an attribute set with a \`default\` derivation. --system S is cfg.system and Nix's \`system\`.
 
 The output paths are printed on stdout, one per line.
 

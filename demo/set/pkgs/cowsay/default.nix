@@ -1,7 +1,6 @@
-{ }:
-builtins.derivation {
-  name = "cowsay-3.7.0";
-  system = builtins.currentSystem;
+derivation {
+  name = "cowsay-${cfg.package.version}";
+  inherit (cfg) system;
   builder = "/bin/sh";
   args = [ "-c" "echo moo > $out" ];
 }
