@@ -32,7 +32,7 @@ async function otherSet(): Promise<{ remote: string; root: string }> {
   const work = makeRepo({ README: "another set with a hello\n" });
   writeFiles(work, {
     "hello/atom.toml": `${atomToml("hello", "3.0.0")}\n[package.meta]\ndescription = "Another hello"\n\n[compose.as]\nnix = "default.nix"\n`,
-    "hello/default.nix": '{ system }: derivation { name = "other-hello"; inherit system; builder = "/bin/sh"; args = [ "-c" "echo other > $out" ]; }\n',
+    "hello/default.nix": 'derivation { name = "other-hello"; inherit (cfg) system; builder = "/bin/sh"; args = [ "-c" "echo other > $out" ]; }\n',
   });
   commitAll(work, "hello");
   const remote = makeBare();
