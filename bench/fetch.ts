@@ -191,7 +191,7 @@ export async function benchFetch(cfg: FetchBenchConfig): Promise<{ figures: Fetc
     const deps = lockPick.map((a) => ({ type: "atom" as const, label: a.label, version: a.version, set: set.root, rev: a.oid, mirror: url, id: atomId(set.root, a.label) }));
     writeFileSync(
       join(lockDir, "atom.lock"),
-      formatLock({ version: 1, sets: { [set.root]: { tag: "bench", mirrors: [url] } }, locker: defaultLocker("0".repeat(40)), compose: { use: "static" }, deps }),
+      formatLock({ version: 1, sets: { [set.root]: { tag: "bench", mirrors: [url] } }, locker: defaultLocker(), compose: { use: "static" }, deps }),
     );
     const lockRun = async (): Promise<Measure> => {
       const cache = fresh();

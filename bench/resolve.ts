@@ -241,7 +241,7 @@ export async function benchResolve(cfg: ResolveBenchConfig): Promise<{ figures: 
     await git(project, ["commit", "-q", "-m", "app"]);
 
     const cache = join(scratch, "cache");
-    const env = benchEnv({ CPR_CACHE_DIR: cache, XDG_CONFIG_HOME: join(scratch, "config"), CPR_LOCKER_REV: "0".repeat(40), CPR_LISTING_TTL: "3600" });
+    const env = benchEnv({ CPR_CACHE_DIR: cache, XDG_CONFIG_HOME: join(scratch, "config"), CPR_LISTING_TTL: "3600" });
     const lockFile = join(appDir, "atom.lock");
     const resolveOnce = async () => {
       const before = relay.stats();

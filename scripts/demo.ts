@@ -206,9 +206,9 @@ function dependencyDemo(): void {
   quiet("git", ["init", "-q", "-b", "main"], appRepo);
   quiet("git", ["add", "-A"], appRepo);
   quiet("git", ["commit", "-q", "-m", "app"], appRepo);
-  // The demo runs without network, so it configures the Nix locker's rev instead of resolving
-  // refs/eka/atoms/nix-lock/0.1.6 on github.com/ekala-project/eka (what cpr does by default).
-  const depEnv = { ...env, CPR_LOCKER_REV: "0".repeat(40) };
+  // No locker configuration: the lock names the default Nix locker (nix-lock 0.1.6, spec §10) at its published
+  // rev, which cpr knows without asking the network.
+  const depEnv = env;
   const run = (args: string[]) => {
     process.stdout.write(`\n${bold(`$ cpr ${args.join(" ")}`)}\n`);
     const r = spawnSync(process.execPath, [cpr, ...args], { cwd: appDir, env: depEnv, stdio: ["ignore", "inherit", "inherit"] });

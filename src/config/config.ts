@@ -4,10 +4,12 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { CprError } from "../protocol/errors.js";
 import { normalizeLabel } from "../protocol/label.js";
+import { DEFAULT_LOCKER_SPEC, type LockerSpec } from "../protocol/lock.js";
 import { KeyLocator } from "../protocol/manifest.js";
 import { parsePublicKey } from "../protocol/nix-key.js";
 import { isTomlTable as isTable, type TomlTable } from "../protocol/toml-text.js";
 import { aliasCandidate, DEFAULT_ALIASES, expandAlias, type Aliases } from "../protocol/uri.js";
+import { parseVersion } from "../protocol/version.js";
 
 /**
  * Configuration: defaults, then the user config ($XDG_CONFIG_HOME/cpr/config.toml, default ~/.config/cpr/config.toml),
@@ -21,6 +23,13 @@ import { aliasCandidate, DEFAULT_ALIASES, expandAlias, type Aliases } from "../p
  *     [cache]
  *     dir = "~/.cache/cpr"      # "~/" is the home directory; a relative path is relative to the file's directory
  *     listing-ttl = 300         # seconds an ls-refs listing stays fresh (integer ≥ 0)
+ *
+ *     [locker]                  # the Nix locker new locks name (spec §10; default nix-lock 0.1.6 of eka's set)
+ *     label = "nix-lock"
+ *     version = "0.1.6"
+ *     set = "4abbd2644bc3585e9be95deb277ccf48f6ed26ac"   # the locker's set root (40 or 64 hex)
+ *     mirror = "https://github.com/ekala-project/eka"    # written in the lock; asked for the rev when none is set
+ *     rev = "e711aa1f48d877652dd2ba724d4af752be7b5371"   # the commit of refs/eka/atoms/<label>/<version>
  *
  *     [trust]                   # set tag or root hex → allowed-signers lines (ssh-keygen ALLOWED SIGNERS format)
  *     home = ["alice@example.org ssh-ed25519 AAAAC3Nza…"]
@@ -39,7 +48,10 @@ import { aliasCandidate, DEFAULT_ALIASES, expandAlias, type Aliases } from "../p
  * A single string is accepted where an array is expected. URLs lose trailing slashes.
  *
  * A later layer replaces a key as a whole (one alias, the cache dir, the TTL, one set's trust list, one registry.*
- * key: a project's registry.urls replaces the user's list, it does not add to it).
+ * key: a project's registry.urls replaces the user's list, it does not add to it; one locker.* key).
+ *
+ * The locker's rev: locker.rev when configured; else the default's published rev when label, version, set and
+ * mirror are all the defaults; else none (null), and resolution asks the mirror for refs/eka/atoms/<label>/<version>.
  *
  * Environment:
  *
@@ -52,6 +64,7 @@ import { aliasCandidate, DEFAULT_ALIASES, expandAlias, type Aliases } from "../p
  *     CPR_REGISTRY_DATA=/path   registry.data (a relative path is relative to the working directory)
  *     CPR_REGISTRY_DB=URL       registry.db (likewise)
  *     CPR_REGISTRY_LISTEN=H:P   registry.listen
+ *     CPR_LOCKER_LABEL, CPR_LOCKER_VERSION, CPR_LOCKER_SET, CPR_LOCKER_MIRROR, CPR_LOCKER_REV   locker.*
  *
  * An empty variable counts as unset. `cpr config list` shows registry.token as "<hidden>" and a database URL's
  * password as "***"; config.registry holds the real values.
@@ -73,6 +86,8 @@ export interface Config {
   readonly trust: Readonly<Record<string, readonly string[]>>;
   /** The registry: the client side (urls, keys, token) and `cpr serve` (sets, data, db, listen, refresh). */
   readonly registry: RegistryConfig;
+  /** The locker new locks name (spec §10); `rev` null: asked from the mirror. */
+  readonly locker: LockerSpec;
 }
 
 /** The `[registry]` table (docs/registry.md). */
@@ -176,16 +191,37 @@ type RegistryKey = keyof RegistryConfig;
 /** The [registry] keys, in the order `cpr config list` shows them. */
 const REGISTRY_KEYS: readonly RegistryKey[] = ["data", "db", "keys", "listen", "refresh", "sets", "token", "urls"];
 
+type LockerKey = keyof LockerSpec;
+
+interface LockerKeyDef {
+  readonly key: LockerKey;
+  /** The environment variable that sets it. */
+  readonly env: string;
+  readonly example: string;
+  /** The value checked (and normalised), else a config.invalid error naming `what` at `where`. */
+  check(v: string, what: string, where: string): string;
+}
+
+/** The [locker] keys with their CPR_LOCKER_* variables, in the order `cpr config list` shows them. */
+const LOCKER_KEYS: readonly LockerKeyDef[] = [
+  { key: "label", env: "CPR_LOCKER_LABEL", example: '"nix-lock"', check: checkLockerLabel },
+  { key: "mirror", env: "CPR_LOCKER_MIRROR", example: '"https://github.com/ekala-project/eka"', check: checkSetUrl },
+  { key: "rev", env: "CPR_LOCKER_REV", example: '"<40 hex digits>"', check: (v, what, where) => checkHex(v, what, where, "commit id of refs/eka/atoms/<label>/<version>") },
+  { key: "set", env: "CPR_LOCKER_SET", example: '"<40 hex digits>"', check: (v, what, where) => checkHex(v, what, where, "root of the locker's set") },
+  { key: "version", env: "CPR_LOCKER_VERSION", example: '"0.1.6"', check: checkExactVersion },
+];
+
 interface Layer {
   aliases: Map<string, { value: string; origin: string | null }>;
   cacheDir?: { value: string; origin: string | null };
   listingTtl?: { value: number; origin: string | null };
   trust: Map<string, { value: string[]; origin: string | null }>;
   registry: Map<RegistryKey, { value: unknown; origin: string | null }>;
+  locker: Map<LockerKey, { value: string; origin: string | null }>;
 }
 
 function emptyLayer(): Layer {
-  return { aliases: new Map(), trust: new Map(), registry: new Map() };
+  return { aliases: new Map(), trust: new Map(), registry: new Map(), locker: new Map() };
 }
 
 /** `~`, `~/…` and paths relative to `base`, made absolute. */
@@ -238,6 +274,32 @@ function checkListen(v: string, what: string, where: string): string {
   const m = /^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]/]+):([0-9]{1,5})$/.exec(v);
   if (!m || Number(m[2]) > 65535)
     throw invalid(`${what} must be HOST:PORT (port 0–65535), got ${JSON.stringify(v)}`, where, 'e.g. "127.0.0.1:8080", "0.0.0.0:0" or "[::1]:8080"');
+  return v;
+}
+
+/** A root or commit id, as git prints it. */
+function checkHex(v: string, what: string, where: string, meaning: string): string {
+  if (!ROOT_HEX.test(v)) throw invalid(`${what} must be the ${meaning}: 40 or 64 lowercase hex digits, got ${JSON.stringify(v)}`, where, "copy it from `git rev-parse` or `git ls-remote`");
+  return v;
+}
+
+function checkLockerLabel(v: string, what: string, where: string): string {
+  try {
+    return normalizeLabel(v, "label", what);
+  } catch (e) {
+    if (!(e instanceof CprError)) throw e;
+    throw new CprError("config.invalid", e.message, { where, hint: 'the locker atom\'s label, e.g. "nix-lock"', cause: e });
+  }
+}
+
+/** An exact version (what the lock records), as written. */
+function checkExactVersion(v: string, what: string, where: string): string {
+  try {
+    parseVersion(v);
+  } catch (e) {
+    if (!(e instanceof CprError)) throw e;
+    throw new CprError("config.invalid", `${what}: ${e.message}`, { where, hint: 'the locker\'s exact published version, e.g. "0.1.6"', cause: e });
+  }
   return v;
 }
 
@@ -407,8 +469,19 @@ function readFileLayer(text: string, file: string, homeDir: string, warnings: st
         }
         layer.registry.set(name as RegistryKey, { value: parsed, origin: file });
       }
+    } else if (key === "locker") {
+      for (const [name, v] of Object.entries(table(value, "locker"))) {
+        const def = LOCKER_KEYS.find((d) => d.key === name);
+        const path = ["locker", name];
+        if (!def) {
+          warnings.push(`${at(path)}: unknown key "${name}" in [locker] (known: ${LOCKER_KEYS.map((d) => d.key).join(", ")})`);
+          continue;
+        }
+        if (typeof v !== "string") fail(path, `locker.${name} must be a string`, `e.g. ${name} = ${def.example}`);
+        layer.locker.set(def.key, { value: def.check(v, `locker.${name}`, at(path)), origin: file });
+      }
     } else {
-      warnings.push(`${at([key])}: unknown ${isTable(value) ? "table" : "key"} "${key}" (known: [aliases], [cache], [registry], [trust])`);
+      warnings.push(`${at([key])}: unknown ${isTable(value) ? "table" : "key"} "${key}" (known: [aliases], [cache], [locker], [registry], [trust])`);
     }
   }
   if (project && layer.registry.has("token"))
@@ -457,6 +530,10 @@ function readEnvLayer(env: NodeJS.ProcessEnv, cwd: string): Layer {
   set("data", "CPR_REGISTRY_DATA", (v) => resolve(cwd, v));
   set("db", "CPR_REGISTRY_DB", (v) => checkDb(v.trim(), "CPR_REGISTRY_DB", "CPR_REGISTRY_DB", home(env), cwd));
   set("listen", "CPR_REGISTRY_LISTEN", (v) => checkListen(v.trim(), "CPR_REGISTRY_LISTEN", "CPR_REGISTRY_LISTEN"));
+  for (const def of LOCKER_KEYS) {
+    const v = env[def.env];
+    if (v !== undefined && v.trim() !== "") layer.locker.set(def.key, { value: def.check(v.trim(), def.env, def.env), origin: def.env });
+  }
   return layer;
 }
 
@@ -492,6 +569,7 @@ export async function loadConfig(opts: { cwd: string; env: NodeJS.ProcessEnv }):
     refresh: DEFAULT_REGISTRY_REFRESH,
   };
   for (const key of REGISTRY_KEYS) defaults.registry.set(key, { value: registryDefaults[key], origin: null });
+  for (const { key } of LOCKER_KEYS) defaults.locker.set(key, { value: DEFAULT_LOCKER_SPEC[key]!, origin: null });
   layers.push(["default", defaults]);
   const userText = await readOptional(userFile);
   if (userText !== null) layers.push(["user", readFileLayer(userText, userFile, home(env), warnings)]);
@@ -506,7 +584,9 @@ export async function loadConfig(opts: { cwd: string; env: NodeJS.ProcessEnv }):
   let cacheDir: ConfigEntry | undefined;
   let listingTtl: ConfigEntry | undefined;
   const registry = new Map<RegistryKey, ConfigEntry>();
+  const locker = new Map<LockerKey, ConfigEntry>();
   for (const [source, layer] of layers) {
+    for (const [key, { value, origin }] of layer.locker) locker.set(key, { key: `locker.${key}`, value, source, origin });
     for (const [key, { value, origin }] of layer.registry) registry.set(key, { key: `registry.${key}`, value, source, origin });
     for (const [name, { value, origin }] of layer.aliases) aliases.set(name, { key: `aliases.${name}`, value, source, origin });
     for (const [name, { value, origin }] of layer.trust) trust.set(name, { key: `trust.${name}`, value, source, origin });
@@ -531,6 +611,12 @@ export async function loadConfig(opts: { cwd: string; env: NodeJS.ProcessEnv }):
   const byKey = (a: ConfigEntry, b: ConfigEntry) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
   const entries = [...aliases.values()].sort(byKey);
   entries.push(cacheDir!, listingTtl!);
+  // The default rev belongs to the default locker only: another label, version, set or mirror asks its mirror.
+  const lockerRev = locker.get("rev")!;
+  if (lockerRev.source === "default" && LOCKER_KEYS.some(({ key }) => key !== "rev" && locker.get(key)!.source !== "default")) {
+    locker.set("rev", { ...lockerRev, value: null });
+  }
+  for (const { key } of LOCKER_KEYS) entries.push(locker.get(key)!);
   for (const key of REGISTRY_KEYS) {
     const e = registry.get(key)!;
     entries.push({ ...e, value: shown(key, e.value) });
@@ -552,6 +638,13 @@ export async function loadConfig(opts: { cwd: string; env: NodeJS.ProcessEnv }):
         db: reg("db") as string | null,
         listen: reg("listen") as string,
         refresh: reg("refresh") as number,
+      },
+      locker: {
+        label: locker.get("label")!.value as string,
+        version: locker.get("version")!.value as string,
+        set: locker.get("set")!.value as string,
+        mirror: locker.get("mirror")!.value as string,
+        rev: locker.get("rev")!.value as string | null,
       },
     },
     entries,

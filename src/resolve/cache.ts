@@ -4,7 +4,8 @@
  * - **listings** (`<cacheDir>/refs/<hash of mirror URL>.json`): per mirror, its `refs/ekala/init` and, per listed
  *   `refs/eka/atoms/<label>/<prefix>` (listingKey), the versions with their atom commit and manifest blob, each
  *   stamped with the time it was listed; a listing of a shorter prefix answers for a longer one. Fresh for
- *   `listingTtl` seconds; `--offline` uses them whatever their age.
+ *   `listingTtl` seconds, but a resolution that fails with fresh cached listings lists their sets again
+ *   (resolve.ts); `--offline` uses them whatever their age.
  * - **manifests**: blobs fetched by their `refs/eka/meta/<label>/<version>/manifest` ref into the shared bare cache
  *   repository `<cacheDir>/git`, kept reachable under `refs/cpr/keep/objects/<blob id>`. Over protocol v2 our own
  *   fetch reads the pack in process (every object's id checked against its content, anything but a blob refused)

@@ -7,6 +7,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { CprError } from "../protocol/errors.js";
 import { DEFAULT_ALIASES, type Aliases } from "../protocol/uri.js";
+import { DEFAULT_LOCKER_SPEC, type LockerSpec } from "../protocol/lock.js";
 import type { Reporter } from "../protocol/report.js";
 import { writeManifestAndLock } from "./lockfile.js";
 import { ResolutionError } from "./pubgrub.js";
@@ -18,6 +19,8 @@ export interface ResolverConfig {
   readonly aliases: Aliases;
   readonly listingTtl: number;
   readonly cacheDir: string;
+  /** The locker a new lock names ([locker], CPR_LOCKER_*). */
+  readonly locker: LockerSpec;
 }
 
 /** The effective configuration (src/config when available; else defaults with CPR_CACHE_DIR / XDG_CACHE_HOME). */
@@ -26,14 +29,14 @@ export async function resolverConfig(cwd: string, env: NodeJS.ProcessEnv): Promi
     const mod = (await import("../config/config.js")) as Partial<typeof import("../config/config.js")>;
     if (typeof mod.loadConfig === "function") {
       const { config } = await mod.loadConfig({ cwd, env });
-      return { aliases: config.aliases, listingTtl: config.listingTtl, cacheDir: config.cacheDir };
+      return { aliases: config.aliases, listingTtl: config.listingTtl, cacheDir: config.cacheDir, locker: config.locker };
     }
   } catch (e) {
     if (e instanceof CprError) throw e;
   }
   const cacheDir = env.CPR_CACHE_DIR ?? join(env.XDG_CACHE_HOME || join(env.HOME ?? homedir(), ".cache"), "cpr");
   const ttl = Number(env.CPR_LISTING_TTL ?? "300");
-  return { aliases: DEFAULT_ALIASES, listingTtl: Number.isFinite(ttl) ? ttl : 300, cacheDir };
+  return { aliases: DEFAULT_ALIASES, listingTtl: Number.isFinite(ttl) ? ttl : 300, cacheDir, locker: DEFAULT_LOCKER_SPEC };
 }
 
 export interface LockOptions {
@@ -73,6 +76,7 @@ export async function lockProject(opts: LockOptions): Promise<LockOutcome> {
     resolution = await resolveProject(project, {
       cacheDir: config.cacheDir,
       listingTtl: config.listingTtl,
+      locker: config.locker,
       env: opts.env,
       reporter: opts.reporter,
       stats,

@@ -87,6 +87,10 @@ export interface MirrorContext {
   readonly offline: boolean;
   /** Refresh listings even when the cache is fresh (update). */
   readonly refresh: boolean;
+  /** Mirrors whose cached listings must not be used (a set with one of them is listed from the network). */
+  readonly relist?: ReadonlySet<string>;
+  /** Gets the mirrors of every set answered from the cache (a failure may then be a stale listing). */
+  readonly fromCache?: Set<string>;
   /** Called before a listing goes out to the network (the resolver starts what it will need meanwhile). */
   readonly beforeNetwork?: () => void;
   /**
@@ -208,11 +212,15 @@ export class RemoteSet {
           { hint: "run `cpr resolve` once with network access to fill the cache" },
         );
       }
-      return this.combine(label, have.map(([m, e]) => ({ mirror: m, root: e!.root, atoms: e!.atoms })), false);
+      const listing = this.combine(label, have.map(([m, e]) => ({ mirror: m, root: e!.root, atoms: e!.atoms })), false);
+      for (const [m] of have) this.ctx.fromCache?.add(m);
+      return listing;
     }
-    if (this.ctx.refresh) return null;
+    if (this.ctx.refresh || this.mirrors.some((m) => this.ctx.relist?.has(m))) return null;
     if (entries.every(([, e]) => e !== null && e.fresh)) {
-      return this.combine(label, entries.map(([m, e]) => ({ mirror: m, root: e!.root, atoms: e!.atoms })), false);
+      const listing = this.combine(label, entries.map(([m, e]) => ({ mirror: m, root: e!.root, atoms: e!.atoms })), false);
+      for (const m of this.mirrors) this.ctx.fromCache?.add(m);
+      return listing;
     }
     return null;
   }

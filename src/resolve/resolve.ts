@@ -8,7 +8,13 @@
  * v2 fetch, no git process), so a level of the graph costs one listing exchange and one manifest fetch per mirror.
  *
  * Then the lock: atom entries for every resolved atom, sets, the composer, direct Nix entries (kept when they
- * still match, else prefetched), and the locker (kept, else `CPR_LOCKER_REV` or resolved from its mirror).
+ * still match, else prefetched), and the locker (kept, else the configured one: by default spec §10's nix-lock
+ * 0.1.6 at its published rev, with no network; a configured locker without a rev has it listed from its mirror).
+ *
+ * Listings come from the cache while fresh (the TTL). A version published since may be missing from them: when
+ * resolution then fails, the sets whose listings came from the cache are listed again from the network and the
+ * resolution is retried once before the failure is reported, as cargo refreshes its index (never under --offline,
+ * whose error then says the listings may be stale).
  */
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -16,16 +22,15 @@ import { join } from "node:path";
 import { CprError } from "../protocol/errors.js";
 import { atomIdsOf } from "../protocol/id.js";
 import {
-  DEFAULT_LOCKER_LABEL,
-  DEFAULT_LOCKER_MIRROR,
-  DEFAULT_LOCKER_VERSION,
-  defaultLocker,
+  DEFAULT_LOCKER_SPEC,
   formatLock,
+  lockerEntry,
   sortMirrors,
   type LockAtom,
   type LockCompose,
   type LockDep,
   type LockDirectDep,
+  type LockerSpec,
   type LockSet,
   type Lockfile,
 } from "../protocol/lock.js";
@@ -34,10 +39,10 @@ import { manifestRef } from "../protocol/refs.js";
 import { substituteVersion } from "../protocol/uri.js";
 import type { Reporter } from "../protocol/report.js";
 import { compareVersions, makeVersion, matches, parseVersion, VersionSet, type Requirement, type Version } from "../protocol/version.js";
-import { solve, type PartialVersions, type Provider } from "./pubgrub.js";
+import { ResolutionError, solve, type PartialVersions, type Provider } from "./pubgrub.js";
 import { ListingCache, ManifestStore, newStats, type NetStats } from "./cache.js";
 import { Connections } from "./connections.js";
-import { listingPrefix, prefixSet, RemoteSet, type ListedLabel, type MirrorContext, type SetAtom } from "./mirrors.js";
+import { listingPrefix, prefixSet, RemoteSet, type ListedLabel, type MirrorContext, type SetAtom, type SetListing } from "./mirrors.js";
 import type { UploadPackConnection } from "../git/lsrefs.js";
 import { loadLocalSet, type LocalSet, type Project } from "./project.js";
 
@@ -53,6 +58,8 @@ export interface ResolveOptions {
   readonly update?: readonly string[] | true;
   /** Counters to add network activity to (tests, benchmarks). */
   readonly stats?: NetStats;
+  /** The locker a new lock names (config's [locker]); default spec §10's. */
+  readonly locker?: LockerSpec;
 }
 
 /** An edge of the resolved graph: `from` requires `dep` with `req`. */
@@ -147,12 +154,16 @@ class GitProvider implements Provider {
   readonly edges = new Map<string, GraphEdge[]>();
   /** The project's own `[package.sets]` tags → the root their mirrors report (for `from_version`). */
   readonly tagRoots = new Map<string, string>();
+  /** Mirrors whose listings were taken from the cache in this run. */
+  readonly fromCache = new Set<string>();
 
   constructor(
     readonly project: Project,
     readonly local: LocalSet | null,
     private readonly preferredVersions: ReadonlyMap<string, Version>,
     private readonly opts: ResolveOptions,
+    /** Mirrors whose listings this run must not take from the cache (listed again after a failure). */
+    relist: ReadonlySet<string> = new Set(),
   ) {
     this.stats = opts.stats ?? newStats();
     this.cache = new ListingCache(opts.cacheDir, opts.listingTtl);
@@ -167,6 +178,8 @@ class GitProvider implements Provider {
       cwd: project.dir,
       offline: opts.offline === true,
       refresh: opts.update !== undefined,
+      relist,
+      fromCache: this.fromCache,
       beforeNetwork: () => this.store.warmUp(),
       afterListing: (set, mirror, conn, root, listed) => this.prefetchManifests(set, mirror, conn, root, listed),
     };
@@ -543,10 +556,48 @@ function preferredFromLock(lock: Lockfile | null, update: readonly string[] | tr
   return out;
 }
 
-/** Resolve the project's whole graph and compute its new lock (nothing is written here). */
+/**
+ * Resolve the project's whole graph and compute its new lock (nothing is written here). A failure that listings
+ * taken from the cache may explain (a version published since they were listed) is retried once with those sets
+ * listed again from the network; under --offline its hint says so instead.
+ */
 export async function resolveProject(project: Project, opts: ResolveOptions): Promise<Resolution> {
   const local = needsLocal(project.manifest) ? await loadLocalSet(project.dir, opts.env, opts.reporter) : null;
-  const provider = new GitProvider(project, local, preferredFromLock(project.lock, opts.update), opts);
+  const run = { ...opts, stats: opts.stats ?? newStats() };
+  const locker = opts.locker ?? DEFAULT_LOCKER_SPEC;
+  const first = new GitProvider(project, local, preferredFromLock(project.lock, opts.update), run);
+  try {
+    return await resolveWith(first, run, locker);
+  } catch (e) {
+    const stale = staleListings(e, first.fromCache, locker);
+    if (stale.size === 0) throw e;
+    const mirrors = [...stale].map((m) => first.remoteSet([m]).display(m)).join(", ");
+    if (opts.offline) throw withHint(e, `the listings of ${mirrors} came from the cache and may be stale: run without --offline to list them again`);
+    opts.reporter.info(`listing ${mirrors} again: the cached listing${stale.size === 1 ? "" : "s"} may miss a version published since`);
+    return await resolveWith(new GitProvider(project, local, preferredFromLock(project.lock, opts.update), run, stale), run, locker);
+  }
+}
+
+/**
+ * The mirrors whose cached listings may explain a failure: every one a failed resolution used (a newer version
+ * may satisfy), or the locker's mirror when the locker's version was not in its cached listing.
+ */
+function staleListings(e: unknown, fromCache: ReadonlySet<string>, locker: LockerSpec): Set<string> {
+  if (e instanceof ResolutionError) return new Set(fromCache);
+  if (e instanceof CprError && e.code === "resolve.locker" && fromCache.has(locker.mirror)) return new Set([locker.mirror]);
+  return new Set();
+}
+
+/** The same failure, with a note added to its hint. */
+function withHint(e: unknown, note: string): unknown {
+  if (e instanceof ResolutionError) return new ResolutionError(e.explanation, e.hint ? `${e.hint.trim()}\nNote: ${note}` : note, e.incompatibility);
+  if (e instanceof CprError) return new CprError(e.code, e.message, { hint: e.hint ? `${e.hint}; ${note}` : note, cause: e, ...(e.where !== undefined ? { where: e.where } : {}) });
+  return e;
+}
+
+/** One resolution with `provider`, closed at the end. */
+async function resolveWith(provider: GitProvider, opts: ResolveOptions, lockerSpec: LockerSpec): Promise<Resolution> {
+  const project = provider.project;
   try {
     // Roots the lock already knows are what the mirrors must report.
     if (project.lock) {
@@ -591,7 +642,7 @@ export async function resolveProject(project: Project, opts: ResolveOptions): Pr
       const e = provider.setEntries.get(root);
       if (e) sets[root] = { tag: e.tag, mirrors: sortMirrors([...e.mirrors]) };
     }
-    const locker = project.lock?.locker ?? (await resolveLocker(provider, opts));
+    const locker = project.lock?.locker ?? (await lockerOf(provider, lockerSpec));
     const lock: Lockfile = { version: 1, sets, locker, compose, deps };
     const lockText = formatLock(lock);
     const edges: Record<string, GraphEdge[]> = {};
@@ -699,21 +750,31 @@ export async function prefetchEntry(d: DirectNixDep, cwd: string, opts: { env: N
   }
 }
 
-/** The default locker's rev: `CPR_LOCKER_REV`, else refs/eka/atoms/nix-lock/0.1.6 on `CPR_LOCKER_MIRROR` (default eka's). */
-async function resolveLocker(provider: GitProvider, opts: ResolveOptions): Promise<LockAtom> {
-  const rev = opts.env.CPR_LOCKER_REV;
-  const mirror = opts.env.CPR_LOCKER_MIRROR ?? DEFAULT_LOCKER_MIRROR;
-  if (rev) return defaultLocker(rev, mirror);
+/**
+ * The [locker] of a new lock (spec §10): the configured locker at its rev; without one (a configured label, version,
+ * set or mirror), the rev of refs/eka/atoms/<label>/<version> as its mirror lists it. Never invented.
+ */
+async function lockerOf(provider: GitProvider, spec: LockerSpec): Promise<LockAtom> {
+  if (spec.rev !== null) return lockerEntry({ ...spec, rev: spec.rev });
+  const ref = `refs/eka/atoms/${spec.label}/${spec.version}`;
+  const set = provider.remoteSet([spec.mirror]);
+  const where = set.display(spec.mirror);
+  const hint = `set locker.rev (CPR_LOCKER_REV) to the commit id of ${ref}, or locker.mirror (CPR_LOCKER_MIRROR) to a mirror that has it; \`cpr config list\` shows the locker configured`;
+  let listing: SetListing;
   try {
-    const listing = await provider.remoteSet([mirror]).list(DEFAULT_LOCKER_LABEL, DEFAULT_LOCKER_VERSION);
-    const a = listing.atoms.find((x) => x.version === DEFAULT_LOCKER_VERSION);
-    if (!a) throw new CprError("resolve.locker", `${mirror} has no ${DEFAULT_LOCKER_LABEL} ${DEFAULT_LOCKER_VERSION}`);
-    return defaultLocker(a.rev, mirror);
+    listing = await set.list(spec.label, spec.version);
   } catch (e) {
-    throw new CprError("resolve.locker", `cannot write a lock: the default locker's rev (refs/eka/atoms/${DEFAULT_LOCKER_LABEL}/${DEFAULT_LOCKER_VERSION} on ${mirror}) could not be resolved: ${e instanceof Error ? e.message : String(e)}`, {
-      hint: "set CPR_LOCKER_REV to that commit id, or CPR_LOCKER_MIRROR to a reachable mirror of it",
+    throw new CprError("resolve.locker", `cannot write a lock: the locker's rev (${ref}) could not be listed from ${where}: ${e instanceof Error ? e.message : String(e)}`, { where, hint, cause: e });
+  }
+  if (listing.root !== spec.set) {
+    throw new CprError("resolve.locker", `cannot write a lock: the locker's mirror ${where} is the set with root ${listing.root}, not locker.set ${spec.set}`, {
+      where,
+      hint: "set locker.set to the root of the locker's set, or locker.mirror to a mirror of that set",
     });
   }
+  const a = listing.atoms.find((x) => x.version === spec.version);
+  if (!a) throw new CprError("resolve.locker", `cannot write a lock: the locker's mirror ${where} has no ${ref}`, { where, hint });
+  return lockerEntry({ ...spec, rev: a.rev });
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -119,7 +119,7 @@ test("unknown keys warn with file:line:col; invalid values are errors with file:
     const loaded = await loadConfig({ cwd: s.project, env: s.env });
     assert.deepEqual(loaded.warnings, [
       `${file}:3:1: unknown key "colour" in [cache] (known: dir, listing-ttl)`,
-      `${file}:5:1: unknown table "registri" (known: [aliases], [cache], [registry], [trust])`,
+      `${file}:5:1: unknown table "registri" (known: [aliases], [cache], [locker], [registry], [trust])`,
       `${file}:9:1: unknown key "url" in [registry] (known: data, db, keys, listen, refresh, sets, token, urls)`,
     ]);
     assert.equal(loaded.config.listingTtl, 30);
@@ -367,6 +367,131 @@ test("cpr config list shows [registry] without the token", () => {
     assert.ok(!json.stdout.includes("topsecret"));
     const doc = JSON.parse(json.stdout) as { entries: { key: string; value: unknown; source: string; origin: string | null }[] };
     assert.deepEqual(doc.entries.find((e) => e.key === "registry.db"), { key: "registry.db", value: null, source: "default", origin: null });
+  } finally {
+    s.done();
+  }
+});
+
+const LOCKER_ROOT = "a".repeat(40);
+const LOCKER_REV = "b".repeat(40);
+
+test("[locker]: defaults are spec §10's, with the published rev", async () => {
+  const s = sandbox();
+  try {
+    const loaded = await loadConfig({ cwd: s.sub, env: s.env });
+    assert.deepEqual(loaded.config.locker, {
+      label: "nix-lock",
+      version: "0.1.6",
+      set: "4abbd2644bc3585e9be95deb277ccf48f6ed26ac",
+      mirror: "https://github.com/ekala-project/eka",
+      rev: "e711aa1f48d877652dd2ba724d4af752be7b5371",
+    });
+    assert.deepEqual(
+      loaded.entries.filter((e) => e.key.startsWith("locker.")).map((e) => [e.key, e.value, e.source]),
+      [
+        ["locker.label", "nix-lock", "default"],
+        ["locker.mirror", "https://github.com/ekala-project/eka", "default"],
+        ["locker.rev", "e711aa1f48d877652dd2ba724d4af752be7b5371", "default"],
+        ["locker.set", "4abbd2644bc3585e9be95deb277ccf48f6ed26ac", "default"],
+        ["locker.version", "0.1.6", "default"],
+      ],
+    );
+  } finally {
+    s.done();
+  }
+});
+
+test("[locker]: user file, project file and CPR_LOCKER_* variables, per key; the default rev only for the default locker", async () => {
+  const s = sandbox();
+  try {
+    const userFile = join(s.home, ".config", "cpr", "config.toml");
+    mkdirSync(join(s.home, ".config", "cpr"), { recursive: true });
+    writeFileSync(userFile, `[locker]\nlabel = "my-lock"\nversion = "1.2.0"\nset = "${LOCKER_ROOT}"\nmirror = "https://example.org/lockers.git"\nrev = "${LOCKER_REV}"\n`);
+    let loaded = await loadConfig({ cwd: s.sub, env: s.env });
+    assert.deepEqual(loaded.config.locker, { label: "my-lock", version: "1.2.0", set: LOCKER_ROOT, mirror: "https://example.org/lockers.git", rev: LOCKER_REV });
+    assert.deepEqual(entry(loaded, "locker.rev"), { key: "locker.rev", value: LOCKER_REV, source: "user", origin: userFile });
+    assert.deepEqual(loaded.warnings, []);
+
+    // Another locker without a rev: the default's rev does not apply; resolution asks the mirror (rev null).
+    writeFileSync(userFile, `[locker]\nlabel = "my-lock"\nversion = "1.2.0"\nset = "${LOCKER_ROOT}"\nmirror = "git://127.0.0.1/lockers.git"\n`);
+    loaded = await loadConfig({ cwd: s.sub, env: s.env });
+    assert.equal(loaded.config.locker.rev, null);
+    assert.deepEqual(entry(loaded, "locker.rev"), { key: "locker.rev", value: null, source: "default", origin: null });
+    // Only another mirror of nix-lock 0.1.6: asked for the rev too (spec §10).
+    writeFileSync(userFile, "");
+    const projectFile = join(s.project, "cpr.toml");
+    writeFileSync(projectFile, `[locker]\nmirror = "https://mirror.example.org/eka"\n`);
+    loaded = await loadConfig({ cwd: s.sub, env: s.env });
+    assert.deepEqual(loaded.config.locker, {
+      label: "nix-lock",
+      version: "0.1.6",
+      set: "4abbd2644bc3585e9be95deb277ccf48f6ed26ac",
+      mirror: "https://mirror.example.org/eka",
+      rev: null,
+    });
+    assert.deepEqual(entry(loaded, "locker.mirror"), { key: "locker.mirror", value: "https://mirror.example.org/eka", source: "project", origin: projectFile });
+
+    // The environment: CPR_LOCKER_* override per key; an empty variable counts as unset.
+    loaded = await loadConfig({
+      cwd: s.sub,
+      env: { ...s.env, CPR_LOCKER_REV: ` ${LOCKER_REV} `, CPR_LOCKER_LABEL: "other-lock", CPR_LOCKER_VERSION: "2.0.0-rc.1", CPR_LOCKER_SET: LOCKER_ROOT, CPR_LOCKER_MIRROR: "" },
+    });
+    assert.deepEqual(loaded.config.locker, { label: "other-lock", version: "2.0.0-rc.1", set: LOCKER_ROOT, mirror: "https://mirror.example.org/eka", rev: LOCKER_REV });
+    assert.deepEqual(entry(loaded, "locker.rev"), { key: "locker.rev", value: LOCKER_REV, source: "env", origin: "CPR_LOCKER_REV" });
+    assert.deepEqual(entry(loaded, "locker.version"), { key: "locker.version", value: "2.0.0-rc.1", source: "env", origin: "CPR_LOCKER_VERSION" });
+  } finally {
+    s.done();
+  }
+});
+
+test("[locker]: invalid values are errors with file:line:col or the variable's name; unknown keys warn", async () => {
+  const s = sandbox();
+  try {
+    const file = join(s.project, "cpr.toml");
+    const bad = async (text: string, re: RegExp, where: string, env: NodeJS.ProcessEnv = {}) => {
+      writeFileSync(file, text);
+      await assert.rejects(loadConfig({ cwd: s.project, env: { ...s.env, ...env } }), (e: unknown) => {
+        assert.ok(e instanceof CprError, String(e));
+        assert.equal(e.code, "config.invalid", e.message);
+        assert.match(e.message, re);
+        assert.equal(e.where, where, e.message);
+        assert.ok(e.hint, e.message);
+        return true;
+      });
+    };
+    const at = (line: number) => `${file}:${line}:1`;
+    await bad(`locker = "nix-lock"\n`, /\[locker\] must be a table/, at(1));
+    await bad(`[locker]\nrev = "${"0".repeat(39)}"\n`, /locker\.rev must be the commit id of refs\/eka\/atoms\/<label>\/<version>: 40 or 64 lowercase hex digits/, at(2));
+    await bad(`[locker]\nrev = "${LOCKER_REV.toUpperCase()}"\n`, /locker\.rev must be/, at(2));
+    await bad(`[locker]\n\nset = "eka"\n`, /locker\.set must be the root of the locker's set/, at(3));
+    await bad(`[locker]\nversion = "v0.1.6"\n`, /locker\.version: invalid version "v0\.1\.6"/, at(2));
+    await bad(`[locker]\nversion = "^0.1"\n`, /locker\.version: invalid version/, at(2));
+    await bad(`[locker]\nlabel = "1lock"\n`, /locker\.label "1lock" cannot start with/, at(2));
+    await bad(`[locker]\nmirror = "a b"\n`, /must be non-empty and without spaces/, at(2));
+    await bad(`[locker]\nmirror = 1\n`, /locker\.mirror must be a string/, at(2));
+    await bad("", /CPR_LOCKER_REV must be the commit id/, "CPR_LOCKER_REV", { CPR_LOCKER_REV: "0" });
+    await bad("", /CPR_LOCKER_VERSION: invalid version "1\.2"/, "CPR_LOCKER_VERSION", { CPR_LOCKER_VERSION: "1.2" });
+    await bad("", /CPR_LOCKER_SET must be the root/, "CPR_LOCKER_SET", { CPR_LOCKER_SET: "xyz" });
+    await bad("", /CPR_LOCKER_LABEL "a\/b" has an invalid character/, "CPR_LOCKER_LABEL", { CPR_LOCKER_LABEL: "a/b" });
+    writeFileSync(file, `[locker]\nname = "x"\n`);
+    const loaded = await loadConfig({ cwd: s.project, env: s.env });
+    assert.deepEqual(loaded.warnings, [`${file}:2:1: unknown key "name" in [locker] (known: label, mirror, rev, set, version)`]);
+  } finally {
+    s.done();
+  }
+});
+
+test("cpr config list shows [locker] with its sources", () => {
+  const s = sandbox();
+  try {
+    writeFileSync(join(s.project, "cpr.toml"), `[locker]\nmirror = "https://mirror.example.org/eka"\n`);
+    const env = { PATH: process.env.PATH, HOME: s.home, NO_COLOR: "1", CPR_LOCKER_VERSION: "0.1.7" };
+    const human = spawnSync(process.execPath, [bin, "config", "list"], { cwd: s.sub, env, encoding: "utf8" });
+    assert.equal(human.status, 0, human.stderr);
+    assert.match(human.stdout, /^locker\.label = "nix-lock" +\(default\)$/m);
+    assert.match(human.stdout, /^locker\.mirror = "https:\/\/mirror\.example\.org\/eka" +\(project: .*cpr\.toml\)$/m);
+    assert.match(human.stdout, /^locker\.version = "0\.1\.7" +\(env: CPR_LOCKER_VERSION\)$/m);
+    assert.match(human.stdout, /^locker\.rev = null +\(default\)$/m);
   } finally {
     s.done();
   }

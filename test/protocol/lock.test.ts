@@ -6,8 +6,10 @@ import { parse as parseToml } from "smol-toml";
 import { CprError } from "../../src/protocol/errors.js";
 import { atomId } from "../../src/protocol/id.js";
 import {
+  DEFAULT_LOCKER,
   DEFAULT_LOCKER_SET,
   defaultLocker,
+  lockerEntry,
   formatLock,
   isLockHash,
   LOCK_HEADER,
@@ -21,7 +23,7 @@ import { cprFailure } from "../support/assert.js";
 
 const fixtures = new URL("../../../test/fixtures/locks/", import.meta.url);
 const fixture = (name: string) => readFileSync(new URL(name, fixtures), "utf8");
-/** A placeholder rev supplied by the test: cpr never invents the default locker's rev. */
+/** The rev the eka fixtures' [locker] has (another mirror's, as far as these tests care). */
 const LOCKER_REV = "0123456789abcdef0123456789abcdef01234567";
 const EKA = "4abbd2644bc3585e9be95deb277ccf48f6ed26ac";
 const ATOM = "68b63bd131acd23bdfd57983fe85ba7c092ce02f";
@@ -59,7 +61,7 @@ test("eka lock with [locker] and every dep type reads", () => {
   assert.ok(nixpkgs && nixpkgs.type === "nix+git" && nixpkgs.version === null);
 });
 
-test("eka lock without [locker] reads; writing needs a default locker rev", () => {
+test("eka lock without [locker] reads; it is written with the §10 default locker, or the one given", () => {
   const lock = parseLock(fixture("eka-no-locker.lock"), "atom.lock");
   assert.equal(lock.locker, null);
   assert.deepEqual(lock.compose, { use: "nix", entry: "nix" });
@@ -72,7 +74,23 @@ test("eka lock without [locker] reads; writing needs a default locker rev", () =
     hash: "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
     unpack: false,
   });
-  throwsCpr(() => formatLock(lock), "lock.no-locker");
+  // The §10 default, byte for byte: nix-lock 0.1.6 at the published rev of refs/eka/atoms/nix-lock/0.1.6.
+  const written = formatLock(lock);
+  assert.ok(
+    written.includes(`
+[locker]
+label = "nix-lock"
+version = "0.1.6"
+set = "4abbd2644bc3585e9be95deb277ccf48f6ed26ac"
+rev = "e711aa1f48d877652dd2ba724d4af752be7b5371"
+mirror = "https://github.com/ekala-project/eka"
+id = "r3rlam6bd31t9i04ggug7avs8vf8981q7a3b6gobemk1gfs50qm0"
+
+[compose]
+`),
+    written,
+  );
+  assert.deepEqual(DEFAULT_LOCKER, parseLock(written, "atom.lock").locker);
   const out = formatLock(lock, { defaultLocker: defaultLocker(LOCKER_REV) });
   const again = parseLock(out, "atom.lock");
   assert.deepEqual(again.locker, {
@@ -86,7 +104,16 @@ test("eka lock without [locker] reads; writing needs a default locker rev", () =
   // An existing [locker] wins over the default.
   const kept = formatLock(parseLock(fixture("eka-with-locker.lock"), "a"), { defaultLocker: defaultLocker("f".repeat(40)) });
   assert.match(kept, new RegExp(`rev = "${LOCKER_REV}"`));
-  assert.throws(() => defaultLocker("nope"), CprError);
+  throwsCpr(() => defaultLocker("nope"), "lock.invalid-rev");
+  throwsCpr(() => lockerEntry({ label: "my-lock", version: "1.0.0", set: EKA, mirror: "https://example.org/x", rev: "0".repeat(39) }), "lock.invalid-rev");
+  assert.deepEqual(lockerEntry({ label: "my-lock", version: "1.0.0", set: EKA, mirror: "https://example.org/x", rev: LOCKER_REV }), {
+    label: "my-lock",
+    version: "1.0.0",
+    set: EKA,
+    rev: LOCKER_REV,
+    mirror: "https://example.org/x",
+    id: atomId(EKA, "my-lock"),
+  });
   assert.equal(lockAtom({ label: "dev", version: "0.1.0", set: EKA, rev: null, mirror: null }).id, atomId(EKA, "dev"));
 });
 

@@ -20,8 +20,6 @@ export interface VersionSpec {
 /** label → version → spec */
 export type SetSpec = Record<string, Record<string, VersionSpec>>;
 
-export const FAKE_LOCKER_REV = "1".repeat(40);
-
 export function manifestText(label: string, version: string, spec: VersionSpec = {}): string {
   let s = `[package]\nlabel = "${label}"\nversion = "${version}"\n`;
   const sets = Object.entries(spec.sets ?? {});
@@ -78,7 +76,7 @@ export function makeProject(spec: VersionSpec, extraFiles: Record<string, string
   return join(repo, label);
 }
 
-/** An isolated environment: its own cache and config directories, and a configured locker rev. */
+/** An isolated environment: its own home, cache and config directories (the default locker needs no network). */
 export function isolatedEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const home = tempDir("cpr-home-");
   return {
@@ -88,19 +86,19 @@ export function isolatedEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     XDG_CACHE_HOME: join(home, "cache"),
     XDG_CONFIG_HOME: join(home, "config"),
     CPR_CACHE_DIR: join(home, "cache", "cpr"),
-    CPR_LOCKER_REV: FAKE_LOCKER_REV,
     ...extra,
   };
 }
 
 export interface LockRun extends LockOutcome {
   warnings: string[];
+  infos: string[];
 }
 
 export async function lock(dir: string, env: NodeJS.ProcessEnv, opts: Partial<LockOptions> = {}): Promise<LockRun> {
   const reporter = recordingReporter();
   const out = await lockProject({ cwd: dir, env, reporter, stats: newStats(), ...opts });
-  return { ...out, warnings: reporter.warnings };
+  return { ...out, warnings: reporter.warnings, infos: reporter.infos };
 }
 
 /** label → version of the atom entries of a lock run. */

@@ -24,6 +24,12 @@ work tree. Keys:
   [aliases]  NAME = "VALUE"          added to the default aliases (spec §12), or overriding one
   [cache]    dir = "PATH"            cache directory (default $XDG_CACHE_HOME/cpr, else ~/.cache/cpr)
              listing-ttl = SECONDS   how long an ls-refs listing stays fresh (default 300)
+  [locker]   label = "LABEL"         the Nix locker a new atom.lock names (default spec §10's: nix-lock
+             version = "VERSION"       0.1.6 of the eka set, at its published rev; no network needed)
+             set = "ROOT"            the locker's set root (40 or 64 hex)
+             mirror = "URL"          written in the lock; asked for the rev when none is configured
+             rev = "COMMIT"          refs/eka/atoms/<label>/<version>'s commit; shown as null when it is
+                                       to be asked (another label, version, set or mirror without a rev)
   [trust]    TAG-OR-ROOT = ["LINE"]  allowed-signers lines or armored OpenPGP keys trusted for a set
   [registry] urls = ["URL"]          registries searched by cpr search/get, and cpr build --push's default
              keys = ["NAME:BASE64"]  public keys trusted for binary-cache signatures (cpr get)
@@ -35,7 +41,8 @@ work tree. Keys:
              refresh = SECONDS       how often cpr serve re-indexes its sets (default 300)
 
 Environment: CPR_CACHE_DIR, CPR_LISTING_TTL, CPR_ALIASES="name=value,name=value", CPR_REGISTRY="url,url",
-CPR_REGISTRY_KEYS="key,key", CPR_REGISTRY_TOKEN, CPR_REGISTRY_DATA, CPR_REGISTRY_DB, CPR_REGISTRY_LISTEN.
+CPR_REGISTRY_KEYS="key,key", CPR_REGISTRY_TOKEN, CPR_REGISTRY_DATA, CPR_REGISTRY_DB, CPR_REGISTRY_LISTEN,
+CPR_LOCKER_LABEL, CPR_LOCKER_VERSION, CPR_LOCKER_SET, CPR_LOCKER_MIRROR, CPR_LOCKER_REV.
 Unknown keys are reported as warnings; invalid values are errors with file:line:col.
 
 Options:
