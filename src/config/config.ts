@@ -73,7 +73,8 @@ import { parseVersion } from "../protocol/version.js";
  * file:line:col, as cargo does, so that a newer config file still works with an older cpr.
  *
  * The set root is the top of the git work tree holding `cwd`, found by walking up to a `.git` directory or file
- * (no git process is spawned). Outside a git work tree there is no project config.
+ * (no git process is spawned), or named by GIT_WORK_TREE / GIT_DIR as git reads them (findSetRoot). Outside a git
+ * work tree there is no project config.
  */
 export interface Config {
   /** Default aliases (spec §12) plus the user's additions and overrides. */
@@ -170,8 +171,14 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** The top of the git work tree holding `cwd` (a directory with a `.git` directory or file), or null. */
-export async function findSetRoot(cwd: string): Promise<string | null> {
+/**
+ * The top of the git work tree holding `cwd`, or null, as git finds it: GIT_WORK_TREE when set (relative to
+ * `cwd`); else, when GIT_DIR is set (as in some git hooks), `cwd` itself, as git takes it when no core.worktree is
+ * configured; else the nearest directory from `cwd` up with a `.git` directory or file.
+ */
+export async function findSetRoot(cwd: string, env: NodeJS.ProcessEnv = {}): Promise<string | null> {
+  if (env.GIT_WORK_TREE) return resolve(cwd, env.GIT_WORK_TREE);
+  if (env.GIT_DIR) return resolve(cwd);
   let dir = resolve(cwd);
   for (;;) {
     if (await exists(join(dir, ".git"))) return dir;
@@ -550,7 +557,7 @@ export async function loadConfig(opts: { cwd: string; env: NodeJS.ProcessEnv }):
   const { cwd, env } = opts;
   const warnings: string[] = [];
   const userFile = userConfigPath(env);
-  const root = await findSetRoot(cwd);
+  const root = await findSetRoot(cwd, env);
   const projectFile = root === null ? null : join(root, "cpr.toml");
 
   const layers: [ConfigSource, Layer][] = [];

@@ -9,6 +9,9 @@
  * in as packs (git writes them atomically). Materialisation is a temp dir + rename; pins are temp file + rename.
  * The cache repository is never shallow: atom commits have no parents, so `--depth=1` would transfer nothing
  * less, but it would take the repository-wide `shallow.lock` and fail concurrent fetches.
+ *
+ * Every git process here runs as `repo: "cpr"` (src/git/exec.ts): without GIT_DIR, GIT_INDEX_FILE… of a git hook
+ * cpr may run in, which would otherwise send the cache's objects and keep refs into the hook's repository.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
@@ -95,6 +98,7 @@ export async function fetchRefsInto(gitDir: string, url: string, refs: readonly 
     const r = await runGit(["-c", `include.path=${config}`, "-c", "fetch.prune=false", "-c", "fetch.unpackLimit=1", "fetch", ...flags, "cpr-fetch"], {
       cwd: gitDir,
       env: opts.env,
+      repo: "cpr",
       okCodes: [0, 1, 128],
     });
     const filterIgnored = /filtering not recognized by server/.test(r.stderr);
@@ -165,7 +169,7 @@ export class KeepRefWriter {
 
   private spawn(): void {
     {
-      const child = spawn("git", ["update-ref", "--stdin"], { cwd: this.gitDir, env: gitEnv(this.env), stdio: ["pipe", "ignore", "pipe"] });
+      const child = spawn("git", ["update-ref", "--stdin"], { cwd: this.gitDir, env: gitEnv(this.env, "cpr"), stdio: ["pipe", "ignore", "pipe"] });
       this.exited = new Promise((resolve) => {
         child.on("error", () => resolve(null));
         child.on("close", (code) => resolve(code));
@@ -205,7 +209,7 @@ export function objectFormatOf(gitDir: string): string {
 }
 
 async function listRefs(gitDir: string, prefix: string, env?: NodeJS.ProcessEnv): Promise<Map<string, string>> {
-  const r = await runGit(["for-each-ref", "--format=%(objectname) %(refname)", prefix], { cwd: gitDir, env });
+  const r = await runGit(["for-each-ref", "--format=%(objectname) %(refname)", prefix], { cwd: gitDir, env, repo: "cpr" });
   const map = new Map<string, string>();
   for (const line of r.stdout.toString("utf8").split("\n")) {
     const sp = line.indexOf(" ");
@@ -220,7 +224,7 @@ async function refTransaction(gitDir: string, commands: readonly string[], env?:
   const input = ["start", ...commands, "prepare", "commit", ""].join("\n");
   let last: GitResult | null = null;
   for (let attempt = 0; attempt < 8; attempt++) {
-    last = await runGit(["update-ref", "--stdin"], { cwd: gitDir, env, input, okCodes: [0, 1, 128] });
+    last = await runGit(["update-ref", "--stdin"], { cwd: gitDir, env, repo: "cpr", input, okCodes: [0, 1, 128] });
     if (last.code === 0) return;
     if (!/lock|exists/i.test(last.stderr)) break;
     await new Promise((r) => setTimeout(r, 20 + Math.random() * 80 * (attempt + 1)));
@@ -266,9 +270,9 @@ export class Cache {
     if (!existsSync(join(gitDir, "HEAD"))) {
       await mkdir(dir, { recursive: true });
       const tmp = await mkdtemp(join(dir, ".git-new-"));
-      await runGit(["init", "--quiet", "--bare", tmp], { env: opts.env });
+      await runGit(["init", "--quiet", "--bare", tmp], { env: opts.env, repo: "cpr" });
       for (const [k, v] of [["gc.auto", "0"], ["core.logAllRefUpdates", "false"], ["fetch.writeCommitGraph", "false"]] as const) {
-        await runGit(["config", k, v], { cwd: tmp, env: opts.env });
+        await runGit(["config", k, v], { cwd: tmp, env: opts.env, repo: "cpr" });
       }
       try {
         await rename(tmp, gitDir);
@@ -276,7 +280,7 @@ export class Cache {
         await rm(tmp, { recursive: true, force: true }); // another process won the race
       }
     }
-    return new Cache(dir, await Repo.open(gitDir, { env: opts.env }), opts.env);
+    return new Cache(dir, await Repo.open(gitDir, { env: opts.env, repo: "cpr" }), opts.env);
   }
 
   /**
@@ -383,7 +387,7 @@ export class Cache {
   async scratch(opts: { alternates: boolean }): Promise<{ gitDir: string; remove: () => Promise<void> }> {
     await mkdir(join(this.dir, "tmp"), { recursive: true });
     const gitDir = await mkdtemp(join(this.dir, "tmp", "scratch-"));
-    await runGit(["init", "--quiet", "--bare", gitDir], { env: this.env });
+    await runGit(["init", "--quiet", "--bare", gitDir], { env: this.env, repo: "cpr" });
     if (opts.alternates) await writeFile(join(gitDir, "objects", "info", "alternates"), join(this.gitDir, "objects") + "\n");
     return { gitDir, remove: () => rm(gitDir, { recursive: true, force: true }) };
   }

@@ -6,7 +6,7 @@ import { isAbsolute, join, resolve } from "node:path";
 import { deflateSync } from "node:zlib";
 import { CprError } from "../protocol/errors.js";
 import type { ObjectFormat } from "../protocol/commit.js";
-import { git, gitEnv, runGit, type GitResult, type GitRunOptions } from "./exec.js";
+import { git, gitEnv, runGit, type GitRepoKind, type GitResult, type GitRunOptions } from "./exec.js";
 
 /**
  * A local git repository, driven through the real `git` binary with a small, constant number of processes:
@@ -84,6 +84,12 @@ const PACK_TYPE_CODES = { commit: 1, tree: 2, tag: 4 } as const;
 const BULK_READ = 256;
 const PUSH_REMOTE = "cpr-push";
 
+/** Whose repository a Repo is (GitRepoKind without `remote`): the user's, or one cpr owns (the cache, scratch). */
+export type RepoKind = Exclude<GitRepoKind, "remote">;
+
+/** Run options for a Repo's own git commands: the working directory and the kind are the Repo's. */
+export type RepoRunOptions = Omit<GitRunOptions, "cwd" | "repo">;
+
 /** Open a repository and drive it with git. Call `close()` when done: it ends the `cat-file` child. */
 export class Repo {
   /** Absolute git directory. */
@@ -92,21 +98,29 @@ export class Repo {
   readonly workTree: string | null;
   readonly shallow: boolean;
   readonly objectFormat: ObjectFormat;
+  /** The user's repository, or one cpr owns: every git process of this Repo runs as that kind (GitRepoKind). */
+  readonly kind: RepoKind;
   private readonly env: NodeJS.ProcessEnv | undefined;
   private reader: ObjectReader | null = null;
 
-  private constructor(init: { gitDir: string; workTree: string | null; shallow: boolean; objectFormat: ObjectFormat; env?: NodeJS.ProcessEnv }) {
+  private constructor(init: { gitDir: string; workTree: string | null; shallow: boolean; objectFormat: ObjectFormat; kind: RepoKind; env?: NodeJS.ProcessEnv }) {
     this.gitDir = init.gitDir;
     this.workTree = init.workTree;
     this.shallow = init.shallow;
     this.objectFormat = init.objectFormat;
+    this.kind = init.kind;
     this.env = init.env;
   }
 
-  /** Open the repository containing `cwd`. Throws CprError `repo.not-found` outside a repository. */
-  static async open(cwd: string, opts: { env?: NodeJS.ProcessEnv } = {}): Promise<Repo> {
+  /**
+   * Open the repository containing `cwd`. Throws CprError `repo.not-found` outside a repository. `repo` says whose
+   * it is: the user's (`user`: GIT_DIR, GIT_WORK_TREE… are honoured, as git honours them; relative ones are made
+   * absolute here, so that later commands, which run at the top of the work tree, still find the same repository),
+   * or one cpr owns (`cpr`: they are ignored).
+   */
+  static async open(cwd: string, opts: { env?: NodeJS.ProcessEnv; repo: RepoKind }): Promise<Repo> {
     const probe = ["rev-parse", "--absolute-git-dir", "--is-inside-work-tree", "--is-shallow-repository", "--show-object-format"];
-    const r = await runGit(probe, { cwd, env: opts.env, okCodes: [0, 128] });
+    const r = await runGit(probe, { cwd, env: opts.env, repo: opts.repo, okCodes: [0, 128] });
     const [gitDir, inside, shallow, format] = r.stdout.toString("utf8").trim().split("\n");
     if (r.code !== 0 || !gitDir || !format) {
       throw new CprError("repo.not-found", `not a git repository: ${cwd}`, {
@@ -117,8 +131,9 @@ export class Repo {
     if (format !== "sha1" && format !== "sha256") {
       throw new CprError("repo.object-format", `unsupported object format '${format}'`, { where: gitDir });
     }
-    const workTree = inside === "true" ? await git(["rev-parse", "--show-toplevel"], { cwd, env: opts.env }) : null;
-    return new Repo({ gitDir, workTree, shallow: shallow === "true", objectFormat: format, env: opts.env });
+    const workTree = inside === "true" ? await git(["rev-parse", "--show-toplevel"], { cwd, env: opts.env, repo: opts.repo }) : null;
+    const env = opts.repo === "user" ? pinLocation(opts.env, cwd, gitDir, workTree) : opts.env;
+    return new Repo({ gitDir, workTree, shallow: shallow === "true", objectFormat: format, kind: opts.repo, env });
   }
 
   /** Where git commands run: the work tree top, or the git directory of a bare repository. */
@@ -137,13 +152,13 @@ export class Repo {
   }
 
   /** Run git in this repository; stdout trimmed. */
-  git(args: readonly string[], opts: Omit<GitRunOptions, "cwd"> = {}): Promise<string> {
-    return git(args, { ...opts, cwd: this.cwd, env: opts.env ?? this.env });
+  git(args: readonly string[], opts: RepoRunOptions = {}): Promise<string> {
+    return git(args, { ...opts, cwd: this.cwd, env: opts.env ?? this.env, repo: this.kind });
   }
 
   /** Run git in this repository; the raw result. */
-  run(args: readonly string[], opts: Omit<GitRunOptions, "cwd"> = {}): Promise<GitResult> {
-    return runGit(args, { ...opts, cwd: this.cwd, env: opts.env ?? this.env });
+  run(args: readonly string[], opts: RepoRunOptions = {}): Promise<GitResult> {
+    return runGit(args, { ...opts, cwd: this.cwd, env: opts.env ?? this.env, repo: this.kind });
   }
 
   /** Resolve a revision to an object id, or null when it does not resolve. `rev` is passed as one argument. */
@@ -173,7 +188,7 @@ export class Repo {
 
   /** The long-lived object reader, started on first use. */
   private objects(): ObjectReader {
-    this.reader ??= new ObjectReader(this.cwd, this.env);
+    this.reader ??= new ObjectReader(this.cwd, this.env, this.kind);
     return this.reader;
   }
 
@@ -201,7 +216,7 @@ export class Repo {
       const reader = this.objects();
       return specs.map((s) => reader.read(s));
     }
-    const reader = new ObjectReader(this.cwd, this.env, ["--buffer"]);
+    const reader = new ObjectReader(this.cwd, this.env, this.kind, ["--buffer"]);
     const reads = specs.map((s) => reader.read(s));
     reader.close();
     return reads;
@@ -358,7 +373,7 @@ export class Repo {
   async push(url: string, refs: readonly RefUpdate[]): Promise<PushOutcome> {
     if (refs.length === 0) return { ok: true, refs: [], error: null };
     const r = await this.withPushRepo(url, refs, (gitDir) =>
-      runGit([`--git-dir=${gitDir}`, "push", "--atomic", "--porcelain", "--no-follow-tags", PUSH_REMOTE], { cwd: gitDir, env: this.env, okCodes: [0, 1, 128] }),
+      runGit([`--git-dir=${gitDir}`, "push", "--atomic", "--porcelain", "--no-follow-tags", PUSH_REMOTE], { cwd: gitDir, env: this.env, repo: "cpr", okCodes: [0, 1, 128] }),
     );
     const parsed = parsePushPorcelain(r.stdout.toString("utf8"));
     const byRef = new Map(parsed.map((p) => [p.ref, p]));
@@ -376,7 +391,7 @@ export class Repo {
       await mkdir(join(dir, "refs"));
       await mkdir(join(dir, "objects", "info"), { recursive: true });
       await writeFile(join(dir, "HEAD"), "ref: refs/heads/cpr-push\n");
-      await writeFile(join(dir, "objects", "info", "alternates"), `${objects}\n`);
+      await writeFile(join(dir, "objects", "info", "alternates"), [objects, ...this.envAlternates()].map((p) => `${p}\n`).join(""));
       await writeFile(join(dir, "packed-refs"), packedRefs(refs));
       const lines = [
         "[include]",
@@ -409,9 +424,11 @@ export class Repo {
     const objects = await this.git(["rev-parse", "--path-format=absolute", "--git-path", "objects"]);
     const dir = await mkdtemp(join(tmpdir(), "cpr-quarantine-"));
     try {
-      const env = { ...(this.env ?? process.env), GIT_OBJECT_DIRECTORY: dir, GIT_ALTERNATE_OBJECT_DIRECTORIES: objects };
-      await this.fetch(url, refs, env);
-      const reader = new ObjectReader(this.cwd, env);
+      // The quarantine goes on top of the environment this repository's kind calls for, and must reach git as it
+      // is (as `user`: passed through), even for a repository cpr owns, whose kind would remove these variables.
+      const env = { ...gitEnv(this.env, this.kind), GIT_OBJECT_DIRECTORY: dir, GIT_ALTERNATE_OBJECT_DIRECTORIES: [objects, ...this.envAlternates()].join(":") };
+      await this.fetchWith(url, refs, env, "user");
+      const reader = new ObjectReader(this.cwd, env, "user");
       try {
         for (const o of await Promise.all(oids.map((oid) => reader.read(oid)))) if (o) found.set(o.oid, o);
       } finally {
@@ -427,7 +444,11 @@ export class Repo {
    * Fetch the objects named by remote refs into this repository, in one process: no ref, no FETCH_HEAD, no tags.
    * The refs go through a temporary config file, so their number is not limited by the command line.
    */
-  async fetch(url: string, refs: readonly string[], env: NodeJS.ProcessEnv | undefined = this.env): Promise<void> {
+  fetch(url: string, refs: readonly string[]): Promise<void> {
+    return this.fetchWith(url, refs, this.env, this.kind);
+  }
+
+  private async fetchWith(url: string, refs: readonly string[], env: NodeJS.ProcessEnv | undefined, kind: GitRepoKind): Promise<void> {
     if (refs.length === 0) return;
     const dir = await mkdtemp(join(tmpdir(), "cpr-fetch-"));
     try {
@@ -435,10 +456,20 @@ export class Repo {
       const lines = ['[remote "cpr-fetch"]', `\turl = ${configQuote(url)}`, ...refs.map((r) => `\tfetch = ${configQuote(r)}`), ""];
       await writeFile(config, lines.join("\n"));
       const flags = ["--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc", "--no-recurse-submodules"];
-      await runGit(["-c", `include.path=${config}`, "fetch", ...flags, "cpr-fetch"], { cwd: this.cwd, env });
+      await runGit(["-c", `include.path=${config}`, "fetch", ...flags, "cpr-fetch"], { cwd: this.cwd, env, repo: kind });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * Object directories the user's environment adds (GIT_ALTERNATE_OBJECT_DIRECTORIES: e.g. a pre-receive hook's,
+   * whose new objects are in a quarantine that borrows the repository's). The throw-away repositories that borrow
+   * this one's objects must borrow these too, as they do not see the variable.
+   */
+  private envAlternates(): string[] {
+    const v = this.kind === "user" ? (this.env ?? process.env).GIT_ALTERNATE_OBJECT_DIRECTORIES : undefined;
+    return v ? v.split(":").filter(Boolean).map((p) => resolve(this.cwd, p)) : [];
   }
 
   /** Resolve a path argument against `cwd` and return it relative to the work tree top (`/`-separated, "" for the top). */
@@ -455,6 +486,20 @@ export class Repo {
     this.reader?.close();
     this.reader = null;
   }
+}
+
+/**
+ * The user's environment with GIT_DIR and GIT_WORK_TREE made absolute, as they resolved where the repository was
+ * opened: a relative one is relative to where cpr started, but a Repo's commands run at the top of the work tree.
+ */
+function pinLocation(env: NodeJS.ProcessEnv | undefined, cwd: string, gitDir: string, workTree: string | null): NodeJS.ProcessEnv | undefined {
+  const e = env ?? process.env;
+  if (!e.GIT_DIR && !e.GIT_WORK_TREE) return env;
+  const out: NodeJS.ProcessEnv = { ...e };
+  if (e.GIT_DIR) out.GIT_DIR = gitDir;
+  if (workTree !== null) out.GIT_WORK_TREE = workTree;
+  else if (e.GIT_WORK_TREE) out.GIT_WORK_TREE = resolve(cwd, e.GIT_WORK_TREE);
+  return out;
 }
 
 /** A git object id: the hash of `<type> <size>\0<body>`. */
@@ -592,8 +637,8 @@ class ObjectReader {
   private failure: Error | null = null;
   private stderr = "";
 
-  constructor(cwd: string, env: NodeJS.ProcessEnv | undefined, flags: readonly string[] = []) {
-    this.child = spawn("git", ["cat-file", "--batch", ...flags], { cwd, env: gitEnv(env), stdio: ["pipe", "pipe", "pipe"] });
+  constructor(cwd: string, env: NodeJS.ProcessEnv | undefined, kind: RepoKind, flags: readonly string[] = []) {
+    this.child = spawn("git", ["cat-file", "--batch", ...flags], { cwd, env: gitEnv(env, kind), stdio: ["pipe", "pipe", "pipe"] });
     this.child.stdout.on("data", (chunk: Buffer) => this.onData(chunk));
     this.child.stderr.on("data", (chunk: Buffer) => void (this.stderr += chunk.toString("utf8")));
     this.child.on("error", (e) => this.fail(new CprError("git.spawn", `could not run git cat-file: ${e.message}`, { cause: e })));

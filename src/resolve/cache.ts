@@ -184,7 +184,7 @@ export class ManifestStore {
     this.initing ??= (async () => {
       if (!existsSync(join(this.gitDir, "HEAD"))) {
         mkdirSync(this.gitDir, { recursive: true });
-        await runGit(["init", "-q", "--bare", this.gitDir], { env: this.env });
+        await runGit(["init", "-q", "--bare", this.gitDir], { env: this.env, repo: "cpr" });
       }
     })();
     return this.initing;
@@ -194,7 +194,7 @@ export class ManifestStore {
   private open(): Promise<Repo> {
     this.opening ??= (async () => {
       await this.prepare();
-      this.repo = await Repo.open(this.gitDir, { env: this.env });
+      this.repo = await Repo.open(this.gitDir, { env: this.env, repo: "cpr" });
       return this.repo;
     })();
     return this.opening;

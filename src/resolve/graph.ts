@@ -70,7 +70,7 @@ async function edgesFromCache(
   } catch {
     /* no resolve on this machine yet */
   }
-  const repo = await Repo.open(gitDir, { env });
+  const repo = await Repo.open(gitDir, { env, repo: "cpr" });
   try {
     const withRev = all.filter((a) => a.rev);
     const objects = await repo.readObjects(withRev.map((a) => index[a.rev!] ?? `${a.rev}:atom.toml`));

@@ -63,7 +63,7 @@ export interface LocalSet {
 export async function loadLocalSet(dir: string, env: NodeJS.ProcessEnv, reporter: Reporter): Promise<LocalSet | null> {
   let repo: Repo;
   try {
-    repo = await Repo.open(dir, { env });
+    repo = await Repo.open(dir, { env, repo: "user" });
   } catch {
     return null;
   }

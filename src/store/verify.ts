@@ -129,7 +129,7 @@ export async function verifyRemote(url: GitUrl, requests: readonly VerifyRequest
   if (trust !== opts.trust) opts = { ...opts, trust };
   const keys = trust ? await loadTrust(trust, opts.env) : null;
   const scratch = await opts.cache.scratch({ alternates: true });
-  const repo = await Repo.open(scratch.gitDir, { env: opts.env });
+  const repo = await Repo.open(scratch.gitDir, { env: opts.env, repo: "cpr" });
   try {
     await checkAtoms(url, refs, items, repo, scratch.gitDir, opts, keys);
     if (opts.deep && root !== null) await checkDeep(url, root, items, opts);
@@ -248,7 +248,7 @@ async function checkAtoms(url: GitUrl, refs: ReadonlyMap<string, string>, items:
 }
 
 async function listTrees(gitDir: string, commit: string, env?: NodeJS.ProcessEnv): Promise<{ oid: string; path: string }[]> {
-  const r = await runGit(["ls-tree", "-r", "-d", "-z", commit], { cwd: gitDir, env, okCodes: [0, 128] });
+  const r = await runGit(["ls-tree", "-r", "-d", "-z", commit], { cwd: gitDir, env, repo: "cpr", okCodes: [0, 128] });
   return r.stdout
     .toString("utf8")
     .split("\0")
@@ -347,7 +347,7 @@ async function checkSignature(repo: Repo, gitDir: string, it: Item, tag: string 
   // GnuPG configuration cannot widen (or narrow) what is trusted.
   const config = ["-c", `gpg.ssh.allowedSignersFile=${keys.allowedSigners}`, "-c", "gpg.program=gpg", "-c", "gpg.minTrustLevel=undefined"];
   const env = { ...(opts.env ?? process.env), GNUPGHOME: keys.gnupgHome };
-  const r = await runGit([...config, "verify-tag", "--raw", tag], { cwd: gitDir, env, okCodes: [0, 1, 128] });
+  const r = await runGit([...config, "verify-tag", "--raw", tag], { cwd: gitDir, env, repo: "cpr", okCodes: [0, 1, 128] });
   const out = r.stderr;
   const good = /Good "git" signature for (\S+) with (\S+) key (\S+)/.exec(out);
   const validPgp = /^\[GNUPG:\] VALIDSIG (?:\S+ ){9}([0-9A-F]+)/m.exec(out)?.[1];
@@ -385,11 +385,11 @@ async function checkDeep(url: GitUrl, root: string, items: Item[], opts: VerifyO
     const origins = [...new Set(withOrigin.map((it) => originRef(it.listed.label, it.listed.version)))];
     const r = await fetchRefsInto(scratch.gitDir, url.url, [INIT_REF, ...origins], { env: opts.env, filter: "tree:0" });
     if (r.filterIgnored) for (const it of withOrigin) it.notes.push("the server does not allow filters: --deep fetched the full origin history");
-    const rootObj = await runGit(["cat-file", "-p", root], { cwd: scratch.gitDir, env: opts.env, okCodes: [0, 128] });
+    const rootObj = await runGit(["cat-file", "-p", root], { cwd: scratch.gitDir, env: opts.env, repo: "cpr", okCodes: [0, 128] });
     if (/^parent /m.test(rootObj.stdout.toString("utf8"))) for (const it of withOrigin) it.problems.push(`refs/ekala/init ${root} has parents: it is not a root commit (wrong root)`);
     for (const it of withOrigin) {
       const origin = it.listed.origin!;
-      const a = await runGit(["merge-base", "--is-ancestor", root, origin], { cwd: scratch.gitDir, env: opts.env, okCodes: [0, 1, 128] });
+      const a = await runGit(["merge-base", "--is-ancestor", root, origin], { cwd: scratch.gitDir, env: opts.env, repo: "cpr", okCodes: [0, 1, 128] });
       if (a.code !== 0) it.problems.push(`origin ${origin} does not descend from the set root ${root} (wrong root)`);
     }
   } catch (err) {

@@ -1,9 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { tempDir } from "../support/repo.js";
+import { hookEnv, hookResult, installHook } from "../support/hooks.js";
+import { gitIn, makeBare, makeRepo, tempDir } from "../support/repo.js";
 import { copyBare, env, publishedSet, setRef } from "../store/fixture.js";
 
 /** `cpr fetch` and `cpr verify` as a user runs them: output lines, --json, exit codes, --help. */
@@ -119,4 +120,57 @@ test("cpr verify requires signatures for a set with trusted keys in config ([tru
   const bad = run(unsigned.remote);
   assert.equal(bad.code, 1);
   assert.match(bad.stdout, /^FAILED {2}b 2\.0\.0 {2}[0-9a-f]{12}: no signature: refs\/eka\/meta\/b\/2\.0\.0\/sig is missing/m);
+});
+
+test("cpr fetch and verify inside git hooks use the cache, never the hook's repository (GIT_DIR, GIT_INDEX_FILE, quarantine)", async () => {
+  const set = await publishedSet();
+  const cacheDir = tempDir("cpr-cache-");
+  const hookOut = tempDir("cpr-hook-out-");
+  const cache = join(cacheDir, "git");
+  const runEnv = (args: string) => hookEnv(env, bin, hookOut, args, { CPR_CACHE_DIR: cacheDir });
+  const result = (name: string) => hookResult(hookOut, name);
+  /** The hook's repository gained no cpr ref, no atom object and no pack. */
+  const untouched = (gitDir: string) => {
+    assert.equal(gitIn(gitDir, "for-each-ref", "refs/cpr/"), "", `refs/cpr/ written into ${gitDir}`);
+    for (const rev of Object.values(set.revs)) assert.throws(() => gitIn(gitDir, "cat-file", "-e", rev), `atom ${rev} written into ${gitDir}`);
+    assert.deepEqual(readdirSync(join(gitDir, "objects", "pack")).filter((f) => f.endsWith(".pack")), [], `pack written into ${gitDir}`);
+  };
+
+  // 1. post-commit in a linked worktree: git gives the hook GIT_DIR (the worktree's git dir) and GIT_INDEX_FILE.
+  const user = makeRepo({ "README": "user\n" });
+  installHook(join(user, ".git", "hooks"), "post-commit");
+  const wt = join(tempDir("cpr-wt-"), "wt");
+  gitIn(user, "worktree", "add", "-q", "-b", "side", wt);
+  execFileSync("git", ["commit", "-q", "--allow-empty", "-m", "hooked"], { cwd: wt, env: runEnv(`fetch ${set.remote}::a@^0.2`) });
+  let r = result("post-commit");
+  assert.match(r.env, /^GIT_DIR=.*worktrees/m, "git ran the hook with GIT_DIR set");
+  assert.match(r.env, /^GIT_INDEX_FILE=/m);
+  assert.equal(r.code, "0", r.stderr);
+  assert.match(r.stdout.trim(), new RegExp(`^${cacheDir}/atoms/.*/0\\.2\\.0-${set.revs["a@0.2.0"]}$`));
+  untouched(join(user, ".git"));
+  gitIn(cache, "cat-file", "-e", set.revs["a@0.2.0"]!);
+  assert.notEqual(gitIn(cache, "for-each-ref", "refs/cpr/keep/"), "");
+
+  // 2. `git --git-dir --work-tree` from elsewhere: GIT_DIR and a relative GIT_WORK_TREE (.); verify's scratch repositories too.
+  execFileSync("git", [`--git-dir=${join(user, ".git")}`, `--work-tree=${user}`, "commit", "-q", "--allow-empty", "-m", "again"], { cwd: hookOut, env: runEnv(`verify ${set.remote}`) });
+  r = result("post-commit");
+  assert.match(r.env, /^GIT_WORK_TREE=/m);
+  assert.equal(r.code, "0", r.stdout + r.stderr);
+  assert.deepEqual(r.stdout.trim().split("\n").map((l) => l.split(/\s+/).slice(0, 3).join(" ")), ["ok a 0.1.0", "ok a 0.2.0", "ok b 2.0.0"]);
+  untouched(join(user, ".git"));
+
+  // 3. pre-receive on a server: GIT_DIR=., the pushed objects in a quarantine (GIT_OBJECT_DIRECTORY,
+  // GIT_QUARANTINE_PATH, under which git refuses every ref update). cpr's exit code decides the push.
+  const server = makeBare();
+  installHook(join(server, "hooks"), "pre-receive");
+  execFileSync("git", ["push", "-q", server, "HEAD:refs/heads/main"], { cwd: user, env: runEnv(`fetch ${set.remote}::b`), stdio: "pipe" });
+  r = result("pre-receive");
+  assert.match(r.env, /^GIT_QUARANTINE_PATH=/m);
+  assert.equal(r.code, "0", r.stderr);
+  assert.match(r.stdout.trim(), new RegExp(`/2\\.0\\.0-${set.revs["b@2.0.0"]}$`));
+  assert.equal(gitIn(server, "rev-parse", "refs/heads/main"), gitIn(user, "rev-parse", "HEAD"), "the push landed");
+  assert.equal(gitIn(server, "for-each-ref", "refs/cpr/"), "");
+  assert.throws(() => gitIn(server, "cat-file", "-e", set.revs["b@2.0.0"]!));
+  gitIn(cache, "cat-file", "-e", set.revs["b@2.0.0"]!);
+  gitIn(cache, "fsck", "--strict", "--no-dangling");
 });

@@ -1,9 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { GIT_TEST_ENV, atomToml, commitAll, gitIn, makeBare, makeRepo, refsOf, writeFiles } from "../support/repo.js";
+import { hookEnv, hookResult, installHook } from "../support/hooks.js";
+import { GIT_TEST_ENV, atomToml, commitAll, gitIn, makeBare, makeRepo, refsOf, tempDir, writeFiles } from "../support/repo.js";
 
 /** The real `bin/cpr`, as a child process. */
 const bin = fileURLToPath(new URL("../../../bin/cpr", import.meta.url));
@@ -96,6 +97,36 @@ test("cpr publish: refused run exits 1 with the failed atoms in JSON and writes 
   assert.deepEqual(out.failed.map((f) => Object.keys(f)), [["label", "version", "error"], ["label", "version", "error"]]);
   assert.match(out.failed[0]!.error, /bump/);
   assert.equal(refsOf(bare), before);
+});
+
+test("cpr publish and ls from a git hook act on the repository git names (GIT_DIR of a linked worktree), from any directory", () => {
+  const { dir, bare } = repoWithOrigin();
+  assert.equal(cpr(dir, "init").code, 0);
+  assert.equal(cpr(dir, "publish", "--all").code, 0);
+  installHook(join(dir, ".git", "hooks"), "post-commit");
+  const wt = join(tempDir("cpr-wt-"), "wt");
+  gitIn(dir, "worktree", "add", "-q", "-b", "side", wt);
+  writeFiles(wt, { "pkgs/foo/atom.toml": atomToml("foo", "0.2.0") });
+  gitIn(wt, "add", "-A");
+  const out = tempDir("cpr-hook-out-");
+  // The hook runs cpr from a directory outside any repository: only GIT_DIR says which repository (and which HEAD).
+  const elsewhere = tempDir("cpr-elsewhere-");
+  const base = { ...process.env, ...GIT_TEST_ENV, CPR_CACHE_DIR: tempDir("cpr-cache-"), CPR_HOOK_CWD: elsewhere };
+  execFileSync("git", ["commit", "-q", "-m", "foo 0.2.0"], { cwd: wt, env: hookEnv(base, bin, out, "publish --all --json") });
+  let r = hookResult(out, "post-commit");
+  assert.match(r.env, /^GIT_DIR=.*worktrees/m, "git ran the hook with GIT_DIR set");
+  assert.equal(r.code, "0", r.stderr);
+  assert.deepEqual((json(r) as { published: { label: string; version: string }[] }).published.map((a) => `${a.label}@${a.version}`), ["foo@0.2.0"]);
+  // Published from the worktree's HEAD, to the repository's origin; the main work tree's HEAD still has foo 0.1.0.
+  assert.equal(gitIn(bare, "rev-parse", "refs/eka/meta/foo/0.2.0/origin"), gitIn(wt, "rev-parse", "HEAD"));
+  assert.notEqual(gitIn(dir, "rev-parse", "HEAD"), gitIn(wt, "rev-parse", "HEAD"));
+
+  execFileSync("git", ["commit", "-q", "--allow-empty", "-m", "list"], { cwd: wt, env: hookEnv(base, bin, out, "ls origin --json") });
+  r = hookResult(out, "post-commit");
+  assert.equal(r.code, "0", r.stderr);
+  const listing = json(r) as { root: string; atoms: { label: string; version: string }[] };
+  assert.equal(listing.root, gitIn(dir, "rev-list", "--max-parents=0", "HEAD"));
+  assert.deepEqual(listing.atoms.map((a) => `${a.label}@${a.version}`), ["bar@1.0.0", "foo@0.1.0", "foo@0.2.0"]);
 });
 
 test("cpr exit codes: usage errors are 2, failures 1", () => {

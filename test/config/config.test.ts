@@ -162,6 +162,23 @@ test("the set root is found by walking up to .git (a directory or a file)", asyn
   }
 });
 
+test("the set root follows GIT_WORK_TREE and GIT_DIR as git does (a hook, or a user, naming the repository)", async () => {
+  const s = sandbox();
+  try {
+    // GIT_WORK_TREE (relative to the working directory) names the top, wherever the walk up would lead.
+    assert.equal(await findSetRoot(s.sub, { GIT_WORK_TREE: "../.." }), s.project);
+    assert.equal(await findSetRoot(s.home, { GIT_WORK_TREE: s.project, GIT_DIR: join(s.project, ".git") }), s.project);
+    // GIT_DIR alone: git takes the working directory as the top of the work tree.
+    assert.equal(await findSetRoot(s.home, { GIT_DIR: join(s.project, ".git") }), s.home);
+    writeFileSync(join(s.project, "cpr.toml"), `[aliases]\nwork = "gh:my-org"\n`);
+    const loaded = await loadConfig({ cwd: s.home, env: { ...s.env, GIT_WORK_TREE: s.project } });
+    assert.equal(loaded.files.project, join(s.project, "cpr.toml"));
+    assert.equal(loaded.config.aliases.work, "gh:my-org");
+  } finally {
+    s.done();
+  }
+});
+
 test("cpr config list [--json]", () => {
   const s = sandbox();
   try {

@@ -1,15 +1,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { Repo, parsePushPorcelain } from "../../src/git/repo.js";
 import { atomCommitBody, atomCommitId } from "../../src/protocol/commit.js";
 import { CprError } from "../../src/protocol/errors.js";
-import { atomToml, gitIn, makeBare, makeRepo, refsOf } from "../support/repo.js";
+import { GIT_TEST_ENV, atomToml, gitIn, makeBare, makeRepo, refsOf } from "../support/repo.js";
 
 const files = { "a/atom.toml": atomToml("a", "0.1.0"), "a/src/x.nix": "{}\n", "b c/atom.toml": atomToml("b", "1.0.0"), "README": "hi\n" };
 
 async function withRepo<T>(dir: string, fn: (repo: Repo) => Promise<T>): Promise<T> {
-  const repo = await Repo.open(dir);
+  const repo = await Repo.open(dir, { repo: "user" });
   try {
     return await fn(repo);
   } finally {
@@ -33,7 +35,7 @@ test("open: work tree, git dir, shallow flag and object format, from a subdirect
     assert.equal(repo.objectFormat, "sha256");
     assert.equal(repo.zeroOid, "0".repeat(64));
   });
-  await assert.rejects(Repo.open("/"), (e: unknown) => e instanceof CprError && e.code === "repo.not-found");
+  await assert.rejects(Repo.open("/", { repo: "user" }), (e: unknown) => e instanceof CprError && e.code === "repo.not-found");
 });
 
 test("cat-file --batch reader: ids, <rev>:<path>, missing objects, many pipelined reads", async () => {
@@ -145,6 +147,58 @@ test("fetchObjects returns remote objects and writes nothing locally (quarantine
     assert.equal(refsOf(other), before);
     assert.equal(gitIn(other, "count-objects", "-v"), objectsBefore);
   });
+});
+
+test("open: a user repository named by relative GIT_DIR and GIT_WORK_TREE stays the same repository for every later command", async () => {
+  const dir = makeRepo(files);
+  // From a subdirectory, as a hook that changed directory would: both names are relative to it.
+  const repo = await Repo.open(join(dir, "a", "src"), { env: { ...process.env, GIT_DIR: "../../.git", GIT_WORK_TREE: "../.." }, repo: "user" });
+  try {
+    assert.equal(repo.gitDir, join(dir, ".git"));
+    assert.equal(repo.workTree, dir);
+    // Later commands run at the top of the work tree, where the relative names would point elsewhere.
+    assert.equal(await repo.resolveCommit("HEAD"), gitIn(dir, "rev-parse", "HEAD"));
+    assert.ok((await repo.listTree("HEAD")).some((e) => e.path === "a/atom.toml"));
+  } finally {
+    repo.close();
+  }
+});
+
+test("open: a repository cpr owns ignores GIT_DIR, GIT_OBJECT_DIRECTORY… naming the user's repository", async () => {
+  const user = makeRepo(files);
+  const own = makeBare();
+  const env = { ...process.env, GIT_DIR: join(user, ".git"), GIT_OBJECT_DIRECTORY: join(user, ".git", "objects"), GIT_INDEX_FILE: join(user, ".git", "index") };
+  const repo = await Repo.open(own, { env, repo: "cpr" });
+  try {
+    assert.equal(repo.gitDir, own);
+    assert.equal(await repo.readObject(gitIn(user, "rev-parse", "HEAD")), null);
+    await repo.updateRefs([{ ref: "refs/cpr/keep/x", oid: (await repo.writeObjects("tree", [Buffer.alloc(0)]))[0]! }]);
+    assert.match(refsOf(own), /refs\/cpr\/keep\/x$/);
+    assert.doesNotMatch(refsOf(user), /refs\/cpr\//);
+  } finally {
+    repo.close();
+  }
+});
+
+test("push from a user repository whose new objects are in a quarantine (GIT_OBJECT_DIRECTORY + GIT_ALTERNATE_OBJECT_DIRECTORIES)", async () => {
+  const dir = makeRepo(files);
+  const bare = makeBare();
+  const objects = join(dir, ".git", "objects");
+  const quarantine = join(objects, "tmp_objdir-incoming-test");
+  mkdirSync(quarantine);
+  const env = { ...process.env, ...GIT_TEST_ENV, GIT_OBJECT_DIRECTORY: quarantine, GIT_ALTERNATE_OBJECT_DIRECTORIES: objects };
+  // A commit that exists only in the quarantine; its tree and blobs only in the repository's own objects.
+  const commit = execFileSync("git", ["commit-tree", "-m", "new", "HEAD^{tree}"], { cwd: dir, env, encoding: "utf8" }).trim();
+  assert.throws(() => gitIn(dir, "cat-file", "-e", commit));
+  const repo = await Repo.open(dir, { env, repo: "user" });
+  try {
+    const out = await repo.push(bare, [{ ref: "refs/eka/meta/a/0.1.0/origin", oid: commit }]);
+    assert.equal(out.ok, true, out.error ?? "");
+    assert.equal(gitIn(bare, "rev-parse", "refs/eka/meta/a/0.1.0/origin"), commit);
+    gitIn(bare, "fsck", "--strict", "--no-dangling");
+  } finally {
+    repo.close();
+  }
 });
 
 test("parsePushPorcelain", () => {

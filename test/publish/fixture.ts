@@ -20,7 +20,7 @@ function withEnv(extra: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
 /** Publish from `dir` to `remote` (a path or URL; several with `remotes`). */
 export async function publishTo(dir: string, remote: string, opts: RunOptions = {}): Promise<PublishResult & { warnings: string[] }> {
   const runEnv = withEnv(opts.env);
-  const repo = await Repo.open(opts.cwd ?? dir, { env: runEnv });
+  const repo = await Repo.open(opts.cwd ?? dir, { env: runEnv, repo: "user" });
   const reporter = recordingReporter();
   try {
     const remotes = await Promise.all((opts.remotes ?? [remote]).map((r) => resolveRemote(r, repo, opts.cwd ?? dir)));
@@ -34,7 +34,7 @@ export async function publishTo(dir: string, remote: string, opts: RunOptions = 
 /** `cpr init` from `dir` to `remote`. */
 export async function initTo(dir: string, remote: string, extraEnv?: NodeJS.ProcessEnv): Promise<InitResult> {
   const runEnv = withEnv(extraEnv);
-  const repo = await Repo.open(dir, { env: runEnv });
+  const repo = await Repo.open(dir, { env: runEnv, repo: "user" });
   try {
     return await initRemote({ repo, remote: await resolveRemote(remote, repo, dir), reporter: recordingReporter(), env: runEnv, cwd: dir });
   } finally {

@@ -338,7 +338,7 @@ test("shallow clones cannot compute the root; several roots pick the oldest with
   sh("git", ["commit", "-q", "--amend", "--no-edit"], other, { GIT_COMMITTER_DATE: "2020-01-01T00:00:00Z" });
   gitIn(dir, "fetch", "-q", other, "main:other");
   gitIn(dir, "merge", "-q", "--allow-unrelated-histories", "-m", "merge", "other");
-  const repo = await Repo.open(dir);
+  const repo = await Repo.open(dir, { repo: "user" });
   const reporter = recordingReporter();
   try {
     assert.equal(await setRoot(repo, await repo.resolveCommit("HEAD"), reporter), gitIn(other, "rev-parse", "HEAD"));

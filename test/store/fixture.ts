@@ -42,7 +42,7 @@ async function signHook(work: string, key: string, extraEnv?: NodeJS.ProcessEnv)
   const { signAtoms } = await import("../../src/publish/sign.js");
   const { Repo } = await import("../../src/git/repo.js");
   return async (atoms: readonly { label: string; version: string; commit: string }[]) => {
-    const repo = await Repo.open(work, { env });
+    const repo = await Repo.open(work, { env, repo: "user" });
     try {
       return await signAtoms(repo, atoms, { key, env: { ...env, ...extraEnv } });
     } finally {

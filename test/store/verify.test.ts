@@ -109,7 +109,7 @@ test("signatures: publish --sign pushes a tag that real git verify-tag and ssh-k
   writeFileSync(join(dir, "payload.sig"), raw.slice(cut));
   execFileSync("ssh-keygen", ["-Y", "verify", "-f", signer.allowed, "-I", "alice@example.org", "-n", "git", "-s", join(dir, "payload.sig")], { input: raw.slice(0, cut) });
   // The digest in the message is the BLAKE3 tree digest of the atom.
-  const repo = await Repo.open(set.remote, { env });
+  const repo = await Repo.open(set.remote, { env, repo: "user" });
   try {
     assert.ok(raw.includes(`tree-digest: ${await treeDigest(repo, set.revs["a@0.1.0"]!)}`));
   } finally {

@@ -35,7 +35,7 @@ Options:
       return 0;
     }
     if (flag(args, "all") && args.positionals.length) throw new UsageError("pass PATH arguments or --all, not both");
-    const repo = await Repo.open(ctx.cwd, { env: ctx.env });
+    const repo = await Repo.open(ctx.cwd, { env: ctx.env, repo: "user" });
     try {
       const paths = args.positionals.length ? args.positionals : ["."];
       // Loaded here: it reads manifests (smol-toml), which `cpr ls`, borrowing labelArg, never needs.

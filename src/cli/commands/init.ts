@@ -21,7 +21,7 @@ Options:
   options: { remote: { type: "string" } },
   maxPositionals: 0,
   async run(ctx, args) {
-    const repo = await Repo.open(ctx.cwd, { env: ctx.env });
+    const repo = await Repo.open(ctx.cwd, { env: ctx.env, repo: "user" });
     try {
       const remote = await resolveRemote(str(args, "remote"), repo, ctx.cwd);
       const result = await initRemote({ repo, remote, reporter: ctx.term, env: ctx.env, cwd: ctx.cwd });

@@ -42,7 +42,7 @@ Exit codes: 0 listed, 1 failed (e.g. the remote is not an initialized set), 2 us
     const [target, ...labelArgs] = args.positionals;
     if (target === undefined) throw new UsageError("missing REMOTE", { hint: "e.g. `cpr ls origin` or `cpr ls gh:owner/repo`" });
     const labels = labelArgs.map(labelArg);
-    const repo = await Repo.open(ctx.cwd, { env: ctx.env }).catch(() => null);
+    const repo = await Repo.open(ctx.cwd, { env: ctx.env, repo: "user" }).catch(() => null);
     try {
       const remote = await resolveRemote(target, repo, ctx.cwd);
       const { listing } = await listRemoteSet(remote.url, labels.length ? labels : undefined, { legacy: true, env: ctx.env, reporter: ctx.term, cwd: ctx.cwd });

@@ -42,7 +42,7 @@ Exit codes: 0 all published or skipped, 1 something failed, 2 usage error.
     sign: { type: "string" },
   },
   async run(ctx, args) {
-    const repo = await Repo.open(ctx.cwd, { env: ctx.env });
+    const repo = await Repo.open(ctx.cwd, { env: ctx.env, repo: "user" });
     try {
       const names = strs(args, "remote");
       const remotes = await Promise.all((names.length ? names : [undefined]).map((r) => resolveRemote(r, repo, ctx.cwd)));

@@ -94,7 +94,7 @@ Exit codes: 0 all ok (or legacy), 1 any failure, 2 usage error.
           }
           reports = await verifyRemote(url, reqs, opts);
         } else {
-          const repo = await Repo.open(ctx.cwd, { env: ctx.env }).catch(() => null);
+          const repo = await Repo.open(ctx.cwd, { env: ctx.env, repo: "user" }).catch(() => null);
           try {
             const remote = await resolveRemote(target, repo, ctx.cwd);
             const reqs = rest.map((arg): VerifyRequest => {

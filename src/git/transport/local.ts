@@ -5,29 +5,6 @@ import { classifyStderr, remoteError, stderrTail } from "./errors.js";
 import { spawnSession, type ChildExit } from "./child.js";
 import type { Session, TransportContext } from "./types.js";
 
-/**
- * Variables that describe the *calling* repository (`git rev-parse --local-env-vars`). Like git, cpr removes them
- * before starting upload-pack on another repository, so that e.g. running inside a hook cannot redirect it.
- */
-export const LOCAL_REPO_ENV = [
-  "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-  "GIT_CONFIG",
-  "GIT_CONFIG_PARAMETERS",
-  "GIT_CONFIG_COUNT",
-  "GIT_OBJECT_DIRECTORY",
-  "GIT_DIR",
-  "GIT_WORK_TREE",
-  "GIT_IMPLICIT_WORK_TREE",
-  "GIT_GRAFT_FILE",
-  "GIT_INDEX_FILE",
-  "GIT_NO_REPLACE_OBJECTS",
-  "GIT_REPLACE_REF_BASE",
-  "GIT_PREFIX",
-  "GIT_INTERNAL_SUPER_PREFIX",
-  "GIT_SHALLOW_FILE",
-  "GIT_COMMON_DIR",
-] as const;
-
 /** The repository path of a file:// URL or plain path, made absolute against `cwd`. */
 export function localPath(ctx: TransportContext): string {
   let p = ctx.url.path;
@@ -35,11 +12,12 @@ export function localPath(ctx: TransportContext): string {
   return resolve(ctx.cwd, p);
 }
 
-/** Environment for a local upload-pack: the caller's, minus the local-repository variables, plus v2. */
+/**
+ * Environment for a local upload-pack: the caller's, minus the variables that describe the calling repository (as
+ * git removes them, so that e.g. running inside a hook cannot redirect it), plus v2.
+ */
 export function localEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const out: NodeJS.ProcessEnv = { ...gitEnv(env), GIT_PROTOCOL: "version=2" };
-  for (const k of LOCAL_REPO_ENV) delete out[k];
-  return out;
+  return { ...gitEnv(env, "remote"), GIT_PROTOCOL: "version=2" };
 }
 
 /** `git upload-pack <path>` as a child process speaking protocol v2 on stdin/stdout. */

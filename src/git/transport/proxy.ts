@@ -2,8 +2,8 @@ import http from "node:http";
 import https from "node:https";
 import type { Duplex } from "node:stream";
 import tls from "node:tls";
-import { execFile } from "node:child_process";
 import { CprError } from "../../protocol/errors.js";
+import { runGit } from "../exec.js";
 
 /**
  * HTTP proxies for the smart-HTTP transport, chosen as git (through libcurl) chooses them:
@@ -61,12 +61,9 @@ export function parseGitHttpConfig(out: string): GitHttpConfig {
 }
 
 /** The `http.*` git configuration for `url` (empty when git is missing or nothing is set). */
-export function gitHttpConfig(url: string, env: NodeJS.ProcessEnv, cwd: string): Promise<GitHttpConfig> {
-  return new Promise((resolve) => {
-    execFile("git", ["config", "--get-urlmatch", "http", url], { env, cwd, encoding: "utf8" }, (err, stdout) => {
-      resolve(parseGitHttpConfig(err ? "" : stdout));
-    });
-  });
+export async function gitHttpConfig(url: string, env: NodeJS.ProcessEnv, cwd: string): Promise<GitHttpConfig> {
+  const r = await runGit(["config", "--get-urlmatch", "http", url], { env, cwd, repo: "user", okCodes: [0, 1] }).catch(() => null);
+  return parseGitHttpConfig(r && r.code === 0 ? r.stdout.toString("utf8") : "");
 }
 
 /** Whether `host` is excluded by a no_proxy list. */

@@ -49,7 +49,7 @@ function probeVariant(command: string, shell: boolean, host: string, env: NodeJS
 /** `core.sshCommand` and `ssh.variant` from git config (only read when the environment names no ssh). */
 async function sshConfig(ctx: TransportContext): Promise<{ command: string | null; variant: string | null }> {
   try {
-    const r = await runGit(["config", "-z", "--get-regexp", "^(core\\.sshcommand|ssh\\.variant)$"], { cwd: ctx.cwd, env: ctx.env, okCodes: [0, 1] });
+    const r = await runGit(["config", "-z", "--get-regexp", "^(core\\.sshcommand|ssh\\.variant)$"], { cwd: ctx.cwd, env: ctx.env, repo: "user", okCodes: [0, 1] });
     let command: string | null = null;
     let variant: string | null = null;
     for (const entry of r.stdout.toString("utf8").split("\0")) {
@@ -80,7 +80,7 @@ export async function resolveSshProgram(ctx: TransportContext): Promise<SshProgr
   // The program is the first word of a shell command when it is a plain path; anything fancier is probed, as in git.
   const firstWord = chosen.shell ? (/^[\w./+-]+(?=\s|$)/.exec(chosen.command.trim())?.[0] ?? "") : chosen.command;
   const named = guessVariant(firstWord);
-  return { ...chosen, variant: named ?? (await probeVariant(chosen.command, chosen.shell, bareHost(ctx.url.host ?? "localhost"), gitEnv(env))) };
+  return { ...chosen, variant: named ?? (await probeVariant(chosen.command, chosen.shell, bareHost(ctx.url.host ?? "localhost"), gitEnv(env, "remote"))) };
 }
 
 /** Quote for the remote shell as git does (sq_quote): single quotes, with `'` and `!` escaped outside them. */
@@ -134,7 +134,7 @@ export async function openSsh(ctx: TransportContext): Promise<Session> {
     {
       file,
       args: argv,
-      env: { ...gitEnv(ctx.env), GIT_PROTOCOL: "version=2" },
+      env: { ...gitEnv(ctx.env, "remote"), GIT_PROTOCOL: "version=2" },
       cwd: ctx.cwd,
       program: "ssh",
       classify: (what, stderr, exit) => classifySsh(ctx, what, stderr, exit),
