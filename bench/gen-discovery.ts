@@ -11,6 +11,7 @@
 import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BenchError, ensureDir, git, log, OUT_DIR, Rng, run, scratchRoot } from "./lib.js";
+import { atomCommitBody } from "../src/protocol/commit.js";
 import { makeObject, makeTree, writePack, writePackedRefs, type GitObject } from "./pack.js";
 import { makeNames } from "./gen-set.js";
 
@@ -93,10 +94,7 @@ export async function ensureDiscoveryRemote(p: DiscoveryParams): Promise<Discove
   for (const e of entries) {
     const manifest = makeObject("blob", `[package]\nlabel = "${e.label}"\nversion = "${e.version}"\n\n[package.meta]\ndescription = "Package ${e.label}"\n`);
     const tree = makeTree([{ mode: "100644", name: "atom.toml", oid: manifest.oid }]);
-    const commit = makeObject(
-      "commit",
-      `tree ${tree.oid}\nauthor  <> 0 +0000\ncommitter  <> 0 +0000\norigin ${rootCommit.oid}\nformat pre1\n\npublish(${e.label}): ${e.version}`,
-    );
+    const commit = makeObject("commit", atomCommitBody({ tree: tree.oid, origin: rootCommit.oid, label: e.label, version: e.version }));
     objects.push(manifest, tree, commit);
     refs.set(`refs/eka/atoms/${e.label}/${e.version}`, commit.oid);
     refs.set(`refs/eka/meta/${e.label}/${e.version}/manifest`, manifest.oid);

@@ -22,7 +22,8 @@ import { CprError } from "../protocol/errors.js";
 import { spawn } from "node:child_process";
 import { gitEnv, runGit, type GitResult } from "./exec.js";
 import { Repo } from "./repo.js";
-import { packIndex, type PackEntry } from "./transport/pack.js";
+import { hashLength, parseTree, type ObjectFormat, type TreeItem } from "../protocol/git-object.js";
+import { packIndex, type PackEntry } from "../protocol/pack.js";
 
 /** `$CPR_CACHE_DIR`, else `$XDG_CACHE_HOME/cpr`, else `~/.cache/cpr` (the same rule as config's `cacheDir`). */
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -117,12 +118,12 @@ export async function fetchRefsInto(gitDir: string, url: string, refs: readonly 
 }
 
 /**
- * Store a pack received and checked by our own fetch (src/git/transport/pack.ts) as it is, with the index built
+ * Store a pack received and checked by our own fetch (parsed by src/protocol/pack.ts) as it is, with the index built
  * from its parsed entries: `objects/pack/pack-<checksum>.pack` then `.idx` (git only looks at a pack once its index
  * exists), each written to a temporary file and renamed. One pack per fetch: no process, no per-object files.
  */
 export function storePack(gitDir: string, pack: Buffer, entries: readonly PackEntry[], algo: "sha1" | "sha256" = "sha1"): void {
-  const hashLen = algo === "sha1" ? 20 : 32;
+  const hashLen = hashLength(algo);
   const name = `pack-${pack.toString("hex", pack.length - hashLen)}`;
   const dir = join(gitDir, "objects", "pack");
   if (existsSync(join(dir, `${name}.idx`))) return;
@@ -333,12 +334,11 @@ export class Cache {
     if (!commit) throw new CprError("cache.missing", `commit ${rev} is not in the cache`, { where: this.gitDir });
     const tree = /^tree ([0-9a-f]+)/.exec(commit.data.toString("latin1"))?.[1];
     if (!tree) throw new CprError("cache.corrupt", `commit ${rev} has no tree`, { where: this.gitDir });
-    const rawLen = this.repo.oidLength / 2;
     const writeTree = async (oid: string, path: string): Promise<void> => {
       await mkdir(path, { recursive: true });
       const t = await this.repo.readObject(oid);
       if (t?.type !== "tree") throw new CprError("cache.missing", `tree ${oid} is not in the cache`, { where: this.gitDir });
-      const entries = parseTree(t.data, rawLen);
+      const entries = parseTreeIn(t.data, this.repo.objectFormat, oid, this.gitDir);
       const blobs = await this.repo.readObjects(entries.filter((e) => e.mode !== "40000" && e.mode !== "160000").map((e) => e.oid));
       let k = 0;
       const subdirs: Promise<void>[] = [];
@@ -397,18 +397,14 @@ export class Cache {
   }
 }
 
-/** Entries of a raw tree object: `<mode> SP <name> NUL <raw id>`. */
-function parseTree(data: Buffer, rawLen: number): { mode: string; name: string; oid: string }[] {
-  const out: { mode: string; name: string; oid: string }[] = [];
-  let pos = 0;
-  while (pos < data.length) {
-    const sp = data.indexOf(0x20, pos);
-    const nul = data.indexOf(0, sp);
-    if (sp < 0 || nul < 0 || nul + 1 + rawLen > data.length) throw new CprError("cache.corrupt", "malformed tree object");
-    out.push({ mode: data.toString("latin1", pos, sp), name: data.toString("utf8", sp + 1, nul), oid: data.toString("hex", nul + 1, nul + 1 + rawLen) });
-    pos = nul + 1 + rawLen;
+/** parseTree, its error as the cache's own (`cache.corrupt`, naming the tree and the cache). */
+function parseTreeIn(data: Buffer, format: ObjectFormat, oid: string, gitDir: string): TreeItem[] {
+  try {
+    return parseTree(data, format);
+  } catch (e) {
+    if (!(e instanceof CprError)) throw e;
+    throw new CprError("cache.corrupt", `tree ${oid}: ${e.message}`, { where: gitDir, ...(e.hint ? { hint: e.hint } : {}), cause: e });
   }
-  return out;
 }
 
 async function makeReadOnly(dir: string): Promise<void> {

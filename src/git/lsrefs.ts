@@ -5,7 +5,7 @@
  * request, splitting larger batches) and filters the reply itself, since prefixes are only a hint. A server that
  * only speaks v0/v1 gets a full advertisement filtered locally, and a warning through `reporter`.
  * UploadPackConnection keeps one conversation open for several commands, and also fetches objects by id (`fetch`
- * with `done`, no haves), reading and checking the pack in process (transport/pack.ts). */
+ * with `done`, no haves), reading and checking the pack in process (src/protocol/pack.ts). */
 import { readFileSync } from "node:fs";
 import { CprError } from "../protocol/errors.js";
 import type { GitUrl } from "../protocol/uri.js";
@@ -14,7 +14,7 @@ import { silentReporter, type Reporter } from "../protocol/report.js";
 import { DELIM_PKT, FLUSH_PKT, MAX_PKT_PAYLOAD, PktLineError, encodeLine, pktText, type Pkt, type PktReader } from "./pktline.js";
 import { classifyStderr, redactUrl, remoteError } from "./transport/errors.js";
 import { openSession, type Session, type TransportContext } from "./transport/index.js";
-import { PackError, parsePack, type PackEntry } from "./transport/pack.js";
+import { PackError, parsePack, type PackEntry } from "../protocol/pack.js";
 
 /** Options for lsRefs. */
 export interface LsRefsOptions {

@@ -1,11 +1,10 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
-import { deflateSync } from "node:zlib";
 import { CprError } from "../protocol/errors.js";
-import type { ObjectFormat } from "../protocol/commit.js";
+import { gitObjectId, hashLength, type ObjectFormat, type ObjectType } from "../protocol/git-object.js";
+import { encodePack } from "../protocol/pack.js";
 import { git, gitEnv, runGit, type GitRepoKind, type GitResult, type GitRunOptions } from "./exec.js";
 
 /**
@@ -18,7 +17,7 @@ import { git, gitEnv, runGit, type GitRepoKind, type GitResult, type GitRunOptio
 /** An object read from the repository. */
 export interface GitObject {
   readonly oid: string;
-  readonly type: "commit" | "tree" | "blob" | "tag";
+  readonly type: ObjectType;
   readonly data: Buffer;
 }
 
@@ -79,7 +78,6 @@ export interface PushOutcome {
 const OBJECT_TYPES = new Set(["commit", "tree", "blob", "tag"]);
 /** From this many new objects on, writeObjects writes one pack instead of loose objects. */
 const BULK_WRITE = 256;
-const PACK_TYPE_CODES = { commit: 1, tree: 2, tag: 4 } as const;
 /** From this many objects on, readEach uses a one-shot buffered `cat-file` rather than the long-lived one. */
 const BULK_READ = 256;
 const PUSH_REMOTE = "cpr-push";
@@ -143,7 +141,7 @@ export class Repo {
 
   /** Length of an object id in hex: 40 (SHA-1) or 64 (SHA-256). */
   get oidLength(): number {
-    return this.objectFormat === "sha1" ? 40 : 64;
+    return hashLength(this.objectFormat) * 2;
   }
 
   /** The all-zero object id of this repository's format. */
@@ -268,20 +266,11 @@ export class Repo {
    * published atom commits) pays for opening each file. Returns the ids git now holds, checked to exist.
    */
   private async packObjects(type: "commit" | "tree" | "tag", bodies: readonly Uint8Array[]): Promise<string[]> {
-    const ids = bodies.map((b) => objectId(type, b, this.objectFormat));
-    const seen = new Set<string>();
-    const unique = bodies.filter((_, i) => !seen.has(ids[i]!) && seen.add(ids[i]!));
-    const head = Buffer.alloc(12);
-    head.write("PACK", 0, "ascii");
-    head.writeUInt32BE(2, 4);
-    head.writeUInt32BE(unique.length, 8);
-    const parts: Buffer[] = [head];
-    for (const b of unique) parts.push(packEntryHeader(PACK_TYPE_CODES[type], b.byteLength), deflateSync(b, { level: 1 }));
-    const body = Buffer.concat(parts);
-    const pack = Buffer.concat([body, createHash(this.objectFormat).update(body).digest()]);
+    const ids = bodies.map((b) => gitObjectId(type, b, this.objectFormat));
+    const pack = encodePack(bodies.map((data, i) => ({ oid: ids[i]!, type, data })), this.objectFormat);
     const r = await this.run(["index-pack", "--strict", "--stdin"], { input: pack, okCodes: [0, 1, 128] });
     if (r.code !== 0) {
-      throw new CprError("git.failed", `git index-pack could not write ${unique.length} ${type} objects: ${r.stderr.trim() || `exit ${r.code}`}`, { where: this.gitDir });
+      throw new CprError("git.failed", `git index-pack could not write ${new Set(ids).size} ${type} objects: ${r.stderr.trim() || `exit ${r.code}`}`, { where: this.gitDir });
     }
     const present = await this.existing(ids);
     const absent = ids.find((id) => !present.has(id));
@@ -500,25 +489,6 @@ function pinLocation(env: NodeJS.ProcessEnv | undefined, cwd: string, gitDir: st
   if (workTree !== null) out.GIT_WORK_TREE = workTree;
   else if (e.GIT_WORK_TREE) out.GIT_WORK_TREE = resolve(cwd, e.GIT_WORK_TREE);
   return out;
-}
-
-/** A git object id: the hash of `<type> <size>\0<body>`. */
-function objectId(type: string, body: Uint8Array, format: ObjectFormat): string {
-  return createHash(format).update(`${type} ${body.byteLength}\0`).update(body).digest("hex");
-}
-
-/** A pack entry header: type and size, the size in 4 bits then 7-bit groups, least significant first. */
-function packEntryHeader(typeCode: number, size: number): Buffer {
-  const bytes: number[] = [];
-  let byte = (typeCode << 4) | (size & 0x0f);
-  size = Math.floor(size / 16);
-  while (size > 0) {
-    bytes.push(byte | 0x80);
-    byte = size & 0x7f;
-    size = Math.floor(size / 128);
-  }
-  bytes.push(byte);
-  return Buffer.from(bytes);
 }
 
 /** A packed-refs file holding `refs`, sorted by name in byte order as the `sorted` trait promises. */

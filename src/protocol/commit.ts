@@ -1,11 +1,9 @@
 /**
- * The atom commit (spec §7): exact bytes of format pre1, object ids, and a reader that recognises legacy formats.
- * Pure: no I/O. Writing the object into a repository is the git layer's job.
+ * The atom commit (spec §7): exact bytes of format pre1, its object id (hashed as git-object.ts hashes every object),
+ * and a reader that recognises legacy formats. Pure: no I/O. Writing the object into a repository is the git layer's job.
  */
-import { createHash } from "node:crypto";
 import { CprError } from "./errors.js";
-
-export type ObjectFormat = "sha1" | "sha256";
+import { gitObjectId, isObjectId, objectFormatOf } from "./git-object.js";
 
 export interface AtomCommitInput {
   /** Hex id of the atom directory's existing tree in the origin commit. */
@@ -22,27 +20,6 @@ export interface AtomCommitInput {
 const EMPTY_IDENTITY = " <> 0 +0000";
 /** The `format` header value this module writes. */
 export const ATOM_FORMAT = "pre1";
-
-const HEX_ID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
-
-/** True for a lowercase hex object id of SHA-1 (40) or SHA-256 (64) length. */
-export function isObjectId(text: string): boolean {
-  return HEX_ID.test(text);
-}
-
-/** The object format an id belongs to, from its length; throws CprError `commit.bad-id` for anything else. */
-export function objectFormatOf(id: string): ObjectFormat {
-  if (!isObjectId(id)) {
-    throw new CprError(
-      "commit.bad-id",
-      `expected a lowercase hex object id of 40 or 64 digits, got ${JSON.stringify(id)}`,
-      {
-        hint: "pass the full object id, e.g. from `git rev-parse`",
-      },
-    );
-  }
-  return id.length === 40 ? "sha1" : "sha256";
-}
 
 /** The commit object body (no `commit <len>\0` header). */
 export function atomCommitBody(input: AtomCommitInput): Buffer {
@@ -75,18 +52,6 @@ export function atomCommitBody(input: AtomCommitInput): Buffer {
     `\n` +
     `publish(${label}): ${version}`;
   return Buffer.from(text, "utf8");
-}
-
-/** git object id: hash of `<type> <len>\0<body>` with SHA-1 or SHA-256. */
-export function gitObjectId(
-  type: "commit" | "tree" | "blob" | "tag",
-  body: Uint8Array,
-  format: ObjectFormat = "sha1",
-): string {
-  const hash = createHash(format === "sha1" ? "sha1" : "sha256");
-  hash.update(`${type} ${body.byteLength}\0`, "utf8");
-  hash.update(body);
-  return hash.digest("hex");
 }
 
 /** atomCommitBody + gitObjectId. Object format is inferred from the tree id length (40 → sha1, 64 → sha256). */

@@ -1,4 +1,5 @@
-import { atomCommitBody, atomCommitId, gitObjectId, objectFormatOf, parseAtomCommit } from "../protocol/commit.js";
+import { atomCommitBody, atomCommitId, parseAtomCommit } from "../protocol/commit.js";
+import { gitObjectId, objectFormatOf } from "../protocol/git-object.js";
 import { CprError } from "../protocol/errors.js";
 import { atomIdsOf } from "../protocol/id.js";
 import { atomRef, compareUtf8, isValidRefName, manifestRef, originRef, type ListedAtom } from "../protocol/refs.js";

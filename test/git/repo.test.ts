@@ -81,6 +81,27 @@ test("writeObjects writes commits in one process, returns the computed ids, skip
   });
 });
 
+for (const objectFormat of ["sha1", "sha256"] as const) {
+  test(`writeObjects (${objectFormat}): many objects go in as ONE pack through index-pack --strict, duplicates once`, async () => {
+    const dir = makeRepo(files, { objectFormat });
+    await withRepo(dir, async (repo) => {
+      const origin = await repo.resolveCommit("HEAD");
+      const tree = gitIn(dir, "rev-parse", "HEAD:a");
+      const bodies = Array.from({ length: 300 }, (_, i) => atomCommitBody({ tree, origin, label: `l${i}`, version: "0.1.0" }));
+      bodies.push(bodies[0]!);
+      const ids = await repo.writeObjects("commit", bodies);
+      assert.equal(ids.length, 301);
+      assert.equal(ids[300], ids[0]);
+      assert.equal(ids[7], atomCommitId({ tree, origin, label: "l7", version: "0.1.0" }));
+      const counts = new Map(gitIn(dir, "count-objects", "-v").split("\n").map((l) => l.split(": ") as [string, string]));
+      assert.equal(counts.get("packs"), "1");
+      assert.equal(counts.get("in-pack"), "300");
+      assert.equal(gitIn(dir, "cat-file", "commit", ids[299]!), atomCommitBody({ tree, origin, label: "l299", version: "0.1.0" }).toString());
+      gitIn(dir, "fsck", "--strict", "--no-dangling");
+    });
+  });
+}
+
 test("updateRefs: one transaction, same value is fine, another value names the ref and writes nothing", async () => {
   const dir = makeRepo(files);
   await withRepo(dir, async (repo) => {

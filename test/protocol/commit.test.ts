@@ -1,13 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import {
-  atomCommitBody,
-  atomCommitId,
-  gitObjectId,
-  parseAtomCommit,
-  type AtomCommitInput,
-} from "../../src/protocol/commit.js";
+import { atomCommitBody, atomCommitId, parseAtomCommit, type AtomCommitInput } from "../../src/protocol/commit.js";
+import { gitObjectId } from "../../src/protocol/git-object.js";
 import { CprError } from "../../src/protocol/errors.js";
 import { gitIn, makeRepo, tempDir, GIT_TEST_ENV } from "../support/repo.js";
 
@@ -40,20 +35,6 @@ test("spec §7 second vector: ひらがな 1.0.0-rc.1, 181 bytes, id 32543cde…
   assert.equal(body.length, 181);
   assert.ok(body.toString("utf8").endsWith("\n\npublish(ひらがな): 1.0.0-rc.1"));
   assert.equal(atomCommitId(hiragana), "32543cde6668ecaa554b6d9a478d78debba0bfc0");
-});
-
-test("gitObjectId: well-known empty blob and tree ids for sha1 and sha256", () => {
-  const empty = new Uint8Array(0);
-  assert.equal(gitObjectId("blob", empty), "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
-  assert.equal(gitObjectId("tree", empty), "4b825dc642cb6eb9a060e54bf8d69288fbee4904");
-  assert.equal(
-    gitObjectId("blob", empty, "sha256"),
-    "473a0f4c3be8a93681a267e3b1e9a7dcda1185436fe141f7749120a303721813",
-  );
-  assert.equal(
-    gitObjectId("tree", empty, "sha256"),
-    "6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321",
-  );
 });
 
 test("atomCommitId infers sha256 from 64-hex ids", () => {

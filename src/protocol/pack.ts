@@ -1,15 +1,18 @@
-import { createHash } from "node:crypto";
-import { crc32, inflateSync } from "node:zlib";
-
 /**
- * A git packfile (gitformat-pack), parsed in memory: `PACK`, version 2 or 3, the object count, the objects (each a
- * type-and-size header, an OFS_DELTA offset or REF_DELTA base id, then a zlib stream), and the trailing checksum of
- * everything before it. Deltas are resolved against objects of the same pack only (a pack fetched without `have`s
- * and without `thin-pack` is self-contained). Every object's id is computed from its content here, so a caller
- * that asked for ids learns whether it got exactly those objects.
+ * The git packfile format (gitformat-pack), in memory, both ways. A pack is `PACK`, version 2 or 3, the object
+ * count, the objects (each a type-and-size header, an OFS_DELTA offset or REF_DELTA base id, then a zlib stream),
+ * and the trailing checksum of everything before it.
+ *
+ * - parsePack reads one: deltas are resolved against objects of the same pack only (a pack fetched without `have`s
+ *   and without `thin-pack` is self-contained), and every object's id is computed from its content here, so a
+ *   caller that asked for ids learns whether it got exactly those objects. packIndex builds its version 2 index.
+ * - encodePack writes one: whole objects, no deltas, for `git index-pack --stdin` to store.
+ *
+ * Pure: bytes in, bytes out (zlib and hashing in memory, no I/O).
  */
-
-export type ObjectType = "commit" | "tree" | "blob" | "tag";
+import { createHash } from "node:crypto";
+import { crc32, deflateSync, inflateSync } from "node:zlib";
+import { gitObjectId, hashLength, type ObjectFormat, type ObjectType } from "./git-object.js";
 
 export interface PackObject {
   readonly oid: string;
@@ -23,7 +26,7 @@ export interface PackEntry extends PackObject {
   readonly crc32: number;
 }
 
-/** A malformed pack; callers turn it into a CprError naming the remote. */
+/** A malformed pack; callers turn it into a CprError naming where the pack came from. */
 export class PackError extends Error {
   constructor(message: string) {
     super(message);
@@ -32,15 +35,11 @@ export class PackError extends Error {
 }
 
 const TYPES: Readonly<Record<number, ObjectType>> = { 1: "commit", 2: "tree", 3: "blob", 4: "tag" };
+const TYPE_CODES: Readonly<Record<ObjectType, number>> = { commit: 1, tree: 2, blob: 3, tag: 4 };
 const OFS_DELTA = 6;
 const REF_DELTA = 7;
 /** Longest chain of deltas followed (git's default pack.depth is 50; anything near this is hostile). */
 const MAX_DELTA_DEPTH = 10_000;
-
-/** The id git gives an object: hash of `<type> <size>\0<data>`. */
-export function objectId(type: ObjectType, data: Buffer, algo: "sha1" | "sha256" = "sha1"): string {
-  return createHash(algo).update(`${type} ${data.length}\0`).update(data).digest("hex");
-}
 
 interface Entry {
   readonly offset: number;
@@ -57,8 +56,8 @@ interface Entry {
  * Parse a whole pack; throws PackError on anything malformed (bad checksum, truncated zlib, unresolvable delta, an
  * object twice). The entries come in pack order.
  */
-export function parsePack(pack: Buffer, algo: "sha1" | "sha256" = "sha1"): PackEntry[] {
-  const hashLen = algo === "sha1" ? 20 : 32;
+export function parsePack(pack: Buffer, algo: ObjectFormat = "sha1"): PackEntry[] {
+  const hashLen = hashLength(algo);
   if (pack.length < 12 + hashLen || pack.toString("latin1", 0, 4) !== "PACK") throw new PackError("not a packfile (no PACK header)");
   const version = pack.readUInt32BE(4);
   if (version !== 2 && version !== 3) throw new PackError(`unsupported pack version ${version}`);
@@ -120,7 +119,7 @@ export function parsePack(pack: Buffer, algo: "sha1" | "sha256" = "sha1"): PackE
   const byOid = new Map<string, PackObject>();
   for (const e of entries) {
     if (e.kind !== OFS_DELTA && e.kind !== REF_DELTA) {
-      const o = { oid: objectId(TYPES[e.kind]!, e.data, algo), type: TYPES[e.kind]!, data: e.data };
+      const o = { oid: gitObjectId(TYPES[e.kind]!, e.data, algo), type: TYPES[e.kind]!, data: e.data };
       resolved.set(e, o);
       byOid.set(o.oid, o);
     }
@@ -151,7 +150,7 @@ export function parsePack(pack: Buffer, algo: "sha1" | "sha256" = "sha1"): PackE
       for (let k = chain.length - 1; k >= 0; k--) {
         const d = chain[k]!;
         const data = applyDelta(base.data, d.data);
-        const o: PackObject = { oid: objectId(base.type, data, algo), type: base.type, data };
+        const o: PackObject = { oid: gitObjectId(base.type, data, algo), type: base.type, data };
         resolved.set(d, o);
         byOid.set(o.oid, o);
         base = o;
@@ -169,8 +168,8 @@ export function parsePack(pack: Buffer, algo: "sha1" | "sha256" = "sha1"): PackE
  * The version 2 index of a parsed pack (gitformat-pack): fan-out table, sorted ids, CRC-32s, offsets (with the
  * 64-bit table for offsets past 2 GiB), the pack's checksum, and the index's own checksum.
  */
-export function packIndex(pack: Buffer, entries: readonly PackEntry[], algo: "sha1" | "sha256" = "sha1"): Buffer {
-  const hashLen = algo === "sha1" ? 20 : 32;
+export function packIndex(pack: Buffer, entries: readonly PackEntry[], algo: ObjectFormat = "sha1"): Buffer {
+  const hashLen = hashLength(algo);
   const sorted = [...entries].sort((a, b) => (a.oid < b.oid ? -1 : a.oid > b.oid ? 1 : 0));
   const n = sorted.length;
   const large = sorted.filter((e) => e.offset >= 0x80000000);
@@ -235,4 +234,43 @@ export function applyDelta(base: Buffer, delta: Buffer): Buffer {
   }
   if (o !== dstSize) throw new PackError(`delta produced ${o} bytes, header says ${dstSize}`);
   return out;
+}
+
+/** An object to pack: its id (what duplicates are recognised by), type and body. */
+export interface PackInput {
+  readonly oid: string;
+  readonly type: ObjectType;
+  readonly data: Uint8Array;
+}
+
+/**
+ * A version 2 pack of whole objects (no deltas) in the given order, an object whose id came before dropped, with the
+ * trailing checksum of `format`. Each body is deflated at level 1: the pack is stored by `git index-pack`, which
+ * keeps it as it is, and speed matters more here than a few percent of size.
+ */
+export function encodePack(objects: readonly PackInput[], format: ObjectFormat = "sha1"): Buffer {
+  const seen = new Set<string>();
+  const unique = objects.filter((o) => !seen.has(o.oid) && seen.add(o.oid));
+  const head = Buffer.alloc(12);
+  head.write("PACK", 0, "ascii");
+  head.writeUInt32BE(2, 4);
+  head.writeUInt32BE(unique.length, 8);
+  const parts: Buffer[] = [head];
+  for (const o of unique) parts.push(entryHeader(TYPE_CODES[o.type], o.data.byteLength), deflateSync(o.data, { level: 1 }));
+  const body = Buffer.concat(parts);
+  return Buffer.concat([body, createHash(format).update(body).digest()]);
+}
+
+/** A pack entry header: type and size, the size in 4 bits then 7-bit groups, least significant first. */
+function entryHeader(typeCode: number, size: number): Buffer {
+  const bytes: number[] = [];
+  let byte = (typeCode << 4) | (size & 0x0f);
+  size = Math.floor(size / 16);
+  while (size > 0) {
+    bytes.push(byte | 0x80);
+    byte = size & 0x7f;
+    size = Math.floor(size / 128);
+  }
+  bytes.push(byte);
+  return Buffer.from(bytes);
 }
