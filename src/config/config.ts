@@ -15,7 +15,7 @@ import { aliasCandidate, DEFAULT_ALIASES, expandAlias, type Aliases } from "../p
  *
  * Files (both take the same keys):
  *
- *     [aliases]                 # added to the spec's default aliases; a name given here overrides the default
+ *     [aliases]                 # added to the default aliases (docs/formats.md §13.2); a name given here overrides the default
  *     work = "gh:my-org"
  *
  *     [cache]
@@ -63,7 +63,7 @@ import { aliasCandidate, DEFAULT_ALIASES, expandAlias, type Aliases } from "../p
  * (no git process is spawned). Outside a git work tree there is no project config.
  */
 export interface Config {
-  /** Default aliases (spec §12) plus the user's additions and overrides. */
+  /** Default aliases (docs/formats.md §13.2) plus the user's additions and overrides. */
   readonly aliases: Aliases;
   /** How long an ls-refs listing stays fresh in the ref cache, in seconds. */
   readonly listingTtl: number;

@@ -1,5 +1,5 @@
 /**
- * The atom commit (spec §7): exact bytes of format pre1, object ids, and a reader that recognises legacy formats.
+ * The atom commit (docs/formats.md §7): exact bytes of format pre1, object ids, and a reader that recognises legacy formats.
  * Pure: no I/O. Writing the object into a repository is the git layer's job.
  */
 import { createHash } from "node:crypto";

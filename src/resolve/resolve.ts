@@ -69,7 +69,7 @@ export interface Resolution {
   readonly stats: NetStats;
 }
 
-/** A local candidate version is written `<v>-local` (or `<v>.local` after an existing pre-release), §10. */
+/** A local candidate version is written `<v>-local` (or `<v>.local` after an existing pre-release), docs/formats.md §11.2. */
 export function localVersionText(v: Version): string {
   return v.prerelease.length === 0 ? `${v.text.split("+")[0]}-local` : `${v.text.split("+")[0]}.local`;
 }
@@ -613,7 +613,7 @@ function needsLocal(m: AtomManifest): boolean {
   return Object.values(m.package.sets).some((ms) => ms.includes("::"));
 }
 
-/** The composer's [compose] entry: the version the solver chose for it (spec §10). */
+/** The composer's [compose] entry: the version the solver chose for it (docs/formats.md §11.4). */
 async function composeEntry(project: Project, provider: GitProvider, solution: { versions: ReadonlyMap<string, Version> }): Promise<LockCompose> {
   const c = project.manifest.compose;
   if (!c || c.kind === "static") return { use: "static" };
@@ -633,7 +633,7 @@ export type LockedVersionOf = (tag: string, label: string) => string | null;
 
 /**
  * The URL a direct Nix dependency is fetched from and locked with: with `from_version`, its `__VERSION__` replaced
- * (in the path only) by the locked version of the named atom (spec §5.1).
+ * (in the path only) by the locked version of the named atom (docs/formats.md §6.1).
  */
 export function directUrl(d: DirectNixDep, lockedVersion: LockedVersionOf): string {
   if (!d.fromVersion) return d.url;

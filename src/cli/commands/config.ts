@@ -21,7 +21,7 @@ file), project (cpr.toml at the set root) or env (a CPR_* variable). Later layer
 
 Files: $XDG_CONFIG_HOME/cpr/config.toml (default ~/.config/cpr/config.toml), then cpr.toml at the top of the git
 work tree. Keys:
-  [aliases]  NAME = "VALUE"          added to the default aliases (spec §12), or overriding one
+  [aliases]  NAME = "VALUE"          added to the default aliases (docs/formats.md §13.2), or overriding one
   [cache]    dir = "PATH"            cache directory (default $XDG_CACHE_HOME/cpr, else ~/.cache/cpr)
              listing-ttl = SECONDS   how long an ls-refs listing stays fresh (default 300)
   [trust]    TAG-OR-ROOT = ["LINE"]  allowed-signers lines or armored OpenPGP keys trusted for a set
