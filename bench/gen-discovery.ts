@@ -4,7 +4,7 @@
  * refs/ekala/init and refs/heads/main. With the defaults (10,000 x 5) that is 50,000 atom refs and 100,000 meta refs.
  *
  * Built cheaply but with real objects: one root commit; per version a manifest blob, a tree holding it and the
- * atom commit with the exact pre1 bytes (§7); all written as one pack through `git index-pack`, and the refs as a
+ * atom commit with the exact pre1 bytes (docs/formats.md §7); all written as one pack through `git index-pack`, and the refs as a
  * sorted `packed-refs` file (what `git pack-refs --all` leaves, as on a hosted repository). Cached under
  * bench/out/discovery/<key>/.
  */

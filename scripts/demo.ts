@@ -206,7 +206,7 @@ function dependencyDemo(): void {
   quiet("git", ["init", "-q", "-b", "main"], appRepo);
   quiet("git", ["add", "-A"], appRepo);
   quiet("git", ["commit", "-q", "-m", "app"], appRepo);
-  // No locker configuration: the lock names the default Nix locker (nix-lock 0.1.6, spec §10) at its published
+  // No locker configuration: the lock names the default Nix locker (nix-lock 0.1.6, docs/formats.md §11.9) at its published
   // rev, which cpr knows without asking the network.
   const depEnv = env;
   const run = (args: string[]) => {

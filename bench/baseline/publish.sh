@@ -1,5 +1,5 @@
 #!/bin/sh
-# Baseline for the publish benchmarks: the git work of `cpr publish --all` (spec §6-§8), done with as few git
+# Baseline for the publish benchmarks: the git work of `cpr publish --all` (docs/formats.md §7–§9), done with as few git
 # processes as possible and plain sh + awk for the rest. It is a yardstick, not a publisher: it handles the generated
 # benchmark sets (ASCII labels, single-root history, published commits present locally), nothing more.
 #
@@ -7,10 +7,10 @@
 #
 # git processes, whatever the number of atoms:
 #   ls-remote (in the background)   the remote's refs/ekala/init and refs/eka/* (what is already published)
-#   rev-parse, rev-list             the source commit and the set root (§4)
+#   rev-parse, rev-list             the source commit and the set root (docs/formats.md §4)
 #   ls-tree -r -t                   every atom directory (tree id) and its atom.toml (blob id)
-#   cat-file --batch                every manifest, and every published atom commit (for the §8.5 tree check)
-#   hash-object -w --stdin-paths    the new pre1 atom commits (§7), from temporary files
+#   cat-file --batch                every manifest, and every published atom commit (for the docs/formats.md §9.5 tree check)
+#   hash-object -w --stdin-paths    the new pre1 atom commits (docs/formats.md §7), from temporary files
 #   update-ref --stdin              the local refs, one transaction
 #   push --atomic                   one atomic push of refs/eka/*:refs/eka/*; git sends only the refs the remote
 #                                   lacks, i.e. this run's new refs (the local refs/eka/ namespace holds what was
@@ -67,7 +67,7 @@ awk -F '\t' -v root="$root" -v atoms="$tmp/atoms" -v catin="$tmp/catin" '
 
 git cat-file --batch <"$tmp/catin" >"$tmp/catout"
 
-# Parse manifests and published commits; decide publish/skip/refuse (§8.5); write the new commit bodies (§7).
+# Parse manifests and published commits; decide publish/skip/refuse (docs/formats.md §9.5); write the new commit bodies (§7).
 mkdir "$tmp/c"
 awk -F '\t' -v commit="$commit" -v dir="$tmp/c" -v plan="$tmp/plan" -v paths="$tmp/paths" '
   FILENAME == ARGV[1] {

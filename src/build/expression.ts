@@ -1,6 +1,6 @@
 /**
  * The one Nix file `cpr build` evaluates: a locked graph (graph.ts) written out as the locker evaluates it
- * (docs/evaluation.md; spec §14). It reads top to bottom like the locker's rules:
+ * (docs/evaluation.md; docs/formats.md §12). It reads top to bottom like the locker's rules:
  *
  *   extraConfig / extraExtern   what cpr adds: { system = <target>; } and nothing
  *   composers.nix               [compose] use = "nix":    scopedImport { atoms = extern; cfg = config; } (ROOT + "/<entry>")
@@ -32,7 +32,7 @@ function attr(name: string): string {
 }
 const NIX_KEYWORDS = new Set(["if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or"]);
 
-/** The fetch a direct dependency stands for (spec §14.2). */
+/** The fetch a direct dependency stands for (docs/formats.md §12.2). */
 function fetchExpr(d: LockDirectDep): string {
   switch (d.type) {
     case "nix":

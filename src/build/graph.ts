@@ -1,5 +1,5 @@
 /**
- * The locked graph of an atom, read the way its locker reads it (docs/evaluation.md; spec §14).
+ * The locked graph of an atom, read the way its locker reads it (docs/evaluation.md; docs/formats.md §12).
  *
  * Every atom is evaluated from its own tree and its own `atom.lock`: the lock's `[compose]` says how its value is
  * made, and each of its `[[deps]]` becomes a value under `deps` (`from.<tag>.<label>`, `pins.<name>`,
@@ -7,10 +7,10 @@
  *
  * - versions are unified: every (set, label) an atom's lock names is taken at the version the top atom's lock pins
  *   (it lists the whole graph), and only what the top lock does not name falls back to the dependent's own lock
- *   (spec §14.4);
+ *   (docs/formats.md §12.4);
  * - atoms are fetched by cpr into its cache (level by level, one fetch per mirror list) instead of one
  *   `builtins.fetchGit` per atom; the expression then adds each tree with `builtins.path { name = <label>; }`,
- *   which is the store path `builtins.fetchGit` gives the same tree (spec §14.5).
+ *   which is the store path `builtins.fetchGit` gives the same tree (docs/formats.md §12.5).
  */
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";

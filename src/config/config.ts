@@ -17,14 +17,14 @@ import { parseVersion } from "../protocol/version.js";
  *
  * Files (both take the same keys):
  *
- *     [aliases]                 # added to the spec's default aliases; a name given here overrides the default
+ *     [aliases]                 # added to the default aliases (docs/formats.md §13.2); a name given here overrides the default
  *     work = "gh:my-org"
  *
  *     [cache]
  *     dir = "~/.cache/cpr"      # "~/" is the home directory; a relative path is relative to the file's directory
  *     listing-ttl = 300         # seconds an ls-refs listing stays fresh (integer ≥ 0)
  *
- *     [locker]                  # the Nix locker new locks name (spec §10; default nix-lock 0.1.6 of eka's set)
+ *     [locker]                  # the Nix locker new locks name (docs/formats.md §11.9; default nix-lock 0.1.6 of eka's set)
  *     label = "nix-lock"
  *     version = "0.1.6"
  *     set = "4abbd2644bc3585e9be95deb277ccf48f6ed26ac"   # the locker's set root (40 or 64 hex)
@@ -77,7 +77,7 @@ import { parseVersion } from "../protocol/version.js";
  * work tree there is no project config.
  */
 export interface Config {
-  /** Default aliases (spec §12) plus the user's additions and overrides. */
+  /** Default aliases (docs/formats.md §13.2) plus the user's additions and overrides. */
   readonly aliases: Aliases;
   /** How long an ls-refs listing stays fresh in the ref cache, in seconds. */
   readonly listingTtl: number;
@@ -87,7 +87,7 @@ export interface Config {
   readonly trust: Readonly<Record<string, readonly string[]>>;
   /** The registry: the client side (urls, keys, token) and `cpr serve` (sets, data, db, listen, refresh). */
   readonly registry: RegistryConfig;
-  /** The locker new locks name (spec §10); `rev` null: asked from the mirror. */
+  /** The locker new locks name (docs/formats.md §11.9); `rev` null: asked from the mirror. */
   readonly locker: LockerSpec;
 }
 

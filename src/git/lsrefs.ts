@@ -1,5 +1,5 @@
 /**
- * Our own git protocol v2 client (spec §9), over file:// and plain paths (local git-upload-pack), git:// (git
+ * Our own git protocol v2 client (docs/formats.md §10), over file:// and plain paths (local git-upload-pack), git:// (git
  * daemon), ssh:// and scp-style (ssh … git-upload-pack, honouring GIT_SSH_COMMAND / GIT_SSH), and http(s):// (smart
  * HTTP, with git credential helpers on 401). `ls-refs` sends `peel` and `ref-prefix` lines (at most 65535 per
  * request, splitting larger batches) and filters the reply itself, since prefixes are only a hint. A server that

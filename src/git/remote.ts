@@ -15,7 +15,7 @@ export interface ResolvedRemote {
 
 /**
  * Resolve a REMOTE argument: a remote name of `repo` (its URLs as git expands them, `insteadOf` and `pushurl`
- * included), else a URL, a path or an alias such as `gh:owner/repo` (spec §12). Relative paths are taken from `cwd`.
+ * included), else a URL, a path or an alias such as `gh:owner/repo` (docs/formats.md §13). Relative paths are taken from `cwd`.
  * Without an argument: the current branch's upstream remote, else `origin`; a clear error when neither exists.
  */
 export async function resolveRemote(arg: string | undefined, repo: Repo | null, cwd: string): Promise<ResolvedRemote> {

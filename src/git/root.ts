@@ -3,7 +3,7 @@ import type { Reporter } from "../protocol/report.js";
 import type { Repo } from "./repo.js";
 
 /**
- * The set root (spec §4): the parentless commit reachable from a commit. Several → the oldest committer time (UTC
+ * The set root (docs/formats.md §4.1): the parentless commit reachable from a commit. Several → the oldest committer time (UTC
  * offset ignored), ties → the lowest id in hex, with a warning. In a shallow repository the boundary commits only
  * look parentless, so no root is computed there. (No cache: one `git rev-list` walk per run.)
  */

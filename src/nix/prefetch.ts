@@ -1,14 +1,14 @@
 /**
- * Prefetching direct Nix dependencies (spec §5.1 `[deps.direct.nix]`, §10 lock types), computing the hashes Nix
+ * Prefetching direct Nix dependencies (docs/formats.md §6.1 `[deps.direct.nix]`, §11.5 lock types), computing the hashes Nix
  * itself would:
  *
  * - `url`  → lock type `nix`: the flat sha256 of the file (= `nix-prefetch-url URL`).
  * - `tar`  → lock type `nix+tar`: the NAR sha256 of the unpacked tree (= `nix-prefetch-url --unpack URL`).
- * - `build` → lock type `nix+src`: the flat sha256, or with `unpack` the NAR sha256 of the unpacked tree (§13.7).
+ * - `build` → lock type `nix+src`: the flat sha256, or with `unpack` the NAR sha256 of the unpacked tree (docs/formats.md §14.7).
  * - `git`  → lock type `nix+git`: the rev a `ref` (branch, tag, `HEAD`) or a `version` requirement over tags resolves
- *   to, found with our own `ls-refs` (§13.6: `refs/tags/` stripped, a leading `v` allowed, highest match).
+ *   to, found with our own `ls-refs` (docs/formats.md §14.6: `refs/tags/` stripped, a leading `v` allowed, highest match).
  *
- * URLs may be http(s), `file://` or a local path (§13.5); any other scheme is a clear error. Unpacking uses the
+ * URLs may be http(s), `file://` or a local path (docs/formats.md §14.5); any other scheme is a clear error. Unpacking uses the
  * system `tar`, which detects gzip, bzip2, xz and zstd itself (given the decompressor is installed), or a zip archive
  * with `bsdtar` (libarchive, which Nix uses) or `unzip`. As
  * `nix-prefetch-url --unpack` does, an archive holding exactly one top-level entry hashes as that entry; otherwise the
@@ -37,7 +37,7 @@ import { narHash } from "./nar.js";
 /** The four `[deps.direct.nix]` forms. */
 export type DirectKind = "url" | "tar" | "build" | "git";
 
-/** Lock `type` per form (§10). */
+/** Lock `type` per form (docs/formats.md §11.5). */
 export const LOCK_TYPE: Readonly<Record<DirectKind, "nix" | "nix+tar" | "nix+src" | "nix+git">> = Object.freeze({
   url: "nix",
   tar: "nix+tar",
@@ -56,7 +56,7 @@ export interface PrefetchOptions {
   cwd?: string;
   /** Where temporary downloads and unpacked trees go (default os.tmpdir()). Always removed afterwards. */
   tmpDir?: string;
-  /** Aliases for git URLs (default the spec's). */
+  /** Aliases for git URLs (default: those of docs/formats.md §13.2). */
   aliases?: Aliases;
   /** Passed to lsRefs for git deps (env, reporter, timeoutMs). */
   git?: Omit<LsRefsOptions, "cwd">;
@@ -66,7 +66,7 @@ export interface PrefetchOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** A lock entry's fields (§10) minus `name`, which the caller owns. */
+/** A lock entry's fields (docs/formats.md §11.5) minus `name`, which the caller owns. */
 export interface PrefetchResult {
   kind: DirectKind;
   type: "nix" | "nix+tar" | "nix+src" | "nix+git";
@@ -377,7 +377,7 @@ function target(r: ListedRef): string {
   return r.peeled ?? r.oid;
 }
 
-/** The version a tag name stands for (§13.6): `refs/tags/` stripped, one leading `v` allowed. */
+/** The version a tag name stands for (docs/formats.md §14.6): `refs/tags/` stripped, one leading `v` allowed. */
 export function tagVersion(refName: string): Version | null {
   if (!refName.startsWith("refs/tags/") || refName.endsWith("^{}")) return null;
   const name = refName.slice("refs/tags/".length);

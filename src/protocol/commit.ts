@@ -1,5 +1,5 @@
 /**
- * The atom commit (spec §7): exact bytes of format pre1, its object id (hashed as git-object.ts hashes every object),
+ * The atom commit (docs/formats.md §7): exact bytes of format pre1, its object id (hashed as git-object.ts hashes every object),
  * and a reader that recognises legacy formats. Pure: no I/O. Writing the object into a repository is the git layer's job.
  */
 import { CprError } from "./errors.js";

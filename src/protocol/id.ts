@@ -1,11 +1,11 @@
 /**
- * AtomId (spec §3): BLAKE3 derive_key("AtomId", raw root bytes) → key; keyed BLAKE3 of the NFKC label's UTF-8;
+ * AtomId (docs/formats.md §5): BLAKE3 derive_key("AtomId", raw root bytes) → key; keyed BLAKE3 of the NFKC label's UTF-8;
  * base32hex lowercase, unpadded (52 chars). Roots are 20 bytes (SHA-1) or 32 bytes (SHA-256).
  */
 import { blake3 } from "@noble/hashes/blake3.js";
 import { CprError } from "./errors.js";
 
-/** The KDF context string of spec §3.1. */
+/** The KDF context string of docs/formats.md §5.1. */
 const ATOM_ID_CONTEXT = new TextEncoder().encode("AtomId");
 /** RFC 4648 §7 "base32hex" alphabet, lowercase. */
 const BASE32HEX = "0123456789abcdefghijklmnopqrstuv";

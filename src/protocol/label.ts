@@ -1,5 +1,5 @@
 /**
- * Labels and tags (spec §2). Validation reads the pinned XID tables in `unicode-xid.ts` (see
+ * Labels and tags (docs/formats.md §2). Validation reads the pinned XID tables in `unicode-xid.ts` (see
  * `scripts/gen-xid.ts`), never the running Node's regex Unicode data, so results do not depend on the Node version.
  * NFKC normalization itself is `String.prototype.normalize`, whose results are stable for assigned characters.
  */
@@ -158,7 +158,7 @@ function listChars(chars: readonly string[]): string {
 }
 
 /**
- * Validate per spec §2 and return the NFKC-normalised string. Throws CprError with code
+ * Validate per docs/formats.md §2 and return the NFKC-normalised string. Throws CprError with code
  * `label.empty` | `label.too-long` | `label.invalid-start` | `label.invalid-chars` | `tag.double-dot`; the message
  * names the offending characters (all of them, in input order, with repeats, showing U+XXXX for invisible ones).
  * `what` names the thing in messages, e.g. "label" or "[package].label".

@@ -3,7 +3,7 @@ import { CprError } from "./errors.js";
 import { tomlBasicString } from "./toml-text.js";
 
 /**
- * Format-preserving edits of `atom.toml` (spec §5.1), string → string, for `cpr add` and `cpr remove`.
+ * Format-preserving edits of `atom.toml` (docs/formats.md §6.3), string → string, for `cpr add` and `cpr remove`.
  *
  * A small line-based editor: it understands table headers, (dotted, quoted) keys, comments, multi-line arrays and
  * multi-line strings, and touches only the statements it edits. Everything else (comments, blank lines, key order,
@@ -415,7 +415,7 @@ function stringArray(items: readonly string[]): string {
 // ---------------------------------------------------------------------------------------------------------------
 // Operations
 
-/** Mirrors as §5.1 writes them in an array: `"::"` first, then the rest in the order given, without duplicates. */
+/** Mirrors as docs/formats.md §6.3 writes them in an array: `"::"` first, then the rest in the order given, without duplicates. */
 export function orderMirrors(mirrors: readonly string[]): string[] {
   const unique = [...new Set(mirrors)];
   return unique.includes("::") ? ["::", ...unique.filter((m) => m !== "::")] : unique;
@@ -467,7 +467,7 @@ export function removeDependency(text: string, tag: string, label: string): stri
   return removeKey(text, ["deps", "from", tag, label], ["deps", "from", tag]);
 }
 
-/** A `[deps.direct.nix]` entry in one of the four forms of §5.1. */
+/** A `[deps.direct.nix]` entry in one of the four forms of docs/formats.md §6.1. */
 export type DirectNixSpec =
   | { readonly kind: "url" | "tar"; readonly name: string; readonly url: string; readonly fromVersion?: readonly [string, string] | null }
   | {

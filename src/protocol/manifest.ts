@@ -5,7 +5,7 @@ import { normalizeLabel, type LabelKind } from "./label.js";
 import { parseRequirement, tryParseVersion, type Requirement, type Version } from "./version.js";
 
 /**
- * `atom.toml` (spec §5.1) and `ekala.toml` (§5.2). Parse errors are CprErrors whose `where` is
+ * `atom.toml` (docs/formats.md §6.1) and `ekala.toml` (§6.2). Parse errors are CprErrors whose `where` is
  * `<file>:<line>:<col>` when the position is known, and whose message says what was expected.
  */
 
@@ -893,7 +893,7 @@ export function parseSetManifest(text: string, file: string): SetManifest {
 }
 
 /**
- * Writes ekala.toml (§5.2): packages one per line, indented two spaces, each with a trailing comma; an empty list
+ * Writes ekala.toml (docs/formats.md §6.2): packages one per line, indented two spaces, each with a trailing comma; an empty list
  * is `[]`. Tags stay on one line when there are at most one, else they are written like packages.
  * A new set gives exactly `[set]\npackages = []\n\n[metadata]\ntags = []\n`.
  */

@@ -1,5 +1,5 @@
 /**
- * Ref names (spec §6) and grouping an ls-refs listing into atoms. Refs that do not parse are skipped and counted,
+ * Ref names (docs/formats.md §8) and grouping an ls-refs listing into atoms. Refs that do not parse are skipped and counted,
  * never a crash.
  */
 import { normalizeLabel } from "./label.js";
@@ -131,7 +131,7 @@ interface Candidate {
   format: "pre1" | "legacy";
 }
 
-/** Sub-refs of the legacy layouts that are valid but not the atom's content ref (§6). */
+/** Sub-refs of the legacy layouts that are valid but not the atom's content ref (docs/formats.md §8.3). */
 const LEGACY_AUX_DIRS = new Set(["_specs", "_srcs"]);
 const LEGACY_AUX_LEAVES = new Set(["spec", "src"]);
 

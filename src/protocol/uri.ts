@@ -1,11 +1,11 @@
 /**
- * Atom URIs and git URLs (spec §12): `[url-part "::"] label ["@" requirement]`, aliases, and the host, port and
+ * Atom URIs and git URLs (docs/formats.md §13): `[url-part "::"] label ["@" requirement]`, aliases, and the host, port and
  * scheme inference that turns short forms such as `gh:owner/repo` into URLs git accepts.
  *
- * Where this differs from the eka reference implementation, as the spec requires: unknown aliases, alias cycles
+ * Where this differs from the eka reference implementation (docs/formats.md §13.5): unknown aliases, alias cycles
  * and URLs that cannot be built are errors (never a silent fallback to a local path), and ssh ports are kept.
  *
- * Extensions (documented, beyond the spec's inference rules):
+ * Extensions (beyond the inference rules of docs/formats.md §13.3, and listed in §13.5):
  * - With an explicit `scheme://` (other than `file://`), the host part is taken as a host when it is any valid
  *   host name or IPv4 address (`http://127.0.0.1:8080/repo`, `https://localhost/repo`), not only when it ends in a
  *   public suffix; otherwise such URLs could not be built at all. `scheme://name:digits` without a path is a port.
@@ -23,7 +23,7 @@ import { parseRequirement, type Requirement } from "./version.js";
 /** Alias name → value, e.g. `gh` → `github.com`, `pkgs` → `nxs:nixpkgs`. */
 export type Aliases = Readonly<Record<string, string>>;
 
-/** Spec §12 default aliases. */
+/** The default aliases (docs/formats.md §13.2). */
 export const DEFAULT_ALIASES: Aliases = Object.freeze({
   gh: "github.com",
   gl: "gitlab.com",
@@ -38,7 +38,7 @@ export const DEFAULT_ALIASES: Aliases = Object.freeze({
   pkgs: "nxs:nixpkgs",
 });
 
-/** A git location, as inferred per spec §12. For a plain path, scheme is `file` and host/user/port are null. */
+/** A git location, as inferred per docs/formats.md §13.3. For a plain path, scheme is `file` and host/user/port are null. */
 export interface GitUrl {
   /** The URL as git would be given it: `https://github.com/o/r`, `ssh://git@host:22/o/r`, `file:///abs`, or a bare path for relative/absolute paths. */
   readonly url: string;
@@ -62,7 +62,7 @@ export interface AtomUri {
 
 type Scheme = GitUrl["scheme"];
 const SCHEMES: readonly Scheme[] = ["https", "http", "ssh", "git", "file"];
-/** What `add direct nix` writes in place of `{<set>.<label>}` (spec §5.1). */
+/** What `add direct nix` writes in place of `{<set>.<label>}` (docs/formats.md §6.1). */
 export const VERSION_PLACEHOLDER = "__VERSION__";
 
 const URI_HINT = "an atom URI is [URL::]LABEL[@REQUIREMENT], e.g. gh:owner/repo::foo@^1, ./repo::foo or foo";
@@ -139,7 +139,7 @@ interface AliasCandidate {
   readonly rest: string;
 }
 
-/** Spec §12 alias detection: the text before the first `:` (unless a port follows), or the whole fragment. */
+/** Alias detection (docs/formats.md §13.2): the text before the first `:` (unless a port follows), or the whole fragment. */
 export function aliasCandidate(fragment: string): AliasCandidate | null {
   const colon = fragment.indexOf(":");
   let name = fragment;
@@ -163,7 +163,7 @@ function aliasValue(aliases: Aliases, name: string): string {
 }
 
 /**
- * Expand an alias per spec §12: while the value holds `:` and the text before it is an alias, replace it with
+ * Expand an alias per docs/formats.md §13.2: while the value holds `:` and the text before it is an alias, replace it with
  * `<that alias's value>/<rest>`. Returns every intermediate value, the alias's own value first. An alias that
  * recurs within one expansion is an error showing the chain.
  */
@@ -200,7 +200,7 @@ interface HostSplit {
 
 const NAME_AND_PORT = /^[^:]*:[0-9]+$/;
 
-/** Spec §12 host split: `H/P`, then scp-like `H:P` / `H:digits:P`, else the whole text is `H`. */
+/** The host split (docs/formats.md §13.3 rule 1): `H/P`, then scp-like `H:P` / `H:digits:P`, else the whole text is `H`. */
 function splitHost(text: string, explicitScheme: boolean): HostSplit {
   const slash = text.indexOf("/");
   if (slash >= 0) {
@@ -252,7 +252,7 @@ function portNumber(digits: string, text: string): number {
   return port;
 }
 
-/** Spec §12 rule 3 for a URL with a host (without one, the scheme is `file`). */
+/** docs/formats.md §13.3 rule 3 for a URL with a host (without one, the scheme is `file`). */
 function inferScheme(part: UrlPart, delimiter: HostSplit["delimiter"]): Scheme {
   if (part.scheme !== null) return part.scheme;
   if (delimiter === ":" || (part.user !== null && part.password === null)) return "ssh";
@@ -271,7 +271,7 @@ function fileUrl(part: UrlPart, text: string, input: string): GitUrl {
   return { url: `file://${text}`, scheme: "file", user: null, password: null, host: null, port: null, path: text, scpLike: false };
 }
 
-/** The GitUrl for the expanded URL text (spec §12 inference rules 1–4). */
+/** The GitUrl for the expanded URL text (docs/formats.md §13.3 rules 1–4). */
 function buildUrl(part: UrlPart, text: string, input: string): GitUrl {
   if (part.scheme === "file") return fileUrl(part, text, input);
   const split = splitHost(text, part.scheme !== null);
@@ -294,7 +294,7 @@ function buildUrl(part: UrlPart, text: string, input: string): GitUrl {
   const path = split.path.startsWith("/") ? split.path : `/${split.path}`;
   const scpLike = split.delimiter === ":" && scheme === "ssh";
   // An scp-like location keeps its own form for git: `host:repo` is relative to the login directory and
-  // `host:/srv/repo` is absolute, a difference the ssh:// form cannot express. `path` is still the spec's `/`+P.
+  // `host:/srv/repo` is absolute, a difference the ssh:// form cannot express. `path` is still the `/`+P of docs/formats.md §13.3.
   const url =
     scpLike && port === null
       ? `${userInfo(part)}${host}:${split.path}`
@@ -330,7 +330,7 @@ function explainUrlPart(input: string, aliases: Aliases): ExplainedUrl {
   return { url: buildUrl(part, steps[steps.length - 1]!, input), aliasSteps: steps };
 }
 
-/** `{<set>.<label>}` in a direct-dependency URL (spec §5.1), replaced by `__VERSION__`. */
+/** `{<set>.<label>}` in a direct-dependency URL (docs/formats.md §6.1), replaced by `__VERSION__`. */
 export interface VersionPlaceholder {
   /** The input with its first `{<set>.<label>}` replaced by `__VERSION__`. */
   readonly text: string;
@@ -348,7 +348,7 @@ export function replaceVersionPlaceholder(input: string): VersionPlaceholder {
 }
 
 /**
- * A `from_version` URL with `__VERSION__` replaced by `version` in its path only (spec §5.1): the scheme and
+ * A `from_version` URL with `__VERSION__` replaced by `version` in its path only (docs/formats.md §6.1): the scheme and
  * authority (`scheme://user@host:port`, or `user@host:` of an scp-like URL), the query and the fragment are left
  * as written.
  */

@@ -1,5 +1,5 @@
 /**
- * Versions and requirements with Cargo (Rust `semver` crate) semantics, spec §11. Versions are scanned strictly
+ * Versions and requirements with Cargo (Rust `semver` crate) semantics, docs/formats.md §3. Versions are scanned strictly
  * here and cross-checked with the `semver` package; requirements have our own parser, because node-semver's ranges
  * mean something else (a bare `1.2.3` is exact there, a caret here; node-semver has `||` and hyphen ranges, Cargo
  * has neither).
@@ -496,7 +496,7 @@ function allowsPrereleaseOf(c: Comparator, v: Version): boolean {
   return c.major === v.major && c.minor === v.minor && c.patch === v.patch && c.prerelease.length > 0;
 }
 
-/** Cargo matching, including the prerelease rule (spec §11). */
+/** Cargo matching, including the prerelease rule (docs/formats.md §3.3). */
 export function matches(req: Requirement, v: Version): boolean {
   if (!req.comparators.every((c) => matchesComparator(c, v))) return false;
   return v.prerelease.length === 0 || req.comparators.some((c) => allowsPrereleaseOf(c, v));

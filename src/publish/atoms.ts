@@ -5,7 +5,7 @@ import type { Version } from "../protocol/version.js";
 import type { Repo, TreeEntry } from "../git/repo.js";
 
 /**
- * The atoms of a commit (spec §8.1, §8.3, §8.4), read from the commit's tree, never from the work tree: the
+ * The atoms of a commit (docs/formats.md §9.1, §9.3, §9.4), read from the commit's tree, never from the work tree: the
  * `[set].packages` of a top-level `ekala.toml` when there is one, else every directory holding an `atom.toml` blob.
  * One `git ls-tree` lists the tree; the manifests are read through the repository's `cat-file --batch`.
  */
@@ -103,7 +103,7 @@ async function listedPaths(repo: Repo, setFile: TreeEntry): Promise<string[]> {
   return [...parseSetManifest(blob.data.toString("utf8"), SET_MANIFEST).packages];
 }
 
-/** Why `path` is not an atom directory of the tree, or null when it has the right shape (§8.4). */
+/** Why `path` is not an atom directory of the tree, or null when it has the right shape (docs/formats.md §9.4). */
 function shapeProblem(path: string, entries: ReadonlyMap<string, TreeEntry>): CprError | null {
   if (path === "") {
     return new CprError("atom.at-root", "an atom cannot sit at the repository root", {

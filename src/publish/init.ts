@@ -7,7 +7,7 @@ import type { Repo } from "../git/repo.js";
 import { setRoot } from "../git/root.js";
 
 /**
- * `init` (spec §4): mark a remote as a set by pushing `refs/ekala/init` = the root commit of HEAD's history. The
+ * `init` (docs/formats.md §4.3): mark a remote as a set by pushing `refs/ekala/init` = the root commit of HEAD's history. The
  * local ref is set first (directly, never a tag). Nothing else is written: no commit, no ekala.toml.
  */
 

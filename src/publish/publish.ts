@@ -13,7 +13,7 @@ import { setRoot } from "../git/root.js";
 import { selectAtoms } from "./select.js";
 
 /**
- * `publish` (spec §8, §13): every check runs before anything is written; then the atom commits are written in one
+ * `publish` (docs/formats.md §9, §14): every check runs before anything is written; then the atom commits are written in one
  * `hash-object`, the local refs in one `update-ref` transaction, and all refs of all atoms go to each remote in one
  * atomic push. A run is all-or-nothing: if any requested atom is refused, nothing is written for any of them.
  */
@@ -187,7 +187,7 @@ function atomRefs(atom: SourceAtom, version: string, commit: string, origin: str
   ];
 }
 
-/** List a remote and check it is an initialized set with our root (§8.2). */
+/** List a remote and check it is an initialized set with our root (docs/formats.md §9.2). */
 async function listInitialized(remote: ResolvedRemote, root: string, listing: Promise<RemoteSet>): Promise<RemoteSet> {
   const set = await listing;
   const remoteRoot = set.listing.root;
@@ -212,7 +212,7 @@ async function listInitialized(remote: ResolvedRemote, root: string, listing: Pr
   return set;
 }
 
-/** The immutability check (§8.5) for every planned atom on one remote. */
+/** The immutability check (docs/formats.md §9.5) for every planned atom on one remote. */
 async function decideRemote(repo: Repo, remote: ResolvedRemote, set: RemoteSet, planned: readonly Planned[], reporter: Reporter): Promise<Decision[]> {
   const listed = new Map(set.listing.atoms.filter((a) => a.format === "pre1").map((a) => [`${a.label}\0${a.version}`, a]));
   const onRemote = planned.map((p) => listed.get(`${p.atom.label}\0${p.version}`));
@@ -305,7 +305,7 @@ async function rebuildFromOrigin(repo: Repo, p: Planned, listed: ListedAtom): Pr
 }
 
 /**
- * Mirrors must agree on a version's commit (§9). An atom to publish whose version already exists with the same
+ * Mirrors must agree on a version's commit (docs/formats.md §10.6). An atom to publish whose version already exists with the same
  * tree, on another remote of this run or as the local atom ref (an earlier publish to another mirror), is published
  * as that existing commit with its origin, not as a new commit from this run's origin.
  */
@@ -345,7 +345,7 @@ async function fetchAdopted(repo: Repo, toPublish: readonly Planned[]): Promise<
   }
 }
 
-/** §8.6: a local ref holding another value refuses the atom, before anything is written. */
+/** docs/formats.md §9.6: a local ref holding another value refuses the atom, before anything is written. */
 async function refuseLocalConflicts(repo: Repo, planned: readonly Planned[], decisions: Decisions): Promise<void> {
   const isPublishing = planned.map((_, i) => decisions.some((d) => d[i]!.kind === "publish"));
   const publishing = planned.filter((_, i) => isPublishing[i]);

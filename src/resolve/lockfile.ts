@@ -38,7 +38,7 @@ async function syncDir(dir: string): Promise<void> {
 }
 
 /**
- * Writes `atom.lock` and `atom.toml` in `dir` as a pair (spec §10): both go to fsynced temporary files in the same
+ * Writes `atom.lock` and `atom.toml` in `dir` as a pair (docs/formats.md §11.10): both go to fsynced temporary files in the same
  * directory first, then are renamed, lock first, manifest second. No file is ever half-written: a failure before
  * the renames leaves both untouched; a crash between them leaves a new lock beside the old manifest, which the next
  * `cpr resolve` brings back in line. `manifestText` null writes the lock alone.

@@ -54,7 +54,7 @@ export interface LocalAtom {
   readonly manifest: AtomManifest;
 }
 
-/** The project's repository: its root (§4) and its work-tree atoms, by label. Null outside a git repository. */
+/** The project's repository: its root (docs/formats.md §4) and its work-tree atoms, by label. Null outside a git repository. */
 export interface LocalSet {
   readonly root: string;
   readonly atoms: ReadonlyMap<string, LocalAtom>;

@@ -8,7 +8,7 @@
  * v2 fetch, no git process), so a level of the graph costs one listing exchange and one manifest fetch per mirror.
  *
  * Then the lock: atom entries for every resolved atom, sets, the composer, direct Nix entries (kept when they
- * still match, else prefetched), and the locker (kept, else the configured one: by default spec §10's nix-lock
+ * still match, else prefetched), and the locker (kept, else the configured one: by default docs/formats.md §11.9's nix-lock
  * 0.1.6 at its published rev, with no network; a configured locker without a rev has it listed from its mirror).
  *
  * Listings come from the cache while fresh (the TTL). A version published since may be missing from them: when
@@ -58,7 +58,7 @@ export interface ResolveOptions {
   readonly update?: readonly string[] | true;
   /** Counters to add network activity to (tests, benchmarks). */
   readonly stats?: NetStats;
-  /** The locker a new lock names (config's [locker]); default spec §10's. */
+  /** The locker a new lock names (config's [locker]); default docs/formats.md §11.9's. */
   readonly locker?: LockerSpec;
 }
 
@@ -76,7 +76,7 @@ export interface Resolution {
   readonly stats: NetStats;
 }
 
-/** A local candidate version is written `<v>-local` (or `<v>.local` after an existing pre-release), §10. */
+/** A local candidate version is written `<v>-local` (or `<v>.local` after an existing pre-release), docs/formats.md §11.2. */
 export function localVersionText(v: Version): string {
   return v.prerelease.length === 0 ? `${v.text.split("+")[0]}-local` : `${v.text.split("+")[0]}.local`;
 }
@@ -664,7 +664,7 @@ function needsLocal(m: AtomManifest): boolean {
   return Object.values(m.package.sets).some((ms) => ms.includes("::"));
 }
 
-/** The composer's [compose] entry: the version the solver chose for it (spec §10). */
+/** The composer's [compose] entry: the version the solver chose for it (docs/formats.md §11.4). */
 async function composeEntry(project: Project, provider: GitProvider, solution: { versions: ReadonlyMap<string, Version> }): Promise<LockCompose> {
   const c = project.manifest.compose;
   if (!c || c.kind === "static") return { use: "static" };
@@ -684,7 +684,7 @@ export type LockedVersionOf = (tag: string, label: string) => string | null;
 
 /**
  * The URL a direct Nix dependency is fetched from and locked with: with `from_version`, its `__VERSION__` replaced
- * (in the path only) by the locked version of the named atom (spec §5.1).
+ * (in the path only) by the locked version of the named atom (docs/formats.md §6.1).
  */
 export function directUrl(d: DirectNixDep, lockedVersion: LockedVersionOf): string {
   if (!d.fromVersion) return d.url;
@@ -751,7 +751,7 @@ export async function prefetchEntry(d: DirectNixDep, cwd: string, opts: { env: N
 }
 
 /**
- * The [locker] of a new lock (spec §10): the configured locker at its rev; without one (a configured label, version,
+ * The [locker] of a new lock (docs/formats.md §11.9): the configured locker at its rev; without one (a configured label, version,
  * set or mirror), the rev of refs/eka/atoms/<label>/<version> as its mirror lists it. Never invented.
  */
 async function lockerOf(provider: GitProvider, spec: LockerSpec): Promise<LockAtom> {

@@ -1,5 +1,5 @@
 /**
- * `cpr verify`: prove that published atom versions are exactly the source they claim to come from (spec §6, §7, §9).
+ * `cpr verify`: prove that published atom versions are exactly the source they claim to come from (docs/formats.md §7.4, §8, §10).
  * Per atom version: the atom commit is parentless and is byte for byte the pre1 commit rebuilt from (origin subtree,
  * origin, label, version), the origin fetched tree-only (`--filter=blob:none --depth=1`) and the subtree found by its
  * tree id; the manifest ref is the atom tree's atom.toml blob, whose label and version match the ref; the AtomId

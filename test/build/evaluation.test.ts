@@ -1,5 +1,5 @@
 /**
- * Evaluation, locker-level (docs/evaluation.md; spec §14), with real Nix and real git.
+ * Evaluation, locker-level (docs/evaluation.md; docs/formats.md §12), with real Nix and real git.
  *
  * Two sets are published with cpr itself (locks written by `cpr resolve`):
  * - `lib`: `atom-nix` (the composer written in test/fixtures/atoms/atom-nix), `conf` (`[compose.as] static`),
@@ -8,7 +8,7 @@
  * - `apps`: `app` (`[compose.as] nix`), depending on mid across sets: app → mid → base is a three-level graph.
  *
  * Each atom is then evaluated twice, from the same locks: through `cpr build` (its generated expression) and
- * through the locker written in test/fixtures/atoms/nix-lock, which follows §14 to the letter (builtins.fetchGit
+ * through the locker written in test/fixtures/atoms/nix-lock, which follows docs/formats.md §12 to the letter (builtins.fetchGit
  * per atom, each atom's own lock). Values and `.drv` paths must be identical, and base's derivation must be the
  * one written by hand from the same inputs.
  */
@@ -191,12 +191,12 @@ async function viaCpr(w: World, uri: string, select: string): Promise<unknown> {
   return nixEval(w.env, `(${select}) (import ${file})`);
 }
 
-test("evaluation: cpr and a §14 locker give the same values and the same .drv for every compose kind and dependency type", async (t) => {
+test("evaluation: cpr and a docs/formats.md §12 locker give the same values and the same .drv for every compose kind and dependency type", async (t) => {
   if (!needTools(t, "nix-store", "nix-instantiate", "nix", "nix-prefetch-url", "tar")) return;
   const w = await world();
   const libUri = (label: string) => `${w.lib.remote}::${label}`;
 
-  // The locks cpr resolve wrote say what §14 reads: compose kinds, dependency types, tags.
+  // The locks cpr resolve wrote say what docs/formats.md §12 reads: compose kinds, dependency types, tags.
   const midLock = parseLock(gitIn(w.lib.remote, "show", "refs/eka/atoms/mid/2.1.0:atom.lock") + "\n", "mid/atom.lock");
   assert.equal(midLock.compose.use, "atom");
   assert.deepEqual(midLock.deps.map((d) => d.type), ["atom", "atom"]);
@@ -249,7 +249,7 @@ test("evaluation: cpr and a §14 locker give the same values and the same .drv f
   assert.match(expr, /later = \{ src = import <nix\/fetchurl\.nix>/);
 });
 
-test("evaluation: the top lock unifies versions across the graph (§14.4); a dependency's own lock decides only what the top lock does not name", async (t) => {
+test("evaluation: the top lock unifies versions across the graph (docs/formats.md §12.4); a dependency's own lock decides only what the top lock does not name", async (t) => {
   if (!needTools(t, "nix-store", "nix-instantiate", "nix", "nix-prefetch-url", "tar")) return;
   const w = await world();
   // base 1.1.0 is published; mid's own lock still pins base 1.0.0. app now also requires base ^1.1, so its lock

@@ -147,7 +147,7 @@ test("cpr exit codes: usage errors are 2, failures 1", () => {
   void bare;
 });
 
-test("cpr id: spec vectors with --root, local atoms from the work tree", () => {
+test("cpr id: docs/formats.md §5.5 vectors with --root, local atoms from the work tree", () => {
   const vec = cpr("/", "id", "--root", "4abbd2644bc3585e9be95deb277ccf48f6ed26ac", "foo", "ひらがな");
   assert.equal(vec.code, 0, vec.stderr);
   assert.equal(vec.stdout, "bqrs2vomv79n9e5bullf1ibbpetfskdlgn52hupgbf59ah9r5hg0\n7p08gc7p7ssf2p9f3ahc42ft3jcutcljrv1o92ipjehkm7poj5kg\n");

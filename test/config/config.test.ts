@@ -392,7 +392,7 @@ test("cpr config list shows [registry] without the token", () => {
 const LOCKER_ROOT = "a".repeat(40);
 const LOCKER_REV = "b".repeat(40);
 
-test("[locker]: defaults are spec §10's, with the published rev", async () => {
+test("[locker]: defaults are docs/formats.md §11.9's, with the published rev", async () => {
   const s = sandbox();
   try {
     const loaded = await loadConfig({ cwd: s.sub, env: s.env });
@@ -434,7 +434,7 @@ test("[locker]: user file, project file and CPR_LOCKER_* variables, per key; the
     loaded = await loadConfig({ cwd: s.sub, env: s.env });
     assert.equal(loaded.config.locker.rev, null);
     assert.deepEqual(entry(loaded, "locker.rev"), { key: "locker.rev", value: null, source: "default", origin: null });
-    // Only another mirror of nix-lock 0.1.6: asked for the rev too (spec §10).
+    // Only another mirror of nix-lock 0.1.6: asked for the rev too (docs/formats.md §11.9).
     writeFileSync(userFile, "");
     const projectFile = join(s.project, "cpr.toml");
     writeFileSync(projectFile, `[locker]\nmirror = "https://mirror.example.org/eka"\n`);

@@ -236,7 +236,7 @@ describe("pure parts", () => {
     assert.deepEqual(sshArgs("plink", ssh, "cmd"), ["-P", "2222", "git@example.com", "cmd"]);
     assert.equal(sshPath(scpUrl("git", "github.com", "owner/repo")), "owner/repo");
     assert.equal(sshPath(scpUrl("git", "host", "/abs/repo.git")), "/abs/repo.git");
-    // scp-like URLs normalised to ssh:// text: the path is "/" + what followed the colon (spec §12).
+    // scp-like URLs normalised to ssh:// text: the path is "/" + what followed the colon (docs/formats.md §13.3).
     const scpNormalised = (path: string): GitUrl => ({ url: `ssh://git@host${path}`, scheme: "ssh", user: "git", password: null, host: "host", port: null, path, scpLike: true });
     assert.equal(sshPath(scpNormalised("/owner/repo")), "owner/repo");
     assert.equal(sshPath(scpNormalised("//srv/repo.git")), "/srv/repo.git");

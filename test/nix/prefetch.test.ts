@@ -247,7 +247,7 @@ describe("git direct dependencies resolve with ls-refs", () => {
     revs.main = gitIn(repo, "rev-parse", "HEAD");
   });
 
-  test("version requirements pick the highest matching tag, v or not, peeling annotated tags (§13.6)", async () => {
+  test("version requirements pick the highest matching tag, v or not, peeling annotated tags (docs/formats.md §14.6)", async () => {
     assert.deepEqual(await prefetchDirect("git", repo, { version: "^1" }), { kind: "git", type: "nix+git", url: repo, version: "1.5.0", rev: revs["1.5.0"] });
     assert.equal((await resolveGitRev(repo, { version: "~1.2" })).rev, revs["1.2.0"]);
     assert.deepEqual(await resolveGitRev(repo, { version: "=1.0.0" }), { rev: revs["1.0.0"], ref: "refs/tags/v1.0.0", version: "1.0.0" });

@@ -14,7 +14,7 @@ const hiragana: AtomCommitInput = {
   version: "1.0.0-rc.1",
 };
 
-test("spec §7 worked example: exact bytes, 167 bytes, id 610be71f…", () => {
+test("docs/formats.md §7.2 worked example: exact bytes, 167 bytes, id 610be71f…", () => {
   const body = atomCommitBody(foo);
   const expected =
     "tree 1111111111111111111111111111111111111111\n" +
@@ -30,7 +30,7 @@ test("spec §7 worked example: exact bytes, 167 bytes, id 610be71f…", () => {
   assert.equal(atomCommitId(foo), "610be71f78657e829a1e78cc635d58624ae2f791");
 });
 
-test("spec §7 second vector: ひらがな 1.0.0-rc.1, 181 bytes, id 32543cde…", () => {
+test("docs/formats.md §7.2 second vector: ひらがな 1.0.0-rc.1, 181 bytes, id 32543cde…", () => {
   const body = atomCommitBody(hiragana);
   assert.equal(body.length, 181);
   assert.ok(body.toString("utf8").endsWith("\n\npublish(ひらがな): 1.0.0-rc.1"));
@@ -188,7 +188,7 @@ for (const objectFormat of ["sha1", "sha256"] as const) {
   });
 }
 
-test("real git: spec vectors hash the same with git hash-object (no repository objects needed)", () => {
+test("real git: the docs/formats.md §7.2 vectors hash the same with git hash-object (no repository objects needed)", () => {
   const dir = tempDir();
   gitIn(dir, "init", "-q");
   for (const [input, id] of [

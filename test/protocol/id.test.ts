@@ -18,14 +18,14 @@ const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 
 const errorCode = (fn: () => unknown): string => cprFailure(fn).code;
 
-test("§3 vectors", () => {
+test("docs/formats.md §5.5 vectors", () => {
   assert.equal(atomId(ROOT, "foo"), "bqrs2vomv79n9e5bullf1ibbpetfskdlgn52hupgbf59ah9r5hg0");
   assert.equal(Buffer.from("ひらがな", "utf8").toString("hex"), "e381b2e38289e3818ce381aa");
   assert.equal(atomId(ROOT, "ひらがな"), "7p08gc7p7ssf2p9f3ahc42ft3jcutcljrv1o92ipjehkm7poj5kg");
   assert.equal(atomId("0000000000000000000000000000000000000000", "foo"), "e5nvfs21g1dblt0fe2q8vq3ltnbdu0c65i0mn74tkqmvala1bo20");
 });
 
-test("§3 derived key vector", () => {
+test("docs/formats.md §5.5 derived key vector", () => {
   assert.equal(hex(atomIdKey(ROOT)), "08e6ded564b14e436fb0dcbb2c84511c99c1cf7ca1a658acad30cfd562b4ac16");
 });
 

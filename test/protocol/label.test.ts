@@ -20,14 +20,14 @@ function labelError(input: string, kind: LabelKind = "label", what?: string): Cp
   return cprFailure(() => normalizeLabel(input, kind, what), `expected ${JSON.stringify(input)} to be rejected as a ${kind}`);
 }
 
-test("§2 valid labels are accepted unchanged", () => {
+test("docs/formats.md §2: valid labels are accepted unchanged", () => {
   for (const label of ["α", "αβγ", "кириллица", "ひらがな", "Ññ", "Ææ", "ئ", "ก", "ᚠ", "あア", "Café_au_lait-123"]) {
     assert.equal(normalizeLabel(label), label, label);
     assert.equal(isValidLabel(label), true, label);
   }
 });
 
-test("§2 invalid starts: 'atom, -atom and a lone U+200B", () => {
+test("docs/formats.md §2: invalid starts: 'atom, -atom and a lone U+200B", () => {
   const quote = labelError("'atom");
   assert.equal(quote.code, "label.invalid-start");
   assert.match(quote.message, /cannot start with "'"/);
@@ -41,13 +41,13 @@ test("§2 invalid starts: 'atom, -atom and a lone U+200B", () => {
   assert.match(zwsp.message, /U\+200B ZERO WIDTH SPACE/);
 });
 
-test("§2 digits, '_', '%' and format characters cannot start a label", () => {
+test("docs/formats.md §2: digits, '_', '%' and format characters cannot start a label", () => {
   for (const input of ["1abc", "_abc", "%abc", "\u2060abc", "·a"]) {
     assert.equal(labelError(input).code, "label.invalid-start", input);
   }
 });
 
-test("§2 a-!@#$%^&*()_-asdf names every invalid character in input order", () => {
+test("docs/formats.md §2: a-!@#$%^&*()_-asdf names every invalid character in input order", () => {
   const err = labelError("a-!@#$%^&*()_-asdf");
   assert.equal(err.code, "label.invalid-chars");
   assert.ok(err.message.includes("'!', '@', '#', '$', '%', '^', '&', '*', '(', ')'"), err.message);
@@ -55,20 +55,20 @@ test("§2 a-!@#$%^&*()_-asdf names every invalid character in input order", () =
   assert.ok(err.hint && err.hint.includes("'-'"), "the hint says what is allowed");
 });
 
-test("§2 한글 漢字: the space is the invalid character", () => {
+test("docs/formats.md §2: 한글 漢字: the space is the invalid character", () => {
   const err = labelError("한글 漢字");
   assert.equal(err.code, "label.invalid-chars");
   assert.match(err.message, /an invalid character: U\+0020 SPACE$/);
 });
 
-test("§2 α followed by U+200B: invalid character U+200B", () => {
+test("docs/formats.md §2: α followed by U+200B: invalid character U+200B", () => {
   const err = labelError("α\u200b");
   assert.equal(err.code, "label.invalid-chars");
   assert.match(err.message, /U\+200B ZERO WIDTH SPACE/);
   assert.ok(!err.message.includes("\u200b"), "the invisible character is never printed raw");
 });
 
-test("§2 rejected: ひらがな。, א״, Ա։, ♥, and strings with TAB or CR", () => {
+test("docs/formats.md §2: rejected: ひらがな。, א״, Ա։, ♥, and strings with TAB or CR", () => {
   const rejected = ["ひらがな。", "א״", "Ա։", "♥", "a\tb", "\tab", "ab\t", "a\rb", "\rab", "ab\r"];
   for (const input of rejected) {
     assert.equal(isValidLabel(input), false, JSON.stringify(input));

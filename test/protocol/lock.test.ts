@@ -127,7 +127,7 @@ test("writing is deterministic and stable: format(parse(x)) is a fixed point", (
   }
 });
 
-test("eka lock is rewritten in §10 order", () => {
+test("eka lock is rewritten in docs/formats.md §11.8 order", () => {
   const out = formatLock(parseLock(fixture("eka-with-locker.lock"), "atom.lock"));
   const expected = `${LOCK_HEADER}version = 1
 
@@ -160,10 +160,10 @@ mirrors = ["https://github.com/ekala-project/atom"]
   assert.match(out, /hash = "sha256:1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s"/);
 });
 
-test("the spec's complete example (real ids substituted) round-trips byte for byte", () => {
+test("the upstream atom protocol's complete lock example (real ids substituted) round-trips byte for byte", () => {
   const text = fixture("spec-example.lock");
   assert.equal(formatLock(parseLock(text, "atom.lock")), text);
-  // The fixture is the spec's text with its placeholders filled in.
+  // The fixture is the upstream spec's text (format pre1, beside the repository when present) with its placeholders filled in.
   const specPath = fileURLToPath(new URL("../../../../shared/spec/atom-protocol.md", import.meta.url));
   if (existsSync(specPath)) {
     const spec = readFileSync(specPath, "utf8");

@@ -11,7 +11,7 @@ import {
 } from "../../src/protocol/manifest.js";
 import { cprFailure } from "../support/assert.js";
 
-/** Spec §5.1 example, verbatim. */
+/** The upstream atom protocol's atom.toml example (docs/formats.md §6.1 restates its rules), verbatim. */
 const SPEC_ATOM = `[package]
 label = "foo"
 version = "0.1.0"
@@ -40,7 +40,7 @@ patch.url = "https://example.org/fix.patch"
 zlib-1 = { build = "https://www.zlib.net/zlib-1.3.1.tar.gz", unpack = true }
 `;
 
-/** Spec §5.2 example, verbatim. */
+/** The upstream atom protocol's ekala.toml example (docs/formats.md §6.2), verbatim. */
 const SPEC_SET = `[set]
 packages = [
   "foo",
@@ -71,7 +71,7 @@ const atom = (text: string, mode: ManifestMode = "full"): AtomManifest => parseA
 const fails = (text: string, code: string, message?: RegExp, mode: ManifestMode = "full") =>
   throwsCpr(() => atom(text, mode), code, message);
 
-test("spec §5.1 example parses completely", () => {
+test("the upstream atom.toml example parses completely (docs/formats.md §6.1)", () => {
   const m = atom(SPEC_ATOM);
   assert.equal(m.package.label, "foo");
   assert.equal(m.package.version.text, "0.1.0");
@@ -411,7 +411,7 @@ test("semantic errors point at the key's line, also for quoted and dotted keys",
 
 const set = (text: string) => parseSetManifest(text, "ekala.toml");
 
-test("spec §5.2 example and a new set parse", () => {
+test("the upstream ekala.toml example and a new set parse (docs/formats.md §6.2)", () => {
   assert.deepEqual(set(SPEC_SET), { packages: ["foo", "hosts", "tools/lint"], tags: ["example"] });
   assert.deepEqual(set(NEW_SET), { packages: [], tags: [] });
   assert.deepEqual(set("[set]\npackages = []\n"), { packages: [], tags: [] });
@@ -462,7 +462,7 @@ test("[metadata]: tags are Tags, other keys ignored", () => {
   throwsCpr(() => set("metadata = 1\n[set]\npackages = []\n"), "manifest.type", /\[metadata\] must be a table/);
 });
 
-test("formatSetManifest follows the §5.2 writer rules", () => {
+test("formatSetManifest follows the docs/formats.md §6.2 writer rules", () => {
   assert.equal(formatSetManifest({ packages: [], tags: [] }), NEW_SET);
   assert.equal(formatSetManifest({ packages: ["foo", "hosts", "tools/lint"], tags: ["example"] }), SPEC_SET);
   assert.equal(

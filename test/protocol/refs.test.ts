@@ -19,7 +19,7 @@ const C = "c".repeat(40);
 const D = "d".repeat(40);
 const E = "e".repeat(40);
 
-test("ref builders follow spec §6", () => {
+test("ref builders follow docs/formats.md §8.1", () => {
   assert.equal(atomRef("ひらがな", "0.1.0"), "refs/eka/atoms/ひらがな/0.1.0");
   assert.equal(manifestRef("foo", "1.2.3-rc.1"), "refs/eka/meta/foo/1.2.3-rc.1/manifest");
   assert.equal(originRef("foo", "1.2.3"), "refs/eka/meta/foo/1.2.3/origin");

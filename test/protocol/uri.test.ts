@@ -24,7 +24,7 @@ const failure = cprFailure;
 
 type Row = [input: string, scheme: string, user: string | null, host: string, port: number | null, path: string, label: string, req: string | null];
 
-/** Spec §12 test vectors (default aliases; every requirement is a caret requirement). */
+/** The docs/formats.md §13.6 vectors (default aliases; every requirement is a caret requirement). */
 const SPEC_VECTORS: readonly Row[] = [
   ["gl:repo::atom@^2.0", "https", null, "gitlab.com", null, "/repo", "atom", "^2.0"],
   ["gl::atom@^2.1", "https", null, "gitlab.com", null, "/", "atom", "^2.1"],
@@ -41,7 +41,7 @@ const SPEC_VECTORS: readonly Row[] = [
 ];
 
 for (const [input, scheme, user, host, port, path, label, requirement] of SPEC_VECTORS) {
-  test(`§12 vector ${input}`, () => {
+  test(`docs/formats.md §13.6 vector ${input}`, () => {
     const uri = parseAtomUri(input);
     assert.ok(uri.url !== null);
     assert.equal(uri.url.scheme, scheme);
@@ -63,7 +63,7 @@ for (const [input, scheme, user, host, port, path, label, requirement] of SPEC_V
   });
 }
 
-/** Spec §12 URL-only form. */
+/** The docs/formats.md §13.7 URL-only form. */
 const URL_ONLY: ReadonlyArray<[string, string]> = [
   ["gh:foo/bar", "https://github.com/foo/bar"],
   ["bb", "https://bitbucket.org/"],
@@ -71,12 +71,12 @@ const URL_ONLY: ReadonlyArray<[string, string]> = [
 ];
 
 for (const [input, url] of URL_ONLY) {
-  test(`§12 URL-only form ${input}`, () => {
+  test(`docs/formats.md §13.7 URL-only form ${input}`, () => {
     assert.equal(parseGitUrl(input).url, url);
   });
 }
 
-test("§12 default aliases", () => {
+test("docs/formats.md §13.2 default aliases", () => {
   assert.deepEqual(
     { ...DEFAULT_ALIASES },
     {
@@ -91,7 +91,7 @@ test("§12 default aliases", () => {
   assert.equal(parseGitUrl("eka").url, "https://github.com/ekala-project/eka");
 });
 
-test("§12 chained expansion: pkgs → nxs:nixpkgs → gh:nixos/nixpkgs → github.com/nixos/nixpkgs", () => {
+test("docs/formats.md §13.2 chained expansion: pkgs → nxs:nixpkgs → gh:nixos/nixpkgs → github.com/nixos/nixpkgs", () => {
   assert.deepEqual(expandAlias("pkgs"), ["nxs:nixpkgs", "gh:nixos/nixpkgs", "github.com/nixos/nixpkgs"]);
   assert.deepEqual(explainAtomUri("pkgs:foo/bar::baz").aliasSteps, [
     "pkgs:foo/bar",
@@ -133,7 +133,7 @@ test("with a scheme or credentials the candidate is a host name, not an alias", 
   assert.equal(withScheme.url?.url, "https://localhost/repo");
 });
 
-test("alias detection (spec §12)", () => {
+test("alias detection (docs/formats.md §13.2)", () => {
   assert.deepEqual(aliasCandidate("gh:owner/repo"), { name: "gh", rest: "owner/repo" });
   assert.deepEqual(aliasCandidate("gl"), { name: "gl", rest: "" });
   assert.deepEqual(aliasCandidate("gl:"), { name: "gl", rest: "" });
@@ -221,7 +221,7 @@ test("errors: missing label, bad label, bad requirement, bad URLs", () => {
   assert.equal(failure(() => parseGitUrl("e:x", { e: "" })).code, "uri.bad-alias");
 });
 
-test("§12 point 5: display as <url without trailing />::<label>[@<requirement>]", () => {
+test("docs/formats.md §13.4: display as <url without trailing />::<label>[@<requirement>]", () => {
   assert.equal(formatAtomUri(parseAtomUri("gl::atom@^2.1")), "https://gitlab.com::atom@^2.1");
   assert.equal(formatAtomUri(parseAtomUri("pkgs:foo/bar::baz")), "https://github.com/nixos/nixpkgs/foo/bar::baz");
   assert.equal(formatAtomUri(parseAtomUri("foo@1")), "::foo@^1");

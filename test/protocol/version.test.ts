@@ -267,10 +267,10 @@ test("wildcards", () => {
 });
 
 // -------------------------------------------------------------------------------------------------------------
-// Spec §11
+// docs/formats.md §3
 // -------------------------------------------------------------------------------------------------------------
 
-test("§11 table", () => {
+test("docs/formats.md §3.5 table", () => {
   // `1.2.3` is `>=1.2.3, <2.0.0`; 1.2.4 matches (node-semver: exact).
   assert.equal(req("1.2.3").text, "^1.2.3");
   assert.ok(set("1.2.3").equals(set(">=1.2.3, <2.0.0")));
@@ -290,7 +290,7 @@ test("§11 table", () => {
   assert.equal(failure(() => parseVersion("v1.2.3")).code, "version.invalid");
 });
 
-test("§11 operator meanings, as exact set equalities", () => {
+test("docs/formats.md §3.2 operator meanings, as exact set equalities", () => {
   const same: Array<[string, string]> = [
     ["^1.2.3", ">=1.2.3, <2.0.0"],
     ["^0.2.3", ">=0.2.3, <0.3.0"],
@@ -307,7 +307,7 @@ test("§11 operator meanings, as exact set equalities", () => {
   assert.ok(!set("^1.2.3").equals(set(">=1.2.3, <=2.0.0")));
 });
 
-test("§11 pre-release rule: a comparator with the same major.minor.patch and its own pre-release", () => {
+test("docs/formats.md §3.3 pre-release rule: a comparator with the same major.minor.patch and its own pre-release", () => {
   const r = req(">=1.2.3-alpha.1, <2");
   matchAll(r, ["1.2.3-alpha.1", "1.2.3-beta", "1.2.3", "1.9.0"]);
   matchNone(r, ["1.2.3-alpha.0", "1.2.4-alpha.1", "1.9.0-rc.1", "2.0.0-0"]);

@@ -66,7 +66,7 @@ test("publish --all to a bare remote: refs, exact commit bytes, trees equal the 
   fsckStrict(bare);
 });
 
-test("two independent clones publishing the same commit give identical ids (and the spec vectors hold)", async () => {
+test("two independent clones publishing the same commit give identical ids (and the docs/formats.md §7.2 vectors hold)", async () => {
   const a = makeRepo(monorepo);
   const b = makeRepo(monorepo);
   assert.equal(gitIn(a, "rev-parse", "HEAD"), gitIn(b, "rev-parse", "HEAD"));

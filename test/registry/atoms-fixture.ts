@@ -5,7 +5,7 @@ import { toSri } from "../../src/nix/hash.js";
 import { atomId } from "../../src/protocol/id.js";
 import { defaultLocker, formatLock, type Lockfile } from "../../src/protocol/lock.js";
 
-/** The published rev of the default locker, nix-lock 0.1.6 (spec §10). */
+/** The published rev of the default locker, nix-lock 0.1.6 (docs/formats.md §11.9). */
 const DEFAULT_LOCKER_REV = "e711aa1f48d877652dd2ba724d4af752be7b5371";
 import { atomToml, commitAll, makeBare, makeRepo, tempDir, writeFiles } from "../support/repo.js";
 import { env, initTo, publishTo } from "../publish/fixture.js";

@@ -55,7 +55,7 @@ function lockText(dir: string): string {
   return readFileSync(join(dir, "atom.lock"), "utf8");
 }
 
-test("a new lock names spec §10's default locker, byte for byte, without asking the network", async () => {
+test("a new lock names docs/formats.md §11.9's default locker, byte for byte, without asking the network", async () => {
   const env = isolatedEnv(NO_NETWORK);
   // Nothing to list at all: not one connection.
   const bare = makeProject({});

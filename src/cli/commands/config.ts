@@ -21,10 +21,10 @@ file), project (cpr.toml at the set root) or env (a CPR_* variable). Later layer
 
 Files: $XDG_CONFIG_HOME/cpr/config.toml (default ~/.config/cpr/config.toml), then cpr.toml at the top of the git
 work tree. Keys:
-  [aliases]  NAME = "VALUE"          added to the default aliases (spec §12), or overriding one
+  [aliases]  NAME = "VALUE"          added to the default aliases (docs/formats.md §13.2), or overriding one
   [cache]    dir = "PATH"            cache directory (default $XDG_CACHE_HOME/cpr, else ~/.cache/cpr)
              listing-ttl = SECONDS   how long an ls-refs listing stays fresh (default 300)
-  [locker]   label = "LABEL"         the Nix locker a new atom.lock names (default spec §10's: nix-lock
+  [locker]   label = "LABEL"         the Nix locker a new atom.lock names (default docs/formats.md §11.9's: nix-lock
              version = "VERSION"       0.1.6 of the eka set, at its published rev; no network needed)
              set = "ROOT"            the locker's set root (40 or 64 hex)
              mirror = "URL"          written in the lock; asked for the rev when none is configured

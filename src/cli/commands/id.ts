@@ -11,7 +11,7 @@ export const command: Command = {
   summary: "Print the AtomId of local atoms, or of labels under a given root",
   help: `Without --root: for the atom containing each PATH (default: the current directory), or every atom of the
 work tree with --all, prints "<id>  <label>  <path>". The label is read from the work tree's atom.toml; the root
-is that of HEAD's history (spec §4), so a shallow clone cannot compute it.
+is that of HEAD's history (docs/formats.md §4), so a shallow clone cannot compute it.
 
 With --root HEX: prints the id of each LABEL under that root (40 or 64 hex digits), one per line. No repository
 is needed.

@@ -35,7 +35,7 @@ export const command: Command = {
   name: "uri",
   usage: "cpr uri URI [--url] [--alias NAME=VALUE ...] [--json]",
   summary: "Explain how an atom URI expands",
-  help: `Parses URI as an atom URI, [URL::]LABEL[@REQUIREMENT] (spec §12), and prints what it expands to: the git
+  help: `Parses URI as an atom URI, [URL::]LABEL[@REQUIREMENT] (docs/formats.md §13), and prints what it expands to: the git
 URL, its scheme, user, host, port and path, the atom label and the version requirement in canonical form (a bare
 version is a caret requirement: 1.2 means ^1.2). Nothing is fetched.
 
