@@ -5,14 +5,18 @@
  * request, splitting larger batches) and filters the reply itself, since prefixes are only a hint. A server that
  * only speaks v0/v1 gets a full advertisement filtered locally, and a warning through `reporter`.
  * UploadPackConnection keeps one conversation open for several commands, and also fetches objects by id (`fetch`
- * with `done`, no haves), reading and checking the pack in process (src/protocol/pack.ts). */
+ * with `done`, no haves), reading and checking the pack in process (src/protocol/pack.ts).
+ *
+ * A listing is an answer only when it is complete (every packet up to its final flush) and answers the request it
+ * was read for: replies on a stream are matched to requests in the order they were written, and a reply cut short,
+ * malformed or out of step is a `remote.transport` failure, never an empty listing. */
 import { readFileSync } from "node:fs";
 import { CprError } from "../protocol/errors.js";
 import type { GitUrl } from "../protocol/uri.js";
 import type { ListedRef } from "../protocol/refs.js";
 import { silentReporter, type Reporter } from "../protocol/report.js";
 import { DELIM_PKT, FLUSH_PKT, MAX_PKT_PAYLOAD, PktLineError, encodeLine, pktText, type Pkt, type PktReader } from "./pktline.js";
-import { classifyStderr, redactUrl, remoteError } from "./transport/errors.js";
+import { classifyStderr, isTransportFailure, redactUrl, remoteError, transportError } from "./transport/errors.js";
 import { openSession, type Session, type TransportContext } from "./transport/index.js";
 import { PackError, parsePack, type PackEntry } from "../protocol/pack.js";
 
@@ -45,11 +49,21 @@ const OID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 
 /**
  * List refs matching any of `prefixes` (an empty list lists everything). Errors are CprErrors with code
- * `remote.unreachable`, `remote.auth`, `remote.not-found` or `remote.protocol`, naming the URL (without password).
+ * `remote.unreachable`, `remote.auth`, `remote.not-found`, `remote.protocol` or `remote.transport` (tried once more
+ * on a fresh connection first), naming the URL (without password).
  */
 export async function lsRefs(url: GitUrl, prefixes: readonly string[], opts: LsRefsOptions = {}): Promise<LsRefsResult> {
   const ctx = makeContext(url, opts);
   const wanted = normalizePrefixes(prefixes, ctx.display);
+  try {
+    return await listOnce(ctx, wanted);
+  } catch (e) {
+    if (!isTransportFailure(e)) throw e;
+  }
+  return listOnce(ctx, wanted);
+}
+
+async function listOnce(ctx: TransportContext, wanted: readonly string[]): Promise<LsRefsResult> {
   const conn = await UploadPackConnection.openContext(ctx);
   try {
     const refs = await conn.lsRefs(wanted);
@@ -82,8 +96,14 @@ export interface FetchObjectsOptions {
 export class UploadPackConnection {
   private warnedV0 = false;
   private closed = false;
-  /** Answers still to skip to nudge requests (empty ls-refs), which come before the next command's answer. */
-  private nudged = 0;
+  /**
+   * The requests written on this stream whose replies are not read yet, oldest first: the server answers in that
+   * order, so the next reply on the stream is always the oldest one's. A command's own entry is read by it; nudges'
+   * entries (empty ls-refs, see exchange) are read, and checked empty, before the next command's reply.
+   */
+  private readonly unread: Unread[] = [];
+  /** An exchange is under way: a second one at the same time would read the other's replies. */
+  private inUse = false;
   /** Set when a command failed midway: the stream's position is unknown, so it must not be used again. */
   broken = false;
 
@@ -125,6 +145,15 @@ export class UploadPackConnection {
     return this.adv.version === 2 ? (this.adv.caps.get("object-format") ?? "sha1") : "sha1";
   }
 
+  /**
+   * Whether git's own upload-pack answers (`agent=git/<version>`): it sends only refs under the requested prefixes
+   * (fewer than 65536, as we always send), so a ref outside them means a reply to another request; and it answers
+   * a prefix no ref has with a bare flush, which is what makes nudges safe.
+   */
+  private get gitServer(): boolean {
+    return this.adv.version === 2 && /^git\/\d/.test(this.adv.caps.get("agent") ?? "");
+  }
+
   /** Whether fetchObjects works here: protocol v2 with the `fetch` command. */
   get canFetch(): boolean {
     return this.adv.version === 2 && this.adv.caps.has("fetch") && (this.objectFormat === "sha1" || this.objectFormat === "sha256");
@@ -150,7 +179,8 @@ export class UploadPackConnection {
     return this.guarded(async () => {
       let refs: ListedRef[] = [];
       for (const batch of prefixBatches(wanted)) {
-        refs.push(...(await this.exchange(lsRefsRequest(batch, adv.caps, this.ctx.version), (reader) => readRefList(reader, this.session, this.ctx))));
+        const strict = this.gitServer ? batch : null;
+        refs.push(...(await this.exchange(lsRefsRequest(batch, adv.caps, this.ctx.version), (reader) => readRefList(reader, this.session, this.ctx, strict))));
       }
       refs = uniqueByName(refs);
       return filterRefs(refs, wanted);
@@ -185,64 +215,81 @@ export class UploadPackConnection {
   }
 
   /**
-   * Send one command and read its answer with `read`, after the answers to earlier nudges. upload-pack writes an
-   * answer in several writes (ls-refs in stdio-buffer-sized pieces, then a flush; fetch: `packfile`, the pack, a
-   * flush). On a TCP connection the server's kernel holds a small write back until the previous one is
-   * acknowledged (Nagle), and ours delays that acknowledgement by up to 40 ms while we have nothing to send: on
-   * loopback, where a whole piece fits in one segment, every answer of more than one piece would stall. So while an
-   * answer is incomplete, each chunk that arrives is followed by a nudge (an ls-refs of a prefix no ref has), which
-   * carries the acknowledgement at once; its empty answer is read before the next command's.
+   * Send one command and read its reply with `read`, after the replies of the nudges written before it.
+   * upload-pack writes a reply in several writes (ls-refs in stdio-buffer-sized pieces, then a flush; fetch:
+   * `packfile`, the pack, a flush). On a TCP connection the server's kernel holds a small write back until the
+   * previous one is acknowledged (Nagle), and ours delays that acknowledgement by up to 40 ms while we have nothing
+   * to send: on loopback, where a whole piece fits in one segment, every reply of more than one piece would stall.
+   * So, with git's own upload-pack over TCP, while a reply is incomplete each chunk that arrives is followed by a
+   * nudge (an ls-refs of a prefix no ref has), which carries the acknowledgement at once. Every request written is
+   * queued in `unread`: a nudge written during this exchange follows this command on the wire, so its reply is read
+   * (and must be a bare flush) before the next command's reply, never in place of this one's.
    */
   private async exchange<T>(body: Buffer, read: (reader: PktReader) => Promise<T>): Promise<T> {
     const session = this.session;
+    const mine: Unread = { nudge: false };
+    this.unread.push(mine);
     const reader = await session.request(body);
-    if (!(session.nudgeable && session.nudge && session.onChunk) || this.adv.version !== 2) {
-      await this.skipNudged(reader);
-      return read(reader);
-    }
-    const nudge = lsRefsRequest([NUDGE_PREFIX], this.adv.caps, this.ctx.version);
-    let nudges = 0;
+    const onChunk = session.nudgeable && this.gitServer ? session.onChunk?.bind(session) : undefined;
+    const send = session.nudge?.bind(session);
     let done = false;
-    let pending = false;
-    session.onChunk(() => {
-      if (pending || nudges >= MAX_NUDGES) return;
-      pending = true;
-      // Decide once the chunk has been read (microtasks run first): no nudge when it completed the answer.
-      setImmediate(() => {
-        pending = false;
-        if (done || nudges >= MAX_NUDGES) return;
-        nudges++;
-        this.nudged++;
-        session.nudge!(nudge);
+    const adv = this.adv;
+    if (onChunk && send && adv.version === 2) {
+      const nudge = lsRefsRequest([NUDGE_PREFIX], adv.caps, this.ctx.version);
+      let nudges = 0;
+      let pending = false;
+      onChunk(() => {
+        if (pending || nudges >= MAX_NUDGES) return;
+        pending = true;
+        // Decide once the chunk has been read (microtasks run first): no nudge when it completed the reply.
+        setImmediate(() => {
+          pending = false;
+          if (done || nudges >= MAX_NUDGES) return;
+          nudges++;
+          this.unread.push({ nudge: true });
+          send(nudge);
+        });
       });
-    });
+    }
     try {
-      await this.skipNudged(reader);
-      return await read(reader);
+      await this.readNudgeReplies(reader, mine);
+      const out = await read(reader);
+      this.unread.shift(); // this command's entry, the oldest one now
+      return out;
     } finally {
       done = true;
-      session.onChunk(null);
+      onChunk?.(null);
     }
   }
 
-  /** Read (and drop) the empty answers to nudges sent during the previous command. */
-  private async skipNudged(reader: PktReader): Promise<void> {
-    for (; this.nudged > 0; this.nudged--) {
-      for (;;) {
-        const p = await readPkt(reader, this.session, "ended inside an ls-refs reply");
-        if (p.kind === "flush") break;
-        if (p.kind === "data") checkErr(pktText(p.data), this.ctx);
+  /**
+   * Read the replies of the nudges written before `mine` (on a stream they come first). git answers a prefix no ref
+   * has with a bare flush; anything else means the replies are out of step with the requests.
+   */
+  private async readNudgeReplies(reader: PktReader, mine: Unread): Promise<void> {
+    for (let head = this.unread[0]; head !== mine; head = this.unread[0]) {
+      if (!head?.nudge) throw new Error("internal: an earlier command's reply is still unread");
+      const p = await readPkt(reader, this.session, "ended inside the reply to an empty ls-refs (a nudge)");
+      if (p.kind === "data") checkErr(pktText(p.data), this.ctx);
+      if (p.kind !== "flush") {
+        const got = p.kind === "data" ? JSON.stringify(pktText(p.data).slice(0, 120)) : `a ${p.kind} packet`;
+        throw transportError(this.ctx.display, `replies out of step with requests: the reply to an ls-refs of ${NUDGE_PREFIX} (a bare flush) was due, but the server sent ${got}`);
       }
+      this.unread.shift();
     }
   }
 
   private async guarded<T>(f: () => Promise<T>): Promise<T> {
     if (this.closed || this.broken) throw new Error("internal: upload-pack connection used after close or failure");
+    if (this.inUse) throw new Error("internal: two exchanges at once on one upload-pack connection");
+    this.inUse = true;
     try {
       return await guard(this.ctx, f);
     } catch (e) {
       this.broken = true;
       throw e;
+    } finally {
+      this.inUse = false;
     }
   }
 
@@ -254,7 +301,12 @@ export class UploadPackConnection {
   }
 }
 
-/** A ref prefix no ref has (refs/cpr/ is never published), for the nudges of fetchObjects. */
+/** A request written on a stream whose reply is not read yet: a command's, or a nudge's. */
+interface Unread {
+  readonly nudge: boolean;
+}
+
+/** A ref prefix no ref has (refs/cpr/ is never published), for the nudges of exchange. */
 const NUDGE_PREFIX = "refs/cpr/nudge/none/";
 const MAX_NUDGES = 16;
 
@@ -278,7 +330,7 @@ export function fetchRequest(oids: readonly string[], caps: ReadonlyMap<string, 
 async function readPackResponse(reader: PktReader, session: Session, ctx: TransportContext, maxBytes: number): Promise<Buffer> {
   for (;;) {
     const p = await readPkt(reader, session, "ended before the packfile");
-    if (p.kind !== "data") throw remoteError("remote.protocol", ctx.display, `${ctx.display}: unexpected ${p.kind} packet before the packfile`);
+    if (p.kind !== "data") throw transportError(ctx.display, `unexpected ${p.kind} packet before the packfile`);
     const line = pktText(p.data);
     checkErr(line, ctx);
     if (line === "packfile") break;
@@ -286,7 +338,7 @@ async function readPackResponse(reader: PktReader, session: Session, ctx: Transp
     for (;;) {
       const q = await readPkt(reader, session, `ended inside the ${line} section`);
       if (q.kind === "delim") break;
-      if (q.kind !== "data") throw remoteError("remote.protocol", ctx.display, `${ctx.display}: unexpected ${q.kind} packet in the ${line} section`);
+      if (q.kind !== "data") throw transportError(ctx.display, `unexpected ${q.kind} packet in the ${line} section`);
     }
   }
   const chunks: Buffer[] = [];
@@ -294,7 +346,7 @@ async function readPackResponse(reader: PktReader, session: Session, ctx: Transp
   for (;;) {
     const p = await readPkt(reader, session, "ended inside the packfile");
     if (p.kind === "flush") break;
-    if (p.kind !== "data" || p.data.length === 0) throw remoteError("remote.protocol", ctx.display, `${ctx.display}: unexpected ${p.kind} packet in the packfile`);
+    if (p.kind !== "data" || p.data.length === 0) throw transportError(ctx.display, `unexpected ${p.kind} packet in the packfile`);
     const band = p.data[0];
     if (band === 1) {
       size += p.data.length - 1;
@@ -335,12 +387,12 @@ export function cprVersion(): string {
   return cachedVersion;
 }
 
-/** Run `f`, turning framing errors into remote.protocol CprErrors naming the URL. */
+/** Run `f`, turning framing errors into remote.transport CprErrors naming the URL. */
 async function guard<T>(ctx: TransportContext, f: () => Promise<T>): Promise<T> {
   try {
     return await f();
   } catch (e) {
-    if (e instanceof PktLineError) throw remoteError("remote.protocol", ctx.display, `${ctx.display}: malformed reply from the server: ${e.message}`, undefined, e);
+    if (e instanceof PktLineError) throw transportError(ctx.display, `malformed reply from the server: ${e.message}`, e);
     throw e;
   }
 }
@@ -376,20 +428,23 @@ export function prefixBatches(prefixes: readonly string[], size = MAX_PREFIXES_P
 /** Keep the refs that start with one of `prefixes` (sorted and prefix-free, as normalizePrefixes returns). */
 export function filterRefs(refs: readonly ListedRef[], prefixes: readonly string[]): ListedRef[] {
   if (prefixes.length === 0) return [...refs];
-  return refs.filter((r) => {
-    // The only candidate is the greatest prefix <= the name: any prefix between it and the name would extend it.
-    let lo = 0;
-    let hi = prefixes.length - 1;
-    let best = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if ((prefixes[mid] ?? "") <= r.name) {
-        best = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    return best >= 0 && r.name.startsWith(prefixes[best] ?? "\0");
-  });
+  return refs.filter((r) => underPrefixes(r.name, prefixes));
+}
+
+/** Whether `name` starts with one of `prefixes` (sorted and prefix-free, non-empty). */
+function underPrefixes(name: string, prefixes: readonly string[]): boolean {
+  // The only candidate is the greatest prefix <= the name: any prefix between it and the name would extend it.
+  let lo = 0;
+  let hi = prefixes.length - 1;
+  let best = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if ((prefixes[mid] ?? "") <= name) {
+      best = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return best >= 0 && name.startsWith(prefixes[best] ?? "\0");
 }
 
 /** The server's capabilities (v2) or its whole ref list (v0/v1). */
@@ -494,18 +549,28 @@ async function readV0(first: Pkt, reader: PktReader, session: Session, ctx: Tran
   return refs;
 }
 
-/** Parse an ls-refs response: `<oid> <name>[ symref-target:<t>][ peeled:<oid>]` lines, then flush. */
-async function readRefList(reader: PktReader, session: Session, ctx: TransportContext): Promise<ListedRef[]> {
+/**
+ * Parse an ls-refs reply: `<oid> <name>[ symref-target:<t>][ peeled:<oid>]` lines, then the flush that completes
+ * it; a reply that ends before its flush, or holds another special packet, is a transport failure. With `strict`
+ * (the request's prefixes, from a server known to honour them), a ref outside them means the reply answers
+ * another request: a transport failure too.
+ */
+async function readRefList(reader: PktReader, session: Session, ctx: TransportContext, strict: readonly string[] | null): Promise<ListedRef[]> {
   const refs: ListedRef[] = [];
   for (;;) {
-    const p = await readPkt(reader, session, "ended inside the ls-refs reply");
+    const p = await readPkt(reader, session, `ended inside the ls-refs reply (after ${refs.length} ref(s), before its final flush)`);
     if (p.kind === "flush") return refs;
-    if (p.kind !== "data") throw remoteError("remote.protocol", ctx.display, `${ctx.display}: unexpected ${p.kind} packet in the ls-refs reply`);
+    if (p.kind !== "data") throw transportError(ctx.display, `unexpected ${p.kind} packet in the ls-refs reply (after ${refs.length} ref(s), before its final flush)`);
     const line = pktText(p.data);
     checkErr(line, ctx);
     const ref = parseRefLine(line);
     if (ref === "bad") throw badLine(ctx, line);
-    if (ref) refs.push(ref);
+    if (!ref) continue;
+    if (strict && strict.length > 0 && !underPrefixes(ref.name, strict)) {
+      const asked = strict.length > 3 ? `${strict.slice(0, 3).join(", ")} and ${strict.length - 3} more` : strict.join(", ");
+      throw transportError(ctx.display, `replies out of step with requests: the ls-refs reply holds ${ref.name}, which is under none of the prefixes asked for (${asked})`);
+    }
+    refs.push(ref);
   }
 }
 

@@ -2,8 +2,9 @@
  * Connections to mirrors for one resolve, kept open and reused: a listing and the manifest fetches that follow it
  * go over the same upload-pack conversation (one TCP connection, ssh or upload-pack process per mirror while the
  * work on it is sequential; another one only when two exchanges with the same mirror overlap). A reused connection
- * that fails (e.g. the server dropped it while idle) is replaced by a fresh one once. Everything is closed at the
- * end of the run.
+ * that fails (e.g. the server dropped it while idle), or a fresh one whose conversation broke off or went out of
+ * step (remote.transport: a reply cut short, malformed, or not the one asked for), is replaced by a fresh one
+ * once; a second failure is reported as it is. Everything is closed at the end of the run.
  *
  * At most maxLive(url) connections per server (host and port; all local repositories count as one) are open at
  * once: an idle one to another repository of the same server is closed to make room, else the new one waits.
@@ -12,6 +13,7 @@
  * beyond 10, and web servers expect a handful per client (so 8 for the others).
  */
 import { UploadPackConnection } from "../git/lsrefs.js";
+import { isTransportFailure } from "../git/transport/errors.js";
 import type { Reporter } from "../protocol/report.js";
 import type { GitUrl } from "../protocol/uri.js";
 import type { NetStats } from "./cache.js";
@@ -76,7 +78,19 @@ export class Connections {
       } catch {
         // Dropped while idle, or a real failure: a fresh connection tells which.
       }
+      return this.fresh(server, key, url, f);
     }
+    try {
+      return await this.fresh(server, key, url, f);
+    } catch (e) {
+      if (!isTransportFailure(e)) throw e;
+    }
+    // The conversation broke off or went out of step, which says nothing about the repository: once more.
+    return this.fresh(server, key, url, f);
+  }
+
+  /** Run `f` on a new connection to `url`. */
+  private async fresh<T>(server: Server, key: string, url: GitUrl, f: (c: UploadPackConnection) => Promise<T>): Promise<T> {
     await this.slot(server);
     this.opts.stats.connections += 1;
     let fresh: UploadPackConnection;

@@ -298,6 +298,8 @@ export class RemoteSet {
         continue;
       }
       const { root, byKey } = a.parsed ?? parse(a.refs);
+      // A listing is complete and answers this request (lsrefs.ts; anything else failed as remote.transport), so a
+      // missing refs/ekala/init really means an uninitialized set.
       if (root === null) {
         this.warnDead(a.mirror, "it is not an initialized atom set (no refs/ekala/init)");
         continue;

@@ -9,14 +9,25 @@ import { parseGitUrl, type GitUrl } from "../../src/protocol/uri.js";
 import type { ListedRef } from "../../src/protocol/refs.js";
 import { recordingReporter } from "../../src/protocol/report.js";
 import { CprError } from "../../src/protocol/errors.js";
-import { filterRefs, lsRefs, lsRefsRequest, normalizePrefixes, parseRefLine, prefixBatches, type LsRefsResult } from "../../src/git/lsrefs.js";
+import { UploadPackConnection, filterRefs, lsRefs, lsRefsRequest, normalizePrefixes, parseRefLine, prefixBatches, type LsRefsResult } from "../../src/git/lsrefs.js";
 import { redactUrl } from "../../src/git/transport/errors.js";
 import { daemonRequest } from "../../src/git/transport/daemon.js";
 import { shellQuote, sshArgs, sshPath } from "../../src/git/transport/ssh.js";
-import { decodeAll, pktText } from "../../src/git/pktline.js";
+import { DELIM_PKT, FLUSH_PKT, RESPONSE_END_PKT, decodeAll, encodeLine, pktText } from "../../src/git/pktline.js";
 import { GIT_TEST_ENV, gitIn, makeRepo, tempDir, atomToml } from "../support/repo.js";
 import { needTools } from "../support/tools.js";
-import { freePort, startGitDaemon, startHttpBackend, startProxy, startSshd, type SshTestServer } from "../support/servers.js";
+import {
+  freePort,
+  isNudge,
+  startGitDaemon,
+  startHttpBackend,
+  startProxy,
+  startScriptedDaemon,
+  startSshd,
+  type ScriptStep,
+  type ScriptedRequest,
+  type SshTestServer,
+} from "../support/servers.js";
 
 // ---------------------------------------------------------------------------------------------------------------
 // GitUrl values are built by hand here: the URI parser (src/protocol/uri.ts) is tested on its own.
@@ -595,6 +606,105 @@ describe("with GitUrls from the URI parser", () => {
     for (const [text, env] of cases) {
       const url = parseGitUrl(text);
       assertAtomListing(await lsRefs(url, ATOM_PREFIXES, { env }));
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Crafted replies from a scripted git:// server: what counts as an answer. Only a complete reply (up to its final
+// flush) to the very request it is read for is a listing; anything else is remote.transport, never "no refs".
+
+describe("crafted replies (scripted git:// server)", () => {
+  const OID = "1".repeat(40);
+  const INIT = `${OID} refs/ekala/init`;
+
+  async function scripted(answer: (req: ScriptedRequest) => readonly ScriptStep[]) {
+    const s = await startScriptedDaemon(answer);
+    running.push(s);
+    return s;
+  }
+
+  /** lsRefs of refs/ekala/init against a server that answers every ls-refs with `reply`: a transport failure, tried twice. */
+  async function failsAsTransport(reply: readonly ScriptStep[], match: RegExp): Promise<void> {
+    const s = await scripted(() => reply);
+    const e = await rejectsWith(lsRefs(urlOf(s.url("s.git")), ["refs/ekala/init"]), "remote.transport", match);
+    assert.match(e.message, new RegExp(`^git://127\\.0\\.0\\.1:${s.port}/s\\.git: transport failure: `));
+    assert.equal(s.connections(), 2, "tried once more on a fresh connection");
+  }
+
+  test("a complete reply lists its refs; a complete empty reply (a bare flush) is the only 'no refs'", async () => {
+    const full = await scripted(() => [encodeLine(INIT), FLUSH_PKT]);
+    assert.deepEqual((await lsRefs(urlOf(full.url("s.git")), ["refs/ekala/init"])).refs, [{ name: "refs/ekala/init", oid: OID }]);
+    const empty = await scripted(() => [FLUSH_PKT]);
+    assert.deepEqual((await lsRefs(urlOf(empty.url("s.git")), ["refs/ekala/init"])).refs, []);
+    assert.equal(empty.connections(), 1);
+  });
+
+  test("an empty reply (the connection closes before any byte of it) is a transport failure", async () => {
+    await failsAsTransport(["close"], /git daemon ended inside the ls-refs reply \(after 0 ref\(s\), before its final flush\)/);
+  });
+
+  test("a reply missing its final flush is a transport failure", async () => {
+    await failsAsTransport([encodeLine(INIT), "close"], /ended inside the ls-refs reply \(after 1 ref\(s\), before its final flush\)/);
+  });
+
+  test("a reply cut inside a pkt-line is a transport failure", async () => {
+    await failsAsTransport([encodeLine(INIT).subarray(0, 20), "close"], /malformed reply from the server: stream ended inside a pkt-line/);
+  });
+
+  test("a response-end or a delimiter where the flush belongs is a transport failure", async () => {
+    await failsAsTransport([encodeLine(INIT), RESPONSE_END_PKT], /unexpected response-end packet in the ls-refs reply/);
+    await failsAsTransport([DELIM_PKT, FLUSH_PKT], /unexpected delim packet in the ls-refs reply \(after 0 ref/);
+  });
+
+  test("a reply for another prefix (from git's own server) is a transport failure, not an empty listing", async () => {
+    await failsAsTransport([encodeLine(`${OID} refs/eka/atoms/foo/1.0.0`), FLUSH_PKT], /out of step.*refs\/eka\/atoms\/foo\/1\.0\.0.*refs\/ekala\/init/);
+  });
+
+  test("a failure on the first connection only: the fresh one's listing is the answer", async () => {
+    const s = await scripted((r) => (r.connection === 0 ? [encodeLine(INIT), "close"] : [encodeLine(INIT), FLUSH_PKT]));
+    assert.deepEqual((await lsRefs(urlOf(s.url("s.git")), ["refs/ekala/init"])).refs, [{ name: "refs/ekala/init", oid: OID }]);
+    assert.equal(s.connections(), 2);
+  });
+
+  test("nudges: each reply is read for its own request, however the nudges' replies arrive", async () => {
+    // The first listing comes in three pieces, each sent only once the client has nudged (so two nudges are
+    // outstanding when it ends); their replies arrive one at a time during the next request's exchange, the second
+    // one only after a third nudge. A client that counted nudges instead of matching replies read the second
+    // listing's reply as a nudge's and the third nudge's empty reply as the listing: refs/ekala/init "missing".
+    const line = (i: number) => encodeLine(`${OID} refs/eka/atoms/big/1.0.${i}`);
+    const s = await scripted((r) => {
+      const next = { untilRequest: r.index + 1 };
+      if (r.index === 0) return [line(0), next, line(1), { untilRequest: r.index + 2 }, line(2), FLUSH_PKT];
+      if (isNudge(r) && r.index <= 2) return [{ untilRequest: 3 }, FLUSH_PKT, ...(r.index === 1 ? [{ untilRequest: 4 }] : [])];
+      if (isNudge(r)) return [FLUSH_PKT];
+      return [encodeLine(INIT), FLUSH_PKT];
+    });
+    const conn = await UploadPackConnection.open(urlOf(s.url("s.git")));
+    try {
+      assert.equal((await conn.lsRefs(["refs/eka/atoms/big/"])).length, 3);
+      assert.deepEqual(await conn.lsRefs(["refs/ekala/init"]), [{ name: "refs/ekala/init", oid: OID }]);
+      assert.deepEqual(await conn.lsRefs(["refs/ekala/init"]), [{ name: "refs/ekala/init", oid: OID }]);
+    } finally {
+      await conn.close();
+    }
+    const reqs = s.requests();
+    assert.ok(reqs.filter(isNudge).length >= 3, s.log());
+  });
+
+  test("a nudge's reply that is not a bare flush: replies out of step, a transport failure", async () => {
+    const s = await scripted((r) => {
+      if (r.index === 0) return [encodeLine(`${OID} refs/eka/atoms/big/1.0.0`), { untilRequest: 1 }, FLUSH_PKT];
+      if (isNudge(r)) return [encodeLine(INIT), FLUSH_PKT];
+      return [encodeLine(INIT), FLUSH_PKT];
+    });
+    const conn = await UploadPackConnection.open(urlOf(s.url("s.git")));
+    try {
+      assert.equal((await conn.lsRefs(["refs/eka/atoms/big/"])).length, 1);
+      await rejectsWith(conn.lsRefs(["refs/ekala/init"]), "remote.transport", /out of step.*refs\/cpr\/nudge\/none\/.*refs\/ekala\/init/);
+      assert.equal(conn.broken, true);
+    } finally {
+      await conn.close();
     }
   });
 });

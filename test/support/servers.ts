@@ -9,12 +9,13 @@
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
-import { connect, createServer } from "node:net";
+import { connect, createServer, type Socket } from "node:net";
 import { createGzip } from "node:zlib";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import { findTool } from "./tools.js";
 import { tempDir } from "./repo.js";
+import { decodePkt, encodeLine, FLUSH_PKT } from "../../src/git/pktline.js";
 
 /** A running server. */
 export interface TestServer {
@@ -135,10 +136,13 @@ function requireTool(name: string): string {
   return p;
 }
 
-/** `git daemon` serving every repository under `base` (receive-pack enabled) as `git://127.0.0.1:<port>/<name>`. */
-export async function startGitDaemon(base: string): Promise<TestServer> {
+/**
+ * `git daemon` serving every repository under `base` (receive-pack enabled) as `git://127.0.0.1:<port>/<name>`.
+ * `opts.port` reuses a port (e.g. one a stopped daemon listened on, to restart it under the same URLs).
+ */
+export async function startGitDaemon(base: string, opts: { port?: number } = {}): Promise<TestServer> {
   requireTool("git-daemon");
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const args = ["daemon", "--reuseaddr", `--base-path=${base}`, "--export-all", "--enable=receive-pack", "--listen=127.0.0.1", `--port=${port}`, base];
   const { child, log } = startProcess("git", args);
   const stop = stopper(child);
@@ -432,4 +436,129 @@ export async function startTinyproxy(opts: { connectPorts?: readonly number[]; a
     return [...text.matchAll(/Request \(file descriptor \d+\): (\S+ \S+)/g)].map((m) => m[1]!);
   };
   return { port, proxyUrl: `http://127.0.0.1:${port}`, url: () => `http://127.0.0.1:${port}`, requests, log: () => log() + readLog(logFile), stop };
+}
+
+/** One command request a ScriptedDaemon received. */
+export interface ScriptedRequest {
+  /** The command, e.g. `ls-refs`. */
+  readonly command: string;
+  /** The argument lines after the delimiter, without their LF (e.g. `peel`, `ref-prefix refs/ekala/init`). */
+  readonly args: readonly string[];
+  /** Which connection it came on: 0 for the first one accepted. */
+  readonly connection: number;
+  /** Its place on that connection: 0 for the first request. */
+  readonly index: number;
+}
+
+/**
+ * What a ScriptedDaemon sends for a request, in order: bytes as they are, a pause, a wait until request number
+ * `untilRequest` of the connection has arrived (e.g. the nudge a client sends when a reply is incomplete), or the
+ * end of the connection.
+ */
+export type ScriptStep = Buffer | { readonly pauseMs: number } | { readonly untilRequest: number } | "close";
+
+export interface ScriptedDaemon extends TestServer {
+  /** Connections accepted so far. */
+  connections(): number;
+  /** Every command request received so far. */
+  requests(): ScriptedRequest[];
+}
+
+/**
+ * Whether a request is one of the client's nudges (lsrefs.ts: an ls-refs of refs/cpr/nudge/none/, which git answers
+ * with a bare flush).
+ */
+export function isNudge(req: ScriptedRequest): boolean {
+  return req.command === "ls-refs" && prefixesOf(req).includes("refs/cpr/nudge/none/");
+}
+
+/** The ref-prefix arguments of a request. */
+export function prefixesOf(req: ScriptedRequest): string[] {
+  return req.args.filter((a) => a.startsWith("ref-prefix ")).map((a) => a.slice("ref-prefix ".length));
+}
+
+/**
+ * A git:// server that sends crafted bytes, for the replies a real git daemon does not send on demand (cut short,
+ * out of step, for another request). It reads the git:// request line, sends a protocol v2 capability
+ * advertisement as git 2.39 does (`agent=git/2.39.5`, ls-refs, fetch, sha1), then answers each command request
+ * (read up to its flush; a bare flush ends the session) with the steps `answer` returns, one request after the
+ * other, as upload-pack does.
+ */
+export async function startScriptedDaemon(answer: (req: ScriptedRequest) => readonly ScriptStep[]): Promise<ScriptedDaemon> {
+  const advertisement = Buffer.concat([...["version 2", "agent=git/2.39.5", "ls-refs=unborn", "fetch=shallow wait-for-done", "server-option", "object-format=sha1"].map((l) => encodeLine(l)), FLUSH_PKT]);
+  const all: ScriptedRequest[] = [];
+  const sockets = new Set<Socket>();
+  let accepted = 0;
+  const server = createServer((socket) => {
+    const connection = accepted++;
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => socket.destroy());
+    let buf = Buffer.alloc(0);
+    let greeted = false;
+    let lines: string[] = [];
+    let args: string[] | null = null;
+    const received: ScriptedRequest[] = [];
+    let arrived: (() => void) | null = null;
+    let chain: Promise<void> = Promise.resolve();
+    const until = async (n: number): Promise<void> => {
+      while (received.length <= n && !socket.destroyed) await new Promise<void>((r) => (arrived = r));
+    };
+    const run = async (steps: readonly ScriptStep[]): Promise<void> => {
+      for (const s of steps) {
+        if (socket.destroyed) return;
+        if (s === "close") socket.destroy();
+        else if (Buffer.isBuffer(s)) socket.write(s);
+        else if ("pauseMs" in s) await new Promise((r) => setTimeout(r, s.pauseMs));
+        else await until(s.untilRequest);
+      }
+    };
+    socket.on("close", () => arrived?.());
+    socket.on("data", (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      for (let r = decodePkt(buf); r; r = decodePkt(buf)) {
+        buf = buf.subarray(r.next);
+        const p = r.pkt;
+        if (!greeted) {
+          greeted = true;
+          socket.write(advertisement);
+        } else if (p.kind === "data") {
+          (args ?? lines).push(p.data.toString("utf8").replace(/\n$/, ""));
+        } else if (p.kind === "delim") {
+          args = [];
+        } else if (p.kind === "flush") {
+          if (lines.length === 0) {
+            socket.end(); // a bare flush: the client ends the session
+            continue;
+          }
+          const req: ScriptedRequest = { command: (lines[0] ?? "").replace(/^command=/, ""), args: args ?? [], connection, index: received.length };
+          lines = [];
+          args = null;
+          received.push(req);
+          all.push(req);
+          const wake = arrived;
+          arrived = null;
+          wake?.();
+          const steps = answer(req);
+          chain = chain.then(() => run(steps));
+        }
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const addr = server.address();
+  const port = typeof addr === "object" && addr ? addr.port : 0;
+  let stopping: Promise<void> | null = null;
+  return {
+    port,
+    url: (name) => `git://127.0.0.1:${port}/${name}`,
+    log: () => all.map((r) => `${r.connection}.${r.index} ${r.command} ${r.args.join(" | ")}`).join("\n"),
+    connections: () => accepted,
+    requests: () => [...all],
+    stop: () =>
+      (stopping ??= new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      })),
+  };
 }

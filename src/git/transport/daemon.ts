@@ -1,6 +1,6 @@
 import { connect, type Socket } from "node:net";
 import { encodePkt } from "../pktline.js";
-import { networkErrorMessage, remoteError } from "./errors.js";
+import { networkErrorMessage, remoteError, transportError } from "./errors.js";
 import { StreamSession, StreamSource } from "./stream.js";
 import type { Session, TransportContext } from "./types.js";
 
@@ -80,7 +80,7 @@ export async function openDaemon(ctx: TransportContext): Promise<Session> {
               `${ctx.display}: git daemon closed the connection without answering: the repository does not exist or is not exported`,
               "check the path; git daemon serves only repositories under its base path that are exported",
             )
-          : remoteError("remote.protocol", ctx.display, `${ctx.display}: git daemon ${what}`),
+          : transportError(ctx.display, `git daemon ${what}`),
       ),
     dispose: (force) => closeSocket(socket, force),
     tcp: true,

@@ -1,7 +1,11 @@
 import { CprError } from "../../protocol/errors.js";
 
-/** The four error codes a listing can fail with. */
-export type RemoteErrorCode = "remote.unreachable" | "remote.auth" | "remote.not-found" | "remote.protocol";
+/**
+ * The error codes a listing can fail with. `remote.transport` is a conversation that broke off or went out of step
+ * (a reply cut short before its final flush, bytes that are not pkt-lines, a reply that answers another request):
+ * it says nothing about the repository, and is worth one more try on a fresh connection.
+ */
+export type RemoteErrorCode = "remote.unreachable" | "remote.auth" | "remote.not-found" | "remote.protocol" | "remote.transport";
 
 /**
  * `url` with the password of its userinfo removed (`https://u:secret@h/p` → `https://u@h/p`). Strings without
@@ -22,6 +26,19 @@ export function redactUrl(url: string): string {
 /** A CprError about the remote `display`, with `where` set to it. */
 export function remoteError(code: RemoteErrorCode, display: string, message: string, hint?: string, cause?: unknown): CprError {
   return new CprError(code, message, { where: display, ...(hint === undefined ? {} : { hint }), ...(cause === undefined ? {} : { cause }) });
+}
+
+/** A remote.transport CprError: `${display}: transport failure: ${what}`. */
+export function transportError(display: string, what: string, cause?: unknown): CprError {
+  return remoteError("remote.transport", display, `${display}: transport failure: ${what}`, TRANSPORT_HINT, cause);
+}
+
+/** The hint of every remote.transport error. */
+export const TRANSPORT_HINT = "the connection or the server failed midway, which says nothing about the repository; try again, and check the server and the network if it persists";
+
+/** Whether `e` is a remote.transport failure (see RemoteErrorCode). */
+export function isTransportFailure(e: unknown): boolean {
+  return e instanceof CprError && e.code === "remote.transport";
 }
 
 /** Last few non-empty lines of a process's stderr, for error messages. */

@@ -6,7 +6,7 @@ import { createGunzip, createInflate } from "node:zlib";
 import { CprError } from "../../protocol/errors.js";
 import { credentialApprove, credentialFill, credentialReject, type Credential } from "../credential.js";
 import { FLUSH_PKT, PktReader, bufferSource, encodePkt, pktText } from "../pktline.js";
-import { networkErrorMessage, remoteError } from "./errors.js";
+import { networkErrorMessage, remoteError, transportError } from "./errors.js";
 import { StreamSource } from "./stream.js";
 import { chooseProxy, gitHttpConfig, proxyAuthorization, proxyDisplay, TunnelAgent, type Proxy } from "./proxy.js";
 import type { Session, TransportContext } from "./types.js";
@@ -158,7 +158,7 @@ class HttpSession implements Session {
   }
 
   explain(what: string): Promise<Error> {
-    return Promise.resolve(remoteError("remote.protocol", this.ctx.display, `${this.ctx.display}: the server ${what}`));
+    return Promise.resolve(transportError(this.ctx.display, `the server ${what}`));
   }
 
   bytesReceived(): number {
@@ -366,7 +366,7 @@ class HttpSession implements Session {
     const body = this.decoded(res);
     const d = this.ctx.display;
     const source = new StreamSource(body, this.ctx.timeoutMs, () => this.timeoutError(), (e) =>
-      e instanceof CprError ? e : remoteError("remote.protocol", d, `${d}: could not read the response body: ${e.message}`, undefined, e),
+      e instanceof CprError ? e : transportError(d, `could not read the response body: ${e.message}`, e),
     );
     res.on("data", (chunk: Buffer) => {
       this.bytes += chunk.length;

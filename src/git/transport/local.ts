@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { gitEnv } from "../exec.js";
-import { classifyStderr, remoteError, stderrTail } from "./errors.js";
+import { classifyStderr, remoteError, stderrTail, transportError } from "./errors.js";
 import { spawnSession, type ChildExit } from "./child.js";
 import type { Session, TransportContext } from "./types.js";
 
@@ -44,5 +44,5 @@ function classifyLocal(ctx: TransportContext, path: string, what: string, stderr
   if (classifyStderr(stderr) === "remote.not-found") {
     return remoteError("remote.not-found", ctx.display, `${ctx.display}: ${path} is not a git repository (${detail})`, "point at a repository directory (bare, or one containing .git)");
   }
-  return remoteError("remote.protocol", ctx.display, `${ctx.display}: git upload-pack ${what} (${detail})`);
+  return transportError(ctx.display, `git upload-pack ${what} (${detail})`);
 }

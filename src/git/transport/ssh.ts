@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { basename } from "node:path";
 import { gitEnv, runGit } from "../exec.js";
-import { classifyStderr, remoteError, stderrTail, type RemoteErrorCode } from "./errors.js";
+import { classifyStderr, remoteError, stderrTail, transportError, type RemoteErrorCode } from "./errors.js";
 import { spawnSession, type ChildExit } from "./child.js";
 import { bareHost } from "./daemon.js";
 import type { Session, TransportContext } from "./types.js";
@@ -143,7 +143,7 @@ export async function openSsh(ctx: TransportContext): Promise<Session> {
   );
 }
 
-const SSH_HINTS: Readonly<Record<RemoteErrorCode, string>> = {
+const SSH_HINTS: Readonly<Record<Exclude<RemoteErrorCode, "remote.transport">, string>> = {
   "remote.auth": "check that your ssh key is loaded (ssh-add -l) and authorised on the server, and the host key is known",
   "remote.not-found": "check the repository path and your access to it",
   "remote.unreachable": "check the host name, port and network",
@@ -153,7 +153,9 @@ const SSH_HINTS: Readonly<Record<RemoteErrorCode, string>> = {
 function classifySsh(ctx: TransportContext, what: string, stderr: string, exit: ChildExit): Error {
   const detail = stderrTail(stderr) || `ssh exited with ${exit.code ?? exit.signal ?? "?"}`;
   const known = classifyStderr(stderr);
-  const code: RemoteErrorCode = known ?? (/command not found|not found$/m.test(stderr) ? "remote.protocol" : exit.code === 255 ? "remote.unreachable" : "remote.protocol");
+  const code = known ?? (/command not found|not found$/m.test(stderr) ? "remote.protocol" : exit.code === 255 ? "remote.unreachable" : null);
+  // Nothing recognised: the conversation broke off.
+  if (code === null || code === "remote.transport") return transportError(ctx.display, `ssh ${what} (${detail})`);
   const lead =
     code === "remote.auth" ? "ssh authentication failed" : code === "remote.not-found" ? "repository not found" : code === "remote.unreachable" ? "cannot connect over ssh" : `ssh ${what}`;
   return remoteError(code, ctx.display, `${ctx.display}: ${lead} (${detail})`, SSH_HINTS[code]);
