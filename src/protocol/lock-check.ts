@@ -171,7 +171,8 @@ export function checkLock(manifest: AtomManifest, lock: Lockfile, opts: { publis
       out.push({ kind: "direct", message: other ? `[deps.direct.nix] ${d.name} is locked for another source (${other.type} ${other.url})` : `[deps.direct.nix] ${d.name} is missing from the lock` });
     }
   }
-  const extra = directLock.filter((e) => !used.has(e));
+  const declared = new Set(manifest.directNix.map((d) => d.name));
+  const extra = directLock.filter((e) => !used.has(e) && !declared.has(e.name));
   if (extra.length) out.push({ kind: "stale", message: `the lock still holds direct Nix entries the manifest does not declare: ${extra.map((e) => e.name).join(", ")}` });
   if (atoms.length > 0 && direct.size === 0) out.push({ kind: "stale", message: "the lock holds atom entries, but the manifest declares no atom dependency" });
   // Every atom of the graph is fetched from its own tree: none may be local-only in a published lock.

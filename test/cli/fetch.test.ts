@@ -4,7 +4,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "../support/repo.js";
-import { copyBare, env, publishedSet, setRef } from "../store/fixture.js";
+import { copyBare, env, publishedSet, setRef, unevaluableSet } from "../store/fixture.js";
 
 /** `cpr fetch` and `cpr verify` as a user runs them: output lines, --json, exit codes, --help. */
 
@@ -119,4 +119,19 @@ test("cpr verify requires signatures for a set with trusted keys in config ([tru
   const bad = run(unsigned.remote);
   assert.equal(bad.code, 1);
   assert.match(bad.stdout, /^FAILED {2}b 2\.0\.0 {2}[0-9a-f]{12}: no signature: refs\/eka\/meta\/b\/2\.0\.0\/sig is missing/m);
+});
+
+test("cpr verify: an atom without its lock is a warning line (and JSON warnings), exit 0", async () => {
+  const set = await unevaluableSet();
+  const cacheDir = tempDir("cpr-cache-");
+  const v = cpr(["verify", set.remote, "nolock", "locked"], set.work, cacheDir);
+  assert.equal(v.code, 0, v.stderr);
+  assert.deepEqual(v.stdout.trim().split("\n").map((l) => l.split(/\s+/).slice(0, 3).join(" ")), ["ok locked 1.0.0", "ok nolock 0.1.0", "warning nolock 0.1.0"]);
+  assert.match(v.stdout, /^warning nolock 0\.1\.0 {2}[0-9a-f]{12}: cannot be evaluated: it is composed .* but has no atom\.lock, so no consumer can evaluate it \[verify\.no-lock\]$/m);
+  assert.match(v.stderr, /2 ok, 0 failed, 1 with warnings/);
+  const j = cpr(["verify", set.remote, "nolock", "--json"], set.work, cacheDir);
+  assert.equal(j.code, 0, j.stderr);
+  const doc = JSON.parse(j.stdout);
+  assert.equal(doc.ok, true);
+  assert.deepEqual(doc.atoms[0].warnings.map((w: { code: string }) => w.code), ["verify.no-lock"]);
 });

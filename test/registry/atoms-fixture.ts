@@ -5,7 +5,7 @@ import { toSri } from "../../src/nix/hash.js";
 import { atomId } from "../../src/protocol/id.js";
 import { defaultLocker, formatLock, type Lockfile } from "../../src/protocol/lock.js";
 import { atomToml, commitAll, makeBare, makeRepo, tempDir, writeFiles } from "../support/repo.js";
-import { env, initTo, publishTo } from "../publish/fixture.js";
+import { env, initTo, publishTo, resolveAtom } from "../publish/fixture.js";
 
 export { env };
 
@@ -18,7 +18,8 @@ export const nixEnv: NodeJS.ProcessEnv = { ...env, NIX_CONFIG: NIX_TEST_CONFIG }
 
 /**
  * A published set of buildable atoms on a bare remote:
- * - `dep` 0.1.0: `[compose.as] nix`, a /bin/sh derivation reading a file of its tree (`src`);
+ * - `dep` 0.1.0: `[compose.as] nix`, a /bin/sh derivation reading a file of its tree (`src`), with the atom.lock
+ *   `cpr resolve` writes (publish needs one, spec §14);
  * - `hello` 0.1.0: depends on `dep` (`[deps.from.home]`) and on a direct Nix file (`[deps.direct.nix] note`), with a
  *   published atom.lock pinning both; its derivation references dep's output;
  * - `hello` 0.2.0 (same shape, never built by the tests), when `withNewer`.
@@ -49,6 +50,7 @@ derivation {
 }
 `,
   });
+  await resolveAtom(join(work, "dep"));
   commitAll(work, "dep");
   const init = await initTo(work, remote);
   const first = await publishTo(work, remote);

@@ -9,7 +9,7 @@ import { parseAtomUri } from "../../src/protocol/uri.js";
 import { buildAtom, nixString } from "../../src/registry/build.js";
 import { atomToml, commitAll, tempDir, writeFiles } from "../support/repo.js";
 import { needTools } from "../support/tools.js";
-import { publishTo } from "../publish/fixture.js";
+import { publishByHand, publishTo, resolveAtom } from "../publish/fixture.js";
 import { buildableSet, nixEnv } from "./atoms-fixture.js";
 
 /** `cpr build` against real git and real Nix (builds in the default store; NIX_CONFIG set by the tests only). */
@@ -58,7 +58,10 @@ test("build refuses what it cannot build, with what to do", async (t) => {
     "broken/atom.toml": `${atomToml("broken", "1.0.0")}\n[compose.as]\nnix = "default.nix"\n`,
     "broken/default.nix": "{ src }: { notADerivation = 1; }\n",
   });
+  await resolveAtom(join(set.work, "broken"));
   commitAll(set.work, "more atoms");
+  // publish refuses an atom without its lock (spec §14): nolock is published by hand, as an older cpr did.
+  publishByHand(set.work, set.remote, "nolock", "nolock", "1.0.0");
   const r = await publishTo(set.work, set.remote);
   assert.equal(r.failed.length, 0, JSON.stringify(r.failed));
   const cacheDir = tempDir("cpr-cache-");
@@ -132,6 +135,7 @@ derivation {
 }
 `,
   });
+  await resolveAtom(join(work, "builder"));
   commitAll(work, "builder");
   const init = await initTo(work, remote);
   const first = await publishTo(work, remote);
