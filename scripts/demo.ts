@@ -2,7 +2,8 @@
  * `npm run demo`: cpr's main job end to end on the bundled demo set (demo/set), against local remotes only.
  *
  * It copies the demo set into .cpr-demo/work, commits it with a fixed identity and date (so every id printed is
- * reproducible), creates a bare remote, then runs the real `bin/cpr` the way a user would: init, publish, ls over
+ * reproducible), creates a bare remote, then runs the real `bin/cpr` the way a user would: init, a publish refused
+ * for want of locks, resolve (and add, for hello's dependency on greet once greet is published), publish, ls over
  * a path and over git:// (a `git daemon` on loopback), a bump + incremental publish signed with an ssh key made for
  * the demo, a refused re-publish, then fetch (one atom, then again from the cache) and verify (deep, and signatures).
  * Then a second set depends on hello across sets (add, resolve --locked, tree, why), and, when Nix is installed, a
@@ -31,6 +32,9 @@ const env: NodeJS.ProcessEnv = {
   GIT_COMMITTER_DATE: "2026-01-01T00:00:00Z",
   GIT_CONFIG_NOSYSTEM: "1",
   CPR_CACHE_DIR: join(base, "cache"),
+  // The demo runs without network, so it configures the Nix locker's rev instead of resolving
+  // refs/eka/atoms/nix-lock/0.1.6 on github.com/ekala-project/eka (what cpr does by default).
+  CPR_LOCKER_REV: "0".repeat(40),
 };
 
 const bold = (s: string) => (process.stdout.isTTY && !process.env.NO_COLOR ? `\x1b[1m${s}\x1b[0m` : s);
@@ -41,10 +45,11 @@ function quiet(cmd: string, args: string[], cwd = work): string {
   return r.stdout.trim();
 }
 
-/** Run `cpr …` visibly, as in a terminal session. */
-function step(args: string[], opts: { expectFail?: boolean } = {}): void {
-  process.stdout.write(`\n${bold(`$ cpr ${args.join(" ")}`)}\n`);
-  const r = spawnSync(process.execPath, [cpr, ...args], { cwd: work, env, stdio: ["ignore", "inherit", "inherit"] });
+/** Run `cpr …` visibly, as in a terminal session (in `cwd`, a directory of the work tree, default its top). */
+function step(args: string[], opts: { expectFail?: boolean; cwd?: string } = {}): void {
+  const cwd = opts.cwd === undefined ? work : join(work, opts.cwd);
+  process.stdout.write(`\n${bold(`$ ${opts.cwd === undefined ? "" : `(cd ${opts.cwd}) `}cpr ${args.join(" ")}`)}\n`);
+  const r = spawnSync(process.execPath, [cpr, ...args], { cwd, env, stdio: ["ignore", "inherit", "inherit"] });
   const failed = r.status !== 0;
   if (failed !== Boolean(opts.expectFail)) {
     throw new Error(`demo step 'cpr ${args.join(" ")}' exited ${r.status}, expected ${opts.expectFail ? "a failure" : "success"}`);
@@ -114,7 +119,19 @@ async function main(): Promise<void> {
   step(["init"]);
   step(["init"]);
 
-  say("Publish every atom: one orphan commit each, reusing the atom's existing tree, in one atomic push.");
+  say("A composed atom is evaluated from its own published tree with its own atom.lock (spec §14): without the lock in the commit, publish refuses, and the run pushes nothing.");
+  step(["publish", "--all"], { expectFail: true });
+  say("Lock the atoms whose dependencies are all at hand (cpr resolve writes atom.lock), commit, publish them.");
+  for (const atom of ["lib/greet", "pkgs/cowsay", "tools/fmt"]) step(["resolve"], { cwd: atom });
+  quiet("git", ["add", "-A"]);
+  quiet("git", ["commit", "-q", "-m", "lock greet, cowsay and fmt"]);
+  step(["publish", "lib/greet", "pkgs/cowsay", "tools/fmt"]);
+  say('hello depends on greet from this same set ("::"). Locked from the work tree, greet would have no rev, which no consumer can fetch: name the remote as a mirror of the set, and lock the published greet.');
+  step(["add", `${remote}::greet@^0.3`, "--set", "demo"], { cwd: "pkgs/hello" });
+  quiet("git", ["add", "-A"]);
+  quiet("git", ["commit", "-q", "-m", "hello: lock greet as published"]);
+
+  say("Publish every atom: one orphan commit each, reusing the atom's existing tree, in one atomic push (what is already published is skipped).");
   step(["publish", "--all"]);
 
   say("Discover versions by listing refs only (protocol v2 ls-refs with ref-prefix), never cloning.");
