@@ -127,7 +127,8 @@ async function main(): Promise<void> {
   quiet("git", ["commit", "-q", "-m", "lock greet, cowsay and fmt"]);
   step(["publish", "lib/greet", "pkgs/cowsay", "tools/fmt"]);
   say('hello depends on greet from this same set ("::"). Locked from the work tree, greet would have no rev, which no consumer can fetch: name the remote as a mirror of the set, and lock the published greet.');
-  step(["add", `${remote}::greet@^0.3`, "--set", "demo"], { cwd: "pkgs/hello" });
+  // A path relative to the atom keeps hello's tree (and so every id printed) the same on every machine.
+  step(["add", "../../../remote.git::greet@^0.3", "--set", "demo"], { cwd: "pkgs/hello" });
   quiet("git", ["add", "-A"]);
   quiet("git", ["commit", "-q", "-m", "hello: lock greet as published"]);
 
