@@ -764,6 +764,8 @@ async function benchGet(cfg: RegistryBenchConfig, scratch: string): Promise<GetR
   writeFileSync(join(src, "payload", "atom.toml"), `[package]\nlabel = "payload"\nversion = "1.0.0"\n\n[compose.as]\nnix = "default.nix"\n`);
   writeFileSync(join(src, "payload", "default.nix"), payloadNix(cfg.workMiB));
   await git(src, ["init", "-q", "-b", "main"], { env });
+  // A composed atom is published with its lock (docs/formats.md §12); offline, the locker's rev is configured.
+  await run(CPR_BIN, ["resolve"], { cwd: join(src, "payload"), env: { ...env, CPR_LOCKER_REV: "0".repeat(40) } });
   await git(src, ["add", "-A"], { env });
   await git(src, ["commit", "-q", "-m", "payload"], { env });
   await git(dir, ["init", "-q", "--bare", remote], { env });

@@ -32,6 +32,8 @@ const env: NodeJS.ProcessEnv = {
   GIT_COMMITTER_DATE: "2026-01-01T00:00:00Z",
   GIT_CONFIG_NOSYSTEM: "1",
   CPR_CACHE_DIR: join(base, "cache"),
+  // The demo runs without network, so it configures the Nix locker's rev instead of resolving
+  // refs/eka/atoms/nix-lock/0.1.6 on github.com/ekala-project/eka (what cpr does by default).
 };
 
 const bold = (s: string) => (process.stdout.isTTY && !process.env.NO_COLOR ? `\x1b[1m${s}\x1b[0m` : s);

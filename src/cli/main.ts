@@ -14,6 +14,7 @@ interface VerbEntry {
 }
 
 const VERBS: Record<string, VerbEntry> = {
+  new: { summary: "Create a new atom: PATH/atom.toml, listed in ekala.toml", load: () => import("./commands/new.js") },
   init: { summary: "Mark a remote as an atom set by pushing refs/ekala/init", load: () => import("./commands/init.js") },
   publish: { summary: "Publish atoms as reproducible orphan commits and push them atomically", load: () => import("./commands/publish.js") },
   ls: { summary: "List a set's atoms and versions over git ls-refs, without cloning", load: () => import("./commands/ls.js") },

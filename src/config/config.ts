@@ -45,6 +45,11 @@ import { parseVersion } from "../protocol/version.js";
  *     listen = "127.0.0.1:8080" # serve's HOST:PORT (port 0 picks a free one; IPv6 as [::1]:8080)
  *     refresh = 300             # seconds between re-indexing the sets (whole number; 0: only on request)
  *
+ *     [new]                     # what `cpr new` writes (without --nix)
+ *     composer = "atom-nix"     # the composer's label: [compose.with.<composer>]
+ *     composer-tag = "atom"     # its set's tag in [package.sets], and `from`
+ *     composer-url = "https://github.com/ekala-project/atom"   # that set's mirror (aliases such as gh: allowed)
+ *
  * A single string is accepted where an array is expected. URLs lose trailing slashes.
  *
  * A later layer replaces a key as a whole (one alias, the cache dir, the TTL, one set's trust list, one registry.*
@@ -89,7 +94,22 @@ export interface Config {
   readonly registry: RegistryConfig;
   /** The locker new locks name (docs/formats.md §11.9); `rev` null: asked from the mirror. */
   readonly locker: LockerSpec;
+  /** The composer `cpr new` writes into a new atom (without --nix). */
+  readonly new: NewConfig;
 }
+
+/** The `[new]` table: the composer of atoms made by `cpr new`. */
+export interface NewConfig {
+  /** The composer's label (a Label): `[compose.with.<composer>]`. */
+  readonly composer: string;
+  /** The tag (a Tag) of the composer's set in `[package.sets]`, and the composer's `from`. */
+  readonly composerTag: string;
+  /** That set's mirror URL, as written in the config (aliases are expanded by `cpr new`). */
+  readonly composerUrl: string;
+}
+
+/** `cpr new`'s default composer: atom-nix from the atom set (docs/formats.md §6.1 example). */
+export const DEFAULT_NEW: NewConfig = { composer: "atom-nix", composerTag: "atom", composerUrl: "https://github.com/ekala-project/atom" };
 
 /** The `[registry]` table (docs/registry.md). */
 export interface RegistryConfig {
@@ -217,6 +237,9 @@ const LOCKER_KEYS: readonly LockerKeyDef[] = [
   { key: "set", env: "CPR_LOCKER_SET", example: '"<40 hex digits>"', check: (v, what, where) => checkHex(v, what, where, "root of the locker's set") },
   { key: "version", env: "CPR_LOCKER_VERSION", example: '"0.1.6"', check: checkExactVersion },
 ];
+type NewKey = "composer" | "composer-tag" | "composer-url";
+/** The [new] keys, in the order `cpr config list` shows them. */
+const NEW_KEYS: readonly NewKey[] = ["composer", "composer-tag", "composer-url"];
 
 interface Layer {
   aliases: Map<string, { value: string; origin: string | null }>;
@@ -225,10 +248,11 @@ interface Layer {
   trust: Map<string, { value: string[]; origin: string | null }>;
   registry: Map<RegistryKey, { value: unknown; origin: string | null }>;
   locker: Map<LockerKey, { value: string; origin: string | null }>;
+  new: Map<NewKey, { value: string; origin: string | null }>;
 }
 
 function emptyLayer(): Layer {
-  return { aliases: new Map(), trust: new Map(), registry: new Map(), locker: new Map() };
+  return { aliases: new Map(), trust: new Map(), registry: new Map(), locker: new Map(), new: new Map() };
 }
 
 /** `~`, `~/…` and paths relative to `base`, made absolute. */
@@ -487,8 +511,29 @@ function readFileLayer(text: string, file: string, homeDir: string, warnings: st
         if (typeof v !== "string") fail(path, `locker.${name} must be a string`, `e.g. ${name} = ${def.example}`);
         layer.locker.set(def.key, { value: def.check(v, `locker.${name}`, at(path)), origin: file });
       }
+    } else if (key === "new") {
+      for (const [name, v] of Object.entries(table(value, "new"))) {
+        const path = ["new", name];
+        if (!(NEW_KEYS as readonly string[]).includes(name)) {
+          warnings.push(`${at(path)}: unknown key "${name}" in [new] (known: ${NEW_KEYS.join(", ")})`);
+          continue;
+        }
+        const example = name === "composer" ? '"atom-nix"' : name === "composer-tag" ? '"atom"' : '"https://github.com/ekala-project/atom"';
+        if (typeof v !== "string") fail(path, `new.${name} must be a string`, `e.g. ${name} = ${example}`);
+        let parsed: string;
+        if (name === "composer-url") parsed = checkSetUrl(v, `new.${name}`, at(path));
+        else {
+          try {
+            parsed = normalizeLabel(v, name === "composer" ? "label" : "tag", `new.${name}`);
+          } catch (e) {
+            if (!(e instanceof CprError)) throw e;
+            fail(path, e.message, `e.g. ${name} = ${example}`);
+          }
+        }
+        layer.new.set(name as NewKey, { value: parsed, origin: file });
+      }
     } else {
-      warnings.push(`${at([key])}: unknown ${isTable(value) ? "table" : "key"} "${key}" (known: [aliases], [cache], [locker], [registry], [trust])`);
+      warnings.push(`${at([key])}: unknown ${isTable(value) ? "table" : "key"} "${key}" (known: [aliases], [cache], [locker], [new], [registry], [trust])`);
     }
   }
   if (project && layer.registry.has("token"))
@@ -577,6 +622,9 @@ export async function loadConfig(opts: { cwd: string; env: NodeJS.ProcessEnv }):
   };
   for (const key of REGISTRY_KEYS) defaults.registry.set(key, { value: registryDefaults[key], origin: null });
   for (const { key } of LOCKER_KEYS) defaults.locker.set(key, { value: DEFAULT_LOCKER_SPEC[key]!, origin: null });
+  defaults.new.set("composer", { value: DEFAULT_NEW.composer, origin: null });
+  defaults.new.set("composer-tag", { value: DEFAULT_NEW.composerTag, origin: null });
+  defaults.new.set("composer-url", { value: DEFAULT_NEW.composerUrl, origin: null });
   layers.push(["default", defaults]);
   const userText = await readOptional(userFile);
   if (userText !== null) layers.push(["user", readFileLayer(userText, userFile, home(env), warnings)]);
@@ -592,8 +640,10 @@ export async function loadConfig(opts: { cwd: string; env: NodeJS.ProcessEnv }):
   let listingTtl: ConfigEntry | undefined;
   const registry = new Map<RegistryKey, ConfigEntry>();
   const locker = new Map<LockerKey, ConfigEntry>();
+  const newEntries = new Map<NewKey, ConfigEntry>();
   for (const [source, layer] of layers) {
     for (const [key, { value, origin }] of layer.locker) locker.set(key, { key: `locker.${key}`, value, source, origin });
+    for (const [key, { value, origin }] of layer.new) newEntries.set(key, { key: `new.${key}`, value, source, origin });
     for (const [key, { value, origin }] of layer.registry) registry.set(key, { key: `registry.${key}`, value, source, origin });
     for (const [name, { value, origin }] of layer.aliases) aliases.set(name, { key: `aliases.${name}`, value, source, origin });
     for (const [name, { value, origin }] of layer.trust) trust.set(name, { key: `trust.${name}`, value, source, origin });
@@ -624,6 +674,7 @@ export async function loadConfig(opts: { cwd: string; env: NodeJS.ProcessEnv }):
     locker.set("rev", { ...lockerRev, value: null });
   }
   for (const { key } of LOCKER_KEYS) entries.push(locker.get(key)!);
+  for (const key of NEW_KEYS) entries.push(newEntries.get(key)!);
   for (const key of REGISTRY_KEYS) {
     const e = registry.get(key)!;
     entries.push({ ...e, value: shown(key, e.value) });
@@ -652,6 +703,11 @@ export async function loadConfig(opts: { cwd: string; env: NodeJS.ProcessEnv }):
         set: locker.get("set")!.value as string,
         mirror: locker.get("mirror")!.value as string,
         rev: locker.get("rev")!.value as string | null,
+      },
+      new: {
+        composer: newEntries.get("composer")!.value as string,
+        composerTag: newEntries.get("composer-tag")!.value as string,
+        composerUrl: newEntries.get("composer-url")!.value as string,
       },
     },
     entries,

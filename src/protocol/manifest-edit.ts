@@ -551,3 +551,74 @@ export function setDirectNix(text: string, spec: DirectNixSpec): string {
 export function removeDirectNix(text: string, name: string): string {
   return removeKey(text, ["deps", "direct", "nix", name], ["deps", "direct", "nix"]);
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// ekala.toml
+
+/** Where a line's content ends: before a comment (outside strings) and trailing whitespace. */
+function contentEnd(line: string): number {
+  let quote: string | null = null;
+  let end = 0;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (quote) {
+      if (quote === '"' && c === "\\") i++;
+      else if (c === quote) quote = null;
+      end = i + 1;
+    } else if (c === "#") break;
+    else if (c === '"' || c === "'") {
+      quote = c;
+      end = i + 1;
+    } else if (c !== " " && c !== "\t") end = i + 1;
+  }
+  return end;
+}
+
+/** `[set] packages` of ekala.toml as written (strings), or null. */
+function setPackages(doc: Record<string, unknown>): unknown[] | null {
+  const set = doc.set as Record<string, unknown> | undefined;
+  return set && typeof set === "object" && Array.isArray(set.packages) ? set.packages : null;
+}
+
+/**
+ * Adds `path` to ekala.toml's `[set] packages` (docs/formats.md §6.2), keeping the rest of the file byte for byte. In a
+ * multi-line array the new entry goes on its own line before the closing bracket, indented as the entry above it
+ * (two spaces by default), with a trailing comma (one is added after the previous entry if it had none). A
+ * one-line array, or one whose last entry shares the closing bracket's line, is rewritten in the writer's layout:
+ * one entry per line, indented two spaces, each with a trailing comma. The caller has validated the file
+ * (parseSetManifest) and checked that `path` is not listed yet.
+ */
+export function addSetPackage(text: string, path: string): string {
+  const before = setPackages(checkToml(text));
+  if (before === null) {
+    throw new CprError("edit.set-packages", "ekala.toml has no [set] packages array to add the atom to", { where: "ekala.toml", hint: 'add packages = [] under [set]' });
+  }
+  const wanted = JSON.stringify([...before, path]);
+  const doc = scan(text);
+  const kv = kvs(doc).find((k) => samePath(k.path, ["set", "packages"]));
+  if (!kv) throw new CprError("edit.set-packages", "ekala.toml's [set] packages cannot be edited in place", { where: "ekala.toml", hint: "write it as packages = [ ... ] under [set]" });
+  const rewrite = () => replaceValue(doc, kv, `[${doc.eol}${[...before, path].map((p) => `  ${tomlBasicString(String(p))},${doc.eol}`).join("")}]`);
+  let out: string | null = null;
+  const closing = doc.lines[kv.valueEnd.line]!;
+  const bracket = kv.valueEnd.col - 1;
+  if (kv.valueEnd.line > kv.start && closing.slice(0, bracket).trim() === "") {
+    const lines = [...doc.lines];
+    // The last line holding an entry (not blank, not only a comment), above the closing bracket.
+    let last = kv.valueEnd.line - 1;
+    while (last > kv.start && contentEnd(lines[last]!) === 0) last--;
+    const lastLine = lines[last]!;
+    const end = contentEnd(lastLine);
+    const indent = last > kv.start ? /^[ \t]*/.exec(lastLine)![0] : "  ";
+    if (last > kv.start && lastLine[end - 1] !== "," && lastLine[end - 1] !== "[") lines[last] = lastLine.slice(0, end) + "," + lastLine.slice(end);
+    lines.splice(kv.valueEnd.line, 0, `${indent}${tomlBasicString(path)},`);
+    out = render(doc, lines);
+  }
+  for (const candidate of out === null ? [rewrite()] : [out, rewrite()]) {
+    try {
+      if (JSON.stringify(setPackages(checkToml(candidate))) === wanted) return candidate;
+    } catch (e) {
+      if (!(e instanceof CprError)) throw e;
+    }
+  }
+  throw new CprError("edit.set-packages", `ekala.toml's [set] packages could not be edited to add "${path}"`, { where: "ekala.toml", hint: `add "${path}" to [set] packages by hand` });
+}

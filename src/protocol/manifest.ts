@@ -61,7 +61,7 @@ export type DirectNixDep =
 
 export interface AtomManifest {
   readonly package: PackageSection;
-  /** The composer; always null in "publish" mode, which reads only `[package]`. */
+  /** The composer; always null in "publish" mode, which reads only `[package]` (and in "evaluate" mode without one). */
   readonly compose: Compose | null;
   /** set tag → label → requirement (empty in "publish" mode) */
   readonly depsFrom: Readonly<Record<string, Readonly<Record<string, Requirement>>>>;
@@ -73,7 +73,14 @@ export type ManifestMode =
   /** Publishing: only `[package]` is read and validated; other tables (even unknown ones) are ignored. */
   | "publish"
   /** Resolving/locking: the whole file is validated, `[compose]` required, unknown top-level keys rejected. */
-  | "full";
+  | "full"
+  /**
+   * Evaluating a published atom (docs/formats.md §12: publish's lock check, verify): a manifest with `[compose]` is read as in
+   * "full" mode, except that unknown top-level tables (e.g. `[locker.*]`) are ignored, as publishing ignores them
+   * (§5.1), and a static atom's `[deps]` are not read; one without `[compose]` (a locker such as nix-lock) as in
+   * "publish" mode, with `compose` null.
+   */
+  | "evaluate";
 
 export interface SetManifest {
   /** Relative atom directories, normalised (no `./`, no trailing `/`), unique, never escaping or the root. */
@@ -805,12 +812,15 @@ function readDirect(
 export function parseAtomManifest(text: string, file: string, mode: ManifestMode = "full"): AtomManifest {
   const doc = parseDocument(text, file);
   const ctx: Ctx = new Ctx(file, text);
+  if (mode === "evaluate" && doc.compose === undefined) mode = "publish";
   if (mode === "full") {
     ctx.onlyKeys(doc, [], TOP_KEYS, "atom.toml has only [package], [compose] and [deps]; remove or rename this table");
   }
   const pkg = readPackage(ctx, doc.package);
   if (mode === "publish") return { package: pkg, compose: null, depsFrom: {}, directNix: [] };
   const compose = readCompose(ctx, doc.compose, pkg);
+  // A static atom evaluates to its manifest (§14): for evaluation its [deps] do not matter.
+  if (mode === "evaluate" && compose.kind === "static") return { package: pkg, compose, depsFrom: {}, directNix: [] };
   const { depsFrom, directNix } = readDeps(ctx, doc.deps, pkg);
   if (compose.kind === "static" && (Object.keys(depsFrom).length > 0 || directNix.length > 0)) {
     ctx.fail(

@@ -21,6 +21,10 @@ export interface SourceAtom {
   readonly tree: string;
   /** The `atom.toml` blob. */
   readonly manifest: string;
+  /** Its text. */
+  readonly manifestText: string;
+  /** The `atom.lock` entry next to it in the commit (a blob; null when there is none), for the lock check (§14). */
+  readonly lock: { readonly oid: string; readonly mode: string } | null;
 }
 
 /** A listed or discovered atom directory that is not a valid atom. */
@@ -42,23 +46,25 @@ export interface SourceAtoms {
 }
 
 const MANIFEST = "atom.toml";
+const LOCK = "atom.lock";
 const SET_MANIFEST = "ekala.toml";
 
 /** Read the atoms of `commit`. Duplicate labels are an error naming both paths. */
 export async function readSourceAtoms(repo: Repo, commit: string, reporter: Reporter): Promise<SourceAtoms> {
-  // Only trees and the two manifest files matter here: other blobs are skipped while parsing.
-  const entries = new Map((await repo.listTree(commit, { blobNames: [MANIFEST, SET_MANIFEST] })).map((e) => [e.path, e]));
+  // Only trees, the two manifest files and locks matter here: other blobs are skipped while parsing.
+  const entries = new Map((await repo.listTree(commit, { blobNames: [MANIFEST, SET_MANIFEST, LOCK] })).map((e) => [e.path, e]));
   const candidates = new Set([...entries.values()].filter(isManifestEntry).map((e) => dirOf(e.path)));
   const setFile = entries.get(SET_MANIFEST);
   const listed = setFile?.type === "blob";
   const paths = listed ? await listedPaths(repo, setFile) : [...candidates].sort();
 
   const problems: AtomProblem[] = [];
-  const shaped: { path: string; tree: string; manifest: string }[] = [];
+  const shaped: { path: string; tree: string; manifest: string; lock: SourceAtom["lock"] }[] = [];
   for (const path of paths) {
     const problem = shapeProblem(path, entries);
+    const lock = entries.get(`${path}/${LOCK}`);
     if (problem) problems.push({ path, error: problem });
-    else shaped.push({ path, tree: entries.get(path)!.oid, manifest: entries.get(`${path}/${MANIFEST}`)!.oid });
+    else shaped.push({ path, tree: entries.get(path)!.oid, manifest: entries.get(`${path}/${MANIFEST}`)!.oid, lock: lock?.type === "blob" ? { oid: lock.oid, mode: lock.mode } : null });
   }
 
   const progress = reporter.progress("Reading manifests", shaped.length);
@@ -77,8 +83,9 @@ export async function readSourceAtoms(repo: Repo, commit: string, reporter: Repo
     try {
       const blob = blobs[i];
       if (!blob) throw new CprError("atom.missing", `cannot read ${file} (${a.manifest}) from ${commit}`, { where: file });
-      const pkg = parseAtomManifest(blob.data.toString("utf8"), file, "publish").package;
-      atoms.push({ ...a, label: pkg.label, version: pkg.version });
+      const manifestText = blob.data.toString("utf8");
+      const pkg = parseAtomManifest(manifestText, file, "publish").package;
+      atoms.push({ ...a, manifestText, label: pkg.label, version: pkg.version });
     } catch (err) {
       if (!(err instanceof CprError)) throw err;
       problems.push({ path: a.path, error: err });

@@ -2,6 +2,7 @@ import { atomCommitBody, atomCommitId, parseAtomCommit } from "../protocol/commi
 import { gitObjectId, objectFormatOf } from "../protocol/git-object.js";
 import { CprError } from "../protocol/errors.js";
 import { atomIdsOf } from "../protocol/id.js";
+import { unevaluable } from "../protocol/lock-check.js";
 import { atomRef, compareUtf8, isValidRefName, manifestRef, originRef, type ListedAtom } from "../protocol/refs.js";
 import type { Reporter } from "../protocol/report.js";
 import type { GitObject, PushOutcome, RefUpdate, Repo } from "../git/repo.js";
@@ -83,7 +84,7 @@ interface Planned {
 type Decision =
   | { readonly kind: "publish" }
   | { readonly kind: "skip"; readonly rev: string; readonly origin: string | null }
-  | { readonly kind: "refuse"; readonly error: string };
+  | { readonly kind: "refuse"; readonly error: string; /** The same on every remote (about the atom itself). */ readonly local?: true };
 
 /** decisions[remote][atom], atoms in `planned` order. */
 type Decisions = Decision[][];
@@ -106,6 +107,7 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
   const sets = await Promise.all(remotes.map((r, i) => listInitialized(r, root, listings[i]!)));
   const decisions = await Promise.all(remotes.map((r, i) => decideRemote(repo, r, sets[i]!, computed, reporter)));
   const planned = await adoptExisting(repo, computed, decisions, remotes);
+  await refuseUnevaluable(repo, planned, decisions);
   await refuseLocalConflicts(repo, planned, decisions);
 
   const base = { root, commit, dryRun: opts.dryRun ?? false };
@@ -345,6 +347,34 @@ async function fetchAdopted(repo: Repo, toPublish: readonly Planned[]): Promise<
   }
 }
 
+/**
+ * docs/formats.md §12: a consumer evaluates an atom from its published tree with its own atom.lock, so an atom to publish whose
+ * `[compose]` is not static needs, in the commit, an atom.lock that satisfies its manifest with every atom fetchable
+ * (src/protocol/lock-check.ts, the check `cpr resolve` uses). Only atoms being published are read: a skipped one
+ * writes nothing (`cpr verify` reports published atoms without a lock).
+ */
+async function refuseUnevaluable(repo: Repo, planned: readonly Planned[], decisions: Decisions): Promise<void> {
+  const todo = planned.map((p, i) => ({ p, i })).filter(({ i }) => decisions.some((d) => d[i]!.kind === "publish"));
+  const withLock = todo.filter(({ p }) => p.atom.lock !== null && p.atom.lock.mode !== "120000");
+  const blobs = await repo.readObjects(withLock.map(({ p }) => p.atom.lock!.oid));
+  const lockText = new Map(withLock.map(({ p }, k) => [p, blobs[k]?.type === "blob" ? blobs[k].data.toString("utf8") : null]));
+  for (const { p, i } of todo) {
+    const file = `${p.atom.path}/atom.toml`;
+    const lockFile = `${p.atom.path}/atom.lock`;
+    const problem = unevaluable(p.atom.manifestText, lockText.get(p) ?? null, file, lockFile);
+    if (!problem) continue;
+    const symlink = p.atom.lock?.mode === "120000" ? " (the atom.lock there is a symlink, which a published tree cannot follow)" : "";
+    const fix =
+      problem.kind === "manifest"
+        ? `fix ${file} so that \`cpr resolve\` accepts it, run \`cpr resolve\` in ${p.atom.path}, then commit atom.toml and atom.lock`
+        : problem.mismatches.some((m) => m.kind === "local")
+          ? `publish the local-only atoms first, add a URL mirror of their set to [package.sets], then run \`cpr resolve\` in ${p.atom.path} and commit atom.lock`
+          : `run \`cpr resolve\` in ${p.atom.path}, then commit atom.lock`;
+    const error = `cannot publish ${p.atom.label} ${p.version}: ${problem.message}${symlink} (docs/formats.md §12: every atom is evaluated from its own published tree and lock); ${fix}`;
+    for (const d of decisions) if (d[i]!.kind === "publish") d[i] = { kind: "refuse", error, local: true };
+  }
+}
+
 /** docs/formats.md §9.6: a local ref holding another value refuses the atom, before anything is written. */
 async function refuseLocalConflicts(repo: Repo, planned: readonly Planned[], decisions: Decisions): Promise<void> {
   const isPublishing = planned.map((_, i) => decisions.some((d) => d[i]!.kind === "publish"));
@@ -368,7 +398,7 @@ function refusedRun(planned: readonly Planned[], decisions: Decisions, remotes: 
       const x = d[i]!;
       if (x.kind !== "refuse") return;
       const display = remotes[r]!.display;
-      errors.add(remotes.length > 1 && !x.error.includes(display) ? `${display}: ${x.error}` : x.error);
+      errors.add(remotes.length > 1 && !x.local && !x.error.includes(display) ? `${display}: ${x.error}` : x.error);
     });
     const error = errors.size ? [...errors].join("; ") : "not published: other atoms of this run were refused, and a run is all-or-nothing";
     return { label: p.atom.label, version: p.version, error };

@@ -8,7 +8,7 @@ export const MANIFEST_NAME = "atom.toml";
 export const LOCK_NAME = "atom.lock";
 
 /** Writes `text` to a new temporary file in `dir` (same filesystem as the target), fsynced; returns its path. */
-async function writeTemp(dir: string, name: string, text: string): Promise<string> {
+export async function writeTemp(dir: string, name: string, text: string): Promise<string> {
   const tmp = join(dir, `.${name}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
   const fh = await open(tmp, "wx", 0o644);
   try {
@@ -23,7 +23,7 @@ async function writeTemp(dir: string, name: string, text: string): Promise<strin
   return tmp;
 }
 
-async function syncDir(dir: string): Promise<void> {
+export async function syncDir(dir: string): Promise<void> {
   // Makes the renames durable; not every platform lets a directory be fsynced.
   try {
     const fh = await open(dir, "r");

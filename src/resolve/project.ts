@@ -73,32 +73,41 @@ export async function loadLocalSet(dir: string, env: NodeJS.ProcessEnv, reporter
     const head = await repo.revParse("HEAD");
     if (head === null) return null;
     const root = await setRoot(repo, head, reporter);
-    let dirs: string[];
-    const ekala = join(top, "ekala.toml");
-    if (existsSync(ekala)) dirs = [...parseSetManifest(readFileSync(ekala, "utf8"), ekala).packages];
-    else {
-      const out = await repo.git(["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", ":(glob)**/atom.toml"]);
-      dirs = out
-        .split("\0")
-        .filter((f) => f.includes("/"))
-        .map((f) => f.slice(0, f.lastIndexOf("/")));
-    }
-    const atoms = new Map<string, LocalAtom>();
-    for (const d of new Set(dirs)) {
-      const file = join(top, d, MANIFEST_NAME);
-      if (!existsSync(file)) continue;
-      const text = readFileSync(file, "utf8");
-      let manifest: AtomManifest;
-      try {
-        manifest = parseAtomManifest(text, relative(top, file), "full");
-      } catch {
-        // An atom that cannot be locked (e.g. no [compose]) can still be depended on by label: read [package] only.
-        manifest = parseAtomManifest(text, relative(top, file), "publish");
-      }
-      atoms.set(manifest.package.label, { label: manifest.package.label, dir: join(top, d), manifestText: text, manifest });
-    }
-    return { root, atoms };
+    return { root, atoms: await workTreeAtoms(repo, top) };
   } finally {
     repo.close();
   }
+}
+
+/**
+ * The atoms of a repository's work tree (`top`), by label: the `[set].packages` of its `ekala.toml` when there is
+ * one (listed directories without an atom.toml are skipped), else every atom.toml git knows of, tracked or not
+ * ignored. Manifests are read in full, or for `[package]` only when they cannot be locked (e.g. no `[compose]`).
+ */
+export async function workTreeAtoms(repo: Repo, top: string): Promise<Map<string, LocalAtom>> {
+  let dirs: string[];
+  const ekala = join(top, "ekala.toml");
+  if (existsSync(ekala)) dirs = [...parseSetManifest(readFileSync(ekala, "utf8"), ekala).packages];
+  else {
+    const out = await repo.git(["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", ":(glob)**/atom.toml"]);
+    dirs = out
+      .split("\0")
+      .filter((f) => f.includes("/"))
+      .map((f) => f.slice(0, f.lastIndexOf("/")));
+  }
+  const atoms = new Map<string, LocalAtom>();
+  for (const d of new Set(dirs)) {
+    const file = join(top, d, MANIFEST_NAME);
+    if (!existsSync(file)) continue;
+    const text = readFileSync(file, "utf8");
+    let manifest: AtomManifest;
+    try {
+      manifest = parseAtomManifest(text, relative(top, file), "full");
+    } catch {
+      // An atom that cannot be locked (e.g. no [compose]) can still be depended on by label: read [package] only.
+      manifest = parseAtomManifest(text, relative(top, file), "publish");
+    }
+    atoms.set(manifest.package.label, { label: manifest.package.label, dir: join(top, d), manifestText: text, manifest });
+  }
+  return atoms;
 }

@@ -34,9 +34,9 @@ import {
   type LockSet,
   type Lockfile,
 } from "../protocol/lock.js";
+import { checkLock, directMatches, directUrl, localVersionText, unlocal, type LockedVersionOf } from "../protocol/lock-check.js";
 import { parseAtomManifest, type AtomManifest, type DirectNixDep } from "../protocol/manifest.js";
 import { manifestRef } from "../protocol/refs.js";
-import { substituteVersion } from "../protocol/uri.js";
 import type { Reporter } from "../protocol/report.js";
 import { compareVersions, makeVersion, matches, parseVersion, VersionSet, type Requirement, type Version } from "../protocol/version.js";
 import { ResolutionError, solve, type PartialVersions, type Provider } from "./pubgrub.js";
@@ -74,21 +74,6 @@ export interface Resolution {
   /** AtomId (or ROOT_PKG) → its requirements, for tree/why. */
   readonly edges: Readonly<Record<string, readonly GraphEdge[]>>;
   readonly stats: NetStats;
-}
-
-/** A local candidate version is written `<v>-local` (or `<v>.local` after an existing pre-release), docs/formats.md §11.2. */
-export function localVersionText(v: Version): string {
-  return v.prerelease.length === 0 ? `${v.text.split("+")[0]}-local` : `${v.text.split("+")[0]}.local`;
-}
-
-/** The plain version of a lock version that may carry the `local` marker. */
-export function unlocal(text: string): { version: Version; local: boolean } {
-  const v = parseVersion(text);
-  const pre = v.prerelease;
-  if (pre.length > 0 && pre[pre.length - 1] === "local") {
-    return { version: makeVersion(v.major, v.minor, v.patch, pre.slice(0, -1)), local: true };
-  }
-  return { version: v, local: false };
 }
 
 const idMakers = new Map<string, (label: string) => string>();
@@ -679,38 +664,6 @@ async function composeEntry(project: Project, provider: GitProvider, solution: {
   return { use: "atom", ...atom, entry: c.entry };
 }
 
-/** The locked version of the atom `[deps.from.<tag>]` `<label>` of the project, or null. */
-export type LockedVersionOf = (tag: string, label: string) => string | null;
-
-/**
- * The URL a direct Nix dependency is fetched from and locked with: with `from_version`, its `__VERSION__` replaced
- * (in the path only) by the locked version of the named atom (docs/formats.md §6.1).
- */
-export function directUrl(d: DirectNixDep, lockedVersion: LockedVersionOf): string {
-  if (!d.fromVersion) return d.url;
-  const [tag, label] = d.fromVersion;
-  const v = lockedVersion(tag, label);
-  if (v === null) throw new CprError("resolve.from-version", `${d.name}: from_version names ${tag}.${label}, which was not locked`, { hint: `add ${label} under [deps.from.${tag}]` });
-  return substituteVersion(d.url, v);
-}
-
-/** Does a lock entry still describe a manifest's direct Nix dependency (fetched from `url`)? */
-export function directMatches(d: DirectNixDep, e: LockDirectDep, url: string = d.url): boolean {
-  if (e.name !== d.name) return false;
-  switch (d.kind) {
-    case "url":
-      return e.type === "nix" && e.url === url;
-    case "tar":
-      return e.type === "nix+tar" && e.url === url;
-    case "build":
-      return e.type === "nix+src" && e.url === url && e.unpack === d.unpack;
-    case "git":
-      if (e.type !== "nix+git" || e.url !== url) return false;
-      if (d.requirement) return e.version !== null && matches(d.requirement, parseVersion(e.version.replace(/^v/, "")));
-      return e.version === null;
-  }
-}
-
 async function directEntries(project: Project, opts: ResolveOptions, lockedVersion: LockedVersionOf): Promise<LockDirectDep[]> {
   const old = (project.lock?.deps ?? []).filter((d): d is LockDirectDep => d.type !== "atom");
   const out: LockDirectDep[] = [];
@@ -804,69 +757,18 @@ export function loadGraph(cacheDir: string, lockText: string): Record<string, Gr
 export function lockSatisfies(project: Project, cacheDir: string): boolean {
   const { manifest, lock, lockText } = project;
   if (!lock || lockText === null) return false;
-  const rootOfTag = (tag: string): string | null => {
-    const mirrors = manifest.package.sets[tag];
-    if (!mirrors) return null;
-    for (const [root, s] of Object.entries(lock.sets)) {
-      if (s.tag === tag && mirrorsKey(s.mirrors) === mirrorsKey(mirrors)) return root;
-    }
-    return null;
-  };
-  const atoms = lock.deps.filter((d): d is LockDep & { type: "atom" } => d.type === "atom");
-  const direct = new Set<string>();
-  for (const [tag, reqs] of Object.entries(manifest.depsFrom)) {
-    const labels = Object.entries(reqs);
-    if (labels.length === 0) continue;
-    const root = rootOfTag(tag);
-    if (!root) return false;
-    for (const [label, req] of labels) {
-      const id = atomId(root, label);
-      const e = atoms.find((a) => a.id === id);
-      if (!e) return false;
-      const { version } = unlocal(e.version);
-      if (!matches(req, version)) return false;
-      direct.add(id);
-    }
-  }
-  const c = manifest.compose;
-  const lc = lock.compose;
-  if (!c || c.kind === "static") {
-    if (lc.use !== "static") return false;
-  } else if (c.kind === "nix") {
-    if (lc.use !== "nix" || lc.entry !== c.path) return false;
-  } else {
-    const root = rootOfTag(c.from);
-    if (lc.use !== "atom" || !root || lc.set !== root || lc.label !== c.label || lc.entry !== c.entry || !matches(c.requirement, unlocal(lc.version).version)) return false;
-    direct.add(lc.id);
-  }
-  const directLock = lock.deps.filter((d): d is LockDirectDep => d.type !== "atom");
-  if (directLock.length !== manifest.directNix.length) return false;
-  const lockedVersion: LockedVersionOf = (tag, label) => {
-    const root = rootOfTag(tag);
-    const e = root === null ? undefined : atoms.find((a) => a.id === atomId(root, label));
-    return e ? unlocal(e.version).version.text : null;
-  };
-  for (const d of manifest.directNix) {
-    let url: string;
-    try {
-      url = directUrl(d, lockedVersion);
-    } catch {
-      return false;
-    }
-    if (!directLock.some((e) => directMatches(d, e, url))) return false;
-  }
+  const { mismatches, direct } = checkLock(manifest, lock);
+  if (mismatches.length > 0) return false;
   // Every atom entry must still be needed (reachable from the project) when the graph is known.
   const graph = loadGraph(cacheDir, lockText);
-  if (graph) {
-    const seen = new Set<string>();
-    const todo = [...direct];
-    while (todo.length) {
-      const id = todo.pop()!;
-      if (seen.has(id)) continue;
-      seen.add(id);
-      for (const e of graph[id] ?? []) todo.push(e.dep);
-    }
-    if (atoms.some((a) => !seen.has(a.id))) return false;
-  } else if (atoms.length > 0 && direct.size === 0) return false;
-  return true;
+  if (!graph) return true;
+  const seen = new Set<string>();
+  const todo = [...direct];
+  while (todo.length) {
+    const id = todo.pop()!;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    for (const e of graph[id] ?? []) todo.push(e.dep);
+  }
+  return lock.deps.every((d) => d.type !== "atom" || seen.has(d.id));
 }

@@ -19,6 +19,7 @@ import { lsRefs } from "../git/lsrefs.js";
 import { parseRemoteUrl } from "../git/remote.js";
 import { atomCommitId, parseAtomCommit } from "../protocol/commit.js";
 import { atomId } from "../protocol/id.js";
+import { unevaluable } from "../protocol/lock-check.js";
 import { parseAtomManifest } from "../protocol/manifest.js";
 import { atomRef, INIT_REF, manifestRef, originRef, type ListedAtom } from "../protocol/refs.js";
 import { silentReporter, type Reporter } from "../protocol/report.js";
@@ -44,9 +45,24 @@ export interface AtomReport {
   readonly problems: readonly string[];
   /** Facts worth knowing that are not failures (e.g. the server ignored the filter). */
   readonly notes: readonly string[];
+  /** Findings about the atom that are not tampering and not failures (e.g. it cannot be evaluated: no atom.lock). */
+  readonly warnings: readonly VerifyWarning[];
   /** The trusted signer, with --trust. */
   readonly signer: string | null;
 }
+
+/**
+ * A finding that does not fail verification. Codes: `verify.no-lock` (composed, not static, and no atom.lock in the
+ * atom tree), `verify.bad-lock` (its atom.lock does not parse), `verify.lock-unsatisfied` (the lock does not satisfy
+ * atom.toml, or locks an atom local-only), `verify.manifest-unresolvable` (atom.toml has a [compose] that cannot be
+ * resolved). Each means that no consumer can evaluate the atom (docs/formats.md §12).
+ */
+export interface VerifyWarning {
+  readonly code: string;
+  readonly message: string;
+}
+
+const WARNING_CODES = { "no-lock": "verify.no-lock", "bad-lock": "verify.bad-lock", unsatisfied: "verify.lock-unsatisfied", manifest: "verify.manifest-unresolvable" } as const;
 
 /** What one atom version is expected to be (from a lock), beyond what the remote says. */
 export interface Expected {
@@ -84,6 +100,7 @@ interface Item {
   readonly expected: Expected | undefined;
   readonly problems: string[];
   readonly notes: string[];
+  readonly warnings: VerifyWarning[];
   path: string | null;
   signer: string | null;
 }
@@ -101,7 +118,7 @@ export async function verifyRemote(url: GitUrl, requests: readonly VerifyRequest
   const reports: AtomReport[] = [];
   const items: Item[] = [];
   const report = (label: string, version: string, status: VerifyStatus, problems: string[], extra: Partial<AtomReport> = {}): void =>
-    void reports.push({ label, version, url: display, rev: null, id: null, root, origin: null, path: null, status, problems, notes: [], signer: null, ...extra });
+    void reports.push({ label, version, url: display, rev: null, id: null, root, origin: null, path: null, status, problems, notes: [], warnings: [], signer: null, ...extra });
 
   for (const req of requests.length ? requests : [{ label: "", version: null } as VerifyRequest]) {
     const all = listing.atoms.filter((a) => (requests.length ? a.label === req.label : true));
@@ -115,7 +132,7 @@ export async function verifyRemote(url: GitUrl, requests: readonly VerifyRequest
         report(a.label, a.version, "legacy", [], { rev: a.rev, notes: [`legacy ref layout (refs/atoms/…): not checked`] });
         continue;
       }
-      items.push({ listed: a, expected: req.expected, problems: [], notes: [], path: null, signer: null });
+      items.push({ listed: a, expected: req.expected, problems: [], notes: [], warnings: [], path: null, signer: null });
     }
   }
   if (items.length === 0) return reports;
@@ -159,6 +176,7 @@ export async function verifyRemote(url: GitUrl, requests: readonly VerifyRequest
       status,
       problems: it.problems,
       notes: it.notes,
+      warnings: it.warnings,
       signer: it.signer,
     });
   }
@@ -221,9 +239,14 @@ async function checkAtoms(url: GitUrl, refs: ReadonlyMap<string, string>, items:
       if (manifest === null) p.push(`${manifestRef(label, version)} is missing`);
       else if (manifest !== toml.oid) p.push(`${manifestRef(label, version)} is blob ${manifest}, but the atom tree's atom.toml is ${toml.oid}`);
       try {
-        const m = parseAtomManifest(toml.data.toString("utf8"), `${ref}:atom.toml`, "publish");
+        const text = toml.data.toString("utf8");
+        const m = parseAtomManifest(text, `${ref}:atom.toml`, "publish");
         if (m.package.label !== label) p.push(`atom.toml says label '${m.package.label}', the ref says '${label}'`);
         if (m.package.version.text !== version) p.push(`atom.toml says version ${m.package.version.text}, the ref says ${version}`);
+        // docs/formats.md §12: consumers evaluate the atom from this tree with its own lock.
+        const lock = await repo.readObject(`${rev}:atom.lock`);
+        const problem = unevaluable(text, lock?.type === "blob" ? lock.data.toString("utf8") : null, `${ref}:atom.toml`, `${ref}:atom.lock`);
+        if (problem) it.warnings.push({ code: WARNING_CODES[problem.kind], message: `cannot be evaluated: ${problem.message}` });
       } catch (err) {
         p.push(`atom.toml does not parse: ${(err as Error).message}`);
       }

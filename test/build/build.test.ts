@@ -10,7 +10,7 @@ import { buildAtom } from "../../src/build/build.js";
 import { nixString } from "../../src/build/expression.js";
 import { atomToml, commitAll, tempDir, writeFiles } from "../support/repo.js";
 import { needTools } from "../support/tools.js";
-import { publishTo } from "../publish/fixture.js";
+import { publishByHand, publishTo, resolveAtom } from "../publish/fixture.js";
 import { defaultLocker, formatLock } from "../../src/protocol/lock.js";
 import { buildableSet, nixEnv } from "../registry/atoms-fixture.js";
 
@@ -63,7 +63,10 @@ test("build refuses what it cannot build, with what to do", async (t) => {
     "broken/atom.lock": formatLock({ version: 1, sets: {}, locker: defaultLocker("e711aa1f48d877652dd2ba724d4af752be7b5371"), compose: { use: "nix", entry: "default.nix" }, deps: [] }),
     "broken/default.nix": "{ notADerivation = cfg.package.version; }\n",
   });
+  await resolveAtom(join(set.work, "broken"));
   commitAll(set.work, "more atoms");
+  // publish refuses an atom without its lock (docs/formats.md §12): nolock is published by hand, as an older cpr did.
+  publishByHand(set.work, set.remote, "nolock", "nolock", "1.0.0");
   const r = await publishTo(set.work, set.remote);
   assert.equal(r.failed.length, 0, JSON.stringify(r.failed));
   const cacheDir = tempDir("cpr-cache-");

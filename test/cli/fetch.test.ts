@@ -5,7 +5,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { hookEnv, hookResult, installHook } from "../support/hooks.js";
 import { gitIn, makeBare, makeRepo, tempDir } from "../support/repo.js";
-import { copyBare, env, publishedSet, setRef } from "../store/fixture.js";
+import { copyBare, env, publishedSet, setRef, unevaluableSet } from "../store/fixture.js";
 
 /** `cpr fetch` and `cpr verify` as a user runs them: output lines, --json, exit codes, --help. */
 
@@ -173,4 +173,19 @@ test("cpr fetch and verify inside git hooks use the cache, never the hook's repo
   assert.throws(() => gitIn(server, "cat-file", "-e", set.revs["b@2.0.0"]!));
   gitIn(cache, "cat-file", "-e", set.revs["b@2.0.0"]!);
   gitIn(cache, "fsck", "--strict", "--no-dangling");
+});
+
+test("cpr verify: an atom without its lock is a warning line (and JSON warnings), exit 0", async () => {
+  const set = await unevaluableSet();
+  const cacheDir = tempDir("cpr-cache-");
+  const v = cpr(["verify", set.remote, "nolock", "locked"], set.work, cacheDir);
+  assert.equal(v.code, 0, v.stderr);
+  assert.deepEqual(v.stdout.trim().split("\n").map((l) => l.split(/\s+/).slice(0, 3).join(" ")), ["ok locked 1.0.0", "ok nolock 0.1.0", "warning nolock 0.1.0"]);
+  assert.match(v.stdout, /^warning nolock 0\.1\.0 {2}[0-9a-f]{12}: cannot be evaluated: it is composed .* but has no atom\.lock, so no consumer can evaluate it \[verify\.no-lock\]$/m);
+  assert.match(v.stderr, /2 ok, 0 failed, 1 with warnings/);
+  const j = cpr(["verify", set.remote, "nolock", "--json"], set.work, cacheDir);
+  assert.equal(j.code, 0, j.stderr);
+  const doc = JSON.parse(j.stdout);
+  assert.equal(doc.ok, true);
+  assert.deepEqual(doc.atoms[0].warnings.map((w: { code: string }) => w.code), ["verify.no-lock"]);
 });

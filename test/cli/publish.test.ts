@@ -6,11 +6,14 @@ import { fileURLToPath } from "node:url";
 import { hookEnv, hookResult, installHook } from "../support/hooks.js";
 import { GIT_TEST_ENV, atomToml, commitAll, gitIn, makeBare, makeRepo, refsOf, tempDir, writeFiles } from "../support/repo.js";
 
+const cacheDir = tempDir("cpr-cache-");
+
 /** The real `bin/cpr`, as a child process. */
 const bin = fileURLToPath(new URL("../../../bin/cpr", import.meta.url));
 
 function cpr(cwd: string, ...args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd, env: { ...process.env, ...GIT_TEST_ENV, NO_COLOR: "1" }, encoding: "utf8" });
+  // The Nix locker's rev is configured (no network), as `cpr resolve` needs it to write a lock.
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd, env: { ...process.env, ...GIT_TEST_ENV, NO_COLOR: "1", CPR_CACHE_DIR: cacheDir }, encoding: "utf8" });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -127,6 +130,25 @@ test("cpr publish and ls from a git hook act on the repository git names (GIT_DI
   const listing = json(r) as { root: string; atoms: { label: string; version: string }[] };
   assert.equal(listing.root, gitIn(dir, "rev-list", "--max-parents=0", "HEAD"));
   assert.deepEqual(listing.atoms.map((a) => `${a.label}@${a.version}`), ["bar@1.0.0", "foo@0.1.0", "foo@0.2.0"]);
+});
+
+test("cpr publish: a composed atom without atom.lock exits 1 naming cpr resolve; resolved and committed, it publishes", () => {
+  const { dir, bare } = repoWithOrigin();
+  writeFiles(dir, { "pkgs/app/atom.toml": atomToml("app", "0.1.0", '\n[compose.as]\nnix = "default.nix"\n'), "pkgs/app/default.nix": "{ }\n" });
+  commitAll(dir, "app");
+  assert.equal(cpr(dir, "init").code, 0);
+  const before = refsOf(bare);
+  const r = cpr(dir, "publish", "--all");
+  assert.equal(r.code, 1);
+  assert.match(r.stdout, /^failed {2}app 0\.1\.0: cannot publish app 0\.1\.0: it is composed .* but has no atom\.lock.*run `cpr resolve` in pkgs\/app, then commit atom\.lock$/m);
+  assert.match(r.stdout, /^failed {2}foo 0\.1\.0: not published: other atoms of this run were refused/m);
+  assert.equal(refsOf(bare), before);
+  const resolved = cpr(join(dir, "pkgs/app"), "resolve", "--offline");
+  assert.equal(resolved.code, 0, resolved.stderr);
+  commitAll(dir, "app: lock");
+  const ok = cpr(dir, "publish", "--all", "--json");
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.deepEqual((json(ok).published as { label: string }[]).map((a) => a.label), ["app", "bar", "foo"]);
 });
 
 test("cpr exit codes: usage errors are 2, failures 1", () => {

@@ -10,6 +10,7 @@ import { DEFAULT_ALIASES } from "../../src/protocol/uri.js";
 import { formatPublicKey, generateSecretKey, publicKeyOf } from "../../src/protocol/nix-key.js";
 import {
   DEFAULT_LISTING_TTL,
+  DEFAULT_NEW,
   DEFAULT_REGISTRY_LISTEN,
   DEFAULT_REGISTRY_REFRESH,
   defaultRegistryData,
@@ -119,7 +120,7 @@ test("unknown keys warn with file:line:col; invalid values are errors with file:
     const loaded = await loadConfig({ cwd: s.project, env: s.env });
     assert.deepEqual(loaded.warnings, [
       `${file}:3:1: unknown key "colour" in [cache] (known: dir, listing-ttl)`,
-      `${file}:5:1: unknown table "registri" (known: [aliases], [cache], [locker], [registry], [trust])`,
+      `${file}:5:1: unknown table "registri" (known: [aliases], [cache], [locker], [new], [registry], [trust])`,
       `${file}:9:1: unknown key "url" in [registry] (known: data, db, keys, listen, refresh, sets, token, urls)`,
     ]);
     assert.equal(loaded.config.listingTtl, 30);
@@ -197,6 +198,46 @@ test("cpr config list [--json]", () => {
     assert.equal(doc.warnings.length, 1);
     const usage = spawnSync(process.execPath, [bin, "config"], { cwd: s.sub, env, encoding: "utf8" });
     assert.equal(usage.status, 2);
+  } finally {
+    s.done();
+  }
+});
+
+test("[new]: the composer cpr new writes, from defaults or a config file; bad values are errors with file:line:col", async () => {
+  const s = sandbox();
+  try {
+    const defaults = await loadConfig({ cwd: s.sub, env: s.env });
+    assert.deepEqual(defaults.config.new, DEFAULT_NEW);
+    assert.deepEqual(DEFAULT_NEW, { composer: "atom-nix", composerTag: "atom", composerUrl: "https://github.com/ekala-project/atom" });
+    assert.deepEqual(
+      defaults.entries.filter((e) => e.key.startsWith("new.")).map((e) => [e.key, e.value, e.source]),
+      [
+        ["new.composer", "atom-nix", "default"],
+        ["new.composer-tag", "atom", "default"],
+        ["new.composer-url", "https://github.com/ekala-project/atom", "default"],
+      ],
+    );
+    const file = join(s.project, "cpr.toml");
+    writeFileSync(file, `[new]\ncomposer = "my-nix"\ncomposer-tag = "mine"\ncomposer-url = "gh:me/composers"\nentry = "x"\n`);
+    const loaded = await loadConfig({ cwd: s.sub, env: s.env });
+    assert.deepEqual(loaded.config.new, { composer: "my-nix", composerTag: "mine", composerUrl: "gh:me/composers" });
+    assert.deepEqual(entry(loaded, "new.composer"), { key: "new.composer", value: "my-nix", source: "project", origin: file });
+    assert.deepEqual(loaded.warnings, [`${file}:5:1: unknown key "entry" in [new] (known: composer, composer-tag, composer-url)`]);
+    for (const [text, message] of [
+      [`[new]\ncomposer = "-nix"\n`, /new\.composer/],
+      [`[new]\ncomposer-tag = "a..b"\n`, /new\.composer-tag/],
+      [`[new]\ncomposer-url = 1\n`, /new\.composer-url must be a string/],
+      [`[new]\ncomposer-url = "a b"\n`, /new\.composer-url/],
+    ] as const) {
+      writeFileSync(file, text);
+      await assert.rejects(loadConfig({ cwd: s.sub, env: s.env }), (e: unknown) => {
+        assert.ok(e instanceof CprError, String(e));
+        assert.equal(e.code, "config.invalid", e.message);
+        assert.equal(e.where, `${file}:2:1`);
+        assert.match(e.message, message);
+        return true;
+      });
+    }
   } finally {
     s.done();
   }

@@ -2,9 +2,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parse as parseToml } from "smol-toml";
 import { CprError } from "../../src/protocol/errors.js";
-import { parseAtomManifest } from "../../src/protocol/manifest.js";
+import { formatSetManifest, parseAtomManifest, parseSetManifest } from "../../src/protocol/manifest.js";
 import {
   addPackageSetMirror,
+  addSetPackage,
   formatDirectNix,
   removeDependency,
   removeDirectNix,
@@ -322,4 +323,23 @@ nix = "."
 
 # TODO: more
 `);
+});
+
+test("addSetPackage: a new entry in ekala.toml's [set] packages, the rest of the file byte for byte", () => {
+  const added = (text: string, path: string) => {
+    const out = addSetPackage(text, path);
+    assert.deepEqual(parseSetManifest(out, "ekala.toml").packages, [...parseSetManifest(text, "ekala.toml").packages, path]);
+    return out;
+  };
+  // A new set (§5.2's exact text) gets the writer's layout.
+  const fresh = formatSetManifest({ packages: [], tags: [] });
+  assert.equal(added(fresh, "pkgs/foo"), '[set]\npackages = [\n  "pkgs/foo",\n]\n\n[metadata]\ntags = []\n');
+  assert.equal(added(added(fresh, "a"), "b"), formatSetManifest({ packages: ["a", "b"], tags: [] }));
+  // Multi-line, with comments and a last entry without a comma.
+  const commented = '# my set\n[set]\npackages = [\n    "a", # the first\n    # more below\n    "b"  # no comma\n]  # end\n\n[metadata]\ntags = ["x"]\n';
+  assert.equal(added(commented, "ひらがな"), '# my set\n[set]\npackages = [\n    "a", # the first\n    # more below\n    "b",  # no comma\n    "ひらがな",\n]  # end\n\n[metadata]\ntags = ["x"]\n');
+  // One line, or the bracket after the last entry: rewritten in the writer's layout; CRLF kept.
+  assert.equal(added('[set]\npackages = ["a", "b"] # two\n', "c"), '[set]\npackages = [\n  "a",\n  "b",\n  "c",\n] # two\n');
+  assert.equal(added('[set]\r\npackages = [\r\n  "a"]\r\n', "b"), '[set]\r\npackages = [\r\n  "a",\r\n  "b",\r\n]\r\n');
+  assert.throws(() => addSetPackage("[metadata]\ntags = []\n", "a"), (e: unknown) => e instanceof CprError && e.code === "edit.set-packages");
 });

@@ -17,7 +17,8 @@ const monorepo = {
   "pkgs/foo/atom.toml": atomToml("foo", "0.1.0"),
   "pkgs/foo/default.nix": "{ }\n",
   "pkgs/foo/sub/atom.lock": "version = 1\n",
-  "pkgs/bar/atom.toml": atomToml("bar", "1.2.3", '\n[compose.with.atom-nix]\nfrom = "nowhere"\n\n[locker.x]\ny = 1\n'),
+  // No [compose] (a locker, like nix-lock): publishing reads only [package], so unknown and broken tables are fine.
+  "pkgs/bar/atom.toml": atomToml("bar", "1.2.3", '\n[locker.x]\ny = 1\n\n[deps.whatever]\nx = 1\n'),
   "ひらがな/atom.toml": atomToml("ひらがな", "1.0.0-rc.1"),
   "README.md": "hello\n",
 };

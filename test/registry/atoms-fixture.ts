@@ -8,7 +8,7 @@ import { defaultLocker, formatLock, type Lockfile } from "../../src/protocol/loc
 /** The published rev of the default locker, nix-lock 0.1.6 (docs/formats.md §11.9). */
 const DEFAULT_LOCKER_REV = "e711aa1f48d877652dd2ba724d4af752be7b5371";
 import { atomToml, commitAll, makeBare, makeRepo, tempDir, writeFiles } from "../support/repo.js";
-import { env, initTo, publishTo } from "../publish/fixture.js";
+import { env, initTo, publishTo, resolveAtom } from "../publish/fixture.js";
 
 export { env };
 
@@ -21,7 +21,8 @@ export const nixEnv: NodeJS.ProcessEnv = { ...env, NIX_CONFIG: NIX_TEST_CONFIG }
 
 /**
  * A published set of buildable atoms on a bare remote:
- * - `dep` 0.1.0: `[compose.as] nix`, a /bin/sh derivation reading a file of its tree (`./msg`), with its atom.lock;
+ * - `dep` 0.1.0: `[compose.as] nix`, a /bin/sh derivation reading a file of its tree (`./msg`), with the atom.lock
+ *   `cpr resolve` writes (publish needs one, docs/formats.md §12);
  * - `hello` 0.1.0: depends on `dep` (`[deps.from.home]`) and on a direct Nix file (`[deps.direct.nix] note`), with a
  *   published atom.lock pinning both; its derivation references dep's output;
  * - `hello` 0.2.0 (same shape, never built by the tests), when `withNewer`.
@@ -43,7 +44,6 @@ export async function buildableSet(opts: { tag?: string; withNewer?: boolean; re
   writeFiles(work, {
     "dep/atom.toml": `${atomToml("dep", "0.1.0")}\n[compose.as]\nnix = "default.nix"\n`,
     "dep/msg": `dep message ${tag}\n`,
-    "dep/atom.lock": formatLock({ version: 1, sets: {}, locker: defaultLocker(DEFAULT_LOCKER_REV), compose: { use: "nix", entry: "default.nix" }, deps: [] }),
     "dep/default.nix": `derivation {
   name = "cpr-dep-${tag}";
   inherit (cfg) system;
@@ -52,6 +52,7 @@ export async function buildableSet(opts: { tag?: string; withNewer?: boolean; re
 }
 `,
   });
+  await resolveAtom(join(work, "dep"));
   commitAll(work, "dep");
   const init = await initTo(work, remote);
   const first = await publishTo(work, remote);

@@ -14,7 +14,7 @@ import { startRegistry, type RunningRegistry } from "../../src/registry/serve.js
 import { createToken } from "../../src/registry/tokens.js";
 import { atomToml, commitAll, makeBare, makeRepo, tempDir, writeFiles } from "../support/repo.js";
 import { findTool, needTools } from "../support/tools.js";
-import { initTo, publishTo } from "../publish/fixture.js";
+import { initTo, publishTo, resolveAtom } from "../publish/fixture.js";
 import { buildableSet, env, nixEnv, type BuildableSet } from "./atoms-fixture.js";
 
 const bin = join(process.cwd(), "bin", "cpr");
@@ -34,6 +34,7 @@ async function otherSet(): Promise<{ remote: string; root: string }> {
     "hello/atom.toml": `${atomToml("hello", "3.0.0")}\n[package.meta]\ndescription = "Another hello"\n\n[compose.as]\nnix = "default.nix"\n`,
     "hello/default.nix": 'derivation { name = "other-hello"; inherit (cfg) system; builder = "/bin/sh"; args = [ "-c" "echo other > $out" ]; }\n',
   });
+  await resolveAtom(join(work, "hello"));
   commitAll(work, "hello");
   const remote = makeBare();
   const init = await initTo(work, remote);

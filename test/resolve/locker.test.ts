@@ -11,7 +11,7 @@ import { needTools } from "../support/tools.js";
 import { gitIn, tempDir } from "../support/repo.js";
 import { isolatedEnv, lock, makeProject, makeSet, manifestText, publishMore } from "./fixture.js";
 
-/** Spec §10's default [locker], as the spec gives it (the id is that of (set, "nix-lock"), as eka writes it). */
+/** docs/formats.md §11's default [locker], as the spec gives it (the id is that of (set, "nix-lock"), as eka writes it). */
 const SPEC_LOCKER = `
 [locker]
 label = "nix-lock"

@@ -3,7 +3,7 @@ import { chmodSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Cache } from "../../src/git/cache.js";
 import { atomToml, commitAll, gitIn, makeBare, makeRepo, tempDir, writeFiles } from "../support/repo.js";
-import { env, initTo, publishTo } from "../publish/fixture.js";
+import { env, initTo, publishByHand, publishTo, resolveAtom } from "../publish/fixture.js";
 
 export { env };
 
@@ -85,4 +85,33 @@ export function writeObject(repo: string, type: string, body: string): string {
 /** Every object of a repository, as `oid type` lines. */
 export function allObjects(repo: string): string[] {
   return gitIn(repo, "cat-file", "--batch-all-objects", "--batch-check=%(objectname) %(objecttype)").split("\n").filter(Boolean);
+}
+
+/**
+ * A set whose published atoms are all faithful, but some cannot be evaluated (docs/formats.md §12), published by hand as an
+ * older cpr did: `nolock` (composed, no atom.lock), `badlock` (an atom.lock that does not parse), `stale` (a lock
+ * that misses a dependency of atom.toml). `locked` (resolved) and `plain` (no [compose]) are fine.
+ */
+export async function unevaluableSet(): Promise<{ work: string; remote: string }> {
+  const nix = '\n[compose.as]\nnix = "default.nix"\n';
+  const work = makeRepo({
+    "locked/atom.toml": atomToml("locked", "1.0.0", nix),
+    "locked/default.nix": "{ }\n",
+    "plain/atom.toml": atomToml("plain", "1.0.0"),
+    "nolock/atom.toml": atomToml("nolock", "0.1.0", nix),
+    "nolock/default.nix": "{ }\n",
+    "badlock/atom.toml": atomToml("badlock", "0.1.0", nix),
+    "badlock/atom.lock": "version = 2\n",
+    "stale/atom.toml": atomToml("stale", "0.1.0", nix),
+  });
+  await resolveAtom(join(work, "locked"));
+  await resolveAtom(join(work, "stale"));
+  writeFiles(work, { "stale/atom.toml": atomToml("stale", "0.1.0", `${nix}\n[deps.direct.nix]\npatch.url = "https://example.org/fix.patch"\n`) });
+  commitAll(work, "atoms");
+  const remote = makeBare();
+  await initTo(work, remote);
+  for (const label of ["nolock", "badlock", "stale"]) publishByHand(work, remote, label, label, "0.1.0");
+  const r = await publishTo(work, remote, { all: false, targets: ["locked", "plain"] });
+  if (r.published.length !== 2) throw new Error(`publish failed: ${JSON.stringify(r.failed)}`);
+  return { work, remote };
 }

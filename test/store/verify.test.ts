@@ -10,7 +10,7 @@ import { treeDigest } from "../../src/git/tree-digest.js";
 import { Repo } from "../../src/git/repo.js";
 import { gitIn, tempDir } from "../support/repo.js";
 import { needTools } from "../support/tools.js";
-import { copyBare, env, newCache, publishedSet, setRef, sshKey, writeObject } from "./fixture.js";
+import { copyBare, env, newCache, publishedSet, setRef, sshKey, unevaluableSet, writeObject } from "./fixture.js";
 
 async function verify(remote: string, reqs: VerifyRequest[] = [], opts: { deep?: boolean; trust?: string } = {}): Promise<AtomReport[]> {
   const cache = await newCache();
@@ -141,4 +141,23 @@ test("signatures: publish --sign pushes a tag that real git verify-tag and ssh-k
   // No signature at all.
   const unsigned = await publishedSet();
   assert.match(problems(await verify(unsigned.remote, [{ label: "b", version: "2.0.0" }], { trust: signer.allowed }), "b", "2.0.0"), /no signature: refs\/eka\/meta\/b\/2\.0\.0\/sig is missing/);
+});
+
+test("verify: published atoms that cannot be evaluated (no lock, bad lock, unsatisfied) are warnings, not failures", async () => {
+  const set = await unevaluableSet();
+  const reports = await verify(set.remote);
+  assert.deepEqual(
+    reports.map((r) => [r.label, r.status, r.problems, r.warnings.map((w) => w.code)]),
+    [
+      ["badlock", "ok", [], ["verify.bad-lock"]],
+      ["locked", "ok", [], []],
+      ["nolock", "ok", [], ["verify.no-lock"]],
+      ["plain", "ok", [], []],
+      ["stale", "ok", [], ["verify.lock-unsatisfied"]],
+    ],
+  );
+  const message = (label: string) => reports.find((r) => r.label === label)!.warnings[0]!.message;
+  assert.equal(message("nolock"), 'cannot be evaluated: it is composed ([compose.as] nix = "default.nix") but has no atom.lock, so no consumer can evaluate it');
+  assert.match(message("badlock"), /^cannot be evaluated: its atom\.lock does not parse: unsupported lock version 2/);
+  assert.match(message("stale"), /^cannot be evaluated: its atom\.lock does not satisfy atom\.toml: \[deps\.direct\.nix\] patch is missing from the lock$/);
 });

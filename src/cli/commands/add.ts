@@ -9,7 +9,8 @@ import { caretOf, parseVersion, tryParseRequirement } from "../../protocol/versi
 import { writeManifestAndLock } from "../../resolve/lockfile.js";
 import { lockProject, resolverConfig } from "../../resolve/lock-project.js";
 import { findProjectDir, loadProject } from "../../resolve/project.js";
-import { ROOT_PKG, saveGraph, unlocal } from "../../resolve/resolve.js";
+import { unlocal } from "../../protocol/lock-check.js";
+import { ROOT_PKG, saveGraph } from "../../resolve/resolve.js";
 import { reportOutcome } from "./resolve.js";
 
 /** `cpr add`: an atom dependency (URI) or a direct Nix dependency (--nix). */

@@ -39,6 +39,9 @@ work tree. Keys:
              db = "URL"              sqlite:PATH or postgres://… (default DATA/registry.sqlite)
              listen = "HOST:PORT"    cpr serve's address (default 127.0.0.1:8080)
              refresh = SECONDS       how often cpr serve re-indexes its sets (default 300)
+  [new]      composer = "LABEL"      the composer cpr new writes: [compose.with.LABEL] (default atom-nix)
+             composer-tag = "TAG"    its set's [package.sets] tag, and its from (default atom)
+             composer-url = "URL"    that set's mirror (default https://github.com/ekala-project/atom)
 
 Environment: CPR_CACHE_DIR, CPR_LISTING_TTL, CPR_ALIASES="name=value,name=value", CPR_REGISTRY="url,url",
 CPR_REGISTRY_KEYS="key,key", CPR_REGISTRY_TOKEN, CPR_REGISTRY_DATA, CPR_REGISTRY_DB, CPR_REGISTRY_LISTEN,

@@ -18,6 +18,12 @@ labels must be unique, and a version already published with other content is ref
 already published with the same content is skipped. The run is all-or-nothing: if any atom is refused, nothing is
 written, and all refs of all atoms go to each remote in one atomic push.
 
+An atom is evaluated from its own published tree with its own atom.lock (docs/formats.md §12), so an atom whose [compose] is
+present and not [compose.as] static is refused unless the commit's tree holds an atom.lock that satisfies its
+atom.toml (every [deps.from.*] and direct Nix dependency locked within its requirement, the composer as declared)
+and locks no atom local-only (without a rev). The fix is \`cpr resolve\` in the atom, then a commit. Atoms without
+[compose] (a locker such as nix-lock) and static atoms need no lock.
+
 Options:
   --all          Every atom of the commit
   --remote R     Remote name, URL, path or alias; repeat for several (default: the current branch's

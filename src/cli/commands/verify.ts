@@ -29,12 +29,16 @@ export const command: Command = {
   - with --deep, the origin commit descends from the set root (commit graph only, --filter=tree:0);
   - with --trust FILE, refs/eka/meta/<label>/<version>/sig is a tag on the atom commit signed by a key of FILE
     (checked by git verify-tag), whose BLAKE3 tree digest matches the content.
-Legacy layouts are reported as legacy, not as failures.
+Legacy layouts are reported as legacy, not as failures. An atom that no consumer can evaluate (docs/formats.md §12: composed,
+not static, and its tree has no atom.lock, or one that does not parse or satisfy its atom.toml, or that locks an
+atom local-only) gets a warning line (codes verify.no-lock, verify.bad-lock, verify.lock-unsatisfied,
+verify.manifest-unresolvable): it is not tampering, so it does not change the exit code.
 
 Targets: URI (URL::LABEL[@REQ]: the highest matching version, every version without REQ); REMOTE with LABEL
 (every version) or LABEL@VERSION arguments, or alone for every atom; --lock [FILE] for every atom of atom.lock.
 
-Output: one line per atom version: "ok", "legacy", or "FAILED" with exactly what differs.
+Output: one line per atom version: "ok", "legacy", or "FAILED" with exactly what differs; then a "warning" line
+per warning.
 
 Options:
   --lock        Verify the atoms of ./atom.lock (or FILE) against their mirror, and every mirror against the lock
@@ -44,7 +48,8 @@ Options:
                 OpenPGP signatures are checked against a throwaway keyring of FILE's keys only, never
                 your own. Without --trust, a set with a [trust] list in config (keyed by its root, or by
                 its tag from the lock: allowed-signers lines or armored key blocks) gets the same check
-  --json        Print {"ok":bool,"atoms":[{label,version,url,rev,id,root,origin,path,status,problems,notes,signer}]}
+  --json        Print {"ok":bool,"atoms":[{label,version,url,rev,id,root,origin,path,status,problems,notes,
+                warnings:[{code,message}],signer}]}
 
 Exit codes: 0 all ok (or legacy), 1 any failure, 2 usage error.
 `,
@@ -68,7 +73,7 @@ Exit codes: 0 all ok (or legacy), 1 any failure, 2 usage error.
         for (const a of lockAtoms(lock)) {
           const [first, ...rest] = mirrorsOf(lock, a);
           if (first === undefined) {
-            reports.push({ label: a.label, version: a.version, url: "::", rev: a.rev, id: a.id, root: a.set, origin: null, path: null, status: "failed", problems: ["no URL mirror to verify against"], notes: [], signer: null });
+            reports.push({ label: a.label, version: a.version, url: "::", rev: a.rev, id: a.id, root: a.set, origin: null, path: null, status: "failed", problems: ["no URL mirror to verify against"], notes: [], warnings: [], signer: null });
             continue;
           }
           byUrl.set(first, [...(byUrl.get(first) ?? []), { label: a.label, version: a.version, expected: { rev: a.rev, root: a.set, id: a.id, mirrors: rest } }]);
@@ -128,13 +133,15 @@ function printReports(ctx: Context, reports: readonly AtomReport[]): void {
     if (r.status === "ok") t.out(`${t.green("ok")}      ${r.label} ${r.version}  ${rev}${r.signer ? `  signed by ${r.signer}` : ""}`);
     else if (r.status === "legacy") t.out(`${t.yellow("legacy")}  ${r.label} ${r.version}  ${rev}  ${r.notes.join("; ")}`);
     else t.out(`${t.red("FAILED")}  ${r.label} ${r.version}  ${rev}: ${r.problems.join("; ")}`);
+    for (const w of r.warnings) t.out(`${t.yellow("warning")} ${r.label} ${r.version}  ${rev}: ${w.message} [${w.code}]`);
   }
   // Notes are mostly about the server (e.g. filters not allowed): each distinct one once.
   const notes = new Map<string, number>();
   for (const r of reports) if (r.status !== "legacy") for (const n of r.notes) notes.set(n, (notes.get(n) ?? 0) + 1);
   for (const [n, count] of notes) t.info(`note: ${n}${count > 1 ? ` (${count} atoms)` : ""}`);
   const failed = reports.filter((r) => r.status === "failed").length;
-  t.info(`${reports.length - failed} ok, ${failed} failed`);
+  const warned = reports.filter((r) => r.warnings.length > 0).length;
+  t.info(`${reports.length - failed} ok, ${failed} failed${warned ? `, ${warned} with warnings` : ""}`);
 }
 
 /** Read and parse a lock (src/protocol/lock.ts). */
