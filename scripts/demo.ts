@@ -124,11 +124,13 @@ async function main(): Promise<void> {
   step(["init"]);
 
   say("Publish every atom: one orphan commit each, reusing the atom's existing tree, in one atomic push. An atom that is");
-  process.stdout.write("# evaluated needs its atom.lock in its tree (consumers read each atom's own lock): hello has none yet, so\n");
-  process.stdout.write("# hello is refused and the other three are published.\n");
+  process.stdout.write("# evaluated needs its atom.lock in its tree (consumers read each atom's own lock): hello has none yet. A run is\n");
+  process.stdout.write("# all-or-nothing, so nothing is pushed; the three atoms whose locks are committed can be published on their own.\n");
   step(["publish", "--all"], { expectFail: true });
+  step(["publish", "lib/greet", "pkgs/cowsay", "tools/fmt"]);
   say("hello depends on greet from its own set (\"::\"). Consumers fetch greet from a mirror of that set, so name the set's");
-  process.stdout.write("# remote beside \"::\" in hello's [package.sets], lock with cpr resolve, commit, and publish again: only hello is new.\n");
+  process.stdout.write("# remote beside \"::\" in hello's [package.sets], lock the published greet with cpr resolve, commit, and publish\n");
+  process.stdout.write("# again: only hello is new.\n");
   const helloToml = join(work, "pkgs/hello/atom.toml");
   writeFileSync(helloToml, readFileSync(helloToml, "utf8").replace('demo = "::"', `demo = ["::", ${JSON.stringify(remote)}]`));
   show("git", ["--no-pager", "diff", "--", "pkgs/hello/atom.toml"]);
