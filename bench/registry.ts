@@ -709,10 +709,11 @@ const NIX_CONFIG = "build-users-group =\nsandbox = false\nsubstituters =\nexperi
  * line) — then a checksum-free index of them. No sleeps: the time is the shell's.
  */
 function payloadNix(mib: number): string {
-  return `{ system ? builtins.currentSystem, ... }:
-derivation {
+  // A plain derivation: under cpr it is the atom's value (docs/evaluation.md), and nix-build builds the same file.
+  // builtins.currentSystem is Nix's system setting, which cpr build sets to the target system.
+  return `derivation {
   name = "payload";
-  inherit system;
+  system = builtins.currentSystem;
   builder = "/bin/sh";
   PATH = "/usr/bin:/bin";
   args = [ "-c" ''
@@ -764,8 +765,8 @@ async function benchGet(cfg: RegistryBenchConfig, scratch: string): Promise<GetR
   writeFileSync(join(src, "payload", "atom.toml"), `[package]\nlabel = "payload"\nversion = "1.0.0"\n\n[compose.as]\nnix = "default.nix"\n`);
   writeFileSync(join(src, "payload", "default.nix"), payloadNix(cfg.workMiB));
   await git(src, ["init", "-q", "-b", "main"], { env });
-  // A composed atom is published with its lock (docs/formats.md §12); offline, the locker's rev is configured.
-  await run(CPR_BIN, ["resolve"], { cwd: join(src, "payload"), env: { ...env, CPR_LOCKER_REV: "0".repeat(40) } });
+  // A composed atom is published with its lock (docs/formats.md §12); the default locker needs no network.
+  await run(CPR_BIN, ["resolve"], { cwd: join(src, "payload"), env });
   await git(src, ["add", "-A"], { env });
   await git(src, ["commit", "-q", "-m", "payload"], { env });
   await git(dir, ["init", "-q", "--bare", remote], { env });
