@@ -52,7 +52,9 @@ export function lockChanges(before: Lockfile | null, after: Lockfile | null): Lo
   const oc = before?.compose ?? STATIC;
   const nc = after?.compose ?? STATIC;
   if (!sameComposer(oc, nc)) {
-    out.push({ kind: "compose", label: "composer", id: nc.use === "atom" ? nc.id : oc.use === "atom" ? oc.id : null, from: composerText(oc), to: composerText(nc) });
+    // A composer atom is "the composer"; a trivial or static atom's [compose] is named as such.
+    const label = nc.use === "atom" || oc.use === "atom" ? "composer" : "[compose]";
+    out.push({ kind: "compose", label, id: nc.use === "atom" ? nc.id : oc.use === "atom" ? oc.id : null, from: composerText(oc), to: composerText(nc) });
   }
   if (before && !before.locker && after?.locker) out.push({ kind: "locker", label: "locker", id: after.locker.id, from: null, to: `${after.locker.label} ${after.locker.version}` });
   return out;
@@ -61,7 +63,7 @@ export function lockChanges(before: Lockfile | null, after: Lockfile | null): Lo
 /** "2 changes"; naming the composer and locker: "1 change: the composer", "3 changes: 2 atoms and the composer". */
 function changesText(changes: readonly LockChange[]): string {
   const n = `${changes.length} change${changes.length === 1 ? "" : "s"}`;
-  const others = changes.filter((c) => c.kind !== "atom").map((c) => `the ${c.label}`);
+  const others = changes.filter((c) => c.kind !== "atom").map((c) => (c.label.startsWith("[") ? c.label : `the ${c.label}`));
   if (others.length === 0) return n;
   const atoms = changes.length - others.length;
   const parts = [...(atoms > 0 ? [`${atoms} atom${atoms === 1 ? "" : "s"}`] : []), ...others];
