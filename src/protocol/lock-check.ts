@@ -1,7 +1,7 @@
 import { CprError } from "./errors.js";
 import { atomIdsOf } from "./id.js";
 import { parseLock, sortMirrors, type LockDep, type LockDirectDep, type Lockfile } from "./lock.js";
-import { parseAtomManifest, type AtomManifest, type DirectNixDep } from "./manifest.js";
+import { parseAtomManifest, type AtomManifest, type DirectNixDep } from "./atom-manifest.js";
 import { substituteVersion } from "./uri.js";
 import { makeVersion, matches, parseVersion, type Version } from "./version.js";
 

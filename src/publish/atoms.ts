@@ -1,5 +1,5 @@
 import { CprError } from "../protocol/errors.js";
-import { parseAtomManifest, parseSetManifest } from "../protocol/manifest.js";
+import { parseAtomManifest, parseSetManifest } from "../protocol/atom-manifest.js";
 import type { Reporter } from "../protocol/report.js";
 import type { Version } from "../protocol/version.js";
 import type { Repo, TreeEntry } from "../git/repo.js";

@@ -12,7 +12,7 @@ import { Repo } from "../git/repo.js";
 import { CprError } from "../protocol/errors.js";
 import { normalizeLabel } from "../protocol/label.js";
 import { addSetPackage } from "../protocol/manifest-edit.js";
-import { normalizeRelativePath, parseSetManifest } from "../protocol/manifest.js";
+import { normalizeRelativePath, parseSetManifest } from "../protocol/atom-manifest.js";
 import { tomlBasicString, tomlKey } from "../protocol/toml.js";
 import { MANIFEST_NAME, syncDir, writeTemp } from "./lockfile.js";
 import { workTreeAtoms } from "./project.js";

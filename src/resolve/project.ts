@@ -7,7 +7,7 @@ import { dirname, join, relative, resolve as resolvePath } from "node:path";
 import { Repo } from "../git/repo.js";
 import { CprError } from "../protocol/errors.js";
 import { parseLock, type Lockfile } from "../protocol/lock.js";
-import { parseAtomManifest, parseSetManifest, type AtomManifest } from "../protocol/manifest.js";
+import { parseAtomManifest, parseSetManifest, type AtomManifest } from "../protocol/atom-manifest.js";
 import { setRoot } from "../git/root.js";
 import type { Reporter } from "../protocol/report.js";
 import { LOCK_NAME, MANIFEST_NAME } from "./lockfile.js";

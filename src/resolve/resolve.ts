@@ -35,7 +35,7 @@ import {
   type Lockfile,
 } from "../protocol/lock.js";
 import { checkLock, directMatches, directUrl, localVersionText, unlocal, type LockedVersionOf } from "../protocol/lock-check.js";
-import { parseAtomManifest, type AtomManifest, type DirectNixDep } from "../protocol/manifest.js";
+import { parseAtomManifest, type AtomManifest, type DirectNixDep } from "../protocol/atom-manifest.js";
 import { manifestRef } from "../protocol/refs.js";
 import type { Reporter } from "../protocol/report.js";
 import { compareVersions, makeVersion, matches, parseVersion, VersionSet, type Requirement, type Version } from "../protocol/version.js";

@@ -8,7 +8,7 @@ import {
   parseSetManifest,
   type AtomManifest,
   type ManifestMode,
-} from "../../src/protocol/manifest.js";
+} from "../../src/protocol/atom-manifest.js";
 import { cprFailure } from "../support/assert.js";
 
 /** The upstream atom protocol's atom.toml example (docs/formats.md §6.1 restates its rules), verbatim. */
