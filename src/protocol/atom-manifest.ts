@@ -5,7 +5,6 @@ import {
   keyPathText,
   parseTomlFile,
   quotedList,
-  tomlBasicString,
   TomlReader,
   type TomlTable,
 } from "./toml.js";
@@ -13,8 +12,9 @@ import { VERSION_PLACEHOLDER } from "./uri.js";
 import { parseRequirement, tryParseVersion, type Requirement, type Version } from "./version.js";
 
 /**
- * `atom.toml` (docs/formats.md §6.1) and `ekala.toml` (§6.2). Parse errors are CprErrors whose `where` is
- * `<file>:<line>:<col>` when the position is known, and whose message says what was expected.
+ * `atom.toml` (docs/formats.md §6.1); `ekala.toml` (§6.2) is read in set-manifest.ts with the same reader. Parse errors
+ * are CprErrors whose `where` is `<file>:<line>:<col>` when the position is known, and whose message says what was
+ * expected.
  */
 
 export interface PackageSection {
@@ -90,22 +90,16 @@ export type ManifestMode =
    */
   | "evaluate";
 
-export interface SetManifest {
-  /** Relative atom directories, normalised (no `./`, no trailing `/`), unique, never escaping or the root. */
-  readonly packages: readonly string[];
-  readonly tags: readonly string[];
-}
-
 /** Manifests have no arrays of tables: their paths are keys only. */
 type Path = readonly string[];
 type Table = TomlTable;
 
-/** How manifests name their TOML errors. */
+/** How manifests (atom.toml, ekala.toml) name their TOML errors. */
 const MANIFEST_CODES = { type: "manifest.type", missing: "manifest.missing", unknownKey: "manifest.unknown-key" } as const;
-const MANIFEST_SYNTAX = { code: "manifest.syntax", hint: "fix the TOML syntax at the position shown" } as const;
+export const MANIFEST_SYNTAX = { code: "manifest.syntax", hint: "fix the TOML syntax at the position shown" } as const;
 
-/** A reader over a manifest's text. */
-function manifestReader(text: string, file: string): TomlReader {
+/** A reader over a manifest's text (atom.toml, ekala.toml). */
+export function manifestReader(text: string, file: string): TomlReader {
   return new TomlReader(file, text, { codes: MANIFEST_CODES });
 }
 
@@ -555,85 +549,4 @@ export function parseAtomManifest(text: string, file: string, mode: ManifestMode
     );
   }
   return { package: pkg, compose, depsFrom, directNix };
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// ekala.toml
-
-/** Parse `ekala.toml`. Label uniqueness across the listed atoms needs their files and is checked by the caller. */
-export function parseSetManifest(text: string, file: string): SetManifest {
-  const doc = parseTomlFile(text, file, MANIFEST_SYNTAX);
-  const ctx: TomlReader = manifestReader(text, file);
-  ctx.onlyKeys(doc, [], ["set", "metadata"], "ekala.toml has only [set] and [metadata]; remove or rename this table");
-  if (doc.set === undefined)
-    ctx.fail(
-      "manifest.missing",
-      [],
-      `${file} has no [set] table`,
-      "add [set] with packages = [ ... ] listing the atom directories",
-    );
-  const set = ctx.table(doc.set, ["set"]);
-  ctx.onlyKeys(set, ["set"], ["packages"]);
-  if (set.packages === undefined)
-    ctx.fail("manifest.missing", ["set"], "[set].packages is missing", 'add packages = ["path/to/atom"] to [set]');
-
-  const path = ["set", "packages"];
-  const packages: string[] = [];
-  const seen = new Map<string, string>();
-  for (const raw of ctx.strings(set.packages, path, '["foo", "tools/lint"]')) {
-    const n = normalizeRelativePath(raw);
-    if (!n.ok) {
-      const why = n.reason === "absolute" ? "must be relative to the repository root" : "escapes the repository";
-      ctx.fail(
-        "manifest.bad-path",
-        path,
-        `[set].packages entry ${JSON.stringify(raw)} ${why}`,
-        'list atom directories relative to the repository root, e.g. "tools/lint"',
-        raw,
-      );
-    }
-    if (n.path === "") {
-      ctx.fail(
-        "manifest.bad-path",
-        path,
-        `[set].packages entry ${JSON.stringify(raw)} is the repository root, which cannot be an atom`,
-        "move the atom into a subdirectory and list that",
-        raw,
-      );
-    }
-    const first = seen.get(n.path);
-    if (first !== undefined) {
-      ctx.fail(
-        "manifest.duplicate",
-        path,
-        `[set].packages lists ${JSON.stringify(n.path)} twice (${JSON.stringify(first)} and ${JSON.stringify(raw)})`,
-        "list each atom directory once",
-        raw,
-      );
-    }
-    seen.set(n.path, raw);
-    packages.push(n.path);
-  }
-
-  let tags: string[] = [];
-  if (doc.metadata !== undefined) {
-    const meta = ctx.table(doc.metadata, ["metadata"]);
-    if (meta.tags !== undefined) {
-      const p = ["metadata", "tags"];
-      tags = ctx.strings(meta.tags, p, '["example"]').map((t) => ctx.label(t, "tag", p, "[metadata].tags entry", t));
-    }
-  }
-  return { packages, tags };
-}
-
-/**
- * Writes ekala.toml (docs/formats.md §6.2): packages one per line, indented two spaces, each with a trailing comma; an empty list
- * is `[]`. Tags stay on one line when there are at most one, else they are written like packages.
- * A new set gives exactly `[set]\npackages = []\n\n[metadata]\ntags = []\n`.
- */
-export function formatSetManifest(m: SetManifest): string {
-  const multiline = (items: readonly string[]) => `[\n${items.map((s) => `  ${tomlBasicString(s)},\n`).join("")}]`;
-  const packages = m.packages.length === 0 ? "[]" : multiline(m.packages);
-  const tags = m.tags.length <= 1 ? `[${m.tags.map(tomlBasicString).join("")}]` : multiline(m.tags);
-  return `[set]\npackages = ${packages}\n\n[metadata]\ntags = ${tags}\n`;
 }

@@ -12,7 +12,8 @@ import { atomCommitBody, atomCommitId, parseAtomCommit } from "../../src/protoco
 import { atomId, atomIdKey } from "../../src/protocol/id.js";
 import { normalizeLabel } from "../../src/protocol/label.js";
 import { DEFAULT_LOCKER_SET, formatLock, parseLock } from "../../src/protocol/lock.js";
-import { formatSetManifest, parseAtomManifest, parseSetManifest } from "../../src/protocol/atom-manifest.js";
+import { parseAtomManifest } from "../../src/protocol/atom-manifest.js";
+import { formatSetManifest, parseSetManifest } from "../../src/protocol/set-manifest.js";
 import { parseAtomUri, parseGitUrl } from "../../src/protocol/uri.js";
 import { parseRequirement, VersionSet } from "../../src/protocol/version.js";
 import { cprFailure } from "../support/assert.js";
