@@ -9,7 +9,8 @@ import {
   type TomlTable,
 } from "./toml.js";
 import { VERSION_PLACEHOLDER } from "./uri.js";
-import { parseRequirement, tryParseVersion, type Requirement, type Version } from "./version.js";
+import { parseRequirement, type Requirement } from "./requirement.js";
+import { tryParseVersion, type Version } from "./version.js";
 
 /**
  * `atom.toml` (docs/formats.md §6.1); `ekala.toml` (§6.2) is read in set-manifest.ts with the same reader. Parse errors

@@ -15,7 +15,8 @@ import { DEFAULT_LOCKER_SET, formatLock, parseLock } from "../../src/protocol/lo
 import { parseAtomManifest } from "../../src/protocol/atom-manifest.js";
 import { formatSetManifest, parseSetManifest } from "../../src/protocol/set-manifest.js";
 import { parseAtomUri, parseGitUrl } from "../../src/protocol/uri.js";
-import { parseRequirement, VersionSet } from "../../src/protocol/version.js";
+import { parseRequirement } from "../../src/protocol/requirement.js";
+import { VersionSet } from "../../src/protocol/version-set.js";
 import { cprFailure } from "../support/assert.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
