@@ -1,13 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CprError } from "../../src/protocol/errors.js";
 import {
   normalizeRelativePath,
   parseAtomManifest,
   type AtomManifest,
   type ManifestMode,
 } from "../../src/protocol/atom-manifest.js";
-import { cprFailure } from "../support/assert.js";
+import { cprFailureWith } from "../support/assert.js";
 
 /** The upstream atom protocol's atom.toml example (docs/formats.md §6.1 restates its rules), verbatim. */
 const SPEC_ATOM = `[package]
@@ -42,18 +41,9 @@ const PKG = '[package]\nlabel = "foo"\nversion = "0.1.0"\n';
 const SETS = '\n[package.sets]\natom = "https://github.com/ekala-project/atom"\nhome = "::"\n';
 const COMPOSE = '\n[compose.with.atom-nix]\nfrom = "atom"\n';
 
-/** Asserts that `fn` throws a CprError with `code`, and returns it for further checks. */
-function throwsCpr(fn: () => unknown, code: string, message?: RegExp): CprError {
-  const caught = cprFailure(fn, `expected a CprError ${code}`);
-  assert.equal(caught.code, code, caught.message);
-  if (message) assert.match(caught.message, message);
-  assert.ok(caught.hint && caught.hint.length > 0, `error ${code} has a hint`);
-  return caught;
-}
-
 const atom = (text: string, mode: ManifestMode = "full"): AtomManifest => parseAtomManifest(text, "a/atom.toml", mode);
 const fails = (text: string, code: string, message?: RegExp, mode: ManifestMode = "full") =>
-  throwsCpr(() => atom(text, mode), code, message);
+  cprFailureWith(() => atom(text, mode), code, message);
 
 test("the upstream atom.toml example parses completely (docs/formats.md §6.1)", () => {
   const m = atom(SPEC_ATOM);
@@ -121,7 +111,7 @@ test("publish mode reads only [package]: no [compose], unknown tables and broken
 });
 
 test("mode defaults to full", () => {
-  throwsCpr(() => parseAtomManifest(PKG, "x/atom.toml"), "manifest.missing", /\[compose\]/);
+  cprFailureWith(() => parseAtomManifest(PKG, "x/atom.toml"), "manifest.missing", /\[compose\]/);
 });
 
 test("[package] version must be strict SemVer, with position and hint", () => {
@@ -149,9 +139,9 @@ test("[package] version must be strict SemVer, with position and hint", () => {
 test("[package] label is validated and NFKC-normalised", () => {
   assert.equal(atom('[package]\nlabel = "\uFB01le"\nversion = "0.1.0"\n', "publish").package.label, "file");
   assert.equal(atom('[package]\nlabel = "ひらがな"\nversion = "0.1.0"\n', "publish").package.label, "ひらがな");
-  const e = throwsCpr(() => atom('[package]\nversion = "0.1.0"\nlabel = "-atom"\n', "publish"), "label.invalid-start");
+  const e = cprFailureWith(() => atom('[package]\nversion = "0.1.0"\nlabel = "-atom"\n', "publish"), "label.invalid-start");
   assert.equal(e.where, "a/atom.toml:3:1");
-  throwsCpr(() => atom('[package]\nlabel = "a b"\nversion = "0.1.0"\n', "publish"), "label.invalid-chars");
+  cprFailureWith(() => atom('[package]\nlabel = "a b"\nversion = "0.1.0"\n', "publish"), "label.invalid-chars");
 });
 
 test("[package] requires label and version and rejects unknown keys and a misplaced description", () => {
@@ -169,7 +159,7 @@ test("[package.meta]: description and tags; other keys tolerated; tags are Tags"
   const m = atom(PKG + '[package.meta]\ndescription = "d"\ntags = ["a.b", "lang:nix"]\nhomepage = "x"\n', "publish");
   assert.equal(m.package.description, "d");
   assert.deepEqual(m.package.tags, ["a.b", "lang:nix"]);
-  const e = throwsCpr(
+  const e = cprFailureWith(
     () => atom(PKG + '[package.meta]\ntags = [\n  "ok",\n  "a..b",\n]\n', "publish"),
     "tag.double-dot",
   );
@@ -184,7 +174,7 @@ test("[package.sets]: mirror or array, tags normalised, duplicates dropped, bad 
   fails(PKG + "[package.sets]\na = []\n", "manifest.type", /at least one mirror/, "publish");
   fails(PKG + '[package.sets]\na = "has space"\n', "manifest.bad-mirror", undefined, "publish");
   fails(PKG + "[package.sets]\na = 1\n", "manifest.type", undefined, "publish");
-  throwsCpr(() => atom(PKG + '[package.sets]\n"-x" = "::"\n', "publish"), "label.invalid-start");
+  cprFailureWith(() => atom(PKG + '[package.sets]\n"-x" = "::"\n', "publish"), "label.invalid-start");
   fails(PKG + '[package.sets]\n"\uFB01" = "::"\nfi = "::"\n', "manifest.duplicate", /"fi" twice/, "publish");
 });
 
@@ -233,7 +223,7 @@ test("[compose.with]: one composer, from must be a set, version defaults to *, e
     "manifest.invalid-requirement",
     /\[compose\.with\.atom-nix\]\.version must be a version requirement/,
   );
-  throwsCpr(() => atom(PKG + SETS + '\n[compose.with."1bad"]\nfrom = "atom"\n'), "label.invalid-start");
+  cprFailureWith(() => atom(PKG + SETS + '\n[compose.with."1bad"]\nfrom = "atom"\n'), "label.invalid-start");
 });
 
 test('[compose]: exactly one of with/as; [compose.as] nix or static = "config"', () => {
@@ -271,7 +261,7 @@ test("[deps.from]: tags must be set keys; labels and requirements validated", ()
   assert.match(r.message, /\[deps\.from\.home\]\.hosts must be a version requirement/);
   assert.equal(r.where, "a/atom.toml:13:1");
   fails(base + "\n[deps.from.home]\nhosts = 1\n", "manifest.type");
-  throwsCpr(() => atom(base + '\n[deps.from.home]\n"_x" = "^1"\n'), "label.invalid-start");
+  cprFailureWith(() => atom(base + '\n[deps.from.home]\n"_x" = "^1"\n'), "label.invalid-start");
   fails(base + '\n[deps.from.home]\nfi = "^1"\n"\uFB01" = "^2"\n', "manifest.duplicate");
   fails(base + "\n[deps.other]\nx = 1\n", "manifest.unknown-key", /"other" in \[deps\]/);
   fails(base + "\n[deps.direct.npm]\nx = 1\n", "manifest.unknown-key", /"npm" in \[deps\.direct\]/);
@@ -341,7 +331,7 @@ test("[deps.direct.nix]: the four forms and their key rules", () => {
   fails(base + 'a.url = ""\n', "manifest.direct-dep", /must not be empty/);
   fails(base + "a.url = 3\n", "manifest.type");
   fails(base + 'a = "https://x"\n', "manifest.type", /must be a table/);
-  throwsCpr(() => atom(base + '"9a".url = "https://x"\n'), "label.invalid-start");
+  cprFailureWith(() => atom(base + '"9a".url = "https://x"\n'), "label.invalid-start");
   fails(base + 'a = { git = "https://x", version = "1.0.0 - 2.0.0" }\n', "manifest.invalid-requirement");
 });
 

@@ -1,8 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CprError } from "../../src/protocol/errors.js";
 import { formatSetManifest, parseSetManifest } from "../../src/protocol/set-manifest.js";
-import { cprFailure } from "../support/assert.js";
+import { cprFailureWith } from "../support/assert.js";
 
 /** The upstream atom protocol's ekala.toml example (docs/formats.md §6.2), verbatim. */
 const SPEC_SET = `[set]
@@ -17,15 +16,6 @@ tags = ["example"]
 `;
 
 const NEW_SET = "[set]\npackages = []\n\n[metadata]\ntags = []\n";
-
-/** Asserts that `fn` throws a CprError with `code` and a hint, and returns it for further checks. */
-function throwsCpr(fn: () => unknown, code: string, message?: RegExp): CprError {
-  const caught = cprFailure(fn, `expected a CprError ${code}`);
-  assert.equal(caught.code, code, caught.message);
-  if (message) assert.match(caught.message, message);
-  assert.ok(caught.hint && caught.hint.length > 0, `error ${code} has a hint`);
-  return caught;
-}
 
 const set = (text: string) => parseSetManifest(text, "ekala.toml");
 
@@ -42,11 +32,11 @@ test("[set].packages are normalised", () => {
 
 test("[set].packages may not escape, be the root, be absolute or repeat", () => {
   for (const p of ["..", "../x", "a/../../x"])
-    throwsCpr(() => set(`[set]\npackages = [${JSON.stringify(p)}]\n`), "manifest.bad-path", /escapes the repository/);
+    cprFailureWith(() => set(`[set]\npackages = [${JSON.stringify(p)}]\n`), "manifest.bad-path", /escapes the repository/);
   for (const p of [".", "", "./", "a/.."])
-    throwsCpr(() => set(`[set]\npackages = [${JSON.stringify(p)}]\n`), "manifest.bad-path", /repository root/);
-  throwsCpr(() => set('[set]\npackages = ["/abs"]\n'), "manifest.bad-path", /must be relative/);
-  const dup = throwsCpr(
+    cprFailureWith(() => set(`[set]\npackages = [${JSON.stringify(p)}]\n`), "manifest.bad-path", /repository root/);
+  cprFailureWith(() => set('[set]\npackages = ["/abs"]\n'), "manifest.bad-path", /must be relative/);
+  const dup = cprFailureWith(
     () => set('[set]\npackages = [\n  "foo",\n  "bar",\n  "./foo/",\n]\n'),
     "manifest.duplicate",
     /"foo" twice/,
@@ -55,29 +45,29 @@ test("[set].packages may not escape, be the root, be absolute or repeat", () => 
 });
 
 test("ekala.toml structure errors", () => {
-  throwsCpr(() => set("[metadata]\ntags = []\n"), "manifest.missing", /no \[set\] table/);
-  throwsCpr(() => set("[set]\n"), "manifest.missing", /packages is missing/);
-  const u = throwsCpr(
+  cprFailureWith(() => set("[metadata]\ntags = []\n"), "manifest.missing", /no \[set\] table/);
+  cprFailureWith(() => set("[set]\n"), "manifest.missing", /packages is missing/);
+  const u = cprFailureWith(
     () => set("[set]\npackages = []\nmembers = []\n"),
     "manifest.unknown-key",
     /"members" in \[set\]/,
   );
   assert.equal(u.where, "ekala.toml:3:1");
-  throwsCpr(
+  cprFailureWith(
     () => set("[set]\npackages = []\n\n[workspace]\nx = 1\n"),
     "manifest.unknown-key",
     /"workspace" at the top level/,
   );
-  throwsCpr(() => set('[set]\npackages = "foo"\n'), "manifest.type", /array of strings/);
-  throwsCpr(() => set("[set]\npackages = [1]\n"), "manifest.type");
-  throwsCpr(() => set("[set]\npackages = [\n"), "manifest.syntax");
+  cprFailureWith(() => set('[set]\npackages = "foo"\n'), "manifest.type", /array of strings/);
+  cprFailureWith(() => set("[set]\npackages = [1]\n"), "manifest.type");
+  cprFailureWith(() => set("[set]\npackages = [\n"), "manifest.syntax");
 });
 
 test("[metadata]: tags are Tags, other keys ignored", () => {
   assert.deepEqual(set('[set]\npackages = []\n[metadata]\ntags = ["a:b", "x.y"]\nowner = "me"\n').tags, ["a:b", "x.y"]);
-  throwsCpr(() => set('[set]\npackages = []\n[metadata]\ntags = ["a..b"]\n'), "tag.double-dot");
-  throwsCpr(() => set('[set]\npackages = []\n[metadata]\ntags = ["-a"]\n'), "label.invalid-start");
-  throwsCpr(() => set("metadata = 1\n[set]\npackages = []\n"), "manifest.type", /\[metadata\] must be a table/);
+  cprFailureWith(() => set('[set]\npackages = []\n[metadata]\ntags = ["a..b"]\n'), "tag.double-dot");
+  cprFailureWith(() => set('[set]\npackages = []\n[metadata]\ntags = ["-a"]\n'), "label.invalid-start");
+  cprFailureWith(() => set("metadata = 1\n[set]\npackages = []\n"), "manifest.type", /\[metadata\] must be a table/);
 });
 
 test("formatSetManifest follows the docs/formats.md §6.2 writer rules", () => {
