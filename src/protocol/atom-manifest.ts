@@ -1,10 +1,10 @@
 import { CprError } from "./errors.js";
 import {
   describeTomlValue as describe,
-  dottedKey,
-  keyPathText,
+  dottedKey as dotted,
+  keyPathText as keyText,
   parseTomlFile,
-  quotedList,
+  quotedList as list,
   TomlReader,
   type TomlTable,
 } from "./toml.js";
@@ -112,7 +112,7 @@ function requirementAt(ctx: TomlReader, text: string, path: Path): Requirement {
     if (!(e instanceof CprError)) throw e;
     throw new CprError(
       "manifest.invalid-requirement",
-      `${keyPathText(path)} must be a version requirement like "^1.2", got ${JSON.stringify(text)}: ${e.message}`,
+      `${keyText(path)} must be a version requirement like "^1.2", got ${JSON.stringify(text)}: ${e.message}`,
       {
         where: ctx.where(path),
         hint: e.hint ?? 'use Cargo syntax: "^1.2", "~1.2.3", ">=1.2, <1.5" or "*"',
@@ -149,7 +149,7 @@ function atomPath(ctx: TomlReader, v: unknown, path: Path): string {
     ctx.fail(
       "manifest.bad-path",
       path,
-      `${keyPathText(path)} must be a relative path inside the atom, got ${JSON.stringify(text)}`,
+      `${keyText(path)} must be a relative path inside the atom, got ${JSON.stringify(text)}`,
       'write a path relative to the atom directory, e.g. "src" or "."',
     );
   }
@@ -247,7 +247,7 @@ function readPackage(ctx: TomlReader, v: unknown): PackageSection {
         ctx.fail(
           "manifest.type",
           path,
-          `${keyPathText(path)} must name at least one mirror`,
+          `${keyText(path)} must name at least one mirror`,
           'give "::" (this repository) or a git URL',
         );
       for (const m of mirrors) {
@@ -255,7 +255,7 @@ function readPackage(ctx: TomlReader, v: unknown): PackageSection {
           ctx.fail(
             "manifest.bad-mirror",
             path,
-            `${keyPathText(path)} must be "::" or a git URL, got ${JSON.stringify(m)}`,
+            `${keyText(path)} must be "::" or a git URL, got ${JSON.stringify(m)}`,
             'a mirror is "::" (this repository) or a git URL without spaces',
             m,
           );
@@ -274,8 +274,8 @@ function unknownSet(ctx: TomlReader, pkg: PackageSection, path: Path, what: stri
     path,
     `${what} names the set "${tag}", which is not a key of [package.sets]`,
     known.length === 0
-      ? `declare it under [package.sets], e.g. ${dottedKey([tag])} = "<git url>"`
-      : `declare it under [package.sets] or use one of ${quotedList(known)}`,
+      ? `declare it under [package.sets], e.g. ${dotted([tag])} = "<git url>"`
+      : `declare it under [package.sets] or use one of ${list(known)}`,
   );
 }
 
@@ -302,7 +302,7 @@ function readCompose(ctx: TomlReader, v: unknown, pkg: PackageSection): Compose 
       ctx.fail(
         "manifest.compose",
         ["compose", "with"],
-        `[compose.with] must name exactly one composer, found ${names.length}${names.length ? ` (${quotedList(names)})` : ""}`,
+        `[compose.with] must name exactly one composer, found ${names.length}${names.length ? ` (${list(names)})` : ""}`,
         "keep a single [compose.with.<label>] table",
       );
     }
@@ -315,16 +315,16 @@ function readCompose(ctx: TomlReader, v: unknown, pkg: PackageSection): Compose 
       ctx.fail(
         "manifest.missing",
         path,
-        `${keyPathText([...path, "from"])} is missing`,
+        `${keyText([...path, "from"])} is missing`,
         'add from = "<set tag>" naming a key of [package.sets]',
       );
     const from = ctx.label(
       ctx.string(t.from, [...path, "from"], '"atom"'),
       "tag",
       [...path, "from"],
-      `[${dottedKey(path)}].from`,
+      `[${dotted(path)}].from`,
     );
-    if (!(from in pkg.sets)) unknownSet(ctx, pkg, [...path, "from"], `[${dottedKey(path)}].from`, from);
+    if (!(from in pkg.sets)) unknownSet(ctx, pkg, [...path, "from"], `[${dotted(path)}].from`, from);
     const requirement = requirementAt(
       ctx,
       t.version === undefined ? "*" : ctx.string(t.version, [...path, "version"], '"^0.4"'),
@@ -368,7 +368,7 @@ function readDeps(ctx: TomlReader, v: unknown, pkg: PackageSection): Pick<AtomMa
     for (const [rawTag, labels] of Object.entries(from)) {
       const path = ["deps", "from", rawTag];
       const tag = ctx.label(rawTag, "tag", path, "[deps.from] set tag");
-      if (!(tag in pkg.sets)) unknownSet(ctx, pkg, path, `[${dottedKey(path)}]`, tag);
+      if (!(tag in pkg.sets)) unknownSet(ctx, pkg, path, `[${dotted(path)}]`, tag);
       if (tag in depsFrom)
         ctx.fail(
           "manifest.duplicate",
@@ -384,7 +384,7 @@ function readDeps(ctx: TomlReader, v: unknown, pkg: PackageSection): Pick<AtomMa
           ctx.fail(
             "manifest.duplicate",
             p,
-            `[${dottedKey(path)}] names "${label}" twice (after NFKC normalisation)`,
+            `[${dotted(path)}] names "${label}" twice (after NFKC normalisation)`,
             "keep one entry per atom",
           );
         reqs[label] = requirementAt(ctx, ctx.string(req, p, '"^0.1.0"'), p);
@@ -429,8 +429,8 @@ function readDirect(
     ctx.fail(
       "manifest.direct-dep",
       path,
-      `${keyPathText(path)} must have exactly one of url, tar, build or git, found ${sources.length === 0 ? "none" : quotedList(sources)}`,
-      `write e.g. ${dottedKey(path.slice(-1))}.url = "https://…" or ${dottedKey(path.slice(-1))} = { git = "https://…", ref = "main" }`,
+      `${keyText(path)} must have exactly one of url, tar, build or git, found ${sources.length === 0 ? "none" : list(sources)}`,
+      `write e.g. ${dotted(path.slice(-1))}.url = "https://…" or ${dotted(path.slice(-1))} = { git = "https://…", ref = "main" }`,
     );
   }
   const kind = sources[0]!;
@@ -438,14 +438,14 @@ function readDirect(
     t,
     path,
     [kind, ...EXTRA_KEYS[kind], "from_version"],
-    `a ${kind} entry takes only ${quotedList([kind, ...EXTRA_KEYS[kind], "from_version"])}`,
+    `a ${kind} entry takes only ${list([kind, ...EXTRA_KEYS[kind], "from_version"])}`,
   );
   const url = ctx.string(t[kind], [...path, kind], '"https://example.org/file"');
   if (url === "")
     ctx.fail(
       "manifest.direct-dep",
       [...path, kind],
-      `${keyPathText([...path, kind])} must not be empty`,
+      `${keyText([...path, kind])} must not be empty`,
       "give the URL to fetch",
     );
 
@@ -457,25 +457,25 @@ function readDirect(
       ctx.fail(
         "manifest.direct-dep",
         p,
-        `${keyPathText(p)} must be a pair ["<set-tag>", "<label>"], got ${pair.length} elements`,
+        `${keyText(p)} must be a pair ["<set-tag>", "<label>"], got ${pair.length} elements`,
         "name the set tag and the atom label whose locked version goes into the URL",
       );
     const tag = ctx.label(pair[0]!, "tag", p, "from_version set tag");
     const label = ctx.label(pair[1]!, "label", p, "from_version label");
-    if (!(tag in pkg.sets)) unknownSet(ctx, pkg, p, keyPathText(p), tag);
+    if (!(tag in pkg.sets)) unknownSet(ctx, pkg, p, keyText(p), tag);
     if (!depsFrom[tag] || !(label in depsFrom[tag]!)) {
       ctx.fail(
         "manifest.direct-dep",
         p,
-        `${keyPathText(p)} names ${tag}.${label}, which is not a dependency in [deps.from.${dottedKey([tag])}]`,
-        `add ${dottedKey([label])} = "<requirement>" under [deps.from.${dottedKey([tag])}]`,
+        `${keyText(p)} names ${tag}.${label}, which is not a dependency in [deps.from.${dotted([tag])}]`,
+        `add ${dotted([label])} = "<requirement>" under [deps.from.${dotted([tag])}]`,
       );
     }
     if (!url.includes(VERSION_PLACEHOLDER)) {
       ctx.fail(
         "manifest.direct-dep",
         [...path, kind],
-        `${keyPathText([...path, kind])} must contain ${VERSION_PLACEHOLDER} because the entry has from_version`,
+        `${keyText([...path, kind])} must contain ${VERSION_PLACEHOLDER} because the entry has from_version`,
         `put ${VERSION_PLACEHOLDER} where the version goes in the URL, or drop from_version`,
       );
     }
@@ -491,7 +491,7 @@ function readDirect(
         ctx.fail(
           "manifest.type",
           [...path, "unpack"],
-          `${keyPathText([...path, "unpack"])} must be true or false, got ${describe(t.unpack)}`,
+          `${keyText([...path, "unpack"])} must be true or false, got ${describe(t.unpack)}`,
           "write unpack = true, or leave it out",
         );
       }
@@ -502,7 +502,7 @@ function readDirect(
         ctx.fail(
           "manifest.direct-dep",
           path,
-          `${keyPathText(path)} may have ref or version, not both`,
+          `${keyText(path)} may have ref or version, not both`,
           "pin a branch or tag with ref, or a SemVer tag range with version",
         );
       }
@@ -513,7 +513,7 @@ function readDirect(
           ctx.fail(
             "manifest.direct-dep",
             [...path, "ref"],
-            `${keyPathText([...path, "ref"])} must not be empty`,
+            `${keyText([...path, "ref"])} must not be empty`,
             "name a branch or tag, or leave ref out",
           );
         if (ref === "HEAD") ref = null;
