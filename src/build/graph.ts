@@ -17,7 +17,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CprError } from "../protocol/errors.js";
 import { parseLock, type LockAtom, type LockDirectDep, type Lockfile } from "../protocol/lock.js";
-import { parseAtomManifest, type AtomManifest } from "../protocol/manifest.js";
+import { parseAtomManifest, type AtomManifest } from "../protocol/atom-manifest.js";
 import { fetchLock, lockAtoms, type FetchContext } from "../store/fetch.js";
 
 /** How an atom's value is made (its lock's `[compose]`). */

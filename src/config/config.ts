@@ -1,13 +1,11 @@
 import { readFile, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { parse as parseToml, TomlError } from "smol-toml";
 import { CprError } from "../protocol/errors.js";
 import { normalizeLabel } from "../protocol/label.js";
 import { DEFAULT_LOCKER_SPEC, type LockerSpec } from "../protocol/lock.js";
-import { KeyLocator } from "../protocol/manifest.js";
 import { parsePublicKey } from "../protocol/nix-key.js";
-import { isTomlTable as isTable, type TomlTable } from "../protocol/toml-text.js";
+import { isTomlTable as isTable, parseTomlFile, TomlReader, type TomlTable } from "../protocol/toml.js";
 import { aliasCandidate, DEFAULT_ALIASES, expandAlias, type Aliases } from "../protocol/uri.js";
 import { parseVersion } from "../protocol/version.js";
 
@@ -382,29 +380,12 @@ function checkAliasValue(name: string, value: string, where: string): void {
 
 /** Reads one config file into a layer; warnings for unknown keys (and for a token in a project file). */
 function readFileLayer(text: string, file: string, homeDir: string, warnings: string[], project = false): Layer {
-  let doc: Table;
-  try {
-    doc = parseToml(text) as Table;
-  } catch (e) {
-    if (e instanceof TomlError) {
-      throw new CprError("config.syntax", `${file} is not valid TOML: ${(e.message.split("\n")[0] ?? "").replace(/^Invalid TOML document:\s*/, "")}`, {
-        where: `${file}:${e.line}:${e.column}`,
-        hint: "fix the TOML syntax at the position shown",
-        cause: e,
-      });
-    }
-    throw e;
-  }
-  const locate = new KeyLocator(text);
-  const at = (path: string[]) => {
-    const pos = locate.find(path);
-    return pos ? `${file}:${pos.line}:${pos.col}` : file;
-  };
-  const fail: (path: string[], message: string, hint: string) => never = (path, message, hint) => {
-    throw new CprError("config.invalid", message, { where: at(path), hint });
-  };
-  const table = (v: unknown, name: string): Table =>
-    isTable(v) ? v : fail([name], `[${name}] must be a table`, `write it as a [${name}] table`);
+  const doc = parseTomlFile(text, file, { code: "config.syntax", hint: "fix the TOML syntax at the position shown" });
+  const invalidCode = "config.invalid";
+  const reader = new TomlReader(file, text, { codes: { type: invalidCode, missing: invalidCode, unknownKey: invalidCode } });
+  const at = (path: string[]) => reader.where(path);
+  const fail: (path: string[], message: string, hint: string) => never = (path, message, hint) => reader.fail(invalidCode, path, message, hint);
+  const table = (v: unknown, name: string): Table => reader.table(v, [name]);
   const layer = emptyLayer();
   const base = dirname(file);
 

@@ -1,9 +1,10 @@
 import { CprError } from "./errors.js";
 import { atomIdsOf } from "./id.js";
 import { parseLock, sortMirrors, type LockDep, type LockDirectDep, type Lockfile } from "./lock.js";
-import { parseAtomManifest, type AtomManifest, type DirectNixDep } from "./manifest.js";
+import { parseAtomManifest, type AtomManifest, type DirectNixDep } from "./atom-manifest.js";
 import { substituteVersion } from "./uri.js";
-import { makeVersion, matches, parseVersion, type Version } from "./version.js";
+import { matches } from "./requirement.js";
+import { makeVersion, parseVersion, type Version } from "./version.js";
 
 /**
  * Does a lock satisfy its manifest (docs/formats.md §11, §14)? One check, pure, for everything that asks:

@@ -1,10 +1,16 @@
-import { parse as parseToml, TomlError } from "smol-toml";
-import { describeTomlValue as describe, isTomlTable as isTable, tomlBasicString, type TomlTable } from "./toml-text.js";
 import { compareUtf8 } from "./refs.js";
 import { CprError } from "./errors.js";
 import { atomId } from "./id.js";
-import { normalizeLabel, type LabelKind } from "./label.js";
-import { KeyLocator, type Pos } from "./manifest.js";
+import { type LabelKind } from "./label.js";
+import {
+  describeTomlValue as describe,
+  keyPathText as pathText,
+  parseTomlFile,
+  tomlBasicString,
+  TomlReader,
+  type TomlPath,
+  type TomlTable,
+} from "./toml.js";
 import { tryParseVersion } from "./version.js";
 
 /**
@@ -141,101 +147,19 @@ export function isLockHash(text: string): boolean {
 }
 
 type Table = TomlTable;
-type Path = readonly (string | number)[];
+type Path = TomlPath;
 
+const REGENERATE = "regenerate the lock with `cpr resolve`";
 
-
-const BARE_KEY = /^[A-Za-z0-9_-]+$/;
-function keyName(k: string): string {
-  return BARE_KEY.test(k) ? k : JSON.stringify(k);
-}
-/** Human name of a path: `[sets.<hex>].tag`, `[[deps]] #2 .hash`, `[compose].use`. */
-function pathText(path: Path): string {
-  if (path[0] === "deps" && typeof path[1] === "number") {
-    const rest = path.slice(2).map((k) => keyName(String(k)));
-    return `[[deps]] #${path[1] + 1}${rest.length ? ` ${rest.join(".")}` : ""}`;
-  }
-  const keys = path.map((k) => keyName(String(k)));
-  if (keys.length <= 1) return keys.length ? (path[0] === "version" ? "version" : `[${keys[0]}]`) : "the top level";
-  return `[${keys.slice(0, -1).join(".")}].${keys[keys.length - 1]}`;
-}
-
-class LockCtx {
-  private readonly locate: KeyLocator;
-  /** Per [[deps]] entry: a locator over its lines and the line offset of its header. */
-  private readonly depLocators: { locate: KeyLocator; offset: number }[] = [];
-
-  constructor(
-    readonly file: string,
-    text: string,
-  ) {
-    this.locate = new KeyLocator(text);
-    const lines = text.split(/\r?\n/);
-    const headers: number[] = [];
-    lines.forEach((line, i) => {
-      if (/^\s*\[\[\s*deps\s*\]\]\s*(?:#.*)?$/.test(line)) headers.push(i);
-    });
-    headers.forEach((start, n) => {
-      const end = n + 1 < headers.length ? headers[n + 1]! : lines.length;
-      // The slice keeps its header so that keys are recorded under ["deps", …].
-      this.depLocators.push({ locate: new KeyLocator(lines.slice(start, end).join("\n")), offset: start });
-    });
+/** The lock's reader: hints say to regenerate it; atom fields are checked as the lock needs them. */
+class LockReader extends TomlReader {
+  constructor(file: string, text: string) {
+    super(file, text, { codes: { type: "lock.type", missing: "lock.missing", unknownKey: "lock.unknown-key" }, regenerate: REGENERATE });
   }
 
-  where(path: Path): string {
-    let pos: Pos | null;
-    if (path[0] === "deps" && typeof path[1] === "number") {
-      const d = this.depLocators[path[1]];
-      const p = d ? d.locate.find(["deps", ...path.slice(2).map(String)]) : null;
-      pos = p && d ? { line: p.line + d.offset, col: p.col } : this.locate.find(["deps"]);
-    } else {
-      pos = this.locate.find(path.map(String));
-    }
-    return pos ? `${this.file}:${pos.line}:${pos.col}` : this.file;
-  }
-
-  fail(code: string, path: Path, message: string, hint: string): never {
-    throw new CprError(code, message, { where: this.where(path), hint });
-  }
-
-  table(v: unknown, path: Path): Table {
-    if (!isTable(v)) this.fail("lock.type", path, `${pathText(path)} must be a table, got ${describe(v)}`, "regenerate the lock with `cpr resolve`");
-    return v;
-  }
-
-  string(v: unknown, path: Path): string {
-    if (typeof v !== "string")
-      this.fail("lock.type", path, `${pathText(path)} must be a string, got ${describe(v)}`, "regenerate the lock with `cpr resolve`");
-    return v;
-  }
-
-  required(t: Table, key: string, path: Path): unknown {
-    if (t[key] === undefined)
-      this.fail("lock.missing", path, `${pathText(path)} has no "${key}"`, "regenerate the lock with `cpr resolve`");
-    return t[key];
-  }
-
-  onlyKeys(t: Table, path: Path, allowed: readonly string[]): void {
-    for (const key of Object.keys(t)) {
-      if (!allowed.includes(key)) {
-        this.fail(
-          "lock.unknown-key",
-          [...path, key],
-          `unknown key "${key}" in ${pathText(path)}; expected only ${allowed.map((k) => JSON.stringify(k)).join(", ")}`,
-          "remove it, or regenerate the lock with `cpr resolve`",
-        );
-      }
-    }
-  }
-
-  label(v: unknown, path: Path, kind: LabelKind, what: string): string {
-    const text = this.string(v, path);
-    try {
-      return normalizeLabel(text, kind, what);
-    } catch (e) {
-      if (!(e instanceof CprError)) throw e;
-      throw new CprError(e.code, `${pathText(path)}: ${e.message}`, { where: this.where(path), hint: e.hint, cause: e });
-    }
+  /** A label or tag at `path`; its error names the key. */
+  labelAt(v: unknown, path: Path, kind: LabelKind, what: string): string {
+    return this.label(this.string(v, path), kind, path, `${pathText(path)}: ${what}`);
   }
 
   hex(v: unknown, path: Path, what: string): string {
@@ -271,8 +195,8 @@ class LockCtx {
 
 const ATOM_KEYS = ["label", "version", "set", "rev", "mirror", "id"] as const;
 
-function readAtom(ctx: LockCtx, t: Table, path: Path, what: string): LockAtom {
-  const label = ctx.label(ctx.required(t, "label", path), [...path, "label"], "label", `${what} label`);
+function readAtom(ctx: LockReader, t: Table, path: Path, what: string): LockAtom {
+  const label = ctx.labelAt(ctx.required(t, "label", path), [...path, "label"], "label", `${what} label`);
   const versionText = ctx.string(ctx.required(t, "version", path), [...path, "version"]);
   if (tryParseVersion(versionText) === null)
     ctx.fail(
@@ -297,7 +221,7 @@ function readAtom(ctx: LockCtx, t: Table, path: Path, what: string): LockAtom {
   return { label, version: versionText, set, rev, mirror, id };
 }
 
-function readSets(ctx: LockCtx, v: unknown): Record<string, LockSet> {
+function readSets(ctx: LockReader, v: unknown): Record<string, LockSet> {
   const sets: Record<string, LockSet> = {};
   if (v === undefined) return sets;
   const t = ctx.table(v, ["sets"]);
@@ -312,7 +236,7 @@ function readSets(ctx: LockCtx, v: unknown): Record<string, LockSet> {
       );
     const s = ctx.table(entry, path);
     ctx.onlyKeys(s, path, ["tag", "mirrors"]);
-    const tag = ctx.label(ctx.required(s, "tag", path), [...path, "tag"], "tag", "set tag");
+    const tag = ctx.labelAt(ctx.required(s, "tag", path), [...path, "tag"], "tag", "set tag");
     const m = ctx.required(s, "mirrors", path);
     if (!Array.isArray(m) || !m.every((x) => typeof x === "string" && x !== ""))
       ctx.fail(
@@ -326,7 +250,7 @@ function readSets(ctx: LockCtx, v: unknown): Record<string, LockSet> {
   return sets;
 }
 
-function readCompose(ctx: LockCtx, v: unknown): LockCompose {
+function readCompose(ctx: LockReader, v: unknown): LockCompose {
   if (v === undefined) return { use: "static" };
   const path = ["compose"];
   const t = ctx.table(v, path);
@@ -353,11 +277,11 @@ function readCompose(ctx: LockCtx, v: unknown): LockCompose {
   }
 }
 
-function readDep(ctx: LockCtx, v: unknown, index: number): LockDep {
+function readDep(ctx: LockReader, v: unknown, index: number): LockDep {
   const path: Path = ["deps", index];
   const t = ctx.table(v, path);
   const type = ctx.string(ctx.required(t, "type", path), [...path, "type"]);
-  const name = () => ctx.label(ctx.required(t, "name", path), [...path, "name"], "label", "direct dependency name");
+  const name = () => ctx.labelAt(ctx.required(t, "name", path), [...path, "name"], "label", "direct dependency name");
   const url = () => ctx.url(ctx.required(t, "url", path), [...path, "url"]);
   const hash = () => ctx.hash(ctx.required(t, "hash", path), [...path, "hash"]);
   switch (type) {
@@ -394,21 +318,8 @@ function readDep(ctx: LockCtx, v: unknown, index: number): LockDep {
 
 /** Parse and validate; CprError with file:line:col where possible; id mismatches name the entry and both ids. */
 export function parseLock(text: string, file: string): Lockfile {
-  let doc: Table;
-  try {
-    doc = parseToml(text) as Table;
-  } catch (e) {
-    if (e instanceof TomlError) {
-      const what = (e.message.split("\n")[0] ?? e.message).replace(/^Invalid TOML document:\s*/, "");
-      throw new CprError("lock.syntax", `${file} is not valid TOML: ${what}`, {
-        where: `${file}:${e.line}:${e.column}`,
-        hint: "fix the TOML syntax, or regenerate the lock with `cpr resolve`",
-        cause: e,
-      });
-    }
-    throw e;
-  }
-  const ctx = new LockCtx(file, text);
+  const doc = parseTomlFile(text, file, { code: "lock.syntax", hint: "fix the TOML syntax, or regenerate the lock with `cpr resolve`" });
+  const ctx = new LockReader(file, text);
   ctx.onlyKeys(doc, [], ["version", "sets", "locker", "compose", "deps"]);
   if (doc.version === undefined)
     ctx.fail("lock.version", [], `${file} has no version`, "a lock starts with version = 1; regenerate it with `cpr resolve`");

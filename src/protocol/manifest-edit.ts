@@ -1,6 +1,5 @@
-import { parse as parseToml, TomlError } from "smol-toml";
 import { CprError } from "./errors.js";
-import { tomlBasicString } from "./toml-text.js";
+import { dottedKey, parseTomlFile, scanKey, skipTomlSpace as skipSpace, tomlBasicString, tomlKey, type TomlTable } from "./toml.js";
 
 /**
  * Format-preserving edits of `atom.toml` (docs/formats.md §6.3), string → string, for `cpr add` and `cpr remove`.
@@ -50,13 +49,6 @@ interface Doc {
   readonly stmts: readonly Stmt[];
 }
 
-const BARE_KEY = /^[A-Za-z0-9_-]+$/;
-
-/** A key as written by cpr: bare when possible, else a basic string. */
-export function tomlKey(key: string): string {
-  return BARE_KEY.test(key) ? key : tomlBasicString(key);
-}
-
 function norm(k: string): string {
   return k.normalize("NFKC");
 }
@@ -74,47 +66,11 @@ function syntaxError(message: string, line: number, col: number): never {
   });
 }
 
-function skipSpace(s: string, i: number): number {
-  while (s[i] === " " || s[i] === "\t") i++;
-  return i;
-}
-
-/** The value of a basic string's body (TOML escapes, including \\U and \\e). */
-function basicString(raw: string): string {
-  return raw.replace(/\\(?:u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|(.))/g, (_m, u?: string, U?: string, c?: string) => {
-    if (u !== undefined || U !== undefined) return String.fromCodePoint(parseInt((u ?? U)!, 16));
-    const map: Record<string, string> = { b: "\b", t: "\t", n: "\n", f: "\f", r: "\r", e: "\x1b", '"': '"', "\\": "\\" };
-    return map[c!] ?? c!;
-  });
-}
-
-/** Reads `a."b c".'d'` at `i`. */
+/** Reads `a."b c".'d'` at `i` (scanKey); `end` is past the spaces after it. */
 function readKey(s: string, i: number, line: number): { keys: string[]; end: number } {
-  const keys: string[] = [];
-  for (;;) {
-    i = skipSpace(s, i);
-    const q = s[i];
-    if (q === '"') {
-      let j = i + 1;
-      while (j < s.length && s[j] !== '"') j += s[j] === "\\" ? 2 : 1;
-      if (j >= s.length) syntaxError("unterminated quoted key", line, i);
-      keys.push(basicString(s.slice(i + 1, j)));
-      i = j + 1;
-    } else if (q === "'") {
-      const j = s.indexOf("'", i + 1);
-      if (j === -1) syntaxError("unterminated quoted key", line, i);
-      keys.push(s.slice(i + 1, j));
-      i = j + 1;
-    } else {
-      const m = /^[A-Za-z0-9_-]+/.exec(s.slice(i));
-      if (!m) syntaxError("expected a key", line, i);
-      keys.push(m[0]);
-      i += m[0].length;
-    }
-    const j = skipSpace(s, i);
-    if (s[j] !== ".") return { keys, end: j };
-    i = j + 1;
-  }
+  const r = scanKey(s, i);
+  if (!r.ok) syntaxError(r.message, line, r.at);
+  return { keys: r.keys, end: skipSpace(s, r.end) };
 }
 
 /** From a value's first character, the position just past its last character (across lines for arrays/strings). */
@@ -238,19 +194,9 @@ function render(doc: Doc, lines: readonly string[]): string {
   return lines.join(doc.eol) + (doc.finalNewline || lines.length === 0 ? doc.eol : "");
 }
 
-function checkToml(text: string): Record<string, unknown> {
-  try {
-    return parseToml(text) as Record<string, unknown>;
-  } catch (e) {
-    if (e instanceof TomlError) {
-      throw new CprError("manifest.syntax", `atom.toml is not valid TOML: ${(e.message.split("\n")[0] ?? "").replace(/^Invalid TOML document:\s*/, "")}`, {
-        where: `atom.toml:${e.line}:${e.column}`,
-        hint: "fix the TOML syntax at the position shown, then run the command again",
-        cause: e,
-      });
-    }
-    throw e;
-  }
+/** Parses the file (the edit's input or output): a syntax error is `manifest.syntax` at its position. */
+function checkToml(text: string, file = "atom.toml"): TomlTable {
+  return parseTomlFile(text, file, { code: "manifest.syntax", hint: "fix the TOML syntax at the position shown, then run the command again" });
 }
 
 function kvs(doc: Doc): KeyValue[] {
@@ -350,9 +296,9 @@ function insertKey(doc: Doc, table: Path, key: Path, value: string): string {
   const lines = [...doc.lines];
   const exact = kvs(doc).find((kv) => samePath(kv.path, table) || startsWith(table, kv.path));
   if (exact) {
-    throw new CprError("edit.inline-table", `[${table.map(tomlKey).join(".")}] is written as an inline value; cpr cannot add "${key.join(".")}" to it`, {
+    throw new CprError("edit.inline-table", `[${dottedKey(table)}] is written as an inline value; cpr cannot add "${key.join(".")}" to it`, {
       where: `atom.toml:${exact.start + 1}:${exact.indent.length + 1}`,
-      hint: `write it as a [${table.map(tomlKey).join(".")}] table, then run the command again`,
+      hint: `write it as a [${dottedKey(table)}] table, then run the command again`,
     });
   }
   const h = headers(doc).find((x) => !x.array && samePath(x.path, table));
@@ -361,17 +307,17 @@ function insertKey(doc: Doc, table: Path, key: Path, value: string): string {
     const lastKv = inside[inside.length - 1];
     const at = lastKv ? lastKv.end + 1 : h.line + 1;
     const indent = lastKv?.indent ?? "";
-    lines.splice(at, 0, `${indent}${key.map(tomlKey).join(".")} = ${value}`);
+    lines.splice(at, 0, `${indent}${dottedKey(key)} = ${value}`);
     return render(doc, lines);
   }
   const dotted = kvs(doc).filter((kv) => startsWith(kv.path, table) && kv.table.length < table.length);
   const lastDotted = dotted[dotted.length - 1];
   if (lastDotted) {
     const rel = [...table.slice(lastDotted.table.length), ...key];
-    lines.splice(lastDotted.end + 1, 0, `${lastDotted.indent}${rel.map(tomlKey).join(".")} = ${value}`);
+    lines.splice(lastDotted.end + 1, 0, `${lastDotted.indent}${dottedKey(rel)} = ${value}`);
     return render(doc, lines);
   }
-  const block = [`[${table.map(tomlKey).join(".")}]`, `${key.map(tomlKey).join(".")} = ${value}`];
+  const block = [`[${dottedKey(table)}]`, `${dottedKey(key)} = ${value}`];
   const anchor = anchorFor(doc, table);
   if (anchor === null) {
     while (lines.length > 0 && isBlank(lines[lines.length - 1])) lines.pop();
@@ -525,7 +471,7 @@ export function setDirectNix(text: string, spec: DirectNixSpec): string {
   const first = existing[0];
   if (first && !ownTable && existing.every((kv) => kv.table.length <= table.length)) {
     // Replace in place: the first statement becomes the new line (keyed relative to its table), the rest go.
-    const rel = first.table.length < table.length ? table.slice(first.table.length).map(tomlKey).join(".") + "." : "";
+    const rel = first.table.length < table.length ? dottedKey(table.slice(first.table.length)) + "." : "";
     const lines = [...doc.lines];
     for (const kv of [...existing].reverse()) {
       if (kv === first) {
@@ -589,7 +535,7 @@ function setPackages(doc: Record<string, unknown>): unknown[] | null {
  * (parseSetManifest) and checked that `path` is not listed yet.
  */
 export function addSetPackage(text: string, path: string): string {
-  const before = setPackages(checkToml(text));
+  const before = setPackages(checkToml(text, "ekala.toml"));
   if (before === null) {
     throw new CprError("edit.set-packages", "ekala.toml has no [set] packages array to add the atom to", { where: "ekala.toml", hint: 'add packages = [] under [set]' });
   }
@@ -615,7 +561,7 @@ export function addSetPackage(text: string, path: string): string {
   }
   for (const candidate of out === null ? [rewrite()] : [out, rewrite()]) {
     try {
-      if (JSON.stringify(setPackages(checkToml(candidate))) === wanted) return candidate;
+      if (JSON.stringify(setPackages(checkToml(candidate, "ekala.toml"))) === wanted) return candidate;
     } catch (e) {
       if (!(e instanceof CprError)) throw e;
     }

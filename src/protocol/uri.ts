@@ -18,7 +18,7 @@
 import { createRequire } from "node:module";
 import { CprError } from "./errors.js";
 import { normalizeLabel } from "./label.js";
-import { parseRequirement, type Requirement } from "./version.js";
+import { parseRequirement, type Requirement } from "./requirement.js";
 
 /** Alias name → value, e.g. `gh` → `github.com`, `pkgs` → `nxs:nixpkgs`. */
 export type Aliases = Readonly<Record<string, string>>;

@@ -1,5 +1,6 @@
 import { CprError } from "../protocol/errors.js";
-import { parseAtomManifest, parseSetManifest } from "../protocol/manifest.js";
+import { parseAtomManifest } from "../protocol/atom-manifest.js";
+import { parseSetManifest } from "../protocol/set-manifest.js";
 import type { Reporter } from "../protocol/report.js";
 import type { Version } from "../protocol/version.js";
 import type { Repo, TreeEntry } from "../git/repo.js";

@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import { existsSync } from "node:fs";
 import { CprError } from "../protocol/errors.js";
 import { atomId } from "../protocol/id.js";
-import { parseAtomManifest } from "../protocol/manifest.js";
+import { parseAtomManifest } from "../protocol/atom-manifest.js";
 import type { Reporter } from "../protocol/report.js";
 import type { Repo } from "../git/repo.js";
 import { setRoot } from "../git/root.js";

@@ -13,7 +13,7 @@ import { listRemoteSet } from "../git/remote-set.js";
 import { displayUrl, parseRemoteUrl } from "../git/remote.js";
 import { CprError } from "../protocol/errors.js";
 import { atomIdsOf } from "../protocol/id.js";
-import { parseAtomManifest } from "../protocol/manifest.js";
+import { parseAtomManifest } from "../protocol/atom-manifest.js";
 import { INIT_REF, manifestRef, type ListedAtom } from "../protocol/refs.js";
 import type { GitUrl } from "../protocol/uri.js";
 import { compareVersions, parseVersion } from "../protocol/version.js";

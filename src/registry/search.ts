@@ -8,7 +8,7 @@ import { parseRemoteUrl } from "../git/remote.js";
 import { listRemoteSet } from "../git/remote-set.js";
 import { CprError } from "../protocol/errors.js";
 import { atomId } from "../protocol/id.js";
-import { parseAtomManifest } from "../protocol/manifest.js";
+import { parseAtomManifest } from "../protocol/atom-manifest.js";
 import { manifestRef } from "../protocol/refs.js";
 import type { Reporter } from "../protocol/report.js";
 import { compareVersions, tryParseVersion } from "../protocol/version.js";

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { Repo } from "../git/repo.js";
 import { atomId } from "../protocol/id.js";
 import type { LockAtom, LockDep } from "../protocol/lock.js";
-import { parseAtomManifest, type AtomManifest } from "../protocol/manifest.js";
+import { parseAtomManifest, type AtomManifest } from "../protocol/atom-manifest.js";
 import type { Project } from "./project.js";
 import { loadGraph, ROOT_PKG, type GraphEdge } from "./resolve.js";
 

@@ -11,9 +11,10 @@ import { basename, dirname, join, relative, resolve as resolvePath, sep } from "
 import { Repo } from "../git/repo.js";
 import { CprError } from "../protocol/errors.js";
 import { normalizeLabel } from "../protocol/label.js";
-import { addSetPackage, tomlKey } from "../protocol/manifest-edit.js";
-import { normalizeRelativePath, parseSetManifest } from "../protocol/manifest.js";
-import { tomlBasicString } from "../protocol/toml-text.js";
+import { addSetPackage } from "../protocol/manifest-edit.js";
+import { normalizeRelativePath } from "../protocol/atom-manifest.js";
+import { parseSetManifest } from "../protocol/set-manifest.js";
+import { tomlBasicString, tomlKey } from "../protocol/toml.js";
 import { MANIFEST_NAME, syncDir, writeTemp } from "./lockfile.js";
 import { workTreeAtoms } from "./project.js";
 

@@ -1,5 +1,6 @@
 import { CprError } from "../protocol/errors.js";
-import { compareVersions, VersionSet, type Version } from "../protocol/version.js";
+import { VersionSet } from "../protocol/version-set.js";
+import { compareVersions, type Version } from "../protocol/version.js";
 import { explain } from "./explain.js";
 import { Incompatibility } from "./incompatibility.js";
 import { contradicts, intersectTerms, negate, negativeTerm, positiveTerm, satisfies, type Term } from "./term.js";

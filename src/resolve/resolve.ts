@@ -35,10 +35,12 @@ import {
   type Lockfile,
 } from "../protocol/lock.js";
 import { checkLock, directMatches, directUrl, localVersionText, unlocal, type LockedVersionOf } from "../protocol/lock-check.js";
-import { parseAtomManifest, type AtomManifest, type DirectNixDep } from "../protocol/manifest.js";
+import { parseAtomManifest, type AtomManifest, type DirectNixDep } from "../protocol/atom-manifest.js";
 import { manifestRef } from "../protocol/refs.js";
 import type { Reporter } from "../protocol/report.js";
-import { compareVersions, makeVersion, matches, parseVersion, VersionSet, type Requirement, type Version } from "../protocol/version.js";
+import { matches, type Requirement } from "../protocol/requirement.js";
+import { VersionSet } from "../protocol/version-set.js";
+import { compareVersions, makeVersion, parseVersion, type Version } from "../protocol/version.js";
 import { ResolutionError, solve, type PartialVersions, type Provider } from "./pubgrub.js";
 import { ListingCache, ManifestStore, newStats, type NetStats } from "./cache.js";
 import { Connections } from "./connections.js";

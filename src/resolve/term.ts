@@ -6,7 +6,8 @@
  * `not foo ^1` is stored with `set = complement(^1)` and means "foo is not selected, or is at a version outside
  * ^1". Storing allowed sets makes intersection one VersionSet intersection whatever the signs.
  */
-import { compareVersions, makeVersion, VersionSet, type Interval, type Version } from "../protocol/version.js";
+import { VersionSet, type Interval } from "../protocol/version-set.js";
+import { compareVersions, makeVersion, type Version } from "../protocol/version.js";
 
 export interface Term {
   readonly pkg: string;

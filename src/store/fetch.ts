@@ -15,7 +15,8 @@ import type { LockAtom, Lockfile } from "../protocol/lock.js";
 import { atomRef } from "../protocol/refs.js";
 import { silentReporter, type Reporter } from "../protocol/report.js";
 import type { AtomUri, GitUrl } from "../protocol/uri.js";
-import { maxSatisfying, parseVersion, tryParseVersion, type Requirement } from "../protocol/version.js";
+import { maxSatisfying, type Requirement } from "../protocol/requirement.js";
+import { parseVersion, tryParseVersion } from "../protocol/version.js";
 import { listRemoteSet } from "../git/remote-set.js";
 
 export interface FetchedAtom {

@@ -20,7 +20,7 @@ import { parseRemoteUrl } from "../git/remote.js";
 import { atomCommitId, parseAtomCommit } from "../protocol/commit.js";
 import { atomId } from "../protocol/id.js";
 import { unevaluable } from "../protocol/lock-check.js";
-import { parseAtomManifest } from "../protocol/manifest.js";
+import { parseAtomManifest } from "../protocol/atom-manifest.js";
 import { atomRef, INIT_REF, manifestRef, originRef, type ListedAtom } from "../protocol/refs.js";
 import { silentReporter, type Reporter } from "../protocol/report.js";
 import type { GitUrl } from "../protocol/uri.js";

@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import { prefetchDirect, prefetchUrl, resolveGitRev, pickVersionTag, tagVersion } from "../../src/nix/prefetch.js";
 import { fromNix32, toSri } from "../../src/nix/hash.js";
 import { CprError } from "../../src/protocol/errors.js";
-import { parseRequirement } from "../../src/protocol/version.js";
+import { parseRequirement } from "../../src/protocol/requirement.js";
 import { gitIn, makeRepo, tempDir, commitAll } from "../support/repo.js";
 import { findTool, needTools } from "../support/tools.js";
 import { cornerTree, nixAsync, prng, randomBytes, randomTree } from "./support.js";

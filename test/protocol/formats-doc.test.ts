@@ -12,9 +12,11 @@ import { atomCommitBody, atomCommitId, parseAtomCommit } from "../../src/protoco
 import { atomId, atomIdKey } from "../../src/protocol/id.js";
 import { normalizeLabel } from "../../src/protocol/label.js";
 import { DEFAULT_LOCKER_SET, formatLock, parseLock } from "../../src/protocol/lock.js";
-import { formatSetManifest, parseAtomManifest, parseSetManifest } from "../../src/protocol/manifest.js";
+import { parseAtomManifest } from "../../src/protocol/atom-manifest.js";
+import { formatSetManifest, parseSetManifest } from "../../src/protocol/set-manifest.js";
 import { parseAtomUri, parseGitUrl } from "../../src/protocol/uri.js";
-import { parseRequirement, VersionSet } from "../../src/protocol/version.js";
+import { parseRequirement } from "../../src/protocol/requirement.js";
+import { VersionSet } from "../../src/protocol/version-set.js";
 import { cprFailure } from "../support/assert.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");

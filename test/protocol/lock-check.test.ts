@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { checkLock, unevaluable, unlocal, localVersionText } from "../../src/protocol/lock-check.js";
 import { defaultLocker, formatLock, lockAtom, type LockDep, type Lockfile } from "../../src/protocol/lock.js";
-import { parseAtomManifest } from "../../src/protocol/manifest.js";
+import { parseAtomManifest } from "../../src/protocol/atom-manifest.js";
 import { parseVersion } from "../../src/protocol/version.js";
 
 const ROOT = "4abbd2644bc3585e9be95deb277ccf48f6ed26ac";

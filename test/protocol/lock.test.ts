@@ -18,7 +18,7 @@ import {
   sortMirrors,
   type Lockfile,
 } from "../../src/protocol/lock.js";
-import { tomlBasicString } from "../../src/protocol/toml-text.js";
+import { tomlBasicString } from "../../src/protocol/toml.js";
 import { cprFailure } from "../support/assert.js";
 
 const fixtures = new URL("../../../test/fixtures/locks/", import.meta.url);

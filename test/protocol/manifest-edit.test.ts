@@ -2,7 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parse as parseToml } from "smol-toml";
 import { CprError } from "../../src/protocol/errors.js";
-import { formatSetManifest, parseAtomManifest, parseSetManifest } from "../../src/protocol/manifest.js";
+import { parseAtomManifest } from "../../src/protocol/atom-manifest.js";
+import { formatSetManifest, parseSetManifest } from "../../src/protocol/set-manifest.js";
 import {
   addPackageSetMirror,
   addSetPackage,

@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "
 import { join, relative } from "node:path";
 import { CprError } from "../../src/protocol/errors.js";
 import { unevaluable } from "../../src/protocol/lock-check.js";
-import { parseAtomManifest } from "../../src/protocol/manifest.js";
+import { parseAtomManifest } from "../../src/protocol/atom-manifest.js";
 import { newAtom, type NewAtomOptions } from "../../src/resolve/new-atom.js";
 import { DEFAULT_NEW } from "../../src/config/config.js";
 import { atomToml, gitIn, makeRepo, tempDir, writeFiles } from "../support/repo.js";

@@ -1,7 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { CprError, describeError } from "../../src/protocol/errors.js";
-import { makeVersion, parseRequirement, parseVersion, VersionSet, type Version } from "../../src/protocol/version.js";
+import { parseRequirement } from "../../src/protocol/requirement.js";
+import { VersionSet } from "../../src/protocol/version-set.js";
+import { makeVersion, parseVersion, type Version } from "../../src/protocol/version.js";
 import { ResolutionError, solve, type Provider, type Solution } from "../../src/resolve/pubgrub.js";
 
 /** An in-memory registry: `{ "foo 1.0.0": { bar: "^1" } }`; the root is `root 1.0.0` unless given. */

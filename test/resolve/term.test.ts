@@ -1,6 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseRequirement, parseVersion, VersionSet } from "../../src/protocol/version.js";
+import { parseRequirement } from "../../src/protocol/requirement.js";
+import { VersionSet } from "../../src/protocol/version-set.js";
+import { parseVersion } from "../../src/protocol/version.js";
 import { contradicts, intersectTerms, negate, negativeTerm, positiveTerm, rangeText, satisfies, termText } from "../../src/resolve/term.js";
 
 const set = (text: string): VersionSet => VersionSet.fromRequirement(parseRequirement(text));

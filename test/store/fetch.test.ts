@@ -4,7 +4,7 @@ import { existsSync, readFileSync, readlinkSync, renameSync, statSync, writeFile
 import { join } from "node:path";
 import { fetchAtom, fetchLock, exactVersion, hostOf } from "../../src/store/fetch.js";
 import { parseAtomUri } from "../../src/protocol/uri.js";
-import { parseRequirement } from "../../src/protocol/version.js";
+import { parseRequirement } from "../../src/protocol/requirement.js";
 import { atomId } from "../../src/protocol/id.js";
 import type { Lockfile, LockAtom } from "../../src/protocol/lock.js";
 import { gitIn, tempDir } from "../support/repo.js";

@@ -11,3 +11,12 @@ export function cprFailure(fn: () => unknown, expectation = "expected an error")
   }
   assert.fail(expectation);
 }
+
+/** Run `fn`, which must throw a CprError with `code`, a message matching `message` and a hint; return it. */
+export function cprFailureWith(fn: () => unknown, code: string, message?: RegExp): CprError {
+  const caught = cprFailure(fn, `expected a CprError ${code}`);
+  assert.equal(caught.code, code, caught.message);
+  if (message) assert.match(caught.message, message);
+  assert.ok(caught.hint && caught.hint.length > 0, `error ${code} has a hint`);
+  return caught;
+}

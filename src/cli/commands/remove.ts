@@ -2,7 +2,7 @@ import { flag, type Command } from "../command.js";
 import { CprError, UsageError } from "../../protocol/errors.js";
 import { normalizeLabel } from "../../protocol/label.js";
 import { removeDependency, removeDirectNix, removePackageSet } from "../../protocol/manifest-edit.js";
-import { parseAtomManifest } from "../../protocol/manifest.js";
+import { parseAtomManifest } from "../../protocol/atom-manifest.js";
 import { lockProject } from "../../resolve/lock-project.js";
 import { loadProject } from "../../resolve/project.js";
 import { reportOutcome } from "./resolve.js";

@@ -91,7 +91,7 @@ Exit codes: 0 all ok (or legacy), 1 any failure, 2 usage error.
           let reqs: VerifyRequest[] = [{ label: uri.label, version: exact }];
           if (uri.requirement && !exact) {
             const { listRemoteSet } = await import("../../git/remote-set.js");
-            const { maxSatisfying } = await import("../../protocol/version.js");
+            const { maxSatisfying } = await import("../../protocol/requirement.js");
             const { listing } = await listRemoteSet(url, [uri.label], { env: ctx.env, cwd: ctx.cwd });
             const best = maxSatisfying(listing.atoms.filter((a) => a.label === uri.label).flatMap((a) => tryParseVersion(a.version) ?? []), uri.requirement);
             if (!best) throw new CprError("verify.no-version", `no version of '${uri.label}' on ${url.url} satisfies ${uri.requirement.text}`, { where: url.url });

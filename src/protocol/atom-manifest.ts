@@ -1,12 +1,21 @@
-import { parse as parseToml, TomlError } from "smol-toml";
-import { describeTomlValue as describe, isTomlTable as isTable, tomlBasicString, type TomlTable } from "./toml-text.js";
 import { CprError } from "./errors.js";
-import { normalizeLabel, type LabelKind } from "./label.js";
-import { parseRequirement, tryParseVersion, type Requirement, type Version } from "./version.js";
+import {
+  describeTomlValue as describe,
+  dottedKey as dotted,
+  keyPathText as keyText,
+  parseTomlFile,
+  quotedList as list,
+  TomlReader,
+  type TomlTable,
+} from "./toml.js";
+import { VERSION_PLACEHOLDER } from "./uri.js";
+import { parseRequirement, type Requirement } from "./requirement.js";
+import { tryParseVersion, type Version } from "./version.js";
 
 /**
- * `atom.toml` (docs/formats.md §6.1) and `ekala.toml` (§6.2). Parse errors are CprErrors whose `where` is
- * `<file>:<line>:<col>` when the position is known, and whose message says what was expected.
+ * `atom.toml` (docs/formats.md §6.1); `ekala.toml` (§6.2) is read in set-manifest.ts with the same reader. Parse errors
+ * are CprErrors whose `where` is `<file>:<line>:<col>` when the position is known, and whose message says what was
+ * expected.
  */
 
 export interface PackageSection {
@@ -82,325 +91,34 @@ export type ManifestMode =
    */
   | "evaluate";
 
-export interface SetManifest {
-  /** Relative atom directories, normalised (no `./`, no trailing `/`), unique, never escaping or the root. */
-  readonly packages: readonly string[];
-  readonly tags: readonly string[];
-}
-
-/** The literal a `from_version` URL carries, replaced by the locked version of the named atom dependency. */
-export const VERSION_PLACEHOLDER = "__VERSION__";
-
-// ---------------------------------------------------------------------------------------------------------------
-// Source positions: TOML values carry none, so semantic errors find their key's line in the text.
-
+/** Manifests have no arrays of tables: their paths are keys only. */
 type Path = readonly string[];
-export interface Pos {
-  readonly line: number;
-  readonly col: number;
-}
-
-const BARE_KEY = /^[A-Za-z0-9_-]+$/;
-
-/** A key path as TOML would write it: `deps.from."my set"`. */
-function dotted(path: Path): string {
-  return path.map((k) => (BARE_KEY.test(k) ? k : JSON.stringify(k))).join(".");
-}
-/** `[package].version` for a key, `[package]` for a top-level name. */
-function keyText(path: Path): string {
-  return path.length === 1 ? `[${dotted(path)}]` : `[${dotted(path.slice(0, -1))}].${dotted(path.slice(-1))}`;
-}
-
-/**
- * Finds where keys and table headers are written, by a light line scan (tables, dotted keys, quoted keys and
- * the keys of one-line inline tables). Good enough to point at the line of a semantic error; never throws.
- */
-export class KeyLocator {
-  private readonly keys = new Map<string, Pos>();
-  private readonly lines: string[];
-
-  constructor(text: string) {
-    this.lines = text.split(/\r?\n/);
-    let table: string[] = [];
-    let inString: string | null = null; // the closing delimiter of an open multi-line string
-    this.lines.forEach((line, index) => {
-      const lineNo = index + 1;
-      if (inString !== null) {
-        if (countOf(line, inString) % 2 === 1) inString = null;
-        return;
-      }
-      const start = line.length - line.trimStart().length;
-      if (line[start] === "[") {
-        const array = line[start + 1] === "[";
-        const parsed = readDottedKey(line, start + (array ? 2 : 1));
-        if (parsed) {
-          table = parsed.keys;
-          for (let n = 1; n <= table.length; n++) this.record(table.slice(0, n), { line: lineNo, col: start + 1 });
-        }
-        return;
-      }
-      const end = this.recordKeyValue(table, line, start, lineNo);
-      if (end !== null) {
-        for (const delim of ['"""', "'''"]) {
-          if (countOf(line.slice(end), delim) % 2 === 1) inString = delim;
-        }
-      }
-    });
-  }
-
-  private record(path: Path, pos: Pos): void {
-    const k = path.join("\0");
-    if (!this.keys.has(k)) this.keys.set(k, pos);
-  }
-
-  /** Records `key = value` at `i`; returns where the value starts, or null when the line holds no key. */
-  private recordKeyValue(table: Path, line: string, i: number, lineNo: number): number | null {
-    const parsed = readDottedKey(line, i);
-    if (!parsed) return null;
-    let j = skipSpace(line, parsed.end);
-    if (line[j] !== "=") return null;
-    const full = [...table, ...parsed.keys];
-    for (let n = table.length + 1; n <= full.length; n++) this.record(full.slice(0, n), { line: lineNo, col: i + 1 });
-    j = skipSpace(line, j + 1);
-    if (line[j] === "{") this.recordInline(full, line, j + 1, lineNo);
-    return j;
-  }
-
-  /** Keys of a one-line inline table starting after its `{`. */
-  private recordInline(table: Path, line: string, i: number, lineNo: number): void {
-    for (let guard = 0; guard < 64; guard++) {
-      i = skipSpace(line, i);
-      if (i >= line.length || line[i] === "}") return;
-      const parsed = readDottedKey(line, i);
-      if (!parsed) return;
-      let j = skipSpace(line, parsed.end);
-      if (line[j] !== "=") return;
-      const full = [...table, ...parsed.keys];
-      for (let n = table.length + 1; n <= full.length; n++) this.record(full.slice(0, n), { line: lineNo, col: i + 1 });
-      j = skipSpace(line, j + 1);
-      if (line[j] === "{") return this.recordInline(full, line, j + 1, lineNo);
-      i = skipValue(line, j);
-      if (line[i] !== ",") return;
-      i++;
-    }
-  }
-
-  /** Position of the longest recorded prefix of `path`. */
-  find(path: Path): Pos | null {
-    for (let n = path.length; n > 0; n--) {
-      const pos = this.keys.get(path.slice(0, n).join("\0"));
-      if (pos) return pos;
-    }
-    return null;
-  }
-
-  /** Position of the string literal `value` at or after the line of `path` (for array elements). */
-  findValue(path: Path, value: string): Pos | null {
-    const from = this.find(path);
-    if (!from) return null;
-    const needle = JSON.stringify(value);
-    for (let i = from.line - 1; i < this.lines.length; i++) {
-      const col = this.lines[i]!.indexOf(needle);
-      if (col !== -1) return { line: i + 1, col: col + 1 };
-    }
-    return from;
-  }
-}
-
-function countOf(s: string, sub: string): number {
-  return s.split(sub).length - 1;
-}
-function skipSpace(s: string, i: number): number {
-  while (s[i] === " " || s[i] === "\t") i++;
-  return i;
-}
-
-/** Reads `a."b c".d` at `i`; null when there is no key there. */
-function readDottedKey(s: string, i: number): { keys: string[]; end: number } | null {
-  const keys: string[] = [];
-  for (;;) {
-    i = skipSpace(s, i);
-    const q = s[i];
-    if (q === '"' || q === "'") {
-      let j = i + 1;
-      let raw = "";
-      while (j < s.length && s[j] !== q) {
-        if (q === '"' && s[j] === "\\") raw += s[j++];
-        raw += s[j++];
-      }
-      if (j >= s.length) return null;
-      let key = raw;
-      if (q === '"') {
-        try {
-          key = JSON.parse(`"${raw}"`) as string;
-        } catch {
-          key = raw;
-        }
-      }
-      keys.push(key);
-      i = j + 1;
-    } else {
-      const m = /^[^\s.=[\]"'#,{}]+/.exec(s.slice(i));
-      if (!m) return null;
-      keys.push(m[0]);
-      i += m[0].length;
-    }
-    const j = skipSpace(s, i);
-    if (s[j] !== ".") return { keys, end: i };
-    i = j + 1;
-  }
-}
-
-/** Index just past one inline value (string, array, table or scalar) starting at `i`. */
-function skipValue(s: string, i: number): number {
-  let depth = 0;
-  while (i < s.length) {
-    const c = s[i]!;
-    if (c === '"' || c === "'") {
-      i++;
-      while (i < s.length && s[i] !== c) i += c === '"' && s[i] === "\\" ? 2 : 1;
-    } else if (c === "[" || c === "{") depth++;
-    else if (c === "]" || c === "}") {
-      if (depth === 0) return i;
-      depth--;
-    } else if (c === "," && depth === 0) return i;
-    i++;
-  }
-  return i;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Typed access with errors that say where and what was expected.
-
 type Table = TomlTable;
 
+/** How manifests (atom.toml, ekala.toml) name their TOML errors. */
+const MANIFEST_CODES = { type: "manifest.type", missing: "manifest.missing", unknownKey: "manifest.unknown-key" } as const;
+export const MANIFEST_SYNTAX = { code: "manifest.syntax", hint: "fix the TOML syntax at the position shown" } as const;
 
-
-function list(items: Iterable<string>): string {
-  return [...items].map((s) => JSON.stringify(s)).join(", ");
+/** A reader over a manifest's text (atom.toml, ekala.toml). */
+export function manifestReader(text: string, file: string): TomlReader {
+  return new TomlReader(file, text, { codes: MANIFEST_CODES });
 }
 
-class Ctx {
-  private locator: KeyLocator | null = null;
-  constructor(
-    readonly file: string,
-    private readonly text: string,
-  ) {}
-
-  /** Key positions, scanned only when an error needs one (a valid manifest never pays for the scan). */
-  get locate(): KeyLocator {
-    this.locator ??= new KeyLocator(this.text);
-    return this.locator;
-  }
-
-  where(path: Path, value?: string): string {
-    const pos = value === undefined ? this.locate.find(path) : this.locate.findValue(path, value);
-    return pos ? `${this.file}:${pos.line}:${pos.col}` : this.file;
-  }
-
-  fail(code: string, path: Path, message: string, hint: string, value?: string): never {
-    throw new CprError(code, message, { where: this.where(path, value), hint });
-  }
-
-  table(v: unknown, path: Path): Table {
-    if (!isTable(v))
-      this.fail(
-        "manifest.type",
-        path,
-        `${keyText(path)} must be a table, got ${describe(v)}`,
-        `write it as a [${dotted(path)}] table`,
-      );
-    return v;
-  }
-
-  string(v: unknown, path: Path, example: string): string {
-    if (typeof v !== "string")
-      this.fail(
-        "manifest.type",
-        path,
-        `${keyText(path)} must be a string, got ${describe(v)}`,
-        `write e.g. ${dotted(path.slice(-1))} = ${example}`,
-      );
-    return v;
-  }
-
-  strings(v: unknown, path: Path, example: string): string[] {
-    if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) {
-      this.fail(
-        "manifest.type",
-        path,
-        `${keyText(path)} must be an array of strings, got ${describe(v)}`,
-        `write e.g. ${dotted(path.slice(-1))} = ${example}`,
-      );
-    }
-    return v as string[];
-  }
-
-  /** Reject keys of `t` outside `allowed`, naming the first one found. */
-  onlyKeys(t: Table, path: Path, allowed: readonly string[], hint?: string): void {
-    for (const key of Object.keys(t)) {
-      if (!allowed.includes(key)) {
-        const where = path.length === 0 ? "at the top level" : `in [${dotted(path)}]`;
-        this.fail(
-          "manifest.unknown-key",
-          [...path, key],
-          `unknown key "${key}" ${where}; expected only ${list(allowed)}`,
-          hint ?? `remove "${key}" or check its spelling`,
-        );
-      }
-    }
-  }
-
-  /** normalizeLabel with this file's position attached to its error. */
-  label(text: string, kind: LabelKind, path: Path, what: string, value?: string): string {
-    try {
-      return normalizeLabel(text, kind, what);
-    } catch (e) {
-      if (!(e instanceof CprError)) throw e;
-      const hint =
-        e.hint ??
-        (kind === "tag"
-          ? "a tag starts with a letter and holds letters, digits, '_', '-', '.' or ':' (never '..')"
-          : "a label starts with a letter and holds only letters, digits, '_' or '-'");
-      throw new CprError(e.code, e.message, { where: this.where(path, value), hint, cause: e });
-    }
-  }
-
-  requirement(text: string, path: Path): Requirement {
-    try {
-      return parseRequirement(text);
-    } catch (e) {
-      if (!(e instanceof CprError)) throw e;
-      throw new CprError(
-        "manifest.invalid-requirement",
-        `${keyText(path)} must be a version requirement like "^1.2", got ${JSON.stringify(text)}: ${e.message}`,
-        {
-          where: this.where(path),
-          hint: e.hint ?? 'use Cargo syntax: "^1.2", "~1.2.3", ">=1.2, <1.5" or "*"',
-          cause: e,
-        },
-      );
-    }
-  }
-}
-
-function parseDocument(text: string, file: string): Table {
+/** parseRequirement with the file's position attached to its error. */
+function requirementAt(ctx: TomlReader, text: string, path: Path): Requirement {
   try {
-    return parseToml(text) as Table;
+    return parseRequirement(text);
   } catch (e) {
-    if (e instanceof TomlError) {
-      const what = (e.message.split("\n")[0] ?? e.message).replace(/^Invalid TOML document:\s*/, "");
-      throw new CprError("manifest.syntax", `${file} is not valid TOML: ${what}`, {
-        where: `${file}:${e.line}:${e.column}`,
-        hint: "fix the TOML syntax at the position shown",
+    if (!(e instanceof CprError)) throw e;
+    throw new CprError(
+      "manifest.invalid-requirement",
+      `${keyText(path)} must be a version requirement like "^1.2", got ${JSON.stringify(text)}: ${e.message}`,
+      {
+        where: ctx.where(path),
+        hint: e.hint ?? 'use Cargo syntax: "^1.2", "~1.2.3", ">=1.2, <1.5" or "*"',
         cause: e,
-      });
-    }
-    throw new CprError("manifest.syntax", `${file} is not valid TOML: ${e instanceof Error ? e.message : String(e)}`, {
-      where: file,
-      hint: "fix the TOML syntax",
-      cause: e,
-    });
+      },
+    );
   }
 }
 
@@ -424,7 +142,7 @@ export function normalizeRelativePath(
 }
 
 /** A relative path inside the atom (`entry`, `[compose.as] nix`); "." for the atom directory itself. */
-function atomPath(ctx: Ctx, v: unknown, path: Path): string {
+function atomPath(ctx: TomlReader, v: unknown, path: Path): string {
   const text = ctx.string(v, path, '"src"');
   const n = normalizeRelativePath(text);
   if (!n.ok) {
@@ -452,7 +170,7 @@ const EXTRA_KEYS: Record<SourceKey, readonly string[]> = {
   git: ["ref", "version"],
 };
 
-function readPackage(ctx: Ctx, v: unknown): PackageSection {
+function readPackage(ctx: TomlReader, v: unknown): PackageSection {
   if (v === undefined) {
     ctx.fail(
       "manifest.missing",
@@ -549,7 +267,7 @@ function readPackage(ctx: Ctx, v: unknown): PackageSection {
   return { label, version, description, tags, sets };
 }
 
-function unknownSet(ctx: Ctx, pkg: PackageSection, path: Path, what: string, tag: string): never {
+function unknownSet(ctx: TomlReader, pkg: PackageSection, path: Path, what: string, tag: string): never {
   const known = Object.keys(pkg.sets);
   ctx.fail(
     "manifest.unknown-set",
@@ -561,7 +279,7 @@ function unknownSet(ctx: Ctx, pkg: PackageSection, path: Path, what: string, tag
   );
 }
 
-function readCompose(ctx: Ctx, v: unknown, pkg: PackageSection): Compose {
+function readCompose(ctx: TomlReader, v: unknown, pkg: PackageSection): Compose {
   const hint =
     'add [compose.with.atom-nix] with from = "<set tag>", or [compose.as] with nix = "<path>" or static = "config"';
   if (v === undefined)
@@ -607,7 +325,8 @@ function readCompose(ctx: Ctx, v: unknown, pkg: PackageSection): Compose {
       `[${dotted(path)}].from`,
     );
     if (!(from in pkg.sets)) unknownSet(ctx, pkg, [...path, "from"], `[${dotted(path)}].from`, from);
-    const requirement = ctx.requirement(
+    const requirement = requirementAt(
+      ctx,
       t.version === undefined ? "*" : ctx.string(t.version, [...path, "version"], '"^0.4"'),
       [...path, "version"],
     );
@@ -637,7 +356,7 @@ function readCompose(ctx: Ctx, v: unknown, pkg: PackageSection): Compose {
   return { kind: "static" };
 }
 
-function readDeps(ctx: Ctx, v: unknown, pkg: PackageSection): Pick<AtomManifest, "depsFrom" | "directNix"> {
+function readDeps(ctx: TomlReader, v: unknown, pkg: PackageSection): Pick<AtomManifest, "depsFrom" | "directNix"> {
   const depsFrom: Record<string, Record<string, Requirement>> = {};
   const directNix: DirectNixDep[] = [];
   if (v === undefined) return { depsFrom, directNix };
@@ -668,7 +387,7 @@ function readDeps(ctx: Ctx, v: unknown, pkg: PackageSection): Pick<AtomManifest,
             `[${dotted(path)}] names "${label}" twice (after NFKC normalisation)`,
             "keep one entry per atom",
           );
-        reqs[label] = ctx.requirement(ctx.string(req, p, '"^0.1.0"'), p);
+        reqs[label] = requirementAt(ctx, ctx.string(req, p, '"^0.1.0"'), p);
       }
       depsFrom[tag] = reqs;
     }
@@ -698,7 +417,7 @@ function readDeps(ctx: Ctx, v: unknown, pkg: PackageSection): Pick<AtomManifest,
 }
 
 function readDirect(
-  ctx: Ctx,
+  ctx: TomlReader,
   name: string,
   t: Table,
   path: Path,
@@ -802,7 +521,7 @@ function readDirect(
       const requirement =
         t.version === undefined
           ? null
-          : ctx.requirement(ctx.string(t.version, [...path, "version"], '"^2"'), [...path, "version"]);
+          : requirementAt(ctx, ctx.string(t.version, [...path, "version"], '"^2"'), [...path, "version"]);
       return { kind, name, url, ref, requirement, fromVersion };
     }
   }
@@ -810,8 +529,8 @@ function readDirect(
 
 /** `file` is used only for messages (`where`). Mode defaults to "full". */
 export function parseAtomManifest(text: string, file: string, mode: ManifestMode = "full"): AtomManifest {
-  const doc = parseDocument(text, file);
-  const ctx: Ctx = new Ctx(file, text);
+  const doc = parseTomlFile(text, file, MANIFEST_SYNTAX);
+  const ctx: TomlReader = manifestReader(text, file);
   if (mode === "evaluate" && doc.compose === undefined) mode = "publish";
   if (mode === "full") {
     ctx.onlyKeys(doc, [], TOP_KEYS, "atom.toml has only [package], [compose] and [deps]; remove or rename this table");
@@ -831,85 +550,4 @@ export function parseAtomManifest(text: string, file: string, mode: ManifestMode
     );
   }
   return { package: pkg, compose, depsFrom, directNix };
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// ekala.toml
-
-/** Parse `ekala.toml`. Label uniqueness across the listed atoms needs their files and is checked by the caller. */
-export function parseSetManifest(text: string, file: string): SetManifest {
-  const doc = parseDocument(text, file);
-  const ctx: Ctx = new Ctx(file, text);
-  ctx.onlyKeys(doc, [], ["set", "metadata"], "ekala.toml has only [set] and [metadata]; remove or rename this table");
-  if (doc.set === undefined)
-    ctx.fail(
-      "manifest.missing",
-      [],
-      `${file} has no [set] table`,
-      "add [set] with packages = [ ... ] listing the atom directories",
-    );
-  const set = ctx.table(doc.set, ["set"]);
-  ctx.onlyKeys(set, ["set"], ["packages"]);
-  if (set.packages === undefined)
-    ctx.fail("manifest.missing", ["set"], "[set].packages is missing", 'add packages = ["path/to/atom"] to [set]');
-
-  const path = ["set", "packages"];
-  const packages: string[] = [];
-  const seen = new Map<string, string>();
-  for (const raw of ctx.strings(set.packages, path, '["foo", "tools/lint"]')) {
-    const n = normalizeRelativePath(raw);
-    if (!n.ok) {
-      const why = n.reason === "absolute" ? "must be relative to the repository root" : "escapes the repository";
-      ctx.fail(
-        "manifest.bad-path",
-        path,
-        `[set].packages entry ${JSON.stringify(raw)} ${why}`,
-        'list atom directories relative to the repository root, e.g. "tools/lint"',
-        raw,
-      );
-    }
-    if (n.path === "") {
-      ctx.fail(
-        "manifest.bad-path",
-        path,
-        `[set].packages entry ${JSON.stringify(raw)} is the repository root, which cannot be an atom`,
-        "move the atom into a subdirectory and list that",
-        raw,
-      );
-    }
-    const first = seen.get(n.path);
-    if (first !== undefined) {
-      ctx.fail(
-        "manifest.duplicate",
-        path,
-        `[set].packages lists ${JSON.stringify(n.path)} twice (${JSON.stringify(first)} and ${JSON.stringify(raw)})`,
-        "list each atom directory once",
-        raw,
-      );
-    }
-    seen.set(n.path, raw);
-    packages.push(n.path);
-  }
-
-  let tags: string[] = [];
-  if (doc.metadata !== undefined) {
-    const meta = ctx.table(doc.metadata, ["metadata"]);
-    if (meta.tags !== undefined) {
-      const p = ["metadata", "tags"];
-      tags = ctx.strings(meta.tags, p, '["example"]').map((t) => ctx.label(t, "tag", p, "[metadata].tags entry", t));
-    }
-  }
-  return { packages, tags };
-}
-
-/**
- * Writes ekala.toml (docs/formats.md §6.2): packages one per line, indented two spaces, each with a trailing comma; an empty list
- * is `[]`. Tags stay on one line when there are at most one, else they are written like packages.
- * A new set gives exactly `[set]\npackages = []\n\n[metadata]\ntags = []\n`.
- */
-export function formatSetManifest(m: SetManifest): string {
-  const multiline = (items: readonly string[]) => `[\n${items.map((s) => `  ${tomlBasicString(s)},\n`).join("")}]`;
-  const packages = m.packages.length === 0 ? "[]" : multiline(m.packages);
-  const tags = m.tags.length <= 1 ? `[${m.tags.map(tomlBasicString).join("")}]` : multiline(m.tags);
-  return `[set]\npackages = ${packages}\n\n[metadata]\ntags = ${tags}\n`;
 }

@@ -1,15 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CprError } from "../../src/protocol/errors.js";
 import {
-  formatSetManifest,
   normalizeRelativePath,
   parseAtomManifest,
-  parseSetManifest,
   type AtomManifest,
   type ManifestMode,
-} from "../../src/protocol/manifest.js";
-import { cprFailure } from "../support/assert.js";
+} from "../../src/protocol/atom-manifest.js";
+import { cprFailureWith } from "../support/assert.js";
 
 /** The upstream atom protocol's atom.toml example (docs/formats.md §6.1 restates its rules), verbatim. */
 const SPEC_ATOM = `[package]
@@ -40,36 +37,13 @@ patch.url = "https://example.org/fix.patch"
 zlib-1 = { build = "https://www.zlib.net/zlib-1.3.1.tar.gz", unpack = true }
 `;
 
-/** The upstream atom protocol's ekala.toml example (docs/formats.md §6.2), verbatim. */
-const SPEC_SET = `[set]
-packages = [
-  "foo",
-  "hosts",
-  "tools/lint",
-]
-
-[metadata]
-tags = ["example"]
-`;
-
-const NEW_SET = "[set]\npackages = []\n\n[metadata]\ntags = []\n";
-
 const PKG = '[package]\nlabel = "foo"\nversion = "0.1.0"\n';
 const SETS = '\n[package.sets]\natom = "https://github.com/ekala-project/atom"\nhome = "::"\n';
 const COMPOSE = '\n[compose.with.atom-nix]\nfrom = "atom"\n';
 
-/** Asserts that `fn` throws a CprError with `code`, and returns it for further checks. */
-function throwsCpr(fn: () => unknown, code: string, message?: RegExp): CprError {
-  const caught = cprFailure(fn, `expected a CprError ${code}`);
-  assert.equal(caught.code, code, caught.message);
-  if (message) assert.match(caught.message, message);
-  assert.ok(caught.hint && caught.hint.length > 0, `error ${code} has a hint`);
-  return caught;
-}
-
 const atom = (text: string, mode: ManifestMode = "full"): AtomManifest => parseAtomManifest(text, "a/atom.toml", mode);
 const fails = (text: string, code: string, message?: RegExp, mode: ManifestMode = "full") =>
-  throwsCpr(() => atom(text, mode), code, message);
+  cprFailureWith(() => atom(text, mode), code, message);
 
 test("the upstream atom.toml example parses completely (docs/formats.md §6.1)", () => {
   const m = atom(SPEC_ATOM);
@@ -137,7 +111,7 @@ test("publish mode reads only [package]: no [compose], unknown tables and broken
 });
 
 test("mode defaults to full", () => {
-  throwsCpr(() => parseAtomManifest(PKG, "x/atom.toml"), "manifest.missing", /\[compose\]/);
+  cprFailureWith(() => parseAtomManifest(PKG, "x/atom.toml"), "manifest.missing", /\[compose\]/);
 });
 
 test("[package] version must be strict SemVer, with position and hint", () => {
@@ -165,9 +139,9 @@ test("[package] version must be strict SemVer, with position and hint", () => {
 test("[package] label is validated and NFKC-normalised", () => {
   assert.equal(atom('[package]\nlabel = "\uFB01le"\nversion = "0.1.0"\n', "publish").package.label, "file");
   assert.equal(atom('[package]\nlabel = "ひらがな"\nversion = "0.1.0"\n', "publish").package.label, "ひらがな");
-  const e = throwsCpr(() => atom('[package]\nversion = "0.1.0"\nlabel = "-atom"\n', "publish"), "label.invalid-start");
+  const e = cprFailureWith(() => atom('[package]\nversion = "0.1.0"\nlabel = "-atom"\n', "publish"), "label.invalid-start");
   assert.equal(e.where, "a/atom.toml:3:1");
-  throwsCpr(() => atom('[package]\nlabel = "a b"\nversion = "0.1.0"\n', "publish"), "label.invalid-chars");
+  cprFailureWith(() => atom('[package]\nlabel = "a b"\nversion = "0.1.0"\n', "publish"), "label.invalid-chars");
 });
 
 test("[package] requires label and version and rejects unknown keys and a misplaced description", () => {
@@ -185,7 +159,7 @@ test("[package.meta]: description and tags; other keys tolerated; tags are Tags"
   const m = atom(PKG + '[package.meta]\ndescription = "d"\ntags = ["a.b", "lang:nix"]\nhomepage = "x"\n', "publish");
   assert.equal(m.package.description, "d");
   assert.deepEqual(m.package.tags, ["a.b", "lang:nix"]);
-  const e = throwsCpr(
+  const e = cprFailureWith(
     () => atom(PKG + '[package.meta]\ntags = [\n  "ok",\n  "a..b",\n]\n', "publish"),
     "tag.double-dot",
   );
@@ -200,7 +174,7 @@ test("[package.sets]: mirror or array, tags normalised, duplicates dropped, bad 
   fails(PKG + "[package.sets]\na = []\n", "manifest.type", /at least one mirror/, "publish");
   fails(PKG + '[package.sets]\na = "has space"\n', "manifest.bad-mirror", undefined, "publish");
   fails(PKG + "[package.sets]\na = 1\n", "manifest.type", undefined, "publish");
-  throwsCpr(() => atom(PKG + '[package.sets]\n"-x" = "::"\n', "publish"), "label.invalid-start");
+  cprFailureWith(() => atom(PKG + '[package.sets]\n"-x" = "::"\n', "publish"), "label.invalid-start");
   fails(PKG + '[package.sets]\n"\uFB01" = "::"\nfi = "::"\n', "manifest.duplicate", /"fi" twice/, "publish");
 });
 
@@ -249,7 +223,7 @@ test("[compose.with]: one composer, from must be a set, version defaults to *, e
     "manifest.invalid-requirement",
     /\[compose\.with\.atom-nix\]\.version must be a version requirement/,
   );
-  throwsCpr(() => atom(PKG + SETS + '\n[compose.with."1bad"]\nfrom = "atom"\n'), "label.invalid-start");
+  cprFailureWith(() => atom(PKG + SETS + '\n[compose.with."1bad"]\nfrom = "atom"\n'), "label.invalid-start");
 });
 
 test('[compose]: exactly one of with/as; [compose.as] nix or static = "config"', () => {
@@ -287,7 +261,7 @@ test("[deps.from]: tags must be set keys; labels and requirements validated", ()
   assert.match(r.message, /\[deps\.from\.home\]\.hosts must be a version requirement/);
   assert.equal(r.where, "a/atom.toml:13:1");
   fails(base + "\n[deps.from.home]\nhosts = 1\n", "manifest.type");
-  throwsCpr(() => atom(base + '\n[deps.from.home]\n"_x" = "^1"\n'), "label.invalid-start");
+  cprFailureWith(() => atom(base + '\n[deps.from.home]\n"_x" = "^1"\n'), "label.invalid-start");
   fails(base + '\n[deps.from.home]\nfi = "^1"\n"\uFB01" = "^2"\n', "manifest.duplicate");
   fails(base + "\n[deps.other]\nx = 1\n", "manifest.unknown-key", /"other" in \[deps\]/);
   fails(base + "\n[deps.direct.npm]\nx = 1\n", "manifest.unknown-key", /"npm" in \[deps\.direct\]/);
@@ -357,7 +331,7 @@ test("[deps.direct.nix]: the four forms and their key rules", () => {
   fails(base + 'a.url = ""\n', "manifest.direct-dep", /must not be empty/);
   fails(base + "a.url = 3\n", "manifest.type");
   fails(base + 'a = "https://x"\n', "manifest.type", /must be a table/);
-  throwsCpr(() => atom(base + '"9a".url = "https://x"\n'), "label.invalid-start");
+  cprFailureWith(() => atom(base + '"9a".url = "https://x"\n'), "label.invalid-start");
   fails(base + 'a = { git = "https://x", version = "1.0.0 - 2.0.0" }\n', "manifest.invalid-requirement");
 });
 
@@ -404,81 +378,6 @@ test("semantic errors point at the key's line, also for quoted and dotted keys",
     "publish",
   );
   assert.equal(ml.where, "a/atom.toml:8:1");
-});
-
-// ------------------------------------------------------------------------------------------------------------
-// ekala.toml
-
-const set = (text: string) => parseSetManifest(text, "ekala.toml");
-
-test("the upstream ekala.toml example and a new set parse (docs/formats.md §6.2)", () => {
-  assert.deepEqual(set(SPEC_SET), { packages: ["foo", "hosts", "tools/lint"], tags: ["example"] });
-  assert.deepEqual(set(NEW_SET), { packages: [], tags: [] });
-  assert.deepEqual(set("[set]\npackages = []\n"), { packages: [], tags: [] });
-});
-
-test("[set].packages are normalised", () => {
-  const m = set('[set]\npackages = ["./foo/", "a//b", "a/./c", "x/../y", "deep/dir/"]\n');
-  assert.deepEqual(m.packages, ["foo", "a/b", "a/c", "y", "deep/dir"]);
-});
-
-test("[set].packages may not escape, be the root, be absolute or repeat", () => {
-  for (const p of ["..", "../x", "a/../../x"])
-    throwsCpr(() => set(`[set]\npackages = [${JSON.stringify(p)}]\n`), "manifest.bad-path", /escapes the repository/);
-  for (const p of [".", "", "./", "a/.."])
-    throwsCpr(() => set(`[set]\npackages = [${JSON.stringify(p)}]\n`), "manifest.bad-path", /repository root/);
-  throwsCpr(() => set('[set]\npackages = ["/abs"]\n'), "manifest.bad-path", /must be relative/);
-  const dup = throwsCpr(
-    () => set('[set]\npackages = [\n  "foo",\n  "bar",\n  "./foo/",\n]\n'),
-    "manifest.duplicate",
-    /"foo" twice/,
-  );
-  assert.equal(dup.where, "ekala.toml:5:3", "points at the repeated entry");
-});
-
-test("ekala.toml structure errors", () => {
-  throwsCpr(() => set("[metadata]\ntags = []\n"), "manifest.missing", /no \[set\] table/);
-  throwsCpr(() => set("[set]\n"), "manifest.missing", /packages is missing/);
-  const u = throwsCpr(
-    () => set("[set]\npackages = []\nmembers = []\n"),
-    "manifest.unknown-key",
-    /"members" in \[set\]/,
-  );
-  assert.equal(u.where, "ekala.toml:3:1");
-  throwsCpr(
-    () => set("[set]\npackages = []\n\n[workspace]\nx = 1\n"),
-    "manifest.unknown-key",
-    /"workspace" at the top level/,
-  );
-  throwsCpr(() => set('[set]\npackages = "foo"\n'), "manifest.type", /array of strings/);
-  throwsCpr(() => set("[set]\npackages = [1]\n"), "manifest.type");
-  throwsCpr(() => set("[set]\npackages = [\n"), "manifest.syntax");
-});
-
-test("[metadata]: tags are Tags, other keys ignored", () => {
-  assert.deepEqual(set('[set]\npackages = []\n[metadata]\ntags = ["a:b", "x.y"]\nowner = "me"\n').tags, ["a:b", "x.y"]);
-  throwsCpr(() => set('[set]\npackages = []\n[metadata]\ntags = ["a..b"]\n'), "tag.double-dot");
-  throwsCpr(() => set('[set]\npackages = []\n[metadata]\ntags = ["-a"]\n'), "label.invalid-start");
-  throwsCpr(() => set("metadata = 1\n[set]\npackages = []\n"), "manifest.type", /\[metadata\] must be a table/);
-});
-
-test("formatSetManifest follows the docs/formats.md §6.2 writer rules", () => {
-  assert.equal(formatSetManifest({ packages: [], tags: [] }), NEW_SET);
-  assert.equal(formatSetManifest({ packages: ["foo", "hosts", "tools/lint"], tags: ["example"] }), SPEC_SET);
-  assert.equal(
-    formatSetManifest({ packages: ["one"], tags: [] }),
-    '[set]\npackages = [\n  "one",\n]\n\n[metadata]\ntags = []\n',
-  );
-  assert.equal(
-    formatSetManifest({ packages: ['we"ird\\ひ'], tags: ["a", "b"] }),
-    '[set]\npackages = [\n  "we\\"ird\\\\ひ",\n]\n\n[metadata]\ntags = [\n  "a",\n  "b",\n]\n',
-  );
-  for (const m of [
-    { packages: ["a", "b/c", 'q"'], tags: ["x", "y:z"] },
-    { packages: [], tags: [] },
-  ]) {
-    assert.deepEqual(set(formatSetManifest(m)), m, "round trip");
-  }
 });
 
 test("normalizeRelativePath", () => {
