@@ -10,7 +10,7 @@ import { writeManifestAndLock } from "../../resolve/lockfile.js";
 import { lockProject, resolverConfig } from "../../resolve/lock-project.js";
 import { findProjectDir, loadProject } from "../../resolve/project.js";
 import { unlocal } from "../../protocol/lock-check.js";
-import { ROOT_PKG, saveGraph } from "../../resolve/resolve.js";
+import { ROOT_PKG, saveGraph } from "../../resolve/graph.js";
 import { reportOutcome } from "./resolve.js";
 
 /** `cpr add`: an atom dependency (URI) or a direct Nix dependency (--nix). */
