@@ -21,8 +21,9 @@ const ALLOWED: Record<string, readonly string[]> = {
   resolve: ["protocol", "git", "nix", "config"],
   store: ["protocol", "git", "nix", "config"],
   build: ["protocol", "git", "nix", "config", "store"],
+  serve: ["protocol", "git", "nix", "config"],
   registry: ["protocol", "git", "nix", "config", "store", "build"],
-  cli: ["protocol", "git", "nix", "config", "publish", "resolve", "store", "build", "registry"],
+  cli: ["protocol", "git", "nix", "config", "publish", "resolve", "store", "build", "serve", "registry"],
 };
 
 /** Node modules that do I/O, which the pure core must not touch. */
