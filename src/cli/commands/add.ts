@@ -6,7 +6,7 @@ import { parseAtomUri, parseGitUrl, replaceVersionPlaceholder } from "../../prot
 import { tryParseRequirement } from "../../protocol/version.js";
 import { addAtom, addDirectNix } from "../../resolve/add.js";
 import { resolverConfig } from "../../resolve/lock-project.js";
-import { reportOutcome } from "./resolve.js";
+import { reportOutcome } from "../shared.js";
 
 /** `cpr add`: an atom dependency (URI) or a direct Nix dependency (--nix). */
 export const command: Command = {

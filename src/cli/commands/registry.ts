@@ -6,7 +6,7 @@ import { loadOrCreateSigningKey } from "../../serve/keys.js";
 import { createToken } from "../../serve/tokens.js";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { dataDirOf, dbOf } from "./serve.js";
+import { dataDirOf, dbOf } from "../shared.js";
 
 /** `cpr registry key` and `cpr registry token create`. */
 export const command: Command = {
