@@ -44,7 +44,7 @@ import {
   scratchRoot,
 } from "./lib.js";
 import { startNginx, startPostgres, stopChild, type PostgresServer, type StaticServer } from "./servers.js";
-import type { AtomRow, BuildRow, PathRow, RegistryDb, VersionRow } from "../src/registry/db.js";
+import type { AtomRow, BuildRow, PathRow, RegistryDb, VersionRow } from "../src/serve/db.js";
 import type { SecretKey } from "../src/protocol/nix-key.js";
 
 /** Bump when the generated records change: the cached fixture is keyed by it. */
@@ -127,7 +127,7 @@ interface Protocol {
 
 async function loadProtocol(): Promise<Protocol> {
   const [db, narinfo, key, hash, id] = await Promise.all([
-    import("../src/registry/db.js"),
+    import("../src/serve/db-open.js"),
     import("../src/protocol/narinfo.js"),
     import("../src/protocol/nix-key.js"),
     import("../src/protocol/nix-hash.js"),
@@ -344,7 +344,7 @@ async function startRegistryProcess(dataDir: string, db: string, narinfoCacheSiz
 /** `--serve JSON`: start a registry, print {url, publicKey} on one line, stop on SIGTERM. */
 async function serveMain(json: string): Promise<void> {
   const opts = JSON.parse(json) as { dataDir: string; db: string; sets?: string[]; narinfoCacheSize?: number };
-  const { startRegistry } = await import("../src/registry/serve.js");
+  const { startRegistry } = await import("../src/serve/serve.js");
   const reg = await startRegistry({
     dataDir: opts.dataDir,
     db: opts.db,

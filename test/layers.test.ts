@@ -1,6 +1,7 @@
 /**
  * The layout is the architecture (README "Layout"): dependencies point down only. This test reads every source
- * file's imports and fails on one that points up or sideways, and on I/O modules in the pure core.
+ * file's imports and fails on one that points up or sideways, on I/O modules in the pure core, on a command that
+ * imports another command (what several share is src/cli/shared.ts), and on any import cycle within src/.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -21,8 +22,9 @@ const ALLOWED: Record<string, readonly string[]> = {
   resolve: ["protocol", "git", "nix", "config"],
   store: ["protocol", "git", "nix", "config"],
   build: ["protocol", "git", "nix", "config", "store"],
+  serve: ["protocol", "git", "nix", "config"],
   registry: ["protocol", "git", "nix", "config", "store", "build"],
-  cli: ["protocol", "git", "nix", "config", "publish", "resolve", "store", "build", "registry"],
+  cli: ["protocol", "git", "nix", "config", "publish", "resolve", "store", "build", "serve", "registry"],
 };
 
 /** Node modules that do I/O, which the pure core must not touch. */
@@ -37,8 +39,8 @@ function sources(dir: string): string[] {
 function importsOf(file: string): string[] {
   const text = readFileSync(file, "utf8");
   const out: string[] = [];
-  for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^;]*?\bfrom\s+"([^"]+)"|\bimport\(\s*"([^"]+)"\s*\)/g)) {
-    out.push((m[1] ?? m[2])!);
+  for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^;]*?\bfrom\s+"([^"]+)"|\bimport\(\s*"([^"]+)"\s*\)|(?:^|\n)\s*import\s+"([^"]+)"/g)) {
+    out.push((m[1] ?? m[2] ?? m[3])!);
   }
   return out;
 }
@@ -62,4 +64,45 @@ test("every import in src/ points down the layers", () => {
     }
   }
   assert.deepEqual(violations, []);
+});
+
+/** The source files a file imports (relative specifiers, `.js` mapped back to `.ts`), type-only ones included. */
+function localImports(file: string): string[] {
+  return importsOf(file)
+    .filter((spec) => spec.startsWith("."))
+    .map((spec) => resolve(dirname(file), spec).replace(/\.js$/, ".ts"));
+}
+
+test("no command imports another command", () => {
+  const commands = join(src, "cli", "commands");
+  const violations: string[] = [];
+  for (const file of sources(commands)) {
+    for (const target of localImports(file)) {
+      if (dirname(target) === commands) violations.push(`${relative(root, file)} imports ${relative(root, target)}: move what both need to src/cli/shared.ts`);
+    }
+  }
+  assert.deepEqual(violations, []);
+});
+
+test("src/ has no import cycle", () => {
+  const files = sources(src);
+  const graph = new Map(files.map((f) => [f, localImports(f).filter((t) => t !== f)]));
+  // Depth-first search; a file met again while still on the path closes a cycle.
+  const state = new Map<string, "open" | "done">();
+  const path: string[] = [];
+  const cycles: string[] = [];
+  const visit = (file: string): void => {
+    state.set(file, "open");
+    path.push(file);
+    for (const next of graph.get(file) ?? []) {
+      if (!graph.has(next)) continue;
+      const s = state.get(next);
+      if (s === "open") cycles.push([...path.slice(path.indexOf(next)), next].map((f) => relative(src, f)).join(" -> "));
+      else if (s === undefined) visit(next);
+    }
+    path.pop();
+    state.set(file, "done");
+  };
+  for (const f of files) if (!state.has(f)) visit(f);
+  assert.deepEqual(cycles, []);
 });

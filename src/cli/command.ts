@@ -1,5 +1,5 @@
 import type { ParseArgsConfig } from "node:util";
-import type { Terminal } from "./term.js";
+import type { Terminal } from "./terminal.js";
 
 export type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
 

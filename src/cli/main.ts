@@ -91,7 +91,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const verb = argv[0]!;
   const entry = Object.hasOwn(VERBS, verb) ? VERBS[verb] : undefined;
-  const { createTerminal } = await import("./term.js");
+  const { createTerminal } = await import("./terminal.js");
   if (!entry) {
     const term = createTerminal();
     const close = Object.keys(VERBS).filter((v) => v.startsWith(verb.slice(0, 2)));

@@ -8,8 +8,9 @@ import { makeVersion, parseVersion, type Version } from "./version.js";
 
 /**
  * Does a lock satisfy its manifest (docs/formats.md §11, §14)? One check, pure, for everything that asks:
- * - `cpr resolve` leaves a satisfying lock alone without a connection (src/resolve/resolve.ts adds the one check
- *   that needs the cache: every locked atom still reachable);
+ * - `cpr resolve` leaves a satisfying lock alone without a connection (`lockSatisfies` adds the one check that
+ *   needs the graph recorded beside the lock, which src/resolve/lock-project.ts reads from the cache: every locked
+ *   atom still reachable);
  * - `cpr publish` refuses an atom whose tree would not evaluate: composed (not static) without a satisfying lock,
  *   or with a dependency locked local-only (`unevaluable`);
  * - `cpr verify` reports published atoms that `unevaluable` finds.
@@ -181,6 +182,26 @@ export function checkLock(manifest: AtomManifest, lock: Lockfile, opts: { publis
     for (const a of atoms) if (!direct.has(a.id) && a.rev === null) localOnly(`${a.label} (pulled in by a dependency)`, a);
   }
   return { mismatches: out, direct };
+}
+
+/**
+ * Does the lock satisfy the manifest, so that `cpr resolve` has nothing to do? checkLock finds no mismatch and, when
+ * the graph resolved with this lock is known (`edges`: AtomId or the project → what it requires), every atom entry
+ * is still reachable from what the manifest asks for directly.
+ */
+export function lockSatisfies(manifest: AtomManifest, lock: Lockfile, edges: Readonly<Record<string, readonly { readonly dep: string }[]>> | null): boolean {
+  const { mismatches, direct } = checkLock(manifest, lock);
+  if (mismatches.length > 0) return false;
+  if (!edges) return true;
+  const seen = new Set<string>();
+  const todo = [...direct];
+  while (todo.length) {
+    const id = todo.pop()!;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    for (const e of edges[id] ?? []) todo.push(e.dep);
+  }
+  return lock.deps.every((d) => d.type !== "atom" || seen.has(d.id));
 }
 
 /** Why a published atom tree cannot be evaluated (docs/formats.md §12). */

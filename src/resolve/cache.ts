@@ -24,7 +24,7 @@ import { fetchRefsInto, KeepRefWriter, negotiationTipsFor, objectFormatOf, store
 import { Repo } from "../git/repo.js";
 import { CprError } from "../protocol/errors.js";
 import type { GitUrl } from "../protocol/uri.js";
-import type { Connections } from "./connections.js";
+import type { Connections, NetStats } from "./connections.js";
 import type { UploadPackConnection } from "../git/lsrefs.js";
 
 /** One version of a label as a mirror listed it. */
@@ -45,20 +45,6 @@ interface MirrorFile {
 export function manifestFetchError(e: unknown, display: string, count: number): CprError {
   if (e instanceof CprError && e.code === "resolve.fetch") return e;
   return new CprError("resolve.fetch", `${display}: could not fetch ${count} manifest blob(s): ${e instanceof Error ? e.message : String(e)}`, { where: display });
-}
-
-/** Network activity, for tests and benchmarks. */
-export interface NetStats {
-  /** Connections opened to mirrors (each serving listings and manifest fetches), and git fetches started. */
-  connections: number;
-  roundTrips: number;
-  bytesReceived: number;
-  /** Manifest blobs fetched. */
-  manifestsFetched: number;
-}
-
-export function newStats(): NetStats {
-  return { connections: 0, roundTrips: 0, bytesReceived: 0, manifestsFetched: 0 };
 }
 
 function atomicWrite(file: string, text: string): void {

@@ -16,7 +16,20 @@ import { UploadPackConnection } from "../git/lsrefs.js";
 import { isTransportFailure } from "../git/transport/errors.js";
 import type { Reporter } from "../protocol/report.js";
 import type { GitUrl } from "../protocol/uri.js";
-import type { NetStats } from "./cache.js";
+
+/** Network activity, for tests and benchmarks. */
+export interface NetStats {
+  /** Connections opened to mirrors (each serving listings and manifest fetches), and git fetches started. */
+  connections: number;
+  roundTrips: number;
+  bytesReceived: number;
+  /** Manifest blobs fetched. */
+  manifestsFetched: number;
+}
+
+export function newStats(): NetStats {
+  return { connections: 0, roundTrips: 0, bytesReceived: 0, manifestsFetched: 0 };
+}
 
 export interface ConnectionOptions {
   readonly env: NodeJS.ProcessEnv;

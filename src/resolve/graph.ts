@@ -1,17 +1,47 @@
 /**
- * The locked graph, for `cpr tree` and `cpr why`, with no network: atoms from atom.lock; edges recorded in the
- * cache when the lock was written (keyed by the lock's bytes). For a lock resolved elsewhere, the edges are rebuilt
+ * The resolved graph: the edges a resolution found, recorded in the cache beside the lock it wrote (keyed by the
+ * lock's bytes: saveGraph, loadGraph), and the locked graph, for `cpr tree` and `cpr why`, with no network: atoms
+ * from atom.lock; edges as recorded for this lock. For a lock resolved elsewhere, the edges are rebuilt
  * from the locked atoms' manifests where the local cache has them (manifest blobs from an earlier resolve, or the
  * atom commits `cpr fetch --lock` stored); what is still missing leaves the graph incomplete.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Repo } from "../git/repo.js";
 import { atomId } from "../protocol/id.js";
 import type { LockAtom, LockDep } from "../protocol/lock.js";
 import { parseAtomManifest, type AtomManifest } from "../protocol/atom-manifest.js";
 import type { Project } from "./project.js";
-import { loadGraph, ROOT_PKG, type GraphEdge } from "./resolve.js";
+
+/** The project itself, as a package of the solver and a node of the graph. */
+export const ROOT_PKG = "<root>";
+
+/** An edge of the resolved graph: `from` requires `dep` with `req`. */
+export interface GraphEdge {
+  readonly dep: string;
+  readonly req: string;
+}
+
+function graphFile(cacheDir: string, lockText: string): string {
+  return join(cacheDir, "resolve", "graphs", `${createHash("sha256").update(lockText).digest("hex").slice(0, 40)}.json`);
+}
+
+/** Records the graph resolved with `lockText` (read back by loadGraph, for tree/why and the no-op check). */
+export function saveGraph(cacheDir: string, lockText: string, edges: Readonly<Record<string, readonly GraphEdge[]>>): void {
+  const f = graphFile(cacheDir, lockText);
+  mkdirSync(join(cacheDir, "resolve", "graphs"), { recursive: true });
+  writeFileSync(f, JSON.stringify(edges));
+}
+
+/** The graph recorded for `lockText`, or null when none was (a lock resolved elsewhere, or a cleared cache). */
+export function loadGraph(cacheDir: string, lockText: string): Record<string, GraphEdge[]> | null {
+  try {
+    return JSON.parse(readFileSync(graphFile(cacheDir, lockText), "utf8")) as Record<string, GraphEdge[]>;
+  } catch {
+    return null;
+  }
+}
 
 export interface LockedGraph {
   readonly atoms: ReadonlyMap<string, LockAtom>;

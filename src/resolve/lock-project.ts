@@ -11,9 +11,11 @@ import { DEFAULT_LOCKER_SPEC, type LockerSpec } from "../protocol/lock.js";
 import type { Reporter } from "../protocol/report.js";
 import { writeManifestAndLock } from "./lockfile.js";
 import { ResolutionError } from "./pubgrub.js";
-import { newStats, type NetStats } from "./cache.js";
+import { newStats, type NetStats } from "./connections.js";
 import { loadProject, type Project } from "./project.js";
-import { lockSatisfies, resolveProject, saveGraph, type Resolution } from "./resolve.js";
+import { lockSatisfies } from "../protocol/lock-check.js";
+import { loadGraph, saveGraph } from "./graph.js";
+import { resolveProject, type Resolution } from "./resolve.js";
 
 export interface ResolverConfig {
   readonly aliases: Aliases;
@@ -68,7 +70,7 @@ export async function lockProject(opts: LockOptions): Promise<LockOutcome> {
   const project = loadProject(opts.cwd, opts.manifestText);
   const stats = opts.stats ?? newStats();
   const manifestChanged = opts.manifestText !== undefined;
-  if (opts.update === undefined && !manifestChanged && lockSatisfies(project, config.cacheDir)) {
+  if (opts.update === undefined && !manifestChanged && satisfied(project, config.cacheDir)) {
     return { project, status: "unchanged", resolution: null, stats };
   }
   let resolution: Resolution;
@@ -107,6 +109,13 @@ export async function lockProject(opts: LockOptions): Promise<LockOutcome> {
   await writeManifestAndLock(project.dir, manifestChanged ? project.manifestText : null, resolution.lockText);
   saveGraph(config.cacheDir, resolution.lockText, resolution.edges);
   return { project, status: "written", resolution, stats };
+}
+
+/** Does the lock already satisfy the manifest (no network, no git)? With the graph recorded beside it, when known. */
+function satisfied(project: Project, cacheDir: string): boolean {
+  const { manifest, lock, lockText } = project;
+  if (!lock || lockText === null) return false;
+  return lockSatisfies(manifest, lock, loadGraph(cacheDir, lockText));
 }
 
 function indent(s: string): string {

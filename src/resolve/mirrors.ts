@@ -12,8 +12,8 @@ import type { Reporter } from "../protocol/report.js";
 import type { GitUrl } from "../protocol/uri.js";
 import { VersionSet } from "../protocol/version-set.js";
 import { compareVersions, makeVersion, type Version } from "../protocol/version.js";
-import { listingKey, type CachedAtom, type ListingCache, type NetStats } from "./cache.js";
-import type { Connections } from "./connections.js";
+import { listingKey, type CachedAtom, type ListingCache } from "./cache.js";
+import type { Connections, NetStats } from "./connections.js";
 import type { UploadPackConnection } from "../git/lsrefs.js";
 import type { ListedRef } from "../protocol/refs.js";
 
@@ -99,7 +99,7 @@ export interface MirrorContext {
    * that connection serves anything else: the resolver fetches there, speculatively, the manifests of the versions
    * it will most likely pick (saving a round of exchanges per level of the graph). Errors are its own business.
    */
-  readonly afterListing?: (set: RemoteSet, mirror: string, conn: UploadPackConnection, root: string, listed: readonly ListedLabel[]) => Promise<void>;
+  readonly afterListing?: (set: MirroredSet, mirror: string, conn: UploadPackConnection, root: string, listed: readonly ListedLabel[]) => Promise<void>;
 }
 
 /** What one mirror listed for a label under a prefix. */
@@ -115,7 +115,7 @@ interface Pending {
   waiters: { resolve: () => void; reject: (e: unknown) => void }[];
 }
 
-export class RemoteSet {
+export class MirroredSet {
   /** URL mirrors (never "::"), as written. */
   readonly mirrors: readonly string[];
   private readonly urls: Map<string, GitUrl>;

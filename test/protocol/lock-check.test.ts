@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { checkLock, unevaluable, unlocal, localVersionText } from "../../src/protocol/lock-check.js";
+import { checkLock, lockSatisfies, unevaluable, unlocal, localVersionText } from "../../src/protocol/lock-check.js";
 import { defaultLocker, formatLock, lockAtom, type LockDep, type Lockfile } from "../../src/protocol/lock.js";
 import { parseAtomManifest } from "../../src/protocol/atom-manifest.js";
 import { parseVersion } from "../../src/protocol/version.js";
@@ -71,6 +71,24 @@ test("checkLock: local-only atoms satisfy a work-tree resolve, not a published t
     "local: [deps.from.s] x is locked local-only (1.3.0-local, no rev), which no consumer can fetch",
     "local: y (pulled in by a dependency) is locked local-only (0.1.0-local, no rev), which no consumer can fetch",
   ]);
+});
+
+test("lockSatisfies: checkLock, then every atom entry reachable in the graph recorded with the lock, when there is one", () => {
+  const manifest = parseAtomManifest(MANIFEST, "atom.toml");
+  const lock = goodLock();
+  const x = (lock.deps[0] as { id: string }).id;
+  const y = atomDep("y", "1.0.0");
+  const withY: Lockfile = { ...lock, deps: [...lock.deps, y] };
+  const yId = (y as { id: string }).id;
+  assert.deepEqual(checkLock(manifest, withY).mismatches, [], "a transitive atom is no mismatch by itself");
+  // Without a recorded graph, reachability is not known: the lock is taken as it is.
+  assert.equal(lockSatisfies(manifest, withY, null), true);
+  // x requires y: every entry is reachable.
+  assert.equal(lockSatisfies(manifest, withY, { [x]: [{ dep: yId }] }), true);
+  // Nothing requires y any more: the lock holds an atom no one needs, so it must be resolved again.
+  assert.equal(lockSatisfies(manifest, withY, { [x]: [] }), false);
+  // A mismatch decides whatever the graph says.
+  assert.equal(lockSatisfies(parseAtomManifest(MANIFEST.replace('x = "^1.2"', 'x = "^2"'), "atom.toml"), withY, { [x]: [{ dep: yId }] }), false);
 });
 
 test("unevaluable: no [compose] and static need nothing; composed atoms need a satisfying lock", () => {

@@ -4,8 +4,7 @@ import { CprError } from "../../src/protocol/errors.js";
 import { silentReporter } from "../../src/protocol/report.js";
 import { encodeLine, FLUSH_PKT } from "../../src/git/pktline.js";
 import { parseRemoteUrl } from "../../src/git/remote.js";
-import { Connections } from "../../src/resolve/connections.js";
-import { newStats } from "../../src/resolve/cache.js";
+import { Connections, newStats } from "../../src/resolve/connections.js";
 import { isNudge, startScriptedDaemon, type ScriptStep, type ScriptedRequest, type TestServer } from "../support/servers.js";
 
 /**

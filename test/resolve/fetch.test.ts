@@ -12,8 +12,7 @@ import { startGitDaemon, startHttpBackend, startProxy, type TestServer } from ".
 import { needTools } from "../support/tools.js";
 import { GIT_TEST_ENV, gitIn, tempDir } from "../support/repo.js";
 import { isolatedEnv, lock, makeProject, makeSet, versionsOf } from "./fixture.js";
-import { Connections } from "../../src/resolve/connections.js";
-import { newStats } from "../../src/resolve/cache.js";
+import { Connections, newStats } from "../../src/resolve/connections.js";
 import { silentReporter } from "../../src/protocol/report.js";
 
 /**

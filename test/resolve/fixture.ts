@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { recordingReporter } from "../../src/protocol/report.js";
-import { newStats } from "../../src/resolve/cache.js";
+import { newStats } from "../../src/resolve/connections.js";
 import { lockProject, type LockOptions, type LockOutcome } from "../../src/resolve/lock-project.js";
 import { GIT_TEST_ENV, gitIn, makeRepo, tempDir, writeFiles } from "../support/repo.js";
 

@@ -6,9 +6,9 @@ import { join } from "node:path";
 import { CprError } from "../../src/protocol/errors.js";
 import { recordingReporter } from "../../src/protocol/report.js";
 import { encodeLine, FLUSH_PKT } from "../../src/git/pktline.js";
-import { Connections } from "../../src/resolve/connections.js";
-import { ListingCache, newStats } from "../../src/resolve/cache.js";
-import { RemoteSet } from "../../src/resolve/mirrors.js";
+import { Connections, newStats } from "../../src/resolve/connections.js";
+import { ListingCache } from "../../src/resolve/cache.js";
+import { MirroredSet } from "../../src/resolve/mirrors.js";
 import { isNudge, startGitDaemon, startScriptedDaemon, type ScriptStep, type TestServer } from "../support/servers.js";
 import { needTools } from "../support/tools.js";
 import { gitIn, tempDir } from "../support/repo.js";
@@ -27,12 +27,12 @@ after(async () => {
 
 const NOT_INITIALIZED = /not an initialized atom set/;
 
-/** A RemoteSet over `mirrors` with its own connections and an empty cache, always listing over the network. */
+/** A MirroredSet over `mirrors` with its own connections and an empty cache, always listing over the network. */
 function remoteSet(mirrors: readonly string[]) {
   const reporter = recordingReporter();
   const stats = newStats();
   const connections = new Connections({ env: process.env, cwd: process.cwd(), reporter, stats });
-  const set = new RemoteSet(mirrors, {
+  const set = new MirroredSet(mirrors, {
     cache: new ListingCache(tempDir("cpr-listings-"), 300),
     stats,
     connections,

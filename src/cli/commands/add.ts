@@ -1,18 +1,12 @@
-import { isAbsolute, relative, resolve as resolvePath } from "node:path";
 import { flag, str, type Command, type Context, type ParsedArgs } from "../command.js";
-import { CprError, UsageError } from "../../protocol/errors.js";
-import { atomId } from "../../protocol/id.js";
+import { UsageError } from "../../protocol/errors.js";
 import { normalizeLabel } from "../../protocol/label.js";
-import { addPackageSetMirror, readPackageSet, setDependency, setDirectNix, type DirectNixSpec } from "../../protocol/manifest-edit.js";
+import type { DirectNixSpec } from "../../protocol/manifest-edit.js";
 import { parseAtomUri, parseGitUrl, replaceVersionPlaceholder } from "../../protocol/uri.js";
-import { caretOf, tryParseRequirement } from "../../protocol/requirement.js";
-import { parseVersion } from "../../protocol/version.js";
-import { writeManifestAndLock } from "../../resolve/lockfile.js";
-import { lockProject, resolverConfig } from "../../resolve/lock-project.js";
-import { findProjectDir, loadProject } from "../../resolve/project.js";
-import { unlocal } from "../../protocol/lock-check.js";
-import { ROOT_PKG, saveGraph } from "../../resolve/resolve.js";
-import { reportOutcome } from "./resolve.js";
+import { tryParseRequirement } from "../../protocol/requirement.js";
+import { addAtom, addDirectNix } from "../../resolve/add.js";
+import { resolverConfig } from "../../resolve/lock-project.js";
+import { reportOutcome } from "../shared.js";
 
 /** `cpr add`: an atom dependency (URI) or a direct Nix dependency (--nix). */
 export const command: Command = {
@@ -55,72 +49,25 @@ Exit codes: 0 added, 1 failed (resolution, network, hashing), 2 usage error.
   },
   maxPositionals: 3,
   async run(ctx, args) {
-    if (flag(args, "nix")) return addNix(ctx, args);
+    if (flag(args, "nix")) return addNixCommand(ctx, args);
     for (const f of ["git", "tar", "build", "unpack"]) if (flag(args, f)) throw new UsageError(`--${f} applies only with --nix`);
     if (args.positionals.length !== 1) throw new UsageError("cpr add takes one atom URI", { hint: "e.g. cpr add gh:owner/repo::hello@^1" });
-    return addAtom(ctx, args, args.positionals[0]!);
+    return addAtomCommand(ctx, args, args.positionals[0]!);
   },
 };
 
-/** A tag from a URL: the last path component without `.git`, made a valid tag. */
-function tagFromUrl(url: string): string {
-  const last = url.replace(/\/+$/, "").split(/[/:]/).pop() ?? "";
-  let t = last.replace(/\.git$/, "").replace(/[^\p{L}\p{N}_.:-]/gu, "-").replace(/\.\.+/g, ".");
-  if (!/^\p{L}/u.test(t)) t = `set-${t}`;
-  try {
-    return normalizeLabel(t, "tag", "tag");
-  } catch {
-    return "set";
-  }
-}
-
-async function addAtom(ctx: Context, args: ParsedArgs, uriText: string): Promise<number> {
+async function addAtomCommand(ctx: Context, args: ParsedArgs, uriText: string): Promise<number> {
   const config = await resolverConfig(ctx.cwd, ctx.env);
   const uri = parseAtomUri(uriText, config.aliases);
-  const dir = findProjectDir(ctx.cwd);
-  const project = loadProject(dir);
-  let text = project.manifestText;
-  let mirror: string;
-  if (uri.url === null) mirror = "::";
-  else if (uri.url.scheme === "file" && !uri.url.url.startsWith("file://")) {
-    // Paths are stored relative to the atom (or absolute when given so).
-    const abs = resolvePath(ctx.cwd, uri.url.url);
-    const rel = relative(dir, abs) || ".";
-    mirror = isAbsolute(uri.url.url) ? abs : rel.startsWith(".") ? rel : `./${rel}`;
-  } else mirror = uri.url.url;
-  const sets = project.manifest.package.sets;
   const wanted = str(args, "set");
-  let tag = wanted !== undefined ? normalizeLabel(wanted, "tag", "--set TAG") : Object.keys(sets).find((t) => sets[t]!.includes(mirror));
-  if (tag === undefined) {
-    const base = mirror === "::" ? "local" : tagFromUrl(mirror);
-    tag = base;
-    for (let i = 2; Object.hasOwn(sets, tag); i++) tag = `${base}-${i}`;
-  }
-  if (!(readPackageSet(text, tag) ?? []).includes(mirror)) text = addPackageSetMirror(text, tag, mirror);
-  text = setDependency(text, tag, uri.label, uri.requirement?.text ?? "*");
-  const outcome = await lockProject({ cwd: dir, env: ctx.env, reporter: ctx.term, manifestText: text, offline: flag(args, "offline"), dryRun: true, config });
-  const lock = outcome.resolution!.lock;
-  // The added atom: the lock entry of (root of the tag, label).
-  const root = Object.entries(lock.sets).find(([, s]) => s.tag === tag)?.[0];
-  const entry = lock.deps.find((d) => d.type === "atom" && root !== undefined && d.id === atomId(root, uri.label));
-  if (!entry || entry.type !== "atom") throw new CprError("add.not-locked", `${uri.label} was not locked`);
-  let requirement = uri.requirement?.text;
-  if (requirement === undefined) {
-    const v = unlocal(entry.version).version;
-    requirement = caretOf(parseVersion(v.text)).text;
-    text = setDependency(text, tag, uri.label, requirement);
-  }
-  await writeManifestAndLock(dir, text, outcome.resolution!.lockText);
-  // The graph was resolved with a provisional `*`: record the requirement written.
-  const edges = { ...outcome.resolution!.edges };
-  edges[ROOT_PKG] = (edges[ROOT_PKG] ?? []).map((e) => (e.dep === entry.id ? { dep: e.dep, req: requirement! } : e));
-  saveGraph(config.cacheDir, outcome.resolution!.lockText, edges);
-  if (!flag(args, "json")) ctx.term.info(`added ${uri.label} ${requirement} from [package.sets].${tag} (locked ${entry.version})`);
-  reportOutcome(ctx, flag(args, "json"), { ...outcome, status: "written" }, { added: { label: uri.label, tag, requirement, version: entry.version, id: entry.id } });
+  const tag = wanted !== undefined ? normalizeLabel(wanted, "tag", "--set TAG") : undefined;
+  const { outcome, added } = await addAtom(uri, tag, { cwd: ctx.cwd, env: ctx.env, reporter: ctx.term, offline: flag(args, "offline"), config });
+  if (!flag(args, "json")) ctx.term.info(`added ${added.label} ${added.requirement} from [package.sets].${added.tag} (locked ${added.version})`);
+  reportOutcome(ctx, flag(args, "json"), outcome, { added });
   return 0;
 }
 
-async function addNix(ctx: Context, args: ParsedArgs): Promise<number> {
+async function addNixCommand(ctx: Context, args: ParsedArgs): Promise<number> {
   const [nameArg, urlArg, extra] = args.positionals;
   if (nameArg === undefined || urlArg === undefined) throw new UsageError("cpr add --nix takes NAME and URL", { hint: "e.g. cpr add --nix nixpkgs gh:nixos/nixpkgs --git nixos-unstable" });
   const forms = (["git", "tar", "build"] as const).filter((f) => flag(args, f));
@@ -138,12 +85,8 @@ async function addNix(ctx: Context, args: ParsedArgs): Promise<number> {
     spec = { kind, name, url, ref: asReq === null ? (extra ?? null) : null, version: asReq?.text ?? null, fromVersion };
   } else if (kind === "build") spec = { kind, name, url, unpack: flag(args, "unpack"), fromVersion };
   else spec = { kind, name, url, fromVersion };
-  const dir = findProjectDir(ctx.cwd);
-  const project = loadProject(dir);
-  const text = setDirectNix(project.manifestText, spec);
-  const outcome = await lockProject({ cwd: dir, env: ctx.env, reporter: ctx.term, manifestText: text, offline: flag(args, "offline"), config });
-  const entry = outcome.resolution?.lock.deps.find((d) => d.type !== "atom" && d.name === name);
-  if (!flag(args, "json") && entry && entry.type !== "atom") ctx.term.info(`added ${name} (${entry.type}) ${"hash" in entry ? entry.hash : entry.rev}`);
-  reportOutcome(ctx, flag(args, "json"), outcome, { added: entry ?? null });
+  const { outcome, entry } = await addDirectNix(spec, { cwd: ctx.cwd, env: ctx.env, reporter: ctx.term, offline: flag(args, "offline"), config });
+  if (!flag(args, "json") && entry) ctx.term.info(`added ${name} (${entry.type}) ${"hash" in entry ? entry.hash : entry.rev}`);
+  reportOutcome(ctx, flag(args, "json"), outcome, { added: entry });
   return 0;
 }

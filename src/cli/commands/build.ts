@@ -5,7 +5,7 @@ import { UsageError } from "../../protocol/errors.js";
 import { parseAtomUri } from "../../protocol/uri.js";
 import { buildAtom } from "../../build/build.js";
 import { pushBuild } from "../../registry/push.js";
-import { nixStderr, registryClients, registrySettings } from "./get.js";
+import { nixStderr, registryClients, registrySettings } from "../shared.js";
 
 /** `cpr build`: fetch an atom and its locked graph, evaluate and build it with Nix, optionally push it. */
 export const command: Command = {

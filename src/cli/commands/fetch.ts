@@ -1,12 +1,11 @@
-import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { flag, str, type Command } from "../command.js";
 import { Cache } from "../../git/cache.js";
 import { loadConfig } from "../../config/config.js";
-import { CprError, UsageError } from "../../protocol/errors.js";
+import { UsageError } from "../../protocol/errors.js";
 import { parseAtomUri } from "../../protocol/uri.js";
 import { fetchAtom, fetchLock, type FetchedAtom } from "../../store/fetch.js";
-import { loadLock } from "./verify.js";
+import { loadLock } from "../shared.js";
 
 /** `cpr fetch`: fetch exactly an atom (or every atom of atom.lock) into the cache and materialise it. */
 export const command: Command = {
@@ -72,11 +71,3 @@ Exit codes: 0 fetched, 1 something failed, 2 usage error.
     }
   },
 };
-
-export async function readText(file: string): Promise<string> {
-  try {
-    return await readFile(file, "utf8");
-  } catch (e) {
-    throw new CprError("lock.read", `cannot read ${file}: ${(e as Error).message}`, { where: file, hint: "run in the directory of atom.lock, or pass its path" });
-  }
-}

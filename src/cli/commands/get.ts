@@ -1,41 +1,15 @@
 import { lstat } from "node:fs/promises";
 import { resolve } from "node:path";
-import { flag, str, strs, type Command, type ParsedArgs } from "../command.js";
+import { flag, str, strs, type Command } from "../command.js";
 import { Cache } from "../../git/cache.js";
-import { loadConfig, type Config } from "../../config/config.js";
+import { loadConfig } from "../../config/config.js";
 import { CprError, UsageError } from "../../protocol/errors.js";
 import { parsePublicKey } from "../../protocol/nix-key.js";
 import { hostSystem, realise } from "../../nix/store.js";
 import { buildAtom } from "../../build/build.js";
 import { pushBuild } from "../../registry/push.js";
-import { RegistryClient } from "../../registry/client.js";
 import { explainNoBuild, install, locate, orderedOutputs, parseGetTarget, resolveBuild } from "../../registry/get.js";
-
-/** The registry settings of the effective configuration (config `registry.*`, env CPR_REGISTRY*). */
-export interface RegistrySettings {
-  readonly urls: readonly string[];
-  readonly keys: readonly string[];
-  readonly token: string | null;
-  readonly sets: readonly string[];
-}
-
-/** The client side of config `[registry]` (CPR_REGISTRY, CPR_REGISTRY_KEYS, CPR_REGISTRY_TOKEN included). */
-export function registrySettings(config: Config): RegistrySettings {
-  const r = config.registry;
-  return { urls: r.urls, keys: r.keys, token: r.token, sets: r.sets };
-}
-
-/** Registry clients for the URLs given; a malformed URL is a usage error naming where it came from. */
-export function registryClients(urls: readonly string[], token: string | null, from: string): RegistryClient[] {
-  return urls.map((u) => {
-    try {
-      return new RegistryClient(u, { token });
-    } catch (e) {
-      if (e instanceof CprError) throw new UsageError(`${from}: ${e.message}`, { hint: e.hint ?? "a registry URL looks like https://registry.example.org or http://127.0.0.1:8080" });
-      throw e;
-    }
-  });
-}
+import { nixStderr, registryClients, registrySettings } from "../shared.js";
 
 /** Checks trusted public keys before Nix sees them (Nix would only say "secret key is corrupt"). */
 function checkKeys(keys: readonly string[]): void {
@@ -47,17 +21,6 @@ function checkKeys(keys: readonly string[]): void {
       throw e;
     }
   }
-}
-
-/** Where Nix's stderr goes: to ours (logs, never stdout), unless --quiet; it is always kept for error messages. */
-export function nixStderr(args: ParsedArgs): ((s: string) => void) | undefined {
-  if (flag(args, "quiet")) return undefined;
-  // cpr makes its own out-links (get) or deliberately none (build's intermediate .drv and outputs): Nix's advice
-  // about --add-root is noise here.
-  return (s: string) => {
-    const kept = s.replace(/^warning: you did not specify '--add-root'.*\n?/gm, "");
-    if (kept) process.stderr.write(kept);
-  };
 }
 
 /** `cpr get`: install an atom's build from a registry's binary cache, with no evaluation. */

@@ -1,8 +1,8 @@
 import { flag, str, type Command } from "../command.js";
 import { CprError, UsageError } from "../../protocol/errors.js";
 import { atomId, rootBytes } from "../../protocol/id.js";
-import { normalizeLabel } from "../../protocol/label.js";
 import { Repo } from "../../git/repo.js";
+import { labelArg } from "../shared.js";
 
 /** `cpr id`: AtomIds of local atoms, or of labels under a given root. */
 export const command: Command = {
@@ -38,7 +38,7 @@ Options:
     const repo = await Repo.open(ctx.cwd, { env: ctx.env, repo: "user" });
     try {
       const paths = args.positionals.length ? args.positionals : ["."];
-      // Loaded here: it reads manifests (smol-toml), which `cpr ls`, borrowing labelArg, never needs.
+      // Loaded here: it reads manifests (smol-toml), which `cpr id --root` never needs.
       const { localAtomIds } = await import("../../publish/local.js");
       const result = await localAtomIds(repo, paths, flag(args, "all"), ctx.cwd, ctx.term);
       if (json) ctx.term.json(result);
@@ -59,14 +59,4 @@ function rootArg(text: string): string {
     throw err;
   }
   return hex;
-}
-
-/** A LABEL argument, NFKC-normalised; an invalid one is a usage error. */
-export function labelArg(text: string): string {
-  try {
-    return normalizeLabel(text, "label", "LABEL");
-  } catch (err) {
-    if (err instanceof CprError) throw new UsageError(err.message, { where: text, hint: err.hint });
-    throw err;
-  }
 }

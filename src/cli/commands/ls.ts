@@ -4,7 +4,7 @@ import { atomId } from "../../protocol/id.js";
 import { Repo } from "../../git/repo.js";
 import { resolveRemote } from "../../git/remote.js";
 import { listRemoteSet } from "../../git/remote-set.js";
-import { labelArg } from "./id.js";
+import { labelArg } from "../shared.js";
 
 /** One listed atom, as printed by `cpr ls --json`. */
 interface LsAtom {

@@ -1,12 +1,12 @@
 import { flag, str, strs, type Command } from "../command.js";
 import { loadConfig } from "../../config/config.js";
 import { UsageError } from "../../protocol/errors.js";
-import { openDb } from "../../registry/db.js";
-import { loadOrCreateSigningKey } from "../../registry/keys.js";
-import { createToken } from "../../registry/tokens.js";
+import { openDb } from "../../serve/db-open.js";
+import { loadOrCreateSigningKey } from "../../serve/keys.js";
+import { createToken } from "../../serve/tokens.js";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { dataDirOf, dbOf } from "./serve.js";
+import { dataDirOf, dbOf } from "../shared.js";
 
 /** `cpr registry key` and `cpr registry token create`. */
 export const command: Command = {

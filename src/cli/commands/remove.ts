@@ -5,7 +5,7 @@ import { removeDependency, removeDirectNix, removePackageSet } from "../../proto
 import { parseAtomManifest } from "../../protocol/atom-manifest.js";
 import { lockProject } from "../../resolve/lock-project.js";
 import { loadProject } from "../../resolve/project.js";
-import { reportOutcome } from "./resolve.js";
+import { reportOutcome } from "../shared.js";
 
 /** `cpr remove LABEL|NAME`. */
 export const command: Command = {

@@ -3,7 +3,7 @@ import { Cache } from "../../git/cache.js";
 import { loadConfig } from "../../config/config.js";
 import { UsageError } from "../../protocol/errors.js";
 import { searchEverywhere, type SearchHit } from "../../registry/search.js";
-import { registryClients, registrySettings } from "./get.js";
+import { registryClients, registrySettings } from "../shared.js";
 
 /** `cpr search`: registries' catalogues and configured sets, merged by AtomId. */
 export const command: Command = {

@@ -1,26 +1,9 @@
-import { resolve } from "node:path";
-import { flag, str, strs, type Command, type Context } from "../command.js";
-import { loadConfig, type Config } from "../../config/config.js";
+import { flag, str, strs, type Command } from "../command.js";
+import { loadConfig } from "../../config/config.js";
 import { UsageError } from "../../protocol/errors.js";
-import { redactUrl } from "../../registry/db.js";
-import { DEFAULT_LISTEN, DEFAULT_REFRESH_SECONDS, startRegistry } from "../../registry/serve.js";
-
-/** --data, else config registry.data, else the default. */
-export function dataDirOf(ctx: Context, arg: string | undefined, config: Config): string {
-  return arg !== undefined ? resolve(ctx.cwd, arg) : config.registry.data;
-}
-
-/** --db, else config registry.db; a relative SQLite path is relative to the working directory. */
-export function dbOf(ctx: Context, arg: string | undefined, config: Config): string | undefined {
-  const v = arg ?? config.registry.db ?? undefined;
-  if (v === undefined || v === "") return undefined;
-  if (/^postgres(?:ql)?:\/\//.test(v)) return v;
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(v)) {
-    throw new UsageError(`--db (or config registry.db): unknown database URL ${JSON.stringify(v.replace(/\/\/[^@/]*@/, "//…@"))}`, { hint: "use sqlite:PATH, a path, or postgres://user@host:port/db" });
-  }
-  if (v.startsWith("sqlite:")) return `sqlite:${resolve(ctx.cwd, v.slice("sqlite:".length))}`;
-  return resolve(ctx.cwd, v);
-}
+import { redactUrl } from "../../serve/db.js";
+import { DEFAULT_LISTEN, DEFAULT_REFRESH_SECONDS, startRegistry } from "../../serve/serve.js";
+import { dataDirOf, dbOf } from "../shared.js";
 
 /** `cpr serve`: run the registry until SIGINT/SIGTERM. */
 export const command: Command = {

@@ -1,9 +1,8 @@
 import { flag, type Command } from "../command.js";
 import { CprError } from "../../protocol/errors.js";
-import { lockedGraph } from "../../resolve/graph.js";
+import { lockedGraph, ROOT_PKG } from "../../resolve/graph.js";
 import { resolverConfig } from "../../resolve/lock-project.js";
 import { loadProject } from "../../resolve/project.js";
-import { ROOT_PKG } from "../../resolve/resolve.js";
 
 /** `cpr tree`: the locked graph, no network. */
 export const command: Command = {

@@ -3,7 +3,7 @@ import { CprError } from "../../protocol/errors.js";
 import { normalizeLabel } from "../../protocol/label.js";
 import { lockProject } from "../../resolve/lock-project.js";
 import { loadProject } from "../../resolve/project.js";
-import { reportOutcome } from "./resolve.js";
+import { reportOutcome } from "../shared.js";
 
 /** `cpr update`: move to the newest versions allowed. */
 export const command: Command = {

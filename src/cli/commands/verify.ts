@@ -6,13 +6,11 @@ import { loadConfig, type Config } from "../../config/config.js";
 import { Repo } from "../../git/repo.js";
 import { parseRemoteUrl, resolveRemote } from "../../git/remote.js";
 import { CprError, UsageError } from "../../protocol/errors.js";
-import type { Lockfile } from "../../protocol/lock.js";
 import { parseAtomUri } from "../../protocol/uri.js";
 import { tryParseVersion } from "../../protocol/version.js";
 import { lockAtoms, mirrorsOf, exactVersion } from "../../store/fetch.js";
 import { verifyRemote, type AtomReport, type VerifyRequest } from "../../store/verify.js";
-import { labelArg } from "./id.js";
-import { readText } from "./fetch.js";
+import { labelArg, loadLock } from "../shared.js";
 
 /** `cpr verify`: prove that published atoms are exactly the source they claim to come from. */
 export const command: Command = {
@@ -142,14 +140,6 @@ function printReports(ctx: Context, reports: readonly AtomReport[]): void {
   const failed = reports.filter((r) => r.status === "failed").length;
   const warned = reports.filter((r) => r.warnings.length > 0).length;
   t.info(`${reports.length - failed} ok, ${failed} failed${warned ? `, ${warned} with warnings` : ""}`);
-}
-
-/** Read and parse a lock (src/protocol/lock.ts). */
-export async function loadLock(file: string): Promise<Lockfile> {
-  const text = await readText(file);
-  const mod = (await import("../../protocol/lock.js")) as { parseLock?: (text: string, file: string) => Lockfile };
-  if (typeof mod.parseLock !== "function") throw new CprError("lock.unavailable", "this build of cpr cannot read atom.lock yet (src/protocol/lock.ts)");
-  return mod.parseLock(text, file);
 }
 
 /**

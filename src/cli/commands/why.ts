@@ -1,10 +1,9 @@
 import { flag, type Command } from "../command.js";
 import { CprError, UsageError } from "../../protocol/errors.js";
 import { normalizeLabel } from "../../protocol/label.js";
-import { lockedGraph, whyChains } from "../../resolve/graph.js";
+import { lockedGraph, ROOT_PKG, whyChains } from "../../resolve/graph.js";
 import { resolverConfig } from "../../resolve/lock-project.js";
 import { loadProject } from "../../resolve/project.js";
-import { ROOT_PKG } from "../../resolve/resolve.js";
 
 /** `cpr why LABEL`: the chain of requirements that pulled an atom in. */
 export const command: Command = {

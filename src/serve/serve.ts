@@ -15,11 +15,13 @@ import { defaultCacheDir } from "../git/cache.js";
 import { CprError } from "../protocol/errors.js";
 import { ArtifactStore, DEFAULT_MAX_NAR_SIZE, type Compression } from "./artifacts.js";
 import { Catalogue, type IndexResult } from "./catalogue.js";
-import { openDb, type RegistryDb } from "./db.js";
+import type { RegistryDb } from "./db.js";
+import { openDb } from "./db-open.js";
 import { loadOrCreateSigningKey } from "./keys.js";
 import { createMetrics } from "./metrics.js";
-import { NarInfoCache } from "./routes-cache.js";
-import { buildServer, type RegistryContext } from "./server.js";
+import type { RegistryContext } from "./context.js";
+import { NarInfoCache } from "./narinfo-cache.js";
+import { buildServer } from "./server.js";
 
 export interface ServeOptions {
   /** `sqlite:PATH`, a path, or `postgres://…`; default `<dataDir>/registry.sqlite`. */

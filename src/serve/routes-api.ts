@@ -13,8 +13,7 @@ import { matches, parseRequirement, type Requirement } from "../protocol/require
 import { tryParseVersion } from "../protocol/version.js";
 import { IngestError } from "./artifacts.js";
 import { compareVersionTextDesc, redactUrl, type PathRow, type TokenRow, type VersionRow } from "./db.js";
-import type { RegistryContext } from "./server.js";
-import { sendError } from "./server.js";
+import { sendError, type RegistryContext } from "./context.js";
 import { HASH_PART } from "./routes-cache.js";
 import { checkToken } from "./tokens.js";
 

@@ -12,7 +12,7 @@ import { PassThrough, Readable } from "node:stream";
 import { test, type TestContext } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { toNix32 } from "../../src/nix/hash.js";
-import { ArtifactStore, IngestError, type Compression, type IngestExpect } from "../../src/registry/artifacts.js";
+import { ArtifactStore, IngestError, type Compression, type IngestExpect } from "../../src/serve/artifacts.js";
 import { needTools } from "../support/tools.js";
 
 function dataDir(t: TestContext): string {
@@ -200,7 +200,7 @@ test("init removes leftovers in tmp/ but not a live process's upload on this hos
 test("a server killed mid-upload leaves nothing in nar/, and init() clears tmp/", async (t) => {
   if (!needTools(t, "xz")) return;
   const dir = dataDir(t);
-  const moduleUrl = new URL("../../src/registry/artifacts.js", import.meta.url).href;
+  const moduleUrl = new URL("../../src/serve/artifacts.js", import.meta.url).href;
   // The child ingests its stdin, declared much longer than what we will send before killing it.
   const script = `
     import { ArtifactStore } from ${JSON.stringify(moduleUrl)};

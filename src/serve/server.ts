@@ -4,25 +4,9 @@
  * errors always as `{"error": "<message>"}`.
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import type { ArtifactStore } from "./artifacts.js";
-import type { Catalogue } from "./catalogue.js";
-import type { RegistryDb } from "./db.js";
-import type { SigningKey } from "./keys.js";
-import type { Metrics } from "./metrics.js";
+import { sendError, type RegistryContext } from "./context.js";
 import { apiRoutes } from "./routes-api.js";
-import { cacheRoutes, NarInfoCache } from "./routes-cache.js";
-
-/** Everything the routes share. Servers keep no state of their own beyond immutable caches (narinfoCache). */
-export interface RegistryContext {
-  readonly db: RegistryDb;
-  readonly artifacts: ArtifactStore;
-  readonly key: SigningKey;
-  readonly catalogue: Catalogue;
-  readonly metrics: Metrics;
-  readonly narinfoCache: NarInfoCache;
-  /** Largest NAR an upload may declare, in bytes. */
-  readonly maxNarSize: number;
-}
+import { cacheRoutes } from "./routes-cache.js";
 
 export interface ServerOptions {
   /** false: no request log; a stream: JSON lines there; true/undefined: JSON lines on stderr. */
@@ -33,11 +17,6 @@ export interface ServerOptions {
 
 /** Default largest JSON body: 8 MiB (a `paths/missing` query of ~100k paths). */
 export const DEFAULT_JSON_BODY_LIMIT = 8 * 1024 * 1024;
-
-/** Sends `{"error": message}` with `status`. */
-export function sendError(reply: FastifyReply, status: number, message: string): FastifyReply {
-  return reply.code(status).header("cache-control", "no-store").send({ error: message });
-}
 
 /** Builds the application (not listening yet). */
 export function buildServer(ctx: RegistryContext, opts: ServerOptions = {}): FastifyInstance {

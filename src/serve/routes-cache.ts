@@ -3,38 +3,17 @@
  *
  * The narinfo is rendered and signed once, when the path is inserted, and stored with the row: a lookup is one
  * primary-key read of that text. A row never changes once visible, so positive answers are kept in a bounded
- * in-process cache (a miss is never cached: the path may be uploaded through another server a moment later).
+ * in-process cache (narinfo-cache.ts; a miss is never cached: the path may be uploaded through another server a moment later).
  */
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import type { FastifyInstance, FastifyReply } from "fastify";
-import type { RegistryContext } from "./server.js";
-import { sendError } from "./server.js";
+import { sendError, type RegistryContext } from "./context.js";
 
 export const NIX_CACHE_INFO = "StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 30\n";
 
 /** A nix32 hash part: 32 characters of Nix's base-32 alphabet (no e, o, u, t). */
 export const HASH_PART = /^[0-9a-df-np-sv-z]{32}$/;
-
-/** Bounded map of hash part → narinfo text; oldest entries go first. Only ever holds visible (immutable) rows. */
-export class NarInfoCache {
-  private readonly map = new Map<string, string>();
-  constructor(readonly capacity = 100_000) {}
-  get(hash: string): string | undefined {
-    return this.map.get(hash);
-  }
-  set(hash: string, text: string): void {
-    if (this.capacity <= 0 || this.map.has(hash)) return;
-    if (this.map.size >= this.capacity) {
-      const oldest = this.map.keys().next();
-      if (!oldest.done) this.map.delete(oldest.value);
-    }
-    this.map.set(hash, text);
-  }
-  get size(): number {
-    return this.map.size;
-  }
-}
 
 const NAR_FILE = /^[0-9a-df-np-sv-z]{52}\.nar(?:\.xz|\.zst|\.bz2)?$/;
 

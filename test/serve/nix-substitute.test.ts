@@ -13,8 +13,8 @@ import { promisify } from "node:util";
 import { dumpNar, instantiate, pathInfo, queryClosure, realise, referencesFirst, type PathInfo } from "../../src/nix/store.js";
 import { CprError } from "../../src/protocol/errors.js";
 import { formatPublicKey, generateSecretKey, publicKeyOf } from "../../src/protocol/nix-key.js";
-import { startRegistry, type RunningRegistry } from "../../src/registry/serve.js";
-import { createToken } from "../../src/registry/tokens.js";
+import { startRegistry, type RunningRegistry } from "../../src/serve/serve.js";
+import { createToken } from "../../src/serve/tokens.js";
 import { tempDir } from "../support/repo.js";
 import { needTools } from "../support/tools.js";
 

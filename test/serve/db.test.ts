@@ -10,8 +10,9 @@ import { after, describe, test, type TestContext } from "node:test";
 import Database from "better-sqlite3";
 import pg from "pg";
 import { CprError } from "../../src/protocol/errors.js";
-import { openDb, sqlitePath, type AtomRow, type PathRow, type RegistryDb, type VersionRow } from "../../src/registry/db.js";
-import { MIGRATIONS, SCHEMA_VERSION } from "../../src/registry/migrations.js";
+import type { AtomRow, PathRow, RegistryDb, VersionRow } from "../../src/serve/db.js";
+import { openDb, sqlitePath } from "../../src/serve/db-open.js";
+import { MIGRATIONS, SCHEMA_VERSION } from "../../src/serve/migrations.js";
 import { sharedPostgres } from "../support/postgres.js";
 
 const postgres = sharedPostgres();
