@@ -1,7 +1,7 @@
 import { parse as parseToml, TomlError } from "smol-toml";
 import { describeTomlValue as describe, isTomlTable as isTable, tomlBasicString, type TomlTable } from "./toml-text.js";
 import { compareUtf8 } from "./refs.js";
-import { CprError } from "./errors.js";
+import { CprError, type ErrorCode } from "./errors.js";
 import { atomId } from "./id.js";
 import { normalizeLabel, type LabelKind } from "./label.js";
 import { KeyLocator, type Pos } from "./manifest.js";
@@ -194,7 +194,7 @@ class LockCtx {
     return pos ? `${this.file}:${pos.line}:${pos.col}` : this.file;
   }
 
-  fail(code: string, path: Path, message: string, hint: string): never {
+  fail(code: ErrorCode, path: Path, message: string, hint: string): never {
     throw new CprError(code, message, { where: this.where(path), hint });
   }
 

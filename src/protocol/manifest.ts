@@ -1,6 +1,6 @@
 import { parse as parseToml, TomlError } from "smol-toml";
 import { describeTomlValue as describe, isTomlTable as isTable, tomlBasicString, type TomlTable } from "./toml-text.js";
-import { CprError } from "./errors.js";
+import { CprError, type ErrorCode } from "./errors.js";
 import { normalizeLabel, type LabelKind } from "./label.js";
 import { parseRequirement, tryParseVersion, type Requirement, type Version } from "./version.js";
 
@@ -298,7 +298,7 @@ class Ctx {
     return pos ? `${this.file}:${pos.line}:${pos.col}` : this.file;
   }
 
-  fail(code: string, path: Path, message: string, hint: string, value?: string): never {
+  fail(code: ErrorCode, path: Path, message: string, hint: string, value?: string): never {
     throw new CprError(code, message, { where: this.where(path, value), hint });
   }
 
