@@ -1,4 +1,4 @@
-import type { Progress, Reporter } from "../protocol/report.js";
+import type { Progress, Reporter, Warning } from "../protocol/report.js";
 
 /**
  * The terminal: machine output (`--json`, listings) goes to stdout; logs, warnings and progress go to stderr.
@@ -7,8 +7,14 @@ import type { Progress, Reporter } from "../protocol/report.js";
 export interface Terminal extends Reporter {
   /** Write a line to stdout. */
   out(line: string): void;
-  /** Write a JSON document to stdout. */
-  json(value: unknown): void;
+  /**
+   * Write a JSON document to stdout, indented (or on one line with `line`). A JSON object gains
+   * `"warnings": [{code, message}, …]`, the warnings emitted so far, when there were any and it has no `warnings`
+   * key of its own.
+   */
+  json(value: unknown, opts?: { line?: boolean }): void;
+  /** Every warning emitted so far, in order. */
+  readonly warnings: readonly Warning[];
   error(message: string): void;
   /** Style helpers, identity when colour is off. */
   bold(s: string): string;
@@ -27,6 +33,12 @@ export interface TerminalOptions {
   quiet?: boolean;
 }
 
+/** `value` with `warnings` added, when it is a JSON object without its own and there are any. */
+function withWarnings(value: unknown, warnings: readonly Warning[]): unknown {
+  if (warnings.length === 0 || value === null || typeof value !== "object" || Array.isArray(value) || Object.hasOwn(value, "warnings")) return value;
+  return { ...value, warnings: [...warnings] };
+}
+
 export function createTerminal(opts: TerminalOptions = {}): Terminal {
   const stdout = opts.stdout ?? process.stdout;
   const stderr = opts.stderr ?? process.stderr;
@@ -37,6 +49,7 @@ export function createTerminal(opts: TerminalOptions = {}): Terminal {
   const paint = (code: string) => (s: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
   const yellow = paint("33");
   const red = paint("31");
+  const warnings: Warning[] = [];
   let activeBar: { clear(): void; redraw(): void } | null = null;
   const log = (line: string) => {
     activeBar?.clear();
@@ -48,11 +61,15 @@ export function createTerminal(opts: TerminalOptions = {}): Terminal {
     color,
     quiet,
     out: (line) => void stdout.write(line + "\n"),
-    json: (value) => void stdout.write(JSON.stringify(value, null, 2) + "\n"),
+    json: (value, o = {}) => void stdout.write(JSON.stringify(withWarnings(value, warnings), null, o.line ? undefined : 2) + "\n"),
+    warnings,
     info: (m) => {
       if (!quiet) log(m);
     },
-    warn: (m) => log(`${yellow("warning:")} ${m}`),
+    warn: (code, message) => {
+      warnings.push({ code, message });
+      log(`${yellow("warning:")} ${message}`);
+    },
     error: (m) => log(`${red("error:")} ${m}`),
     bold: paint("1"),
     dim: paint("2"),

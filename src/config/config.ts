@@ -5,6 +5,7 @@ import { CprError } from "../protocol/errors.js";
 import { normalizeLabel } from "../protocol/label.js";
 import { DEFAULT_LOCKER_SPEC, type LockerSpec } from "../protocol/lock.js";
 import { parsePublicKey } from "../protocol/nix-key.js";
+import type { Warning } from "../protocol/report.js";
 import { isTomlTable as isTable, parseTomlFile, TomlReader, type TomlTable } from "../protocol/toml.js";
 import { aliasCandidate, DEFAULT_ALIASES, expandAlias, type Aliases } from "../protocol/uri.js";
 import { parseVersion } from "../protocol/version.js";
@@ -144,8 +145,8 @@ export interface LoadedConfig {
   readonly config: Config;
   /** Every effective value with where it came from, for `cpr config list`. */
   readonly entries: readonly ConfigEntry[];
-  /** Unknown keys and tables, each with its file:line:col. */
-  readonly warnings: readonly string[];
+  /** Unknown keys and tables (config.unknown-key), each with its file:line:col, and a token in the project file. */
+  readonly warnings: readonly Warning[];
   /** The files looked at, whether or not they exist. */
   readonly files: { readonly user: string; readonly project: string | null };
 }
@@ -379,7 +380,7 @@ function checkAliasValue(name: string, value: string, where: string): void {
 }
 
 /** Reads one config file into a layer; warnings for unknown keys (and for a token in a project file). */
-function readFileLayer(text: string, file: string, homeDir: string, warnings: string[], project = false): Layer {
+function readFileLayer(text: string, file: string, homeDir: string, warnings: Warning[], project = false): Layer {
   const doc = parseTomlFile(text, file, { code: "config.syntax", hint: "fix the TOML syntax at the position shown" });
   const invalidCode = "config.invalid";
   const reader = new TomlReader(file, text, { codes: { type: invalidCode, missing: invalidCode, unknownKey: invalidCode } });
@@ -410,7 +411,7 @@ function readFileLayer(text: string, file: string, homeDir: string, warnings: st
             fail(["cache", "listing-ttl"], `cache.listing-ttl must be a whole number of seconds ≥ 0, got ${JSON.stringify(v)}`, "e.g. listing-ttl = 300");
           layer.listingTtl = { value: v, origin: file };
         } else {
-          warnings.push(`${at(["cache", name])}: unknown key "${name}" in [cache] (known: dir, listing-ttl)`);
+          warnings.push({ code: "config.unknown-key", message: `${at(["cache", name])}: unknown key "${name}" in [cache] (known: dir, listing-ttl)` });
         }
       }
     } else if (key === "trust") {
@@ -476,7 +477,7 @@ function readFileLayer(text: string, file: string, homeDir: string, warnings: st
             parsed = v;
             break;
           default:
-            warnings.push(`${where}: unknown key "${name}" in [registry] (known: ${REGISTRY_KEYS.join(", ")})`);
+            warnings.push({ code: "config.unknown-key", message: `${where}: unknown key "${name}" in [registry] (known: ${REGISTRY_KEYS.join(", ")})` });
             continue;
         }
         layer.registry.set(name as RegistryKey, { value: parsed, origin: file });
@@ -486,7 +487,7 @@ function readFileLayer(text: string, file: string, homeDir: string, warnings: st
         const def = LOCKER_KEYS.find((d) => d.key === name);
         const path = ["locker", name];
         if (!def) {
-          warnings.push(`${at(path)}: unknown key "${name}" in [locker] (known: ${LOCKER_KEYS.map((d) => d.key).join(", ")})`);
+          warnings.push({ code: "config.unknown-key", message: `${at(path)}: unknown key "${name}" in [locker] (known: ${LOCKER_KEYS.map((d) => d.key).join(", ")})` });
           continue;
         }
         if (typeof v !== "string") fail(path, `locker.${name} must be a string`, `e.g. ${name} = ${def.example}`);
@@ -496,7 +497,7 @@ function readFileLayer(text: string, file: string, homeDir: string, warnings: st
       for (const [name, v] of Object.entries(table(value, "new"))) {
         const path = ["new", name];
         if (!(NEW_KEYS as readonly string[]).includes(name)) {
-          warnings.push(`${at(path)}: unknown key "${name}" in [new] (known: ${NEW_KEYS.join(", ")})`);
+          warnings.push({ code: "config.unknown-key", message: `${at(path)}: unknown key "${name}" in [new] (known: ${NEW_KEYS.join(", ")})` });
           continue;
         }
         const example = name === "composer" ? '"atom-nix"' : name === "composer-tag" ? '"atom"' : '"https://github.com/ekala-project/atom"';
@@ -514,11 +515,11 @@ function readFileLayer(text: string, file: string, homeDir: string, warnings: st
         layer.new.set(name as NewKey, { value: parsed, origin: file });
       }
     } else {
-      warnings.push(`${at([key])}: unknown ${isTable(value) ? "table" : "key"} "${key}" (known: [aliases], [cache], [locker], [new], [registry], [trust])`);
+      warnings.push({ code: "config.unknown-key", message: `${at([key])}: unknown ${isTable(value) ? "table" : "key"} "${key}" (known: [aliases], [cache], [locker], [new], [registry], [trust])` });
     }
   }
   if (project && layer.registry.has("token"))
-    warnings.push(`${at(["registry", "token"])}: registry.token in the project's cpr.toml is committed with the set; keep it in the user config or CPR_REGISTRY_TOKEN`);
+    warnings.push({ code: "config.token-in-project", message: `${at(["registry", "token"])}: registry.token in the project's cpr.toml is committed with the set; keep it in the user config or CPR_REGISTRY_TOKEN` });
   return layer;
 }
 
@@ -581,7 +582,7 @@ async function readOptional(path: string): Promise<string | null> {
 
 export async function loadConfig(opts: { cwd: string; env: NodeJS.ProcessEnv }): Promise<LoadedConfig> {
   const { cwd, env } = opts;
-  const warnings: string[] = [];
+  const warnings: Warning[] = [];
   const userFile = userConfigPath(env);
   const root = await findSetRoot(cwd, env);
   const projectFile = root === null ? null : join(root, "cpr.toml");

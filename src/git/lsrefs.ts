@@ -454,6 +454,7 @@ function warnV0(ctx: TransportContext, session: Session, count: number): void {
   const why = session.fallbackNote ?? "the server does not speak git protocol v2";
   const sshHint = ctx.url.scheme === "ssh" ? " (an OpenSSH server needs `AcceptEnv GIT_PROTOCOL` for v2)" : "";
   ctx.reporter.warn(
+    "remote.v0-listing",
     `${ctx.display}: ${why}${sshHint}, so the whole ref listing was downloaded (${count} refs, ${session.bytesReceived()} bytes) and filtered locally`,
   );
 }

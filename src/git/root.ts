@@ -26,6 +26,7 @@ export async function setRoot(repo: Repo, commit: string, reporter: Reporter): P
   if (!chosen) throw new CprError("root.none", `no parentless commit is reachable from ${commit}`, { where: repo.gitDir });
   if (roots.length > 1) {
     reporter.warn(
+      "root.multiple",
       `the history of ${commit.slice(0, 12)} has ${roots.length} root commits; using the oldest, ${chosen} (the set root is the first commit of the history)`,
     );
   }

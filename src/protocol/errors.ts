@@ -1,8 +1,12 @@
 /**
  * Errors every layer raises. A CprError carries what went wrong (`message`), where (`where`: a file, file:line:col,
  * a ref or a URL) and how to fix it (`hint`). The CLI prints all three and maps the class to an exit code:
- * UsageError → 2, any other CprError → 1.
+ * UsageError → 2, any other CprError → 1. Its code is one of ERROR_CODES (src/protocol/error-codes.ts, docs/errors.md).
  */
+import type { ErrorCode } from "./error-codes.js";
+
+export type { ErrorCode } from "./error-codes.js";
+
 export interface ErrorDetails {
   /** Where the problem is: `path/atom.toml:3:9`, a ref name, a URL… */
   where?: string;
@@ -12,12 +16,12 @@ export interface ErrorDetails {
 }
 
 export class CprError extends Error {
-  /** Stable machine-readable code, e.g. `label.invalid-start`, `publish.root-mismatch`. */
-  readonly code: string;
+  /** Stable machine-readable code, e.g. `label.invalid-start`, `publish.root-mismatch` (listed in ERROR_CODES). */
+  readonly code: ErrorCode;
   readonly where: string | undefined;
   readonly hint: string | undefined;
 
-  constructor(code: string, message: string, details: ErrorDetails = {}) {
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = "CprError";
     this.code = code;

@@ -3,7 +3,7 @@
  * `scripts/gen-xid.ts`), never the running Node's regex Unicode data, so results do not depend on the Node version.
  * NFKC normalization itself is `String.prototype.normalize`, whose results are stable for assigned characters.
  */
-import { CprError } from "./errors.js";
+import { CprError, type ErrorCode } from "./errors.js";
 import { XID_CONTINUE, XID_START } from "./unicode-xid.js";
 
 /** Label: atom labels, dependency names. Tag: set tags and meta tags (adds `.` and `:`, forbids `..`). */
@@ -144,7 +144,7 @@ function allowedText(kind: LabelKind): string {
   return `a ${kind} must ${start} and ${rest}, at most ${MAX_LABEL_BYTES} UTF-8 bytes`;
 }
 
-function fail(code: string, message: string, kind: LabelKind): never {
+function fail(code: ErrorCode, message: string, kind: LabelKind): never {
   throw new CprError(code, message, { hint: allowedText(kind) });
 }
 

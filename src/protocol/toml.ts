@@ -1,5 +1,5 @@
 import { parse as smolParse, TomlError } from "smol-toml";
-import { CprError } from "./errors.js";
+import { CprError, type ErrorCode } from "./errors.js";
 import { normalizeLabel, type LabelKind } from "./label.js";
 
 /**
@@ -176,7 +176,7 @@ function scanKeyPart(s: string, i: number): PartScan {
 
 /** What a syntax error is called, and how to fix it (e.g. `manifest.syntax`, "fix the TOML syntax at the position shown"). */
 export interface TomlSyntaxError {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly hint: string;
 }
 
@@ -355,7 +355,7 @@ function skipValue(s: string, i: number): number {
 
 export interface TomlReaderOptions {
   /** The codes of the reader's own errors: a value of the wrong type, a missing key, an unknown key. */
-  readonly codes: { readonly type: string; readonly missing: string; readonly unknownKey: string };
+  readonly codes: { readonly type: ErrorCode; readonly missing: ErrorCode; readonly unknownKey: ErrorCode };
   /**
    * For a file a tool writes (atom.lock): how to get a good one again (e.g. "regenerate the lock with `cpr resolve`"),
    * the hint of the reader's own errors. Without it they say what to write.
@@ -390,7 +390,7 @@ export class TomlReader {
     return pos ? `${this.file}:${pos.line}:${pos.col}` : this.file;
   }
 
-  fail(code: string, path: TomlPath, message: string, hint: string, value?: string): never {
+  fail(code: ErrorCode, path: TomlPath, message: string, hint: string, value?: string): never {
     throw new CprError(code, message, { where: this.where(path, value), hint });
   }
 

@@ -16,7 +16,7 @@
  * Public suffixes come from the `tldts` package (the full Public Suffix List, ICANN and private sections).
  */
 import { createRequire } from "node:module";
-import { CprError } from "./errors.js";
+import { CprError, type ErrorCode } from "./errors.js";
 import { normalizeLabel } from "./label.js";
 import { parseRequirement, type Requirement } from "./requirement.js";
 
@@ -67,7 +67,7 @@ export const VERSION_PLACEHOLDER = "__VERSION__";
 
 const URI_HINT = "an atom URI is [URL::]LABEL[@REQUIREMENT], e.g. gh:owner/repo::foo@^1, ./repo::foo or foo";
 
-function uriError(code: string, message: string, hint: string): CprError {
+function uriError(code: ErrorCode, message: string, hint: string): CprError {
   return new CprError(code, message, { hint });
 }
 

@@ -26,7 +26,7 @@ export function selectAtoms(source: SourceAtoms, sel: Selection, reporter: Repor
   const byPath = new Map(source.atoms.map((a) => [a.path, a]));
   const errors = source.problems.filter((p) => wanted.has(p.path));
   for (const p of source.problems) {
-    if (!wanted.has(p.path)) reporter.warn(`ignoring ${p.path || "the repository root"}: ${p.error.message}`);
+    if (!wanted.has(p.path)) reporter.warn("publish.ignored-atom", `ignoring ${p.path || "the repository root"}: ${p.error.message}`);
   }
   if (errors.length === 1) throw errors[0]!.error;
   if (errors.length > 1) {

@@ -7,7 +7,7 @@ import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { Readable } from "node:stream";
 import type { BuildRecord } from "../protocol/build-record.js";
-import { CprError } from "../protocol/errors.js";
+import { CprError, type ErrorCode } from "../protocol/errors.js";
 import { chooseProxy, proxyAuthorization, TunnelAgent } from "../git/transport/proxy.js";
 
 export interface SearchResult {
@@ -87,6 +87,24 @@ interface Answer {
 }
 
 const basename = (p: string) => p.slice(p.lastIndexOf("/") + 1);
+
+/** The code of a request that failed with HTTP `status`: one per status a registry (or a proxy before it) answers. */
+const HTTP_ERROR_CODES: Readonly<Record<number, ErrorCode>> = {
+  400: "registry.http-400",
+  401: "registry.http-401",
+  403: "registry.http-403",
+  404: "registry.http-404",
+  405: "registry.http-405",
+  409: "registry.http-409",
+  413: "registry.http-413",
+  415: "registry.http-415",
+  422: "registry.http-422",
+  429: "registry.http-429",
+  500: "registry.http-500",
+  502: "registry.http-502",
+  503: "registry.http-503",
+  504: "registry.http-504",
+};
 
 /** Normalises a registry URL: http(s) only, no trailing slash, no query. */
 export function registryUrl(text: string): string {
@@ -275,7 +293,7 @@ export class RegistryClient {
         : a.status === 404 && (typeof msg !== "string" || msg.startsWith("not found: "))
           ? `${this.url} does not serve the cpr registry API: give the registry's base URL (what \`cpr serve\` prints after "listening on")`
           : undefined;
-    throw new CprError(`registry.http-${a.status}`, `registry ${this.url}: ${what} failed with HTTP ${a.status}: ${detail}`, { where: this.url, hint });
+    throw new CprError(HTTP_ERROR_CODES[a.status] ?? "registry.http-other", `registry ${this.url}: ${what} failed with HTTP ${a.status}: ${detail}`, { where: this.url, hint });
   }
 
   private malformed(what: string, a: Answer): CprError {

@@ -329,7 +329,7 @@ export class MirroredSet {
   private warnDead(mirror: string, why: string): void {
     if (this.warnedDead.has(mirror)) return;
     this.warnedDead.add(mirror);
-    this.ctx.reporter.warn(`mirror ${this.display(mirror)} did not answer, going on without it: ${why}`);
+    this.ctx.reporter.warn("resolve.mirror-down", `mirror ${this.display(mirror)} did not answer, going on without it: ${why}`);
   }
 
   /** Check roots and revs across mirrors and merge their versions. */

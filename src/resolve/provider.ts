@@ -478,7 +478,7 @@ export class GitProvider implements Provider {
         remaining = remaining.filter((b) => !here.includes(b));
       } catch (e) {
         lastError = e;
-        this.opts.reporter.warn(`mirror ${set.display(mirror)}: ${e instanceof Error ? e.message : String(e)}; trying the next mirror`);
+        this.opts.reporter.warn("resolve.mirror-failed", `mirror ${set.display(mirror)}: ${e instanceof Error ? e.message : String(e)}; trying the next mirror`);
       }
       if (remaining.length === 0) break;
     }

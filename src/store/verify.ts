@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Cache, fetchRefsInto } from "../git/cache.js";
 import { CprError } from "../protocol/errors.js";
+import type { WarningCode } from "../protocol/error-codes.js";
 import { runGit } from "../git/exec.js";
 import { Repo } from "../git/repo.js";
 import { lsRefs } from "../git/lsrefs.js";
@@ -58,7 +59,7 @@ export interface AtomReport {
  * resolved). Each means that no consumer can evaluate the atom (docs/formats.md §12).
  */
 export interface VerifyWarning {
-  readonly code: string;
+  readonly code: WarningCode;
   readonly message: string;
 }
 

@@ -169,6 +169,33 @@ test("cpr exit codes: usage errors are 2, failures 1", () => {
   void bare;
 });
 
+test("cpr ls --json lists the warnings it emitted with their codes, also beside an error; stderr keeps the human line", () => {
+  const { dir, bare } = repoWithOrigin();
+  const head = gitIn(dir, "rev-parse", "HEAD");
+  // A ref under the atom namespace that is not <label>/<version>: ls skips it with a warning.
+  gitIn(dir, "push", "-q", bare, `${head}:refs/eka/atoms/foo/not-a-version`);
+  const warning = { code: "ls.skipped-refs", message: "skipped 1 ref(s) under the atom namespaces that are not <label>/<version>" };
+
+  const failed = cpr(dir, "ls", bare, "--json");
+  assert.equal(failed.code, 1, failed.stderr);
+  const err = json(failed) as { error: { code: string }; warnings: unknown[] };
+  assert.equal(err.error.code, "ls.not-initialized");
+  assert.deepEqual(err.warnings, [warning]);
+
+  assert.equal(cpr(dir, "init").code, 0);
+  const ok = cpr(dir, "ls", bare, "--json");
+  assert.equal(ok.code, 0, ok.stderr);
+  const listing = json(ok);
+  assert.deepEqual(Object.keys(listing), ["root", "atoms", "warnings"]);
+  assert.deepEqual(listing.warnings, [warning]);
+  assert.match(ok.stderr, /^warning: skipped 1 ref\(s\) under the atom namespaces that are not <label>\/<version>$/m);
+
+  const human = cpr(dir, "ls", bare);
+  assert.equal(human.code, 0, human.stderr);
+  assert.match(human.stderr, /^warning: skipped 1 ref\(s\) under the atom namespaces that are not <label>\/<version>$/m);
+  assert.doesNotMatch(human.stdout + human.stderr, /ls\.skipped-refs/, "humans see the message, not the code");
+});
+
 test("cpr id: docs/formats.md §5.5 vectors with --root, local atoms from the work tree", () => {
   const vec = cpr("/", "id", "--root", "4abbd2644bc3585e9be95deb277ccf48f6ed26ac", "foo", "ひらがな");
   assert.equal(vec.code, 0, vec.stderr);

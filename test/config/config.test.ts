@@ -119,9 +119,9 @@ test("unknown keys warn with file:line:col; invalid values are errors with file:
     writeFileSync(file, `[cache]\nlisting-ttl = 30\ncolour = true\n\n[registri]\nurl = "x"\n\n[registry]\nurl = "x"\n`);
     const loaded = await loadConfig({ cwd: s.project, env: s.env });
     assert.deepEqual(loaded.warnings, [
-      `${file}:3:1: unknown key "colour" in [cache] (known: dir, listing-ttl)`,
-      `${file}:5:1: unknown table "registri" (known: [aliases], [cache], [locker], [new], [registry], [trust])`,
-      `${file}:9:1: unknown key "url" in [registry] (known: data, db, keys, listen, refresh, sets, token, urls)`,
+      { code: "config.unknown-key", message: `${file}:3:1: unknown key "colour" in [cache] (known: dir, listing-ttl)` },
+      { code: "config.unknown-key", message: `${file}:5:1: unknown table "registri" (known: [aliases], [cache], [locker], [new], [registry], [trust])` },
+      { code: "config.unknown-key", message: `${file}:9:1: unknown key "url" in [registry] (known: data, db, keys, listen, refresh, sets, token, urls)` },
     ]);
     assert.equal(loaded.config.listingTtl, 30);
 
@@ -193,9 +193,11 @@ test("cpr config list [--json]", () => {
     assert.match(human.stderr, /warning: .*cpr\.toml:4:1: unknown key "bogus"/);
     const json = spawnSync(process.execPath, [bin, "config", "list", "--json"], { cwd: s.sub, env, encoding: "utf8" });
     assert.equal(json.status, 0, json.stderr);
-    const doc = JSON.parse(json.stdout) as { entries: { key: string; value: unknown; source: string; origin: string | null }[]; warnings: string[] };
+    const doc = JSON.parse(json.stdout) as { entries: { key: string; value: unknown; source: string; origin: string | null }[]; warnings: { code: string; message: string }[] };
     assert.deepEqual(doc.entries.find((e) => e.key === "cache.listing-ttl"), { key: "cache.listing-ttl", value: 42, source: "env", origin: "CPR_LISTING_TTL" });
     assert.equal(doc.warnings.length, 1);
+    assert.equal(doc.warnings[0]!.code, "config.unknown-key");
+    assert.match(doc.warnings[0]!.message, /cpr\.toml:4:1: unknown key "bogus"/);
     const usage = spawnSync(process.execPath, [bin, "config"], { cwd: s.sub, env, encoding: "utf8" });
     assert.equal(usage.status, 2);
   } finally {
@@ -222,7 +224,7 @@ test("[new]: the composer cpr new writes, from defaults or a config file; bad va
     const loaded = await loadConfig({ cwd: s.sub, env: s.env });
     assert.deepEqual(loaded.config.new, { composer: "my-nix", composerTag: "mine", composerUrl: "gh:me/composers" });
     assert.deepEqual(entry(loaded, "new.composer"), { key: "new.composer", value: "my-nix", source: "project", origin: file });
-    assert.deepEqual(loaded.warnings, [`${file}:5:1: unknown key "entry" in [new] (known: composer, composer-tag, composer-url)`]);
+    assert.deepEqual(loaded.warnings, [{ code: "config.unknown-key", message: `${file}:5:1: unknown key "entry" in [new] (known: composer, composer-tag, composer-url)` }]);
     for (const [text, message] of [
       [`[new]\ncomposer = "-nix"\n`, /new\.composer/],
       [`[new]\ncomposer-tag = "a..b"\n`, /new\.composer-tag/],
@@ -330,7 +332,9 @@ test("[registry]: user file, project file and CPR_REGISTRY* variables, each key 
     assert.equal(loaded.config.registry.token, "cpr_project");
     assert.deepEqual(loaded.config.registry.keys, [KEY_A], "kept from the user file");
     assert.deepEqual(entry(loaded, "registry.urls"), { key: "registry.urls", value: ["https://team.example.org"], source: "project", origin: projectFile });
-    assert.deepEqual(loaded.warnings, [`${projectFile}:4:1: registry.token in the project's cpr.toml is committed with the set; keep it in the user config or CPR_REGISTRY_TOKEN`]);
+    assert.deepEqual(loaded.warnings, [
+      { code: "config.token-in-project", message: `${projectFile}:4:1: registry.token in the project's cpr.toml is committed with the set; keep it in the user config or CPR_REGISTRY_TOKEN` },
+    ]);
 
     writeFileSync(projectFile, `[registry]\ndb = "sqlite:~/r.sqlite"\n`);
     loaded = await loadConfig({
@@ -533,7 +537,7 @@ test("[locker]: invalid values are errors with file:line:col or the variable's n
     await bad("", /CPR_LOCKER_LABEL "a\/b" has an invalid character/, "CPR_LOCKER_LABEL", { CPR_LOCKER_LABEL: "a/b" });
     writeFileSync(file, `[locker]\nname = "x"\n`);
     const loaded = await loadConfig({ cwd: s.project, env: s.env });
-    assert.deepEqual(loaded.warnings, [`${file}:2:1: unknown key "name" in [locker] (known: label, mirror, rev, set, version)`]);
+    assert.deepEqual(loaded.warnings, [{ code: "config.unknown-key", message: `${file}:2:1: unknown key "name" in [locker] (known: label, mirror, rev, set, version)` }]);
   } finally {
     s.done();
   }

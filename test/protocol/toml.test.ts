@@ -118,10 +118,10 @@ test("keys and tables are named in messages as TOML writes them", () => {
 });
 
 test("parseTomlFile: a syntax error is the caller's CprError at file:line:col", () => {
-  const error = { code: "thing.syntax", hint: "fix it" };
+  const error = { code: "config.syntax" as const, hint: "fix it" };
   assert.equal(JSON.stringify(parseTomlFile("a = 1\n[b]\nc = 'x'\n", "f.toml", error)), '{"a":1,"b":{"c":"x"}}');
   const dup = cprFailure(() => parseTomlFile("a = 1\na = 2\n", "dir/f.toml", error));
-  assert.equal(dup.code, "thing.syntax");
+  assert.equal(dup.code, "config.syntax");
   assert.equal(dup.where, "dir/f.toml:2:1");
   assert.match(dup.message, /^dir\/f\.toml is not valid TOML: /);
   assert.doesNotMatch(dup.message, /Invalid TOML document|\n/, "smol-toml's prefix and code excerpt are dropped");
@@ -173,19 +173,19 @@ test("KeyLocator finds keys under arrays of tables, quoted keys and inline table
 const READER_TEXT = '[package]\nlabel = "foo"\ntags = ["ok", "-bad"]\ncount = 3\n\n[package.meta]\nother = 1\n';
 
 function reader(regenerate?: string): TomlReader {
-  const codes = { type: "t.type", missing: "t.missing", unknownKey: "t.unknown-key" };
+  const codes = { type: "lock.type", missing: "lock.missing", unknownKey: "lock.unknown-key" } as const;
   return new TomlReader("d/x.toml", READER_TEXT, regenerate === undefined ? { codes } : { codes, regenerate });
 }
 
 test("TomlReader's typed getters fail with the caller's codes, the key's name, its position and a hint", () => {
-  const doc = parseTomlFile(READER_TEXT, "d/x.toml", { code: "t.syntax", hint: "h" });
+  const doc = parseTomlFile(READER_TEXT, "d/x.toml", { code: "lock.syntax", hint: "h" });
   const r = reader();
   const pkg = r.table(doc.package, ["package"]);
   assert.equal(r.string(pkg.label, ["package", "label"]), "foo");
   assert.deepEqual(r.strings(pkg.tags, ["package", "tags"]), ["ok", "-bad"]);
 
   const notString = cprFailure(() => r.string(pkg.count, ["package", "count"], '"three"'));
-  assert.equal(notString.code, "t.type");
+  assert.equal(notString.code, "lock.type");
   assert.equal(notString.message, "[package].count must be a string, got 3 (a number)");
   assert.equal(notString.where, "d/x.toml:4:1");
   assert.equal(notString.hint, 'write e.g. count = "three"');
@@ -199,12 +199,12 @@ test("TomlReader's typed getters fail with the caller's codes, the key's name, i
   assert.match(notStrings.message, /must be an array of strings, got 3/);
 
   const missing = cprFailure(() => r.required(pkg, "version", ["package"]));
-  assert.equal(missing.code, "t.missing");
+  assert.equal(missing.code, "lock.missing");
   assert.equal(missing.message, '[package] has no "version"');
   assert.equal(missing.where, "d/x.toml:1:1");
 
   const unknown = cprFailure(() => r.onlyKeys(r.table(pkg.meta, ["package", "meta"]), ["package", "meta"], ["description"]));
-  assert.equal(unknown.code, "t.unknown-key");
+  assert.equal(unknown.code, "lock.unknown-key");
   assert.equal(unknown.message, 'unknown key "other" in [package.meta]; expected only "description"');
   assert.equal(unknown.where, "d/x.toml:7:1");
   assert.equal(unknown.hint, 'remove "other" or check its spelling');
@@ -221,7 +221,7 @@ test("TomlReader's typed getters fail with the caller's codes, the key's name, i
 
 test("TomlReader: a generated file's errors say how to regenerate it", () => {
   const r = reader("regenerate it");
-  const doc = parseTomlFile(READER_TEXT, "d/x.toml", { code: "t.syntax", hint: "h" });
+  const doc = parseTomlFile(READER_TEXT, "d/x.toml", { code: "lock.syntax", hint: "h" });
   const pkg = r.table(doc.package, ["package"]);
   assert.equal(cprFailure(() => r.string(pkg.count, ["package", "count"])).hint, "regenerate it");
   assert.equal(cprFailure(() => r.table(pkg.count, ["package", "count"])).hint, "regenerate it");

@@ -49,7 +49,7 @@ CPR_LOCKER_LABEL, CPR_LOCKER_VERSION, CPR_LOCKER_SET, CPR_LOCKER_MIRROR, CPR_LOC
 Unknown keys are reported as warnings; invalid values are errors with file:line:col.
 
 Options:
-  --json   Print {"files":{"user","project"},"entries":[{"key","value","source","origin"}],"warnings":[…]}
+  --json   Print {"files":{"user","project"},"entries":[{"key","value","source","origin"}],"warnings":[{"code","message"}]}
 `,
   options: {},
   maxPositionals: 1,
@@ -61,7 +61,7 @@ Options:
       });
     }
     const loaded = await loadConfig({ cwd: ctx.cwd, env: ctx.env });
-    for (const w of loaded.warnings) ctx.term.warn(w);
+    for (const w of loaded.warnings) ctx.term.warn(w.code, w.message);
     if (args.values.json === true) {
       ctx.term.json({ files: loaded.files, entries: loaded.entries, warnings: loaded.warnings });
       return 0;

@@ -51,7 +51,7 @@ Exit codes: 0 fetched, 1 something failed, 2 usage error.
         const file = resolve(ctx.cwd, target ?? "atom.lock");
         const lock = await loadLock(file);
         const r = await fetchLock({ cache, cwd: ctx.cwd, env: ctx.env, reporter: ctx.term }, lock, { out });
-        for (const w of r.warnings) ctx.term.warn(w);
+        for (const w of r.warnings) ctx.term.warn("fetch.mirror-failed", w);
         atoms = r.fetched;
         failed = r.failed;
       } else {

@@ -46,14 +46,14 @@ Exit codes: 0 listed, 1 failed (e.g. the remote is not an initialized set), 2 us
     try {
       const remote = await resolveRemote(target, repo, ctx.cwd);
       const { listing } = await listRemoteSet(remote.url, labels.length ? labels : undefined, { legacy: true, env: ctx.env, reporter: ctx.term, cwd: ctx.cwd });
-      if (listing.skipped > 0) ctx.term.warn(`skipped ${listing.skipped} ref(s) under the atom namespaces that are not <label>/<version>`);
+      if (listing.skipped > 0) ctx.term.warn("ls.skipped-refs", `skipped ${listing.skipped} ref(s) under the atom namespaces that are not <label>/<version>`);
       if (listing.root === null) {
         throw new CprError("ls.not-initialized", `${remote.display} is not an initialized atom set (it has no refs/ekala/init)`, {
           where: remote.display,
           hint: "initialize it with `cpr init --remote REMOTE` from a clone of the set's history",
         });
       }
-      if (listing.rootIsTag) ctx.term.warn(`refs/ekala/init on ${remote.display} is an annotated tag, which is not a valid set marker`);
+      if (listing.rootIsTag) ctx.term.warn("ls.root-tag", `refs/ekala/init on ${remote.display} is an annotated tag, which is not a valid set marker`);
       const root = listing.root;
       const atoms: LsAtom[] = listing.atoms.map((a) => ({
         label: a.label,

@@ -43,12 +43,12 @@ Exit codes: 0 ok, 1 failed, 2 usage error.
   async run(ctx, args) {
     const [sub, action] = args.positionals;
     const { config, warnings } = await loadConfig({ cwd: ctx.cwd, env: ctx.env });
-    for (const w of warnings) ctx.term.warn(w);
+    for (const w of warnings) ctx.term.warn(w.code, w.message);
     const dataDir = dataDirOf(ctx, str(args, "data"), config);
     if (sub === "key") {
       if (action !== undefined) throw new UsageError(`cpr registry key takes no argument, got ${JSON.stringify(action)}`);
       const key = await loadOrCreateSigningKey(dataDir);
-      if (flag(args, "json")) ctx.term.out(JSON.stringify({ publicKey: key.publicKey }));
+      if (flag(args, "json")) ctx.term.json({ publicKey: key.publicKey }, { line: true });
       else ctx.term.out(key.publicKey);
       return 0;
     }
@@ -66,9 +66,9 @@ Exit codes: 0 ok, 1 failed, 2 usage error.
         // A mistyped root makes a token that can never write anything: say so (a set indexed later is fine).
         const indexed = new Set((await db.listSets()).map((x) => x.root));
         for (const r of new Set(roots)) {
-          if (!indexed.has(r)) ctx.term.warn(`set ${r} is not indexed by this registry (yet): the token can write it once cpr serve indexes it (--set URL, config registry.sets)`);
+          if (!indexed.has(r)) ctx.term.warn("registry.set-not-indexed", `set ${r} is not indexed by this registry (yet): the token can write it once cpr serve indexes it (--set URL, config registry.sets)`);
         }
-        if (flag(args, "json")) ctx.term.out(JSON.stringify({ token, sets: [...new Set(roots)], note }));
+        if (flag(args, "json")) ctx.term.json({ token, sets: [...new Set(roots)], note }, { line: true });
         else ctx.term.out(token);
         return 0;
       } finally {

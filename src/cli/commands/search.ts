@@ -47,7 +47,7 @@ Exit codes: 0 searched (even with no match), 1 every source failed, 2 usage erro
     try {
       const { hits, failures } = await searchEverywhere({ cache, cwd: ctx.cwd, env: ctx.env, reporter: ctx.term }, text, { registries: clients, sets, limit });
       const allFailed = failures.length === urls.length + sets.length;
-      for (const f of failures) ctx.term.warn(f.error);
+      for (const f of failures) ctx.term.warn("search.source-failed", f.error);
       if (flag(args, "json")) ctx.term.json({ results: hits, failures });
       else if (!allFailed) printTable(ctx.term, hits);
       if (allFailed) {

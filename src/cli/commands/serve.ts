@@ -46,7 +46,7 @@ cannot be used), 2 usage error.
   maxPositionals: 0,
   async run(ctx, args) {
     const { config, warnings } = await loadConfig({ cwd: ctx.cwd, env: ctx.env });
-    for (const w of warnings) ctx.term.warn(w);
+    for (const w of warnings) ctx.term.warn(w.code, w.message);
     const refreshArg = str(args, "refresh");
     let refreshSeconds = config.registry.refresh;
     if (refreshArg !== undefined) {
@@ -71,8 +71,8 @@ cannot be used), 2 usage error.
       log: process.stderr,
     });
     const retry = refreshSeconds > 0 ? `retried every ${refreshSeconds} s` : "--refresh 0: not retried until a restart";
-    for (const u of reg.unreachable) ctx.term.warn(`set ${redactUrl(u.url)} could not be indexed yet (${retry}): ${u.error}`);
-    if (flag(args, "json")) ctx.term.out(JSON.stringify({ listening: reg.url, publicKey: reg.publicKey }));
+    for (const u of reg.unreachable) ctx.term.warn("serve.set-unindexed", `set ${redactUrl(u.url)} could not be indexed yet (${retry}): ${u.error}`);
+    if (flag(args, "json")) ctx.term.json({ listening: reg.url, publicKey: reg.publicKey }, { line: true });
     ctx.term.info(`listening on ${reg.url}`);
     ctx.term.info(`public key ${reg.publicKey}`);
 

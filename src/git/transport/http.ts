@@ -247,7 +247,7 @@ class HttpSession implements Session {
     }
     const next = new URL(final.href.slice(0, -SERVICE_SUFFIX.length));
     if (next.href !== this.base.href) {
-      this.ctx.reporter.warn(`redirecting to ${next.href}`);
+      this.ctx.reporter.warn("remote.redirect", `redirecting to ${next.href}`);
       this.base = next;
     }
   }
