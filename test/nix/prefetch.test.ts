@@ -12,7 +12,8 @@ import { CprError } from "../../src/protocol/errors.js";
 import { parseRequirement } from "../../src/protocol/version.js";
 import { gitIn, makeRepo, tempDir, commitAll } from "../support/repo.js";
 import { findTool, needTools } from "../support/tools.js";
-import { cornerTree, nixAsync, prng, randomBytes, randomTree } from "./support.js";
+import { seededRandom } from "../support/random.js";
+import { cornerTree, nixAsync, randomBytes, randomTree } from "./support.js";
 
 /** `nix-prefetch-url [--unpack] URL`, as SRI. */
 async function nixPrefetch(url: string, unpack: boolean): Promise<string> {
@@ -64,7 +65,7 @@ describe("prefetch url/tar/build against nix-prefetch-url", () => {
   before(async () => {
     files = tempDir("cpr-prefetch-files-");
     const src = tempDir("cpr-prefetch-src-");
-    writeFileSync(join(files, "odd.bin"), randomBytes(prng(3), 100_003));
+    writeFileSync(join(files, "odd.bin"), randomBytes(seededRandom(3), 100_003));
     writeFileSync(join(files, "empty"), "");
     writeFileSync(join(files, "fix.patch"), "--- a\n+++ b\n");
     writeFileSync(join(files, "not-a-tarball.tar.gz"), "just text, not a tarball\n");
@@ -149,12 +150,12 @@ describe("prefetch url/tar/build against nix-prefetch-url", () => {
     writeFileSync(join(src, "one/top/readme.txt"), "hello\n");
     writeFileSync(join(src, "one/top/sub/run.sh"), "#!/bin/sh\necho run\n");
     chmodSync(join(src, "one/top/sub/run.sh"), 0o755);
-    writeFileSync(join(src, "one/top/sub/data.bin"), randomBytes(prng(7), 70_001));
+    writeFileSync(join(src, "one/top/sub/data.bin"), randomBytes(seededRandom(7), 70_001));
     // Several top-level entries (ASCII names: Nix's libarchive cannot read UTF-8 zip names under the C locale).
     const many = join(src, "many");
     mkdirSync(join(many, "lib/deep"), { recursive: true });
     writeFileSync(join(many, "a.txt"), "a\n");
-    writeFileSync(join(many, "lib/deep/b.txt"), randomBytes(prng(9), 5_000));
+    writeFileSync(join(many, "lib/deep/b.txt"), randomBytes(seededRandom(9), 5_000));
     writeFileSync(join(many, "tool"), "#!/bin/sh\n");
     chmodSync(join(many, "tool"), 0o755);
     // Python's zipfile records each entry's Unix mode, as zip(1) does.
