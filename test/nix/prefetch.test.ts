@@ -11,6 +11,7 @@ import { fromNix32, toSri } from "../../src/nix/hash.js";
 import { CprError } from "../../src/protocol/errors.js";
 import { parseRequirement } from "../../src/protocol/version.js";
 import { gitIn, makeRepo, tempDir, commitAll } from "../support/repo.js";
+import { cprRejection } from "../support/assert.js";
 import { findTool, needTools } from "../support/tools.js";
 import { seededRandom } from "../support/random.js";
 import { cornerTree, nixAsync, randomBytes, randomTree } from "./support.js";
@@ -192,26 +193,18 @@ with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
   });
 
   test("failures are clear CprErrors", async () => {
-    const fails = async (p: Promise<unknown>, code: string, text: RegExp): Promise<void> => {
-      await assert.rejects(p, (e: unknown) => {
-        assert.ok(e instanceof CprError, `expected a CprError, got ${String(e)}`);
-        assert.equal(e.code, code, e.message);
-        assert.match(e.message, text);
-        return true;
-      });
-    };
-    await fails(prefetchDirect("url", `${srv.base}/f/nope`), "nix.fetch-http", /HTTP 404/);
-    await fails(prefetchDirect("tar", `${srv.base}/error`), "nix.fetch-http", /HTTP 500/);
+    await cprRejection(prefetchDirect("url", `${srv.base}/f/nope`), "nix.fetch-http", /HTTP 404/);
+    await cprRejection(prefetchDirect("tar", `${srv.base}/error`), "nix.fetch-http", /HTTP 500/);
     const dead = `http://127.0.0.1:${await deadPort()}/x`;
-    await fails(prefetchDirect("url", dead), "nix.fetch", /cannot fetch .*ECONNREFUSED/);
-    await fails(prefetchDirect("url", "ftp://example.org/x"), "nix.bad-url", /unsupported URL scheme ftp/);
-    await fails(prefetchDirect("url", "https://user:secret@127.0.0.1:1/x"), "nix.fetch", /^(?!.*secret)/);
-    await fails(prefetchDirect("url", pathToFileURL(join(files, "missing")).href), "nix.fetch", /no such file/);
-    await fails(prefetchDirect("url", "file://remote-host/x"), "nix.bad-url", /not a valid file URL/);
-    await fails(prefetchDirect("tar", files), "nix.fetch", /not a regular file/);
-    await fails(prefetchDirect("tar", `${srv.base}/f/not-a-tarball.tar.gz`), "nix.unpack", /tar failed/);
-    await fails(prefetchDirect("url", `${srv.base}/f/odd.bin`, { unpack: true }), "nix.bad-option", /unpack/);
-    await fails(prefetchDirect("tar", `${srv.base}/f/odd.bin`, { ref: "main" }), "nix.bad-option", /git/);
+    await cprRejection(prefetchDirect("url", dead), "nix.fetch", /cannot fetch .*ECONNREFUSED/);
+    await cprRejection(prefetchDirect("url", "ftp://example.org/x"), "nix.bad-url", /unsupported URL scheme ftp/);
+    await cprRejection(prefetchDirect("url", "https://user:secret@127.0.0.1:1/x"), "nix.fetch", /^(?!.*secret)/);
+    await cprRejection(prefetchDirect("url", pathToFileURL(join(files, "missing")).href), "nix.fetch", /no such file/);
+    await cprRejection(prefetchDirect("url", "file://remote-host/x"), "nix.bad-url", /not a valid file URL/);
+    await cprRejection(prefetchDirect("tar", files), "nix.fetch", /not a regular file/);
+    await cprRejection(prefetchDirect("tar", `${srv.base}/f/not-a-tarball.tar.gz`), "nix.unpack", /tar failed/);
+    await cprRejection(prefetchDirect("url", `${srv.base}/f/odd.bin`, { unpack: true }), "nix.bad-option", /unpack/);
+    await cprRejection(prefetchDirect("tar", `${srv.base}/f/odd.bin`, { ref: "main" }), "nix.bad-option", /git/);
   });
 });
 
