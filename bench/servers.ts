@@ -5,7 +5,7 @@
  */
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { freePort, startGitDaemon as startTestGitDaemon, startHttpBackend as startTestHttpBackend, startProcess, stopper, waitForPort, type TestServer } from "../test/support/servers.js";
+import { freePort, startGitDaemon as startTestGitDaemon, startHttpBackend as startTestHttpBackend, startListening, type TestServer } from "../test/support/servers.js";
 import { launchPostgres, postgresBinDir, PostgresUnavailable } from "../test/support/postgres.js";
 import { benchEnv, BenchError, ensureDir, findTool, run } from "./lib.js";
 
@@ -88,14 +88,7 @@ export async function startNginx(root: string, workDir: string): Promise<StaticS
       "",
     ].join("\n"),
   );
-  const { child, log } = startProcess(nginx, ["-p", dir, "-c", conf], benchEnv());
-  const stop = stopper(child);
-  try {
-    await waitForPort(port, child, log, "nginx");
-  } catch (e) {
-    await stop();
-    throw e;
-  }
+  const { stop } = await startListening("nginx", nginx, ["-p", dir, "-c", conf], port, { env: benchEnv() });
   return { port, url: `http://127.0.0.1:${port}`, stop };
 }
 

@@ -62,8 +62,8 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-/** Start `cmd` in its own process group, collecting its output (killed at process exit if still running). */
-export function startProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): { child: ChildProcess; log: () => string } {
+/** Start `cmd` in its own process group, collecting its output. */
+function startProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): { child: ChildProcess; log: () => string } {
   const child = spawn(cmd, args, { detached: true, stdio: ["ignore", "pipe", "pipe"], env });
   live.add(child);
   let out = "";
@@ -81,7 +81,7 @@ export function startProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv
 }
 
 /** Resolve once `port` accepts a TCP connection; reject when the process dies or after `ms`. */
-export async function waitForPort(port: number, child: ChildProcess, log: () => string, what: string, ms = 10_000): Promise<void> {
+async function waitForPort(port: number, child: ChildProcess, log: () => string, what: string, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${what} exited early (${child.exitCode ?? child.signalCode}):\n${log()}`);
@@ -92,10 +92,10 @@ export async function waitForPort(port: number, child: ChildProcess, log: () => 
 }
 
 /**
- * SIGTERM the group (or `signal`: PostgreSQL's fast shutdown is SIGINT), then SIGKILL if it lingers; resolves once
- * the leader has exited. A child not started in a group of its own gets the signals alone.
+ * SIGTERM the group, then SIGKILL if it lingers; resolves once the leader has exited. A child not started in a group
+ * of its own gets the signals alone.
  */
-export function stopper(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): () => Promise<void> {
+export function stopper(child: ChildProcess): () => Promise<void> {
   let stopping: Promise<void> | null = null;
   return () => {
     stopping ??= new Promise<void>((resolve) => {
@@ -106,10 +106,32 @@ export function stopper(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM")
         killGroup(child, "SIGKILL");
         resolve();
       });
-      killGroup(child, signal);
+      killGroup(child, "SIGTERM");
     });
     return stopping;
   };
+}
+
+/**
+ * Start `cmd` (startProcess) and wait until it listens on `port` (waitForPort, whose failure message adds
+ * `extraLog`, e.g. a log file the server writes); if it does not, stop it and throw. Returns its log and `stop`.
+ */
+export async function startListening(
+  what: string,
+  cmd: string,
+  args: string[],
+  port: number,
+  opts: { env?: NodeJS.ProcessEnv; extraLog?: () => string } = {},
+): Promise<{ child: ChildProcess; log: () => string; stop: () => Promise<void> }> {
+  const { child, log } = startProcess(cmd, args, opts.env);
+  const stop = stopper(child);
+  try {
+    await waitForPort(port, child, opts.extraLog ? () => log() + opts.extraLog!() : log, what);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { child, log, stop };
 }
 
 function requireTool(name: string): string {
@@ -127,14 +149,7 @@ export async function startGitDaemon(base: string, opts: { port?: number; env?: 
   requireTool("git-daemon");
   const port = opts.port ?? (await freePort());
   const args = ["daemon", "--reuseaddr", `--base-path=${base}`, "--export-all", "--enable=receive-pack", "--listen=127.0.0.1", `--port=${port}`, base];
-  const { child, log } = startProcess("git", args, opts.env);
-  const stop = stopper(child);
-  try {
-    await waitForPort(port, child, log, "git daemon");
-  } catch (e) {
-    await stop();
-    throw e;
-  }
+  const { log, stop } = await startListening("git daemon", "git", args, port, opts.env ? { env: opts.env } : {});
   return { port, url: (name) => `git://127.0.0.1:${port}/${name}`, log, stop };
 }
 
@@ -185,14 +200,7 @@ export async function startHttpBackend(base: string, opts: HttpBackendOptions = 
     writeFileSync(join(dir, "ca.pem"), readFileSync(cert));
   }
   writeFileSync(conf, lighttpdConfig({ base, backend, dir, port, stream: opts.stream === true, ...(opts.auth ? { auth: opts.auth } : {}), ...(pem ? { pem } : {}) }));
-  const { child, log } = startProcess(lighttpd, ["-D", "-f", conf]);
-  const stop = stopper(child);
-  try {
-    await waitForPort(port, child, log, "lighttpd");
-  } catch (e) {
-    await stop();
-    throw e;
-  }
+  const { log, stop } = await startListening("lighttpd", lighttpd, ["-D", "-f", conf], port);
   const scheme = opts.tls ? "https" : "http";
   return {
     port,
@@ -281,14 +289,7 @@ export async function startSshd(base: string, opts: SshdOptions = {}): Promise<S
   if (root && !existsSync("/run/sshd")) mkdirSync("/run/sshd", { mode: 0o755, recursive: true });
   const conf = join(dir, "sshd_config");
   writeFileSync(conf, sshdConfig({ dir, port, hostKey, acceptEnv: opts.acceptEnv ?? true }));
-  const { child, log } = startProcess(sshd, ["-D", "-e", "-f", conf]);
-  const stop = stopper(child);
-  try {
-    await waitForPort(port, child, log, "sshd");
-  } catch (e) {
-    await stop();
-    throw e;
-  }
+  const { log, stop } = await startListening("sshd", sshd, ["-D", "-e", "-f", conf], port);
   const user = userInfo().username;
   const sshCommand = [
     ssh, "-F", "/dev/null", "-i", clientKey, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
@@ -407,14 +408,7 @@ export async function startTinyproxy(opts: { connectPorts?: readonly number[]; a
     ...(opts.auth ? [`BasicAuth ${opts.auth.user} ${opts.auth.password}`] : []),
   ];
   writeFileSync(join(dir, "tinyproxy.conf"), `${conf.join("\n")}\n`);
-  const { child, log } = startProcess(tinyproxy, ["-d", "-c", join(dir, "tinyproxy.conf")]);
-  const stop = stopper(child);
-  try {
-    await waitForPort(port, child, () => log() + readLog(logFile), "tinyproxy");
-  } catch (e) {
-    await stop();
-    throw e;
-  }
+  const { log, stop } = await startListening("tinyproxy", tinyproxy, ["-d", "-c", join(dir, "tinyproxy.conf")], port, { extraLog: () => readLog(logFile) });
   const requests = (): string[] => {
     let text = "";
     try {
