@@ -14,6 +14,7 @@ import { gitIn, makeRepo, tempDir, commitAll } from "../support/repo.js";
 import { cprRejection } from "../support/assert.js";
 import { findTool, needTools } from "../support/tools.js";
 import { seededRandom } from "../support/random.js";
+import { freePort } from "../support/servers.js";
 import { cornerTree, nixAsync, randomBytes, randomTree } from "./support.js";
 
 /** `nix-prefetch-url [--unpack] URL`, as SRI. */
@@ -195,7 +196,7 @@ with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
   test("failures are clear CprErrors", async () => {
     await cprRejection(prefetchDirect("url", `${srv.base}/f/nope`), "nix.fetch-http", /HTTP 404/);
     await cprRejection(prefetchDirect("tar", `${srv.base}/error`), "nix.fetch-http", /HTTP 500/);
-    const dead = `http://127.0.0.1:${await deadPort()}/x`;
+    const dead = `http://127.0.0.1:${await freePort()}/x`;
     await cprRejection(prefetchDirect("url", dead), "nix.fetch", /cannot fetch .*ECONNREFUSED/);
     await cprRejection(prefetchDirect("url", "ftp://example.org/x"), "nix.bad-url", /unsupported URL scheme ftp/);
     await cprRejection(prefetchDirect("url", "https://user:secret@127.0.0.1:1/x"), "nix.fetch", /^(?!.*secret)/);
@@ -207,14 +208,6 @@ with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
     await cprRejection(prefetchDirect("tar", `${srv.base}/f/odd.bin`, { ref: "main" }), "nix.bad-option", /git/);
   });
 });
-
-async function deadPort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((ok) => s.listen(0, "127.0.0.1", ok));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((ok) => s.close(() => ok()));
-  return port;
-}
 
 describe("git direct dependencies resolve with ls-refs", () => {
   let repo: string;
