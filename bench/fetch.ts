@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import { BENCH_DIR, benchEnv, BenchError, CPR_BIN, figuresSection, rewriteReadmeSection, ensureDir, envInt, findTool, fmtBytes, fmtMs, git, log, median, OUT_DIR, run, scratchRoot } from "./lib.js";
 import { ensureSet, type SetInfo } from "./gen-set.js";
 import { Relay, type LinkModel } from "./relay.js";
-import { startGitDaemon, type GitServer } from "./servers.js";
+import { startGitDaemon, urlVia, type GitServer } from "./servers.js";
 
 export interface FetchBenchConfig {
   quick: boolean;
@@ -126,7 +126,7 @@ export async function benchFetch(cfg: FetchBenchConfig): Promise<{ figures: Fetc
     const relay = new Relay({ host: "127.0.0.1", port: daemon.port }, cfg.link);
     relays.push(relay);
     await relay.listen();
-    const url = daemon.url(remote.name, relay.port);
+    const url = urlVia(daemon, remote.name, relay.port);
     const settle = () => new Promise((r) => setTimeout(r, 20));
     let n = 0;
     const fresh = () => join(work, `r${n++}`);

@@ -1,11 +1,17 @@
 /**
  * Shared helpers for the benchmark suite: paths, a seeded PRNG, child processes with wall-clock timing, small stats.
- * Nothing here depends on cpr's own sources, so the benchmarks keep working while the CLI changes.
+ * Nothing here depends on cpr's own sources (src/), so the benchmarks keep working while the CLI changes; the PRNG,
+ * the tool lookup and the servers (servers.ts) are the test suite's (test/support/).
  */
 import { spawn } from "node:child_process";
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { accessSync, constants, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { seededRandom } from "../test/support/random.js";
+import { findTool } from "../test/support/tools.js";
+
+/** Absolute path of a tool in PATH or the usual sbin/libexec places; null when absent (the tests' lookup). */
+export { findTool };
 
 /** The repository root (this file runs as dist/bench/lib.js). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -62,18 +68,12 @@ export function benchEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return env;
 }
 
-/** mulberry32: a tiny, fast, seeded PRNG. Deterministic across Node versions. */
+/** The tests' seeded PRNG (test/support/random.ts, mulberry32) with the helpers the generators use. */
 export class Rng {
-  private state: number;
-  constructor(seed: number) {
-    this.state = seed >>> 0 || 0x9e3779b9;
-  }
   /** Uniform in [0, 1). */
-  next(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  readonly next: () => number;
+  constructor(seed: number) {
+    this.next = seededRandom(seed >>> 0 || 0x9e3779b9);
   }
   /** Integer in [lo, hi] (inclusive). */
   int(lo: number, hi: number): number {
@@ -167,15 +167,6 @@ export function fmtBytes(n: number): string {
   if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(2)} MiB`;
   if (n >= 1 << 10) return `${(n / (1 << 10)).toFixed(1)} KiB`;
   return `${n} B`;
-}
-
-/** Absolute path of a tool in PATH or the usual sbin/libexec places; null when absent. */
-export function findTool(name: string): string | null {
-  const extra = ["/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/lib/git-core", "/usr/libexec/git-core"];
-  for (const dir of [...(process.env.PATH ?? "").split(":"), ...extra]) {
-    if (dir && existsSync(join(dir, name))) return join(dir, name);
-  }
-  return null;
 }
 
 /** Integer from the environment, with a default. */

@@ -43,7 +43,8 @@ import {
   rewriteReadmeSection,
   scratchRoot,
 } from "./lib.js";
-import { startNginx, startPostgres, stopChild, type PostgresServer, type StaticServer } from "./servers.js";
+import { startNginx, startPostgres, type PostgresServer, type StaticServer } from "./servers.js";
+import { stopper } from "../test/support/servers.js";
 import type { AtomRow, BuildRow, PathRow, RegistryDb, VersionRow } from "../src/serve/db.js";
 import type { SecretKey } from "../src/protocol/nix-key.js";
 
@@ -338,7 +339,7 @@ async function startRegistryProcess(dataDir: string, db: string, narinfoCacheSiz
     });
   });
   const info = JSON.parse(line) as { url: string; publicKey: string };
-  return { ...info, pid: child.pid!, stop: () => stopChild(child) };
+  return { ...info, pid: child.pid!, stop: stopper(child) };
 }
 
 /** `--serve JSON`: start a registry, print {url, publicKey} on one line, stop on SIGTERM. */
@@ -594,7 +595,7 @@ async function benchNarinfo(cfg: RegistryBenchConfig, scratch: string): Promise<
     const pgLoadMs = Date.now() - t0;
     details.postgres = { version: pg.version, loadMs: pgLoadMs };
     log(`registry: loaded PostgreSQL (${pg.version}) in ${fmtMs(pgLoadMs)}`);
-    const postmaster = Number(readFileSync(join(scratch, "pg", "data", "postmaster.pid"), "utf8").split("\n")[0]);
+    const postmaster = pg.pid;
 
     const targets: Target[] = [{ name: "nginx", url: nginx.url, pids: [nginxPid], cached: false }];
     for (const v of CPR_VARIANTS) {
@@ -847,7 +848,7 @@ async function benchGet(cfg: RegistryBenchConfig, scratch: string): Promise<GetR
       details: { getMs, buildMs, out, outBytes: Number(size) },
     };
   } finally {
-    await stopChild(child);
+    await stopper(child)();
   }
 }
 

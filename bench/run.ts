@@ -33,7 +33,7 @@ import {
 import { ensureSet, type SetInfo, type SetParams } from "./gen-set.js";
 import { ensureDiscoveryRemote, type DiscoveryInfo } from "./gen-discovery.js";
 import { Relay, type LinkModel } from "./relay.js";
-import { startGitDaemon, startHttpBackend, type GitServer } from "./servers.js";
+import { startGitDaemon, startHttpBackend, urlVia, type GitServer } from "./servers.js";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Configuration
@@ -414,7 +414,7 @@ async function benchDiscovery(cfg: Config, cprError: string | null, figures: Fig
   const detail: Record<string, unknown> = { remote: d, link: cfg.link };
   try {
     servers.push(await startGitDaemon(d.root));
-    servers.push(await startHttpBackend(d.root, join(cwd, "lighttpd")));
+    servers.push(await startHttpBackend(d.root));
     const expected = new Map<string, string>();
     for (const line of (await git(d.repo, ["for-each-ref", "--format=%(objectname) %(refname)", `refs/eka/atoms/${d.label}/`])).split("\n")) {
       const [oid, ref] = line.split(" ");
@@ -444,7 +444,7 @@ async function benchDiscovery(cfg: Config, cprError: string | null, figures: Fig
       const tools: Tool[] = cprError === null ? ["cpr", "baseline"] : ["baseline"];
       const series = async (relay: Relay | null): Promise<Record<Tool, DiscoveryMeasure[]>> => {
         const out: Record<Tool, DiscoveryMeasure[]> = { cpr: [], baseline: [] };
-        const url = server.url(d.name, relay?.port);
+        const url = urlVia(server, d.name, relay?.port);
         for (const t of tools) await measure(t, url, relay); // warm-up, not recorded
         for (let r = 0; r < cfg.discoveryReps; r++) {
           for (const t of r % 2 === 0 ? tools : [...tools].reverse()) {

@@ -12,9 +12,9 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { cpSync, mkdirSync, rmSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer, Socket } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { canConnect, freePort } from "./lib/net.js";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const cpr = join(repoRoot, "bin/cpr");
@@ -72,18 +72,6 @@ function say(text: string): void {
   process.stdout.write(`\n# ${text}\n`);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.on("error", rej);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => res(port));
-    });
-  });
-}
-
 async function startDaemon(): Promise<{ url: string; proc: ChildProcess } | null> {
   const port = await freePort();
   const proc = spawn(
@@ -92,13 +80,7 @@ async function startDaemon(): Promise<{ url: string; proc: ChildProcess } | null
     { env, stdio: "ignore" },
   );
   for (let i = 0; i < 50; i++) {
-    const ok = await new Promise<boolean>((res) => {
-      const s = new Socket();
-      s.once("connect", () => (s.destroy(), res(true)));
-      s.once("error", () => res(false));
-      s.connect(port, "127.0.0.1");
-    });
-    if (ok) return { url: `git://127.0.0.1:${port}/remote.git`, proc };
+    if (await canConnect(port)) return { url: `git://127.0.0.1:${port}/remote.git`, proc };
     if (proc.exitCode !== null) return null;
     await new Promise((r) => setTimeout(r, 100));
   }

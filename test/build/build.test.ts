@@ -1,6 +1,5 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Cache } from "../../src/git/cache.js";
@@ -9,6 +8,7 @@ import { parseAtomUri } from "../../src/protocol/uri.js";
 import { buildAtom } from "../../src/build/build.js";
 import { nixString } from "../../src/build/expression.js";
 import { atomToml, commitAll, tempDir, writeFiles } from "../support/repo.js";
+import { runCpr } from "../support/cli.js";
 import { needTools } from "../support/tools.js";
 import { publishByHand, publishTo, resolveAtom } from "../publish/fixture.js";
 import { defaultLocker, formatLock } from "../../src/protocol/lock.js";
@@ -16,7 +16,6 @@ import { buildableSet, nixEnv } from "../registry/atoms-fixture.js";
 
 /** `cpr build` against real git and real Nix (builds in the default store; NIX_CONFIG set by the tests only). */
 
-const bin = join(process.cwd(), "bin", "cpr");
 
 async function build(cacheDir: string, cwd: string, uri: string) {
   const cache = await Cache.open({ dir: cacheDir, env: nixEnv });
@@ -85,10 +84,7 @@ test("cpr build: output paths on stdout, --json shape, usage errors", async (t) 
   if (!needTools(t, "nix-store", "nix-instantiate", "nix")) return;
   const set = await buildableSet({ tag: "cli" });
   const cacheDir = tempDir("cpr-cache-");
-  const cpr = (args: string[]) => {
-    const r = spawnSync(process.execPath, [bin, ...args], { cwd: set.work, env: { ...nixEnv, CPR_CACHE_DIR: cacheDir, NO_COLOR: "1" }, encoding: "utf8" });
-    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-  };
+  const cpr = (args: string[]) => runCpr(args, { cwd: set.work, env: { ...nixEnv, CPR_CACHE_DIR: cacheDir } });
   const j = cpr(["build", `${set.remote}::hello@^0.1`, "--json"]);
   assert.equal(j.code, 0, j.stderr);
   const doc = JSON.parse(j.stdout);

@@ -14,7 +14,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,11 +23,11 @@ import { Cache } from "../../src/git/cache.js";
 import { parseLock } from "../../src/protocol/lock.js";
 import { parseAtomUri } from "../../src/protocol/uri.js";
 import { atomToml, commitAll, gitIn, makeBare, makeRepo, tempDir, writeFiles } from "../support/repo.js";
+import { runCpr } from "../support/cli.js";
 import { needTools } from "../support/tools.js";
 import { nixEnv } from "../registry/atoms-fixture.js";
 
 const REPO = resolve(fileURLToPath(import.meta.url), "../../../..");
-const CPR = join(REPO, "bin", "cpr");
 const FIXTURES = join(REPO, "test", "fixtures", "atoms");
 const LOCKER = join(FIXTURES, "nix-lock", "default.nix");
 
@@ -39,9 +39,10 @@ interface World {
   system: string;
 }
 
+/** `cpr ARGS…` in `cwd`, which must succeed: its stdout. */
 function cpr(cwd: string, env: NodeJS.ProcessEnv, ...args: string[]): string {
-  const r = spawnSync(process.execPath, [CPR, ...args], { cwd, env: { ...env, NO_COLOR: "1" }, encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`cpr ${args.join(" ")} in ${cwd} exited ${r.status}:\n${r.stderr}`);
+  const r = runCpr(args, { cwd, env });
+  if (r.code !== 0) throw new Error(`cpr ${args.join(" ")} in ${cwd} exited ${r.code}:\n${r.stderr}`);
   return r.stdout;
 }
 

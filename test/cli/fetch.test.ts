@@ -1,19 +1,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { CPR_BIN, runCpr, runCprAsync } from "../support/cli.js";
 import { hookEnv, hookResult, installHook } from "../support/hooks.js";
 import { gitIn, makeBare, makeRepo, tempDir } from "../support/repo.js";
 import { copyBare, env, publishedSet, setRef, unevaluableSet } from "../store/fixture.js";
 
 /** `cpr fetch` and `cpr verify` as a user runs them: output lines, --json, exit codes, --help. */
 
-const bin = join(process.cwd(), "bin", "cpr");
-function cpr(args: string[], cwd: string, cacheDir: string) {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd, env: { ...env, CPR_CACHE_DIR: cacheDir, NO_COLOR: "1" }, encoding: "utf8" });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const cpr = (args: string[], cwd: string, cacheDir: string) => runCpr(args, { cwd, env: { ...env, CPR_CACHE_DIR: cacheDir } });
 
 test("cpr fetch / cpr verify: paths on stdout, one line per atom, exit codes", async () => {
   const set = await publishedSet();
@@ -76,22 +73,13 @@ test("cpr fetch --lock / cpr verify --lock read atom.lock", async () => {
 });
 
 test("concurrent cpr processes share one cache safely", async () => {
-  const { spawn } = await import("node:child_process");
   const set = await publishedSet();
   const cacheDir = tempDir("cpr-cache-");
-  const runOne = (args: string[]) =>
-    new Promise<{ code: number | null; out: string; err: string }>((res) => {
-      const c = spawn(process.execPath, [bin, ...args], { cwd: set.work, env: { ...env, CPR_CACHE_DIR: cacheDir } });
-      let out = "";
-      let err = "";
-      c.stdout.on("data", (b: Buffer) => (out += b));
-      c.stderr.on("data", (b: Buffer) => (err += b));
-      c.on("close", (code) => res({ code, out, err }));
-    });
+  const runOne = (args: string[]) => runCprAsync(args, { cwd: set.work, env: { ...env, CPR_CACHE_DIR: cacheDir } });
   const uris = [`${set.remote}::a@=0.1.0`, `${set.remote}::a@=0.2.0`, `${set.remote}::b`, `${set.remote}::a@=0.1.0`, `${set.remote}::b`, `${set.remote}::a`];
   const results = await Promise.all(uris.map((u) => runOne(["fetch", u])));
-  for (const r of results) assert.equal(r.code, 0, r.err);
-  assert.equal(results[0]!.out, results[3]!.out);
+  for (const r of results) assert.equal(r.code, 0, r.stderr);
+  assert.equal(results[0]!.stdout, results[3]!.stdout);
   const { gitIn } = await import("../support/repo.js");
   assert.deepEqual(gitIn(join(cacheDir, "git"), "rev-list", "--all").split("\n").sort(), [set.revs["a@0.1.0"], set.revs["a@0.2.0"], set.revs["b@2.0.0"]].sort());
   assert.equal(gitIn(join(cacheDir, "git"), "for-each-ref", "refs/cpr/tmp/"), "", "no temporary ref left behind");
@@ -110,10 +98,7 @@ test("cpr verify requires signatures for a set with trusted keys in config ([tru
   const line = `alice@example.org ${signer.pub}`;
   writeFileSync(join(xdg, "cpr", "config.toml"), `[trust]\n"${signed.root}" = [${JSON.stringify(line)}]\n`);
   const cwd = tempDir("cpr-cwd-");
-  const run = (remote: string) => {
-    const r = spawnSync(process.execPath, [bin, "verify", remote], { cwd, env: { ...env, XDG_CONFIG_HOME: xdg, CPR_CACHE_DIR: tempDir("cpr-cache-"), NO_COLOR: "1" }, encoding: "utf8" });
-    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-  };
+  const run = (remote: string) => runCpr(["verify", remote], { cwd, env: { ...env, XDG_CONFIG_HOME: xdg, CPR_CACHE_DIR: tempDir("cpr-cache-") } });
   const ok = run(signed.remote);
   assert.equal(ok.code, 0, ok.stdout + ok.stderr);
   assert.match(ok.stdout, /^ok {6}a 0\.1\.0 {2}[0-9a-f]{12} {2}signed by alice@example\.org/m);
@@ -127,7 +112,7 @@ test("cpr fetch and verify inside git hooks use the cache, never the hook's repo
   const cacheDir = tempDir("cpr-cache-");
   const hookOut = tempDir("cpr-hook-out-");
   const cache = join(cacheDir, "git");
-  const runEnv = (args: string) => hookEnv(env, bin, hookOut, args, { CPR_CACHE_DIR: cacheDir });
+  const runEnv = (args: string) => hookEnv(env, CPR_BIN, hookOut, args, { CPR_CACHE_DIR: cacheDir });
   const result = (name: string) => hookResult(hookOut, name);
   /** The hook's repository gained no cpr ref, no atom object and no pack. */
   const untouched = (gitDir: string) => {

@@ -1,21 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { runCpr } from "../support/cli.js";
 import { GIT_TEST_ENV, commitAll, makeBare, makeRepo, tempDir } from "../support/repo.js";
 
 /** `cpr new` as a user runs it: output, --json, exit codes, config, and the road to a published atom. */
 
-const bin = fileURLToPath(new URL("../../../bin/cpr", import.meta.url));
 const home = tempDir("cpr-home-");
-
-function cpr(cwd: string, ...args: string[]): { code: number; stdout: string; stderr: string } {
-  const env = { ...process.env, ...GIT_TEST_ENV, HOME: home, XDG_CONFIG_HOME: join(home, ".config"), NO_COLOR: "1", CPR_CACHE_DIR: join(home, "cache") };
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd, env, encoding: "utf8" });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+const env = { ...process.env, ...GIT_TEST_ENV, HOME: home, XDG_CONFIG_HOME: join(home, ".config"), CPR_CACHE_DIR: join(home, "cache") };
+const cpr = (cwd: string, ...args: string[]) => runCpr(args, { cwd, env });
 
 test("cpr new: files and ekala.toml on stdout, --json, exit codes 0/1/2, --help", () => {
   const repo = makeRepo({ "ekala.toml": "[set]\npackages = []\n\n[metadata]\ntags = []\n" });

@@ -1,29 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { CPR_BIN, cprJson, runCpr } from "../support/cli.js";
 import { hookEnv, hookResult, installHook } from "../support/hooks.js";
 import { GIT_TEST_ENV, atomToml, commitAll, gitIn, makeBare, makeRepo, refsOf, tempDir, writeFiles } from "../support/repo.js";
 
 const cacheDir = tempDir("cpr-cache-");
 
-/** The real `bin/cpr`, as a child process. */
-const bin = fileURLToPath(new URL("../../../bin/cpr", import.meta.url));
-
-function cpr(cwd: string, ...args: string[]): { code: number; stdout: string; stderr: string } {
-  // The Nix locker's rev is configured (no network), as `cpr resolve` needs it to write a lock.
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd, env: { ...process.env, ...GIT_TEST_ENV, NO_COLOR: "1", CPR_CACHE_DIR: cacheDir }, encoding: "utf8" });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-function json(r: { stdout: string; stderr: string }): Record<string, unknown> {
-  try {
-    return JSON.parse(r.stdout) as Record<string, unknown>;
-  } catch {
-    throw new Error(`not JSON: ${r.stdout}\nstderr: ${r.stderr}`);
-  }
-}
+const cpr = (cwd: string, ...args: string[]) => runCpr(args, { cwd, env: { ...process.env, ...GIT_TEST_ENV, CPR_CACHE_DIR: cacheDir } });
 
 const files = {
   "pkgs/foo/atom.toml": atomToml("foo", "0.1.0"),
@@ -47,14 +32,14 @@ test("cpr init / publish / ls with the default remote (origin), JSON shapes and 
 
   const init = cpr(dir, "init", "--json");
   assert.equal(init.code, 0, init.stderr);
-  assert.deepEqual(json(init), { root, remote: "origin", status: "initialized" });
+  assert.deepEqual(cprJson(init), { root, remote: "origin", status: "initialized" });
   const again = cpr(dir, "init");
   assert.equal(again.code, 0);
   assert.match(again.stderr, /already initialized/);
 
   const pub = cpr(join(dir, "pkgs/foo"), "publish", "--json");
   assert.equal(pub.code, 0, pub.stderr);
-  const out = json(pub);
+  const out = cprJson(pub);
   assert.deepEqual(Object.keys(out), ["published", "skipped", "failed"]);
   const published = out.published as Record<string, string>[];
   assert.deepEqual(published.map((a) => Object.keys(a)), [["label", "version", "id", "rev"]]);
@@ -68,7 +53,7 @@ test("cpr init / publish / ls with the default remote (origin), JSON shapes and 
 
   const ls = cpr(dir, "ls", bare, "--json");
   assert.equal(ls.code, 0, ls.stderr);
-  const listing = json(ls) as { root: string; atoms: Record<string, unknown>[] };
+  const listing = cprJson(ls) as { root: string; atoms: Record<string, unknown>[] };
   assert.deepEqual(Object.keys(listing), ["root", "atoms"]);
   assert.equal(listing.root, root);
   assert.deepEqual(listing.atoms.map((a) => Object.keys(a)), Array(2).fill(["label", "version", "id", "rev", "manifest", "origin", "format"]));
@@ -77,7 +62,7 @@ test("cpr init / publish / ls with the default remote (origin), JSON shapes and 
   assert.equal(listing.atoms[1]!.rev, published[0]!.rev);
   assert.equal(listing.atoms[1]!.format, "pre1");
 
-  const one = json(cpr(dir, "ls", "origin", "foo", "--json")) as { atoms: { label: string }[] };
+  const one = cprJson(cpr(dir, "ls", "origin", "foo", "--json")) as { atoms: { label: string }[] };
   assert.deepEqual(one.atoms.map((a) => a.label), ["foo"]);
   const table = cpr(dir, "ls", "origin");
   assert.match(table.stdout, new RegExp(`^root ${root}\\nLABEL +VERSION +ID +REV +MANIFEST +ORIGIN +FORMAT\\nbar +1\\.0\\.0 `));
@@ -96,7 +81,7 @@ test("cpr publish: refused run exits 1 with the failed atoms in JSON and writes 
   const before = refsOf(bare);
   const r = cpr(dir, "publish", "--all", "--json");
   assert.equal(r.code, 1);
-  const out = json(r) as { failed: { label: string; version: string; error: string }[] };
+  const out = cprJson(r) as { failed: { label: string; version: string; error: string }[] };
   assert.deepEqual(out.failed.map((f) => Object.keys(f)), [["label", "version", "error"], ["label", "version", "error"]]);
   assert.match(out.failed[0]!.error, /bump/);
   assert.equal(refsOf(bare), before);
@@ -115,19 +100,19 @@ test("cpr publish and ls from a git hook act on the repository git names (GIT_DI
   // The hook runs cpr from a directory outside any repository: only GIT_DIR says which repository (and which HEAD).
   const elsewhere = tempDir("cpr-elsewhere-");
   const base = { ...process.env, ...GIT_TEST_ENV, CPR_CACHE_DIR: tempDir("cpr-cache-"), CPR_HOOK_CWD: elsewhere };
-  execFileSync("git", ["commit", "-q", "-m", "foo 0.2.0"], { cwd: wt, env: hookEnv(base, bin, out, "publish --all --json") });
+  execFileSync("git", ["commit", "-q", "-m", "foo 0.2.0"], { cwd: wt, env: hookEnv(base, CPR_BIN, out, "publish --all --json") });
   let r = hookResult(out, "post-commit");
   assert.match(r.env, /^GIT_DIR=.*worktrees/m, "git ran the hook with GIT_DIR set");
   assert.equal(r.code, "0", r.stderr);
-  assert.deepEqual((json(r) as { published: { label: string; version: string }[] }).published.map((a) => `${a.label}@${a.version}`), ["foo@0.2.0"]);
+  assert.deepEqual((cprJson(r) as { published: { label: string; version: string }[] }).published.map((a) => `${a.label}@${a.version}`), ["foo@0.2.0"]);
   // Published from the worktree's HEAD, to the repository's origin; the main work tree's HEAD still has foo 0.1.0.
   assert.equal(gitIn(bare, "rev-parse", "refs/eka/meta/foo/0.2.0/origin"), gitIn(wt, "rev-parse", "HEAD"));
   assert.notEqual(gitIn(dir, "rev-parse", "HEAD"), gitIn(wt, "rev-parse", "HEAD"));
 
-  execFileSync("git", ["commit", "-q", "--allow-empty", "-m", "list"], { cwd: wt, env: hookEnv(base, bin, out, "ls origin --json") });
+  execFileSync("git", ["commit", "-q", "--allow-empty", "-m", "list"], { cwd: wt, env: hookEnv(base, CPR_BIN, out, "ls origin --json") });
   r = hookResult(out, "post-commit");
   assert.equal(r.code, "0", r.stderr);
-  const listing = json(r) as { root: string; atoms: { label: string; version: string }[] };
+  const listing = cprJson(r) as { root: string; atoms: { label: string; version: string }[] };
   assert.equal(listing.root, gitIn(dir, "rev-list", "--max-parents=0", "HEAD"));
   assert.deepEqual(listing.atoms.map((a) => `${a.label}@${a.version}`), ["bar@1.0.0", "foo@0.1.0", "foo@0.2.0"]);
 });
@@ -148,7 +133,7 @@ test("cpr publish: a composed atom without atom.lock exits 1 naming cpr resolve;
   commitAll(dir, "app: lock");
   const ok = cpr(dir, "publish", "--all", "--json");
   assert.equal(ok.code, 0, ok.stderr);
-  assert.deepEqual((json(ok).published as { label: string }[]).map((a) => a.label), ["app", "bar", "foo"]);
+  assert.deepEqual((cprJson(ok).published as { label: string }[]).map((a) => a.label), ["app", "bar", "foo"]);
 });
 
 test("cpr exit codes: usage errors are 2, failures 1", () => {
@@ -178,14 +163,14 @@ test("cpr ls --json lists the warnings it emitted with their codes, also beside 
 
   const failed = cpr(dir, "ls", bare, "--json");
   assert.equal(failed.code, 1, failed.stderr);
-  const err = json(failed) as { error: { code: string }; warnings: unknown[] };
+  const err = cprJson(failed) as { error: { code: string }; warnings: unknown[] };
   assert.equal(err.error.code, "ls.not-initialized");
   assert.deepEqual(err.warnings, [warning]);
 
   assert.equal(cpr(dir, "init").code, 0);
   const ok = cpr(dir, "ls", bare, "--json");
   assert.equal(ok.code, 0, ok.stderr);
-  const listing = json(ok);
+  const listing = cprJson(ok);
   assert.deepEqual(Object.keys(listing), ["root", "atoms", "warnings"]);
   assert.deepEqual(listing.warnings, [warning]);
   assert.match(ok.stderr, /^warning: skipped 1 ref\(s\) under the atom namespaces that are not <label>\/<version>$/m);
@@ -204,7 +189,7 @@ test("cpr id: docs/formats.md §5.5 vectors with --root, local atoms from the wo
   const root = gitIn(dir, "rev-parse", "HEAD");
   const here = cpr(join(dir, "pkgs/foo"), "id", "--json");
   assert.equal(here.code, 0, here.stderr);
-  const out = json(here) as { root: string; atoms: { id: string; label: string; path: string }[] };
+  const out = cprJson(here) as { root: string; atoms: { id: string; label: string; path: string }[] };
   assert.equal(out.root, root);
   assert.deepEqual(out.atoms.map((a) => [a.label, a.path]), [["foo", "pkgs/foo"]]);
   const fromRoot = cpr("/", "id", "--root", root, "foo");

@@ -1,19 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { runCpr } from "../support/cli.js";
 import { tempDir } from "../support/repo.js";
 import { isolatedEnv, makeProject, makeSet } from "../resolve/fixture.js";
-
-const REPO = resolve(fileURLToPath(import.meta.url), "../../../..");
-const CPR = join(REPO, "bin", "cpr");
-
-function cpr(cwd: string, env: NodeJS.ProcessEnv, ...args: string[]) {
-  const r = spawnSync(process.execPath, [CPR, ...args], { cwd, env: { ...env, NO_COLOR: "1" }, encoding: "utf8" });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 interface Change {
   kind: string;
@@ -33,7 +24,7 @@ test("cpr resolve/update count a change of the composer and name it", () => {
   const env = isolatedEnv();
 
   writeFileSync(join(dir, "atom.toml"), manifest(withComposer("=0.4.0", "nix")));
-  const first = cpr(dir, env, "resolve", "--json");
+  const first = runCpr(["resolve", "--json"], { cwd: dir, env });
   assert.equal(first.code, 0, first.stderr);
   const created = JSON.parse(first.stdout) as { changes: Change[] };
   assert.deepEqual(
@@ -46,7 +37,7 @@ test("cpr resolve/update count a change of the composer and name it", () => {
 
   // Only the entry changes: one change, the composer.
   writeFileSync(join(dir, "atom.toml"), manifest(withComposer("=0.4.0", "eka")));
-  const entry = cpr(dir, env, "resolve", "--json");
+  const entry = runCpr(["resolve", "--json"], { cwd: dir, env });
   assert.equal(entry.code, 0, entry.stderr);
   const doc = JSON.parse(entry.stdout) as { status: string; changes: Change[] };
   assert.equal(doc.status, "written");
@@ -57,14 +48,14 @@ test("cpr resolve/update count a change of the composer and name it", () => {
 
   // The composer's version moves (update): one change, named in the summary and listed.
   writeFileSync(join(dir, "atom.toml"), manifest(withComposer("^0.4", "eka")));
-  const human = cpr(dir, env, "update");
+  const human = runCpr(["update"], { cwd: dir, env });
   assert.equal(human.code, 0, human.stderr);
   assert.match(human.stdout, /^~ composer atom-nix 0\.4\.0, entry "eka" -> atom-nix 0\.4\.2, entry "eka"$/m);
   assert.match(human.stderr, /wrote atom\.lock \(1 atom, 1 change: the composer\)/);
 
   // Removed (back to the default static composer), together with a dependency change.
   writeFileSync(join(dir, "atom.toml"), `[package]\nlabel = "app"\nversion = "0.1.0"\n\n[compose.as]\nstatic = "config"\n`);
-  const removed = cpr(dir, env, "resolve");
+  const removed = runCpr(["resolve"], { cwd: dir, env });
   assert.equal(removed.code, 0, removed.stderr);
   assert.match(removed.stdout, /^- lib 1\.0\.0$/m);
   assert.match(removed.stdout, /^- composer atom-nix 0\.4\.2, entry "eka"$/m);
@@ -76,7 +67,7 @@ test("cpr resolve: a locker that cannot be found exits 1 with a hint, writing no
   const other = join(tempDir("cpr-sets-"), "other");
   const root = makeSet(other, { d: { "1.0.0": {} } });
   const dir = makeProject({});
-  const r = cpr(dir, isolatedEnv({ CPR_LOCKER_MIRROR: other, CPR_LOCKER_SET: root }), "resolve");
+  const r = runCpr(["resolve"], { cwd: dir, env: isolatedEnv({ CPR_LOCKER_MIRROR: other, CPR_LOCKER_SET: root }) });
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /cannot write a lock: the locker's mirror .* has no refs\/eka\/atoms\/nix-lock\/0\.1\.6/);
   assert.match(r.stderr, /hint: .*locker\.rev/);

@@ -4,25 +4,19 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { env as gitEnv, initTo, publishTo } from "../publish/fixture.js";
+import { CPR_BIN, runCpr } from "../support/cli.js";
 import { atomToml, makeBare, makeRepo, tempDir } from "../support/repo.js";
-
-const bin = join(process.cwd(), "bin", "cpr");
 
 /** An isolated environment: no user config, private data and cache directories. */
 function isolated(): NodeJS.ProcessEnv {
   return { ...gitEnv, XDG_CONFIG_HOME: tempDir("cpr-config-"), XDG_DATA_HOME: tempDir("cpr-data-home-"), CPR_CACHE_DIR: tempDir("cpr-cache-"), NO_COLOR: "1" };
-}
-
-function cpr(args: string[], cwd: string, env: NodeJS.ProcessEnv) {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd, env, encoding: "utf8" });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 async function publishedSet(): Promise<{ bare: string; root: string }> {
@@ -36,7 +30,7 @@ async function publishedSet(): Promise<{ bare: string; root: string }> {
 
 /** Starts `cpr serve … --json`; resolves with the listening line once it is printed. */
 function serve(args: string[], cwd: string, env: NodeJS.ProcessEnv) {
-  const child = spawn(process.execPath, [bin, "serve", ...args, "--json"], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [CPR_BIN, "serve", ...args, "--json"], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.setEncoding("utf8");
   child.stderr.on("data", (s: string) => (stderr += s));
@@ -53,15 +47,15 @@ test("cpr registry key: creates the key pair once (secret 0600) and prints the p
   const env = isolated();
   const cwd = tempDir("cpr-cwd-");
   const data = join(tempDir("cpr-reg-"), "data");
-  const first = cpr(["registry", "key", "--data", data], cwd, env);
+  const first = runCpr(["registry", "key", "--data", data], { cwd, env });
   assert.equal(first.code, 0, first.stderr);
   const key = first.stdout.trim();
   assert.match(key, /^[^:\s]+:[A-Za-z0-9+/]{43}=$/);
   assert.equal(statSync(join(data, "signing-key.sec")).mode & 0o777, 0o600);
-  const json = cpr(["registry", "key", "--data", data, "--json"], cwd, env);
+  const json = runCpr(["registry", "key", "--data", data, "--json"], { cwd, env });
   assert.deepEqual(JSON.parse(json.stdout), { publicKey: key });
   // The default data directory is $XDG_DATA_HOME/cpr/registry.
-  const dflt = cpr(["registry", "key"], cwd, env);
+  const dflt = runCpr(["registry", "key"], { cwd, env });
   assert.equal(dflt.code, 0, dflt.stderr);
   statSync(join(env.XDG_DATA_HOME!, "cpr", "registry", "signing-key.pub"));
 });
@@ -70,19 +64,19 @@ test("cpr registry token create: prints a token; usage errors exit 2, a bad root
   const env = isolated();
   const cwd = tempDir("cpr-cwd-");
   const data = tempDir("cpr-reg-");
-  const ok = cpr(["registry", "token", "create", "--data", data, "--set", "a".repeat(40), "--set", "B".repeat(64), "--note", "ci"], cwd, env);
+  const ok = runCpr(["registry", "token", "create", "--data", data, "--set", "a".repeat(40), "--set", "B".repeat(64), "--note", "ci"], { cwd, env });
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(ok.stdout, /^cpr_[A-Za-z0-9_-]{43}\n$/);
   assert.match(ok.stderr, new RegExp(`^warning: set ${"a".repeat(40)} is not indexed by this registry \\(yet\\)`, "m"), "a root the database does not know is pointed out");
-  const json = cpr(["registry", "token", "create", "--data", data, "--db", `sqlite:${join(data, "other.sqlite")}`, "--set", "a".repeat(40), "--json"], cwd, env);
+  const json = runCpr(["registry", "token", "create", "--data", data, "--db", `sqlite:${join(data, "other.sqlite")}`, "--set", "a".repeat(40), "--json"], { cwd, env });
   assert.equal(json.code, 0, json.stderr);
   assert.deepEqual(JSON.parse(json.stdout).sets, ["a".repeat(40)]);
-  assert.equal(cpr(["registry", "token", "create", "--data", data], cwd, env).code, 2, "no --set");
-  assert.equal(cpr(["registry", "token", "create", "--data", data, "--set", "xyz"], cwd, env).code, 1, "not a root");
-  assert.equal(cpr(["registry", "token"], cwd, env).code, 2);
-  assert.equal(cpr(["registry", "nope"], cwd, env).code, 2);
-  assert.equal(cpr(["registry"], cwd, env).code, 2);
-  const help = cpr(["registry", "--help"], cwd, env);
+  assert.equal(runCpr(["registry", "token", "create", "--data", data], { cwd, env }).code, 2, "no --set");
+  assert.equal(runCpr(["registry", "token", "create", "--data", data, "--set", "xyz"], { cwd, env }).code, 1, "not a root");
+  assert.equal(runCpr(["registry", "token"], { cwd, env }).code, 2);
+  assert.equal(runCpr(["registry", "nope"], { cwd, env }).code, 2);
+  assert.equal(runCpr(["registry"], { cwd, env }).code, 2);
+  const help = runCpr(["registry", "--help"], { cwd, env });
   assert.equal(help.code, 0);
   assert.match(help.stdout, /^Usage: cpr registry key/);
 });
@@ -92,8 +86,8 @@ test("cpr serve: --json listening line, indexes --set, accepts a token made befo
   const env = isolated();
   const cwd = tempDir("cpr-cwd-");
   const data = tempDir("cpr-reg-");
-  const key = cpr(["registry", "key", "--data", data], cwd, env).stdout.trim();
-  const token = cpr(["registry", "token", "create", "--data", data, "--set", root], cwd, env).stdout.trim();
+  const key = runCpr(["registry", "key", "--data", data], { cwd, env }).stdout.trim();
+  const token = runCpr(["registry", "token", "create", "--data", data, "--set", root], { cwd, env }).stdout.trim();
 
   let indexedOnce = false;
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
@@ -126,7 +120,7 @@ test("cpr serve: --json listening line, indexes --set, accepts a token made befo
     assert.equal(req.method, "POST");
     if (!indexedOnce) {
       indexedOnce = true;
-      const again = cpr(["registry", "token", "create", "--data", data, "--set", root], cwd, env);
+      const again = runCpr(["registry", "token", "create", "--data", data, "--set", root], { cwd, env });
       assert.equal(again.code, 0, again.stderr);
       assert.equal(again.stderr, "", "no warning for a set the registry indexes");
     }
@@ -155,13 +149,13 @@ test("cpr serve: config [registry] gives the sets, data directory and refresh wh
 test("cpr serve: --help; bad flags are usage errors (exit 2); an unusable --listen exits 1", () => {
   const env = isolated();
   const cwd = tempDir("cpr-cwd-");
-  const help = cpr(["serve", "--help"], cwd, env);
+  const help = runCpr(["serve", "--help"], { cwd, env });
   assert.equal(help.code, 0);
   assert.match(help.stdout, /^Usage: cpr serve /);
   assert.match(help.stdout, /--refresh SECONDS/);
-  assert.equal(cpr(["serve", "--refresh", "soon"], cwd, env).code, 2);
-  assert.equal(cpr(["serve", "--bogus"], cwd, env).code, 2);
-  const bad = cpr(["serve", "--data", tempDir("cpr-reg-"), "--listen", "127.0.0.1:99999"], cwd, env);
+  assert.equal(runCpr(["serve", "--refresh", "soon"], { cwd, env }).code, 2);
+  assert.equal(runCpr(["serve", "--bogus"], { cwd, env }).code, 2);
+  const bad = runCpr(["serve", "--data", tempDir("cpr-reg-"), "--listen", "127.0.0.1:99999"], { cwd, env });
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /port/);
 });
@@ -173,7 +167,7 @@ test("cpr serve: a port in use, a data directory that cannot be made and an unkn
   await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
   try {
     const port = (holder.address() as AddressInfo).port;
-    const inUse = cpr(["serve", "--data", tempDir("cpr-reg-"), "--listen", `127.0.0.1:${port}`], cwd, env);
+    const inUse = runCpr(["serve", "--data", tempDir("cpr-reg-"), "--listen", `127.0.0.1:${port}`], { cwd, env });
     assert.equal(inUse.code, 1);
     assert.match(inUse.stderr, new RegExp(`^error: cannot listen on 127\\.0\\.0\\.1:${port}: the address is already in use\n`));
     assert.match(inUse.stderr, /hint: stop the other server or pick another port/);
@@ -183,12 +177,12 @@ test("cpr serve: a port in use, a data directory that cannot be made and an unkn
   }
   const file = join(tempDir("cpr-reg-"), "a-file");
   writeFileSync(file, "not a directory\n");
-  const noDir = cpr(["serve", "--data", join(file, "data"), "--listen", "127.0.0.1:0"], cwd, env);
+  const noDir = runCpr(["serve", "--data", join(file, "data"), "--listen", "127.0.0.1:0"], { cwd, env });
   assert.equal(noDir.code, 1);
   assert.match(noDir.stderr, /^error: cannot use .*a-file\/data as the registry's data directory: ENOTDIR/);
   assert.doesNotMatch(noDir.stderr, /^\s+at (?!: )/m);
 
-  const unknown = cpr(["serve", "--data", tempDir("cpr-reg-"), "--db", "mysql://u:secret@db/x", "--listen", "127.0.0.1:0"], cwd, env);
+  const unknown = runCpr(["serve", "--data", tempDir("cpr-reg-"), "--db", "mysql://u:secret@db/x", "--listen", "127.0.0.1:0"], { cwd, env });
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /unknown database URL "mysql:\/\/…@db\/x"/);
   assert.doesNotMatch(unknown.stderr, /secret/);

@@ -1,28 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
-import { fileURLToPath } from "node:url";
+import { cprJson, runCpr, type CprRun } from "../support/cli.js";
 
-/** The real `bin/cpr`, as a child process. */
-const bin = fileURLToPath(new URL("../../../bin/cpr", import.meta.url));
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cpr(...args: string[]): Run {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd: tmpdir(), env: { ...process.env, NO_COLOR: "1" }, encoding: "utf8" });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+const cpr = (...args: string[]): CprRun => runCpr(args, { cwd: tmpdir() });
 
 const KEYS = ["url", "scheme", "user", "host", "port", "path", "label", "version"];
 
-function json(r: Run): Record<string, unknown> {
+function json(r: CprRun): Record<string, unknown> {
   assert.equal(r.code, 0, `exit ${r.code}; stderr: ${r.stderr}`);
-  const value = JSON.parse(r.stdout) as Record<string, unknown>;
+  const value = cprJson(r);
   assert.deepEqual(Object.keys(value), KEYS, "exactly the documented keys, in order");
   return value;
 }

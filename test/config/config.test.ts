@@ -1,10 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { CprError } from "../../src/protocol/errors.js";
 import { DEFAULT_ALIASES } from "../../src/protocol/uri.js";
 import { formatPublicKey, generateSecretKey, publicKeyOf } from "../../src/protocol/nix-key.js";
@@ -18,8 +16,7 @@ import {
   loadConfig,
   type LoadedConfig,
 } from "../../src/config/config.js";
-
-const bin = fileURLToPath(new URL("../../../bin/cpr", import.meta.url));
+import { runCpr } from "../support/cli.js";
 
 interface Sandbox {
   home: string;
@@ -185,21 +182,21 @@ test("cpr config list [--json]", () => {
   try {
     writeFileSync(join(s.project, "cpr.toml"), `[aliases]\nwork = "gh:my-org"\n[cache]\nbogus = 1\n`);
     const env = { PATH: process.env.PATH, HOME: s.home, CPR_LISTING_TTL: "42", NO_COLOR: "1" };
-    const human = spawnSync(process.execPath, [bin, "config", "list"], { cwd: s.sub, env, encoding: "utf8" });
-    assert.equal(human.status, 0, human.stderr);
+    const human = runCpr(["config", "list"], { cwd: s.sub, env });
+    assert.equal(human.code, 0, human.stderr);
     assert.match(human.stdout, /^aliases\.work = "gh:my-org" +\(project: .*cpr\.toml\)$/m);
     assert.match(human.stdout, /^aliases\.gh += "github\.com" +\(default\)$/m);
     assert.match(human.stdout, /^cache\.listing-ttl = 42 +\(env: CPR_LISTING_TTL\)$/m);
     assert.match(human.stderr, /warning: .*cpr\.toml:4:1: unknown key "bogus"/);
-    const json = spawnSync(process.execPath, [bin, "config", "list", "--json"], { cwd: s.sub, env, encoding: "utf8" });
-    assert.equal(json.status, 0, json.stderr);
+    const json = runCpr(["config", "list", "--json"], { cwd: s.sub, env });
+    assert.equal(json.code, 0, json.stderr);
     const doc = JSON.parse(json.stdout) as { entries: { key: string; value: unknown; source: string; origin: string | null }[]; warnings: { code: string; message: string }[] };
     assert.deepEqual(doc.entries.find((e) => e.key === "cache.listing-ttl"), { key: "cache.listing-ttl", value: 42, source: "env", origin: "CPR_LISTING_TTL" });
     assert.equal(doc.warnings.length, 1);
     assert.equal(doc.warnings[0]!.code, "config.unknown-key");
     assert.match(doc.warnings[0]!.message, /cpr\.toml:4:1: unknown key "bogus"/);
-    const usage = spawnSync(process.execPath, [bin, "config"], { cwd: s.sub, env, encoding: "utf8" });
-    assert.equal(usage.status, 2);
+    const usage = runCpr(["config"], { cwd: s.sub, env });
+    assert.equal(usage.code, 2);
   } finally {
     s.done();
   }
@@ -416,16 +413,16 @@ test("cpr config list shows [registry] without the token", () => {
   try {
     writeFileSync(join(s.project, "cpr.toml"), `[registry]\nurls = ["https://reg.example.org"]\nrefresh = 30\n`);
     const env = { PATH: process.env.PATH, HOME: s.home, NO_COLOR: "1", CPR_REGISTRY_TOKEN: "cpr_topsecret", CPR_REGISTRY_KEYS: KEY_A };
-    const human = spawnSync(process.execPath, [bin, "config", "list"], { cwd: s.sub, env, encoding: "utf8" });
-    assert.equal(human.status, 0, human.stderr);
+    const human = runCpr(["config", "list"], { cwd: s.sub, env });
+    assert.equal(human.code, 0, human.stderr);
     assert.match(human.stdout, /^registry\.urls = "https:\/\/reg\.example\.org" +\(project: .*cpr\.toml\)$/m);
     assert.match(human.stdout, /^registry\.refresh = 30 +\(project: .*cpr\.toml\)$/m);
     assert.match(human.stdout, /^registry\.listen = "127\.0\.0\.1:8080" +\(default\)$/m);
     assert.match(human.stdout, /^registry\.token = "<hidden>" +\(env: CPR_REGISTRY_TOKEN\)$/m);
     assert.ok(human.stdout.includes(`registry.keys = ${JSON.stringify(KEY_A)}`));
     assert.ok(!human.stdout.includes("topsecret"));
-    const json = spawnSync(process.execPath, [bin, "config", "list", "--json"], { cwd: s.sub, env, encoding: "utf8" });
-    assert.equal(json.status, 0, json.stderr);
+    const json = runCpr(["config", "list", "--json"], { cwd: s.sub, env });
+    assert.equal(json.code, 0, json.stderr);
     assert.ok(!json.stdout.includes("topsecret"));
     const doc = JSON.parse(json.stdout) as { entries: { key: string; value: unknown; source: string; origin: string | null }[] };
     assert.deepEqual(doc.entries.find((e) => e.key === "registry.db"), { key: "registry.db", value: null, source: "default", origin: null });
@@ -548,8 +545,8 @@ test("cpr config list shows [locker] with its sources", () => {
   try {
     writeFileSync(join(s.project, "cpr.toml"), `[locker]\nmirror = "https://mirror.example.org/eka"\n`);
     const env = { PATH: process.env.PATH, HOME: s.home, NO_COLOR: "1", CPR_LOCKER_VERSION: "0.1.7" };
-    const human = spawnSync(process.execPath, [bin, "config", "list"], { cwd: s.sub, env, encoding: "utf8" });
-    assert.equal(human.status, 0, human.stderr);
+    const human = runCpr(["config", "list"], { cwd: s.sub, env });
+    assert.equal(human.code, 0, human.stderr);
     assert.match(human.stdout, /^locker\.label = "nix-lock" +\(default\)$/m);
     assert.match(human.stdout, /^locker\.mirror = "https:\/\/mirror\.example\.org\/eka" +\(project: .*cpr\.toml\)$/m);
     assert.match(human.stdout, /^locker\.version = "0\.1\.7" +\(env: CPR_LOCKER_VERSION\)$/m);

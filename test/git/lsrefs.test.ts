@@ -8,13 +8,13 @@ import { join } from "node:path";
 import { parseGitUrl, type GitUrl } from "../../src/protocol/uri.js";
 import type { ListedRef } from "../../src/protocol/refs.js";
 import { recordingReporter } from "../../src/protocol/report.js";
-import { CprError } from "../../src/protocol/errors.js";
 import { UploadPackConnection, filterRefs, lsRefs, lsRefsRequest, normalizePrefixes, parseRefLine, prefixBatches, type LsRefsResult } from "../../src/git/lsrefs.js";
 import { redactUrl } from "../../src/git/transport/errors.js";
 import { daemonRequest } from "../../src/git/transport/daemon.js";
 import { shellQuote, sshArgs, sshPath } from "../../src/git/transport/ssh.js";
 import { DELIM_PKT, FLUSH_PKT, RESPONSE_END_PKT, decodeAll, encodeLine, pktText } from "../../src/git/pktline.js";
 import { GIT_TEST_ENV, gitIn, makeRepo, tempDir, atomToml } from "../support/repo.js";
+import { cprRejection } from "../support/assert.js";
 import { needTools } from "../support/tools.js";
 import {
   freePort,
@@ -143,18 +143,6 @@ function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, GIT_CONFIG_NOSYSTEM: "1", GIT_CONFIG_GLOBAL: "/dev/null", ...extra };
   for (const k of ["GIT_SSH", "GIT_SSH_COMMAND", "GIT_SSH_VARIANT", "GIT_ASKPASS", "SSH_ASKPASS"]) if (!(k in extra)) delete env[k];
   return env;
-}
-
-async function rejectsWith(p: Promise<unknown>, code: string, match: RegExp): Promise<CprError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof CprError, `expected a CprError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    assert.match(e.message, match);
-    return e;
-  }
-  assert.fail(`expected ${code}`);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -309,12 +297,12 @@ describe("local transport (git upload-pack)", () => {
   });
 
   test("a nonexistent path is remote.not-found naming the path", async () => {
-    const e = await rejectsWith(lsRefs(pathUrl("no-such.git"), ATOM_PREFIXES, { cwd: fx.base }), "remote.not-found", /no-such\.git/);
+    const e = await cprRejection(lsRefs(pathUrl("no-such.git"), ATOM_PREFIXES, { cwd: fx.base }), "remote.not-found", /no-such\.git/);
     assert.match(e.message, new RegExp(join(fx.base, "no-such.git").replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
   });
 
   test("a directory that is not a repository is remote.not-found", async () => {
-    await rejectsWith(lsRefs(pathUrl(tempDir()), ATOM_PREFIXES, { env: cleanEnv() }), "remote.not-found", /not a git repository/);
+    await cprRejection(lsRefs(pathUrl(tempDir()), ATOM_PREFIXES, { env: cleanEnv() }), "remote.not-found", /not a git repository/);
   });
 
   test("the caller's GIT_DIR does not leak into upload-pack", async () => {
@@ -338,12 +326,12 @@ describe("git daemon (git://)", () => {
   test("a repository the daemon does not serve is remote.not-found", async (t) => {
     if (!needTools(t, "git-daemon")) return;
     const d = await daemon();
-    await rejectsWith(lsRefs(urlOf(d.url("missing.git")), ATOM_PREFIXES, { env: cleanEnv() }), "remote.not-found", /missing\.git.*not exported/);
+    await cprRejection(lsRefs(urlOf(d.url("missing.git")), ATOM_PREFIXES, { env: cleanEnv() }), "remote.not-found", /missing\.git.*not exported/);
   });
 
   test("a refused port is remote.unreachable", async () => {
     const port = await freePort();
-    await rejectsWith(lsRefs(urlOf(`git://127.0.0.1:${port}/atoms.git`), ATOM_PREFIXES), "remote.unreachable", /connection refused/);
+    await cprRejection(lsRefs(urlOf(`git://127.0.0.1:${port}/atoms.git`), ATOM_PREFIXES), "remote.unreachable", /connection refused/);
   });
 
   test("a server that never answers times out as remote.unreachable", async () => {
@@ -352,7 +340,7 @@ describe("git daemon (git://)", () => {
     const addr = silent.address();
     const port = typeof addr === "object" && addr ? addr.port : 0;
     try {
-      await rejectsWith(lsRefs(urlOf(`git://127.0.0.1:${port}/atoms.git`), ATOM_PREFIXES, { timeoutMs: 300 }), "remote.unreachable", /no reply within 0\.3s/);
+      await cprRejection(lsRefs(urlOf(`git://127.0.0.1:${port}/atoms.git`), ATOM_PREFIXES, { timeoutMs: 300 }), "remote.unreachable", /no reply within 0\.3s/);
     } finally {
       silent.close();
       silent.unref();
@@ -407,7 +395,7 @@ describe("smart HTTP (lighttpd + git http-backend)", () => {
     const r = await lsRefs(urlOf(h.dumbUrl("atoms.git")), ATOM_PREFIXES, { env: cleanEnv(), reporter: rep });
     assertAtomListing(r, 0);
     assert.match(rep.warnings.join("\n"), /only offers dumb HTTP/);
-    await rejectsWith(lsRefs(urlOf(h.dumbUrl("missing.git")), ATOM_PREFIXES, { env: cleanEnv() }), "remote.not-found", /404/);
+    await cprRejection(lsRefs(urlOf(h.dumbUrl("missing.git")), ATOM_PREFIXES, { env: cleanEnv() }), "remote.not-found", /404/);
   });
 
   test("a redirected info/refs moves the base URL, as git does", async (t) => {
@@ -435,12 +423,12 @@ describe("smart HTTP (lighttpd + git http-backend)", () => {
   test("a missing repository is remote.not-found (HTTP 404)", async (t) => {
     if (!needTools(t, ...tools)) return;
     const h = await httpd();
-    await rejectsWith(lsRefs(urlOf(h.url("missing.git")), ATOM_PREFIXES, { env: cleanEnv() }), "remote.not-found", /missing\.git.*404/);
+    await cprRejection(lsRefs(urlOf(h.url("missing.git")), ATOM_PREFIXES, { env: cleanEnv() }), "remote.not-found", /missing\.git.*404/);
   });
 
   test("a refused port is remote.unreachable", async () => {
     const port = await freePort();
-    await rejectsWith(lsRefs(urlOf(`http://127.0.0.1:${port}/git/atoms.git`), ATOM_PREFIXES, { env: cleanEnv() }), "remote.unreachable", /connection refused/);
+    await cprRejection(lsRefs(urlOf(`http://127.0.0.1:${port}/git/atoms.git`), ATOM_PREFIXES, { env: cleanEnv() }), "remote.unreachable", /connection refused/);
   });
 });
 
@@ -476,7 +464,7 @@ describe("smart HTTP with Basic auth", () => {
     if (!needTools(t, ...tools)) return;
     const h = await httpdAuth();
     const { env, log } = helperEnv("wrong");
-    await rejectsWith(lsRefs(urlOf(h.url("atoms.git")), ATOM_PREFIXES, { env }), "remote.auth", /authentication failed/);
+    await cprRejection(lsRefs(urlOf(h.url("atoms.git")), ATOM_PREFIXES, { env }), "remote.auth", /authentication failed/);
     assert.deepEqual(actions(log), ["get", "erase"]);
   });
 
@@ -490,7 +478,7 @@ describe("smart HTTP with Basic auth", () => {
     const encoded = h.url("atoms.git").replace("http://", "http://%61lice:s3cr%65t@");
     assertAtomListing(await lsRefs({ ...urlOf(encoded), user: "%61lice", password: "s3cr%65t" }, ATOM_PREFIXES, { env }));
     const bad = h.url("atoms.git").replace("http://", "http://alice:hunter2@");
-    const e = await rejectsWith(lsRefs(urlOf(bad), ATOM_PREFIXES, { env }), "remote.auth", /http:\/\/alice@127\.0\.0\.1/);
+    const e = await cprRejection(lsRefs(urlOf(bad), ATOM_PREFIXES, { env }), "remote.auth", /http:\/\/alice@127\.0\.0\.1/);
     assert.doesNotMatch(`${e.message} ${e.where ?? ""} ${e.hint ?? ""}`, /hunter2/);
     assert.deepEqual(actions(log), []);
   });
@@ -498,7 +486,7 @@ describe("smart HTTP with Basic auth", () => {
   test("no credential helper and no terminal: remote.auth with a hint", async (t) => {
     if (!needTools(t, ...tools)) return;
     const h = await httpdAuth();
-    const e = await rejectsWith(lsRefs(urlOf(h.url("atoms.git")), ATOM_PREFIXES, { env: cleanEnv({ GIT_TERMINAL_PROMPT: "0" }) }), "remote.auth", /authentication required/);
+    const e = await cprRejection(lsRefs(urlOf(h.url("atoms.git")), ATOM_PREFIXES, { env: cleanEnv({ GIT_TERMINAL_PROMPT: "0" }) }), "remote.auth", /authentication required/);
     assert.match(e.hint ?? "", /credential helper/);
   });
 });
@@ -549,7 +537,7 @@ describe("ssh (OpenSSH sshd)", () => {
     const url = scpUrl(s.user, "127.0.0.1", join(fx.base, "atoms.git"));
     const r = await lsRefs(url, ATOM_PREFIXES, { env: cleanEnv({ GIT_SSH: wrapper }), reporter: rep });
     assertAtomListing(r, 0);
-    await rejectsWith(lsRefs(urlOf(s.url("atoms.git")), ATOM_PREFIXES, { env: cleanEnv({ GIT_SSH: wrapper }) }), "remote.protocol", /'simple' does not support setting a port/);
+    await cprRejection(lsRefs(urlOf(s.url("atoms.git")), ATOM_PREFIXES, { env: cleanEnv({ GIT_SSH: wrapper }) }), "remote.protocol", /'simple' does not support setting a port/);
   });
 
   test("a server without AcceptEnv GIT_PROTOCOL answers v0: full advertisement, filtered locally, with a warning", async (t) => {
@@ -569,7 +557,7 @@ describe("ssh (OpenSSH sshd)", () => {
   test("a missing repository is remote.not-found", async (t) => {
     if (!needTools(t, ...tools)) return;
     const s = await sshd();
-    await rejectsWith(lsRefs(urlOf(s.url("missing.git")), ATOM_PREFIXES, { env: sshEnv(s) }), "remote.not-found", /does not appear to be a git repository/);
+    await cprRejection(lsRefs(urlOf(s.url("missing.git")), ATOM_PREFIXES, { env: sshEnv(s) }), "remote.not-found", /does not appear to be a git repository/);
   });
 
   test("an unauthorised key is remote.auth", async (t) => {
@@ -578,7 +566,7 @@ describe("ssh (OpenSSH sshd)", () => {
     const other = join(tempDir("cpr-key-"), "k");
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", other]);
     const env = cleanEnv({ GIT_SSH_COMMAND: s.sshCommand.replace(s.clientKey, other) });
-    await rejectsWith(lsRefs(urlOf(s.url("atoms.git")), ATOM_PREFIXES, { env }), "remote.auth", /Permission denied/);
+    await cprRejection(lsRefs(urlOf(s.url("atoms.git")), ATOM_PREFIXES, { env }), "remote.auth", /Permission denied/);
   });
 
   test("a refused port is remote.unreachable", async (t) => {
@@ -586,7 +574,7 @@ describe("ssh (OpenSSH sshd)", () => {
     const s = await sshd();
     const port = await freePort();
     const env = cleanEnv({ GIT_SSH_COMMAND: s.sshCommand.replace(/-p \d+/, "") });
-    await rejectsWith(lsRefs(urlOf(`ssh://${s.user}@127.0.0.1:${port}${fx.repo}`), ATOM_PREFIXES, { env }), "remote.unreachable", /Connection refused/);
+    await cprRejection(lsRefs(urlOf(`ssh://${s.user}@127.0.0.1:${port}${fx.repo}`), ATOM_PREFIXES, { env }), "remote.unreachable", /Connection refused/);
   });
 });
 
@@ -627,7 +615,7 @@ describe("crafted replies (scripted git:// server)", () => {
   /** lsRefs of refs/ekala/init against a server that answers every ls-refs with `reply`: a transport failure, tried twice. */
   async function failsAsTransport(reply: readonly ScriptStep[], match: RegExp): Promise<void> {
     const s = await scripted(() => reply);
-    const e = await rejectsWith(lsRefs(urlOf(s.url("s.git")), ["refs/ekala/init"]), "remote.transport", match);
+    const e = await cprRejection(lsRefs(urlOf(s.url("s.git")), ["refs/ekala/init"]), "remote.transport", match);
     assert.match(e.message, new RegExp(`^git://127\\.0\\.0\\.1:${s.port}/s\\.git: transport failure: `));
     assert.equal(s.connections(), 2, "tried once more on a fresh connection");
   }
@@ -701,7 +689,7 @@ describe("crafted replies (scripted git:// server)", () => {
     const conn = await UploadPackConnection.open(urlOf(s.url("s.git")));
     try {
       assert.equal((await conn.lsRefs(["refs/eka/atoms/big/"])).length, 1);
-      await rejectsWith(conn.lsRefs(["refs/ekala/init"]), "remote.transport", /out of step.*refs\/cpr\/nudge\/none\/.*refs\/ekala\/init/);
+      await cprRejection(conn.lsRefs(["refs/ekala/init"]), "remote.transport", /out of step.*refs\/cpr\/nudge\/none\/.*refs\/ekala\/init/);
       assert.equal(conn.broken, true);
     } finally {
       await conn.close();

@@ -6,9 +6,10 @@ import { writeFileSync } from "node:fs";
 import { CprError } from "../../src/protocol/errors.js";
 import { NIX32_ALPHABET, fromNix32, nix32Length, parseNixHash, toHex, toNix32, toNix32Hash, toSri } from "../../src/nix/hash.js";
 import { cprFailure } from "../support/assert.js";
+import { seededRandom } from "../support/random.js";
 import { tempDir } from "../support/repo.js";
 import { needTools } from "../support/tools.js";
-import { nix, prng, randomBytes } from "./support.js";
+import { nix, randomBytes } from "./support.js";
 
 const sha = (s: string | Buffer): Uint8Array => new Uint8Array(createHash("sha256").update(s).digest());
 
@@ -23,7 +24,7 @@ test("nix32: known vectors (sha256 of the empty string and of 'hello')", () => {
 });
 
 test("nix32: round trips for every length 0..64 and random contents", () => {
-  const rand = prng(1);
+  const rand = seededRandom(1);
   for (let n = 0; n <= 64; n++) {
     for (let k = 0; k < 5; k++) {
       const b = new Uint8Array(randomBytes(rand, n));
@@ -82,7 +83,7 @@ test("SRI and parseNixHash accept the three forms and reject the rest", () => {
 test("nix32 and SRI agree with real Nix (nix-hash --to-base32/--to-base16, nix hash to-sri, nix hash file)", (t) => {
   const tools = needTools(t, "nix-hash", "nix");
   if (!tools) return;
-  const rand = prng(42);
+  const rand = seededRandom(42);
   for (let i = 0; i < 8; i++) {
     const d = sha(randomBytes(rand, 100 + i));
     const hex = toHex(d);

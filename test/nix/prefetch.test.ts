@@ -11,8 +11,11 @@ import { fromNix32, toSri } from "../../src/nix/hash.js";
 import { CprError } from "../../src/protocol/errors.js";
 import { parseRequirement } from "../../src/protocol/requirement.js";
 import { gitIn, makeRepo, tempDir, commitAll } from "../support/repo.js";
+import { cprRejection } from "../support/assert.js";
 import { findTool, needTools } from "../support/tools.js";
-import { cornerTree, nixAsync, prng, randomBytes, randomTree } from "./support.js";
+import { seededRandom } from "../support/random.js";
+import { freePort } from "../support/servers.js";
+import { cornerTree, nixAsync, randomBytes, randomTree } from "./support.js";
 
 /** `nix-prefetch-url [--unpack] URL`, as SRI. */
 async function nixPrefetch(url: string, unpack: boolean): Promise<string> {
@@ -64,7 +67,7 @@ describe("prefetch url/tar/build against nix-prefetch-url", () => {
   before(async () => {
     files = tempDir("cpr-prefetch-files-");
     const src = tempDir("cpr-prefetch-src-");
-    writeFileSync(join(files, "odd.bin"), randomBytes(prng(3), 100_003));
+    writeFileSync(join(files, "odd.bin"), randomBytes(seededRandom(3), 100_003));
     writeFileSync(join(files, "empty"), "");
     writeFileSync(join(files, "fix.patch"), "--- a\n+++ b\n");
     writeFileSync(join(files, "not-a-tarball.tar.gz"), "just text, not a tarball\n");
@@ -149,12 +152,12 @@ describe("prefetch url/tar/build against nix-prefetch-url", () => {
     writeFileSync(join(src, "one/top/readme.txt"), "hello\n");
     writeFileSync(join(src, "one/top/sub/run.sh"), "#!/bin/sh\necho run\n");
     chmodSync(join(src, "one/top/sub/run.sh"), 0o755);
-    writeFileSync(join(src, "one/top/sub/data.bin"), randomBytes(prng(7), 70_001));
+    writeFileSync(join(src, "one/top/sub/data.bin"), randomBytes(seededRandom(7), 70_001));
     // Several top-level entries (ASCII names: Nix's libarchive cannot read UTF-8 zip names under the C locale).
     const many = join(src, "many");
     mkdirSync(join(many, "lib/deep"), { recursive: true });
     writeFileSync(join(many, "a.txt"), "a\n");
-    writeFileSync(join(many, "lib/deep/b.txt"), randomBytes(prng(9), 5_000));
+    writeFileSync(join(many, "lib/deep/b.txt"), randomBytes(seededRandom(9), 5_000));
     writeFileSync(join(many, "tool"), "#!/bin/sh\n");
     chmodSync(join(many, "tool"), 0o755);
     // Python's zipfile records each entry's Unix mode, as zip(1) does.
@@ -191,36 +194,20 @@ with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
   });
 
   test("failures are clear CprErrors", async () => {
-    const fails = async (p: Promise<unknown>, code: string, text: RegExp): Promise<void> => {
-      await assert.rejects(p, (e: unknown) => {
-        assert.ok(e instanceof CprError, `expected a CprError, got ${String(e)}`);
-        assert.equal(e.code, code, e.message);
-        assert.match(e.message, text);
-        return true;
-      });
-    };
-    await fails(prefetchDirect("url", `${srv.base}/f/nope`), "nix.fetch-http", /HTTP 404/);
-    await fails(prefetchDirect("tar", `${srv.base}/error`), "nix.fetch-http", /HTTP 500/);
-    const dead = `http://127.0.0.1:${await deadPort()}/x`;
-    await fails(prefetchDirect("url", dead), "nix.fetch", /cannot fetch .*ECONNREFUSED/);
-    await fails(prefetchDirect("url", "ftp://example.org/x"), "nix.bad-url", /unsupported URL scheme ftp/);
-    await fails(prefetchDirect("url", "https://user:secret@127.0.0.1:1/x"), "nix.fetch", /^(?!.*secret)/);
-    await fails(prefetchDirect("url", pathToFileURL(join(files, "missing")).href), "nix.fetch", /no such file/);
-    await fails(prefetchDirect("url", "file://remote-host/x"), "nix.bad-url", /not a valid file URL/);
-    await fails(prefetchDirect("tar", files), "nix.fetch", /not a regular file/);
-    await fails(prefetchDirect("tar", `${srv.base}/f/not-a-tarball.tar.gz`), "nix.unpack", /tar failed/);
-    await fails(prefetchDirect("url", `${srv.base}/f/odd.bin`, { unpack: true }), "nix.bad-option", /unpack/);
-    await fails(prefetchDirect("tar", `${srv.base}/f/odd.bin`, { ref: "main" }), "nix.bad-option", /git/);
+    await cprRejection(prefetchDirect("url", `${srv.base}/f/nope`), "nix.fetch-http", /HTTP 404/);
+    await cprRejection(prefetchDirect("tar", `${srv.base}/error`), "nix.fetch-http", /HTTP 500/);
+    const dead = `http://127.0.0.1:${await freePort()}/x`;
+    await cprRejection(prefetchDirect("url", dead), "nix.fetch", /cannot fetch .*ECONNREFUSED/);
+    await cprRejection(prefetchDirect("url", "ftp://example.org/x"), "nix.bad-url", /unsupported URL scheme ftp/);
+    await cprRejection(prefetchDirect("url", "https://user:secret@127.0.0.1:1/x"), "nix.fetch", /^(?!.*secret)/);
+    await cprRejection(prefetchDirect("url", pathToFileURL(join(files, "missing")).href), "nix.fetch", /no such file/);
+    await cprRejection(prefetchDirect("url", "file://remote-host/x"), "nix.bad-url", /not a valid file URL/);
+    await cprRejection(prefetchDirect("tar", files), "nix.fetch", /not a regular file/);
+    await cprRejection(prefetchDirect("tar", `${srv.base}/f/not-a-tarball.tar.gz`), "nix.unpack", /tar failed/);
+    await cprRejection(prefetchDirect("url", `${srv.base}/f/odd.bin`, { unpack: true }), "nix.bad-option", /unpack/);
+    await cprRejection(prefetchDirect("tar", `${srv.base}/f/odd.bin`, { ref: "main" }), "nix.bad-option", /git/);
   });
 });
-
-async function deadPort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((ok) => s.listen(0, "127.0.0.1", ok));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((ok) => s.close(() => ok()));
-  return port;
-}
 
 describe("git direct dependencies resolve with ls-refs", () => {
   let repo: string;

@@ -9,14 +9,14 @@ import { toSri } from "../../src/nix/hash.js";
 import { currentSystem, derivationOutputs, dumpNar, instantiate, pathInfo, queryClosure, realise, referencesFirst } from "../../src/nix/store.js";
 import { needTools } from "../support/tools.js";
 import { tempDir } from "../support/repo.js";
+import { nixTestEnv } from "../support/nix.js";
 
 /**
  * The Nix adapter against real Nix: builds happen in the default store (a non-sandboxed build cannot use a diverted
  * store), substitution goes into throwaway stores (`--store DIR`) from a signed `file://` binary cache.
- * The tests configure Nix themselves through NIX_CONFIG (no build users, no sandbox, no substituters); cpr never does.
+ * The tests configure Nix themselves through NIX_CONFIG (support/nix.ts: no build users, no sandbox, no substituters); cpr never does.
  */
-const NIX_TEST_CONFIG = "build-users-group =\nsandbox = false\nsubstituters =\nexperimental-features = nix-command";
-const env: NodeJS.ProcessEnv = { ...process.env, NIX_CONFIG: NIX_TEST_CONFIG };
+const env = nixTestEnv();
 
 /** A file with two /bin/sh derivations, `top` referencing `dep`; a nonce makes its paths new to the store. */
 function writeExpr(dir: string, nonce: string): string {

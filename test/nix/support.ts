@@ -6,10 +6,12 @@ import { execFile, execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { nixTestEnv } from "../support/nix.js";
+import { seededRandom } from "../support/random.js";
 
 let store: string | null = null;
 
-/** Environment for nix commands: a private store and cache, no build users, no network substituters. */
+/** Environment for nix commands: a private store and cache, and the tests' Nix configuration (support/nix.ts). */
 export function nixEnv(): NodeJS.ProcessEnv {
   if (store === null) {
     const dir = realpathSync(mkdtempSync(join(tmpdir(), "cpr-nix-store-")));
@@ -25,14 +27,12 @@ export function nixEnv(): NodeJS.ProcessEnv {
       rmSync(dir, { recursive: true, force: true });
     });
   }
-  return {
-    ...process.env,
+  return nixTestEnv(process.env, {
     NIX_REMOTE: `local?root=${store}`,
     HOME: store,
     XDG_CACHE_HOME: join(store, "cache"),
     XDG_CONFIG_HOME: join(store, "config"),
-    NIX_CONFIG: "build-users-group =\nsubstituters =\nexperimental-features = nix-command",
-  };
+  });
 }
 
 export function nix(tool: string, args: string[]): string {
@@ -51,18 +51,6 @@ export function nixAsync(tool: string, args: string[]): Promise<string> {
 
 export function nixBytes(tool: string, args: string[]): Buffer {
   return execFileSync(tool, args, { env: nixEnv(), maxBuffer: 256 * 1024 * 1024, stdio: ["ignore", "pipe", "pipe"] });
-}
-
-/** A small deterministic PRNG (mulberry32), so generated trees are the same on every run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Bytes of the given length from `rand`. */
@@ -104,13 +92,13 @@ export function cornerTree(root: string): string {
   for (const name of ["a", "a.b", "a-b", "aa", "A", "B", "_", "~", "ünïcödé", "日本語", "\uff5e", "\u{1f600}", "e\u0301", "\u00e9"]) {
     writeFileSync(join(d, `n-${name}`), name);
   }
-  writeFileSync(join(d, "big.bin"), randomBytes(prng(7), 1024 * 1024 + 3));
+  writeFileSync(join(d, "big.bin"), randomBytes(seededRandom(7), 1024 * 1024 + 3));
   return d;
 }
 
 /** A pseudo-random tree: `count` nodes of every kind, seeded. */
 export function randomTree(root: string, seed: number, count = 60): string {
-  const rand = prng(seed);
+  const rand = seededRandom(seed);
   const d = join(root, `random-${seed}`);
   mkdirSync(d);
   const dirs = [d];

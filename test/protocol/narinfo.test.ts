@@ -8,14 +8,13 @@ import { formatNarInfo, narInfoFingerprint, normalizeSha256, parseNarInfo, parse
 import { parsePublicKey, parseSecretKey, signDetached, verifyDetached } from "../../src/protocol/nix-key.js";
 import { toNix32, toSri, toHex } from "../../src/protocol/nix-hash.js";
 import { cprFailure } from "../support/assert.js";
+import { nixTestEnv } from "../support/nix.js";
 import { needTools } from "../support/tools.js";
-
-const NIX_CONFIG = "build-users-group =\nsandbox = false\nsubstituters =\nexperimental-features = nix-command";
 
 /** A temp directory with a throwaway chroot store `<dir>/s` and a private HOME/cache for nix. */
 function nixSandbox() {
   const dir = mkdtempSync(join(tmpdir(), "cpr-narinfo-"));
-  const env: NodeJS.ProcessEnv = { ...process.env, HOME: dir, XDG_CACHE_HOME: join(dir, "cache-home"), XDG_CONFIG_HOME: join(dir, "config"), NIX_CONFIG };
+  const env = nixTestEnv(process.env, { HOME: dir, XDG_CACHE_HOME: join(dir, "cache-home"), XDG_CONFIG_HOME: join(dir, "config") });
   delete env.NIX_REMOTE;
   const run = (tool: string, args: string[]) => execFileSync(tool, args, { env, cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
   const done = () => {

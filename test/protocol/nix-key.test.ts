@@ -17,14 +17,13 @@ import {
 } from "../../src/protocol/nix-key.js";
 import { narInfoFingerprint } from "../../src/protocol/narinfo.js";
 import { cprFailure } from "../support/assert.js";
+import { nixTestEnv } from "../support/nix.js";
 import { needTools } from "../support/tools.js";
-
-const NIX_CONFIG = "build-users-group =\nsandbox = false\nsubstituters =\nexperimental-features = nix-command";
 
 test("real Nix: keys from nix-store --generate-binary-cache-key parse and re-format byte for byte; Nix signs with a key we made", (t) => {
   if (!needTools(t, "nix-store", "nix")) return;
   const dir = mkdtempSync(join(tmpdir(), "cpr-nix-key-"));
-  const env: NodeJS.ProcessEnv = { ...process.env, HOME: dir, XDG_CACHE_HOME: join(dir, "c"), XDG_CONFIG_HOME: join(dir, "cfg"), NIX_CONFIG };
+  const env = nixTestEnv(process.env, { HOME: dir, XDG_CACHE_HOME: join(dir, "c"), XDG_CONFIG_HOME: join(dir, "cfg") });
   delete env.NIX_REMOTE;
   const run = (tool: string, args: string[]) => execFileSync(tool, args, { env, cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
   try {

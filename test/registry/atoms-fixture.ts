@@ -9,15 +9,12 @@ import { defaultLocker, formatLock, type Lockfile } from "../../src/protocol/loc
 const DEFAULT_LOCKER_REV = "e711aa1f48d877652dd2ba724d4af752be7b5371";
 import { atomToml, commitAll, makeBare, makeRepo, tempDir, writeFiles } from "../support/repo.js";
 import { env, initTo, publishTo, resolveAtom } from "../publish/fixture.js";
+import { nixTestEnv } from "../support/nix.js";
 
 export { env };
 
-/**
- * Nix for the tests: no build users, no sandbox, no substituters (this machine has no network and no nixbld group).
- * cpr itself never sets these; users configure Nix.
- */
-export const NIX_TEST_CONFIG = "build-users-group =\nsandbox = false\nsubstituters =\nexperimental-features = nix-command";
-export const nixEnv: NodeJS.ProcessEnv = { ...env, NIX_CONFIG: NIX_TEST_CONFIG };
+/** The fixtures' git environment with the tests' Nix configuration (support/nix.ts). */
+export const nixEnv = nixTestEnv(env);
 
 /**
  * A published set of buildable atoms on a bare remote:

@@ -6,18 +6,16 @@
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, rmSync, lstatSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startRegistry, type RunningRegistry } from "../../src/serve/serve.js";
 import { createToken } from "../../src/serve/tokens.js";
+import { runCprAsync, type CprRun } from "../support/cli.js";
 import { atomToml, commitAll, makeBare, makeRepo, tempDir, writeFiles } from "../support/repo.js";
 import { findTool, needTools } from "../support/tools.js";
 import { initTo, publishTo, resolveAtom } from "../publish/fixture.js";
 import { buildableSet, env, nixEnv, type BuildableSet } from "./atoms-fixture.js";
-
-const bin = join(process.cwd(), "bin", "cpr");
 
 let set: BuildableSet;
 let other: { remote: string; root: string };
@@ -65,18 +63,12 @@ after(async () => {
  * Runs the real CLI (asynchronously: the registry answers from this process); `noEval` puts the failing shims first
  * on PATH (the real nix-store stays reachable).
  */
-function cpr(args: string[], opts: { cwd?: string; noEval?: boolean; extraEnv?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function cpr(args: string[], opts: { cwd?: string; noEval?: boolean; extraEnv?: NodeJS.ProcessEnv } = {}): Promise<CprRun> {
   const path = opts.noEval ? `${shims}:${nixEnv.PATH}` : nixEnv.PATH;
-  const child = spawn(process.execPath, [bin, ...args], {
+  return runCprAsync(args, {
     cwd: opts.cwd ?? tempDir("cpr-cwd-"),
-    env: { ...nixEnv, PATH: path, CPR_CACHE_DIR: tempDir("cpr-cache-"), XDG_CONFIG_HOME: xdg, NO_COLOR: "1", ...opts.extraEnv },
-    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...nixEnv, PATH: path, CPR_CACHE_DIR: tempDir("cpr-cache-"), XDG_CONFIG_HOME: xdg, ...opts.extraEnv },
   });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-  child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-  return new Promise((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
 }
 
 function evaluations(): string {

@@ -3,28 +3,16 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { execFile } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { parseLock } from "../../src/protocol/lock.js";
 import { substituteVersion } from "../../src/protocol/uri.js";
 import { fromNix32, toSri } from "../../src/nix/hash.js";
+import { runCprAsync } from "../support/cli.js";
 import { tempDir } from "../support/repo.js";
 import { needTools } from "../support/tools.js";
 import { nixAsync } from "../nix/support.js";
 import { isolatedEnv, makeProject, makeSet, publishMore } from "./fixture.js";
-
-const REPO = resolve(fileURLToPath(import.meta.url), "../../../..");
-const CPR = join(REPO, "bin", "cpr");
-
-/** The CLI, asynchronously (the loopback server runs in this process). */
-function cpr(cwd: string, env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((ok) => {
-    execFile(process.execPath, [CPR, ...args], { cwd, env: { ...env, NO_COLOR: "1" }, encoding: "utf8" }, (err, stdout, stderr) => {
-      ok({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 /** Serves the files of `root` at /<name>, counting requests per path. */
 async function serve(root: string): Promise<{ base: string; hits: Map<string, number>; close: () => Promise<void> }> {
@@ -76,15 +64,15 @@ test("add --nix with {<set>.<label>}: from_version recorded, the locked version 
     makeSet(set, { hello: { "1.0.0": {} } }, "demo");
     const dir = makeProject({});
     const env = isolatedEnv();
-    const add = await cpr(dir, env, "add", `${set}::hello@^1`, "--set", "demo");
+    const add = await runCprAsync(["add", `${set}::hello@^1`, "--set", "demo"], { cwd: dir, env });
     assert.equal(add.code, 0, add.stderr);
 
     // The placeholder's atom must be a dependency.
-    const bad = await cpr(dir, env, "add", "--nix", "tool", `${srv.base}/tool-{demo.nope}.tar.gz`, "--tar");
+    const bad = await runCprAsync(["add", "--nix", "tool", `${srv.base}/tool-{demo.nope}.tar.gz`, "--tar"], { cwd: dir, env });
     assert.equal(bad.code, 1, bad.stderr);
     assert.match(bad.stderr, /demo\.nope/);
 
-    const r = await cpr(dir, env, "add", "--nix", "tool", `${srv.base}/tool-{demo.hello}.tar.gz`, "--tar");
+    const r = await runCprAsync(["add", "--nix", "tool", `${srv.base}/tool-{demo.hello}.tar.gz`, "--tar"], { cwd: dir, env });
     assert.equal(r.code, 0, r.stderr);
     const manifest = readFileSync(join(dir, "atom.toml"), "utf8");
     assert.ok(manifest.includes(`tar = "${srv.base}/tool-__VERSION__.tar.gz"`), manifest);
@@ -98,14 +86,14 @@ test("add --nix with {<set>.<label>}: from_version recorded, the locked version 
 
     // Still satisfied: no-op, nothing fetched.
     const before = srv.hits.get("/tool-1.0.0.tar.gz") ?? 0;
-    const noop = await cpr(dir, env, "resolve", "--json");
+    const noop = await runCprAsync(["resolve", "--json"], { cwd: dir, env });
     assert.equal(noop.code, 0, noop.stderr);
     assert.equal(JSON.parse(noop.stdout).status, "unchanged");
     assert.equal(srv.hits.get("/tool-1.0.0.tar.gz") ?? 0, before);
 
     // A new hello: update moves it, and the tool's URL and hash follow.
     publishMore(set, { hello: { "1.1.0": {} } });
-    const up = await cpr(dir, env, "update", "hello");
+    const up = await runCprAsync(["update", "hello"], { cwd: dir, env });
     assert.equal(up.code, 0, up.stderr);
     lock = parseLock(readFileSync(join(dir, "atom.lock"), "utf8"), "atom.lock");
     assert.equal(lock.deps.find((d) => d.type === "atom" && d.label === "hello")?.type === "atom" && (lock.deps.find((d) => d.type === "atom" && d.label === "hello") as { version: string }).version, "1.1.0");
@@ -114,7 +102,7 @@ test("add --nix with {<set>.<label>}: from_version recorded, the locked version 
     assert.equal(e.url, `${srv.base}/tool-1.1.0.tar.gz`);
     assert.equal(e.hash, await nixPrefetchUnpack(`${srv.base}/tool-1.1.0.tar.gz`));
     assert.notEqual(e.hash, want1);
-    assert.equal((await cpr(dir, env, "resolve", "--locked")).code, 0);
+    assert.equal((await runCprAsync(["resolve", "--locked"], { cwd: dir, env })).code, 0);
   } finally {
     await srv.close();
   }

@@ -4,15 +4,13 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { atomId } from "../../src/protocol/id.js";
 import { defaultLocker, formatLock } from "../../src/protocol/lock.js";
 import { buildableSet, env } from "../registry/atoms-fixture.js";
+import { runCpr } from "../support/cli.js";
 import { tempDir } from "../support/repo.js";
-
-const bin = join(process.cwd(), "bin", "cpr");
 
 test("tree and why rebuild the graph from atom commits that cpr fetch --lock stored", async () => {
   const set = await buildableSet({ tag: "graph" });
@@ -31,17 +29,17 @@ test("tree and why rebuild the graph from atom commits that cpr fetch --lock sto
   };
   writeFileSync(join(project, "atom.lock"), formatLock(lock));
   const cache = tempDir("cpr-graph-cache-");
-  const cpr = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { cwd: project, env: { ...env, CPR_CACHE_DIR: cache, NO_COLOR: "1" }, encoding: "utf8" });
+  const cpr = (...args: string[]) => runCpr(args, { cwd: project, env: { ...env, CPR_CACHE_DIR: cache } });
 
   const before = cpr("tree");
-  assert.equal(before.status, 0, before.stderr);
+  assert.equal(before.code, 0, before.stderr);
   assert.match(before.stderr, /unknown here/);
   assert.equal(before.stdout, "app 0.1.0\n└── hello 0.1.0 (^0.1) " + set.root.slice(0, 12) + "\n");
 
   const fetched = cpr("fetch", "--lock");
-  assert.equal(fetched.status, 0, fetched.stderr);
+  assert.equal(fetched.code, 0, fetched.stderr);
   const after = cpr("tree");
-  assert.equal(after.status, 0, after.stderr);
+  assert.equal(after.code, 0, after.stderr);
   assert.doesNotMatch(after.stderr, /unknown here/);
   assert.equal(after.stdout, `app 0.1.0\n└── hello 0.1.0 (^0.1) ${set.root.slice(0, 12)}\n    └── dep 0.1.0 (^0.1) ${set.root.slice(0, 12)}\n`);
   assert.equal(cpr("why", "dep").stdout.trim(), "app 0.1.0 requires hello ^0.1 -> hello 0.1.0 requires dep ^0.1 -> dep 0.1.0");

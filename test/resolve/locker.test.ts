@@ -2,11 +2,11 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CprError } from "../../src/protocol/errors.js";
 import { atomId } from "../../src/protocol/id.js";
 import { DEFAULT_LOCKER_MIRROR, parseLock } from "../../src/protocol/lock.js";
 import { ListingCache } from "../../src/resolve/cache.js";
 import { startGitDaemon, type TestServer } from "../support/servers.js";
+import { cprRejection } from "../support/assert.js";
 import { needTools } from "../support/tools.js";
 import { gitIn, tempDir } from "../support/repo.js";
 import { isolatedEnv, lock, makeProject, makeSet, manifestText, publishMore } from "./fixture.js";
@@ -39,17 +39,6 @@ const servers: TestServer[] = [];
 after(async () => {
   await Promise.all(servers.map((s) => s.stop()));
 });
-
-async function expectError(p: Promise<unknown>, code: string): Promise<CprError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof CprError, `expected a CprError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    return e;
-  }
-  assert.fail(`expected ${code}`);
-}
 
 function lockText(dir: string): string {
   return readFileSync(join(dir, "atom.lock"), "utf8");
@@ -120,7 +109,7 @@ test("a configured locker without a rev is listed from its mirror (git daemon); 
   rmSync(join(dir, "atom.lock"));
 
   // Not published: a clear error, no lock, and no rev made up.
-  const missing = await expectError(lock(dir, { ...env, CPR_LOCKER_VERSION: "1.3.0" }), "resolve.locker");
+  const missing = await cprRejection(lock(dir, { ...env, CPR_LOCKER_VERSION: "1.3.0" }), "resolve.locker");
   assert.match(missing.message, /has no refs\/eka\/atoms\/my-lock\/1\.3\.0/);
   assert.ok(missing.message.includes("127.0.0.1"), missing.message);
   assert.match(missing.hint ?? "", /locker\.rev \(CPR_LOCKER_REV\)/);
@@ -135,13 +124,13 @@ test("a configured locker without a rev is listed from its mirror (git daemon); 
   rmSync(join(dir, "atom.lock"));
 
   // The mirror is another set than the one configured.
-  const alien = await expectError(lock(dir, { ...env, CPR_LOCKER_SET: "c".repeat(40) }), "resolve.locker");
+  const alien = await cprRejection(lock(dir, { ...env, CPR_LOCKER_SET: "c".repeat(40) }), "resolve.locker");
   assert.match(alien.message, new RegExp(`root ${root}, not locker\\.set c{40}`));
   assert.equal(existsSync(join(dir, "atom.lock")), false);
 
   // The mirror is down.
   await server.stop();
-  const down = await expectError(lock(dir, { ...env, CPR_LOCKER_VERSION: "1.2.1" }), "resolve.locker");
+  const down = await cprRejection(lock(dir, { ...env, CPR_LOCKER_VERSION: "1.2.1" }), "resolve.locker");
   assert.match(down.message, /refs\/eka\/atoms\/my-lock\/1\.2\.1\) could not be listed from git:\/\/127\.0\.0\.1/);
   assert.equal(existsSync(join(dir, "atom.lock")), false);
 });

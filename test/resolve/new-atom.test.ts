@@ -10,6 +10,7 @@ import { newAtom, type NewAtomOptions } from "../../src/resolve/new-atom.js";
 import { DEFAULT_NEW } from "../../src/config/config.js";
 import { atomToml, gitIn, makeRepo, tempDir, writeFiles } from "../support/repo.js";
 import { needTools } from "../support/tools.js";
+import { nixTestEnv } from "../support/nix.js";
 import { env, resolveAtom } from "../publish/fixture.js";
 import { makeSet } from "./fixture.js";
 
@@ -91,7 +92,7 @@ test("new --nix: default.nix evaluates in the docs/formats.md §12 convention (s
   const repo = makeRepo({ README: "r\n" });
   await create(repo, "pkgs/hi", { nix: true });
   const expr = `let v = scopedImport { atoms = { deps = { }; }; cfg = { package = { label = "hi"; version = "0.1.0"; }; system = "x86_64-linux"; }; } ${join(repo, "pkgs/hi/default.nix")}; in [ v.type v.name v.system ]`;
-  const out = execFileSync("nix-instantiate", ["--eval", "--strict", "--json", "-E", expr], { env: { ...env, NIX_CONFIG: "build-users-group =" }, encoding: "utf8" });
+  const out = execFileSync("nix-instantiate", ["--eval", "--strict", "--json", "-E", expr], { env: nixTestEnv(env), encoding: "utf8" });
   assert.deepEqual(JSON.parse(out), ["derivation", "hi-0.1.0", "x86_64-linux"]);
 });
 

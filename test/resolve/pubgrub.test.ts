@@ -5,6 +5,7 @@ import { parseRequirement } from "../../src/protocol/requirement.js";
 import { VersionSet } from "../../src/protocol/version-set.js";
 import { makeVersion, parseVersion, type Version } from "../../src/protocol/version.js";
 import { ResolutionError, solve, type Provider, type Solution } from "../../src/resolve/pubgrub.js";
+import { seededRandom } from "../support/random.js";
 
 /** An in-memory registry: `{ "foo 1.0.0": { bar: "^1" } }`; the root is `root 1.0.0` unless given. */
 type Registry = Record<string, Record<string, string>>;
@@ -358,8 +359,8 @@ test("performance sanity: 300 packages × 10 versions with shared dependencies",
 });
 
 test("an asynchronous provider with random delays is queried in parallel and prefetch is called", async () => {
-  let seed = 42;
-  const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 5;
+  const uniform = seededRandom(42);
+  const random = (): number => uniform() * 5;
   const registry: Registry = { "root 1.0.0": {} };
   for (let i = 0; i < 12; i++) {
     registry["root 1.0.0"]![`d${i}`] = "^1";
@@ -441,11 +442,8 @@ function bruteForce(registry: Registry): boolean {
 }
 
 test("randomised registries: solve succeeds exactly when a solution exists, and solutions are valid", async () => {
-  let seed = 7;
-  const rand = (n: number): number => {
-    seed = (seed * 1103515245 + 12345) % 2 ** 31;
-    return Math.floor((seed / 2 ** 31) * n);
-  };
+  const uniform = seededRandom(7);
+  const rand = (n: number): number => Math.floor(uniform() * n);
   const reqs = ["^1", "^2", "^1.1", "~1.0", ">=1.1", "<2", "=1.0.0", "*", "^2.0.0-rc.1", ">=1.0.0, <1.1.0"];
   const versions = ["1.0.0", "1.1.0", "2.0.0", "2.0.0-rc.1", "1.2.0"];
   let failures = 0;

@@ -2,8 +2,8 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { CprError } from "../../src/protocol/errors.js";
 import { startGitDaemon, type TestServer } from "../support/servers.js";
+import { cprRejection } from "../support/assert.js";
 import { needTools } from "../support/tools.js";
 import { tempDir } from "../support/repo.js";
 import { isolatedEnv, lock, makeProject, makeSet, publishMore, versionsOf } from "./fixture.js";
@@ -12,17 +12,6 @@ const servers: TestServer[] = [];
 after(async () => {
   await Promise.all(servers.map((s) => s.stop()));
 });
-
-async function expectError(p: Promise<unknown>, code: string): Promise<CprError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof CprError, `expected a CprError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    return e;
-  }
-  assert.fail(`expected ${code}`);
-}
 
 test("a version published within the listing TTL is seen at once: a failure from cached listings lists them again", async (t) => {
   if (!needTools(t, "git-daemon")) return;
@@ -56,7 +45,7 @@ test("a version published within the listing TTL is seen at once: a failure from
   // --offline never lists again: the failure says the listing is cached and may be stale.
   publishMore(setDir, { x: { "1.2.0": {} } });
   const offDir = makeProject({ sets: { s }, deps: { s: { x: "^1.2" } } });
-  const off = await expectError(lock(offDir, env, { offline: true }), "resolve.conflict");
+  const off = await cprRejection(lock(offDir, env, { offline: true }), "resolve.conflict");
   assert.match(off.message, /x/);
   assert.match(off.hint ?? "", /came from the cache and may be stale: run without --offline/);
   assert.ok(off.hint?.includes("127.0.0.1"), off.hint);
@@ -66,7 +55,7 @@ test("a version published within the listing TTL is seen at once: a failure from
 
   // A real failure is still reported (after listing again), and nothing is written.
   const none = makeProject({ sets: { s }, deps: { s: { x: "^1", y: "^2" } } });
-  const err = await expectError(lock(none, env), "resolve.conflict");
+  const err = await cprRejection(lock(none, env), "resolve.conflict");
   assert.match(err.message, /\by\b/);
   assert.equal(existsSync(join(none, "atom.lock")), false);
 });

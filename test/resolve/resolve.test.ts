@@ -2,9 +2,9 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CprError } from "../../src/protocol/errors.js";
 import { parseLock } from "../../src/protocol/lock.js";
 import { startGitDaemon, startHttpBackend, type TestServer } from "../support/servers.js";
+import { cprRejection } from "../support/assert.js";
 import { needTools } from "../support/tools.js";
 import { tempDir, gitIn, commitAll } from "../support/repo.js";
 import { isolatedEnv, lock, makeProject, makeSet, manifestText, publishMore, versionsOf } from "./fixture.js";
@@ -19,17 +19,6 @@ async function daemon(): Promise<{ base: string; server: TestServer }> {
   const server = await startGitDaemon(base);
   servers.push(server);
   return { base, server };
-}
-
-async function expectError(p: Promise<unknown>, code: string): Promise<CprError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof CprError, `expected a CprError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    return e;
-  }
-  assert.fail(`expected ${code}`);
 }
 
 test("diamond across two sets over git://, unified to one version; no-op resolve opens no connection", async (t) => {
@@ -72,7 +61,7 @@ test("diamond across two sets over git://, unified to one version; no-op resolve
   assert.equal(readFileSync(join(dir, "atom.lock"), "utf8"), text);
   // With listings expired (TTL 0), the dead server is an error naming it.
   rmSync(join(dir, "atom.lock"));
-  const err = await expectError(lock(dir, { ...env, CPR_LISTING_TTL: "0" }), "resolve.mirrors-down");
+  const err = await cprRejection(lock(dir, { ...env, CPR_LISTING_TTL: "0" }), "resolve.mirrors-down");
   assert.match(err.message, /127\.0\.0\.1/);
 });
 
@@ -90,7 +79,7 @@ test("conflict: the explanation names the chain", async () => {
     "mid",
   );
   const dir = makeProject({ sets: { mid }, deps: { mid: { foo: "^1", bar: "^2" } } });
-  const err = await expectError(lock(dir, isolatedEnv()), "resolve.conflict");
+  const err = await cprRejection(lock(dir, isolatedEnv()), "resolve.conflict");
   for (const name of ["foo", "bar", "c", "app"]) assert.match(err.message, new RegExp(`\\b${name}\\b`), err.message);
   assert.ok(err.hint && err.hint.length > 0);
   assert.equal(existsSync(join(dir, "atom.lock")), false);
@@ -120,7 +109,7 @@ test("a dead mirror is a warning; the others answer", async (t) => {
   assert.ok(run.warnings.some((w) => w.includes("127.0.0.1") && w.includes("did not answer")), run.warnings.join("\n"));
   // Every mirror dead: an error naming them.
   const none = makeProject({ sets: { s: [dead] }, deps: { s: { d: "^1" } } });
-  const err = await expectError(lock(none, isolatedEnv()), "resolve.mirrors-down");
+  const err = await cprRejection(lock(none, isolatedEnv()), "resolve.mirrors-down");
   assert.match(err.message, /127\.0\.0\.1/);
 });
 
@@ -134,13 +123,13 @@ test("tampering mirrors are refused, naming both", async () => {
   const other = gitIn(bad, "commit-tree", gitIn(bad, "rev-parse", "HEAD^{tree}"), "-m", "forged");
   gitIn(bad, "update-ref", "refs/eka/atoms/d/1.0.0", other);
   const dir = makeProject({ sets: { s: [good, bad] }, deps: { s: { d: "^1" } } });
-  const err = await expectError(lock(dir, isolatedEnv()), "resolve.rev-mismatch");
+  const err = await cprRejection(lock(dir, isolatedEnv()), "resolve.rev-mismatch");
   assert.ok(err.message.includes(good) && err.message.includes(bad), err.message);
   // A mirror with another root.
   const alien = join(base, "alien");
   makeSet(alien, { d: { "1.0.0": {} } }, "alien");
   const dir2 = makeProject({ sets: { s: [good, alien] }, deps: { s: { d: "^1" } } });
-  const err2 = await expectError(lock(dir2, isolatedEnv()), "resolve.root-mismatch");
+  const err2 = await cprRejection(lock(dir2, isolatedEnv()), "resolve.root-mismatch");
   assert.ok(err2.message.includes(good) && err2.message.includes(alien), err2.message);
 });
 
@@ -165,7 +154,7 @@ test("offline resolves from the cache alone, and names what is missing", async (
   assert.equal(readFileSync(join(dir, "atom.lock"), "utf8"), locked);
   assert.equal(off.stats.connections, 0);
   rmSync(join(dir, "atom.lock"));
-  const err = await expectError(lock(dir, isolatedEnv(), { offline: true }), "resolve.offline");
+  const err = await cprRejection(lock(dir, isolatedEnv(), { offline: true }), "resolve.offline");
   assert.match(err.message, /'a'/);
 });
 
@@ -180,7 +169,7 @@ test("--locked fails without writing; locked versions are kept; update moves for
   const before = readFileSync(join(dir, "atom.lock"), "utf8");
   // A new dependency: the lock must change.
   writeFileSync(join(dir, "atom.toml"), manifestText("app", "0.1.0", { sets: { s }, deps: { s: { d: "^1", e: "^1" } } }));
-  await expectError(lock(dir, env, { locked: true }), "resolve.locked");
+  await cprRejection(lock(dir, env, { locked: true }), "resolve.locked");
   assert.equal(readFileSync(join(dir, "atom.lock"), "utf8"), before);
   // Resolving keeps d at 1.0.0 although 1.1.0 exists.
   const run = await lock(dir, env);
@@ -217,7 +206,7 @@ test("local atoms of the same repository resolve from the work tree, requirement
   // The requirement is still checked.
   writeFileSync(join(dir, "atom.toml"), manifestText("app", "0.1.0", { sets: { here: "::" }, deps: { here: { lib: "^1" } } }));
   commitAll(join(dir, ".."), "req");
-  await expectError(lock(dir, isolatedEnv()), "resolve.conflict");
+  await cprRejection(lock(dir, isolatedEnv()), "resolve.conflict");
 });
 
 test("network cost follows the graph, not the number of atoms in a set", async () => {

@@ -12,17 +12,16 @@ import { request } from "node:http";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { toNix32 } from "../../src/nix/hash.js";
+import { CPR_BIN, runCpr } from "../support/cli.js";
 import { tempDir } from "../support/repo.js";
 import { needTools } from "../support/tools.js";
-
-const bin = join(process.cwd(), "bin", "cpr");
 
 function isolated(): NodeJS.ProcessEnv {
   return { ...process.env, XDG_CONFIG_HOME: tempDir("cpr-config-"), XDG_DATA_HOME: tempDir("cpr-data-home-"), CPR_CACHE_DIR: tempDir("cpr-cache-"), NO_COLOR: "1" };
 }
 
 async function serve(data: string, env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [bin, "serve", "--data", data, "--listen", "127.0.0.1:0", "--json"], { env, stdio: ["ignore", "pipe", "ignore"] });
+  const child = spawn(process.execPath, [CPR_BIN, "serve", "--data", data, "--listen", "127.0.0.1:0", "--json"], { env, stdio: ["ignore", "pipe", "ignore"] });
   const url = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout! }).once("line", (l) => resolve((JSON.parse(l) as { listening: string }).listening));
     child.once("exit", (code, signal) => reject(new Error(`cpr serve exited (${code ?? signal}) before listening`)));
@@ -81,8 +80,8 @@ test("a server killed mid-upload keeps what was committed and never shows the pa
   if (!needTools(t, "xz")) return;
   const env = isolated();
   const data = tempDir("cpr-crash-");
-  const tokenRun = spawnSync(process.execPath, [bin, "registry", "token", "create", "--data", data, "--set", "a".repeat(40)], { env, encoding: "utf8" });
-  assert.equal(tokenRun.status, 0, tokenRun.stderr);
+  const tokenRun = runCpr(["registry", "token", "create", "--data", data, "--set", "a".repeat(40)], { env });
+  assert.equal(tokenRun.code, 0, tokenRun.stderr);
   const token = tokenRun.stdout.trim();
 
   const first = await serve(data, env);

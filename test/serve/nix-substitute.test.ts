@@ -16,13 +16,12 @@ import { formatPublicKey, generateSecretKey, publicKeyOf } from "../../src/proto
 import { startRegistry, type RunningRegistry } from "../../src/serve/serve.js";
 import { createToken } from "../../src/serve/tokens.js";
 import { tempDir } from "../support/repo.js";
+import { nixTestEnv } from "../support/nix.js";
 import { needTools } from "../support/tools.js";
-
-const NIX_TEST_CONFIG = "build-users-group =\nsandbox = false\nsubstituters =\nexperimental-features = nix-command";
 
 /** Nix with no build users, no sandbox, no default substituters, and its own (narinfo) cache directory. */
 function nixEnv(): NodeJS.ProcessEnv {
-  return { ...process.env, NIX_CONFIG: NIX_TEST_CONFIG, XDG_CACHE_HOME: tempDir("cpr-nix-cache-") };
+  return nixTestEnv(process.env, { XDG_CACHE_HOME: tempDir("cpr-nix-cache-") });
 }
 
 async function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {

@@ -19,11 +19,10 @@ import { env as gitEnv, initTo, publishTo } from "../publish/fixture.js";
 import { sharedPostgres, startPostgres } from "../support/postgres.js";
 import { atomToml, commitAll, makeBare, makeRepo, tempDir, writeFiles } from "../support/repo.js";
 import { needTools } from "../support/tools.js";
+import { nixTestEnv } from "../support/nix.js";
 
 const postgres = sharedPostgres();
 after(() => postgres.stop());
-
-const NIX_TEST_CONFIG = "build-users-group =\nsandbox = false\nsubstituters =\nexperimental-features = nix-command";
 
 async function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -76,7 +75,7 @@ test("two servers share one PostgreSQL database and one data directory: upload v
   const token = await createToken(a.db, [root], "shared");
 
   // A path added to a throwaway store by Nix.
-  const nixEnv = { ...process.env, NIX_CONFIG: NIX_TEST_CONFIG, XDG_CACHE_HOME: tempDir("cpr-nix-cache-") };
+  const nixEnv = nixTestEnv(process.env, { XDG_CACHE_HOME: tempDir("cpr-nix-cache-") });
   const storeA = tempDir("cpr-store-a-");
   const src = join(tempDir("cpr-src-"), `hello-out-${randomBytes(6).toString("hex")}`);
   writeFileSync(src, `hello output ${randomBytes(8).toString("hex")}\n`);

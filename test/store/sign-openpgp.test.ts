@@ -7,6 +7,7 @@ import { verifyRemote, type AtomReport, type VerifyRequest } from "../../src/sto
 import { signaturePayload } from "../../src/protocol/signature.js";
 import { parseGitUrl } from "../../src/protocol/uri.js";
 import { atomToml, commitAll, gitIn, tempDir, writeFiles } from "../support/repo.js";
+import { runCpr } from "../support/cli.js";
 import { needTools } from "../support/tools.js";
 import { copyBare, env, newCache, publishedSet, setRef, sshKey, writeObject } from "./fixture.js";
 
@@ -49,11 +50,7 @@ async function verify(remote: string, trust: string, reqs: VerifyRequest[] = [],
 
 const problems = (reports: AtomReport[], label: string, version: string) => reports.find((r) => r.label === label && r.version === version)!.problems.join("\n");
 
-const bin = join(process.cwd(), "bin", "cpr");
-function cpr(args: string[], cwd: string, extraEnv: NodeJS.ProcessEnv) {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd, env: { ...env, NO_COLOR: "1", ...extraEnv }, encoding: "utf8" });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const cpr = (args: string[], cwd: string, extraEnv: NodeJS.ProcessEnv) => runCpr(args, { cwd, env: { ...env, ...extraEnv } });
 
 test("OpenPGP: publish --sign KEYID signs with gpg; real git verify-tag and cpr verify --trust (armored keys) accept it; untrusted keys, bad signatures and wrong digests are refused", async (t) => {
   if (!needTools(t, "gpg")) return;

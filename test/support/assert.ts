@@ -20,3 +20,16 @@ export function cprFailureWith(fn: () => unknown, code: string, message?: RegExp
   assert.ok(caught.hint && caught.hint.length > 0, `error ${code} has a hint`);
   return caught;
 }
+
+/** Await `p`, which must reject with a CprError of `code` (and a message matching `message`); return the error. */
+export async function cprRejection(p: Promise<unknown>, code: string, message?: RegExp): Promise<CprError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof CprError, `expected a CprError, got ${String(e)}`);
+    assert.equal(e.code, code, e.message);
+    if (message) assert.match(e.message, message);
+    return e;
+  }
+  assert.fail(`expected ${code}`);
+}

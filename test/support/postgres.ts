@@ -7,6 +7,7 @@
  * PostgreSQL refuses to run as root: as root, the directory is chowned to the `postgres` user and initdb/postgres run
  * through `setpriv` (or `runuser`) as that user. Binaries are looked up on PATH and under /usr/lib/postgresql/N/bin
  * (Debian's `postgresql` package, which .ci/run installs); without them the test is skipped, or fails under CI=true.
+ * The benchmarks start theirs with launchPostgres (bench/registry.ts), with settings of their own.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -21,6 +22,8 @@ export interface PgServer {
   /** URL of the server's `postgres` database, as superuser `postgres`. */
   readonly url: string;
   readonly port: number;
+  /** The postmaster's process id (from its postmaster.pid), while it runs. */
+  postmasterPid(): number | undefined;
   /** Creates a fresh, empty database (a unique name unless given) and returns its URL. */
   createDatabase(name?: string): Promise<string>;
   /** Fast shutdown (SIGINT), then removes the temporary directory. Idempotent. */
@@ -114,20 +117,55 @@ function launch(argv: string[], env: NodeJS.ProcessEnv): Promise<{ child: ChildP
 
 let dbCounter = 0;
 
+/** PostgreSQL cannot be started on this machine (not installed; root without a `postgres` user…): the reason. */
+export class PostgresUnavailable extends Error {
+  override name = "PostgresUnavailable";
+}
+
+/** Options for launchPostgres. */
+export interface PostgresOptions {
+  /** Server settings (`-c NAME=VALUE`) over the defaults: fsync, synchronous_commit, full_page_writes off; shared_buffers 32MB; max_connections 200. */
+  readonly settings?: Readonly<Record<string, string>>;
+  /** The directory to make the server's temporary directory in (default: the system's temporary directory). */
+  readonly parent?: string;
+}
+
+const DEFAULT_SETTINGS: Readonly<Record<string, string>> = {
+  fsync: "off",
+  synchronous_commit: "off",
+  full_page_writes: "off",
+  shared_buffers: "32MB",
+  max_connections: "200",
+};
+
 /**
  * Starts a throwaway server for `t`. Returns null (the test skipped) when PostgreSQL is not installed; throws under
  * CI=true. The caller must `stop()` it (t.after(() => pg.stop()) or an `after` hook).
  */
-export async function startPostgres(t: TestContext): Promise<PgServer | null> {
+export async function startPostgres(t: TestContext, opts: PostgresOptions = {}): Promise<PgServer | null> {
+  try {
+    return await launchPostgres(opts);
+  } catch (err) {
+    if (err instanceof PostgresUnavailable) return skipOrFail(t, err.message);
+    throw err;
+  }
+}
+
+/**
+ * Starts a throwaway server; throws PostgresUnavailable when this machine cannot run one. The caller must `stop()`
+ * it.
+ */
+export async function launchPostgres(opts: PostgresOptions = {}): Promise<PgServer> {
   const bin = postgresBinDir();
-  if (!bin) return skipOrFail(t, "needs PostgreSQL (initdb, postgres; Debian: the postgresql package, see .ci/run)");
+  if (!bin) throw new PostgresUnavailable("needs PostgreSQL (initdb, postgres; Debian: the postgresql package, see .ci/run)");
   let runAs: RunAs | null = null;
   if (process.getuid?.() === 0) {
     const r = runAsPostgres();
-    if (typeof r === "string") return skipOrFail(t, r);
+    if (typeof r === "string") throw new PostgresUnavailable(r);
     runAs = r;
   }
-  const dir = mkdtempSync(join(tmpdir(), "cpr-pg-"));
+  const settings = Object.entries({ ...DEFAULT_SETTINGS, ...opts.settings }).flatMap(([k, v]) => ["-c", `${k}=${v}`]);
+  const dir = mkdtempSync(join(opts.parent ?? tmpdir(), "cpr-pg-"));
   const data = join(dir, "data");
   const env = { ...process.env, LC_ALL: "C", LANG: "C" };
   const as = (argv: string[]): string[] => (runAs ? [...runAs.prefix, ...argv] : argv);
@@ -151,11 +189,7 @@ export async function startPostgres(t: TestContext): Promise<PgServer | null> {
             "-k", dir,
             "-h", "127.0.0.1",
             "-p", String(port),
-            "-c", "fsync=off",
-            "-c", "synchronous_commit=off",
-            "-c", "full_page_writes=off",
-            "-c", "shared_buffers=32MB",
-            "-c", "max_connections=200",
+            ...settings,
           ]),
           env,
         ));
@@ -191,6 +225,7 @@ export async function startPostgres(t: TestContext): Promise<PgServer | null> {
     return {
       url,
       port,
+      postmasterPid,
       async createDatabase(name?: string): Promise<string> {
         const db = name ?? `t${process.pid}_${++dbCounter}`;
         const client = new pg.Client({ connectionString: url });

@@ -9,13 +9,16 @@
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
-import { connect, createServer, type Socket } from "node:net";
+import { createServer, type Socket } from "node:net";
 import { createGzip } from "node:zlib";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import { findTool } from "./tools.js";
 import { tempDir } from "./repo.js";
 import { decodePkt, encodeLine, FLUSH_PKT } from "../../src/git/pktline.js";
+import { canConnect, freePort } from "../../scripts/lib/net.js";
+
+export { freePort };
 
 /** A running server. */
 export interface TestServer {
@@ -45,19 +48,6 @@ const live = new Set<ChildProcess>();
 process.on("exit", () => {
   for (const child of live) killGroup(child, "SIGKILL");
 });
-
-/** A port that was free a moment ago (bind port 0 on loopback, read it, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
@@ -101,19 +91,11 @@ async function waitForPort(port: number, child: ChildProcess, log: () => string,
   }
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: "127.0.0.1", port });
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
-}
-
-/** SIGTERM the group, then SIGKILL if it lingers; resolves once the leader has exited. */
-function stopper(child: ChildProcess): () => Promise<void> {
+/**
+ * SIGTERM the group, then SIGKILL if it lingers; resolves once the leader has exited. A child not started in a group
+ * of its own gets the signals alone.
+ */
+export function stopper(child: ChildProcess): () => Promise<void> {
   let stopping: Promise<void> | null = null;
   return () => {
     stopping ??= new Promise<void>((resolve) => {
@@ -130,6 +112,28 @@ function stopper(child: ChildProcess): () => Promise<void> {
   };
 }
 
+/**
+ * Start `cmd` (startProcess) and wait until it listens on `port` (waitForPort, whose failure message adds
+ * `extraLog`, e.g. a log file the server writes); if it does not, stop it and throw. Returns its log and `stop`.
+ */
+export async function startListening(
+  what: string,
+  cmd: string,
+  args: string[],
+  port: number,
+  opts: { env?: NodeJS.ProcessEnv; extraLog?: () => string } = {},
+): Promise<{ child: ChildProcess; log: () => string; stop: () => Promise<void> }> {
+  const { child, log } = startProcess(cmd, args, opts.env);
+  const stop = stopper(child);
+  try {
+    await waitForPort(port, child, opts.extraLog ? () => log() + opts.extraLog!() : log, what);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { child, log, stop };
+}
+
 function requireTool(name: string): string {
   const p = findTool(name);
   if (!p) throw new Error(`${name} is not installed (use needTools() in the test to skip cleanly)`);
@@ -138,20 +142,14 @@ function requireTool(name: string): string {
 
 /**
  * `git daemon` serving every repository under `base` (receive-pack enabled) as `git://127.0.0.1:<port>/<name>`.
- * `opts.port` reuses a port (e.g. one a stopped daemon listened on, to restart it under the same URLs).
+ * `opts.port` reuses a port (e.g. one a stopped daemon listened on, to restart it under the same URLs); `opts.env`
+ * is the daemon's environment (default: this process's), e.g. one without the user's git config.
  */
-export async function startGitDaemon(base: string, opts: { port?: number } = {}): Promise<TestServer> {
+export async function startGitDaemon(base: string, opts: { port?: number; env?: NodeJS.ProcessEnv } = {}): Promise<TestServer> {
   requireTool("git-daemon");
   const port = opts.port ?? (await freePort());
   const args = ["daemon", "--reuseaddr", `--base-path=${base}`, "--export-all", "--enable=receive-pack", "--listen=127.0.0.1", `--port=${port}`, base];
-  const { child, log } = startProcess("git", args);
-  const stop = stopper(child);
-  try {
-    await waitForPort(port, child, log, "git daemon");
-  } catch (e) {
-    await stop();
-    throw e;
-  }
+  const { log, stop } = await startListening("git daemon", "git", args, port, opts.env ? { env: opts.env } : {});
   return { port, url: (name) => `git://127.0.0.1:${port}/${name}`, log, stop };
 }
 
@@ -164,6 +162,11 @@ export interface HttpBackendOptions {
    * package lighttpd-mod-openssl); its PEM file is `caFile`.
    */
   readonly tls?: boolean;
+  /**
+   * Stream request and response bodies through lighttpd as they come, instead of buffering whole bodies first, with
+   * no limit on a request's size (what the discovery benchmark measures with).
+   */
+  readonly stream?: boolean;
 }
 
 /** lighttpd serving git over HTTP. */
@@ -196,15 +199,8 @@ export async function startHttpBackend(base: string, opts: HttpBackendOptions = 
     writeFileSync(pem, readFileSync(cert, "utf8") + readFileSync(key, "utf8"));
     writeFileSync(join(dir, "ca.pem"), readFileSync(cert));
   }
-  writeFileSync(conf, lighttpdConfig({ base, backend, dir, port, ...(opts.auth ? { auth: opts.auth } : {}), ...(pem ? { pem } : {}) }));
-  const { child, log } = startProcess(lighttpd, ["-D", "-f", conf]);
-  const stop = stopper(child);
-  try {
-    await waitForPort(port, child, log, "lighttpd");
-  } catch (e) {
-    await stop();
-    throw e;
-  }
+  writeFileSync(conf, lighttpdConfig({ base, backend, dir, port, stream: opts.stream === true, ...(opts.auth ? { auth: opts.auth } : {}), ...(pem ? { pem } : {}) }));
+  const { log, stop } = await startListening("lighttpd", lighttpd, ["-D", "-f", conf], port);
   const scheme = opts.tls ? "https" : "http";
   return {
     port,
@@ -225,7 +221,7 @@ function readLog(path: string): string {
 }
 
 /** A lighttpd config string; quoting follows lighttpd's string syntax. */
-function lighttpdConfig(o: { base: string; backend: string; dir: string; port: number; auth?: { user: string; password: string }; pem?: string }): string {
+function lighttpdConfig(o: { base: string; backend: string; dir: string; port: number; stream: boolean; auth?: { user: string; password: string }; pem?: string }): string {
   const q = (s: string): string => JSON.stringify(s);
   const lines = [
     `server.modules = ( "mod_auth", "mod_authn_file", "mod_alias", "mod_setenv", "mod_cgi"${o.pem ? `, "mod_openssl"` : ""} )`,
@@ -235,6 +231,7 @@ function lighttpdConfig(o: { base: string; backend: string; dir: string; port: n
     `server.port = ${o.port}`,
     `server.errorlog = ${q(join(o.dir, "error.log"))}`,
     `server.upload-dirs = ( ${q(o.dir)} )`,
+    ...(o.stream ? [`server.max-request-size = 0`, `server.stream-response-body = 2`, `server.stream-request-body = 2`] : []),
     `alias.url = ( "/git" => ${q(o.backend)}, "/static" => ${q(o.base)} )`,
     `$HTTP["url"] =~ "^/git" {`,
     `  cgi.assign = ( "" => "" )`,
@@ -292,14 +289,7 @@ export async function startSshd(base: string, opts: SshdOptions = {}): Promise<S
   if (root && !existsSync("/run/sshd")) mkdirSync("/run/sshd", { mode: 0o755, recursive: true });
   const conf = join(dir, "sshd_config");
   writeFileSync(conf, sshdConfig({ dir, port, hostKey, acceptEnv: opts.acceptEnv ?? true }));
-  const { child, log } = startProcess(sshd, ["-D", "-e", "-f", conf]);
-  const stop = stopper(child);
-  try {
-    await waitForPort(port, child, log, "sshd");
-  } catch (e) {
-    await stop();
-    throw e;
-  }
+  const { log, stop } = await startListening("sshd", sshd, ["-D", "-e", "-f", conf], port);
   const user = userInfo().username;
   const sshCommand = [
     ssh, "-F", "/dev/null", "-i", clientKey, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
@@ -418,14 +408,7 @@ export async function startTinyproxy(opts: { connectPorts?: readonly number[]; a
     ...(opts.auth ? [`BasicAuth ${opts.auth.user} ${opts.auth.password}`] : []),
   ];
   writeFileSync(join(dir, "tinyproxy.conf"), `${conf.join("\n")}\n`);
-  const { child, log } = startProcess(tinyproxy, ["-d", "-c", join(dir, "tinyproxy.conf")]);
-  const stop = stopper(child);
-  try {
-    await waitForPort(port, child, () => log() + readLog(logFile), "tinyproxy");
-  } catch (e) {
-    await stop();
-    throw e;
-  }
+  const { log, stop } = await startListening("tinyproxy", tinyproxy, ["-d", "-c", join(dir, "tinyproxy.conf")], port, { extraLog: () => readLog(logFile) });
   const requests = (): string[] => {
     let text = "";
     try {

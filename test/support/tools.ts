@@ -12,7 +12,7 @@ const cache = new Map<string, string | null>();
 export function findTool(name: string): string | null {
   if (cache.has(name)) return cache.get(name)!;
   let found: string | null = null;
-  const extra = ["/usr/sbin", "/sbin", "/usr/lib/git-core", "/usr/libexec/git-core"];
+  const extra = ["/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/lib/git-core", "/usr/libexec/git-core"];
   for (const dir of [...(process.env.PATH ?? "").split(":"), ...extra]) {
     if (dir && existsSync(`${dir}/${name}`)) {
       found = `${dir}/${name}`;
