@@ -3,22 +3,11 @@ import assert from "node:assert/strict";
 import { matches, parseRequirement, type Requirement } from "../../src/protocol/requirement.js";
 import { VersionSet } from "../../src/protocol/version-set.js";
 import { makeVersion, parseVersion, type Version } from "../../src/protocol/version.js";
+import { seededRandom } from "../support/random.js";
 
 const v = parseVersion;
 const req = parseRequirement;
 const set = (text: string) => VersionSet.fromRequirement(req(text));
-
-/** A deterministic PRNG (mulberry32), so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const PRERELEASES: readonly (readonly (string | number)[])[] = [[], [0], [0, 0], [1], ["alpha"], ["alpha", 0], ["alpha", 1], ["beta"], ["rc", 1]];
 
@@ -51,7 +40,7 @@ function randomRequirement(rand: () => number): Requirement {
 }
 
 test("fromRequirement contains exactly the versions matches() accepts (property test)", () => {
-  const rand = prng(20240611);
+  const rand = seededRandom(20240611);
   for (let i = 0; i < 1200; i++) {
     const r = randomRequirement(rand);
     const s = VersionSet.fromRequirement(r);
@@ -64,7 +53,7 @@ test("fromRequirement contains exactly the versions matches() accepts (property 
 });
 
 test("set algebra agrees with pointwise logic (property test)", () => {
-  const rand = prng(7);
+  const rand = seededRandom(7);
   const randomSet = (): VersionSet => {
     const base = VersionSet.fromRequirement(randomRequirement(rand));
     const k = rand();
