@@ -8,7 +8,7 @@ import { DEFAULT_LOCKER_SPEC, type LockerSpec } from "../protocol/lock.js";
 import { KeyLocator } from "../protocol/manifest.js";
 import { parsePublicKey } from "../protocol/nix-key.js";
 import { isTomlTable as isTable, type TomlTable } from "../protocol/toml-text.js";
-import { aliasCandidate, DEFAULT_ALIASES, expandAlias, type Aliases } from "../protocol/uri.js";
+import { aliasCandidate, DEFAULT_ALIASES, expandAlias, redactUrl, type Aliases } from "../protocol/uri.js";
 import { parseVersion } from "../protocol/version.js";
 
 /**
@@ -71,8 +71,8 @@ import { parseVersion } from "../protocol/version.js";
  *     CPR_REGISTRY_LISTEN=H:P   registry.listen
  *     CPR_LOCKER_LABEL, CPR_LOCKER_VERSION, CPR_LOCKER_SET, CPR_LOCKER_MIRROR, CPR_LOCKER_REV   locker.*
  *
- * An empty variable counts as unset. `cpr config list` shows registry.token as "<hidden>" and a database URL's
- * password as "***"; config.registry holds the real values.
+ * An empty variable counts as unset. `cpr config list` shows registry.token as "<hidden>" and a database URL
+ * without its password; config.registry holds the real values.
  *
  * Invalid values are errors with file:line:col (or the variable's name). Unknown keys and tables are warnings with
  * file:line:col, as cargo does, so that a newer config file still works with an older cpr.
@@ -351,7 +351,7 @@ function checkDb(v: string, what: string, where: string, homeDir: string, base: 
 /** Hides what `cpr config list` should not print: the token, a database URL's password. */
 function shown(key: RegistryKey, value: unknown): unknown {
   if (key === "token" && typeof value === "string") return "<hidden>";
-  if (key === "db" && typeof value === "string") return value.replace(/^(postgres(?:ql)?:\/\/[^:@/]*):[^@/]*@/, "$1:***@");
+  if (key === "db" && typeof value === "string") return redactUrl(value);
   return value;
 }
 

@@ -19,6 +19,7 @@ import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, rename, rm, symlink, w
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { CprError } from "../protocol/errors.js";
+import { redactUrl } from "../protocol/uri.js";
 import { spawn } from "node:child_process";
 import { gitEnv, runGit, type GitResult } from "./exec.js";
 import { Repo } from "./repo.js";
@@ -109,7 +110,7 @@ export async function fetchRefsInto(gitDir: string, url: string, refs: readonly 
     const keep = opts.keep ? [...new Set([...oids].map(([ref, oid]) => `update ${keepRef(ref, oid)} ${oid}`))] : [];
     await refTransaction(gitDir, [...keep, ...[...listed.keys()].map((n) => `delete ${n}`)], opts.env);
     if (r.code !== 0) {
-      throw new CprError("fetch.failed", `git fetch from ${redact(url)} failed: ${cleanStderr(r.stderr) || `exit ${r.code}`}`, { where: redact(url) });
+      throw new CprError("fetch.failed", `git fetch from ${redactUrl(url)} failed: ${cleanStderr(r.stderr) || `exit ${r.code}`}`, { where: redactUrl(url) });
     }
     return { oids, filterIgnored };
   } finally {
@@ -236,10 +237,6 @@ async function refTransaction(gitDir: string, commands: readonly string[], env?:
 function configQuote(value: string): string {
   if (/[\n\0]/.test(value)) throw new CprError("internal", `a git config value cannot hold a newline: ${JSON.stringify(value)}`);
   return `"${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
-}
-
-function redact(url: string): string {
-  return url.replace(/\/\/([^/@:]*):[^/@]*@/, "//$1:***@");
 }
 
 function cleanStderr(stderr: string): string {

@@ -27,10 +27,9 @@ import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 import { CprError } from "../protocol/errors.js";
 import type { ListedRef } from "../protocol/refs.js";
-import { DEFAULT_ALIASES, parseGitUrl, type Aliases, type GitUrl } from "../protocol/uri.js";
+import { DEFAULT_ALIASES, parseGitUrl, redactUrl, type Aliases, type GitUrl } from "../protocol/uri.js";
 import { compareVersions, parseRequirement, matches, tryParseVersion, type Requirement, type Version } from "../protocol/version.js";
 import { lsRefs, type LsRefsOptions } from "../git/lsrefs.js";
-import { redactUrl } from "../git/transport/errors.js";
 import { toSri } from "./hash.js";
 import { narHash } from "./nar.js";
 

@@ -1,4 +1,5 @@
 import { CprError } from "../protocol/errors.js";
+import { redactUrl } from "../protocol/uri.js";
 import { compareVersions, tryParseVersion } from "../protocol/version.js";
 
 /**
@@ -180,11 +181,6 @@ export function sqlitePath(url: string): string {
     });
   }
   return path;
-}
-
-/** The URL with any password replaced by `***`, for messages. */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, "$1:***@");
 }
 
 // ── helpers shared by the drivers ──

@@ -2,7 +2,7 @@ import { resolve } from "node:path";
 import { flag, str, strs, type Command, type Context } from "../command.js";
 import { loadConfig, type Config } from "../../config/config.js";
 import { UsageError } from "../../protocol/errors.js";
-import { redactUrl } from "../../registry/db.js";
+import { redactUrl } from "../../protocol/uri.js";
 import { DEFAULT_LISTEN, DEFAULT_REFRESH_SECONDS, startRegistry } from "../../registry/serve.js";
 
 /** --data, else config registry.data, else the default. */
