@@ -18,9 +18,10 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "
 import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
+import { PassThrough } from "node:stream";
 import { CprError } from "../protocol/errors.js";
 import { redactUrl } from "../protocol/uri.js";
-import { spawn } from "node:child_process";
+import { start } from "../process/run.js";
 import { gitEnv, runGit, type GitResult } from "./exec.js";
 import { Repo } from "./repo.js";
 import { hashLength, parseTree, type ObjectFormat, type TreeItem } from "../protocol/git-object.js";
@@ -146,10 +147,9 @@ export function storePack(gitDir: string, pack: Buffer, entries: readonly PackEn
  * one transaction with retries (same name, same value: repeating is harmless).
  */
 export class KeepRefWriter {
-  private child: ReturnType<typeof spawn> | null = null;
+  private input: PassThrough | null = null;
   private exited: Promise<number | null> | null = null;
   private readonly oids: string[] = [];
-  private stderr = "";
 
   constructor(
     private readonly gitDir: string,
@@ -158,38 +158,36 @@ export class KeepRefWriter {
 
   /** Start the git process now (e.g. while waiting for the network), rather than on the first add. */
   start(): void {
-    if (!this.child && !this.closed) this.spawn();
+    if (!this.input && !this.closed) this.spawn();
   }
 
   add(oids: readonly string[]): void {
     if (oids.length === 0) return;
     this.oids.push(...oids);
-    if (!this.child) this.spawn();
+    if (!this.input) this.spawn();
     const lines = ["start", ...[...new Set(oids)].map((o) => `update ${keepRef("", o)} ${o}`), "prepare", "commit", ""];
-    this.child!.stdin!.write(lines.join("\n"));
+    this.input!.write(lines.join("\n"));
   }
 
   private spawn(): void {
-    {
-      const child = spawn("git", ["update-ref", "--stdin"], { cwd: this.gitDir, env: gitEnv(this.env, "cpr"), stdio: ["pipe", "ignore", "pipe"] });
-      this.exited = new Promise((resolve) => {
-        child.on("error", () => resolve(null));
-        child.on("close", (code) => resolve(code));
-      });
-      child.stderr!.on("data", (b: Buffer) => (this.stderr = (this.stderr + b.toString("utf8")).slice(-4096)));
-      child.stdin!.on("error", () => {}); // it died: close() notices and redoes the work
-      this.child = child;
-    }
+    const input = new PassThrough();
+    const child = start("git", ["update-ref", "--stdin"], { cwd: this.gitDir, env: gitEnv(this.env, "cpr"), input, stdout: "ignore", okCodes: "any", stderrLimit: 4096 });
+    // It died (or never started): close() notices and redoes the work.
+    this.exited = child.exit.then(
+      (e) => e.code,
+      () => null,
+    );
+    this.input = input;
   }
 
   private closed = false;
 
   async close(): Promise<void> {
     this.closed = true;
-    if (!this.child) return;
-    this.child.stdin!.end();
+    if (!this.input) return;
+    this.input.end();
     const code = await this.exited;
-    this.child = null;
+    this.input = null;
     if (code !== 0 && this.oids.length > 0) await keepObjects(this.gitDir, this.oids, this.env);
     this.oids.length = 0;
   }
