@@ -6,6 +6,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { cacheLayout } from "../config/paths.js";
 import { Repo } from "../git/repo.js";
 import { atomId } from "../protocol/id.js";
 import type { LockAtom, LockDep } from "../protocol/lock.js";
@@ -61,12 +62,13 @@ async function edgesFromCache(
   env: NodeJS.ProcessEnv,
 ): Promise<{ edges: Record<string, GraphEdge[]>; unknown: LockAtom[] }> {
   const all = [...atoms.values()];
-  const gitDir = join(cacheDir, "git");
+  const layout = cacheLayout(cacheDir);
+  const gitDir = layout.git;
   if (all.length === 0) return { edges: {}, unknown: [] };
   if (!existsSync(join(gitDir, "HEAD"))) return { edges: {}, unknown: all };
   let index: Record<string, string> = {};
   try {
-    index = JSON.parse(readFileSync(join(cacheDir, "resolve", "revs.json"), "utf8")) as Record<string, string>;
+    index = JSON.parse(readFileSync(layout.revIndex, "utf8")) as Record<string, string>;
   } catch {
     /* no resolve on this machine yet */
   }

@@ -19,6 +19,7 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { cacheLayout } from "../config/paths.js";
 import { CprError } from "../protocol/errors.js";
 import { atomIdsOf } from "../protocol/id.js";
 import {
@@ -734,12 +735,12 @@ async function lockerOf(provider: GitProvider, spec: LockerSpec): Promise<LockAt
 // The graph beside the lock (for tree/why with no network), keyed by the lock's bytes.
 
 function graphFile(cacheDir: string, lockText: string): string {
-  return join(cacheDir, "resolve", "graphs", `${createHash("sha256").update(lockText).digest("hex").slice(0, 40)}.json`);
+  return cacheLayout(cacheDir).graph(createHash("sha256").update(lockText).digest("hex").slice(0, 40));
 }
 
 export function saveGraph(cacheDir: string, lockText: string, edges: Readonly<Record<string, readonly GraphEdge[]>>): void {
   const f = graphFile(cacheDir, lockText);
-  mkdirSync(join(cacheDir, "resolve", "graphs"), { recursive: true });
+  mkdirSync(cacheLayout(cacheDir).graphs, { recursive: true });
   writeFileSync(f, JSON.stringify(edges));
 }
 
