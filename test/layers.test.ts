@@ -15,17 +15,21 @@ const src = join(root, "src");
 /** Which top-level directories of src/ each one may import (besides itself). */
 const ALLOWED: Record<string, readonly string[]> = {
   protocol: [],
-  git: ["protocol"],
+  process: ["protocol"],
   config: ["protocol"],
-  nix: ["protocol", "git"],
-  publish: ["protocol", "git", "nix", "config"],
-  resolve: ["protocol", "git", "nix", "config"],
-  store: ["protocol", "git", "nix", "config"],
-  build: ["protocol", "git", "nix", "config", "store"],
-  serve: ["protocol", "git", "nix", "config"],
-  registry: ["protocol", "git", "nix", "config", "store", "build"],
-  cli: ["protocol", "git", "nix", "config", "publish", "resolve", "store", "build", "serve", "registry"],
+  git: ["protocol", "process", "config"],
+  nix: ["protocol", "process", "config", "git"],
+  publish: ["protocol", "process", "git", "nix", "config"],
+  resolve: ["protocol", "process", "git", "nix", "config"],
+  store: ["protocol", "process", "git", "nix", "config"],
+  build: ["protocol", "process", "git", "nix", "config", "store"],
+  serve: ["protocol", "process", "git", "nix", "config"],
+  registry: ["protocol", "process", "git", "nix", "config", "store", "build"],
+  cli: ["protocol", "process", "git", "nix", "config", "publish", "resolve", "store", "build", "serve", "registry"],
 };
+
+/** Node modules only one layer may import: every child process goes through src/process (its runner). */
+const OWNED_MODULES: Record<string, string> = { child_process: "process" };
 
 /** Node modules that do I/O, which the pure core must not touch. */
 const IO_MODULES = ["fs", "fs/promises", "child_process", "net", "http", "https", "http2", "dgram", "dns", "tls", "worker_threads", "process"];
@@ -57,9 +61,11 @@ test("every import in src/ points down the layers", () => {
       if (spec.startsWith(".")) {
         const target = relative(src, resolve(dirname(file), spec)).split("/")[0]!;
         if (target !== layer && !allowed.includes(target)) violations.push(`${relative(root, file)} imports ${spec} (src/${layer} may not import src/${target})`);
-      } else if (layer === "protocol") {
+      } else {
         const name = spec.replace(/^node:/, "");
-        if (IO_MODULES.includes(name)) violations.push(`${relative(root, file)} imports ${spec}: src/protocol is pure, no I/O`);
+        if (layer === "protocol" && IO_MODULES.includes(name)) violations.push(`${relative(root, file)} imports ${spec}: src/protocol is pure, no I/O`);
+        const owner = OWNED_MODULES[name];
+        if (owner !== undefined && owner !== layer) violations.push(`${relative(root, file)} imports ${spec}: only src/${owner} may (use its runner)`);
       }
     }
   }

@@ -56,7 +56,7 @@ export async function atomExpression(ctx: BuildContext, uri: AtomUri, opts: { re
   const system = ctx.system ?? (await currentSystem(nixOpts));
   const result = opts.result ?? "derivation";
   const graph = await loadGraph(ctx, { label: top.label, version: top.version, set: top.root, rev: top.rev, id: top.id, path: top.path, url: top.url }, { staticTop: result === "value" });
-  const file = await writeExpression(ctx.cache.dir, nixExpression(graph, system, { result }));
+  const file = await writeExpression(ctx.cache.layout.build, nixExpression(graph, system, { result }));
   return { top, system, file };
 }
 
@@ -72,9 +72,8 @@ export async function buildAtom(ctx: BuildContext, uri: AtomUri): Promise<BuildR
   return { label: top.label, version: top.version, id: top.id, set: top.root, rev: top.rev, system, drv, outputs, expression: file };
 }
 
-/** Writes the expression under <cache>/build/, named by its content, atomically. */
-async function writeExpression(cacheDir: string, text: string): Promise<string> {
-  const dir = join(cacheDir, "build");
+/** Writes the expression under `dir` (<cache>/build/), named by its content, atomically. */
+async function writeExpression(dir: string, text: string): Promise<string> {
   await mkdir(dir, { recursive: true });
   const file = join(dir, `${createHash("sha256").update(text).digest("hex").slice(0, 32)}.nix`);
   if (!existsSync(file)) {

@@ -1,14 +1,17 @@
 import { readFile, stat } from "node:fs/promises";
-import { homedir } from "node:os";
-import { dirname, isAbsolute, join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { CprError } from "../protocol/errors.js";
 import { normalizeLabel } from "../protocol/label.js";
 import { DEFAULT_LOCKER_SPEC, type LockerSpec } from "../protocol/lock.js";
 import { parsePublicKey } from "../protocol/nix-key.js";
 import type { Warning } from "../protocol/report.js";
 import { isTomlTable as isTable, parseTomlFile, TomlReader, type TomlTable } from "../protocol/toml.js";
-import { aliasCandidate, DEFAULT_ALIASES, expandAlias, type Aliases } from "../protocol/uri.js";
+import { aliasCandidate, DEFAULT_ALIASES, expandAlias, redactUrl, type Aliases } from "../protocol/uri.js";
 import { parseVersion } from "../protocol/version.js";
+import { ENV_VARIABLES, envValue, type EnvName, type EnvVariable } from "./env.js";
+import { defaultCacheDir, defaultRegistryData, envCacheDir, home, userConfigPath } from "./paths.js";
+
+export { defaultCacheDir, defaultRegistryData, userConfigPath } from "./paths.js";
 
 /**
  * Configuration: defaults, then the user config ($XDG_CONFIG_HOME/cpr/config.toml, default ~/.config/cpr/config.toml),
@@ -57,21 +60,10 @@ import { parseVersion } from "../protocol/version.js";
  * The locker's rev: locker.rev when configured; else the default's published rev when label, version, set and
  * mirror are all the defaults; else none (null), and resolution asks the mirror for refs/eka/atoms/<label>/<version>.
  *
- * Environment:
- *
- *     CPR_CACHE_DIR=/path       cache.dir (a relative path is relative to the working directory)
- *     CPR_LISTING_TTL=60        cache.listing-ttl
- *     CPR_ALIASES="a=b,c=d"     aliases, added or overridden (comma-separated NAME=VALUE pairs)
- *     CPR_REGISTRY=URL,URL      registry.urls (comma-separated)
- *     CPR_REGISTRY_KEYS=K,K     registry.keys (comma-separated name:base64)
- *     CPR_REGISTRY_TOKEN=T      registry.token
- *     CPR_REGISTRY_DATA=/path   registry.data (a relative path is relative to the working directory)
- *     CPR_REGISTRY_DB=URL       registry.db (likewise)
- *     CPR_REGISTRY_LISTEN=H:P   registry.listen
- *     CPR_LOCKER_LABEL, CPR_LOCKER_VERSION, CPR_LOCKER_SET, CPR_LOCKER_MIRROR, CPR_LOCKER_REV   locker.*
- *
- * An empty variable counts as unset. `cpr config list` shows registry.token as "<hidden>" and a database URL's
- * password as "***"; config.registry holds the real values.
+ * Environment: the CPR_* variables of src/config/env.ts (ENV_VARIABLES: each with the key it sets). Lists are
+ * comma-separated; an empty variable counts as unset. Paths (the cache root among them) are in src/config/paths.ts.
+ * `cpr config list` shows registry.token as "<hidden>" and a database URL without its password; config.registry
+ * holds the real values.
  *
  * Invalid values are errors with file:line:col (or the variable's name). Unknown keys and tables are warnings with
  * file:line:col, as cargo does, so that a newer config file still works with an older cpr.
@@ -149,6 +141,8 @@ export interface LoadedConfig {
   readonly warnings: readonly Warning[];
   /** The files looked at, whether or not they exist. */
   readonly files: { readonly user: string; readonly project: string | null };
+  /** Every CPR_* variable (src/config/env.ts), and whether it is set (non-blank) in this environment. */
+  readonly variables: readonly (EnvVariable & { readonly set: boolean })[];
 }
 
 /** Default listing TTL, in seconds. */
@@ -158,28 +152,6 @@ export const DEFAULT_LISTING_TTL = 300;
 export const DEFAULT_REGISTRY_LISTEN = "127.0.0.1:8080";
 /** `cpr serve`'s default re-indexing interval, in seconds. */
 export const DEFAULT_REGISTRY_REFRESH = 300;
-
-/** The user config file: $XDG_CONFIG_HOME/cpr/config.toml (absolute only, per the XDG spec), else ~/.config/cpr/config.toml. */
-export function userConfigPath(env: NodeJS.ProcessEnv): string {
-  const xdg = env.XDG_CONFIG_HOME;
-  return xdg && isAbsolute(xdg) ? join(xdg, "cpr", "config.toml") : join(home(env), ".config", "cpr", "config.toml");
-}
-
-/** The default cache directory: $XDG_CACHE_HOME/cpr (absolute only), else ~/.cache/cpr. */
-export function defaultCacheDir(env: NodeJS.ProcessEnv): string {
-  const xdg = env.XDG_CACHE_HOME;
-  return xdg && isAbsolute(xdg) ? join(xdg, "cpr") : join(home(env), ".cache", "cpr");
-}
-
-/** The default registry data directory: $XDG_DATA_HOME/cpr/registry (absolute only), else ~/.local/share/cpr/registry. */
-export function defaultRegistryData(env: NodeJS.ProcessEnv): string {
-  const xdg = env.XDG_DATA_HOME;
-  return xdg && isAbsolute(xdg) ? join(xdg, "cpr", "registry") : join(home(env), ".local", "share", "cpr", "registry");
-}
-
-function home(env: NodeJS.ProcessEnv): string {
-  return env.HOME && isAbsolute(env.HOME) ? env.HOME : homedir();
-}
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -222,7 +194,7 @@ type LockerKey = keyof LockerSpec;
 interface LockerKeyDef {
   readonly key: LockerKey;
   /** The environment variable that sets it. */
-  readonly env: string;
+  readonly env: EnvName;
   readonly example: string;
   /** The value checked (and normalised), else a config.invalid error naming `what` at `where`. */
   check(v: string, what: string, where: string): string;
@@ -350,7 +322,7 @@ function checkDb(v: string, what: string, where: string, homeDir: string, base: 
 /** Hides what `cpr config list` should not print: the token, a database URL's password. */
 function shown(key: RegistryKey, value: unknown): unknown {
   if (key === "token" && typeof value === "string") return "<hidden>";
-  if (key === "db" && typeof value === "string") return value.replace(/^(postgres(?:ql)?:\/\/[^:@/]*):[^@/]*@/, "$1:***@");
+  if (key === "db" && typeof value === "string") return redactUrl(value);
   return value;
 }
 
@@ -525,10 +497,10 @@ function readFileLayer(text: string, file: string, homeDir: string, warnings: Wa
 
 function readEnvLayer(env: NodeJS.ProcessEnv, cwd: string): Layer {
   const layer = emptyLayer();
-  const dir = env.CPR_CACHE_DIR;
-  if (dir !== undefined && dir !== "") layer.cacheDir = { value: resolve(cwd, dir), origin: "CPR_CACHE_DIR" };
-  const ttl = env.CPR_LISTING_TTL;
-  if (ttl !== undefined && ttl !== "") {
+  const dir = envCacheDir(env, cwd);
+  if (dir !== null) layer.cacheDir = { value: dir, origin: "CPR_CACHE_DIR" };
+  const ttl = envValue(env, "CPR_LISTING_TTL");
+  if (ttl !== undefined) {
     if (!/^[0-9]+$/.test(ttl.trim()) || !Number.isSafeInteger(Number(ttl.trim())))
       throw new CprError("config.invalid", `CPR_LISTING_TTL must be a whole number of seconds, got ${JSON.stringify(ttl)}`, {
         where: "CPR_LISTING_TTL",
@@ -536,8 +508,8 @@ function readEnvLayer(env: NodeJS.ProcessEnv, cwd: string): Layer {
       });
     layer.listingTtl = { value: Number(ttl.trim()), origin: "CPR_LISTING_TTL" };
   }
-  const aliases = env.CPR_ALIASES;
-  if (aliases !== undefined && aliases.trim() !== "") {
+  const aliases = envValue(env, "CPR_ALIASES");
+  if (aliases !== undefined) {
     for (const pair of aliases.split(",")) {
       const item = pair.trim();
       if (item === "") continue;
@@ -554,9 +526,9 @@ function readEnvLayer(env: NodeJS.ProcessEnv, cwd: string): Layer {
       layer.aliases.set(name, { value, origin: "CPR_ALIASES" });
     }
   }
-  const set = (key: RegistryKey, variable: string, parse: (v: string) => unknown) => {
-    const v = env[variable];
-    if (v !== undefined && v.trim() !== "") layer.registry.set(key, { value: parse(v), origin: variable });
+  const set = (key: RegistryKey, variable: EnvName, parse: (v: string) => unknown) => {
+    const v = envValue(env, variable);
+    if (v !== undefined) layer.registry.set(key, { value: parse(v), origin: variable });
   };
   set("urls", "CPR_REGISTRY", (v) => splitList(v).map((u) => checkRegistryUrl(u, "CPR_REGISTRY", "CPR_REGISTRY")));
   set("keys", "CPR_REGISTRY_KEYS", (v) => splitList(v).map((k) => checkRegistryKey(k, "CPR_REGISTRY_KEYS", "CPR_REGISTRY_KEYS")));
@@ -565,8 +537,8 @@ function readEnvLayer(env: NodeJS.ProcessEnv, cwd: string): Layer {
   set("db", "CPR_REGISTRY_DB", (v) => checkDb(v.trim(), "CPR_REGISTRY_DB", "CPR_REGISTRY_DB", home(env), cwd));
   set("listen", "CPR_REGISTRY_LISTEN", (v) => checkListen(v.trim(), "CPR_REGISTRY_LISTEN", "CPR_REGISTRY_LISTEN"));
   for (const def of LOCKER_KEYS) {
-    const v = env[def.env];
-    if (v !== undefined && v.trim() !== "") layer.locker.set(def.key, { value: def.check(v.trim(), def.env, def.env), origin: def.env });
+    const v = envValue(env, def.env);
+    if (v !== undefined) layer.locker.set(def.key, { value: def.check(v.trim(), def.env, def.env), origin: def.env });
   }
   return layer;
 }
@@ -695,5 +667,6 @@ export async function loadConfig(opts: { cwd: string; env: NodeJS.ProcessEnv }):
     entries,
     warnings,
     files: { user: userFile, project: projectFile },
+    variables: ENV_VARIABLES.map((v) => ({ ...v, set: envValue(env, v.name) !== undefined })),
   };
 }

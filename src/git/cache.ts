@@ -1,7 +1,8 @@
 /**
- * The local cache: one bare git repository under <cacheDir>/git shared by every set, so objects common to atoms
- * and versions are stored once. Resolution fetches manifest blobs into it by ref; `cpr fetch` fetches atom commits
- * (no tags, no history). Materialised atoms live under <cacheDir>/atoms/<AtomId>/<version>-<rev>.
+ * The local cache: one bare git repository (CacheLayout.git, `<cache>/git`) shared by every set, so objects common
+ * to atoms and versions are stored once. Resolution fetches manifest blobs into it by ref; `cpr fetch` fetches atom
+ * commits (no tags, no history). Materialised atoms live under CacheLayout.atom (`<cache>/atoms/<AtomId>/<version>-<rev>`);
+ * every place under the cache is named by src/config/paths.ts.
  *
  * Concurrency: several cpr processes may use the cache at once. Creation is a temp dir + rename; every fetch lands
  * its refs under a private `refs/cpr/tmp/<nonce>/` namespace, then moves them to content-addressed keep refs
@@ -16,21 +17,16 @@
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, rename, rm, symlink, writeFile } from "node:fs/promises";
-import { homedir } from "node:os";
 import { dirname, join } from "node:path";
+import { PassThrough } from "node:stream";
 import { CprError } from "../protocol/errors.js";
-import { spawn } from "node:child_process";
+import { redactUrl } from "../protocol/uri.js";
+import { openCacheRoot, type CacheLayout } from "../config/paths.js";
+import { start } from "../process/run.js";
 import { gitEnv, runGit, type GitResult } from "./exec.js";
 import { Repo } from "./repo.js";
 import { hashLength, parseTree, type ObjectFormat, type TreeItem } from "../protocol/git-object.js";
 import { packIndex, type PackEntry } from "../protocol/pack.js";
-
-/** `$CPR_CACHE_DIR`, else `$XDG_CACHE_HOME/cpr`, else `~/.cache/cpr` (the same rule as config's `cacheDir`). */
-export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.CPR_CACHE_DIR) return env.CPR_CACHE_DIR;
-  if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, "cpr");
-  return join(env.HOME || homedir(), ".cache", "cpr");
-}
 
 export interface FetchRefsOptions {
   env?: NodeJS.ProcessEnv;
@@ -109,7 +105,7 @@ export async function fetchRefsInto(gitDir: string, url: string, refs: readonly 
     const keep = opts.keep ? [...new Set([...oids].map(([ref, oid]) => `update ${keepRef(ref, oid)} ${oid}`))] : [];
     await refTransaction(gitDir, [...keep, ...[...listed.keys()].map((n) => `delete ${n}`)], opts.env);
     if (r.code !== 0) {
-      throw new CprError("fetch.failed", `git fetch from ${redact(url)} failed: ${cleanStderr(r.stderr) || `exit ${r.code}`}`, { where: redact(url) });
+      throw new CprError("fetch.failed", `git fetch from ${redactUrl(url)} failed: ${cleanStderr(r.stderr) || `exit ${r.code}`}`, { where: redactUrl(url) });
     }
     return { oids, filterIgnored };
   } finally {
@@ -145,10 +141,9 @@ export function storePack(gitDir: string, pack: Buffer, entries: readonly PackEn
  * one transaction with retries (same name, same value: repeating is harmless).
  */
 export class KeepRefWriter {
-  private child: ReturnType<typeof spawn> | null = null;
+  private input: PassThrough | null = null;
   private exited: Promise<number | null> | null = null;
   private readonly oids: string[] = [];
-  private stderr = "";
 
   constructor(
     private readonly gitDir: string,
@@ -157,38 +152,36 @@ export class KeepRefWriter {
 
   /** Start the git process now (e.g. while waiting for the network), rather than on the first add. */
   start(): void {
-    if (!this.child && !this.closed) this.spawn();
+    if (!this.input && !this.closed) this.spawn();
   }
 
   add(oids: readonly string[]): void {
     if (oids.length === 0) return;
     this.oids.push(...oids);
-    if (!this.child) this.spawn();
+    if (!this.input) this.spawn();
     const lines = ["start", ...[...new Set(oids)].map((o) => `update ${keepRef("", o)} ${o}`), "prepare", "commit", ""];
-    this.child!.stdin!.write(lines.join("\n"));
+    this.input!.write(lines.join("\n"));
   }
 
   private spawn(): void {
-    {
-      const child = spawn("git", ["update-ref", "--stdin"], { cwd: this.gitDir, env: gitEnv(this.env, "cpr"), stdio: ["pipe", "ignore", "pipe"] });
-      this.exited = new Promise((resolve) => {
-        child.on("error", () => resolve(null));
-        child.on("close", (code) => resolve(code));
-      });
-      child.stderr!.on("data", (b: Buffer) => (this.stderr = (this.stderr + b.toString("utf8")).slice(-4096)));
-      child.stdin!.on("error", () => {}); // it died: close() notices and redoes the work
-      this.child = child;
-    }
+    const input = new PassThrough();
+    const child = start("git", ["update-ref", "--stdin"], { cwd: this.gitDir, env: gitEnv(this.env, "cpr"), input, stdout: "ignore", okCodes: "any", stderrLimit: 4096 });
+    // It died (or never started): close() notices and redoes the work.
+    this.exited = child.exit.then(
+      (e) => e.code,
+      () => null,
+    );
+    this.input = input;
   }
 
   private closed = false;
 
   async close(): Promise<void> {
     this.closed = true;
-    if (!this.child) return;
-    this.child.stdin!.end();
+    if (!this.input) return;
+    this.input.end();
     const code = await this.exited;
-    this.child = null;
+    this.input = null;
     if (code !== 0 && this.oids.length > 0) await keepObjects(this.gitDir, this.oids, this.env);
     this.oids.length = 0;
   }
@@ -238,10 +231,6 @@ function configQuote(value: string): string {
   return `"${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
 }
 
-function redact(url: string): string {
-  return url.replace(/\/\/([^/@:]*):[^/@]*@/, "//$1:***@");
-}
-
 function cleanStderr(stderr: string): string {
   return stderr
     .split("\n")
@@ -253,24 +242,29 @@ function cleanStderr(stderr: string): string {
 /** The shared cache. */
 export class Cache {
   readonly dir: string;
+  /** Where everything under the cache is (src/config/paths.ts). */
+  readonly layout: CacheLayout;
   readonly gitDir: string;
   readonly repo: Repo;
   private readonly env: NodeJS.ProcessEnv | undefined;
 
-  private constructor(dir: string, repo: Repo, env: NodeJS.ProcessEnv | undefined) {
-    this.dir = dir;
+  private constructor(layout: CacheLayout, repo: Repo, env: NodeJS.ProcessEnv | undefined) {
+    this.dir = layout.root;
+    this.layout = layout;
     this.gitDir = repo.gitDir;
     this.repo = repo;
     this.env = env;
   }
 
-  /** Open (creating on first use) the cache at `dir` (default: defaultCacheDir(env)). Safe when raced. */
-  static async open(opts: { dir?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Cache> {
-    const dir = opts.dir ?? defaultCacheDir(opts.env);
-    const gitDir = join(dir, "git");
+  /**
+   * Open (creating on first use) the cache at `dir`, the cache root (Config.cacheDir; src/config/paths.ts). Safe
+   * when raced. A cache of another layout version is refused (`cache.layout`).
+   */
+  static async open(opts: { dir: string; env?: NodeJS.ProcessEnv }): Promise<Cache> {
+    const layout = await openCacheRoot(opts.dir);
+    const gitDir = layout.git;
     if (!existsSync(join(gitDir, "HEAD"))) {
-      await mkdir(dir, { recursive: true });
-      const tmp = await mkdtemp(join(dir, ".git-new-"));
+      const tmp = await mkdtemp(join(layout.root, ".git-new-"));
       await runGit(["init", "--quiet", "--bare", tmp], { env: opts.env, repo: "cpr" });
       for (const [k, v] of [["gc.auto", "0"], ["core.logAllRefUpdates", "false"], ["fetch.writeCommitGraph", "false"]] as const) {
         await runGit(["config", k, v], { cwd: tmp, env: opts.env, repo: "cpr" });
@@ -281,7 +275,7 @@ export class Cache {
         await rm(tmp, { recursive: true, force: true }); // another process won the race
       }
     }
-    return new Cache(dir, await Repo.open(gitDir, { env: opts.env, repo: "cpr" }), opts.env);
+    return new Cache(layout, await Repo.open(gitDir, { env: opts.env, repo: "cpr" }), opts.env);
   }
 
   /**
@@ -300,7 +294,7 @@ export class Cache {
 
   /** Where an atom version is materialised. */
   atomDir(id: string, version: string, rev: string): string {
-    return join(this.dir, "atoms", id, `${version}-${rev}`);
+    return this.layout.atom(id, version, rev);
   }
 
   /**
@@ -363,7 +357,7 @@ export class Cache {
 
   private pinPath(url: string, label: string, version: string): string {
     const h = createHash("sha256").update(`${url}\0${label}\0${version}`).digest("hex").slice(0, 40);
-    return join(this.dir, "pins", h.slice(0, 2), `${h}.json`);
+    return this.layout.pin(h);
   }
 
   async readPin(url: string, label: string, version: string): Promise<Pin | null> {
@@ -385,8 +379,8 @@ export class Cache {
 
   /** A throw-away bare repository under the cache that borrows the cache's objects (alternates). */
   async scratch(opts: { alternates: boolean }): Promise<{ gitDir: string; remove: () => Promise<void> }> {
-    await mkdir(join(this.dir, "tmp"), { recursive: true });
-    const gitDir = await mkdtemp(join(this.dir, "tmp", "scratch-"));
+    await mkdir(this.layout.tmp, { recursive: true });
+    const gitDir = await mkdtemp(join(this.layout.tmp, "scratch-"));
     await runGit(["init", "--quiet", "--bare", gitDir], { env: this.env, repo: "cpr" });
     if (opts.alternates) await writeFile(join(gitDir, "objects", "info", "alternates"), join(this.gitDir, "objects") + "\n");
     return { gitDir, remove: () => rm(gitDir, { recursive: true, force: true }) };

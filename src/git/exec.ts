@@ -1,5 +1,4 @@
-import { execFileSync, spawn } from "node:child_process";
-import { CprError } from "../protocol/errors.js";
+import { run, runSync, type ProcessErrors } from "../process/run.js";
 
 /**
  * Whose repository a git process works on. Every git process cpr starts says which (GitRunOptions.repo,
@@ -78,14 +77,11 @@ let installedList: readonly string[] | null = null;
  */
 function localRepoVars(env: NodeJS.ProcessEnv): readonly string[] {
   if (installedList === null && Object.keys(env).some((k) => k.startsWith("GIT_") && !KNOWN.has(k))) {
-    try {
-      const clean: NodeJS.ProcessEnv = { ...env };
-      for (const k of KNOWN) delete clean[k];
-      const out = execFileSync("git", ["rev-parse", "--local-env-vars"], { env: clean, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
-      installedList = [...new Set([...LOCAL_REPO_ENV, ...out.split("\n").filter((l) => /^GIT_\w+$/.test(l))])];
-    } catch {
-      installedList = LOCAL_REPO_ENV; // no git: nothing will run anyway
-    }
+    const clean: NodeJS.ProcessEnv = { ...env };
+    for (const k of KNOWN) delete clean[k];
+    const out = runSync("git", ["rev-parse", "--local-env-vars"], { env: clean });
+    // No git: nothing will run anyway.
+    installedList = out === null ? LOCAL_REPO_ENV : [...new Set([...LOCAL_REPO_ENV, ...out.split("\n").filter((l) => /^GIT_\w+$/.test(l))])];
   }
   return installedList ?? LOCAL_REPO_ENV;
 }
@@ -103,29 +99,20 @@ export function gitEnv(base: NodeJS.ProcessEnv | undefined, repo: GitRepoKind): 
   return out;
 }
 
-export function runGit(args: readonly string[], opts: GitRunOptions): Promise<GitResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("git", args, { cwd: opts.cwd, env: gitEnv(opts.env, opts.repo), stdio: ["pipe", "pipe", "pipe"] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on("data", (b: Buffer) => out.push(b));
-    child.stderr.on("data", (b: Buffer) => err.push(b));
-    child.on("error", (e) =>
-      reject(new CprError("git.spawn", `could not run git: ${e.message}`, { hint: "install git and make sure it is on PATH", cause: e })),
-    );
-    child.on("close", (code) => {
-      const result = { stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString("utf8"), code: code ?? -1 };
-      if ((opts.okCodes ?? [0]).includes(result.code)) resolve(result);
-      else
-        reject(
-          new CprError("git.failed", `git ${args[0]} failed (exit ${result.code}): ${result.stderr.trim() || "(no output)"}`, {
-            where: opts.cwd,
-          }),
-        );
-    });
-    child.stdin.on("error", () => {});
-    child.stdin.end(opts.input ?? "");
+/** How git's failures read: `git.spawn` (git is not on PATH), `git.failed` ("git <verb> failed (exit N): …"). */
+export function gitErrors(args: readonly string[], where?: string): ProcessErrors {
+  return { name: `git ${args[0]}`, spawn: "git.spawn", hint: "install git and make sure it is on PATH", failed: "git.failed", ...(where === undefined ? {} : { where }) };
+}
+
+export async function runGit(args: readonly string[], opts: GitRunOptions): Promise<GitResult> {
+  const r = await run("git", args, {
+    cwd: opts.cwd,
+    env: gitEnv(opts.env, opts.repo),
+    input: opts.input ?? "",
+    okCodes: opts.okCodes ?? [0],
+    errors: gitErrors(args),
   });
+  return { stdout: r.stdout, stderr: r.stderr, code: r.code ?? -1 };
 }
 
 /** stdout as trimmed UTF-8. */

@@ -12,11 +12,11 @@
  * malformed or out of step is a `remote.transport` failure, never an empty listing. */
 import { readFileSync } from "node:fs";
 import { CprError } from "../protocol/errors.js";
-import type { GitUrl } from "../protocol/uri.js";
+import { redactUrl, type GitUrl } from "../protocol/uri.js";
 import type { ListedRef } from "../protocol/refs.js";
 import { silentReporter, type Reporter } from "../protocol/report.js";
 import { DELIM_PKT, FLUSH_PKT, MAX_PKT_PAYLOAD, PktLineError, encodeLine, pktText, type Pkt, type PktReader } from "./pktline.js";
-import { classifyStderr, isTransportFailure, redactUrl, remoteError, transportError } from "./transport/errors.js";
+import { classifyStderr, isTransportFailure, remoteError, transportError } from "./transport/errors.js";
 import { openSession, type Session, type TransportContext } from "./transport/index.js";
 import { PackError, parsePack, type PackEntry } from "../protocol/pack.js";
 

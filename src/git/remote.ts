@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from "node:path";
 import { CprError, UsageError } from "../protocol/errors.js";
-import { parseGitUrl, type GitUrl } from "../protocol/uri.js";
+import { parseGitUrl, redactUrl, type GitUrl } from "../protocol/uri.js";
 import type { Repo } from "./repo.js";
 
 /** A remote to read from (`url`, for ls-refs) and push to (`pushUrl`, as given to `git push`). */
@@ -82,7 +82,7 @@ export function parseRemoteUrl(text: string, base: string, what = "remote"): Git
   return url;
 }
 
-/** A URL for messages: no password. */
+/** A URL for messages: no password (redactUrl). */
 export function displayUrl(url: GitUrl): string {
-  return url.password === null ? url.url : url.url.replace(`:${url.password}@`, ":***@").replace(`:${encodeURIComponent(url.password)}@`, ":***@");
+  return redactUrl(url.url);
 }

@@ -1,11 +1,11 @@
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { CprError } from "../protocol/errors.js";
 import { gitObjectId, hashLength, type ObjectFormat, type ObjectType } from "../protocol/git-object.js";
 import { encodePack } from "../protocol/pack.js";
-import { git, gitEnv, runGit, type GitRepoKind, type GitResult, type GitRunOptions } from "./exec.js";
+import { spawnChild, spawnFailure, type Child } from "../process/run.js";
+import { git, gitEnv, gitErrors, runGit, type GitRepoKind, type GitResult, type GitRunOptions } from "./exec.js";
 
 /**
  * A local git repository, driven through the real `git` binary with a small, constant number of processes:
@@ -597,7 +597,7 @@ interface PendingRead {
  * in order (`<oid> <type> <size>\n<data>\n`, or `<spec> missing\n`).
  */
 class ObjectReader {
-  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly child: Child;
   /** Pending requests in order; answered ones before `head` are cleared (shift() is O(n) on large queues). */
   private queue: PendingRead[] = [];
   private head = 0;
@@ -608,10 +608,10 @@ class ObjectReader {
   private stderr = "";
 
   constructor(cwd: string, env: NodeJS.ProcessEnv | undefined, kind: RepoKind, flags: readonly string[] = []) {
-    this.child = spawn("git", ["cat-file", "--batch", ...flags], { cwd, env: gitEnv(env, kind), stdio: ["pipe", "pipe", "pipe"] });
+    this.child = spawnChild("git", ["cat-file", "--batch", ...flags], { cwd, env: gitEnv(env, kind) });
     this.child.stdout.on("data", (chunk: Buffer) => this.onData(chunk));
     this.child.stderr.on("data", (chunk: Buffer) => void (this.stderr += chunk.toString("utf8")));
-    this.child.on("error", (e) => this.fail(new CprError("git.spawn", `could not run git cat-file: ${e.message}`, { cause: e })));
+    this.child.on("error", (e) => this.fail(spawnFailure("git", e, gitErrors(["cat-file"]))));
     this.child.on("close", (code) => {
       if (this.pending()) this.fail(new CprError("git.failed", `git cat-file exited ${code}: ${this.stderr.trim() || "(no output)"}`, { where: cwd }));
     });

@@ -16,7 +16,6 @@
  *
  * `__VERSION__` substitution (`from_version`) is the caller's business: pass the URL with the version filled in.
  */
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream, existsSync } from "node:fs";
 import { chmod, lstat, mkdir, mkdtemp, open, readdir, rm, stat } from "node:fs/promises";
@@ -27,11 +26,11 @@ import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 import { CprError } from "../protocol/errors.js";
 import type { ListedRef } from "../protocol/refs.js";
-import { DEFAULT_ALIASES, parseGitUrl, type Aliases, type GitUrl } from "../protocol/uri.js";
+import { DEFAULT_ALIASES, parseGitUrl, redactUrl, type Aliases, type GitUrl } from "../protocol/uri.js";
 import { parseRequirement, matches, type Requirement } from "../protocol/requirement.js";
 import { compareVersions, tryParseVersion, type Version } from "../protocol/version.js";
 import { lsRefs, type LsRefsOptions } from "../git/lsrefs.js";
-import { redactUrl } from "../git/transport/errors.js";
+import { run } from "../process/run.js";
 import { toSri } from "./hash.js";
 import { narHash } from "./nar.js";
 
@@ -314,26 +313,22 @@ async function unpackTarball(archive: string, dest: string, url: string, env: No
     program = zipTool;
     args = zipTool === "bsdtar" ? ["-x", "-f", archive, "-C", dest, "--no-same-owner"] : ["-q", "-o", archive, "-d", dest];
   }
-  const stderr: Buffer[] = [];
-  const code = await new Promise<number>((ok, fail) => {
-    const p = spawn(program, args, { stdio: ["ignore", "ignore", "pipe"], env: env ?? process.env });
-    p.stderr.on("data", (d: Buffer) => stderr.push(d));
-    p.on("error", (e) => fail(e));
-    p.on("close", (c) => ok(c ?? 1));
-  }).catch((e: NodeJS.ErrnoException) => {
-    throw new CprError("nix.unpack", `cannot run ${program} to unpack ${shown}: ${e.message}`, {
+  await run(program, args, {
+    env,
+    stdout: "ignore",
+    errors: {
+      spawn: "nix.unpack",
       where: shown,
-      hint: e.code === "ENOENT" ? `install ${program} (and xz, bzip2 or zstd for those compressions)` : undefined,
-      cause: e,
-    });
+      hint: `install ${program} (and xz, bzip2 or zstd for those compressions)`,
+      failure: (e) => {
+        const msg = e.stderr.trim().split("\n").slice(0, 3).join("; ");
+        return new CprError("nix.unpack", `cannot unpack ${shown}: ${program} failed${msg ? `: ${msg}` : ` (${e.signal ? `killed by ${e.signal}` : `exit ${e.code}`})`}`, {
+          where: shown,
+          hint: "the URL must name a tarball (.tar, .tar.gz/.tgz, .tar.bz2, .tar.xz, .tar.zst; the decompressor must be installed) or a zip archive",
+        });
+      },
+    },
   });
-  if (code !== 0) {
-    const msg = Buffer.concat(stderr).toString("utf8").trim().split("\n").slice(0, 3).join("; ");
-    throw new CprError("nix.unpack", `cannot unpack ${shown}: ${program} failed${msg ? `: ${msg}` : ` (exit ${code})`}`, {
-      where: shown,
-      hint: "the URL must name a tarball (.tar, .tar.gz/.tgz, .tar.bz2, .tar.xz, .tar.zst; the decompressor must be installed) or a zip archive",
-    });
-  }
   await makeRemovable(dest);
 }
 

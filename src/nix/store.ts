@@ -7,9 +7,9 @@
  * `--option trusted-public-keys` so that exactly the given cache and keys are used. `nix` subcommands run with
  * `--extra-experimental-features nix-command`. Every failure is a CprError carrying the command and Nix's stderr.
  */
-import { spawn } from "node:child_process";
 import { readlink } from "node:fs/promises";
 import { PassThrough, type Readable } from "node:stream";
+import { run as runProcess, start, type ProcessErrors } from "../process/run.js";
 import { CprError } from "../protocol/errors.js";
 
 export interface NixOptions {
@@ -55,29 +55,24 @@ interface RunResult {
 
 /** Runs a Nix program to completion; a non-zero exit or a missing program is a CprError with Nix's stderr. */
 async function run(program: string, args: readonly string[], opts: NixOptions, what: string): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ["ignore", "pipe", "pipe"] });
-    const out: Buffer[] = [];
-    let err = "";
-    child.stdout.on("data", (b: Buffer) => out.push(b));
-    child.stderr.setEncoding("utf8");
-    child.stderr.on("data", (s: string) => {
-      opts.onStderr?.(s);
-      err = (err + s).slice(-STDERR_KEEP * 2);
-    });
-    child.on("error", (e: NodeJS.ErrnoException) => reject(spawnError(program, e)));
-    child.on("close", (code, signal) => {
-      if (code === 0) resolve({ stdout: Buffer.concat(out).toString("utf8"), stderr: err });
-      else reject(nixFailure(program, args, what, code, signal, err, opts.onStderr !== undefined));
-    });
+  const r = await runProcess(program, args, {
+    cwd: opts.cwd,
+    env: opts.env,
+    onStderr: opts.onStderr,
+    stderrLimit: STDERR_KEEP * 2,
+    errors: nixErrors(program, args, what, opts.onStderr !== undefined),
   });
+  return { stdout: r.stdout.toString("utf8"), stderr: r.stderr };
 }
 
-function spawnError(program: string, e: NodeJS.ErrnoException): CprError {
-  if (e.code === "ENOENT") {
-    return new CprError("nix.missing", `${program} was not found on PATH`, { hint: "install Nix (https://nixos.org/download) and make sure its programs are on PATH", cause: e });
-  }
-  return new CprError("nix.spawn", `cannot run ${program}: ${e.message}`, { cause: e });
+/** Nix's errors: `nix.missing` (not on PATH), `nix.spawn`, `nix.failed` (nixFailure). */
+function nixErrors(program: string, args: readonly string[], what: string, shown: boolean): ProcessErrors {
+  return {
+    spawn: "nix.spawn",
+    missing: "nix.missing",
+    hint: "install Nix (https://nixos.org/download) and make sure its programs are on PATH",
+    failure: (e) => nixFailure(program, args, what, e.code, e.signal, e.stderr, shown),
+  };
 }
 
 /**
@@ -253,22 +248,19 @@ export function dumpNar(path: string, opts: NixOptions = {}): Readable {
     ? (["nix", [...EXPERIMENTAL, "store", "dump-path", "--store", opts.store, path]] as const)
     : (["nix-store", ["--dump", path]] as const);
   const out = new PassThrough();
-  const child = spawn(program, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ["ignore", "pipe", "pipe"] });
-  let err = "";
-  child.stderr.setEncoding("utf8");
-  child.stderr.on("data", (s: string) => {
-    opts.onStderr?.(s);
-    err = (err + s).slice(-STDERR_KEEP * 2);
+  const child = start(program, args, {
+    cwd: opts.cwd,
+    env: opts.env,
+    onStderr: opts.onStderr,
+    stderrLimit: STDERR_KEEP * 2,
+    errors: nixErrors(program, args, `dumping ${path}`, false),
   });
   child.stdout.pipe(out, { end: false });
-  child.on("error", (e: NodeJS.ErrnoException) => out.destroy(spawnError(program, e)));
-  child.on("close", (code, signal) => {
-    if (code === 0) out.end();
-    else out.destroy(nixFailure(program, args, `dumping ${path}`, code, signal, err));
-  });
-  out.on("close", () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill();
-  });
+  child.exit.then(
+    () => out.end(),
+    (e: Error) => out.destroy(e),
+  );
+  out.on("close", () => child.kill());
   return out;
 }
 

@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   "build.no-manifest": "The atom.toml of an atom to build could not be read.",
   "build.static": "The atom is static ([compose.as] static): there is nothing to build.",
 
+  "cache.layout": "The cache directory was written with another layout version than this cpr reads.",
   "cache.corrupt": "An object in the local git cache is malformed (a commit without a tree, a tree that does not parse).",
   "cache.missing": "A commit, tree or blob expected in the local git cache is not there.",
   "cache.refs": "The refs that keep fetched objects in the local git cache could not be updated.",
@@ -170,6 +171,8 @@ export const ERROR_CODES = {
 
   "project.not-found": "No atom.toml in the current directory or any directory above it.",
 
+  "process.failed": "A child process exited with a failure status (the default error of the process runner; callers pass their own).",
+  "process.spawn": "A child process could not be started (the default error of the process runner; callers pass their own).",
   "publish.duplicate-label": "Two atoms of the commit use the same label.",
   "publish.invalid-atoms": "Some atoms of the commit are invalid; none was published.",
   "publish.no-atoms": "The commit has no atoms to publish.",

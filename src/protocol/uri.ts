@@ -435,3 +435,22 @@ export function formatAtomUri(uri: AtomUri): string {
   const url = uri.url === null ? "" : trimTrailingSlash(uri.url.url);
   return `${url}::${uri.label}${uri.requirement === null ? "" : `@${uri.requirement.text}`}`;
 }
+
+/**
+ * `url` with the password of its userinfo removed (`https://u:secret@h/p` → `https://u@h/p`), for messages and
+ * listings: every place cpr shows a URL that may carry credentials (remotes, mirrors, database URLs) goes through
+ * here. The authority ends at the first `/`, `?` or `#`; the userinfo at its last `@` (so a password holding `@`
+ * is removed whole). Strings without `scheme://` (paths, scp-like `user@host:path`, which cannot carry a password)
+ * come back unchanged.
+ */
+export function redactUrl(url: string): string {
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)([^/?#]*)(.*)$/s.exec(url);
+  if (!m) return url;
+  const [, scheme = "", authority = "", rest = ""] = m;
+  const at = authority.lastIndexOf("@");
+  if (at < 0) return url;
+  const userinfo = authority.slice(0, at);
+  const colon = userinfo.indexOf(":");
+  if (colon < 0) return url;
+  return `${scheme}${userinfo.slice(0, colon)}${authority.slice(at)}${rest}`;
+}

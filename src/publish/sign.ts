@@ -5,12 +5,12 @@
  * as the atom's other refs. The tag message carries the BLAKE3 digest of the atom tree (docs/tree-digest.md).
  * The atom commit bytes are unchanged, and atom.lock gets no new field: eka reads everything as before.
  */
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CprError } from "../protocol/errors.js";
+import { run as runProcess } from "../process/run.js";
 import type { RefUpdate, Repo } from "../git/repo.js";
 import { treeDigest } from "../git/tree-digest.js";
 import { parseSignatureTag, sigRef, signaturePayload, type SignAtom } from "../protocol/signature.js";
@@ -88,19 +88,18 @@ async function sign(payload: string, opts: SignOptions): Promise<string> {
   return run("gpg", ["--batch", "--status-fd=2", "-bsau", opts.key], payload, opts.env);
 }
 
-function run(cmd: string, args: string[], input: string | null, env?: NodeJS.ProcessEnv): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: env ?? process.env, stdio: ["pipe", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (b: Buffer) => (out += b.toString("utf8")));
-    child.stderr.on("data", (b: Buffer) => (err += b.toString("utf8")));
-    child.on("error", (e) => reject(new CprError("sign.spawn", `could not run ${cmd}: ${e.message}`, { hint: `install ${cmd === "gpg" ? "gnupg" : "openssh-client"}` })));
-    child.on("close", (code) => {
-      if (code === 0) resolve(out);
-      else reject(new CprError("sign.failed", `${cmd} could not sign: ${err.trim().split("\n").filter((l) => !/^\[GNUPG:\]/.test(l)).join("; ") || `exit ${code}`}`, { hint: "check the key given to --sign" }));
-    });
-    child.stdin.on("error", () => {});
-    child.stdin.end(input ?? "");
+async function run(cmd: string, args: string[], input: string | null, env?: NodeJS.ProcessEnv): Promise<string> {
+  const r = await runProcess(cmd, args, {
+    env,
+    input: input ?? "",
+    errors: {
+      spawn: "sign.spawn",
+      hint: `install ${cmd === "gpg" ? "gnupg" : "openssh-client"}`,
+      failure: (e) =>
+        new CprError("sign.failed", `${cmd} could not sign: ${e.stderr.trim().split("\n").filter((l) => !/^\[GNUPG:\]/.test(l)).join("; ") || `exit ${e.code}`}`, {
+          hint: "check the key given to --sign",
+        }),
+    },
   });
+  return r.stdout.toString("utf8");
 }

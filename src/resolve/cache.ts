@@ -1,5 +1,5 @@
 /**
- * The resolver's caches, under the configured cache directory:
+ * The resolver's caches, under the configured cache directory (named by CacheLayout, src/config/paths.ts):
  *
  * - **listings** (`<cacheDir>/refs/<hash of mirror URL>.json`): per mirror, its `refs/ekala/init` and, per listed
  *   `refs/eka/atoms/<label>/<prefix>` (listingKey), the versions with their atom commit and manifest blob, each
@@ -19,6 +19,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { cacheLayout, openCacheRoot, type CacheLayout } from "../config/paths.js";
 import { runGit } from "../git/exec.js";
 import { fetchRefsInto, KeepRefWriter, negotiationTipsFor, objectFormatOf, storePack } from "../git/cache.js";
 import { Repo } from "../git/repo.js";
@@ -63,16 +64,16 @@ export function listingKey(label: string, prefix: string): string {
 
 /** Listing cache: one JSON file per mirror URL. */
 export class ListingCache {
-  private readonly dir: string;
+  private readonly layout: CacheLayout;
   private readonly files = new Map<string, MirrorFile>();
   private readonly dirty = new Set<string>();
 
   constructor(cacheDir: string, readonly ttlSeconds: number, private readonly now: () => number = () => Date.now() / 1000) {
-    this.dir = join(cacheDir, "refs");
+    this.layout = cacheLayout(cacheDir);
   }
 
   private path(url: string): string {
-    return join(this.dir, `${createHash("sha256").update(url).digest("hex").slice(0, 40)}.json`);
+    return this.layout.listing(createHash("sha256").update(url).digest("hex").slice(0, 40));
   }
 
   private file(url: string): MirrorFile {
@@ -123,7 +124,7 @@ export class ListingCache {
   /** Write the changed mirror files (atomically, one rename each). */
   flush(): void {
     if (this.dirty.size === 0) return;
-    mkdirSync(this.dir, { recursive: true });
+    mkdirSync(this.layout.listings, { recursive: true });
     for (const url of this.dirty) atomicWrite(this.path(url), JSON.stringify(this.file(url)));
     this.dirty.clear();
   }
@@ -139,6 +140,7 @@ interface PendingRead {
 export class ManifestStore {
   readonly gitDir: string;
   private repo: Repo | null = null;
+  private readonly layout: CacheLayout;
   private readonly revIndexFile: string;
   private revIndex: Record<string, string> | null = null;
   private revDirty = false;
@@ -154,9 +156,10 @@ export class ManifestStore {
     private readonly stats: NetStats,
     private readonly connections: Connections | null = null,
   ) {
-    this.gitDir = join(cacheDir, "git");
+    this.layout = cacheLayout(cacheDir);
+    this.gitDir = this.layout.git;
     this.keeper = new KeepRefWriter(this.gitDir, env);
-    this.revIndexFile = join(cacheDir, "resolve", "revs.json");
+    this.revIndexFile = this.layout.revIndex;
   }
 
   private opening: Promise<Repo> | null = null;
@@ -168,6 +171,7 @@ export class ManifestStore {
   /** Make sure the cache repository exists (created on first use; may be started early). */
   prepare(): Promise<void> {
     this.initing ??= (async () => {
+      await openCacheRoot(this.layout.root);
       if (!existsSync(join(this.gitDir, "HEAD"))) {
         mkdirSync(this.gitDir, { recursive: true });
         await runGit(["init", "-q", "--bare", this.gitDir], { env: this.env, repo: "cpr" });
@@ -325,7 +329,7 @@ export class ManifestStore {
 
   private closeSync(): void {
     if (this.revDirty && this.revIndex) {
-      mkdirSync(join(this.cacheDir, "resolve"), { recursive: true });
+      mkdirSync(this.layout.resolve, { recursive: true });
       atomicWrite(this.revIndexFile, JSON.stringify(this.revIndex));
       this.revDirty = false;
     }

@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { cacheLayout } from "../config/paths.js";
 import { Repo } from "../git/repo.js";
 import { atomId } from "../protocol/id.js";
 import type { LockAtom, LockDep } from "../protocol/lock.js";
@@ -24,13 +25,13 @@ export interface GraphEdge {
 }
 
 function graphFile(cacheDir: string, lockText: string): string {
-  return join(cacheDir, "resolve", "graphs", `${createHash("sha256").update(lockText).digest("hex").slice(0, 40)}.json`);
+  return cacheLayout(cacheDir).graph(createHash("sha256").update(lockText).digest("hex").slice(0, 40));
 }
 
 /** Records the graph resolved with `lockText` (read back by loadGraph, for tree/why and the no-op check). */
 export function saveGraph(cacheDir: string, lockText: string, edges: Readonly<Record<string, readonly GraphEdge[]>>): void {
   const f = graphFile(cacheDir, lockText);
-  mkdirSync(join(cacheDir, "resolve", "graphs"), { recursive: true });
+  mkdirSync(cacheLayout(cacheDir).graphs, { recursive: true });
   writeFileSync(f, JSON.stringify(edges));
 }
 
@@ -91,12 +92,13 @@ async function edgesFromCache(
   env: NodeJS.ProcessEnv,
 ): Promise<{ edges: Record<string, GraphEdge[]>; unknown: LockAtom[] }> {
   const all = [...atoms.values()];
-  const gitDir = join(cacheDir, "git");
+  const layout = cacheLayout(cacheDir);
+  const gitDir = layout.git;
   if (all.length === 0) return { edges: {}, unknown: [] };
   if (!existsSync(join(gitDir, "HEAD"))) return { edges: {}, unknown: all };
   let index: Record<string, string> = {};
   try {
-    index = JSON.parse(readFileSync(join(cacheDir, "resolve", "revs.json"), "utf8")) as Record<string, string>;
+    index = JSON.parse(readFileSync(layout.revIndex, "utf8")) as Record<string, string>;
   } catch {
     /* no resolve on this machine yet */
   }

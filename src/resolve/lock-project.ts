@@ -3,11 +3,10 @@
  * that already satisfies the manifest is left alone with no connection at all; otherwise the graph is resolved,
  * locked versions that still satisfy are kept, and the lock and manifest are written as a pair (lock first).
  */
-import { homedir } from "node:os";
-import { join } from "node:path";
+import { loadConfig } from "../config/config.js";
 import { CprError } from "../protocol/errors.js";
-import { DEFAULT_ALIASES, type Aliases } from "../protocol/uri.js";
-import { DEFAULT_LOCKER_SPEC, type LockerSpec } from "../protocol/lock.js";
+import type { Aliases } from "../protocol/uri.js";
+import type { LockerSpec } from "../protocol/lock.js";
 import type { Reporter } from "../protocol/report.js";
 import { writeManifestAndLock } from "./lockfile.js";
 import { ResolutionError } from "./pubgrub.js";
@@ -25,20 +24,10 @@ export interface ResolverConfig {
   readonly locker: LockerSpec;
 }
 
-/** The effective configuration (src/config when available; else defaults with CPR_CACHE_DIR / XDG_CACHE_HOME). */
+/** What resolution needs of the effective configuration (src/config: files, then CPR_* variables). */
 export async function resolverConfig(cwd: string, env: NodeJS.ProcessEnv): Promise<ResolverConfig> {
-  try {
-    const mod = (await import("../config/config.js")) as Partial<typeof import("../config/config.js")>;
-    if (typeof mod.loadConfig === "function") {
-      const { config } = await mod.loadConfig({ cwd, env });
-      return { aliases: config.aliases, listingTtl: config.listingTtl, cacheDir: config.cacheDir, locker: config.locker };
-    }
-  } catch (e) {
-    if (e instanceof CprError) throw e;
-  }
-  const cacheDir = env.CPR_CACHE_DIR ?? join(env.XDG_CACHE_HOME || join(env.HOME ?? homedir(), ".cache"), "cpr");
-  const ttl = Number(env.CPR_LISTING_TTL ?? "300");
-  return { aliases: DEFAULT_ALIASES, listingTtl: Number.isFinite(ttl) ? ttl : 300, cacheDir, locker: DEFAULT_LOCKER_SPEC };
+  const { config } = await loadConfig({ cwd, env });
+  return { aliases: config.aliases, listingTtl: config.listingTtl, cacheDir: config.cacheDir, locker: config.locker };
 }
 
 export interface LockOptions {

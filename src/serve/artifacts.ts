@@ -12,7 +12,6 @@
  * directory do not delete each other's uploads in progress: `init()` removes files of this host whose process is gone
  * (or is this very process, a previous incarnation with the same pid), and other hosts' files untouched for a day.
  */
-import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { constants as fsConstants } from "node:fs";
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
@@ -20,6 +19,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { toNix32, parseNixHash } from "../nix/hash.js";
+import { start } from "../process/run.js";
 import { CprError } from "../protocol/errors.js";
 
 export type Compression = "xz" | "zstd" | "none";
@@ -205,14 +205,18 @@ export class ArtifactStore {
     // The output file is opened before the compressor starts: between spawn and the first read of its stdout there
     // must be no await, or a small input's whole output can come and go before anyone reads it.
     const fh = await open(output, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o644);
-    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
-    let stderr = "";
-    child.stderr.on("data", (d: Buffer) => {
-      if (stderr.length < 4000) stderr += d.toString();
-    });
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
-      child.once("error", (error) => resolve({ code: null, signal: null, error }));
-      child.once("close", (code, signal) => resolve({ code, signal }));
+    const child = start(cmd, args, {
+      stderrLimit: 4000,
+      errors: {
+        spawn: "registry.compress",
+        where: cmd,
+        hint: `install ${cmd} (Debian: ${cmd === "xz" ? "xz-utils" : "zstd"}) or choose another compression`,
+        failure: (e) =>
+          new CprError("registry.compress", `${cmd} failed to compress an upload (${e.signal ? `killed by ${e.signal}` : `exit ${e.code}`})${e.stderr.trim() ? `: ${e.stderr.trim()}` : ""}`, {
+            where: cmd,
+            hint: "check the server's disk space and the compressor's message",
+          }),
+      },
     });
     const hasher = createHash("sha256");
     let size = 0;
@@ -228,18 +232,7 @@ export class ArtifactStore {
         child.kill("SIGKILL");
         throw err;
       }
-      const { code, signal, error } = await exited;
-      if (error || code !== 0) {
-        const why = error ? error.message : signal ? `killed by ${signal}` : `exit ${code}`;
-        throw new CprError("registry.compress", `${cmd} failed to compress an upload (${why})${stderr ? `: ${stderr.trim()}` : ""}`, {
-          where: cmd,
-          hint:
-            error && (error as NodeJS.ErrnoException).code === "ENOENT"
-              ? `install ${cmd} (Debian: ${cmd === "xz" ? "xz-utils" : "zstd"}) or choose another compression`
-              : "check the server's disk space and the compressor's message",
-          cause: error,
-        });
-      }
+      await child.exit;
       // xz and zstd never write an empty stream, even for empty input: an empty file means the compressor did not
       // see its input, and must never be published under the hash of nothing.
       if (size === 0) throw new CprError("registry.compress", `${cmd} wrote no output for an upload`, { where: cmd, hint: "check the server's disk space and its tmp/ directory" });

@@ -15,9 +15,9 @@ import { CprError } from "../protocol/errors.js";
 import { atomIdsOf } from "../protocol/id.js";
 import { parseAtomManifest } from "../protocol/atom-manifest.js";
 import { INIT_REF, manifestRef, type ListedAtom } from "../protocol/refs.js";
-import type { GitUrl } from "../protocol/uri.js";
+import { redactUrl, type GitUrl } from "../protocol/uri.js";
 import { compareVersions, parseVersion } from "../protocol/version.js";
-import { redactUrl, type AtomRow, type RegistryDb, type VersionRow } from "./db.js";
+import { type AtomRow, type RegistryDb, type VersionRow } from "./db.js";
 
 /** The part of a pino/fastify logger the catalogue uses. */
 export interface CatalogueLog {

@@ -3,7 +3,8 @@
  * db.ts (the interface and their shared helpers); opening lives here so that db.ts imports neither of them.
  */
 import { CprError } from "../protocol/errors.js";
-import { redactUrl, type RegistryDb } from "./db.js";
+import { redactUrl } from "../protocol/uri.js";
+import type { RegistryDb } from "./db.js";
 
 /**
  * Opens the database named by `url`: `postgres://…` or `postgresql://…` for PostgreSQL; `sqlite:PATH`, or a plain

@@ -6,11 +6,11 @@
  */
 import pg from "pg";
 import { CprError } from "../protocol/errors.js";
+import { redactUrl } from "../protocol/uri.js";
 import {
   buildVersionError,
   compareVersionTextDesc,
   indexReferenceError,
-  redactUrl,
   searchText,
   tokenExistsError,
   unique,

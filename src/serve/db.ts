@@ -1,4 +1,5 @@
 import { CprError } from "../protocol/errors.js";
+import { redactUrl } from "../protocol/uri.js";
 import { compareVersions, tryParseVersion } from "../protocol/version.js";
 
 /**
@@ -146,11 +147,6 @@ export interface RegistryDb {
   // ── tokens ──
   insertToken(row: TokenRow): Promise<void>;
   tokenByHash(hash: string): Promise<TokenRow | null>;
-}
-
-/** The URL with any password replaced by `***`, for messages. */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, "$1:***@");
 }
 
 // ── helpers shared by the drivers ──

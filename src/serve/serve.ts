@@ -11,7 +11,7 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
-import { defaultCacheDir } from "../git/cache.js";
+import { cacheRootFromEnv } from "../config/paths.js";
 import { CprError } from "../protocol/errors.js";
 import { ArtifactStore, DEFAULT_MAX_NAR_SIZE, type Compression } from "./artifacts.js";
 import { Catalogue, type IndexResult } from "./catalogue.js";
@@ -39,7 +39,7 @@ export interface ServeOptions {
   readonly log?: boolean | NodeJS.WritableStream;
   /** Environment for git (cache dir, credentials). */
   readonly env?: NodeJS.ProcessEnv;
-  /** The git cache for manifest blobs (default: the user's cache dir from `env`, as defaultCacheDir). */
+  /** The git cache for manifest blobs (default: CPR_CACHE_DIR of `env`, else the default cache root; cacheRootFromEnv). */
   readonly cacheDir?: string;
   /** Base of relative set paths (default process.cwd()). */
   readonly cwd?: string;
@@ -136,7 +136,7 @@ export async function startRegistry(opts: ServeOptions): Promise<RunningRegistry
       maxNarSize,
     };
     app = buildServer(ctx, { log: opts.log, jsonBodyLimit: opts.jsonBodyLimit });
-    catalogue = new Catalogue({ db, cacheDir: opts.cacheDir ?? defaultCacheDir(env), env, cwd: opts.cwd ?? process.cwd(), log: app.log });
+    catalogue = new Catalogue({ db, cacheDir: opts.cacheDir ?? cacheRootFromEnv(env, opts.cwd ?? process.cwd()), env, cwd: opts.cwd ?? process.cwd(), log: app.log });
     ctxRef.catalogue = catalogue;
 
     const configured = await catalogue.configure(opts.sets ?? []);

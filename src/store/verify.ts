@@ -7,7 +7,6 @@
  * root (commit graph only, `--filter=tree:0`); with `trust`, a signature tag from a trusted key whose BLAKE3 tree
  * digest matches the fetched content.
  */
-import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +14,7 @@ import { Cache, fetchRefsInto } from "../git/cache.js";
 import { CprError } from "../protocol/errors.js";
 import type { WarningCode } from "../protocol/error-codes.js";
 import { runGit } from "../git/exec.js";
+import { run } from "../process/run.js";
 import { Repo } from "../git/repo.js";
 import { lsRefs } from "../git/lsrefs.js";
 import { parseRemoteUrl } from "../git/remote.js";
@@ -340,16 +340,9 @@ function gpgLines(stderr: string): string {
   return stderr.trim().split("\n").filter((l) => l && !/^\[GNUPG:\]/.test(l)).join("; ");
 }
 
-function runTool(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (b: Buffer) => (stdout += b.toString("utf8")));
-    child.stderr.on("data", (b: Buffer) => (stderr += b.toString("utf8")));
-    child.on("error", (e) => reject(new CprError("verify.trust", `could not run ${cmd}: ${e.message}`, { hint: "install gnupg to verify OpenPGP signatures" })));
-    child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
+async function runTool(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+  const r = await run(cmd, args, { env, okCodes: "any", errors: { spawn: "verify.trust", hint: "install gnupg to verify OpenPGP signatures" } });
+  return { code: r.code ?? 1, stdout: r.stdout.toString("utf8"), stderr: r.stderr };
 }
 
 async function checkSignature(repo: Repo, gitDir: string, it: Item, tag: string | null, tree: string, keys: TrustedKeys, opts: VerifyOptions): Promise<void> {

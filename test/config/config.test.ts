@@ -317,7 +317,7 @@ test("[registry]: user file, project file and CPR_REGISTRY* variables, each key 
     assert.deepEqual(loaded.warnings, []);
     // `cpr config list` does not print secrets.
     assert.deepEqual(entry(loaded, "registry.token"), { key: "registry.token", value: "<hidden>", source: "user", origin: userFile });
-    assert.equal(entry(loaded, "registry.db")?.value, "postgres://cpr:***@db.example.org:5432/cpr");
+    assert.equal(entry(loaded, "registry.db")?.value, "postgres://cpr@db.example.org:5432/cpr");
     assert.deepEqual(entry(loaded, "registry.keys")?.value, [KEY_A]);
 
     // The project replaces keys it names; a token there is a warning (it would be committed).

@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
+import { CprError } from "../../src/protocol/errors.js";
 import { gitEnv, LOCAL_REPO_ENV, runGit } from "../../src/git/exec.js";
 import { gitIn, makeBare, makeRepo } from "../support/repo.js";
 
@@ -62,4 +63,22 @@ test("runGit: inside a pre-receive quarantine (GIT_QUARANTINE_PATH), cpr's own r
   const refused = await runGit(["update-ref", "refs/heads/other", head], { cwd: user, env, repo: "user", okCodes: [0, 1, 128] });
   assert.notEqual(refused.code, 0);
   assert.match(refused.stderr, /quarantine/);
+});
+
+test("runGit goes through the process runner: no git on PATH is git.spawn with a hint; a failure is git.failed with git's message", async () => {
+  await assert.rejects(runGit(["version"], { repo: "user", env: { PATH: "/nonexistent" } }), (e: unknown) => {
+    assert.ok(e instanceof CprError);
+    assert.equal(e.code, "git.spawn");
+    assert.equal(e.message, "git was not found on PATH");
+    assert.match(e.hint ?? "", /install git/);
+    return true;
+  });
+  const dir = makeBare();
+  await assert.rejects(runGit(["rev-parse", "--verify", "refs/heads/none"], { repo: "cpr", cwd: dir }), (e: unknown) => {
+    assert.ok(e instanceof CprError);
+    assert.equal(e.code, "git.failed");
+    assert.match(e.message, /^git rev-parse failed \(exit 128\): fatal: /);
+    assert.equal(e.where, dir);
+    return true;
+  });
 });

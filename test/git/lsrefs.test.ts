@@ -9,7 +9,7 @@ import { parseGitUrl, type GitUrl } from "../../src/protocol/uri.js";
 import type { ListedRef } from "../../src/protocol/refs.js";
 import { recordingReporter } from "../../src/protocol/report.js";
 import { UploadPackConnection, filterRefs, lsRefs, lsRefsRequest, normalizePrefixes, parseRefLine, prefixBatches, type LsRefsResult } from "../../src/git/lsrefs.js";
-import { redactUrl } from "../../src/git/transport/errors.js";
+import { redactUrl } from "../../src/protocol/uri.js";
 import { daemonRequest } from "../../src/git/transport/daemon.js";
 import { shellQuote, sshArgs, sshPath } from "../../src/git/transport/ssh.js";
 import { DELIM_PKT, FLUSH_PKT, RESPONSE_END_PKT, decodeAll, encodeLine, pktText } from "../../src/git/pktline.js";

@@ -14,6 +14,7 @@ import {
   isDnsName,
   parseAtomUri,
   parseGitUrl,
+  redactUrl,
   replaceVersionPlaceholder,
   VERSION_PLACEHOLDER,
   type Aliases,
@@ -273,4 +274,19 @@ test("local URLs are strings git itself accepts (git ls-remote on a bare reposit
     const r = spawnSync("git", ["ls-remote", url], { cwd: parent, encoding: "utf8" });
     assert.equal(r.status, 0, `git ls-remote ${url}: ${r.stderr}`);
   }
+});
+
+test("redactUrl: the password goes, whole, from any scheme's userinfo; the rest is kept", () => {
+  assert.equal(redactUrl("https://u:secret@example.com/o/r"), "https://u@example.com/o/r");
+  // A password holding '@' (even unencoded) is removed whole: the userinfo ends at the authority's last '@'.
+  assert.equal(redactUrl("postgres://cpr:p@ss@db.example.org:5432/cpr"), "postgres://cpr@db.example.org:5432/cpr");
+  assert.equal(redactUrl("postgresql://cpr:p%40ss@db/cpr?sslmode=require"), "postgresql://cpr@db/cpr?sslmode=require");
+  // The authority ends at '/', '?' or '#': an '@' after it is not userinfo.
+  assert.equal(redactUrl("https://example.com/a:b@c"), "https://example.com/a:b@c");
+  assert.equal(redactUrl("https://example.com?x=a:b@c"), "https://example.com?x=a:b@c");
+  assert.equal(redactUrl("mysql://u:secret@db/x"), "mysql://u@db/x");
+  // Nothing to hide: a user without a password, scp-like and path forms.
+  assert.equal(redactUrl("ssh://git@example.com/o/r"), "ssh://git@example.com/o/r");
+  assert.equal(redactUrl("git@github.com:o/r"), "git@github.com:o/r");
+  assert.equal(redactUrl("/srv/set.git"), "/srv/set.git");
 });

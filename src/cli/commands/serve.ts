@@ -1,7 +1,7 @@
 import { flag, str, strs, type Command } from "../command.js";
 import { loadConfig } from "../../config/config.js";
 import { UsageError } from "../../protocol/errors.js";
-import { redactUrl } from "../../serve/db.js";
+import { redactUrl } from "../../protocol/uri.js";
 import { DEFAULT_LISTEN, DEFAULT_REFRESH_SECONDS, startRegistry } from "../../serve/serve.js";
 import { dataDirOf, dbOf } from "../shared.js";
 

@@ -154,7 +154,7 @@ function configTrust(cache: Cache, trust: Config["trust"], tags: ReadonlyMap<str
       const lines = trust[root] ?? (tag !== undefined ? trust[tag] : undefined);
       let file: string | undefined;
       if (lines?.length) {
-        const dir = join(cache.dir, "tmp");
+        const dir = cache.layout.tmp;
         mkdirSync(dir, { recursive: true });
         file = join(dir, `trust-${process.pid}-${root}`);
         writeFileSync(file, lines.join("\n") + "\n");

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { spawnChild, type Child } from "../../process/run.js";
 import { remoteError } from "./errors.js";
 import { StreamSession, StreamSource } from "./stream.js";
 import type { Session, TransportContext } from "./types.js";
@@ -28,7 +28,7 @@ const GRACE_MS = 3000;
 
 /** Spawn the child and wrap it as a Session; every path ends with the child reaped or killed. */
 export function spawnSession(spec: ChildSpec, ctx: TransportContext): Session {
-  const child = spawn(spec.file, [...spec.args], { env: spec.env, cwd: spec.cwd, stdio: ["pipe", "pipe", "pipe"] });
+  const child = spawnChild(spec.file, spec.args, { env: spec.env, cwd: spec.cwd });
   let stderr = "";
   child.stderr.setEncoding("utf8");
   child.stderr.on("data", (s: string) => {
@@ -68,7 +68,7 @@ export function spawnSession(spec: ChildSpec, ctx: TransportContext): Session {
 }
 
 /** Wait up to `graceMs` for the child to end, then SIGTERM, then SIGKILL. Resolves once it has ended. */
-async function waitOrKill(child: ChildProcessWithoutNullStreams, exited: Promise<ChildExit>, graceMs: number): Promise<ChildExit> {
+async function waitOrKill(child: Child, exited: Promise<ChildExit>, graceMs: number): Promise<ChildExit> {
   const first = await raceTimeout(exited, graceMs);
   if (first) return first;
   child.kill("SIGTERM");

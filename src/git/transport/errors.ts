@@ -7,22 +7,6 @@ import { CprError } from "../../protocol/errors.js";
  */
 export type RemoteErrorCode = "remote.unreachable" | "remote.auth" | "remote.not-found" | "remote.protocol" | "remote.transport";
 
-/**
- * `url` with the password of its userinfo removed (`https://u:secret@h/p` → `https://u@h/p`). Strings without
- * `scheme://` (paths, scp-like `user@host:path`, which cannot carry a password) come back unchanged.
- */
-export function redactUrl(url: string): string {
-  const m = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)([^/?#]*)(.*)$/s.exec(url);
-  if (!m) return url;
-  const [, scheme = "", authority = "", rest = ""] = m;
-  const at = authority.lastIndexOf("@");
-  if (at < 0) return url;
-  const userinfo = authority.slice(0, at);
-  const colon = userinfo.indexOf(":");
-  if (colon < 0) return url;
-  return `${scheme}${userinfo.slice(0, colon)}${authority.slice(at)}${rest}`;
-}
-
 /** A CprError about the remote `display`, with `where` set to it. */
 export function remoteError(code: RemoteErrorCode, display: string, message: string, hint?: string, cause?: unknown): CprError {
   return new CprError(code, message, { where: display, ...(hint === undefined ? {} : { hint }), ...(cause === undefined ? {} : { cause }) });

@@ -1,5 +1,5 @@
-import { spawn } from "node:child_process";
 import { basename } from "node:path";
+import { start } from "../../process/run.js";
 import { gitEnv, runGit } from "../exec.js";
 import { classifyStderr, remoteError, stderrTail, transportError, type RemoteErrorCode } from "./errors.js";
 import { spawnSession, type ChildExit } from "./child.js";
@@ -35,15 +35,18 @@ export function guessVariant(program: string): SshVariant | null {
  */
 function probeVariant(command: string, shell: boolean, host: string, env: NodeJS.ProcessEnv): Promise<SshVariant> {
   const [file, args] = shell ? ["sh", ["-c", `${command} "$@"`, command, "-G", host]] : [command, ["-G", host]];
-  return new Promise((resolve) => {
-    const child = spawn(file, args, { stdio: "ignore", env });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-    child.on("error", () => resolve("simple"));
-    child.on("close", (code) => {
+  const child = start(file, args, { env, stdout: "ignore", okCodes: "any" });
+  const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+  return child.exit.then(
+    (e) => {
       clearTimeout(timer);
-      resolve(code === 0 ? "ssh" : "simple");
-    });
-  });
+      return e.code === 0 ? "ssh" : "simple";
+    },
+    () => {
+      clearTimeout(timer);
+      return "simple";
+    },
+  );
 }
 
 /** `core.sshCommand` and `ssh.variant` from git config (only read when the environment names no ssh). */
