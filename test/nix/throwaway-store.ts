@@ -21,6 +21,8 @@ export interface ThrowawayStore {
   bytes(tool: string, args: readonly string[], input?: Uint8Array): Buffer;
   /** Where a store path's files are on disk. */
   real(storePath: string): string;
+  /** The NAR of a store path: `nix-store --dump` of its files on disk. */
+  dump(storePath: string): Buffer;
   done(): void;
 }
 
@@ -43,6 +45,7 @@ export function throwawayStore(prefix = "cpr-store-"): ThrowawayStore {
     run: (tool, args, input) => exec(tool, args, input).toString("utf8").trim(),
     bytes: exec,
     real: (p) => join(store, p),
+    dump: (p) => exec("nix-store", ["--dump", join(store, p)]),
     done: () => {
       if (process.env.CPR_KEEP_TMP) return;
       try {
