@@ -22,6 +22,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   store: ["protocol", "git", "nix", "config"],
   build: ["protocol", "git", "nix", "config", "store"],
   registry: ["protocol", "git", "nix", "config", "store", "build"],
+  graft: ["protocol", "nix"],
   cli: ["protocol", "git", "nix", "config", "publish", "resolve", "store", "build", "registry"],
 };
 

@@ -2,7 +2,8 @@
  * Graft addresses and plans, pure (docs/grafts.md).
  *
  * A graft moves a built closure from old dependency paths onto new ones (y-3.2 → y-3.3) by rewriting, in the NAR of
- * every closure member that reaches an old path, each old basename to its new one. Every grafted member gets a new
+ * every closure member that reaches an old path, each old basename to its new one (and each old hash part to the new
+ * one, see GraftedMember.rewrites). Every grafted member gets a new
  * store path, known before a byte is read, independent of the Nix version and of the NAR's bytes:
  *
  *   graft path = makeStorePath("cpr-graft-v1", sha256hex(descriptor), <the original's name>)
@@ -103,7 +104,11 @@ export interface GraftedMember {
   readonly graft: string;
   /** The replacements its descriptor lists (the requested ones in its closure), sorted. */
   readonly replacements: readonly Replacement[];
-  /** Old → new basenames to rewrite in its NAR: its own, and those of its direct references that change; sorted. */
+  /**
+   * What to rewrite in its NAR, for itself and each direct reference that changes: the hash part (32 characters)
+   * old → new, so that bare hash parts follow too; and when the name changes (y-3.2 → y-3.3), also the basename,
+   * which wins where it matches (the longest match). Sorted by `from`.
+   */
   readonly rewrites: readonly { readonly from: string; readonly to: string }[];
   /** Its references after the graft (full paths, sorted; the graft itself when the original referred to itself). */
   readonly references: readonly string[];
@@ -118,6 +123,14 @@ export interface GraftPlan {
   readonly remap: ReadonlyMap<string, string>;
   /** Requested old paths that are not in the closure (nothing refers to them): the caller should say so. */
   readonly unused: readonly string[];
+}
+
+/** Adds the rewrites that move `oldPath` to `newPath`: hash part, and basename when the names differ. */
+function addRewrites(into: Map<string, string>, oldPath: string, newPath: string, storeDir: string): void {
+  const o = parseStorePath(oldPath, { storeDir });
+  const n = parseStorePath(newPath, { storeDir });
+  into.set(o.hash, n.hash);
+  if (o.name !== n.name) into.set(o.basename, n.basename);
 }
 
 /**
@@ -177,16 +190,15 @@ export function planGraft(closure: Iterable<ClosureMember>, replacements: Readon
     members.push({ original: p, graft, replacements: own, rewrites: [], references: [] });
   }
   // Dependencies come first in `order`, so every grafted reference is already in `remap`.
-  const base = (path: string): string => path.slice(storeDir.length + 1);
   const planned = members.map((m): GraftedMember => {
     const rewrites = new Map<string, string>();
     const newRefs = new Set<string>();
     for (const r of refs.get(m.original)!) {
       const to = remap.get(r);
-      if (to !== undefined) rewrites.set(base(r), base(to));
+      if (to !== undefined) addRewrites(rewrites, r, to, storeDir);
       newRefs.add(to ?? r);
     }
-    rewrites.set(base(m.original), base(m.graft));
+    addRewrites(rewrites, m.original, m.graft, storeDir);
     return {
       ...m,
       rewrites: [...rewrites].map(([from, to]) => ({ from, to })).sort((a, b) => byBytes(a.from, b.from)),
