@@ -30,6 +30,8 @@ export interface ContentAddressInput {
   /** Opens the original NAR (called twice). */
   readonly nar: () => AsyncIterable<Uint8Array>;
   readonly storeDir?: string;
+  /** Hash the self-reference offsets, as Nix ≤ 2.16 and ≥ 2.35 do (default); false for Nix 2.17 to 2.34. */
+  readonly hashOffsets?: boolean;
 }
 
 export interface ContentAddressedPath {
@@ -46,7 +48,7 @@ export interface ContentAddressedPath {
 export async function contentAddressedPathOf(input: ContentAddressInput): Promise<ContentAddressedPath> {
   const storeDir = input.storeDir ?? STORE_DIR;
   const orig = parseStorePath(input.original, { storeDir });
-  const modulo = new HashModulo(orig.hash);
+  const modulo = new HashModulo(orig.hash, { offsets: input.hashOffsets ?? true });
   const refs = input.rewrites.length > 0 ? new StreamRewriter(input.rewrites.map((r): BytePair => ({ from: Buffer.from(r.from), to: Buffer.from(r.to) }))) : null;
   for await (const chunk of input.nar()) modulo.update(refs ? refs.push(chunk).out : chunk);
   if (refs) modulo.update(refs.end().out);

@@ -8,7 +8,9 @@
  * 1. its NAR, with every reference already remapped rewritten (full store paths old → new);
  * 2. the hash modulo its own hash part (Nix's HashModuloSink): sha256 over the NAR in which every occurrence of the
  *    path's old 32-character hash part is replaced by 32 zero bytes, followed by `|<offset>` (decimal) for each
- *    occurrence, in order, the offsets being those in the NAR;
+ *    occurrence, in order, the offsets being those in the NAR. Nix 2.17 to 2.34 lost the offsets by accident
+ *    (NixOS/nix#15931 restored them): their paths for self-referencing content differ, and each version refuses the
+ *    other's at import ("ca hash mismatch"); `offsets: false` computes theirs;
  * 3. the new path: makeFixedOutputPath(recursive, sha256, that hash, name, the remapped references, self) = a `source`
  *    path with `:self` when the path referred to itself;
  * 4. the final NAR: the NAR of step 1 with the old hash part replaced by the new one; its sha256 is the NarHash.
@@ -25,8 +27,14 @@ export class HashModulo {
   private readonly offsets: number[] = [];
   private done = false;
 
-  /** `modulus` is the 32-character hash part to hash modulo. */
-  constructor(modulus: string) {
+  private readonly hashOffsets: boolean;
+
+  /**
+   * `modulus` is the 32-character hash part to hash modulo. `offsets` (default true: Nix ≤ 2.16 and ≥ 2.35) hashes
+   * the offsets of the occurrences after the data; Nix 2.17 to 2.34 do not.
+   */
+  constructor(modulus: string, opts: { offsets?: boolean } = {}) {
+    this.hashOffsets = opts.offsets ?? true;
     if (!/^[0123456789abcdfghijklmnpqrsvwxyz]{32}$/.test(modulus)) {
       throw new CprError("content-address.modulus", `invalid hash part ${JSON.stringify(modulus)}`, { hint: `give the ${STORE_HASH_LENGTH}-character hash part of the path` });
     }
@@ -49,7 +57,7 @@ export class HashModulo {
     const s = this.rewriter.end();
     this.hash.update(s.out);
     for (const m of s.matches) this.offsets.push(m.offset);
-    for (const off of this.offsets) this.hash.update(`|${off}`, "latin1");
+    if (this.hashOffsets) for (const off of this.offsets) this.hash.update(`|${off}`, "latin1");
     return { sha256: new Uint8Array(this.hash.digest()), size: this.rewriter.emitted, selfOffsets: this.offsets };
   }
 }

@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { contentAddress } from "../../src/graft/content-addressed.js";
 import { HashModulo } from "../../src/protocol/content-address.js";
 import { rewriteBytes } from "../../src/protocol/byte-rewrite.js";
@@ -99,6 +100,10 @@ test("HashModulo: zeros replace the hash part, offsets are hashed, and chunking 
   const plain = new HashModulo(h).update(zeroed).digest();
   assert.deepEqual(plain.selfOffsets, []);
   assert.notDeepEqual(plain.sha256, whole.sha256);
+  // Nix 2.17 to 2.34 hash the zeroed NAR alone.
+  const noOffsets = new HashModulo(h, { offsets: false }).update(nar).digest();
+  assert.deepEqual(noOffsets.sha256, new Uint8Array(createHash("sha256").update(zeroed).digest()));
+  assert.deepEqual(noOffsets.selfOffsets, [5, 44]);
   for (let cut = 0; cut <= nar.length; cut++) {
     const m = new HashModulo(h);
     m.update(nar.subarray(0, cut)).update(nar.subarray(cut));

@@ -1,6 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { GRAFT_TYPE, canonicalReplacements, graftDescriptor, graftPath, planGraft } from "../../src/protocol/graft.js";
 import { makeStorePath, parseStorePath } from "../../src/protocol/store-path.js";
 import { cprFailure } from "../support/assert.js";
@@ -104,4 +107,17 @@ test("planGraft refuses an incomplete closure and a reference cycle", () => {
     ),
   );
   assert.equal(cycle.code, "graft.cycle");
+});
+
+test("the worked example in docs/grafts.md is what graftDescriptor and graftPath compute", () => {
+  const doc = readFileSync(join(dirname(fileURLToPath(import.meta.url)), "../../../docs/grafts.md"), "utf8");
+  const m = /```\n(cpr-graft-v1\noriginal \S+\n(?:replace \S+ \S+\n)+)```\n\nhas sha256 `([0-9a-f]{64})` and gives\n`(\S+)`/.exec(doc);
+  assert.ok(m, "docs/grafts.md has the example");
+  const [, descriptor, hex, expectedPath] = m;
+  const lines = descriptor!.trimEnd().split("\n");
+  const original = lines[1]!.slice("original ".length);
+  const replacements = new Map(lines.slice(2).map((l) => l.split(" ").slice(1) as [string, string]));
+  assert.equal(graftDescriptor(original, replacements), descriptor);
+  assert.equal(createHash("sha256").update(descriptor!).digest("hex"), hex);
+  assert.equal(graftPath(original, replacements), expectedPath);
 });
