@@ -140,7 +140,9 @@ class Scan {
       this.members++;
       const ch = new Channel<Buffer>();
       channel = ch;
-      inner = this.decompressed(kind, ch, { path: where.path, member: [...where.member, kind] }, depth + 1);
+      const task = this.decompressed(kind, ch, { path: where.path, member: [...where.member, kind] }, depth + 1);
+      task.catch(() => {}); // awaited (and its error rethrown) below, once the input is read; not unhandled meanwhile
+      inner = task;
       for (const c of pending) await ch.push(c);
     };
 
