@@ -25,6 +25,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   build: ["protocol", "process", "git", "nix", "config", "store"],
   serve: ["protocol", "process", "git", "nix", "config"],
   registry: ["protocol", "process", "git", "nix", "config", "store", "build"],
+  graft: ["protocol", "process", "nix"],
   cli: ["protocol", "process", "git", "nix", "config", "publish", "resolve", "store", "build", "serve", "registry"],
 };
 

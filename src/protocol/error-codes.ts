@@ -39,12 +39,17 @@ export const ERROR_CODES = {
   "commit.bad-id": "A git object id is not 40 or 64 lowercase hex digits, or ids of different object formats are mixed.",
   "commit.malformed": "A git commit object does not parse.",
 
+  "compression.cap": "Decompressed data would exceed the size cap of the residue scan.",
+  "compression.corrupt": "Compressed data (gzip, xz, zstd, deflate) could not be decompressed.",
+  "compression.missing": "The xz or zstd program needed to decompress data is not installed.",
   "config.alias": "A URL alias (config [aliases] or CPR_ALIASES) has an invalid name or value.",
   "config.alias-cycle": "URL aliases in the configuration expand into each other in a cycle.",
   "config.invalid": "A configuration value (cpr.toml, config.toml or a CPR_* variable) is invalid.",
   "config.read": "A configuration file exists but cannot be read.",
   "config.syntax": "A configuration file is not valid TOML.",
 
+  "content-address.ended": "Internal: a content-address hasher was used after its digest was taken.",
+  "content-address.modulus": "The hash part given for hashing modulo self-references is not a valid store hash part.",
   "digest.missing": "A blob needed to compute a tree digest is missing from the repository.",
   "digest.mode": "A tree entry has a mode the tree digest does not cover.",
 
@@ -79,6 +84,15 @@ export const ERROR_CODES = {
   "git.output": "git printed output cpr cannot parse.",
   "git.spawn": "git could not be started (is it installed and on PATH?).",
 
+  "graft.chain": "A path is both replaced and a replacement in one graft.",
+  "graft.closure": "A closure member refers to a path that is not in the closure given to the graft plan.",
+  "graft.conflict": "One old path is given two replacements.",
+  "graft.cycle": "The closure given to the graft plan has a reference cycle.",
+  "graft.empty": "A graft was asked for with no replacement.",
+  "graft.hash-part": "A string given as a store hash part is not one.",
+  "graft.length": "An old and a new store path name differ in length, so the bytes cannot be rewritten in place.",
+  "graft.same": "A path is replaced by itself.",
+  "graft.self": "The path to graft is itself one of the replaced paths.",
   "hash.invalid": "A hash is not SHA-256 in one of the accepted forms (SRI base64, nix32 or hex).",
   "hash.length": "A SHA-256 digest does not have 32 bytes.",
   "hash.nix32-char": "A nix32 hash contains a character outside Nix's base-32 alphabet.",
@@ -138,6 +152,8 @@ export const ERROR_CODES = {
   "manifest.unknown-set": "A dependency names a set tag that [package.sets] does not define.",
 
   "nar.changed": "A file changed while it was being archived as a NAR.",
+  "nar.export-empty": "A NAR for the export format was empty.",
+  "nar.invalid": "Bytes that should be a NAR are not a valid one.",
   "nar.read": "A path cannot be read to archive it as a NAR.",
   "nar.unsupported": "A path to archive is not a regular file, directory or symlink.",
 
@@ -257,6 +273,12 @@ export const ERROR_CODES = {
 
   "rev.not-found": "A revision does not name a commit in the repository.",
 
+  "rewrite.duplicate": "A byte pattern to rewrite is given twice.",
+  "rewrite.empty": "A byte rewrite was asked for with no pattern.",
+  "rewrite.empty-pattern": "A byte pattern to rewrite is empty.",
+  "rewrite.ended": "Internal: bytes were written to a rewriter after its end.",
+  "rewrite.length": "A byte pattern and its replacement differ in length.",
+  "rewrite.unfinished": "Internal: a rewrite's hash or size was read before the stream ended.",
   "root.invalid": "A set root is not 40 (SHA-1) or 64 (SHA-256) hex digits.",
   "root.none": "No parentless commit is reachable, so the history has no set root.",
   "root.shallow": "The repository is shallow; computing the set root needs the full history.",
@@ -267,6 +289,13 @@ export const ERROR_CODES = {
   "sign.key": "The signing key file does not exist.",
   "sign.spawn": "The signing program (ssh-keygen or gpg) could not be started.",
 
+  "store-path.digest": "A digest given for a store path computation has the wrong length for its algorithm.",
+  "store-path.fixed-refs": "A fixed-output store path was asked for with references, which it cannot have.",
+  "store-path.inner-hash": "The inner hash of a store path computation is not a sha256 in hex.",
+  "store-path.name": "A store path name breaks Nix's naming rules.",
+  "store-path.store-dir": "A store directory is not an absolute, canonical path.",
+  "store-path.text-self": "A text store path was asked to refer to itself.",
+  "store-path.type": "A store path type string is empty or holds a newline or NUL.",
   "store.write": "atom.lock and atom.toml could not be written (nothing was changed).",
 
   "tag.double-dot": "A tag contains '..'.",
@@ -293,6 +322,7 @@ export const ERROR_CODES = {
 
   "why.no-lock": "`cpr why` found no atom.lock in the project.",
   "why.not-locked": "The label is not in atom.lock.",
+  "zip.invalid": "A file that starts like a zip archive cannot be read as one.",
 } as const satisfies Record<string, string>;
 
 /** A code a CprError may carry. */

@@ -36,7 +36,7 @@ test("every error and warning code in the tables is used somewhere in src/", () 
 
 test("codes are lowercase prefix.name (or a bare word), each with a one-line meaning, none both error and warning", () => {
   for (const [code, meaning] of [...Object.entries(ERROR_CODES), ...Object.entries(WARNING_CODES)]) {
-    assert.match(code, /^[a-z][a-z0-9]*(\.[a-z0-9]+(-[a-z0-9]+)*)?$/, code);
+    assert.match(code, /^[a-z][a-z0-9]*(-[a-z0-9]+)*(\.[a-z0-9]+(-[a-z0-9]+)*)?$/, code);
     assert.match(meaning, /^[^\n]+\.$/, `${code}: one line, ending with a full stop`);
   }
   const both = Object.keys(WARNING_CODES).filter((code) => Object.hasOwn(ERROR_CODES, code));
