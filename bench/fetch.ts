@@ -13,7 +13,25 @@
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { BENCH_DIR, benchEnv, BenchError, CPR_BIN, figuresSection, rewriteReadmeSection, ensureDir, envInt, findTool, fmtBytes, fmtMs, git, log, median, OUT_DIR, run, scratchRoot } from "./lib.js";
+import {
+  BENCH_DIR,
+  benchEnv,
+  BenchError,
+  CPR_BIN,
+  figuresSection,
+  rewriteReadmeSection,
+  ensureDir,
+  envInt,
+  findTool,
+  fmtBytes,
+  fmtMs,
+  git,
+  log,
+  median,
+  OUT_DIR,
+  run,
+  scratchRoot,
+} from "./lib.js";
 import { ensureSet, type SetInfo } from "./gen-set.js";
 import { Relay, type LinkModel } from "./relay.js";
 import { startGitDaemon, urlVia, type GitServer } from "./servers.js";
@@ -119,7 +137,12 @@ export async function benchFetch(cfg: FetchBenchConfig): Promise<{ figures: Fetc
   const work = mkdtempSync(join(scratchRoot(), "fetch-"));
   const servers: GitServer[] = [];
   const relays: Relay[] = [];
-  const details: Record<string, unknown> = { set: set.key, remote: remote.repo, atom: { ...one.a, ownPackBytes: one.bytes }, link: cfg.link };
+  const details: Record<string, unknown> = {
+    set: set.key,
+    remote: remote.repo,
+    atom: { ...one.a, ownPackBytes: one.bytes },
+    link: cfg.link,
+  };
   try {
     const daemon = await startGitDaemon(remote.root);
     servers.push(daemon);
@@ -134,7 +157,12 @@ export async function benchFetch(cfg: FetchBenchConfig): Promise<{ figures: Fetc
     const cprOne = async (): Promise<Measure> => {
       const cache = fresh();
       relay.reset();
-      const r = await run(CPR_BIN, ["fetch", `${url}::${one.a.label}@=${one.a.version}`, "--json"], { cwd: work, env: benchEnv({ CPR_CACHE_DIR: cache, TMPDIR: work }), check: false, timeoutMs: 5 * 60_000 });
+      const r = await run(CPR_BIN, ["fetch", `${url}::${one.a.label}@=${one.a.version}`, "--json"], {
+        cwd: work,
+        env: benchEnv({ CPR_CACHE_DIR: cache, TMPDIR: work }),
+        check: false,
+        timeoutMs: 5 * 60_000,
+      });
       if (r.code !== 0) throw new BenchError(`cpr fetch exited with ${r.code}\n${r.stderr.trim().slice(-2000)}`);
       const got = (JSON.parse(r.stdout) as { atoms: { rev: string }[] }).atoms[0]!.rev;
       if (got !== one.a.oid) throw new BenchError(`cpr fetch got ${got}, the remote's ref is ${one.a.oid}`);
@@ -148,7 +176,12 @@ export async function benchFetch(cfg: FetchBenchConfig): Promise<{ figures: Fetc
     const cloneShallow = async (): Promise<Measure> => {
       const dir = fresh();
       relay.reset();
-      const r = await run("git", ["clone", "--quiet", "--depth=1", url, dir], { cwd: work, env: benchEnv({ TMPDIR: work }), check: false, timeoutMs: 10 * 60_000 });
+      const r = await run("git", ["clone", "--quiet", "--depth=1", url, dir], {
+        cwd: work,
+        env: benchEnv({ TMPDIR: work }),
+        check: false,
+        timeoutMs: 10 * 60_000,
+      });
       if (r.code !== 0) throw new BenchError(`git clone --depth=1 exited with ${r.code}\n${r.stderr.trim().slice(-2000)}`);
       await settle();
       rmSync(dir, { recursive: true, force: true });
@@ -161,7 +194,20 @@ export async function benchFetch(cfg: FetchBenchConfig): Promise<{ figures: Fetc
       const xdg = fresh();
       const r = await run(
         "nix",
-        ["--extra-experimental-features", "nix-command flakes", "--option", "flake-registry", registry, "--option", "build-users-group", "", "flake", "prefetch", "--json", `git+file://${remote.repo}?ref=main`],
+        [
+          "--extra-experimental-features",
+          "nix-command flakes",
+          "--option",
+          "flake-registry",
+          registry,
+          "--option",
+          "build-users-group",
+          "",
+          "flake",
+          "prefetch",
+          "--json",
+          `git+file://${remote.repo}?ref=main`,
+        ],
         { cwd: work, env: benchEnv({ XDG_CACHE_HOME: xdg, TMPDIR: work }), check: false, timeoutMs: 10 * 60_000 },
       );
       if (r.code !== 0) throw new BenchError(`nix flake prefetch exited with ${r.code}\n${r.stderr.trim().slice(-2000)}`);
@@ -188,18 +234,38 @@ export async function benchFetch(cfg: FetchBenchConfig): Promise<{ figures: Fetc
     const { formatLock, defaultLocker } = (await import("../src/protocol/lock.js")) as typeof import("../src/protocol/lock.js");
     const { atomId } = (await import("../src/protocol/id.js")) as typeof import("../src/protocol/id.js");
     const lockDir = ensureDir(join(work, "project"));
-    const deps = lockPick.map((a) => ({ type: "atom" as const, label: a.label, version: a.version, set: set.root, rev: a.oid, mirror: url, id: atomId(set.root, a.label) }));
+    const deps = lockPick.map((a) => ({
+      type: "atom" as const,
+      label: a.label,
+      version: a.version,
+      set: set.root,
+      rev: a.oid,
+      mirror: url,
+      id: atomId(set.root, a.label),
+    }));
     writeFileSync(
       join(lockDir, "atom.lock"),
-      formatLock({ version: 1, sets: { [set.root]: { tag: "bench", mirrors: [url] } }, locker: defaultLocker(), compose: { use: "static" }, deps }),
+      formatLock({
+        version: 1,
+        sets: { [set.root]: { tag: "bench", mirrors: [url] } },
+        locker: defaultLocker(),
+        compose: { use: "static" },
+        deps,
+      }),
     );
     const lockRun = async (): Promise<Measure> => {
       const cache = fresh();
       relay.reset();
-      const r = await run(CPR_BIN, ["fetch", "--lock", "--json"], { cwd: lockDir, env: benchEnv({ CPR_CACHE_DIR: cache, TMPDIR: work }), check: false, timeoutMs: 10 * 60_000 });
+      const r = await run(CPR_BIN, ["fetch", "--lock", "--json"], {
+        cwd: lockDir,
+        env: benchEnv({ CPR_CACHE_DIR: cache, TMPDIR: work }),
+        check: false,
+        timeoutMs: 10 * 60_000,
+      });
       if (r.code !== 0) throw new BenchError(`cpr fetch --lock exited with ${r.code}\n${r.stderr.trim().slice(-2000)}`);
       const out = JSON.parse(r.stdout) as { atoms: { rev: string }[]; failed: unknown[] };
-      if (out.atoms.length !== deps.length || out.failed.length) throw new BenchError(`cpr fetch --lock fetched ${out.atoms.length} of ${deps.length} atoms`);
+      if (out.atoms.length !== deps.length || out.failed.length)
+        throw new BenchError(`cpr fetch --lock fetched ${out.atoms.length} of ${deps.length} atoms`);
       await settle();
       rmSync(cache, { recursive: true, force: true });
       return { ms: r.ms, received: relay.stats().received };
@@ -209,7 +275,12 @@ export async function benchFetch(cfg: FetchBenchConfig): Promise<{ figures: Fetc
       relay.reset();
       const started = performance.now();
       for (const a of lockPick) {
-        const r = await run(CPR_BIN, ["fetch", `${url}::${a.label}@=${a.version}`], { cwd: work, env: benchEnv({ CPR_CACHE_DIR: cache, TMPDIR: work }), check: false, timeoutMs: 5 * 60_000 });
+        const r = await run(CPR_BIN, ["fetch", `${url}::${a.label}@=${a.version}`], {
+          cwd: work,
+          env: benchEnv({ CPR_CACHE_DIR: cache, TMPDIR: work }),
+          check: false,
+          timeoutMs: 5 * 60_000,
+        });
         if (r.code !== 0) throw new BenchError(`cpr fetch ${a.label} exited with ${r.code}\n${r.stderr.trim().slice(-2000)}`);
       }
       const ms = performance.now() - started;
@@ -322,14 +393,14 @@ export function fetchMarkdown(figures: readonly FetchFigure[], cfg: FetchBenchCo
   return figuresSection(`at cpr ${rev}; ${cfg.reps} repetitions (median; the one-by-one series once).`, figures.map(fmt), notes);
 }
 
-
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const args = process.argv.slice(2);
   const cfg = fetchConfig(args.includes("--quick"));
   benchFetch(cfg).then(
     async ({ figures }) => {
       for (const f of figures) console.log(fmt(f).join("  |  "));
-      if (args.includes("--write-readme")) rewriteReadmeSection("fetch-figures", fetchMarkdown(figures, cfg, (await git(BENCH_DIR, ["rev-parse", "--short", "HEAD"])).trim()));
+      if (args.includes("--write-readme"))
+        rewriteReadmeSection("fetch-figures", fetchMarkdown(figures, cfg, (await git(BENCH_DIR, ["rev-parse", "--short", "HEAD"])).trim()));
     },
     (e: unknown) => {
       console.error(e instanceof Error ? e.message : e);

@@ -85,14 +85,20 @@ export async function ensureDiscoveryRemote(p: DiscoveryParams): Promise<Discove
   // Root commit: an empty tree, fixed identity and date.
   const objects: GitObject[] = [];
   const emptyTree = makeTree([]);
-  const rootCommit = makeObject("commit", `tree ${emptyTree.oid}\nauthor Bench <bench@example.org> 1700000000 +0000\ncommitter Bench <bench@example.org> 1700000000 +0000\n\nInitial commit\n`);
+  const rootCommit = makeObject(
+    "commit",
+    `tree ${emptyTree.oid}\nauthor Bench <bench@example.org> 1700000000 +0000\ncommitter Bench <bench@example.org> 1700000000 +0000\n\nInitial commit\n`,
+  );
   objects.push(emptyTree, rootCommit);
   const refs = new Map<string, string>([
     ["refs/ekala/init", rootCommit.oid],
     ["refs/heads/main", rootCommit.oid],
   ]);
   for (const e of entries) {
-    const manifest = makeObject("blob", `[package]\nlabel = "${e.label}"\nversion = "${e.version}"\n\n[package.meta]\ndescription = "Package ${e.label}"\n`);
+    const manifest = makeObject(
+      "blob",
+      `[package]\nlabel = "${e.label}"\nversion = "${e.version}"\n\n[package.meta]\ndescription = "Package ${e.label}"\n`,
+    );
     const tree = makeTree([{ mode: "100644", name: "atom.toml", oid: manifest.oid }]);
     const commit = makeObject("commit", atomCommitBody({ tree: tree.oid, origin: rootCommit.oid, label: e.label, version: e.version }));
     objects.push(manifest, tree, commit);

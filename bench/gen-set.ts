@@ -57,18 +57,148 @@ export interface SetInfo {
 // Names and content
 
 const SYLLABLES = [
-  "ba", "be", "bi", "bo", "ca", "ce", "co", "da", "de", "di", "do", "fa", "fe", "fi", "ga", "ge", "go", "ha", "he",
-  "ka", "ki", "ko", "la", "le", "li", "lo", "lu", "ma", "me", "mi", "mo", "mu", "na", "ne", "ni", "no", "pa", "pe",
-  "pi", "po", "ra", "re", "ri", "ro", "ru", "sa", "se", "si", "so", "su", "ta", "te", "ti", "to", "tu", "va", "ve",
-  "vi", "xa", "xe", "za", "ze", "zo", "gr", "fl", "st", "pr", "tr", "ch", "th", "sh", "qu", "wy", "yo", "ux", "ix",
+  "ba",
+  "be",
+  "bi",
+  "bo",
+  "ca",
+  "ce",
+  "co",
+  "da",
+  "de",
+  "di",
+  "do",
+  "fa",
+  "fe",
+  "fi",
+  "ga",
+  "ge",
+  "go",
+  "ha",
+  "he",
+  "ka",
+  "ki",
+  "ko",
+  "la",
+  "le",
+  "li",
+  "lo",
+  "lu",
+  "ma",
+  "me",
+  "mi",
+  "mo",
+  "mu",
+  "na",
+  "ne",
+  "ni",
+  "no",
+  "pa",
+  "pe",
+  "pi",
+  "po",
+  "ra",
+  "re",
+  "ri",
+  "ro",
+  "ru",
+  "sa",
+  "se",
+  "si",
+  "so",
+  "su",
+  "ta",
+  "te",
+  "ti",
+  "to",
+  "tu",
+  "va",
+  "ve",
+  "vi",
+  "xa",
+  "xe",
+  "za",
+  "ze",
+  "zo",
+  "gr",
+  "fl",
+  "st",
+  "pr",
+  "tr",
+  "ch",
+  "th",
+  "sh",
+  "qu",
+  "wy",
+  "yo",
+  "ux",
+  "ix",
 ];
 const PREFIXES = ["lib", "py", "go", "rust", "node", "perl", "haskell", "ocaml", "lua", "gnome", "kde", "x", "qt", "vim", "emacs"];
-const SUFFIXES = ["utils", "cli", "tools", "ng", "bin", "rs", "git", "gtk", "qt", "server", "client", "fonts", "unwrapped", "daemon", "2", "3", "4"];
+const SUFFIXES = [
+  "utils",
+  "cli",
+  "tools",
+  "ng",
+  "bin",
+  "rs",
+  "git",
+  "gtk",
+  "qt",
+  "server",
+  "client",
+  "fonts",
+  "unwrapped",
+  "daemon",
+  "2",
+  "3",
+  "4",
+];
 const WORDS = [
-  "fast", "small", "simple", "modern", "secure", "portable", "extensible", "library", "tool", "utility", "parser",
-  "compiler", "interpreter", "server", "client", "framework", "terminal", "image", "audio", "video", "network",
-  "file", "system", "manager", "editor", "viewer", "converter", "for", "and", "with", "the", "of", "a", "data",
-  "protocol", "toolkit", "bindings", "implementation", "daemon", "backup", "monitor", "shell", "graphics", "font",
+  "fast",
+  "small",
+  "simple",
+  "modern",
+  "secure",
+  "portable",
+  "extensible",
+  "library",
+  "tool",
+  "utility",
+  "parser",
+  "compiler",
+  "interpreter",
+  "server",
+  "client",
+  "framework",
+  "terminal",
+  "image",
+  "audio",
+  "video",
+  "network",
+  "file",
+  "system",
+  "manager",
+  "editor",
+  "viewer",
+  "converter",
+  "for",
+  "and",
+  "with",
+  "the",
+  "of",
+  "a",
+  "data",
+  "protocol",
+  "toolkit",
+  "bindings",
+  "implementation",
+  "daemon",
+  "backup",
+  "monitor",
+  "shell",
+  "graphics",
+  "font",
 ];
 const LICENSES = ["mit", "asl20", "gpl2Plus", "gpl3Only", "bsd3", "lgpl21Plus", "mpl20", "isc", "zlib"];
 const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -169,14 +299,18 @@ function defaultNix(a: Atom): string {
 }
 
 function atomFiles(a: Atom): [string, string][] {
-  return [[`${a.dir}/atom.toml`, atomToml(a)], [`${a.dir}/default.nix`, defaultNix(a)], ...[...a.extras].map(([p, c]): [string, string] => [`${a.dir}/${p}`, c])];
+  return [
+    [`${a.dir}/atom.toml`, atomToml(a)],
+    [`${a.dir}/default.nix`, defaultNix(a)],
+    ...[...a.extras].map(([p, c]): [string, string] => [`${a.dir}/${p}`, c]),
+  ];
 }
 
 const TOP_FILES: [string, string][] = [
   ["README.md", "# bench-pkgs\n\nA generated, nixpkgs-like set of atoms for cpr's benchmarks.\n"],
   ["default.nix", "{ system ? builtins.currentSystem }:\nimport ./pkgs/top-level { inherit system; }\n"],
   ["pkgs/top-level/default.nix", "{ system }:\nlet by-name = ../by-name; in { inherit system by-name; }\n"],
-  ["lib/default.nix", "{ }:\n{\n  version = \"24.05\";\n}\n"],
+  ["lib/default.nix", '{ }:\n{\n  version = "24.05";\n}\n'],
 ];
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -194,7 +328,9 @@ class Stream {
     this.text(`data ${Buffer.byteLength(s, "utf8")}\n${s}\n`);
   }
   commit(ref: string, mark: number, time: number, message: string, from: number | null, files: readonly [string, string][]): void {
-    this.text(`commit ${ref}\nmark :${mark}\nauthor Bench Author <author@example.org> ${time} +0000\ncommitter Bench Committer <committer@example.org> ${time} +0000\n`);
+    this.text(
+      `commit ${ref}\nmark :${mark}\nauthor Bench Author <author@example.org> ${time} +0000\ncommitter Bench Committer <committer@example.org> ${time} +0000\n`,
+    );
     this.data(message);
     if (from !== null) this.text(`from :${from}\n`);
     for (const [path, content] of files) {
@@ -273,11 +409,17 @@ function buildStream(p: SetParams): { stream: Stream; changed: ChangedAtom; file
 
 function fastImport(repo: string, stream: Stream): Promise<void> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn("git", ["fast-import", "--quiet", "--done", "--date-format=raw"], { cwd: repo, env: benchEnv(), stdio: ["pipe", "ignore", "pipe"] });
+    const child = spawn("git", ["fast-import", "--quiet", "--done", "--date-format=raw"], {
+      cwd: repo,
+      env: benchEnv(),
+      stdio: ["pipe", "ignore", "pipe"],
+    });
     const err: Buffer[] = [];
     child.stderr.on("data", (b: Buffer) => err.push(b));
     child.on("error", reject);
-    child.on("close", (code) => (code === 0 ? resolvePromise() : reject(new BenchError(`git fast-import failed (${code}): ${Buffer.concat(err).toString()}`))));
+    child.on("close", (code) =>
+      code === 0 ? resolvePromise() : reject(new BenchError(`git fast-import failed (${code}): ${Buffer.concat(err).toString()}`)),
+    );
     child.stdin.end(Buffer.concat(stream.parts, stream.size));
   });
 }
@@ -331,7 +473,9 @@ export async function ensureSet(p: SetParams): Promise<SetInfo> {
     generatedMs: Date.now() - started,
   };
   writeFileSync(infoFile, JSON.stringify(info, null, 2) + "\n");
-  log(`generated ${key} in ${(info.generatedMs / 1000).toFixed(1)} s (${count} commits, ${files} files, pack ${(packKiB / 1024).toFixed(1)} MiB)`);
+  log(
+    `generated ${key} in ${(info.generatedMs / 1000).toFixed(1)} s (${count} commits, ${files} files, pack ${(packKiB / 1024).toFixed(1)} MiB)`,
+  );
   return info;
 }
 

@@ -122,9 +122,18 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
       if (timer) clearTimeout(timer);
       if (timedOut) err.push(Buffer.from(`\n[bench] killed after ${opts.timeoutMs} ms`));
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      const r: RunResult = { code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8"), ms };
+      const r: RunResult = {
+        code: code ?? (signal ? 128 : 1),
+        stdout: Buffer.concat(out).toString("utf8"),
+        stderr: Buffer.concat(err).toString("utf8"),
+        ms,
+      };
       if ((opts.check ?? true) && r.code !== 0) {
-        reject(new BenchError(`${cmd} ${args.join(" ")} exited with ${r.code}${signal ? ` (${signal})` : ""}\n${r.stderr.trim()}\n${r.stdout.trim().slice(0, 2000)}`));
+        reject(
+          new BenchError(
+            `${cmd} ${args.join(" ")} exited with ${r.code}${signal ? ` (${signal})` : ""}\n${r.stderr.trim()}\n${r.stdout.trim().slice(0, 2000)}`,
+          ),
+        );
       } else resolvePromise(r);
     });
     if (opts.input !== undefined) child.stdin.end(opts.input);

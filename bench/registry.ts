@@ -157,7 +157,38 @@ async function loadProtocol(): Promise<Protocol> {
 const SYSTEM = "x86_64-linux";
 const CONFIG_JSON = JSON.stringify({ system: SYSTEM });
 const CONFIG_HASH = createHash("sha256").update(CONFIG_JSON).digest("hex");
-const SYLLABLES = ["lib", "gtk", "py", "xml", "ssl", "curl", "zip", "font", "doc", "net", "qt", "gnu", "perl", "ruby", "rs", "go", "tool", "kit", "core", "utils", "x11", "mesa", "sdl", "http", "json", "yaml", "dbus", "png", "jpeg", "z"];
+const SYLLABLES = [
+  "lib",
+  "gtk",
+  "py",
+  "xml",
+  "ssl",
+  "curl",
+  "zip",
+  "font",
+  "doc",
+  "net",
+  "qt",
+  "gnu",
+  "perl",
+  "ruby",
+  "rs",
+  "go",
+  "tool",
+  "kit",
+  "core",
+  "utils",
+  "x11",
+  "mesa",
+  "sdl",
+  "http",
+  "json",
+  "yaml",
+  "dbus",
+  "png",
+  "jpeg",
+  "z",
+];
 
 interface Fixture {
   root: string;
@@ -220,10 +251,47 @@ function generate(cfg: RegistryBenchConfig, p: Protocol, key: SecretKey): Fixtur
       const url = `nar/${fileHash.slice("sha256:".length)}.nar.xz`;
       const deriver = drv.slice("/nix/store/".length);
       const sig = p.signDetached(key, p.narInfoFingerprint({ storePath, narHash, narSize, references }));
-      const narinfo = p.formatNarInfo({ storePath, url, compression: "xz", fileHash, fileSize, narHash, narSize, references, deriver, system: null, sigs: [sig], ca: null });
+      const narinfo = p.formatNarInfo({
+        storePath,
+        url,
+        compression: "xz",
+        fileHash,
+        fileSize,
+        narHash,
+        narSize,
+        references,
+        deriver,
+        system: null,
+        sigs: [sig],
+        ca: null,
+      });
       const createdAt = at + paths.length;
-      paths.push({ hashPart: h, storePath, narHash, narSize, fileHash, fileSize, compression: "xz", url, references, deriver, sigs: [sig], narinfo, createdAt });
-      builds.push({ id, version, rev, system: SYSTEM, configHash: CONFIG_HASH, config: CONFIG_JSON, drv, outputs: { out: storePath }, createdAt });
+      paths.push({
+        hashPart: h,
+        storePath,
+        narHash,
+        narSize,
+        fileHash,
+        fileSize,
+        compression: "xz",
+        url,
+        references,
+        deriver,
+        sigs: [sig],
+        narinfo,
+        createdAt,
+      });
+      builds.push({
+        id,
+        version,
+        rev,
+        system: SYSTEM,
+        configHash: CONFIG_HASH,
+        config: CONFIG_JSON,
+        drv,
+        outputs: { out: storePath },
+        createdAt,
+      });
     }
   }
   return { root, atoms, versions, paths, builds };
@@ -278,7 +346,8 @@ async function ensureFixture(cfg: RegistryBenchConfig, p: Protocol, scratch: str
   // Fixtures of an older generator or database module go (each holds a database of up to ~100 MB); other sizes stay.
   const dbTag = cacheKey.slice(cacheKey.lastIndexOf("-db"));
   for (const old of existsSync(join(OUT_DIR, "registry")) ? readdirSync(join(OUT_DIR, "registry")) : []) {
-    if (!old.startsWith(`v${GENERATOR_VERSION}-`) || !old.endsWith(dbTag)) rmSync(join(OUT_DIR, "registry", old), { recursive: true, force: true });
+    if (!old.startsWith(`v${GENERATOR_VERSION}-`) || !old.endsWith(dbTag))
+      rmSync(join(OUT_DIR, "registry", old), { recursive: true, force: true });
   }
   rmSync(dir, { recursive: true, force: true });
   ensureDir(dir);
@@ -295,7 +364,9 @@ async function ensureFixture(cfg: RegistryBenchConfig, p: Protocol, scratch: str
   try {
     await load(db, fx, 1);
     if ((await db.countPaths()) !== fx.paths.length || (await db.countBuilds()) !== fx.builds.length) {
-      throw new BenchError(`SQLite fixture: ${await db.countPaths()} paths and ${await db.countBuilds()} builds after loading ${fx.paths.length} and ${fx.builds.length}`);
+      throw new BenchError(
+        `SQLite fixture: ${await db.countPaths()} paths and ${await db.countBuilds()} builds after loading ${fx.paths.length} and ${fx.builds.length}`,
+      );
     }
   } finally {
     await db.close();
@@ -319,7 +390,10 @@ interface RegistryProcess {
 
 async function startRegistryProcess(dataDir: string, db: string, narinfoCacheSize?: number): Promise<RegistryProcess> {
   const self = fileURLToPath(import.meta.url);
-  const child: ChildProcess = spawn(process.execPath, [self, "--serve", JSON.stringify({ dataDir, db, narinfoCacheSize })], { env: benchEnv(), stdio: ["ignore", "pipe", "pipe"] });
+  const child: ChildProcess = spawn(process.execPath, [self, "--serve", JSON.stringify({ dataDir, db, narinfoCacheSize })], {
+    env: benchEnv(),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let err = "";
   child.stderr!.on("data", (b: Buffer) => (err = (err + b.toString()).slice(-8000)));
   const line = await new Promise<string>((resolvePromise, reject) => {
@@ -461,12 +535,35 @@ interface WrkResult {
   serverCpu: number;
 }
 
-async function wrk(cfg: RegistryBenchConfig, script: string, pathsFile: string, url: string, seconds: number, seed: number, serverPids: readonly number[]): Promise<WrkResult> {
+async function wrk(
+  cfg: RegistryBenchConfig,
+  script: string,
+  pathsFile: string,
+  url: string,
+  seconds: number,
+  seed: number,
+  serverPids: readonly number[],
+): Promise<WrkResult> {
   const cpu0 = cpuSnapshot(serverPids);
   const t0 = Date.now();
   const r = await run(
     "wrk",
-    ["-t", String(cfg.threads), "-c", String(cfg.connections), "-d", `${seconds}s`, "--timeout", "5s", "-s", script, url, "--", pathsFile, String(seed)],
+    [
+      "-t",
+      String(cfg.threads),
+      "-c",
+      String(cfg.connections),
+      "-d",
+      `${seconds}s`,
+      "--timeout",
+      "5s",
+      "-s",
+      script,
+      url,
+      "--",
+      pathsFile,
+      String(seed),
+    ],
     { env: benchEnv(), check: false, timeoutMs: (seconds + 60) * 1000 },
   );
   const wall = (Date.now() - t0) / 1000;
@@ -476,7 +573,10 @@ async function wrk(cfg: RegistryBenchConfig, script: string, pathsFile: string, 
   if (!line) throw new BenchError(`wrk printed no summary: ${r.stdout.trim()} ${r.stderr.trim()}`);
   const s = JSON.parse(line) as Omit<WrkResult, "rps" | "serverCpu">;
   const errors = s.connect + s.read + s.write + s.status + s.timeout;
-  if (errors > 0) throw new BenchError(`wrk against ${url}: ${s.requests} requests with errors connect ${s.connect}, read ${s.read}, write ${s.write}, non-2xx ${s.status}, timeout ${s.timeout}`);
+  if (errors > 0)
+    throw new BenchError(
+      `wrk against ${url}: ${s.requests} requests with errors connect ${s.connect}, read ${s.read}, write ${s.write}, non-2xx ${s.status}, timeout ${s.timeout}`,
+    );
   if (s.requests === 0) throw new BenchError(`wrk against ${url} completed no request`);
   return { ...s, rps: s.requests / (s.durationUs / 1e6), serverCpu: cpu };
 }
@@ -510,14 +610,18 @@ async function checkServers(targets: readonly Target[], fx: Fixture, p: Protocol
       const res = await fetch(`${t.url}/${row.hashPart}.narinfo`);
       const body = await res.text();
       if (res.status !== 200 || body !== row.narinfo) {
-        throw new BenchError(`${t.name}: GET /${row.hashPart}.narinfo answered ${res.status} with ${JSON.stringify(body.slice(0, 300))}; expected the stored narinfo ${JSON.stringify(row.narinfo.slice(0, 300))}`);
+        throw new BenchError(
+          `${t.name}: GET /${row.hashPart}.narinfo answered ${res.status} with ${JSON.stringify(body.slice(0, 300))}; expected the stored narinfo ${JSON.stringify(row.narinfo.slice(0, 300))}`,
+        );
       }
       const type = res.headers.get("content-type") ?? "";
-      if (!type.startsWith("text/x-nix-narinfo")) throw new BenchError(`${t.name}: narinfo served as ${JSON.stringify(type)}, not text/x-nix-narinfo`);
+      if (!type.startsWith("text/x-nix-narinfo"))
+        throw new BenchError(`${t.name}: narinfo served as ${JSON.stringify(type)}, not text/x-nix-narinfo`);
     }
     if (i < 20) {
       const fp = p.narInfoFingerprint(row);
-      if (!p.verifyDetached([pub], fp, row.sigs[0]!)) throw new BenchError(`the signature of ${row.storePath} does not verify with the registry's key ${publicKey}`);
+      if (!p.verifyDetached([pub], fp, row.sigs[0]!))
+        throw new BenchError(`the signature of ${row.storePath} does not verify with the registry's key ${publicKey}`);
     }
   }
   for (const t of targets.filter((x) => x.name !== "nginx")) {
@@ -543,7 +647,8 @@ interface NarinfoResult {
 }
 
 async function benchNarinfo(cfg: RegistryBenchConfig, scratch: string): Promise<NarinfoResult> {
-  for (const tool of ["wrk", "nginx"]) if (!findTool(tool)) throw new BenchError(`${tool} is not installed (Debian: apt-get install wrk nginx-light)`);
+  for (const tool of ["wrk", "nginx"])
+    if (!findTool(tool)) throw new BenchError(`${tool} is not installed (Debian: apt-get install wrk nginx-light)`);
   const p = await loadProtocol();
   const fixture = await ensureFixture(cfg, p, scratch);
   const { fx, key } = fixture;
@@ -577,7 +682,8 @@ async function benchNarinfo(cfg: RegistryBenchConfig, scratch: string): Promise<
 
     // SQLite: a copy of the cached database (both SQLite registries share it: WAL, readers only).
     const sqliteDir = ensureDir(join(scratch, "sqlite"));
-    for (const suffix of ["", "-wal", "-shm"]) if (existsSync(fixture.sqlite + suffix)) copyFileSync(fixture.sqlite + suffix, join(sqliteDir, "registry.sqlite" + suffix));
+    for (const suffix of ["", "-wal", "-shm"])
+      if (existsSync(fixture.sqlite + suffix)) copyFileSync(fixture.sqlite + suffix, join(sqliteDir, "registry.sqlite" + suffix));
     const sqliteUrl = `sqlite:${join(sqliteDir, "registry.sqlite")}`;
 
     // PostgreSQL: a throwaway server, loaded through RegistryDb (16 inserts in flight).
@@ -588,7 +694,8 @@ async function benchNarinfo(cfg: RegistryBenchConfig, scratch: string): Promise<
     try {
       await load(pgDb, fx, 16);
       const [np, nb] = [await pgDb.countPaths(), await pgDb.countBuilds()];
-      if (np !== fx.paths.length || nb !== fx.builds.length) throw new BenchError(`PostgreSQL: ${np} paths and ${nb} builds after loading ${fx.paths.length} and ${fx.builds.length}`);
+      if (np !== fx.paths.length || nb !== fx.builds.length)
+        throw new BenchError(`PostgreSQL: ${np} paths and ${nb} builds after loading ${fx.paths.length} and ${fx.builds.length}`);
     } finally {
       await pgDb.close();
     }
@@ -602,7 +709,10 @@ async function benchNarinfo(cfg: RegistryBenchConfig, scratch: string): Promise<
       const isPg = v.db === "PostgreSQL";
       const reg = await startRegistryProcess(dataDir(v.name), isPg ? pg.url : sqliteUrl, v.cached ? undefined : 0);
       stops.push(() => reg.stop());
-      if (reg.publicKey !== publicKey) throw new BenchError(`the ${v.name} registry signs with ${reg.publicKey}, not the fixture's key ${publicKey} (it did not use <data>/signing-key.sec)`);
+      if (reg.publicKey !== publicKey)
+        throw new BenchError(
+          `the ${v.name} registry signs with ${reg.publicKey}, not the fixture's key ${publicKey} (it did not use <data>/signing-key.sec)`,
+        );
       targets.push({ name: v.name, url: reg.url, pids: isPg ? [reg.pid, postmaster] : [reg.pid], cached: v.cached });
     }
     await checkServers(targets, fx, p, publicKey, new Rng(cfg.seed + 99));
@@ -641,7 +751,9 @@ async function benchNarinfo(cfg: RegistryBenchConfig, scratch: string): Promise<
       for (const t of order) {
         const w = await wrk(cfg, script, pathsFile, t.url, cfg.durationSec, r + 2, t.pids);
         results[t.name].push(w);
-        log(`registry: ${t.name} run ${r + 1}/${cfg.runs}: ${Math.round(w.rps)} req/s, p50 ${(w.p50 / 1000).toFixed(2)} ms, p99 ${(w.p99 / 1000).toFixed(2)} ms, server ${w.serverCpu.toFixed(2)} CPU`);
+        log(
+          `registry: ${t.name} run ${r + 1}/${cfg.runs}: ${Math.round(w.rps)} req/s, p50 ${(w.p50 / 1000).toFixed(2)} ms, p99 ${(w.p99 / 1000).toFixed(2)} ms, server ${w.serverCpu.toFixed(2)} CPU`,
+        );
       }
     }
     const hitRatio: Record<string, number> = {};
@@ -758,12 +870,22 @@ async function benchGet(cfg: RegistryBenchConfig, scratch: string): Promise<GetR
   if (missing) throw new BenchError(missing);
   for (const tool of ["nix-build", "nix-store"]) if (!findTool(tool)) throw new BenchError(`${tool} is not installed`);
   const dir = ensureDir(join(scratch, "get"));
-  const env = benchEnv({ NIX_CONFIG, HOME: dir, XDG_CONFIG_HOME: join(dir, "config"), XDG_CACHE_HOME: join(dir, "cache"), CPR_CACHE_DIR: join(dir, "cpr-cache"), TMPDIR: dir });
+  const env = benchEnv({
+    NIX_CONFIG,
+    HOME: dir,
+    XDG_CONFIG_HOME: join(dir, "config"),
+    XDG_CACHE_HOME: join(dir, "cache"),
+    CPR_CACHE_DIR: join(dir, "cpr-cache"),
+    TMPDIR: dir,
+  });
   // The set: one atom `payload`, published by cpr to a bare remote.
   const src = ensureDir(join(dir, "set"));
   const remote = join(dir, "set.git");
   mkdirSync(join(src, "payload"), { recursive: true });
-  writeFileSync(join(src, "payload", "atom.toml"), `[package]\nlabel = "payload"\nversion = "1.0.0"\n\n[compose.as]\nnix = "default.nix"\n`);
+  writeFileSync(
+    join(src, "payload", "atom.toml"),
+    `[package]\nlabel = "payload"\nversion = "1.0.0"\n\n[compose.as]\nnix = "default.nix"\n`,
+  );
   writeFileSync(join(src, "payload", "default.nix"), payloadNix(cfg.workMiB));
   await git(src, ["init", "-q", "-b", "main"], { env });
   // A composed atom is published with its lock (docs/formats.md §12); the default locker needs no network.
@@ -779,7 +901,10 @@ async function benchGet(cfg: RegistryBenchConfig, scratch: string): Promise<GetR
   const data = ensureDir(join(dir, "registry"));
   const dbUrl = `sqlite:${join(data, "registry.sqlite")}`;
   const self = fileURLToPath(import.meta.url);
-  const child = spawn(process.execPath, [self, "--serve", JSON.stringify({ dataDir: data, db: dbUrl, sets: [remote] })], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [self, "--serve", JSON.stringify({ dataDir: data, db: dbUrl, sets: [remote] })], {
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let err = "";
   child.stderr!.on("data", (b: Buffer) => (err = (err + b.toString()).slice(-8000)));
   const info = await new Promise<{ url: string; publicKey: string }>((resolvePromise, reject) => {
@@ -791,10 +916,18 @@ async function benchGet(cfg: RegistryBenchConfig, scratch: string): Promise<GetR
     child.on("exit", (code) => reject(new BenchError(`the registry exited (${code}): ${err}`)));
   });
   try {
-    const token = (await run(CPR_BIN, ["registry", "token", "create", "--data", data, "--db", dbUrl, "--set", root], { env })).stdout.trim().split("\n").pop()!.trim();
+    const token = (await run(CPR_BIN, ["registry", "token", "create", "--data", data, "--db", dbUrl, "--set", root], { env })).stdout
+      .trim()
+      .split("\n")
+      .pop()!
+      .trim();
     const uri = `${remote}::payload@=1.0.0`;
     // Build once (into the machine's store) and push.
-    const built = await run(CPR_BIN, ["build", uri, "--push", info.url, "--token", token, "--json"], { cwd: dir, env, timeoutMs: 30 * 60_000 });
+    const built = await run(CPR_BIN, ["build", uri, "--push", info.url, "--token", token, "--json"], {
+      cwd: dir,
+      env,
+      timeoutMs: 30 * 60_000,
+    });
     const out = (JSON.parse(built.stdout) as { outputs: { out: string } }).outputs.out;
     log(`registry get: built and pushed ${out} in ${fmtMs(built.ms)}`);
     const expr = join(src, "payload", "default.nix");
@@ -812,14 +945,25 @@ async function benchGet(cfg: RegistryBenchConfig, scratch: string): Promise<GetR
         mkdirSync(store, { recursive: true });
         try {
           if (which === "get") {
-            const r = await run(CPR_BIN, ["get", uri, "--registry", info.url, "--key", info.publicKey, ...storeArgs(store), "--no-out-link", "--json"], { cwd: dir, env, timeoutMs: 30 * 60_000 });
-            const got = (JSON.parse(r.stdout) as { outputs?: { out: string }; path?: string }).outputs?.out ?? (JSON.parse(r.stdout) as { path?: string }).path;
+            const r = await run(
+              CPR_BIN,
+              ["get", uri, "--registry", info.url, "--key", info.publicKey, ...storeArgs(store), "--no-out-link", "--json"],
+              { cwd: dir, env, timeoutMs: 30 * 60_000 },
+            );
+            const got =
+              (JSON.parse(r.stdout) as { outputs?: { out: string }; path?: string }).outputs?.out ??
+              (JSON.parse(r.stdout) as { path?: string }).path;
             if (got !== out) throw new BenchError(`cpr get realised ${got}, cpr build built ${out}`);
-            if (!existsSync(join(store, out, "share", "index.txt"))) throw new BenchError(`cpr get: ${out} is not in the throwaway store ${store}`);
+            if (!existsSync(join(store, out, "share", "index.txt")))
+              throw new BenchError(`cpr get: ${out} is not in the throwaway store ${store}`);
             getMs.push(r.ms);
             log(`registry get: cpr get ${fmtMs(r.ms)}`);
           } else {
-            const r = await run("nix-build", [expr, "--no-out-link", ...storeArgs(store), ...chrootPaths], { cwd: dir, env, timeoutMs: 30 * 60_000 });
+            const r = await run("nix-build", [expr, "--no-out-link", ...storeArgs(store), ...chrootPaths], {
+              cwd: dir,
+              env,
+              timeoutMs: 30 * 60_000,
+            });
             const path = r.stdout.trim().split("\n").pop();
             if (path !== out) throw new BenchError(`nix-build built ${path}, cpr build ${out}: not the same derivation`);
             buildMs.push(r.ms);
@@ -862,7 +1006,9 @@ function makeWritable(path: string): void {
 
 // ---------------------------------------------------------------------------------------------------------------
 
-export async function benchRegistry(cfg: RegistryBenchConfig): Promise<{ figures: RegistryFigure[]; details: Record<string, unknown>; errors: string[] }> {
+export async function benchRegistry(
+  cfg: RegistryBenchConfig,
+): Promise<{ figures: RegistryFigure[]; details: Record<string, unknown>; errors: string[] }> {
   const scratch = mkdtempSync(join(scratchRoot(), "registry-"));
   chmodSync(scratch, 0o755);
   const figures: RegistryFigure[] = [];
@@ -877,7 +1023,16 @@ export async function benchRegistry(cfg: RegistryBenchConfig): Promise<{ figures
       } catch (e) {
         const msg = e instanceof Error ? e.message : String(e);
         errors.push(`registry narinfo: ${msg}`);
-        figures.push({ id: "registry.narinfo.sqlite.rps", title: "narinfo throughput, cpr serve", unit: "req/s", baselineName: "nginx", ratioKind: "cost", target: { op: ">=", value: 0.5 }, samples: { cpr: [], baseline: [] }, error: msg });
+        figures.push({
+          id: "registry.narinfo.sqlite.rps",
+          title: "narinfo throughput, cpr serve",
+          unit: "req/s",
+          baselineName: "nginx",
+          ratioKind: "cost",
+          target: { op: ">=", value: 0.5 },
+          samples: { cpr: [], baseline: [] },
+          error: msg,
+        });
       }
     }
     if (cfg.parts.has("get")) {
@@ -888,7 +1043,16 @@ export async function benchRegistry(cfg: RegistryBenchConfig): Promise<{ figures
       } catch (e) {
         const msg = e instanceof Error ? e.message : String(e);
         errors.push(`registry get: ${msg}`);
-        figures.push({ id: "registry.get.time", title: "cpr get of a built package vs nix-build from source: time", unit: "ms", baselineName: "nix-build", ratioKind: "speedup", target: null, samples: { cpr: [], baseline: [] }, error: msg });
+        figures.push({
+          id: "registry.get.time",
+          title: "cpr get of a built package vs nix-build from source: time",
+          unit: "ms",
+          baselineName: "nix-build",
+          ratioKind: "speedup",
+          target: null,
+          samples: { cpr: [], baseline: [] },
+          error: msg,
+        });
       }
     }
     return { figures, details, errors };
@@ -912,7 +1076,8 @@ function fmtValue(unit: RegistryFigure["unit"], v: number): string {
 export function registryPass(f: RegistryFigure): boolean | null {
   const v = f.samples.cpr.length ? median(f.samples.cpr) : NaN;
   const b = f.samples.baseline.length ? median(f.samples.baseline) : NaN;
-  if (f.absoluteTarget) return Number.isNaN(v) ? null : f.absoluteTarget.op === "<" ? v < f.absoluteTarget.value : v <= f.absoluteTarget.value;
+  if (f.absoluteTarget)
+    return Number.isNaN(v) ? null : f.absoluteTarget.op === "<" ? v < f.absoluteTarget.value : v <= f.absoluteTarget.value;
   if (!f.target) return null;
   const ratio = f.ratioKind === "cost" ? v / b : b / v;
   if (!Number.isFinite(ratio)) return null;
@@ -925,7 +1090,11 @@ function row(f: RegistryFigure): string[] {
   const ratio = f.ratioKind === "cost" ? v / b : b / v;
   const ok = Number.isFinite(ratio);
   const how = f.ratioLabel ?? (f.ratioKind === "cost" ? "cpr ÷ baseline" : "baseline ÷ cpr");
-  const target = f.absoluteTarget ? f.absoluteTarget.text : f.target === null ? "info" : `${f.target.op === "<=" ? "≤" : "≥"} ${f.target.value}×`;
+  const target = f.absoluteTarget
+    ? f.absoluteTarget.text
+    : f.target === null
+      ? "info"
+      : `${f.target.op === "<=" ? "≤" : "≥"} ${f.target.value}×`;
   const pass = registryPass(f);
   const mark = f.error ? "✗ error" : pass === null ? "" : pass ? "✓ pass" : "✗ miss";
   return [

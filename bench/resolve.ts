@@ -18,7 +18,23 @@ import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, readdirSync, statSync, lstatSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { benchEnv, BENCH_DIR, BenchError, CPR_BIN, envInt, findTool, fmtBytes, fmtMs, git, log, median, run, scratchRoot, rewriteReadmeSection, figuresSection } from "./lib.js";
+import {
+  benchEnv,
+  BENCH_DIR,
+  BenchError,
+  CPR_BIN,
+  envInt,
+  findTool,
+  fmtBytes,
+  fmtMs,
+  git,
+  log,
+  median,
+  run,
+  scratchRoot,
+  rewriteReadmeSection,
+  figuresSection,
+} from "./lib.js";
 import { Relay } from "./relay.js";
 import { startGitDaemon } from "./servers.js";
 
@@ -108,12 +124,20 @@ export function atomManifest(label: string, version: string, deps: readonly Node
 }
 
 /** One bare set repository, written with one `git fast-import` and one `update-ref --stdin`. */
-export async function makeRepo(dir: string, r: number, cfg: ResolveBenchConfig, labels: readonly { label: string; deps: readonly Node[] }[], repoUrl: (r: number) => string): Promise<void> {
+export async function makeRepo(
+  dir: string,
+  r: number,
+  cfg: ResolveBenchConfig,
+  labels: readonly { label: string; deps: readonly Node[] }[],
+  repoUrl: (r: number) => string,
+): Promise<void> {
   await git(dir, ["init", "-q", "--bare", "."]);
   const parts: string[] = [];
   const who = "Bench <bench@example.org> 1700000000 +0000";
   const data = (s: string) => `data ${Buffer.byteLength(s)}\n${s}\n`;
-  parts.push(`blob\nmark :1\n${data(`set ${r}\n`)}commit refs/heads/main\nmark :2\ncommitter ${who}\n${data(`set ${r}`)}M 100644 :1 README\n\n`);
+  parts.push(
+    `blob\nmark :1\n${data(`set ${r}\n`)}commit refs/heads/main\nmark :2\ncommitter ${who}\n${data(`set ${r}`)}M 100644 :1 README\n\n`,
+  );
   let mark = 3;
   const marks: { label: string; version: string; blob: number; commit: number }[] = [];
   for (const { label, deps } of labels) {
@@ -122,7 +146,9 @@ export async function makeRepo(dir: string, r: number, cfg: ResolveBenchConfig, 
       const blob = mark++;
       const commit = mark++;
       parts.push(`blob\nmark :${blob}\n${data(atomManifest(label, version, deps, repoUrl))}`);
-      parts.push(`commit refs/eka/atoms/${label}/${version}\nmark :${commit}\ncommitter ${who}\n${data(`publish(${label}): ${version}`)}M 100644 :${blob} atom.toml\nM 100644 inline default.nix\n${data(`{ }: "${label}-${version}"`)}M 100644 inline src.nix\n${data(atomSource(label))}\n`);
+      parts.push(
+        `commit refs/eka/atoms/${label}/${version}\nmark :${commit}\ncommitter ${who}\n${data(`publish(${label}): ${version}`)}M 100644 :${blob} atom.toml\nM 100644 inline default.nix\n${data(`{ }: "${label}-${version}"`)}M 100644 inline src.nix\n${data(atomSource(label))}\n`,
+      );
       marks.push({ label, version, blob, commit });
     }
   }
@@ -149,7 +175,12 @@ export async function makeRepo(dir: string, r: number, cfg: ResolveBenchConfig, 
 }
 
 /** The same graph as flakes: one git repository per set, one flake directory per atom (all A of them). */
-async function makeFlakes(base: string, cfg: ResolveBenchConfig, perRepo: readonly { label: string; deps: readonly Node[] }[][], nodes: readonly Node[]): Promise<string> {
+async function makeFlakes(
+  base: string,
+  cfg: ResolveBenchConfig,
+  perRepo: readonly { label: string; deps: readonly Node[] }[][],
+  nodes: readonly Node[],
+): Promise<string> {
   const flakeUrl = (n: Node) => `git+file://${join(base, `r${n.repo}`)}?dir=${n.label}`;
   for (let r = 0; r < cfg.repos; r++) {
     const dir = join(base, `r${r}`);
@@ -168,7 +199,10 @@ async function makeFlakes(base: string, cfg: ResolveBenchConfig, perRepo: readon
   const root = join(base, "app");
   mkdirSync(root, { recursive: true });
   const direct = nodes.filter((n) => n.level === 1);
-  writeFileSync(join(root, "flake.nix"), `{\n  inputs = {\n${direct.map((d) => `    ${d.label}.url = "${flakeUrl(d)}";\n`).join("")}  };\n  outputs = { self, ... }: { };\n}\n`);
+  writeFileSync(
+    join(root, "flake.nix"),
+    `{\n  inputs = {\n${direct.map((d) => `    ${d.label}.url = "${flakeUrl(d)}";\n`).join("")}  };\n  outputs = { self, ... }: { };\n}\n`,
+  );
   await git(root, ["init", "-q", "-b", "main"]);
   await git(root, ["add", "-A"]);
   await git(root, ["commit", "-q", "-m", "app"]);
@@ -223,11 +257,13 @@ export async function benchResolve(cfg: ResolveBenchConfig): Promise<{ figures: 
       perRepo.push(own);
     }
     const t0 = Date.now();
-    await Promise.all(perRepo.map((labels, r) => {
-      const dir = join(served, `r${r}.git`);
-      mkdirSync(dir, { recursive: true });
-      return makeRepo(dir, r, cfg, labels, repoUrl);
-    }));
+    await Promise.all(
+      perRepo.map((labels, r) => {
+        const dir = join(served, `r${r}.git`);
+        mkdirSync(dir, { recursive: true });
+        return makeRepo(dir, r, cfg, labels, repoUrl);
+      }),
+    );
     log(`resolve: generated ${cfg.repos} repositories × ${cfg.atoms} atoms × ${cfg.versions} versions in ${fmtMs(Date.now() - t0)}`);
 
     // The root project.
@@ -248,7 +284,13 @@ export async function benchResolve(cfg: ResolveBenchConfig): Promise<{ figures: 
       const r = await run(CPR_BIN, ["resolve", "--json"], { cwd: appDir, env, timeoutMs: 600_000 });
       const after = relay.stats();
       const out = JSON.parse(r.stdout) as { status: string; atoms: unknown[]; network: { roundTrips: number; connections: number } };
-      return { ms: r.ms, received: after.received - before.received, sent: after.sent - before.sent, connections: after.connections - before.connections, out };
+      return {
+        ms: r.ms,
+        received: after.received - before.received,
+        sent: after.sent - before.sent,
+        connections: after.connections - before.connections,
+        out,
+      };
     };
     const cold: Awaited<ReturnType<typeof resolveOnce>>[] = [];
     const warm: Awaited<ReturnType<typeof resolveOnce>>[] = [];
@@ -257,9 +299,12 @@ export async function benchResolve(cfg: ResolveBenchConfig): Promise<{ figures: 
       rmSync(cache, { recursive: true, force: true });
       rmSync(lockFile, { force: true });
       const c = await resolveOnce();
-      if (c.out.atoms.length !== nodes.length) throw new BenchError(`cold resolve locked ${c.out.atoms.length} atoms, expected ${nodes.length}`);
+      if (c.out.atoms.length !== nodes.length)
+        throw new BenchError(`cold resolve locked ${c.out.atoms.length} atoms, expected ${nodes.length}`);
       cold.push(c);
-      log(`resolve cold: ${fmtMs(c.ms)}, ${fmtBytes(c.received)} received, ${c.connections} connections, ${c.out.network.roundTrips} round trips`);
+      log(
+        `resolve cold: ${fmtMs(c.ms)}, ${fmtBytes(c.received)} received, ${c.connections} connections, ${c.out.network.roundTrips} round trips`,
+      );
       const lockText = readFileSync(lockFile, "utf8");
       rmSync(lockFile);
       const w = await resolveOnce();
@@ -267,11 +312,18 @@ export async function benchResolve(cfg: ResolveBenchConfig): Promise<{ figures: 
       warm.push(w);
       log(`resolve warm: ${fmtMs(w.ms)}, ${w.connections} connections`);
       const n = await resolveOnce();
-      if (n.out.status !== "unchanged" || n.connections !== 0) throw new BenchError(`no-op resolve: status ${n.out.status}, ${n.connections} connection(s)`);
+      if (n.out.status !== "unchanged" || n.connections !== 0)
+        throw new BenchError(`no-op resolve: status ${n.out.status}, ${n.connections} connection(s)`);
       noop.push(n);
       log(`resolve no-op: ${fmtMs(n.ms)}, ${n.connections} connections`);
     }
-    details.cold = cold.map((c) => ({ ms: c.ms, received: c.received, sent: c.sent, connections: c.connections, roundTrips: c.out.network.roundTrips }));
+    details.cold = cold.map((c) => ({
+      ms: c.ms,
+      received: c.received,
+      sent: c.sent,
+      connections: c.connections,
+      roundTrips: c.out.network.roundTrips,
+    }));
     details.warm = warm.map((c) => ({ ms: c.ms, connections: c.connections }));
     details.noop = noop.map((c) => ({ ms: c.ms, connections: c.connections }));
 
@@ -294,7 +346,11 @@ export async function benchResolve(cfg: ResolveBenchConfig): Promise<{ figures: 
           NIX_CONFIG: "build-users-group =\nsubstituters =\nexperimental-features = nix-command flakes",
         });
         rmSync(join(appFlake, "flake.lock"), { force: true });
-        const r = await run("nix", ["--extra-experimental-features", "nix-command flakes", "flake", "lock", appFlake], { env: nixEnv, check: false, timeoutMs: 1_800_000 });
+        const r = await run("nix", ["--extra-experimental-features", "nix-command flakes", "flake", "lock", appFlake], {
+          env: nixEnv,
+          check: false,
+          timeoutMs: 1_800_000,
+        });
         if (r.code !== 0) {
           nixError = `nix flake lock exited ${r.code}: ${r.stderr.trim().split("\n").slice(-3).join(" ")}`;
           break;
@@ -370,17 +426,24 @@ function fmt(f: ResolveFigure): string[] {
   const val = (x: number) => (Number.isNaN(x) ? "–" : f.unit === "ms" ? fmtMs(x) : fmtBytes(x));
   const ratio = f.ratioKind === "cost" ? v / b : b / v;
   const ok = Number.isFinite(ratio);
-  const pass = f.target === null || !ok ? "" : (f.target.op === "<=" ? ratio <= f.target.value : ratio >= f.target.value) ? "✓ pass" : "✗ miss";
+  const pass =
+    f.target === null || !ok ? "" : (f.target.op === "<=" ? ratio <= f.target.value : ratio >= f.target.value) ? "✓ pass" : "✗ miss";
   const how = f.ratioKind === "cost" ? "cpr ÷ baseline" : "baseline ÷ cpr";
   const target = f.target === null ? "info" : `${f.target.op === "<=" ? "≤" : "≥"} ${f.target.value}×`;
-  return [f.title, val(v), `${val(b)} (${f.baselineName})`, ok ? `${ratio >= 100 ? Math.round(ratio) : ratio.toFixed(2)}× (${how})` : (f.error ?? "–"), target, pass];
+  return [
+    f.title,
+    val(v),
+    `${val(b)} (${f.baselineName})`,
+    ok ? `${ratio >= 100 ? Math.round(ratio) : ratio.toFixed(2)}× (${how})` : (f.error ?? "–"),
+    target,
+    pass,
+  ];
 }
 
 export function resolveMarkdown(figures: readonly ResolveFigure[], cfg: ResolveBenchConfig, rev: string): string {
   const notes = figures.filter((f) => f.note).map((f) => `- ${f.title}: ${f.note}.`);
   return figuresSection(`at cpr ${rev}; ${cfg.reps} repetitions (median).`, figures.map(fmt), notes);
 }
-
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const args = process.argv.slice(2);

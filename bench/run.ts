@@ -71,7 +71,8 @@ function parseArgs(argv: readonly string[]): Config {
     else if (a === "--only" || a.startsWith("--only=")) {
       const v = a === "--only" ? argv[++i] : a.slice("--only=".length);
       only = new Set((v ?? "").split(",").filter(Boolean));
-      for (const s of only) if (!(SECTIONS as readonly string[]).includes(s)) throw new BenchError(`--only: unknown section ${s} (${SECTIONS.join(", ")})`);
+      for (const s of only)
+        if (!(SECTIONS as readonly string[]).includes(s)) throw new BenchError(`--only: unknown section ${s} (${SECTIONS.join(", ")})`);
     } else if (a === "-h" || a === "--help") {
       process.stdout.write(readFileSync(join(BENCH_DIR, "README.md"), "utf8").split("\n## Figures")[0] + "\n");
       process.exit(0);
@@ -127,13 +128,12 @@ interface Figure {
   error?: string;
 }
 
-function figure(
-  f: Omit<Figure, "ratio" | "pass" | "value" | "baseline"> & { value?: number | null; baseline?: number | null },
-): Figure {
+function figure(f: Omit<Figure, "ratio" | "pass" | "value" | "baseline"> & { value?: number | null; baseline?: number | null }): Figure {
   const value = f.value ?? (f.samples.cpr.length ? median(f.samples.cpr) : null);
   const baseline = f.baseline ?? (f.samples.baseline.length ? median(f.samples.baseline) : null);
   let ratio: number | null = null;
-  if (value !== null && baseline !== null && value > 0 && baseline > 0) ratio = f.ratioKind === "cost" ? value / baseline : baseline / value;
+  if (value !== null && baseline !== null && value > 0 && baseline > 0)
+    ratio = f.ratioKind === "cost" ? value / baseline : baseline / value;
   const pass = ratio === null || f.target === null ? null : f.target.op === "<=" ? ratio <= f.target.value : ratio >= f.target.value;
   return { ...f, value, baseline, ratio, pass };
 }
@@ -183,9 +183,20 @@ function countLines(s: string): number {
 }
 
 /** Run one tool's publish in `src` to `remote`; checks its own report of what it published and skipped. */
-async function publishOnce(tool: Tool, src: string, remote: string, env: NodeJS.ProcessEnv, expect: { published: number; skipped: number }): Promise<number> {
+async function publishOnce(
+  tool: Tool,
+  src: string,
+  remote: string,
+  env: NodeJS.ProcessEnv,
+  expect: { published: number; skipped: number },
+): Promise<number> {
   if (tool === "cpr") {
-    const r = await run(CPR_BIN, ["publish", "--all", "--remote", remote, "--json"], { cwd: src, env, check: false, timeoutMs: 20 * 60_000 });
+    const r = await run(CPR_BIN, ["publish", "--all", "--remote", remote, "--json"], {
+      cwd: src,
+      env,
+      check: false,
+      timeoutMs: 20 * 60_000,
+    });
     if (r.code !== 0) throw new BenchError(`cpr publish --all exited with ${r.code}\n${r.stderr.trim().slice(-3000)}`);
     const out = JSON.parse(r.stdout) as { published: unknown[]; skipped: unknown[]; failed: unknown[] };
     if (out.published.length !== expect.published || out.skipped.length !== expect.skipped || out.failed.length !== 0) {
@@ -218,7 +229,8 @@ async function publishRound(tool: Tool, set: SetInfo): Promise<PublishRound> {
 
     const fullMs = await publishOnce(tool, src, remote, env, { published: set.atoms, skipped: 0 });
     const fullRefs = await remoteRefs(remote);
-    if (countLines(fullRefs) !== 3 * set.atoms + 1) throw new BenchError(`${tool}: remote has ${countLines(fullRefs)} refs after a full publish, expected ${3 * set.atoms + 1}`);
+    if (countLines(fullRefs) !== 3 * set.atoms + 1)
+      throw new BenchError(`${tool}: remote has ${countLines(fullRefs)} refs after a full publish, expected ${3 * set.atoms + 1}`);
 
     // One atom changes (the generator's bench-next commit: version bump + file edit). Some time passes: the
     // remote (as a host would) and the local repository have packed their refs.
@@ -227,7 +239,8 @@ async function publishRound(tool: Tool, set: SetInfo): Promise<PublishRound> {
     await run("git", ["pack-refs", "--all"], { cwd: src, env });
     const incrMs = await publishOnce(tool, src, remote, env, { published: 1, skipped: set.atoms - 1 });
     const incrRefs = await remoteRefs(remote);
-    if (countLines(incrRefs) !== 3 * set.atoms + 4) throw new BenchError(`${tool}: remote has ${countLines(incrRefs)} refs after the incremental publish, expected ${3 * set.atoms + 4}`);
+    if (countLines(incrRefs) !== 3 * set.atoms + 4)
+      throw new BenchError(`${tool}: remote has ${countLines(incrRefs)} refs after the incremental publish, expected ${3 * set.atoms + 4}`);
     return { tool, fullMs, incrMs, fullRefs, incrRefs };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -265,8 +278,14 @@ async function publishSeries(set: SetInfo, reps: number, withCpr: boolean): Prom
     const c = got.get("cpr");
     const b = got.get("baseline");
     if (c && b) {
-      if (c.fullRefs !== b.fullRefs) throw new BenchError(`after the full publish of ${set.atoms} atoms, cpr's and the baseline's remotes differ: ${firstDifference(c.fullRefs, b.fullRefs)}`);
-      if (c.incrRefs !== b.incrRefs) throw new BenchError(`after the incremental publish of ${set.atoms} atoms, cpr's and the baseline's remotes differ: ${firstDifference(c.incrRefs, b.incrRefs)}`);
+      if (c.fullRefs !== b.fullRefs)
+        throw new BenchError(
+          `after the full publish of ${set.atoms} atoms, cpr's and the baseline's remotes differ: ${firstDifference(c.fullRefs, b.fullRefs)}`,
+        );
+      if (c.incrRefs !== b.incrRefs)
+        throw new BenchError(
+          `after the incremental publish of ${set.atoms} atoms, cpr's and the baseline's remotes differ: ${firstDifference(c.incrRefs, b.incrRefs)}`,
+        );
     }
   }
   return series;
@@ -293,8 +312,14 @@ async function benchPublish(cfg: Config, cprError: string | null, figures: Figur
   const cprIncr = big.cpr.map((r) => r.incrMs);
   const blFull = big.baseline.map((r) => r.fullMs);
   const blIncr = big.baseline.map((r) => r.incrMs);
-  figures.push({ ...publishFigure("publish.full", `Full publish, ${n} atoms`, "ms", cprFull, blFull, cprError ?? undefined), note: setNote });
-  figures.push({ ...publishFigure("publish.incremental", `Incremental publish (1 of ${n} atoms changed)`, "ms", cprIncr, blIncr, cprError ?? undefined), note: `remote and local refs packed before the run` });
+  figures.push({
+    ...publishFigure("publish.full", `Full publish, ${n} atoms`, "ms", cprFull, blFull, cprError ?? undefined),
+    note: setNote,
+  });
+  figures.push({
+    ...publishFigure("publish.incremental", `Incremental publish (1 of ${n} atoms changed)`, "ms", cprIncr, blIncr, cprError ?? undefined),
+    note: `remote and local refs packed before the run`,
+  });
 
   let smallSeries: PublishSeries | null = null;
   if (small) {
@@ -310,13 +335,22 @@ async function benchPublish(cfg: Config, cprError: string | null, figures: Figur
     const incr = median(big[tool].map((r) => r.incrMs));
     const smallIncr = smallSeries ? median(smallSeries[tool].map((r) => r.incrMs)) : NaN;
     const smallFull = smallSeries ? median(smallSeries[tool].map((r) => r.fullMs)) : NaN;
-    scaling[tool] = { atoms: cfg.atoms, fullMs: full, incrementalMs: incr, smallAtoms: small?.atoms ?? null, smallFullMs: smallFull, smallIncrementalMs: smallIncr };
+    scaling[tool] = {
+      atoms: cfg.atoms,
+      fullMs: full,
+      incrementalMs: incr,
+      smallAtoms: small?.atoms ?? null,
+      smallFullMs: smallFull,
+      smallIncrementalMs: smallIncr,
+    };
   }
   details.publish = {
     set: main,
     smallSet: small,
     rounds: big.cpr.concat(big.baseline).map(({ tool, fullMs, incrMs }) => ({ tool, fullMs, incrMs })),
-    smallRounds: smallSeries ? smallSeries.cpr.concat(smallSeries.baseline).map(({ tool, fullMs, incrMs }) => ({ tool, fullMs, incrMs })) : [],
+    smallRounds: smallSeries
+      ? smallSeries.cpr.concat(smallSeries.baseline).map(({ tool, fullMs, incrMs }) => ({ tool, fullMs, incrMs }))
+      : [],
     scaling,
   };
   if (withCpr) {
@@ -416,7 +450,9 @@ async function benchDiscovery(cfg: Config, cprError: string | null, figures: Fig
     servers.push(await startGitDaemon(d.root));
     servers.push(await startHttpBackend(d.root));
     const expected = new Map<string, string>();
-    for (const line of (await git(d.repo, ["for-each-ref", "--format=%(objectname) %(refname)", `refs/eka/atoms/${d.label}/`])).split("\n")) {
+    for (const line of (await git(d.repo, ["for-each-ref", "--format=%(objectname) %(refname)", `refs/eka/atoms/${d.label}/`])).split(
+      "\n",
+    )) {
       const [oid, ref] = line.split(" ");
       if (oid && ref) expected.set(ref.split("/").pop()!, oid);
     }
@@ -431,12 +467,18 @@ async function benchDiscovery(cfg: Config, cprError: string | null, figures: Fig
           tool === "cpr"
             ? await run(CPR_BIN, ["ls", url, d.label, "--json"], { cwd, env, check: false, timeoutMs: 5 * 60_000 })
             : await run("git", ["ls-remote", url, `refs/eka/atoms/${d.label}/*`], { cwd, env, check: false, timeoutMs: 5 * 60_000 });
-        if (r.code !== 0) throw new BenchError(`${tool === "cpr" ? "cpr ls" : "git ls-remote"} ${url} exited with ${r.code}\n${r.stderr.trim().slice(-2000)}`);
+        if (r.code !== 0)
+          throw new BenchError(
+            `${tool === "cpr" ? "cpr ls" : "git ls-remote"} ${url} exited with ${r.code}\n${r.stderr.trim().slice(-2000)}`,
+          );
         const listed = tool === "cpr" ? parseCprLs(r.stdout, d.label) : parseLsRemote(r.stdout, d.label);
         if (!sameListing(listed, { root: null, versions: expected })) {
-          throw new BenchError(`${tool} over ${scheme} listed ${JSON.stringify([...listed.versions])} for ${d.label}, the remote has ${JSON.stringify([...expected])}`);
+          throw new BenchError(
+            `${tool} over ${scheme} listed ${JSON.stringify([...listed.versions])} for ${d.label}, the remote has ${JSON.stringify([...expected])}`,
+          );
         }
-        if (tool === "cpr" && listed.root !== d.setRoot) throw new BenchError(`cpr ls over ${scheme} reported root ${listed.root}, the remote's refs/ekala/init is ${d.setRoot}`);
+        if (tool === "cpr" && listed.root !== d.setRoot)
+          throw new BenchError(`cpr ls over ${scheme} reported root ${listed.root}, the remote's refs/ekala/init is ${d.setRoot}`);
         await new Promise((res) => setTimeout(res, 20)); // let the relay's counters settle (FIN after the last byte)
         const s = relay?.stats();
         return { ms: r.ms, received: s?.received ?? NaN, sent: s?.sent ?? NaN };
@@ -450,7 +492,9 @@ async function benchDiscovery(cfg: Config, cprError: string | null, figures: Fig
           for (const t of r % 2 === 0 ? tools : [...tools].reverse()) {
             const m = await measure(t, url, relay);
             out[t].push(m);
-            log(`discovery ${scheme} ${relay ? "relay" : "loopback"} ${t}: ${fmtMs(m.ms)}${relay ? `, ${fmtBytes(m.received)} received` : ""}`);
+            log(
+              `discovery ${scheme} ${relay ? "relay" : "loopback"} ${t}: ${fmtMs(m.ms)}${relay ? `, ${fmtBytes(m.received)} received` : ""}`,
+            );
           }
         }
         return out;
@@ -504,7 +548,16 @@ async function benchDiscovery(cfg: Config, cprError: string | null, figures: Fig
       } catch (e) {
         const error = fail(`discovery over ${scheme}`, e);
         figures.push(
-          figure({ id: `discovery.${server.kind}.time`, title: `Discovery over ${scheme}: time`, unit: "ms", baselineName: "git ls-remote", ratioKind: "speedup", target: { op: ">=", value: 5 }, samples: { cpr: [], baseline: [] }, error }),
+          figure({
+            id: `discovery.${server.kind}.time`,
+            title: `Discovery over ${scheme}: time`,
+            unit: "ms",
+            baselineName: "git ls-remote",
+            ratioKind: "speedup",
+            target: { op: ">=", value: 5 },
+            samples: { cpr: [], baseline: [] },
+            error,
+          }),
         );
       }
     }
@@ -529,7 +582,11 @@ async function benchStartup(cfg: Config, cprError: string | null, figures: Figur
     if (hyperfine) {
       const json = join(dir, "hyperfine.json");
       const cmds = [`${node} -e 0`, ...(cprError === null ? [`${CPR_BIN} --version`] : [])];
-      await run(hyperfine, ["--shell=none", "--warmup", "3", "--runs", String(cfg.startupRuns), "--style", "none", "--export-json", json, ...cmds], { env: benchEnv() });
+      await run(
+        hyperfine,
+        ["--shell=none", "--warmup", "3", "--runs", String(cfg.startupRuns), "--style", "none", "--export-json", json, ...cmds],
+        { env: benchEnv() },
+      );
       const results = (JSON.parse(readFileSync(json, "utf8")) as { results: { command: string; times: number[] }[] }).results;
       nodeTimes = results[0]!.times.map((t) => t * 1000);
       cprTimes = results[1]?.times.map((t) => t * 1000) ?? [];
@@ -632,21 +689,41 @@ function ratioHeader(f: Figure): string {
 
 function textTable(figures: readonly Figure[]): string {
   const rows = [["figure", "cpr", "baseline", "ratio", "", "target", ""]];
-  for (const f of figures) rows.push([f.title, fmtValue(f.unit, f.value), fmtValue(f.unit, f.baseline), fmtRatio(f), `(${ratioHeader(f)})`, fmtTarget(f), mark(f)]);
+  for (const f of figures)
+    rows.push([
+      f.title,
+      fmtValue(f.unit, f.value),
+      fmtValue(f.unit, f.baseline),
+      fmtRatio(f),
+      `(${ratioHeader(f)})`,
+      fmtTarget(f),
+      mark(f),
+    ]);
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => [...r[i]!].length)));
-  return rows.map((r) => r.map((c, i) => c + " ".repeat(widths[i]! - [...c].length)).join("  ").trimEnd()).join("\n");
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c + " ".repeat(widths[i]! - [...c].length))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }
 
 function markdown(figures: readonly Figure[], m: Record<string, string | number>, cfg: Config): string {
   const lines: string[] = [];
   lines.push(`Measured ${m.date} at cpr ${m.cprCommit}${cfg.quick ? " with `--quick`" : ""}.`);
   lines.push("");
-  lines.push(`Machine: ${m.cpu}, ${m.cores} cores, ${m.ramGiB} GiB RAM; Linux ${m.kernel}; Node ${m.node}; git ${m.git}; ${m.lighttpd}; hyperfine ${m.hyperfine}; scratch space ${m.scratch}.`);
+  lines.push(
+    `Machine: ${m.cpu}, ${m.cores} cores, ${m.ramGiB} GiB RAM; Linux ${m.kernel}; Node ${m.node}; git ${m.git}; ${m.lighttpd}; hyperfine ${m.hyperfine}; scratch space ${m.scratch}.`,
+  );
   lines.push("");
   lines.push("| figure | cpr | baseline | ratio | target | |");
   lines.push("|---|---:|---:|---:|---|---|");
   for (const f of figures) {
-    lines.push(`| ${f.title} | ${fmtValue(f.unit, f.value)} | ${fmtValue(f.unit, f.baseline)} | ${fmtRatio(f)} ${f.ratio === null ? "" : `(${ratioHeader(f)})`} | ${fmtTarget(f)} | ${mark(f)} |`);
+    lines.push(
+      `| ${f.title} | ${fmtValue(f.unit, f.value)} | ${fmtValue(f.unit, f.baseline)} | ${fmtRatio(f)} ${f.ratio === null ? "" : `(${ratioHeader(f)})`} | ${fmtTarget(f)} | ${mark(f)} |`,
+    );
   }
   lines.push("");
   // One line per distinct note: the discovery figures share theirs.
@@ -655,7 +732,8 @@ function markdown(figures: readonly Figure[], m: Record<string, string | number>
     const text = `baseline ${f.baselineName}${f.note ? `; ${f.note}` : ""}${f.error ? `; **error:** ${f.error.split("\n")[0]}` : ""}`;
     notes.set(text, [...(notes.get(text) ?? []), f.title]);
   }
-  for (const [text, titles] of notes) lines.push(`- ${titles.length > 1 ? `${titles[0]} (and ${titles.length - 1} more)` : titles[0]}: ${text}.`);
+  for (const [text, titles] of notes)
+    lines.push(`- ${titles.length > 1 ? `${titles[0]} (and ${titles.length - 1} more)` : titles[0]}: ${text}.`);
   lines.push("");
   lines.push(
     `Parameters: ${cfg.atoms.toLocaleString("en-US")} atoms / ${cfg.commits} commits (scaling run at ${cfg.scaleAtoms.toLocaleString("en-US")} atoms), ` +
@@ -664,7 +742,6 @@ function markdown(figures: readonly Figure[], m: Record<string, string | number>
   );
   return lines.join("\n");
 }
-
 
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -707,7 +784,8 @@ async function main(): Promise<number> {
       const r = await f.benchFetch(fcfg);
       figures.push(...r.figures.map((x) => figure(cprError ? { ...x, error: cprError } : x)));
       details.fetch = r.details;
-      if (cfg.writeReadme) rewriteReadmeSection("fetch-figures", f.fetchMarkdown(r.figures, fcfg, await git(REPO_ROOT, ["rev-parse", "--short", "HEAD"])));
+      if (cfg.writeReadme)
+        rewriteReadmeSection("fetch-figures", f.fetchMarkdown(r.figures, fcfg, await git(REPO_ROOT, ["rev-parse", "--short", "HEAD"])));
     } catch (e) {
       fail("fetch", e);
     }
@@ -720,7 +798,11 @@ async function main(): Promise<number> {
       const out = await r.benchResolve(rcfg);
       figures.push(...out.figures.map((x) => figure(cprError ? { ...x, error: cprError } : x)));
       details.resolve = out.details;
-      if (cfg.writeReadme) rewriteReadmeSection("resolve-figures", r.resolveMarkdown(out.figures, rcfg, await git(REPO_ROOT, ["rev-parse", "--short", "HEAD"])));
+      if (cfg.writeReadme)
+        rewriteReadmeSection(
+          "resolve-figures",
+          r.resolveMarkdown(out.figures, rcfg, await git(REPO_ROOT, ["rev-parse", "--short", "HEAD"])),
+        );
     } catch (e) {
       fail("resolve", e);
     }
@@ -738,7 +820,11 @@ async function main(): Promise<number> {
       }
       for (const e of out.errors) fail("registry", e);
       details.registry = out.details;
-      if (cfg.writeReadme) rewriteReadmeSection("registry-figures", r.registryMarkdown(out.figures, rcfg, await git(REPO_ROOT, ["rev-parse", "--short", "HEAD"])));
+      if (cfg.writeReadme)
+        rewriteReadmeSection(
+          "registry-figures",
+          r.registryMarkdown(out.figures, rcfg, await git(REPO_ROOT, ["rev-parse", "--short", "HEAD"])),
+        );
     } catch (e) {
       fail("registry", e);
     }
@@ -752,7 +838,8 @@ async function main(): Promise<number> {
   process.stdout.write(`results: ${join(OUT_DIR, "results.json")} (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
   if (cfg.writeReadme) {
     const main = figures.filter((f) => MAIN_SECTIONS.includes(f.id.split(".")[0]!));
-    if (!MAIN_SECTIONS.every((s) => cfg.only.has(s))) log("not rewriting the main figures of bench/README.md: --only left out publish, discovery or startup");
+    if (!MAIN_SECTIONS.every((s) => cfg.only.has(s)))
+      log("not rewriting the main figures of bench/README.md: --only left out publish, discovery or startup");
     else rewriteReadmeSection("figures", markdown(main, m, cfg));
   }
   if (errors.length) {

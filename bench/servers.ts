@@ -5,7 +5,13 @@
  */
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { freePort, startGitDaemon as startTestGitDaemon, startHttpBackend as startTestHttpBackend, startListening, type TestServer } from "../test/support/servers.js";
+import {
+  freePort,
+  startGitDaemon as startTestGitDaemon,
+  startHttpBackend as startTestHttpBackend,
+  startListening,
+  type TestServer,
+} from "../test/support/servers.js";
 import { launchPostgres, postgresBinDir, PostgresUnavailable } from "../test/support/postgres.js";
 import { benchEnv, BenchError, ensureDir, findTool, run } from "./lib.js";
 

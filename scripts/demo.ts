@@ -107,11 +107,13 @@ async function main(): Promise<void> {
 
   say("Publish every atom: one orphan commit each, reusing the atom's existing tree, in one atomic push. An atom that is");
   process.stdout.write("# evaluated needs its atom.lock in its tree (consumers read each atom's own lock): hello has none yet. A run is\n");
-  process.stdout.write("# all-or-nothing, so nothing is pushed; the three atoms whose locks are committed can be published on their own.\n");
+  process.stdout.write(
+    "# all-or-nothing, so nothing is pushed; the three atoms whose locks are committed can be published on their own.\n",
+  );
   step(["publish", "--all"], { expectFail: true });
   step(["publish", "lib/greet", "pkgs/cowsay", "tools/fmt"]);
-  say("hello depends on greet from its own set (\"::\"). Consumers fetch greet from a mirror of that set, so name the set's");
-  process.stdout.write("# remote beside \"::\" in hello's [package.sets], lock the published greet with cpr resolve, commit, and publish\n");
+  say('hello depends on greet from its own set ("::"). Consumers fetch greet from a mirror of that set, so name the set\'s');
+  process.stdout.write('# remote beside "::" in hello\'s [package.sets], lock the published greet with cpr resolve, commit, and publish\n');
   process.stdout.write("# again: only hello is new.\n");
   const helloToml = join(work, "pkgs/hello/atom.toml");
   writeFileSync(helloToml, readFileSync(helloToml, "utf8").replace('demo = "::"', `demo = ["::", ${JSON.stringify(remote)}]`));
@@ -149,7 +151,10 @@ async function main(): Promise<void> {
   step(["ls", "origin", "hello"]);
 
   say("Versions are immutable: changing an atom without bumping its version is refused, and nothing is pushed.");
-  writeFileSync(join(work, "pkgs/cowsay/default.nix"), readFileSync(join(work, "pkgs/cowsay/default.nix"), "utf8").replace("echo moo", "echo moo!"));
+  writeFileSync(
+    join(work, "pkgs/cowsay/default.nix"),
+    readFileSync(join(work, "pkgs/cowsay/default.nix"), "utf8").replace("echo moo", "echo moo!"),
+  );
   quiet("git", ["commit", "-q", "-am", "cowsay: change without a bump"]);
   step(["publish", "pkgs/cowsay"], { expectFail: true });
 
@@ -200,10 +205,14 @@ function dependencyDemo(): void {
     const r = spawnSync(process.execPath, [cpr, ...args], { cwd: appDir, env: depEnv, stdio: ["ignore", "inherit", "inherit"] });
     if (r.status !== 0) throw new Error(`demo step 'cpr ${args.join(" ")}' exited ${r.status}`);
   };
-  say(`Another set (${appRepo}) depends on hello from the demo set: add records the set and ^<resolved> in atom.toml, and locks the whole graph.`);
+  say(
+    `Another set (${appRepo}) depends on hello from the demo set: add records the set and ^<resolved> in atom.toml, and locks the whole graph.`,
+  );
   run(["add", "../../remote.git::hello", "--set", "demo"]);
   show("cat", ["atom.toml"], appDir);
-  say("hello's own dependency (greet) came from its published manifest blob, fetched alone into the cache. The lock already satisfies the manifest, so this opens no connection:");
+  say(
+    "hello's own dependency (greet) came from its published manifest blob, fetched alone into the cache. The lock already satisfies the manifest, so this opens no connection:",
+  );
   run(["resolve", "--locked"]);
   say("The locked graph, and why greet is in it (no network):");
   run(["tree"]);
@@ -236,7 +245,12 @@ async function registryDemo(): Promise<void> {
   const data = join(base, "registry");
   const cprIn = (cwd: string, args: string[], opts: { capture?: boolean } = {}): string => {
     process.stdout.write(`\n${bold(`$ cpr ${args.join(" ")}`)}\n`);
-    const r = spawnSync(process.execPath, [cpr, ...args], { cwd, env: nixEnv, encoding: "utf8", stdio: ["ignore", opts.capture ? "pipe" : "inherit", "inherit"] });
+    const r = spawnSync(process.execPath, [cpr, ...args], {
+      cwd,
+      env: nixEnv,
+      encoding: "utf8",
+      stdio: ["ignore", opts.capture ? "pipe" : "inherit", "inherit"],
+    });
     if (r.status !== 0) throw new Error(`demo step 'cpr ${args.join(" ")}' exited ${r.status}`);
     if (opts.capture) process.stdout.write(r.stdout);
     return (r.stdout ?? "").trim();
@@ -267,8 +281,12 @@ async function registryDemo(): Promise<void> {
     const key = cprIn(work, ["registry", "key", "--data", data], { capture: true });
 
     say("Build hello with Nix from its published atom, evaluated as its locker (nix-lock) would: hello's value is its");
-    process.stdout.write("# default.nix, with greet's value in scope as atoms.deps.from.demo.greet. Upload the closure, record the build:\n");
-    const built = JSON.parse(cprIn(work, ["build", "../remote.git::hello", "--push", url, "--token", token, "--json"], { capture: true })) as {
+    process.stdout.write(
+      "# default.nix, with greet's value in scope as atoms.deps.from.demo.greet. Upload the closure, record the build:\n",
+    );
+    const built = JSON.parse(
+      cprIn(work, ["build", "../remote.git::hello", "--push", url, "--token", token, "--json"], { capture: true }),
+    ) as {
       outputs: Record<string, string>;
     };
     const out = built.outputs.out!;
@@ -277,11 +295,14 @@ async function registryDemo(): Promise<void> {
 
     say("Delete the local output, as on a machine that never built it:");
     process.stdout.write(`\n${bold(`$ nix-store --delete ${out}`)}\n`);
-    const deleted = spawnSync("nix-store", ["--delete", out], { cwd: work, env: nixEnv, stdio: ["ignore", "inherit", "inherit"] }).status === 0;
+    const deleted =
+      spawnSync("nix-store", ["--delete", out], { cwd: work, env: nixEnv, stdio: ["ignore", "inherit", "inherit"] }).status === 0;
     const getDir = join(base, "get");
     mkdirSync(getDir, { recursive: true });
     if (deleted) {
-      say("cpr get finds hello's newest build and substitutes it from the registry's binary cache, checking the signature; no Nix evaluation runs:");
+      say(
+        "cpr get finds hello's newest build and substitutes it from the registry's binary cache, checking the signature; no Nix evaluation runs:",
+      );
       cprIn(getDir, ["get", "hello", "--registry", url, "--key", key]);
       show("cat", [join(getDir, "result")], getDir);
     } else {

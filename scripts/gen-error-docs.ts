@@ -30,7 +30,11 @@ function section(title: string, codes: Readonly<Record<string, string>>): string
   const parts = [`## ${title}\n`];
   for (const [prefix, rows] of groups(codes)) {
     parts.push(`### ${prefix === GENERAL ? prefix : `\`${prefix}\``}\n`);
-    parts.push("| Code | Meaning |\n|---|---|\n" + rows.map(([code, meaning]) => `| \`${code}\` | ${meaning.replace(/\|/g, "\\|")} |`).join("\n") + "\n");
+    parts.push(
+      "| Code | Meaning |\n|---|---|\n" +
+        rows.map(([code, meaning]) => `| \`${code}\` | ${meaning.replace(/\|/g, "\\|")} |`).join("\n") +
+        "\n",
+    );
   }
   return parts.join("\n");
 }
@@ -59,7 +63,9 @@ ${section("Warnings", WARNING_CODES)}`;
 function main(): void {
   const path = fileURLToPath(new URL("../../docs/errors.md", import.meta.url));
   writeFileSync(path, errorCodesPage());
-  process.stdout.write(`wrote ${path} (${Object.keys(ERROR_CODES).length} error codes, ${Object.keys(WARNING_CODES).length} warning codes)\n`);
+  process.stdout.write(
+    `wrote ${path} (${Object.keys(ERROR_CODES).length} error codes, ${Object.keys(WARNING_CODES).length} warning codes)\n`,
+  );
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) main();

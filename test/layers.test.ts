@@ -33,7 +33,20 @@ const ALLOWED: Record<string, readonly string[]> = {
 const OWNED_MODULES: Record<string, string> = { child_process: "process" };
 
 /** Node modules that do I/O, which the pure core must not touch. */
-const IO_MODULES = ["fs", "fs/promises", "child_process", "net", "http", "https", "http2", "dgram", "dns", "tls", "worker_threads", "process"];
+const IO_MODULES = [
+  "fs",
+  "fs/promises",
+  "child_process",
+  "net",
+  "http",
+  "https",
+  "http2",
+  "dgram",
+  "dns",
+  "tls",
+  "worker_threads",
+  "process",
+];
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
@@ -44,7 +57,9 @@ function sources(dir: string): string[] {
 function importsOf(file: string): string[] {
   const text = readFileSync(file, "utf8");
   const out: string[] = [];
-  for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^;]*?\bfrom\s+"([^"]+)"|\bimport\(\s*"([^"]+)"\s*\)|(?:^|\n)\s*import\s+"([^"]+)"/g)) {
+  for (const m of text.matchAll(
+    /(?:^|\n)\s*(?:import|export)\b[^;]*?\bfrom\s+"([^"]+)"|\bimport\(\s*"([^"]+)"\s*\)|(?:^|\n)\s*import\s+"([^"]+)"/g,
+  )) {
     out.push((m[1] ?? m[2] ?? m[3])!);
   }
   return out;
@@ -61,12 +76,15 @@ test("every import in src/ points down the layers", () => {
     for (const spec of importsOf(file)) {
       if (spec.startsWith(".")) {
         const target = relative(src, resolve(dirname(file), spec)).split("/")[0]!;
-        if (target !== layer && !allowed.includes(target)) violations.push(`${relative(root, file)} imports ${spec} (src/${layer} may not import src/${target})`);
+        if (target !== layer && !allowed.includes(target))
+          violations.push(`${relative(root, file)} imports ${spec} (src/${layer} may not import src/${target})`);
       } else {
         const name = spec.replace(/^node:/, "");
-        if (layer === "protocol" && IO_MODULES.includes(name)) violations.push(`${relative(root, file)} imports ${spec}: src/protocol is pure, no I/O`);
+        if (layer === "protocol" && IO_MODULES.includes(name))
+          violations.push(`${relative(root, file)} imports ${spec}: src/protocol is pure, no I/O`);
         const owner = OWNED_MODULES[name];
-        if (owner !== undefined && owner !== layer) violations.push(`${relative(root, file)} imports ${spec}: only src/${owner} may (use its runner)`);
+        if (owner !== undefined && owner !== layer)
+          violations.push(`${relative(root, file)} imports ${spec}: only src/${owner} may (use its runner)`);
       }
     }
   }
@@ -85,7 +103,8 @@ test("no command imports another command", () => {
   const violations: string[] = [];
   for (const file of sources(commands)) {
     for (const target of localImports(file)) {
-      if (dirname(target) === commands) violations.push(`${relative(root, file)} imports ${relative(root, target)}: move what both need to src/cli/shared.ts`);
+      if (dirname(target) === commands)
+        violations.push(`${relative(root, file)} imports ${relative(root, target)}: move what both need to src/cli/shared.ts`);
     }
   }
   assert.deepEqual(violations, []);

@@ -55,7 +55,11 @@ export async function atomExpression(ctx: BuildContext, uri: AtomUri, opts: { re
   const nixOpts = { ...ctx.nix, env: ctx.nix?.env ?? ctx.env };
   const system = ctx.system ?? (await currentSystem(nixOpts));
   const result = opts.result ?? "derivation";
-  const graph = await loadGraph(ctx, { label: top.label, version: top.version, set: top.root, rev: top.rev, id: top.id, path: top.path, url: top.url }, { staticTop: result === "value" });
+  const graph = await loadGraph(
+    ctx,
+    { label: top.label, version: top.version, set: top.root, rev: top.rev, id: top.id, path: top.path, url: top.url },
+    { staticTop: result === "value" },
+  );
   const file = await writeExpression(ctx.cache.layout.build, nixExpression(graph, system, { result }));
   return { top, system, file };
 }

@@ -92,7 +92,7 @@ export function nixExpression(graph: LockedGraph, system: string, opts: { result
     "    nix = root: args: scopedImport { atoms = args.extern; cfg = args.config; } root;",
     '    static = root: _: if builtins.pathExists (root + "/atom.toml") then builtins.fromTOML (builtins.readFile (root + "/atom.toml")) else { };',
     "  };",
-    "  pin = src: { inherit src; import = p: import (src + \"/\" + p); };",
+    '  pin = src: { inherit src; import = p: import (src + "/" + p); };',
     "  atom = { root, entry, composer, deps }:",
     '    composer (root + "/${entry}") {',
     "      extern = extraExtern // { inherit deps; };",

@@ -105,7 +105,16 @@ export async function loadGraph(
         next.push({ pin: a, read: await readAtom(paths.get(key)!, `${a.label} ${a.version}`) });
       }
       const key = graphKey(p.pin);
-      atoms.set(key, { key, ...pick(p.pin), path: paths.get(key)!, manifest: p.read.manifest, lock: p.read.lock, compose: p.compose, from: p.from, direct: p.direct });
+      atoms.set(key, {
+        key,
+        ...pick(p.pin),
+        path: paths.get(key)!,
+        manifest: p.read.manifest,
+        lock: p.read.lock,
+        compose: p.compose,
+        from: p.from,
+        direct: p.direct,
+      });
     }
     level = next;
   }
@@ -113,15 +122,21 @@ export async function loadGraph(
     if (a.compose.use !== "atom") continue;
     const c = atoms.get(a.compose.composer)!;
     if (c.compose.use === "static") {
-      throw new CprError("build.composer", `${a.label} ${a.version} is composed with ${c.label} ${c.version}, a static atom, whose value is not a function`, {
-        where: join(c.path, "atom.toml"),
-        hint: "a composer atom's [compose] must make a function (e.g. [compose.as] nix)",
-      });
+      throw new CprError(
+        "build.composer",
+        `${a.label} ${a.version} is composed with ${c.label} ${c.version}, a static atom, whose value is not a function`,
+        {
+          where: join(c.path, "atom.toml"),
+          hint: "a composer atom's [compose] must make a function (e.g. [compose.as] nix)",
+        },
+      );
     }
   }
   const t = atoms.get(topKey)!;
   if (t.compose.use === "static" && !opts.staticTop) {
-    throw new CprError("build.static", `${top.label} ${top.version} is a static atom ([compose.as] static): there is nothing to build`, { where: join(top.path, "atom.toml") });
+    throw new CprError("build.static", `${top.label} ${top.version} is a static atom ([compose.as] static): there is nothing to build`, {
+      where: join(top.path, "atom.toml"),
+    });
   }
   return { atoms, topKey };
 }
@@ -143,18 +158,26 @@ function plan(pin: Pin, read: Read, unified: ReadonlyMap<string, LockAtom>) {
     if (manifest.compose?.kind === "static") {
       return { pin, read, compose: { use: "static" } as GraphCompose, from: {}, direct: [], needs: [] as Pin[] };
     }
-    throw new CprError("build.no-lock", `${where} has no atom.lock in its published tree, so it cannot be evaluated: every dependency is read from its own lock`, {
-      where: `${pin.label} ${pin.version} (${pin.rev})`,
-      hint: RESOLVE_HINT,
-    });
+    throw new CprError(
+      "build.no-lock",
+      `${where} has no atom.lock in its published tree, so it cannot be evaluated: every dependency is read from its own lock`,
+      {
+        where: `${pin.label} ${pin.version} (${pin.rev})`,
+        hint: RESOLVE_HINT,
+      },
+    );
   }
   const needs: Pin[] = [];
   const pinned = (a: LockAtom, what: string): Pin => {
     const u = unified.get(`${a.set}\0${a.label}`) ?? a;
     if (u.rev === null) {
-      throw new CprError("build.local-dep", `${where}: ${what} ${u.label} ${u.version} is locked as a local-only dependency (no rev), which cannot be fetched`, {
-        hint: "publish the dependency, then `cpr resolve` and publish a new version of this atom",
-      });
+      throw new CprError(
+        "build.local-dep",
+        `${where}: ${what} ${u.label} ${u.version} is locked as a local-only dependency (no rev), which cannot be fetched`,
+        {
+          hint: "publish the dependency, then `cpr resolve` and publish a new version of this atom",
+        },
+      );
     }
     const p = { ...u, rev: u.rev };
     needs.push(p);
@@ -174,7 +197,9 @@ function plan(pin: Pin, read: Read, unified: ReadonlyMap<string, LockAtom>) {
     }
     const tag = lock.sets[d.set]?.tag;
     if (tag === undefined) {
-      throw new CprError("build.lock-set", `${where}: atom.lock pins ${d.label} from set ${d.set}, which its [sets] does not list`, { hint: RESOLVE_HINT });
+      throw new CprError("build.lock-set", `${where}: atom.lock pins ${d.label} from set ${d.set}, which its [sets] does not list`, {
+        hint: RESOLVE_HINT,
+      });
     }
     (from[tag] ??= {})[d.label] = graphKey(pinned(d, "its dependency"));
   }
@@ -199,11 +224,16 @@ async function readAtom(path: string, what: string): Promise<Read> {
 function mirrorList(a: LockAtom, lock: Lockfile | null, setUrls: ReadonlyMap<string, readonly string[]>): string[] {
   const known = setUrls.get(a.set) ?? [];
   const listed = lock?.sets[a.set]?.mirrors ?? [];
-  return [...new Set([...(a.mirror && a.mirror !== "::" ? [a.mirror] : []), ...listed.flatMap((m) => (m === "::" ? known : [m])), ...known])];
+  return [
+    ...new Set([...(a.mirror && a.mirror !== "::" ? [a.mirror] : []), ...listed.flatMap((m) => (m === "::" ? known : [m])), ...known]),
+  ];
 }
 
 /** Fetches pinned atoms with fetchLock (mirrors in order, revs checked); returns key → fetched atom. */
-async function fetchPinned(ctx: FetchContext, pins: readonly { atom: Pin; mirrors: string[] }[]): Promise<Map<string, { set: string; url: string; path: string }>> {
+async function fetchPinned(
+  ctx: FetchContext,
+  pins: readonly { atom: Pin; mirrors: string[] }[],
+): Promise<Map<string, { set: string; url: string; path: string }>> {
   const out = new Map<string, { set: string; url: string; path: string }>();
   // fetchLock takes mirrors per set; atoms of one set may come from different dependents' locks, so one call per
   // distinct mirror list.
@@ -225,7 +255,9 @@ async function fetchPinned(ctx: FetchContext, pins: readonly { atom: Pin; mirror
       const r = await fetchLock(ctx, lock);
       if (r.failed.length) {
         const f = r.failed.map((x) => `${x.label} ${x.version}: ${x.error}`).join("; ");
-        throw new CprError("build.fetch", `could not fetch the locked atoms ${f}`, { hint: `mirrors tried: ${group[0]!.mirrors.join(", ") || "(none)"}` });
+        throw new CprError("build.fetch", `could not fetch the locked atoms ${f}`, {
+          hint: `mirrors tried: ${group[0]!.mirrors.join(", ") || "(none)"}`,
+        });
       }
       for (const a of r.fetched) out.set(graphKey({ id: a.id, version: a.version, rev: a.rev }), { set: a.root, url: a.url, path: a.path });
     }),

@@ -29,7 +29,10 @@ export async function readText(file: string): Promise<string> {
   try {
     return await readFile(file, "utf8");
   } catch (e) {
-    throw new CprError("lock.read", `cannot read ${file}: ${(e as Error).message}`, { where: file, hint: "run in the directory of atom.lock, or pass its path" });
+    throw new CprError("lock.read", `cannot read ${file}: ${(e as Error).message}`, {
+      where: file,
+      hint: "run in the directory of atom.lock, or pass its path",
+    });
   }
 }
 
@@ -37,7 +40,8 @@ export async function readText(file: string): Promise<string> {
 export async function loadLock(file: string): Promise<Lockfile> {
   const text = await readText(file);
   const mod = (await import("../protocol/lock.js")) as { parseLock?: (text: string, file: string) => Lockfile };
-  if (typeof mod.parseLock !== "function") throw new CprError("lock.unavailable", "this build of cpr cannot read atom.lock yet (src/protocol/lock.ts)");
+  if (typeof mod.parseLock !== "function")
+    throw new CprError("lock.unavailable", "this build of cpr cannot read atom.lock yet (src/protocol/lock.ts)");
   return mod.parseLock(text, file);
 }
 
@@ -74,7 +78,10 @@ export function registryClients(urls: readonly string[], token: string | null, f
     try {
       return new RegistryClient(u, { token });
     } catch (e) {
-      if (e instanceof CprError) throw new UsageError(`${from}: ${e.message}`, { hint: e.hint ?? "a registry URL looks like https://registry.example.org or http://127.0.0.1:8080" });
+      if (e instanceof CprError)
+        throw new UsageError(`${from}: ${e.message}`, {
+          hint: e.hint ?? "a registry URL looks like https://registry.example.org or http://127.0.0.1:8080",
+        });
       throw e;
     }
   });
@@ -91,7 +98,9 @@ export function dbOf(ctx: Context, arg: string | undefined, config: Config): str
   if (v === undefined || v === "") return undefined;
   if (/^postgres(?:ql)?:\/\//.test(v)) return v;
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(v)) {
-    throw new UsageError(`--db (or config registry.db): unknown database URL ${JSON.stringify(v.replace(/\/\/[^@/]*@/, "//…@"))}`, { hint: "use sqlite:PATH, a path, or postgres://user@host:port/db" });
+    throw new UsageError(`--db (or config registry.db): unknown database URL ${JSON.stringify(v.replace(/\/\/[^@/]*@/, "//…@"))}`, {
+      hint: "use sqlite:PATH, a path, or postgres://user@host:port/db",
+    });
   }
   if (v.startsWith("sqlite:")) return `sqlite:${resolve(ctx.cwd, v.slice("sqlite:".length))}`;
   return resolve(ctx.cwd, v);
@@ -142,7 +151,8 @@ export function lockChanges(before: Lockfile | null, after: Lockfile | null): Lo
   const out: LockChange[] = [];
   for (const [id, d] of b) {
     const old = a.get(id);
-    if (!old || old.version !== d.version || old.rev !== d.rev) out.push({ kind: "atom", label: d.label, id, from: old?.version ?? null, to: d.version });
+    if (!old || old.version !== d.version || old.rev !== d.rev)
+      out.push({ kind: "atom", label: d.label, id, from: old?.version ?? null, to: d.version });
   }
   for (const [id, d] of a) if (!b.has(id)) out.push({ kind: "atom", label: d.label, id, from: d.version, to: null });
   out.sort((x, y) => (x.label < y.label ? -1 : x.label > y.label ? 1 : 0));
@@ -151,9 +161,16 @@ export function lockChanges(before: Lockfile | null, after: Lockfile | null): Lo
   if (!sameComposer(oc, nc)) {
     // A composer atom is "the composer"; a trivial or static atom's [compose] is named as such.
     const label = nc.use === "atom" || oc.use === "atom" ? "composer" : "[compose]";
-    out.push({ kind: "compose", label, id: nc.use === "atom" ? nc.id : oc.use === "atom" ? oc.id : null, from: composerText(oc), to: composerText(nc) });
+    out.push({
+      kind: "compose",
+      label,
+      id: nc.use === "atom" ? nc.id : oc.use === "atom" ? oc.id : null,
+      from: composerText(oc),
+      to: composerText(nc),
+    });
   }
-  if (before && !before.locker && after?.locker) out.push({ kind: "locker", label: "locker", id: after.locker.id, from: null, to: `${after.locker.label} ${after.locker.version}` });
+  if (before && !before.locker && after?.locker)
+    out.push({ kind: "locker", label: "locker", id: after.locker.id, from: null, to: `${after.locker.label} ${after.locker.version}` });
   return out;
 }
 

@@ -35,7 +35,8 @@ export interface TerminalOptions {
 
 /** `value` with `warnings` added, when it is a JSON object without its own and there are any. */
 function withWarnings(value: unknown, warnings: readonly Warning[]): unknown {
-  if (warnings.length === 0 || value === null || typeof value !== "object" || Array.isArray(value) || Object.hasOwn(value, "warnings")) return value;
+  if (warnings.length === 0 || value === null || typeof value !== "object" || Array.isArray(value) || Object.hasOwn(value, "warnings"))
+    return value;
   return { ...value, warnings: [...warnings] };
 }
 

@@ -204,8 +204,18 @@ interface LockerKeyDef {
 const LOCKER_KEYS: readonly LockerKeyDef[] = [
   { key: "label", env: "CPR_LOCKER_LABEL", example: '"nix-lock"', check: checkLockerLabel },
   { key: "mirror", env: "CPR_LOCKER_MIRROR", example: '"https://github.com/ekala-project/eka"', check: checkSetUrl },
-  { key: "rev", env: "CPR_LOCKER_REV", example: '"<40 hex digits>"', check: (v, what, where) => checkHex(v, what, where, "commit id of refs/eka/atoms/<label>/<version>") },
-  { key: "set", env: "CPR_LOCKER_SET", example: '"<40 hex digits>"', check: (v, what, where) => checkHex(v, what, where, "root of the locker's set") },
+  {
+    key: "rev",
+    env: "CPR_LOCKER_REV",
+    example: '"<40 hex digits>"',
+    check: (v, what, where) => checkHex(v, what, where, "commit id of refs/eka/atoms/<label>/<version>"),
+  },
+  {
+    key: "set",
+    env: "CPR_LOCKER_SET",
+    example: '"<40 hex digits>"',
+    check: (v, what, where) => checkHex(v, what, where, "root of the locker's set"),
+  },
   { key: "version", env: "CPR_LOCKER_VERSION", example: '"0.1.6"', check: checkExactVersion },
 ];
 type NewKey = "composer" | "composer-tag" | "composer-url";
@@ -244,8 +254,10 @@ function checkRegistryUrl(v: string, what: string, where: string): string {
   } catch {
     throw invalid(`${what}: ${JSON.stringify(v)} is not a URL`, where, hint);
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw invalid(`${what}: ${JSON.stringify(v)} is not an http or https URL`, where, hint);
-  if (url.search !== "" || url.hash !== "") throw invalid(`${what}: ${JSON.stringify(v)} has a query or fragment; give the base URL`, where, hint);
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw invalid(`${what}: ${JSON.stringify(v)} is not an http or https URL`, where, hint);
+  if (url.search !== "" || url.hash !== "")
+    throw invalid(`${what}: ${JSON.stringify(v)} has a query or fragment; give the base URL`, where, hint);
   return v.replace(/\/+$/, "");
 }
 
@@ -267,7 +279,11 @@ function checkToken(v: string, what: string, where: string): string {
 
 function checkSetUrl(v: string, what: string, where: string): string {
   if (v.trim() === "" || /[\s\p{Cc}]/u.test(v.trim()))
-    throw invalid(`${what}: set mirror URL ${JSON.stringify(v)} must be non-empty and without spaces`, where, 'e.g. "https://example.org/set.git" or "gh:owner/repo"');
+    throw invalid(
+      `${what}: set mirror URL ${JSON.stringify(v)} must be non-empty and without spaces`,
+      where,
+      'e.g. "https://example.org/set.git" or "gh:owner/repo"',
+    );
   return v.trim();
 }
 
@@ -275,13 +291,22 @@ function checkSetUrl(v: string, what: string, where: string): string {
 function checkListen(v: string, what: string, where: string): string {
   const m = /^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]/]+):([0-9]{1,5})$/.exec(v);
   if (!m || Number(m[2]) > 65535)
-    throw invalid(`${what} must be HOST:PORT (port 0–65535), got ${JSON.stringify(v)}`, where, 'e.g. "127.0.0.1:8080", "0.0.0.0:0" or "[::1]:8080"');
+    throw invalid(
+      `${what} must be HOST:PORT (port 0–65535), got ${JSON.stringify(v)}`,
+      where,
+      'e.g. "127.0.0.1:8080", "0.0.0.0:0" or "[::1]:8080"',
+    );
   return v;
 }
 
 /** A root or commit id, as git prints it. */
 function checkHex(v: string, what: string, where: string, meaning: string): string {
-  if (!ROOT_HEX.test(v)) throw invalid(`${what} must be the ${meaning}: 40 or 64 lowercase hex digits, got ${JSON.stringify(v)}`, where, "copy it from `git rev-parse` or `git ls-remote`");
+  if (!ROOT_HEX.test(v))
+    throw invalid(
+      `${what} must be the ${meaning}: 40 or 64 lowercase hex digits, got ${JSON.stringify(v)}`,
+      where,
+      "copy it from `git rev-parse` or `git ls-remote`",
+    );
   return v;
 }
 
@@ -300,7 +325,11 @@ function checkExactVersion(v: string, what: string, where: string): string {
     parseVersion(v);
   } catch (e) {
     if (!(e instanceof CprError)) throw e;
-    throw new CprError("config.invalid", `${what}: ${e.message}`, { where, hint: 'the locker\'s exact published version, e.g. "0.1.6"', cause: e });
+    throw new CprError("config.invalid", `${what}: ${e.message}`, {
+      where,
+      hint: 'the locker\'s exact published version, e.g. "0.1.6"',
+      cause: e,
+    });
   }
   return v;
 }
@@ -315,7 +344,8 @@ function checkDb(v: string, what: string, where: string, homeDir: string, base: 
     if (path === "") throw invalid(`${what}: sqlite: needs a path`, where, hint);
     return `sqlite:${expandPath(path, homeDir, base)}`;
   }
-  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(v)) throw invalid(`${what}: unsupported database URL ${JSON.stringify(v.replace(/:\/\/.*$/, "://…"))}`, where, hint);
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(v))
+    throw invalid(`${what}: unsupported database URL ${JSON.stringify(v.replace(/:\/\/.*$/, "://…"))}`, where, hint);
   return expandPath(v, homeDir, base);
 }
 
@@ -335,19 +365,27 @@ function splitList(v: string): string[] {
 
 function checkAliasName(name: string, where: string): void {
   if (aliasCandidate(name)?.name !== name || /\s/.test(name)) {
-    throw new CprError("config.alias", `alias name ${JSON.stringify(name)} is not valid: it must be non-empty, without ':', '/', '.' or spaces`, {
-      where,
-      hint: 'e.g. work = "gh:my-org"',
-    });
+    throw new CprError(
+      "config.alias",
+      `alias name ${JSON.stringify(name)} is not valid: it must be non-empty, without ':', '/', '.' or spaces`,
+      {
+        where,
+        hint: 'e.g. work = "gh:my-org"',
+      },
+    );
   }
 }
 
 function checkAliasValue(name: string, value: string, where: string): void {
   if (value === "" || /\s/.test(value)) {
-    throw new CprError("config.alias", `alias ${JSON.stringify(name)} must be a non-empty value without spaces, got ${JSON.stringify(value)}`, {
-      where,
-      hint: 'give a host or another alias with a path, e.g. "github.com" or "gh:my-org"',
-    });
+    throw new CprError(
+      "config.alias",
+      `alias ${JSON.stringify(name)} must be a non-empty value without spaces, got ${JSON.stringify(value)}`,
+      {
+        where,
+        hint: 'give a host or another alias with a path, e.g. "github.com" or "gh:my-org"',
+      },
+    );
   }
 }
 
@@ -357,7 +395,8 @@ function readFileLayer(text: string, file: string, homeDir: string, warnings: Wa
   const invalidCode = "config.invalid";
   const reader = new TomlReader(file, text, { codes: { type: invalidCode, missing: invalidCode, unknownKey: invalidCode } });
   const at = (path: string[]) => reader.where(path);
-  const fail: (path: string[], message: string, hint: string) => never = (path, message, hint) => reader.fail(invalidCode, path, message, hint);
+  const fail: (path: string[], message: string, hint: string) => never = (path, message, hint) =>
+    reader.fail(invalidCode, path, message, hint);
   const table = (v: unknown, name: string): Table => reader.table(v, [name]);
   const layer = emptyLayer();
   const base = dirname(file);
@@ -380,10 +419,17 @@ function readFileLayer(text: string, file: string, homeDir: string, warnings: Wa
           layer.cacheDir = { value: dir, origin: file };
         } else if (name === "listing-ttl") {
           if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0)
-            fail(["cache", "listing-ttl"], `cache.listing-ttl must be a whole number of seconds ≥ 0, got ${JSON.stringify(v)}`, "e.g. listing-ttl = 300");
+            fail(
+              ["cache", "listing-ttl"],
+              `cache.listing-ttl must be a whole number of seconds ≥ 0, got ${JSON.stringify(v)}`,
+              "e.g. listing-ttl = 300",
+            );
           layer.listingTtl = { value: v, origin: file };
         } else {
-          warnings.push({ code: "config.unknown-key", message: `${at(["cache", name])}: unknown key "${name}" in [cache] (known: dir, listing-ttl)` });
+          warnings.push({
+            code: "config.unknown-key",
+            message: `${at(["cache", name])}: unknown key "${name}" in [cache] (known: dir, listing-ttl)`,
+          });
         }
       }
     } else if (key === "trust") {
@@ -394,7 +440,11 @@ function readFileLayer(text: string, file: string, homeDir: string, warnings: Wa
             name = normalizeLabel(set, "tag", "trusted set tag");
           } catch (e) {
             if (!(e instanceof CprError)) throw e;
-            fail(["trust", set], `[trust] key ${JSON.stringify(set)} is neither a set tag nor a root (40 or 64 lowercase hex): ${e.message}`, "name the set by its tag or its root commit id");
+            fail(
+              ["trust", set],
+              `[trust] key ${JSON.stringify(set)} is neither a set tag nor a root (40 or 64 lowercase hex): ${e.message}`,
+              "name the set by its tag or its root commit id",
+            );
           }
         }
         const lines = typeof v === "string" ? [v] : v;
@@ -413,10 +463,12 @@ function readFileLayer(text: string, file: string, homeDir: string, warnings: Wa
         const what = `registry.${name}`;
         const list = (example: string): string[] => {
           const items = typeof v === "string" ? [v] : v;
-          if (!Array.isArray(items) || items.some((x) => typeof x !== "string")) fail(path, `${what} must be an array of strings`, `e.g. ${name} = ${example}`);
+          if (!Array.isArray(items) || items.some((x) => typeof x !== "string"))
+            fail(path, `${what} must be an array of strings`, `e.g. ${name} = ${example}`);
           return items as string[];
         };
-        const str = (example: string): string => (typeof v === "string" ? v : fail(path, `${what} must be a string`, `e.g. ${name} = ${example}`));
+        const str = (example: string): string =>
+          typeof v === "string" ? v : fail(path, `${what} must be a string`, `e.g. ${name} = ${example}`);
         let parsed: unknown;
         switch (name) {
           case "urls":
@@ -445,11 +497,18 @@ function readFileLayer(text: string, file: string, homeDir: string, warnings: Wa
             break;
           case "refresh":
             if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0)
-              fail(path, `registry.refresh must be a whole number of seconds (0 for no scheduled re-indexing), got ${JSON.stringify(v)}`, "e.g. refresh = 300");
+              fail(
+                path,
+                `registry.refresh must be a whole number of seconds (0 for no scheduled re-indexing), got ${JSON.stringify(v)}`,
+                "e.g. refresh = 300",
+              );
             parsed = v;
             break;
           default:
-            warnings.push({ code: "config.unknown-key", message: `${where}: unknown key "${name}" in [registry] (known: ${REGISTRY_KEYS.join(", ")})` });
+            warnings.push({
+              code: "config.unknown-key",
+              message: `${where}: unknown key "${name}" in [registry] (known: ${REGISTRY_KEYS.join(", ")})`,
+            });
             continue;
         }
         layer.registry.set(name as RegistryKey, { value: parsed, origin: file });
@@ -459,7 +518,10 @@ function readFileLayer(text: string, file: string, homeDir: string, warnings: Wa
         const def = LOCKER_KEYS.find((d) => d.key === name);
         const path = ["locker", name];
         if (!def) {
-          warnings.push({ code: "config.unknown-key", message: `${at(path)}: unknown key "${name}" in [locker] (known: ${LOCKER_KEYS.map((d) => d.key).join(", ")})` });
+          warnings.push({
+            code: "config.unknown-key",
+            message: `${at(path)}: unknown key "${name}" in [locker] (known: ${LOCKER_KEYS.map((d) => d.key).join(", ")})`,
+          });
           continue;
         }
         if (typeof v !== "string") fail(path, `locker.${name} must be a string`, `e.g. ${name} = ${def.example}`);
@@ -469,7 +531,10 @@ function readFileLayer(text: string, file: string, homeDir: string, warnings: Wa
       for (const [name, v] of Object.entries(table(value, "new"))) {
         const path = ["new", name];
         if (!(NEW_KEYS as readonly string[]).includes(name)) {
-          warnings.push({ code: "config.unknown-key", message: `${at(path)}: unknown key "${name}" in [new] (known: ${NEW_KEYS.join(", ")})` });
+          warnings.push({
+            code: "config.unknown-key",
+            message: `${at(path)}: unknown key "${name}" in [new] (known: ${NEW_KEYS.join(", ")})`,
+          });
           continue;
         }
         const example = name === "composer" ? '"atom-nix"' : name === "composer-tag" ? '"atom"' : '"https://github.com/ekala-project/atom"';
@@ -487,11 +552,17 @@ function readFileLayer(text: string, file: string, homeDir: string, warnings: Wa
         layer.new.set(name as NewKey, { value: parsed, origin: file });
       }
     } else {
-      warnings.push({ code: "config.unknown-key", message: `${at([key])}: unknown ${isTable(value) ? "table" : "key"} "${key}" (known: [aliases], [cache], [locker], [new], [registry], [trust])` });
+      warnings.push({
+        code: "config.unknown-key",
+        message: `${at([key])}: unknown ${isTable(value) ? "table" : "key"} "${key}" (known: [aliases], [cache], [locker], [new], [registry], [trust])`,
+      });
     }
   }
   if (project && layer.registry.has("token"))
-    warnings.push({ code: "config.token-in-project", message: `${at(["registry", "token"])}: registry.token in the project's cpr.toml is committed with the set; keep it in the user config or CPR_REGISTRY_TOKEN` });
+    warnings.push({
+      code: "config.token-in-project",
+      message: `${at(["registry", "token"])}: registry.token in the project's cpr.toml is committed with the set; keep it in the user config or CPR_REGISTRY_TOKEN`,
+    });
   return layer;
 }
 
@@ -548,7 +619,11 @@ async function readOptional(path: string): Promise<string | null> {
     return await readFile(path, "utf8");
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT" || (e as NodeJS.ErrnoException).code === "ENOTDIR") return null;
-    throw new CprError("config.read", `cannot read ${path}: ${(e as Error).message}`, { where: path, hint: "check the file's permissions", cause: e });
+    throw new CprError("config.read", `cannot read ${path}: ${(e as Error).message}`, {
+      where: path,
+      hint: "check the file's permissions",
+      cause: e,
+    });
   }
 }
 

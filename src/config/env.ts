@@ -19,7 +19,12 @@ export interface EnvVariable {
 
 /** cpr's variables, in the order `cpr config list` and `--help` show them. */
 export const ENV_VARIABLES = [
-  { name: "CPR_CACHE_DIR", key: "cache.dir", value: "PATH", meaning: "the cache directory (a relative path is relative to the working directory)" },
+  {
+    name: "CPR_CACHE_DIR",
+    key: "cache.dir",
+    value: "PATH",
+    meaning: "the cache directory (a relative path is relative to the working directory)",
+  },
   { name: "CPR_LISTING_TTL", key: "cache.listing-ttl", value: "SECONDS", meaning: "how long an ls-refs listing stays fresh" },
   { name: "CPR_ALIASES", key: "aliases.NAME", value: "NAME=VALUE,…", meaning: "aliases added or overridden" },
   { name: "CPR_LOCKER_LABEL", key: "locker.label", value: "LABEL", meaning: "the Nix locker a new atom.lock names" },
@@ -30,8 +35,18 @@ export const ENV_VARIABLES = [
   { name: "CPR_REGISTRY", key: "registry.urls", value: "URL,…", meaning: "registries searched by cpr search/get and cpr build --push" },
   { name: "CPR_REGISTRY_KEYS", key: "registry.keys", value: "NAME:BASE64,…", meaning: "trusted registry public keys" },
   { name: "CPR_REGISTRY_TOKEN", key: "registry.token", value: "TOKEN", meaning: "write token for cpr build --push" },
-  { name: "CPR_REGISTRY_DATA", key: "registry.data", value: "PATH", meaning: "cpr serve's data directory (relative: to the working directory)" },
-  { name: "CPR_REGISTRY_DB", key: "registry.db", value: "URL", meaning: "cpr serve's database (a relative path: to the working directory)" },
+  {
+    name: "CPR_REGISTRY_DATA",
+    key: "registry.data",
+    value: "PATH",
+    meaning: "cpr serve's data directory (relative: to the working directory)",
+  },
+  {
+    name: "CPR_REGISTRY_DB",
+    key: "registry.db",
+    value: "URL",
+    meaning: "cpr serve's database (a relative path: to the working directory)",
+  },
   { name: "CPR_REGISTRY_LISTEN", key: "registry.listen", value: "HOST:PORT", meaning: "cpr serve's address" },
 ] as const satisfies readonly EnvVariable[];
 

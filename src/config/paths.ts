@@ -121,7 +121,11 @@ export async function openCacheRoot(root: string): Promise<CacheLayout> {
     text = await readFile(layout.versionFile, "utf8");
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") {
-      throw new CprError("cache.layout", `cannot read ${layout.versionFile}: ${(e as Error).message}`, { where: layout.versionFile, hint: "check the cache directory's permissions", cause: e });
+      throw new CprError("cache.layout", `cannot read ${layout.versionFile}: ${(e as Error).message}`, {
+        where: layout.versionFile,
+        hint: "check the cache directory's permissions",
+        cause: e,
+      });
     }
   }
   if (text === null) {

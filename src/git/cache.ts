@@ -76,14 +76,24 @@ export interface Pin {
  * their values and deletes the temporary refs unless `keep` moves them to `refs/cpr/keep/<oid>`.
  * A failed fetch throws CprError `fetch.failed` with git's message (e.g. `couldn't find remote ref …`).
  */
-export async function fetchRefsInto(gitDir: string, url: string, refs: readonly string[], opts: FetchRefsOptions & { keep?: boolean } = {}): Promise<FetchedRefs> {
+export async function fetchRefsInto(
+  gitDir: string,
+  url: string,
+  refs: readonly string[],
+  opts: FetchRefsOptions & { keep?: boolean } = {},
+): Promise<FetchedRefs> {
   if (refs.length === 0) return { oids: new Map(), filterIgnored: false };
   const nonce = `${process.pid}-${randomBytes(6).toString("hex")}`;
   const tmpNs = `refs/cpr/tmp/${nonce}/`;
   const cfgDir = await mkdtemp(join(dirname(gitDir), ".cpr-fetch-"));
   try {
     const config = join(cfgDir, "config");
-    const lines = ['[remote "cpr-fetch"]', `\turl = ${configQuote(url)}`, ...refs.map((r, i) => `\tfetch = ${configQuote(`+${r}:${tmpNs}${i}`)}`), ""];
+    const lines = [
+      '[remote "cpr-fetch"]',
+      `\turl = ${configQuote(url)}`,
+      ...refs.map((r, i) => `\tfetch = ${configQuote(`+${r}:${tmpNs}${i}`)}`),
+      "",
+    ];
     await writeFile(config, lines.join("\n"));
     const flags = ["--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc", "--no-recurse-submodules"];
     if (opts.depth) flags.push(`--depth=${opts.depth}`);
@@ -92,12 +102,15 @@ export async function fetchRefsInto(gitDir: string, url: string, refs: readonly 
     // fetch.unpackLimit=1 keeps every received pack as a pack, which appears at once when its index is renamed
     // into place. Unpacked, a small fetch becomes loose objects written one by one (commit first, blobs last), and
     // another cpr process sharing the cache could see the commit before its blobs exist.
-    const r = await runGit(["-c", `include.path=${config}`, "-c", "fetch.prune=false", "-c", "fetch.unpackLimit=1", "fetch", ...flags, "cpr-fetch"], {
-      cwd: gitDir,
-      env: opts.env,
-      repo: "cpr",
-      okCodes: [0, 1, 128],
-    });
+    const r = await runGit(
+      ["-c", `include.path=${config}`, "-c", "fetch.prune=false", "-c", "fetch.unpackLimit=1", "fetch", ...flags, "cpr-fetch"],
+      {
+        cwd: gitDir,
+        env: opts.env,
+        repo: "cpr",
+        okCodes: [0, 1, 128],
+      },
+    );
     const filterIgnored = /filtering not recognized by server/.test(r.stderr);
     const listed = await listRefs(gitDir, tmpNs, opts.env);
     const oids = new Map<string, string>();
@@ -105,7 +118,9 @@ export async function fetchRefsInto(gitDir: string, url: string, refs: readonly 
     const keep = opts.keep ? [...new Set([...oids].map(([ref, oid]) => `update ${keepRef(ref, oid)} ${oid}`))] : [];
     await refTransaction(gitDir, [...keep, ...[...listed.keys()].map((n) => `delete ${n}`)], opts.env);
     if (r.code !== 0) {
-      throw new CprError("fetch.failed", `git fetch from ${redactUrl(url)} failed: ${cleanStderr(r.stderr) || `exit ${r.code}`}`, { where: redactUrl(url) });
+      throw new CprError("fetch.failed", `git fetch from ${redactUrl(url)} failed: ${cleanStderr(r.stderr) || `exit ${r.code}`}`, {
+        where: redactUrl(url),
+      });
     }
     return { oids, filterIgnored };
   } finally {
@@ -127,7 +142,10 @@ export function storePack(gitDir: string, pack: Buffer, entries: readonly PackEn
   mkdirSync(dir, { recursive: true });
   const nonce = `${process.pid}_${randomBytes(6).toString("hex")}`;
   // Synchronous: two small files; the promise API costs more main-thread time than the writes themselves.
-  for (const [ext, bytes] of [["pack", pack], ["idx", idx]] as const) {
+  for (const [ext, bytes] of [
+    ["pack", pack],
+    ["idx", idx],
+  ] as const) {
     const tmp = join(dir, `tmp_${ext}_cpr_${nonce}`);
     writeFileSync(tmp, bytes, { mode: 0o444 });
     renameSync(tmp, join(dir, `${name}.${ext}`));
@@ -165,7 +183,14 @@ export class KeepRefWriter {
 
   private spawn(): void {
     const input = new PassThrough();
-    const child = start("git", ["update-ref", "--stdin"], { cwd: this.gitDir, env: gitEnv(this.env, "cpr"), input, stdout: "ignore", okCodes: "any", stderrLimit: 4096 });
+    const child = start("git", ["update-ref", "--stdin"], {
+      cwd: this.gitDir,
+      env: gitEnv(this.env, "cpr"),
+      input,
+      stdout: "ignore",
+      okCodes: "any",
+      stderrLimit: 4096,
+    });
     // It died (or never started): close() notices and redoes the work.
     this.exited = child.exit.then(
       (e) => e.code,
@@ -189,7 +214,11 @@ export class KeepRefWriter {
 
 /** Keep objects reachable: `refs/cpr/keep/objects/<oid>` for each, in one ref transaction. */
 export async function keepObjects(gitDir: string, oids: readonly string[], env?: NodeJS.ProcessEnv): Promise<void> {
-  await refTransaction(gitDir, [...new Set(oids)].map((o) => `update ${keepRef("", o)} ${o}`), env);
+  await refTransaction(
+    gitDir,
+    [...new Set(oids)].map((o) => `update ${keepRef("", o)} ${o}`),
+    env,
+  );
 }
 
 /** The object format of the repository at `gitDir` (`sha1` unless its config names another). */
@@ -266,7 +295,11 @@ export class Cache {
     if (!existsSync(join(gitDir, "HEAD"))) {
       const tmp = await mkdtemp(join(layout.root, ".git-new-"));
       await runGit(["init", "--quiet", "--bare", tmp], { env: opts.env, repo: "cpr" });
-      for (const [k, v] of [["gc.auto", "0"], ["core.logAllRefUpdates", "false"], ["fetch.writeCommitGraph", "false"]] as const) {
+      for (const [k, v] of [
+        ["gc.auto", "0"],
+        ["core.logAllRefUpdates", "false"],
+        ["fetch.writeCommitGraph", "false"],
+      ] as const) {
         await runGit(["config", k, v], { cwd: tmp, env: opts.env, repo: "cpr" });
       }
       try {
@@ -284,7 +317,12 @@ export class Cache {
    * not grow with the cache.
    */
   fetchRefs(url: string, refs: readonly string[], opts: Omit<FetchRefsOptions, "depth"> = {}): Promise<FetchedRefs> {
-    return fetchRefsInto(this.gitDir, url, refs, { negotiationTips: negotiationTipsFor(refs), ...opts, env: opts.env ?? this.env, keep: true });
+    return fetchRefsInto(this.gitDir, url, refs, {
+      negotiationTips: negotiationTipsFor(refs),
+      ...opts,
+      env: opts.env ?? this.env,
+      keep: true,
+    });
   }
 
   /** Which of these objects the cache holds. */

@@ -72,12 +72,19 @@ export type FillResult = { readonly ok: true; readonly credential: Credential } 
 
 /** Ask the configured helpers (and maybe the terminal) for a username and password. */
 export async function credentialFill(q: CredentialQuery, opts: CredentialOptions = {}): Promise<FillResult> {
-  const r = await runGit(["credential", "fill"], { input: encodeCredential(queryAttrs(q)), env: opts.env, cwd: opts.cwd, repo: "user", okCodes: [0, 1, 128] });
+  const r = await runGit(["credential", "fill"], {
+    input: encodeCredential(queryAttrs(q)),
+    env: opts.env,
+    cwd: opts.cwd,
+    repo: "user",
+    okCodes: [0, 1, 128],
+  });
   if (r.code !== 0) return { ok: false, reason: r.stderr.trim().split("\n").pop() ?? `git credential fill exited ${r.code}` };
   const attrs = parseCredential(r.stdout.toString("utf8")).filter(([k]) => k !== "wwwauth[]");
   const username = attrs.find(([k]) => k === "username")?.[1];
   const password = attrs.find(([k]) => k === "password")?.[1];
-  if (username === undefined || password === undefined) return { ok: false, reason: "the credential helpers returned no username and password" };
+  if (username === undefined || password === undefined)
+    return { ok: false, reason: "the credential helpers returned no username and password" };
   return { ok: true, credential: { username, password, attrs } };
 }
 
@@ -93,7 +100,13 @@ export async function credentialReject(c: Credential, opts: CredentialOptions = 
 
 async function report(action: "approve" | "reject", c: Credential, opts: CredentialOptions): Promise<void> {
   try {
-    await runGit(["credential", action], { input: encodeCredential(c.attrs), env: opts.env, cwd: opts.cwd, repo: "user", okCodes: [0, 1, 128] });
+    await runGit(["credential", action], {
+      input: encodeCredential(c.attrs),
+      env: opts.env,
+      cwd: opts.cwd,
+      repo: "user",
+      okCodes: [0, 1, 128],
+    });
   } catch {
     /* git missing or helper failure: nothing to undo */
   }

@@ -81,7 +81,8 @@ function localRepoVars(env: NodeJS.ProcessEnv): readonly string[] {
     for (const k of KNOWN) delete clean[k];
     const out = runSync("git", ["rev-parse", "--local-env-vars"], { env: clean });
     // No git: nothing will run anyway.
-    installedList = out === null ? LOCAL_REPO_ENV : [...new Set([...LOCAL_REPO_ENV, ...out.split("\n").filter((l) => /^GIT_\w+$/.test(l))])];
+    installedList =
+      out === null ? LOCAL_REPO_ENV : [...new Set([...LOCAL_REPO_ENV, ...out.split("\n").filter((l) => /^GIT_\w+$/.test(l))])];
   }
   return installedList ?? LOCAL_REPO_ENV;
 }
@@ -92,7 +93,13 @@ function localRepoVars(env: NodeJS.ProcessEnv): readonly string[] {
  */
 export function gitEnv(base: NodeJS.ProcessEnv | undefined, repo: GitRepoKind): NodeJS.ProcessEnv {
   const env = base ?? process.env;
-  const out: NodeJS.ProcessEnv = { ...env, GIT_TERMINAL_PROMPT: env.GIT_TERMINAL_PROMPT ?? "0", GIT_PAGER: "cat", LC_ALL: "C", LANGUAGE: "C" };
+  const out: NodeJS.ProcessEnv = {
+    ...env,
+    GIT_TERMINAL_PROMPT: env.GIT_TERMINAL_PROMPT ?? "0",
+    GIT_PAGER: "cat",
+    LC_ALL: "C",
+    LANGUAGE: "C",
+  };
   if (repo === "user") return out;
   for (const k of localRepoVars(env)) if (repo === "remote" || !CONFIG_ENV.has(k)) delete out[k];
   if (repo === "cpr") for (const k of OWN_REPO_EXTRA) delete out[k];
@@ -101,7 +108,13 @@ export function gitEnv(base: NodeJS.ProcessEnv | undefined, repo: GitRepoKind): 
 
 /** How git's failures read: `git.spawn` (git is not on PATH), `git.failed` ("git <verb> failed (exit N): …"). */
 export function gitErrors(args: readonly string[], where?: string): ProcessErrors {
-  return { name: `git ${args[0]}`, spawn: "git.spawn", hint: "install git and make sure it is on PATH", failed: "git.failed", ...(where === undefined ? {} : { where }) };
+  return {
+    name: `git ${args[0]}`,
+    spawn: "git.spawn",
+    hint: "install git and make sure it is on PATH",
+    failed: "git.failed",
+    ...(where === undefined ? {} : { where }),
+  };
 }
 
 export async function runGit(args: readonly string[], opts: GitRunOptions): Promise<GitResult> {

@@ -122,7 +122,8 @@ export class UploadPackConnection {
     const session = await guard(ctx, () => openSession(ctx));
     try {
       const adv = await guard(ctx, () => readAdvertisement(session, ctx));
-      if (adv.version === 2 && !adv.caps.has("ls-refs")) throw remoteError("remote.protocol", ctx.display, `${ctx.display}: the server speaks protocol v2 but does not offer ls-refs`);
+      if (adv.version === 2 && !adv.caps.has("ls-refs"))
+        throw remoteError("remote.protocol", ctx.display, `${ctx.display}: the server speaks protocol v2 but does not offer ls-refs`);
       return new UploadPackConnection(session, ctx, adv);
     } catch (e) {
       await session.close();
@@ -180,7 +181,11 @@ export class UploadPackConnection {
       let refs: ListedRef[] = [];
       for (const batch of prefixBatches(wanted)) {
         const strict = this.gitServer ? batch : null;
-        refs.push(...(await this.exchange(lsRefsRequest(batch, adv.caps, this.ctx.version), (reader) => readRefList(reader, this.session, this.ctx, strict))));
+        refs.push(
+          ...(await this.exchange(lsRefsRequest(batch, adv.caps, this.ctx.version), (reader) =>
+            readRefList(reader, this.session, this.ctx, strict),
+          )),
+        );
       }
       refs = uniqueByName(refs);
       return filterRefs(refs, wanted);
@@ -193,7 +198,8 @@ export class UploadPackConnection {
    */
   async fetchObjects(oids: readonly string[], opts: FetchObjectsOptions = {}): Promise<FetchedObjects> {
     const adv = this.adv;
-    if (adv.version !== 2 || !this.canFetch) throw remoteError("remote.protocol", this.ctx.display, `${this.ctx.display}: the server cannot fetch objects by id over protocol v2`);
+    if (adv.version !== 2 || !this.canFetch)
+      throw remoteError("remote.protocol", this.ctx.display, `${this.ctx.display}: the server cannot fetch objects by id over protocol v2`);
     const unique = [...new Set(oids)];
     if (unique.length === 0) return { objects: new Map(), pack: null };
     return this.guarded(async () => {
@@ -204,12 +210,24 @@ export class UploadPackConnection {
       try {
         objects = parsePack(pack, this.objectFormat === "sha256" ? "sha256" : "sha1");
       } catch (e) {
-        if (e instanceof PackError) throw remoteError("remote.protocol", this.ctx.display, `${this.ctx.display}: bad pack from the server: ${e.message}`, undefined, e);
+        if (e instanceof PackError)
+          throw remoteError(
+            "remote.protocol",
+            this.ctx.display,
+            `${this.ctx.display}: bad pack from the server: ${e.message}`,
+            undefined,
+            e,
+          );
         throw e;
       }
       const out = new Map(objects.map((o) => [o.oid, o]));
       const missing = unique.filter((o) => !out.has(o));
-      if (missing.length) throw remoteError("remote.protocol", this.ctx.display, `${this.ctx.display}: the pack lacks ${missing.length} object(s) asked for, e.g. ${missing[0]}`);
+      if (missing.length)
+        throw remoteError(
+          "remote.protocol",
+          this.ctx.display,
+          `${this.ctx.display}: the pack lacks ${missing.length} object(s) asked for, e.g. ${missing[0]}`,
+        );
       return { objects: out, pack };
     });
   }
@@ -273,7 +291,10 @@ export class UploadPackConnection {
       if (p.kind === "data") checkErr(pktText(p.data), this.ctx);
       if (p.kind !== "flush") {
         const got = p.kind === "data" ? JSON.stringify(pktText(p.data).slice(0, 120)) : `a ${p.kind} packet`;
-        throw transportError(this.ctx.display, `replies out of step with requests: the reply to an ls-refs of ${NUDGE_PREFIX} (a bare flush) was due, but the server sent ${got}`);
+        throw transportError(
+          this.ctx.display,
+          `replies out of step with requests: the reply to an ls-refs of ${NUDGE_PREFIX} (a bare flush) was due, but the server sent ${got}`,
+        );
       }
       this.unread.shift();
     }
@@ -350,7 +371,8 @@ async function readPackResponse(reader: PktReader, session: Session, ctx: Transp
     const band = p.data[0];
     if (band === 1) {
       size += p.data.length - 1;
-      if (size > maxBytes) throw remoteError("remote.protocol", ctx.display, `${ctx.display}: the pack is larger than ${maxBytes} bytes; refusing it`);
+      if (size > maxBytes)
+        throw remoteError("remote.protocol", ctx.display, `${ctx.display}: the pack is larger than ${maxBytes} bytes; refusing it`);
       chunks.push(p.data.subarray(1));
     } else if (band === 3) {
       throw remoteError("remote.protocol", ctx.display, `${ctx.display}: the server said: ${pktText(p.data.subarray(1)).trim()}`);
@@ -404,7 +426,11 @@ async function guard<T>(ctx: TransportContext, f: () => Promise<T>): Promise<T> 
 export function normalizePrefixes(prefixes: readonly string[], display = "ls-refs"): string[] {
   for (const p of prefixes) {
     if (/[\n\0]/.test(p) || Buffer.byteLength(`ref-prefix ${p}\n`) > MAX_PKT_PAYLOAD) {
-      throw new CprError("remote.protocol", `invalid ref prefix ${JSON.stringify(p.slice(0, 80))}: contains a newline or NUL, or is too long`, { where: display });
+      throw new CprError(
+        "remote.protocol",
+        `invalid ref prefix ${JSON.stringify(p.slice(0, 80))}: contains a newline or NUL, or is too long`,
+        { where: display },
+      );
     }
   }
   if (prefixes.includes("")) return [];
@@ -448,7 +474,9 @@ function underPrefixes(name: string, prefixes: readonly string[]): boolean {
 }
 
 /** The server's capabilities (v2) or its whole ref list (v0/v1). */
-type Advertisement = { readonly version: 2; readonly caps: ReadonlyMap<string, string | null> } | { readonly version: 0; readonly refs: ListedRef[] };
+type Advertisement =
+  | { readonly version: 2; readonly caps: ReadonlyMap<string, string | null> }
+  | { readonly version: 0; readonly refs: ListedRef[] };
 
 function warnV0(ctx: TransportContext, session: Session, count: number): void {
   const why = session.fallbackNote ?? "the server does not speak git protocol v2";
@@ -491,11 +519,13 @@ async function readAdvertisement(session: Session, ctx: TransportContext): Promi
   const reader = session.advertisement;
   const first = await readPkt(reader, session, "closed the connection before answering");
   if (first.kind === "flush") return { version: 0, refs: [] };
-  if (first.kind !== "data") throw remoteError("remote.protocol", ctx.display, `${ctx.display}: unexpected ${first.kind} packet at the start of the reply`);
+  if (first.kind !== "data")
+    throw remoteError("remote.protocol", ctx.display, `${ctx.display}: unexpected ${first.kind} packet at the start of the reply`);
   const text = pktText(first.data);
   checkErr(text, ctx);
   if (text === "version 2") return { version: 2, caps: await readCapabilities(reader, session, ctx) };
-  if (text === "version 1") return { version: 0, refs: await readV0(await readPkt(reader, session, "ended after `version 1`"), reader, session, ctx) };
+  if (text === "version 1")
+    return { version: 0, refs: await readV0(await readPkt(reader, session, "ended after `version 1`"), reader, session, ctx) };
   return { version: 0, refs: await readV0(first, reader, session, ctx) };
 }
 
@@ -504,7 +534,8 @@ async function readCapabilities(reader: PktReader, session: Session, ctx: Transp
   for (;;) {
     const p = await readPkt(reader, session, "ended inside the capability advertisement");
     if (p.kind === "flush") return caps;
-    if (p.kind !== "data") throw remoteError("remote.protocol", ctx.display, `${ctx.display}: unexpected ${p.kind} packet in the capability advertisement`);
+    if (p.kind !== "data")
+      throw remoteError("remote.protocol", ctx.display, `${ctx.display}: unexpected ${p.kind} packet in the capability advertisement`);
     const line = pktText(p.data);
     checkErr(line, ctx);
     const eq = line.indexOf("=");
@@ -528,7 +559,8 @@ async function readV0(first: Pkt, reader: PktReader, session: Session, ctx: Tran
   const refs: RefEntry[] = [];
   const byName = new Map<string, RefEntry>();
   for (let p = first; p.kind !== "flush"; p = await readPkt(reader, session, "ended inside the ref advertisement")) {
-    if (p.kind !== "data") throw remoteError("remote.protocol", ctx.display, `${ctx.display}: unexpected ${p.kind} packet in the ref advertisement`);
+    if (p.kind !== "data")
+      throw remoteError("remote.protocol", ctx.display, `${ctx.display}: unexpected ${p.kind} packet in the ref advertisement`);
     const raw = pktText(p.data);
     checkErr(raw, ctx);
     const line = raw.split("\0", 1)[0] ?? "";
@@ -556,12 +588,21 @@ async function readV0(first: Pkt, reader: PktReader, session: Session, ctx: Tran
  * (the request's prefixes, from a server known to honour them), a ref outside them means the reply answers
  * another request: a transport failure too.
  */
-async function readRefList(reader: PktReader, session: Session, ctx: TransportContext, strict: readonly string[] | null): Promise<ListedRef[]> {
+async function readRefList(
+  reader: PktReader,
+  session: Session,
+  ctx: TransportContext,
+  strict: readonly string[] | null,
+): Promise<ListedRef[]> {
   const refs: ListedRef[] = [];
   for (;;) {
     const p = await readPkt(reader, session, `ended inside the ls-refs reply (after ${refs.length} ref(s), before its final flush)`);
     if (p.kind === "flush") return refs;
-    if (p.kind !== "data") throw transportError(ctx.display, `unexpected ${p.kind} packet in the ls-refs reply (after ${refs.length} ref(s), before its final flush)`);
+    if (p.kind !== "data")
+      throw transportError(
+        ctx.display,
+        `unexpected ${p.kind} packet in the ls-refs reply (after ${refs.length} ref(s), before its final flush)`,
+      );
     const line = pktText(p.data);
     checkErr(line, ctx);
     const ref = parseRefLine(line);
@@ -569,7 +610,10 @@ async function readRefList(reader: PktReader, session: Session, ctx: TransportCo
     if (!ref) continue;
     if (strict && strict.length > 0 && !underPrefixes(ref.name, strict)) {
       const asked = strict.length > 3 ? `${strict.slice(0, 3).join(", ")} and ${strict.length - 3} more` : strict.join(", ");
-      throw transportError(ctx.display, `replies out of step with requests: the ls-refs reply holds ${ref.name}, which is under none of the prefixes asked for (${asked})`);
+      throw transportError(
+        ctx.display,
+        `replies out of step with requests: the ls-refs reply holds ${ref.name}, which is under none of the prefixes asked for (${asked})`,
+      );
     }
     refs.push(ref);
   }

@@ -46,10 +46,7 @@ export async function defaultRemoteName(repo: Repo): Promise<string | null> {
 }
 
 async function namedRemote(repo: Repo, name: string): Promise<ResolvedRemote> {
-  const [fetchUrl, pushUrl] = await Promise.all([
-    repo.git(["remote", "get-url", name]),
-    repo.git(["remote", "get-url", "--push", name]),
-  ]);
+  const [fetchUrl, pushUrl] = await Promise.all([repo.git(["remote", "get-url", name]), repo.git(["remote", "get-url", "--push", name])]);
   // Relative paths in a repository's config are relative to the top of that repository.
   const url = parseRemoteUrl(fetchUrl, repo.cwd, `remote '${name}'`);
   const push = parseRemoteUrl(pushUrl, repo.cwd, `remote '${name}'`);

@@ -101,7 +101,14 @@ export class Repo {
   private readonly env: NodeJS.ProcessEnv | undefined;
   private reader: ObjectReader | null = null;
 
-  private constructor(init: { gitDir: string; workTree: string | null; shallow: boolean; objectFormat: ObjectFormat; kind: RepoKind; env?: NodeJS.ProcessEnv }) {
+  private constructor(init: {
+    gitDir: string;
+    workTree: string | null;
+    shallow: boolean;
+    objectFormat: ObjectFormat;
+    kind: RepoKind;
+    env?: NodeJS.ProcessEnv;
+  }) {
     this.gitDir = init.gitDir;
     this.workTree = init.workTree;
     this.shallow = init.shallow;
@@ -267,10 +274,17 @@ export class Repo {
    */
   private async packObjects(type: "commit" | "tree" | "tag", bodies: readonly Uint8Array[]): Promise<string[]> {
     const ids = bodies.map((b) => gitObjectId(type, b, this.objectFormat));
-    const pack = encodePack(bodies.map((data, i) => ({ oid: ids[i]!, type, data })), this.objectFormat);
+    const pack = encodePack(
+      bodies.map((data, i) => ({ oid: ids[i]!, type, data })),
+      this.objectFormat,
+    );
     const r = await this.run(["index-pack", "--strict", "--stdin"], { input: pack, okCodes: [0, 1, 128] });
     if (r.code !== 0) {
-      throw new CprError("git.failed", `git index-pack could not write ${new Set(ids).size} ${type} objects: ${r.stderr.trim() || `exit ${r.code}`}`, { where: this.gitDir });
+      throw new CprError(
+        "git.failed",
+        `git index-pack could not write ${new Set(ids).size} ${type} objects: ${r.stderr.trim() || `exit ${r.code}`}`,
+        { where: this.gitDir },
+      );
     }
     const present = await this.existing(ids);
     const absent = ids.find((id) => !present.has(id));
@@ -362,7 +376,12 @@ export class Repo {
   async push(url: string, refs: readonly RefUpdate[]): Promise<PushOutcome> {
     if (refs.length === 0) return { ok: true, refs: [], error: null };
     const r = await this.withPushRepo(url, refs, (gitDir) =>
-      runGit([`--git-dir=${gitDir}`, "push", "--atomic", "--porcelain", "--no-follow-tags", PUSH_REMOTE], { cwd: gitDir, env: this.env, repo: "cpr", okCodes: [0, 1, 128] }),
+      runGit([`--git-dir=${gitDir}`, "push", "--atomic", "--porcelain", "--no-follow-tags", PUSH_REMOTE], {
+        cwd: gitDir,
+        env: this.env,
+        repo: "cpr",
+        okCodes: [0, 1, 128],
+      }),
     );
     const parsed = parsePushPorcelain(r.stdout.toString("utf8"));
     const byRef = new Map(parsed.map((p) => [p.ref, p]));
@@ -374,7 +393,9 @@ export class Repo {
   }
 
   private async withPushRepo<T>(url: string, refs: readonly RefUpdate[], run: (gitDir: string) => Promise<T>): Promise<T> {
-    const [objects, config] = (await this.git(["rev-parse", "--path-format=absolute", "--git-path", "objects", "--git-path", "config"])).split("\n");
+    const [objects, config] = (
+      await this.git(["rev-parse", "--path-format=absolute", "--git-path", "objects", "--git-path", "config"])
+    ).split("\n");
     const dir = await mkdtemp(join(tmpdir(), "cpr-push-"));
     try {
       await mkdir(join(dir, "refs"));
@@ -415,7 +436,11 @@ export class Repo {
     try {
       // The quarantine goes on top of the environment this repository's kind calls for, and must reach git as it
       // is (as `user`: passed through), even for a repository cpr owns, whose kind would remove these variables.
-      const env = { ...gitEnv(this.env, this.kind), GIT_OBJECT_DIRECTORY: dir, GIT_ALTERNATE_OBJECT_DIRECTORIES: [objects, ...this.envAlternates()].join(":") };
+      const env = {
+        ...gitEnv(this.env, this.kind),
+        GIT_OBJECT_DIRECTORY: dir,
+        GIT_ALTERNATE_OBJECT_DIRECTORIES: [objects, ...this.envAlternates()].join(":"),
+      };
       await this.fetchWith(url, refs, env, "user");
       const reader = new ObjectReader(this.cwd, env, "user");
       try {
@@ -458,7 +483,12 @@ export class Repo {
    */
   private envAlternates(): string[] {
     const v = this.kind === "user" ? (this.env ?? process.env).GIT_ALTERNATE_OBJECT_DIRECTORIES : undefined;
-    return v ? v.split(":").filter(Boolean).map((p) => resolve(this.cwd, p)) : [];
+    return v
+      ? v
+          .split(":")
+          .filter(Boolean)
+          .map((p) => resolve(this.cwd, p))
+      : [];
   }
 
   /** Resolve a path argument against `cwd` and return it relative to the work tree top (`/`-separated, "" for the top). */
@@ -467,7 +497,10 @@ export class Repo {
     const abs = isAbsolute(path) ? resolve(path) : resolve(cwd, path);
     if (abs === this.workTree) return "";
     if (!abs.startsWith(this.workTree + "/")) return null;
-    return abs.slice(this.workTree.length + 1).split("\\").join("/");
+    return abs
+      .slice(this.workTree.length + 1)
+      .split("\\")
+      .join("/");
   }
 
   /** End the long-lived children. The Repo can still run one-shot commands afterwards. */
@@ -481,7 +514,12 @@ export class Repo {
  * The user's environment with GIT_DIR and GIT_WORK_TREE made absolute, as they resolved where the repository was
  * opened: a relative one is relative to where cpr started, but a Repo's commands run at the top of the work tree.
  */
-function pinLocation(env: NodeJS.ProcessEnv | undefined, cwd: string, gitDir: string, workTree: string | null): NodeJS.ProcessEnv | undefined {
+function pinLocation(
+  env: NodeJS.ProcessEnv | undefined,
+  cwd: string,
+  gitDir: string,
+  workTree: string | null,
+): NodeJS.ProcessEnv | undefined {
   const e = env ?? process.env;
   if (!e.GIT_DIR && !e.GIT_WORK_TREE) return env;
   const out: NodeJS.ProcessEnv = { ...e };
@@ -613,7 +651,8 @@ class ObjectReader {
     this.child.stderr.on("data", (chunk: Buffer) => void (this.stderr += chunk.toString("utf8")));
     this.child.on("error", (e) => this.fail(spawnFailure("git", e, gitErrors(["cat-file"]))));
     this.child.on("close", (code) => {
-      if (this.pending()) this.fail(new CprError("git.failed", `git cat-file exited ${code}: ${this.stderr.trim() || "(no output)"}`, { where: cwd }));
+      if (this.pending())
+        this.fail(new CprError("git.failed", `git cat-file exited ${code}: ${this.stderr.trim() || "(no output)"}`, { where: cwd }));
     });
     this.child.stdin.on("error", () => {});
   }

@@ -49,7 +49,10 @@ export async function contentAddressedPathOf(input: ContentAddressInput): Promis
   const storeDir = input.storeDir ?? STORE_DIR;
   const orig = parseStorePath(input.original, { storeDir });
   const modulo = new HashModulo(orig.hash, { offsets: input.hashOffsets ?? true });
-  const refs = input.rewrites.length > 0 ? new StreamRewriter(input.rewrites.map((r): BytePair => ({ from: Buffer.from(r.from), to: Buffer.from(r.to) }))) : null;
+  const refs =
+    input.rewrites.length > 0
+      ? new StreamRewriter(input.rewrites.map((r): BytePair => ({ from: Buffer.from(r.from), to: Buffer.from(r.to) })))
+      : null;
   for await (const chunk of input.nar()) modulo.update(refs ? refs.push(chunk).out : chunk);
   if (refs) modulo.update(refs.end().out);
   const digest = modulo.digest();
@@ -64,7 +67,10 @@ export async function contentAddressedPathOf(input: ContentAddressInput): Promis
 }
 
 /** Both passes: the new path, and its NAR written to `opts.output` (hashed, and scanned when asked). */
-export async function contentAddress(input: ContentAddressInput, opts: RewriteNarOptions = {}): Promise<ContentAddressedPath & RewriteResult & { residue: ResidueReport | null }> {
+export async function contentAddress(
+  input: ContentAddressInput,
+  opts: RewriteNarOptions = {},
+): Promise<ContentAddressedPath & RewriteResult & { residue: ResidueReport | null }> {
   const first = await contentAddressedPathOf(input);
   const second = await rewriteNar(input.nar(), first.rewrites, opts);
   return { ...first, ...second };

@@ -112,7 +112,12 @@ class Scan {
     const finder = rawDone ? null : this.finder();
     const record = (ms: readonly { index: number; offset: number }[]): void => {
       for (const m of ms) {
-        this.hits.push({ ...where, hash: this.hashes[m.index]!, offset: m.offset, ...(narOffset !== null ? { narOffset: narOffset + m.offset } : {}) });
+        this.hits.push({
+          ...where,
+          hash: this.hashes[m.index]!,
+          offset: m.offset,
+          ...(narOffset !== null ? { narOffset: narOffset + m.offset } : {}),
+        });
       }
     };
     let head: Buffer[] | null = [];
@@ -173,7 +178,13 @@ class Scan {
   }
 
   /** Scans the decompressed data; with `crc`, also checks its CRC-32 (a zip member's) once it was read whole. */
-  private async decompressed(kind: StreamCompression, input: AsyncIterable<Buffer>, where: Where, depth: number, crc?: number): Promise<void> {
+  private async decompressed(
+    kind: StreamCompression,
+    input: AsyncIterable<Buffer>,
+    where: Where,
+    depth: number,
+    crc?: number,
+  ): Promise<void> {
     try {
       const out = decompress(kind, input, { maxOutput: this.maxDecompressed, what: describe(where) });
       if (crc === undefined) await this.content(out, where, depth, null);
@@ -257,7 +268,10 @@ interface ZipEntry {
 
 /** The members of a zip file, from its central directory (APPNOTE.TXT §4.3); zip64 archives are refused. */
 export function zipEntries(data: Buffer): ZipEntry[] {
-  const bad = (why: string): CprError => new CprError("zip.invalid", `cannot read the zip archive: ${why}`, { hint: "the file starts like a zip archive but is not a readable one" });
+  const bad = (why: string): CprError =>
+    new CprError("zip.invalid", `cannot read the zip archive: ${why}`, {
+      hint: "the file starts like a zip archive but is not a readable one",
+    });
   // End of central directory: 22 bytes plus a comment of up to 65535, at the very end.
   let eocd = -1;
   for (let i = data.length - 22; i >= Math.max(0, data.length - 22 - 65535); i--) {
@@ -287,7 +301,8 @@ export function zipEntries(data: Buffer): ZipEntry[] {
     const name = data.subarray(p + 46, p + 46 + nameLen).toString("utf8");
     p += 46 + nameLen + extraLen + commentLen;
     if (compressedSize === 0xffffffff || local === 0xffffffff) throw bad("zip64 archives are not supported");
-    if (local + 30 > data.length || data.readUInt32LE(local) !== 0x04034b50) throw bad(`the local header of ${JSON.stringify(name)} is missing`);
+    if (local + 30 > data.length || data.readUInt32LE(local) !== 0x04034b50)
+      throw bad(`the local header of ${JSON.stringify(name)} is missing`);
     const dataStart = local + 30 + data.readUInt16LE(local + 26) + data.readUInt16LE(local + 28);
     if (dataStart + compressedSize > data.length) throw bad(`the data of ${JSON.stringify(name)} runs past the end of the file`);
     if (name.endsWith("/") && compressedSize === 0) continue; // a directory
@@ -307,11 +322,18 @@ function byHit(a: ResidueHit, b: ResidueHit): number {
  * Scans a NAR for the given old hash parts (32 nix32 characters each). The NAR must be valid (a CprError
  * `nar.invalid` otherwise); decompression problems are reported in `unscanned`, not thrown.
  */
-export async function scanResidue(nar: AsyncIterable<Uint8Array>, hashParts: readonly string[], opts: ResidueOptions = {}): Promise<ResidueReport> {
+export async function scanResidue(
+  nar: AsyncIterable<Uint8Array>,
+  hashParts: readonly string[],
+  opts: ResidueOptions = {},
+): Promise<ResidueReport> {
   const hashes = [...new Set(hashParts)];
   for (const h of hashes) {
     if (!HASH_PART.test(h)) {
-      throw new CprError("graft.hash-part", `invalid hash part ${JSON.stringify(h)}`, { where: h, hint: `a store path's hash part is ${STORE_HASH_LENGTH} characters of 0-9 a-z except e o u t` });
+      throw new CprError("graft.hash-part", `invalid hash part ${JSON.stringify(h)}`, {
+        where: h,
+        hint: `a store path's hash part is ${STORE_HASH_LENGTH} characters of 0-9 a-z except e o u t`,
+      });
     }
   }
   const scan = new Scan(hashes, opts.maxDecompressed ?? DEFAULT_MAX_DECOMPRESSED, opts.maxDepth ?? DEFAULT_MAX_DEPTH);

@@ -113,7 +113,11 @@ export interface RewriteNarOptions {
  * Rejects with the input's, the output's or the NAR parser's error (a CprError `nar.invalid` for a rewrite that
  * broke the NAR, e.g. reordered entry names).
  */
-export async function rewriteNar(input: AsyncIterable<Uint8Array>, rewrites: readonly Rewrite[], opts: RewriteNarOptions = {}): Promise<RewriteResult & { residue: ResidueReport | null }> {
+export async function rewriteNar(
+  input: AsyncIterable<Uint8Array>,
+  rewrites: readonly Rewrite[],
+  opts: RewriteNarOptions = {},
+): Promise<RewriteResult & { residue: ResidueReport | null }> {
   const stream = new RewriteStream(rewrites);
   const channel = opts.scan ? new Channel<Buffer>() : null;
   const scanning = channel && opts.scan ? scanResidue(channel, opts.scan.hashParts, opts.scan) : null;

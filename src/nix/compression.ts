@@ -45,7 +45,11 @@ function capError(kind: string, what: string, max: number): CprError {
 }
 
 function corrupt(kind: string, what: string, why: string, cause?: unknown): CprError {
-  return new CprError("compression.corrupt", `${what}: cannot decompress the ${kind} data: ${why}`, { where: what, hint: "the data is not valid " + kind + " (or only starts like it)", cause });
+  return new CprError("compression.corrupt", `${what}: cannot decompress the ${kind} data: ${why}`, {
+    where: what,
+    hint: "the data is not valid " + kind + " (or only starts like it)",
+    cause,
+  });
 }
 
 /**
@@ -54,7 +58,11 @@ function corrupt(kind: string, what: string, why: string, cause?: unknown): CprE
  * `compression.corrupt` on invalid data, `compression.missing` when the program is not installed. An error of
  * `input` itself is passed through unchanged.
  */
-export async function* decompress(kind: StreamCompression, input: AsyncIterable<Uint8Array>, opts: DecompressOptions): AsyncGenerator<Buffer, void, undefined> {
+export async function* decompress(
+  kind: StreamCompression,
+  input: AsyncIterable<Uint8Array>,
+  opts: DecompressOptions,
+): AsyncGenerator<Buffer, void, undefined> {
   const what = opts.what ?? "input";
   let inputError: unknown = null;
   // Only errors of `input` itself are recorded here: Readable.from throws the decompressor's error into this
@@ -101,7 +109,9 @@ export async function* decompress(kind: StreamCompression, input: AsyncIterable<
         const e = err as NodeJS.ErrnoException;
         resolve(e.code === "ENOENT" ? `missing:${cmd}` : e.message);
       });
-      child.once("close", (code, signal) => resolve(code === 0 ? null : signal ? `killed by ${signal}` : `exit ${code}${stderr ? `: ${stderr.trim()}` : ""}`));
+      child.once("close", (code, signal) =>
+        resolve(code === 0 ? null : signal ? `killed by ${signal}` : `exit ${code}${stderr ? `: ${stderr.trim()}` : ""}`),
+      );
     });
     child.stdin.on("error", () => {}); // EPIPE when the program stops reading (corrupt data, or killed): reported below
     sink = child.stdin;

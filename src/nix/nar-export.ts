@@ -45,7 +45,10 @@ export function exportTrailer(item: Omit<ExportItem, "nar">, storeDir: string = 
  * The export stream of `items`, in the order given (Nix imports in that order, so put references first). NARs are
  * passed through as they are; an item whose NAR is empty is refused.
  */
-export async function* exportPaths(items: Iterable<ExportItem> | AsyncIterable<ExportItem>, storeDir: string = STORE_DIR): AsyncGenerator<Buffer, void, undefined> {
+export async function* exportPaths(
+  items: Iterable<ExportItem> | AsyncIterable<ExportItem>,
+  storeDir: string = STORE_DIR,
+): AsyncGenerator<Buffer, void, undefined> {
   for await (const item of items) {
     yield u64(1);
     let size = 0;
@@ -58,7 +61,11 @@ export async function* exportPaths(items: Iterable<ExportItem> | AsyncIterable<E
         yield Buffer.isBuffer(c) ? c : Buffer.from(c);
       }
     }
-    if (size === 0) throw new CprError("nar.export-empty", `the NAR of ${item.path} is empty`, { where: item.path, hint: "a NAR starts with nix-archive-1: dump the path again" });
+    if (size === 0)
+      throw new CprError("nar.export-empty", `the NAR of ${item.path} is empty`, {
+        where: item.path,
+        hint: "a NAR starts with nix-archive-1: dump the path again",
+      });
     yield exportTrailer(item, storeDir);
   }
   yield u64(0);

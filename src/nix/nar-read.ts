@@ -74,7 +74,8 @@ class Source {
   /** Exactly n bytes (n small); a view valid until the next read. */
   async exact(n: number, what: string): Promise<Buffer> {
     while (this.buf.length - this.pos < n) {
-      if (!(await this.more())) throw invalid(`unexpected end of the NAR while reading ${what}`, this.offset + (this.buf.length - this.pos));
+      if (!(await this.more()))
+        throw invalid(`unexpected end of the NAR while reading ${what}`, this.offset + (this.buf.length - this.pos));
     }
     const out = this.buf.subarray(this.pos, this.pos + n);
     this.pos += n;
@@ -98,10 +99,14 @@ class Source {
 }
 
 function invalid(why: string, offset: number, path?: string): CprError {
-  return new CprError("nar.invalid", `invalid NAR: ${why} (at byte ${offset}${path !== undefined ? `, entry ${JSON.stringify(path === "" ? "/" : path)}` : ""})`, {
-    where: `NAR byte ${offset}`,
-    hint: "the NAR is corrupt or truncated: fetch or dump it again (nix-store --dump PATH)",
-  });
+  return new CprError(
+    "nar.invalid",
+    `invalid NAR: ${why} (at byte ${offset}${path !== undefined ? `, entry ${JSON.stringify(path === "" ? "/" : path)}` : ""})`,
+    {
+      where: `NAR byte ${offset}`,
+      hint: "the NAR is corrupt or truncated: fetch or dump it again (nix-store --dump PATH)",
+    },
+  );
 }
 
 async function u64(src: Source, what: string): Promise<number> {
@@ -132,7 +137,8 @@ async function str(src: Source, what: string, path: string): Promise<Buffer> {
 async function expect(src: Source, token: string, path: string): Promise<void> {
   const at = src.offset;
   const got = await str(src, `"${token}"`, path);
-  if (got.toString("latin1") !== token) throw invalid(`expected "${token}", found ${JSON.stringify(got.toString("latin1").slice(0, 40))}`, at, path);
+  if (got.toString("latin1") !== token)
+    throw invalid(`expected "${token}", found ${JSON.stringify(got.toString("latin1").slice(0, 40))}`, at, path);
 }
 
 function join(dir: string, name: string): string {
@@ -210,7 +216,11 @@ async function* node(src: Source, path: string, entryName: Buffer): AsyncGenerat
         throw invalid(`invalid entry name ${JSON.stringify(shown)}`, nameAt, path);
       }
       if (prev !== null && Buffer.compare(prev, name) >= 0) {
-        throw invalid(`entry ${JSON.stringify(shown)} is not after ${JSON.stringify(prev.toString("utf8"))}: directory entries must be sorted and unique`, nameAt, path);
+        throw invalid(
+          `entry ${JSON.stringify(shown)} is not after ${JSON.stringify(prev.toString("utf8"))}: directory entries must be sorted and unique`,
+          nameAt,
+          path,
+        );
       }
       prev = name;
       await expect(src, "node", path);

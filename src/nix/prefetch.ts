@@ -88,7 +88,10 @@ export async function prefetchDirect(kind: DirectKind, url: string, opts: Prefet
     throw new CprError("nix.bad-option", `ref and version apply only to git dependencies, not ${kind}`, { where: url });
   }
   if (kind !== "build" && opts.unpack) {
-    throw new CprError("nix.bad-option", `unpack applies only to build dependencies, not ${kind}`, { where: url, hint: kind === "url" ? "use the tar form for an unpacked tarball" : undefined });
+    throw new CprError("nix.bad-option", `unpack applies only to build dependencies, not ${kind}`, {
+      where: url,
+      hint: kind === "url" ? "use the tar form for an unpacked tarball" : undefined,
+    });
   }
   switch (kind) {
     case "url": {
@@ -257,13 +260,22 @@ async function streamSource(source: Source, url: string, opts: PrefetchOptions, 
   } catch (e) {
     const cause = (e as { cause?: { message?: string; code?: string } }).cause;
     const why = cause?.code ?? cause?.message ?? (e as Error).message;
-    throw new CprError("nix.fetch", `cannot fetch ${shown}: ${why}`, { where: shown, hint: "check the URL and your network connection", cause: e });
+    throw new CprError("nix.fetch", `cannot fetch ${shown}: ${why}`, {
+      where: shown,
+      hint: "check the URL and your network connection",
+      cause: e,
+    });
   }
   if (!res.ok || res.body === null) {
     await res.body?.cancel().catch(() => undefined);
     throw new CprError("nix.fetch-http", `cannot fetch ${shown}: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ""}`, {
       where: shown,
-      hint: res.status === 404 ? "check the URL: the server has no such file" : res.status === 401 || res.status === 403 ? "the server refused access" : undefined,
+      hint:
+        res.status === 404
+          ? "check the URL: the server has no such file"
+          : res.status === 401 || res.status === 403
+            ? "the server refused access"
+            : undefined,
     });
   }
   try {
@@ -322,10 +334,14 @@ async function unpackTarball(archive: string, dest: string, url: string, env: No
       hint: `install ${program} (and xz, bzip2 or zstd for those compressions)`,
       failure: (e) => {
         const msg = e.stderr.trim().split("\n").slice(0, 3).join("; ");
-        return new CprError("nix.unpack", `cannot unpack ${shown}: ${program} failed${msg ? `: ${msg}` : ` (${e.signal ? `killed by ${e.signal}` : `exit ${e.code}`})`}`, {
-          where: shown,
-          hint: "the URL must name a tarball (.tar, .tar.gz/.tgz, .tar.bz2, .tar.xz, .tar.zst; the decompressor must be installed) or a zip archive",
-        });
+        return new CprError(
+          "nix.unpack",
+          `cannot unpack ${shown}: ${program} failed${msg ? `: ${msg}` : ` (${e.signal ? `killed by ${e.signal}` : `exit ${e.code}`})`}`,
+          {
+            where: shown,
+            hint: "the URL must name a tarball (.tar, .tar.gz/.tgz, .tar.bz2, .tar.xz, .tar.zst; the decompressor must be installed) or a zip archive",
+          },
+        );
       },
     },
   });
@@ -406,10 +422,15 @@ export async function resolveGitRev(url: string, opts: PrefetchOptions = {}): Pr
     if (!best) {
       const versions = refs.map((r) => tagVersion(r.name)).filter((v): v is Version => v !== null);
       versions.sort(compareVersions);
-      const shownVersions = versions.slice(-5).map((v) => v.text).join(", ");
+      const shownVersions = versions
+        .slice(-5)
+        .map((v) => v.text)
+        .join(", ");
       throw new CprError("nix.git-no-version", `no tag of ${shown} matches ${req.text}`, {
         where: shown,
-        hint: versions.length ? `version tags found: ${shownVersions}${versions.length > 5 ? " (newest five)" : ""}` : "the repository has no SemVer tags (like v1.2.3 or 1.2.3); use a ref instead",
+        hint: versions.length
+          ? `version tags found: ${shownVersions}${versions.length > 5 ? " (newest five)" : ""}`
+          : "the repository has no SemVer tags (like v1.2.3 or 1.2.3); use a ref instead",
       });
     }
     return { rev: target(best.ref), ref: best.ref.name, version: best.version.text };
@@ -425,6 +446,9 @@ export async function resolveGitRev(url: string, opts: PrefetchOptions = {}): Pr
   }
   throw new CprError("nix.git-no-ref", `${shown} has no ${ref === "HEAD" ? "HEAD" : `branch or tag ${JSON.stringify(ref)}`}`, {
     where: shown,
-    hint: ref === "HEAD" ? "the repository looks empty; name a branch or tag with ref" : "check the name; ref takes a branch, a tag, a full ref name or HEAD",
+    hint:
+      ref === "HEAD"
+        ? "the repository looks empty; name a branch or tag with ref"
+        : "check the name; ref takes a branch, a tag, a full ref name or HEAD",
   });
 }

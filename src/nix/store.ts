@@ -79,7 +79,15 @@ function nixErrors(program: string, args: readonly string[], what: string, shown
  * The error for a failed Nix command. When Nix's stderr was already passed through to the user (`shown`), only its
  * `warning:` and `error:` lines are repeated, so the message does not print the whole log a second time.
  */
-function nixFailure(program: string, args: readonly string[], what: string, code: number | null, signal: NodeJS.Signals | null, stderr: string, shown = false): CprError {
+function nixFailure(
+  program: string,
+  args: readonly string[],
+  what: string,
+  code: number | null,
+  signal: NodeJS.Signals | null,
+  stderr: string,
+  shown = false,
+): CprError {
   const errors = stderr
     .split("\n")
     .filter((l) => /^(error|warning)\b/.test(l.trim()))
@@ -104,22 +112,33 @@ function storeArgs(opts: NixOptions): string[] {
 }
 
 function lines(text: string): string[] {
-  return text.split("\n").map((l) => l.trim()).filter(Boolean);
+  return text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
 }
 
 function parseJson(text: string, what: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new CprError("nix.output", `${what}: Nix printed something that is not JSON: ${JSON.stringify(text.slice(0, 200))}`, { cause: e });
+    throw new CprError("nix.output", `${what}: Nix printed something that is not JSON: ${JSON.stringify(text.slice(0, 200))}`, {
+      cause: e,
+    });
   }
 }
 
 /** `builtins.currentSystem` as Nix evaluates it (honours `system` in nix.conf). */
 export async function currentSystem(opts: NixOptions = {}): Promise<string> {
-  const { stdout } = await run("nix-instantiate", ["--eval", "--json", "--expr", "builtins.currentSystem"], opts, "asking Nix for the current system");
+  const { stdout } = await run(
+    "nix-instantiate",
+    ["--eval", "--json", "--expr", "builtins.currentSystem"],
+    opts,
+    "asking Nix for the current system",
+  );
   const value = parseJson(stdout, "builtins.currentSystem");
-  if (typeof value !== "string" || value === "") throw new CprError("nix.output", `builtins.currentSystem is not a string: ${stdout.trim()}`);
+  if (typeof value !== "string" || value === "")
+    throw new CprError("nix.output", `builtins.currentSystem is not a string: ${stdout.trim()}`);
   return value;
 }
 
@@ -127,11 +146,23 @@ export async function currentSystem(opts: NixOptions = {}): Promise<string> {
  * `nix-instantiate FILE [--argstr NAME VALUE]…`: evaluates the file and returns the derivation paths it instantiates
  * (one per top-level derivation). The .drv files are written to the store, without a GC root.
  */
-export async function instantiate(file: string, opts: NixOptions & { readonly argstr?: Readonly<Record<string, string>> } = {}): Promise<string[]> {
-  const args = [...storeArgs(opts), ...(opts.system ? ["--option", "system", opts.system] : []), ...Object.entries(opts.argstr ?? {}).flatMap(([k, v]) => ["--argstr", k, v]), file];
+export async function instantiate(
+  file: string,
+  opts: NixOptions & { readonly argstr?: Readonly<Record<string, string>> } = {},
+): Promise<string[]> {
+  const args = [
+    ...storeArgs(opts),
+    ...(opts.system ? ["--option", "system", opts.system] : []),
+    ...Object.entries(opts.argstr ?? {}).flatMap(([k, v]) => ["--argstr", k, v]),
+    file,
+  ];
   const { stdout } = await run("nix-instantiate", args, opts, `evaluating ${file}`);
   const drvs = lines(stdout).map((l) => l.replace(/!.*$/, ""));
-  if (drvs.length === 0) throw new CprError("nix.no-derivation", `${file} evaluated to no derivation`, { where: file, hint: "the value must be a derivation (or an attribute set with a `default` derivation)" });
+  if (drvs.length === 0)
+    throw new CprError("nix.no-derivation", `${file} evaluated to no derivation`, {
+      where: file,
+      hint: "the value must be a derivation (or an attribute set with a `default` derivation)",
+    });
   return drvs;
 }
 
@@ -142,7 +173,10 @@ export async function derivationOutputs(drv: string, opts: NixOptions = {}): Pro
   const entry = doc[drv] ?? Object.values(doc)[0];
   const outputs: Record<string, string> = {};
   for (const [name, o] of Object.entries(entry?.outputs ?? {})) {
-    if (typeof o.path !== "string") throw new CprError("nix.output", `${drv}: output ${name} has no path (a content-addressed derivation is not supported)`, { where: drv });
+    if (typeof o.path !== "string")
+      throw new CprError("nix.output", `${drv}: output ${name} has no path (a content-addressed derivation is not supported)`, {
+        where: drv,
+      });
     outputs[name] = o.path;
   }
   if (Object.keys(outputs).length === 0) throw new CprError("nix.output", `${drv} has no outputs`, { where: drv });
@@ -172,7 +206,9 @@ export async function realise(paths: readonly string[], opts: RealiseOptions = {
   const args = ["--realise", ...storeArgs(opts)];
   if (opts.substituters) {
     if (!opts.trustedKeys?.length) {
-      throw new CprError("nix.no-keys", "substituting from a binary cache needs at least one trusted public key", { hint: "pass the cache's public key (name:base64)" });
+      throw new CprError("nix.no-keys", "substituting from a binary cache needs at least one trusted public key", {
+        hint: "pass the cache's public key (name:base64)",
+      });
     }
     args.push("--option", "substituters", opts.substituters.join(" "), "--option", "trusted-public-keys", opts.trustedKeys.join(" "));
   }
@@ -188,7 +224,12 @@ export async function realise(paths: readonly string[], opts: RealiseOptions = {
 /** `nix-store --query --requisites PATHS`: every path of the closure (the paths themselves included). */
 export async function queryClosure(paths: readonly string[], opts: NixOptions = {}): Promise<string[]> {
   if (paths.length === 0) return [];
-  const { stdout } = await run("nix-store", ["--query", "--requisites", ...storeArgs(opts), ...paths], opts, `querying the closure of ${paths.join(" ")}`);
+  const { stdout } = await run(
+    "nix-store",
+    ["--query", "--requisites", ...storeArgs(opts), ...paths],
+    opts,
+    `querying the closure of ${paths.join(" ")}`,
+  );
   return lines(stdout);
 }
 
@@ -201,7 +242,9 @@ export async function pathInfo(paths: readonly string[], opts: NixOptions & { re
   if (!Array.isArray(doc)) throw new CprError("nix.output", "nix path-info --json did not print an array");
   return doc.map((raw: Record<string, unknown>) => {
     if (raw.valid === false || typeof raw.narHash !== "string") {
-      throw new CprError("nix.invalid-path", `${String(raw.path)} is not a valid path of the store${opts.store ? ` ${opts.store}` : ""}`, { where: String(raw.path) });
+      throw new CprError("nix.invalid-path", `${String(raw.path)} is not a valid path of the store${opts.store ? ` ${opts.store}` : ""}`, {
+        where: String(raw.path),
+      });
     }
     return {
       path: String(raw.path),
@@ -269,6 +312,15 @@ export function dumpNar(path: string, opts: NixOptions = {}): Readable {
  * for commands that must not evaluate (Nix's `system` setting, when changed in nix.conf, is not seen).
  */
 export function hostSystem(arch: string = process.arch, platform: string = process.platform): string {
-  const cpu: Record<string, string> = { x64: "x86_64", arm64: "aarch64", ia32: "i686", arm: "armv7l", riscv64: "riscv64", ppc64: "powerpc64le", s390x: "s390x", loong64: "loongarch64" };
+  const cpu: Record<string, string> = {
+    x64: "x86_64",
+    arm64: "aarch64",
+    ia32: "i686",
+    arm: "armv7l",
+    riscv64: "riscv64",
+    ppc64: "powerpc64le",
+    s390x: "s390x",
+    loong64: "loongarch64",
+  };
   return `${cpu[arch] ?? arch}-${platform}`;
 }

@@ -107,7 +107,11 @@ function exitFailure(program: string, exit: ProcessExit, errors: ProcessErrors, 
   if (errors.failure) return errors.failure(exit);
   const status = exit.signal ? `killed by ${exit.signal}` : `exit ${exit.code}`;
   const where = errors.where ?? cwd;
-  return new CprError(errors.failed ?? "process.failed", `${errors.name ?? program} failed (${status}): ${tail(exit.stderr) || "(no output)"}`, where === undefined ? {} : { where });
+  return new CprError(
+    errors.failed ?? "process.failed",
+    `${errors.name ?? program} failed (${status}): ${tail(exit.stderr) || "(no output)"}`,
+    where === undefined ? {} : { where },
+  );
 }
 
 /** A child with stdin, stdout and stderr piped (spawnChild). */
@@ -119,7 +123,11 @@ export function spawnChild(program: string, args: readonly string[], opts: { cwd
 }
 
 /** Start `program`; its stdout is a stream, its exit a promise (see Running). */
-export function start(program: string, args: readonly string[], opts: ProcessOptions & { readonly stdout?: "pipe" | "ignore" } = {}): Running {
+export function start(
+  program: string,
+  args: readonly string[],
+  opts: ProcessOptions & { readonly stdout?: "pipe" | "ignore" } = {},
+): Running {
   const errors = opts.errors ?? {};
   const child = spawn(program, [...args], {
     cwd: opts.cwd,
@@ -201,16 +209,25 @@ export async function run(program: string, args: readonly string[], opts: RunOpt
   if (overflow) {
     const errors = opts.errors ?? {};
     const where = errors.where ?? opts.cwd;
-    throw new CprError(errors.failed ?? "process.failed", `${errors.name ?? program} printed more than ${max} bytes on stdout; it was stopped`, {
-      ...(where === undefined ? {} : { where }),
-      hint: "this output is larger than cpr expects here; report it if the command is right",
-    });
+    throw new CprError(
+      errors.failed ?? "process.failed",
+      `${errors.name ?? program} printed more than ${max} bytes on stdout; it was stopped`,
+      {
+        ...(where === undefined ? {} : { where }),
+        hint: "this output is larger than cpr expects here; report it if the command is right",
+      },
+    );
   }
   return { ...exit, stdout: Buffer.concat(chunks) };
 }
 
 /** Run a short query synchronously: its stdout, or null when it cannot be started or exits non-zero. */
 export function runSync(program: string, args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): string | null {
-  const r = spawnSync(program, [...args], { cwd: opts.cwd, env: opts.env ?? process.env, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+  const r = spawnSync(program, [...args], {
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "ignore"],
+  });
   return r.error || r.status !== 0 ? null : r.stdout;
 }

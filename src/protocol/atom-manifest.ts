@@ -126,9 +126,7 @@ function requirementAt(ctx: TomlReader, text: string, path: Path): Requirement {
  * Normalise a relative path: strip `./`, duplicate and trailing `/`, resolve `..` lexically. Returns "" for the
  * root itself, or an error word for an absolute path or one that leaves the root.
  */
-export function normalizeRelativePath(
-  path: string,
-): { ok: true; path: string } | { ok: false; reason: "absolute" | "escapes" } {
+export function normalizeRelativePath(path: string): { ok: true; path: string } | { ok: false; reason: "absolute" | "escapes" } {
   if (path.startsWith("/")) return { ok: false, reason: "absolute" };
   const out: string[] = [];
   for (const part of path.split("/")) {
@@ -172,12 +170,7 @@ const EXTRA_KEYS: Record<SourceKey, readonly string[]> = {
 
 function readPackage(ctx: TomlReader, v: unknown): PackageSection {
   if (v === undefined) {
-    ctx.fail(
-      "manifest.missing",
-      [],
-      `${ctx.file} has no [package] table`,
-      'add [package] with label = "<name>" and version = "0.1.0"',
-    );
+    ctx.fail("manifest.missing", [], `${ctx.file} has no [package] table`, 'add [package] with label = "<name>" and version = "0.1.0"');
   }
   const pkg = ctx.table(v, ["package"]);
   if ("description" in pkg) {
@@ -190,14 +183,8 @@ function readPackage(ctx: TomlReader, v: unknown): PackageSection {
   }
   ctx.onlyKeys(pkg, ["package"], PACKAGE_KEYS);
 
-  if (pkg.label === undefined)
-    ctx.fail("manifest.missing", ["package"], "[package].label is missing", 'add label = "<name>" to [package]');
-  const label = ctx.label(
-    ctx.string(pkg.label, ["package", "label"], '"foo"'),
-    "label",
-    ["package", "label"],
-    "[package].label",
-  );
+  if (pkg.label === undefined) ctx.fail("manifest.missing", ["package"], "[package].label is missing", 'add label = "<name>" to [package]');
+  const label = ctx.label(ctx.string(pkg.label, ["package", "label"], '"foo"'), "label", ["package", "label"], "[package].label");
 
   if (pkg.version === undefined)
     ctx.fail("manifest.missing", ["package"], "[package].version is missing", 'add version = "0.1.0" to [package]');
@@ -220,9 +207,7 @@ function readPackage(ctx: TomlReader, v: unknown): PackageSection {
       description = ctx.string(meta.description, ["package", "meta", "description"], '"What this atom is."');
     if (meta.tags !== undefined) {
       const path = ["package", "meta", "tags"];
-      tags = ctx
-        .strings(meta.tags, path, '["example", "lang:nix"]')
-        .map((t) => ctx.label(t, "tag", path, "[package.meta].tags entry", t));
+      tags = ctx.strings(meta.tags, path, '["example", "lang:nix"]').map((t) => ctx.label(t, "tag", path, "[package.meta].tags entry", t));
     }
   }
 
@@ -239,17 +224,9 @@ function readPackage(ctx: TomlReader, v: unknown): PackageSection {
           `[package.sets] names the set "${tag}" twice (after NFKC normalisation)`,
           "keep one entry per set tag",
         );
-      const mirrors =
-        typeof value === "string"
-          ? [value]
-          : ctx.strings(value, path, '"::" or ["::", "https://example.org/repo.git"]');
+      const mirrors = typeof value === "string" ? [value] : ctx.strings(value, path, '"::" or ["::", "https://example.org/repo.git"]');
       if (mirrors.length === 0)
-        ctx.fail(
-          "manifest.type",
-          path,
-          `${keyText(path)} must name at least one mirror`,
-          'give "::" (this repository) or a git URL',
-        );
+        ctx.fail("manifest.type", path, `${keyText(path)} must name at least one mirror`, 'give "::" (this repository) or a git URL');
       for (const m of mirrors) {
         if (m === "" || /[\s\x00-\x1f\x7f]/.test(m)) {
           ctx.fail(
@@ -280,10 +257,8 @@ function unknownSet(ctx: TomlReader, pkg: PackageSection, path: Path, what: stri
 }
 
 function readCompose(ctx: TomlReader, v: unknown, pkg: PackageSection): Compose {
-  const hint =
-    'add [compose.with.atom-nix] with from = "<set tag>", or [compose.as] with nix = "<path>" or static = "config"';
-  if (v === undefined)
-    ctx.fail("manifest.missing", [], `${ctx.file} has no [compose] table; resolving and locking need one`, hint);
+  const hint = 'add [compose.with.atom-nix] with from = "<set tag>", or [compose.as] with nix = "<path>" or static = "config"';
+  if (v === undefined) ctx.fail("manifest.missing", [], `${ctx.file} has no [compose] table; resolving and locking need one`, hint);
   const compose = ctx.table(v, ["compose"]);
   ctx.onlyKeys(compose, ["compose"], ["with", "as"]);
   const kinds = Object.keys(compose);
@@ -318,18 +293,12 @@ function readCompose(ctx: TomlReader, v: unknown, pkg: PackageSection): Compose 
         `${keyText([...path, "from"])} is missing`,
         'add from = "<set tag>" naming a key of [package.sets]',
       );
-    const from = ctx.label(
-      ctx.string(t.from, [...path, "from"], '"atom"'),
-      "tag",
-      [...path, "from"],
-      `[${dotted(path)}].from`,
-    );
+    const from = ctx.label(ctx.string(t.from, [...path, "from"], '"atom"'), "tag", [...path, "from"], `[${dotted(path)}].from`);
     if (!(from in pkg.sets)) unknownSet(ctx, pkg, [...path, "from"], `[${dotted(path)}].from`, from);
-    const requirement = requirementAt(
-      ctx,
-      t.version === undefined ? "*" : ctx.string(t.version, [...path, "version"], '"^0.4"'),
-      [...path, "version"],
-    );
+    const requirement = requirementAt(ctx, t.version === undefined ? "*" : ctx.string(t.version, [...path, "version"], '"^0.4"'), [
+      ...path,
+      "version",
+    ]);
     const entry = t.entry === undefined ? "." : atomPath(ctx, t.entry, [...path, "entry"]);
     return { kind: "with", label, from, requirement, entry };
   }
@@ -370,12 +339,7 @@ function readDeps(ctx: TomlReader, v: unknown, pkg: PackageSection): Pick<AtomMa
       const tag = ctx.label(rawTag, "tag", path, "[deps.from] set tag");
       if (!(tag in pkg.sets)) unknownSet(ctx, pkg, path, `[${dotted(path)}]`, tag);
       if (tag in depsFrom)
-        ctx.fail(
-          "manifest.duplicate",
-          path,
-          `[deps.from] names the set "${tag}" twice (after NFKC normalisation)`,
-          "merge the two tables",
-        );
+        ctx.fail("manifest.duplicate", path, `[deps.from] names the set "${tag}" twice (after NFKC normalisation)`, "merge the two tables");
       const reqs: Record<string, Requirement> = {};
       for (const [rawLabel, req] of Object.entries(ctx.table(labels, path))) {
         const p = [...path, rawLabel];
@@ -442,12 +406,7 @@ function readDirect(
   );
   const url = ctx.string(t[kind], [...path, kind], '"https://example.org/file"');
   if (url === "")
-    ctx.fail(
-      "manifest.direct-dep",
-      [...path, kind],
-      `${keyText([...path, kind])} must not be empty`,
-      "give the URL to fetch",
-    );
+    ctx.fail("manifest.direct-dep", [...path, kind], `${keyText([...path, kind])} must not be empty`, "give the URL to fetch");
 
   let fromVersion: readonly [string, string] | null = null;
   if (t.from_version !== undefined) {
@@ -519,9 +478,7 @@ function readDirect(
         if (ref === "HEAD") ref = null;
       }
       const requirement =
-        t.version === undefined
-          ? null
-          : requirementAt(ctx, ctx.string(t.version, [...path, "version"], '"^2"'), [...path, "version"]);
+        t.version === undefined ? null : requirementAt(ctx, ctx.string(t.version, [...path, "version"], '"^2"'), [...path, "version"]);
       return { kind, name, url, ref, requirement, fromVersion };
     }
   }

@@ -95,10 +95,14 @@ export function parseBuildRecord(json: unknown): BuildRecord {
     throw new CprError("build.invalid", `build record field "${field}" ${message}`, { where: field, hint });
   };
   if (!isPlainObject(json))
-    throw new CprError("build.invalid", `a build record must be a JSON object, got ${json === null ? "null" : Array.isArray(json) ? "an array" : typeof json}`, {
-      where: "body",
-      hint: `send ${EXAMPLE}`,
-    });
+    throw new CprError(
+      "build.invalid",
+      `a build record must be a JSON object, got ${json === null ? "null" : Array.isArray(json) ? "an array" : typeof json}`,
+      {
+        where: "body",
+        hint: `send ${EXAMPLE}`,
+      },
+    );
   const str = (field: string, hint: string): string => {
     const v = json[field];
     if (v === undefined) return fail(field, "is missing", hint);
@@ -106,20 +110,32 @@ export function parseBuildRecord(json: unknown): BuildRecord {
     return v;
   };
 
-  const set = str("set", "the set's root commit id, 40 or 64 lowercase hex digits");
-  if (!HEX_ID.test(set)) fail("set", `must be 40 or 64 lowercase hex digits (the set root), got ${JSON.stringify(set)}`, "the set's root commit id, e.g. from `git rev-list --max-parents=0 HEAD`");
+  /** A field holding a 40- or 64-hex object id. */
+  const hexId = (field: string, what: string, hint: string): string => {
+    const v = str(field, `${what}, 40 or 64 lowercase hex digits`);
+    if (!HEX_ID.test(v)) fail(field, `must be 40 or 64 lowercase hex digits (${what}), got ${JSON.stringify(v)}`, hint);
+    return v;
+  };
+  const set = hexId("set", "the set root", "the set's root commit id, e.g. from `git rev-list --max-parents=0 HEAD`");
 
   const label = str("label", "the atom's label, e.g. hello");
   try {
-    if (normalizeLabel(label, "label", "label") !== label) fail("label", `must be NFKC-normalised, got ${JSON.stringify(label)}`, `send ${JSON.stringify(label.normalize("NFKC"))}`);
+    if (normalizeLabel(label, "label", "label") !== label)
+      fail("label", `must be NFKC-normalised, got ${JSON.stringify(label)}`, `send ${JSON.stringify(label.normalize("NFKC"))}`);
   } catch (e) {
-    if (e instanceof CprError && e.code !== "build.invalid") fail("label", `is not a valid label: ${e.message}`, e.hint ?? "labels start with a letter or '_'");
+    if (e instanceof CprError && e.code !== "build.invalid")
+      fail("label", `is not a valid label: ${e.message}`, e.hint ?? "labels start with a letter or '_'");
     throw e;
   }
 
   const id = str("id", "the AtomId of (set, label)");
   const expected = atomId(set, label);
-  if (id !== expected) fail("id", `${JSON.stringify(id)} is not the AtomId of set ${set} and label ${JSON.stringify(label)} (that is ${expected})`, "send the AtomId of the set and label, as `cpr` computes it");
+  if (id !== expected)
+    fail(
+      "id",
+      `${JSON.stringify(id)} is not the AtomId of set ${set} and label ${JSON.stringify(label)} (that is ${expected})`,
+      "send the AtomId of the set and label, as `cpr` computes it",
+    );
 
   const version = str("version", "a semantic version, e.g. 2.12.2");
   try {
@@ -129,11 +145,11 @@ export function parseBuildRecord(json: unknown): BuildRecord {
     throw e;
   }
 
-  const rev = str("rev", "the atom's commit id, 40 or 64 lowercase hex digits");
-  if (!HEX_ID.test(rev)) fail("rev", `must be 40 or 64 lowercase hex digits (the atom commit), got ${JSON.stringify(rev)}`, "send the full commit id of the published atom version");
+  const rev = hexId("rev", "the atom commit", "send the full commit id of the published atom version");
 
   const system = str("system", "a Nix system such as x86_64-linux");
-  if (!SYSTEM.test(system) || system.length > 64) fail("system", `must be a Nix system such as x86_64-linux, got ${JSON.stringify(system)}`, "e.g. x86_64-linux or aarch64-darwin");
+  if (!SYSTEM.test(system) || system.length > 64)
+    fail("system", `must be a Nix system such as x86_64-linux, got ${JSON.stringify(system)}`, "e.g. x86_64-linux or aarch64-darwin");
 
   const config = json.config;
   if (config === undefined) fail("config", "is missing", 'the evaluation inputs as a JSON object, e.g. {"system":"x86_64-linux"}');
@@ -148,9 +164,15 @@ export function parseBuildRecord(json: unknown): BuildRecord {
   const drv = str("drv", "the derivation's store path, /nix/store/…-NAME.drv");
   try {
     const p = parseStorePath(drv);
-    if (!p.name.endsWith(".drv")) fail("drv", `must be a derivation (a store path ending in .drv), got ${JSON.stringify(drv)}`, "send the .drv path `nix-instantiate` printed");
+    if (!p.name.endsWith(".drv"))
+      fail(
+        "drv",
+        `must be a derivation (a store path ending in .drv), got ${JSON.stringify(drv)}`,
+        "send the .drv path `nix-instantiate` printed",
+      );
   } catch (e) {
-    if (e instanceof CprError && e.code !== "build.invalid") fail("drv", `is not a store path: ${e.message}`, e.hint ?? "send a /nix/store/…drv path");
+    if (e instanceof CprError && e.code !== "build.invalid")
+      fail("drv", `is not a store path: ${e.message}`, e.hint ?? "send a /nix/store/…drv path");
     throw e;
   }
 

@@ -43,10 +43,12 @@ function show(b: Uint8Array): string {
 
 /** Validates pairs: non-empty, distinct patterns, each replacement as long as its pattern. */
 export function checkBytePairs(pairs: readonly BytePair[]): void {
-  if (pairs.length === 0) throw new CprError("rewrite.empty", "nothing to replace: no patterns were given", { hint: "give at least one old → new pair" });
+  if (pairs.length === 0)
+    throw new CprError("rewrite.empty", "nothing to replace: no patterns were given", { hint: "give at least one old → new pair" });
   const seen = new Set<string>();
   for (const [i, p] of pairs.entries()) {
-    if (p.from.length === 0) throw new CprError("rewrite.empty-pattern", `pattern ${i} is empty`, { hint: "every pattern must have at least one byte" });
+    if (p.from.length === 0)
+      throw new CprError("rewrite.empty-pattern", `pattern ${i} is empty`, { hint: "every pattern must have at least one byte" });
     if (p.to !== null && p.to.length !== p.from.length) {
       throw new CprError(
         "rewrite.length",
@@ -58,7 +60,8 @@ export function checkBytePairs(pairs: readonly BytePair[]): void {
       );
     }
     const key = Buffer.from(p.from).toString("latin1");
-    if (seen.has(key)) throw new CprError("rewrite.duplicate", `pattern ${show(p.from)} is given twice`, { where: key, hint: "give each old string once" });
+    if (seen.has(key))
+      throw new CprError("rewrite.duplicate", `pattern ${show(p.from)} is given twice`, { where: key, hint: "give each old string once" });
     seen.add(key);
   }
 }

@@ -36,7 +36,9 @@ export class HashModulo {
   constructor(modulus: string, opts: { offsets?: boolean } = {}) {
     this.hashOffsets = opts.offsets ?? true;
     if (!/^[0123456789abcdfghijklmnpqrsvwxyz]{32}$/.test(modulus)) {
-      throw new CprError("content-address.modulus", `invalid hash part ${JSON.stringify(modulus)}`, { hint: `give the ${STORE_HASH_LENGTH}-character hash part of the path` });
+      throw new CprError("content-address.modulus", `invalid hash part ${JSON.stringify(modulus)}`, {
+        hint: `give the ${STORE_HASH_LENGTH}-character hash part of the path`,
+      });
     }
     const from = Buffer.from(modulus, "latin1");
     this.rewriter = new StreamRewriter([{ from, to: Buffer.alloc(from.length) }]);
@@ -67,7 +69,13 @@ export class HashModulo {
  * remapped) and its remapped references (full paths, without itself); `self` when the NAR mentions its own hash part
  * (Nix takes it from the path's recorded references: pass whether the original referred to itself).
  */
-export function contentAddressedPath(original: string, moduloSha256: Uint8Array, references: Iterable<string>, self: boolean, storeDir: string = STORE_DIR): string {
+export function contentAddressedPath(
+  original: string,
+  moduloSha256: Uint8Array,
+  references: Iterable<string>,
+  self: boolean,
+  storeDir: string = STORE_DIR,
+): string {
   const p = parseStorePath(original, { storeDir });
   const refs = [...references].filter((r) => parseStorePath(r, { storeDir }).path !== p.path);
   return makeSourcePath(p.name, moduloSha256, refs, self, storeDir);

@@ -9,7 +9,8 @@
  */
 export const ERROR_CODES = {
   usage: "The command line is wrong: an unknown option, a missing or extra argument, or a bad option value (exit code 2).",
-  internal: "cpr caught itself in an inconsistency (git stored something other than what cpr computed, or an unsafe value reached git); please report it.",
+  internal:
+    "cpr caught itself in an inconsistency (git stored something other than what cpr computed, or an unsafe value reached git); please report it.",
 
   "add.not-locked": "`cpr add` resolved the project, but the resulting lock does not contain the atom it was asked to add.",
 
@@ -118,7 +119,7 @@ export const ERROR_CODES = {
   "label.not-normalized": "An AtomId was asked for a label that is empty or not NFKC-normalised.",
   "label.too-long": "A label or tag is longer than the limit in UTF-8 bytes.",
 
-  "lock.compose": "atom.lock's [compose].use is not \"atom\", \"nix\" or \"static\".",
+  "lock.compose": 'atom.lock\'s [compose].use is not "atom", "nix" or "static".',
   "lock.dep-type": "A [[deps]] entry of atom.lock has an unknown type.",
   "lock.duplicate": "Two [[deps]] entries of atom.lock lock the same thing.",
   "lock.id-mismatch": "An atom's id in atom.lock is not the AtomId of its set and label.",
@@ -136,7 +137,7 @@ export const ERROR_CODES = {
 
   "ls.not-initialized": "The remote is not an initialized atom set (it has no refs/ekala/init).",
 
-  "manifest.bad-mirror": "A mirror in a manifest is neither \"::\" nor a git URL.",
+  "manifest.bad-mirror": 'A mirror in a manifest is neither "::" nor a git URL.',
   "manifest.bad-path": "A path in a manifest is not a relative path inside the atom or set (or is the repository root).",
   "manifest.compose": "atom.toml's [compose] does not hold exactly one valid composition.",
   "manifest.direct-dep": "A direct Nix dependency in atom.toml is malformed.",
@@ -263,7 +264,7 @@ export const ERROR_CODES = {
   "resolve.locker": "The locker's rev could not be listed or does not belong to the locker set.",
   "resolve.manifest-mismatch": "A published manifest names another label or version than its ref.",
   "resolve.mirrors-down": "No mirror of a set answered.",
-  "resolve.no-local": "A set is \"::\" (this repository), but the project is not in a git repository with commits.",
+  "resolve.no-local": 'A set is "::" (this repository), but the project is not in a git repository with commits.',
   "resolve.no-manifest": "A mirror lacks an atom ref that it listed.",
   "resolve.no-mirror": "A set has no mirror to list its atoms from.",
   "resolve.no-root": "No mirror of a set reported a set root.",
@@ -357,7 +358,8 @@ export const WARNING_CODES = {
   "tree.unknown-deps": "The dependencies of some locked atoms are unknown here (their manifests are not in the cache).",
 
   "verify.bad-lock": "The atom's atom.lock does not parse, so no consumer can evaluate it.",
-  "verify.lock-unsatisfied": "The atom's lock does not satisfy its atom.toml (or locks an atom local-only), so no consumer can evaluate it.",
+  "verify.lock-unsatisfied":
+    "The atom's lock does not satisfy its atom.toml (or locks an atom local-only), so no consumer can evaluate it.",
   "verify.manifest-unresolvable": "The atom's atom.toml has a [compose] that cannot be resolved, so no consumer can evaluate it.",
   "verify.no-lock": "The atom is composed but has no atom.lock in its tree, so no consumer can evaluate it.",
 } as const satisfies Record<string, string>;

@@ -69,9 +69,16 @@ export function parseTree(data: Uint8Array, format: ObjectFormat): TreeItem[] {
     const nul = buf.indexOf(0, pos);
     const sp = nul < 0 ? -1 : buf.subarray(pos, nul).indexOf(0x20);
     if (sp <= 0 || nul + 1 + rawLen > buf.length) {
-      throw treeError(`the entry at byte ${pos} is not \`<mode> <name>\\0<${rawLen}-byte id>\``, `the object is damaged or not a ${format} tree; run \`git fsck\``);
+      throw treeError(
+        `the entry at byte ${pos} is not \`<mode> <name>\\0<${rawLen}-byte id>\``,
+        `the object is damaged or not a ${format} tree; run \`git fsck\``,
+      );
     }
-    out.push({ mode: buf.toString("latin1", pos, pos + sp), name: buf.toString("utf8", pos + sp + 1, nul), oid: buf.toString("hex", nul + 1, nul + 1 + rawLen) });
+    out.push({
+      mode: buf.toString("latin1", pos, pos + sp),
+      name: buf.toString("utf8", pos + sp + 1, nul),
+      oid: buf.toString("hex", nul + 1, nul + 1 + rawLen),
+    });
     pos = nul + 1 + rawLen;
   }
   return out;

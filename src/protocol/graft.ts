@@ -38,13 +38,21 @@ function byBytes(a: string, b: string): number {
  * Validates and sorts replacements: store paths in `storeDir`, old ≠ new, equal basename lengths, each old path once,
  * and no path both replaced and a replacement (no chains or swaps). Accepts a Map or a list of pairs.
  */
-export function canonicalReplacements(replacements: ReadonlyMap<string, string> | Iterable<Replacement>, storeDir: string = STORE_DIR): Replacement[] {
-  const pairs: Replacement[] = replacements instanceof Map ? [...replacements].map(([o, n]) => ({ old: o, new: n })) : [...(replacements as Iterable<Replacement>)];
+export function canonicalReplacements(
+  replacements: ReadonlyMap<string, string> | Iterable<Replacement>,
+  storeDir: string = STORE_DIR,
+): Replacement[] {
+  const pairs: Replacement[] =
+    replacements instanceof Map ? [...replacements].map(([o, n]) => ({ old: o, new: n })) : [...(replacements as Iterable<Replacement>)];
   const out = new Map<string, string>();
   for (const r of pairs) {
     const o = parseStorePath(r.old, { storeDir });
     const n = parseStorePath(r.new, { storeDir });
-    if (o.path === n.path) throw new CprError("graft.same", `${o.path} is replaced by itself`, { where: o.path, hint: "give a different new path, or leave the dependency out" });
+    if (o.path === n.path)
+      throw new CprError("graft.same", `${o.path} is replaced by itself`, {
+        where: o.path,
+        hint: "give a different new path, or leave the dependency out",
+      });
     if (o.basename.length !== n.basename.length) {
       throw new CprError(
         "graft.length",
@@ -57,11 +65,15 @@ export function canonicalReplacements(replacements: ReadonlyMap<string, string> 
     }
     const prev = out.get(o.path);
     if (prev !== undefined && prev !== n.path) {
-      throw new CprError("graft.conflict", `${o.path} is replaced twice: by ${prev} and by ${n.path}`, { where: o.path, hint: "give one replacement per old path" });
+      throw new CprError("graft.conflict", `${o.path} is replaced twice: by ${prev} and by ${n.path}`, {
+        where: o.path,
+        hint: "give one replacement per old path",
+      });
     }
     out.set(o.path, n.path);
   }
-  if (out.size === 0) throw new CprError("graft.empty", "a graft needs at least one replacement", { hint: "give an old → new store path pair" });
+  if (out.size === 0)
+    throw new CprError("graft.empty", "a graft needs at least one replacement", { hint: "give an old → new store path pair" });
   for (const n of out.values()) {
     if (out.has(n)) {
       throw new CprError("graft.chain", `${n} is both replaced and a replacement`, {
@@ -74,11 +86,18 @@ export function canonicalReplacements(replacements: ReadonlyMap<string, string> 
 }
 
 /** The canonical descriptor text of a graft of `original` (see the module comment). */
-export function graftDescriptor(original: string, replacements: ReadonlyMap<string, string> | Iterable<Replacement>, storeDir: string = STORE_DIR): string {
+export function graftDescriptor(
+  original: string,
+  replacements: ReadonlyMap<string, string> | Iterable<Replacement>,
+  storeDir: string = STORE_DIR,
+): string {
   const orig = parseStorePath(original, { storeDir }).path;
   const reps = canonicalReplacements(replacements, storeDir);
   if (reps.some((r) => r.old === orig)) {
-    throw new CprError("graft.self", `${orig} is itself one of the paths replaced`, { where: orig, hint: "graft the paths that depend on it, not the path itself" });
+    throw new CprError("graft.self", `${orig} is itself one of the paths replaced`, {
+      where: orig,
+      hint: "graft the paths that depend on it, not the path itself",
+    });
   }
   let s = `${GRAFT_TYPE}\noriginal ${orig}\n`;
   for (const r of reps) s += `replace ${r.old} ${r.new}\n`;
@@ -86,7 +105,11 @@ export function graftDescriptor(original: string, replacements: ReadonlyMap<stri
 }
 
 /** The store path of `original` grafted with `replacements`: the original's name, a hash of the descriptor. */
-export function graftPath(original: string, replacements: ReadonlyMap<string, string> | Iterable<Replacement>, storeDir: string = STORE_DIR): string {
+export function graftPath(
+  original: string,
+  replacements: ReadonlyMap<string, string> | Iterable<Replacement>,
+  storeDir: string = STORE_DIR,
+): string {
   const descriptor = graftDescriptor(original, replacements, storeDir);
   const inner = createHash("sha256").update(descriptor, "utf8").digest("hex");
   return makeStorePath(GRAFT_TYPE, inner, parseStorePath(original, { storeDir }).name, storeDir);
@@ -138,7 +161,11 @@ function addRewrites(into: Map<string, string>, oldPath: string, newPath: string
  * every member reachable from the roots, except the old paths' own dependencies (they are not looked into). Refuses
  * a reference to a path missing from `closure` and a reference cycle (other than a path referring to itself).
  */
-export function planGraft(closure: Iterable<ClosureMember>, replacements: ReadonlyMap<string, string> | Iterable<Replacement>, storeDir: string = STORE_DIR): GraftPlan {
+export function planGraft(
+  closure: Iterable<ClosureMember>,
+  replacements: ReadonlyMap<string, string> | Iterable<Replacement>,
+  storeDir: string = STORE_DIR,
+): GraftPlan {
   const reps = canonicalReplacements(replacements, storeDir);
   const replaced = new Map(reps.map((r) => [r.old, r.new]));
   const refs = new Map<string, string[]>();
@@ -157,7 +184,10 @@ export function planGraft(closure: Iterable<ClosureMember>, replacements: Readon
     if (known) return known;
     if (replaced.has(p)) return new Set([p]);
     if (visiting.has(p)) {
-      throw new CprError("graft.cycle", `the closure has a reference cycle through ${p}`, { where: p, hint: "store paths refer to each other only along a DAG; check the closure given" });
+      throw new CprError("graft.cycle", `the closure has a reference cycle through ${p}`, {
+        where: p,
+        hint: "store paths refer to each other only along a DAG; check the closure given",
+      });
     }
     const rs = refs.get(p);
     if (!rs) {

@@ -38,7 +38,7 @@ export function isXidContinue(cp: number): boolean {
 /** Whether `cp` may follow the first character of a label or tag. */
 function allowedAfterStart(cp: number, kind: LabelKind): boolean {
   if (cp === 0x2d /* - */ || isXidContinue(cp)) return true;
-  return kind === "tag" && (cp === 0x2e /* . */ || cp === 0x3a /* : */);
+  return kind === "tag" && (cp === 0x2e /* . */ || cp === 0x3a) /* : */;
 }
 
 /** Names of characters that are invisible or easily mistaken, shown instead of the character itself. */

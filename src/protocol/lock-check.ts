@@ -42,7 +42,10 @@ export function directUrl(d: DirectNixDep, lockedVersion: LockedVersionOf): stri
   if (!d.fromVersion) return d.url;
   const [tag, label] = d.fromVersion;
   const v = lockedVersion(tag, label);
-  if (v === null) throw new CprError("resolve.from-version", `${d.name}: from_version names ${tag}.${label}, which was not locked`, { hint: `add ${label} under [deps.from.${tag}]` });
+  if (v === null)
+    throw new CprError("resolve.from-version", `${d.name}: from_version names ${tag}.${label}, which was not locked`, {
+      hint: `add ${label} under [deps.from.${tag}]`,
+    });
   return substituteVersion(d.url, v);
 }
 
@@ -119,7 +122,10 @@ export function checkLock(manifest: AtomManifest, lock: Lockfile, opts: { publis
     if (labels.length === 0) continue;
     const root = rootOfTag(tag);
     if (!root) {
-      out.push({ kind: "dep", message: `[package.sets].${tag} is not in the lock's [sets] with the same mirrors, so [deps.from.${tag}] (${labels.map(([l]) => l).join(", ")}) is not locked` });
+      out.push({
+        kind: "dep",
+        message: `[package.sets].${tag} is not in the lock's [sets] with the same mirrors, so [deps.from.${tag}] (${labels.map(([l]) => l).join(", ")}) is not locked`,
+      });
       continue;
     }
     for (const [label, req] of labels) {
@@ -131,23 +137,42 @@ export function checkLock(manifest: AtomManifest, lock: Lockfile, opts: { publis
         continue;
       }
       if (!matches(req, unlocal(e.version).version)) {
-        out.push({ kind: "dep", message: `[deps.from.${tag}] ${label} = "${req.text}", but the lock has ${label} ${e.version}, which does not satisfy it` });
+        out.push({
+          kind: "dep",
+          message: `[deps.from.${tag}] ${label} = "${req.text}", but the lock has ${label} ${e.version}, which does not satisfy it`,
+        });
       }
       localOnly(`[deps.from.${tag}] ${label}`, e);
     }
   }
   const c = manifest.compose;
   const lc = lock.compose;
-  const lockUse = lc.use === "atom" ? `use = "atom" (${lc.label} ${lc.version}, entry "${lc.entry}")` : lc.use === "nix" ? `use = "nix" (entry "${lc.entry}")` : `use = "static"`;
+  const lockUse =
+    lc.use === "atom"
+      ? `use = "atom" (${lc.label} ${lc.version}, entry "${lc.entry}")`
+      : lc.use === "nix"
+        ? `use = "nix" (entry "${lc.entry}")`
+        : `use = "static"`;
   if (!c || c.kind === "static") {
     if (lc.use !== "static") out.push({ kind: "composer", message: `[compose.as] static, but the lock's [compose] is ${lockUse}` });
   } else if (c.kind === "nix") {
-    if (lc.use !== "nix" || lc.entry !== c.path) out.push({ kind: "composer", message: `[compose.as] nix = "${c.path}", but the lock's [compose] is ${lockUse}` });
+    if (lc.use !== "nix" || lc.entry !== c.path)
+      out.push({ kind: "composer", message: `[compose.as] nix = "${c.path}", but the lock's [compose] is ${lockUse}` });
   } else {
     const root = rootOfTag(c.from);
     const wanted = `[compose.with.${c.label}] (from ${c.from}, version "${c.requirement.text}", entry "${c.entry}")`;
-    if (lc.use !== "atom" || !root || lc.set !== root || lc.label !== c.label || lc.entry !== c.entry || !matches(c.requirement, unlocal(lc.version).version)) {
-      out.push({ kind: "composer", message: `${wanted}, but the lock's [compose] is ${lockUse}${lc.use === "atom" && root !== null && lc.set !== root ? ` from set ${lc.set}` : ""}` });
+    if (
+      lc.use !== "atom" ||
+      !root ||
+      lc.set !== root ||
+      lc.label !== c.label ||
+      lc.entry !== c.entry ||
+      !matches(c.requirement, unlocal(lc.version).version)
+    ) {
+      out.push({
+        kind: "composer",
+        message: `${wanted}, but the lock's [compose] is ${lockUse}${lc.use === "atom" && root !== null && lc.set !== root ? ` from set ${lc.set}` : ""}`,
+      });
     } else localOnly(`the composer ${c.label}`, lc);
     if (lc.use === "atom") direct.add(lc.id);
   }
@@ -170,13 +195,23 @@ export function checkLock(manifest: AtomManifest, lock: Lockfile, opts: { publis
     if (e) used.add(e);
     else {
       const other = directLock.find((x) => x.name === d.name);
-      out.push({ kind: "direct", message: other ? `[deps.direct.nix] ${d.name} is locked for another source (${other.type} ${other.url})` : `[deps.direct.nix] ${d.name} is missing from the lock` });
+      out.push({
+        kind: "direct",
+        message: other
+          ? `[deps.direct.nix] ${d.name} is locked for another source (${other.type} ${other.url})`
+          : `[deps.direct.nix] ${d.name} is missing from the lock`,
+      });
     }
   }
   const declared = new Set(manifest.directNix.map((d) => d.name));
   const extra = directLock.filter((e) => !used.has(e) && !declared.has(e.name));
-  if (extra.length) out.push({ kind: "stale", message: `the lock still holds direct Nix entries the manifest does not declare: ${extra.map((e) => e.name).join(", ")}` });
-  if (atoms.length > 0 && direct.size === 0) out.push({ kind: "stale", message: "the lock holds atom entries, but the manifest declares no atom dependency" });
+  if (extra.length)
+    out.push({
+      kind: "stale",
+      message: `the lock still holds direct Nix entries the manifest does not declare: ${extra.map((e) => e.name).join(", ")}`,
+    });
+  if (atoms.length > 0 && direct.size === 0)
+    out.push({ kind: "stale", message: "the lock holds atom entries, but the manifest declares no atom dependency" });
   // Every atom of the graph is fetched from its own tree: none may be local-only in a published lock.
   if (opts.published) {
     for (const a of atoms) if (!direct.has(a.id) && a.rev === null) localOnly(`${a.label} (pulled in by a dependency)`, a);
@@ -189,7 +224,11 @@ export function checkLock(manifest: AtomManifest, lock: Lockfile, opts: { publis
  * the graph resolved with this lock is known (`edges`: AtomId or the project → what it requires), every atom entry
  * is still reachable from what the manifest asks for directly.
  */
-export function lockSatisfies(manifest: AtomManifest, lock: Lockfile, edges: Readonly<Record<string, readonly { readonly dep: string }[]>> | null): boolean {
+export function lockSatisfies(
+  manifest: AtomManifest,
+  lock: Lockfile,
+  edges: Readonly<Record<string, readonly { readonly dep: string }[]>> | null,
+): boolean {
   const { mismatches, direct } = checkLock(manifest, lock);
   if (mismatches.length > 0) return false;
   if (!edges) return true;
@@ -230,12 +269,17 @@ export function unevaluable(manifestText: string, lockText: string | null, file:
     manifest = parseAtomManifest(manifestText, file, "evaluate");
   } catch (e) {
     if (!(e instanceof CprError)) throw e;
-    return { kind: "manifest", message: `${file} has a [compose] table but cannot be resolved: ${e.message}${e.where ? ` (at ${e.where})` : ""}`, mismatches: [] };
+    return {
+      kind: "manifest",
+      message: `${file} has a [compose] table but cannot be resolved: ${e.message}${e.where ? ` (at ${e.where})` : ""}`,
+      mismatches: [],
+    };
   }
   const c = manifest.compose;
   if (c === null || c.kind === "static") return null;
   const what = c.kind === "nix" ? `[compose.as] nix = "${c.path}"` : `[compose.with.${c.label}]`;
-  if (lockText === null) return { kind: "no-lock", message: `it is composed (${what}) but has no atom.lock, so no consumer can evaluate it`, mismatches: [] };
+  if (lockText === null)
+    return { kind: "no-lock", message: `it is composed (${what}) but has no atom.lock, so no consumer can evaluate it`, mismatches: [] };
   let lock: Lockfile;
   try {
     lock = parseLock(lockText, lockFile);
@@ -245,5 +289,9 @@ export function unevaluable(manifestText: string, lockText: string | null, file:
   }
   const { mismatches } = checkLock(manifest, lock, { published: true });
   if (mismatches.length === 0) return null;
-  return { kind: "unsatisfied", message: `its atom.lock does not satisfy atom.toml: ${mismatches.map((m) => m.message).join("; ")}`, mismatches };
+  return {
+    kind: "unsatisfied",
+    message: `its atom.lock does not satisfy atom.toml: ${mismatches.map((m) => m.message).join("; ")}`,
+    mismatches,
+  };
 }

@@ -296,14 +296,25 @@ function readDep(ctx: LockReader, v: unknown, index: number): LockDep {
       ctx.onlyKeys(t, path, ["type", "name", "url", "hash", "unpack"]);
       const r = { name: name(), url: url(), hash: hash() };
       if (t.unpack !== undefined && typeof t.unpack !== "boolean")
-        ctx.fail("lock.type", [...path, "unpack"], `${pathText([...path, "unpack"])} must be true or false, got ${describe(t.unpack)}`, "write unpack = true, or leave it out");
+        ctx.fail(
+          "lock.type",
+          [...path, "unpack"],
+          `${pathText([...path, "unpack"])} must be true or false, got ${describe(t.unpack)}`,
+          "write unpack = true, or leave it out",
+        );
       return { type, ...r, unpack: t.unpack === true };
     }
     case "nix+git": {
       ctx.onlyKeys(t, path, ["type", "name", "url", "version", "rev"]);
       const r = { name: name(), url: url() };
       const version = t.version === undefined ? null : ctx.string(t.version, [...path, "version"]);
-      if (version === "") ctx.fail("lock.type", [...path, "version"], `${pathText([...path, "version"])} must not be empty`, "regenerate the lock with `cpr resolve`");
+      if (version === "")
+        ctx.fail(
+          "lock.type",
+          [...path, "version"],
+          `${pathText([...path, "version"])} must not be empty`,
+          "regenerate the lock with `cpr resolve`",
+        );
       return { type, ...r, version, rev: ctx.hex(ctx.required(t, "rev", path), [...path, "rev"], "a git commit id") };
     }
     default:
@@ -341,7 +352,12 @@ export function parseLock(text: string, file: string): Lockfile {
   const deps: LockDep[] = [];
   if (doc.deps !== undefined) {
     if (!Array.isArray(doc.deps))
-      ctx.fail("lock.type", ["deps"], `deps must be an array of [[deps]] tables, got ${describe(doc.deps)}`, "regenerate the lock with `cpr resolve`");
+      ctx.fail(
+        "lock.type",
+        ["deps"],
+        `deps must be an array of [[deps]] tables, got ${describe(doc.deps)}`,
+        "regenerate the lock with `cpr resolve`",
+      );
     const seen = new Map<string, number>();
     (doc.deps as unknown[]).forEach((d, i) => {
       const dep = readDep(ctx, d, i);
@@ -349,7 +365,12 @@ export function parseLock(text: string, file: string): Lockfile {
       const first = seen.get(key);
       if (first !== undefined) {
         const what = dep.type === "atom" ? `the atom "${dep.label}" of set ${dep.set}` : `the direct dependency "${dep.name}"`;
-        ctx.fail("lock.duplicate", ["deps", i], `[[deps]] #${first + 1} and #${i + 1} both lock ${what}`, "regenerate the lock with `cpr resolve`");
+        ctx.fail(
+          "lock.duplicate",
+          ["deps", i],
+          `[[deps]] #${first + 1} and #${i + 1} both lock ${what}`,
+          "regenerate the lock with `cpr resolve`",
+        );
       }
       seen.set(key, i);
       deps.push(dep);

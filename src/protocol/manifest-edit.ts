@@ -196,7 +196,10 @@ function render(doc: Doc, lines: readonly string[]): string {
 
 /** Parses the file (the edit's input or output): a syntax error is `manifest.syntax` at its position. */
 function checkToml(text: string, file = "atom.toml"): TomlTable {
-  return parseTomlFile(text, file, { code: "manifest.syntax", hint: "fix the TOML syntax at the position shown, then run the command again" });
+  return parseTomlFile(text, file, {
+    code: "manifest.syntax",
+    hint: "fix the TOML syntax at the position shown, then run the command again",
+  });
 }
 
 function kvs(doc: Doc): KeyValue[] {
@@ -296,10 +299,14 @@ function insertKey(doc: Doc, table: Path, key: Path, value: string): string {
   const lines = [...doc.lines];
   const exact = kvs(doc).find((kv) => samePath(kv.path, table) || startsWith(table, kv.path));
   if (exact) {
-    throw new CprError("edit.inline-table", `[${dottedKey(table)}] is written as an inline value; cpr cannot add "${key.join(".")}" to it`, {
-      where: `atom.toml:${exact.start + 1}:${exact.indent.length + 1}`,
-      hint: `write it as a [${dottedKey(table)}] table, then run the command again`,
-    });
+    throw new CprError(
+      "edit.inline-table",
+      `[${dottedKey(table)}] is written as an inline value; cpr cannot add "${key.join(".")}" to it`,
+      {
+        where: `atom.toml:${exact.start + 1}:${exact.indent.length + 1}`,
+        hint: `write it as a [${dottedKey(table)}] table, then run the command again`,
+      },
+    );
   }
   const h = headers(doc).find((x) => !x.array && samePath(x.path, table));
   if (h) {
@@ -537,13 +544,21 @@ function setPackages(doc: Record<string, unknown>): unknown[] | null {
 export function addSetPackage(text: string, path: string): string {
   const before = setPackages(checkToml(text, "ekala.toml"));
   if (before === null) {
-    throw new CprError("edit.set-packages", "ekala.toml has no [set] packages array to add the atom to", { where: "ekala.toml", hint: 'add packages = [] under [set]' });
+    throw new CprError("edit.set-packages", "ekala.toml has no [set] packages array to add the atom to", {
+      where: "ekala.toml",
+      hint: "add packages = [] under [set]",
+    });
   }
   const wanted = JSON.stringify([...before, path]);
   const doc = scan(text);
   const kv = kvs(doc).find((k) => samePath(k.path, ["set", "packages"]));
-  if (!kv) throw new CprError("edit.set-packages", "ekala.toml's [set] packages cannot be edited in place", { where: "ekala.toml", hint: "write it as packages = [ ... ] under [set]" });
-  const rewrite = () => replaceValue(doc, kv, `[${doc.eol}${[...before, path].map((p) => `  ${tomlBasicString(String(p))},${doc.eol}`).join("")}]`);
+  if (!kv)
+    throw new CprError("edit.set-packages", "ekala.toml's [set] packages cannot be edited in place", {
+      where: "ekala.toml",
+      hint: "write it as packages = [ ... ] under [set]",
+    });
+  const rewrite = () =>
+    replaceValue(doc, kv, `[${doc.eol}${[...before, path].map((p) => `  ${tomlBasicString(String(p))},${doc.eol}`).join("")}]`);
   let out: string | null = null;
   const closing = doc.lines[kv.valueEnd.line]!;
   const bracket = kv.valueEnd.col - 1;
@@ -555,7 +570,8 @@ export function addSetPackage(text: string, path: string): string {
     const lastLine = lines[last]!;
     const end = contentEnd(lastLine);
     const indent = last > kv.start ? /^[ \t]*/.exec(lastLine)![0] : "  ";
-    if (last > kv.start && lastLine[end - 1] !== "," && lastLine[end - 1] !== "[") lines[last] = lastLine.slice(0, end) + "," + lastLine.slice(end);
+    if (last > kv.start && lastLine[end - 1] !== "," && lastLine[end - 1] !== "[")
+      lines[last] = lastLine.slice(0, end) + "," + lastLine.slice(end);
     lines.splice(kv.valueEnd.line, 0, `${indent}${tomlBasicString(path)},`);
     out = render(doc, lines);
   }
@@ -566,5 +582,8 @@ export function addSetPackage(text: string, path: string): string {
       if (!(e instanceof CprError)) throw e;
     }
   }
-  throw new CprError("edit.set-packages", `ekala.toml's [set] packages could not be edited to add "${path}"`, { where: "ekala.toml", hint: `add "${path}" to [set] packages by hand` });
+  throw new CprError("edit.set-packages", `ekala.toml's [set] packages could not be edited to add "${path}"`, {
+    where: "ekala.toml",
+    hint: `add "${path}" to [set] packages by hand`,
+  });
 }

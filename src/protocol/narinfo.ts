@@ -70,7 +70,8 @@ export function parseStorePath(text: string, opts: { storeDir?: string; basename
     if (base.includes("/")) throw bad("it names a file inside a store path, not the store path itself");
   }
   const hash = base.slice(0, STORE_HASH_LENGTH);
-  if (base.length < STORE_HASH_LENGTH + 2 || base[STORE_HASH_LENGTH] !== "-") throw bad(`expected <${STORE_HASH_LENGTH}-character hash>-<name>`);
+  if (base.length < STORE_HASH_LENGTH + 2 || base[STORE_HASH_LENGTH] !== "-")
+    throw bad(`expected <${STORE_HASH_LENGTH}-character hash>-<name>`);
   if (!HASH_PART.test(hash)) throw bad(`the hash part ${JSON.stringify(hash)} is not ${STORE_HASH_LENGTH} nix32 characters`);
   const name = base.slice(STORE_HASH_LENGTH + 1);
   if (name.length > MAX_STORE_NAME_LENGTH) throw bad(`the name is ${name.length} characters long; Nix allows ${MAX_STORE_NAME_LENGTH}`);
@@ -111,13 +112,20 @@ export function formatNarInfo(info: NarInfo): string {
   };
   const size = (field: string, value: number): string => {
     if (!Number.isSafeInteger(value) || value < 0)
-      throw new CprError("narinfo.invalid", `narinfo field ${field} must be a whole number ≥ 0, got ${value}`, { where, hint: "give the size in bytes" });
+      throw new CprError("narinfo.invalid", `narinfo field ${field} must be a whole number ≥ 0, got ${value}`, {
+        where,
+        hint: "give the size in bytes",
+      });
     return String(value);
   };
   parseStorePath(info.storePath);
-  if (info.url === "") throw new CprError("narinfo.invalid", "narinfo field URL is empty", { where, hint: "give the NAR's URL, e.g. nar/<filehash>.nar.xz" });
+  if (info.url === "")
+    throw new CprError("narinfo.invalid", "narinfo field URL is empty", { where, hint: "give the NAR's URL, e.g. nar/<filehash>.nar.xz" });
   if (info.compression === "")
-    throw new CprError("narinfo.invalid", "narinfo field Compression is empty", { where, hint: "give the compression, e.g. xz, zstd or none" });
+    throw new CprError("narinfo.invalid", "narinfo field Compression is empty", {
+      where,
+      hint: "give the compression, e.g. xz, zstd or none",
+    });
   let s = `StorePath: ${info.storePath}\n`;
   s += `URL: ${check("URL", info.url)}\n`;
   s += `Compression: ${check("Compression", info.compression)}\n`;
@@ -164,13 +172,15 @@ export function parseNarInfo(text: string, where?: string): NarInfo {
     try {
       return f();
     } catch (e) {
-      if (e instanceof CprError) throw new CprError("narinfo.invalid", `narinfo is corrupt: ${e.message}`, { where: `${at}:${lineNo}`, hint: e.hint, cause: e });
+      if (e instanceof CprError)
+        throw new CprError("narinfo.invalid", `narinfo is corrupt: ${e.message}`, { where: `${at}:${lineNo}`, hint: e.hint, cause: e });
       throw e;
     }
   };
   const int = (key: string, value: string, lineNo: number): number => {
     const n = Number(value);
-    if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(n)) throw corrupt(`${key} must be a whole number, got ${JSON.stringify(value)}`, lineNo);
+    if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(n))
+      throw corrupt(`${key} must be a whole number, got ${JSON.stringify(value)}`, lineNo);
     return n;
   };
   for (const [i, line] of lines.entries()) {
@@ -263,13 +273,20 @@ export function parseNarInfo(text: string, where?: string): NarInfo {
  * (Nix's ValidPathInfo::fingerprint). The NAR hash is written `sha256:<nix32>` whatever form it is given in;
  * references may be basenames or full paths and are written as full paths, sorted.
  */
-export function narInfoFingerprint(info: Pick<NarInfo, "storePath" | "narHash" | "narSize" | "references">, storeDir: string = STORE_DIR): string {
+export function narInfoFingerprint(
+  info: Pick<NarInfo, "storePath" | "narHash" | "narSize" | "references">,
+  storeDir: string = STORE_DIR,
+): string {
   const path = parseStorePath(info.storePath, { storeDir }).path;
   if (!Number.isSafeInteger(info.narSize) || info.narSize <= 0)
-    throw new CprError("narinfo.invalid", `cannot compute the fingerprint of ${path}: its NAR size ${info.narSize} is not a positive whole number`, {
-      where: path,
-      hint: "give the NAR size in bytes",
-    });
+    throw new CprError(
+      "narinfo.invalid",
+      `cannot compute the fingerprint of ${path}: its NAR size ${info.narSize} is not a positive whole number`,
+      {
+        where: path,
+        hint: "give the NAR size in bytes",
+      },
+    );
   const refs = sortedUnique(info.references.map((r) => baseOf(r, storeDir))).map((b) => `${storeDir}/${b}`);
   return `1;${path};${normalizeSha256(info.narHash, `NAR hash of ${path}`)};${info.narSize};${refs.join(",")}`;
 }
@@ -282,10 +299,14 @@ export function normalizeSha256(text: string, what: string): string {
     return toNix32Hash("sha256", parseNixHash(b64 ? `sha256-${b64[1]}` : text).bytes);
   } catch (e) {
     if (!(e instanceof CprError)) throw e;
-    throw new CprError("narinfo.hash", `${what} ${JSON.stringify(text)} is not a sha256 hash: ${e.message.replace(/^invalid hash "[^"]*": /, "")}`, {
-      where: what,
-      hint: "write sha256:<52 nix32 characters>, sha256:<64 hex digits> or sha256-<base64> (SRI)",
-      cause: e,
-    });
+    throw new CprError(
+      "narinfo.hash",
+      `${what} ${JSON.stringify(text)} is not a sha256 hash: ${e.message.replace(/^invalid hash "[^"]*": /, "")}`,
+      {
+        where: what,
+        hint: "write sha256:<52 nix32 characters>, sha256:<64 hex digits> or sha256-<base64> (SRI)",
+        cause: e,
+      },
+    );
   }
 }

@@ -76,12 +76,14 @@ const HASH_HINT = "write sha256-<base64> (SRI), sha256:<52 nix32 characters> or 
 
 /** Accepts `sha256-<base64>`, `sha256:<nix32>`, `sha256:<hex>`; returns raw bytes. Throws CprError otherwise. */
 export function parseNixHash(text: string): { algo: "sha256"; bytes: Uint8Array } {
-  const bad = (why: string): CprError => new CprError("hash.invalid", `invalid hash ${JSON.stringify(text)}: ${why}`, { where: text, hint: HASH_HINT });
+  const bad = (why: string): CprError =>
+    new CprError("hash.invalid", `invalid hash ${JSON.stringify(text)}: ${why}`, { where: text, hint: HASH_HINT });
   const sri = /^([a-z0-9]+)-([A-Za-z0-9+/]*={0,2})$/.exec(text);
   if (sri) {
     if (sri[1] !== "sha256") throw bad(`unsupported algorithm ${sri[1]}`);
     const b64 = sri[2]!;
-    if (b64.length !== 44 || !b64.endsWith("=") || b64.endsWith("==")) throw bad("a sha256 SRI hash has 44 base64 characters ending in one '='");
+    if (b64.length !== 44 || !b64.endsWith("=") || b64.endsWith("=="))
+      throw bad("a sha256 SRI hash has 44 base64 characters ending in one '='");
     const bytes = new Uint8Array(Buffer.from(b64, "base64"));
     // Reject non-canonical base64 (stray low bits in the last character).
     if (bytes.length !== 32 || Buffer.from(bytes).toString("base64") !== b64) throw bad("non-canonical base64");

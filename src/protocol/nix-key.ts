@@ -54,7 +54,13 @@ function decodeBase64(text: string): Uint8Array | null {
 }
 
 /** Splits `name:base64` at the first ':' and checks the name and the byte length. */
-function parseNamed(text: string, what: string, bytes: number, where: string | undefined, hint: string): { name: string; data: Uint8Array } {
+function parseNamed(
+  text: string,
+  what: string,
+  bytes: number,
+  where: string | undefined,
+  hint: string,
+): { name: string; data: Uint8Array } {
   const shown = what === "secret key" ? "(secret key text not shown)" : JSON.stringify(text);
   const bad = (why: string) => new CprError("key.invalid", `invalid ${what} ${shown}: ${why}`, { where, hint });
   if (typeof text !== "string") throw bad("not a string");
@@ -76,9 +82,13 @@ function parseNamed(text: string, what: string, bytes: number, where: string | u
 
 function privateKeyObject(key: SecretKey): KeyObject {
   if (key.seed.length !== SEED_BYTES || key.publicKey.length !== PUBLIC_BYTES)
-    throw new CprError("key.invalid", `secret key ${JSON.stringify(key.name)} must have a ${SEED_BYTES}-byte seed and a ${PUBLIC_BYTES}-byte public key`, {
-      hint: "load it with parseSecretKey or make it with generateSecretKey",
-    });
+    throw new CprError(
+      "key.invalid",
+      `secret key ${JSON.stringify(key.name)} must have a ${SEED_BYTES}-byte seed and a ${PUBLIC_BYTES}-byte public key`,
+      {
+        hint: "load it with parseSecretKey or make it with generateSecretKey",
+      },
+    );
   return createPrivateKey({ key: { kty: "OKP", crv: "Ed25519", d: b64url(key.seed), x: b64url(key.publicKey) }, format: "jwk" });
 }
 
@@ -88,7 +98,10 @@ function publicKeyObject(key: Uint8Array): KeyObject {
 
 /** The public key the seed determines (node:crypto ignores the `x` a private JWK carries). */
 function derivePublic(seed: Uint8Array): Uint8Array {
-  const priv = createPrivateKey({ key: { kty: "OKP", crv: "Ed25519", d: b64url(seed), x: b64url(new Uint8Array(PUBLIC_BYTES)) }, format: "jwk" });
+  const priv = createPrivateKey({
+    key: { kty: "OKP", crv: "Ed25519", d: b64url(seed), x: b64url(new Uint8Array(PUBLIC_BYTES)) },
+    format: "jwk",
+  });
   const x = createPublicKey(priv).export({ format: "jwk" }).x;
   if (typeof x !== "string") throw new CprError("key.invalid", "node:crypto did not export the ed25519 public key");
   return new Uint8Array(Buffer.from(x, "base64url"));
@@ -97,7 +110,8 @@ function derivePublic(seed: Uint8Array): Uint8Array {
 export function generateSecretKey(name: string): SecretKey {
   checkKeyName(name);
   const jwk = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
-  if (typeof jwk.d !== "string" || typeof jwk.x !== "string") throw new CprError("key.invalid", "node:crypto did not export the ed25519 key");
+  if (typeof jwk.d !== "string" || typeof jwk.x !== "string")
+    throw new CprError("key.invalid", "node:crypto did not export the ed25519 key");
   return { name, seed: new Uint8Array(Buffer.from(jwk.d, "base64url")), publicKey: new Uint8Array(Buffer.from(jwk.x, "base64url")) };
 }
 
@@ -120,7 +134,10 @@ export function parseSecretKey(text: string, where?: string): SecretKey {
   const seed = data.slice(0, SEED_BYTES);
   const publicKey = data.slice(SEED_BYTES);
   if (!Buffer.from(derivePublic(seed)).equals(publicKey))
-    throw new CprError("key.invalid", `invalid secret key ${JSON.stringify(name)}: its public half does not match its seed`, { where, hint });
+    throw new CprError("key.invalid", `invalid secret key ${JSON.stringify(name)}: its public half does not match its seed`, {
+      where,
+      hint,
+    });
   return { name, seed, publicKey };
 }
 
@@ -132,7 +149,10 @@ export function publicKeyOf(key: SecretKey): PublicKey {
 export function formatPublicKey(key: PublicKey): string {
   checkKeyName(key.name);
   if (key.key.length !== PUBLIC_BYTES)
-    throw new CprError("key.invalid", `public key ${JSON.stringify(key.name)} has ${key.key.length} bytes; an ed25519 public key has ${PUBLIC_BYTES}`);
+    throw new CprError(
+      "key.invalid",
+      `public key ${JSON.stringify(key.name)} has ${key.key.length} bytes; an ed25519 public key has ${PUBLIC_BYTES}`,
+    );
   return `${key.name}:${b64(key.key)}`;
 }
 

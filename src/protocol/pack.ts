@@ -109,7 +109,15 @@ export function parsePack(pack: Buffer, algo: ObjectFormat = "sha1"): PackEntry[
     }
     if (data.length !== size) throw new PackError(`object ${i + 1} of ${count}: ${data.length} bytes, header says ${size}`);
     pos += used;
-    const e: Entry = { offset, crc32: crc32(pack.subarray(offset, pos)), kind, size, data, ...(baseOffset === undefined ? {} : { baseOffset }), ...(baseOid === undefined ? {} : { baseOid }) };
+    const e: Entry = {
+      offset,
+      crc32: crc32(pack.subarray(offset, pos)),
+      kind,
+      size,
+      data,
+      ...(baseOffset === undefined ? {} : { baseOffset }),
+      ...(baseOid === undefined ? {} : { baseOid }),
+    };
     entries.push(e);
     byOffset.set(offset, e);
   }

@@ -203,12 +203,7 @@ export function groupListing(refs: readonly ListedRef[], labels?: readonly strin
   }
 
   const list: ListedAtom[] = [...atoms.values()]
-    .sort(
-      (x, y) =>
-        compareUtf8(x.label, y.label) ||
-        compareVersions(x.version, y.version) ||
-        compareUtf8(x.version.text, y.version.text),
-    )
+    .sort((x, y) => compareUtf8(x.label, y.label) || compareVersions(x.version, y.version) || compareUtf8(x.version.text, y.version.text))
     .map((c) => {
       const m = c.format === "pre1" ? meta.get(key(c.label, c.version.text)) : undefined;
       return {

@@ -87,7 +87,10 @@ function scanComparator(text: string, start: number): Scanned {
       op ??= "*";
       pos += 2;
     } else if (wildcard) {
-      throw new SyntaxFail("unexpected character after wildcard in version req", "after a wildcard nothing may follow: write 1.*, not 1.*.2");
+      throw new SyntaxFail(
+        "unexpected character after wildcard in version req",
+        "after a wildcard nothing may follow: write 1.*, not 1.*.2",
+      );
     } else {
       [patch, pos] = scanNumber(text, pos + 1, "patch");
     }
@@ -114,7 +117,10 @@ function expectedComma(text: string, pos: number, last: Part): SyntaxFail {
   const ch = text[pos];
   const message = `expected comma after the ${last}${last === "pre-release" || last === "build metadata" ? "" : " version number"}, found ${show(ch)}`;
   if (ch === "|") {
-    return new SyntaxFail(message, "Cargo requirements have no `||`: a requirement is one range whose comparators all hold; pick one, e.g. `^2`");
+    return new SyntaxFail(
+      message,
+      "Cargo requirements have no `||`: a requirement is one range whose comparators all hold; pick one, e.g. `^2`",
+    );
   }
   if (ch === "-") return new SyntaxFail(message, hyphenRangeHint(text));
   return new SyntaxFail(message, "separate comparators with a comma, e.g. `>=1.2, <1.5`");

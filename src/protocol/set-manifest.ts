@@ -18,12 +18,7 @@ export function parseSetManifest(text: string, file: string): SetManifest {
   const ctx: TomlReader = manifestReader(text, file);
   ctx.onlyKeys(doc, [], ["set", "metadata"], "ekala.toml has only [set] and [metadata]; remove or rename this table");
   if (doc.set === undefined)
-    ctx.fail(
-      "manifest.missing",
-      [],
-      `${file} has no [set] table`,
-      "add [set] with packages = [ ... ] listing the atom directories",
-    );
+    ctx.fail("manifest.missing", [], `${file} has no [set] table`, "add [set] with packages = [ ... ] listing the atom directories");
   const set = ctx.table(doc.set, ["set"]);
   ctx.onlyKeys(set, ["set"], ["packages"]);
   if (set.packages === undefined)

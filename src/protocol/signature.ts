@@ -78,7 +78,9 @@ function u64(n: number): Uint8Array {
 export function treeDigestOf(entries: readonly DigestEntry[]): string {
   const h = blake3.create({});
   h.update(Buffer.from(`${TREE_DIGEST_FORMAT}\n`));
-  const sorted = [...entries].map((e) => ({ ...e, pathBytes: Buffer.from(e.path, "utf8") })).sort((a, b) => Buffer.compare(a.pathBytes, b.pathBytes));
+  const sorted = [...entries]
+    .map((e) => ({ ...e, pathBytes: Buffer.from(e.path, "utf8") }))
+    .sort((a, b) => Buffer.compare(a.pathBytes, b.pathBytes));
   for (const e of sorted) {
     const kind = KINDS[e.mode];
     if (!kind) throw new CprError("digest.mode", `cannot digest tree entry ${e.path} with mode ${e.mode}`);
@@ -90,4 +92,3 @@ export function treeDigestOf(entries: readonly DigestEntry[]): string {
   }
   return `blake3:${Buffer.from(h.digest()).toString("hex")}`;
 }
-

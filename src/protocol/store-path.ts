@@ -63,12 +63,17 @@ function checkStoreDir(storeDir: string): void {
 /** The fingerprint string a store path hashes: `<type>:sha256:<hex>:<storeDir>:<name>`. */
 export function storePathFingerprint(type: string, innerHashHex: string, name: string, storeDir: string = STORE_DIR): string {
   if (!/^[0-9a-f]{64}$/.test(innerHashHex)) {
-    throw new CprError("store-path.inner-hash", `invalid inner hash ${JSON.stringify(innerHashHex)}: expected 64 lower-case hex digits (a sha256)`, {
-      where: innerHashHex,
-      hint: "pass the sha256 digest in lower-case hex",
-    });
+    throw new CprError(
+      "store-path.inner-hash",
+      `invalid inner hash ${JSON.stringify(innerHashHex)}: expected 64 lower-case hex digits (a sha256)`,
+      {
+        where: innerHashHex,
+        hint: "pass the sha256 digest in lower-case hex",
+      },
+    );
   }
-  if (type === "" || /[\n\0]/.test(type)) throw new CprError("store-path.type", `invalid store path type ${JSON.stringify(type)}`, { where: type });
+  if (type === "" || /[\n\0]/.test(type))
+    throw new CprError("store-path.type", `invalid store path type ${JSON.stringify(type)}`, { where: type });
   checkStoreDir(storeDir);
   checkStorePathName(name);
   return `${type}:sha256:${innerHashHex}:${storeDir}:${name}`;
@@ -94,7 +99,9 @@ function sortedRefs(references: Iterable<string>, storeDir: string): string[] {
 /** `<base>{:<ref>}[:self]` (Nix's makeType): references as sorted full store paths. */
 export function makeType(base: "text" | "source", references: Iterable<string>, self = false, storeDir: string = STORE_DIR): string {
   if (base === "text" && self) {
-    throw new CprError("store-path.text-self", "a text store path cannot refer to itself", { hint: "text paths (builtins.toFile, .drv) have no self-reference" });
+    throw new CprError("store-path.text-self", "a text store path cannot refer to itself", {
+      hint: "text paths (builtins.toFile, .drv) have no self-reference",
+    });
   }
   let type = base;
   for (const r of sortedRefs(references, storeDir)) type += `:${r}`;
@@ -104,13 +111,20 @@ export function makeType(base: "text" | "source", references: Iterable<string>, 
 
 function digestBytes(what: string, digest: Uint8Array, algo: FixedHashAlgo = "sha256"): string {
   if (digest.length !== DIGEST_BYTES[algo]) {
-    throw new CprError("store-path.digest", `${what} is ${digest.length} bytes long; a ${algo} digest has ${DIGEST_BYTES[algo]}`, { where: what });
+    throw new CprError("store-path.digest", `${what} is ${digest.length} bytes long; a ${algo} digest has ${DIGEST_BYTES[algo]}`, {
+      where: what,
+    });
   }
   return toHex(digest);
 }
 
 /** A text path (`builtins.toFile`, a `.drv`): `text{:<ref>}` over the sha256 of the contents. */
-export function makeTextPath(name: string, contentSha256: Uint8Array, references: Iterable<string> = [], storeDir: string = STORE_DIR): string {
+export function makeTextPath(
+  name: string,
+  contentSha256: Uint8Array,
+  references: Iterable<string> = [],
+  storeDir: string = STORE_DIR,
+): string {
   return makeStorePath(makeType("text", references, false, storeDir), digestBytes("the content hash", contentSha256), name, storeDir);
 }
 
@@ -119,7 +133,13 @@ export function makeTextPath(name: string, contentSha256: Uint8Array, references
  * `source{:<ref>}[:self]` over the sha256 of the NAR (for a self-referencing path: the hash modulo its own hash
  * part, see HashModulo in content-address.ts).
  */
-export function makeSourcePath(name: string, narSha256: Uint8Array, references: Iterable<string> = [], self = false, storeDir: string = STORE_DIR): string {
+export function makeSourcePath(
+  name: string,
+  narSha256: Uint8Array,
+  references: Iterable<string> = [],
+  self = false,
+  storeDir: string = STORE_DIR,
+): string {
   return makeStorePath(makeType("source", references, self, storeDir), digestBytes("the NAR hash", narSha256), name, storeDir);
 }
 
@@ -139,10 +159,14 @@ export function makeFixedOutputPath(
 ): string {
   if (ca.method === "recursive" && ca.algo === "sha256") return makeSourcePath(name, ca.digest, references, self, storeDir);
   if (self || sortedRefs(references, storeDir).length > 0) {
-    throw new CprError("store-path.fixed-refs", `a fixed-output path hashed ${ca.method === "flat" ? "flat" : "recursively"} with ${ca.algo} cannot have references`, {
-      where: name,
-      hint: "only NAR + sha256 content addressing (a `source` path) records references",
-    });
+    throw new CprError(
+      "store-path.fixed-refs",
+      `a fixed-output path hashed ${ca.method === "flat" ? "flat" : "recursively"} with ${ca.algo} cannot have references`,
+      {
+        where: name,
+        hint: "only NAR + sha256 content addressing (a `source` path) records references",
+      },
+    );
   }
   const inner = `fixed:out:${ca.method === "recursive" ? "r:" : ""}${ca.algo}:${digestBytes("the fixed-output hash", ca.digest, ca.algo)}:`;
   return makeStorePath("output:out", createHash("sha256").update(inner, "utf8").digest("hex"), name, storeDir);

@@ -187,7 +187,11 @@ export function parseTomlFile(text: string, file: string, error: TomlSyntaxError
   } catch (e) {
     if (e instanceof TomlError) {
       const what = (e.message.split("\n")[0] ?? e.message).replace(/^Invalid TOML document:\s*/, "");
-      throw new CprError(error.code, `${file} is not valid TOML: ${what}`, { where: `${file}:${e.line}:${e.column}`, hint: error.hint, cause: e });
+      throw new CprError(error.code, `${file} is not valid TOML: ${what}`, {
+        where: `${file}:${e.line}:${e.column}`,
+        hint: error.hint,
+        cause: e,
+      });
     }
     throw new CprError(error.code, `${file} is not valid TOML: ${e instanceof Error ? e.message : String(e)}`, {
       where: file,
@@ -408,7 +412,12 @@ export class TomlReader {
 
   string(v: unknown, path: TomlPath, example?: string): string {
     if (typeof v !== "string")
-      this.fail(this.options.codes.type, path, `${keyPathText(path)} must be a string, got ${describeTomlValue(v)}`, this.typeHint(path, example));
+      this.fail(
+        this.options.codes.type,
+        path,
+        `${keyPathText(path)} must be a string, got ${describeTomlValue(v)}`,
+        this.typeHint(path, example),
+      );
     return v;
   }
 

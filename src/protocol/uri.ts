@@ -115,7 +115,11 @@ function splitUrlPart(text: string): UrlPart {
   const bad = /[\u0000-\u001f\u007f]/.exec(text);
   if (bad) {
     const cp = bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0");
-    throw uriError("uri.bad-url", `URL ${JSON.stringify(text)} contains the control character U+${cp}`, "remove it; URLs and paths cannot hold control characters");
+    throw uriError(
+      "uri.bad-url",
+      `URL ${JSON.stringify(text)} contains the control character U+${cp}`,
+      "remove it; URLs and paths cannot hold control characters",
+    );
   }
   const [scheme, afterScheme] = splitScheme(text);
   const [user, password, fragment] = splitCredentials(afterScheme);
@@ -266,7 +270,11 @@ function userInfo(part: UrlPart): string {
 
 function fileUrl(part: UrlPart, text: string, input: string): GitUrl {
   if (part.user !== null || !text.startsWith("/")) {
-    throw uriError("uri.bad-url", `${JSON.stringify(input)} is not a valid file URL`, "write file:///absolute/path, or just the path (./repo, /srv/repo)");
+    throw uriError(
+      "uri.bad-url",
+      `${JSON.stringify(input)} is not a valid file URL`,
+      "write file:///absolute/path, or just the path (./repo, /srv/repo)",
+    );
   }
   return { url: `file://${text}`, scheme: "file", user: null, password: null, host: null, port: null, path: text, scpLike: false };
 }
@@ -314,7 +322,11 @@ export interface ExplainedUrl {
 }
 
 function unknownAlias(name: string): CprError {
-  return uriError("uri.unknown-alias", `unknown alias '${name}'`, `write ./${name} for a relative directory, ssh://${name}/… for an ssh host, or configure the alias`);
+  return uriError(
+    "uri.unknown-alias",
+    `unknown alias '${name}'`,
+    `write ./${name} for a relative directory, ssh://${name}/… for an ssh host, or configure the alias`,
+  );
 }
 
 /** Parse and explain the URL part of an atom URI (the text before `::`). */
@@ -374,7 +386,11 @@ export function substituteVersion(url: string, version: string): string {
 export function explainGitUrl(input: string, aliases: Aliases = DEFAULT_ALIASES): ExplainedUrl {
   const { text } = replaceVersionPlaceholder(input);
   if (text.includes("::")) {
-    throw uriError("uri.bad-url", `${JSON.stringify(input)} is an atom URI, not a URL (it contains '::')`, "give only the part before '::', e.g. gh:owner/repo");
+    throw uriError(
+      "uri.bad-url",
+      `${JSON.stringify(input)} is an atom URI, not a URL (it contains '::')`,
+      "give only the part before '::', e.g. gh:owner/repo",
+    );
   }
   return explainUrlPart(text, aliases);
 }
@@ -399,7 +415,10 @@ function parseUriLabel(text: string, hasUrl: boolean): string {
     return normalizeLabel(text, "label", "atom label");
   } catch (err) {
     if (err instanceof CprError && !hasUrl && /[:/]/.test(text)) {
-      throw new CprError(err.code, err.message, { hint: "to name an atom in a repository write URL::LABEL, e.g. gh:owner/repo::foo", cause: err });
+      throw new CprError(err.code, err.message, {
+        hint: "to name an atom in a repository write URL::LABEL, e.g. gh:owner/repo::foo",
+        cause: err,
+      });
     }
     throw err;
   }

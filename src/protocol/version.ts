@@ -71,7 +71,10 @@ export function scanNumber(text: string, pos: number, part: Part): [number, numb
   }
   const digits = text.slice(pos, end);
   if (digits.length > 1 && digits.startsWith("0")) {
-    throw new SyntaxFail(`invalid leading zero in the ${part} version number '${digits}'`, "write numbers without leading zeros, e.g. 1.2.3");
+    throw new SyntaxFail(
+      `invalid leading zero in the ${part} version number '${digits}'`,
+      "write numbers without leading zeros, e.g. 1.2.3",
+    );
   }
   const value = Number(digits);
   if (!Number.isSafeInteger(value)) {
@@ -96,7 +99,10 @@ export function scanIdentifiers(text: string, pos: number, part: "pre-release" |
 
 function numericIdentifier(id: string): number {
   if (id.length > 1 && id.startsWith("0")) {
-    throw new SyntaxFail(`invalid leading zero in the pre-release identifier '${id}'`, "numeric pre-release identifiers have no leading zeros: write rc.1, not rc.01");
+    throw new SyntaxFail(
+      `invalid leading zero in the pre-release identifier '${id}'`,
+      "numeric pre-release identifiers have no leading zeros: write rc.1, not rc.01",
+    );
   }
   const value = Number(id);
   if (!Number.isSafeInteger(value)) {

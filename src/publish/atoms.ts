@@ -65,7 +65,13 @@ export async function readSourceAtoms(repo: Repo, commit: string, reporter: Repo
     const problem = shapeProblem(path, entries);
     const lock = entries.get(`${path}/${LOCK}`);
     if (problem) problems.push({ path, error: problem });
-    else shaped.push({ path, tree: entries.get(path)!.oid, manifest: entries.get(`${path}/${MANIFEST}`)!.oid, lock: lock?.type === "blob" ? { oid: lock.oid, mode: lock.mode } : null });
+    else
+      shaped.push({
+        path,
+        tree: entries.get(path)!.oid,
+        manifest: entries.get(`${path}/${MANIFEST}`)!.oid,
+        lock: lock?.type === "blob" ? { oid: lock.oid, mode: lock.mode } : null,
+      });
   }
 
   const progress = reporter.progress("Reading manifests", shaped.length);

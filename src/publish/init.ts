@@ -39,28 +39,40 @@ export async function initRemote(opts: InitOptions): Promise<InitResult> {
     });
   }
   if (marker && marker.oid !== root) {
-    throw new CprError("init.root-mismatch", `remote ${remote.display} is already the set of another history: its root is ${marker.oid}, but this history's root is ${root}`, {
-      where: remote.display,
-      hint: "use another remote for this history's set",
-    });
+    throw new CprError(
+      "init.root-mismatch",
+      `remote ${remote.display} is already the set of another history: its root is ${marker.oid}, but this history's root is ${root}`,
+      {
+        where: remote.display,
+        hint: "use another remote for this history's set",
+      },
+    );
   }
   const wanted = { ref: INIT_REF, oid: root };
   const { conflicts } = await repo.planRefUpdates([wanted]);
   if (conflicts.length > 0) {
-    throw new CprError("init.local-conflict", `the local refs/ekala/init points at ${conflicts[0]!.current}, but this history's root is ${root}`, {
-      where: INIT_REF,
-      hint: "if the history was rewritten, delete the stale marker with `git update-ref -d refs/ekala/init`",
-    });
+    throw new CprError(
+      "init.local-conflict",
+      `the local refs/ekala/init points at ${conflicts[0]!.current}, but this history's root is ${root}`,
+      {
+        where: INIT_REF,
+        hint: "if the history was rewritten, delete the stale marker with `git update-ref -d refs/ekala/init`",
+      },
+    );
   }
   await repo.updateRefs([wanted]);
   if (marker) return { root, remote: remote.display, status: "already" };
   const outcome = await repo.push(remote.pushUrl, [wanted]);
   if (!outcome.ok) {
     const ref = outcome.refs[0];
-    throw new CprError("init.push", `could not push refs/ekala/init to ${remote.display}: ${ref && ref.status !== "error" ? ref.summary : (outcome.error ?? "git push failed")}`, {
-      where: remote.display,
-      hint: "check that you may push to this remote",
-    });
+    throw new CprError(
+      "init.push",
+      `could not push refs/ekala/init to ${remote.display}: ${ref && ref.status !== "error" ? ref.summary : (outcome.error ?? "git push failed")}`,
+      {
+        where: remote.display,
+        hint: "check that you may push to this remote",
+      },
+    );
   }
   return { root, remote: remote.display, status: "initialized" };
 }

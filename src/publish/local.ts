@@ -31,7 +31,8 @@ export interface LocalIds {
  */
 export async function localAtomIds(repo: Repo, paths: readonly string[], all: boolean, cwd: string, reporter: Reporter): Promise<LocalIds> {
   const top = repo.workTree;
-  if (!top) throw new CprError("id.bare", "a bare repository has no work tree to read atoms from", { hint: "use `cpr id --root HEX LABEL`" });
+  if (!top)
+    throw new CprError("id.bare", "a bare repository has no work tree to read atoms from", { hint: "use `cpr id --root HEX LABEL`" });
   const root = await setRoot(repo, await repo.resolveCommit("HEAD"), reporter);
   const dirs = all ? await allAtomDirs(repo) : paths.map((p) => containingAtom(repo, p, cwd));
   const atoms: LocalAtomId[] = [];

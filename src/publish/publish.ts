@@ -118,13 +118,19 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
 
   await fetchAdopted(repo, toPublish);
   const written = toPublish.filter((p) => p.body !== null);
-  await repo.writeObjects("commit", written.map((p) => p.body!), written.map((p) => p.commit));
+  await repo.writeObjects(
+    "commit",
+    written.map((p) => p.body!),
+    written.map((p) => p.commit),
+  );
   const signed = opts.sign ? await opts.sign(toPublish.map((p) => ({ label: p.atom.label, version: p.version, commit: p.commit }))) : [];
   const extra = (p: Planned) => signed.filter((u) => u.ref.startsWith(`${p.refs[1]!.ref.slice(0, -"manifest".length)}`));
   await repo.updateRefs([...toPublish.flatMap((p) => p.refs), ...signed]);
   const pushes = await Promise.all(
     remotes.map((remote, r) => {
-      const refs = planned.filter((_, i) => decisions[r]![i]!.kind === "publish").flatMap((p) => [...p.refs, ...extra(p)].filter((u) => sets[r]!.refs.get(u.ref) !== u.oid));
+      const refs = planned
+        .filter((_, i) => decisions[r]![i]!.kind === "publish")
+        .flatMap((p) => [...p.refs, ...extra(p)].filter((u) => sets[r]!.refs.get(u.ref) !== u.oid));
       reporter.info(`pushing ${refs.length} refs to ${remote.display}`);
       return repo.push(remote.pushUrl, refs);
     }),
@@ -206,16 +212,26 @@ async function listInitialized(remote: ResolvedRemote, root: string, listing: Pr
     });
   }
   if (remoteRoot !== root) {
-    throw new CprError("publish.root-mismatch", `remote ${remote.display} belongs to another set: its root is ${remoteRoot}, but this history's root is ${root}`, {
-      where: remote.display,
-      hint: "publish to the remote of this history's set, or to a new remote initialized with `cpr init`",
-    });
+    throw new CprError(
+      "publish.root-mismatch",
+      `remote ${remote.display} belongs to another set: its root is ${remoteRoot}, but this history's root is ${root}`,
+      {
+        where: remote.display,
+        hint: "publish to the remote of this history's set, or to a new remote initialized with `cpr init`",
+      },
+    );
   }
   return set;
 }
 
 /** The immutability check (docs/formats.md §9.5) for every planned atom on one remote. */
-async function decideRemote(repo: Repo, remote: ResolvedRemote, set: RemoteSet, planned: readonly Planned[], reporter: Reporter): Promise<Decision[]> {
+async function decideRemote(
+  repo: Repo,
+  remote: ResolvedRemote,
+  set: RemoteSet,
+  planned: readonly Planned[],
+  reporter: Reporter,
+): Promise<Decision[]> {
   const listed = new Map(set.listing.atoms.filter((a) => a.format === "pre1").map((a) => [`${a.label}\0${a.version}`, a]));
   const onRemote = planned.map((p) => listed.get(`${p.atom.label}\0${p.version}`));
   // Published as exactly this commit, or with this tree from the listed origin: a skip either way, with that origin.
@@ -234,7 +250,10 @@ async function decideRemote(repo: Repo, remote: ResolvedRemote, set: RemoteSet, 
     if (same[i]) return { kind: "skip", rev: r.rev, origin: r.origin };
     const published = trees.get(r.rev);
     if (published === undefined) {
-      return { kind: "refuse", error: `cannot read ${r.rev}, the published commit of ${p.atom.label} ${p.version} on ${remote.display}, to compare its tree` };
+      return {
+        kind: "refuse",
+        error: `cannot read ${r.rev}, the published commit of ${p.atom.label} ${p.version} on ${remote.display}, to compare its tree`,
+      };
     }
     if (published.tree === p.atom.tree) return { kind: "skip", rev: r.rev, origin: r.origin ?? published.origin };
     return {
@@ -283,7 +302,11 @@ async function publishedTrees(
   missing = missing.filter((i) => !found.has(i.remote.rev));
   if (missing.length === 0) return found;
   reporter.info(`fetching ${missing.length} published atom commit(s) from ${remote.display} to compare trees`);
-  const fetched = await repo.fetchObjects(remote.url.url, missing.map((i) => atomRef(i.p.atom.label, i.p.version)), missing.map((i) => i.remote.rev));
+  const fetched = await repo.fetchObjects(
+    remote.url.url,
+    missing.map((i) => atomRef(i.p.atom.label, i.p.version)),
+    missing.map((i) => i.remote.rev),
+  );
   fetched.forEach(record);
   return found;
 }
@@ -311,7 +334,12 @@ async function rebuildFromOrigin(repo: Repo, p: Planned, listed: ListedAtom): Pr
  * tree, on another remote of this run or as the local atom ref (an earlier publish to another mirror), is published
  * as that existing commit with its origin, not as a new commit from this run's origin.
  */
-async function adoptExisting(repo: Repo, planned: readonly Planned[], decisions: Decisions, remotes: readonly ResolvedRemote[]): Promise<Planned[]> {
+async function adoptExisting(
+  repo: Repo,
+  planned: readonly Planned[],
+  decisions: Decisions,
+  remotes: readonly ResolvedRemote[],
+): Promise<Planned[]> {
   const publishing = planned.filter((_, i) => decisions.some((d) => d[i]!.kind === "publish"));
   const local = await repo.refValues(publishing.map((p) => p.refs[0]!.ref));
   const localRevs = [...new Set(publishing.map((p) => local.get(p.refs[0]!.ref)).filter((r): r is string => r !== undefined))];
@@ -343,7 +371,10 @@ async function fetchAdopted(repo: Repo, toPublish: readonly Planned[]): Promise<
     byRemote.set(p.fetchFrom!, [...(byRemote.get(p.fetchFrom!) ?? []), p]);
   }
   for (const [remote, ps] of byRemote) {
-    await repo.fetch(remote.url.url, ps.flatMap((p) => [atomRef(p.atom.label, p.version), originRef(p.atom.label, p.version)]));
+    await repo.fetch(
+      remote.url.url,
+      ps.flatMap((p) => [atomRef(p.atom.label, p.version), originRef(p.atom.label, p.version)]),
+    );
   }
 }
 
@@ -391,7 +422,11 @@ async function refuseLocalConflicts(repo: Repo, planned: readonly Planned[], dec
 }
 
 /** A refused run writes nothing: every atom is failed, with its own refusal or as collateral. */
-function refusedRun(planned: readonly Planned[], decisions: Decisions, remotes: readonly ResolvedRemote[]): Pick<PublishResult, "published" | "skipped" | "failed"> {
+function refusedRun(
+  planned: readonly Planned[],
+  decisions: Decisions,
+  remotes: readonly ResolvedRemote[],
+): Pick<PublishResult, "published" | "skipped" | "failed"> {
   const failed = planned.map((p, i): FailedAtom => {
     const errors = new Set<string>();
     decisions.forEach((d, r) => {

@@ -21,7 +21,11 @@ export interface Selection {
 
 /** Resolve the selection against the commit's atoms. */
 export function selectAtoms(source: SourceAtoms, sel: Selection, reporter: Reporter): SourceAtom[] {
-  const paths = sel.all ? allPaths(source) : sel.targets.length ? sel.targets.map((t) => resolveTarget(source, t, sel)) : [cwdAtom(source, sel)];
+  const paths = sel.all
+    ? allPaths(source)
+    : sel.targets.length
+      ? sel.targets.map((t) => resolveTarget(source, t, sel))
+      : [cwdAtom(source, sel)];
   const wanted = new Set(paths);
   const byPath = new Map(source.atoms.map((a) => [a.path, a]));
   const errors = source.problems.filter((p) => wanted.has(p.path));
@@ -30,9 +34,13 @@ export function selectAtoms(source: SourceAtoms, sel: Selection, reporter: Repor
   }
   if (errors.length === 1) throw errors[0]!.error;
   if (errors.length > 1) {
-    throw new CprError("publish.invalid-atoms", `${errors.length} atoms are invalid:\n${errors.map((e) => `  - ${describe(e.error)}`).join("\n")}`, {
-      hint: "fix them (and commit), or publish only the valid atoms by PATH or LABEL",
-    });
+    throw new CprError(
+      "publish.invalid-atoms",
+      `${errors.length} atoms are invalid:\n${errors.map((e) => `  - ${describe(e.error)}`).join("\n")}`,
+      {
+        hint: "fix them (and commit), or publish only the valid atoms by PATH or LABEL",
+      },
+    );
   }
   return [...wanted].map((p) => byPath.get(p)!);
 }
@@ -75,7 +83,11 @@ function notAnAtom(source: SourceAtoms, target: string, rel: string | null, sel:
       hint: sel.repo.workTree ? `atoms live under ${sel.repo.workTree}` : "in a bare repository, name atoms by label",
     });
   }
-  if (rel === "") return new CprError("atom.at-root", "an atom cannot sit at the repository root", { where: "atom.toml", hint: "move the atom into a subdirectory" });
+  if (rel === "")
+    return new CprError("atom.at-root", "an atom cannot sit at the repository root", {
+      where: "atom.toml",
+      hint: "move the atom into a subdirectory",
+    });
   if (source.listed && source.candidates.has(rel)) {
     return new CprError("publish.not-listed", `'${rel}' has an atom.toml but is not listed in ekala.toml [set].packages`, {
       where: "ekala.toml",

@@ -83,7 +83,9 @@ async function sign(payload: string, opts: SignOptions): Promise<string> {
   }
   if (/^(\/|\.\.?\/|~)/.test(opts.key) || opts.key.endsWith(".pub")) {
     // A path that does not exist would otherwise reach gpg as a user id and fail with "No secret key".
-    throw new CprError("sign.key", `no such key file: ${opts.key}`, { hint: "give --sign an existing ssh key file, or an OpenPGP key id, fingerprint or user id" });
+    throw new CprError("sign.key", `no such key file: ${opts.key}`, {
+      hint: "give --sign an existing ssh key file, or an OpenPGP key id, fingerprint or user id",
+    });
   }
   return run("gpg", ["--batch", "--status-fd=2", "-bsau", opts.key], payload, opts.env);
 }
@@ -96,9 +98,19 @@ async function run(cmd: string, args: string[], input: string | null, env?: Node
       spawn: "sign.spawn",
       hint: `install ${cmd === "gpg" ? "gnupg" : "openssh-client"}`,
       failure: (e) =>
-        new CprError("sign.failed", `${cmd} could not sign: ${e.stderr.trim().split("\n").filter((l) => !/^\[GNUPG:\]/.test(l)).join("; ") || `exit ${e.code}`}`, {
-          hint: "check the key given to --sign",
-        }),
+        new CprError(
+          "sign.failed",
+          `${cmd} could not sign: ${
+            e.stderr
+              .trim()
+              .split("\n")
+              .filter((l) => !/^\[GNUPG:\]/.test(l))
+              .join("; ") || `exit ${e.code}`
+          }`,
+          {
+            hint: "check the key given to --sign",
+          },
+        ),
     },
   });
   return r.stdout.toString("utf8");

@@ -112,7 +112,9 @@ export function registryUrl(text: string): string {
   try {
     u = new URL(text);
   } catch {
-    throw new CprError("registry.url", `${JSON.stringify(text)} is not a registry URL`, { hint: "a registry URL looks like https://registry.example.org or http://127.0.0.1:8080" });
+    throw new CprError("registry.url", `${JSON.stringify(text)} is not a registry URL`, {
+      hint: "a registry URL looks like https://registry.example.org or http://127.0.0.1:8080",
+    });
   }
   if (u.protocol !== "http:" && u.protocol !== "https:") {
     throw new CprError("registry.url", `${text}: a registry is reached over http:// or https://`, { where: text });
@@ -164,11 +166,15 @@ export class RegistryClient {
    * `system`; null when there is none.
    */
   async resolve(id: string, req: string, system: string): Promise<ResolvedBuild | null> {
-    const a = await this.call("GET", `/api/v1/resolve/${encodeURIComponent(id)}/${encodeURIComponent(req || "*")}?${new URLSearchParams({ system })}`);
+    const a = await this.call(
+      "GET",
+      `/api/v1/resolve/${encodeURIComponent(id)}/${encodeURIComponent(req || "*")}?${new URLSearchParams({ system })}`,
+    );
     if (a.status === 404) return null;
     this.expect(a, [200], `resolve ${id} ${req}`);
     const b = a.body as Partial<ResolvedBuild>;
-    if (typeof b.version !== "string" || typeof b.drv !== "string" || typeof b.outputs !== "object" || b.outputs === null) throw this.malformed("resolve", a);
+    if (typeof b.version !== "string" || typeof b.drv !== "string" || typeof b.outputs !== "object" || b.outputs === null)
+      throw this.malformed("resolve", a);
     return b as ResolvedBuild;
   }
 
@@ -245,7 +251,14 @@ export class RegistryClient {
       req = httpsRequest(target, { method, headers: all, agent: this.tunnel });
     } else {
       const auth = proxyAuthorization(proxy.url);
-      req = httpRequest({ host: proxy.url.hostname, port: Number(proxy.url.port), path: target.href, method, agent: false, headers: { ...all, host: target.host, ...(auth ? { "proxy-authorization": auth } : {}) } });
+      req = httpRequest({
+        host: proxy.url.hostname,
+        port: Number(proxy.url.port),
+        path: target.href,
+        method,
+        agent: false,
+        headers: { ...all, host: target.host, ...(auth ? { "proxy-authorization": auth } : {}) },
+      });
     }
     return new Promise<Answer>((resolve, reject) => {
       let settled = false;
@@ -293,19 +306,29 @@ export class RegistryClient {
         : a.status === 404 && (typeof msg !== "string" || msg.startsWith("not found: "))
           ? `${this.url} does not serve the cpr registry API: give the registry's base URL (what \`cpr serve\` prints after "listening on")`
           : undefined;
-    throw new CprError(HTTP_ERROR_CODES[a.status] ?? "registry.http-other", `registry ${this.url}: ${what} failed with HTTP ${a.status}: ${detail}`, { where: this.url, hint });
+    throw new CprError(
+      HTTP_ERROR_CODES[a.status] ?? "registry.http-other",
+      `registry ${this.url}: ${what} failed with HTTP ${a.status}: ${detail}`,
+      { where: this.url, hint },
+    );
   }
 
   private malformed(what: string, a: Answer): CprError {
-    return new CprError("registry.malformed", `registry ${this.url}: ${what} answered something unexpected: ${a.text.slice(0, 200)}`, { where: this.url });
+    return new CprError("registry.malformed", `registry ${this.url}: ${what} answered something unexpected: ${a.text.slice(0, 200)}`, {
+      where: this.url,
+    });
   }
 
   private unreachable(method: string, path: string, e: unknown): CprError {
     const err = e as NodeJS.ErrnoException;
-    return new CprError("registry.unreachable", `cannot reach registry ${this.url} (${method} ${path.replace(/\?.*$/, "")}): ${err?.code ?? ""}${err?.code ? " " : ""}${err?.message ?? String(e)}`, {
-      where: this.url,
-      hint: "check the URL (--registry, config registry.urls or CPR_REGISTRY) and that the server runs",
-      cause: e,
-    });
+    return new CprError(
+      "registry.unreachable",
+      `cannot reach registry ${this.url} (${method} ${path.replace(/\?.*$/, "")}): ${err?.code ?? ""}${err?.code ? " " : ""}${err?.message ?? String(e)}`,
+      {
+        where: this.url,
+        hint: "check the URL (--registry, config registry.urls or CPR_REGISTRY) and that the server runs",
+        cause: e,
+      },
+    );
   }
 }

@@ -46,7 +46,12 @@ export async function findByName(clients: readonly RegistryClient[], label: stri
     for (const r of results) {
       if (r.label !== label) continue;
       const had = byId.get(r.id);
-      byId.set(r.id, had ? { ...had, registries: [...had.registries, c] } : { id: r.id, label: r.label, set: r.set, description: r.description ?? null, versions: r.versions ?? [], registries: [c] });
+      byId.set(
+        r.id,
+        had
+          ? { ...had, registries: [...had.registries, c] }
+          : { id: r.id, label: r.label, set: r.set, description: r.description ?? null, versions: r.versions ?? [], registries: [c] },
+      );
     }
   }
   return [...byId.values()];
@@ -87,24 +92,43 @@ export interface LocateContext {
 
 export async function locate(ctx: LocateContext, clients: readonly RegistryClient[], target: GetTarget): Promise<Located> {
   if (clients.length === 0) {
-    throw new CprError("get.no-registry", "no registry is configured", { hint: "pass --registry URL, or set config registry.urls or CPR_REGISTRY" });
+    throw new CprError("get.no-registry", "no registry is configured", {
+      hint: "pass --registry URL, or set config registry.urls or CPR_REGISTRY",
+    });
   }
   if (target.kind === "uri") {
     const { uri } = target;
     const url = uriLocation(uri, ctx.cwd);
     const { listing } = await listRemoteSet(url, [uri.label], { env: ctx.env, reporter: ctx.reporter, cwd: ctx.cwd });
-    if (listing.root === null) throw new CprError("get.not-initialized", `${url.url} is not an initialized atom set (it has no refs/ekala/init)`, { where: url.url });
+    if (listing.root === null)
+      throw new CprError("get.not-initialized", `${url.url} is not an initialized atom set (it has no refs/ekala/init)`, {
+        where: url.url,
+      });
     if (!listing.atoms.some((a) => a.label === uri.label && a.format === "pre1")) {
-      throw new CprError("get.no-atom", `${url.url} has no published atom '${uri.label}'`, { where: url.url, hint: `list the set's atoms with \`cpr ls ${url.url}\`` });
+      throw new CprError("get.no-atom", `${url.url} has no published atom '${uri.label}'`, {
+        where: url.url,
+        hint: `list the set's atoms with \`cpr ls ${url.url}\``,
+      });
     }
-    return { id: atomId(listing.root, uri.label), label: uri.label, set: listing.root, requirement: uri.requirement?.text ?? "*", registries: clients, uri };
+    return {
+      id: atomId(listing.root, uri.label),
+      label: uri.label,
+      set: listing.root,
+      requirement: uri.requirement?.text ?? "*",
+      registries: clients,
+      uri,
+    };
   }
   const found = await findByName(clients, target.label);
   const where = clients.map((c) => c.url).join(", ");
   if (found.length === 0) {
-    throw new CprError("get.not-found", `no atom labelled '${target.label}' in ${clients.length === 1 ? "the registry" : "the registries"} ${where}`, {
-      hint: `search with \`cpr search ${target.label}\`, or name the atom with a URI (URL::${target.label})`,
-    });
+    throw new CprError(
+      "get.not-found",
+      `no atom labelled '${target.label}' in ${clients.length === 1 ? "the registry" : "the registries"} ${where}`,
+      {
+        hint: `search with \`cpr search ${target.label}\`, or name the atom with a URI (URL::${target.label})`,
+      },
+    );
   }
   if (found.length > 1) {
     const lines = await Promise.all(
@@ -120,7 +144,9 @@ export async function locate(ctx: LocateContext, clients: readonly RegistryClien
   }
   const c = found[0]!;
   const mirrors = await setMirrors(c.registries, c.set);
-  const uri = mirrors[0] ? parseAtomUri(`${mirrors[0]}::${c.label}${target.requirement === "*" ? "" : `@${target.requirement}`}`, ctx.aliases) : null;
+  const uri = mirrors[0]
+    ? parseAtomUri(`${mirrors[0]}::${c.label}${target.requirement === "*" ? "" : `@${target.requirement}`}`, ctx.aliases)
+    : null;
   return { id: c.id, label: c.label, set: c.set, requirement: target.requirement, registries: c.registries, uri };
 }
 
@@ -136,9 +162,13 @@ export async function resolveBuild(located: Located, system: string): Promise<{ 
 /** The error for "no build known", suggesting --build. */
 export function noBuildError(located: Located, system: string): CprError {
   const req = located.requirement === "*" ? "" : ` ${located.requirement}`;
-  return new CprError("get.no-build", `no build of ${located.label}${req} for ${system} is known to ${located.registries.map((r) => r.url).join(", ")}`, {
-    hint: "build it locally with --build (and share it with --push URL --token T)",
-  });
+  return new CprError(
+    "get.no-build",
+    `no build of ${located.label}${req} for ${system} is known to ${located.registries.map((r) => r.url).join(", ")}`,
+    {
+      hint: "build it locally with --build (and share it with --push URL --token T)",
+    },
+  );
 }
 
 /**
@@ -149,10 +179,14 @@ export async function explainNoBuild(located: Located, system: string): Promise<
   const known = await Promise.all(located.registries.map((r) => r.atom(located.id).catch(() => undefined)));
   if (known.every((a) => a === null)) {
     const where = located.registries.map((r) => r.url).join(", ");
-    return new CprError("get.not-indexed", `${located.label} (set ${located.set}) is not in the catalogue of ${where}: no build of it can be known there`, {
-      where,
-      hint: "a registry indexes the sets it was started with (cpr serve --set URL, config registry.sets); or build it locally with --build",
-    });
+    return new CprError(
+      "get.not-indexed",
+      `${located.label} (set ${located.set}) is not in the catalogue of ${where}: no build of it can be known there`,
+      {
+        where,
+        hint: "a registry indexes the sets it was started with (cpr serve --set URL, config registry.sets); or build it locally with --build",
+      },
+    );
   }
   return noBuildError(located, system);
 }
@@ -180,11 +214,15 @@ export async function install(build: ResolvedBuild, registry: RegistryClient, op
   } catch (e) {
     // Nix 2.8 says this as a warning, then fails the "build" of the path: say what it means.
     if (e instanceof CprError && /is not signed by any of the keys/.test(e.message)) {
-      throw new CprError("get.untrusted", `Nix refused ${outputs.join(" ")} from ${registry.url}: it is not signed by any trusted key (${opts.keys.join(", ")})`, {
-        where: registry.url,
-        hint: "trust the registry's own key (`cpr registry key` on the server prints it): --key, config registry.keys or CPR_REGISTRY_KEYS",
-        cause: e,
-      });
+      throw new CprError(
+        "get.untrusted",
+        `Nix refused ${outputs.join(" ")} from ${registry.url}: it is not signed by any trusted key (${opts.keys.join(", ")})`,
+        {
+          where: registry.url,
+          hint: "trust the registry's own key (`cpr registry key` on the server prints it): --key, config registry.keys or CPR_REGISTRY_KEYS",
+          cause: e,
+        },
+      );
     }
     throw e;
   }

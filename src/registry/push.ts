@@ -7,7 +7,6 @@ import type { BuildResult } from "../build/build.js";
 import type { FetchContext } from "../store/fetch.js";
 import type { RegistryClient } from "./client.js";
 
-
 export interface PushResult {
   /** Store paths uploaded, in upload order. */
   readonly uploaded: readonly string[];
@@ -20,7 +19,11 @@ export interface PushResult {
  * Uploads the paths of the outputs' closure that the registry lacks, references first, each NAR streamed from
  * Nix, then records the build with config {"system": S}.
  */
-export async function pushBuild(client: RegistryClient, built: Omit<BuildResult, "expression">, opts: { nix?: NixOptions; reporter?: FetchContext["reporter"] } = {}): Promise<PushResult> {
+export async function pushBuild(
+  client: RegistryClient,
+  built: Omit<BuildResult, "expression">,
+  opts: { nix?: NixOptions; reporter?: FetchContext["reporter"] } = {},
+): Promise<PushResult> {
   const reporter = opts.reporter ?? silentReporter;
   const infos = await pathInfo(Object.values(built.outputs), { ...opts.nix, recursive: true });
   const hashPart = (p: string) => p.slice(p.lastIndexOf("/") + 1, p.lastIndexOf("/") + 33);

@@ -35,14 +35,19 @@ export interface SearchContext {
 /** Case-insensitive match of `text` in the label, the description or a tag. */
 export function matchesText(text: string, a: { label: string; description: string | null; tags: readonly string[] }): boolean {
   const q = text.toLowerCase();
-  return a.label.toLowerCase().includes(q) || (a.description ?? "").toLowerCase().includes(q) || a.tags.some((t) => t.toLowerCase().includes(q));
+  return (
+    a.label.toLowerCase().includes(q) || (a.description ?? "").toLowerCase().includes(q) || a.tags.some((t) => t.toLowerCase().includes(q))
+  );
 }
 
 /** The atoms of one set matching `text`, read over git (no server). */
 export async function searchSet(ctx: SearchContext, mirror: string, text: string): Promise<SearchHit[]> {
   const url = parseRemoteUrl(mirror, ctx.cwd, "set");
   const { listing } = await listRemoteSet(url, undefined, { env: ctx.env, reporter: ctx.reporter, cwd: ctx.cwd });
-  if (listing.root === null) throw new CprError("search.not-initialized", `${url.url} is not an initialized atom set (it has no refs/ekala/init)`, { where: url.url });
+  if (listing.root === null)
+    throw new CprError("search.not-initialized", `${url.url} is not an initialized atom set (it has no refs/ekala/init)`, {
+      where: url.url,
+    });
   const root = listing.root;
   const byLabel = new Map<string, { version: string; manifest: string | null }[]>();
   for (const a of listing.atoms) {
@@ -57,7 +62,12 @@ export async function searchSet(ctx: SearchContext, mirror: string, text: string
   const blobs = newest.map((n) => n.top.manifest).filter((m): m is string => m !== null);
   const have = await ctx.cache.has(blobs);
   const missing = newest.filter((n) => n.top.manifest !== null && !have.has(n.top.manifest));
-  if (missing.length) await ctx.cache.fetchRefs(url.url, missing.map((n) => manifestRef(n.label, n.top.version)), { env: ctx.env });
+  if (missing.length)
+    await ctx.cache.fetchRefs(
+      url.url,
+      missing.map((n) => manifestRef(n.label, n.top.version)),
+      { env: ctx.env },
+    );
   const read = await ctx.cache.repo.readObjects(blobs);
   const objects = new Map(blobs.map((b, i) => [b, read[i]]));
   const hits: SearchHit[] = [];
@@ -91,7 +101,15 @@ export async function searchEverywhere(
     ...sources.registries.map(async (c): Promise<SearchHit[]> => {
       try {
         const results = await c.search(text, sources.limit);
-        return results.map((r) => ({ id: r.id, label: r.label, set: r.set, description: r.description ?? null, tags: r.tags ?? [], versions: r.versions ?? [], sources: [c.url] }));
+        return results.map((r) => ({
+          id: r.id,
+          label: r.label,
+          set: r.set,
+          description: r.description ?? null,
+          tags: r.tags ?? [],
+          versions: r.versions ?? [],
+          sources: [c.url],
+        }));
       } catch (e) {
         failures.push({ source: c.url, error: e instanceof Error ? e.message : String(e) });
         return [];

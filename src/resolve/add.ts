@@ -43,7 +43,10 @@ export interface AddedAtom {
 /** A tag from a URL: the last path component without `.git`, made a valid tag. */
 function tagFromUrl(url: string): string {
   const last = url.replace(/\/+$/, "").split(/[/:]/).pop() ?? "";
-  let t = last.replace(/\.git$/, "").replace(/[^\p{L}\p{N}_.:-]/gu, "-").replace(/\.\.+/g, ".");
+  let t = last
+    .replace(/\.git$/, "")
+    .replace(/[^\p{L}\p{N}_.:-]/gu, "-")
+    .replace(/\.\.+/g, ".");
   if (!/^\p{L}/u.test(t)) t = `set-${t}`;
   try {
     return normalizeLabel(t, "tag", "tag");
@@ -53,7 +56,11 @@ function tagFromUrl(url: string): string {
 }
 
 /** Adds the atom `uri` names (under `tag` when given, already a valid tag), resolves and writes. */
-export async function addAtom(uri: AtomUri, tag: string | undefined, opts: AddOptions): Promise<{ outcome: LockOutcome; added: AddedAtom }> {
+export async function addAtom(
+  uri: AtomUri,
+  tag: string | undefined,
+  opts: AddOptions,
+): Promise<{ outcome: LockOutcome; added: AddedAtom }> {
   const { config } = opts;
   const dir = findProjectDir(opts.cwd);
   const project = loadProject(dir);
@@ -75,7 +82,7 @@ export async function addAtom(uri: AtomUri, tag: string | undefined, opts: AddOp
   }
   if (!(readPackageSet(text, tag) ?? []).includes(mirror)) text = addPackageSetMirror(text, tag, mirror);
   text = setDependency(text, tag, uri.label, uri.requirement?.text ?? "*");
-  const outcome = await lockProject({ cwd: dir, env: opts.env, reporter: opts.reporter, manifestText: text, offline: opts.offline === true, dryRun: true, config });
+  const outcome = await relock(dir, text, opts, { dryRun: true, config });
   const lock = outcome.resolution!.lock;
   // The added atom: the lock entry of (root of the tag, label).
   const root = Object.entries(lock.sets).find(([, s]) => s.tag === tag)?.[0];
@@ -92,7 +99,10 @@ export async function addAtom(uri: AtomUri, tag: string | undefined, opts: AddOp
   const edges = { ...outcome.resolution!.edges };
   edges[ROOT_PKG] = (edges[ROOT_PKG] ?? []).map((e) => (e.dep === entry.id ? { dep: e.dep, req: requirement! } : e));
   saveGraph(config.cacheDir, outcome.resolution!.lockText, edges);
-  return { outcome: { ...outcome, status: "written" }, added: { label: uri.label, tag, requirement, version: entry.version, id: entry.id } };
+  return {
+    outcome: { ...outcome, status: "written" },
+    added: { label: uri.label, tag, requirement, version: entry.version, id: entry.id },
+  };
 }
 
 /** Adds (or replaces) the direct Nix dependency `spec`, resolves and writes; `entry` is its new lock entry. */
@@ -100,7 +110,17 @@ export async function addDirectNix(spec: DirectNixSpec, opts: AddOptions): Promi
   const dir = findProjectDir(opts.cwd);
   const project = loadProject(dir);
   const text = setDirectNix(project.manifestText, spec);
-  const outcome = await lockProject({ cwd: dir, env: opts.env, reporter: opts.reporter, manifestText: text, offline: opts.offline === true, config: opts.config });
+  const outcome = await relock(dir, text, opts, { config: opts.config });
   const entry = outcome.resolution?.lock.deps.find((d): d is LockDirectDep => d.type !== "atom" && d.name === spec.name);
   return { outcome, entry: entry ?? null };
+}
+
+/** Locks the project at `dir` as if its atom.toml were `manifestText`. */
+function relock(
+  dir: string,
+  manifestText: string,
+  opts: AddOptions,
+  extra: { dryRun?: boolean; config?: AddOptions["config"] },
+): Promise<LockOutcome> {
+  return lockProject({ cwd: dir, env: opts.env, reporter: opts.reporter, manifestText, offline: opts.offline === true, ...extra });
 }

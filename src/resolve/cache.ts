@@ -45,7 +45,11 @@ interface MirrorFile {
 /** A manifest fetch failure as the resolver reports it: a CprError naming the mirror. */
 export function manifestFetchError(e: unknown, display: string, count: number): CprError {
   if (e instanceof CprError && e.code === "resolve.fetch") return e;
-  return new CprError("resolve.fetch", `${display}: could not fetch ${count} manifest blob(s): ${e instanceof Error ? e.message : String(e)}`, { where: display });
+  return new CprError(
+    "resolve.fetch",
+    `${display}: could not fetch ${count} manifest blob(s): ${e instanceof Error ? e.message : String(e)}`,
+    { where: display },
+  );
 }
 
 function atomicWrite(file: string, text: string): void {
@@ -68,7 +72,11 @@ export class ListingCache {
   private readonly files = new Map<string, MirrorFile>();
   private readonly dirty = new Set<string>();
 
-  constructor(cacheDir: string, readonly ttlSeconds: number, private readonly now: () => number = () => Date.now() / 1000) {
+  constructor(
+    cacheDir: string,
+    readonly ttlSeconds: number,
+    private readonly now: () => number = () => Date.now() / 1000,
+  ) {
     this.layout = cacheLayout(cacheDir);
   }
 
@@ -253,7 +261,11 @@ export class ManifestStore {
         this.stats.connections += 1;
         this.stats.roundTrips += 2;
         // The fetch/verify engineer's cache primitive: one fetch, refs kept at refs/cpr/keep/objects/<oid>.
-        ({ oids } = await fetchRefsInto(this.gitDir, url.url, refs, { env: this.env, keep: true, negotiationTips: negotiationTipsFor(refs) }));
+        ({ oids } = await fetchRefsInto(this.gitDir, url.url, refs, {
+          env: this.env,
+          keep: true,
+          negotiationTips: negotiationTipsFor(refs),
+        }));
         this.stats.manifestsFetched += oids.size;
       }
     } catch (e) {
@@ -276,7 +288,11 @@ export class ManifestStore {
     for (const r of await c.lsRefs(refs)) if (refSet.has(r.name)) byRef.set(r.name, r.oid);
     const { objects, pack } = await c.fetchObjects([...new Set(byRef.values())]);
     for (const o of objects.values()) {
-      if (o.type !== "blob") throw new CprError("resolve.fetch", `${display} sent a ${o.type} for a manifest (${[...byRef].find(([, v]) => v === o.oid)?.[0] ?? o.oid}); manifests are blobs`);
+      if (o.type !== "blob")
+        throw new CprError(
+          "resolve.fetch",
+          `${display} sent a ${o.type} for a manifest (${[...byRef].find(([, v]) => v === o.oid)?.[0] ?? o.oid}); manifests are blobs`,
+        );
     }
     for (const o of objects.values()) this.fetched.set(o.oid, o.data.toString("utf8"));
     // The texts are at hand; failing to cache them must not fail this resolve, only be reported at the end.
@@ -319,7 +335,11 @@ export class ManifestStore {
       await this.keeper.close();
       if (this.storeError) {
         const e = this.storeError;
-        throw new CprError("cache.write", `could not store fetched manifests in ${this.gitDir}: ${e instanceof Error ? e.message : String(e)}`, { where: this.gitDir });
+        throw new CprError(
+          "cache.write",
+          `could not store fetched manifests in ${this.gitDir}: ${e instanceof Error ? e.message : String(e)}`,
+          { where: this.gitDir },
+        );
       }
     } finally {
       this.storeError = null;

@@ -58,7 +58,8 @@ export async function lockedGraph(project: Project, cacheDir: string, env: NodeJ
   const atoms = new Map<string, LockAtom>();
   for (const d of project.lock?.deps ?? []) if (d.type === "atom") atoms.set(d.id, stripType(d));
   const c = project.lock?.compose;
-  if (c?.use === "atom" && !atoms.has(c.id)) atoms.set(c.id, { label: c.label, version: c.version, set: c.set, rev: c.rev, mirror: c.mirror, id: c.id });
+  if (c?.use === "atom" && !atoms.has(c.id))
+    atoms.set(c.id, { label: c.label, version: c.version, set: c.set, rev: c.rev, mirror: c.mirror, id: c.id });
   const recorded = project.lockText === null ? null : loadGraph(cacheDir, project.lockText);
   if (recorded) return { atoms, edges: recorded, complete: true, unknown: [] };
   const direct: GraphEdge[] = [];
@@ -130,7 +131,11 @@ async function edgesFromCache(
       let resolved = true;
       for (const [tag, reqs] of Object.entries(m.depsFrom)) {
         const mirrors = m.package.sets[tag] ?? [];
-        const roots = mirrors.includes("::") ? [a.set] : Object.entries(sets).filter(([, s]) => s.mirrors.some((u) => mirrors.includes(u))).map(([r]) => r);
+        const roots = mirrors.includes("::")
+          ? [a.set]
+          : Object.entries(sets)
+              .filter(([, s]) => s.mirrors.some((u) => mirrors.includes(u)))
+              .map(([r]) => r);
         for (const [label, req] of Object.entries(reqs)) {
           const viaRoot = roots.map((r) => atomId(r, label)).find((id) => atoms.has(id));
           const only = byLabel.get(label);

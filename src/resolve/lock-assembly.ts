@@ -26,7 +26,12 @@ import { cachedAtomId, type GitProvider, type ResolveOptions } from "./provider.
 import type { Project } from "./project.js";
 
 /** The lock of a solution of `provider`'s project (nothing is written here). */
-export async function assembleLock(provider: GitProvider, solution: { versions: ReadonlyMap<string, Version> }, opts: ResolveOptions, lockerSpec: LockerSpec): Promise<Lockfile> {
+export async function assembleLock(
+  provider: GitProvider,
+  solution: { versions: ReadonlyMap<string, Version> },
+  opts: ResolveOptions,
+  lockerSpec: LockerSpec,
+): Promise<Lockfile> {
   const project = provider.project;
   const deps: LockDep[] = [];
   const usedRoots = new Set<string>();
@@ -45,7 +50,14 @@ export async function assembleLock(provider: GitProvider, solution: { versions: 
     usedRoots.add(info.root);
     const atom: LockAtom = cand.local
       ? { label: info.label, version: localVersionText(version), set: info.root, rev: null, mirror: null, id: pkg }
-      : { label: info.label, version: version.text, set: info.root, rev: cand.atom!.rev, mirror: firstUrlMirror(cand.atom!.mirrors), id: pkg };
+      : {
+          label: info.label,
+          version: version.text,
+          set: info.root,
+          rev: cand.atom!.rev,
+          mirror: firstUrlMirror(cand.atom!.mirrors),
+          id: pkg,
+        };
     deps.push({ type: "atom", ...atom });
     if (cand.atom?.manifest) provider.store.noteRev(cand.atom.rev, cand.atom.manifest);
   }
@@ -70,7 +82,11 @@ function firstUrlMirror(mirrors: readonly string[]): string | null {
 }
 
 /** The composer's [compose] entry: the version the solver chose for it (docs/formats.md §11.4). */
-async function composeEntry(project: Project, provider: GitProvider, solution: { versions: ReadonlyMap<string, Version> }): Promise<LockCompose> {
+async function composeEntry(
+  project: Project,
+  provider: GitProvider,
+  solution: { versions: ReadonlyMap<string, Version> },
+): Promise<LockCompose> {
   const c = project.manifest.compose;
   if (!c || c.kind === "static") return { use: "static" };
   if (c.kind === "nix") return { use: "nix", entry: c.path };
@@ -94,13 +110,21 @@ async function directEntries(project: Project, opts: ResolveOptions, lockedVersi
       out.push(kept);
       continue;
     }
-    if (opts.offline) throw new CprError("resolve.offline", `offline: the direct Nix dependency ${d.name} is not locked yet`, { hint: "run without --offline" });
+    if (opts.offline)
+      throw new CprError("resolve.offline", `offline: the direct Nix dependency ${d.name} is not locked yet`, {
+        hint: "run without --offline",
+      });
     out.push(await prefetchEntry(d, project.dir, opts, url));
   }
   return out;
 }
 
-export async function prefetchEntry(d: DirectNixDep, cwd: string, opts: { env: NodeJS.ProcessEnv; reporter: Reporter }, url: string = d.url): Promise<LockDirectDep> {
+export async function prefetchEntry(
+  d: DirectNixDep,
+  cwd: string,
+  opts: { env: NodeJS.ProcessEnv; reporter: Reporter },
+  url: string = d.url,
+): Promise<LockDirectDep> {
   const { prefetchDirect } = await import("../nix/prefetch.js");
   const popts = {
     cwd,
@@ -137,13 +161,21 @@ async function lockerOf(provider: GitProvider, spec: LockerSpec): Promise<LockAt
   try {
     listing = await set.list(spec.label, spec.version);
   } catch (e) {
-    throw new CprError("resolve.locker", `cannot write a lock: the locker's rev (${ref}) could not be listed from ${where}: ${e instanceof Error ? e.message : String(e)}`, { where, hint, cause: e });
+    throw new CprError(
+      "resolve.locker",
+      `cannot write a lock: the locker's rev (${ref}) could not be listed from ${where}: ${e instanceof Error ? e.message : String(e)}`,
+      { where, hint, cause: e },
+    );
   }
   if (listing.root !== spec.set) {
-    throw new CprError("resolve.locker", `cannot write a lock: the locker's mirror ${where} is the set with root ${listing.root}, not locker.set ${spec.set}`, {
-      where,
-      hint: "set locker.set to the root of the locker's set, or locker.mirror to a mirror of that set",
-    });
+    throw new CprError(
+      "resolve.locker",
+      `cannot write a lock: the locker's mirror ${where} is the set with root ${listing.root}, not locker.set ${spec.set}`,
+      {
+        where,
+        hint: "set locker.set to the root of the locker's set, or locker.mirror to a mirror of that set",
+      },
+    );
   }
   const a = listing.atoms.find((x) => x.version === spec.version);
   if (!a) throw new CprError("resolve.locker", `cannot write a lock: the locker's mirror ${where} has no ${ref}`, { where, hint });

@@ -89,10 +89,14 @@ export async function lockProject(opts: LockOptions): Promise<LockOutcome> {
     return { project, status: "same", resolution, stats };
   }
   if (opts.locked) {
-    throw new CprError("resolve.locked", `the lock would change (${project.lockText === null ? "there is no atom.lock" : "atom.lock is out of date"}), and --locked forbids writing it`, {
-      where: project.lockFile,
-      hint: "run `cpr resolve` without --locked and commit the new atom.lock",
-    });
+    throw new CprError(
+      "resolve.locked",
+      `the lock would change (${project.lockText === null ? "there is no atom.lock" : "atom.lock is out of date"}), and --locked forbids writing it`,
+      {
+        where: project.lockFile,
+        hint: "run `cpr resolve` without --locked and commit the new atom.lock",
+      },
+    );
   }
   if (opts.dryRun) return { project, status: "would-change", resolution, stats };
   await writeManifestAndLock(project.dir, manifestChanged ? project.manifestText : null, resolution.lockText);

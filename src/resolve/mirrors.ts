@@ -45,7 +45,8 @@ function makePrefixSet(prefix: string): VersionSet {
   const parts = prefix.replace(/\.$/, "").split(".").map(Number);
   const [M, m, p] = parts as [number, number | undefined, number | undefined];
   const lo = makeVersion(M, m ?? 0, p ?? 0, [0]);
-  const hi = m === undefined ? makeVersion(M + 1, 0, 0, [0]) : p === undefined ? makeVersion(M, m + 1, 0, [0]) : makeVersion(M, m, p + 1, [0]);
+  const hi =
+    m === undefined ? makeVersion(M + 1, 0, 0, [0]) : p === undefined ? makeVersion(M, m + 1, 0, [0]) : makeVersion(M, m, p + 1, [0]);
   return VersionSet.interval({ version: lo, inclusive: true }, { version: hi, inclusive: false });
 }
 
@@ -99,7 +100,13 @@ export interface MirrorContext {
    * that connection serves anything else: the resolver fetches there, speculatively, the manifests of the versions
    * it will most likely pick (saving a round of exchanges per level of the graph). Errors are its own business.
    */
-  readonly afterListing?: (set: MirroredSet, mirror: string, conn: UploadPackConnection, root: string, listed: readonly ListedLabel[]) => Promise<void>;
+  readonly afterListing?: (
+    set: MirroredSet,
+    mirror: string,
+    conn: UploadPackConnection,
+    root: string,
+    listed: readonly ListedLabel[],
+  ) => Promise<void>;
 }
 
 /** What one mirror listed for a label under a prefix. */
@@ -127,7 +134,10 @@ export class MirroredSet {
   expectedRoot: string | null = null;
   private warnedDead = new Set<string>();
 
-  constructor(mirrors: readonly string[], private readonly ctx: MirrorContext) {
+  constructor(
+    mirrors: readonly string[],
+    private readonly ctx: MirrorContext,
+  ) {
     this.mirrors = [...new Set(mirrors.filter((m) => m !== "::"))];
     this.urls = new Map(this.mirrors.map((m) => [m, parseRemoteUrl(m, ctx.cwd, "mirror")]));
   }
@@ -213,13 +223,21 @@ export class MirroredSet {
           { hint: "run `cpr resolve` once with network access to fill the cache" },
         );
       }
-      const listing = this.combine(label, have.map(([m, e]) => ({ mirror: m, root: e!.root, atoms: e!.atoms })), false);
+      const listing = this.combine(
+        label,
+        have.map(([m, e]) => ({ mirror: m, root: e!.root, atoms: e!.atoms })),
+        false,
+      );
       for (const [m] of have) this.ctx.fromCache?.add(m);
       return listing;
     }
     if (this.ctx.refresh || this.mirrors.some((m) => this.ctx.relist?.has(m))) return null;
     if (entries.every(([, e]) => e !== null && e.fresh)) {
-      const listing = this.combine(label, entries.map(([m, e]) => ({ mirror: m, root: e!.root, atoms: e!.atoms })), false);
+      const listing = this.combine(
+        label,
+        entries.map(([m, e]) => ({ mirror: m, root: e!.root, atoms: e!.atoms })),
+        false,
+      );
       for (const m of this.mirrors) this.ctx.fromCache?.add(m);
       return listing;
     }
@@ -246,7 +264,8 @@ export class MirroredSet {
   private async query(wanted: { label: string; prefix: string }[]): Promise<void> {
     const labels = [...new Set(wanted.map((w) => w.label))];
     if (this.mirrors.length === 0) {
-      for (const w of wanted) this.setResult(w.label, w.prefix, new CprError("resolve.no-mirror", `'${w.label}': its set has no mirror to list it from`));
+      for (const w of wanted)
+        this.setResult(w.label, w.prefix, new CprError("resolve.no-mirror", `'${w.label}': its set has no mirror to list it from`));
       return;
     }
     // Atom refs and the root only: manifests are fetched by ref name later (the meta refs would triple the bytes).
@@ -260,7 +279,11 @@ export class MirroredSet {
         byLabel.get(at.label)?.push({ version: at.version, rev: at.rev, manifest: at.manifest });
       }
       const byKey = new Map<string, CachedAtom[]>();
-      for (const w of wanted) byKey.set(listingKey(w.label, w.prefix), (byLabel.get(w.label) ?? []).filter((x) => x.version.startsWith(w.prefix)));
+      for (const w of wanted)
+        byKey.set(
+          listingKey(w.label, w.prefix),
+          (byLabel.get(w.label) ?? []).filter((x) => x.version.startsWith(w.prefix)),
+        );
       return { root: listing.root, byKey };
     };
     this.ctx.beforeNetwork?.();
@@ -280,7 +303,13 @@ export class MirroredSet {
             if (parsed.root !== null) {
               const root = parsed.root;
               const byKey = parsed.byKey;
-              await hook(this, m, c, root, wanted.map((w) => ({ label: w.label, prefix: w.prefix, atoms: byKey.get(listingKey(w.label, w.prefix)) ?? [] }))).catch(() => {});
+              await hook(
+                this,
+                m,
+                c,
+                root,
+                wanted.map((w) => ({ label: w.label, prefix: w.prefix, atoms: byKey.get(listingKey(w.label, w.prefix)) ?? [] })),
+              ).catch(() => {});
             }
             return refs;
           });
@@ -309,16 +338,28 @@ export class MirroredSet {
       ok.push({ mirror: a.mirror, root, atoms: [], byLabel: byKey });
     }
     if (ok.length === 0) {
-      const err = new CprError("resolve.mirrors-down", `no mirror of the set answered: ${this.mirrors.map((m) => this.display(m)).join(", ")}`, {
-        hint: "check the URLs in [package.sets], or use --offline to resolve from the cache",
-      });
+      const err = new CprError(
+        "resolve.mirrors-down",
+        `no mirror of the set answered: ${this.mirrors.map((m) => this.display(m)).join(", ")}`,
+        {
+          hint: "check the URLs in [package.sets], or use --offline to resolve from the cache",
+        },
+      );
       for (const w of wanted) this.setResult(w.label, w.prefix, err);
       return;
     }
     for (const w of wanted) {
       const k = listingKey(w.label, w.prefix);
       try {
-        this.setResult(w.label, w.prefix, this.combine(w.label, ok.map((o) => ({ mirror: o.mirror, root: o.root, atoms: o.byLabel.get(k) ?? [] })), true));
+        this.setResult(
+          w.label,
+          w.prefix,
+          this.combine(
+            w.label,
+            ok.map((o) => ({ mirror: o.mirror, root: o.root, atoms: o.byLabel.get(k) ?? [] })),
+            true,
+          ),
+        );
       } catch (e) {
         if (e instanceof CprError) this.setResult(w.label, w.prefix, e);
         else throw e;
@@ -333,7 +374,11 @@ export class MirroredSet {
   }
 
   /** Check roots and revs across mirrors and merge their versions. */
-  private combine(label: string, parts: readonly { mirror: string; root: string | null; atoms: readonly CachedAtom[] }[], live: boolean): SetListing {
+  private combine(
+    label: string,
+    parts: readonly { mirror: string; root: string | null; atoms: readonly CachedAtom[] }[],
+    live: boolean,
+  ): SetListing {
     void live;
     let root: string | null = this.expectedRoot;
     let rootFrom = this.expectedRoot === null ? null : "the lock";

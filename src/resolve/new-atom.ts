@@ -90,7 +90,10 @@ export async function newAtom(opts: NewAtomOptions): Promise<NewAtomResult> {
   const dir = resolvePath(opts.cwd, opts.path);
   const shown = relative(opts.cwd, dir) || ".";
   if (existsSync(dir) && !statSync(dir).isDirectory()) {
-    throw new CprError("new.not-a-directory", `${shown} exists and is not a directory`, { where: shown, hint: "give the directory the atom should live in" });
+    throw new CprError("new.not-a-directory", `${shown} exists and is not a directory`, {
+      where: shown,
+      hint: "give the directory the atom should live in",
+    });
   }
   const manifestFile = join(dir, MANIFEST_NAME);
   if (existsSync(manifestFile)) {
@@ -114,9 +117,14 @@ export async function newAtom(opts: NewAtomOptions): Promise<NewAtomResult> {
     if (repo && top) {
       // git prints the top with symlinks resolved: compare real paths.
       const ancestor = existingAncestor(dir);
-      const rel = relative(top, join(realpathSync(ancestor), relative(ancestor, dir))).split(sep).join("/");
+      const rel = relative(top, join(realpathSync(ancestor), relative(ancestor, dir)))
+        .split(sep)
+        .join("/");
       if (rel === "") {
-        throw new CprError("new.at-root", "an atom cannot sit at the repository root", { where: shown, hint: "give a subdirectory, e.g. `cpr new pkgs/foo`" });
+        throw new CprError("new.at-root", "an atom cannot sit at the repository root", {
+          where: shown,
+          hint: "give a subdirectory, e.g. `cpr new pkgs/foo`",
+        });
       }
       const file = join(top, SET_MANIFEST);
       if (existsSync(file)) {
@@ -128,10 +136,14 @@ export async function newAtom(opts: NewAtomOptions): Promise<NewAtomResult> {
       }
       const other = (await workTreeAtoms(repo, top)).get(label);
       if (other) {
-        throw new CprError("new.duplicate-label", `label '${label}' is already used by the atom in ${relative(opts.cwd, other.dir) || "."}`, {
-          where: set ? set.file : shown,
-          hint: "labels are unique within a set: choose another with --label L",
-        });
+        throw new CprError(
+          "new.duplicate-label",
+          `label '${label}' is already used by the atom in ${relative(opts.cwd, other.dir) || "."}`,
+          {
+            where: set ? set.file : shown,
+            hint: "labels are unique within a set: choose another with --label L",
+          },
+        );
       }
     }
   } finally {
@@ -142,7 +154,9 @@ export async function newAtom(opts: NewAtomOptions): Promise<NewAtomResult> {
   const manifestText = newManifestText(label, opts.nix ? null : opts.composer);
   const nixFile = join(dir, NIX_ENTRY);
   const writeNix = opts.nix && !existsSync(nixFile);
-  const compose = opts.nix ? `[compose.as] nix = "${NIX_ENTRY}"` : `[compose.with.${opts.composer.label}] from ${opts.composer.tag} (${opts.composer.url})`;
+  const compose = opts.nix
+    ? `[compose.as] nix = "${NIX_ENTRY}"`
+    : `[compose.with.${opts.composer.label}] from ${opts.composer.tag} (${opts.composer.url})`;
 
   // Write: directories, temporary files, then links (which never replace a file) and the ekala.toml rename.
   const base = existingAncestor(dir);
@@ -152,7 +166,10 @@ export async function newAtom(opts: NewAtomOptions): Promise<NewAtomResult> {
   const placed: string[] = [];
   try {
     await mkdir(dir, { recursive: true });
-    const files: [string, string][] = [...(writeNix ? ([[nixFile, newNixText(label)]] as [string, string][]) : []), [manifestFile, manifestText]];
+    const files: [string, string][] = [
+      ...(writeNix ? ([[nixFile, newNixText(label)]] as [string, string][]) : []),
+      [manifestFile, manifestText],
+    ];
     const staged: [string, string][] = [];
     for (const [file, text] of files) {
       const tmp = await writeTemp(dir, basename(file), text);
@@ -188,7 +205,10 @@ export async function newAtom(opts: NewAtomOptions): Promise<NewAtomResult> {
     const err = e as NodeJS.ErrnoException;
     throw new CprError("new.write", `could not create the atom in ${shown}: ${err.message}; nothing was written`, {
       where: err.path ?? shown,
-      hint: err.code === "EEXIST" ? "another process created the file meanwhile; look at it, then run again" : "check that the directories are writable",
+      hint:
+        err.code === "EEXIST"
+          ? "another process created the file meanwhile; look at it, then run again"
+          : "check that the directories are writable",
       cause: e,
     });
   }
@@ -202,7 +222,10 @@ function newLabel(given: string | undefined, dir: string, shown: string): string
     if (!(e instanceof CprError)) throw e;
     throw new CprError(e.code, e.message, {
       where: given !== undefined ? "--label" : shown,
-      hint: given !== undefined ? "a label starts with a letter and holds letters, digits, '_' and '-' (docs/formats.md §2)" : "give a valid label with --label L (docs/formats.md §2: a letter first, then letters, digits, '_' and '-')",
+      hint:
+        given !== undefined
+          ? "a label starts with a letter and holds letters, digits, '_' and '-' (docs/formats.md §2)"
+          : "give a valid label with --label L (docs/formats.md §2: a letter first, then letters, digits, '_' and '-')",
       cause: e,
     });
   }

@@ -15,6 +15,7 @@ export function preferredFromLock(lock: Lockfile | null, update: readonly string
     if (d.type !== "atom" || skip.has(d.label)) continue;
     out.set(d.id, unlocal(d.version).version);
   }
-  if (lock.compose.use === "atom" && !skip.has(lock.compose.label) && !out.has(lock.compose.id)) out.set(lock.compose.id, unlocal(lock.compose.version).version);
+  if (lock.compose.use === "atom" && !skip.has(lock.compose.label) && !out.has(lock.compose.id))
+    out.set(lock.compose.id, unlocal(lock.compose.version).version);
   return out;
 }

@@ -229,7 +229,10 @@ export class GitProvider implements Provider {
           const v = parseVersion(a.version);
           const seen = byVersion.get(v.text);
           if (seen?.atom && seen.atom.rev !== a.rev) {
-            throw new CprError("resolve.rev-mismatch", `${info.label} ${a.version} has rev ${seen.atom.rev} on ${seen.atom.mirrors.join(", ")} but ${a.rev} on ${a.mirrors.join(", ")}; refusing them as possible tampering`);
+            throw new CprError(
+              "resolve.rev-mismatch",
+              `${info.label} ${a.version} has rev ${seen.atom.rev} on ${seen.atom.mirrors.join(", ")} but ${a.rev} on ${a.mirrors.join(", ")}; refusing them as possible tampering`,
+            );
           }
           if (!seen) byVersion.set(v.text, { version: v, local: false, atom: a });
         }
@@ -241,7 +244,8 @@ export class GitProvider implements Provider {
     if (info.local) {
       const v = info.local.manifest.package.version;
       // A version published under the same number wins: it has a rev. Otherwise the work tree's is a candidate.
-      if (![...byVersion.values()].some((c) => compareVersions(c.version, v) === 0)) byVersion.set(v.text, { version: v, local: true, atom: null });
+      if (![...byVersion.values()].some((c) => compareVersions(c.version, v) === 0))
+        byVersion.set(v.text, { version: v, local: true, atom: null });
     } else if (byVersion.size === 0 && errors.length > 0) {
       throw errors[0];
     }
@@ -279,7 +283,10 @@ export class GitProvider implements Provider {
       const text = await this.manifestText(info, cand.atom!);
       manifest = parseAtomManifest(text, `${info.label} ${version.text} (${manifestRef(info.label, version.text)})`, "full");
       if (manifest.package.label !== info.label || compareVersions(manifest.package.version, version) !== 0) {
-        throw new CprError("resolve.manifest-mismatch", `the manifest published for ${info.label} ${version.text} says ${manifest.package.label} ${manifest.package.version.text}`);
+        throw new CprError(
+          "resolve.manifest-mismatch",
+          `the manifest published for ${info.label} ${version.text} says ${manifest.package.label} ${manifest.package.version.text}`,
+        );
       }
     }
     const selfSet = [...info.sets][0] ?? null;
@@ -312,7 +319,11 @@ export class GitProvider implements Provider {
    * A manifest's `[deps.from.<tag>]` as AtomId → requirement. `"::"` means the project's own repository for the
    * project and its local atoms, and the atom's own set (`self`) for a published atom.
    */
-  async depsOf(manifest: AtomManifest, self: MirroredSet | null, from: string): Promise<Map<string, { set: VersionSet; req: Requirement }>> {
+  async depsOf(
+    manifest: AtomManifest,
+    self: MirroredSet | null,
+    from: string,
+  ): Promise<Map<string, { set: VersionSet; req: Requirement }>> {
     const out = new Map<string, { set: VersionSet; req: Requirement }>();
     const isLocalContext = self === null || (this.pkgs.get(from)?.local !== null && this.pkgs.get(from)?.local !== undefined);
     const edges: GraphEdge[] = [];
@@ -328,7 +339,10 @@ export class GitProvider implements Provider {
         let root: string;
         if (hasLocal && isLocalContext) {
           if (!this.local) {
-            throw new CprError("resolve.no-local", `[package.sets].${tag} names "::" (this repository), but ${this.project.dir} is not in a git repository with commits`);
+            throw new CprError(
+              "resolve.no-local",
+              `[package.sets].${tag} names "::" (this repository), but ${this.project.dir} is not in a git repository with commits`,
+            );
           }
           root = this.local.root;
           set.expectedRoot = root;
@@ -336,7 +350,8 @@ export class GitProvider implements Provider {
           root = (await set.list(labels[0]!, listingPrefix(VersionSet.fromRequirement(reqs[labels[0]!]!)))).root;
         } else {
           if (mirrors.length === 0) throw new CprError("resolve.no-mirror", `[package.sets].${tag} has no mirror`);
-          for (const l of labels) this.noteWanted(l, listingPrefix(VersionSet.fromRequirement(reqs[l]!)), VersionSet.fromRequirement(reqs[l]!));
+          for (const l of labels)
+            this.noteWanted(l, listingPrefix(VersionSet.fromRequirement(reqs[l]!)), VersionSet.fromRequirement(reqs[l]!));
           const listed = await set.listMany(labels.map((l) => [l, listingPrefix(VersionSet.fromRequirement(reqs[l]!))] as const));
           root = listed.get(labels[0]!)!.root;
         }
@@ -360,7 +375,10 @@ export class GitProvider implements Provider {
             if (la) info.local = { manifestText: la.manifestText, manifest: la.manifest, file: join(la.dir, "atom.toml") };
           }
           if (hasLocal && isLocalContext && !info.local && set.mirrors.length === 0) {
-            throw new CprError("resolve.local-missing", `${label}: no atom with this label in the work tree of this repository, and [package.sets].${tag} has no URL to find it published`);
+            throw new CprError(
+              "resolve.local-missing",
+              `${label}: no atom with this label in the work tree of this repository, and [package.sets].${tag} has no URL to find it published`,
+            );
           }
           const req = reqs[label]!;
           out.set(id, { set: VersionSet.fromRequirement(req), req });
@@ -389,7 +407,13 @@ export class GitProvider implements Provider {
    * next (it fetches the likely version of every newly mentioned package speculatively too); asking now saves the
    * wait for it and a connection. A wrong guess costs one small blob; the solver then fetches what it needs.
    */
-  private async prefetchManifests(set: MirroredSet, mirror: string, conn: UploadPackConnection, root: string, listed: readonly ListedLabel[]): Promise<void> {
+  private async prefetchManifests(
+    set: MirroredSet,
+    mirror: string,
+    conn: UploadPackConnection,
+    root: string,
+    listed: readonly ListedLabel[],
+  ): Promise<void> {
     if (this.ctx.offline) return;
     const refs: string[] = [];
     for (const { label, prefix, atoms } of listed) {
@@ -411,7 +435,14 @@ export class GitProvider implements Provider {
     }
     if (refs.length === 0) return;
     const done = this.store.fetchOn(conn, set.display(mirror), refs);
-    for (const ref of refs) this.prefetched.set(`${mirror}\0${ref}`, done.then((m) => m?.get(ref) ?? null, () => null));
+    for (const ref of refs)
+      this.prefetched.set(
+        `${mirror}\0${ref}`,
+        done.then(
+          (m) => m?.get(ref) ?? null,
+          () => null,
+        ),
+      );
     await done;
   }
 
@@ -473,12 +504,20 @@ export class GitProvider implements Provider {
         for (const b of here) {
           const oid = oids.get(b.ref);
           if (oid) b.resolve(oid);
-          else b.reject(new CprError("resolve.no-manifest", `${set.display(mirror)} has no ${b.ref}`, { hint: "republish it with cpr publish, which writes the meta refs" }));
+          else
+            b.reject(
+              new CprError("resolve.no-manifest", `${set.display(mirror)} has no ${b.ref}`, {
+                hint: "republish it with cpr publish, which writes the meta refs",
+              }),
+            );
         }
         remaining = remaining.filter((b) => !here.includes(b));
       } catch (e) {
         lastError = e;
-        this.opts.reporter.warn("resolve.mirror-failed", `mirror ${set.display(mirror)}: ${e instanceof Error ? e.message : String(e)}; trying the next mirror`);
+        this.opts.reporter.warn(
+          "resolve.mirror-failed",
+          `mirror ${set.display(mirror)}: ${e instanceof Error ? e.message : String(e)}; trying the next mirror`,
+        );
       }
       if (remaining.length === 0) break;
     }

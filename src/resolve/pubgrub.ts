@@ -185,7 +185,10 @@ class Solver {
     if (prev !== undefined && cov !== undefined && want.isSubsetOf(cov)) return prev;
     const asked = cov === undefined ? want : cov.union(want);
     this.covered.set(pkg, asked);
-    const p = Promise.all([prev ? prev.catch(() => ({ list: [] as readonly Version[] })) : { list: [] as readonly Version[] }, this.provider.versions(pkg, want)]).then(([old, answer]) => {
+    const p = Promise.all([
+      prev ? prev.catch(() => ({ list: [] as readonly Version[] })) : { list: [] as readonly Version[] },
+      this.provider.versions(pkg, want),
+    ]).then(([old, answer]) => {
       const list = "cover" in answer ? answer.versions : answer;
       const cover = "cover" in answer ? answer.cover : VersionSet.full;
       if (asked.isSubsetOf(cover)) this.covered.set(pkg, cover.union(this.covered.get(pkg) ?? VersionSet.empty));

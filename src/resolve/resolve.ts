@@ -43,7 +43,8 @@ export async function resolveProject(project: Project, opts: ResolveOptions): Pr
     const stale = staleListings(e, first.fromCache, locker);
     if (stale.size === 0) throw e;
     const mirrors = [...stale].map((m) => first.remoteSet([m]).display(m)).join(", ");
-    if (opts.offline) throw withHint(e, `the listings of ${mirrors} came from the cache and may be stale: run without --offline to list them again`);
+    if (opts.offline)
+      throw withHint(e, `the listings of ${mirrors} came from the cache and may be stale: run without --offline to list them again`);
     opts.reporter.info(`listing ${mirrors} again: the cached listing${stale.size === 1 ? "" : "s"} may miss a version published since`);
     return await resolveWith(new GitProvider(project, local, preferredFromLock(project.lock, opts.update), run, stale), run, locker);
   }
@@ -61,8 +62,14 @@ function staleListings(e: unknown, fromCache: ReadonlySet<string>, locker: Locke
 
 /** The same failure, with a note added to its hint. */
 function withHint(e: unknown, note: string): unknown {
-  if (e instanceof ResolutionError) return new ResolutionError(e.explanation, e.hint ? `${e.hint.trim()}\nNote: ${note}` : note, e.incompatibility);
-  if (e instanceof CprError) return new CprError(e.code, e.message, { hint: e.hint ? `${e.hint}; ${note}` : note, cause: e, ...(e.where !== undefined ? { where: e.where } : {}) });
+  if (e instanceof ResolutionError)
+    return new ResolutionError(e.explanation, e.hint ? `${e.hint.trim()}\nNote: ${note}` : note, e.incompatibility);
+  if (e instanceof CprError)
+    return new CprError(e.code, e.message, {
+      hint: e.hint ? `${e.hint}; ${note}` : note,
+      cause: e,
+      ...(e.where !== undefined ? { where: e.where } : {}),
+    });
   return e;
 }
 

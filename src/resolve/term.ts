@@ -127,7 +127,14 @@ export function rangeText(set: VersionSet): string {
   });
   // Pre-release parts that only repeat what an open-ended release range implies (e.g. from `>=1.1.0`) are noise.
   for (const p of pre) {
-    const covered = rel.some((r) => r.upper === null && r.lower !== null && p.upper === null && p.lower !== null && compareVersions(p.lower.version, r.lower.version) >= 0);
+    const covered = rel.some(
+      (r) =>
+        r.upper === null &&
+        r.lower !== null &&
+        p.upper === null &&
+        p.lower !== null &&
+        compareVersions(p.lower.version, r.lower.version) >= 0,
+    );
     if (!covered) parts.push(prereleaseIntervalText(p));
   }
   return parts.join(" or ");

@@ -212,10 +212,14 @@ export class ArtifactStore {
         where: cmd,
         hint: `install ${cmd} (Debian: ${cmd === "xz" ? "xz-utils" : "zstd"}) or choose another compression`,
         failure: (e) =>
-          new CprError("registry.compress", `${cmd} failed to compress an upload (${e.signal ? `killed by ${e.signal}` : `exit ${e.code}`})${e.stderr.trim() ? `: ${e.stderr.trim()}` : ""}`, {
-            where: cmd,
-            hint: "check the server's disk space and the compressor's message",
-          }),
+          new CprError(
+            "registry.compress",
+            `${cmd} failed to compress an upload (${e.signal ? `killed by ${e.signal}` : `exit ${e.code}`})${e.stderr.trim() ? `: ${e.stderr.trim()}` : ""}`,
+            {
+              where: cmd,
+              hint: "check the server's disk space and the compressor's message",
+            },
+          ),
       },
     });
     const hasher = createHash("sha256");
@@ -235,7 +239,11 @@ export class ArtifactStore {
       await child.exit;
       // xz and zstd never write an empty stream, even for empty input: an empty file means the compressor did not
       // see its input, and must never be published under the hash of nothing.
-      if (size === 0) throw new CprError("registry.compress", `${cmd} wrote no output for an upload`, { where: cmd, hint: "check the server's disk space and its tmp/ directory" });
+      if (size === 0)
+        throw new CprError("registry.compress", `${cmd} wrote no output for an upload`, {
+          where: cmd,
+          hint: "check the server's disk space and its tmp/ directory",
+        });
       await fh.sync();
     } finally {
       await fh.close();

@@ -100,9 +100,12 @@ export class Catalogue {
           const { refs } = await lsRefs(url, [INIT_REF], { env: this.env, cwd: this.cwd });
           const init = refs.find((r) => r.name === INIT_REF);
           if (!init) {
-            throw new CprError("registry.set-uninitialised", `${displayUrl(url)} has no ${INIT_REF}: it is not a set`, { hint: "run `cpr init` there" });
+            throw new CprError("registry.set-uninitialised", `${displayUrl(url)} has no ${INIT_REF}: it is not a set`, {
+              hint: "run `cpr init` there",
+            });
           }
-          if (init.peeled !== undefined) throw new CprError("registry.set-root-tag", `${displayUrl(url)}: ${INIT_REF} is a tag object, an invalid root marker`);
+          if (init.peeled !== undefined)
+            throw new CprError("registry.set-root-tag", `${displayUrl(url)}: ${INIT_REF} is a tag object, an invalid root marker`);
           return { text, url, root: init.oid.toLowerCase() };
         } catch (e) {
           return { text, error: message(e) };
@@ -185,9 +188,13 @@ export class Catalogue {
       try {
         const url = this.url(m);
         const { listing } = await listRemoteSet(url, undefined, { env: this.env, cwd: this.cwd });
-        if (listing.root === null) throw new CprError("registry.set-uninitialised", `${displayUrl(url)} is no longer initialised (no ${INIT_REF})`);
+        if (listing.root === null)
+          throw new CprError("registry.set-uninitialised", `${displayUrl(url)} is no longer initialised (no ${INIT_REF})`);
         if (listing.root.toLowerCase() !== root) {
-          throw new CprError("registry.set-root", `${displayUrl(url)} now has root ${listing.root}, not ${root}: refusing it as a mirror of this set`);
+          throw new CprError(
+            "registry.set-root",
+            `${displayUrl(url)} now has root ${listing.root}, not ${root}: refusing it as a mirror of this set`,
+          );
         }
         listed = { url, atoms: listing.atoms };
         break;
@@ -222,7 +229,11 @@ export class Catalogue {
       versions++;
       const rev = known.get(`${id}\0${a.version}`);
       if (rev === undefined) fresh.push({ ...a, id });
-      else if (rev !== a.rev) this.log.warn({ root, label: a.label, version: a.version, indexed: rev, listed: a.rev }, "a published version changed its rev; keeping the indexed one");
+      else if (rev !== a.rev)
+        this.log.warn(
+          { root, label: a.label, version: a.version, indexed: rev, listed: a.rev },
+          "a published version changed its rev; keeping the indexed one",
+        );
     }
     if (skipped) this.log.info({ root, skipped }, "versions without a pre1 manifest ref were not indexed");
 

@@ -82,7 +82,11 @@ interface TokenRec {
   created_at: Big;
 }
 
-const setRow = (r: SetRec): SetRow => ({ root: r.root, mirrors: r.mirrors, indexedAt: r.indexed_at === null ? null : Number(r.indexed_at) });
+const setRow = (r: SetRec): SetRow => ({
+  root: r.root,
+  mirrors: r.mirrors,
+  indexedAt: r.indexed_at === null ? null : Number(r.indexed_at),
+});
 const atomRow = (r: AtomRec): AtomRow => ({ id: r.id, root: r.root, label: r.label, description: r.description, tags: r.tags });
 const versionRow = (r: VersionRec): VersionRow => ({ id: r.id, version: r.version, rev: r.rev, origin: r.origin, manifest: r.manifest });
 const pathRow = (r: PathRec): PathRow => ({
@@ -209,7 +213,18 @@ class PostgresDb implements RegistryDb {
              FROM jsonb_to_recordset($1::jsonb) AS a(id text, root text, label text, description text, tags jsonb, search_text text)
              ON CONFLICT (id) DO UPDATE SET root = excluded.root, label = excluded.label, description = excluded.description,
                tags = excluded.tags, search_text = excluded.search_text`,
-            [JSON.stringify(atoms.map((a) => ({ id: a.id, root: a.root, label: a.label, description: a.description, tags: a.tags, search_text: searchText(a) })))],
+            [
+              JSON.stringify(
+                atoms.map((a) => ({
+                  id: a.id,
+                  root: a.root,
+                  label: a.label,
+                  description: a.description,
+                  tags: a.tags,
+                  search_text: searchText(a),
+                })),
+              ),
+            ],
           );
         }
         if (versions.length > 0) {
@@ -251,17 +266,18 @@ class PostgresDb implements RegistryDb {
       )
     ).rows;
     if (atoms.length === 0) return [];
-    const rows = (await this.q<{ id: string; version: string }>("SELECT id, version FROM versions WHERE id = ANY($1::text[])", [atoms.map((a) => a.id)]))
-      .rows;
+    const rows = (
+      await this.q<{ id: string; version: string }>("SELECT id, version FROM versions WHERE id = ANY($1::text[])", [atoms.map((a) => a.id)])
+    ).rows;
     return withVersions(atoms.map(atomRow), rows);
   }
 
   async atom(id: string): Promise<{ atom: AtomRow; versions: VersionRow[] } | null> {
     const a = (await this.q<AtomRec>("SELECT id, root, label, description, tags FROM atoms WHERE id = $1", [id], "cpr_atom")).rows[0];
     if (!a) return null;
-    const versions = (await this.q<VersionRec>("SELECT id, version, rev, origin, manifest FROM versions WHERE id = $1", [id], "cpr_atom_versions")).rows.map(
-      versionRow,
-    );
+    const versions = (
+      await this.q<VersionRec>("SELECT id, version, rev, origin, manifest FROM versions WHERE id = $1", [id], "cpr_atom_versions")
+    ).rows.map(versionRow);
     versions.sort((x, y) => compareVersionTextDesc(x.version, y.version));
     return { atom: atomRow(a), versions };
   }
@@ -305,7 +321,11 @@ class PostgresDb implements RegistryDb {
   async missingPaths(hashParts: readonly string[]): Promise<string[]> {
     const wanted = unique(hashParts);
     if (wanted.length === 0) return [];
-    const res = await this.q<{ hash_part: string }>("SELECT hash_part FROM paths WHERE hash_part = ANY($1::text[])", [wanted], "cpr_missing_paths");
+    const res = await this.q<{ hash_part: string }>(
+      "SELECT hash_part FROM paths WHERE hash_part = ANY($1::text[])",
+      [wanted],
+      "cpr_missing_paths",
+    );
     const present = new Set(res.rows.map((r) => r.hash_part));
     return wanted.filter((h) => !present.has(h));
   }
@@ -344,7 +364,12 @@ class PostgresDb implements RegistryDb {
 
   async insertToken(row: TokenRow): Promise<void> {
     try {
-      await this.q("INSERT INTO tokens (hash, sets, note, created_at) VALUES ($1, $2, $3, $4)", [row.hash, [...row.sets], row.note, row.createdAt]);
+      await this.q("INSERT INTO tokens (hash, sets, note, created_at) VALUES ($1, $2, $3, $4)", [
+        row.hash,
+        [...row.sets],
+        row.note,
+        row.createdAt,
+      ]);
     } catch (err) {
       if (pgCode(err) === "23505") throw tokenExistsError(row.hash);
       throw err;

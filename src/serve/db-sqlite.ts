@@ -202,10 +202,9 @@ class SqliteDb implements RegistryDb {
   // ── catalogue ──
 
   async upsertSet(root: string, mirrors: readonly string[]): Promise<void> {
-    this.st("INSERT INTO sets (root, mirrors, indexed_at) VALUES (?, ?, NULL) ON CONFLICT (root) DO UPDATE SET mirrors = excluded.mirrors").run(
-      root,
-      JSON.stringify(mirrors),
-    );
+    this.st(
+      "INSERT INTO sets (root, mirrors, indexed_at) VALUES (?, ?, NULL) ON CONFLICT (root) DO UPDATE SET mirrors = excluded.mirrors",
+    ).run(root, JSON.stringify(mirrors));
   }
 
   async listSets(): Promise<SetRow[]> {
@@ -263,7 +262,9 @@ class SqliteDb implements RegistryDb {
   async atom(id: string): Promise<{ atom: AtomRow; versions: VersionRow[] } | null> {
     const a = this.st("SELECT id, root, label, description, tags FROM atoms WHERE id = ?").get(id) as AtomRec | undefined;
     if (!a) return null;
-    const versions = (this.st("SELECT id, version, rev, origin, manifest FROM versions WHERE id = ?").all(id) as VersionRec[]).map(versionRow);
+    const versions = (this.st("SELECT id, version, rev, origin, manifest FROM versions WHERE id = ?").all(id) as VersionRec[]).map(
+      versionRow,
+    );
     versions.sort((x, y) => compareVersionTextDesc(x.version, y.version));
     return { atom: atomRow(a), versions };
   }
@@ -305,7 +306,9 @@ class SqliteDb implements RegistryDb {
     const wanted = unique(hashParts);
     if (wanted.length === 0) return [];
     const present = new Set(
-      this.st("SELECT hash_part FROM paths WHERE hash_part IN (SELECT value FROM json_each(?))", true).all(JSON.stringify(wanted)) as string[],
+      this.st("SELECT hash_part FROM paths WHERE hash_part IN (SELECT value FROM json_each(?))", true).all(
+        JSON.stringify(wanted),
+      ) as string[],
     );
     return wanted.filter((h) => !present.has(h));
   }
@@ -330,7 +333,9 @@ class SqliteDb implements RegistryDb {
   }
 
   async builds(id: string, system: string): Promise<BuildRow[]> {
-    return (this.st("SELECT * FROM builds WHERE atom_id = ? AND system = ? ORDER BY build_id DESC").all(id, system) as BuildRec[]).map(buildRow);
+    return (this.st("SELECT * FROM builds WHERE atom_id = ? AND system = ? ORDER BY build_id DESC").all(id, system) as BuildRec[]).map(
+      buildRow,
+    );
   }
 
   async countBuilds(): Promise<number> {
@@ -341,7 +346,12 @@ class SqliteDb implements RegistryDb {
 
   async insertToken(row: TokenRow): Promise<void> {
     try {
-      this.st("INSERT INTO tokens (hash, sets, note, created_at) VALUES (?, ?, ?, ?)").run(row.hash, JSON.stringify(row.sets), row.note, row.createdAt);
+      this.st("INSERT INTO tokens (hash, sets, note, created_at) VALUES (?, ?, ?, ?)").run(
+        row.hash,
+        JSON.stringify(row.sets),
+        row.note,
+        row.createdAt,
+      );
     } catch (err) {
       if (sqliteCode(err) === "SQLITE_CONSTRAINT_PRIMARYKEY") throw tokenExistsError(row.hash);
       throw err;

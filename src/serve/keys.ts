@@ -11,7 +11,15 @@ import { randomBytes } from "node:crypto";
 import { chmod, link, mkdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CprError } from "../protocol/errors.js";
-import { checkKeyName, formatPublicKey, formatSecretKey, generateSecretKey, parseSecretKey, publicKeyOf, type SecretKey } from "../protocol/nix-key.js";
+import {
+  checkKeyName,
+  formatPublicKey,
+  formatSecretKey,
+  generateSecretKey,
+  parseSecretKey,
+  publicKeyOf,
+  type SecretKey,
+} from "../protocol/nix-key.js";
 
 export const SECRET_KEY_FILE = "signing-key.sec";
 export const PUBLIC_KEY_FILE = "signing-key.pub";
@@ -89,7 +97,8 @@ export async function loadOrCreateSigningKey(dataDir: string, keyName: string = 
     checkKeyName(keyName, "the registry signing key name");
     await createNoClobber(dataDir, secretFile, `${formatSecretKey(generateSecretKey(keyName))}\n`);
     secret = await readKeyPatiently(secretFile);
-    if (secret === null) throw new CprError("registry.key", `the signing key ${secretFile} vanished while it was being created`, { where: secretFile });
+    if (secret === null)
+      throw new CprError("registry.key", `the signing key ${secretFile} vanished while it was being created`, { where: secretFile });
   }
   const mode = (await stat(secretFile)).mode & 0o777;
   if ((mode & 0o077) !== 0) await chmod(secretFile, 0o600).catch(() => undefined);

@@ -164,9 +164,7 @@ export function migrateSqlite(db: BetterSqlite3.Database, where: string): number
   const applied: number[] = [];
   db.exec("BEGIN IMMEDIATE");
   try {
-    db.exec(
-      "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
-    );
+    db.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
     const current = (db.prepare("SELECT COALESCE(MAX(version), 0) FROM schema_version").pluck().get() as number) ?? 0;
     if (current > SCHEMA_VERSION) throw tooNew(current, where);
     const record = db.prepare("INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)");

@@ -31,7 +31,11 @@ async function authorize(ctx: RegistryContext, req: FastifyRequest, reply: Fasti
   const header = req.headers.authorization;
   const m = typeof header === "string" ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
   if (!m) {
-    void sendError(reply.header("www-authenticate", 'Bearer realm="cpr registry"'), 401, "this request needs Authorization: Bearer <token>");
+    void sendError(
+      reply.header("www-authenticate", 'Bearer realm="cpr registry"'),
+      401,
+      "this request needs Authorization: Bearer <token>",
+    );
     return null;
   }
   const row = await checkToken(ctx.db, m[1]!);
@@ -64,7 +68,10 @@ export function apiRoutes(app: FastifyInstance, ctx: RegistryContext): void {
       return reply.header("cache-control", "no-store").send({ status: "ok" });
     } catch (e) {
       req.log.error({ err: message(e) }, "database unreachable");
-      return reply.code(503).header("cache-control", "no-store").send({ status: "unavailable", error: `database unreachable: ${message(e)}` });
+      return reply
+        .code(503)
+        .header("cache-control", "no-store")
+        .send({ status: "unavailable", error: `database unreachable: ${message(e)}` });
     }
   });
 
@@ -110,7 +117,11 @@ export function apiRoutes(app: FastifyInstance, ctx: RegistryContext): void {
   app.get("/api/v1/sets", async (_req, reply) => {
     const sets = await ctx.db.listSets();
     return reply.send({
-      sets: sets.map((s) => ({ root: s.root, mirrors: s.mirrors.map(redactUrl), indexedAt: s.indexedAt === null ? null : new Date(s.indexedAt).toISOString() })),
+      sets: sets.map((s) => ({
+        root: s.root,
+        mirrors: s.mirrors.map(redactUrl),
+        indexedAt: s.indexedAt === null ? null : new Date(s.indexedAt).toISOString(),
+      })),
     });
   });
 
@@ -172,7 +183,10 @@ export function apiRoutes(app: FastifyInstance, ctx: RegistryContext): void {
         outputs: b.outputs,
       });
     }
-    const why = candidates.length === 0 ? `no published version of ${found.atom.label} matches ${requirement.text}` : `no build for ${system} of ${found.atom.label} ${requirement.text} (versions ${candidates.map((v) => v.version).join(", ")})`;
+    const why =
+      candidates.length === 0
+        ? `no published version of ${found.atom.label} matches ${requirement.text}`
+        : `no build for ${system} of ${found.atom.label} ${requirement.text} (versions ${candidates.map((v) => v.version).join(", ")})`;
     return sendError(reply, 404, why);
   });
 
@@ -224,15 +238,18 @@ export function apiRoutes(app: FastifyInstance, ctx: RegistryContext): void {
         const sp = header(req, "x-nix-store-path");
         if (!sp) throw new CprError("upload.header", "missing header X-Nix-Store-Path");
         storePath = parseStorePath(sp);
-        if (storePath.hash !== hash) throw new CprError("upload.header", `X-Nix-Store-Path ${sp} does not have the hash part ${hash} of the URL`);
+        if (storePath.hash !== hash)
+          throw new CprError("upload.header", `X-Nix-Store-Path ${sp} does not have the hash part ${hash} of the URL`);
         const nh = header(req, "x-nix-nar-hash");
         if (!nh) throw new CprError("upload.header", "missing header X-Nix-Nar-Hash");
         narHash = normalizeSha256(nh, "X-Nix-Nar-Hash");
         const ns = header(req, "x-nix-nar-size");
-        if (!ns || !/^\d{1,15}$/.test(ns)) throw new CprError("upload.header", `X-Nix-Nar-Size must be a byte count, got ${JSON.stringify(ns ?? null)}`);
+        if (!ns || !/^\d{1,15}$/.test(ns))
+          throw new CprError("upload.header", `X-Nix-Nar-Size must be a byte count, got ${JSON.stringify(ns ?? null)}`);
         narSize = Number(ns);
         const refs = header(req, "x-nix-references");
-        if (refs === undefined) throw new CprError("upload.header", "missing header X-Nix-References (space-separated basenames, may be empty)");
+        if (refs === undefined)
+          throw new CprError("upload.header", "missing header X-Nix-References (space-separated basenames, may be empty)");
         for (const r of refs.split(/\s+/).filter(Boolean)) references.push(parseStorePath(r, { basename: true }));
         const dv = header(req, "x-nix-deriver");
         if (dv) {
@@ -242,7 +259,8 @@ export function apiRoutes(app: FastifyInstance, ctx: RegistryContext): void {
       } catch (e) {
         return sendError(reply, 400, message(e));
       }
-      if (narSize > ctx.maxNarSize) return sendError(reply, 413, `the NAR (${narSize} bytes) is larger than this server accepts (${ctx.maxNarSize} bytes)`);
+      if (narSize > ctx.maxNarSize)
+        return sendError(reply, 413, `the NAR (${narSize} bytes) is larger than this server accepts (${ctx.maxNarSize} bytes)`);
 
       const existing = await ctx.db.getPath(hash);
       if (existing) {
@@ -326,7 +344,8 @@ export function apiRoutes(app: FastifyInstance, ctx: RegistryContext): void {
     } catch (e) {
       return sendError(reply, 400, message(e));
     }
-    if (expectedId !== rec.id) return sendError(reply, 400, `id ${rec.id} is not the AtomId of ${rec.label} in set ${root} (that is ${expectedId})`);
+    if (expectedId !== rec.id)
+      return sendError(reply, 400, `id ${rec.id} is not the AtomId of ${rec.label} in set ${root} (that is ${expectedId})`);
     if (!(await ctx.db.getSet(root))) return sendError(reply, 404, `unknown set ${root}`);
     if (!token.sets.includes(root)) return sendError(reply, 403, `this token may not write set ${root}`);
 
@@ -354,7 +373,11 @@ export function apiRoutes(app: FastifyInstance, ctx: RegistryContext): void {
     const missing = new Set(await ctx.db.missingPaths([...new Set(outPaths.map((p) => p.hash))]));
     const absent = outputs.filter((_, i) => missing.has(outPaths[i]!.hash));
     if (absent.length) {
-      return sendError(reply, 409, `output paths not in the cache (upload them first): ${absent.map(([name, p]) => `${name}=${p}`).join(" ")}`);
+      return sendError(
+        reply,
+        409,
+        `output paths not in the cache (upload them first): ${absent.map(([name, p]) => `${name}=${p}`).join(" ")}`,
+      );
     }
     const buildId = await ctx.db.insertBuild({
       id: rec.id,

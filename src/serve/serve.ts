@@ -84,12 +84,18 @@ export function parseListen(text: string): { host: string; port: number } {
   else if (/^\d+$/.test(text)) [host, port] = ["127.0.0.1", text];
   else {
     const i = text.lastIndexOf(":");
-    if (i < 0) throw new CprError("registry.listen", `--listen wants HOST:PORT, got ${JSON.stringify(text)}`, { hint: "e.g. 127.0.0.1:8080, 0.0.0.0:80 or 127.0.0.1:0" });
+    if (i < 0)
+      throw new CprError("registry.listen", `--listen wants HOST:PORT, got ${JSON.stringify(text)}`, {
+        hint: "e.g. 127.0.0.1:8080, 0.0.0.0:80 or 127.0.0.1:0",
+      });
     host = text.slice(0, i) || "0.0.0.0";
     port = text.slice(i + 1);
   }
   const n = Number(port);
-  if (!/^\d+$/.test(port) || n > 65535) throw new CprError("registry.listen", `--listen: invalid port ${JSON.stringify(port)}`, { hint: "a port is 0-65535; 0 picks a free one" });
+  if (!/^\d+$/.test(port) || n > 65535)
+    throw new CprError("registry.listen", `--listen: invalid port ${JSON.stringify(port)}`, {
+      hint: "a port is 0-65535; 0 picks a free one",
+    });
   return { host, port: n };
 }
 
@@ -136,7 +142,13 @@ export async function startRegistry(opts: ServeOptions): Promise<RunningRegistry
       maxNarSize,
     };
     app = buildServer(ctx, { log: opts.log, jsonBodyLimit: opts.jsonBodyLimit });
-    catalogue = new Catalogue({ db, cacheDir: opts.cacheDir ?? cacheRootFromEnv(env, opts.cwd ?? process.cwd()), env, cwd: opts.cwd ?? process.cwd(), log: app.log });
+    catalogue = new Catalogue({
+      db,
+      cacheDir: opts.cacheDir ?? cacheRootFromEnv(env, opts.cwd ?? process.cwd()),
+      env,
+      cwd: opts.cwd ?? process.cwd(),
+      log: app.log,
+    });
     ctxRef.catalogue = catalogue;
 
     const configured = await catalogue.configure(opts.sets ?? []);
@@ -146,10 +158,19 @@ export async function startRegistry(opts: ServeOptions): Promise<RunningRegistry
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       const why =
-        code === "EADDRINUSE" ? "the address is already in use" : code === "EACCES" ? "permission denied" : code === "EADDRNOTAVAIL" ? "no interface has that address" : (e as Error).message;
+        code === "EADDRINUSE"
+          ? "the address is already in use"
+          : code === "EACCES"
+            ? "permission denied"
+            : code === "EADDRNOTAVAIL"
+              ? "no interface has that address"
+              : (e as Error).message;
       throw new CprError("registry.listen", `cannot listen on ${host}:${port}: ${why}`, {
         where: `${host}:${port}`,
-        hint: code === "EADDRINUSE" ? "stop the other server or pick another port (--listen HOST:PORT; port 0 picks a free one)" : "check --listen (config registry.listen)",
+        hint:
+          code === "EADDRINUSE"
+            ? "stop the other server or pick another port (--listen HOST:PORT; port 0 picks a free one)"
+            : "check --listen (config registry.listen)",
         cause: e,
       });
     }

@@ -37,7 +37,10 @@ export function buildServer(ctx: RegistryContext, opts: ServerOptions = {}): Fas
     const seconds = reply.elapsedTime / 1000;
     ctx.metrics.observe(req.method, route, reply.statusCode, seconds);
     if (logging) {
-      req.log.info({ method: req.method, url: req.url, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, "request");
+      req.log.info(
+        { method: req.method, url: req.url, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 },
+        "request",
+      );
     }
     done();
   });

@@ -30,7 +30,8 @@ export function normalizeRoots(sets: readonly string[]): string[] {
 /** Creates a token scoped to `sets` (roots, 40/64 hex), stores its hash, and returns the token text. */
 export async function createToken(db: RegistryDb, sets: readonly string[], note: string | null = null): Promise<string> {
   const roots = normalizeRoots(sets);
-  if (roots.length === 0) throw new CprError("registry.token-set", "a token needs at least one set root it may write", { hint: "pass --set ROOT" });
+  if (roots.length === 0)
+    throw new CprError("registry.token-set", "a token needs at least one set root it may write", { hint: "pass --set ROOT" });
   const token = `cpr_${randomBytes(32).toString("base64url")}`;
   await db.insertToken({ hash: tokenHash(token), sets: roots, note, createdAt: Date.now() });
   return token;

@@ -57,7 +57,10 @@ export function exactVersion(req: Requirement | null): string | null {
 
 /** An atom URI's location as a git URL, with relative paths taken from `cwd`. */
 export function uriLocation(uri: AtomUri, cwd: string): GitUrl {
-  if (!uri.url) throw new UsageError(`'${uri.label}' has no location`, { hint: "an atom URI is URL::LABEL[@REQ], e.g. gh:owner/repo::hello@^1 or ./set.git::hello" });
+  if (!uri.url)
+    throw new UsageError(`'${uri.label}' has no location`, {
+      hint: "an atom URI is URL::LABEL[@REQ], e.g. gh:owner/repo::hello@^1 or ./set.git::hello",
+    });
   return uri.url.scheme === "file" ? parseRemoteUrl(uri.url.url, cwd) : uri.url;
 }
 
@@ -80,9 +83,12 @@ export async function fetchAtom(ctx: FetchContext, uri: AtomUri, out?: string): 
   }
   const { listing } = await listRemoteSet(url, [uri.label], { env: ctx.env, reporter: ctx.reporter, cwd: ctx.cwd, legacy: true });
   if (listing.root === null) {
-    throw new CprError("fetch.not-initialized", `${url.url} is not an initialized atom set (it has no refs/ekala/init)`, { where: url.url });
+    throw new CprError("fetch.not-initialized", `${url.url} is not an initialized atom set (it has no refs/ekala/init)`, {
+      where: url.url,
+    });
   }
-  if (listing.rootIsTag) throw new CprError("fetch.root-tag", `refs/ekala/init on ${url.url} is an annotated tag, not a valid set marker`, { where: url.url });
+  if (listing.rootIsTag)
+    throw new CprError("fetch.root-tag", `refs/ekala/init on ${url.url} is an annotated tag, not a valid set marker`, { where: url.url });
   const root = listing.root;
   const versions = listing.atoms.filter((a) => a.label === uri.label);
   const pre1 = versions.filter((a) => a.format === "pre1");
@@ -98,9 +104,13 @@ export async function fetchAtom(ctx: FetchContext, uri: AtomUri, out?: string): 
     uri.requirement ?? { comparators: [], text: "*" },
   );
   if (!chosen) {
-    throw new CprError("fetch.no-version", `no version of '${uri.label}' on ${url.url} satisfies ${uri.requirement!.text} (published: ${pre1.map((a) => a.version).join(", ")})`, {
-      where: url.url,
-    });
+    throw new CprError(
+      "fetch.no-version",
+      `no version of '${uri.label}' on ${url.url} satisfies ${uri.requirement!.text} (published: ${pre1.map((a) => a.version).join(", ")})`,
+      {
+        where: url.url,
+      },
+    );
   }
   const listed = pre1.find((a) => a.version === chosen.text)!;
   const id = atomId(root, uri.label);
@@ -120,22 +130,32 @@ async function ensureFetched(ctx: FetchContext, url: string, atoms: readonly Loc
   const have = await ctx.cache.has(atoms.map((a) => a.rev!));
   const todo = atoms.filter((a) => !have.has(a.rev!));
   if (todo.length === 0) return;
-  const { oids } = await ctx.cache.fetchRefs(url, todo.map((a) => atomRef(a.label, a.version)), { env: ctx.env });
+  const { oids } = await ctx.cache.fetchRefs(
+    url,
+    todo.map((a) => atomRef(a.label, a.version)),
+    { env: ctx.env },
+  );
   const commits = await ctx.cache.repo.readObjects(todo.map((a) => a.rev!));
   todo.forEach((a, i) => {
     const ref = atomRef(a.label, a.version);
     const got = oids.get(ref);
     if (got !== a.rev) {
-      throw new CprError("fetch.rev-mismatch", `${url} has ${ref} = ${got ?? "(nothing)"}, but ${a.rev} was expected (the ref moved, or the mirror disagrees)`, {
-        where: url,
-        hint: "run `cpr verify` on this atom; a published version must never change",
-      });
+      throw new CprError(
+        "fetch.rev-mismatch",
+        `${url} has ${ref} = ${got ?? "(nothing)"}, but ${a.rev} was expected (the ref moved, or the mirror disagrees)`,
+        {
+          where: url,
+          hint: "run `cpr verify` on this atom; a published version must never change",
+        },
+      );
     }
     const c = commits[i];
     if (c?.type !== "commit") throw new CprError("fetch.missing", `fetched ${ref} but commit ${a.rev} is not in the cache`, { where: url });
     const parsed = parseAtomCommit(c.data);
     if (parsed.label !== a.label || parsed.version !== a.version || parsed.parents.length) {
-      throw new CprError("fetch.not-atom", `${ref} on ${url} points at ${a.rev}, which is not the atom commit of ${a.label} ${a.version}`, { where: url });
+      throw new CprError("fetch.not-atom", `${ref} on ${url} points at ${a.rev}, which is not the atom commit of ${a.label} ${a.version}`, {
+        where: url,
+      });
     }
   });
 }
@@ -216,7 +236,11 @@ export async function fetchLock(ctx: FetchContext, lock: Lockfile, opts: LockFet
       const url = mirrorsOf(lock, a)[round];
       if (url === undefined) {
         const errs = errors.get(a) ?? [];
-        failed.push({ label: a.label, version: a.version, error: errs.length ? errs.join("; ") : "no URL mirror to fetch from (the lock lists only '::')" });
+        failed.push({
+          label: a.label,
+          version: a.version,
+          error: errs.length ? errs.join("; ") : "no URL mirror to fetch from (the lock lists only '::')",
+        });
         progress.tick();
         continue;
       }
@@ -229,23 +253,37 @@ export async function fetchLock(ctx: FetchContext, lock: Lockfile, opts: LockFet
       for (let i = 0; i < group.length; i += size) {
         const chunk = group.slice(i, i + size);
         jobs.push(
-          lim.run(() => ensureFetched(ctx, url, chunk)).then(
-            () => chunk.forEach((a) => (done(a, url, false), progress.tick())),
-            async (err: unknown) => {
-              // One bad ref fails a whole git fetch: retry the chunk's atoms one by one on this mirror.
-              const singles = chunk.length === 1 ? [[chunk[0]!, err] as const] : await Promise.all(chunk.map((a) => lim.run(() => ensureFetched(ctx, url, [a])).then(() => [a, null] as const, (e: unknown) => [a, e] as const)));
-              for (const [a, e] of singles) {
-                if (e === null) {
-                  done(a, url, false);
-                  progress.tick();
-                } else {
-                  const msg = e instanceof Error ? e.message : String(e);
-                  errors.set(a, [...(errors.get(a) ?? []), msg]);
-                  next.push(a);
+          lim
+            .run(() => ensureFetched(ctx, url, chunk))
+            .then(
+              () => chunk.forEach((a) => (done(a, url, false), progress.tick())),
+              async (err: unknown) => {
+                // One bad ref fails a whole git fetch: retry the chunk's atoms one by one on this mirror.
+                const singles =
+                  chunk.length === 1
+                    ? [[chunk[0]!, err] as const]
+                    : await Promise.all(
+                        chunk.map((a) =>
+                          lim
+                            .run(() => ensureFetched(ctx, url, [a]))
+                            .then(
+                              () => [a, null] as const,
+                              (e: unknown) => [a, e] as const,
+                            ),
+                        ),
+                      );
+                for (const [a, e] of singles) {
+                  if (e === null) {
+                    done(a, url, false);
+                    progress.tick();
+                  } else {
+                    const msg = e instanceof Error ? e.message : String(e);
+                    errors.set(a, [...(errors.get(a) ?? []), msg]);
+                    next.push(a);
+                  }
                 }
-              }
-            },
-          ),
+              },
+            ),
         );
       }
     }
@@ -258,14 +296,19 @@ export async function fetchLock(ctx: FetchContext, lock: Lockfile, opts: LockFet
     if (errs?.length) warnings.push(`${f.label} ${f.version}: fetched from ${f.url} after: ${errs.join("; ")}`);
   }
   await mapLimit(fetched, 4, (f) => cache.materialise(f.rev, f.path, { readOnly: !opts.out }));
-  const order = (x: { label: string; version: string }, y: { label: string; version: string }) => (x.label < y.label ? -1 : x.label > y.label ? 1 : x.version < y.version ? -1 : 1);
+  const order = (x: { label: string; version: string }, y: { label: string; version: string }) =>
+    x.label < y.label ? -1 : x.label > y.label ? 1 : x.version < y.version ? -1 : 1;
   return { fetched: fetched.sort(order), failed: failed.sort(order), warnings };
 }
 
 /** --out never overwrites or merges into an existing directory. */
 function refuseExisting(paths: readonly string[]): void {
   const taken = paths.find((p) => existsSync(p));
-  if (taken) throw new CprError("fetch.out-exists", `${taken} already exists; cpr fetch --out does not overwrite`, { where: taken, hint: "remove it, or choose another --out DIR" });
+  if (taken)
+    throw new CprError("fetch.out-exists", `${taken} already exists; cpr fetch --out does not overwrite`, {
+      where: taken,
+      hint: "remove it, or choose another --out DIR",
+    });
 }
 
 function findDuplicateLabel(atoms: readonly LockAtom[], out: string | undefined): string | null {

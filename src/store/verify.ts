@@ -63,7 +63,12 @@ export interface VerifyWarning {
   readonly message: string;
 }
 
-const WARNING_CODES = { "no-lock": "verify.no-lock", "bad-lock": "verify.bad-lock", unsatisfied: "verify.lock-unsatisfied", manifest: "verify.manifest-unresolvable" } as const;
+const WARNING_CODES = {
+  "no-lock": "verify.no-lock",
+  "bad-lock": "verify.bad-lock",
+  unsatisfied: "verify.lock-unsatisfied",
+  manifest: "verify.manifest-unresolvable",
+} as const;
 
 /** What one atom version is expected to be (from a lock), beyond what the remote says. */
 export interface Expected {
@@ -119,13 +124,31 @@ export async function verifyRemote(url: GitUrl, requests: readonly VerifyRequest
   const reports: AtomReport[] = [];
   const items: Item[] = [];
   const report = (label: string, version: string, status: VerifyStatus, problems: string[], extra: Partial<AtomReport> = {}): void =>
-    void reports.push({ label, version, url: display, rev: null, id: null, root, origin: null, path: null, status, problems, notes: [], warnings: [], signer: null, ...extra });
+    void reports.push({
+      label,
+      version,
+      url: display,
+      rev: null,
+      id: null,
+      root,
+      origin: null,
+      path: null,
+      status,
+      problems,
+      notes: [],
+      warnings: [],
+      signer: null,
+      ...extra,
+    });
 
   for (const req of requests.length ? requests : [{ label: "", version: null } as VerifyRequest]) {
     const all = listing.atoms.filter((a) => (requests.length ? a.label === req.label : true));
     const chosen = req.version === null ? all : all.filter((a) => a.version === req.version);
     if (chosen.length === 0) {
-      if (requests.length) report(req.label, req.version ?? "*", "failed", [`${display} has no ${atomRef(req.label, req.version ?? "*")}`], { rev: req.expected?.rev ?? null });
+      if (requests.length)
+        report(req.label, req.version ?? "*", "failed", [`${display} has no ${atomRef(req.label, req.version ?? "*")}`], {
+          rev: req.expected?.rev ?? null,
+        });
       continue;
     }
     for (const a of chosen) {
@@ -161,8 +184,10 @@ export async function verifyRemote(url: GitUrl, requests: readonly VerifyRequest
     const a = it.listed;
     const id = root === null ? null : atomId(root, a.label);
     const e = it.expected;
-    if (e?.root !== undefined && root !== null && e.root !== root) it.problems.push(`refs/ekala/init on ${display} is ${root}, but the lock's set is ${e.root} (wrong root)`);
-    if (e?.id !== undefined && id !== null && e.id !== id) it.problems.push(`AtomId ${id} (root ${root}) differs from the lock's id ${e.id}`);
+    if (e?.root !== undefined && root !== null && e.root !== root)
+      it.problems.push(`refs/ekala/init on ${display} is ${root}, but the lock's set is ${e.root} (wrong root)`);
+    if (e?.id !== undefined && id !== null && e.id !== id)
+      it.problems.push(`AtomId ${id} (root ${root}) differs from the lock's id ${e.id}`);
     if (e?.rev && e.rev !== a.rev) it.problems.push(`${atomRef(a.label, a.version)} on ${display} is ${a.rev}, but the lock pins ${e.rev}`);
     const status: VerifyStatus = it.problems.length ? "failed" : it.notes.some((n) => n.startsWith("legacy")) ? "legacy" : "ok";
     reports.push({
@@ -184,12 +209,24 @@ export async function verifyRemote(url: GitUrl, requests: readonly VerifyRequest
   return reports.sort((x, y) => (x.label === y.label ? (x.version < y.version ? -1 : 1) : x.label < y.label ? -1 : 1));
 }
 
-async function checkAtoms(url: GitUrl, refs: ReadonlyMap<string, string>, items: Item[], repo: Repo, gitDir: string, opts: VerifyOptions, keys: TrustedKeys | null): Promise<void> {
+async function checkAtoms(
+  url: GitUrl,
+  refs: ReadonlyMap<string, string>,
+  items: Item[],
+  repo: Repo,
+  gitDir: string,
+  opts: VerifyOptions,
+  keys: TrustedKeys | null,
+): Promise<void> {
   const env = opts.env;
   // 1. The atom commits (with trees and blobs: the content), manifest blobs and signature tags: one fetch.
   const full = items.flatMap((it) => {
     const { label, version } = it.listed;
-    return [atomRef(label, version), ...(refs.has(manifestRef(label, version)) ? [manifestRef(label, version)] : []), ...(refs.has(sigRef(label, version)) ? [sigRef(label, version)] : [])];
+    return [
+      atomRef(label, version),
+      ...(refs.has(manifestRef(label, version)) ? [manifestRef(label, version)] : []),
+      ...(refs.has(sigRef(label, version)) ? [sigRef(label, version)] : []),
+    ];
   });
   let fetched = new Map<string, string>();
   try {
@@ -204,7 +241,9 @@ async function checkAtoms(url: GitUrl, refs: ReadonlyMap<string, string>, items:
   try {
     const r = await fetchRefsInto(gitDir, url.url, origins, { env, depth: 1, filter: "blob:none" });
     originOids = new Map(r.oids);
-    if (r.filterIgnored) for (const it of items) it.notes.push("the server does not allow filters (uploadpack.allowFilter): the origin was fetched with its blobs, at depth 1");
+    if (r.filterIgnored)
+      for (const it of items)
+        it.notes.push("the server does not allow filters (uploadpack.allowFilter): the origin was fetched with its blobs, at depth 1");
   } catch (err) {
     for (const it of items) if (it.listed.origin) it.problems.push(`could not fetch the origin commit: ${(err as Error).message}`);
   }
@@ -238,7 +277,8 @@ async function checkAtoms(url: GitUrl, refs: ReadonlyMap<string, string>, items:
     if (!toml || toml.type !== "blob") p.push(`the atom tree ${parsed.tree} has no atom.toml`);
     else {
       if (manifest === null) p.push(`${manifestRef(label, version)} is missing`);
-      else if (manifest !== toml.oid) p.push(`${manifestRef(label, version)} is blob ${manifest}, but the atom tree's atom.toml is ${toml.oid}`);
+      else if (manifest !== toml.oid)
+        p.push(`${manifestRef(label, version)} is blob ${manifest}, but the atom tree's atom.toml is ${toml.oid}`);
       try {
         const text = toml.data.toString("utf8");
         const m = parseAtomManifest(text, `${ref}:atom.toml`, "publish");
@@ -246,7 +286,12 @@ async function checkAtoms(url: GitUrl, refs: ReadonlyMap<string, string>, items:
         if (m.package.version.text !== version) p.push(`atom.toml says version ${m.package.version.text}, the ref says ${version}`);
         // docs/formats.md §12: consumers evaluate the atom from this tree with its own lock.
         const lock = await repo.readObject(`${rev}:atom.lock`);
-        const problem = unevaluable(text, lock?.type === "blob" ? lock.data.toString("utf8") : null, `${ref}:atom.toml`, `${ref}:atom.lock`);
+        const problem = unevaluable(
+          text,
+          lock?.type === "blob" ? lock.data.toString("utf8") : null,
+          `${ref}:atom.toml`,
+          `${ref}:atom.lock`,
+        );
         if (problem) it.warnings.push({ code: WARNING_CODES[problem.kind], message: `cannot be evaluated: ${problem.message}` });
       } catch (err) {
         p.push(`atom.toml does not parse: ${(err as Error).message}`);
@@ -255,14 +300,18 @@ async function checkAtoms(url: GitUrl, refs: ReadonlyMap<string, string>, items:
     // Origin: the header matches the origin ref; the subtree is found by tree id; the rebuilt bytes hash to rev.
     const origin = it.listed.origin;
     if (origin === null) p.push(`${originRef(label, version)} is missing, so the source cannot be checked`);
-    else if (parsed.origin !== origin) p.push(`the atom commit's origin header is ${parsed.origin}, but ${originRef(label, version)} is ${origin}`);
+    else if (parsed.origin !== origin)
+      p.push(`the atom commit's origin header is ${parsed.origin}, but ${originRef(label, version)} is ${origin}`);
     if (origin !== null && originOids.get(originRef(label, version)) === origin) {
       const trees = (await listTrees(gitDir, origin, env)).filter((t) => t.oid === parsed.tree);
       if (trees.length === 0) p.push(`the atom tree ${parsed.tree} is not a subtree of origin ${origin}`);
       else {
         it.path = trees[0]!.path;
         const rebuilt = atomCommitId({ tree: parsed.tree, origin, label, version });
-        if (rebuilt !== rev) p.push(`atom commit ${rev} is not the pre1 commit of (${it.path} in ${origin}, ${label}, ${version}): rebuilt ${rebuilt} (rewritten atom commit)`);
+        if (rebuilt !== rev)
+          p.push(
+            `atom commit ${rev} is not the pre1 commit of (${it.path} in ${origin}, ${label}, ${version}): rebuilt ${rebuilt} (rewritten atom commit)`,
+          );
       }
     } else if (origin !== null && !p.some((x) => x.startsWith("could not fetch the origin"))) {
       p.push(`origin ${origin} could not be fetched`);
@@ -307,7 +356,11 @@ export async function loadTrust(file: string, env?: NodeJS.ProcessEnv): Promise<
   try {
     text = await readFile(file, "utf8");
   } catch (err) {
-    throw new CprError("verify.trust", `cannot read the trust file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { hint: "give --trust an allowed-signers file or an armored OpenPGP public key file" });
+    throw new CprError(
+      "verify.trust",
+      `cannot read the trust file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      { hint: "give --trust an allowed-signers file or an armored OpenPGP public key file" },
+    );
   }
   const blocks = text.match(PGP_KEY_BLOCK) ?? [];
   const dir = await mkdtemp(join(tmpdir(), "cpr-trust-"));
@@ -324,7 +377,11 @@ export async function loadTrust(file: string, env?: NodeJS.ProcessEnv): Promise<
       await writeFile(keys, blocks.join("\n") + "\n");
       const gpgEnv = { ...(env ?? process.env), GNUPGHOME: gnupgHome };
       const imported = await runTool("gpg", ["--batch", "--quiet", "--no-autostart", "--import", keys], gpgEnv);
-      if (imported.code !== 0) throw new CprError("verify.trust", `the OpenPGP keys in ${file} could not be imported: ${gpgLines(imported.stderr) || `gpg exited ${imported.code}`}`);
+      if (imported.code !== 0)
+        throw new CprError(
+          "verify.trust",
+          `the OpenPGP keys in ${file} could not be imported: ${gpgLines(imported.stderr) || `gpg exited ${imported.code}`}`,
+        );
       const listed = await runTool("gpg", ["--batch", "--no-autostart", "--with-colons", "--fingerprint", "--list-keys"], gpgEnv);
       const lines = listed.stdout.split("\n");
       openpgp = lines.flatMap((l, i) => (l.startsWith("pub:") && lines[i + 1]?.startsWith("fpr:") ? [lines[i + 1]!.split(":")[9]!] : []));
@@ -337,15 +394,31 @@ export async function loadTrust(file: string, env?: NodeJS.ProcessEnv): Promise<
 }
 
 function gpgLines(stderr: string): string {
-  return stderr.trim().split("\n").filter((l) => l && !/^\[GNUPG:\]/.test(l)).join("; ");
+  return stderr
+    .trim()
+    .split("\n")
+    .filter((l) => l && !/^\[GNUPG:\]/.test(l))
+    .join("; ");
 }
 
 async function runTool(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
-  const r = await run(cmd, args, { env, okCodes: "any", errors: { spawn: "verify.trust", hint: "install gnupg to verify OpenPGP signatures" } });
+  const r = await run(cmd, args, {
+    env,
+    okCodes: "any",
+    errors: { spawn: "verify.trust", hint: "install gnupg to verify OpenPGP signatures" },
+  });
   return { code: r.code ?? 1, stdout: r.stdout.toString("utf8"), stderr: r.stderr };
 }
 
-async function checkSignature(repo: Repo, gitDir: string, it: Item, tag: string | null, tree: string, keys: TrustedKeys, opts: VerifyOptions): Promise<void> {
+async function checkSignature(
+  repo: Repo,
+  gitDir: string,
+  it: Item,
+  tag: string | null,
+  tree: string,
+  keys: TrustedKeys,
+  opts: VerifyOptions,
+): Promise<void> {
   const { label, version, rev } = it.listed;
   const p = it.problems;
   const ref = sigRef(label, version);
@@ -378,9 +451,14 @@ async function checkSignature(repo: Repo, gitDir: string, it: Item, tag: string 
     const key = /with (\S+ key \S+)/.exec(out)?.[1] ?? "an unknown key";
     p.push(`signed by an untrusted key (${key}, not in ${keys.file})`);
   } else if (badPgp) p.push(`bad signature on ${ref}: the OpenPGP signature of key ${badPgp[1]} (${badPgp[2]}) does not match the tag`);
-  else if (stalePgp) p.push(`signature on ${ref} not accepted: the OpenPGP key ${stalePgp[2]} (${stalePgp[3]}) ${stalePgp[1] === "REVKEYSIG" ? "is revoked" : "or its signature has expired"}`);
-  else if (errPgp && /^\[GNUPG:\] NO_PUBKEY /m.test(out)) p.push(`signed by an untrusted key (OpenPGP key ${errPgp[2] || errPgp[1]}, not in ${keys.file})`);
-  else if (/incorrect signature|Could not verify/i.test(out)) p.push(`bad signature on ${ref}: ${firstLine(out, /incorrect signature/i) ?? firstLine(out, /verif/i) ?? out.trim()}`);
+  else if (stalePgp)
+    p.push(
+      `signature on ${ref} not accepted: the OpenPGP key ${stalePgp[2]} (${stalePgp[3]}) ${stalePgp[1] === "REVKEYSIG" ? "is revoked" : "or its signature has expired"}`,
+    );
+  else if (errPgp && /^\[GNUPG:\] NO_PUBKEY /m.test(out))
+    p.push(`signed by an untrusted key (OpenPGP key ${errPgp[2] || errPgp[1]}, not in ${keys.file})`);
+  else if (/incorrect signature|Could not verify/i.test(out))
+    p.push(`bad signature on ${ref}: ${firstLine(out, /incorrect signature/i) ?? firstLine(out, /verif/i) ?? out.trim()}`);
   else p.push(`signature on ${ref} not accepted: ${out.trim().split("\n").pop() || `git verify-tag exited ${r.code}`}`);
   if (sig.digest === null) p.push(`the signature tag carries no tree-digest line`);
   else {
@@ -390,7 +468,10 @@ async function checkSignature(repo: Repo, gitDir: string, it: Item, tag: string 
 }
 
 function firstLine(text: string, re: RegExp): string | undefined {
-  return text.split("\n").find((l) => re.test(l))?.trim();
+  return text
+    .split("\n")
+    .find((l) => re.test(l))
+    ?.trim();
 }
 
 /** --deep: the origin commit descends from the set root; commit graph only (`--filter=tree:0`), no depth limit. */
@@ -401,12 +482,19 @@ async function checkDeep(url: GitUrl, root: string, items: Item[], opts: VerifyO
   try {
     const origins = [...new Set(withOrigin.map((it) => originRef(it.listed.label, it.listed.version)))];
     const r = await fetchRefsInto(scratch.gitDir, url.url, [INIT_REF, ...origins], { env: opts.env, filter: "tree:0" });
-    if (r.filterIgnored) for (const it of withOrigin) it.notes.push("the server does not allow filters: --deep fetched the full origin history");
+    if (r.filterIgnored)
+      for (const it of withOrigin) it.notes.push("the server does not allow filters: --deep fetched the full origin history");
     const rootObj = await runGit(["cat-file", "-p", root], { cwd: scratch.gitDir, env: opts.env, repo: "cpr", okCodes: [0, 128] });
-    if (/^parent /m.test(rootObj.stdout.toString("utf8"))) for (const it of withOrigin) it.problems.push(`refs/ekala/init ${root} has parents: it is not a root commit (wrong root)`);
+    if (/^parent /m.test(rootObj.stdout.toString("utf8")))
+      for (const it of withOrigin) it.problems.push(`refs/ekala/init ${root} has parents: it is not a root commit (wrong root)`);
     for (const it of withOrigin) {
       const origin = it.listed.origin!;
-      const a = await runGit(["merge-base", "--is-ancestor", root, origin], { cwd: scratch.gitDir, env: opts.env, repo: "cpr", okCodes: [0, 1, 128] });
+      const a = await runGit(["merge-base", "--is-ancestor", root, origin], {
+        cwd: scratch.gitDir,
+        env: opts.env,
+        repo: "cpr",
+        okCodes: [0, 1, 128],
+      });
       if (a.code !== 0) it.problems.push(`origin ${origin} does not descend from the set root ${root} (wrong root)`);
     }
   } catch (err) {
@@ -424,15 +512,20 @@ async function checkMirrors(items: Item[], opts: VerifyOptions): Promise<void> {
       const mine = items.filter((it) => it.expected?.mirrors?.includes(m));
       try {
         const url = parseRemoteUrl(m, opts.cwd);
-        const { refs } = await lsRefs(url, [...new Set(mine.map((it) => atomRef(it.listed.label, it.listed.version))), INIT_REF], { env: opts.env, cwd: opts.cwd });
+        const { refs } = await lsRefs(url, [...new Set(mine.map((it) => atomRef(it.listed.label, it.listed.version))), INIT_REF], {
+          env: opts.env,
+          cwd: opts.cwd,
+        });
         const by = new Map(refs.map((r) => [r.name, r.peeled ?? r.oid]));
         for (const it of mine) {
           const ref = atomRef(it.listed.label, it.listed.version);
           const v = by.get(ref);
           if (v === undefined) it.problems.push(`mirror ${m} does not have ${ref}`);
-          else if (v !== it.listed.rev) it.problems.push(`mirror ${m} has ${ref} = ${v}, but ${it.listed.rev} elsewhere (mirrors disagree)`);
+          else if (v !== it.listed.rev)
+            it.problems.push(`mirror ${m} has ${ref} = ${v}, but ${it.listed.rev} elsewhere (mirrors disagree)`);
           const init = refs.find((r) => r.name === INIT_REF)?.oid;
-          if (it.expected?.root && init !== it.expected.root) it.problems.push(`mirror ${m} has refs/ekala/init = ${init ?? "(none)"}, but the set is ${it.expected.root}`);
+          if (it.expected?.root && init !== it.expected.root)
+            it.problems.push(`mirror ${m} has refs/ekala/init = ${init ?? "(none)"}, but the set is ${it.expected.root}`);
         }
       } catch (err) {
         for (const it of mine) it.problems.push(`mirror ${m} could not be listed: ${(err as Error).message}`);

@@ -16,7 +16,6 @@ import { buildableSet, nixEnv } from "../registry/atoms-fixture.js";
 
 /** `cpr build` against real git and real Nix (builds in the default store; NIX_CONFIG set by the tests only). */
 
-
 async function build(cacheDir: string, cwd: string, uri: string) {
   const cache = await Cache.open({ dir: cacheDir, env: nixEnv });
   try {
@@ -59,7 +58,13 @@ test("build refuses what it cannot build, with what to do", async (t) => {
     "nolock/atom.toml": `${atomToml("nolock", "1.0.0")}\n[package.sets]\nhome = "${set.remote}"\n\n[compose.as]\nnix = "default.nix"\n\n[deps.from.home]\ndep = "^0.1"\n`,
     "nolock/default.nix": "atoms.deps.from.home.dep\n",
     "broken/atom.toml": `${atomToml("broken", "1.0.0")}\n[compose.as]\nnix = "default.nix"\n`,
-    "broken/atom.lock": formatLock({ version: 1, sets: {}, locker: defaultLocker("e711aa1f48d877652dd2ba724d4af752be7b5371"), compose: { use: "nix", entry: "default.nix" }, deps: [] }),
+    "broken/atom.lock": formatLock({
+      version: 1,
+      sets: {},
+      locker: defaultLocker("e711aa1f48d877652dd2ba724d4af752be7b5371"),
+      compose: { use: "nix", entry: "default.nix" },
+      deps: [],
+    }),
     "broken/default.nix": "{ notADerivation = cfg.package.version; }\n",
   });
   await resolveAtom(join(set.work, "broken"));
@@ -69,14 +74,24 @@ test("build refuses what it cannot build, with what to do", async (t) => {
   const r = await publishTo(set.work, set.remote);
   assert.equal(r.failed.length, 0, JSON.stringify(r.failed));
   const cacheDir = tempDir("cpr-cache-");
-  await assert.rejects(build(cacheDir, set.work, `${set.remote}::conf`), (e: unknown) => e instanceof CprError && e.code === "build.static" && /nothing to build/.test(e.message));
+  await assert.rejects(
+    build(cacheDir, set.work, `${set.remote}::conf`),
+    (e: unknown) => e instanceof CprError && e.code === "build.static" && /nothing to build/.test(e.message),
+  );
   await assert.rejects(
     build(cacheDir, set.work, `${set.remote}::nolock`),
-    (e: unknown) => e instanceof CprError && e.code === "build.no-lock" && /nolock 1\.0\.0 has no atom\.lock/.test(e.message) && /cpr resolve/.test(e.hint ?? ""),
+    (e: unknown) =>
+      e instanceof CprError &&
+      e.code === "build.no-lock" &&
+      /nolock 1\.0\.0 has no atom\.lock/.test(e.message) &&
+      /cpr resolve/.test(e.hint ?? ""),
   );
   await assert.rejects(
     build(cacheDir, set.work, `${set.remote}::broken`),
-    (e: unknown) => e instanceof CprError && e.code === "nix.failed" && /not a derivation, nor an attribute set with a `default` derivation/.test(e.message),
+    (e: unknown) =>
+      e instanceof CprError &&
+      e.code === "nix.failed" &&
+      /not a derivation, nor an attribute set with a `default` derivation/.test(e.message),
   );
 });
 

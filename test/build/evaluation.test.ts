@@ -47,7 +47,11 @@ function cpr(cwd: string, env: NodeJS.ProcessEnv, ...args: string[]): string {
 }
 
 function nixEval(env: NodeJS.ProcessEnv, expr: string): unknown {
-  const out = execFileSync("nix-instantiate", ["--eval", "--read-write-mode", "--strict", "--json", "--expr", expr], { env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  const out = execFileSync("nix-instantiate", ["--eval", "--read-write-mode", "--strict", "--json", "--expr", expr], {
+    env,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   return JSON.parse(out);
 }
 
@@ -65,13 +69,23 @@ function viaLocker(w: World, remote: string, label: string, version: string): st
 }
 
 async function world(): Promise<World> {
-  const env: NodeJS.ProcessEnv = { ...nixEnv, HOME: tempDir("cpr-home-"), CPR_CACHE_DIR: tempDir("cpr-cache-"), CPR_LOCKER_REV: "e711aa1f48d877652dd2ba724d4af752be7b5371" };
+  const env: NodeJS.ProcessEnv = {
+    ...nixEnv,
+    HOME: tempDir("cpr-home-"),
+    CPR_CACHE_DIR: tempDir("cpr-cache-"),
+    CPR_LOCKER_REV: "e711aa1f48d877652dd2ba724d4af752be7b5371",
+  };
   const system = (nixEval(env, "builtins.currentSystem") as string) ?? "x86_64-linux";
 
   // Sources of the direct dependencies, all local: a file, a tarball holding a Nix file, a git repository (on
   // `master`, which Nix 2.8's fetchGit looks at when given only a rev), a file fetched at build time.
   const src = tempDir("cpr-direct-");
-  writeFiles(src, { "flat.txt": "flat file\n", "tree/top/val.nix": "{ answer = 42; }\n", "tree/top/inner.txt": "from the tarball\n", "later.txt": "fetched at build time\n" });
+  writeFiles(src, {
+    "flat.txt": "flat file\n",
+    "tree/top/val.nix": "{ answer = 42; }\n",
+    "tree/top/inner.txt": "from the tarball\n",
+    "later.txt": "fetched at build time\n",
+  });
   execFileSync("tar", ["czf", join(src, "t.tar.gz"), "-C", join(src, "tree"), "top"]);
   const gitRepo = join(src, "repo");
   execFileSync("git", ["init", "-q", "-b", "master", gitRepo]);
@@ -188,7 +202,9 @@ async function withCache<T>(w: World, f: (cache: Cache) => Promise<T>): Promise<
 
 /** The value cpr's generated expression gives an atom, with `select` applied (JSON). */
 async function viaCpr(w: World, uri: string, select: string): Promise<unknown> {
-  const { file } = await withCache(w, (cache) => atomExpression({ cache, cwd: w.apps.work, env: w.env, nix: { env: w.env } }, parseAtomUri(uri), { result: "value" }));
+  const { file } = await withCache(w, (cache) =>
+    atomExpression({ cache, cwd: w.apps.work, env: w.env, nix: { env: w.env } }, parseAtomUri(uri), { result: "value" }),
+  );
   return nixEval(w.env, `(${select}) (import ${file})`);
 }
 
@@ -200,7 +216,10 @@ test("evaluation: cpr and a docs/formats.md §12 locker give the same values and
   // The locks cpr resolve wrote say what docs/formats.md §12 reads: compose kinds, dependency types, tags.
   const midLock = parseLock(gitIn(w.lib.remote, "show", "refs/eka/atoms/mid/2.1.0:atom.lock") + "\n", "mid/atom.lock");
   assert.equal(midLock.compose.use, "atom");
-  assert.deepEqual(midLock.deps.map((d) => d.type), ["atom", "atom"]);
+  assert.deepEqual(
+    midLock.deps.map((d) => d.type),
+    ["atom", "atom"],
+  );
   const baseLock = parseLock(gitIn(w.lib.remote, "show", "refs/eka/atoms/base/1.0.0:atom.lock") + "\n", "base/atom.lock");
   assert.deepEqual(baseLock.deps.map((d) => d.type).sort(), ["nix", "nix+git", "nix+src", "nix+tar"]);
 
@@ -210,16 +229,29 @@ test("evaluation: cpr and a docs/formats.md §12 locker give the same values and
   assert.deepEqual((conf as { package: { meta: unknown } }).package.meta, { description: "static settings", tags: ["settings"] });
 
   // compose.with atom-nix: public members, lowered; private ones hidden; submodules; extern and cfg in scope.
-  const pick = "v: { pkg = v.pkg.drvPath; inherit (v) version description greeting; twice = v.util.twice 4; sum = v.util.sum; parent = v.util.parent; utilNames = builtins.attrNames v.util; names = builtins.attrNames v; }";
+  const pick =
+    "v: { pkg = v.pkg.drvPath; inherit (v) version description greeting; twice = v.util.twice 4; sum = v.util.sum; parent = v.util.parent; utilNames = builtins.attrNames v.util; names = builtins.attrNames v; }";
   const mid = (await viaCpr(w, libUri("mid"), pick)) as Record<string, unknown>;
   assert.deepEqual(mid, nixEval(w.env, `(${pick}) ${viaLocker(w, w.lib.remote, "mid", "2.1.0")}`));
   assert.deepEqual(
     { ...mid, pkg: undefined },
-    { pkg: undefined, version: "2.1.0", description: "static settings", greeting: "hello from mid 2.1.0", twice: 8, sum: 4, parent: "2.1.0", utilNames: ["parent", "sum", "twice"], names: ["description", "greeting", "pkg", "util", "version"] },
+    {
+      pkg: undefined,
+      version: "2.1.0",
+      description: "static settings",
+      greeting: "hello from mid 2.1.0",
+      twice: 8,
+      sum: 4,
+      parent: "2.1.0",
+      utilNames: ["parent", "sum", "twice"],
+      names: ["description", "greeting", "pkg", "util", "version"],
+    },
   );
 
   // compose.as nix, with every direct dependency type: the same .drv through the locker, cpr, and by hand.
-  const base = await withCache(w, (cache) => buildAtom({ cache, cwd: w.lib.work, env: w.env, nix: { env: w.env } }, parseAtomUri(libUri("base@=1.0.0"))));
+  const base = await withCache(w, (cache) =>
+    buildAtom({ cache, cwd: w.lib.work, env: w.env, nix: { env: w.env } }, parseAtomUri(libUri("base@=1.0.0"))),
+  );
   assert.equal(base.drv, nixEval(w.env, `${viaLocker(w, w.lib.remote, "base", "1.0.0")}.drvPath`));
   assert.equal(readFileSync(base.outputs.out!, "utf8"), "base's own file|flat file|from the tarball|fetched at build time|from git|42\n");
   const byHand = `let
@@ -239,9 +271,14 @@ test("evaluation: cpr and a docs/formats.md §12 locker give the same values and
   assert.equal(base.drv, nixEval(w.env, byHand));
 
   // A three-level graph across two sets: app → mid (atom-nix) → base.
-  const app = await withCache(w, (cache) => buildAtom({ cache, cwd: w.apps.work, env: w.env, nix: { env: w.env } }, parseAtomUri(`${w.apps.remote}::app`)));
+  const app = await withCache(w, (cache) =>
+    buildAtom({ cache, cwd: w.apps.work, env: w.env, nix: { env: w.env } }, parseAtomUri(`${w.apps.remote}::app`)),
+  );
   assert.equal(app.drv, nixEval(w.env, `${viaLocker(w, w.apps.remote, "app", "0.3.0")}.drvPath`));
-  assert.equal(readFileSync(app.outputs.out!, "utf8"), `mid built on ${w.system}: base's own file|flat file|from the tarball|fetched at build time|from git|42|hello from mid 2.1.0|42|static settings\n`);
+  assert.equal(
+    readFileSync(app.outputs.out!, "utf8"),
+    `mid built on ${w.system}: base's own file|flat file|from the tarball|fetched at build time|from git|42|hello from mid 2.1.0|42|static settings\n`,
+  );
   // The expression is one readable file that says what it evaluates.
   const expr = readFileSync(app.expression, "utf8");
   assert.match(expr, /# app 0\.3\.0, atom commit [0-9a-f]{40}/);
@@ -256,7 +293,10 @@ test("evaluation: the top lock unifies versions across the graph (docs/formats.m
   // base 1.1.0 is published; mid's own lock still pins base 1.0.0. app now also requires base ^1.1, so its lock
   // (the whole graph, unified) pins base 1.1.0 for mid too.
   writeFileSync(join(w.lib.work, "base", "msg"), "base 1.1's file\n");
-  writeFileSync(join(w.lib.work, "base", "atom.toml"), readFileSync(join(w.lib.work, "base", "atom.toml"), "utf8").replace('version = "1.0.0"', 'version = "1.1.0"'));
+  writeFileSync(
+    join(w.lib.work, "base", "atom.toml"),
+    readFileSync(join(w.lib.work, "base", "atom.toml"), "utf8").replace('version = "1.0.0"', 'version = "1.1.0"'),
+  );
   commitAll(w.lib.work, "base 1.1.0");
   cpr(join(w.lib.work, "base"), w.env, "resolve");
   commitAll(w.lib.work, "base 1.1.0: lock");
@@ -270,9 +310,14 @@ test("evaluation: the top lock unifies versions across the graph (docs/formats.m
   commitAll(w.apps.work, "app 0.3.1");
   cpr(w.apps.work, w.env, "publish", "--all");
   const midLock = parseLock(gitIn(w.lib.remote, "show", "refs/eka/atoms/mid/2.1.0:atom.lock") + "\n", "mid/atom.lock");
-  assert.deepEqual(midLock.deps.filter((d) => d.type === "atom" && d.label === "base").map((d) => (d as { version: string }).version), ["1.0.0"]);
+  assert.deepEqual(
+    midLock.deps.filter((d) => d.type === "atom" && d.label === "base").map((d) => (d as { version: string }).version),
+    ["1.0.0"],
+  );
 
-  const app = await withCache(w, (cache) => buildAtom({ cache, cwd: w.apps.work, env: w.env, nix: { env: w.env } }, parseAtomUri(`${w.apps.remote}::app@=0.3.1`)));
+  const app = await withCache(w, (cache) =>
+    buildAtom({ cache, cwd: w.apps.work, env: w.env, nix: { env: w.env } }, parseAtomUri(`${w.apps.remote}::app@=0.3.1`)),
+  );
   assert.match(readFileSync(app.outputs.out!, "utf8"), /^mid built on [^:]+: base 1\.1's file\|/);
   // nix-lock reads mid's own lock, so it builds mid against base 1.0.0: a different derivation.
   assert.notEqual(app.drv, nixEval(w.env, `${viaLocker(w, w.apps.remote, "app", "0.3.1")}.drvPath`));

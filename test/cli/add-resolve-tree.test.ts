@@ -16,7 +16,11 @@ test("cpr add (no requirement records ^resolved), tree --json, why, remove, reso
   const low = join(base, "low");
   makeSet(low, { c: { "1.0.0": {}, "1.4.0": {} } }, "low");
   const mid = join(base, "mid");
-  makeSet(mid, { a: { "1.0.0": { sets: { low }, deps: { low: { c: "^1" } } }, "1.2.0": { sets: { low }, deps: { low: { c: "^1.1" } } } } }, "mid");
+  makeSet(
+    mid,
+    { a: { "1.0.0": { sets: { low }, deps: { low: { c: "^1" } } }, "1.2.0": { sets: { low }, deps: { low: { c: "^1.1" } } } } },
+    "mid",
+  );
   const dir = makeProject({});
   writeFileSync(join(dir, "atom.toml"), readFileSync(join(dir, "atom.toml"), "utf8") + "# keep this comment\n");
   const env = isolatedEnv();
@@ -31,7 +35,9 @@ test("cpr add (no requirement records ^resolved), tree --json, why, remove, reso
 
   const tree = runCpr(["tree", "--json"], { cwd: dir, env });
   assert.equal(tree.code, 0, tree.stderr);
-  const atoms = (JSON.parse(tree.stdout) as { atoms: { label: string; id: string; deps: string[]; rev: string; set: string; version: string }[] }).atoms;
+  const atoms = (
+    JSON.parse(tree.stdout) as { atoms: { label: string; id: string; deps: string[]; rev: string; set: string; version: string }[] }
+  ).atoms;
   const a = atoms.find((x) => x.label === "a")!;
   const c = atoms.find((x) => x.label === "c")!;
   assert.deepEqual(a.deps, [c.id]);
@@ -58,7 +64,8 @@ test("cpr add (no requirement records ^resolved), tree --json, why, remove, reso
 
   // Usage errors exit 2; --help exits 0 for every verb.
   assert.equal(runCpr(["add"], { cwd: dir, env }).code, 2);
-  for (const verb of ["add", "remove", "resolve", "update", "tree", "why"]) assert.equal(runCpr([verb, "--help"], { cwd: dir, env }).code, 0, verb);
+  for (const verb of ["add", "remove", "resolve", "update", "tree", "why"])
+    assert.equal(runCpr([verb, "--help"], { cwd: dir, env }).code, 0, verb);
 });
 
 test("tree/why for a lock resolved elsewhere: direct edges and a warning; the whole graph again from cached manifests", () => {
@@ -87,7 +94,10 @@ test("tree/why for a lock resolved elsewhere: direct edges and a warning; the wh
   assert.doesNotMatch(full.stderr, /unknown here/);
   const atoms = (JSON.parse(full.stdout) as { atoms: { label: string; id: string; deps: string[] }[] }).atoms;
   assert.deepEqual(atoms.find((x) => x.label === "a")!.deps, [atoms.find((x) => x.label === "c")!.id]);
-  assert.equal(runCpr(["why", "c"], { cwd: dir, env: resolver }).stdout.trim(), "app 0.1.0 requires a ^1.2.0 -> a 1.2.0 requires c ^1.1 -> c 1.4.0");
+  assert.equal(
+    runCpr(["why", "c"], { cwd: dir, env: resolver }).stdout.trim(),
+    "app 0.1.0 requires a ^1.2.0 -> a 1.2.0 requires c ^1.1 -> c 1.4.0",
+  );
 });
 
 test("a conflict prints the explanation and what to change (exit 1, nothing written)", () => {
@@ -95,7 +105,11 @@ test("a conflict prints the explanation and what to change (exit 1, nothing writ
   const low = join(base, "low");
   makeSet(low, { c: { "1.0.0": {}, "2.0.0": {} } }, "low");
   const mid = join(base, "mid");
-  makeSet(mid, { foo: { "1.0.0": { sets: { low }, deps: { low: { c: "^1" } } } }, bar: { "2.0.0": { sets: { low }, deps: { low: { c: "^2" } } } } }, "mid");
+  makeSet(
+    mid,
+    { foo: { "1.0.0": { sets: { low }, deps: { low: { c: "^1" } } } }, bar: { "2.0.0": { sets: { low }, deps: { low: { c: "^2" } } } } },
+    "mid",
+  );
   const dir = makeProject({ sets: { mid }, deps: { mid: { foo: "^1", bar: "^2" } } });
   const r = runCpr(["resolve"], { cwd: dir, env: isolatedEnv() });
   assert.equal(r.code, 1);

@@ -16,7 +16,10 @@ test("cpr new: files and ekala.toml on stdout, --json, exit codes 0/1/2, --help"
   const human = cpr(repo, "new", "pkgs/hello");
   assert.equal(human.code, 0, human.stderr);
   assert.equal(human.stdout, 'created  pkgs/hello/atom.toml\nlisted   "pkgs/hello" in ekala.toml [set] packages\n');
-  assert.match(human.stderr, /new atom hello 0\.1\.0 \(\[compose\.with\.atom-nix\] from atom \(https:\/\/github\.com\/ekala-project\/atom\)\); next: `cpr resolve` in pkgs\/hello/);
+  assert.match(
+    human.stderr,
+    /new atom hello 0\.1\.0 \(\[compose\.with\.atom-nix\] from atom \(https:\/\/github\.com\/ekala-project\/atom\)\); next: `cpr resolve` in pkgs\/hello/,
+  );
 
   const j = cpr(join(repo, "pkgs"), "new", "tool", "--nix", "--label", "t", "--json");
   assert.equal(j.code, 0, j.stderr);
@@ -63,5 +66,8 @@ test("cpr new --nix, cpr resolve --offline, commit: the atom publishes", () => {
   assert.equal(cpr(repo, "init", "--remote", bare).code, 0);
   const pub = cpr(repo, "publish", "--all", "--remote", bare, "--json");
   assert.equal(pub.code, 0, pub.stderr);
-  assert.deepEqual(JSON.parse(pub.stdout).published.map((a: { label: string }) => a.label), ["trivial"]);
+  assert.deepEqual(
+    JSON.parse(pub.stdout).published.map((a: { label: string }) => a.label),
+    ["trivial"],
+  );
 });

@@ -42,7 +42,10 @@ test("cpr init / publish / ls with the default remote (origin), JSON shapes and 
   const out = cprJson(pub);
   assert.deepEqual(Object.keys(out), ["published", "skipped", "failed"]);
   const published = out.published as Record<string, string>[];
-  assert.deepEqual(published.map((a) => Object.keys(a)), [["label", "version", "id", "rev"]]);
+  assert.deepEqual(
+    published.map((a) => Object.keys(a)),
+    [["label", "version", "id", "rev"]],
+  );
   assert.equal(published[0]!.label, "foo");
 
   const all = cpr(dir, "publish", "--all");
@@ -56,14 +59,23 @@ test("cpr init / publish / ls with the default remote (origin), JSON shapes and 
   const listing = cprJson(ls) as { root: string; atoms: Record<string, unknown>[] };
   assert.deepEqual(Object.keys(listing), ["root", "atoms"]);
   assert.equal(listing.root, root);
-  assert.deepEqual(listing.atoms.map((a) => Object.keys(a)), Array(2).fill(["label", "version", "id", "rev", "manifest", "origin", "format"]));
-  assert.deepEqual(listing.atoms.map((a) => a.label), ["bar", "foo"]);
+  assert.deepEqual(
+    listing.atoms.map((a) => Object.keys(a)),
+    Array(2).fill(["label", "version", "id", "rev", "manifest", "origin", "format"]),
+  );
+  assert.deepEqual(
+    listing.atoms.map((a) => a.label),
+    ["bar", "foo"],
+  );
   assert.equal(listing.atoms[1]!.id, published[0]!.id);
   assert.equal(listing.atoms[1]!.rev, published[0]!.rev);
   assert.equal(listing.atoms[1]!.format, "pre1");
 
   const one = cprJson(cpr(dir, "ls", "origin", "foo", "--json")) as { atoms: { label: string }[] };
-  assert.deepEqual(one.atoms.map((a) => a.label), ["foo"]);
+  assert.deepEqual(
+    one.atoms.map((a) => a.label),
+    ["foo"],
+  );
   const table = cpr(dir, "ls", "origin");
   assert.match(table.stdout, new RegExp(`^root ${root}\\nLABEL +VERSION +ID +REV +MANIFEST +ORIGIN +FORMAT\\nbar +1\\.0\\.0 `));
   const fooRev = String(listing.atoms[1]!.rev);
@@ -82,7 +94,13 @@ test("cpr publish: refused run exits 1 with the failed atoms in JSON and writes 
   const r = cpr(dir, "publish", "--all", "--json");
   assert.equal(r.code, 1);
   const out = cprJson(r) as { failed: { label: string; version: string; error: string }[] };
-  assert.deepEqual(out.failed.map((f) => Object.keys(f)), [["label", "version", "error"], ["label", "version", "error"]]);
+  assert.deepEqual(
+    out.failed.map((f) => Object.keys(f)),
+    [
+      ["label", "version", "error"],
+      ["label", "version", "error"],
+    ],
+  );
   assert.match(out.failed[0]!.error, /bump/);
   assert.equal(refsOf(bare), before);
 });
@@ -104,7 +122,10 @@ test("cpr publish and ls from a git hook act on the repository git names (GIT_DI
   let r = hookResult(out, "post-commit");
   assert.match(r.env, /^GIT_DIR=.*worktrees/m, "git ran the hook with GIT_DIR set");
   assert.equal(r.code, "0", r.stderr);
-  assert.deepEqual((cprJson(r) as { published: { label: string; version: string }[] }).published.map((a) => `${a.label}@${a.version}`), ["foo@0.2.0"]);
+  assert.deepEqual(
+    (cprJson(r) as { published: { label: string; version: string }[] }).published.map((a) => `${a.label}@${a.version}`),
+    ["foo@0.2.0"],
+  );
   // Published from the worktree's HEAD, to the repository's origin; the main work tree's HEAD still has foo 0.1.0.
   assert.equal(gitIn(bare, "rev-parse", "refs/eka/meta/foo/0.2.0/origin"), gitIn(wt, "rev-parse", "HEAD"));
   assert.notEqual(gitIn(dir, "rev-parse", "HEAD"), gitIn(wt, "rev-parse", "HEAD"));
@@ -114,18 +135,27 @@ test("cpr publish and ls from a git hook act on the repository git names (GIT_DI
   assert.equal(r.code, "0", r.stderr);
   const listing = cprJson(r) as { root: string; atoms: { label: string; version: string }[] };
   assert.equal(listing.root, gitIn(dir, "rev-list", "--max-parents=0", "HEAD"));
-  assert.deepEqual(listing.atoms.map((a) => `${a.label}@${a.version}`), ["bar@1.0.0", "foo@0.1.0", "foo@0.2.0"]);
+  assert.deepEqual(
+    listing.atoms.map((a) => `${a.label}@${a.version}`),
+    ["bar@1.0.0", "foo@0.1.0", "foo@0.2.0"],
+  );
 });
 
 test("cpr publish: a composed atom without atom.lock exits 1 naming cpr resolve; resolved and committed, it publishes", () => {
   const { dir, bare } = repoWithOrigin();
-  writeFiles(dir, { "pkgs/app/atom.toml": atomToml("app", "0.1.0", '\n[compose.as]\nnix = "default.nix"\n'), "pkgs/app/default.nix": "{ }\n" });
+  writeFiles(dir, {
+    "pkgs/app/atom.toml": atomToml("app", "0.1.0", '\n[compose.as]\nnix = "default.nix"\n'),
+    "pkgs/app/default.nix": "{ }\n",
+  });
   commitAll(dir, "app");
   assert.equal(cpr(dir, "init").code, 0);
   const before = refsOf(bare);
   const r = cpr(dir, "publish", "--all");
   assert.equal(r.code, 1);
-  assert.match(r.stdout, /^failed {2}app 0\.1\.0: cannot publish app 0\.1\.0: it is composed .* but has no atom\.lock.*run `cpr resolve` in pkgs\/app, then commit atom\.lock$/m);
+  assert.match(
+    r.stdout,
+    /^failed {2}app 0\.1\.0: cannot publish app 0\.1\.0: it is composed .* but has no atom\.lock.*run `cpr resolve` in pkgs\/app, then commit atom\.lock$/m,
+  );
   assert.match(r.stdout, /^failed {2}foo 0\.1\.0: not published: other atoms of this run were refused/m);
   assert.equal(refsOf(bare), before);
   const resolved = cpr(join(dir, "pkgs/app"), "resolve", "--offline");
@@ -133,7 +163,10 @@ test("cpr publish: a composed atom without atom.lock exits 1 naming cpr resolve;
   commitAll(dir, "app: lock");
   const ok = cpr(dir, "publish", "--all", "--json");
   assert.equal(ok.code, 0, ok.stderr);
-  assert.deepEqual((cprJson(ok).published as { label: string }[]).map((a) => a.label), ["app", "bar", "foo"]);
+  assert.deepEqual(
+    (cprJson(ok).published as { label: string }[]).map((a) => a.label),
+    ["app", "bar", "foo"],
+  );
 });
 
 test("cpr exit codes: usage errors are 2, failures 1", () => {
@@ -191,9 +224,18 @@ test("cpr id: docs/formats.md §5.5 vectors with --root, local atoms from the wo
   assert.equal(here.code, 0, here.stderr);
   const out = cprJson(here) as { root: string; atoms: { id: string; label: string; path: string }[] };
   assert.equal(out.root, root);
-  assert.deepEqual(out.atoms.map((a) => [a.label, a.path]), [["foo", "pkgs/foo"]]);
+  assert.deepEqual(
+    out.atoms.map((a) => [a.label, a.path]),
+    [["foo", "pkgs/foo"]],
+  );
   const fromRoot = cpr("/", "id", "--root", root, "foo");
   assert.equal(fromRoot.stdout.trim(), out.atoms[0]!.id);
   const all = cpr(dir, "id", "--all");
-  assert.deepEqual(all.stdout.trim().split("\n").map((l) => l.split("  ").slice(1).join(" ")), ["bar pkgs/bar", "foo pkgs/foo"]);
+  assert.deepEqual(
+    all.stdout
+      .trim()
+      .split("\n")
+      .map((l) => l.split("  ").slice(1).join(" ")),
+    ["bar pkgs/bar", "foo pkgs/foo"],
+  );
 });

@@ -20,7 +20,8 @@ test("cpr resolve/update count a change of the composer and name it", () => {
   const dir = makeProject({});
   const manifest = (compose: string) =>
     `[package]\nlabel = "app"\nversion = "0.1.0"\n\n[package.sets]\natoms = ${JSON.stringify(atoms)}\n${compose}\n[deps.from.atoms]\nlib = "^1"\n`;
-  const withComposer = (req: string, entry: string) => `\n[compose.with.atom-nix]\nfrom = "atoms"\nversion = "${req}"\nentry = "${entry}"\n`;
+  const withComposer = (req: string, entry: string) =>
+    `\n[compose.with.atom-nix]\nfrom = "atoms"\nversion = "${req}"\nentry = "${entry}"\n`;
   const env = isolatedEnv();
 
   writeFileSync(join(dir, "atom.toml"), manifest(withComposer("=0.4.0", "nix")));

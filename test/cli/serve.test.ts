@@ -16,7 +16,13 @@ import { atomToml, makeBare, makeRepo, tempDir } from "../support/repo.js";
 
 /** An isolated environment: no user config, private data and cache directories. */
 function isolated(): NodeJS.ProcessEnv {
-  return { ...gitEnv, XDG_CONFIG_HOME: tempDir("cpr-config-"), XDG_DATA_HOME: tempDir("cpr-data-home-"), CPR_CACHE_DIR: tempDir("cpr-cache-"), NO_COLOR: "1" };
+  return {
+    ...gitEnv,
+    XDG_CONFIG_HOME: tempDir("cpr-config-"),
+    XDG_DATA_HOME: tempDir("cpr-data-home-"),
+    CPR_CACHE_DIR: tempDir("cpr-cache-"),
+    NO_COLOR: "1",
+  };
 }
 
 async function publishedSet(): Promise<{ bare: string; root: string }> {
@@ -34,7 +40,9 @@ function serve(args: string[], cwd: string, env: NodeJS.ProcessEnv) {
   let stderr = "";
   child.stderr.setEncoding("utf8");
   child.stderr.on("data", (s: string) => (stderr += s));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
   const ready = new Promise<{ listening: string; publicKey: string }>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout });
     lines.once("line", (l) => resolve(JSON.parse(l)));
@@ -64,11 +72,21 @@ test("cpr registry token create: prints a token; usage errors exit 2, a bad root
   const env = isolated();
   const cwd = tempDir("cpr-cwd-");
   const data = tempDir("cpr-reg-");
-  const ok = runCpr(["registry", "token", "create", "--data", data, "--set", "a".repeat(40), "--set", "B".repeat(64), "--note", "ci"], { cwd, env });
+  const ok = runCpr(["registry", "token", "create", "--data", data, "--set", "a".repeat(40), "--set", "B".repeat(64), "--note", "ci"], {
+    cwd,
+    env,
+  });
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(ok.stdout, /^cpr_[A-Za-z0-9_-]{43}\n$/);
-  assert.match(ok.stderr, new RegExp(`^warning: set ${"a".repeat(40)} is not indexed by this registry \\(yet\\)`, "m"), "a root the database does not know is pointed out");
-  const json = runCpr(["registry", "token", "create", "--data", data, "--db", `sqlite:${join(data, "other.sqlite")}`, "--set", "a".repeat(40), "--json"], { cwd, env });
+  assert.match(
+    ok.stderr,
+    new RegExp(`^warning: set ${"a".repeat(40)} is not indexed by this registry \\(yet\\)`, "m"),
+    "a root the database does not know is pointed out",
+  );
+  const json = runCpr(
+    ["registry", "token", "create", "--data", data, "--db", `sqlite:${join(data, "other.sqlite")}`, "--set", "a".repeat(40), "--json"],
+    { cwd, env },
+  );
   assert.equal(json.code, 0, json.stderr);
   assert.deepEqual(JSON.parse(json.stdout).sets, ["a".repeat(40)]);
   assert.equal(runCpr(["registry", "token", "create", "--data", data], { cwd, env }).code, 2, "no --set");
@@ -97,12 +115,21 @@ test("cpr serve: --json listening line, indexes --set, accepts a token made befo
       assert.match(ready.listening, /^http:\/\/127\.0\.0\.1:\d+$/);
       assert.equal(ready.publicKey, key, "the key cpr registry key printed");
       const sets = (await (await fetch(`${ready.listening}/api/v1/sets`)).json()) as { sets: { root: string }[] };
-      assert.deepEqual(sets.sets.map((x) => x.root), [root]);
-      const refresh = await fetch(`${ready.listening}/api/v1/sets/${root}/refresh`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+      assert.deepEqual(
+        sets.sets.map((x) => x.root),
+        [root],
+      );
+      const refresh = await fetch(`${ready.listening}/api/v1/sets/${root}/refresh`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}` },
+      });
       assert.equal(refresh.status, 200);
       assert.deepEqual(await refresh.json(), { root, atoms: 1, versions: 1, added: 0 });
       const search = (await (await fetch(`${ready.listening}/api/v1/search?q=operator`)).json()) as { results: { label: string }[] };
-      assert.deepEqual(search.results.map((r) => r.label), ["hello"]);
+      assert.deepEqual(
+        search.results.map((r) => r.label),
+        ["hello"],
+      );
     } finally {
       s.child.kill(signal);
     }
@@ -133,12 +160,18 @@ test("cpr serve: config [registry] gives the sets, data directory and refresh wh
   const cwd = tempDir("cpr-cwd-");
   const data = join(tempDir("cpr-reg-"), "from-config");
   mkdirSync(join(env.XDG_CONFIG_HOME!, "cpr"), { recursive: true });
-  writeFileSync(join(env.XDG_CONFIG_HOME!, "cpr", "config.toml"), `[registry]\nsets = [${JSON.stringify(bare)}]\ndata = ${JSON.stringify(data)}\nrefresh = 0\n`);
+  writeFileSync(
+    join(env.XDG_CONFIG_HOME!, "cpr", "config.toml"),
+    `[registry]\nsets = [${JSON.stringify(bare)}]\ndata = ${JSON.stringify(data)}\nrefresh = 0\n`,
+  );
   const s = serve(["--listen", "127.0.0.1:0"], cwd, env);
   try {
     const ready = await s.ready;
     const sets = (await (await fetch(`${ready.listening}/api/v1/sets`)).json()) as { sets: { root: string; mirrors: string[] }[] };
-    assert.deepEqual(sets.sets.map((x) => [x.root, x.mirrors]), [[root, [bare]]]);
+    assert.deepEqual(
+      sets.sets.map((x) => [x.root, x.mirrors]),
+      [[root, [bare]]],
+    );
     assert.equal(readFileSync(join(data, "signing-key.pub"), "utf8").trim(), ready.publicKey, "the key was made in registry.data");
   } finally {
     s.child.kill("SIGTERM");
@@ -182,7 +215,10 @@ test("cpr serve: a port in use, a data directory that cannot be made and an unkn
   assert.match(noDir.stderr, /^error: cannot use .*a-file\/data as the registry's data directory: ENOTDIR/);
   assert.doesNotMatch(noDir.stderr, /^\s+at (?!: )/m);
 
-  const unknown = runCpr(["serve", "--data", tempDir("cpr-reg-"), "--db", "mysql://u:secret@db/x", "--listen", "127.0.0.1:0"], { cwd, env });
+  const unknown = runCpr(["serve", "--data", tempDir("cpr-reg-"), "--db", "mysql://u:secret@db/x", "--listen", "127.0.0.1:0"], {
+    cwd,
+    env,
+  });
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /unknown database URL "mysql:\/\/…@db\/x"/);
   assert.doesNotMatch(unknown.stderr, /secret/);

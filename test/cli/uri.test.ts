@@ -46,14 +46,35 @@ test("cpr uri --json: ssh with a user, and a kept ssh port", () => {
 
 test("cpr uri --json: fields that do not apply are null", () => {
   assert.deepEqual(json(cpr("uri", "--json", "::foo@>=1.2,<1.5")), {
-    url: null, scheme: null, user: null, host: null, port: null, path: null, label: "foo", version: ">=1.2, <1.5",
+    url: null,
+    scheme: null,
+    user: null,
+    host: null,
+    port: null,
+    path: null,
+    label: "foo",
+    version: ">=1.2, <1.5",
   });
   assert.deepEqual(json(cpr("uri", "--json", "./repo::foo")), {
-    url: "./repo", scheme: "file", user: null, host: null, port: null, path: "./repo", label: "foo", version: null,
+    url: "./repo",
+    scheme: "file",
+    user: null,
+    host: null,
+    port: null,
+    path: "./repo",
+    label: "foo",
+    version: null,
   });
   // A URL only: no label or version.
   assert.deepEqual(json(cpr("uri", "--json", "gh:foo/bar")), {
-    url: "https://github.com/foo/bar", scheme: "https", user: null, host: "github.com", port: null, path: "/foo/bar", label: null, version: null,
+    url: "https://github.com/foo/bar",
+    scheme: "https",
+    user: null,
+    host: "github.com",
+    port: null,
+    path: "/foo/bar",
+    label: null,
+    version: null,
   });
   assert.equal(json(cpr("uri", "--json", "--url", "bb")).url, "https://bitbucket.org/");
 });

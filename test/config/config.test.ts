@@ -117,8 +117,14 @@ test("unknown keys warn with file:line:col; invalid values are errors with file:
     const loaded = await loadConfig({ cwd: s.project, env: s.env });
     assert.deepEqual(loaded.warnings, [
       { code: "config.unknown-key", message: `${file}:3:1: unknown key "colour" in [cache] (known: dir, listing-ttl)` },
-      { code: "config.unknown-key", message: `${file}:5:1: unknown table "registri" (known: [aliases], [cache], [locker], [new], [registry], [trust])` },
-      { code: "config.unknown-key", message: `${file}:9:1: unknown key "url" in [registry] (known: data, db, keys, listen, refresh, sets, token, urls)` },
+      {
+        code: "config.unknown-key",
+        message: `${file}:5:1: unknown table "registri" (known: [aliases], [cache], [locker], [new], [registry], [trust])`,
+      },
+      {
+        code: "config.unknown-key",
+        message: `${file}:9:1: unknown key "url" in [registry] (known: data, db, keys, listen, refresh, sets, token, urls)`,
+      },
     ]);
     assert.equal(loaded.config.listingTtl, 30);
 
@@ -190,8 +196,14 @@ test("cpr config list [--json]", () => {
     assert.match(human.stderr, /warning: .*cpr\.toml:4:1: unknown key "bogus"/);
     const json = runCpr(["config", "list", "--json"], { cwd: s.sub, env });
     assert.equal(json.code, 0, json.stderr);
-    const doc = JSON.parse(json.stdout) as { entries: { key: string; value: unknown; source: string; origin: string | null }[]; warnings: { code: string; message: string }[] };
-    assert.deepEqual(doc.entries.find((e) => e.key === "cache.listing-ttl"), { key: "cache.listing-ttl", value: 42, source: "env", origin: "CPR_LISTING_TTL" });
+    const doc = JSON.parse(json.stdout) as {
+      entries: { key: string; value: unknown; source: string; origin: string | null }[];
+      warnings: { code: string; message: string }[];
+    };
+    assert.deepEqual(
+      doc.entries.find((e) => e.key === "cache.listing-ttl"),
+      { key: "cache.listing-ttl", value: 42, source: "env", origin: "CPR_LISTING_TTL" },
+    );
     assert.equal(doc.warnings.length, 1);
     assert.equal(doc.warnings[0]!.code, "config.unknown-key");
     assert.match(doc.warnings[0]!.message, /cpr\.toml:4:1: unknown key "bogus"/);
@@ -221,7 +233,9 @@ test("[new]: the composer cpr new writes, from defaults or a config file; bad va
     const loaded = await loadConfig({ cwd: s.sub, env: s.env });
     assert.deepEqual(loaded.config.new, { composer: "my-nix", composerTag: "mine", composerUrl: "gh:me/composers" });
     assert.deepEqual(entry(loaded, "new.composer"), { key: "new.composer", value: "my-nix", source: "project", origin: file });
-    assert.deepEqual(loaded.warnings, [{ code: "config.unknown-key", message: `${file}:5:1: unknown key "entry" in [new] (known: composer, composer-tag, composer-url)` }]);
+    assert.deepEqual(loaded.warnings, [
+      { code: "config.unknown-key", message: `${file}:5:1: unknown key "entry" in [new] (known: composer, composer-tag, composer-url)` },
+    ]);
     for (const [text, message] of [
       [`[new]\ncomposer = "-nix"\n`, /new\.composer/],
       [`[new]\ncomposer-tag = "a..b"\n`, /new\.composer-tag/],
@@ -328,9 +342,17 @@ test("[registry]: user file, project file and CPR_REGISTRY* variables, each key 
     assert.equal(loaded.config.registry.db, join(s.project, "state", "reg.sqlite"));
     assert.equal(loaded.config.registry.token, "cpr_project");
     assert.deepEqual(loaded.config.registry.keys, [KEY_A], "kept from the user file");
-    assert.deepEqual(entry(loaded, "registry.urls"), { key: "registry.urls", value: ["https://team.example.org"], source: "project", origin: projectFile });
+    assert.deepEqual(entry(loaded, "registry.urls"), {
+      key: "registry.urls",
+      value: ["https://team.example.org"],
+      source: "project",
+      origin: projectFile,
+    });
     assert.deepEqual(loaded.warnings, [
-      { code: "config.token-in-project", message: `${projectFile}:4:1: registry.token in the project's cpr.toml is committed with the set; keep it in the user config or CPR_REGISTRY_TOKEN` },
+      {
+        code: "config.token-in-project",
+        message: `${projectFile}:4:1: registry.token in the project's cpr.toml is committed with the set; keep it in the user config or CPR_REGISTRY_TOKEN`,
+      },
     ]);
 
     writeFileSync(projectFile, `[registry]\ndb = "sqlite:~/r.sqlite"\n`);
@@ -352,8 +374,18 @@ test("[registry]: user file, project file and CPR_REGISTRY* variables, each key 
     assert.equal(loaded.config.registry.data, join(s.sub, "rel", "data"));
     assert.equal(loaded.config.registry.listen, "0.0.0.0:8081");
     assert.equal(loaded.config.registry.refresh, 60);
-    assert.deepEqual(entry(loaded, "registry.urls"), { key: "registry.urls", value: ["https://a.example.org", "http://b.example.org"], source: "env", origin: "CPR_REGISTRY" });
-    assert.deepEqual(entry(loaded, "registry.token"), { key: "registry.token", value: "<hidden>", source: "env", origin: "CPR_REGISTRY_TOKEN" });
+    assert.deepEqual(entry(loaded, "registry.urls"), {
+      key: "registry.urls",
+      value: ["https://a.example.org", "http://b.example.org"],
+      source: "env",
+      origin: "CPR_REGISTRY",
+    });
+    assert.deepEqual(entry(loaded, "registry.token"), {
+      key: "registry.token",
+      value: "<hidden>",
+      source: "env",
+      origin: "CPR_REGISTRY_TOKEN",
+    });
     // An empty variable counts as unset; CPR_REGISTRY_DB relative to the working directory.
     loaded = await loadConfig({ cwd: s.sub, env: { ...s.env, CPR_REGISTRY: "", CPR_REGISTRY_TOKEN: " ", CPR_REGISTRY_DB: "x.sqlite" } });
     assert.deepEqual(loaded.config.registry.urls, ["https://reg.example.org", "http://127.0.0.1:9000/base"]);
@@ -381,7 +413,11 @@ test("[registry]: invalid values are errors with file:line:col or the variable's
     };
     const at = (line: number) => `${file}:${line}:1`;
     await bad(`registry = 1\n`, /\[registry\] must be a table/, at(1));
-    await bad(`[registry]\nurls = ["ftp://x.example.org"]\n`, /registry\.urls: "ftp:\/\/x\.example\.org" is not an http or https URL/, at(2));
+    await bad(
+      `[registry]\nurls = ["ftp://x.example.org"]\n`,
+      /registry\.urls: "ftp:\/\/x\.example\.org" is not an http or https URL/,
+      at(2),
+    );
     await bad(`[registry]\nurls = ["not a url"]\n`, /is not a URL/, at(2));
     await bad(`[registry]\nurls = ["https://x.example.org/?a=1"]\n`, /query or fragment/, at(2));
     await bad(`[registry]\n\nurls = [1]\n`, /registry\.urls must be an array of strings/, at(3));
@@ -396,7 +432,11 @@ test("[registry]: invalid values are errors with file:line:col or the variable's
     await bad(`[registry]\nlisten = "8080"\n`, /registry\.listen must be HOST:PORT/, at(2));
     await bad(`[registry]\nlisten = "localhost:65536"\n`, /HOST:PORT \(port 0–65535\)/, at(2));
     await bad(`[registry]\nlisten = "::1:80"\n`, /HOST:PORT/, at(2));
-    await bad(`[registry]\nrefresh = -1\n`, /registry\.refresh must be a whole number of seconds \(0 for no scheduled re-indexing\), got -1/, at(2));
+    await bad(
+      `[registry]\nrefresh = -1\n`,
+      /registry\.refresh must be a whole number of seconds \(0 for no scheduled re-indexing\), got -1/,
+      at(2),
+    );
     await bad(`[registry]\nrefresh = 1.5\n`, /registry\.refresh/, at(2));
     await bad("", /CPR_REGISTRY: "gopher:\/\/x" is not an http/, "CPR_REGISTRY", { CPR_REGISTRY: "https://ok.example.org,gopher://x" });
     await bad("", /CPR_REGISTRY_KEYS: invalid public key "bad:AAAA"/, "CPR_REGISTRY_KEYS", { CPR_REGISTRY_KEYS: `${KEY_A},bad:AAAA` });
@@ -425,7 +465,10 @@ test("cpr config list shows [registry] without the token", () => {
     assert.equal(json.code, 0, json.stderr);
     assert.ok(!json.stdout.includes("topsecret"));
     const doc = JSON.parse(json.stdout) as { entries: { key: string; value: unknown; source: string; origin: string | null }[] };
-    assert.deepEqual(doc.entries.find((e) => e.key === "registry.db"), { key: "registry.db", value: null, source: "default", origin: null });
+    assert.deepEqual(
+      doc.entries.find((e) => e.key === "registry.db"),
+      { key: "registry.db", value: null, source: "default", origin: null },
+    );
   } finally {
     s.done();
   }
@@ -465,14 +508,26 @@ test("[locker]: user file, project file and CPR_LOCKER_* variables, per key; the
   try {
     const userFile = join(s.home, ".config", "cpr", "config.toml");
     mkdirSync(join(s.home, ".config", "cpr"), { recursive: true });
-    writeFileSync(userFile, `[locker]\nlabel = "my-lock"\nversion = "1.2.0"\nset = "${LOCKER_ROOT}"\nmirror = "https://example.org/lockers.git"\nrev = "${LOCKER_REV}"\n`);
+    writeFileSync(
+      userFile,
+      `[locker]\nlabel = "my-lock"\nversion = "1.2.0"\nset = "${LOCKER_ROOT}"\nmirror = "https://example.org/lockers.git"\nrev = "${LOCKER_REV}"\n`,
+    );
     let loaded = await loadConfig({ cwd: s.sub, env: s.env });
-    assert.deepEqual(loaded.config.locker, { label: "my-lock", version: "1.2.0", set: LOCKER_ROOT, mirror: "https://example.org/lockers.git", rev: LOCKER_REV });
+    assert.deepEqual(loaded.config.locker, {
+      label: "my-lock",
+      version: "1.2.0",
+      set: LOCKER_ROOT,
+      mirror: "https://example.org/lockers.git",
+      rev: LOCKER_REV,
+    });
     assert.deepEqual(entry(loaded, "locker.rev"), { key: "locker.rev", value: LOCKER_REV, source: "user", origin: userFile });
     assert.deepEqual(loaded.warnings, []);
 
     // Another locker without a rev: the default's rev does not apply; resolution asks the mirror (rev null).
-    writeFileSync(userFile, `[locker]\nlabel = "my-lock"\nversion = "1.2.0"\nset = "${LOCKER_ROOT}"\nmirror = "git://127.0.0.1/lockers.git"\n`);
+    writeFileSync(
+      userFile,
+      `[locker]\nlabel = "my-lock"\nversion = "1.2.0"\nset = "${LOCKER_ROOT}"\nmirror = "git://127.0.0.1/lockers.git"\n`,
+    );
     loaded = await loadConfig({ cwd: s.sub, env: s.env });
     assert.equal(loaded.config.locker.rev, null);
     assert.deepEqual(entry(loaded, "locker.rev"), { key: "locker.rev", value: null, source: "default", origin: null });
@@ -488,16 +543,39 @@ test("[locker]: user file, project file and CPR_LOCKER_* variables, per key; the
       mirror: "https://mirror.example.org/eka",
       rev: null,
     });
-    assert.deepEqual(entry(loaded, "locker.mirror"), { key: "locker.mirror", value: "https://mirror.example.org/eka", source: "project", origin: projectFile });
+    assert.deepEqual(entry(loaded, "locker.mirror"), {
+      key: "locker.mirror",
+      value: "https://mirror.example.org/eka",
+      source: "project",
+      origin: projectFile,
+    });
 
     // The environment: CPR_LOCKER_* override per key; an empty variable counts as unset.
     loaded = await loadConfig({
       cwd: s.sub,
-      env: { ...s.env, CPR_LOCKER_REV: ` ${LOCKER_REV} `, CPR_LOCKER_LABEL: "other-lock", CPR_LOCKER_VERSION: "2.0.0-rc.1", CPR_LOCKER_SET: LOCKER_ROOT, CPR_LOCKER_MIRROR: "" },
+      env: {
+        ...s.env,
+        CPR_LOCKER_REV: ` ${LOCKER_REV} `,
+        CPR_LOCKER_LABEL: "other-lock",
+        CPR_LOCKER_VERSION: "2.0.0-rc.1",
+        CPR_LOCKER_SET: LOCKER_ROOT,
+        CPR_LOCKER_MIRROR: "",
+      },
     });
-    assert.deepEqual(loaded.config.locker, { label: "other-lock", version: "2.0.0-rc.1", set: LOCKER_ROOT, mirror: "https://mirror.example.org/eka", rev: LOCKER_REV });
+    assert.deepEqual(loaded.config.locker, {
+      label: "other-lock",
+      version: "2.0.0-rc.1",
+      set: LOCKER_ROOT,
+      mirror: "https://mirror.example.org/eka",
+      rev: LOCKER_REV,
+    });
     assert.deepEqual(entry(loaded, "locker.rev"), { key: "locker.rev", value: LOCKER_REV, source: "env", origin: "CPR_LOCKER_REV" });
-    assert.deepEqual(entry(loaded, "locker.version"), { key: "locker.version", value: "2.0.0-rc.1", source: "env", origin: "CPR_LOCKER_VERSION" });
+    assert.deepEqual(entry(loaded, "locker.version"), {
+      key: "locker.version",
+      value: "2.0.0-rc.1",
+      source: "env",
+      origin: "CPR_LOCKER_VERSION",
+    });
   } finally {
     s.done();
   }
@@ -520,7 +598,11 @@ test("[locker]: invalid values are errors with file:line:col or the variable's n
     };
     const at = (line: number) => `${file}:${line}:1`;
     await bad(`locker = "nix-lock"\n`, /\[locker\] must be a table/, at(1));
-    await bad(`[locker]\nrev = "${"0".repeat(39)}"\n`, /locker\.rev must be the commit id of refs\/eka\/atoms\/<label>\/<version>: 40 or 64 lowercase hex digits/, at(2));
+    await bad(
+      `[locker]\nrev = "${"0".repeat(39)}"\n`,
+      /locker\.rev must be the commit id of refs\/eka\/atoms\/<label>\/<version>: 40 or 64 lowercase hex digits/,
+      at(2),
+    );
     await bad(`[locker]\nrev = "${LOCKER_REV.toUpperCase()}"\n`, /locker\.rev must be/, at(2));
     await bad(`[locker]\n\nset = "eka"\n`, /locker\.set must be the root of the locker's set/, at(3));
     await bad(`[locker]\nversion = "v0.1.6"\n`, /locker\.version: invalid version "v0\.1\.6"/, at(2));
@@ -534,7 +616,9 @@ test("[locker]: invalid values are errors with file:line:col or the variable's n
     await bad("", /CPR_LOCKER_LABEL "a\/b" has an invalid character/, "CPR_LOCKER_LABEL", { CPR_LOCKER_LABEL: "a/b" });
     writeFileSync(file, `[locker]\nname = "x"\n`);
     const loaded = await loadConfig({ cwd: s.project, env: s.env });
-    assert.deepEqual(loaded.warnings, [{ code: "config.unknown-key", message: `${file}:2:1: unknown key "name" in [locker] (known: label, mirror, rev, set, version)` }]);
+    assert.deepEqual(loaded.warnings, [
+      { code: "config.unknown-key", message: `${file}:2:1: unknown key "name" in [locker] (known: label, mirror, rev, set, version)` },
+    ]);
   } finally {
     s.done();
   }

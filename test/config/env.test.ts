@@ -12,7 +12,9 @@ const src = join(root, "src");
 const bin = join(root, "bin", "cpr");
 
 function sources(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : [],
+  );
 }
 
 test("no CPR_* variable is read outside src/config", () => {
@@ -50,7 +52,14 @@ test("envValue: a blank variable counts as unset; a set one comes back as writte
 
 test("cpr config list lists every CPR_* variable, the key it sets and whether it is set, never its value", () => {
   const home = tempDir("cpr-env-home-");
-  const env = { PATH: process.env.PATH, HOME: home, NO_COLOR: "1", CPR_REGISTRY_TOKEN: "cpr_topsecret", CPR_LISTING_TTL: "7", CPR_ALIASES: " " };
+  const env = {
+    PATH: process.env.PATH,
+    HOME: home,
+    NO_COLOR: "1",
+    CPR_REGISTRY_TOKEN: "cpr_topsecret",
+    CPR_LISTING_TTL: "7",
+    CPR_ALIASES: " ",
+  };
   const human = spawnSync(process.execPath, [bin, "config", "list"], { cwd: home, env, encoding: "utf8" });
   assert.equal(human.status, 0, human.stderr);
   assert.ok(!human.stdout.includes("topsecret"));
@@ -67,7 +76,13 @@ test("cpr config list lists every CPR_* variable, the key it sets and whether it
     doc.variables.map((v) => v.name),
     ENV_VARIABLES.map((v) => v.name),
   );
-  assert.deepEqual(doc.variables.filter((v) => v.set).map((v) => v.name).sort(), ["CPR_LISTING_TTL", "CPR_REGISTRY_TOKEN"]);
+  assert.deepEqual(
+    doc.variables
+      .filter((v) => v.set)
+      .map((v) => v.name)
+      .sort(),
+    ["CPR_LISTING_TTL", "CPR_REGISTRY_TOKEN"],
+  );
   for (const v of doc.variables) assert.ok(v.meaning.length > 0 && v.value.length > 0 && v.key.length > 0, v.name);
   // --help lists them from the same table.
   const help = spawnSync(process.execPath, [bin, "config", "--help"], { cwd: home, env, encoding: "utf8" });

@@ -4,7 +4,15 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadConfig } from "../../src/config/config.js";
-import { CACHE_LAYOUT_VERSION, cacheLayout, cacheRootFromEnv, defaultCacheDir, defaultRegistryData, openCacheRoot, userConfigPath } from "../../src/config/paths.js";
+import {
+  CACHE_LAYOUT_VERSION,
+  cacheLayout,
+  cacheRootFromEnv,
+  defaultCacheDir,
+  defaultRegistryData,
+  openCacheRoot,
+  userConfigPath,
+} from "../../src/config/paths.js";
 import { Cache } from "../../src/git/cache.js";
 import { CprError } from "../../src/protocol/errors.js";
 import { tempDir } from "../support/repo.js";
@@ -105,7 +113,10 @@ test("the layout version is recorded in a new cache, added to an older one, and 
 
   const garbage = tempDir("cpr-paths-garbage-");
   writeFileSync(join(garbage, "layout-version"), "v1?\n");
-  await assert.rejects(openCacheRoot(garbage), (e: unknown) => e instanceof CprError && e.code === "cache.layout" && /does not hold a layout version/.test(e.message));
+  await assert.rejects(
+    openCacheRoot(garbage),
+    (e: unknown) => e instanceof CprError && e.code === "cache.layout" && /does not hold a layout version/.test(e.message),
+  );
 });
 
 test("Cache.open records the layout and keeps its repository and atoms where the layout says", async () => {
@@ -127,7 +138,9 @@ test("Cache.open records the layout and keeps its repository and atoms where the
 
 test("no file outside src/config/paths.ts joins a name onto the cache root", () => {
   const files = (dir: string): string[] =>
-    readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : []));
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : [],
+    );
   const offenders: string[] = [];
   for (const file of files(src)) {
     if (relative(src, file) === join("config", "paths.ts")) continue;
@@ -136,7 +149,8 @@ test("no file outside src/config/paths.ts joins a name onto the cache root", () 
       .forEach((line, i) => {
         // join(cacheDir, "x"), join(cache.dir, "x"), join(layout.root, "x"): a name the layout should hold (a
         // dot-prefixed temporary name is not one).
-        if (/join\(\s*(?:[\w.]*\.)?(?:cacheDir|dir|root)\s*,\s*"[^.]/.test(line) && /cache/i.test(line + file)) offenders.push(`${relative(src, file)}:${i + 1}: ${line.trim()}`);
+        if (/join\(\s*(?:[\w.]*\.)?(?:cacheDir|dir|root)\s*,\s*"[^.]/.test(line) && /cache/i.test(line + file))
+          offenders.push(`${relative(src, file)}:${i + 1}: ${line.trim()}`);
       });
   }
   assert.deepEqual(offenders, []);

@@ -35,14 +35,22 @@ test("gitEnv: a remote's upload-pack loses the configuration too (as git does); 
   for (const k of installed) assert.equal(remote[k], undefined, `${k} must be removed for a remote`);
   assert.equal(remote.GIT_SSH_COMMAND, "ssh -v");
   const user = gitEnv(every(), "user");
-  for (const k of [...installed, "GIT_NAMESPACE", "GIT_QUARANTINE_PATH"]) assert.equal(user[k], "x", `${k} is honoured in the user's repository`);
+  for (const k of [...installed, "GIT_NAMESPACE", "GIT_QUARANTINE_PATH"])
+    assert.equal(user[k], "x", `${k} is honoured in the user's repository`);
 });
 
 test("runGit: with GIT_DIR, GIT_INDEX_FILE… naming the user's repository, `cpr` runs in its own repository, `user` in the user's", async () => {
-  const user = makeRepo({ "README": "hi\n" });
+  const user = makeRepo({ README: "hi\n" });
   const own = makeBare();
-  const env = { ...process.env, GIT_DIR: join(user, ".git"), GIT_WORK_TREE: user, GIT_INDEX_FILE: join(user, ".git", "index"), GIT_OBJECT_DIRECTORY: join(user, ".git", "objects") };
-  const where = async (repo: "user" | "cpr") => (await runGit(["rev-parse", "--absolute-git-dir"], { cwd: own, env, repo })).stdout.toString().trim();
+  const env = {
+    ...process.env,
+    GIT_DIR: join(user, ".git"),
+    GIT_WORK_TREE: user,
+    GIT_INDEX_FILE: join(user, ".git", "index"),
+    GIT_OBJECT_DIRECTORY: join(user, ".git", "objects"),
+  };
+  const where = async (repo: "user" | "cpr") =>
+    (await runGit(["rev-parse", "--absolute-git-dir"], { cwd: own, env, repo })).stdout.toString().trim();
   assert.equal(await where("cpr"), own);
   assert.equal(await where("user"), join(user, ".git"));
   const head = gitIn(user, "rev-parse", "HEAD");
@@ -52,7 +60,7 @@ test("runGit: with GIT_DIR, GIT_INDEX_FILE… naming the user's repository, `cpr
 });
 
 test("runGit: inside a pre-receive quarantine (GIT_QUARANTINE_PATH), cpr's own repository can still update its refs", async () => {
-  const user = makeRepo({ "README": "hi\n" });
+  const user = makeRepo({ README: "hi\n" });
   const own = makeBare();
   gitIn(own, "fetch", "-q", user, "HEAD:refs/heads/main");
   const head = gitIn(user, "rev-parse", "HEAD");

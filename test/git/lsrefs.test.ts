@@ -8,7 +8,16 @@ import { join } from "node:path";
 import { parseGitUrl, type GitUrl } from "../../src/protocol/uri.js";
 import type { ListedRef } from "../../src/protocol/refs.js";
 import { recordingReporter } from "../../src/protocol/report.js";
-import { UploadPackConnection, filterRefs, lsRefs, lsRefsRequest, normalizePrefixes, parseRefLine, prefixBatches, type LsRefsResult } from "../../src/git/lsrefs.js";
+import {
+  UploadPackConnection,
+  filterRefs,
+  lsRefs,
+  lsRefsRequest,
+  normalizePrefixes,
+  parseRefLine,
+  prefixBatches,
+  type LsRefsResult,
+} from "../../src/git/lsrefs.js";
 import { redactUrl } from "../../src/protocol/uri.js";
 import { daemonRequest } from "../../src/git/transport/daemon.js";
 import { shellQuote, sshArgs, sshPath } from "../../src/git/transport/ssh.js";
@@ -176,7 +185,10 @@ function sshEnv(s: SshTestServer): NodeJS.ProcessEnv {
 
 describe("pure parts", () => {
   test("prefixes are validated, deduplicated and reduced to the shortest covering ones", () => {
-    assert.deepEqual(normalizePrefixes(["refs/eka/atoms/foo/", "refs/eka/atoms/", "refs/ekala/init", "refs/eka/atoms/"]), ["refs/eka/atoms/", "refs/ekala/init"]);
+    assert.deepEqual(normalizePrefixes(["refs/eka/atoms/foo/", "refs/eka/atoms/", "refs/ekala/init", "refs/eka/atoms/"]), [
+      "refs/eka/atoms/",
+      "refs/ekala/init",
+    ]);
     assert.deepEqual(normalizePrefixes(["refs/a", ""]), []);
     assert.deepEqual(normalizePrefixes([]), []);
     assert.throws(() => normalizePrefixes(["refs/a\nb"]), /invalid ref prefix/);
@@ -186,15 +198,27 @@ describe("pure parts", () => {
   test("batches hold at most 65535 prefixes; listing everything is one empty batch", () => {
     assert.deepEqual(prefixBatches([]), [[]]);
     const many = Array.from({ length: 65536 * 2 + 3 }, (_, i) => `p${i}`);
-    assert.deepEqual(prefixBatches(many).map((b) => b.length), [65535, 65535, 5]);
+    assert.deepEqual(
+      prefixBatches(many).map((b) => b.length),
+      [65535, 65535, 5],
+    );
   });
 
   test("local filtering keeps exactly the refs under a prefix", () => {
-    const refs: ListedRef[] = ["HEAD", "refs/eka/atoms/a/1.0.0", "refs/eka/atomsX/a", "refs/ekala/init", "refs/ekala/initial", "refs/heads/main", "refs/eka/meta/a/1.0.0/origin"].map(
-      (name) => ({ name, oid: "0".repeat(40) }),
-    );
+    const refs: ListedRef[] = [
+      "HEAD",
+      "refs/eka/atoms/a/1.0.0",
+      "refs/eka/atomsX/a",
+      "refs/ekala/init",
+      "refs/ekala/initial",
+      "refs/heads/main",
+      "refs/eka/meta/a/1.0.0/origin",
+    ].map((name) => ({ name, oid: "0".repeat(40) }));
     const kept = filterRefs(refs, normalizePrefixes(["refs/eka/atoms/", "refs/ekala/init", "refs/eka/meta/a/"]));
-    assert.deepEqual(kept.map((r) => r.name), ["refs/eka/atoms/a/1.0.0", "refs/ekala/init", "refs/ekala/initial", "refs/eka/meta/a/1.0.0/origin"]);
+    assert.deepEqual(
+      kept.map((r) => r.name),
+      ["refs/eka/atoms/a/1.0.0", "refs/ekala/init", "refs/ekala/initial", "refs/eka/meta/a/1.0.0/origin"],
+    );
     assert.equal(filterRefs(refs, []).length, refs.length);
   });
 
@@ -210,10 +234,23 @@ describe("pure parts", () => {
   });
 
   test("the ls-refs request: command, agent, object-format, delim, peel, prefixes, flush", () => {
-    const caps = new Map<string, string | null>([["agent", "git/2.39.5"], ["ls-refs", "unborn"], ["object-format", "sha256"]]);
+    const caps = new Map<string, string | null>([
+      ["agent", "git/2.39.5"],
+      ["ls-refs", "unborn"],
+      ["object-format", "sha256"],
+    ]);
     const pkts = decodeAll(lsRefsRequest(["refs/eka/atoms/ひらがな/", "refs/ekala/init"], caps, "1.2.3"));
     const shown = pkts.map((p) => (p.kind === "data" ? pktText(p.data) : p.kind));
-    assert.deepEqual(shown, ["command=ls-refs", "agent=cpr/1.2.3", "object-format=sha256", "delim", "peel", "ref-prefix refs/eka/atoms/ひらがな/", "ref-prefix refs/ekala/init", "flush"]);
+    assert.deepEqual(shown, [
+      "command=ls-refs",
+      "agent=cpr/1.2.3",
+      "object-format=sha256",
+      "delim",
+      "peel",
+      "ref-prefix refs/eka/atoms/ひらがな/",
+      "ref-prefix refs/ekala/init",
+      "flush",
+    ]);
     const bare = decodeAll(lsRefsRequest([], new Map([["ls-refs", null]]), "1")).map((p) => (p.kind === "data" ? pktText(p.data) : p.kind));
     assert.deepEqual(bare, ["command=ls-refs", "delim", "peel", "flush"]);
   });
@@ -226,17 +263,36 @@ describe("pure parts", () => {
   });
 
   test("git:// request packet and ssh command line are built as git builds them", () => {
-    assert.equal(daemonRequest("/r.git", "example.com", null).toString("latin1"), "0037git-upload-pack /r.git\0host=example.com\0\0version=2\0");
+    assert.equal(
+      daemonRequest("/r.git", "example.com", null).toString("latin1"),
+      "0037git-upload-pack /r.git\0host=example.com\0\0version=2\0",
+    );
     assert.equal(daemonRequest("/r.git", "::1", 9999).toString("latin1").split("\0")[1], "host=[::1]:9999");
     assert.equal(shellQuote("/a b/it's!"), "'/a b/it'\\''s'\\!''");
     const ssh = urlOf("ssh://git@example.com:2222/~bob/repo.git");
     assert.equal(sshPath(ssh), "~bob/repo.git");
-    assert.deepEqual(sshArgs("ssh", ssh, "git-upload-pack '~bob/repo.git'"), ["-o", "SendEnv=GIT_PROTOCOL", "-p", "2222", "git@example.com", "git-upload-pack '~bob/repo.git'"]);
+    assert.deepEqual(sshArgs("ssh", ssh, "git-upload-pack '~bob/repo.git'"), [
+      "-o",
+      "SendEnv=GIT_PROTOCOL",
+      "-p",
+      "2222",
+      "git@example.com",
+      "git-upload-pack '~bob/repo.git'",
+    ]);
     assert.deepEqual(sshArgs("plink", ssh, "cmd"), ["-P", "2222", "git@example.com", "cmd"]);
     assert.equal(sshPath(scpUrl("git", "github.com", "owner/repo")), "owner/repo");
     assert.equal(sshPath(scpUrl("git", "host", "/abs/repo.git")), "/abs/repo.git");
     // scp-like URLs normalised to ssh:// text: the path is "/" + what followed the colon (docs/formats.md §13.3).
-    const scpNormalised = (path: string): GitUrl => ({ url: `ssh://git@host${path}`, scheme: "ssh", user: "git", password: null, host: "host", port: null, path, scpLike: true });
+    const scpNormalised = (path: string): GitUrl => ({
+      url: `ssh://git@host${path}`,
+      scheme: "ssh",
+      user: "git",
+      password: null,
+      host: "host",
+      port: null,
+      path,
+      scpLike: true,
+    });
     assert.equal(sshPath(scpNormalised("/owner/repo")), "owner/repo");
     assert.equal(sshPath(scpNormalised("//srv/repo.git")), "/srv/repo.git");
   });
@@ -326,7 +382,11 @@ describe("git daemon (git://)", () => {
   test("a repository the daemon does not serve is remote.not-found", async (t) => {
     if (!needTools(t, "git-daemon")) return;
     const d = await daemon();
-    await cprRejection(lsRefs(urlOf(d.url("missing.git")), ATOM_PREFIXES, { env: cleanEnv() }), "remote.not-found", /missing\.git.*not exported/);
+    await cprRejection(
+      lsRefs(urlOf(d.url("missing.git")), ATOM_PREFIXES, { env: cleanEnv() }),
+      "remote.not-found",
+      /missing\.git.*not exported/,
+    );
   });
 
   test("a refused port is remote.unreachable", async () => {
@@ -340,7 +400,11 @@ describe("git daemon (git://)", () => {
     const addr = silent.address();
     const port = typeof addr === "object" && addr ? addr.port : 0;
     try {
-      await cprRejection(lsRefs(urlOf(`git://127.0.0.1:${port}/atoms.git`), ATOM_PREFIXES, { timeoutMs: 300 }), "remote.unreachable", /no reply within 0\.3s/);
+      await cprRejection(
+        lsRefs(urlOf(`git://127.0.0.1:${port}/atoms.git`), ATOM_PREFIXES, { timeoutMs: 300 }),
+        "remote.unreachable",
+        /no reply within 0\.3s/,
+      );
     } finally {
       silent.close();
       silent.unref();
@@ -428,7 +492,11 @@ describe("smart HTTP (lighttpd + git http-backend)", () => {
 
   test("a refused port is remote.unreachable", async () => {
     const port = await freePort();
-    await cprRejection(lsRefs(urlOf(`http://127.0.0.1:${port}/git/atoms.git`), ATOM_PREFIXES, { env: cleanEnv() }), "remote.unreachable", /connection refused/);
+    await cprRejection(
+      lsRefs(urlOf(`http://127.0.0.1:${port}/git/atoms.git`), ATOM_PREFIXES, { env: cleanEnv() }),
+      "remote.unreachable",
+      /connection refused/,
+    );
   });
 });
 
@@ -440,7 +508,10 @@ describe("smart HTTP with Basic auth", () => {
     const dir = tempDir("cpr-cred-");
     const log = join(dir, "log");
     const script = join(dir, "helper.sh");
-    writeFileSync(script, `#!/bin/sh\necho "action=$1" >> '${log}'\ncat >> '${log}'\nif [ "$1" = get ]; then echo username=alice; echo password=${password}; fi\n`);
+    writeFileSync(
+      script,
+      `#!/bin/sh\necho "action=$1" >> '${log}'\ncat >> '${log}'\nif [ "$1" = get ]; then echo username=alice; echo password=${password}; fi\n`,
+    );
     chmodSync(script, 0o755);
     return { env: cleanEnv({ GIT_CONFIG_COUNT: "1", GIT_CONFIG_KEY_0: "credential.helper", GIT_CONFIG_VALUE_0: script }), log };
   }
@@ -486,7 +557,11 @@ describe("smart HTTP with Basic auth", () => {
   test("no credential helper and no terminal: remote.auth with a hint", async (t) => {
     if (!needTools(t, ...tools)) return;
     const h = await httpdAuth();
-    const e = await cprRejection(lsRefs(urlOf(h.url("atoms.git")), ATOM_PREFIXES, { env: cleanEnv({ GIT_TERMINAL_PROMPT: "0" }) }), "remote.auth", /authentication required/);
+    const e = await cprRejection(
+      lsRefs(urlOf(h.url("atoms.git")), ATOM_PREFIXES, { env: cleanEnv({ GIT_TERMINAL_PROMPT: "0" }) }),
+      "remote.auth",
+      /authentication required/,
+    );
     assert.match(e.hint ?? "", /credential helper/);
   });
 });
@@ -537,7 +612,11 @@ describe("ssh (OpenSSH sshd)", () => {
     const url = scpUrl(s.user, "127.0.0.1", join(fx.base, "atoms.git"));
     const r = await lsRefs(url, ATOM_PREFIXES, { env: cleanEnv({ GIT_SSH: wrapper }), reporter: rep });
     assertAtomListing(r, 0);
-    await cprRejection(lsRefs(urlOf(s.url("atoms.git")), ATOM_PREFIXES, { env: cleanEnv({ GIT_SSH: wrapper }) }), "remote.protocol", /'simple' does not support setting a port/);
+    await cprRejection(
+      lsRefs(urlOf(s.url("atoms.git")), ATOM_PREFIXES, { env: cleanEnv({ GIT_SSH: wrapper }) }),
+      "remote.protocol",
+      /'simple' does not support setting a port/,
+    );
   });
 
   test("a server without AcceptEnv GIT_PROTOCOL answers v0: full advertisement, filtered locally, with a warning", async (t) => {
@@ -557,7 +636,11 @@ describe("ssh (OpenSSH sshd)", () => {
   test("a missing repository is remote.not-found", async (t) => {
     if (!needTools(t, ...tools)) return;
     const s = await sshd();
-    await cprRejection(lsRefs(urlOf(s.url("missing.git")), ATOM_PREFIXES, { env: sshEnv(s) }), "remote.not-found", /does not appear to be a git repository/);
+    await cprRejection(
+      lsRefs(urlOf(s.url("missing.git")), ATOM_PREFIXES, { env: sshEnv(s) }),
+      "remote.not-found",
+      /does not appear to be a git repository/,
+    );
   });
 
   test("an unauthorised key is remote.auth", async (t) => {
@@ -574,7 +657,11 @@ describe("ssh (OpenSSH sshd)", () => {
     const s = await sshd();
     const port = await freePort();
     const env = cleanEnv({ GIT_SSH_COMMAND: s.sshCommand.replace(/-p \d+/, "") });
-    await cprRejection(lsRefs(urlOf(`ssh://${s.user}@127.0.0.1:${port}${fx.repo}`), ATOM_PREFIXES, { env }), "remote.unreachable", /Connection refused/);
+    await cprRejection(
+      lsRefs(urlOf(`ssh://${s.user}@127.0.0.1:${port}${fx.repo}`), ATOM_PREFIXES, { env }),
+      "remote.unreachable",
+      /Connection refused/,
+    );
   });
 });
 
@@ -646,7 +733,10 @@ describe("crafted replies (scripted git:// server)", () => {
   });
 
   test("a reply for another prefix (from git's own server) is a transport failure, not an empty listing", async () => {
-    await failsAsTransport([encodeLine(`${OID} refs/eka/atoms/foo/1.0.0`), FLUSH_PKT], /out of step.*refs\/eka\/atoms\/foo\/1\.0\.0.*refs\/ekala\/init/);
+    await failsAsTransport(
+      [encodeLine(`${OID} refs/eka/atoms/foo/1.0.0`), FLUSH_PKT],
+      /out of step.*refs\/eka\/atoms\/foo\/1\.0\.0.*refs\/ekala\/init/,
+    );
   });
 
   test("a failure on the first connection only: the fresh one's listing is the answer", async () => {

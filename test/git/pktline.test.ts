@@ -80,7 +80,14 @@ test("pktText drops exactly one trailing LF and decodes UTF-8", () => {
 });
 
 test("PktReader reassembles packets split at every byte boundary", async () => {
-  const stream = Buffer.concat([encodeLine("version 2"), encodeLine("agent=git/2.39.5"), FLUSH_PKT, encodeLine("ひらがな"), DELIM_PKT, FLUSH_PKT]);
+  const stream = Buffer.concat([
+    encodeLine("version 2"),
+    encodeLine("agent=git/2.39.5"),
+    FLUSH_PKT,
+    encodeLine("ひらがな"),
+    DELIM_PKT,
+    FLUSH_PKT,
+  ]);
   const expected = await readAll(new PktReader(bufferSource(stream)));
   assert.equal(expected.length, 6);
   for (const size of [1, 2, 3, 5, 7, 64]) {

@@ -21,7 +21,19 @@ const PREFIXES = ["refs/eka/atoms/", "refs/ekala/init"];
 /** An environment with no proxy settings inherited from the machine running the tests. */
 function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, ...GIT_TEST_ENV };
-  for (const k of ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY", "GIT_SSL_CAINFO", "GIT_SSL_NO_VERIFY"]) delete env[k];
+  for (const k of [
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+    "GIT_SSL_CAINFO",
+    "GIT_SSL_NO_VERIFY",
+  ])
+    delete env[k];
   return { ...env, ...extra };
 }
 
@@ -54,16 +66,29 @@ describe("proxy selection (as git and libcurl choose)", () => {
   });
 
   test("git config http.* for a URL: proxy, sslVerify, sslCAInfo and extraHeader (an empty one resets)", () => {
-    const cfg = parseGitHttpConfig("http.proxy http://p:3128\nhttp.sslverify false\nhttp.sslcainfo /etc/ca.pem\nhttp.extraheader X-A: 1\nhttp.extraheader \nhttp.extraheader Authorization: Bearer t\n");
-    assert.deepEqual(cfg, { proxy: "http://p:3128", sslVerify: false, sslCAInfo: "/etc/ca.pem", extraHeaders: ["Authorization: Bearer t"] });
+    const cfg = parseGitHttpConfig(
+      "http.proxy http://p:3128\nhttp.sslverify false\nhttp.sslcainfo /etc/ca.pem\nhttp.extraheader X-A: 1\nhttp.extraheader \nhttp.extraheader Authorization: Bearer t\n",
+    );
+    assert.deepEqual(cfg, {
+      proxy: "http://p:3128",
+      sslVerify: false,
+      sslCAInfo: "/etc/ca.pem",
+      extraHeaders: ["Authorization: Bearer t"],
+    });
     assert.deepEqual(parseGitHttpConfig(""), { proxy: null, sslVerify: null, sslCAInfo: null, extraHeaders: [] });
     assert.equal(parseGitHttpConfig("http.sslverify true").sslVerify, true);
   });
 
   test("proxy URLs: default scheme and port; unsupported schemes and garbage are clear errors", () => {
     assert.equal(parseProxy("proxy", "http_proxy").href, "http://proxy:1080/");
-    assert.throws(() => parseProxy("socks5://proxy:1080", "all_proxy"), (e: unknown) => e instanceof CprError && /socks5 proxy/.test(e.message) && e.where === "all_proxy");
-    assert.throws(() => parseProxy("http://[bad", "https_proxy"), (e: unknown) => e instanceof CprError && e.code === "remote.proxy");
+    assert.throws(
+      () => parseProxy("socks5://proxy:1080", "all_proxy"),
+      (e: unknown) => e instanceof CprError && /socks5 proxy/.test(e.message) && e.where === "all_proxy",
+    );
+    assert.throws(
+      () => parseProxy("http://[bad", "https_proxy"),
+      (e: unknown) => e instanceof CprError && e.code === "remote.proxy",
+    );
   });
 });
 
@@ -99,8 +124,14 @@ describe("discovery through a real proxy (tinyproxy)", () => {
     if (!needTools(t, "tinyproxy", "lighttpd", "git-http-backend", "openssl")) return;
     const url = plain!.url("set.git");
     const r = await list(url, cleanEnv({ http_proxy: proxy!.proxyUrl }));
-    assert.deepEqual(r.refs.map((x) => x.name), ["refs/eka/atoms/hello/1.0.0"]);
-    assert.ok(proxy!.requests().some((l) => l === `GET ${url}/info/refs?service=git-upload-pack`), proxy!.requests().join("\n"));
+    assert.deepEqual(
+      r.refs.map((x) => x.name),
+      ["refs/eka/atoms/hello/1.0.0"],
+    );
+    assert.ok(
+      proxy!.requests().some((l) => l === `GET ${url}/info/refs?service=git-upload-pack`),
+      proxy!.requests().join("\n"),
+    );
     assert.ok(proxy!.requests().some((l) => l === `POST ${url}/git-upload-pack`));
     const before = proxy!.requests().length;
     await list(url, cleanEnv({ http_proxy: proxy!.proxyUrl, no_proxy: "127.0.0.1" }));
@@ -121,12 +152,18 @@ describe("discovery through a real proxy (tinyproxy)", () => {
     if (!needTools(t, "tinyproxy", "lighttpd", "git-http-backend", "openssl")) return;
     const url = secure!.url("set.git");
     const r = await list(url, cleanEnv({ https_proxy: proxy!.proxyUrl, GIT_SSL_CAINFO: secure!.caFile! }));
-    assert.deepEqual(r.refs.map((x) => [x.name, x.oid]), [["refs/eka/atoms/hello/1.0.0", oid]]);
+    assert.deepEqual(
+      r.refs.map((x) => [x.name, x.oid]),
+      [["refs/eka/atoms/hello/1.0.0", oid]],
+    );
     assert.ok(proxy!.requests().includes(`CONNECT 127.0.0.1:${secure!.port}`), proxy!.requests().join("\n"));
     // The proxy only saw the tunnel, never a request line for the repository.
     assert.ok(!proxy!.requests().some((l) => l.includes("https://")), proxy!.requests().join("\n"));
     // Without the CA the server's self-signed certificate is refused, with what to do.
-    await assert.rejects(list(url, cleanEnv({ https_proxy: proxy!.proxyUrl })), (e: unknown) => e instanceof CprError && /GIT_SSL_CAINFO/.test(e.hint ?? ""));
+    await assert.rejects(
+      list(url, cleanEnv({ https_proxy: proxy!.proxyUrl })),
+      (e: unknown) => e instanceof CprError && /GIT_SSL_CAINFO/.test(e.hint ?? ""),
+    );
   });
 
   test("a proxy that wants credentials: a clear error without them, success with them in the proxy URL", async (t) => {
@@ -142,7 +179,10 @@ describe("discovery through a real proxy (tinyproxy)", () => {
     const r = await list(url, cleanEnv({ https_proxy: withCreds, GIT_SSL_CAINFO: secure!.caFile! }));
     assert.equal(r.refs.length, 1);
     const plainUrl = plain!.url("set.git");
-    await assert.rejects(list(plainUrl, cleanEnv({ http_proxy: authProxy!.proxyUrl })), (e: unknown) => e instanceof CprError && /407/.test(e.message));
+    await assert.rejects(
+      list(plainUrl, cleanEnv({ http_proxy: authProxy!.proxyUrl })),
+      (e: unknown) => e instanceof CprError && /407/.test(e.message),
+    );
     assert.equal((await list(plainUrl, cleanEnv({ http_proxy: withCreds }))).refs.length, 1);
   });
 
@@ -171,7 +211,10 @@ describe("discovery through a real proxy (tinyproxy)", () => {
     const url = secure!.url("set.git");
     assert.equal((await list(url, cleanEnv(gitConfig([[`http.${url}.sslCAInfo`, secure!.caFile!]])))).refs.length, 1);
     assert.equal((await list(url, cleanEnv(gitConfig([["http.sslVerify", "false"]])))).refs.length, 1);
-    await assert.rejects(list(url, cleanEnv(gitConfig([["http.https://elsewhere.example/.sslVerify", "false"]]))), (e: unknown) => e instanceof CprError && /GIT_SSL_CAINFO/.test(e.hint ?? ""));
+    await assert.rejects(
+      list(url, cleanEnv(gitConfig([["http.https://elsewhere.example/.sslVerify", "false"]]))),
+      (e: unknown) => e instanceof CprError && /GIT_SSL_CAINFO/.test(e.hint ?? ""),
+    );
   });
 
   test("git config http.extraHeader is sent to the remote's origin (CI tokens as actions/checkout sets them)", async (t) => {
@@ -180,7 +223,13 @@ describe("discovery through a real proxy (tinyproxy)", () => {
     const noPrompt = { GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "", SSH_ASKPASS: "", HOME: tempDir("cpr-home-") };
     await assert.rejects(list(url, cleanEnv(noPrompt)), (e: unknown) => e instanceof CprError);
     const basic = Buffer.from("ci:t0ken").toString("base64");
-    const r = await list(url, cleanEnv({ ...noPrompt, ...gitConfig([[`http.http://127.0.0.1:${authed!.port}/.extraHeader`, `Authorization: Basic ${basic}`]]) }));
-    assert.deepEqual(r.refs.map((x) => x.oid), [oid]);
+    const r = await list(
+      url,
+      cleanEnv({ ...noPrompt, ...gitConfig([[`http.http://127.0.0.1:${authed!.port}/.extraHeader`, `Authorization: Basic ${basic}`]]) }),
+    );
+    assert.deepEqual(
+      r.refs.map((x) => x.oid),
+      [oid],
+    );
   });
 });

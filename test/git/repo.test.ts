@@ -8,7 +8,7 @@ import { atomCommitBody, atomCommitId } from "../../src/protocol/commit.js";
 import { CprError } from "../../src/protocol/errors.js";
 import { GIT_TEST_ENV, atomToml, gitIn, makeBare, makeRepo, refsOf } from "../support/repo.js";
 
-const files = { "a/atom.toml": atomToml("a", "0.1.0"), "a/src/x.nix": "{}\n", "b c/atom.toml": atomToml("b", "1.0.0"), "README": "hi\n" };
+const files = { "a/atom.toml": atomToml("a", "0.1.0"), "a/src/x.nix": "{}\n", "b c/atom.toml": atomToml("b", "1.0.0"), README: "hi\n" };
 
 async function withRepo<T>(dir: string, fn: (repo: Repo) => Promise<T>): Promise<T> {
   const repo = await Repo.open(dir, { repo: "user" });
@@ -50,7 +50,10 @@ test("cat-file --batch reader: ids, <rev>:<path>, missing objects, many pipeline
     assert.equal(await repo.readObject("f".repeat(40)), null);
     const specs = Array.from({ length: 500 }, (_, i) => (i % 2 ? "HEAD:README" : "HEAD:missing"));
     const all = await repo.readObjects(specs);
-    assert.deepEqual(all.map((o) => o?.data.toString() ?? null), specs.map((s) => (s === "HEAD:README" ? "hi\n" : null)));
+    assert.deepEqual(
+      all.map((o) => o?.data.toString() ?? null),
+      specs.map((s) => (s === "HEAD:README" ? "hi\n" : null)),
+    );
     await assert.rejects(repo.readObject("a\nb"), CprError);
   });
 });
@@ -93,10 +96,17 @@ for (const objectFormat of ["sha1", "sha256"] as const) {
       assert.equal(ids.length, 301);
       assert.equal(ids[300], ids[0]);
       assert.equal(ids[7], atomCommitId({ tree, origin, label: "l7", version: "0.1.0" }));
-      const counts = new Map(gitIn(dir, "count-objects", "-v").split("\n").map((l) => l.split(": ") as [string, string]));
+      const counts = new Map(
+        gitIn(dir, "count-objects", "-v")
+          .split("\n")
+          .map((l) => l.split(": ") as [string, string]),
+      );
       assert.equal(counts.get("packs"), "1");
       assert.equal(counts.get("in-pack"), "300");
-      assert.equal(gitIn(dir, "cat-file", "commit", ids[299]!), atomCommitBody({ tree, origin, label: "l299", version: "0.1.0" }).toString());
+      assert.equal(
+        gitIn(dir, "cat-file", "commit", ids[299]!),
+        atomCommitBody({ tree, origin, label: "l299", version: "0.1.0" }).toString(),
+      );
       gitIn(dir, "fsck", "--strict", "--no-dangling");
     });
   });
@@ -119,7 +129,13 @@ test("updateRefs: one transaction, same value is fine, another value names the r
     );
     assert.equal(refsOf(dir), before);
     // An invalid ref name fails the whole transaction.
-    await assert.rejects(repo.updateRefs([{ ref: "refs/eka/z", oid: head }, { ref: "refs/eka/bad.lock", oid: head }]), CprError);
+    await assert.rejects(
+      repo.updateRefs([
+        { ref: "refs/eka/z", oid: head },
+        { ref: "refs/eka/bad.lock", oid: head },
+      ]),
+      CprError,
+    );
     assert.equal(refsOf(dir), before);
   });
 });
@@ -135,7 +151,10 @@ test("push: atomic, per-ref porcelain results; a rejection lands nothing", async
       { ref: "refs/eka/meta/a/0.1.0/manifest", oid: blob },
     ]);
     assert.equal(ok.ok, true);
-    assert.deepEqual(ok.refs.map((r) => r.status), ["new", "new"]);
+    assert.deepEqual(
+      ok.refs.map((r) => r.status),
+      ["new", "new"],
+    );
     const before = refsOf(bare);
     const bad = await repo.push(bare, [
       { ref: "refs/eka/meta/b/0.1.0/origin", oid: head },
@@ -155,7 +174,7 @@ test("fetchObjects returns remote objects and writes nothing locally (quarantine
   const src = makeRepo({ "x/atom.toml": atomToml("x", "1.0.0") });
   const bare = makeBare();
   gitIn(src, "push", "-q", bare, "HEAD:refs/eka/atoms/x/1.0.0");
-  const other = makeRepo({ "y": "y\n" });
+  const other = makeRepo({ y: "y\n" });
   await withRepo(other, async (repo) => {
     const want = gitIn(src, "rev-parse", "HEAD");
     assert.equal(await repo.readObject(want), null);
@@ -173,7 +192,10 @@ test("fetchObjects returns remote objects and writes nothing locally (quarantine
 test("open: a user repository named by relative GIT_DIR and GIT_WORK_TREE stays the same repository for every later command", async () => {
   const dir = makeRepo(files);
   // From a subdirectory, as a hook that changed directory would: both names are relative to it.
-  const repo = await Repo.open(join(dir, "a", "src"), { env: { ...process.env, GIT_DIR: "../../.git", GIT_WORK_TREE: "../.." }, repo: "user" });
+  const repo = await Repo.open(join(dir, "a", "src"), {
+    env: { ...process.env, GIT_DIR: "../../.git", GIT_WORK_TREE: "../.." },
+    repo: "user",
+  });
   try {
     assert.equal(repo.gitDir, join(dir, ".git"));
     assert.equal(repo.workTree, dir);
@@ -188,7 +210,12 @@ test("open: a user repository named by relative GIT_DIR and GIT_WORK_TREE stays 
 test("open: a repository cpr owns ignores GIT_DIR, GIT_OBJECT_DIRECTORY… naming the user's repository", async () => {
   const user = makeRepo(files);
   const own = makeBare();
-  const env = { ...process.env, GIT_DIR: join(user, ".git"), GIT_OBJECT_DIRECTORY: join(user, ".git", "objects"), GIT_INDEX_FILE: join(user, ".git", "index") };
+  const env = {
+    ...process.env,
+    GIT_DIR: join(user, ".git"),
+    GIT_OBJECT_DIRECTORY: join(user, ".git", "objects"),
+    GIT_INDEX_FILE: join(user, ".git", "index"),
+  };
   const repo = await Repo.open(own, { env, repo: "cpr" });
   try {
     assert.equal(repo.gitDir, own);
@@ -223,7 +250,8 @@ test("push from a user repository whose new objects are in a quarantine (GIT_OBJ
 });
 
 test("parsePushPorcelain", () => {
-  const out = "To /r\n*\tabc:refs/a\t[new reference]\n=\tabc:refs/b\t[up to date]\n!\tabc:refs/c\t[remote rejected] (hook declined)\nDone\n";
+  const out =
+    "To /r\n*\tabc:refs/a\t[new reference]\n=\tabc:refs/b\t[up to date]\n!\tabc:refs/c\t[remote rejected] (hook declined)\nDone\n";
   assert.deepEqual(
     parsePushPorcelain(out).map((r) => [r.ref, r.status, r.reason]),
     [

@@ -26,7 +26,10 @@ async function* pieces(buf: Buffer, seed: number): AsyncGenerator<Buffer> {
  * What `nix store make-content-addressed` does, computed by cpr: the closure dependencies first, each path's
  * references rewritten as full paths (as Nix does), its own hash part handled by contentAddress.
  */
-async function ourMakeContentAddressed(s: ThrowawayStore, order: readonly FixturePath[]): Promise<Map<string, { path: string; narHash: string; narSize: number; ca: string; selfOffsets: readonly number[] }>> {
+async function ourMakeContentAddressed(
+  s: ThrowawayStore,
+  order: readonly FixturePath[],
+): Promise<Map<string, { path: string; narHash: string; narSize: number; ca: string; selfOffsets: readonly number[] }>> {
   const remap = new Map<string, { path: string; narHash: string; narSize: number; ca: string; selfOffsets: readonly number[] }>();
   for (const [i, m] of order.entries()) {
     const nar = s.dump(m.path);

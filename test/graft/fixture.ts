@@ -37,7 +37,12 @@ export async function collect(src: AsyncIterable<Uint8Array>): Promise<Buffer> {
  * Imports `path` with `references` into the store, its contents made by `make(dir)` in a scratch directory; returns
  * the path. References must be valid (imported) first.
  */
-export async function importPath(s: ThrowawayStore, path: string, references: readonly string[], make: (dir: string) => void): Promise<string> {
+export async function importPath(
+  s: ThrowawayStore,
+  path: string,
+  references: readonly string[],
+  make: (dir: string) => void,
+): Promise<string> {
   const scratch = join(s.dir, "make", parseStorePath(path).basename);
   mkdirSync(join(s.dir, "make"), { recursive: true });
   make(scratch);
@@ -60,7 +65,10 @@ function library(version: string): (dir: string) => void {
   return (dir) => {
     mkdirSync(join(dir, "lib"), { recursive: true });
     writeFileSync(join(dir, "lib", "message"), `hello from y ${version}\n`);
-    writeFileSync(join(dir, "lib", "liby.so"), Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0]), Buffer.from(`y ${version}`), Buffer.alloc(37, 0xaa)]));
+    writeFileSync(
+      join(dir, "lib", "liby.so"),
+      Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0]), Buffer.from(`y ${version}`), Buffer.alloc(37, 0xaa)]),
+    );
   };
 }
 
@@ -80,7 +88,15 @@ export async function graftFixture(s: ThrowawayStore, seed = "cpr-graft-test"): 
     chmodSync(join(dir, "bin", "x"), 0o755);
     writeFileSync(
       join(dir, "share", "data.bin"),
-      Buffer.concat([Buffer.from([0, 1, 2, 3]), Buffer.from(`${y32}/lib/liby.so`), Buffer.from([0, 0xff]), Buffer.from(x), Buffer.from([0]), Buffer.from(xHash), Buffer.alloc(5)]),
+      Buffer.concat([
+        Buffer.from([0, 1, 2, 3]),
+        Buffer.from(`${y32}/lib/liby.so`),
+        Buffer.from([0, 0xff]),
+        Buffer.from(x),
+        Buffer.from([0]),
+        Buffer.from(xHash),
+        Buffer.alloc(5),
+      ]),
     );
     symlinkSync(`${y32}/lib`, join(dir, "share", "y"));
   });

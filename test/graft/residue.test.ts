@@ -104,7 +104,11 @@ test("the residue scan finds the old hash part in a plain file, gzip, xz, zstd a
   assert.deepEqual(report.unscanned, []);
   assert.deepEqual(report.damaged, []);
   assert.equal(report.members, 6, "gzip, xz, zstd, clean.gz, the deflated zip member and the gzip inside the zip");
-  assert.ok(describeResidue(report).some((l) => l === `lib/bundle.zip → zip:c/inner.gz → gzip: old hash ${OLD_HASH} at offset ${inText("gzip in zip")}`));
+  assert.ok(
+    describeResidue(report).some(
+      (l) => l === `lib/bundle.zip → zip:c/inner.gz → gzip: old hash ${OLD_HASH} at offset ${inText("gzip in zip")}`,
+    ),
+  );
 });
 
 test("after a full rewrite nothing is found; after rewriting only the raw bytes, the compressed members still are", async (t) => {

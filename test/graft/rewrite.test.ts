@@ -53,7 +53,8 @@ test("RewriteStream: every split point of a small input gives one output, whose 
 test("RewriteStream: randomized (seeded) pieces of a large input equal rewriting it whole", async () => {
   const rand = prng(42);
   const parts: Buffer[] = [];
-  for (let i = 0; i < 3000; i++) parts.push(rand() < 0.1 ? Buffer.from(rand() < 0.5 ? OLD : SELF_OLD) : Buffer.from([Math.floor(rand() * 256)]));
+  for (let i = 0; i < 3000; i++)
+    parts.push(rand() < 0.1 ? Buffer.from(rand() < 0.5 ? OLD : SELF_OLD) : Buffer.from([Math.floor(rand() * 256)]));
   const input = Buffer.concat(parts);
   const whole = rewriteBytes(
     input,
@@ -77,7 +78,10 @@ test("RewriteStream refuses unequal lengths with a clear error before reading an
   const e = cprFailure(() => new RewriteStream([{ from: OLD, to: "sbrz3q5ydm3b2xd2zl0hsc8kmjc8i6kr-y-3.10" }]));
   assert.equal(e.code, "rewrite.length");
   assert.match(e.message, /a replacement must have the same length/);
-  assert.throws(() => new RewriteStream([{ from: OLD, to: NEW }]).result, (err) => err instanceof CprError && err.code === "rewrite.unfinished");
+  assert.throws(
+    () => new RewriteStream([{ from: OLD, to: NEW }]).result,
+    (err) => err instanceof CprError && err.code === "rewrite.unfinished",
+  );
 });
 
 test("real Nix: a graft of real NARs (x → y-3.2 and itself, libz → y-3.2) imports at the planned paths and verifies", async (t) => {
@@ -143,5 +147,8 @@ test("rewriteNar: the output's errors reach the caller, and an input that is not
     (e) => e instanceof CprError && e.code === "nar.invalid",
   );
   const broken = createWriteStream(join(tempDir("cpr-graft-out-"), "missing-dir", "x.nar"));
-  await assert.rejects(rewriteNar(Readable.from([notNar]), REWRITES, { output: broken }), (e) => (e as NodeJS.ErrnoException).code === "ENOENT");
+  await assert.rejects(
+    rewriteNar(Readable.from([notNar]), REWRITES, { output: broken }),
+    (e) => (e as NodeJS.ErrnoException).code === "ENOENT",
+  );
 });

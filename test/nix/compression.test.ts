@@ -42,7 +42,11 @@ async function rejection(p: Promise<unknown>): Promise<CprError> {
 
 // Compressible but not trivial: random words.
 const rand = prng(3);
-const DATA = Buffer.from(Array.from({ length: 40000 }, () => ["nix", "store", "graft", "0c7n7g2ii1k4m0yrqqmrvm5ycfz8b3k4", "\n"][Math.floor(rand() * 5)]).join(" "));
+const DATA = Buffer.from(
+  Array.from({ length: 40000 }, () => ["nix", "store", "graft", "0c7n7g2ii1k4m0yrqqmrvm5ycfz8b3k4", "\n"][Math.floor(rand() * 5)]).join(
+    " ",
+  ),
+);
 
 test("sniffContainer knows gzip, xz, zstd and zip by their magic bytes, and nothing else", (t) => {
   if (!needTools(t, "gzip", "xz", "zstd")) return;
@@ -59,7 +63,11 @@ test("decompress gives back the data for gzip, xz, zstd (real programs' output, 
     const packed = compress(kind, DATA);
     assert.deepEqual(await all(decompress(kind, pieces(packed, 1), { maxOutput: DATA.length })), DATA, kind);
     const twice = Buffer.concat([packed, compress(kind, Buffer.from("second\n"))]);
-    assert.deepEqual(await all(decompress(kind, pieces(twice, 2), { maxOutput: 10 * DATA.length })), Buffer.concat([DATA, Buffer.from("second\n")]), `${kind}, two streams`);
+    assert.deepEqual(
+      await all(decompress(kind, pieces(twice, 2), { maxOutput: 10 * DATA.length })),
+      Buffer.concat([DATA, Buffer.from("second\n")]),
+      `${kind}, two streams`,
+    );
   }
   assert.deepEqual(await all(decompress("deflate-raw", pieces(deflateRawSync(DATA), 3), { maxOutput: DATA.length })), DATA);
 });

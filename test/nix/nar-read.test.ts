@@ -24,7 +24,10 @@ function walk(root: string, rel = ""): Seen[] {
   if (st.isSymbolicLink()) return [{ type: "symlink", path: rel, target: readlinkSync(p, { encoding: "buffer" }).toString("hex") }];
   if (st.isFile()) return [{ type: "regular", path: rel, executable: (st.mode & 0o100) !== 0, contents: readFileSync(p).toString("hex") }];
   const names = readdirSync(p, { encoding: "buffer" }).sort(Buffer.compare);
-  return [{ type: "directory", path: rel }, ...names.flatMap((n) => walk(root, rel === "" ? n.toString("utf8") : `${rel}/${n.toString("utf8")}`))];
+  return [
+    { type: "directory", path: rel },
+    ...names.flatMap((n) => walk(root, rel === "" ? n.toString("utf8") : `${rel}/${n.toString("utf8")}`)),
+  ];
 }
 
 async function entries(src: AsyncIterable<Uint8Array>): Promise<Seen[]> {
@@ -60,7 +63,13 @@ function smallCornerTree(root: string): string {
 
 test("readNar lists what the file system holds, for NARs cut into pieces of every size", async () => {
   const root = tempDir("cpr-nar-read-");
-  for (const dir of [cornerTree(root), smallCornerTree(join(root, "s")), randomTree(root, 5, 60), join(cornerTree(join(root, "c2")), "nine"), join(cornerTree(join(root, "c3")), "link-rel")]) {
+  for (const dir of [
+    cornerTree(root),
+    smallCornerTree(join(root, "s")),
+    randomTree(root, 5, 60),
+    join(cornerTree(join(root, "c2")), "nine"),
+    join(cornerTree(join(root, "c3")), "link-rel"),
+  ]) {
     const nar = (await narBytes(dir)).bytes;
     const expected = walk(dir);
     assert.deepEqual(await entries(cut(nar, () => nar.length)), expected);
@@ -116,7 +125,10 @@ test("malformed NARs are refused with the offset and the entry: truncation, bad 
   const dir = smallCornerTree(root);
   const nar = (await narBytes(dir)).bytes;
   assert.match((await failure(nar.subarray(0, nar.length - 8))).message, /unexpected end of the NAR/);
-  assert.match((await failure(Buffer.concat([nar.subarray(0, 8), Buffer.from("nix-archive-2"), nar.subarray(21)]))).message, /expected "nix-archive-1"/);
+  assert.match(
+    (await failure(Buffer.concat([nar.subarray(0, 8), Buffer.from("nix-archive-2"), nar.subarray(21)]))).message,
+    /expected "nix-archive-1"/,
+  );
   assert.match((await failure(Buffer.concat([nar, Buffer.alloc(8)]))).message, /data after the end of the archive/);
   // "seven" has 7 bytes of contents and one byte of padding: make the padding non-zero.
   const seven = nar.indexOf(Buffer.concat([tok("contents"), u64(7), Buffer.from("1234567\0")]));

@@ -30,7 +30,18 @@ test("NAR of a corner-case tree equals nix-store --dump byte for byte; hashes eq
   const d = cornerTree(root);
   await checkAgainstNix(d);
   // Every node on its own as the top: a file, an executable, an empty file, a symlink, an empty directory.
-  for (const p of ["nine", "run.sh", "empty-file", "exec-empty", "link-rel", "link-dangling", "empty-dir", "nested", "big.bin", "n-\u{1f600}"]) {
+  for (const p of [
+    "nine",
+    "run.sh",
+    "empty-file",
+    "exec-empty",
+    "link-rel",
+    "link-dangling",
+    "empty-dir",
+    "nested",
+    "big.bin",
+    "n-\u{1f600}",
+  ]) {
     await checkAgainstNix(join(d, p));
   }
 });
@@ -47,7 +58,12 @@ test("NAR of names that are not valid UTF-8 equals Nix's", async (t) => {
   const d = join(root, "bytes");
   mkdirSync(d);
   const dirBuf = Buffer.from(d);
-  for (const name of [[0x66, 0xff], [0x66, 0xc3], [0x66, 0x7f], [0xe2, 0x82]]) {
+  for (const name of [
+    [0x66, 0xff],
+    [0x66, 0xc3],
+    [0x66, 0x7f],
+    [0xe2, 0x82],
+  ]) {
     writeFileSync(Buffer.concat([dirBuf, Buffer.from("/"), Buffer.from(name)]), "x");
   }
   symlinkSync(Buffer.from([0x74, 0xfe]), Buffer.concat([dirBuf, Buffer.from("/link")]));

@@ -48,7 +48,11 @@ async function serve(root: string): Promise<{ base: string; close: () => Promise
   const { port } = server.address() as AddressInfo;
   return {
     base: `http://127.0.0.1:${port}`,
-    close: () => new Promise<void>((ok) => { server.closeAllConnections(); server.close(() => ok()); }),
+    close: () =>
+      new Promise<void>((ok) => {
+        server.closeAllConnections();
+        server.close(() => ok());
+      }),
   };
 }
 
@@ -115,7 +119,12 @@ describe("prefetch url/tar/build against nix-prefetch-url", () => {
     for (const name of ["odd.bin", "empty", "fix.patch", "one.tar.gz"]) {
       const expected = await nixPrefetch(`${srv.base}/f/${name}`, false);
       assert.equal(expected, await nixPrefetch(pathToFileURL(join(files, name)).href, false));
-      for (const url of [`${srv.base}/f/${name}`, `${srv.base}/redirect/${name}`, pathToFileURL(join(files, name)).href, join(files, name)]) {
+      for (const url of [
+        `${srv.base}/f/${name}`,
+        `${srv.base}/redirect/${name}`,
+        pathToFileURL(join(files, name)).href,
+        join(files, name),
+      ]) {
         const r = await prefetchDirect("url", url);
         assert.deepEqual(r, { kind: "url", type: "nix", url, hash: expected }, url);
       }
@@ -134,7 +143,11 @@ describe("prefetch url/tar/build against nix-prefetch-url", () => {
       const viaHttp = await prefetchDirect("tar", httpUrl);
       assert.deepEqual(viaHttp, { kind: "tar", type: "nix+tar", url: httpUrl, hash: expected }, name);
       const fileUrl = pathToFileURL(join(files, name)).href;
-      assert.deepEqual(await prefetchDirect("build", fileUrl, { unpack: true }), { kind: "build", type: "nix+src", url: fileUrl, hash: expected, unpack: true }, name);
+      assert.deepEqual(
+        await prefetchDirect("build", fileUrl, { unpack: true }),
+        { kind: "build", type: "nix+src", url: fileUrl, hash: expected, unpack: true },
+        name,
+      );
       assert.equal((await prefetchDirect("tar", join(files, name))).hash, expected);
     }
     // The one-directory tarball hashes as that directory: nix-hash of the tree itself.
@@ -163,7 +176,9 @@ describe("prefetch url/tar/build against nix-prefetch-url", () => {
     // Python's zipfile records each entry's Unix mode, as zip(1) does.
     const zip = (name: string, dir: string): string => {
       const out = join(files, name);
-      execFileSync("python3", ["-c", `
+      execFileSync("python3", [
+        "-c",
+        `
 import os, sys, zipfile
 root, out = sys.argv[1], sys.argv[2]
 with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
@@ -171,7 +186,10 @@ with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         for n in sorted(dirs) + sorted(fs):
             p = os.path.join(d, n)
             z.write(p, os.path.relpath(p, root))
-`, dir, out]);
+`,
+        dir,
+        out,
+      ]);
       return name;
     };
     for (const name of [zip("one.zip", join(src, "one")), zip("many.zip", many)]) {
@@ -182,7 +200,10 @@ with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
     assert.equal((await prefetchUrl(`${srv.base}/f/one.zip`, { unpack: true })).singleTop, true);
     // With neither bsdtar nor unzip on PATH, the error says what to install.
     const bare = tempDir("cpr-zip-path-");
-    await assert.rejects(prefetchDirect("tar", `${srv.base}/f/one.zip`, { env: { ...process.env, PATH: bare } }), (e: unknown) => e instanceof CprError && e.code === "nix.unpack" && /zip archive/.test(e.message) && /unzip/.test(e.hint ?? ""));
+    await assert.rejects(
+      prefetchDirect("tar", `${srv.base}/f/one.zip`, { env: { ...process.env, PATH: bare } }),
+      (e: unknown) => e instanceof CprError && e.code === "nix.unpack" && /zip archive/.test(e.message) && /unzip/.test(e.hint ?? ""),
+    );
   });
 
   test("temporary files are removed", async () => {
@@ -213,7 +234,7 @@ describe("git direct dependencies resolve with ls-refs", () => {
   let repo: string;
   const revs: Record<string, string> = {};
   before(() => {
-    repo = makeRepo({ "README": "0\n" });
+    repo = makeRepo({ README: "0\n" });
     revs["1.0.0"] = gitIn(repo, "rev-parse", "HEAD");
     gitIn(repo, "tag", "v1.0.0");
     writeFileSync(join(repo, "README"), "1\n");
@@ -235,12 +256,21 @@ describe("git direct dependencies resolve with ls-refs", () => {
   });
 
   test("version requirements pick the highest matching tag, v or not, peeling annotated tags (docs/formats.md §14.6)", async () => {
-    assert.deepEqual(await prefetchDirect("git", repo, { version: "^1" }), { kind: "git", type: "nix+git", url: repo, version: "1.5.0", rev: revs["1.5.0"] });
+    assert.deepEqual(await prefetchDirect("git", repo, { version: "^1" }), {
+      kind: "git",
+      type: "nix+git",
+      url: repo,
+      version: "1.5.0",
+      rev: revs["1.5.0"],
+    });
     assert.equal((await resolveGitRev(repo, { version: "~1.2" })).rev, revs["1.2.0"]);
     assert.deepEqual(await resolveGitRev(repo, { version: "=1.0.0" }), { rev: revs["1.0.0"], ref: "refs/tags/v1.0.0", version: "1.0.0" });
     assert.equal((await resolveGitRev(repo, { version: "^2.0.0-rc" })).version, "2.0.0-rc.1");
     assert.equal((await resolveGitRev(pathToFileURL(repo).href, { version: "*" })).version, "1.5.0");
-    await assert.rejects(resolveGitRev(repo, { version: "^3" }), (e: unknown) => e instanceof CprError && e.code === "nix.git-no-version" && /1\.5\.0/.test(e.hint ?? ""));
+    await assert.rejects(
+      resolveGitRev(repo, { version: "^3" }),
+      (e: unknown) => e instanceof CprError && e.code === "nix.git-no-version" && /1\.5\.0/.test(e.hint ?? ""),
+    );
   });
 
   test("refs: HEAD by default, branches, tags, full names, revs", async () => {
@@ -251,7 +281,10 @@ describe("git direct dependencies resolve with ls-refs", () => {
     assert.equal((await resolveGitRev(repo, { ref: "refs/heads/main" })).rev, revs.main);
     assert.equal((await resolveGitRev(repo, { ref: revs["1.0.0"]! })).rev, revs["1.0.0"]);
     await assert.rejects(resolveGitRev(repo, { ref: "nope" }), (e: unknown) => e instanceof CprError && e.code === "nix.git-no-ref");
-    await assert.rejects(resolveGitRev(repo, { ref: "dev", version: "^1" }), (e: unknown) => e instanceof CprError && e.code === "nix.bad-option");
+    await assert.rejects(
+      resolveGitRev(repo, { ref: "dev", version: "^1" }),
+      (e: unknown) => e instanceof CprError && e.code === "nix.bad-option",
+    );
   });
 
   test("tagVersion and pickVersionTag", () => {

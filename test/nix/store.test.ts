@@ -6,7 +6,16 @@ import { existsSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CprError } from "../../src/protocol/errors.js";
 import { toSri } from "../../src/nix/hash.js";
-import { currentSystem, derivationOutputs, dumpNar, instantiate, pathInfo, queryClosure, realise, referencesFirst } from "../../src/nix/store.js";
+import {
+  currentSystem,
+  derivationOutputs,
+  dumpNar,
+  instantiate,
+  pathInfo,
+  queryClosure,
+  realise,
+  referencesFirst,
+} from "../../src/nix/store.js";
 import { needTools } from "../support/tools.js";
 import { tempDir } from "../support/repo.js";
 import { nixTestEnv } from "../support/nix.js";
@@ -60,7 +69,10 @@ test("instantiate, realise, closure, path info and NAR of a /bin/sh derivation",
   const top = infos.find((i) => i.path === outputs.out)!;
   assert.deepEqual(top.references, [dep]);
   assert.equal(top.deriver, drv);
-  assert.deepEqual(referencesFirst(infos).map((i) => i.path), [dep, outputs.out]);
+  assert.deepEqual(
+    referencesFirst(infos).map((i) => i.path),
+    [dep, outputs.out],
+  );
   assert.deepEqual((await pathInfo([outputs.out!], { env, recursive: true })).map((i) => i.path).sort(), closure.sort());
 
   const nar = await collect(dumpNar(outputs.out!, { env }));
@@ -96,10 +108,14 @@ test("realise from a signed binary cache into a throwaway store: the right key w
   const store2 = tempDir("cpr-store-");
   await assert.rejects(
     realise([out!], { env, store: store2, substituters: [cache], trustedKeys: [other] }),
-    (e: unknown) => e instanceof CprError && e.code === "nix.failed" && /not signed by any of the keys/.test(e.message) && e.message.includes(cache),
+    (e: unknown) =>
+      e instanceof CprError && e.code === "nix.failed" && /not signed by any of the keys/.test(e.message) && e.message.includes(cache),
   );
   assert.ok(!existsSync(join(store2, out!)));
-  await assert.rejects(realise([out!], { env, store: store2, substituters: [cache] }), (e: unknown) => e instanceof CprError && e.code === "nix.no-keys");
+  await assert.rejects(
+    realise([out!], { env, store: store2, substituters: [cache] }),
+    (e: unknown) => e instanceof CprError && e.code === "nix.no-keys",
+  );
 });
 
 test("Nix's errors become CprErrors with its stderr; a missing program is named", async (t) => {
@@ -107,10 +123,16 @@ test("Nix's errors become CprErrors with its stderr; a missing program is named"
   const dir = tempDir("cpr-nix-");
   const bad = join(dir, "bad.nix");
   writeFileSync(bad, "{ }: undefinedThing\n");
-  await assert.rejects(instantiate(bad, { env }), (e: unknown) => e instanceof CprError && e.code === "nix.failed" && /undefined variable 'undefinedThing'/.test(e.message));
+  await assert.rejects(
+    instantiate(bad, { env }),
+    (e: unknown) => e instanceof CprError && e.code === "nix.failed" && /undefined variable 'undefinedThing'/.test(e.message),
+  );
   await assert.rejects(pathInfo(["/nix/store/00000000000000000000000000000000-nothing"], { env }), (e: unknown) => e instanceof CprError);
   const noPath = { ...env, PATH: dir };
-  await assert.rejects(queryClosure(["/nix/store/x"], { env: noPath }), (e: unknown) => e instanceof CprError && e.code === "nix.missing" && /nix-store was not found/.test(e.message));
+  await assert.rejects(
+    queryClosure(["/nix/store/x"], { env: noPath }),
+    (e: unknown) => e instanceof CprError && e.code === "nix.missing" && /nix-store was not found/.test(e.message),
+  );
   const stream = dumpNar("/nix/store/00000000000000000000000000000000-nothing", { env });
   await assert.rejects(collect(stream), (e: unknown) => e instanceof CprError && e.code === "nix.failed");
 });
@@ -130,5 +152,8 @@ test("when Nix's output was shown, the error repeats only its warning and error 
   assert.doesNotMatch(err.message, /some long evaluation log/, "the log is not printed twice");
   assert.match(err.hint ?? "", /full output is above/);
   // Not shown: the error carries Nix's whole stderr.
-  await assert.rejects(instantiate(noisy, { env }), (e: unknown) => e instanceof CprError && /some long evaluation log/.test(e.message) && /the real problem/.test(e.message));
+  await assert.rejects(
+    instantiate(noisy, { env }),
+    (e: unknown) => e instanceof CprError && /some long evaluation log/.test(e.message) && /the real problem/.test(e.message),
+  );
 });

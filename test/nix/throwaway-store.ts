@@ -29,11 +29,23 @@ export interface ThrowawayStore {
 export function throwawayStore(prefix = "cpr-store-"): ThrowawayStore {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const store = join(dir, "s");
-  const env: NodeJS.ProcessEnv = { ...process.env, HOME: dir, XDG_CACHE_HOME: join(dir, "cache"), XDG_CONFIG_HOME: join(dir, "config"), NIX_CONFIG: NIX_TEST_CONFIG };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    HOME: dir,
+    XDG_CACHE_HOME: join(dir, "cache"),
+    XDG_CONFIG_HOME: join(dir, "config"),
+    NIX_CONFIG: NIX_TEST_CONFIG,
+  };
   delete env.NIX_REMOTE;
   const exec = (tool: string, args: readonly string[], input?: Uint8Array): Buffer => {
     try {
-      return execFileSync(tool, ["--store", store, ...args], { env, cwd: dir, input, maxBuffer: 512 * 1024 * 1024, stdio: [input ? "pipe" : "ignore", "pipe", "pipe"] });
+      return execFileSync(tool, ["--store", store, ...args], {
+        env,
+        cwd: dir,
+        input,
+        maxBuffer: 512 * 1024 * 1024,
+        stdio: [input ? "pipe" : "ignore", "pipe", "pipe"],
+      });
     } catch (e) {
       const err = e as { stderr?: Buffer; message: string };
       throw new Error(`${tool} ${args.join(" ")} failed: ${err.stderr?.toString() || err.message}`);

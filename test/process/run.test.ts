@@ -22,14 +22,20 @@ test("a program not on PATH: '<program> was not found on PATH', with a hint, und
     assert.match((e as CprError).hint ?? "", new RegExp(`install ${MISSING}`));
     return true;
   });
-  await assert.rejects(run(MISSING, [], { errors: { spawn: "nix.spawn", missing: "nix.missing", hint: "install the x tools", where: "here" } }), (e: unknown) => {
-    isCprError("nix.missing", /was not found on PATH/)(e);
-    assert.equal((e as CprError).hint, "install the x tools");
-    assert.equal((e as CprError).where, "here");
-    return true;
-  });
+  await assert.rejects(
+    run(MISSING, [], { errors: { spawn: "nix.spawn", missing: "nix.missing", hint: "install the x tools", where: "here" } }),
+    (e: unknown) => {
+      isCprError("nix.missing", /was not found on PATH/)(e);
+      assert.equal((e as CprError).hint, "install the x tools");
+      assert.equal((e as CprError).where, "here");
+      return true;
+    },
+  );
   // A PATH without the program is the same case (this is how nix and git report a missing install).
-  await assert.rejects(run("sh", ["-c", "true"], { env: { PATH: "/nonexistent" } }), isCprError("process.spawn", /^sh was not found on PATH$/));
+  await assert.rejects(
+    run("sh", ["-c", "true"], { env: { PATH: "/nonexistent" } }),
+    isCprError("process.spawn", /^sh was not found on PATH$/),
+  );
   // start() reports it through its exit, after an empty stdout.
   const child = start(MISSING, []);
   const chunks: Buffer[] = [];
@@ -55,7 +61,9 @@ test("a non-zero exit is a CprError naming the command and its status, with the 
   assert.equal((await run("sh", ["-c", "exit 9"], { okCodes: "any" })).code, 9);
   // A caller's own failure error replaces the default one, and sees the exit.
   await assert.rejects(
-    run("sh", ["-c", "echo nope >&2; exit 2"], { errors: { failure: (x) => new CprError("internal", `code ${x.code}, said ${x.stderr.trim()}`) } }),
+    run("sh", ["-c", "echo nope >&2; exit 2"], {
+      errors: { failure: (x) => new CprError("internal", `code ${x.code}, said ${x.stderr.trim()}`) },
+    }),
     isCprError("internal", /^code 2, said nope$/),
   );
 });
@@ -86,7 +94,10 @@ test("large output is collected whole; beyond maxStdout the child is stopped and
 
 test("stderr: passed on as it arrives, and its end kept up to stderrLimit", async () => {
   const seen: string[] = [];
-  const r = await run("sh", ["-c", "echo first >&2; head -c 5000 /dev/zero | tr '\\0' b >&2; echo last >&2"], { onStderr: (s) => seen.push(s), stderrLimit: 100 });
+  const r = await run("sh", ["-c", "echo first >&2; head -c 5000 /dev/zero | tr '\\0' b >&2; echo last >&2"], {
+    onStderr: (s) => seen.push(s),
+    stderrLimit: 100,
+  });
   const all = seen.join("");
   assert.ok(all === `first\n${"b".repeat(5000)}last\n`, "every byte of stderr is passed on, in order");
   assert.equal(r.stderr.length, 100);

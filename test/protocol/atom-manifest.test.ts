@@ -1,11 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  normalizeRelativePath,
-  parseAtomManifest,
-  type AtomManifest,
-  type ManifestMode,
-} from "../../src/protocol/atom-manifest.js";
+import { normalizeRelativePath, parseAtomManifest, type AtomManifest, type ManifestMode } from "../../src/protocol/atom-manifest.js";
 import { cprFailureWith } from "../support/assert.js";
 
 /** The upstream atom protocol's atom.toml example (docs/formats.md §6.1 restates its rules), verbatim. */
@@ -96,8 +91,7 @@ test("the upstream atom.toml example parses completely (docs/formats.md §6.1)",
 });
 
 test("publish mode reads only [package]: no [compose], unknown tables and broken deps are fine", () => {
-  const text =
-    PKG + "\n[locker.nix-lock]\nfoo = 1\n\n[compose]\nnonsense = true\n\n[deps.whatever]\nx = 1\n\n[something-else]\n";
+  const text = PKG + "\n[locker.nix-lock]\nfoo = 1\n\n[compose]\nnonsense = true\n\n[deps.whatever]\nx = 1\n\n[something-else]\n";
   const m = atom(text, "publish");
   assert.equal(m.package.label, "foo");
   assert.equal(m.compose, null);
@@ -119,21 +113,11 @@ test("[package] version must be strict SemVer, with position and hint", () => {
   assert.equal(e.message, '[package].version must be a SemVer version like 1.2.3, got "v1"');
   assert.equal(e.where, "a/atom.toml:3:1");
   for (const v of ["1.2", "01.2.3", "1.2.3.4", "v1.2.3", "", " 1.2.3", "1.2.3-"]) {
-    fails(
-      `[package]\nlabel = "foo"\nversion = ${JSON.stringify(v)}\n`,
-      "manifest.invalid-version",
-      undefined,
-      "publish",
-    );
+    fails(`[package]\nlabel = "foo"\nversion = ${JSON.stringify(v)}\n`, "manifest.invalid-version", undefined, "publish");
   }
   const ok = atom('[package]\nlabel = "foo"\nversion = "1.0.0-rc.1+build.5"\n', "publish");
   assert.equal(ok.package.version.text, "1.0.0-rc.1+build.5");
-  fails(
-    '[package]\nlabel = "foo"\nversion = 1\n',
-    "manifest.type",
-    /\[package\]\.version must be a string, got 1/,
-    "publish",
-  );
+  fails('[package]\nlabel = "foo"\nversion = 1\n', "manifest.type", /\[package\]\.version must be a string, got 1/, "publish");
 });
 
 test("[package] label is validated and NFKC-normalised", () => {
@@ -159,10 +143,7 @@ test("[package.meta]: description and tags; other keys tolerated; tags are Tags"
   const m = atom(PKG + '[package.meta]\ndescription = "d"\ntags = ["a.b", "lang:nix"]\nhomepage = "x"\n', "publish");
   assert.equal(m.package.description, "d");
   assert.deepEqual(m.package.tags, ["a.b", "lang:nix"]);
-  const e = cprFailureWith(
-    () => atom(PKG + '[package.meta]\ntags = [\n  "ok",\n  "a..b",\n]\n', "publish"),
-    "tag.double-dot",
-  );
+  const e = cprFailureWith(() => atom(PKG + '[package.meta]\ntags = [\n  "ok",\n  "a..b",\n]\n', "publish"), "tag.double-dot");
   assert.equal(e.where, "a/atom.toml:7:3", "points at the offending element");
   fails(PKG + "[package.meta]\ntags = 3\n", "manifest.type", /array of strings/, "publish");
   fails(PKG + "[package.meta]\ndescription = 3\n", "manifest.type", /description must be a string/, "publish");
@@ -179,12 +160,7 @@ test("[package.sets]: mirror or array, tags normalised, duplicates dropped, bad 
 });
 
 test("TOML syntax errors carry the parser's line and column", () => {
-  const e = fails(
-    '[package]\nlabel = "foo"\nversion = \n',
-    "manifest.syntax",
-    /not valid TOML: invalid value/,
-    "publish",
-  );
+  const e = fails('[package]\nlabel = "foo"\nversion = \n', "manifest.syntax", /not valid TOML: invalid value/, "publish");
   assert.equal(e.where, "a/atom.toml:3:11");
   assert.ok(!e.message.includes("\n"), "one-line message");
 });
@@ -196,10 +172,13 @@ test("full mode: unknown top-level keys are named", () => {
 
 test("[compose.with]: one composer, from must be a set, version defaults to *, entry defaults to .", () => {
   const m = atom(PKG + SETS + COMPOSE);
-  assert.deepEqual(
-    m.compose && m.compose.kind === "with" ? { ...m.compose, requirement: m.compose.requirement.text } : null,
-    { kind: "with", label: "atom-nix", from: "atom", requirement: "*", entry: "." },
-  );
+  assert.deepEqual(m.compose && m.compose.kind === "with" ? { ...m.compose, requirement: m.compose.requirement.text } : null, {
+    kind: "with",
+    label: "atom-nix",
+    from: "atom",
+    requirement: "*",
+    entry: ".",
+  });
   const entry = atom(PKG + SETS + COMPOSE + 'entry = "./src/nix/"\n').compose;
   assert.equal(entry?.kind === "with" ? entry.entry : null, "src/nix");
   fails(PKG + SETS + COMPOSE + 'entry = "../x"\n', "manifest.bad-path");
@@ -212,11 +191,7 @@ test("[compose.with]: one composer, from must be a set, version defaults to *, e
   assert.equal(unknown.where, "a/atom.toml:10:1");
   assert.match(unknown.hint ?? "", /"atom", "home"/);
   fails(PKG + SETS + "\n[compose.with.atom-nix]\n", "manifest.missing", /from is missing/);
-  fails(
-    PKG + SETS + COMPOSE + '\n[compose.with.other]\nfrom = "atom"\n',
-    "manifest.compose",
-    /exactly one composer, found 2/,
-  );
+  fails(PKG + SETS + COMPOSE + '\n[compose.with.other]\nfrom = "atom"\n', "manifest.compose", /exactly one composer, found 2/);
   fails(PKG + SETS + COMPOSE + "extra = 1\n", "manifest.unknown-key", /"extra"/);
   fails(
     PKG + SETS + COMPOSE + 'version = "^1 || ^2"\n',
@@ -321,11 +296,7 @@ test("[deps.direct.nix]: the four forms and their key rules", () => {
   const unpack = fails(base + 'a = { url = "https://x", unpack = true }\n', "manifest.unknown-key", /"unpack"/);
   assert.equal(unpack.where, "a/atom.toml:13:26", "points inside the inline table");
   fails(base + 'a = { tar = "https://x", ref = "main" }\n', "manifest.unknown-key", /"ref"/);
-  fails(
-    base + 'a = { git = "https://x", ref = "main", version = "^1" }\n',
-    "manifest.direct-dep",
-    /ref or version, not both/,
-  );
+  fails(base + 'a = { git = "https://x", ref = "main", version = "^1" }\n', "manifest.direct-dep", /ref or version, not both/);
   fails(base + 'a = { git = "https://x", ref = "" }\n', "manifest.direct-dep");
   fails(base + 'a = { build = "https://x", unpack = "yes" }\n', "manifest.type", /true or false/);
   fails(base + 'a.url = ""\n', "manifest.direct-dep", /must not be empty/);
@@ -337,8 +308,7 @@ test("[deps.direct.nix]: the four forms and their key rules", () => {
 
 test("[deps.direct.nix] from_version names an atom dependency and needs __VERSION__ in the URL", () => {
   const base = PKG + SETS + COMPOSE + '\n[deps.from.home]\nhosts = "^0.1"\n\n[deps.direct.nix]\n';
-  const d = atom(base + 'src = { tar = "https://x/hosts-__VERSION__.tar.gz", from_version = ["home", "hosts"] }\n')
-    .directNix[0];
+  const d = atom(base + 'src = { tar = "https://x/hosts-__VERSION__.tar.gz", from_version = ["home", "hosts"] }\n').directNix[0];
   assert.deepEqual(d, {
     kind: "tar",
     name: "src",
@@ -361,8 +331,7 @@ test("[deps.direct.nix] from_version names an atom dependency and needs __VERSIO
 });
 
 test("semantic errors point at the key's line, also for quoted and dotted keys", () => {
-  const text =
-    PKG + SETS + COMPOSE + '\n[deps.direct.nix]\n"quoted" = { git = "https://x", ref = "a" }\npatch.url = 1\n';
+  const text = PKG + SETS + COMPOSE + '\n[deps.direct.nix]\n"quoted" = { git = "https://x", ref = "a" }\npatch.url = 1\n';
   const e = fails(text, "manifest.type");
   assert.equal(e.where, "a/atom.toml:14:1");
   const q = fails(

@@ -29,7 +29,7 @@ test("canonicalJson: sorted keys (UTF-16 order), no whitespace, JSON escapes", (
   assert.equal(canonicalJson({ b: 1, a: [true, null, "x"], c: { z: 0, y: -1.5 } }), '{"a":[true,null,"x"],"b":1,"c":{"y":-1.5,"z":0}}');
   // UTF-16 code unit order: U+E000 (one unit) sorts after U+1F600 (surrogates D83D…), and "B" before "a".
   assert.equal(canonicalJson({ "\uE000": 1, "😀": 2, a: 3, B: 4 }), '{"B":4,"a":3,"😀":2,"\uE000":1}');
-  assert.equal(canonicalJson("quote\" \n"), JSON.stringify("quote\" \n"));
+  assert.equal(canonicalJson('quote" \n'), JSON.stringify('quote" \n'));
   assert.equal(canonicalJson([]), "[]");
   assert.equal(canonicalJson({}), "{}");
   assert.equal(canonicalJson(JSON.parse('{"__proto__":{"x":1}}')), '{"__proto__":{"x":1}}');

@@ -59,7 +59,9 @@ const OLD_X = "w8bh6kz2cwrfa3n9mxgy0qhhfnv7i3jx-x-1.0";
 const NEW_X = "1l5d8b2wa4ngwsfx3bzwq9yq6m0h0ssv-x-1.0";
 
 test("a small input: every single split point, and every pair of split points, give the same output as one piece", () => {
-  const input = b(`#!/bin/sh\nexec /nix/store/${OLD_Y}/bin/y --self /nix/store/${OLD_X}/share ${OLD_Y}${OLD_Y}-tail ${OLD_X.slice(0, 20)}\n`);
+  const input = b(
+    `#!/bin/sh\nexec /nix/store/${OLD_Y}/bin/y --self /nix/store/${OLD_X}/share ${OLD_Y}${OLD_Y}-tail ${OLD_X.slice(0, 20)}\n`,
+  );
   const pairs = [pair(OLD_Y, NEW_Y), pair(OLD_X, NEW_X)];
   const whole = reference(input, pairs);
   assert.equal(whole.matches.length, 4, "the fixture has four matches, two of them adjacent");
@@ -105,7 +107,11 @@ test("randomized (seeded): random bytes with planted patterns of several lengths
     const whole = reference(input, pairs);
     const cuts: number[] = [];
     for (let i = 0; i < input.length; i++) if (rand() < 0.2) cuts.push(i);
-    assert.deepEqual(chunked(input, pairs, cuts), whole, `round ${round}: ${JSON.stringify([...pats])} over ${JSON.stringify(input.toString("latin1"))} cut at ${cuts}`);
+    assert.deepEqual(
+      chunked(input, pairs, cuts),
+      whole,
+      `round ${round}: ${JSON.stringify([...pats])} over ${JSON.stringify(input.toString("latin1"))} cut at ${cuts}`,
+    );
   }
 });
 
@@ -133,7 +139,9 @@ test("semantics: leftmost match first, the longest at one position, no overlaps,
 });
 
 test("unequal lengths, empty and repeated patterns are refused with a clear error", () => {
-  const e = cprFailure(() => new StreamRewriter([pair("0c7n7g2ii1k4m0yrqqmrvm5ycfz8b3k4-y-3.9", "sbrz3q5ydm3b2xd2zl0hsc8kmjc8i6kr-y-3.10")]));
+  const e = cprFailure(
+    () => new StreamRewriter([pair("0c7n7g2ii1k4m0yrqqmrvm5ycfz8b3k4-y-3.9", "sbrz3q5ydm3b2xd2zl0hsc8kmjc8i6kr-y-3.10")]),
+  );
   assert.equal(e.code, "rewrite.length");
   assert.match(e.message, /38 bytes\) with .*39 bytes\): a replacement must have the same length/);
   assert.match(e.hint ?? "", /equally long/);

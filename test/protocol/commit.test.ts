@@ -78,10 +78,7 @@ test("parseAtomCommit: pre1 with any deviation is not canonical", () => {
     good + "\n", // trailing newline
     good.replace("author  <>", "author <>"), // one space
     good.replace("committer  <> 0 +0000", "committer  <> 1 +0000"),
-    good.replace(
-      "tree 1111111111111111111111111111111111111111\n",
-      `tree ${"1".repeat(40)}\nparent ${"5".repeat(40)}\n`,
-    ),
+    good.replace("tree 1111111111111111111111111111111111111111\n", `tree ${"1".repeat(40)}\nparent ${"5".repeat(40)}\n`),
     good.replace("format pre1\n", "format pre1\nencoding UTF-8\n"),
   ];
   for (const v of variants) {

@@ -37,7 +37,11 @@ function marked(name: string): { rows: string[][] } | { code: string } {
   }
   const rows: string[][] = [];
   for (; lines[i]?.startsWith("|"); i++) {
-    rows.push(lines[i]!.slice(1, -1).split(" | ").map((c) => c.trim()));
+    rows.push(
+      lines[i]!.slice(1, -1)
+        .split(" | ")
+        .map((c) => c.trim()),
+    );
   }
   assert.ok(rows.length > 2, `the ${name} block is neither a table nor a fenced block`);
   return { rows: rows.slice(2) };
@@ -125,7 +129,10 @@ test("docs/formats.md §11: the example lock round-trips byte for byte, with the
   assert.equal(lock.locker?.set, DEFAULT_LOCKER_SET);
   assert.equal(lock.locker?.id, atomId(DEFAULT_LOCKER_SET, "nix-lock"));
   assert.ok(doc.includes(`\`id\` = \`${lock.locker?.id}\``), "docs/formats.md §11.9 states the locker's id");
-  assert.ok(doc.includes(`its commit is\n\`${lock.locker?.rev}\``) || doc.includes(`its commit is \`${lock.locker?.rev}\``), "docs/formats.md §11.9 states the locker's rev");
+  assert.ok(
+    doc.includes(`its commit is\n\`${lock.locker?.rev}\``) || doc.includes(`its commit is \`${lock.locker?.rev}\``),
+    "docs/formats.md §11.9 states the locker's rev",
+  );
 });
 
 test("docs/formats.md §13: URI vectors and the URL-only form", () => {

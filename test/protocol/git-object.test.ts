@@ -26,7 +26,10 @@ const FORMATS = ["sha1", "sha256"] as const;
 
 /** A repository whose HEAD tree holds a file, an executable, a symlink, a subdirectory and a gitlink. */
 function richRepo(objectFormat: ObjectFormat): string {
-  const repo = makeRepo({ "a.txt": "a\n", "run.sh": "#!/bin/sh\n", "dir/ひらがな.toml": "x = 1\n", "a-b": "", "a.b": "" }, { objectFormat });
+  const repo = makeRepo(
+    { "a.txt": "a\n", "run.sh": "#!/bin/sh\n", "dir/ひらがな.toml": "x = 1\n", "a-b": "", "a.b": "" },
+    { objectFormat },
+  );
   chmodSync(join(repo, "run.sh"), 0o755);
   symlinkSync("a.txt", join(repo, "link"));
   gitIn(repo, "add", "-A");
@@ -50,14 +53,22 @@ test("object ids: format from length, lowercase hex only", () => {
   assert.equal(hashLength("sha256") * 2, 64);
   for (const bad of ["", "a".repeat(39), "a".repeat(41), "A".repeat(40), "g".repeat(40), "a".repeat(63)]) {
     assert.equal(isObjectId(bad), false, bad);
-    assert.throws(() => objectFormatOf(bad), (e) => e instanceof CprError && e.code === "commit.bad-id" && e.hint !== undefined);
+    assert.throws(
+      () => objectFormatOf(bad),
+      (e) => e instanceof CprError && e.code === "commit.bad-id" && e.hint !== undefined,
+    );
   }
 });
 
 for (const format of FORMATS) {
   test(`real git (${format}): blob, tree and commit ids are the ones git hash-object gives`, () => {
     const repo = richRepo(format);
-    const blobs = [Buffer.alloc(0), Buffer.from("hello\n"), Buffer.concat([Buffer.from("ひらがな"), Buffer.from([0, 0xff, 0x80])]), randomBytes(100_000)];
+    const blobs = [
+      Buffer.alloc(0),
+      Buffer.from("hello\n"),
+      Buffer.concat([Buffer.from("ひらがな"), Buffer.from([0, 0xff, 0x80])]),
+      randomBytes(100_000),
+    ];
     for (const body of blobs) {
       const want = gitBytes(repo, ["hash-object", "-t", "blob", "--stdin"], body).toString().trim();
       assert.equal(gitObjectId("blob", body, format), want, `blob of ${body.length} bytes`);
@@ -84,7 +95,9 @@ for (const format of FORMATS) {
     assert.deepEqual(parsed, listed);
     assert.deepEqual(new Set(parsed.map((e) => e.mode)), new Set(["100644", "100755", "120000", "40000", "160000"]));
     const sub = parsed.find((e) => e.name === "dir")!;
-    assert.deepEqual(parseTree(gitBytes(repo, ["cat-file", "tree", sub.oid]), format), [{ mode: "100644", name: "ひらがな.toml", oid: gitIn(repo, "rev-parse", "HEAD:dir/ひらがな.toml") }]);
+    assert.deepEqual(parseTree(gitBytes(repo, ["cat-file", "tree", sub.oid]), format), [
+      { mode: "100644", name: "ひらがな.toml", oid: gitIn(repo, "rev-parse", "HEAD:dir/ひらがな.toml") },
+    ]);
     assert.ok(encodeTree([...parsed].reverse(), format).equals(raw));
   });
 

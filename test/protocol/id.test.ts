@@ -59,15 +59,31 @@ test("the id depends on root and label only", () => {
 
 test("bad roots are root.invalid", () => {
   for (const bad of ["", "abc", ROOT.slice(1), ROOT + "0", "g".repeat(40), "a".repeat(63), " " + ROOT.slice(1)]) {
-    assert.equal(errorCode(() => rootBytes(bad)), "root.invalid", bad);
+    assert.equal(
+      errorCode(() => rootBytes(bad)),
+      "root.invalid",
+      bad,
+    );
   }
-  assert.equal(errorCode(() => atomIdKey(new Uint8Array(21))), "root.invalid");
-  assert.equal(errorCode(() => atomId("xyz", "foo")), "root.invalid");
+  assert.equal(
+    errorCode(() => atomIdKey(new Uint8Array(21))),
+    "root.invalid",
+  );
+  assert.equal(
+    errorCode(() => atomId("xyz", "foo")),
+    "root.invalid",
+  );
 });
 
 test("labels must be NFKC and non-empty", () => {
-  assert.equal(errorCode(() => atomId(ROOT, "ｆｏｏ")), "label.not-normalized");
-  assert.equal(errorCode(() => atomId(ROOT, "")), "label.not-normalized");
+  assert.equal(
+    errorCode(() => atomId(ROOT, "ｆｏｏ")),
+    "label.not-normalized",
+  );
+  assert.equal(
+    errorCode(() => atomId(ROOT, "")),
+    "label.not-normalized",
+  );
 });
 
 test("RFC 4648 base32hex vectors, lowercase and unpadded", () => {
@@ -97,7 +113,11 @@ test("base32hex round-trips every length and byte value", () => {
 
 test("base32hexDecode rejects non-canonical text", () => {
   for (const bad of ["CO", "co==", "c", "cpn", "cpnmuo", "cp", "cw", "c!", "cpnmuog="]) {
-    assert.equal(errorCode(() => base32hexDecode(bad)), "id.invalid", bad);
+    assert.equal(
+      errorCode(() => base32hexDecode(bad)),
+      "id.invalid",
+      bad,
+    );
   }
 });
 
@@ -126,7 +146,11 @@ test("parseAtomId accepts only the canonical 52-character text", () => {
   ];
   for (const bad of rejected) {
     assert.equal(isAtomId(bad), false, bad);
-    assert.equal(errorCode(() => parseAtomId(bad)), "id.invalid", bad);
+    assert.equal(
+      errorCode(() => parseAtomId(bad)),
+      "id.invalid",
+      bad,
+    );
   }
   assert.equal(isAtomId(id.slice(0, 51) + last), true, "the other data bit is still canonical");
 });

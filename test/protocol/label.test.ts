@@ -138,7 +138,10 @@ test("describeChar shows visible characters quoted and invisible ones by code po
 });
 
 test("the pinned XID tables are sorted, disjoint inclusive ranges", () => {
-  for (const [name, table] of [["XID_START", XID_START], ["XID_CONTINUE", XID_CONTINUE]] as const) {
+  for (const [name, table] of [
+    ["XID_START", XID_START],
+    ["XID_CONTINUE", XID_CONTINUE],
+  ] as const) {
     assert.equal(table.length % 2, 0, name);
     for (let i = 0; i < table.length; i += 2) {
       assert.ok(table[i]! <= table[i + 1]!, `${name} range ${i / 2} is inverted`);

@@ -28,7 +28,10 @@ function goodLock(): Lockfile {
     sets: { [ROOT]: { tag: "s", mirrors: [URL_S] }, [ATOM_ROOT]: { tag: "atom", mirrors: [URL_ATOM] } },
     locker: null,
     compose: { use: "atom", ...lockAtom({ label: "atom-nix", version: "0.4.4", set: ATOM_ROOT, rev: REV, mirror: URL_ATOM }), entry: "." },
-    deps: [atomDep("x", "1.3.0"), { type: "nix", name: "patch", url: "https://example.org/fix.patch", hash: "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=" }],
+    deps: [
+      atomDep("x", "1.3.0"),
+      { type: "nix", name: "patch", url: "https://example.org/fix.patch", hash: "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=" },
+    ],
   };
 }
 
@@ -46,8 +49,12 @@ test("checkLock: the resolved lock satisfies its manifest; direct ids are the de
 
 test("checkLock: each way a lock falls short, named", () => {
   const lock = goodLock();
-  assert.deepEqual(messages(MANIFEST.replace('x = "^1.2"', 'x = "^2"'), lock), ['dep: [deps.from.s] x = "^2", but the lock has x 1.3.0, which does not satisfy it']);
-  assert.deepEqual(messages(MANIFEST.replace('x = "^1.2"', 'x = "^1.2"\ny = "^1"'), lock), ["dep: [deps.from.s] y is missing from the lock"]);
+  assert.deepEqual(messages(MANIFEST.replace('x = "^1.2"', 'x = "^2"'), lock), [
+    'dep: [deps.from.s] x = "^2", but the lock has x 1.3.0, which does not satisfy it',
+  ]);
+  assert.deepEqual(messages(MANIFEST.replace('x = "^1.2"', 'x = "^1.2"\ny = "^1"'), lock), [
+    "dep: [deps.from.s] y is missing from the lock",
+  ]);
   assert.deepEqual(messages(MANIFEST.replace(`s = "${URL_S}"`, 's = "https://example.org/moved.git"'), lock), [
     "dep: [package.sets].s is not in the lock's [sets] with the same mirrors, so [deps.from.s] (x) is not locked",
   ]);
@@ -57,11 +64,19 @@ test("checkLock: each way a lock falls short, named", () => {
   assert.deepEqual(messages(PKG + SETS + '\n[compose.as]\nnix = "default.nix"\n' + DEPS, lock), [
     'composer: [compose.as] nix = "default.nix", but the lock\'s [compose] is use = "atom" (atom-nix 0.4.4, entry ".")',
   ]);
-  assert.deepEqual(messages(MANIFEST.replace("fix.patch", "other.patch"), lock), ["direct: [deps.direct.nix] patch is locked for another source (nix https://example.org/fix.patch)"]);
-  assert.deepEqual(messages(MANIFEST + 'tool.tar = "https://example.org/t.tar.gz"\n', lock), ["direct: [deps.direct.nix] tool is missing from the lock"]);
-  assert.deepEqual(messages(PKG + SETS + WITH + '\n[deps.from.s]\nx = "^1.2"\n', lock), ["stale: the lock still holds direct Nix entries the manifest does not declare: patch"]);
+  assert.deepEqual(messages(MANIFEST.replace("fix.patch", "other.patch"), lock), [
+    "direct: [deps.direct.nix] patch is locked for another source (nix https://example.org/fix.patch)",
+  ]);
+  assert.deepEqual(messages(MANIFEST + 'tool.tar = "https://example.org/t.tar.gz"\n', lock), [
+    "direct: [deps.direct.nix] tool is missing from the lock",
+  ]);
+  assert.deepEqual(messages(PKG + SETS + WITH + '\n[deps.from.s]\nx = "^1.2"\n', lock), [
+    "stale: the lock still holds direct Nix entries the manifest does not declare: patch",
+  ]);
   const nix = PKG + SETS + '\n[compose.as]\nnix = "default.nix"\n';
-  assert.deepEqual(messages(nix, { ...lock, compose: { use: "nix", entry: "default.nix" }, deps: [atomDep("x", "1.3.0")] }), ["stale: the lock holds atom entries, but the manifest declares no atom dependency"]);
+  assert.deepEqual(messages(nix, { ...lock, compose: { use: "nix", entry: "default.nix" }, deps: [atomDep("x", "1.3.0")] }), [
+    "stale: the lock holds atom entries, but the manifest declares no atom dependency",
+  ]);
 });
 
 test("checkLock: local-only atoms satisfy a work-tree resolve, not a published tree", () => {
@@ -88,16 +103,26 @@ test("lockSatisfies: checkLock, then every atom entry reachable in the graph rec
   // Nothing requires y any more: the lock holds an atom no one needs, so it must be resolved again.
   assert.equal(lockSatisfies(manifest, withY, { [x]: [] }), false);
   // A mismatch decides whatever the graph says.
-  assert.equal(lockSatisfies(parseAtomManifest(MANIFEST.replace('x = "^1.2"', 'x = "^2"'), "atom.toml"), withY, { [x]: [{ dep: yId }] }), false);
+  assert.equal(
+    lockSatisfies(parseAtomManifest(MANIFEST.replace('x = "^1.2"', 'x = "^2"'), "atom.toml"), withY, { [x]: [{ dep: yId }] }),
+    false,
+  );
 });
 
 test("unevaluable: no [compose] and static need nothing; composed atoms need a satisfying lock", () => {
   const text = (l: Lockfile) => formatLock(l, { defaultLocker: defaultLocker("1".repeat(40)) });
   assert.equal(unevaluable(PKG + "\n[locker.x]\ny = 1\n", null, "atom.toml", "atom.lock"), null);
   assert.equal(unevaluable(PKG + '\n[compose.as]\nstatic = "config"\n\n[deps.from.s]\nx = "1"\n', null, "atom.toml", "atom.lock"), null);
-  assert.equal(unevaluable(MANIFEST + "\n[locker.x]\ny = 1\n", text(goodLock()), "atom.toml", "atom.lock"), null, "unknown top-level tables are ignored, as publishing ignores them");
+  assert.equal(
+    unevaluable(MANIFEST + "\n[locker.x]\ny = 1\n", text(goodLock()), "atom.toml", "atom.lock"),
+    null,
+    "unknown top-level tables are ignored, as publishing ignores them",
+  );
   const none = unevaluable(MANIFEST, null, "atom.toml", "atom.lock")!;
-  assert.deepEqual([none.kind, none.message], ["no-lock", "it is composed ([compose.with.atom-nix]) but has no atom.lock, so no consumer can evaluate it"]);
+  assert.deepEqual(
+    [none.kind, none.message],
+    ["no-lock", "it is composed ([compose.with.atom-nix]) but has no atom.lock, so no consumer can evaluate it"],
+  );
   const bad = unevaluable(MANIFEST, "version = 1\n[compose\n", "a/atom.toml", "a/atom.lock")!;
   assert.equal(bad.kind, "bad-lock");
   assert.match(bad.message, /^its atom\.lock does not parse: a\/atom\.lock is not valid TOML/);

@@ -105,7 +105,10 @@ id = "r3rlam6bd31t9i04ggug7avs8vf8981q7a3b6gobemk1gfs50qm0"
   const kept = formatLock(parseLock(fixture("eka-with-locker.lock"), "a"), { defaultLocker: defaultLocker("f".repeat(40)) });
   assert.match(kept, new RegExp(`rev = "${LOCKER_REV}"`));
   throwsCpr(() => defaultLocker("nope"), "lock.invalid-rev");
-  throwsCpr(() => lockerEntry({ label: "my-lock", version: "1.0.0", set: EKA, mirror: "https://example.org/x", rev: "0".repeat(39) }), "lock.invalid-rev");
+  throwsCpr(
+    () => lockerEntry({ label: "my-lock", version: "1.0.0", set: EKA, mirror: "https://example.org/x", rev: "0".repeat(39) }),
+    "lock.invalid-rev",
+  );
   assert.deepEqual(lockerEntry({ label: "my-lock", version: "1.0.0", set: EKA, mirror: "https://example.org/x", rev: LOCKER_REV }), {
     label: "my-lock",
     version: "1.0.0",
@@ -189,10 +192,7 @@ test("hash spellings: SRI, sha256:<nix32>, sha256:<hex>; anything else is refuse
   assert.ok(!isLockHash("sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"));
   assert.ok(!isLockHash("sha256:eb8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s")); // 'e' is not nix32
   assert.ok(!isLockHash("sha512-abc"));
-  const bad = fixture("eka-with-locker.lock").replace(
-    "sha256:1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s",
-    "sha256:xyz",
-  );
+  const bad = fixture("eka-with-locker.lock").replace("sha256:1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s", "sha256:xyz");
   throwsCpr(() => parseLock(bad, "atom.lock"), "lock.invalid-hash", /^atom\.lock:70:1$/, /\[\[deps\]\] #5 hash/);
 });
 
@@ -222,7 +222,12 @@ test("unknown keys are errors (except unpack on nix+src), with file:line:col", (
 
 test("version must be 1; structural errors", () => {
   const text = fixture("static-sha256.lock");
-  throwsCpr(() => parseLock(text.replace("version = 1", "version = 2"), "atom.lock"), "lock.version", /:3:1$/, /unsupported lock version 2/);
+  throwsCpr(
+    () => parseLock(text.replace("version = 1", "version = 2"), "atom.lock"),
+    "lock.version",
+    /:3:1$/,
+    /unsupported lock version 2/,
+  );
   throwsCpr(() => parseLock(text.replace("version = 1", 'version = "1"'), "atom.lock"), "lock.version");
   throwsCpr(() => parseLock(text.replace("version = 1\n", ""), "atom.lock"), "lock.version");
   throwsCpr(() => parseLock("version = 1\n[compose\n", "atom.lock"), "lock.syntax", /^atom\.lock:2:/);
@@ -253,7 +258,7 @@ test("mirrors: :: first, URLs in UTF-8 byte order, no duplicates; strings escape
   assert.equal(tomlBasicString('a"b\\c\nd\u0001\u007f'), '"a\\"b\\\\c\\nd\\u0001\\u007F"');
   const lock: Lockfile = {
     version: 1,
-    sets: { [EKA]: { tag: "eka", mirrors: ["/path with \"quote\"", "::", "::"] } },
+    sets: { [EKA]: { tag: "eka", mirrors: ['/path with "quote"', "::", "::"] } },
     locker: defaultLocker(LOCKER_REV),
     compose: { use: "nix", entry: "a\\b" },
     deps: [],

@@ -151,7 +151,10 @@ nix = "."
   t = valid(setDependency(t, "third", "c", "^0.1"));
   assert.match(t, /\[deps\.from\.other\]\nb = "\^1" {3}# b\n\n\[deps\.from\.third\]\nc = "\^0\.1"\n\n# compose last\n/);
   t = valid(setDirectNix(t, { kind: "tar", name: "src", url: "https://example.org/src.tar.gz" }));
-  assert.match(t, /\[deps\.from\.third\]\nc = "\^0\.1"\n\n\[deps\.direct\.nix\]\nsrc\.tar = "https:\/\/example\.org\/src\.tar\.gz"\n\n# compose last/);
+  assert.match(
+    t,
+    /\[deps\.from\.third\]\nc = "\^0\.1"\n\n\[deps\.direct\.nix\]\nsrc\.tar = "https:\/\/example\.org\/src\.tar\.gz"\n\n# compose last/,
+  );
   t = valid(removeDependency(t, "home", "a"));
   assert.ok(t.startsWith("[package]\n"), t);
 });
@@ -247,13 +250,20 @@ sets = { home = "::" }
 [compose.as]
 nix = "."
 `;
-  assert.throws(() => setPackageSet(text, "atom", "https://a"), (e: unknown) => e instanceof CprError && e.code === "edit.inline-table" && e.where === "atom.toml:4:1");
+  assert.throws(
+    () => setPackageSet(text, "atom", "https://a"),
+    (e: unknown) => e instanceof CprError && e.code === "edit.inline-table" && e.where === "atom.toml:4:1",
+  );
   // replacing the whole inline value is still possible for existing keys nested? no: refused too, honestly
-  assert.throws(() => setDependency("[package\n", "a", "b", "^1"), (e: unknown) => e instanceof CprError && e.code === "manifest.syntax");
+  assert.throws(
+    () => setDependency("[package\n", "a", "b", "^1"),
+    (e: unknown) => e instanceof CprError && e.code === "manifest.syntax",
+  );
 });
 
 test("a file without a final newline keeps it missing on in-place edits", () => {
-  const text = '[package]\nlabel = "app"\nversion = "0.1.0"\n[package.sets]\nhome = "::"\n[compose.as]\nnix = "."\n[deps.from.home]\nx = "^1"';
+  const text =
+    '[package]\nlabel = "app"\nversion = "0.1.0"\n[package.sets]\nhome = "::"\n[compose.as]\nnix = "."\n[deps.from.home]\nx = "^1"';
   const t = valid(setDependency(text, "home", "x", "^2"));
   assert.ok(t.endsWith('x = "^2"'));
   const r = valid(removeDependency(text, "home", "x"));
@@ -312,7 +322,9 @@ nix = "."
 a = "^1"
 `;
   const t = valid(removeDependency(text, "home", "a"));
-  assert.equal(t, `[package]
+  assert.equal(
+    t,
+    `[package]
 label = "app"
 version = "0.1.0"
 
@@ -323,7 +335,8 @@ home = "::"
 nix = "."
 
 # TODO: more
-`);
+`,
+  );
 });
 
 test("addSetPackage: a new entry in ekala.toml's [set] packages, the rest of the file byte for byte", () => {
@@ -337,10 +350,17 @@ test("addSetPackage: a new entry in ekala.toml's [set] packages, the rest of the
   assert.equal(added(fresh, "pkgs/foo"), '[set]\npackages = [\n  "pkgs/foo",\n]\n\n[metadata]\ntags = []\n');
   assert.equal(added(added(fresh, "a"), "b"), formatSetManifest({ packages: ["a", "b"], tags: [] }));
   // Multi-line, with comments and a last entry without a comma.
-  const commented = '# my set\n[set]\npackages = [\n    "a", # the first\n    # more below\n    "b"  # no comma\n]  # end\n\n[metadata]\ntags = ["x"]\n';
-  assert.equal(added(commented, "ひらがな"), '# my set\n[set]\npackages = [\n    "a", # the first\n    # more below\n    "b",  # no comma\n    "ひらがな",\n]  # end\n\n[metadata]\ntags = ["x"]\n');
+  const commented =
+    '# my set\n[set]\npackages = [\n    "a", # the first\n    # more below\n    "b"  # no comma\n]  # end\n\n[metadata]\ntags = ["x"]\n';
+  assert.equal(
+    added(commented, "ひらがな"),
+    '# my set\n[set]\npackages = [\n    "a", # the first\n    # more below\n    "b",  # no comma\n    "ひらがな",\n]  # end\n\n[metadata]\ntags = ["x"]\n',
+  );
   // One line, or the bracket after the last entry: rewritten in the writer's layout; CRLF kept.
   assert.equal(added('[set]\npackages = ["a", "b"] # two\n', "c"), '[set]\npackages = [\n  "a",\n  "b",\n  "c",\n] # two\n');
   assert.equal(added('[set]\r\npackages = [\r\n  "a"]\r\n', "b"), '[set]\r\npackages = [\r\n  "a",\r\n  "b",\r\n]\r\n');
-  assert.throws(() => addSetPackage("[metadata]\ntags = []\n", "a"), (e: unknown) => e instanceof CprError && e.code === "edit.set-packages");
+  assert.throws(
+    () => addSetPackage("[metadata]\ntags = []\n", "a"),
+    (e: unknown) => e instanceof CprError && e.code === "edit.set-packages",
+  );
 });

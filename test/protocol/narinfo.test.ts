@@ -4,7 +4,14 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { formatNarInfo, narInfoFingerprint, normalizeSha256, parseNarInfo, parseStorePath, type NarInfo } from "../../src/protocol/narinfo.js";
+import {
+  formatNarInfo,
+  narInfoFingerprint,
+  normalizeSha256,
+  parseNarInfo,
+  parseStorePath,
+  type NarInfo,
+} from "../../src/protocol/narinfo.js";
 import { parsePublicKey, parseSecretKey, signDetached, verifyDetached } from "../../src/protocol/nix-key.js";
 import { toNix32, toSri, toHex } from "../../src/protocol/nix-hash.js";
 import { cprFailure } from "../support/assert.js";
@@ -16,7 +23,8 @@ function nixSandbox() {
   const dir = mkdtempSync(join(tmpdir(), "cpr-narinfo-"));
   const env = nixTestEnv(process.env, { HOME: dir, XDG_CACHE_HOME: join(dir, "cache-home"), XDG_CONFIG_HOME: join(dir, "config") });
   delete env.NIX_REMOTE;
-  const run = (tool: string, args: string[]) => execFileSync(tool, args, { env, cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+  const run = (tool: string, args: string[]) =>
+    execFileSync(tool, args, { env, cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
   const done = () => {
     try {
       execFileSync("chmod", ["-R", "u+w", dir], { stdio: "ignore" });
@@ -66,7 +74,8 @@ test("real Nix: our fingerprint and signature equal nix store sign's; narinfo ro
       const fp = narInfoFingerprint({ storePath: info.path, narHash: info.narHash, narSize: info.narSize, references: info.references });
       assert.match(fp, /^1;\/nix\/store\/[^;]+;sha256:[0-9a-z]{52};[0-9]+;/);
       const ours = [signDetached(secA, fp), signDetached(secB, fp)];
-      for (const sig of ours) assert.ok(info.signatures?.includes(sig), `${info.path}: our ${sig} is among Nix's ${JSON.stringify(info.signatures)}`);
+      for (const sig of ours)
+        assert.ok(info.signatures?.includes(sig), `${info.path}: our ${sig} is among Nix's ${JSON.stringify(info.signatures)}`);
       for (const sig of info.signatures ?? []) assert.ok(verifyDetached(pubs, fp, sig), `${info.path}: Nix's signature verifies`);
     }
     assert.ok(withRefs >= 2, "paths with references were checked");
@@ -82,7 +91,10 @@ test("real Nix: our fingerprint and signature equal nix store sign's; narinfo ro
       assert.equal(parsed.sigs.length, 2, name);
       const fp = narInfoFingerprint(parsed);
       for (const sig of parsed.sigs) assert.ok(verifyDetached(pubs, fp, sig), `${name}: ${sig}`);
-      assert.ok(!verifyDetached(pubs.slice(0, 1), fp, parsed.sigs.find((x) => x.startsWith("cache-b-1:"))!), "only key b made b's signature");
+      assert.ok(
+        !verifyDetached(pubs.slice(0, 1), fp, parsed.sigs.find((x) => x.startsWith("cache-b-1:"))!),
+        "only key b made b's signature",
+      );
       assert.ok(!verifyDetached(pubs, `${fp}x`, parsed.sigs[0]!), "a changed message fails");
       const info = infos.find((i) => i.path === parsed.storePath)!;
       assert.equal(parsed.narSize, info.narSize);
@@ -126,9 +138,23 @@ test("parseStorePath: full paths, basenames, other store dirs, and the errors", 
 test("normalizeSha256: nix32, hex, SRI and sha256:base64 all give sha256:<nix32>; bad ones name the field", () => {
   const bytes = new Uint8Array(32).map((_, i) => i * 7 + 1);
   const want = `sha256:${toNix32(bytes)}`;
-  for (const form of [want, `sha256:${toHex(bytes)}`, `sha256:${toHex(bytes).toUpperCase()}`, toSri("sha256", bytes), `sha256:${toSri("sha256", bytes).slice(7)}`])
+  for (const form of [
+    want,
+    `sha256:${toHex(bytes)}`,
+    `sha256:${toHex(bytes).toUpperCase()}`,
+    toSri("sha256", bytes),
+    `sha256:${toSri("sha256", bytes).slice(7)}`,
+  ])
     assert.equal(normalizeSha256(form, "NarHash"), want, form);
-  for (const bad of ["", "sha256:", "md5:abc", "sha1-AAAA", `sha256:${toNix32(bytes).slice(1)}`, `sha256:${toHex(bytes)}0`, "sha256-AAAA"]) {
+  for (const bad of [
+    "",
+    "sha256:",
+    "md5:abc",
+    "sha1-AAAA",
+    `sha256:${toNix32(bytes).slice(1)}`,
+    `sha256:${toHex(bytes)}0`,
+    "sha256-AAAA",
+  ]) {
     const err = cprFailure(() => normalizeSha256(bad, "X-Nix-Nar-Hash"));
     assert.equal(err.code, "narinfo.hash");
     assert.match(err.message, /^X-Nix-Nar-Hash ".*" is not a sha256 hash/);
@@ -173,9 +199,18 @@ test("formatNarInfo: Nix's field order, sorted references and signatures, option
       "",
     ].join("\n"),
   );
-  const minimal = formatNarInfo(sample({ fileHash: null, fileSize: null, references: [], deriver: null, system: null, sigs: [], ca: "text:sha256:x" }));
-  assert.equal(minimal, `StorePath: /nix/store/${H1}-hello\nURL: nar/abc.nar.xz\nCompression: xz\nNarHash: ${NARHASH}\nNarSize: 120\nReferences: \nCA: text:sha256:x\n`);
-  assert.deepEqual(parseNarInfo(formatNarInfo(sample())), { ...sample(), references: [`${H2}-b`, `${H1}-hello`].sort(), sigs: ["k1:AAAA", "k2:BBBB"] });
+  const minimal = formatNarInfo(
+    sample({ fileHash: null, fileSize: null, references: [], deriver: null, system: null, sigs: [], ca: "text:sha256:x" }),
+  );
+  assert.equal(
+    minimal,
+    `StorePath: /nix/store/${H1}-hello\nURL: nar/abc.nar.xz\nCompression: xz\nNarHash: ${NARHASH}\nNarSize: 120\nReferences: \nCA: text:sha256:x\n`,
+  );
+  assert.deepEqual(parseNarInfo(formatNarInfo(sample())), {
+    ...sample(),
+    references: [`${H2}-b`, `${H1}-hello`].sort(),
+    sigs: ["k1:AAAA", "k2:BBBB"],
+  });
   // Any hash form is written as sha256:<nix32>.
   const sri = toSri("sha256", new Uint8Array(32));
   assert.match(formatNarInfo(sample({ narHash: sri })), new RegExp(`NarHash: sha256:${"0".repeat(52)}\n`));
@@ -193,7 +228,10 @@ test("formatNarInfo: Nix's field order, sorted references and signatures, option
   assert.equal(cprFailure(() => formatNarInfo(sample({ references: ["nope"] }))).code, "narinfo.store-path");
   assert.equal(cprFailure(() => formatNarInfo(sample({ references: [`/gnu/store/${H2}-b`] }))).code, "narinfo.store-path");
   // Full paths are accepted for references and the deriver, and written as basenames.
-  assert.equal(formatNarInfo(sample({ references: [`/nix/store/${H2}-b`, `${H1}-hello`], deriver: `/nix/store/${H2}-hello.drv` })), formatNarInfo(sample()));
+  assert.equal(
+    formatNarInfo(sample({ references: [`/nix/store/${H2}-b`, `${H1}-hello`], deriver: `/nix/store/${H2}-hello.drv` })),
+    formatNarInfo(sample()),
+  );
   assert.equal(cprFailure(() => formatNarInfo(sample({ narHash: "sha256:zz" }))).code, "narinfo.hash");
 });
 
@@ -229,12 +267,23 @@ test("parseNarInfo: defaults, ignored keys, and corrupt inputs with line numbers
 });
 
 test("narInfoFingerprint: Nix's layout; references as basenames or paths, sorted; another store dir", () => {
-  const fp = narInfoFingerprint({ storePath: `/nix/store/${H1}-hello`, narHash: NARHASH, narSize: 120, references: [`/nix/store/${H2}-b`, `${H1}-hello`] });
+  const fp = narInfoFingerprint({
+    storePath: `/nix/store/${H1}-hello`,
+    narHash: NARHASH,
+    narSize: 120,
+    references: [`/nix/store/${H2}-b`, `${H1}-hello`],
+  });
   assert.equal(fp, `1;/nix/store/${H1}-hello;${NARHASH};120;/nix/store/${H2}-b,/nix/store/${H1}-hello`);
-  assert.equal(narInfoFingerprint({ storePath: `/nix/store/${H1}-hello`, narHash: NARHASH, narSize: 1, references: [] }), `1;/nix/store/${H1}-hello;${NARHASH};1;`);
+  assert.equal(
+    narInfoFingerprint({ storePath: `/nix/store/${H1}-hello`, narHash: NARHASH, narSize: 1, references: [] }),
+    `1;/nix/store/${H1}-hello;${NARHASH};1;`,
+  );
   assert.equal(
     narInfoFingerprint({ storePath: `/gnu/store/${H1}-x`, narHash: NARHASH, narSize: 1, references: [`${H2}-y`] }, "/gnu/store"),
     `1;/gnu/store/${H1}-x;${NARHASH};1;/gnu/store/${H2}-y`,
   );
-  assert.match(cprFailure(() => narInfoFingerprint({ storePath: `/nix/store/${H1}-x`, narHash: NARHASH, narSize: 0, references: [] })).message, /NAR size 0/);
+  assert.match(
+    cprFailure(() => narInfoFingerprint({ storePath: `/nix/store/${H1}-x`, narHash: NARHASH, narSize: 0, references: [] })).message,
+    /NAR size 0/,
+  );
 });

@@ -25,7 +25,8 @@ test("real Nix: keys from nix-store --generate-binary-cache-key parse and re-for
   const dir = mkdtempSync(join(tmpdir(), "cpr-nix-key-"));
   const env = nixTestEnv(process.env, { HOME: dir, XDG_CACHE_HOME: join(dir, "c"), XDG_CONFIG_HOME: join(dir, "cfg") });
   delete env.NIX_REMOTE;
-  const run = (tool: string, args: string[]) => execFileSync(tool, args, { env, cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+  const run = (tool: string, args: string[]) =>
+    execFileSync(tool, args, { env, cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
   try {
     run("nix-store", ["--generate-binary-cache-key", "cache.example.org-1", "k.sec", "k.pub"]);
     const secText = readFileSync(join(dir, "k.sec"), "utf8");
@@ -86,7 +87,15 @@ test("generate, format, parse, sign and verify round-trip", () => {
   const other = publicKeyOf(generateSecretKey("test-1"));
   assert.ok(verifyDetached([other, pub], "1;message", sig), "several keys of one name: any may verify");
   // Malformed signatures are false, not errors.
-  for (const bad of ["", "test-1", ":" + sig.slice(7), "test-1:", "test-1:not base64!", `test-1:${Buffer.alloc(63).toString("base64")}`, sig.replace(/==$/, "=")])
+  for (const bad of [
+    "",
+    "test-1",
+    ":" + sig.slice(7),
+    "test-1:",
+    "test-1:not base64!",
+    `test-1:${Buffer.alloc(63).toString("base64")}`,
+    sig.replace(/==$/, "="),
+  ])
     assert.equal(verifyDetached([pub], "1;message", bad), false, bad);
   // A different UTF-8 message.
   assert.ok(verifyDetached([pub], "ünïcödé", signDetached(k, "ünïcödé")));

@@ -33,8 +33,12 @@ function historyRepo(objectFormat: ObjectFormat): string {
 
 /** Every object reachable from the repository's refs: id → type. */
 function objectsOf(repo: string): Map<string, string> {
-  const ids = gitIn(repo, "rev-list", "--objects", "--all").split("\n").map((l) => l.split(" ")[0]!);
-  const out = gitBytes(repo, ["cat-file", "--batch-check=%(objectname) %(objecttype)"], Buffer.from(ids.join("\n") + "\n")).toString().trim();
+  const ids = gitIn(repo, "rev-list", "--objects", "--all")
+    .split("\n")
+    .map((l) => l.split(" ")[0]!);
+  const out = gitBytes(repo, ["cat-file", "--batch-check=%(objectname) %(objecttype)"], Buffer.from(ids.join("\n") + "\n"))
+    .toString()
+    .trim();
   return new Map(out.split("\n").map((l) => l.split(" ") as [string, string]));
 }
 
@@ -57,7 +61,9 @@ function deltasIn(repo: string, pack: Buffer): number {
   const dir = tempDir("cpr-pack-");
   writeFileSync(join(dir, "p.pack"), pack);
   gitBytes(repo, ["index-pack", join(dir, "p.pack")]);
-  const lines = gitBytes(repo, ["verify-pack", "-v", join(dir, "p.idx")]).toString().split("\n");
+  const lines = gitBytes(repo, ["verify-pack", "-v", join(dir, "p.idx")])
+    .toString()
+    .split("\n");
   return lines.filter((l) => /^[0-9a-f]{40,64} +\w+ +\d+ \d+ \d+ \d+ [0-9a-f]{40,64}$/.test(l)).length;
 }
 
@@ -71,7 +77,10 @@ for (const format of FORMATS) {
       assert.ok(deltasIn(repo, pack) > 0, `git made deltas (${flags.join(" ") || "REF_DELTA"})`);
       const entries = parsePack(pack, format);
       assert.deepEqual(new Map(entries.map((e) => [e.oid, e.type])), want);
-      const bodies = catFile(repo, entries.map((e) => e.oid));
+      const bodies = catFile(
+        repo,
+        entries.map((e) => e.oid),
+      );
       for (const e of entries) {
         assert.ok(bodies.get(e.oid)!.equals(e.data), `${e.type} ${e.oid}`);
         assert.equal(gitObjectId(e.type, e.data, format), e.oid);
@@ -95,7 +104,16 @@ for (const format of FORMATS) {
     const small = obj("blob", Buffer.from("small\n"));
     // 100 kB: a size header of several bytes; random: deflate cannot shrink it.
     const large = obj("blob", randomBytes(100_000));
-    const tree = obj("tree", encodeTree([{ mode: "100644", name: "a", oid: small.oid }, { mode: "100755", name: "b", oid: large.oid }], format));
+    const tree = obj(
+      "tree",
+      encodeTree(
+        [
+          { mode: "100644", name: "a", oid: small.oid },
+          { mode: "100755", name: "b", oid: large.oid },
+        ],
+        format,
+      ),
+    );
     const commit = obj("commit", atomCommitBody({ tree: tree.oid, origin, label: "a", version: "0.1.0" }));
     const tag = obj("tag", Buffer.from(`object ${commit.oid}\ntype commit\ntag v0.1.0\ntagger T <t@example.org> 0 +0000\n\nv0.1.0\n`));
     const objects = [small, large, tree, commit, tag, small, commit];
@@ -135,7 +153,11 @@ test("a damaged pack is refused with PackError", () => {
     ["read as sha256", pack, /checksum/],
   ];
   for (const [what, bytes, message] of cases) {
-    assert.throws(() => parsePack(bytes, what === "read as sha256" ? "sha256" : "sha1"), (e) => e instanceof PackError && message.test(e.message), what);
+    assert.throws(
+      () => parsePack(bytes, what === "read as sha256" ? "sha256" : "sha1"),
+      (e) => e instanceof PackError && message.test(e.message),
+      what,
+    );
   }
 });
 

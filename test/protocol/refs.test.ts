@@ -79,11 +79,7 @@ test("isValidRefName agrees with real git check-ref-format", () => {
     if (name === "") continue; // git treats an empty argv differently from an empty ref
     const r = spawnSync("git", ["check-ref-format", name]);
     assert.ok(r.status === 0 || r.status === 1, `git check-ref-format ran for ${JSON.stringify(name)}`);
-    assert.equal(
-      isValidRefName(name),
-      r.status === 0,
-      `git says ${r.status === 0 ? "valid" : "invalid"}: ${JSON.stringify(name)}`,
-    );
+    assert.equal(isValidRefName(name), r.status === 0, `git says ${r.status === 0 ? "valid" : "invalid"}: ${JSON.stringify(name)}`);
   }
 });
 
@@ -236,11 +232,7 @@ test("listingPrefixes", () => {
     "refs/atoms/",
     INIT_REF,
   ]);
-  assert.deepEqual(listingPrefixes(["foo", "ひらがな", "foo"]), [
-    "refs/eka/atoms/foo/",
-    "refs/eka/atoms/ひらがな/",
-    INIT_REF,
-  ]);
+  assert.deepEqual(listingPrefixes(["foo", "ひらがな", "foo"]), ["refs/eka/atoms/foo/", "refs/eka/atoms/ひらがな/", INIT_REF]);
   assert.deepEqual(listingPrefixes(["foo"], { meta: true, legacy: true }), [
     "refs/eka/atoms/foo/",
     "refs/eka/meta/foo/",

@@ -36,28 +36,16 @@ test("[set].packages may not escape, be the root, be absolute or repeat", () => 
   for (const p of [".", "", "./", "a/.."])
     cprFailureWith(() => set(`[set]\npackages = [${JSON.stringify(p)}]\n`), "manifest.bad-path", /repository root/);
   cprFailureWith(() => set('[set]\npackages = ["/abs"]\n'), "manifest.bad-path", /must be relative/);
-  const dup = cprFailureWith(
-    () => set('[set]\npackages = [\n  "foo",\n  "bar",\n  "./foo/",\n]\n'),
-    "manifest.duplicate",
-    /"foo" twice/,
-  );
+  const dup = cprFailureWith(() => set('[set]\npackages = [\n  "foo",\n  "bar",\n  "./foo/",\n]\n'), "manifest.duplicate", /"foo" twice/);
   assert.equal(dup.where, "ekala.toml:5:3", "points at the repeated entry");
 });
 
 test("ekala.toml structure errors", () => {
   cprFailureWith(() => set("[metadata]\ntags = []\n"), "manifest.missing", /no \[set\] table/);
   cprFailureWith(() => set("[set]\n"), "manifest.missing", /packages is missing/);
-  const u = cprFailureWith(
-    () => set("[set]\npackages = []\nmembers = []\n"),
-    "manifest.unknown-key",
-    /"members" in \[set\]/,
-  );
+  const u = cprFailureWith(() => set("[set]\npackages = []\nmembers = []\n"), "manifest.unknown-key", /"members" in \[set\]/);
   assert.equal(u.where, "ekala.toml:3:1");
-  cprFailureWith(
-    () => set("[set]\npackages = []\n\n[workspace]\nx = 1\n"),
-    "manifest.unknown-key",
-    /"workspace" at the top level/,
-  );
+  cprFailureWith(() => set("[set]\npackages = []\n\n[workspace]\nx = 1\n"), "manifest.unknown-key", /"workspace" at the top level/);
   cprFailureWith(() => set('[set]\npackages = "foo"\n'), "manifest.type", /array of strings/);
   cprFailureWith(() => set("[set]\npackages = [1]\n"), "manifest.type");
   cprFailureWith(() => set("[set]\npackages = [\n"), "manifest.syntax");
@@ -73,10 +61,7 @@ test("[metadata]: tags are Tags, other keys ignored", () => {
 test("formatSetManifest follows the docs/formats.md §6.2 writer rules", () => {
   assert.equal(formatSetManifest({ packages: [], tags: [] }), NEW_SET);
   assert.equal(formatSetManifest({ packages: ["foo", "hosts", "tools/lint"], tags: ["example"] }), SPEC_SET);
-  assert.equal(
-    formatSetManifest({ packages: ["one"], tags: [] }),
-    '[set]\npackages = [\n  "one",\n]\n\n[metadata]\ntags = []\n',
-  );
+  assert.equal(formatSetManifest({ packages: ["one"], tags: [] }), '[set]\npackages = [\n  "one",\n]\n\n[metadata]\ntags = []\n');
   assert.equal(
     formatSetManifest({ packages: ['we"ird\\ひ'], tags: ["a", "b"] }),
     '[set]\npackages = [\n  "we\\"ird\\\\ひ",\n]\n\n[metadata]\ntags = [\n  "a",\n  "b",\n]\n',

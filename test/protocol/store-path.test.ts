@@ -68,7 +68,10 @@ test("makeType lists references as sorted full paths, once, then :self; a text p
   // References are full paths in the store directory, not basenames.
   assert.equal(cprFailure(() => makeType("text", ["00000000000000000000000000000000-zzz"])).code, "narinfo.store-path");
   assert.equal(cprFailure(() => makeType("text", [a], true)).code, "store-path.text-self");
-  assert.equal(cprFailure(() => makeFixedOutputPath("f", { method: "flat", algo: "sha256", digest: sha256("") }, [a])).code, "store-path.fixed-refs");
+  assert.equal(
+    cprFailure(() => makeFixedOutputPath("f", { method: "flat", algo: "sha256", digest: sha256("") }, [a])).code,
+    "store-path.fixed-refs",
+  );
   assert.equal(cprFailure(() => makeFixedOutputPath("f", { method: "flat", algo: "sha1", digest: sha256("") })).code, "store-path.digest");
 });
 
@@ -86,7 +89,10 @@ test("real Nix: nix-store --add and --add-fixed give the paths we compute (sourc
       const nar = await narBytes(p);
       const name = p.slice(p.lastIndexOf("/") + 1);
       assert.equal(s.run("nix-store", ["--add", p]), makeSourcePath(name, nar.sha256), `nix-store --add ${name}`);
-      assert.equal(s.run("nix-store", ["--add-fixed", "--recursive", "sha256", p]), makeFixedOutputPath(name, { method: "recursive", algo: "sha256", digest: nar.sha256 }));
+      assert.equal(
+        s.run("nix-store", ["--add-fixed", "--recursive", "sha256", p]),
+        makeFixedOutputPath(name, { method: "recursive", algo: "sha256", digest: nar.sha256 }),
+      );
       for (const algo of ["sha1", "md5", "sha512"] as const) {
         assert.equal(
           s.run("nix-store", ["--add-fixed", "--recursive", algo, p]),
@@ -117,13 +123,16 @@ test("real Nix: builtins.toFile gives the text paths we compute, with their refe
     mkdirSync(join(s.dir, "src"));
     writeFileSync(join(s.dir, "src", "f"), "source file\n");
     const src = s.run("nix-store", ["--add", join(s.dir, "src", "f")]);
-    const evalPath = (expr: string): string => JSON.parse(s.run("nix-instantiate", ["--read-write-mode", "--eval", "--json", "-E", expr])) as string;
+    const evalPath = (expr: string): string =>
+      JSON.parse(s.run("nix-instantiate", ["--read-write-mode", "--eval", "--json", "-E", expr])) as string;
     const a = evalPath(`builtins.toFile "a" "plain"`);
     assert.equal(a, makeTextPath("a", sha256("plain")));
     const b = evalPath(`builtins.toFile "b.sh" "run \${builtins.toFile "a" "plain"}\\n"`);
     assert.equal(b, makeTextPath("b.sh", sha256(`run ${a}\n`), [a]));
     const contents = `${b} ${a} ${src} again ${a}`;
-    const c = evalPath(`let a = builtins.toFile "a" "plain"; b = builtins.toFile "b.sh" "run \${a}\\n"; in builtins.toFile "c" "\${b} \${a} \${builtins.storePath ${src}} again \${a}"`);
+    const c = evalPath(
+      `let a = builtins.toFile "a" "plain"; b = builtins.toFile "b.sh" "run \${a}\\n"; in builtins.toFile "c" "\${b} \${a} \${builtins.storePath ${src}} again \${a}"`,
+    );
     assert.equal(c, makeTextPath("c", sha256(contents), [src, b, a]));
     assert.deepEqual(s.run("nix-store", ["--query", "--references", c]).split("\n").sort(), [a, b, src].sort());
     // The name is checked as Nix checks it; the path's hash part decodes to 20 bytes.

@@ -23,7 +23,16 @@ import { cprFailure } from "../support/assert.js";
 
 const failure = cprFailure;
 
-type Row = [input: string, scheme: string, user: string | null, host: string, port: number | null, path: string, label: string, req: string | null];
+type Row = [
+  input: string,
+  scheme: string,
+  user: string | null,
+  host: string,
+  port: number | null,
+  path: string,
+  label: string,
+  req: string | null,
+];
 
 /** The docs/formats.md §13.6 vectors (default aliases; every requirement is a caret requirement). */
 const SPEC_VECTORS: readonly Row[] = [
@@ -81,8 +90,17 @@ test("docs/formats.md §13.2 default aliases", () => {
   assert.deepEqual(
     { ...DEFAULT_ALIASES },
     {
-      gh: "github.com", gl: "gitlab.com", bb: "bitbucket.org", cb: "codeberg.org", sh: "sr.ht",
-      ekl: "gh:ekala-project", atom: "ekl:atom", cogs: "ekl:corepkgs", eka: "ekl:eka", nxs: "gh:nixos", pkgs: "nxs:nixpkgs",
+      gh: "github.com",
+      gl: "gitlab.com",
+      bb: "bitbucket.org",
+      cb: "codeberg.org",
+      sh: "sr.ht",
+      ekl: "gh:ekala-project",
+      atom: "ekl:atom",
+      cogs: "ekl:corepkgs",
+      eka: "ekl:eka",
+      nxs: "gh:nixos",
+      pkgs: "nxs:nixpkgs",
     },
   );
   assert.equal(parseGitUrl("cb:me/x").url, "https://codeberg.org/me/x");
@@ -148,13 +166,38 @@ test("alias detection (docs/formats.md §13.2)", () => {
 
 test("other URL shapes", () => {
   const cases: Array<[string, Partial<Record<string, unknown>>]> = [
-    ["https://user:password@example.com/my/repo::id@^0.2", { scheme: "https", user: "user", password: "password", host: "example.com", path: "/my/repo", url: "https://user:password@example.com/my/repo" }],
-    ["user:password@example.com/my/repo::id@^0.2", { scheme: "https", user: "user", password: "password", host: "example.com", path: "/my/repo" }],
-    ["user@example.com/my/repo::id@^0.2", { scheme: "ssh", user: "user", password: null, host: "example.com", url: "ssh://user@example.com/my/repo" }],
-    ["my.ssh.com:my/repo::hello", { scheme: "ssh", user: null, host: "my.ssh.com", path: "/my/repo", scpLike: true, url: "my.ssh.com:my/repo" }],
+    [
+      "https://user:password@example.com/my/repo::id@^0.2",
+      {
+        scheme: "https",
+        user: "user",
+        password: "password",
+        host: "example.com",
+        path: "/my/repo",
+        url: "https://user:password@example.com/my/repo",
+      },
+    ],
+    [
+      "user:password@example.com/my/repo::id@^0.2",
+      { scheme: "https", user: "user", password: "password", host: "example.com", path: "/my/repo" },
+    ],
+    [
+      "user@example.com/my/repo::id@^0.2",
+      { scheme: "ssh", user: "user", password: null, host: "example.com", url: "ssh://user@example.com/my/repo" },
+    ],
+    [
+      "my.ssh.com:my/repo::hello",
+      { scheme: "ssh", user: null, host: "my.ssh.com", path: "/my/repo", scpLike: true, url: "my.ssh.com:my/repo" },
+    ],
     ["git@github.com:owner/repo.git::x", { scheme: "ssh", scpLike: true, url: "git@github.com:owner/repo.git" }],
-    ["git@example.com:2222:owner/repo::x", { scheme: "ssh", port: 2222, path: "/owner/repo", url: "ssh://git@example.com:2222/owner/repo" }],
-    ["ssh://git@example.com:2222/owner/repo::x", { scheme: "ssh", port: 2222, url: "ssh://git@example.com:2222/owner/repo", scpLike: false }],
+    [
+      "git@example.com:2222:owner/repo::x",
+      { scheme: "ssh", port: 2222, path: "/owner/repo", url: "ssh://git@example.com:2222/owner/repo" },
+    ],
+    [
+      "ssh://git@example.com:2222/owner/repo::x",
+      { scheme: "ssh", port: 2222, url: "ssh://git@example.com:2222/owner/repo", scpLike: false },
+    ],
     ["example.com:8080/owner/repo::x", { scheme: "https", port: 8080, host: "example.com" }],
     ["https://example.com:8080::x", { port: 8080, path: "/", url: "https://example.com:8080/" }],
     ["git@host.example.org:/srv/repo.git::x", { path: "/srv/repo.git", url: "git@host.example.org:/srv/repo.git" }],

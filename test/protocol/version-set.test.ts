@@ -9,7 +9,17 @@ const v = parseVersion;
 const req = parseRequirement;
 const set = (text: string) => VersionSet.fromRequirement(req(text));
 
-const PRERELEASES: readonly (readonly (string | number)[])[] = [[], [0], [0, 0], [1], ["alpha"], ["alpha", 0], ["alpha", 1], ["beta"], ["rc", 1]];
+const PRERELEASES: readonly (readonly (string | number)[])[] = [
+  [],
+  [0],
+  [0, 0],
+  [1],
+  ["alpha"],
+  ["alpha", 0],
+  ["alpha", 1],
+  ["beta"],
+  ["rc", 1],
+];
 
 /** Every version with parts 0–4 and each of the pre-releases above: boundaries on both sides of 0–3. */
 const SAMPLE: readonly Version[] = (() => {
@@ -116,8 +126,14 @@ test("intervals and prereleaseIntervals are canonical: inclusive lower, exclusiv
     s.prereleaseIntervals.map((i) => [i.lower?.version.text, i.lower?.inclusive, i.upper?.version.text, i.upper?.inclusive]),
     [["1.2.3-alpha.1", true, "1.2.4-0", false]],
   );
-  assert.deepEqual(set("<=1.2.3").intervals.map((i) => [i.lower, i.upper?.version.text]), [[null, "1.2.4"]]);
-  assert.deepEqual(set(">1.2.3").intervals.map((i) => [i.lower?.version.text, i.upper]), [["1.2.4", null]]);
+  assert.deepEqual(
+    set("<=1.2.3").intervals.map((i) => [i.lower, i.upper?.version.text]),
+    [[null, "1.2.4"]],
+  );
+  assert.deepEqual(
+    set(">1.2.3").intervals.map((i) => [i.lower?.version.text, i.upper]),
+    [["1.2.4", null]],
+  );
   assert.equal(set("^1").prereleaseIntervals.length, 0);
   assert.equal(set("*").intervals.length, 1);
   assert.equal(set("*").intervals[0]!.lower, null);

@@ -23,9 +23,29 @@ test("parseVersion reads strict SemVer and keeps build metadata in the text", ()
 
 test("parseVersion rejects loose forms with version.invalid and a message naming the input", () => {
   const rejected = [
-    "v1.2.3", "V1.2.3", "=1.2.3", "01.2.3", "1.02.3", "1.2.03", "1.2", "1", "1.2.3.4", " 1.2.3", "1.2.3 ",
-    "1.2.3-", "1.2.3-01", "1.2.3+", "1.2.3-a..b", "1.2.3+a..b", "1.2.3-ü", "", "a.b.c", "1.2.3-rc.1+",
-    "9007199254740992.0.0", "1.2.3-9007199254740992", `1.2.3-${"a".repeat(300)}`,
+    "v1.2.3",
+    "V1.2.3",
+    "=1.2.3",
+    "01.2.3",
+    "1.02.3",
+    "1.2.03",
+    "1.2",
+    "1",
+    "1.2.3.4",
+    " 1.2.3",
+    "1.2.3 ",
+    "1.2.3-",
+    "1.2.3-01",
+    "1.2.3+",
+    "1.2.3-a..b",
+    "1.2.3+a..b",
+    "1.2.3-ü",
+    "",
+    "a.b.c",
+    "1.2.3-rc.1+",
+    "9007199254740992.0.0",
+    "1.2.3-9007199254740992",
+    `1.2.3-${"a".repeat(300)}`,
   ];
   for (const text of rejected) {
     const err = failure(() => parseVersion(text));
@@ -40,8 +60,21 @@ test("parseVersion rejects loose forms with version.invalid and a message naming
 
 test("SemVer precedence (semver.org §11), build metadata ignored", () => {
   const order = [
-    "0.0.0-0", "0.0.0", "1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2",
-    "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "1.0.1-0", "1.0.1", "1.1.0", "1.10.0", "2.0.0",
+    "0.0.0-0",
+    "0.0.0",
+    "1.0.0-alpha",
+    "1.0.0-alpha.1",
+    "1.0.0-alpha.beta",
+    "1.0.0-beta",
+    "1.0.0-beta.2",
+    "1.0.0-beta.11",
+    "1.0.0-rc.1",
+    "1.0.0",
+    "1.0.1-0",
+    "1.0.1",
+    "1.1.0",
+    "1.10.0",
+    "2.0.0",
   ].map(v);
   for (let i = 0; i < order.length; i++) {
     for (let j = 0; j < order.length; j++) {
@@ -53,6 +86,19 @@ test("SemVer precedence (semver.org §11), build metadata ignored", () => {
 });
 
 test("compareVersions agrees with the semver package", () => {
-  const texts = ["1.0.0", "1.0.0-1", "1.0.0-a", "1.0.0-a.1", "1.0.0-a.b", "1.0.0-1.a", "1.0.0-10", "1.0.0-9", "0.9.9", "1.0.0-A", "1.0.0--", "2.0.0-0"];
+  const texts = [
+    "1.0.0",
+    "1.0.0-1",
+    "1.0.0-a",
+    "1.0.0-a.1",
+    "1.0.0-a.b",
+    "1.0.0-1.a",
+    "1.0.0-10",
+    "1.0.0-9",
+    "0.9.9",
+    "1.0.0-A",
+    "1.0.0--",
+    "2.0.0-0",
+  ];
   for (const a of texts) for (const b of texts) assert.equal(compareVersions(v(a), v(b)), semver.compare(a, b), `${a} vs ${b}`);
 });

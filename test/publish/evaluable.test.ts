@@ -28,7 +28,11 @@ test("composed atoms without atom.lock are refused, each named with the fix; the
   const { dir, bare } = await setup({
     "app/atom.toml": composed("app"),
     "app/default.nix": "{ }\n",
-    "tool/atom.toml": atomToml("tool", "2.0.0", '\n[package.sets]\natom = "https://github.com/ekala-project/atom"\n\n[compose.with.atom-nix]\nfrom = "atom"\n'),
+    "tool/atom.toml": atomToml(
+      "tool",
+      "2.0.0",
+      '\n[package.sets]\natom = "https://github.com/ekala-project/atom"\n\n[compose.with.atom-nix]\nfrom = "atom"\n',
+    ),
     "lib/atom.toml": atomToml("lib", "0.1.0"),
   });
   const remoteBefore = refsOf(bare);
@@ -36,7 +40,10 @@ test("composed atoms without atom.lock are refused, each named with the fix; the
   const r = await publishTo(dir, bare);
   assert.deepEqual(r.published, []);
   const error = (label: string) => r.failed.find((f) => f.label === label)!.error;
-  assert.match(error("app"), /^cannot publish app 0\.1\.0: it is composed \(\[compose\.as\] nix = "default\.nix"\) but has no atom\.lock, so no consumer can evaluate it/);
+  assert.match(
+    error("app"),
+    /^cannot publish app 0\.1\.0: it is composed \(\[compose\.as\] nix = "default\.nix"\) but has no atom\.lock, so no consumer can evaluate it/,
+  );
   assert.match(error("app"), /docs\/formats\.md §12.*; run `cpr resolve` in app, then commit atom\.lock$/);
   assert.match(error("tool"), /^cannot publish tool 2\.0\.0: it is composed \(\[compose\.with\.atom-nix\]\) but has no atom\.lock/);
   assert.match(error("lib"), /not published: other atoms of this run were refused/);
@@ -47,7 +54,10 @@ test("composed atoms without atom.lock are refused, each named with the fix; the
   const dry = await publishTo(dir, bare, { all: false, targets: ["app"], dryRun: true });
   assert.match(dry.failed[0]!.error, /has no atom\.lock/);
   const lib = await publishTo(dir, bare, { all: false, targets: ["lib"] });
-  assert.deepEqual(lib.published.map((a) => a.label), ["lib"]);
+  assert.deepEqual(
+    lib.published.map((a) => a.label),
+    ["lib"],
+  );
 });
 
 test("the lock is read from the commit: an uncommitted lock does not count, a committed one does", async () => {
@@ -60,7 +70,10 @@ test("the lock is read from the commit: an uncommitted lock does not count, a co
   rmSync(join(dir, "app/atom.lock"));
   const r = await publishTo(dir, bare);
   assert.deepEqual(r.failed, []);
-  assert.deepEqual(r.published.map((a) => a.label), ["app"]);
+  assert.deepEqual(
+    r.published.map((a) => a.label),
+    ["app"],
+  );
   assert.match(gitIn(bare, "ls-tree", "--name-only", r.published[0]!.rev), /^atom\.lock$/m);
 });
 
@@ -71,13 +84,17 @@ test("static atoms and atoms without [compose] need no lock", async () => {
   });
   const r = await publishTo(dir, bare);
   assert.deepEqual(r.failed, []);
-  assert.deepEqual(r.published.map((a) => a.label), ["conf", "locker"]);
+  assert.deepEqual(
+    r.published.map((a) => a.label),
+    ["conf", "locker"],
+  );
 });
 
 test("a lock that does not satisfy the manifest is refused with the reason; the resolved one publishes", async () => {
   const setDir = tempDir("cpr-set-");
   makeSet(setDir, { x: { "1.0.0": {}, "2.0.0": {} } });
-  const manifest = (req: string, extra = "") => atomToml("app", "0.1.0", `\n[package.sets]\ns = "${setDir}"\n${NIX}\n[deps.from.s]\nx = "${req}"\n${extra}`);
+  const manifest = (req: string, extra = "") =>
+    atomToml("app", "0.1.0", `\n[package.sets]\ns = "${setDir}"\n${NIX}\n[deps.from.s]\nx = "${req}"\n${extra}`);
   const { dir, bare } = await setup({ "app/atom.toml": manifest("^1"), "app/default.nix": "{ }\n" });
   await resolveAtom(join(dir, "app"));
   commitAll(dir, "app: lock");
@@ -94,10 +111,19 @@ test("a lock that does not satisfy the manifest is refused with the reason; the 
     assert.match(error, /run `cpr resolve` in app, then commit atom\.lock$/);
     return error;
   };
-  assert.match(await refusal({ manifest: manifest("^2") }), /its atom\.lock does not satisfy atom\.toml: \[deps\.from\.s\] x = "\^2", but the lock has x 1\.0\.0, which does not satisfy it/);
+  assert.match(
+    await refusal({ manifest: manifest("^2") }),
+    /its atom\.lock does not satisfy atom\.toml: \[deps\.from\.s\] x = "\^2", but the lock has x 1\.0\.0, which does not satisfy it/,
+  );
   assert.match(await refusal({ manifest: manifest("^1", 'y = "^1"\n') }), /\[deps\.from\.s\] y is missing from the lock/);
-  assert.match(await refusal({ manifest: manifest("^1").replace('nix = "default.nix"', 'nix = "other.nix"') }), /\[compose\.as\] nix = "other\.nix", but the lock's \[compose\] is use = "nix" \(entry "default\.nix"\)/);
-  assert.match(await refusal({ manifest: manifest("^1", '\n[deps.direct.nix]\npatch.url = "https://example.org/fix.patch"\n') }), /\[deps\.direct\.nix\] patch is missing from the lock/);
+  assert.match(
+    await refusal({ manifest: manifest("^1").replace('nix = "default.nix"', 'nix = "other.nix"') }),
+    /\[compose\.as\] nix = "other\.nix", but the lock's \[compose\] is use = "nix" \(entry "default\.nix"\)/,
+  );
+  assert.match(
+    await refusal({ manifest: manifest("^1", '\n[deps.direct.nix]\npatch.url = "https://example.org/fix.patch"\n') }),
+    /\[deps\.direct\.nix\] patch is missing from the lock/,
+  );
   assert.match(await refusal({ lock: "version = 2\n" }), /its atom\.lock does not parse: unsupported lock version 2/);
 
   // Back to the resolved pair: it publishes.
@@ -106,7 +132,10 @@ test("a lock that does not satisfy the manifest is refused with the reason; the 
   commitAll(dir, "resolved");
   const r = await publishTo(dir, bare);
   assert.deepEqual(r.failed, []);
-  assert.deepEqual(r.published.map((a) => a.label), ["app"]);
+  assert.deepEqual(
+    r.published.map((a) => a.label),
+    ["app"],
+  );
 });
 
 test("a dependency locked local-only is refused; published and re-resolved from a mirror, the atom publishes", async () => {
@@ -123,17 +152,35 @@ test("a dependency locked local-only is refused; published and re-resolved from 
   const refused = await publishTo(dir, bare);
   const app = refused.failed.find((f) => f.label === "app")!.error;
   assert.match(app, /\[deps\.from\.here\] lib is locked local-only \(0\.1\.0-local, no rev\), which no consumer can fetch/);
-  assert.match(app, /publish the local-only atoms first, add a URL mirror of their set to \[package\.sets\], then run `cpr resolve` in app and commit atom\.lock/);
+  assert.match(
+    app,
+    /publish the local-only atoms first, add a URL mirror of their set to \[package\.sets\], then run `cpr resolve` in app and commit atom\.lock/,
+  );
 
-  assert.deepEqual((await publishTo(dir, bare, { all: false, targets: ["lib"] })).published.map((a) => a.label), ["lib"]);
-  writeFileSync(join(dir, "app/atom.toml"), readFileSync(join(dir, "app/atom.toml"), "utf8").replace('here = "::"', `here = ["::", "${bare}"]`));
+  assert.deepEqual(
+    (await publishTo(dir, bare, { all: false, targets: ["lib"] })).published.map((a) => a.label),
+    ["lib"],
+  );
+  writeFileSync(
+    join(dir, "app/atom.toml"),
+    readFileSync(join(dir, "app/atom.toml"), "utf8").replace('here = "::"', `here = ["::", "${bare}"]`),
+  );
   await resolveAtom(join(dir, "app"));
-  assert.match(readFileSync(join(dir, "app/atom.lock"), "utf8"), /label = "lib"\nversion = "0\.1\.0"\nset = "[0-9a-f]{40}"\nrev = "[0-9a-f]{40}"/);
+  assert.match(
+    readFileSync(join(dir, "app/atom.lock"), "utf8"),
+    /label = "lib"\nversion = "0\.1\.0"\nset = "[0-9a-f]{40}"\nrev = "[0-9a-f]{40}"/,
+  );
   commitAll(dir, "app: lock lib as published");
   const r = await publishTo(dir, bare);
   assert.deepEqual(r.failed, []);
-  assert.deepEqual(r.published.map((a) => a.label), ["app"]);
-  assert.deepEqual(r.skipped.map((a) => a.label), ["lib"]);
+  assert.deepEqual(
+    r.published.map((a) => a.label),
+    ["app"],
+  );
+  assert.deepEqual(
+    r.skipped.map((a) => a.label),
+    ["lib"],
+  );
 });
 
 test("an atom already published without a lock is skipped, not refused: the check is for what a run publishes", async () => {
@@ -143,6 +190,12 @@ test("an atom already published without a lock is skipped, not refused: the chec
   commitAll(dir, "new");
   const r = await publishTo(dir, bare);
   assert.deepEqual(r.failed, []);
-  assert.deepEqual(r.skipped.map((a) => [a.label, a.rev]), [["old", rev]]);
-  assert.deepEqual(r.published.map((a) => a.label), ["new"]);
+  assert.deepEqual(
+    r.skipped.map((a) => [a.label, a.rev]),
+    [["old", rev]],
+  );
+  assert.deepEqual(
+    r.published.map((a) => a.label),
+    ["new"],
+  );
 });

@@ -64,7 +64,6 @@ export function fsckStrict(dir: string): void {
   if (r.status !== 0 || problems.length) throw new Error(`git fsck --strict failed in ${dir}:\n${r.stderr}`);
 }
 
-
 /**
  * `cpr resolve` in an atom directory of a work tree (writes atom.lock), offline but for the mirrors the manifest
  * names (local paths in these tests), with a cache of its own.
@@ -92,6 +91,14 @@ export function publishByHand(dir: string, remote: string, path: string, label: 
   const manifest = gitIn(dir, "rev-parse", `HEAD:${path}/atom.toml`);
   const body = atomCommitBody({ tree, origin: head, label, version });
   const rev = spawnSync("git", ["hash-object", "-t", "commit", "-w", "--stdin"], { cwd: dir, input: body, encoding: "utf8" }).stdout.trim();
-  gitIn(dir, "push", "-q", remote, `${rev}:refs/eka/atoms/${label}/${version}`, `${manifest}:refs/eka/meta/${label}/${version}/manifest`, `${head}:refs/eka/meta/${label}/${version}/origin`);
+  gitIn(
+    dir,
+    "push",
+    "-q",
+    remote,
+    `${rev}:refs/eka/atoms/${label}/${version}`,
+    `${manifest}:refs/eka/meta/${label}/${version}/manifest`,
+    `${head}:refs/eka/meta/${label}/${version}/origin`,
+  );
   return rev;
 }

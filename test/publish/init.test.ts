@@ -33,7 +33,12 @@ test("init: an initialized remote with the same root is 'already'; another root 
   const otherRoot = gitIn(other, "rev-parse", "HEAD");
   const localBefore = refsOf(other);
   await assert.rejects(initTo(other, bare), (e: unknown) => {
-    return e instanceof CprError && e.code === "init.root-mismatch" && e.message.includes(otherRoot) && e.message.includes(gitIn(dir, "rev-parse", "HEAD"));
+    return (
+      e instanceof CprError &&
+      e.code === "init.root-mismatch" &&
+      e.message.includes(otherRoot) &&
+      e.message.includes(gitIn(dir, "rev-parse", "HEAD"))
+    );
   });
   assert.equal(refsOf(bare), before);
   assert.equal(refsOf(other), localBefore, "no local marker written for a refused init");
@@ -45,6 +50,9 @@ test("init: a stale local refs/ekala/init is an error with a hint, and nothing i
   const head = commitAll(dir, "second");
   gitIn(dir, "update-ref", "refs/ekala/init", head);
   const bare = makeBare();
-  await assert.rejects(initTo(dir, bare), (e: unknown) => e instanceof CprError && e.code === "init.local-conflict" && /update-ref -d/.test(e.hint ?? ""));
+  await assert.rejects(
+    initTo(dir, bare),
+    (e: unknown) => e instanceof CprError && e.code === "init.local-conflict" && /update-ref -d/.test(e.hint ?? ""),
+  );
   assert.equal(refsOf(bare), "");
 });

@@ -18,7 +18,7 @@ const monorepo = {
   "pkgs/foo/default.nix": "{ }\n",
   "pkgs/foo/sub/atom.lock": "version = 1\n",
   // No [compose] (a locker, like nix-lock): publishing reads only [package], so unknown and broken tables are fine.
-  "pkgs/bar/atom.toml": atomToml("bar", "1.2.3", '\n[locker.x]\ny = 1\n\n[deps.whatever]\nx = 1\n'),
+  "pkgs/bar/atom.toml": atomToml("bar", "1.2.3", "\n[locker.x]\ny = 1\n\n[deps.whatever]\nx = 1\n"),
   "ひらがな/atom.toml": atomToml("ひらがな", "1.0.0-rc.1"),
   "README.md": "hello\n",
 };
@@ -48,7 +48,11 @@ test("publish --all to a bare remote: refs, exact commit bytes, trees equal the 
   );
   const remote = refMap(bare);
   assert.equal(remote.get("refs/ekala/init"), root);
-  for (const [path, a] of [["pkgs/bar", result.published[0]!], ["pkgs/foo", result.published[1]!], ["ひらがな", result.published[2]!]] as const) {
+  for (const [path, a] of [
+    ["pkgs/bar", result.published[0]!],
+    ["pkgs/foo", result.published[1]!],
+    ["ひらがな", result.published[2]!],
+  ] as const) {
     const tree = gitIn(dir, "rev-parse", `HEAD:${path}`);
     const input = { tree, origin: head, label: a.label, version: a.version };
     assert.equal(a.rev, atomCommitId(input));
@@ -79,8 +83,14 @@ test("two independent clones publishing the same commit give identical ids (and 
   const rb = await publishTo(b, bareB);
   assert.deepEqual(ra.published, rb.published);
   assert.equal(refsOf(bareA), refsOf(bareB));
-  assert.equal(atomCommitId({ tree: "1".repeat(40), origin: "2".repeat(40), label: "foo", version: "0.1.0" }), "610be71f78657e829a1e78cc635d58624ae2f791");
-  assert.equal(atomCommitId({ tree: "3".repeat(40), origin: "4".repeat(40), label: "ひらがな", version: "1.0.0-rc.1" }), "32543cde6668ecaa554b6d9a478d78debba0bfc0");
+  assert.equal(
+    atomCommitId({ tree: "1".repeat(40), origin: "2".repeat(40), label: "foo", version: "0.1.0" }),
+    "610be71f78657e829a1e78cc635d58624ae2f791",
+  );
+  assert.equal(
+    atomCommitId({ tree: "3".repeat(40), origin: "4".repeat(40), label: "ひらがな", version: "1.0.0-rc.1" }),
+    "32543cde6668ecaa554b6d9a478d78debba0bfc0",
+  );
 });
 
 test("re-publishing unchanged is skipped; bumping one atom of a monorepo publishes only that one", async () => {
@@ -97,8 +107,14 @@ test("re-publishing unchanged is skipped; bumping one atom of a monorepo publish
   writeFiles(dir, { "pkgs/foo/atom.toml": atomToml("foo", "0.2.0"), "pkgs/foo/default.nix": "{ x = 1; }\n" });
   commitAll(dir, "bump foo");
   const bumped = await publishTo(dir, bare);
-  assert.deepEqual(bumped.published.map((a) => `${a.label}@${a.version}`), ["foo@0.2.0"]);
-  assert.deepEqual(bumped.skipped.map((a) => a.label), ["bar", "ひらがな"]);
+  assert.deepEqual(
+    bumped.published.map((a) => `${a.label}@${a.version}`),
+    ["foo@0.2.0"],
+  );
+  assert.deepEqual(
+    bumped.skipped.map((a) => a.label),
+    ["bar", "ひらがな"],
+  );
   assert.ok(refMap(bare).has("refs/eka/atoms/foo/0.1.0"));
   fsckStrict(bare);
 });
@@ -145,22 +161,35 @@ test("ekala.toml present or absent: same atoms, same trees, same commit bytes fo
   const without = await setup(monorepo);
   const a = await publishTo(withSet.dir, withSet.bare);
   const b = await publishTo(without.dir, without.bare);
-  assert.deepEqual(a.published.map((x) => x.label), b.published.map((x) => x.label));
+  assert.deepEqual(
+    a.published.map((x) => x.label),
+    b.published.map((x) => x.label),
+  );
   const originA = gitIn(withSet.dir, "rev-parse", "HEAD");
   const originB = gitIn(without.dir, "rev-parse", "HEAD");
   a.published.forEach((x, i) => {
     const y = b.published[i]!;
     assert.equal(gitIn(withSet.bare, "rev-parse", `${x.rev}^{tree}`), gitIn(without.bare, "rev-parse", `${y.rev}^{tree}`));
-    assert.equal(gitIn(withSet.bare, "cat-file", "commit", x.rev).replace(originA, "O"), gitIn(without.bare, "cat-file", "commit", y.rev).replace(originB, "O"));
+    assert.equal(
+      gitIn(withSet.bare, "cat-file", "commit", x.rev).replace(originA, "O"),
+      gitIn(without.bare, "cat-file", "commit", y.rev).replace(originB, "O"),
+    );
   });
   // An atom directory not listed in ekala.toml cannot be requested.
   writeFiles(withSet.dir, { "extra/atom.toml": atomToml("extra", "0.1.0") });
   commitAll(withSet.dir, "unlisted atom");
-  await assert.rejects(publishTo(withSet.dir, withSet.bare, { targets: ["extra"], all: false }), (e: unknown) => e instanceof CprError && e.code === "publish.not-listed");
+  await assert.rejects(
+    publishTo(withSet.dir, withSet.bare, { targets: ["extra"], all: false }),
+    (e: unknown) => e instanceof CprError && e.code === "publish.not-listed",
+  );
 });
 
 /** Every refusal leaves the remote's refs and the local refs byte-for-byte unchanged. */
-async function assertRefused(files: Record<string, string>, check: (dir: string, bare: string) => Promise<void>, prepare?: (dir: string, bare: string) => Promise<void>) {
+async function assertRefused(
+  files: Record<string, string>,
+  check: (dir: string, bare: string) => Promise<void>,
+  prepare?: (dir: string, bare: string) => Promise<void>,
+) {
   const { dir, bare } = await setup(files);
   await prepare?.(dir, bare);
   const remoteBefore = refsOf(bare);
@@ -170,7 +199,8 @@ async function assertRefused(files: Record<string, string>, check: (dir: string,
   assert.equal(refsOf(dir), localBefore);
 }
 
-const rejectsWith = (code: string, pattern?: RegExp) => (e: unknown) => e instanceof CprError && e.code === code && (!pattern || pattern.test(`${e.message} ${e.where} ${e.hint}`));
+const rejectsWith = (code: string, pattern?: RegExp) => (e: unknown) =>
+  e instanceof CprError && e.code === code && (!pattern || pattern.test(`${e.message} ${e.where} ${e.hint}`));
 
 test("refusal: duplicate labels name both paths", async () => {
   await assertRefused({ "a/atom.toml": atomToml("same", "0.1.0"), "b/atom.toml": atomToml("same", "0.2.0") }, async (dir, bare) => {
@@ -199,7 +229,11 @@ test("refusal: remote not initialized (hint: cpr init) and remote with another r
   const init = await initTo(other, bare);
   const remoteBefore = refsOf(bare);
   const root = gitIn(dir, "rev-parse", "HEAD");
-  await assert.rejects(publishTo(dir, bare), (e: unknown) => e instanceof CprError && e.code === "publish.root-mismatch" && e.message.includes(init.root) && e.message.includes(root));
+  await assert.rejects(
+    publishTo(dir, bare),
+    (e: unknown) =>
+      e instanceof CprError && e.code === "publish.root-mismatch" && e.message.includes(init.root) && e.message.includes(root),
+  );
   assert.equal(refsOf(bare), remoteBefore);
   assert.equal(refsOf(dir), before);
 });
@@ -208,7 +242,10 @@ test("refusal: a version whose ref name is invalid", async () => {
   await assertRefused({ "x/atom.toml": atomToml("x", "1.0.0-x.lock"), "y/atom.toml": atomToml("y", "1.0.0") }, async (dir, bare) => {
     const r = await publishTo(dir, bare);
     assert.deepEqual(r.published, []);
-    assert.deepEqual(r.failed.map((f) => f.label), ["x", "y"]);
+    assert.deepEqual(
+      r.failed.map((f) => f.label),
+      ["x", "y"],
+    );
     assert.match(r.failed[0]!.error, /invalid ref name/);
     assert.match(r.failed[1]!.error, /all-or-nothing/);
   });
@@ -260,8 +297,14 @@ test("--dry-run reports and writes nothing", async () => {
 test("selection: default is the atom containing cwd, labels and paths work, outside an atom is a usage error", async () => {
   const { dir, bare } = await setup();
   const sub = join(dir, "pkgs/foo/sub");
-  assert.deepEqual((await publishTo(dir, bare, { all: false, cwd: sub, dryRun: true })).published.map((a) => a.label), ["foo"]);
-  assert.deepEqual((await publishTo(dir, bare, { all: false, targets: ["bar", "./ひらがな"], dryRun: true })).published.map((a) => a.label), ["bar", "ひらがな"]);
+  assert.deepEqual(
+    (await publishTo(dir, bare, { all: false, cwd: sub, dryRun: true })).published.map((a) => a.label),
+    ["foo"],
+  );
+  assert.deepEqual(
+    (await publishTo(dir, bare, { all: false, targets: ["bar", "./ひらがな"], dryRun: true })).published.map((a) => a.label),
+    ["bar", "ひらがな"],
+  );
   await assert.rejects(publishTo(dir, bare, { all: false, cwd: join(dir, "pkgs"), dryRun: true }), UsageError);
   await assert.rejects(publishTo(dir, bare, { all: false, targets: ["nosuch"], dryRun: true }), rejectsWith("publish.unknown-label"));
   await assert.rejects(publishTo(dir, bare, { all: false, targets: ["README.md"], dryRun: true }), rejectsWith("publish.not-an-atom"));
@@ -274,7 +317,10 @@ test("--rev publishes another commit, reading manifests from the commit and not 
   commitAll(dir, "bump");
   writeFiles(dir, { "pkgs/foo/atom.toml": "not toml at all [" });
   const r = await publishTo(dir, bare, { rev: first, targets: ["foo"], all: false });
-  assert.deepEqual(r.published.map((a) => a.version), ["0.1.0"]);
+  assert.deepEqual(
+    r.published.map((a) => a.version),
+    ["0.1.0"],
+  );
   assert.equal(refMap(bare).get("refs/eka/meta/foo/0.1.0/origin"), first);
 });
 
@@ -284,7 +330,10 @@ test("several remotes: one atomic push each", async () => {
   await initTo(dir, second);
   await publishTo(dir, bare, { targets: ["foo"], all: false });
   const r = await publishTo(dir, bare, { remotes: [bare, second] });
-  assert.deepEqual(r.published.map((a) => a.label), ["bar", "foo", "ひらがな"]);
+  assert.deepEqual(
+    r.published.map((a) => a.label),
+    ["bar", "foo", "ひらがな"],
+  );
   assert.equal(refsOf(bare), refsOf(second));
 });
 
@@ -298,7 +347,11 @@ test("mirrors agree: a version already published elsewhere is pushed as the same
   await initTo(dir, mirror);
   const later = await publishTo(dir, mirror, { targets: ["foo"], all: false });
   assert.deepEqual(later.published, first.published);
-  const eka = (d: string) => refsOf(d).split("\n").filter((l) => l.includes("refs/eka/")).join("\n");
+  const eka = (d: string) =>
+    refsOf(d)
+      .split("\n")
+      .filter((l) => l.includes("refs/eka/"))
+      .join("\n");
   assert.equal(eka(mirror), eka(bare));
   // A clone without local atom refs, two remotes in one run: skipped on one, the same commit pushed to the other.
   const clone = tempDir();
@@ -346,11 +399,21 @@ test("shallow clones cannot compute the root; several roots pick the oldest with
   } finally {
     repo.close();
   }
-  assert.ok(reporter.warnings.some((w) => /2 root commits/.test(w)), reporter.warnings.join("\n"));
+  assert.ok(
+    reporter.warnings.some((w) => /2 root commits/.test(w)),
+    reporter.warnings.join("\n"),
+  );
 });
 
 test("pickRoot: oldest committer time, then lowest hex", () => {
-  assert.equal(pickRoot([{ oid: "b", time: 2 }, { oid: "c", time: 1 }, { oid: "a", time: 1 }]), "a");
+  assert.equal(
+    pickRoot([
+      { oid: "b", time: 2 },
+      { oid: "c", time: 1 },
+      { oid: "a", time: 1 },
+    ]),
+    "a",
+  );
   assert.equal(pickRoot([]), null);
 });
 
@@ -366,6 +429,9 @@ test("a SHA-256 repository publishes without crashing", async () => {
   assert.equal((await publishTo(dir, bare)).skipped.length, 3);
   const { listing } = await listRemoteSet(parseGitUrl(bare), undefined);
   assert.equal(listing.root, init.root);
-  assert.deepEqual(listing.atoms.map((a) => a.rev), r.published.map((a) => a.rev));
+  assert.deepEqual(
+    listing.atoms.map((a) => a.rev),
+    r.published.map((a) => a.rev),
+  );
   assert.equal(atomId(init.root, "foo").length, 52);
 });

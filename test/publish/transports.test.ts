@@ -28,7 +28,10 @@ async function roundTrip<S extends TestServer>(start: (base: string) => Promise<
   assert.equal(init.status, "initialized");
   const result = await publishTo(dir, url, { env: runEnv });
   assert.deepEqual(result.failed, []);
-  assert.deepEqual(result.published.map((a) => a.label), ["a", "b"]);
+  assert.deepEqual(
+    result.published.map((a) => a.label),
+    ["a", "b"],
+  );
   const { listing } = await listRemoteSet(parseGitUrl(url), undefined, { env: { ...env, ...runEnv } });
   assert.equal(listing.root, init.root);
   assert.deepEqual(
@@ -57,5 +60,8 @@ test("http:// (lighttpd + git http-backend)", async (t) => {
 
 test("ssh:// (sshd on loopback)", async (t) => {
   if (!needTools(t, "sshd", "ssh", "ssh-keygen")) return;
-  await roundTrip((base) => startSshd(base), (s) => ({ GIT_SSH_COMMAND: s.sshCommand }));
+  await roundTrip(
+    (base) => startSshd(base),
+    (s) => ({ GIT_SSH_COMMAND: s.sshCommand }),
+  );
 });

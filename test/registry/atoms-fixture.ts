@@ -68,7 +68,15 @@ export async function buildableSet(opts: { tag?: string; withNewer?: boolean; re
       locker: defaultLocker(DEFAULT_LOCKER_REV),
       compose: { use: "nix", entry: "default.nix" },
       deps: [
-        { type: "atom", label: "dep", version: "0.1.0", set: init.root, rev: revs["dep@0.1.0"]!, mirror: remote, id: atomId(init.root, "dep") },
+        {
+          type: "atom",
+          label: "dep",
+          version: "0.1.0",
+          set: init.root,
+          rev: revs["dep@0.1.0"]!,
+          mirror: remote,
+          id: atomId(init.root, "dep"),
+        },
         { type: "nix", name: "note", url: `file://${note}`, hash: noteHash },
       ],
     };

@@ -30,7 +30,8 @@ async function otherSet(): Promise<{ remote: string; root: string }> {
   const work = makeRepo({ README: "another set with a hello\n" });
   writeFiles(work, {
     "hello/atom.toml": `${atomToml("hello", "3.0.0")}\n[package.meta]\ndescription = "Another hello"\n\n[compose.as]\nnix = "default.nix"\n`,
-    "hello/default.nix": 'derivation { name = "other-hello"; inherit (cfg) system; builder = "/bin/sh"; args = [ "-c" "echo other > $out" ]; }\n',
+    "hello/default.nix":
+      'derivation { name = "other-hello"; inherit (cfg) system; builder = "/bin/sh"; args = [ "-c" "echo other > $out" ]; }\n',
   });
   await resolveAtom(join(work, "hello"));
   commitAll(work, "hello");
@@ -45,12 +46,23 @@ before(async () => {
   if (!findTool("nix-store") || !findTool("nix-instantiate") || !findTool("nix")) return;
   set = await buildableSet({ tag: "e2e", withNewer: true });
   other = await otherSet();
-  reg = await startRegistry({ dataDir: tempDir("cpr-registry-"), listen: "127.0.0.1:0", sets: [set.remote, other.remote], refreshSeconds: 0, log: false, env, cacheDir: tempDir("cpr-cache-") });
+  reg = await startRegistry({
+    dataDir: tempDir("cpr-registry-"),
+    listen: "127.0.0.1:0",
+    sets: [set.remote, other.remote],
+    refreshSeconds: 0,
+    log: false,
+    env,
+    cacheDir: tempDir("cpr-cache-"),
+  });
   token = await createToken(reg.db, [set.root], "e2e");
   shims = tempDir("cpr-shims-");
   marker = join(tempDir("cpr-marker-"), "evaluations");
   for (const name of ["nix-instantiate", "nix-build", "nix"]) {
-    writeFileSync(join(shims, name), `#!/bin/sh\necho "$0 $*" >> ${marker}\necho "shim: ${name} must not run during cpr get" >&2\nexit 97\n`);
+    writeFileSync(
+      join(shims, name),
+      `#!/bin/sh\necho "$0 $*" >> ${marker}\necho "shim: ${name} must not run during cpr get" >&2\nexit 97\n`,
+    );
     chmodSync(join(shims, name), 0o755);
   }
 });
@@ -114,7 +126,11 @@ test("cpr build --push, then cpr get into another store with no evaluation", asy
   // --json, --out-link, config keys (CPR_REGISTRY, CPR_REGISTRY_KEYS) instead of options.
   const store2 = tempDir("cpr-store-");
   const link = join(cwd, "links", "hello");
-  const j = await cpr(["get", uri, "--store", store2, "--out-link", "links/hello", "--json"], { cwd, noEval: true, extraEnv: { CPR_REGISTRY: reg.url, CPR_REGISTRY_KEYS: reg.publicKey } });
+  const j = await cpr(["get", uri, "--store", store2, "--out-link", "links/hello", "--json"], {
+    cwd,
+    noEval: true,
+    extraEnv: { CPR_REGISTRY: reg.url, CPR_REGISTRY_KEYS: reg.publicKey },
+  });
   assert.equal(j.code, 0, j.stderr);
   const doc = JSON.parse(j.stdout);
   assert.equal(doc.label, "hello");
@@ -123,7 +139,10 @@ test("cpr build --push, then cpr get into another store with no evaluation", asy
   assert.deepEqual(doc.outputs, built.outputs);
   assert.equal(doc.registry, reg.url);
   assert.equal(readlinkSync(link), out);
-  const n = await cpr(["get", uri, "--registry", reg.url, "--key", reg.publicKey, "--store", tempDir("cpr-store-"), "--no-out-link"], { cwd: tempDir("cpr-get-"), noEval: true });
+  const n = await cpr(["get", uri, "--registry", reg.url, "--key", reg.publicKey, "--store", tempDir("cpr-store-"), "--no-out-link"], {
+    cwd: tempDir("cpr-get-"),
+    noEval: true,
+  });
   assert.equal(n.code, 0, n.stderr);
   assert.equal(evaluations(), "");
 });
@@ -140,7 +159,10 @@ test("cpr get refuses: a key the registry did not sign with, no key, an unbuilt 
   const wrong = await cpr(["get", uri, "--registry", reg.url, "--key", wrongKey, "--store", store, "--no-out-link"], { noEval: true });
   assert.equal(wrong.code, 1);
   assert.match(wrong.stderr, /not signed by any of the keys/);
-  assert.match(wrong.stderr, /^error: Nix refused \/nix\/store\/\S+ from http:\/\/127\.0\.0\.1:\d+: it is not signed by any trusted key \(someone-else-1:/m);
+  assert.match(
+    wrong.stderr,
+    /^error: Nix refused \/nix\/store\/\S+ from http:\/\/127\.0\.0\.1:\d+: it is not signed by any trusted key \(someone-else-1:/m,
+  );
   assert.match(wrong.stderr, /hint: trust the registry's own key \(`cpr registry key` on the server prints it\)/);
   assert.match(wrong.stderr, new RegExp(reg.url.replace(/[.]/g, "\\.")));
   assert.ok(!existsSync(join(store, out)), "nothing unsigned entered the store");
@@ -149,15 +171,22 @@ test("cpr get refuses: a key the registry did not sign with, no key, an unbuilt 
   assert.equal(noKey.code, 1);
   assert.match(noKey.stderr, /no trusted key for/);
 
-  const unbuilt = await cpr(["get", `${set.remote}::hello@=0.2.0`, "--registry", reg.url, "--key", reg.publicKey, "--store", tempDir("cpr-store-")], { noEval: true });
+  const unbuilt = await cpr(
+    ["get", `${set.remote}::hello@=0.2.0`, "--registry", reg.url, "--key", reg.publicKey, "--store", tempDir("cpr-store-")],
+    { noEval: true },
+  );
   assert.equal(unbuilt.code, 1);
   assert.match(unbuilt.stderr, /no build of hello =0\.2\.0 for [a-z0-9_]+-[a-z]+ is known to http:\/\/127\.0\.0\.1:\d+/);
   assert.match(unbuilt.stderr, /--build/);
-  const unbuiltDep = await cpr(["get", "dep", "--registry", reg.url, "--key", reg.publicKey, "--store", tempDir("cpr-store-")], { noEval: true });
+  const unbuiltDep = await cpr(["get", "dep", "--registry", reg.url, "--key", reg.publicKey, "--store", tempDir("cpr-store-")], {
+    noEval: true,
+  });
   assert.equal(unbuiltDep.code, 1);
   assert.match(unbuiltDep.stderr, /no build of dep for /);
 
-  const ambiguous = await cpr(["get", "hello", "--registry", reg.url, "--key", reg.publicKey, "--store", tempDir("cpr-store-")], { noEval: true });
+  const ambiguous = await cpr(["get", "hello", "--registry", reg.url, "--key", reg.publicKey, "--store", tempDir("cpr-store-")], {
+    noEval: true,
+  });
   assert.equal(ambiguous.code, 1);
   assert.match(ambiguous.stderr, /'hello' names atoms of 2 sets/);
   assert.match(ambiguous.stderr, new RegExp(`set ${set.root}`));
@@ -183,7 +212,10 @@ test("cpr get refuses: a key the registry did not sign with, no key, an unbuilt 
   assert.match(badUrl.stderr, /a registry is reached over http:\/\/ or https:\/\//);
   const occupied = tempDir("cpr-get-");
   writeFileSync(join(occupied, "result"), "mine\n");
-  const notALink = await cpr(["get", uri, "--registry", reg.url, "--key", reg.publicKey, "--store", tempDir("cpr-store-")], { cwd: occupied, noEval: true });
+  const notALink = await cpr(["get", uri, "--registry", reg.url, "--key", reg.publicKey, "--store", tempDir("cpr-store-")], {
+    cwd: occupied,
+    noEval: true,
+  });
   assert.equal(notALink.code, 1);
   assert.match(notALink.stderr, /result exists and is not an out-link \(a symlink\): cpr get will not replace it/);
   assert.doesNotMatch(notALink.stderr, /installing/, "refused before downloading anything");
@@ -211,7 +243,23 @@ test("cpr get refuses: a key the registry did not sign with, no key, an unbuilt 
 test("cpr get --build builds an unbuilt version locally and --push shares it; a bare name then installs", async (t) => {
   if (!needTools(t, "nix-store", "nix-instantiate", "nix")) return;
   const cwd = tempDir("cpr-get-");
-  const g = await cpr(["get", `${set.remote}::hello@=0.2.0`, "--registry", reg.url, "--key", reg.publicKey, "--build", "--push", reg.url, "--token", token, "--json"], { cwd });
+  const g = await cpr(
+    [
+      "get",
+      `${set.remote}::hello@=0.2.0`,
+      "--registry",
+      reg.url,
+      "--key",
+      reg.publicKey,
+      "--build",
+      "--push",
+      reg.url,
+      "--token",
+      token,
+      "--json",
+    ],
+    { cwd },
+  );
   assert.equal(g.code, 0, g.stderr);
   const doc = JSON.parse(g.stdout);
   assert.equal(doc.version, "0.2.0");
@@ -227,7 +275,21 @@ test("cpr get --build builds an unbuilt version locally and --push shares it; a 
   assert.match(got.stdout, /^\/nix\/store\/[0-9a-z]{32}-cpr-dep-e2e\n$/);
   assert.ok(existsSync(join(store, got.stdout.trim())));
   // The newest built version wins: 0.2.0 now.
-  const newest = await cpr(["get", `${set.remote}::hello`, "--registry", reg.url, "--key", reg.publicKey, "--store", tempDir("cpr-store-"), "--json", "--no-out-link"], { noEval: true });
+  const newest = await cpr(
+    [
+      "get",
+      `${set.remote}::hello`,
+      "--registry",
+      reg.url,
+      "--key",
+      reg.publicKey,
+      "--store",
+      tempDir("cpr-store-"),
+      "--json",
+      "--no-out-link",
+    ],
+    { noEval: true },
+  );
   assert.equal(newest.code, 0, newest.stderr);
   assert.equal(JSON.parse(newest.stdout).version, "0.2.0");
   assert.equal(evaluations(), "");
@@ -239,7 +301,10 @@ test("cpr search merges the registry's catalogue and sets read directly, by Atom
   assert.equal(s.code, 0, s.stderr);
   const { results, failures } = JSON.parse(s.stdout);
   assert.deepEqual(failures, []);
-  assert.deepEqual(results.map((r: { label: string; set: string }) => `${r.label} ${r.set}`).sort(), [`hello ${set.root}`, `hello ${other.root}`].sort());
+  assert.deepEqual(
+    results.map((r: { label: string; set: string }) => `${r.label} ${r.set}`).sort(),
+    [`hello ${set.root}`, `hello ${other.root}`].sort(),
+  );
   const theirs = results.find((r: { set: string }) => r.set === other.root);
   assert.deepEqual(theirs.sources, [reg.url, other.remote]);
   assert.equal(theirs.description, "Another hello");
@@ -263,7 +328,10 @@ test("cpr search merges the registry's catalogue and sets read directly, by Atom
   // With no flag, the registries and the sets of config [registry] are searched.
   const home = tempDir("cpr-xdg-");
   mkdirSync(join(home, "cpr"));
-  writeFileSync(join(home, "cpr", "config.toml"), `[registry]\nurls = [${JSON.stringify(reg.url)}]\nsets = [${JSON.stringify(other.remote)}]\n`);
+  writeFileSync(
+    join(home, "cpr", "config.toml"),
+    `[registry]\nurls = [${JSON.stringify(reg.url)}]\nsets = [${JSON.stringify(other.remote)}]\n`,
+  );
   const configured = await cpr(["search", "hello", "--json"], { extraEnv: { XDG_CONFIG_HOME: home } });
   assert.equal(configured.code, 0, configured.stderr);
   const fromConfig = JSON.parse(configured.stdout).results.find((r: { set: string }) => r.set === other.root);

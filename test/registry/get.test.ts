@@ -31,7 +31,15 @@ const haveNix = () => Boolean(findTool("nix-store") && findTool("nix-instantiate
 before(async () => {
   if (!haveNix()) return;
   set = await buildableSet({ tag: "get", withNewer: true });
-  reg = await startRegistry({ dataDir: tempDir("cpr-registry-"), listen: "127.0.0.1:0", sets: [set.remote], refreshSeconds: 0, log: false, env, cacheDir: tempDir("cpr-cache-") });
+  reg = await startRegistry({
+    dataDir: tempDir("cpr-registry-"),
+    listen: "127.0.0.1:0",
+    sets: [set.remote],
+    refreshSeconds: 0,
+    log: false,
+    env,
+    cacheDir: tempDir("cpr-cache-"),
+  });
   token = await createToken(reg.db, [set.root], "get tests");
 });
 
@@ -48,23 +56,50 @@ test("the client reads the catalogue and names the registry and status in every 
   assert.equal(client.url, reg.url);
   const id = atomId(set.root, "hello");
   const [hit] = await client.search("HELLO");
-  assert.deepEqual({ id: hit!.id, label: hit!.label, set: hit!.set, versions: hit!.versions }, { id, label: "hello", set: set.root, versions: ["0.2.0", "0.1.0"] });
+  assert.deepEqual(
+    { id: hit!.id, label: hit!.label, set: hit!.set, versions: hit!.versions },
+    { id, label: "hello", set: set.root, versions: ["0.2.0", "0.1.0"] },
+  );
   const atom = await client.atom(id);
-  assert.deepEqual(atom!.versions.map((v) => [v.version, v.rev]), [["0.2.0", set.revs["hello@0.2.0"]], ["0.1.0", set.revs["hello@0.1.0"]]]);
+  assert.deepEqual(
+    atom!.versions.map((v) => [v.version, v.rev]),
+    [
+      ["0.2.0", set.revs["hello@0.2.0"]],
+      ["0.1.0", set.revs["hello@0.1.0"]],
+    ],
+  );
   assert.equal(await client.atom(atomId(set.root, "nothing")), null);
   assert.equal(await client.resolve(id, "*", "x86_64-linux"), null);
-  assert.deepEqual((await client.sets()).map((s) => s.root), [set.root]);
+  assert.deepEqual(
+    (await client.sets()).map((s) => s.root),
+    [set.root],
+  );
 
   const anonymous = new RegistryClient(reg.url);
-  await assert.rejects(anonymous.missing(["/nix/store/00000000000000000000000000000000-x"]), (e: unknown) =>
-    isCpr("registry.http-401", new RegExp(`^registry ${reg.url}: paths/missing failed with HTTP 401: `))(e) && /--token/.test((e as CprError).hint ?? ""),
+  await assert.rejects(
+    anonymous.missing(["/nix/store/00000000000000000000000000000000-x"]),
+    (e: unknown) =>
+      isCpr("registry.http-401", new RegExp(`^registry ${reg.url}: paths/missing failed with HTTP 401: `))(e) &&
+      /--token/.test((e as CprError).hint ?? ""),
   );
   const nar = Buffer.from("not a nar");
   await assert.rejects(
-    client.upload({ path: "/nix/store/00000000000000000000000000000000-x", narHash: `sha256-${"A".repeat(43)}=`, narSize: nar.length, references: [], deriver: null }, Readable.from([nar])),
+    client.upload(
+      {
+        path: "/nix/store/00000000000000000000000000000000-x",
+        narHash: `sha256-${"A".repeat(43)}=`,
+        narSize: nar.length,
+        references: [],
+        deriver: null,
+      },
+      Readable.from([nar]),
+    ),
     isCpr("registry.http-400", new RegExp(`^registry ${reg.url}: upload of /nix/store/0{32}-x failed with HTTP 400: .+`)),
   );
-  await assert.rejects(new RegistryClient("http://127.0.0.1:9").search("x"), isCpr("registry.unreachable", /^cannot reach registry http:\/\/127\.0\.0\.1:9 \(GET \/api\/v1\/search\): ECONNREFUSED/));
+  await assert.rejects(
+    new RegistryClient("http://127.0.0.1:9").search("x"),
+    isCpr("registry.unreachable", /^cannot reach registry http:\/\/127\.0\.0\.1:9 \(GET \/api\/v1\/search\): ECONNREFUSED/),
+  );
   assert.throws(() => registryUrl("ftp://example.org"), isCpr("registry.url", /over http:\/\/ or https:\/\//));
   assert.throws(() => registryUrl("not a url"), isCpr("registry.url", /is not a registry URL/));
 });
@@ -81,7 +116,10 @@ test("push, resolve and install as a library: references first, then the record,
   }
   // Out of dependency order: the server refuses a path whose reference it lacks, and says so.
   const [top] = await pathInfo([built.outputs.out!], { env: nixEnv });
-  await assert.rejects(client.upload(top!, dumpNar(top!.path, { env: nixEnv })), isCpr("registry.http-409", /upload of .*-cpr-hello-get-0\.1\.0 failed with HTTP 409: .*cpr-dep-get/));
+  await assert.rejects(
+    client.upload(top!, dumpNar(top!.path, { env: nixEnv })),
+    isCpr("registry.http-409", /upload of .*-cpr-hello-get-0\.1\.0 failed with HTTP 409: .*cpr-dep-get/),
+  );
   const pushed = await pushBuild(client, built, { nix: { env: nixEnv } });
   assert.equal(pushed.uploaded.length, 2);
   assert.match(pushed.uploaded[0]!, /-cpr-dep-get$/);
@@ -97,7 +135,10 @@ test("push, resolve and install as a library: references first, then the record,
   const found = await resolveBuild(located, built.system);
   assert.ok(found);
   assert.equal(found.registry, client);
-  assert.deepEqual({ version: found.build.version, rev: found.build.rev, drv: found.build.drv, outputs: found.build.outputs }, { version: "0.1.0", rev: built.rev, drv: built.drv, outputs: built.outputs });
+  assert.deepEqual(
+    { version: found.build.version, rev: found.build.rev, drv: found.build.drv, outputs: found.build.outputs },
+    { version: "0.1.0", rev: built.rev, drv: built.drv, outputs: built.outputs },
+  );
   assert.equal(await resolveBuild(located, "riscv64-none"), null);
   assert.match(noBuildError(located, "riscv64-none").message, /^no build of hello \^0\.1 for riscv64-none is known to http:/);
 
@@ -107,7 +148,10 @@ test("push, resolve and install as a library: references first, then the record,
   assert.deepEqual(paths, [built.outputs.out]);
   assert.equal(readFileSync(join(store, built.outputs.out!), "utf8"), readFileSync(built.outputs.out!, "utf8"));
   assert.ok(existsSync(link));
-  await assert.rejects(install(found.build, found.registry, { keys: [], outLink: null, nix: { env: nixEnv, store } }), isCpr("get.no-keys", /no trusted key for http:/));
+  await assert.rejects(
+    install(found.build, found.registry, { keys: [], outLink: null, nix: { env: nixEnv, store } }),
+    isCpr("get.no-keys", /no trusted key for http:/),
+  );
 });
 
 test("names and URIs: bare names through the catalogue, URIs by the set's root; errors for what is not there", async (t) => {
@@ -117,7 +161,10 @@ test("names and URIs: bare names through the catalogue, URIs by the set's root; 
   assert.equal(byName.id, atomId(set.root, "dep"));
   assert.equal(byName.requirement, "*");
   assert.equal(byName.uri?.label, "dep", "a bare name is buildable from the set's mirror the registry knows");
-  await assert.rejects(locate({ cwd: set.work, env }, [client], parseGetTarget("nothing")), isCpr("get.not-found", /no atom labelled 'nothing' in the registry http:/));
+  await assert.rejects(
+    locate({ cwd: set.work, env }, [client], parseGetTarget("nothing")),
+    isCpr("get.not-found", /no atom labelled 'nothing' in the registry http:/),
+  );
   await assert.rejects(locate({ cwd: set.work, env }, [], parseGetTarget("dep")), isCpr("get.no-registry", /no registry is configured/));
   // No build: an atom the catalogue knows has simply none for the system; one of a set the registry does not index
   // is named as such, with how to index it.
@@ -127,7 +174,10 @@ test("names and URIs: bare names through the catalogue, URIs by the set's root; 
   assert.equal(unindexed.code, "get.not-indexed");
   assert.match(unindexed.message, new RegExp(`^dep \\(set ${elsewhere}\\) is not in the catalogue of ${reg.url.replace(/[.]/g, "\\.")}`));
   assert.match(unindexed.hint ?? "", /cpr serve --set URL/);
-  await assert.rejects(locate({ cwd: set.work, env }, [client], parseGetTarget(`${tempDir("cpr-empty-")}::dep`)), (e: unknown) => e instanceof CprError);
+  await assert.rejects(
+    locate({ cwd: set.work, env }, [client], parseGetTarget(`${tempDir("cpr-empty-")}::dep`)),
+    (e: unknown) => e instanceof CprError,
+  );
 });
 
 test("targets, output order and the host system", () => {
@@ -136,7 +186,11 @@ test("targets, output order and the host system", () => {
   const uri = parseGetTarget("gh:owner/repo::hello@^2");
   assert.equal(uri.kind, "uri");
   assert.equal(uri.kind === "uri" && uri.uri.url?.url, "https://github.com/owner/repo");
-  assert.deepEqual(orderedOutputs({ dev: "/nix/store/b", out: "/nix/store/a", bin: "/nix/store/c" }), ["/nix/store/a", "/nix/store/c", "/nix/store/b"]);
+  assert.deepEqual(orderedOutputs({ dev: "/nix/store/b", out: "/nix/store/a", bin: "/nix/store/c" }), [
+    "/nix/store/a",
+    "/nix/store/c",
+    "/nix/store/b",
+  ]);
   assert.equal(hostSystem("x64", "linux"), "x86_64-linux");
   assert.equal(hostSystem("arm64", "darwin"), "aarch64-darwin");
 });

@@ -32,7 +32,10 @@ test("addAtom: tag from the repository name, ^resolved written, the graph record
   assert.match(manifest, /\[deps\.from\.tools\]\na = "\^1\.2\.0"/);
   assert.ok(manifest.includes(`tools = ${JSON.stringify(tools)}`), manifest);
   const lockText = readFileSync(join(dir, "atom.lock"), "utf8");
-  assert.deepEqual(parseLock(lockText, "atom.lock").deps.map((d) => (d.type === "atom" ? `${d.label}@${d.version}` : d.name)), ["a@1.2.0"]);
+  assert.deepEqual(
+    parseLock(lockText, "atom.lock").deps.map((d) => (d.type === "atom" ? `${d.label}@${d.version}` : d.name)),
+    ["a@1.2.0"],
+  );
   // Resolved with a provisional `*`; the graph beside the lock has the requirement written, so the lock satisfies.
   assert.deepEqual(loadGraph(config.cacheDir, lockText)?.[ROOT_PKG], [{ dep: first.added.id, req: "^1.2.0" }]);
   assert.equal((await lock(dir, env)).status, "unchanged");
@@ -59,5 +62,7 @@ test("addAtom: a relative path is stored relative to the atom, under a tag named
   assert.equal(r.added.tag, "other");
   assert.equal(r.added.requirement, "^0.3.1");
   const stored = relative(dir, other);
-  assert.ok(readFileSync(join(dir, "atom.toml"), "utf8").includes(`other = ${JSON.stringify(stored.startsWith(".") ? stored : `./${stored}`)}`));
+  assert.ok(
+    readFileSync(join(dir, "atom.toml"), "utf8").includes(`other = ${JSON.stringify(stored.startsWith(".") ? stored : `./${stored}`)}`),
+  );
 });

@@ -11,7 +11,10 @@ import { isolatedEnv, lock, makeProject, makeSet } from "./fixture.js";
 function project(atoms: string, composerReq: string, deps: Record<string, string>): string {
   const dir = makeProject({});
   let text = `[package]\nlabel = "app"\nversion = "0.1.0"\n\n[package.sets]\natoms = ${JSON.stringify(atoms)}\n\n[compose.with.atom-nix]\nfrom = "atoms"\nversion = "${composerReq}"\nentry = "nix"\n`;
-  if (Object.keys(deps).length) text += `\n[deps.from.atoms]\n${Object.entries(deps).map(([l, r]) => `${l} = "${r}"\n`).join("")}`;
+  if (Object.keys(deps).length)
+    text += `\n[deps.from.atoms]\n${Object.entries(deps)
+      .map(([l, r]) => `${l} = "${r}"\n`)
+      .join("")}`;
   writeFileSync(join(dir, "atom.toml"), text);
   return dir;
 }
@@ -53,7 +56,10 @@ test("the composer is resolved like a dependency: its own dependencies unify wit
   const free = await lock(project(atoms, "^0.4", {}), isolatedEnv());
   const fl = free.resolution!.lock;
   assert.ok(fl.compose.use === "atom" && fl.compose.version === "0.4.2");
-  assert.deepEqual(fl.deps.map((d) => (d.type === "atom" ? `${d.label}@${d.version}` : "")), ["lib@1.3.0"]);
+  assert.deepEqual(
+    fl.deps.map((d) => (d.type === "atom" ? `${d.label}@${d.version}` : "")),
+    ["lib@1.3.0"],
+  );
 
   // Listed in [deps.from.*] too: both requirements hold, and it is in [[deps]] as well.
   const both = await lock(project(atoms, "^0.4", { "atom-nix": "=0.4.0" }), isolatedEnv());
@@ -83,5 +89,8 @@ test("a composer whose dependency conflicts with the project's fails, naming bot
   const ok = await lock(project(atoms, ">=0.4, <0.6", { lib: "^2" }), isolatedEnv());
   const l = ok.resolution!.lock;
   assert.ok(l.compose.use === "atom" && l.compose.version === "0.5.0");
-  assert.deepEqual(l.deps.map((d) => (d.type === "atom" ? `${d.label}@${d.version}` : "")), ["lib@2.0.0"]);
+  assert.deepEqual(
+    l.deps.map((d) => (d.type === "atom" ? `${d.label}@${d.version}` : "")),
+    ["lib@2.0.0"],
+  );
 });

@@ -48,7 +48,13 @@ test("a reply cut short on a fresh connection: tried once more on another, whose
 test("failing twice: the second transport failure is reported, and no third connection is made", async () => {
   const p = await pool(() => [INIT, "close"]);
   try {
-    await assert.rejects(p.list(), (e: unknown) => e instanceof CprError && e.code === "remote.transport" && /transport failure: git daemon ended inside the ls-refs reply/.test(e.message));
+    await assert.rejects(
+      p.list(),
+      (e: unknown) =>
+        e instanceof CprError &&
+        e.code === "remote.transport" &&
+        /transport failure: git daemon ended inside the ls-refs reply/.test(e.message),
+    );
     assert.equal(p.server.connections(), 2);
   } finally {
     await p.connections.close();
@@ -58,7 +64,10 @@ test("failing twice: the second transport failure is reported, and no third conn
 test("an error the server states (ERR) is not a transport failure: no second try", async () => {
   const p = await pool(() => [encodeLine("ERR access denied or repository not exported: /s.git"), FLUSH_PKT]);
   try {
-    await assert.rejects(p.list(), (e: unknown) => e instanceof CprError && e.code !== "remote.transport" && /the server said: access denied/.test(e.message));
+    await assert.rejects(
+      p.list(),
+      (e: unknown) => e instanceof CprError && e.code !== "remote.transport" && /the server said: access denied/.test(e.message),
+    );
     assert.equal(p.server.connections(), 1);
   } finally {
     await p.connections.close();

@@ -33,7 +33,9 @@ function blobRepo(n: number): { dir: string; oids: string[] } {
   const oids: string[] = [];
   const base = Array.from({ length: 200 }, (_, i) => `line ${i} of a manifest-sized text that repeats itself\n`).join("");
   for (let i = 0; i < n; i++) {
-    const oid = execFileSync("git", ["hash-object", "-w", "--stdin"], { cwd: dir, input: `${base}version ${i}\n` }).toString().trim();
+    const oid = execFileSync("git", ["hash-object", "-w", "--stdin"], { cwd: dir, input: `${base}version ${i}\n` })
+      .toString()
+      .trim();
     gitIn(dir, "update-ref", `refs/b/${i}`, oid);
     oids.push(oid);
   }
@@ -102,7 +104,14 @@ test("resolving opens one connection per mirror: listings and manifests share it
   servers.push(server);
   const low = server.url("low.git");
   makeSet(join(base, "low.git"), { c: { "1.0.0": {}, "1.2.0": {} }, d: { "1.0.0": {} } }, "low");
-  makeSet(join(base, "mid.git"), { a: { "1.0.0": { sets: { low }, deps: { low: { c: "^1", d: "^1" } } } }, b: { "2.0.0": { sets: { low }, deps: { low: { c: "^1.2" } } } } }, "mid");
+  makeSet(
+    join(base, "mid.git"),
+    {
+      a: { "1.0.0": { sets: { low }, deps: { low: { c: "^1", d: "^1" } } } },
+      b: { "2.0.0": { sets: { low }, deps: { low: { c: "^1.2" } } } },
+    },
+    "mid",
+  );
   const dir = makeProject({ sets: { mid: server.url("mid.git") }, deps: { mid: { a: "^1", b: "^2" } } });
   const env = isolatedEnv();
   const run = await lock(dir, env);
@@ -114,7 +123,10 @@ test("resolving opens one connection per mirror: listings and manifests share it
   const cache = join(env.CPR_CACHE_DIR!, "git");
   const kept = gitIn(cache, "for-each-ref", "--format=%(objectname) %(objecttype)", "refs/cpr/keep/objects/").split("\n");
   assert.equal(kept.length, 4);
-  assert.ok(kept.every((l) => l.endsWith(" blob")), kept.join("\n"));
+  assert.ok(
+    kept.every((l) => l.endsWith(" blob")),
+    kept.join("\n"),
+  );
   gitIn(cache, "fsck", "--strict", "--no-dangling");
 });
 
@@ -131,13 +143,18 @@ test("a mirror answering protocol v0 only: manifests come through git fetch", as
   const run = await lock(dir, env);
   assert.deepEqual(versionsOf(run), { d: "1.1.0" });
   assert.equal(run.stats.manifestsFetched, 1);
-  assert.ok(run.warnings.some((w) => /whole ref listing/.test(w)), run.warnings.join("\n"));
+  assert.ok(
+    run.warnings.some((w) => /whole ref listing/.test(w)),
+    run.warnings.join("\n"),
+  );
   const kept = gitIn(join(env.CPR_CACHE_DIR!, "git"), "for-each-ref", "refs/cpr/keep/objects/");
   assert.equal(kept.split("\n").length, 1);
 });
 
 /** A TCP relay to `port` whose open connections can be cut (as a server or a NAT drops idle ones). */
-async function cuttableRelay(port: number): Promise<{ port: number; cut: () => void; count: () => number; peak: () => number; stop: () => Promise<void> }> {
+async function cuttableRelay(
+  port: number,
+): Promise<{ port: number; cut: () => void; count: () => number; peak: () => number; stop: () => Promise<void> }> {
   const open = new Set<Socket>();
   let count = 0;
   let live = 0;
@@ -217,7 +234,9 @@ test("connections to one git daemon stay under its limits: 16 live, 5 connecting
     const stats = newStats();
     const pool = new Connections({ env: process.env, cwd: process.cwd(), reporter: silentReporter, stats });
     const lists = await Promise.all(
-      Array.from({ length: 24 }, (_, i) => pool.use(`r${i}`, parseRemoteUrl(`git://127.0.0.1:${relay.port}/r${i}.git`, process.cwd()), (c) => c.lsRefs(["refs/b/"]))),
+      Array.from({ length: 24 }, (_, i) =>
+        pool.use(`r${i}`, parseRemoteUrl(`git://127.0.0.1:${relay.port}/r${i}.git`, process.cwd()), (c) => c.lsRefs(["refs/b/"])),
+      ),
     );
     assert.ok(lists.every((l) => l.length === 1));
     assert.equal(stats.connections, 24);

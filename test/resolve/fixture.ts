@@ -51,10 +51,19 @@ export function makeSet(dir: string, atoms: SetSpec, seed = "set"): string {
 }
 
 function publishLines(dir: string, root: string, label: string, version: string, spec: VersionSpec): string[] {
-  const blob = execFileSync("git", ["hash-object", "-w", "--stdin"], { cwd: dir, input: manifestText(label, version, spec) }).toString().trim();
+  const blob = execFileSync("git", ["hash-object", "-w", "--stdin"], { cwd: dir, input: manifestText(label, version, spec) })
+    .toString()
+    .trim();
   // A distinct commit per version, so revs differ: a tree holding the manifest.
-  const tree = execFileSync("git", ["mktree"], { cwd: dir, input: `100644 blob ${blob}\tatom.toml\n` }).toString().trim();
-  const commit = execFileSync("git", ["commit-tree", tree, "-m", `publish(${label}): ${version}`], { cwd: dir, env: { ...process.env, ...GIT_TEST_ENV } }).toString().trim();
+  const tree = execFileSync("git", ["mktree"], { cwd: dir, input: `100644 blob ${blob}\tatom.toml\n` })
+    .toString()
+    .trim();
+  const commit = execFileSync("git", ["commit-tree", tree, "-m", `publish(${label}): ${version}`], {
+    cwd: dir,
+    env: { ...process.env, ...GIT_TEST_ENV },
+  })
+    .toString()
+    .trim();
   return [
     `update refs/eka/atoms/${label}/${version} ${commit}`,
     `update refs/eka/meta/${label}/${version}/manifest ${blob}`,
@@ -66,7 +75,8 @@ function publishLines(dir: string, root: string, label: string, version: string,
 export function publishMore(dir: string, atoms: SetSpec): void {
   const root = gitIn(dir, "rev-parse", "refs/ekala/init");
   const lines: string[] = [];
-  for (const [label, versions] of Object.entries(atoms)) for (const [version, spec] of Object.entries(versions)) lines.push(...publishLines(dir, root, label, version, spec));
+  for (const [label, versions] of Object.entries(atoms))
+    for (const [version, spec] of Object.entries(versions)) lines.push(...publishLines(dir, root, label, version, spec));
   execFileSync("git", ["update-ref", "--stdin"], { cwd: dir, input: lines.join("\n") + "\n" });
 }
 

@@ -41,7 +41,10 @@ async function serve(root: string): Promise<{ base: string; hits: Map<string, nu
 }
 
 test("substituteVersion replaces __VERSION__ in the path only", () => {
-  assert.equal(substituteVersion("https://h.example/__VERSION__/t-__VERSION__.tgz?v=__VERSION__#__VERSION__", "1.2.3"), "https://h.example/1.2.3/t-1.2.3.tgz?v=__VERSION__#__VERSION__");
+  assert.equal(
+    substituteVersion("https://h.example/__VERSION__/t-__VERSION__.tgz?v=__VERSION__#__VERSION__", "1.2.3"),
+    "https://h.example/1.2.3/t-1.2.3.tgz?v=__VERSION__#__VERSION__",
+  );
   assert.equal(substituteVersion("https://__VERSION__.example:80/x-__VERSION__", "2.0.0"), "https://__VERSION__.example:80/x-2.0.0");
   assert.equal(substituteVersion("git@h__VERSION__:o/r-__VERSION__.git", "1.0.0"), "git@h__VERSION__:o/r-1.0.0.git");
   assert.equal(substituteVersion("/srv/files/t-__VERSION__.tar", "0.1.0"), "/srv/files/t-0.1.0.tar");
@@ -56,7 +59,9 @@ test("add --nix with {<set>.<label>}: from_version recorded, the locked version 
     mkdirSync(src);
     writeFileSync(join(src, "VERSION"), `${v}\n`);
     writeFileSync(join(src, "run.sh"), `#!/bin/sh\necho tool ${v}\n`, { mode: 0o755 });
-    await new Promise<void>((ok, ko) => execFile("tar", ["-czf", join(files, `tool-${v}.tar.gz`), "-C", join(src, ".."), `tool-${v}`], (e) => (e ? ko(e) : ok())));
+    await new Promise<void>((ok, ko) =>
+      execFile("tar", ["-czf", join(files, `tool-${v}.tar.gz`), "-C", join(src, ".."), `tool-${v}`], (e) => (e ? ko(e) : ok())),
+    );
   }
   const srv = await serve(files);
   try {
@@ -96,7 +101,11 @@ test("add --nix with {<set>.<label>}: from_version recorded, the locked version 
     const up = await runCprAsync(["update", "hello"], { cwd: dir, env });
     assert.equal(up.code, 0, up.stderr);
     lock = parseLock(readFileSync(join(dir, "atom.lock"), "utf8"), "atom.lock");
-    assert.equal(lock.deps.find((d) => d.type === "atom" && d.label === "hello")?.type === "atom" && (lock.deps.find((d) => d.type === "atom" && d.label === "hello") as { version: string }).version, "1.1.0");
+    assert.equal(
+      lock.deps.find((d) => d.type === "atom" && d.label === "hello")?.type === "atom" &&
+        (lock.deps.find((d) => d.type === "atom" && d.label === "hello") as { version: string }).version,
+      "1.1.0",
+    );
     e = lock.deps.find((d) => d.type === "nix+tar");
     assert.ok(e && e.type === "nix+tar");
     assert.equal(e.url, `${srv.base}/tool-1.1.0.tar.gz`);

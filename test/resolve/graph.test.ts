@@ -19,7 +19,15 @@ test("tree and why rebuild the graph from atom commits that cpr fetch --lock sto
     join(project, "atom.toml"),
     `[package]\nlabel = "app"\nversion = "0.1.0"\n\n[package.sets]\nt = "${set.remote}"\n\n[compose.as]\nnix = "default.nix"\n\n[deps.from.t]\nhello = "^0.1"\n`,
   );
-  const atom = (label: string, version: string) => ({ type: "atom" as const, label, version, set: set.root, rev: set.revs[`${label}@${version}`]!, mirror: set.remote, id: atomId(set.root, label) });
+  const atom = (label: string, version: string) => ({
+    type: "atom" as const,
+    label,
+    version,
+    set: set.root,
+    rev: set.revs[`${label}@${version}`]!,
+    mirror: set.remote,
+    id: atomId(set.root, label),
+  });
   const lock = {
     version: 1 as const,
     sets: { [set.root]: { tag: "t", mirrors: [set.remote] } },
@@ -41,6 +49,9 @@ test("tree and why rebuild the graph from atom commits that cpr fetch --lock sto
   const after = cpr("tree");
   assert.equal(after.code, 0, after.stderr);
   assert.doesNotMatch(after.stderr, /unknown here/);
-  assert.equal(after.stdout, `app 0.1.0\n└── hello 0.1.0 (^0.1) ${set.root.slice(0, 12)}\n    └── dep 0.1.0 (^0.1) ${set.root.slice(0, 12)}\n`);
+  assert.equal(
+    after.stdout,
+    `app 0.1.0\n└── hello 0.1.0 (^0.1) ${set.root.slice(0, 12)}\n    └── dep 0.1.0 (^0.1) ${set.root.slice(0, 12)}\n`,
+  );
   assert.equal(cpr("why", "dep").stdout.trim(), "app 0.1.0 requires hello ^0.1 -> hello 0.1.0 requires dep ^0.1 -> dep 0.1.0");
 });

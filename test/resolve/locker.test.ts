@@ -69,13 +69,20 @@ test("a configured locker: from the config file, then from CPR_LOCKER_*; an exis
   const rev = "b".repeat(40);
   const mirror = "https://lockers.example.invalid/set.git";
   mkdirSync(join(env.XDG_CONFIG_HOME!, "cpr"), { recursive: true });
-  writeFileSync(join(env.XDG_CONFIG_HOME!, "cpr", "config.toml"), `[locker]\nlabel = "my-lock"\nversion = "1.2.0"\nset = "${root}"\nmirror = "${mirror}"\nrev = "${rev}"\n`);
+  writeFileSync(
+    join(env.XDG_CONFIG_HOME!, "cpr", "config.toml"),
+    `[locker]\nlabel = "my-lock"\nversion = "1.2.0"\nset = "${root}"\nmirror = "${mirror}"\nrev = "${rev}"\n`,
+  );
   const dir = makeProject({});
   const run = await lock(dir, env);
   assert.equal(run.stats.connections, 0, "a configured rev needs no listing");
   const expected = { label: "my-lock", version: "1.2.0", set: root, rev, mirror, id: atomId(root, "my-lock") };
   assert.deepEqual(parseLock(lockText(dir), "atom.lock").locker, expected);
-  assert.ok(lockText(dir).includes(`\n[locker]\nlabel = "my-lock"\nversion = "1.2.0"\nset = "${root}"\nrev = "${rev}"\nmirror = "${mirror}"\nid = "${expected.id}"\n`));
+  assert.ok(
+    lockText(dir).includes(
+      `\n[locker]\nlabel = "my-lock"\nversion = "1.2.0"\nset = "${root}"\nrev = "${rev}"\nmirror = "${mirror}"\nid = "${expected.id}"\n`,
+    ),
+  );
 
   // The environment overrides the file, key by key.
   rmSync(join(dir, "atom.lock"));
@@ -105,7 +112,14 @@ test("a configured locker without a rev is listed from its mirror (git daemon); 
   const run = await lock(dir, env);
   assert.ok(run.stats.connections > 0);
   const rev = gitIn(setDir, "rev-parse", "refs/eka/atoms/my-lock/1.2.0");
-  assert.deepEqual(parseLock(lockText(dir), "atom.lock").locker, { label: "my-lock", version: "1.2.0", set: root, rev, mirror, id: atomId(root, "my-lock") });
+  assert.deepEqual(parseLock(lockText(dir), "atom.lock").locker, {
+    label: "my-lock",
+    version: "1.2.0",
+    set: root,
+    rev,
+    mirror,
+    id: atomId(root, "my-lock"),
+  });
   rmSync(join(dir, "atom.lock"));
 
   // Not published: a clear error, no lock, and no rev made up.
@@ -120,7 +134,10 @@ test("a configured locker without a rev is listed from its mirror (git daemon); 
   const later = await lock(dir, { ...env, CPR_LOCKER_VERSION: "1.3.0" });
   assert.equal(later.status, "written");
   assert.equal(parseLock(lockText(dir), "atom.lock").locker?.rev, gitIn(setDir, "rev-parse", "refs/eka/atoms/my-lock/1.3.0"));
-  assert.ok(later.infos.some((m) => m.includes("again")), later.infos.join("\n"));
+  assert.ok(
+    later.infos.some((m) => m.includes("again")),
+    later.infos.join("\n"),
+  );
   rmSync(join(dir, "atom.lock"));
 
   // The mirror is another set than the one configured.

@@ -142,9 +142,14 @@ test("under CPU load, right after a git daemon restart, a healthy set is never r
   }
   t.diagnostic(`${listed}/${listings} listings and ${resolved}/${resolves} resolves succeeded under load; ${reports.length} report(s)`);
   const wrong = reports.filter((r) => NOT_INITIALIZED.test(r));
-  assert.deepEqual(wrong, [], `a healthy set was reported uninitialized ${wrong.length} time(s) in ${listings} listings and ${resolves} resolves`);
+  assert.deepEqual(
+    wrong,
+    [],
+    `a healthy set was reported uninitialized ${wrong.length} time(s) in ${listings} listings and ${resolves} resolves`,
+  );
   // Anything else that failed was a transport failure, said as such with the mirror's URL.
-  for (const r of reports.filter((x) => !/resolve\.mirrors-down/.test(x))) assert.match(r, new RegExp(`${url.replace(/\./g, "\\.")}: transport failure: `), r);
+  for (const r of reports.filter((x) => !/resolve\.mirrors-down/.test(x)))
+    assert.match(r, new RegExp(`${url.replace(/\./g, "\\.")}: transport failure: `), r);
   assert.ok(listed > 0 && resolved > 0);
 });
 
@@ -163,7 +168,12 @@ test("a mirror whose listings are cut short is reported as a transport failure, 
   assert.equal(reporter.warnings.length, 1);
   const w = reporter.warnings[0]!;
   assert.doesNotMatch(w, NOT_INITIALIZED);
-  assert.match(w, new RegExp(`^mirror ${bad.url("s.git").replace(/\./g, "\\.")} did not answer, going on without it: .*transport failure: git daemon ended inside the ls-refs reply \\(after 1 ref`));
+  assert.match(
+    w,
+    new RegExp(
+      `^mirror ${bad.url("s.git").replace(/\./g, "\\.")} did not answer, going on without it: .*transport failure: git daemon ended inside the ls-refs reply \\(after 1 ref`,
+    ),
+  );
 });
 
 test("only a complete listing that lacks refs/ekala/init says the set is not initialized", async () => {
@@ -183,13 +193,20 @@ test("only a complete listing that lacks refs/ekala/init says the set is not ini
 
 test("a mirror that fails once, then answers on a fresh connection, is not reported at all", async () => {
   const OID = "1".repeat(40);
-  const flaky = await startScriptedDaemon((r) => (isNudge(r) ? [FLUSH_PKT] : [encodeLine(`${OID} refs/eka/atoms/d/1.0.0`), encodeLine(`${OID} refs/ekala/init`), r.connection === 0 ? "close" : FLUSH_PKT]));
+  const flaky = await startScriptedDaemon((r) =>
+    isNudge(r)
+      ? [FLUSH_PKT]
+      : [encodeLine(`${OID} refs/eka/atoms/d/1.0.0`), encodeLine(`${OID} refs/ekala/init`), r.connection === 0 ? "close" : FLUSH_PKT],
+  );
   servers.push(flaky);
   const { set, reporter, connections } = remoteSet([flaky.url("s.git")]);
   try {
     const l = await set.list("d", "");
     assert.equal(l.root, OID);
-    assert.deepEqual(l.atoms.map((a) => a.version), ["1.0.0"]);
+    assert.deepEqual(
+      l.atoms.map((a) => a.version),
+      ["1.0.0"],
+    );
   } finally {
     await connections.close();
   }

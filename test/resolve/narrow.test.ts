@@ -36,7 +36,10 @@ test("listings follow the requirements: a narrower one lists a prefix, a wider o
     set,
     {
       // bar 2 needs foo ^2, whose only version needs a missing baz: the solver must go back to bar 1 and foo ^1.
-      bar: { "1.0.0": { sets: { self: "::" }, deps: { self: { foo: "^1" } } }, "2.0.0": { sets: { self: "::" }, deps: { self: { foo: "^2" } } } },
+      bar: {
+        "1.0.0": { sets: { self: "::" }, deps: { self: { foo: "^1" } } },
+        "2.0.0": { sets: { self: "::" }, deps: { self: { foo: "^2" } } },
+      },
       foo: { "1.0.0": {}, "1.1.0": {}, "2.0.0": { sets: { self: "::" }, deps: { self: { baz: "^9" } } } },
       baz: { "1.0.0": {} },
     },
@@ -48,7 +51,9 @@ test("listings follow the requirements: a narrower one lists a prefix, a wider o
   assert.deepEqual(versionsOf(run), { bar: "1.0.0", foo: "1.1.0" });
   // The cache holds the prefixes that were listed: bar whole, foo's 2. and then 1., baz's 9.
   const refsDir = join(env.CPR_CACHE_DIR!, "refs");
-  const keys = readdirSync(refsDir).flatMap((f) => Object.keys((JSON.parse(readFileSync(join(refsDir, f), "utf8")) as { labels: Record<string, unknown> }).labels));
+  const keys = readdirSync(refsDir).flatMap((f) =>
+    Object.keys((JSON.parse(readFileSync(join(refsDir, f), "utf8")) as { labels: Record<string, unknown> }).labels),
+  );
   assert.deepEqual(keys.sort(), ["bar", "baz 9.", "foo 1.", "foo 2."]);
   // A warm run finds them again with no connection.
   const warm = await lock(dir, env, { manifestText: readFileSync(join(dir, "atom.toml"), "utf8") + "\n" });

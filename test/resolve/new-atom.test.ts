@@ -59,7 +59,13 @@ test("new: the label from the directory, version 0.1.0, the configured composer;
     '[package]\nlabel = "hello"\nversion = "0.1.0"\n\n[package.sets]\natom = "https://github.com/ekala-project/atom"\n\n[compose.with.atom-nix]\nfrom = "atom"\n',
   );
   const m = parseAtomManifest(readFileSync(file, "utf8"), "atom.toml", "full");
-  assert.deepEqual(m.compose, { kind: "with", label: "atom-nix", from: "atom", requirement: m.compose?.kind === "with" ? m.compose.requirement : null, entry: "." });
+  assert.deepEqual(m.compose, {
+    kind: "with",
+    label: "atom-nix",
+    from: "atom",
+    requirement: m.compose?.kind === "with" ? m.compose.requirement : null,
+    entry: ".",
+  });
   assert.equal(gitIn(repo, "status", "--porcelain", "--untracked-files=all"), "?? pkgs/hello/atom.toml");
   // --label, and a label needing NFKC, from another composer.
   const other = await create(repo, "x", { label: "ﬁx", composer: { label: "my-nix", tag: "mine", url: "/srv/composers" } });
@@ -71,18 +77,30 @@ test("new: the label from the directory, version 0.1.0, the configured composer;
 });
 
 test("new: listed in ekala.toml (format kept); --nix writes a default.nix, or keeps the one there", async () => {
-  const repo = makeRepo({ "ekala.toml": '# the set\n[set]\npackages = [\n  "lib/a",  # first\n]\n\n[metadata]\ntags = ["t"]\n', "lib/a/atom.toml": atomToml("a", "1.0.0") });
+  const repo = makeRepo({
+    "ekala.toml": '# the set\n[set]\npackages = [\n  "lib/a",  # first\n]\n\n[metadata]\ntags = ["t"]\n',
+    "lib/a/atom.toml": atomToml("a", "1.0.0"),
+  });
   const r = await create(repo, "tools/fmt", { nix: true });
   assert.deepEqual(r.set, { file: join(repo, "ekala.toml"), entry: "tools/fmt" });
-  assert.equal(readFileSync(join(repo, "ekala.toml"), "utf8"), '# the set\n[set]\npackages = [\n  "lib/a",  # first\n  "tools/fmt",\n]\n\n[metadata]\ntags = ["t"]\n');
+  assert.equal(
+    readFileSync(join(repo, "ekala.toml"), "utf8"),
+    '# the set\n[set]\npackages = [\n  "lib/a",  # first\n  "tools/fmt",\n]\n\n[metadata]\ntags = ["t"]\n',
+  );
   assert.deepEqual(r.created, [join(repo, "tools/fmt/default.nix"), join(repo, "tools/fmt/atom.toml")]);
-  assert.equal(readFileSync(join(repo, "tools/fmt/atom.toml"), "utf8"), '[package]\nlabel = "fmt"\nversion = "0.1.0"\n\n[compose.as]\nnix = "default.nix"\n');
+  assert.equal(
+    readFileSync(join(repo, "tools/fmt/atom.toml"), "utf8"),
+    '[package]\nlabel = "fmt"\nversion = "0.1.0"\n\n[compose.as]\nnix = "default.nix"\n',
+  );
   assert.match(readFileSync(join(repo, "tools/fmt/default.nix"), "utf8"), /cfg\.package\.version/);
 
   // An existing default.nix is the atom's code: kept as it is. A directory run from inside works too.
   writeFiles(repo, { "tools/lint/default.nix": "{ mine = true; }\n" });
   const kept = await create(join(repo, "tools/lint"), ".", { nix: true });
-  assert.deepEqual([kept.label, kept.created, kept.kept], ["lint", [join(repo, "tools/lint/atom.toml")], [join(repo, "tools/lint/default.nix")]]);
+  assert.deepEqual(
+    [kept.label, kept.created, kept.kept],
+    ["lint", [join(repo, "tools/lint/atom.toml")], [join(repo, "tools/lint/default.nix")]],
+  );
   assert.equal(readFileSync(join(repo, "tools/lint/default.nix"), "utf8"), "{ mine = true; }\n");
   assert.match(readFileSync(join(repo, "ekala.toml"), "utf8"), /"tools\/fmt",\n {2}"tools\/lint",\n\]/);
 });
@@ -101,7 +119,12 @@ test("new refuses, writing nothing: an existing atom.toml, a label in use, an in
   await refused(repo, () => create(repo, "lib/a"), "new.exists", /lib\/a\/atom\.toml already exists/);
   await refused(repo, () => create(repo, "pkgs/a"), "new.duplicate-label", /label 'a' is already used by the atom in lib\/a/);
   await refused(repo, () => create(repo, "pkgs/b", { label: "a" }), "new.duplicate-label", /label 'a'/);
-  await refused(repo, () => create(repo, "pkgs/1x"), "label.invalid-start", /the label taken from the directory's name, "1x" cannot start with '1'/);
+  await refused(
+    repo,
+    () => create(repo, "pkgs/1x"),
+    "label.invalid-start",
+    /the label taken from the directory's name, "1x" cannot start with '1'/,
+  );
   await refused(repo, () => create(repo, "pkgs/ok", { label: "a b" }), "label.invalid-chars", /--label "a b" has an invalid character/);
   await refused(repo, () => create(join(repo, "lib"), ".."), "new.at-root", /cannot sit at the repository root/);
   writeFileSync(join(repo, "ekala.toml"), "[set]\npackages = [\n");
@@ -125,7 +148,10 @@ test("new: when ekala.toml cannot be replaced, the atom's files and directories 
     return;
   }
   try {
-    await assert.rejects(create(repo, "deep/er/atom", { nix: true }), (e: unknown) => e instanceof CprError && e.code === "new.write" && /rename .*ekala\.toml.*; nothing was written/.test(e.message));
+    await assert.rejects(
+      create(repo, "deep/er/atom", { nix: true }),
+      (e: unknown) => e instanceof CprError && e.code === "new.write" && /rename .*ekala\.toml.*; nothing was written/.test(e.message),
+    );
   } finally {
     spawnSync("chattr", ["-i", join(repo, "ekala.toml")]);
   }
@@ -137,7 +163,10 @@ test("a new atom resolves: --nix offline; the composed one against a set holding
   const repo = makeRepo({ "ekala.toml": NEW_SET });
   await create(repo, "pkgs/trivial", { nix: true });
   await resolveAtom(join(repo, "pkgs/trivial"));
-  const trivial = { manifest: readFileSync(join(repo, "pkgs/trivial/atom.toml"), "utf8"), lock: readFileSync(join(repo, "pkgs/trivial/atom.lock"), "utf8") };
+  const trivial = {
+    manifest: readFileSync(join(repo, "pkgs/trivial/atom.toml"), "utf8"),
+    lock: readFileSync(join(repo, "pkgs/trivial/atom.lock"), "utf8"),
+  };
   assert.match(trivial.lock, /\[compose\]\nuse = "nix"\nentry = "default\.nix"/);
   assert.equal(unevaluable(trivial.manifest, trivial.lock, "atom.toml", "atom.lock"), null);
 
@@ -145,7 +174,13 @@ test("a new atom resolves: --nix offline; the composed one against a set holding
   makeSet(composers, { "atom-nix": { "0.4.0": {}, "0.4.1": {} } });
   await create(repo, "pkgs/composed", { composer: { ...COMPOSER, url: composers } });
   await resolveAtom(join(repo, "pkgs/composed"));
-  const composed = { manifest: readFileSync(join(repo, "pkgs/composed/atom.toml"), "utf8"), lock: readFileSync(join(repo, "pkgs/composed/atom.lock"), "utf8") };
-  assert.match(composed.lock, /\[compose\]\nuse = "atom"\nlabel = "atom-nix"\nversion = "0\.4\.1"\nset = "[0-9a-f]{40}"\nrev = "[0-9a-f]{40}"/);
+  const composed = {
+    manifest: readFileSync(join(repo, "pkgs/composed/atom.toml"), "utf8"),
+    lock: readFileSync(join(repo, "pkgs/composed/atom.lock"), "utf8"),
+  };
+  assert.match(
+    composed.lock,
+    /\[compose\]\nuse = "atom"\nlabel = "atom-nix"\nversion = "0\.4\.1"\nset = "[0-9a-f]{40}"\nrev = "[0-9a-f]{40}"/,
+  );
   assert.equal(unevaluable(composed.manifest, composed.lock, "atom.toml", "atom.lock"), null);
 });

@@ -30,7 +30,10 @@ class MemoryProvider implements Provider {
       const [name, version] = key.split(" ") as [string, string];
       let versions = this.packages.get(name);
       if (!versions) this.packages.set(name, (versions = new Map()));
-      versions.set(parseVersion(version).text, new Map(Object.entries(deps).map(([d, r]) => [d, VersionSet.fromRequirement(parseRequirement(r))])));
+      versions.set(
+        parseVersion(version).text,
+        new Map(Object.entries(deps).map(([d, r]) => [d, VersionSet.fromRequirement(parseRequirement(r))])),
+      );
     }
   }
 
@@ -159,7 +162,11 @@ test("linear error reporting", async () => {
     "Because every version of foo depends on bar ^2 which depends on baz ^3, every version of foo requires baz ^3.",
     "So, because root depends on both foo ^1 and baz ^1, version solving failed.",
   );
-  includes(err.hint ?? "", "relax root's requirement on foo ^1 or baz ^1", "update foo or bar to versions whose requirements agree (every version of foo depends on bar ^2; every version of bar depends on baz ^3)");
+  includes(
+    err.hint ?? "",
+    "relax root's requirement on foo ^1 or baz ^1",
+    "update foo or bar to versions whose requirements agree (every version of foo depends on bar ^2; every version of bar depends on baz ^3)",
+  );
 });
 
 test("branching error reporting", async () => {
@@ -203,7 +210,12 @@ test("the issue's example: two requirements that disagree through a shared depen
     "Because bar >=2.0.0 depends on baz ^2 and foo <2.0.0 depends on baz ^1, bar >=2.0.0 is incompatible with foo <2.0.0.",
     "So, because root depends on both foo ^1 and bar ^2, version solving failed.",
   );
-  includes(err.hint ?? "", "To fix this, change one of:", "relax root's requirement on foo ^1 or bar ^2", "update bar or foo to versions whose requirements agree");
+  includes(
+    err.hint ?? "",
+    "To fix this, change one of:",
+    "relax root's requirement on foo ^1 or bar ^2",
+    "update bar or foo to versions whose requirements agree",
+  );
   assert.ok(err.message.startsWith("version solving failed:\n"));
   assert.ok(err instanceof CprError);
   assert.equal(err.code, "resolve.conflict");
@@ -321,7 +333,12 @@ test("a deep chain resolves and a conflict at its bottom names the whole chain",
     "So, because root depends on both p0 ^1 and leaf ^1, version solving failed.",
   );
   for (let i = 2; i < depth; i++) includes(err.explanation, `which depends on p${i} ^1,\n`);
-  includes(err.hint ?? "", "relax root's requirement on p0 ^1 or leaf ^1", "update p0, p1, p2, p3, p4, p5, p6 or 33 others to versions", "and 35 more)");
+  includes(
+    err.hint ?? "",
+    "relax root's requirement on p0 ^1 or leaf ^1",
+    "update p0, p1, p2, p3, p4, p5, p6 or 33 others to versions",
+    "and 35 more)",
+  );
 });
 
 test("a dependency back on the root must allow the root's version", async () => {
@@ -354,7 +371,8 @@ test("performance sanity: 300 packages × 10 versions with shared dependencies",
   // Every chosen version satisfies every requirement on it.
   const provider = new MemoryProvider(registry);
   for (const [pkg, version] of s.versions) {
-    for (const [dep, set] of await provider.dependencies(pkg, version)) assert.ok(set.contains(s.versions.get(dep)!), `${pkg} ${version.text} → ${dep}`);
+    for (const [dep, set] of await provider.dependencies(pkg, version))
+      assert.ok(set.contains(s.versions.get(dep)!), `${pkg} ${version.text} → ${dep}`);
   }
 });
 
@@ -373,7 +391,14 @@ test("an asynchronous provider with random delays is queried in parallel and pre
   assert.equal(s.versions.size, 25);
   assert.ok(provider.maxInFlight > 1, `at most ${provider.maxInFlight} call in flight`);
   assert.ok(provider.maxInFlight >= 6, `only ${provider.maxInFlight} calls in flight at once`);
-  assert.deepEqual(new Set(provider.prefetched), new Set(Object.keys(registry).map((k) => k.split(" ")[0]).filter((p) => p !== "root")));
+  assert.deepEqual(
+    new Set(provider.prefetched),
+    new Set(
+      Object.keys(registry)
+        .map((k) => k.split(" ")[0])
+        .filter((p) => p !== "root"),
+    ),
+  );
   // Each version list and manifest is fetched at most once per solve.
   assert.ok(provider.calls <= 12 * 2 + 12 + 12 * 2 + 1, `${provider.calls} calls`);
 });
@@ -464,7 +489,10 @@ test("randomised registries: solve succeeds exactly when a solution exists, and 
       assert.ok(exists, `solved an unsolvable registry ${JSON.stringify(registry)}`);
       for (const [pkg, version] of s.versions) {
         for (const [dep, set] of await provider.dependencies(pkg, version)) {
-          assert.ok(s.versions.has(dep) && set.contains(s.versions.get(dep)!), `${pkg} ${version.text} → ${dep} in ${JSON.stringify(registry)}`);
+          assert.ok(
+            s.versions.has(dep) && set.contains(s.versions.get(dep)!),
+            `${pkg} ${version.text} → ${dep} in ${JSON.stringify(registry)}`,
+          );
         }
       }
     } catch (err) {

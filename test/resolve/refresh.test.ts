@@ -36,7 +36,10 @@ test("a version published within the listing TTL is seen at once: a failure from
   const next = await lock(makeProject({ sets: { s }, deps: { s: { x: "^1.1" } } }), env);
   assert.deepEqual(versionsOf(next), { x: "1.1.0" });
   assert.ok(next.stats.connections > 0, "listed again");
-  assert.ok(next.infos.some((m) => m.includes("again") && m.includes("127.0.0.1")), next.infos.join("\n"));
+  assert.ok(
+    next.infos.some((m) => m.includes("again") && m.includes("127.0.0.1")),
+    next.infos.join("\n"),
+  );
   // The new listing is cached: ^1 now resolves to 1.1.0 from the cache, with no connection.
   const warm = await lock(makeProject({ sets: { s }, deps: { s: { x: "^1" } } }), env);
   assert.deepEqual(versionsOf(warm), { x: "1.1.0" });

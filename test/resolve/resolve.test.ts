@@ -106,7 +106,10 @@ test("a dead mirror is a warning; the others answer", async (t) => {
   const dir = makeProject({ sets: { s: [dead, file] }, deps: { s: { d: "^1" } } });
   const run = await lock(dir, isolatedEnv());
   assert.deepEqual(versionsOf(run), { d: "1.0.0" });
-  assert.ok(run.warnings.some((w) => w.includes("127.0.0.1") && w.includes("did not answer")), run.warnings.join("\n"));
+  assert.ok(
+    run.warnings.some((w) => w.includes("127.0.0.1") && w.includes("did not answer")),
+    run.warnings.join("\n"),
+  );
   // Every mirror dead: an error naming them.
   const none = makeProject({ sets: { s: [dead] }, deps: { s: { d: "^1" } } });
   const err = await cprRejection(lock(none, isolatedEnv()), "resolve.mirrors-down");
@@ -222,5 +225,8 @@ test("network cost follows the graph, not the number of atoms in a set", async (
   assert.equal(runBig.stats.roundTrips, runSmall.stats.roundTrips);
   assert.equal(runBig.stats.connections, runSmall.stats.connections);
   // Same refs listed (the root differs, not the size): within a few bytes.
-  assert.ok(Math.abs(runBig.stats.bytesReceived - runSmall.stats.bytesReceived) < 64, `${runBig.stats.bytesReceived} vs ${runSmall.stats.bytesReceived}`);
+  assert.ok(
+    Math.abs(runBig.stats.bytesReceived - runSmall.stats.bytesReceived) < 64,
+    `${runBig.stats.bytesReceived} vs ${runSmall.stats.bytesReceived}`,
+  );
 });

@@ -93,7 +93,12 @@ test("ingest with zstd, and with no compression", async (t) => {
 
   const n = await store(t, "none");
   const plain = await n.s.ingest(body(data), expectFor(data));
-  assert.deepEqual(plain, { fileHash: expectFor(data).narHash, fileSize: data.length, compression: "none", url: `nar/${expectFor(data).narHash.slice(7)}.nar` });
+  assert.deepEqual(plain, {
+    fileHash: expectFor(data).narHash,
+    fileSize: data.length,
+    compression: "none",
+    url: `nar/${expectFor(data).narHash.slice(7)}.nar`,
+  });
   assert.ok(readFileSync(n.s.filePath(plain.url)!).equals(data));
   assert.deepEqual(ls(n.dir, "tmp"), []);
 });

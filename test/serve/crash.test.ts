@@ -17,11 +17,20 @@ import { tempDir } from "../support/repo.js";
 import { needTools } from "../support/tools.js";
 
 function isolated(): NodeJS.ProcessEnv {
-  return { ...process.env, XDG_CONFIG_HOME: tempDir("cpr-config-"), XDG_DATA_HOME: tempDir("cpr-data-home-"), CPR_CACHE_DIR: tempDir("cpr-cache-"), NO_COLOR: "1" };
+  return {
+    ...process.env,
+    XDG_CONFIG_HOME: tempDir("cpr-config-"),
+    XDG_DATA_HOME: tempDir("cpr-data-home-"),
+    CPR_CACHE_DIR: tempDir("cpr-cache-"),
+    NO_COLOR: "1",
+  };
 }
 
 async function serve(data: string, env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [CPR_BIN, "serve", "--data", data, "--listen", "127.0.0.1:0", "--json"], { env, stdio: ["ignore", "pipe", "ignore"] });
+  const child = spawn(process.execPath, [CPR_BIN, "serve", "--data", data, "--listen", "127.0.0.1:0", "--json"], {
+    env,
+    stdio: ["ignore", "pipe", "ignore"],
+  });
   const url = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout! }).once("line", (l) => resolve((JSON.parse(l) as { listening: string }).listening));
     child.once("exit", (code, signal) => reject(new Error(`cpr serve exited (${code ?? signal}) before listening`)));
@@ -33,7 +42,12 @@ async function serve(data: string, env: NodeJS.ProcessEnv): Promise<{ child: Chi
 function payload(name: string, size: number) {
   const bytes = randomBytes(size);
   const hash = toNix32(createHash("sha256").update(name).digest()).slice(0, 32);
-  return { storePath: `/nix/store/${hash}-${name}`, hash, bytes, narHash: `sha256:${toNix32(createHash("sha256").update(bytes).digest())}` };
+  return {
+    storePath: `/nix/store/${hash}-${name}`,
+    hash,
+    bytes,
+    narHash: `sha256:${toNix32(createHash("sha256").update(bytes).digest())}`,
+  };
 }
 
 type Payload = ReturnType<typeof payload>;

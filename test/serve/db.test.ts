@@ -198,7 +198,10 @@ for (const kind of ["sqlite", "postgres"] as const) {
       await db.recordIndex(
         ROOT_A,
         [atom(hello, ROOT_A, "hello", "Greets", ["c"])],
-        [{ ...version(hello, "1.2.0"), rev: "f".repeat(40) }, { ...version(hello, "2.0.0"), origin: "e".repeat(40) }],
+        [
+          { ...version(hello, "1.2.0"), rev: "f".repeat(40) },
+          { ...version(hello, "2.0.0"), origin: "e".repeat(40) },
+        ],
         2,
       );
       const got = await db.atom(hello);
@@ -246,7 +249,12 @@ for (const kind of ["sqlite", "postgres"] as const) {
         atom(idOf("4"), ROOT_A, "figlet", null, ["Banner", "Hello-World"]),
         atom(idOf("5"), ROOT_A, "ripgrep", "Searches fast", ["rust"]),
       ];
-      await db.recordIndex(ROOT_A, atoms, [version(idOf("2"), "2.9.0"), version(idOf("2"), "2.12.1"), version(idOf("2"), "2.10.0"), version(idOf("1"), "0.1.0")], 1);
+      await db.recordIndex(
+        ROOT_A,
+        atoms,
+        [version(idOf("2"), "2.9.0"), version(idOf("2"), "2.12.1"), version(idOf("2"), "2.10.0"), version(idOf("1"), "0.1.0")],
+        1,
+      );
       await db.recordIndex(ROOT_B, [atom(idOf("6"), ROOT_B, "Hello", "Another set's hello", [])], [version(idOf("6"), "1.0.0")], 1);
 
       const hits = await db.search("HeLLo", 50);
@@ -259,8 +267,14 @@ for (const kind of ["sqlite", "postgres"] as const) {
       assert.equal(hello.description, "Prints a greeting");
       assert.deepEqual(hits.find((h) => h.id === idOf("3"))!.versions, []);
 
-      assert.deepEqual((await db.search("RUST", 10)).map((h) => h.label), ["ripgrep"]);
-      assert.deepEqual((await db.search("banner", 10)).map((h) => h.label), ["figlet"]);
+      assert.deepEqual(
+        (await db.search("RUST", 10)).map((h) => h.label),
+        ["ripgrep"],
+      );
+      assert.deepEqual(
+        (await db.search("banner", 10)).map((h) => h.label),
+        ["figlet"],
+      );
       assert.deepEqual(await db.search("nothing-like-this", 10), []);
       assert.equal((await db.search("hello", 2)).length, 2);
       // LIKE wildcards are plain characters here.
@@ -343,7 +357,10 @@ for (const kind of ["sqlite", "postgres"] as const) {
         ],
       );
       assert.deepEqual(list[1], { ...base, buildId: first });
-      assert.deepEqual((await db.builds(id, "aarch64-darwin")).map((b) => b.buildId), [other]);
+      assert.deepEqual(
+        (await db.builds(id, "aarch64-darwin")).map((b) => b.buildId),
+        [other],
+      );
       assert.deepEqual(await db.builds(id, "riscv64-linux"), []);
       assert.equal(await db.countBuilds(), 3);
       await assert.rejects(db.insertBuild({ ...base, version: "9.9.9" }), isCprError("registry.build-unknown-version"));

@@ -31,13 +31,25 @@ async function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
 }
 
 async function startServer(): Promise<{ reg: RunningRegistry; token: string }> {
-  const reg = await startRegistry({ dataDir: tempDir("cpr-registry-"), listen: "127.0.0.1:0", refreshSeconds: 0, log: false, cacheDir: tempDir("cpr-cache-") });
+  const reg = await startRegistry({
+    dataDir: tempDir("cpr-registry-"),
+    listen: "127.0.0.1:0",
+    refreshSeconds: 0,
+    log: false,
+    cacheDir: tempDir("cpr-cache-"),
+  });
   const token = await createToken(reg.db, ["0".repeat(40)], "nix tests");
   return { reg, token };
 }
 
 /** PUT one path: NAR dumped by Nix, metadata from nix path-info. */
-async function upload(reg: RunningRegistry, token: string, info: PathInfo, env: NodeJS.ProcessEnv, store?: string): Promise<{ status: number; json: Record<string, unknown> }> {
+async function upload(
+  reg: RunningRegistry,
+  token: string,
+  info: PathInfo,
+  env: NodeJS.ProcessEnv,
+  store?: string,
+): Promise<{ status: number; json: Record<string, unknown> }> {
   const nar = await collect(dumpNar(info.path, { env, ...(store ? { store } : {}) }));
   const hash = info.path.slice("/nix/store/".length, "/nix/store/".length + 32);
   const headers: Record<string, string> = {
@@ -137,6 +149,9 @@ test("nix copy --from the server: a path added to a throwaway store, uploaded, c
 
   const storeC = tempDir("cpr-store-c-");
   const otherKey = formatPublicKey(publicKeyOf(generateSecretKey("someone-else-1")));
-  await assert.rejects(run("nix", ["copy", "--from", reg.url, "--to", storeC, added, "--option", "trusted-public-keys", otherKey], { env }), /signature/i);
+  await assert.rejects(
+    run("nix", ["copy", "--from", reg.url, "--to", storeC, added, "--option", "trusted-public-keys", otherKey], { env }),
+    /signature/i,
+  );
   assert.ok(!existsSync(join(storeC, added)));
 });

@@ -65,7 +65,16 @@ test("two servers share one PostgreSQL database and one data directory: upload v
   for (const p of (await publishTo(work, bare)).published) revs[`${p.label}@${p.version}`] = p.rev;
 
   const dataDir = tempDir("cpr-registry-");
-  const common: ServeOptions = { dataDir, db, listen: "127.0.0.1:0", sets: [bare], refreshSeconds: 0, log: false, env: gitEnv, cacheDir: tempDir("cpr-cache-") };
+  const common: ServeOptions = {
+    dataDir,
+    db,
+    listen: "127.0.0.1:0",
+    sets: [bare],
+    refreshSeconds: 0,
+    log: false,
+    env: gitEnv,
+    cacheDir: tempDir("cpr-cache-"),
+  };
   // Both start at once: concurrent migrations, key creation and first indexing.
   const [a, b] = await Promise.all([startRegistry(common), startRegistry({ ...common, cacheDir: tempDir("cpr-cache-") })]);
   const servers: RunningRegistry[] = [a, b];
@@ -108,17 +117,26 @@ test("two servers share one PostgreSQL database and one data directory: upload v
     drv: `/nix/store/${"0".repeat(32)}-hello-1.0.0.drv`,
     outputs: { out: added },
   };
-  const posted = await getJson(`${b.url}/api/v1/builds`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify(record) });
+  const posted = await getJson(`${b.url}/api/v1/builds`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify(record),
+  });
   assert.equal(posted.status, 201, JSON.stringify(posted.json));
   const resolved = await getJson(`${a.url}/api/v1/resolve/${id}/%5E1?system=x86_64-linux`);
   assert.equal(resolved.status, 200, JSON.stringify(resolved.json));
   assert.deepEqual([resolved.json.version, resolved.json.outputs], ["1.0.0", { out: added }]);
 
   // A new version, refreshed through A, is listed by B.
-  writeFiles(work, { "pkgs/hello/atom.toml": `${atomToml("hello", "1.1.0")}\n[package.meta]\ndescription = "Greets, newer"\ntags = ["new"]\n` });
+  writeFiles(work, {
+    "pkgs/hello/atom.toml": `${atomToml("hello", "1.1.0")}\n[package.meta]\ndescription = "Greets, newer"\ntags = ["new"]\n`,
+  });
   commitAll(work, "hello 1.1.0");
   await publishTo(work, bare);
-  const refreshed = await getJson(`${a.url}/api/v1/sets/${root}/refresh`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+  const refreshed = await getJson(`${a.url}/api/v1/sets/${root}/refresh`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}` },
+  });
   assert.deepEqual(refreshed.json, { root, atoms: 1, versions: 2, added: 1 });
   const search = await getJson(`${b.url}/api/v1/search?q=new`);
   assert.deepEqual(
@@ -138,7 +156,13 @@ test("/healthz: 200 with the database, 503 once PostgreSQL is gone", async (t) =
   if (!own) return;
   let stopped = false;
   t.after(() => (stopped ? undefined : own.stop()));
-  const reg = await startRegistry({ dataDir: tempDir("cpr-registry-"), db: await own.createDatabase(), listen: "127.0.0.1:0", refreshSeconds: 0, log: false });
+  const reg = await startRegistry({
+    dataDir: tempDir("cpr-registry-"),
+    db: await own.createDatabase(),
+    listen: "127.0.0.1:0",
+    refreshSeconds: 0,
+    log: false,
+  });
   t.after(() => reg.close().catch(() => undefined));
   assert.deepEqual(await getJson(`${reg.url}/healthz`), { status: 200, json: { status: "ok" } });
   await own.stop();

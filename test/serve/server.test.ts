@@ -73,7 +73,12 @@ async function put(base: string, u: Upload): Promise<{ status: number; json: Rec
   return { status: r.status, json: (await r.json()) as Record<string, unknown> };
 }
 
-async function call(base: string, method: string, path: string, opts: { token?: string; json?: unknown; raw?: string; contentType?: string } = {}): Promise<{ status: number; json: any; text: string; headers: Headers }> {
+async function call(
+  base: string,
+  method: string,
+  path: string,
+  opts: { token?: string; json?: unknown; raw?: string; contentType?: string } = {},
+): Promise<{ status: number; json: any; text: string; headers: Headers }> {
   const headers: Record<string, string> = {};
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
   let body: string | undefined;
@@ -117,7 +122,9 @@ before(async () => {
   root = (await initTo(work, bare)).root;
   const first = await publishTo(work, bare);
   assert.deepEqual(first.failed, []);
-  writeFiles(work, { "pkgs/hello/atom.toml": `${atomToml("hello", "1.1.0")}\n[package.meta]\ndescription = "Prints a friendly greeting, now in colour"\ntags = ["greeting", "cli", "colour"]\n` });
+  writeFiles(work, {
+    "pkgs/hello/atom.toml": `${atomToml("hello", "1.1.0")}\n[package.meta]\ndescription = "Prints a friendly greeting, now in colour"\ntags = ["greeting", "cli", "colour"]\n`,
+  });
   commitAll(work, "hello 1.1.0");
   const second = await publishTo(work, bare);
   revs = {};
@@ -145,7 +152,12 @@ after(async () => {
 /** What the server has stored: rows and files. Compared before and after a refused write. */
 async function stored(): Promise<{ paths: number; builds: number; nars: string[]; tmp: string[] }> {
   const list = (d: string): string[] => (existsSync(d) ? readdirSync(d).sort() : []);
-  return { paths: await reg.db.countPaths(), builds: await reg.db.countBuilds(), nars: list(join(dataDir, "nar")), tmp: list(join(dataDir, "tmp")) };
+  return {
+    paths: await reg.db.countPaths(),
+    builds: await reg.db.countBuilds(),
+    nars: list(join(dataDir, "nar")),
+    tmp: list(join(dataDir, "tmp")),
+  };
 }
 
 test("nix-cache-info, healthz, unknown routes answer JSON errors", async () => {
@@ -183,9 +195,15 @@ test("the catalogue: sets, search (label, description, tags; exact label first),
   assert.deepEqual(h.versions, ["1.1.0", "1.0.0"]);
 
   const byTag = await call(reg.url, "GET", "/api/v1/search?q=COLOUR");
-  assert.deepEqual(byTag.json.results.map((r: any) => r.label), ["hello"]);
+  assert.deepEqual(
+    byTag.json.results.map((r: any) => r.label),
+    ["hello"],
+  );
   const limited = await call(reg.url, "GET", "/api/v1/search?q=hello&limit=1");
-  assert.deepEqual(limited.json.results.map((r: any) => r.label), ["hello"]);
+  assert.deepEqual(
+    limited.json.results.map((r: any) => r.label),
+    ["hello"],
+  );
   assert.equal((await call(reg.url, "GET", "/api/v1/search?q=hello&limit=zero")).status, 400);
 
   const atom = await call(reg.url, "GET", `/api/v1/atoms/${atomId(root, "hello")}`);
@@ -317,7 +335,12 @@ test("paths/missing: token required, malformed bodies refused", async () => {
 });
 
 /** A build record body for `label@version`. */
-function buildBody(label: string, version: string, outputs: Record<string, string>, extra: Record<string, unknown> = {}): Record<string, unknown> {
+function buildBody(
+  label: string,
+  version: string,
+  outputs: Record<string, string>,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     set: root,
     label,
@@ -398,7 +421,9 @@ test("refresh: token scoped to the set, picks up a new version incrementally; a 
     assert.equal(withBody.status, 200, `a ${JSON.stringify(raw)} JSON body is ignored: ${withBody.text}`);
   }
 
-  writeFiles(work, { "pkgs/fmt/atom.toml": `${atomToml("fmt", "0.4.0")}\n[package.meta]\ndescription = "Formats text, faster"\ntags = ["text"]\n` });
+  writeFiles(work, {
+    "pkgs/fmt/atom.toml": `${atomToml("fmt", "0.4.0")}\n[package.meta]\ndescription = "Formats text, faster"\ntags = ["text"]\n`,
+  });
   commitAll(work, "fmt 0.4.0");
   const pub = await publishTo(work, bare);
   for (const p of pub.published) revs[`${p.label}@${p.version}`] = p.rev;
@@ -426,7 +451,10 @@ test("metrics: request counter and duration by route and status, gauges for path
   assert.equal(m.status, 200);
   assert.match(m.text, /cpr_registry_http_requests_total\{method="GET",route="\/nix-cache-info",status="200"\} \d+/);
   assert.match(m.text, /cpr_registry_http_requests_total\{method="PUT",route="\/api\/v1\/paths\/:hash",status="201"\} \d+/);
-  assert.match(m.text, /cpr_registry_http_request_duration_seconds_bucket\{le="[^"]+",method="GET",route="\/:hash.narinfo",status="404"\} \d+/);
+  assert.match(
+    m.text,
+    /cpr_registry_http_request_duration_seconds_bucket\{le="[^"]+",method="GET",route="\/:hash.narinfo",status="404"\} \d+/,
+  );
   const paths = /^cpr_registry_store_paths (\d+)$/m.exec(m.text);
   assert.equal(Number(paths?.[1]), await reg.db.countPaths());
   const builds = /^cpr_registry_builds (\d+)$/m.exec(m.text);
@@ -441,7 +469,14 @@ test("signing key: created once with mode 0600, the same for racing starters and
   assert.deepEqual(readdirSync(dir).sort(), ["signing-key.pub", "signing-key.sec"], "no temporary files left");
   assert.equal((await loadOrCreateSigningKey(dir)).publicKey, keys[0]!.publicKey);
 
-  const again = await startRegistry({ dataDir, listen: "127.0.0.1:0", refreshSeconds: 0, log: false, env, cacheDir: tempDir("cpr-cache-") });
+  const again = await startRegistry({
+    dataDir,
+    listen: "127.0.0.1:0",
+    refreshSeconds: 0,
+    log: false,
+    env,
+    cacheDir: tempDir("cpr-cache-"),
+  });
   try {
     assert.equal(again.publicKey, reg.publicKey, "the data directory keeps the key");
     assert.equal((await call(again.url, "GET", "/api/v1/sets")).json.sets[0].root, root, "and the database");
@@ -452,15 +487,27 @@ test("signing key: created once with mode 0600, the same for racing starters and
 
 test("scheduled refresh: a set unreachable at start is picked up once it exists, and new versions appear without a request", async () => {
   const later = join(tempDir("cpr-later-"), "set.git");
-  const scheduled = await startRegistry({ dataDir: tempDir("cpr-registry-"), listen: "127.0.0.1:0", sets: [later], refreshSeconds: 1, log: false, env, cacheDir: tempDir("cpr-cache-") });
+  const scheduled = await startRegistry({
+    dataDir: tempDir("cpr-registry-"),
+    listen: "127.0.0.1:0",
+    sets: [later],
+    refreshSeconds: 1,
+    log: false,
+    env,
+    cacheDir: tempDir("cpr-cache-"),
+  });
   try {
-    assert.deepEqual(scheduled.unreachable.map((u) => u.url), [later]);
+    assert.deepEqual(
+      scheduled.unreachable.map((u) => u.url),
+      [later],
+    );
     assert.deepEqual((await call(scheduled.url, "GET", "/api/v1/sets")).json.sets, []);
     const w = makeRepo({ "pkgs/late/atom.toml": `${atomToml("late", "0.1.0")}\n[package.meta]\ndescription = "Arrives late"\n` });
     execFileSync("git", ["init", "-q", "--bare", later]);
     await initTo(w, later);
     await publishTo(w, later);
-    const versions = async (): Promise<string[]> => (await call(scheduled.url, "GET", "/api/v1/search?q=late")).json.results[0]?.versions ?? [];
+    const versions = async (): Promise<string[]> =>
+      (await call(scheduled.url, "GET", "/api/v1/search?q=late")).json.results[0]?.versions ?? [];
     await until(async () => (await versions()).length === 1);
     writeFiles(w, { "pkgs/late/atom.toml": atomToml("late", "0.2.0") });
     commitAll(w, "late 0.2.0");

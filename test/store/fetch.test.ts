@@ -46,7 +46,10 @@ test("fetch: exactly the atom commit, read-only at <cache>/atoms/<id>/<version>-
     const objects = allObjects(cache.gitDir);
     assert.equal(objects.filter((o) => o.endsWith(" commit")).length, 2);
     assert.ok(!objects.some((o) => o.endsWith(" tag")));
-    const treeObjects = (rev: string) => gitIn(set.remote, "rev-list", "--objects", rev).split("\n").map((l) => l.split(" ")[0]!);
+    const treeObjects = (rev: string) =>
+      gitIn(set.remote, "rev-list", "--objects", rev)
+        .split("\n")
+        .map((l) => l.split(" ")[0]!);
     const expected = new Set([...treeObjects(set.revs["a@0.1.0"]!), ...treeObjects(set.revs["a@0.2.0"]!)]);
     assert.deepEqual(new Set(objects.map((o) => o.split(" ")[0]!)), expected, "the cache holds exactly the two atoms' objects");
     assert.ok(!existsSync(join(cache.gitDir, "shallow")));
@@ -60,10 +63,16 @@ test("fetch: exactly the atom commit, read-only at <cache>/atoms/<id>/<version>-
     const copy = await fetchAtom(ctx, parseAtomUri(`${set.remote}::a@=0.1.0`), out);
     assert.equal(copy.cached, true);
     assert.equal(readFileSync(join(out, "default.nix"), "utf8"), "{ a = 1; }\n");
-    await assert.rejects(fetchAtom(ctx, parseAtomUri(`${set.remote}::a@=0.1.0`), out), /already exists; cpr fetch --out does not overwrite/);
+    await assert.rejects(
+      fetchAtom(ctx, parseAtomUri(`${set.remote}::a@=0.1.0`), out),
+      /already exists; cpr fetch --out does not overwrite/,
+    );
     await assert.rejects(fetchAtom(ctx, parseAtomUri(`${set.remote}::a@^0.2`)), /git-upload-pack|not|unreachable|does not exist|No such/i);
     renameSync(`${set.remote}.gone`, set.remote);
-    await assert.rejects(fetchAtom(ctx, parseAtomUri(`${set.remote}::a@^3`)), /no version of 'a' .* satisfies \^3 \(published: 0\.1\.0, 0\.2\.0\)/);
+    await assert.rejects(
+      fetchAtom(ctx, parseAtomUri(`${set.remote}::a@^3`)),
+      /no version of 'a' .* satisfies \^3 \(published: 0\.1\.0, 0\.2\.0\)/,
+    );
     await assert.rejects(fetchAtom(ctx, parseAtomUri(`${set.remote}::zzz`)), /has no published atom 'zzz'/);
   } finally {
     cache.close();
@@ -76,13 +85,21 @@ test("fetch: a ref that moved between listing and fetch, or that names another a
   setRef(moved, "refs/eka/atoms/a/0.2.0", set.revs["a@0.1.0"]!);
   const cache = await newCache();
   try {
-    await assert.rejects(fetchAtom({ cache, cwd: set.work, env }, parseAtomUri(`${moved}::a@=0.2.0`)), /is not the atom commit of a 0\.2\.0/);
+    await assert.rejects(
+      fetchAtom({ cache, cwd: set.work, env }, parseAtomUri(`${moved}::a@=0.2.0`)),
+      /is not the atom commit of a 0\.2\.0/,
+    );
   } finally {
     cache.close();
   }
 });
 
-function lockOf(set: { root: string; revs: Record<string, string> }, mirrors: string[], atoms: [string, string][], revOverride: Record<string, string> = {}): Lockfile {
+function lockOf(
+  set: { root: string; revs: Record<string, string> },
+  mirrors: string[],
+  atoms: [string, string][],
+  revOverride: Record<string, string> = {},
+): Lockfile {
   const deps = atoms.map(([label, version]): { type: "atom" } & LockAtom => ({
     type: "atom",
     label,
@@ -101,18 +118,37 @@ test("fetch --lock: every atom, each mirror in turn, revs checked against the lo
   try {
     const ctx = { cache, cwd: set.work, env };
     const missing = join(tempDir(), "missing.git");
-    const lock = lockOf(set, [missing, set.remote], [["a", "0.1.0"], ["a", "0.2.0"], ["b", "2.0.0"]]);
+    const lock = lockOf(
+      set,
+      [missing, set.remote],
+      [
+        ["a", "0.1.0"],
+        ["a", "0.2.0"],
+        ["b", "2.0.0"],
+      ],
+    );
     const r = await fetchLock(ctx, lock, { perHost: 2 });
     assert.deepEqual(r.failed, []);
-    assert.deepEqual(r.fetched.map((f) => [f.label, f.version, f.rev, f.cached]), [
-      ["a", "0.1.0", set.revs["a@0.1.0"], false],
-      ["a", "0.2.0", set.revs["a@0.2.0"], false],
-      ["b", "2.0.0", set.revs["b@2.0.0"], false],
-    ]);
+    assert.deepEqual(
+      r.fetched.map((f) => [f.label, f.version, f.rev, f.cached]),
+      [
+        ["a", "0.1.0", set.revs["a@0.1.0"], false],
+        ["a", "0.2.0", set.revs["a@0.2.0"], false],
+        ["b", "2.0.0", set.revs["b@2.0.0"], false],
+      ],
+    );
     assert.ok(r.warnings.length === 3 && r.warnings.every((w) => w.includes(missing)), r.warnings.join("\n"));
     for (const f of r.fetched) assert.ok(existsSync(join(f.path, "atom.toml")));
     // Second run: no network at all (no mirror reachable).
-    const offline = lockOf(set, [missing], [["a", "0.1.0"], ["a", "0.2.0"], ["b", "2.0.0"]]);
+    const offline = lockOf(
+      set,
+      [missing],
+      [
+        ["a", "0.1.0"],
+        ["a", "0.2.0"],
+        ["b", "2.0.0"],
+      ],
+    );
     const again = await fetchLock(ctx, offline);
     assert.deepEqual(again.failed, []);
     assert.ok(again.fetched.every((f) => f.cached));
@@ -125,11 +161,25 @@ test("fetch --lock: a mirror whose rev differs from the lock fails the atom with
   const set = await publishedSet();
   const cache = await newCache();
   try {
-    const lock = lockOf(set, [set.remote], [["a", "0.2.0"], ["b", "2.0.0"]], { "a@0.2.0": set.revs["a@0.1.0"]! });
+    const lock = lockOf(
+      set,
+      [set.remote],
+      [
+        ["a", "0.2.0"],
+        ["b", "2.0.0"],
+      ],
+      { "a@0.2.0": set.revs["a@0.1.0"]! },
+    );
     const r = await fetchLock({ cache, cwd: set.work, env }, lock);
-    assert.deepEqual(r.fetched.map((f) => f.label), ["b"]);
+    assert.deepEqual(
+      r.fetched.map((f) => f.label),
+      ["b"],
+    );
     assert.equal(r.failed.length, 1);
-    assert.match(r.failed[0]!.error, new RegExp(`refs/eka/atoms/a/0\\.2\\.0 = ${set.revs["a@0.2.0"]}, but ${set.revs["a@0.1.0"]} was expected`));
+    assert.match(
+      r.failed[0]!.error,
+      new RegExp(`refs/eka/atoms/a/0\\.2\\.0 = ${set.revs["a@0.2.0"]}, but ${set.revs["a@0.1.0"]} was expected`),
+    );
   } finally {
     cache.close();
   }

@@ -16,12 +16,18 @@ export interface PublishedSet {
 }
 
 export async function publishedSet(opts: { remote?: string; extraEnv?: NodeJS.ProcessEnv; sign?: string } = {}): Promise<PublishedSet> {
-  const work = makeRepo({ "README": "history\n" });
+  const work = makeRepo({ README: "history\n" });
   for (let i = 0; i < 3; i++) {
     writeFiles(work, { "other/big.txt": `revision ${i}\n`.repeat(200) });
     commitAll(work, `history ${i}`);
   }
-  writeFiles(work, { "a/atom.toml": atomToml("a", "0.1.0"), "a/default.nix": "{ a = 1; }\n", "a/sub/x.nix": "x\n", "b/atom.toml": atomToml("b", "2.0.0"), "b/y.nix": "{ }\n" });
+  writeFiles(work, {
+    "a/atom.toml": atomToml("a", "0.1.0"),
+    "a/default.nix": "{ a = 1; }\n",
+    "a/sub/x.nix": "x\n",
+    "b/atom.toml": atomToml("b", "2.0.0"),
+    "b/y.nix": "{ }\n",
+  });
   chmodSync(join(work, "a/sub/x.nix"), 0o755);
   symlinkSync("default.nix", join(work, "a/link.nix"));
   commitAll(work, "atoms");
@@ -79,7 +85,11 @@ export function setRef(repo: string, ref: string, oid: string): void {
 
 /** Write a raw object into a repository. */
 export function writeObject(repo: string, type: string, body: string): string {
-  return execFileSync("git", ["hash-object", "-t", type, "-w", "--stdin", "--literally"], { cwd: repo, input: body, encoding: "utf8" }).trim();
+  return execFileSync("git", ["hash-object", "-t", type, "-w", "--stdin", "--literally"], {
+    cwd: repo,
+    input: body,
+    encoding: "utf8",
+  }).trim();
 }
 
 /** Every object of a repository, as `oid type` lines. */
@@ -106,7 +116,9 @@ export async function unevaluableSet(): Promise<{ work: string; remote: string }
   });
   await resolveAtom(join(work, "locked"));
   await resolveAtom(join(work, "stale"));
-  writeFiles(work, { "stale/atom.toml": atomToml("stale", "0.1.0", `${nix}\n[deps.direct.nix]\npatch.url = "https://example.org/fix.patch"\n`) });
+  writeFiles(work, {
+    "stale/atom.toml": atomToml("stale", "0.1.0", `${nix}\n[deps.direct.nix]\npatch.url = "https://example.org/fix.patch"\n`),
+  });
   commitAll(work, "atoms");
   const remote = makeBare();
   await initTo(work, remote);

@@ -18,7 +18,10 @@ after(async () => {
   await Promise.all(servers.map((s) => s.stop()));
 });
 
-async function roundTrip<S extends TestServer>(start: (base: string) => Promise<S>, opts: { allowFilter: boolean; extraEnv?: (s: S) => NodeJS.ProcessEnv }) {
+async function roundTrip<S extends TestServer>(
+  start: (base: string) => Promise<S>,
+  opts: { allowFilter: boolean; extraEnv?: (s: S) => NodeJS.ProcessEnv },
+) {
   const base = tempDir("cpr-served-");
   gitIn(base, "init", "-q", "--bare", "set.git");
   if (opts.allowFilter) gitIn(join(base, "set.git"), "config", "uploadpack.allowFilter", "true");
@@ -54,11 +57,14 @@ async function roundTrip<S extends TestServer>(start: (base: string) => Promise<
     assert.equal(r.fetched.length, 2);
 
     const reports = await verifyRemote(parseGitUrl(url), [], { cache, cwd: set.work, env: runEnv, deep: true, trust: signer.allowed });
-    assert.deepEqual(reports.map((x) => [x.label, x.version, x.status, x.problems]), [
-      ["a", "0.1.0", "ok", []],
-      ["a", "0.2.0", "ok", []],
-      ["b", "2.0.0", "ok", []],
-    ]);
+    assert.deepEqual(
+      reports.map((x) => [x.label, x.version, x.status, x.problems]),
+      [
+        ["a", "0.1.0", "ok", []],
+        ["a", "0.2.0", "ok", []],
+        ["b", "2.0.0", "ok", []],
+      ],
+    );
     const filterNote = reports.some((x) => x.notes.some((n) => n.includes("does not allow filters")));
     assert.equal(filterNote, !opts.allowFilter, reports.flatMap((x) => x.notes).join("\n"));
   } finally {

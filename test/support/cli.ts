@@ -30,7 +30,12 @@ function cprEnv(env: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
 
 /** Runs `cpr ARGS…` to completion. */
 export function runCpr(args: readonly string[], opts: CprOptions = {}): CprRun {
-  const r = spawnSync(process.execPath, [CPR_BIN, ...args], { cwd: opts.cwd, env: cprEnv(opts.env), input: opts.input ?? "", encoding: "utf8" });
+  const r = spawnSync(process.execPath, [CPR_BIN, ...args], {
+    cwd: opts.cwd,
+    env: cprEnv(opts.env),
+    input: opts.input ?? "",
+    encoding: "utf8",
+  });
   if (r.error) throw r.error;
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }

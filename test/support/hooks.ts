@@ -24,7 +24,13 @@ export function installHook(hooksDir: string, name: string): void {
 }
 
 /** The environment for the git command whose hook runs cpr: CPR_ARGS are the cpr arguments (words). */
-export function hookEnv(base: NodeJS.ProcessEnv, bin: string, outDir: string, args: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+export function hookEnv(
+  base: NodeJS.ProcessEnv,
+  bin: string,
+  outDir: string,
+  args: string,
+  extra: NodeJS.ProcessEnv = {},
+): NodeJS.ProcessEnv {
   return { ...base, NO_COLOR: "1", CPR_HOOK_OUT: outDir, CPR_NODE: process.execPath, CPR_BIN: bin, CPR_ARGS: args, ...extra };
 }
 

@@ -78,7 +78,6 @@ function runAsPostgres(): RunAs | string {
   return "running as root needs setpriv or runuser (util-linux) to drop to the postgres user";
 }
 
-
 function run(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ["ignore", "pipe", "pipe"] });
@@ -183,14 +182,7 @@ export async function launchPostgres(opts: PostgresOptions = {}): Promise<PgServ
       port = await freePort();
       try {
         ({ child } = await launch(
-          as([
-            join(bin, "postgres"),
-            "-D", data,
-            "-k", dir,
-            "-h", "127.0.0.1",
-            "-p", String(port),
-            ...settings,
-          ]),
+          as([join(bin, "postgres"), "-D", data, "-k", dir, "-h", "127.0.0.1", "-p", String(port), ...settings]),
           env,
         ));
         break;

@@ -84,7 +84,8 @@ function startProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv = proc
 async function waitForPort(port: number, child: ChildProcess, log: () => string, what: string, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${what} exited early (${child.exitCode ?? child.signalCode}):\n${log()}`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`${what} exited early (${child.exitCode ?? child.signalCode}):\n${log()}`);
     if (await canConnect(port)) return;
     if (Date.now() > deadline) throw new Error(`${what} did not listen on port ${port} within ${ms} ms:\n${log()}`);
     await new Promise((r) => setTimeout(r, 25));
@@ -148,7 +149,16 @@ function requireTool(name: string): string {
 export async function startGitDaemon(base: string, opts: { port?: number; env?: NodeJS.ProcessEnv } = {}): Promise<TestServer> {
   requireTool("git-daemon");
   const port = opts.port ?? (await freePort());
-  const args = ["daemon", "--reuseaddr", `--base-path=${base}`, "--export-all", "--enable=receive-pack", "--listen=127.0.0.1", `--port=${port}`, base];
+  const args = [
+    "daemon",
+    "--reuseaddr",
+    `--base-path=${base}`,
+    "--export-all",
+    "--enable=receive-pack",
+    "--listen=127.0.0.1",
+    `--port=${port}`,
+    base,
+  ];
   const { log, stop } = await startListening("git daemon", "git", args, port, opts.env ? { env: opts.env } : {});
   return { port, url: (name) => `git://127.0.0.1:${port}/${name}`, log, stop };
 }
@@ -195,11 +205,42 @@ export async function startHttpBackend(base: string, opts: HttpBackendOptions = 
     pem = join(dir, "server.pem");
     const key = join(dir, "server.key");
     const cert = join(dir, "server.crt");
-    execFileSync(requireTool("openssl"), ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert], { stdio: "ignore" });
+    execFileSync(
+      requireTool("openssl"),
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+        "-keyout",
+        key,
+        "-out",
+        cert,
+      ],
+      { stdio: "ignore" },
+    );
     writeFileSync(pem, readFileSync(cert, "utf8") + readFileSync(key, "utf8"));
     writeFileSync(join(dir, "ca.pem"), readFileSync(cert));
   }
-  writeFileSync(conf, lighttpdConfig({ base, backend, dir, port, stream: opts.stream === true, ...(opts.auth ? { auth: opts.auth } : {}), ...(pem ? { pem } : {}) }));
+  writeFileSync(
+    conf,
+    lighttpdConfig({
+      base,
+      backend,
+      dir,
+      port,
+      stream: opts.stream === true,
+      ...(opts.auth ? { auth: opts.auth } : {}),
+      ...(pem ? { pem } : {}),
+    }),
+  );
   const { log, stop } = await startListening("lighttpd", lighttpd, ["-D", "-f", conf], port);
   const scheme = opts.tls ? "https" : "http";
   return {
@@ -221,7 +262,15 @@ function readLog(path: string): string {
 }
 
 /** A lighttpd config string; quoting follows lighttpd's string syntax. */
-function lighttpdConfig(o: { base: string; backend: string; dir: string; port: number; stream: boolean; auth?: { user: string; password: string }; pem?: string }): string {
+function lighttpdConfig(o: {
+  base: string;
+  backend: string;
+  dir: string;
+  port: number;
+  stream: boolean;
+  auth?: { user: string; password: string };
+  pem?: string;
+}): string {
   const q = (s: string): string => JSON.stringify(s);
   const lines = [
     `server.modules = ( "mod_auth", "mod_authn_file", "mod_alias", "mod_setenv", "mod_cgi"${o.pem ? `, "mod_openssl"` : ""} )`,
@@ -292,8 +341,23 @@ export async function startSshd(base: string, opts: SshdOptions = {}): Promise<S
   const { log, stop } = await startListening("sshd", sshd, ["-D", "-e", "-f", conf], port);
   const user = userInfo().username;
   const sshCommand = [
-    ssh, "-F", "/dev/null", "-i", clientKey, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
-    "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-p", String(port),
+    ssh,
+    "-F",
+    "/dev/null",
+    "-i",
+    clientKey,
+    "-o",
+    "IdentitiesOnly=yes",
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "LogLevel=ERROR",
+    "-p",
+    String(port),
   ].join(" ");
   return {
     port,
@@ -390,7 +454,9 @@ export interface TinyproxyServer extends TestServer {
  * tinyproxy (Debian package tinyproxy-bin), a real forward proxy: absolute-form HTTP requests, and CONNECT tunnels
  * to `connectPorts`; with `auth`, Basic proxy authentication.
  */
-export async function startTinyproxy(opts: { connectPorts?: readonly number[]; auth?: { user: string; password: string } } = {}): Promise<TinyproxyServer> {
+export async function startTinyproxy(
+  opts: { connectPorts?: readonly number[]; auth?: { user: string; password: string } } = {},
+): Promise<TinyproxyServer> {
   const tinyproxy = requireTool("tinyproxy");
   const dir = tempDir("cpr-tinyproxy-");
   const port = await freePort();
@@ -408,7 +474,9 @@ export async function startTinyproxy(opts: { connectPorts?: readonly number[]; a
     ...(opts.auth ? [`BasicAuth ${opts.auth.user} ${opts.auth.password}`] : []),
   ];
   writeFileSync(join(dir, "tinyproxy.conf"), `${conf.join("\n")}\n`);
-  const { log, stop } = await startListening("tinyproxy", tinyproxy, ["-d", "-c", join(dir, "tinyproxy.conf")], port, { extraLog: () => readLog(logFile) });
+  const { log, stop } = await startListening("tinyproxy", tinyproxy, ["-d", "-c", join(dir, "tinyproxy.conf")], port, {
+    extraLog: () => readLog(logFile),
+  });
   const requests = (): string[] => {
     let text = "";
     try {
@@ -418,7 +486,14 @@ export async function startTinyproxy(opts: { connectPorts?: readonly number[]; a
     }
     return [...text.matchAll(/Request \(file descriptor \d+\): (\S+ \S+)/g)].map((m) => m[1]!);
   };
-  return { port, proxyUrl: `http://127.0.0.1:${port}`, url: () => `http://127.0.0.1:${port}`, requests, log: () => log() + readLog(logFile), stop };
+  return {
+    port,
+    proxyUrl: `http://127.0.0.1:${port}`,
+    url: () => `http://127.0.0.1:${port}`,
+    requests,
+    log: () => log() + readLog(logFile),
+    stop,
+  };
 }
 
 /** One command request a ScriptedDaemon received. */
@@ -468,7 +543,12 @@ export function prefixesOf(req: ScriptedRequest): string[] {
  * other, as upload-pack does.
  */
 export async function startScriptedDaemon(answer: (req: ScriptedRequest) => readonly ScriptStep[]): Promise<ScriptedDaemon> {
-  const advertisement = Buffer.concat([...["version 2", "agent=git/2.39.5", "ls-refs=unborn", "fetch=shallow wait-for-done", "server-option", "object-format=sha1"].map((l) => encodeLine(l)), FLUSH_PKT]);
+  const advertisement = Buffer.concat([
+    ...["version 2", "agent=git/2.39.5", "ls-refs=unborn", "fetch=shallow wait-for-done", "server-option", "object-format=sha1"].map((l) =>
+      encodeLine(l),
+    ),
+    FLUSH_PKT,
+  ]);
   const all: ScriptedRequest[] = [];
   const sockets = new Set<Socket>();
   let accepted = 0;
@@ -514,7 +594,12 @@ export async function startScriptedDaemon(answer: (req: ScriptedRequest) => read
             socket.end(); // a bare flush: the client ends the session
             continue;
           }
-          const req: ScriptedRequest = { command: (lines[0] ?? "").replace(/^command=/, ""), args: args ?? [], connection, index: received.length };
+          const req: ScriptedRequest = {
+            command: (lines[0] ?? "").replace(/^command=/, ""),
+            args: args ?? [],
+            connection,
+            index: received.length,
+          };
           lines = [];
           args = null;
           received.push(req);

@@ -61,15 +61,23 @@ async function addAtomCommand(ctx: Context, args: ParsedArgs, uriText: string): 
   const uri = parseAtomUri(uriText, config.aliases);
   const wanted = str(args, "set");
   const tag = wanted !== undefined ? normalizeLabel(wanted, "tag", "--set TAG") : undefined;
-  const { outcome, added } = await addAtom(uri, tag, { cwd: ctx.cwd, env: ctx.env, reporter: ctx.term, offline: flag(args, "offline"), config });
-  if (!flag(args, "json")) ctx.term.info(`added ${added.label} ${added.requirement} from [package.sets].${added.tag} (locked ${added.version})`);
+  const { outcome, added } = await addAtom(uri, tag, {
+    cwd: ctx.cwd,
+    env: ctx.env,
+    reporter: ctx.term,
+    offline: flag(args, "offline"),
+    config,
+  });
+  if (!flag(args, "json"))
+    ctx.term.info(`added ${added.label} ${added.requirement} from [package.sets].${added.tag} (locked ${added.version})`);
   reportOutcome(ctx, flag(args, "json"), outcome, { added });
   return 0;
 }
 
 async function addNixCommand(ctx: Context, args: ParsedArgs): Promise<number> {
   const [nameArg, urlArg, extra] = args.positionals;
-  if (nameArg === undefined || urlArg === undefined) throw new UsageError("cpr add --nix takes NAME and URL", { hint: "e.g. cpr add --nix nixpkgs gh:nixos/nixpkgs --git nixos-unstable" });
+  if (nameArg === undefined || urlArg === undefined)
+    throw new UsageError("cpr add --nix takes NAME and URL", { hint: "e.g. cpr add --nix nixpkgs gh:nixos/nixpkgs --git nixos-unstable" });
   const forms = (["git", "tar", "build"] as const).filter((f) => flag(args, f));
   if (forms.length > 1) throw new UsageError(`choose one of --git, --tar, --build (got ${forms.map((f) => `--${f}`).join(", ")})`);
   const kind = forms[0] ?? "url";
@@ -78,14 +86,23 @@ async function addNixCommand(ctx: Context, args: ParsedArgs): Promise<number> {
   const name = normalizeLabel(nameArg, "label", "NAME");
   const config = await resolverConfig(ctx.cwd, ctx.env);
   const { text: urlText, fromVersion } = replaceVersionPlaceholder(urlArg);
-  const url = kind === "git" || !/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(urlText) && /^[a-z]+:/.test(urlText) ? parseGitUrl(urlText, config.aliases).url : urlText;
+  const url =
+    kind === "git" || (!/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(urlText) && /^[a-z]+:/.test(urlText))
+      ? parseGitUrl(urlText, config.aliases).url
+      : urlText;
   let spec: DirectNixSpec;
   if (kind === "git") {
     const asReq = extra !== undefined && /^[\^~=<>*0-9]/.test(extra) ? tryParseRequirement(extra) : null;
     spec = { kind, name, url, ref: asReq === null ? (extra ?? null) : null, version: asReq?.text ?? null, fromVersion };
   } else if (kind === "build") spec = { kind, name, url, unpack: flag(args, "unpack"), fromVersion };
   else spec = { kind, name, url, fromVersion };
-  const { outcome, entry } = await addDirectNix(spec, { cwd: ctx.cwd, env: ctx.env, reporter: ctx.term, offline: flag(args, "offline"), config });
+  const { outcome, entry } = await addDirectNix(spec, {
+    cwd: ctx.cwd,
+    env: ctx.env,
+    reporter: ctx.term,
+    offline: flag(args, "offline"),
+    config,
+  });
   if (!flag(args, "json") && entry) ctx.term.info(`added ${name} (${entry.type}) ${"hash" in entry ? entry.hash : entry.rev}`);
   reportOutcome(ctx, flag(args, "json"), outcome, { added: entry });
   return 0;

@@ -63,9 +63,18 @@ Exit codes: 0 built (and pushed), 1 failed, 2 usage error.
       const built = await buildAtom({ cache, cwd: ctx.cwd, env: ctx.env, reporter: ctx.term, system: str(args, "system"), nix }, uri);
       ctx.term.info(`built ${built.label} ${built.version} for ${built.system}: ${built.drv}`);
       const pushed = client ? await pushBuild(client, built, { nix, reporter: ctx.term }) : null;
-      if (pushed) ctx.term.info(`pushed to ${client!.url}: ${pushed.uploaded.length} path(s) uploaded, ${pushed.present} already there; build recorded`);
+      if (pushed)
+        ctx.term.info(
+          `pushed to ${client!.url}: ${pushed.uploaded.length} path(s) uploaded, ${pushed.present} already there; build recorded`,
+        );
       if (flag(args, "json")) {
-        const doc: Record<string, unknown> = { label: built.label, version: built.version, id: built.id, drv: built.drv, outputs: built.outputs };
+        const doc: Record<string, unknown> = {
+          label: built.label,
+          version: built.version,
+          id: built.id,
+          drv: built.drv,
+          outputs: built.outputs,
+        };
         if (pushed) doc.pushed = { registry: client!.url, uploaded: pushed.uploaded, present: pushed.present, buildId: pushed.buildId };
         ctx.term.json(doc);
       } else {

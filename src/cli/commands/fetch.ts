@@ -39,7 +39,8 @@ Exit codes: 0 fetched, 1 something failed, 2 usage error.
   async run(ctx, args) {
     const useLock = flag(args, "lock");
     const target = args.positionals[0];
-    if (!useLock && target === undefined) throw new UsageError("missing URI (or --lock)", { hint: "e.g. `cpr fetch gh:owner/repo::hello@^1`" });
+    if (!useLock && target === undefined)
+      throw new UsageError("missing URI (or --lock)", { hint: "e.g. `cpr fetch gh:owner/repo::hello@^1`" });
     const outArg = str(args, "out");
     const out = outArg === undefined ? undefined : resolve(ctx.cwd, outArg);
     const { config } = await loadConfig({ cwd: ctx.cwd, env: ctx.env });
@@ -63,7 +64,9 @@ Exit codes: 0 fetched, 1 something failed, 2 usage error.
         for (const f of failed) ctx.term.out(`${ctx.term.red("failed")}  ${f.label} ${f.version}: ${f.error}`);
         const cached = atoms.filter((a) => a.cached).length;
         const fetched = atoms.length - cached;
-        ctx.term.info(`${atoms.length} atom(s) ready: ${fetched} fetched, ${cached} already in the cache (no network); ${failed.length} failed`);
+        ctx.term.info(
+          `${atoms.length} atom(s) ready: ${fetched} fetched, ${cached} already in the cache (no network); ${failed.length} failed`,
+        );
       }
       return failed.length ? 1 : 0;
     } finally {

@@ -26,7 +26,8 @@ function checkKeys(keys: readonly string[]): void {
 /** `cpr get`: install an atom's build from a registry's binary cache, with no evaluation. */
 export const command: Command = {
   name: "get",
-  usage: "cpr get NAME|URI[@REQ] [--registry URL]... [--key KEY]... [--system S] [--out-link PATH | --no-out-link] [--store STORE] [--build [--push URL --token T]] [--json]",
+  usage:
+    "cpr get NAME|URI[@REQ] [--registry URL]... [--key KEY]... [--system S] [--out-link PATH | --no-out-link] [--store STORE] [--build [--push URL --token T]] [--json]",
   summary: "Install an atom's built package from a registry, without evaluating",
   help: `Finds the newest version of the atom with a build for this system in a registry, and realises its outputs
 from the registry's binary cache with \`nix-store --realise\`: the registry is the only substituter and the
@@ -74,17 +75,22 @@ Exit codes: 0 installed, 1 failed (including: no build known), 2 usage error.
   maxPositionals: 1,
   async run(ctx, args) {
     const text = args.positionals[0];
-    if (text === undefined) throw new UsageError("missing NAME or URI", { hint: "e.g. `cpr get hello` or `cpr get gh:owner/repo::hello@^2`" });
-    if (str(args, "out-link") !== undefined && flag(args, "no-out-link")) throw new UsageError("--out-link and --no-out-link exclude each other");
+    if (text === undefined)
+      throw new UsageError("missing NAME or URI", { hint: "e.g. `cpr get hello` or `cpr get gh:owner/repo::hello@^2`" });
+    if (str(args, "out-link") !== undefined && flag(args, "no-out-link"))
+      throw new UsageError("--out-link and --no-out-link exclude each other");
     if (str(args, "push") !== undefined && !flag(args, "build")) throw new UsageError("--push is only used with --build");
-    if (str(args, "token") !== undefined && str(args, "push") === undefined) throw new UsageError("--token is only used with --build --push");
+    if (str(args, "token") !== undefined && str(args, "push") === undefined)
+      throw new UsageError("--token is only used with --build --push");
     const { config } = await loadConfig({ cwd: ctx.cwd, env: ctx.env });
     const settings = registrySettings(config);
     const urls = strs(args, "registry").length ? strs(args, "registry") : settings.urls;
     const keys = strs(args, "key").length ? strs(args, "key") : settings.keys;
     const token = str(args, "token") ?? settings.token;
-    if (str(args, "push") !== undefined && !token) throw new UsageError("--push needs a write token", { hint: "pass --token T, or set config registry.token or CPR_REGISTRY_TOKEN" });
-    if (urls.length === 0) throw new UsageError("no registry is configured", { hint: "pass --registry URL, or set config registry.urls or CPR_REGISTRY" });
+    if (str(args, "push") !== undefined && !token)
+      throw new UsageError("--push needs a write token", { hint: "pass --token T, or set config registry.token or CPR_REGISTRY_TOKEN" });
+    if (urls.length === 0)
+      throw new UsageError("no registry is configured", { hint: "pass --registry URL, or set config registry.urls or CPR_REGISTRY" });
     checkKeys(keys);
     const outLink = flag(args, "no-out-link") ? null : resolve(ctx.cwd, str(args, "out-link") ?? "result");
     // Nix replaces an existing out-link (a symlink) but refuses anything else, after the download: say so first.
@@ -97,7 +103,11 @@ Exit codes: 0 installed, 1 failed (including: no build known), 2 usage error.
     }
     const system = str(args, "system") ?? hostSystem();
     const store = str(args, "store");
-    const nix = { env: ctx.env, store: store === undefined ? undefined : /^[a-z+]+:\/\//.test(store) || !store.includes("/") ? store : resolve(ctx.cwd, store), onStderr: nixStderr(args) };
+    const nix = {
+      env: ctx.env,
+      store: store === undefined ? undefined : /^[a-z+]+:\/\//.test(store) || !store.includes("/") ? store : resolve(ctx.cwd, store),
+      onStderr: nixStderr(args),
+    };
     const clients = registryClients(urls, token, "--registry (or config registry.urls, CPR_REGISTRY)");
     const pushClient = str(args, "push") === undefined ? null : registryClients([str(args, "push")!], token, "--push")[0]!;
     const target = parseGetTarget(text, config.aliases);
@@ -108,11 +118,26 @@ Exit codes: 0 installed, 1 failed (including: no build known), 2 usage error.
     if (found) {
       const { build, registry } = found;
       const paths = await install(build, registry, { keys, outLink, nix, reporter: ctx.term });
-      doc = { label: build.label, version: build.version, id: build.id, set: build.set, rev: build.rev, system: build.system, drv: build.drv, outputs: build.outputs, registry: registry.url, outLink, built: false };
+      doc = {
+        label: build.label,
+        version: build.version,
+        id: build.id,
+        set: build.set,
+        rev: build.rev,
+        system: build.system,
+        drv: build.drv,
+        outputs: build.outputs,
+        registry: registry.url,
+        outLink,
+        built: false,
+      };
       for (const p of paths) if (!flag(args, "json")) ctx.term.out(p);
     } else {
       if (!flag(args, "build")) throw await explainNoBuild(located, system);
-      if (!located.uri) throw new UsageError(`no build is known and no mirror of ${located.label}'s set is known to build from`, { hint: "name the atom with a URI (URL::LABEL)" });
+      if (!located.uri)
+        throw new UsageError(`no build is known and no mirror of ${located.label}'s set is known to build from`, {
+          hint: "name the atom with a URI (URL::LABEL)",
+        });
       ctx.term.info(`no build of ${located.label} for ${system} is known; building it locally`);
       const cache = await Cache.open({ dir: config.cacheDir, env: ctx.env });
       try {
@@ -121,11 +146,25 @@ Exit codes: 0 installed, 1 failed (including: no build known), 2 usage error.
         const built = await buildAtom({ cache, cwd: ctx.cwd, env: ctx.env, reporter: ctx.term, system, nix }, located.uri);
         if (pushClient) {
           const pushed = await pushBuild(pushClient, built, { nix, reporter: ctx.term });
-          ctx.term.info(`pushed to ${pushClient.url}: ${pushed.uploaded.length} path(s) uploaded, ${pushed.present} already there; build recorded`);
+          ctx.term.info(
+            `pushed to ${pushClient.url}: ${pushed.uploaded.length} path(s) uploaded, ${pushed.present} already there; build recorded`,
+          );
         }
         const paths = orderedOutputs(built.outputs);
         if (outLink) await realise(paths, { ...nix, outLink });
-        doc = { label: built.label, version: built.version, id: built.id, set: built.set, rev: built.rev, system: built.system, drv: built.drv, outputs: built.outputs, registry: null, outLink, built: true };
+        doc = {
+          label: built.label,
+          version: built.version,
+          id: built.id,
+          set: built.set,
+          rev: built.rev,
+          system: built.system,
+          drv: built.drv,
+          outputs: built.outputs,
+          registry: null,
+          outLink,
+          built: true,
+        };
         for (const p of paths) if (!flag(args, "json")) ctx.term.out(p);
       } finally {
         cache.close();

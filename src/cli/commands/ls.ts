@@ -45,15 +45,22 @@ Exit codes: 0 listed, 1 failed (e.g. the remote is not an initialized set), 2 us
     const repo = await Repo.open(ctx.cwd, { env: ctx.env, repo: "user" }).catch(() => null);
     try {
       const remote = await resolveRemote(target, repo, ctx.cwd);
-      const { listing } = await listRemoteSet(remote.url, labels.length ? labels : undefined, { legacy: true, env: ctx.env, reporter: ctx.term, cwd: ctx.cwd });
-      if (listing.skipped > 0) ctx.term.warn("ls.skipped-refs", `skipped ${listing.skipped} ref(s) under the atom namespaces that are not <label>/<version>`);
+      const { listing } = await listRemoteSet(remote.url, labels.length ? labels : undefined, {
+        legacy: true,
+        env: ctx.env,
+        reporter: ctx.term,
+        cwd: ctx.cwd,
+      });
+      if (listing.skipped > 0)
+        ctx.term.warn("ls.skipped-refs", `skipped ${listing.skipped} ref(s) under the atom namespaces that are not <label>/<version>`);
       if (listing.root === null) {
         throw new CprError("ls.not-initialized", `${remote.display} is not an initialized atom set (it has no refs/ekala/init)`, {
           where: remote.display,
           hint: "initialize it with `cpr init --remote REMOTE` from a clone of the set's history",
         });
       }
-      if (listing.rootIsTag) ctx.term.warn("ls.root-tag", `refs/ekala/init on ${remote.display} is an annotated tag, which is not a valid set marker`);
+      if (listing.rootIsTag)
+        ctx.term.warn("ls.root-tag", `refs/ekala/init on ${remote.display} is an annotated tag, which is not a valid set marker`);
       const root = listing.root;
       const atoms: LsAtom[] = listing.atoms.map((a) => ({
         label: a.label,
@@ -85,5 +92,6 @@ function printTable(ctx: Context, root: string, atoms: readonly LsAtom[], long: 
     ...atoms.map((a) => [a.label, a.version, a.id, abbrev(a.rev), abbrev(a.manifest), abbrev(a.origin), a.format]),
   ];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => [...r[c]!].length)));
-  for (const r of rows) ctx.term.out(r.map((cell, c) => (c === r.length - 1 ? cell : cell + " ".repeat(widths[c]! - [...cell].length))).join("  "));
+  for (const r of rows)
+    ctx.term.out(r.map((cell, c) => (c === r.length - 1 ? cell : cell + " ".repeat(widths[c]! - [...cell].length))).join("  "));
 }

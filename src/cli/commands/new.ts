@@ -57,7 +57,9 @@ Exit codes: 0 created, 1 refused or failed, 2 usage error.
     for (const f of result.created) ctx.term.out(`created  ${rel(f)}`);
     for (const f of result.kept) ctx.term.out(`kept     ${rel(f)}`);
     if (result.set) ctx.term.out(`listed   "${result.set.entry}" in ${rel(result.set.file)} [set] packages`);
-    ctx.term.info(`new atom ${result.label} ${result.version} (${result.compose}); next: \`cpr resolve\` in ${rel(result.dir)} writes its atom.lock`);
+    ctx.term.info(
+      `new atom ${result.label} ${result.version} (${result.compose}); next: \`cpr resolve\` in ${rel(result.dir)} writes its atom.lock`,
+    );
     return 0;
   },
 };

@@ -53,7 +53,10 @@ Exit codes: 0 ok, 1 failed, 2 usage error.
       return 0;
     }
     if (sub === "token") {
-      if (action !== "create") throw new UsageError(action === undefined ? "missing action: cpr registry token create" : `unknown action 'token ${action}'`, { hint: "cpr registry token create --set ROOT" });
+      if (action !== "create")
+        throw new UsageError(action === undefined ? "missing action: cpr registry token create" : `unknown action 'token ${action}'`, {
+          hint: "cpr registry token create --set ROOT",
+        });
       const sets = strs(args, "set");
       if (sets.length === 0) throw new UsageError("a token needs at least one --set ROOT it may write");
       const note = str(args, "note") ?? null;
@@ -66,7 +69,11 @@ Exit codes: 0 ok, 1 failed, 2 usage error.
         // A mistyped root makes a token that can never write anything: say so (a set indexed later is fine).
         const indexed = new Set((await db.listSets()).map((x) => x.root));
         for (const r of new Set(roots)) {
-          if (!indexed.has(r)) ctx.term.warn("registry.set-not-indexed", `set ${r} is not indexed by this registry (yet): the token can write it once cpr serve indexes it (--set URL, config registry.sets)`);
+          if (!indexed.has(r))
+            ctx.term.warn(
+              "registry.set-not-indexed",
+              `set ${r} is not indexed by this registry (yet): the token can write it once cpr serve indexes it (--set URL, config registry.sets)`,
+            );
         }
         if (flag(args, "json")) ctx.term.json({ token, sets: [...new Set(roots)], note }, { line: true });
         else ctx.term.out(token);
@@ -75,6 +82,8 @@ Exit codes: 0 ok, 1 failed, 2 usage error.
         await db.close();
       }
     }
-    throw new UsageError(sub === undefined ? "missing subcommand: key or token create" : `unknown subcommand '${sub}'`, { hint: "cpr registry key, or cpr registry token create --set ROOT" });
+    throw new UsageError(sub === undefined ? "missing subcommand: key or token create" : `unknown subcommand '${sub}'`, {
+      hint: "cpr registry key, or cpr registry token create --set ROOT",
+    });
   },
 };

@@ -35,7 +35,13 @@ Exit codes: 0 resolved, 1 failed (conflict, unreachable set, --locked and the lo
   options: { locked: { type: "boolean" }, offline: { type: "boolean" } },
   maxPositionals: 0,
   async run(ctx, args) {
-    const outcome = await lockProject({ cwd: ctx.cwd, env: ctx.env, reporter: ctx.term, locked: flag(args, "locked"), offline: flag(args, "offline") });
+    const outcome = await lockProject({
+      cwd: ctx.cwd,
+      env: ctx.env,
+      reporter: ctx.term,
+      locked: flag(args, "locked"),
+      offline: flag(args, "offline"),
+    });
     reportOutcome(ctx, flag(args, "json"), outcome);
     return 0;
   },

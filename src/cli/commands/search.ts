@@ -34,24 +34,33 @@ Exit codes: 0 searched (even with no match), 1 every source failed, 2 usage erro
     if (text === undefined || text.trim() === "") throw new UsageError("missing TEXT", { hint: "e.g. `cpr search hello`" });
     const limitText = str(args, "limit");
     const limit = limitText === undefined ? undefined : Number(limitText);
-    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new UsageError(`--limit expects a positive whole number, got ${JSON.stringify(limitText)}`);
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1))
+      throw new UsageError(`--limit expects a positive whole number, got ${JSON.stringify(limitText)}`);
     const { config } = await loadConfig({ cwd: ctx.cwd, env: ctx.env });
     const settings = registrySettings(config);
     const urls = strs(args, "registry").length ? strs(args, "registry") : settings.urls;
     const sets = strs(args, "set").length ? strs(args, "set") : settings.sets;
     if (urls.length === 0 && sets.length === 0) {
-      throw new UsageError("no registry and no set to search", { hint: "pass --registry URL or --set URL, or set config registry.urls / registry.sets" });
+      throw new UsageError("no registry and no set to search", {
+        hint: "pass --registry URL or --set URL, or set config registry.urls / registry.sets",
+      });
     }
     const clients = registryClients(urls, null, "--registry (or config registry.urls, CPR_REGISTRY)");
     const cache = await Cache.open({ dir: config.cacheDir, env: ctx.env });
     try {
-      const { hits, failures } = await searchEverywhere({ cache, cwd: ctx.cwd, env: ctx.env, reporter: ctx.term }, text, { registries: clients, sets, limit });
+      const { hits, failures } = await searchEverywhere({ cache, cwd: ctx.cwd, env: ctx.env, reporter: ctx.term }, text, {
+        registries: clients,
+        sets,
+        limit,
+      });
       const allFailed = failures.length === urls.length + sets.length;
       for (const f of failures) ctx.term.warn("search.source-failed", f.error);
       if (flag(args, "json")) ctx.term.json({ results: hits, failures });
       else if (!allFailed) printTable(ctx.term, hits);
       if (allFailed) {
-        ctx.term.error(`nothing was searched: ${failures.length === 1 ? "the only source" : `all ${failures.length} sources`} failed (see above)`);
+        ctx.term.error(
+          `nothing was searched: ${failures.length === 1 ? "the only source" : `all ${failures.length} sources`} failed (see above)`,
+        );
         return 1;
       }
       return 0;
@@ -66,7 +75,16 @@ function printTable(term: { out(l: string): void; info(l: string): void }, hits:
     term.info("no match");
     return;
   }
-  const rows = [["LABEL", "VERSION", "SET", "ID", "DESCRIPTION"], ...hits.map((h) => [h.label, h.versions[0] ?? "-", h.set.slice(0, 12), h.id, h.description ?? ""])];
+  const rows = [
+    ["LABEL", "VERSION", "SET", "ID", "DESCRIPTION"],
+    ...hits.map((h) => [h.label, h.versions[0] ?? "-", h.set.slice(0, 12), h.id, h.description ?? ""]),
+  ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const r of rows) term.out(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd());
+  for (const r of rows)
+    term.out(
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
+        .join("  ")
+        .trimEnd(),
+    );
 }

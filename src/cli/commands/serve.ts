@@ -50,7 +50,8 @@ cannot be used), 2 usage error.
     const refreshArg = str(args, "refresh");
     let refreshSeconds = config.registry.refresh;
     if (refreshArg !== undefined) {
-      if (!/^\d{1,9}$/.test(refreshArg)) throw new UsageError(`--refresh wants a whole number of seconds, got ${JSON.stringify(refreshArg)}`);
+      if (!/^\d{1,9}$/.test(refreshArg))
+        throw new UsageError(`--refresh wants a whole number of seconds, got ${JSON.stringify(refreshArg)}`);
       refreshSeconds = Number(refreshArg);
     }
     const setArgs = strs(args, "set");
@@ -71,7 +72,8 @@ cannot be used), 2 usage error.
       log: process.stderr,
     });
     const retry = refreshSeconds > 0 ? `retried every ${refreshSeconds} s` : "--refresh 0: not retried until a restart";
-    for (const u of reg.unreachable) ctx.term.warn("serve.set-unindexed", `set ${redactUrl(u.url)} could not be indexed yet (${retry}): ${u.error}`);
+    for (const u of reg.unreachable)
+      ctx.term.warn("serve.set-unindexed", `set ${redactUrl(u.url)} could not be indexed yet (${retry}): ${u.error}`);
     if (flag(args, "json")) ctx.term.json({ listening: reg.url, publicKey: reg.publicKey }, { line: true });
     ctx.term.info(`listening on ${reg.url}`);
     ctx.term.info(`public key ${reg.publicKey}`);

@@ -33,7 +33,10 @@ Exit codes: 0 printed, 1 failed (no atom.lock), 2 usage error.
     if (!graph.complete) {
       const names = graph.unknown.map((a) => `${a.label} ${a.version}`);
       const shown = names.length > 5 ? `${names.slice(0, 5).join(", ")} and ${names.length - 5} more` : names.join(", ");
-      ctx.term.warn("tree.unknown-deps", `the dependencies of ${shown} are unknown here (their manifests are not in the cache): \`cpr fetch --lock\` or \`cpr resolve\` brings them`);
+      ctx.term.warn(
+        "tree.unknown-deps",
+        `the dependencies of ${shown} are unknown here (their manifests are not in the cache): \`cpr fetch --lock\` or \`cpr resolve\` brings them`,
+      );
     }
     if (flag(args, "json")) {
       const atoms = [...graph.atoms.values()].map((a) => ({

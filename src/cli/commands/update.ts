@@ -31,9 +31,16 @@ Exit codes: 0 updated or already newest, 1 failed, 2 usage error.
         ...project.manifest.directNix.map((d) => d.name),
       ]);
       const unknown = labels.filter((l) => !known.has(l));
-      if (unknown.length) throw new CprError("update.unknown", `not a dependency of this atom: ${unknown.join(", ")}`, { hint: "see `cpr tree`" });
+      if (unknown.length)
+        throw new CprError("update.unknown", `not a dependency of this atom: ${unknown.join(", ")}`, { hint: "see `cpr tree`" });
     }
-    const outcome = await lockProject({ cwd: ctx.cwd, env: ctx.env, reporter: ctx.term, update: labels.length ? labels : true, offline: flag(args, "offline") });
+    const outcome = await lockProject({
+      cwd: ctx.cwd,
+      env: ctx.env,
+      reporter: ctx.term,
+      update: labels.length ? labels : true,
+      offline: flag(args, "offline"),
+    });
     reportOutcome(ctx, flag(args, "json"), outcome);
     return 0;
   },

@@ -71,15 +71,33 @@ Exit codes: 0 all ok (or legacy), 1 any failure, 2 usage error.
         for (const a of lockAtoms(lock)) {
           const [first, ...rest] = mirrorsOf(lock, a);
           if (first === undefined) {
-            reports.push({ label: a.label, version: a.version, url: "::", rev: a.rev, id: a.id, root: a.set, origin: null, path: null, status: "failed", problems: ["no URL mirror to verify against"], notes: [], warnings: [], signer: null });
+            reports.push({
+              label: a.label,
+              version: a.version,
+              url: "::",
+              rev: a.rev,
+              id: a.id,
+              root: a.set,
+              origin: null,
+              path: null,
+              status: "failed",
+              problems: ["no URL mirror to verify against"],
+              notes: [],
+              warnings: [],
+              signer: null,
+            });
             continue;
           }
-          byUrl.set(first, [...(byUrl.get(first) ?? []), { label: a.label, version: a.version, expected: { rev: a.rev, root: a.set, id: a.id, mirrors: rest } }]);
+          byUrl.set(first, [
+            ...(byUrl.get(first) ?? []),
+            { label: a.label, version: a.version, expected: { rev: a.rev, root: a.set, id: a.id, mirrors: rest } },
+          ]);
         }
         for (const [url, reqs] of byUrl) reports.push(...(await verifyRemote(parseRemoteUrl(url, ctx.cwd), reqs, opts)));
       } else {
         const [target, ...rest] = args.positionals;
-        if (target === undefined) throw new UsageError("missing URI, REMOTE or --lock", { hint: "e.g. `cpr verify origin`, `cpr verify gh:o/r::hello@^1`" });
+        if (target === undefined)
+          throw new UsageError("missing URI, REMOTE or --lock", { hint: "e.g. `cpr verify origin`, `cpr verify gh:o/r::hello@^1`" });
         if (target.includes("::")) {
           if (rest.length) throw new UsageError("a URI names its atom; LABEL arguments go with a REMOTE");
           const uri = parseAtomUri(target, config.aliases);
@@ -91,8 +109,14 @@ Exit codes: 0 all ok (or legacy), 1 any failure, 2 usage error.
             const { listRemoteSet } = await import("../../git/remote-set.js");
             const { maxSatisfying } = await import("../../protocol/requirement.js");
             const { listing } = await listRemoteSet(url, [uri.label], { env: ctx.env, cwd: ctx.cwd });
-            const best = maxSatisfying(listing.atoms.filter((a) => a.label === uri.label).flatMap((a) => tryParseVersion(a.version) ?? []), uri.requirement);
-            if (!best) throw new CprError("verify.no-version", `no version of '${uri.label}' on ${url.url} satisfies ${uri.requirement.text}`, { where: url.url });
+            const best = maxSatisfying(
+              listing.atoms.filter((a) => a.label === uri.label).flatMap((a) => tryParseVersion(a.version) ?? []),
+              uri.requirement,
+            );
+            if (!best)
+              throw new CprError("verify.no-version", `no version of '${uri.label}' on ${url.url} satisfies ${uri.requirement.text}`, {
+                where: url.url,
+              });
             reqs = [{ label: uri.label, version: best.text }];
           }
           reports = await verifyRemote(url, reqs, opts);
@@ -104,7 +128,10 @@ Exit codes: 0 all ok (or legacy), 1 any failure, 2 usage error.
               const at = arg.lastIndexOf("@");
               if (at <= 0) return { label: labelArg(arg), version: null };
               const v = tryParseVersion(arg.slice(at + 1));
-              if (!v) throw new UsageError(`'${arg.slice(at + 1)}' is not a version`, { hint: "LABEL@VERSION takes an exact version, e.g. hello@0.1.0" });
+              if (!v)
+                throw new UsageError(`'${arg.slice(at + 1)}' is not a version`, {
+                  hint: "LABEL@VERSION takes an exact version, e.g. hello@0.1.0",
+                });
               return { label: labelArg(arg.slice(0, at)), version: v.text };
             });
             reports = await verifyRemote(remote.url, reqs, opts);

@@ -30,21 +30,30 @@ Exit codes: 0 printed, 1 failed (not in the lock), 2 usage error.
     const chains = whyChains(graph, label);
     if (chains.length === 0) throw new CprError("why.not-locked", `${label} is not in atom.lock`, { hint: "see `cpr tree`" });
     const me = project.manifest.package;
-    const nameOf = (id: string) => (id === ROOT_PKG ? `${me.label} ${me.version.text}` : `${graph.atoms.get(id)?.label ?? id} ${graph.atoms.get(id)?.version ?? ""}`.trim());
+    const nameOf = (id: string) =>
+      id === ROOT_PKG
+        ? `${me.label} ${me.version.text}`
+        : `${graph.atoms.get(id)?.label ?? id} ${graph.atoms.get(id)?.version ?? ""}`.trim();
     if (flag(args, "json")) {
       ctx.term.json({
         label,
         chains: chains.map((c) => ({
           id: c.target.id,
           version: c.target.version,
-          chain: c.chain.map((s) => ({ from: nameOf(s.from), requires: graph.atoms.get(s.edge.dep)?.label ?? s.edge.dep, req: s.edge.req })),
+          chain: c.chain.map((s) => ({
+            from: nameOf(s.from),
+            requires: graph.atoms.get(s.edge.dep)?.label ?? s.edge.dep,
+            req: s.edge.req,
+          })),
         })),
       });
       return 0;
     }
     for (const c of chains) {
       if (c.chain.length === 0) {
-        ctx.term.out(`${label} ${c.target.version}: no known chain (the manifests of this lock's atoms are not in the cache; \`cpr fetch --lock\` or \`cpr resolve\` brings them)`);
+        ctx.term.out(
+          `${label} ${c.target.version}: no known chain (the manifests of this lock's atoms are not in the cache; \`cpr fetch --lock\` or \`cpr resolve\` brings them)`,
+        );
         continue;
       }
       const parts = c.chain.map((s) => `${nameOf(s.from)} requires ${graph.atoms.get(s.edge.dep)?.label ?? s.edge.dep} ${s.edge.req}`);

@@ -40,7 +40,12 @@ export function spawnSession(spec: ChildSpec, ctx: TransportContext): Session {
     child.on("error", () => resolve({ code: null, signal: null }));
   });
   const timeout = (): Error =>
-    remoteError("remote.unreachable", ctx.display, `${ctx.display}: no reply from ${spec.program} within ${ctx.timeoutMs / 1000}s`, "check the connection and that the server is up");
+    remoteError(
+      "remote.unreachable",
+      ctx.display,
+      `${ctx.display}: no reply from ${spec.program} within ${ctx.timeoutMs / 1000}s`,
+      "check the connection and that the server is up",
+    );
   const source = new StreamSource(child.stdout, ctx.timeoutMs, timeout, (e) =>
     remoteError("remote.unreachable", ctx.display, `${ctx.display}: reading from ${spec.program} failed: ${e.message}`, undefined, e),
   );

@@ -47,7 +47,8 @@ async function openingSlot(key: string): Promise<() => void> {
     if (freed) return;
     freed = true;
     const next = state.queue.shift();
-    if (next) next(); // the slot passes on
+    if (next)
+      next(); // the slot passes on
     else if (--state.active === 0) opening.delete(key);
   };
 }
@@ -63,9 +64,20 @@ export async function openDaemon(ctx: TransportContext): Promise<Session> {
   socket.once("close", free);
   socket.setNoDelay(true);
   const timeout = (): Error =>
-    remoteError("remote.unreachable", ctx.display, `${ctx.display}: no reply within ${ctx.timeoutMs / 1000}s`, "check the connection and that git daemon is running");
+    remoteError(
+      "remote.unreachable",
+      ctx.display,
+      `${ctx.display}: no reply within ${ctx.timeoutMs / 1000}s`,
+      "check the connection and that git daemon is running",
+    );
   const source = new StreamSource(socket, ctx.timeoutMs, timeout, (e: NodeJS.ErrnoException) =>
-    remoteError("remote.unreachable", ctx.display, `${ctx.display}: cannot connect: ${networkErrorMessage(e)}`, "check the host and port, and that git daemon is running", e),
+    remoteError(
+      "remote.unreachable",
+      ctx.display,
+      `${ctx.display}: cannot connect: ${networkErrorMessage(e)}`,
+      "check the host and port, and that git daemon is running",
+      e,
+    ),
   );
   socket.write(daemonRequest(path || "/", host, port));
   return new StreamSession({

@@ -9,7 +9,11 @@ export type RemoteErrorCode = "remote.unreachable" | "remote.auth" | "remote.not
 
 /** A CprError about the remote `display`, with `where` set to it. */
 export function remoteError(code: RemoteErrorCode, display: string, message: string, hint?: string, cause?: unknown): CprError {
-  return new CprError(code, message, { where: display, ...(hint === undefined ? {} : { hint }), ...(cause === undefined ? {} : { cause }) });
+  return new CprError(code, message, {
+    where: display,
+    ...(hint === undefined ? {} : { hint }),
+    ...(cause === undefined ? {} : { cause }),
+  });
 }
 
 /** A remote.transport CprError: `${display}: transport failure: ${what}`. */
@@ -18,7 +22,8 @@ export function transportError(display: string, what: string, cause?: unknown): 
 }
 
 /** The hint of every remote.transport error. */
-export const TRANSPORT_HINT = "the connection or the server failed midway, which says nothing about the repository; try again, and check the server and the network if it persists";
+export const TRANSPORT_HINT =
+  "the connection or the server failed midway, which says nothing about the repository; try again, and check the server and the network if it persists";
 
 /** Whether `e` is a remote.transport failure (see RemoteErrorCode). */
 export function isTransportFailure(e: unknown): boolean {
@@ -37,13 +42,21 @@ export function stderrTail(stderr: string, lines = 4): string {
 
 /** Classify the stderr of git / ssh, as git prints it, into an error code; null when nothing is recognised. */
 export function classifyStderr(stderr: string): RemoteErrorCode | null {
-  if (/does not appear to be a git repository|repository .* (does not exist|not found)|repository not found|no such repository|not a git repository|not exported/i.test(stderr)) {
+  if (
+    /does not appear to be a git repository|repository .* (does not exist|not found)|repository not found|no such repository|not a git repository|not exported/i.test(
+      stderr,
+    )
+  ) {
     return "remote.not-found";
   }
   if (/permission denied|authentication failed|host key verification failed|too many authentication failures|access denied/i.test(stderr)) {
     return "remote.auth";
   }
-  if (/connection refused|could not resolve|name or service not known|timed out|no route to host|network is unreachable|connection reset|connection closed/i.test(stderr)) {
+  if (
+    /connection refused|could not resolve|name or service not known|timed out|no route to host|network is unreachable|connection reset|connection closed/i.test(
+      stderr,
+    )
+  ) {
     return "remote.unreachable";
   }
   return null;

@@ -115,7 +115,8 @@ class HttpSession implements Session {
     const parsed = new URL(ctx.url.url);
     const user = parsed.username ? decodeUserinfo(parsed.username) : ctx.url.user;
     const pass = parsed.password ? decodeUserinfo(parsed.password) : ctx.url.password;
-    if (user !== null && pass !== null) this.auth = { username: user, password: pass, origin: this.base.origin, credential: null, approved: true };
+    if (user !== null && pass !== null)
+      this.auth = { username: user, password: pass, origin: this.base.origin, credential: null, approved: true };
     this.urlUser = user;
   }
 
@@ -128,7 +129,11 @@ class HttpSession implements Session {
       const colon = h.indexOf(":");
       if (colon > 0) this.extraHeaders[h.slice(0, colon).trim().toLowerCase()] = h.slice(colon + 1).trim();
     }
-    const res = await this.exchange({ method: "GET", url: join(this.base, SERVICE_SUFFIX), headers: { "git-protocol": "version=2", accept: "*/*", pragma: "no-cache" } });
+    const res = await this.exchange({
+      method: "GET",
+      url: join(this.base, SERVICE_SUFFIX),
+      headers: { "git-protocol": "version=2", accept: "*/*", pragma: "no-cache" },
+    });
     const type = contentType(res);
     if (type !== ADVERTISEMENT_TYPE) {
       this.advertisement = await this.dumbAdvertisement(res, type);
@@ -152,7 +157,12 @@ class HttpSession implements Session {
     const type = contentType(res);
     if (type !== RESULT_TYPE) {
       res.resume();
-      throw remoteError("remote.protocol", this.ctx.display, `${this.ctx.display}: unexpected content type ${JSON.stringify(type)} from git-upload-pack`, "the URL may point at something that is not a smart git server");
+      throw remoteError(
+        "remote.protocol",
+        this.ctx.display,
+        `${this.ctx.display}: unexpected content type ${JSON.stringify(type)} from git-upload-pack`,
+        "the URL may point at something that is not a smart git server",
+      );
     }
     return new PktReader(this.bodySource(res));
   }
@@ -192,7 +202,9 @@ class HttpSession implements Session {
       if (tried) await this.refuse();
       if (attempt > 0 || tried) {
         const fromUrl = tried && this.auth?.credential === null;
-        const hint = fromUrl ? "check the username and password in the URL" : "check the username and password or token your git credential helper supplies";
+        const hint = fromUrl
+          ? "check the username and password in the URL"
+          : "check the username and password or token your git credential helper supplies";
         throw remoteError("remote.auth", this.ctx.display, `${this.ctx.display}: authentication failed (HTTP 401)`, hint);
       }
       await this.fill(resUrl, res);
@@ -243,7 +255,12 @@ class HttpSession implements Session {
     const final = responseUrl(res);
     if (!final.href.endsWith(SERVICE_SUFFIX)) {
       res.resume();
-      throw remoteError("remote.protocol", this.ctx.display, `${this.ctx.display}: unable to update the URL base from redirection to ${final.href}`, "use the repository's final URL directly");
+      throw remoteError(
+        "remote.protocol",
+        this.ctx.display,
+        `${this.ctx.display}: unable to update the URL base from redirection to ${final.href}`,
+        "use the repository's final URL directly",
+      );
     }
     const next = new URL(final.href.slice(0, -SERVICE_SUFFIX.length));
     if (next.href !== this.base.href) {
@@ -275,14 +292,32 @@ class HttpSession implements Session {
     res.resume();
     const d = this.ctx.display;
     const what = `${method} ${responseUrl(res).pathname.split("/").pop() ?? ""}`;
-    if (status === 404 || status === 410) throw remoteError("remote.not-found", d, `${d}: repository not found (HTTP ${status})`, "check the URL; private repositories may also answer 404 without credentials");
+    if (status === 404 || status === 410)
+      throw remoteError(
+        "remote.not-found",
+        d,
+        `${d}: repository not found (HTTP ${status})`,
+        "check the URL; private repositories may also answer 404 without credentials",
+      );
     if (status === 407) {
       const p = this.lastProxy;
       const where = p ? `the proxy ${proxyDisplay(p.url)} (${p.source})` : "a proxy";
-      throw remoteError("remote.auth", d, `${d}: ${where} wants credentials (HTTP 407)`, `put the proxy's user and password in its URL (${p?.source ?? "http_proxy"}=http://user:password@host:port)`);
+      throw remoteError(
+        "remote.auth",
+        d,
+        `${d}: ${where} wants credentials (HTTP 407)`,
+        `put the proxy's user and password in its URL (${p?.source ?? "http_proxy"}=http://user:password@host:port)`,
+      );
     }
-    if (status === 403) throw remoteError("remote.auth", d, `${d}: access denied (HTTP 403)`, "check that your credentials allow reading this repository");
-    if (status >= 300 && status < 400) throw remoteError("remote.protocol", d, `${d}: unexpected redirect (HTTP ${status}) for ${what}`, "use the repository's final URL directly");
+    if (status === 403)
+      throw remoteError("remote.auth", d, `${d}: access denied (HTTP 403)`, "check that your credentials allow reading this repository");
+    if (status >= 300 && status < 400)
+      throw remoteError(
+        "remote.protocol",
+        d,
+        `${d}: unexpected redirect (HTTP ${status}) for ${what}`,
+        "use the repository's final URL directly",
+      );
     if (status >= 500) throw remoteError("remote.unreachable", d, `${d}: server error (HTTP ${status}) for ${what}`, "try again later");
     throw remoteError("remote.protocol", d, `${d}: unexpected HTTP ${status} for ${what}`);
   }
@@ -293,19 +328,31 @@ class HttpSession implements Session {
     const extra = req.url.origin === this.configOrigin ? this.extraHeaders : {};
     const headers: Record<string, string> = { "user-agent": this.userAgent, "accept-encoding": "gzip, deflate", ...extra, ...req.headers };
     const a = this.auth;
-    if (a && a.origin === req.url.origin) headers.authorization = `Basic ${Buffer.from(`${a.username}:${a.password}`, "utf8").toString("base64")}`;
+    if (a && a.origin === req.url.origin)
+      headers.authorization = `Basic ${Buffer.from(`${a.username}:${a.password}`, "utf8").toString("base64")}`;
     const proxy = chooseProxy(req.url, this.gitProxy, this.ctx.env);
     this.lastProxy = proxy;
     const https_ = req.url.protocol === "https:";
     let mod: typeof http | typeof https = https_ ? https : http;
     let target: URL | string = req.url;
-    let options: https.RequestOptions = { method: req.method, headers, agent: this.agentFor(req.url.protocol, proxy), ...(https_ ? this.tls : {}) };
+    let options: https.RequestOptions = {
+      method: req.method,
+      headers,
+      agent: this.agentFor(req.url.protocol, proxy),
+      ...(https_ ? this.tls : {}),
+    };
     if (proxy && !https_) {
       // Plain HTTP through the proxy: the absolute URL as the request target, sent to the proxy.
       mod = http;
       target = "";
       const auth = proxyAuthorization(proxy.url);
-      options = { ...options, host: proxy.url.hostname, port: Number(proxy.url.port), path: req.url.href, headers: { ...headers, host: req.url.host, ...(auth ? { "proxy-authorization": auth } : {}) } };
+      options = {
+        ...options,
+        host: proxy.url.hostname,
+        port: Number(proxy.url.port),
+        path: req.url.href,
+        headers: { ...headers, host: req.url.host, ...(auth ? { "proxy-authorization": auth } : {}) },
+      };
     }
     return new Promise((resolve, reject) => {
       const onResponse = (res: IncomingMessage) => {
@@ -331,21 +378,34 @@ class HttpSession implements Session {
       const opts = { keepAlive: true, maxSockets: 1 };
       // Plain HTTP through a proxy opens a connection per request: proxies such as tinyproxy close the client
       // connection after each answer without saying so, and a reused socket would then be reset mid-request.
-      a = protocol === "https:" ? (proxy ? new TunnelAgent(proxy.url, opts) : new https.Agent(opts)) : new http.Agent(proxy ? { keepAlive: false } : opts);
+      a =
+        protocol === "https:"
+          ? proxy
+            ? new TunnelAgent(proxy.url, opts)
+            : new https.Agent(opts)
+          : new http.Agent(proxy ? { keepAlive: false } : opts);
       this.agents.set(key, a);
     }
     return a;
   }
 
   private timeoutError(): Error {
-    return remoteError("remote.unreachable", this.ctx.display, `${this.ctx.display}: no reply within ${this.ctx.timeoutMs / 1000}s`, "check the connection and that the server is up");
+    return remoteError(
+      "remote.unreachable",
+      this.ctx.display,
+      `${this.ctx.display}: no reply within ${this.ctx.timeoutMs / 1000}s`,
+      "check the connection and that the server is up",
+    );
   }
 
   private networkError(e: NodeJS.ErrnoException): Error {
     const d = this.ctx.display;
     const p = this.lastProxy;
     if (p && (e.code === "EPROXYAUTH" || e.code === "EPROXYCONNECT")) {
-      const hint = e.code === "EPROXYAUTH" ? `put the proxy's user and password in its URL (${p.source}=http://user:password@host:port)` : `check ${p.source}, or add the host to no_proxy`;
+      const hint =
+        e.code === "EPROXYAUTH"
+          ? `put the proxy's user and password in its URL (${p.source}=http://user:password@host:port)`
+          : `check ${p.source}, or add the host to no_proxy`;
       return remoteError("remote.unreachable", d, `${d}: ${e.message}`, hint, e);
     }
     const tls = typeof e.code === "string" && /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY/.test(e.code);
@@ -365,8 +425,11 @@ class HttpSession implements Session {
   private bodySource(res: IncomingMessage): StreamSource {
     const body = this.decoded(res);
     const d = this.ctx.display;
-    const source = new StreamSource(body, this.ctx.timeoutMs, () => this.timeoutError(), (e) =>
-      e instanceof CprError ? e : transportError(d, `could not read the response body: ${e.message}`, e),
+    const source = new StreamSource(
+      body,
+      this.ctx.timeoutMs,
+      () => this.timeoutError(),
+      (e) => (e instanceof CprError ? e : transportError(d, `could not read the response body: ${e.message}`, e)),
     );
     res.on("data", (chunk: Buffer) => {
       this.bytes += chunk.length;
@@ -390,7 +453,10 @@ class HttpSession implements Session {
    */
   private async dumbAdvertisement(res: IncomingMessage, type: string): Promise<PktReader> {
     const text = await readAll(this.bodySource(res));
-    const lines = text.toString("utf8").split("\n").filter((l) => l !== "");
+    const lines = text
+      .toString("utf8")
+      .split("\n")
+      .filter((l) => l !== "");
     const pkts: Buffer[] = [];
     for (const line of lines) {
       const m = /^([0-9a-f]{40}|[0-9a-f]{64})\t(\S+)$/.exec(line);
@@ -429,7 +495,10 @@ function responseUrl(res: IncomingMessage): URL {
 }
 
 /** TLS settings from git's environment variables: GIT_SSL_NO_VERIFY and GIT_SSL_CAINFO. */
-function tlsOptions(env: NodeJS.ProcessEnv, cfg: { readonly sslVerify: boolean | null; readonly sslCAInfo: string | null } | null): https.RequestOptions {
+function tlsOptions(
+  env: NodeJS.ProcessEnv,
+  cfg: { readonly sslVerify: boolean | null; readonly sslCAInfo: string | null } | null,
+): https.RequestOptions {
   const out: https.RequestOptions = {};
   // The environment overrides git config, as in git.
   if (env.GIT_SSL_NO_VERIFY || cfg?.sslVerify === false) out.rejectUnauthorized = false;

@@ -24,7 +24,12 @@ export function localEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 export function openLocal(ctx: TransportContext): Session {
   const path = localPath(ctx);
   if (!existsSync(path)) {
-    throw remoteError("remote.not-found", ctx.display, `${ctx.display}: no such repository: ${path} does not exist`, "check the path (relative paths are resolved against the current directory)");
+    throw remoteError(
+      "remote.not-found",
+      ctx.display,
+      `${ctx.display}: no such repository: ${path} does not exist`,
+      "check the path (relative paths are resolved against the current directory)",
+    );
   }
   return spawnSession(
     {
@@ -42,7 +47,12 @@ export function openLocal(ctx: TransportContext): Session {
 function classifyLocal(ctx: TransportContext, path: string, what: string, stderr: string, exit: ChildExit): Error {
   const detail = stderrTail(stderr) || `exit ${exit.code ?? exit.signal ?? "?"}`;
   if (classifyStderr(stderr) === "remote.not-found") {
-    return remoteError("remote.not-found", ctx.display, `${ctx.display}: ${path} is not a git repository (${detail})`, "point at a repository directory (bare, or one containing .git)");
+    return remoteError(
+      "remote.not-found",
+      ctx.display,
+      `${ctx.display}: ${path} is not a git repository (${detail})`,
+      "point at a repository directory (bare, or one containing .git)",
+    );
   }
   return transportError(ctx.display, `git upload-pack ${what} (${detail})`);
 }

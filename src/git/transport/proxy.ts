@@ -91,7 +91,11 @@ export function parseProxy(text: string, source: string): URL {
   try {
     u = new URL(withScheme);
   } catch (e) {
-    throw new CprError("remote.proxy", `${source} is not a valid proxy URL: ${JSON.stringify(text)}`, { where: source, hint: "write it as http://host:port", cause: e });
+    throw new CprError("remote.proxy", `${source} is not a valid proxy URL: ${JSON.stringify(text)}`, {
+      where: source,
+      hint: "write it as http://host:port",
+      cause: e,
+    });
   }
   if (u.protocol !== "http:") {
     throw new CprError("remote.proxy", `${source} names a ${u.protocol.slice(0, -1)} proxy, which cpr does not support`, {
@@ -141,7 +145,10 @@ export class TunnelAgent extends https.Agent {
     super(options);
   }
 
-  override createConnection(args: http.ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+  override createConnection(
+    args: http.ClientRequestArgs,
+    callback?: (err: Error | null, stream: Duplex) => void,
+  ): Duplex | null | undefined {
     const options = args as http.ClientRequestArgs & tls.ConnectionOptions;
     const fail = (e: Error) => callback?.(e, undefined as unknown as Duplex);
     const host = options.host ?? options.hostname ?? "localhost";
@@ -150,11 +157,20 @@ export class TunnelAgent extends https.Agent {
     const headers: Record<string, string> = { host: authority };
     const auth = proxyAuthorization(this.proxy);
     if (auth) headers["proxy-authorization"] = auth;
-    const req = http.request({ host: this.proxy.hostname, port: Number(this.proxy.port), method: "CONNECT", path: authority, headers, agent: false });
+    const req = http.request({
+      host: this.proxy.hostname,
+      port: Number(this.proxy.port),
+      method: "CONNECT",
+      path: authority,
+      headers,
+      agent: false,
+    });
     req.once("connect", (res, socket) => {
       if (res.statusCode !== 200) {
         socket.destroy();
-        const err = new Error(`proxy ${proxyDisplay(this.proxy)} refused CONNECT ${authority}: HTTP ${res.statusCode}${res.statusMessage ? ` ${res.statusMessage}` : ""}`);
+        const err = new Error(
+          `proxy ${proxyDisplay(this.proxy)} refused CONNECT ${authority}: HTTP ${res.statusCode}${res.statusMessage ? ` ${res.statusMessage}` : ""}`,
+        );
         (err as NodeJS.ErrnoException).code = res.statusCode === 407 ? "EPROXYAUTH" : "EPROXYCONNECT";
         fail(err);
         return;

@@ -21,7 +21,9 @@ const VARIANTS: ReadonlySet<string> = new Set(["ssh", "plink", "putty", "tortois
 
 /** The variant a program's name implies, as git decides it; null when the name says nothing (git's `auto`). */
 export function guessVariant(program: string): SshVariant | null {
-  const name = basename(program).toLowerCase().replace(/\.exe$/, "");
+  const name = basename(program)
+    .toLowerCase()
+    .replace(/\.exe$/, "");
   if (name === "ssh") return "ssh";
   if (name === "plink") return "plink";
   if (name === "tortoiseplink") return "tortoiseplink";
@@ -52,7 +54,12 @@ function probeVariant(command: string, shell: boolean, host: string, env: NodeJS
 /** `core.sshCommand` and `ssh.variant` from git config (only read when the environment names no ssh). */
 async function sshConfig(ctx: TransportContext): Promise<{ command: string | null; variant: string | null }> {
   try {
-    const r = await runGit(["config", "-z", "--get-regexp", "^(core\\.sshcommand|ssh\\.variant)$"], { cwd: ctx.cwd, env: ctx.env, repo: "user", okCodes: [0, 1] });
+    const r = await runGit(["config", "-z", "--get-regexp", "^(core\\.sshcommand|ssh\\.variant)$"], {
+      cwd: ctx.cwd,
+      env: ctx.env,
+      repo: "user",
+      okCodes: [0, 1],
+    });
     let command: string | null = null;
     let variant: string | null = null;
     for (const entry of r.stdout.toString("utf8").split("\0")) {
@@ -83,7 +90,10 @@ export async function resolveSshProgram(ctx: TransportContext): Promise<SshProgr
   // The program is the first word of a shell command when it is a plain path; anything fancier is probed, as in git.
   const firstWord = chosen.shell ? (/^[\w./+-]+(?=\s|$)/.exec(chosen.command.trim())?.[0] ?? "") : chosen.command;
   const named = guessVariant(firstWord);
-  return { ...chosen, variant: named ?? (await probeVariant(chosen.command, chosen.shell, bareHost(ctx.url.host ?? "localhost"), gitEnv(env, "remote"))) };
+  return {
+    ...chosen,
+    variant: named ?? (await probeVariant(chosen.command, chosen.shell, bareHost(ctx.url.host ?? "localhost"), gitEnv(env, "remote"))),
+  };
 }
 
 /** Quote for the remote shell as git does (sq_quote): single quotes, with `'` and `!` escaped outside them. */
@@ -124,12 +134,20 @@ export async function openSsh(ctx: TransportContext): Promise<Session> {
   const { url } = ctx;
   const host = url.host ?? "";
   const path = sshPath(url);
-  if (host === "" || host.startsWith("-")) throw remoteError("remote.protocol", ctx.display, `${ctx.display}: refusing strange ssh host name ${JSON.stringify(host)}`);
-  if ((url.user ?? "").startsWith("-")) throw remoteError("remote.protocol", ctx.display, `${ctx.display}: refusing strange ssh user name ${JSON.stringify(url.user)}`);
-  if (path.startsWith("-")) throw remoteError("remote.protocol", ctx.display, `${ctx.display}: refusing strange repository path ${JSON.stringify(path)}`);
+  if (host === "" || host.startsWith("-"))
+    throw remoteError("remote.protocol", ctx.display, `${ctx.display}: refusing strange ssh host name ${JSON.stringify(host)}`);
+  if ((url.user ?? "").startsWith("-"))
+    throw remoteError("remote.protocol", ctx.display, `${ctx.display}: refusing strange ssh user name ${JSON.stringify(url.user)}`);
+  if (path.startsWith("-"))
+    throw remoteError("remote.protocol", ctx.display, `${ctx.display}: refusing strange repository path ${JSON.stringify(path)}`);
   const program = await resolveSshProgram(ctx);
   if (program.variant === "simple" && url.port !== null) {
-    throw remoteError("remote.protocol", ctx.display, `${ctx.display}: ssh variant 'simple' does not support setting a port`, "set GIT_SSH_VARIANT or ssh.variant to ssh, plink, putty or tortoiseplink");
+    throw remoteError(
+      "remote.protocol",
+      ctx.display,
+      `${ctx.display}: ssh variant 'simple' does not support setting a port`,
+      "set GIT_SSH_VARIANT or ssh.variant to ssh, plink, putty or tortoiseplink",
+    );
   }
   const args = sshArgs(program.variant, url, `git-upload-pack ${shellQuote(path)}`);
   const [file, argv] = program.shell ? ["sh", ["-c", `${program.command} "$@"`, program.command, ...args]] : [program.command, args];
@@ -156,10 +174,17 @@ const SSH_HINTS: Readonly<Record<Exclude<RemoteErrorCode, "remote.transport">, s
 function classifySsh(ctx: TransportContext, what: string, stderr: string, exit: ChildExit): Error {
   const detail = stderrTail(stderr) || `ssh exited with ${exit.code ?? exit.signal ?? "?"}`;
   const known = classifyStderr(stderr);
-  const code = known ?? (/command not found|not found$/m.test(stderr) ? "remote.protocol" : exit.code === 255 ? "remote.unreachable" : null);
+  const code =
+    known ?? (/command not found|not found$/m.test(stderr) ? "remote.protocol" : exit.code === 255 ? "remote.unreachable" : null);
   // Nothing recognised: the conversation broke off.
   if (code === null || code === "remote.transport") return transportError(ctx.display, `ssh ${what} (${detail})`);
   const lead =
-    code === "remote.auth" ? "ssh authentication failed" : code === "remote.not-found" ? "repository not found" : code === "remote.unreachable" ? "cannot connect over ssh" : `ssh ${what}`;
+    code === "remote.auth"
+      ? "ssh authentication failed"
+      : code === "remote.not-found"
+        ? "repository not found"
+        : code === "remote.unreachable"
+          ? "cannot connect over ssh"
+          : `ssh ${what}`;
   return remoteError(code, ctx.display, `${ctx.display}: ${lead} (${detail})`, SSH_HINTS[code]);
 }
