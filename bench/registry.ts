@@ -328,7 +328,7 @@ interface CachedFixture {
 
 /** The signing key and the SQLite database, cached under bench/out/registry/<key>/; the records regenerated. */
 async function ensureFixture(cfg: RegistryBenchConfig, p: Protocol, scratch: string): Promise<CachedFixture> {
-  const dbModule = join(REPO_ROOT, "dist", "src", "registry", "db.js");
+  const dbModule = join(REPO_ROOT, "dist", "src", "serve", "db.js");
   const cacheKey = `v${GENERATOR_VERSION}-n${cfg.records}-v${cfg.versions}-s${cfg.seed}-db${sha256File(dbModule).slice(0, 12)}`;
   const dir = join(OUT_DIR, "registry", cacheKey);
   const keyFile = join(dir, "signing-key.sec");
