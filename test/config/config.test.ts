@@ -38,6 +38,21 @@ function sandbox(): Sandbox {
   return { home, project, sub, env: { HOME: home }, done: () => rmSync(base, { recursive: true, force: true }) };
 }
 
+/** Expects `text` written to `file` (with extra `env`) to fail loading as config.invalid, at `where`, with a hint. */
+function invalidConfig(s: Sandbox, file: string) {
+  return async (text: string, re: RegExp, where: string, env: NodeJS.ProcessEnv = {}): Promise<void> => {
+    writeFileSync(file, text);
+    await assert.rejects(loadConfig({ cwd: s.project, env: { ...s.env, ...env } }), (e: unknown) => {
+      assert.ok(e instanceof CprError, String(e));
+      assert.equal(e.code, "config.invalid", e.message);
+      assert.match(e.message, re);
+      assert.equal(e.where, where, e.message);
+      assert.ok(e.hint, e.message);
+      return true;
+    });
+  };
+}
+
 function entry(loaded: LoadedConfig, key: string) {
   return loaded.entries.find((e) => e.key === key);
 }
@@ -400,17 +415,7 @@ test("[registry]: invalid values are errors with file:line:col or the variable's
   const s = sandbox();
   try {
     const file = join(s.project, "cpr.toml");
-    const bad = async (text: string, re: RegExp, where: string, env: NodeJS.ProcessEnv = {}) => {
-      writeFileSync(file, text);
-      await assert.rejects(loadConfig({ cwd: s.project, env: { ...s.env, ...env } }), (e: unknown) => {
-        assert.ok(e instanceof CprError, String(e));
-        assert.equal(e.code, "config.invalid", e.message);
-        assert.match(e.message, re);
-        assert.equal(e.where, where, e.message);
-        assert.ok(e.hint, e.message);
-        return true;
-      });
-    };
+    const bad = invalidConfig(s, file);
     const at = (line: number) => `${file}:${line}:1`;
     await bad(`registry = 1\n`, /\[registry\] must be a table/, at(1));
     await bad(
@@ -585,17 +590,7 @@ test("[locker]: invalid values are errors with file:line:col or the variable's n
   const s = sandbox();
   try {
     const file = join(s.project, "cpr.toml");
-    const bad = async (text: string, re: RegExp, where: string, env: NodeJS.ProcessEnv = {}) => {
-      writeFileSync(file, text);
-      await assert.rejects(loadConfig({ cwd: s.project, env: { ...s.env, ...env } }), (e: unknown) => {
-        assert.ok(e instanceof CprError, String(e));
-        assert.equal(e.code, "config.invalid", e.message);
-        assert.match(e.message, re);
-        assert.equal(e.where, where, e.message);
-        assert.ok(e.hint, e.message);
-        return true;
-      });
-    };
+    const bad = invalidConfig(s, file);
     const at = (line: number) => `${file}:${line}:1`;
     await bad(`locker = "nix-lock"\n`, /\[locker\] must be a table/, at(1));
     await bad(
