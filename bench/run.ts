@@ -54,7 +54,7 @@ interface Config {
   writeReadme: boolean;
 }
 
-const SECTIONS = ["publish", "discovery", "startup", "fetch", "resolve", "registry"] as const;
+const SECTIONS = ["publish", "discovery", "startup", "fetch", "resolve", "registry", "graft"] as const;
 /** Everything runs without --only (fetch takes a few minutes: it also fetches 300 atoms one by one as its baseline). */
 const DEFAULT_SECTIONS: readonly string[] = SECTIONS;
 /** The sections whose figures go to the main figures table; fetch, resolve and registry write sections of their own. */
@@ -827,6 +827,23 @@ async function main(): Promise<number> {
         );
     } catch (e) {
       fail("registry", e);
+    }
+  }
+
+  if (cfg.only.has("graft")) {
+    // bench/graft.ts: grafting a 100 MiB closure onto a new dependency against rebuilding it and against streaming
+    // its NARs once; its own README section.
+    try {
+      const g = await import("./graft.js");
+      const gcfg = g.graftConfig(cfg.quick);
+      const out = await g.benchGraft(gcfg);
+      for (const x of out.figures) figures.push(figure(cprError ? { ...x, error: cprError } : x));
+      for (const e of out.errors) fail("graft", e);
+      details.graft = out.details;
+      if (cfg.writeReadme)
+        rewriteReadmeSection("graft-figures", g.graftMarkdown(out.figures, gcfg, await git(REPO_ROOT, ["rev-parse", "--short", "HEAD"])));
+    } catch (e) {
+      fail("graft", e);
     }
   }
 
