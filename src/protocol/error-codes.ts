@@ -92,7 +92,8 @@ export const ERROR_CODES = {
   "graft.no-build": "The atom to graft, or the version to graft onto, has no recorded build for the system.",
   "graft.not-found": "No recorded graft matches what was asked for.",
   "graft.not-newer": "The version grafted onto is not newer than the one in the closure (override: --allow-incompatible).",
-  "graft.not-runtime": "The dependency to replace is not a runtime reference of the closure (a static link or build-time only): rebuild instead.",
+  "graft.not-runtime":
+    "The dependency to replace is not a runtime reference of the closure (a static link or build-time only): rebuild instead.",
   "graft.other-atom": "A graft would replace a dependency by a different atom (override: --allow-incompatible).",
   "graft.refused": "A graft was refused by one or more safety rules, each listed.",
   "graft.request": "A graft request is malformed.",

@@ -378,10 +378,10 @@ class PostgresDb implements RegistryDb {
         );
         const buildId = Number(res.rows[0]!.build_id);
         // The reverse index of build outputs (path → build), kept with every build record (grafts).
-        await c.query(
-          "INSERT INTO build_outputs (path, build_id) SELECT DISTINCT unnest($1::text[]), $2::bigint ON CONFLICT DO NOTHING",
-          [Object.values(row.outputs), buildId],
-        );
+        await c.query("INSERT INTO build_outputs (path, build_id) SELECT DISTINCT unnest($1::text[]), $2::bigint ON CONFLICT DO NOTHING", [
+          Object.values(row.outputs),
+          buildId,
+        ]);
         return buildId;
       });
     } catch (err) {

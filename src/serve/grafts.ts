@@ -75,7 +75,8 @@ export function parseGraftRequest(body: unknown): GraftRequest {
   if (typeof b.id !== "string" || !isAtomId(b.id)) throw bad(`id must be an AtomId, got ${JSON.stringify(b.id ?? null)}`);
   if (b.version !== undefined && b.version !== null && (typeof b.version !== "string" || !tryParseVersion(b.version)))
     throw bad(`version must be a version, got ${JSON.stringify(b.version)}`);
-  if (typeof b.system !== "string" || !SYSTEM.test(b.system)) throw bad(`system must be a Nix system, got ${JSON.stringify(b.system ?? null)}`);
+  if (typeof b.system !== "string" || !SYSTEM.test(b.system))
+    throw bad(`system must be a Nix system, got ${JSON.stringify(b.system ?? null)}`);
   if (!Array.isArray(b.replace) || b.replace.length === 0) throw bad("replace must be a non-empty list");
   const replace = b.replace.map((r: unknown) => {
     const o = (typeof r === "object" && r !== null ? r : {}) as Record<string, unknown>;
@@ -119,7 +120,13 @@ export interface GraftDoc {
   readonly graftId: number | null;
   readonly created: boolean;
   readonly dryRun: boolean;
-  readonly atom: { readonly id: string; readonly label: string; readonly version: string; readonly system: string; readonly buildId: number };
+  readonly atom: {
+    readonly id: string;
+    readonly label: string;
+    readonly version: string;
+    readonly system: string;
+    readonly buildId: number;
+  };
   readonly replacements: readonly GraftReplacementRow[];
   readonly algorithm: string;
   readonly outputs: Readonly<Record<string, string>>;
@@ -272,7 +279,8 @@ export async function requestGraft(ctx: RegistryContext, req: GraftRequest): Pro
     const newBuild = await buildOf(ctx, r.id, r.version, req.system);
     // Old builds of the atom whose outputs are in X's closure.
     const oldBuilds = new Map<number, BuildRow>();
-    for (const [, bs] of owners) for (const b of bs) if (b.id === oldId && b.system === req.system && b.version !== r.version) oldBuilds.set(b.buildId, b);
+    for (const [, bs] of owners)
+      for (const b of bs) if (b.id === oldId && b.system === req.system && b.version !== r.version) oldBuilds.set(b.buildId, b);
     const oldVersions = [...new Set([...oldBuilds.values()].map((b) => b.version))];
     const paths: { old: string; new: string }[] = [];
     let notRuntimeReason: string | undefined;
@@ -410,7 +418,13 @@ export async function requestGraft(ctx: RegistryContext, req: GraftRequest): Pro
   const outputs = Object.fromEntries(Object.entries(build.outputs).map(([k, p]) => [k, plan.remap.get(p) ?? p]));
   const allPaths = [...[...plan.remap].map(([o, n]) => ({ old: o, new: n }))].sort((a, b) => (a.old < b.old ? -1 : 1));
   for (const a of aliases) allPaths.push({ old: a.replaces, new: a.path });
-  const planned = plan.members.map((m) => ({ original: m.original, graft: m.graft, narHash: null, narSize: null, references: m.references }));
+  const planned = plan.members.map((m) => ({
+    original: m.original,
+    graft: m.graft,
+    narHash: null,
+    narSize: null,
+    references: m.references,
+  }));
   const key = graftKey(build.buildId, pathReps);
 
   const existing = await ctx.db.graftByKey(key);

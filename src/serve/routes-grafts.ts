@@ -71,7 +71,11 @@ async function bearer(ctx: RegistryContext, req: FastifyRequest, reply: FastifyR
   const header = req.headers.authorization;
   const m = typeof header === "string" ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
   if (!m) {
-    void sendError(reply.header("www-authenticate", 'Bearer realm="cpr registry"'), 401, "this request needs Authorization: Bearer <token>");
+    void sendError(
+      reply.header("www-authenticate", 'Bearer realm="cpr registry"'),
+      401,
+      "this request needs Authorization: Bearer <token>",
+    );
     return null;
   }
   const row = await checkToken(ctx.db, m[1]!);
