@@ -15,6 +15,7 @@
  */
 import { CprError, type ErrorCode } from "./errors.js";
 import { parseStorePath } from "./narinfo.js";
+import { parseAtomManifest } from "./atom-manifest.js";
 import { matches, type Requirement } from "./requirement.js";
 import { compareVersions, tryParseVersion } from "./version.js";
 
@@ -253,4 +254,34 @@ export class GraftRefused extends CprError {
   override toJSON(): Record<string, unknown> {
     return { ...super.toJSON(), reasons: this.reasons };
   }
+}
+
+const normUrl = (u: string): string => u.replace(/\/+$/, "").replace(/\.git$/, "");
+
+/**
+ * The requirement a dependent's manifest (atom.toml text) states on the atom `label` of the set `depRoot`, or null:
+ * `[deps.from.<tag>]`, where the tag's set (`[package.sets]`) is `::` (the dependent's own set, `ownRoot`) or a URL
+ * among `depMirrors` (the mirrors of the dependency's set, compared without trailing slashes and `.git`).
+ */
+export function requirementOn(
+  manifestText: string,
+  ownRoot: string,
+  label: string,
+  depRoot: string,
+  depMirrors: readonly string[],
+): Requirement | null {
+  let m;
+  try {
+    m = parseAtomManifest(manifestText, "atom.toml", "evaluate");
+  } catch {
+    return null;
+  }
+  const mirrors = new Set(depMirrors.map(normUrl));
+  for (const [tag, deps] of Object.entries(m.depsFrom)) {
+    const req = deps[label];
+    if (!req) continue;
+    const urls = m.package.sets[tag] ?? [];
+    if (urls.some((u) => (u === "::" ? ownRoot === depRoot : mirrors.has(normUrl(u))))) return req;
+  }
+  return null;
 }

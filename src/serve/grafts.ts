@@ -22,12 +22,12 @@ import { createHash } from "node:crypto";
 import { CprError } from "../protocol/errors.js";
 import { isAtomId } from "../protocol/id.js";
 import { canonicalJson } from "../protocol/build-record.js";
-import { parseAtomManifest } from "../protocol/atom-manifest.js";
 import { aliasPath, GRAFT_TYPE, planGraft, symlinkNar, type GraftPlan } from "../protocol/graft.js";
 import {
   checkGraft,
   checkResidue,
   judge,
+  requirementOn,
   type GraftFlags,
   type ReplacementFacts,
   type StatedRequirement,
@@ -36,7 +36,6 @@ import {
 import { formatNarInfo, narInfoFingerprint, parseStorePath } from "../protocol/narinfo.js";
 import { signDetached } from "../protocol/nix-key.js";
 import { parseNixHash, toNix32Hash } from "../protocol/nix-hash.js";
-import type { Requirement } from "../protocol/requirement.js";
 import { tryParseVersion } from "../protocol/version.js";
 import { decompress } from "../nix/compression.js";
 import { residueOf, writeGraft } from "../graft/engine.js";
@@ -155,8 +154,6 @@ export class GraftRequestError extends Error {
   }
 }
 
-const normUrl = (u: string): string => u.replace(/\/+$/, "").replace(/\.git$/, "");
-
 /** The path rows reachable from `roots` (full store paths), by their references. */
 async function closureRows(ctx: RegistryContext, roots: readonly string[]): Promise<Map<string, PathRow>> {
   const rows = new Map<string, PathRow>();
@@ -191,30 +188,6 @@ export function withKeyOf(replacements: readonly { id: string; version: string }
     .map((r) => `${r.id}@${r.version}`)
     .sort()
     .join(",");
-}
-
-/** The requirement `manifest` states on `label` of the set `depRoot`, or null. */
-function requirementIn(
-  manifestText: string,
-  ownRoot: string,
-  label: string,
-  depRoot: string,
-  depMirrors: readonly string[],
-): Requirement | null {
-  let m;
-  try {
-    m = parseAtomManifest(manifestText, "atom.toml", "evaluate");
-  } catch {
-    return null;
-  }
-  const mirrors = new Set(depMirrors.map(normUrl));
-  for (const [tag, deps] of Object.entries(m.depsFrom)) {
-    const req = deps[label];
-    if (!req) continue;
-    const urls = m.package.sets[tag] ?? [];
-    if (urls.some((u) => (u === "::" ? ownRoot === depRoot : mirrors.has(normUrl(u))))) return req;
-  }
-  return null;
 }
 
 async function versionRow(ctx: RegistryContext, id: string, version: string): Promise<VersionRow | null> {
@@ -319,7 +292,7 @@ export async function requestGraft(ctx: RegistryContext, req: GraftRequest): Pro
     // Requirements: X's own, else those of the closure members that refer to an old path directly.
     const depSet = await ctx.db.getSet(dep.atom.root);
     const requirements: StatedRequirement[] = [];
-    const own = requirementIn(xVersion.manifest, found.atom.root, depLabel, dep.atom.root, depSet?.mirrors ?? []);
+    const own = requirementOn(xVersion.manifest, found.atom.root, depLabel, dep.atom.root, depSet?.mirrors ?? []);
     if (own) requirements.push({ by: dependent, requirement: own });
     else {
       const olds = new Set(paths.map((p) => p.old));
@@ -333,7 +306,7 @@ export async function requestGraft(ctx: RegistryContext, req: GraftRequest): Pro
           const a = await ctx.db.atom(b.id);
           const vr = a?.versions.find((v) => v.version === b.version);
           if (!a || !vr) continue;
-          const req2 = requirementIn(vr.manifest, a.atom.root, depLabel, dep.atom.root, depSet?.mirrors ?? []);
+          const req2 = requirementOn(vr.manifest, a.atom.root, depLabel, dep.atom.root, depSet?.mirrors ?? []);
           if (req2) requirements.push({ by: `${a.atom.label} ${b.version}`, requirement: req2 });
         }
       }
