@@ -3,8 +3,8 @@
  * asking the registry (or grafting locally), installing the grafted outputs, and telling the user what was grafted
  * onto what, every rewritten path and every warning (docs/grafts.md, "Commands").
  */
-import { lstat } from "node:fs/promises";
-import { resolve } from "node:path";
+import { lstat, readlink } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 import { flag, str, strs, type Context, type ParsedArgs } from "./command.js";
 import { loadConfig } from "../config/config.js";
 import { CprError, UsageError } from "../protocol/errors.js";
@@ -17,11 +17,13 @@ import { explainNoBuild, locate, parseGetTarget, resolveBuild, type Located } fr
 import {
   dependencyId,
   describeGraft,
+  installedGraft,
   installGraft,
   parseReplaceArg,
   recordInstalled,
   refusedError,
   requestGraft,
+  type InstalledGraft,
   type ReplaceArg,
 } from "../registry/graft.js";
 import { graftLocally } from "../registry/graft-local.js";
@@ -163,10 +165,7 @@ export async function graftAndInstall(ctx: Context, args: ParsedArgs, s: GraftSe
       outLink: s.outLink,
       keys: s.keys,
     });
-    if (a.refusals.length) {
-      if (json) ctx.term.json(graftJson(a, { refused: true, local: true }));
-      throw refusedError(a);
-    }
+    if (a.refusals.length) throw refusedError(a, graftJson(a, { local: true }));
     tell(a);
     for (const w of a.warnings) ctx.term.warn("graft.overridden", w.message);
     if (!dryRun) {
@@ -230,10 +229,7 @@ export async function graftAndInstall(ctx: Context, args: ParsedArgs, s: GraftSe
     }
   }
   const a = await requestGraft(s.registry, s.located, s.build, replaces, { ...flags, dryRun });
-  if (a.status === 422) {
-    if (json) ctx.term.json(graftJson(a, { refused: true, registry: s.registry.url }));
-    throw refusedError(a);
-  }
+  if (a.status === 422) throw refusedError(a, graftJson(a, { registry: s.registry.url }));
   tell(a);
   for (const w of a.warnings) ctx.term.warn("graft.overridden", w.message);
   if (dryRun) {
@@ -291,4 +287,28 @@ export async function automaticReplacements(ctx: Context, s: GraftSetup): Promis
     }
   }
   return chosen;
+}
+
+/** The store path an out-link (or a store path) names, and the local record of the graft it is, for tree and why. */
+export async function installedOf(ctx: Context, text: string): Promise<{ path: string; graft: InstalledGraft | null }> {
+  const file = resolve(ctx.cwd, text);
+  let path = text.startsWith("/nix/store/") ? text : file;
+  try {
+    const target = await readlink(file);
+    path = resolve(dirname(file), target);
+  } catch {
+    /* not a symlink: a store path given as is */
+  }
+  path = path.replace(/\/+$/, "");
+  if (!path.startsWith("/nix/store/"))
+    throw new UsageError(`--installed takes an out-link or a store path, got ${JSON.stringify(text)}`, {
+      hint: "e.g. --installed ./result",
+    });
+  const { config } = await loadConfig({ cwd: ctx.cwd, env: ctx.env });
+  return { path, graft: await installedGraft(config.cacheDir, path.split("/").slice(0, 4).join("/")) };
+}
+
+/** "y 3.3.0 (graft; built against 3.2.0)" */
+export function graftedDepText(r: InstalledGraft["replacements"][number]): string {
+  return `${r.label} ${r.to} (graft; built against ${r.from})`;
 }

@@ -241,7 +241,9 @@ export function checkResidue(reports: readonly MemberResidue[]): Violation[] {
 /** The error that refuses a graft, listing every refusal (its `reasons` carry them for --json and the API). */
 export class GraftRefused extends CprError {
   readonly reasons: readonly Violation[];
-  constructor(dependent: string, reasons: readonly Violation[]) {
+  /** What else --json shows with the error (the plan as far as it was made: replacements, paths…). */
+  readonly details: Readonly<Record<string, unknown>>;
+  constructor(dependent: string, reasons: readonly Violation[], details: Readonly<Record<string, unknown>> = {}) {
     const lines = reasons.map((r) => `  - ${r.message}${r.override ? ` [--${r.override}]` : ""}`);
     super("graft.refused", `the graft of ${dependent} is refused:\n${lines.join("\n")}`, {
       where: dependent,
@@ -249,10 +251,11 @@ export class GraftRefused extends CprError {
     });
     this.name = "GraftRefused";
     this.reasons = reasons;
+    this.details = details;
   }
 
   override toJSON(): Record<string, unknown> {
-    return { ...super.toJSON(), reasons: this.reasons };
+    return { ...super.toJSON(), reasons: this.reasons, ...this.details };
   }
 }
 

@@ -16,6 +16,7 @@
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { CprError, UsageError } from "../protocol/errors.js";
+import { GraftRefused, type Violation } from "../protocol/graft-safety.js";
 import { silentReporter, type Reporter } from "../protocol/report.js";
 import { parseStorePath } from "../protocol/store-path.js";
 import { tryParseVersion } from "../protocol/version.js";
@@ -95,16 +96,12 @@ export interface GraftSummary {
   readonly refusals?: readonly GraftReason[];
 }
 
-/** The error for a refused graft, every reason listed. */
-export function refusedError(answer: Pick<GraftSummary, "atom"> & { readonly refusals: readonly GraftReason[] }): CprError {
-  const reasons = answer.refusals;
-  const lines = reasons.map((r) => `  - ${r.message}${r.override ? ` [--${r.override}]` : ""}`);
-  const err = new CprError("graft.refused", `the graft of ${answer.atom.label} ${answer.atom.version} is refused:\n${lines.join("\n")}`, {
-    where: `${answer.atom.label} ${answer.atom.version}`,
-    hint: reasons.length === 1 ? reasons[0]!.hint : "each reason says what would allow it (the flag in brackets), or rebuild instead",
-  });
-  (err as CprError & { reasons?: readonly GraftReason[] }).reasons = reasons;
-  return err;
+/** The error for a refused graft, every reason listed (its --json form carries them, and `details`). */
+export function refusedError(
+  answer: Pick<GraftSummary, "atom"> & { readonly refusals: readonly GraftReason[] },
+  details: Readonly<Record<string, unknown>> = {},
+): GraftRefused {
+  return new GraftRefused(`${answer.atom.label} ${answer.atom.version}`, answer.refusals as readonly Violation[], details);
 }
 
 /** What is recorded locally about an installed graft (cache `grafts/<hash part>.json`). */
