@@ -86,8 +86,6 @@ export const ERROR_CODES = {
   "git.spawn": "git could not be started (is it installed and on PATH?).",
 
   "graft.damaged": "A zip member of a grafted path no longer matches its CRC-32 after the rewrite (override: --force).",
-  "graft.failed": "The registry failed to compute a graft.",
-  "graft.import": "A locally computed graft could not be added to the Nix store.",
   "graft.incompatible": "The version grafted onto does not satisfy the dependent's requirement (override: --allow-incompatible).",
   "graft.no-build": "The atom to graft, or the version to graft onto, has no recorded build for the system.",
   "graft.not-found": "No recorded graft matches what was asked for.",

@@ -252,9 +252,9 @@ async function addContentAddressed(
   nix: NixOptions,
   reporter: Reporter,
 ): Promise<Map<string, string>> {
-  const cache = join(dir, "cache");
-  await mkdir(join(cache, "nar"), { recursive: true });
-  await writeFile(join(cache, "nix-cache-info"), "StoreDir: /nix/store\n");
+  const served = join(dir, "served"); // nix copy reads it as file://DIR
+  await mkdir(join(served, "nar"), { recursive: true });
+  await writeFile(join(served, "nix-cache-info"), "StoreDir: /nix/store\n");
   const byPath = new Map(infos.map((i) => [i.path, i]));
   const remap = new Map<string, string>();
   const added: string[] = [];
@@ -272,7 +272,7 @@ async function addContentAddressed(
         .digest(),
     );
     const url = `nar/${fileHash.slice(7)}.nar`;
-    await writeFile(join(cache, url), await readAll(narFile));
+    await writeFile(join(served, url), await readAll(narFile));
     const text = formatNarInfo({
       storePath: path,
       url,
@@ -287,7 +287,7 @@ async function addContentAddressed(
       sigs: [],
       ca,
     });
-    await writeFile(join(cache, `${parseStorePath(path).hash}.narinfo`), text);
+    await writeFile(join(served, `${parseStorePath(path).hash}.narinfo`), text);
     added.push(path);
   };
   for (const r of plan.replacements) remap.set(r.old, r.new);
@@ -325,7 +325,7 @@ async function addContentAddressed(
     await writeNarinfo(res.path, file, res, self ? [...refs, res.path] : refs, res.ca);
   }
   reporter.info(`adding ${added.length} content-addressed path(s) (nix copy --no-recursive --from file://…)`);
-  await copyFromCacheDir(cache, added, nix);
+  await copyFromCacheDir(served, added, nix);
   return remap;
 }
 
