@@ -5,7 +5,8 @@
  *   own path, and `$out/lib/x.bin`, a binary file embedding y's path and its own;
  *   `x` 1.0.1: the same, locked to y 3.3.0 (the rebuild a graft must equal);
  * - `xgz` 1.0.0 (`y = "^3.2"`, y 3.2.0): also a gzip file naming y's path;
- * - `xstatic` 1.0.0 (`y = "^3.2"`, y 3.2.0): reads y while building, keeps no reference to it (build-time only).
+ * - `xstatic` 1.0.0 (`y = "^3.2"`, y 3.2.0): reads y while building, keeps no reference to it (build-time only);
+ * - `w` 1.0.0 (`x = "^1.0"`, locked to x 1.0.0 and so y 3.2.0): `$out/bin/w` runs x; y is an indirect dependency.
  * Derivation names carry no version of the dependent (cpr-x-<tag>), so x 1.0.0 and 1.0.1 differ only by y.
  */
 import { join } from "node:path";
@@ -117,6 +118,44 @@ y = "^3.2"
   // Build-time only: reads y's script, keeps its text but not its path.
   writeX("xstatic", "xstatic", "1.0.0", "3.2.0", `/bin/sh \${y}/bin/y > $out/lib/y-version; /bin/rm -rf $out/bin/x $out/lib/x.bin`);
   commitAll(work, "x 1.0.0");
+  await publish();
+  const wLock: Lockfile = {
+    version: 1,
+    sets: { [init.root]: { tag: "home", mirrors: [remote] } },
+    locker: defaultLocker(DEFAULT_LOCKER_REV),
+    compose: { use: "nix", entry: "default.nix" },
+    deps: (["x@1.0.0", "y@3.2.0"] as const).map((k) => {
+      const [label, version] = k.split("@") as [string, string];
+      return { type: "atom" as const, label, version, set: init.root, rev: revs[k]!, mirror: remote, id: atomId(init.root, label) };
+    }),
+  };
+  writeFiles(work, {
+    "w/atom.toml": `${atomToml("w", "1.0.0")}
+[package.sets]
+home = "${remote}"
+
+[compose.as]
+nix = "default.nix"
+
+[deps.from.home]
+x = "^1.0"
+`,
+    "w/atom.lock": formatLock(wLock),
+    "w/default.nix": `let
+  x = atoms.deps.from.home.x;
+in
+derivation {
+  name = "cpr-w-${tag}";
+  inherit (cfg) system;
+  builder = "/bin/sh";
+  args = [ "-c" ''
+    /bin/mkdir -p $out/bin
+    printf '#!/bin/sh\\nexec /bin/sh %s/bin/x\\n' "\${x}" > $out/bin/w
+  '' ];
+}
+`,
+  });
+  commitAll(work, "w 1.0.0");
   await publish();
   writeX("x", "x", "1.0.1", "3.3.0", "");
   commitAll(work, "x 1.0.1");

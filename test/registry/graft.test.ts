@@ -20,6 +20,7 @@ import { startRegistry, type RunningRegistry } from "../../src/serve/serve.js";
 import { createToken } from "../../src/serve/tokens.js";
 import { CprError } from "../../src/protocol/errors.js";
 import { tempDir } from "../support/repo.js";
+import { sharedPostgres } from "../support/postgres.js";
 import { findTool, needTools } from "../support/tools.js";
 import { env, graftSet, nixEnv, type GraftSet } from "./graft-fixture.js";
 
@@ -27,6 +28,9 @@ let set: GraftSet;
 let reg: RunningRegistry;
 let client: RegistryClient;
 const out: Record<string, string> = {};
+const builds: Record<string, Awaited<ReturnType<GraftSet["build"]>>> = {};
+const postgres = sharedPostgres();
+after(() => postgres.stop());
 const system = hostSystem();
 const haveNix = () => Boolean(findTool("nix-store") && findTool("nix-instantiate") && findTool("nix"));
 const id = (label: string) => atomId(set.root, label);
@@ -54,10 +58,12 @@ before(async () => {
     ["xgz", "1.0.0"],
     ["xstatic", "1.0.0"],
     ["x", "1.0.1"],
+    ["w", "1.0.0"],
   ] as const) {
     const built = await set.build(label, version);
     await pushBuild(client, built, { nix: { env: nixEnv } });
     out[`${label}@${version}`] = built.outputs.out!;
+    builds[`${label}@${version}`] = built;
   }
 });
 
@@ -237,4 +243,95 @@ test("refusals: a major bump, unequal lengths, a gzip member naming the old path
   // x runs y through the alias, a symlink to y 3.10.
   assert.equal(readlinkSync(join(store, alias)), y310);
   assert.equal(readFileSync(join(store, x, "bin/x"), "utf8"), `#!/bin/sh\n${alias}/bin/y\necho x at ${x}\n`);
+});
+
+test("PostgreSQL: a registry on a real PostgreSQL database records the graft, answers it again, stores nothing for a refusal", async (t) => {
+  if (!needTools(t, "nix-store", "nix-instantiate", "nix")) return;
+  const server = await postgres.get(t);
+  if (!server) return;
+  const pgReg = await startRegistry({
+    db: await server.createDatabase(),
+    dataDir: tempDir("cpr-registry-"),
+    listen: "127.0.0.1:0",
+    sets: [set.remote],
+    refreshSeconds: 0,
+    log: false,
+    env,
+    cacheDir: tempDir("cpr-cache-"),
+  });
+  try {
+    const c = new RegistryClient(pgReg.url, { token: await createToken(pgReg.db, [set.root], "pg graft") });
+    for (const k of ["y@3.2.0", "y@3.3.0", "y@4.0.0", "x@1.0.0"]) await pushBuild(c, builds[k]!, { nix: { env: nixEnv } });
+    const paths = await pgReg.db.countPaths();
+    const refused = await c.graft(request("x", "1.0.0", "4.0.0"));
+    assert.equal(refused.status, 422);
+    assert.equal(await pgReg.db.countPaths(), paths);
+    assert.deepEqual(await pgReg.db.graftsOfAtom(id("x")), []);
+    const a = await c.graft(request("x", "1.0.0", "3.3.0"));
+    assert.equal(a.status, 201, JSON.stringify(a));
+    assert.equal(a.outputs.out, graftPath(out["x@1.0.0"]!, [{ old: out["y@3.2.0"]!, new: out["y@3.3.0"]! }]));
+    assert.equal(await pgReg.db.countPaths(), paths + 1);
+    const again = await c.graft(request("x", "1.0.0", "3.3.0"));
+    assert.equal(again.status, 200);
+    assert.equal(again.graftId, a.graftId);
+    const record = (await (await fetch(`${pgReg.url}/api/v1/grafts/${a.graftId}`)).json()) as { paths: unknown[]; algorithm: string };
+    assert.equal(record.algorithm, "cpr-graft-v1");
+    assert.deepEqual(record.paths, a.paths);
+    assert.equal((await fetch(`${pgReg.url}/api/v1/grafts/999999`)).status, 404);
+    const resolved = await c.resolveGraft(id("x"), "*", system, [{ id: id("y"), version: "3.3.0" }]);
+    const store = freshStore();
+    await install(resolved!, c, { keys: [pgReg.publicKey], outLink: null, nix: { env: nixEnv, store } });
+    assert.equal(execFileSync("/bin/sh", [join(store, a.outputs.out!, "bin/x")], { encoding: "utf8" }), `y 3.3.0\nx at ${a.outputs.out}\n`);
+  } finally {
+    await pgReg.close();
+  }
+});
+
+test("bad requests: 400 for malformed bodies, 401 without a token, 404 for unknown atoms; a dry run needs no token", async (t) => {
+  if (!needTools(t, "nix-store", "nix-instantiate", "nix")) return;
+  const post = (body: unknown, auth = true) =>
+    fetch(`${reg.url}/api/v1/grafts`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        ...(auth ? { authorization: `Bearer ${(client as unknown as { token: string }).token}` } : {}),
+      },
+      body: JSON.stringify(body),
+    });
+  assert.equal((await post({ id: "nope", system, replace: [] })).status, 400);
+  assert.equal((await post({ ...request("x", "1.0.0", "3.3.0"), extra: 1 })).status, 400);
+  assert.equal((await post(request("x", "1.0.0", "3.3.0"), false)).status, 401);
+  assert.equal((await post({ ...request("x", "1.0.0", "3.3.0"), id: atomId(set.root, "nothing") })).status, 404);
+  assert.equal((await post(request("x", "9.9.9", "3.3.0"))).status, 404);
+  assert.equal((await post({ ...request("x", "1.0.0", "3.3.0"), dryRun: true }, false)).status, 200);
+});
+
+test("an indirect dependency: w needs x needs y; the requirement is x's, and both w and x are grafted", async (t) => {
+  if (!needTools(t, "nix-store", "nix-instantiate", "nix")) return;
+  const major = await client.graft(request("w", "1.0.0", "4.0.0"));
+  assert.equal(major.status, 422);
+  assert.ok(
+    major.refusals.some(
+      (r) => r.code === "graft.incompatible" && /x 1\.0\.0 requires y \^3\.2, which 4\.0\.0 does not satisfy/.test(r.message),
+    ),
+    JSON.stringify(major.refusals),
+  );
+  const a = await client.graft(request("w", "1.0.0", "3.3.0"));
+  assert.equal(a.status, 201, JSON.stringify(a));
+  const y = { old: out["y@3.2.0"]!, new: out["y@3.3.0"]! };
+  const xg = graftPath(out["x@1.0.0"]!, [y]);
+  const wg = graftPath(out["w@1.0.0"]!, [y]);
+  assert.equal(a.outputs.out, wg);
+  assert.deepEqual(
+    a.members.map((m) => [m.original, m.graft]),
+    [
+      [out["x@1.0.0"], xg],
+      [out["w@1.0.0"], wg],
+    ],
+  );
+  const store = freshStore();
+  const resolved = await client.resolveGraft(id("w"), "*", system, [{ id: id("y"), version: "3.3.0" }]);
+  await install(resolved!, client, { keys: [reg.publicKey], outLink: null, nix: { env: nixEnv, store } });
+  assert.equal(readFileSync(join(store, wg, "bin/w"), "utf8"), `#!/bin/sh\nexec /bin/sh ${xg}/bin/x\n`);
+  nixIn(store, ["--verify", "--check-contents"]);
 });
