@@ -149,7 +149,6 @@ export async function installGraft(
   registry: RegistryClient,
   opts: { keys: readonly string[]; outLink: string | null; nix?: NixOptions; reporter?: Reporter },
 ): Promise<string[]> {
-  (opts.reporter ?? silentReporter).info(`installing the graft of ${answer.atom.label} ${answer.atom.version} from ${registry.url}`);
   return install({ ...build, outputs: answer.outputs }, registry, opts);
 }
 
