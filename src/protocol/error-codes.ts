@@ -352,7 +352,8 @@ export const WARNING_CODES = {
   "fetch.mirror-failed": "An atom was fetched from one mirror after others failed.",
 
   "graft.overridden": "A graft safety rule did not hold and a flag (--allow-incompatible, --alias, --force) let the graft go ahead.",
-  "graft.no-upgrade": "cpr get --graft found no newer dependency version the automatic rules allow; the build is installed as it is.",
+  "graft.no-upgrade":
+    "cpr get --graft found no newer dependency version the rules allow, or no graft recorded and no token to make one; the build is installed as it is.",
 
   "ls.root-tag": "refs/ekala/init on the remote is an annotated tag, which is not a valid set marker.",
   "ls.skipped-refs": "Refs under the atom namespaces that are not <label>/<version> were skipped.",

@@ -108,11 +108,19 @@ Exit codes: 0 installed, 1 failed (including: no build known), 2 usage error.
       const setup = await setUp(ctx, args, text);
       if (withs.length > 0) return graftAndInstall(ctx, args, setup, replaceArgs(args, "with"));
       const chosen = await automaticReplacements(ctx, setup);
-      if (chosen.length > 0) return graftAndInstall(ctx, args, setup, chosen);
-      ctx.term.warn(
-        "graft.no-upgrade",
-        `no dependency of ${setup.build.label} ${setup.build.version} has a newer built version the rules allow: installing the build as it is`,
-      );
+      if (chosen.length > 0) {
+        try {
+          return await graftAndInstall(ctx, args, setup, chosen);
+        } catch (e) {
+          // Not recorded, and neither a token nor --local to make it: the build as it is.
+          if (!(e instanceof CprError) || e.code !== "graft.not-found") throw e;
+          ctx.term.warn("graft.no-upgrade", `${e.message}; installing the build as it is (pass --token T or --local to graft)`);
+        }
+      } else
+        ctx.term.warn(
+          "graft.no-upgrade",
+          `no dependency of ${setup.build.label} ${setup.build.version} has a newer built version the rules allow: installing the build as it is`,
+        );
     } else if (flag(args, "local") || flag(args, "alias") || flag(args, "force") || flag(args, "allow-incompatible"))
       throw new UsageError("--local, --alias, --force and --allow-incompatible are used with --with");
     if (str(args, "out-link") !== undefined && flag(args, "no-out-link"))
