@@ -7,7 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { graftPath } from "../../src/protocol/graft.js";
 import { parseStorePath } from "../../src/protocol/store-path.js";
@@ -154,6 +154,16 @@ test("cpr get --graft picks the newest built version the automatic rules allow, 
   assert.equal(r.stdout, `${graftPath(out["x@1.0.0"]!, [{ old: out["y@3.2.0"]!, new: out["y@3.3.0"]! }])}\n`);
   const bad = await cpr(["get", "x@=1.0.0", "--graft", "--force"]);
   assert.equal(bad.code, 2);
+  // config graft.auto = true: a plain cpr get grafts (the graft is recorded now: no token needed).
+  const xdg = tempDir("cpr-xdg-");
+  mkdirSync(join(xdg, "cpr"), { recursive: true });
+  writeFileSync(join(xdg, "cpr", "config.toml"), "[graft]\nauto = true\n");
+  const auto = await cpr(["get", "x@=1.0.0", "--store", store(), "--no-out-link"], { extraEnv: { XDG_CONFIG_HOME: xdg } });
+  assert.equal(auto.code, 0, auto.stderr);
+  assert.equal(auto.stdout, r.stdout);
+  assert.match(auto.stderr, /y: grafting onto 3\.3\.0/);
+  const plain = await cpr(["get", "x@=1.0.0", "--store", store(), "--no-out-link"]);
+  assert.equal(plain.stdout, `${out["x@1.0.0"]}\n`);
 });
 
 test("local grafts: nix-store --import gives the registry's graft path; the content-addressed fallback goes through nix copy", async (t) => {
