@@ -3,12 +3,12 @@
  * asking the registry (or grafting locally), installing the grafted outputs, and telling the user what was grafted
  * onto what, every rewritten path and every warning (docs/grafts.md, "Commands").
  */
-import { lstat, readlink } from "node:fs/promises";
+import { lstat, readFile, readlink } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { flag, str, strs, type Context, type ParsedArgs } from "./command.js";
 import { loadConfig } from "../config/config.js";
 import { CprError, UsageError } from "../protocol/errors.js";
-import { parsePublicKey } from "../protocol/nix-key.js";
+import { parsePublicKey, parseSecretKey, type SecretKey } from "../protocol/nix-key.js";
 import { parseRequirement } from "../protocol/requirement.js";
 import { parseAtomManifest } from "../protocol/atom-manifest.js";
 import { hostSystem, type NixOptions } from "../nix/store.js";
@@ -39,6 +39,7 @@ export const graftOptions = {
   store: { type: "string" },
   token: { type: "string" },
   local: { type: "boolean" },
+  "sign-key": { type: "string" },
   alias: { type: "boolean" },
   force: { type: "boolean" },
   "allow-incompatible": { type: "boolean" },
@@ -156,8 +157,19 @@ export async function graftAndInstall(ctx: Context, args: ParsedArgs, s: GraftSe
     for (const line of describeGraft(a)) ctx.term.info(line);
   };
 
+  const signKeyFile = str(args, "sign-key");
+  if (signKeyFile !== undefined && !flag(args, "local")) throw new UsageError("--sign-key is used with --local");
   if (flag(args, "local")) {
+    let signingKey: SecretKey | undefined;
+    if (signKeyFile !== undefined) {
+      const file = resolve(ctx.cwd, signKeyFile);
+      const text = await readFile(file, "utf8").catch((e: Error) => {
+        throw new UsageError(`--sign-key: cannot read ${file}: ${e.message}`);
+      });
+      signingKey = parseSecretKey(text.trim(), file);
+    }
     const a = await graftLocally(s.registry, s.located, s.build, replaces, {
+      signingKey,
       ...flags,
       dryRun,
       nix: s.nix,

@@ -6,6 +6,9 @@
  *
  * - `import` (root, or any user of a store opened directly): `nix-store --import` of the export format, the graft
  *   paths exactly as the registry would address them (cpr-graft-v1);
+ * - `signed` (`--sign-key FILE`, a key the Nix daemon trusts): the graft paths as the registry would address them,
+ *   their narinfos signed with that key, in a local binary cache directory added with `nix copy --no-recursive
+ *   --from file://DIR`;
  * - `ca` (a user the Nix daemon does not trust): content-addressed paths, as `nix store make-content-addressed`
  *   gives them, written to a local binary cache directory and added with `nix copy --no-recursive --from
  *   file://DIR`, which needs no signature. Their paths differ from the registry's graft paths.
@@ -23,7 +26,8 @@ import { CprError } from "../protocol/errors.js";
 import { silentReporter, type Reporter } from "../protocol/report.js";
 import { aliasPath, GRAFT_TYPE, planGraft, symlinkNar, type GraftPlan } from "../protocol/graft.js";
 import { checkGraft, checkResidue, judge, requirementOn, type ReplacementFacts, type Violation } from "../protocol/graft-safety.js";
-import { formatNarInfo } from "../protocol/narinfo.js";
+import { formatNarInfo, narInfoFingerprint } from "../protocol/narinfo.js";
+import { signDetached, type SecretKey } from "../protocol/nix-key.js";
 import { toNix32Hash } from "../protocol/nix-hash.js";
 import { parseStorePath } from "../protocol/store-path.js";
 import { copyFromCacheDir, dumpNar, importPaths, pathInfo, type NixOptions, type PathInfo } from "../nix/store.js";
@@ -35,15 +39,20 @@ import type { RegistryClient, ResolvedBuild } from "./client.js";
 import { dependencyId, type ReplaceArg } from "./graft.js";
 import { install, setMirrors, type Located } from "./get.js";
 
-export type ImportMode = "import" | "ca";
+export type ImportMode = "import" | "signed" | "ca";
 
 export interface LocalGraftOptions {
   readonly allowIncompatible?: boolean;
   readonly alias?: boolean;
   readonly force?: boolean;
   readonly dryRun?: boolean;
-  /** How to add the result (default: `import` for root or a store opened directly, else `ca`). */
+  /**
+   * How to add the result (default: `signed` with a signing key, else `import` for root or a store opened directly,
+   * else `ca`).
+   */
   readonly mode?: ImportMode;
+  /** A secret key (Nix's `name:base64`) to sign the graft paths with, for a daemon that trusts its public key. */
+  readonly signingKey?: SecretKey;
   readonly keys: readonly string[];
   readonly outLink: string | null;
   readonly nix: NixOptions;
@@ -72,7 +81,8 @@ export interface LocalGraftAnswer {
   readonly importedWith: ImportMode | null;
 }
 
-function defaultMode(nix: NixOptions): ImportMode {
+function defaultMode(nix: NixOptions, signing: boolean): ImportMode {
+  if (signing) return "signed";
   const direct = nix.store !== undefined && (nix.store.startsWith("/") || nix.store.startsWith("local"));
   return direct || process.getuid?.() === 0 ? "import" : "ca";
 }
@@ -197,7 +207,9 @@ export async function graftLocally(
     if (b) await install(b, registry, { keys: opts.keys, outLink: null, nix, reporter });
   }
 
-  const mode = opts.mode ?? defaultMode(nix);
+  const mode = opts.mode ?? defaultMode(nix, opts.signingKey !== undefined);
+  if (mode === "signed" && !opts.signingKey)
+    throw new CprError("graft.request", "a signed local graft needs a signing key", { hint: "pass --sign-key FILE" });
   const dir = await mkdtemp(join(tmpdir(), "cpr-graft-"));
   try {
     const results = await writeGraft(plan, {
@@ -230,6 +242,21 @@ export async function graftLocally(
       await importPaths(Readable.from(exportPaths(items)), nix);
       return { ...base, outputs, paths: allPaths, members, warnings, refusals: [], importedWith: "import" };
     }
+    if (mode === "signed") {
+      const served = new ServedDir(join(dir, "served"));
+      await served.init();
+      for (const a of aliases) {
+        const nar = Buffer.from(symlinkNar(a.target));
+        const file = join(dir, `alias-${parseStorePath(a.path).hash}.nar`);
+        await writeFile(file, nar);
+        const narHash = toNix32Hash("sha256", createHash("sha256").update(nar).digest());
+        await served.add(a.path, file, { narHash, narSize: nar.length }, [a.target], null, opts.signingKey!);
+      }
+      for (const r of results) await served.add(r.graft, r.staged, r, r.references, null, opts.signingKey!);
+      reporter.info(`adding ${served.added.length} signed grafted path(s) (nix copy --no-recursive --from file://…)`);
+      await copyFromCacheDir(served.dir, served.added, nix);
+      return { ...base, outputs, paths: allPaths, members, warnings, refusals: [], importedWith: "signed" };
+    }
     const ca = await addContentAddressed(plan, infos, aliases, dir, nix, reporter);
     const caOutputs = Object.fromEntries(Object.entries(xBuild.outputs).map(([k, p]) => [k, ca.get(p) ?? p]));
     const caPaths = [...ca].map(([o, n]) => ({ old: o, new: n })).sort((a, b) => (a.old < b.old ? -1 : a.old > b.old ? 1 : 0));
@@ -252,44 +279,12 @@ async function addContentAddressed(
   nix: NixOptions,
   reporter: Reporter,
 ): Promise<Map<string, string>> {
-  const served = join(dir, "served"); // nix copy reads it as file://DIR
-  await mkdir(join(served, "nar"), { recursive: true });
-  await writeFile(join(served, "nix-cache-info"), "StoreDir: /nix/store\n");
-  const byPath = new Map(infos.map((i) => [i.path, i]));
+  const served = new ServedDir(join(dir, "served"));
+  await served.init();
   const remap = new Map<string, string>();
-  const added: string[] = [];
-  const writeNarinfo = async (
-    path: string,
-    narFile: string,
-    r: { narHash: string; narSize: number },
-    refs: readonly string[],
-    ca: string,
-  ) => {
-    const fileHash = toNix32Hash(
-      "sha256",
-      createHash("sha256")
-        .update(await readAll(narFile))
-        .digest(),
-    );
-    const url = `nar/${fileHash.slice(7)}.nar`;
-    await writeFile(join(served, url), await readAll(narFile));
-    const text = formatNarInfo({
-      storePath: path,
-      url,
-      compression: "none",
-      fileHash,
-      fileSize: r.narSize,
-      narHash: r.narHash,
-      narSize: r.narSize,
-      references: refs.map((p) => parseStorePath(p).basename).sort(),
-      deriver: null,
-      system: null,
-      sigs: [],
-      ca,
-    });
-    await writeFile(join(served, `${parseStorePath(path).hash}.narinfo`), text);
-    added.push(path);
-  };
+  const byPath = new Map(infos.map((i) => [i.path, i]));
+  const writeNarinfo = (path: string, narFile: string, r: { narHash: string; narSize: number }, refs: readonly string[], ca: string) =>
+    served.add(path, narFile, r, refs, ca, null);
   for (const r of plan.replacements) remap.set(r.old, r.new);
   // Aliases: content-addressed symlinks (a source path referring to their target).
   for (const a of aliases) {
@@ -324,8 +319,8 @@ async function addContentAddressed(
     remap.set(m.original, res.path);
     await writeNarinfo(res.path, file, res, self ? [...refs, res.path] : refs, res.ca);
   }
-  reporter.info(`adding ${added.length} content-addressed path(s) (nix copy --no-recursive --from file://…)`);
-  await copyFromCacheDir(served, added, nix);
+  reporter.info(`adding ${served.added.length} content-addressed path(s) (nix copy --no-recursive --from file://…)`);
+  await copyFromCacheDir(served.dir, served.added, nix);
   return remap;
 }
 
@@ -335,4 +330,46 @@ async function readAll(file: string): Promise<Buffer> {
   for await (const c of s) chunks.push(c as Buffer);
   await finished(s);
   return Buffer.concat(chunks);
+}
+
+/** A local binary cache directory (narinfos and uncompressed NARs) that `nix copy --from file://DIR` reads. */
+class ServedDir {
+  readonly added: string[] = [];
+  constructor(readonly dir: string) {}
+
+  async init(): Promise<void> {
+    await mkdir(join(this.dir, "nar"), { recursive: true });
+    await writeFile(join(this.dir, "nix-cache-info"), "StoreDir: /nix/store\n");
+  }
+
+  /** Adds one path: its NAR (copied from `narFile`), and a narinfo with `ca` and/or a signature by `key`. */
+  async add(
+    path: string,
+    narFile: string,
+    r: { narHash: string; narSize: number },
+    refs: readonly string[],
+    ca: string | null,
+    key: SecretKey | null,
+  ): Promise<void> {
+    const bytes = await readAll(narFile);
+    const fileHash = toNix32Hash("sha256", createHash("sha256").update(bytes).digest());
+    const url = `nar/${fileHash.slice(7)}.nar`;
+    await writeFile(join(this.dir, url), bytes);
+    const info = {
+      storePath: path,
+      url,
+      compression: "none",
+      fileHash,
+      fileSize: r.narSize,
+      narHash: r.narHash,
+      narSize: r.narSize,
+      references: refs.map((p) => parseStorePath(p).basename).sort(),
+      deriver: null,
+      system: null,
+      ca,
+    };
+    const sigs = key ? [signDetached(key, narInfoFingerprint(info))] : [];
+    await writeFile(join(this.dir, `${parseStorePath(path).hash}.narinfo`), formatNarInfo({ ...info, sigs }));
+    this.added.push(path);
+  }
 }

@@ -12,6 +12,8 @@ import { join } from "node:path";
 import { graftPath } from "../../src/protocol/graft.js";
 import { parseStorePath } from "../../src/protocol/store-path.js";
 import { hostSystem } from "../../src/nix/store.js";
+import { formatPublicKey, formatSecretKey, generateSecretKey, publicKeyOf } from "../../src/protocol/nix-key.js";
+import { NIX_TEST_CONFIG } from "../support/nix.js";
 import { pushBuild } from "../../src/registry/push.js";
 import { RegistryClient } from "../../src/registry/client.js";
 import { locate, parseGetTarget, resolveBuild } from "../../src/registry/get.js";
@@ -179,6 +181,45 @@ test("local grafts: nix-store --import gives the registry's graft path; the cont
   assert.equal(doc.outputs.out, expected);
   execFileSync("nix-store", ["--store", s1, "--verify", "--check-contents"], { env: nixEnv, stdio: "ignore" });
   assert.equal(execFileSync("/bin/sh", [join(s1, expected, "bin/x")], { encoding: "utf8" }), `y 3.3.0\nx at ${expected}\n`);
+
+  // Signed with a key the store trusts (--sign-key): the graft paths, added with nix copy; refused when not trusted.
+  const secret = generateSecretKey("local-graft-1");
+  const keyFile = join(tempDir("cpr-key-"), "key.sec");
+  writeFileSync(keyFile, formatSecretKey(secret));
+  const trusted = `${NIX_TEST_CONFIG}\ntrusted-public-keys = ${formatPublicKey(publicKeyOf(secret))}`;
+  const s3 = store();
+  const signed = await cpr(
+    ["graft", "x@=1.0.0", "--replace", "y@3.3.0", "--local", "--sign-key", keyFile, "--store", s3, "--no-out-link", "--json"],
+    {
+      extraEnv: { NIX_CONFIG: trusted },
+    },
+  );
+  assert.equal(signed.code, 0, signed.stderr);
+  assert.equal(cprJson<{ import: string }>(signed).import, "signed");
+  const sigs = JSON.parse(
+    execFileSync("nix", ["--extra-experimental-features", "nix-command", "path-info", "--json", "--store", s3, expected], {
+      env: nixEnv,
+      encoding: "utf8",
+    }),
+  ) as { signatures?: string[] }[];
+  assert.ok(
+    sigs[0]!.signatures?.some((g) => g.startsWith("local-graft-1:")),
+    JSON.stringify(sigs),
+  );
+  const untrusted = await cpr([
+    "graft",
+    "x@=1.0.0",
+    "--replace",
+    "y@3.3.0",
+    "--local",
+    "--sign-key",
+    keyFile,
+    "--store",
+    store(),
+    "--no-out-link",
+  ]);
+  assert.equal(untrusted.code, 1);
+  assert.match(untrusted.stderr, /lacks a valid signature|signature/);
 
   // The content-addressed fallback, as for a user the daemon does not trust (forced here: the tests run as root).
   const client = new RegistryClient(reg.url);

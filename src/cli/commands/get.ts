@@ -63,6 +63,7 @@ Options:
   --with DEP@VERSION  Install a graft onto this dependency version (repeatable; see above)
   --graft           Graft onto the newest built dependency versions the rules allow (default: config graft.auto)
   --local           With --with/--graft: graft on this machine if the registry has no record
+  --sign-key FILE   With --local: sign the graft paths with this key (see cpr graft --help)
   --alias, --force, --allow-incompatible   With --with: as for cpr graft
   --json            Print {"label","version","id","set","rev","system","drv","outputs","registry","outLink","built"}
                     (a graft: cpr graft's document)
@@ -86,6 +87,7 @@ Exit codes: 0 installed, 1 failed (including: no build known), 2 usage error.
     with: { type: "string", multiple: true },
     graft: { type: "boolean" },
     local: { type: "boolean" },
+    "sign-key": { type: "string" },
     alias: { type: "boolean" },
     force: { type: "boolean" },
     "allow-incompatible": { type: "boolean" },

@@ -7,7 +7,7 @@ import { graftAndInstall, graftOptions, replaceArgs, setUp } from "../grafting.j
 export const command: Command = {
   name: "graft",
   usage:
-    "cpr graft NAME|URI[@REQ] --replace DEP@VERSION [--replace …] [--system S] [--registry URL] [--token T] [--key KEY] [--local] [--alias] [--force] [--allow-incompatible] [--dry-run] [--out-link PATH | --no-out-link] [--store STORE] [--json]",
+    "cpr graft NAME|URI[@REQ] --replace DEP@VERSION [--replace …] [--system S] [--registry URL] [--token T] [--key KEY] [--local [--sign-key FILE]] [--alias] [--force] [--allow-incompatible] [--dry-run] [--out-link PATH | --no-out-link] [--store STORE] [--json]",
   summary: "Move a built atom onto newer compatible dependencies, without rebuilding",
   help: `Takes the newest build of the atom (matching REQ) for the system that the registry records, and moves it onto
 the given versions of its dependencies without rebuilding: in every path of its closure that reaches an old
@@ -33,8 +33,12 @@ Options:
   --token T               Write token for the atom's set, to have the registry make the graft (default config
                           registry.token, CPR_REGISTRY_TOKEN)
   --system S              The system (default: this machine's, ${hostSystem()})
-  --local                 Graft on this machine from the local store: nix-store --import as root or a trusted user,
-                          else content-addressed paths through nix copy --no-recursive --from file://DIR
+  --local                 Graft on this machine from the local store: nix-store --import as root (or into a store
+                          opened directly), else content-addressed paths through nix copy --no-recursive --from
+                          file://DIR
+  --sign-key FILE         With --local: sign the graft paths with this secret key (name:base64, as nix-store
+                          --generate-binary-cache-key writes it) and add them with nix copy; the Nix daemon must
+                          trust its public key
   --alias                 Bridge a name-length change (y-3.9 → y-3.10) with a small path of the old name's length
                           that links to the new dependency
   --force                 Graft even when the residue scan finds an old path left (or cannot look into a member);
