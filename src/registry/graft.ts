@@ -17,13 +17,13 @@ import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { CprError, UsageError } from "../protocol/errors.js";
 import { GraftRefused, type Violation } from "../protocol/graft-safety.js";
-import { silentReporter, type Reporter } from "../protocol/report.js";
+import type { Reporter } from "../protocol/report.js";
 import { parseStorePath } from "../protocol/store-path.js";
 import { tryParseVersion } from "../protocol/version.js";
 import { cacheLayout } from "../config/paths.js";
-import { realise, type NixOptions } from "../nix/store.js";
+import type { NixOptions } from "../nix/store.js";
 import type { GraftAnswer, GraftReason, RegistryClient, ResolvedBuild } from "./client.js";
-import { findByName, install, orderedOutputs, type Located } from "./get.js";
+import { findByName, install, type Located } from "./get.js";
 
 /** `DEP@VERSION` of `--replace` and `--with`. */
 export interface ReplaceArg {
@@ -150,13 +150,6 @@ export async function installGraft(
   opts: { keys: readonly string[]; outLink: string | null; nix?: NixOptions; reporter?: Reporter },
 ): Promise<string[]> {
   return install({ ...build, outputs: answer.outputs }, registry, opts);
-}
-
-/** Realises paths already in the local store (for an out-link). */
-export async function linkOutputs(outputs: Readonly<Record<string, string>>, outLink: string | null, nix: NixOptions): Promise<string[]> {
-  const paths = orderedOutputs(outputs);
-  if (outLink) await realise(paths, { ...nix, outLink });
-  return paths;
 }
 
 /** Human lines for what a graft did (shared by cpr graft and cpr get --with). */
