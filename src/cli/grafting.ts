@@ -11,6 +11,7 @@ import { CprError, UsageError } from "../protocol/errors.js";
 import { parsePublicKey, parseSecretKey, type SecretKey } from "../protocol/nix-key.js";
 import { parseRequirement } from "../protocol/requirement.js";
 import { parseAtomManifest } from "../protocol/atom-manifest.js";
+import { judge, type Violation } from "../protocol/graft-safety.js";
 import { hostSystem, type NixOptions } from "../nix/store.js";
 import type { GraftAnswer, RegistryClient, ResolvedBuild } from "../registry/client.js";
 import { explainNoBuild, locate, parseGetTarget, resolveBuild, type Located } from "../registry/get.js";
@@ -145,10 +146,18 @@ function graftJson(a: GraftAnswer | LocalAnswer, extra: Record<string, unknown>)
 type LocalAnswer = Awaited<ReturnType<typeof graftLocally>>;
 
 /**
- * Grafts (registry or --local) and installs: the common end of `cpr graft` and `cpr get --with`. A recorded graft
- * is used when there is one; else the registry is asked (with a token); else, with --local, this machine grafts.
+ * Grafts (registry or --local) and installs: the common end of `cpr graft` and `cpr get --with`. `cpr graft
+ * --local` grafts on this machine at once (`localFirst`); otherwise a recorded graft is used when there is one (its
+ * overridden rules need the same flags); else the registry is asked (with a token); else, with --local, this
+ * machine grafts.
  */
-export async function graftAndInstall(ctx: Context, args: ParsedArgs, s: GraftSetup, replaces: readonly ReplaceArg[]): Promise<number> {
+export async function graftAndInstall(
+  ctx: Context,
+  args: ParsedArgs,
+  s: GraftSetup,
+  replaces: readonly ReplaceArg[],
+  opts: { readonly localFirst: boolean },
+): Promise<number> {
   const json = flag(args, "json");
   const dryRun = flag(args, "dry-run");
   const flags = flagsOf(args);
@@ -159,7 +168,7 @@ export async function graftAndInstall(ctx: Context, args: ParsedArgs, s: GraftSe
 
   const signKeyFile = str(args, "sign-key");
   if (signKeyFile !== undefined && !flag(args, "local")) throw new UsageError("--sign-key is used with --local");
-  if (flag(args, "local")) {
+  const local = async (): Promise<number> => {
     let signingKey: SecretKey | undefined;
     if (signKeyFile !== undefined) {
       const file = resolve(ctx.cwd, signKeyFile);
@@ -186,7 +195,8 @@ export async function graftAndInstall(ctx: Context, args: ParsedArgs, s: GraftSe
     } else if (!json) ctx.term.info("dry run: nothing was written");
     if (json) ctx.term.json(graftJson(a, { local: true, registry: s.registry.url, outLink: s.outLink, import: a.importedWith }));
     return 0;
-  }
+  };
+  if (flag(args, "local") && (opts.localFirst || dryRun)) return local();
 
   // A recorded graft needs no token.
   const withs = [];
@@ -202,8 +212,13 @@ export async function graftAndInstall(ctx: Context, args: ParsedArgs, s: GraftSe
         aliases: [],
         warnings: g.warnings.map((w) => ({ code: w.code, message: w.message, hint: "", override: w.override ?? null })),
       };
-      if (!flags.force && a.warnings.some((w) => w.override === "force"))
-        ctx.term.info("the recorded graft was made with --force (see its warnings)");
+      // A rule the record was made with overridden needs the same flag now, as the registry would answer.
+      const verdict = judge(a.warnings as Violation[], flags);
+      if (verdict.refusals.length)
+        throw refusedError(
+          { atom: g.atom, refusals: verdict.refusals.map((v) => ({ ...v, hint: `the recorded graft was made with --${v.override}` })) },
+          { recorded: true, graftId: g.graftId, paths: g.paths },
+        );
       if (!json) for (const line of describeGraft(a)) ctx.term.info(line);
       const paths = await installGraft({ atom: g.atom, outputs: g.outputs }, recorded, s.registry, {
         keys: s.keys,
@@ -230,6 +245,7 @@ export async function graftAndInstall(ctx: Context, args: ParsedArgs, s: GraftSe
       return 0;
     }
     if (!s.token) {
+      if (flag(args, "local")) return local();
       throw new CprError(
         "graft.not-found",
         `${s.registry.url} has no recorded graft of ${s.build.label} ${s.build.version} onto ${replaces.map((r) => `${r.label} ${r.version}`).join(", ")}`,

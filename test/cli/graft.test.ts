@@ -52,6 +52,7 @@ before(async () => {
     ["y", "3.10.0"],
     ["y", "4.0.0"],
     ["x", "1.0.0"],
+    ["xgz", "1.0.0"],
   ] as const) {
     const built = await set.build(label, version);
     await pushBuild(client, built, { nix: { env: nixEnv } });
@@ -252,4 +253,32 @@ test("local grafts: nix-store --import gives the registry's graft path; the cont
     execFileSync("nix-store", ["--store", s2, "--query", "--references", alias], { env: nixEnv, encoding: "utf8" }).trim(),
     y310,
   );
+});
+
+test("a recorded graft made with --force is installed only with --force", async (t) => {
+  if (!needTools(t, "nix-store", "nix-instantiate", "nix")) return;
+  const refused = await cpr(["graft", "xgz@=1.0.0", "--replace", "y@3.3.0", "--token", token, "--no-out-link", "--store", store()]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /lib\/y\.gz \(gzip\) still names .* after the rewrite \[--force\]/);
+  const forced = await cpr([
+    "graft",
+    "xgz@=1.0.0",
+    "--replace",
+    "y@3.3.0",
+    "--token",
+    token,
+    "--force",
+    "--no-out-link",
+    "--store",
+    store(),
+  ]);
+  assert.equal(forced.code, 0, forced.stderr);
+  assert.match(forced.stderr, /warning: .*lib\/y\.gz \(gzip\) still names/);
+  const noForce = await cpr(["get", "xgz@=1.0.0", "--with", "y@3.3.0", "--no-out-link", "--store", store()]);
+  assert.equal(noForce.code, 1);
+  assert.match(noForce.stderr, /refused/);
+  assert.match(noForce.stderr, /the recorded graft was made with --force/);
+  const withForce = await cpr(["get", "xgz@=1.0.0", "--with", "y@3.3.0", "--force", "--no-out-link", "--store", store()]);
+  assert.equal(withForce.code, 0, withForce.stderr);
+  assert.equal(withForce.stdout, forced.stdout);
 });

@@ -108,11 +108,11 @@ Exit codes: 0 installed, 1 failed (including: no build known), 2 usage error.
       if (graftAuto && (flag(args, "alias") || flag(args, "force") || flag(args, "allow-incompatible")))
         throw new UsageError("--graft applies the automatic rules only: --alias, --force and --allow-incompatible need --with");
       const setup = await setUp(ctx, args, text);
-      if (withs.length > 0) return graftAndInstall(ctx, args, setup, replaceArgs(args, "with"));
+      if (withs.length > 0) return graftAndInstall(ctx, args, setup, replaceArgs(args, "with"), { localFirst: false });
       const chosen = await automaticReplacements(ctx, setup);
       if (chosen.length > 0) {
         try {
-          return await graftAndInstall(ctx, args, setup, chosen);
+          return await graftAndInstall(ctx, args, setup, chosen, { localFirst: false });
         } catch (e) {
           // Not recorded, and neither a token nor --local to make it: the build as it is.
           if (!(e instanceof CprError) || e.code !== "graft.not-found") throw e;

@@ -63,6 +63,6 @@ Exit codes: 0 grafted (or planned, --dry-run), 1 failed or refused, 2 usage erro
     const replaces = replaceArgs(args, "replace");
     if (replaces.length === 0) throw new UsageError("cpr graft needs at least one --replace DEP@VERSION");
     const setup = await setUp(ctx, args, text);
-    return graftAndInstall(ctx, args, setup, replaces);
+    return graftAndInstall(ctx, args, setup, replaces, { localFirst: true });
   },
 };
