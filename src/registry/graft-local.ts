@@ -332,6 +332,9 @@ async function readAll(file: string): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** The file a binary cache directory describes itself in (Nix's `nix-cache-info`). */
+const SERVED_INFO = "nix-cache-info";
+
 /** A local binary cache directory (narinfos and uncompressed NARs) that `nix copy --from file://DIR` reads. */
 class ServedDir {
   readonly added: string[] = [];
@@ -339,7 +342,7 @@ class ServedDir {
 
   async init(): Promise<void> {
     await mkdir(join(this.dir, "nar"), { recursive: true });
-    await writeFile(join(this.dir, "nix-cache-info"), "StoreDir: /nix/store\n");
+    await writeFile(join(this.dir, SERVED_INFO), "StoreDir: /nix/store\n");
   }
 
   /** Adds one path: its NAR (copied from `narFile`), and a narinfo with `ca` and/or a signature by `key`. */
