@@ -17,11 +17,11 @@
  * requirement on each replaced atom is checked.
  */
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { finished } from "node:stream/promises";
+import { finished, pipeline } from "node:stream/promises";
 import { CprError } from "../protocol/errors.js";
 import { silentReporter, type Reporter } from "../protocol/report.js";
 import { aliasPath, GRAFT_TYPE, planGraft, symlinkNar, type GraftPlan } from "../protocol/graft.js";
@@ -354,10 +354,22 @@ class ServedDir {
     ca: string | null,
     key: SecretKey | null,
   ): Promise<void> {
-    const bytes = await readAll(narFile);
-    const fileHash = toNix32Hash("sha256", createHash("sha256").update(bytes).digest());
+    // Streamed: hashed while copied under a temporary name, then renamed to its hash.
+    const tmp = join(this.dir, "nar", `.${this.added.length}.tmp`);
+    const h = createHash("sha256");
+    await pipeline(
+      createReadStream(narFile),
+      async function* (src: AsyncIterable<Buffer>) {
+        for await (const c of src) {
+          h.update(c);
+          yield c;
+        }
+      },
+      createWriteStream(tmp),
+    );
+    const fileHash = toNix32Hash("sha256", h.digest());
     const url = `nar/${fileHash.slice(7)}.nar`;
-    await writeFile(join(this.dir, url), bytes);
+    await rename(tmp, join(this.dir, url));
     const info = {
       storePath: path,
       url,
