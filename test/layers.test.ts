@@ -23,10 +23,10 @@ const ALLOWED: Record<string, readonly string[]> = {
   resolve: ["protocol", "process", "git", "nix", "config"],
   store: ["protocol", "process", "git", "nix", "config"],
   build: ["protocol", "process", "git", "nix", "config", "store"],
-  serve: ["protocol", "process", "git", "nix", "config"],
-  registry: ["protocol", "process", "git", "nix", "config", "store", "build"],
+  serve: ["protocol", "process", "git", "nix", "config", "graft"],
+  registry: ["protocol", "process", "git", "nix", "config", "store", "build", "graft"],
   graft: ["protocol", "process", "nix"],
-  cli: ["protocol", "process", "git", "nix", "config", "publish", "resolve", "store", "build", "serve", "registry"],
+  cli: ["protocol", "process", "git", "nix", "config", "publish", "resolve", "store", "build", "serve", "registry", "graft"],
 };
 
 /** Node modules only one layer may import: every child process goes through src/process (its runner). */

@@ -42,6 +42,10 @@ const VERBS: Record<string, VerbEntry> = {
   registry: { summary: "Manage a registry's signing key and write tokens", load: () => import("./commands/registry.js") },
   build: { summary: "Build an atom with Nix and optionally push it to a registry", load: () => import("./commands/build.js") },
   get: { summary: "Install an atom's built package from a registry, without evaluating", load: () => import("./commands/get.js") },
+  graft: {
+    summary: "Move a built atom onto newer compatible dependencies, without rebuilding",
+    load: () => import("./commands/graft.js"),
+  },
   search: { summary: "Search registries and configured sets for atoms", load: () => import("./commands/search.js") },
 };
 

@@ -52,6 +52,9 @@ export { defaultCacheDir, defaultRegistryData, userConfigPath } from "./paths.js
  *     composer-tag = "atom"     # its set's tag in [package.sets], and `from`
  *     composer-url = "https://github.com/ekala-project/atom"   # that set's mirror (aliases such as gh: allowed)
  *
+ *     [graft]                   # docs/grafts.md
+ *     auto = false              # cpr get grafts onto the newest built dependency versions the rules allow (--graft)
+ *
  * A single string is accepted where an array is expected. URLs lose trailing slashes.
  *
  * A later layer replaces a key as a whole (one alias, the cache dir, the TTL, one set's trust list, one registry.*
@@ -87,6 +90,8 @@ export interface Config {
   readonly locker: LockerSpec;
   /** The composer `cpr new` writes into a new atom (without --nix). */
   readonly new: NewConfig;
+  /** The `[graft]` table (docs/grafts.md): `auto`, `cpr get` grafts as with --graft. */
+  readonly graft: { readonly auto: boolean };
 }
 
 /** The `[new]` table: the composer of atoms made by `cpr new`. */
@@ -230,6 +235,7 @@ interface Layer {
   registry: Map<RegistryKey, { value: unknown; origin: string | null }>;
   locker: Map<LockerKey, { value: string; origin: string | null }>;
   new: Map<NewKey, { value: string; origin: string | null }>;
+  graftAuto?: { value: boolean; origin: string | null };
 }
 
 function emptyLayer(): Layer {
@@ -551,10 +557,20 @@ function readFileLayer(text: string, file: string, homeDir: string, warnings: Wa
         }
         layer.new.set(name as NewKey, { value: parsed, origin: file });
       }
+    } else if (key === "graft") {
+      for (const [name, v] of Object.entries(table(value, "graft"))) {
+        const path = ["graft", name];
+        if (name !== "auto") {
+          warnings.push({ code: "config.unknown-key", message: `${at(path)}: unknown key "${name}" in [graft] (known: auto)` });
+          continue;
+        }
+        if (typeof v !== "boolean") fail(path, "graft.auto must be true or false", "e.g. auto = true");
+        layer.graftAuto = { value: v, origin: file };
+      }
     } else {
       warnings.push({
         code: "config.unknown-key",
-        message: `${at([key])}: unknown ${isTable(value) ? "table" : "key"} "${key}" (known: [aliases], [cache], [locker], [new], [registry], [trust])`,
+        message: `${at([key])}: unknown ${isTable(value) ? "table" : "key"} "${key}" (known: [aliases], [cache], [graft], [locker], [new], [registry], [trust])`,
       });
     }
   }
@@ -639,6 +655,7 @@ export async function loadConfig(opts: { cwd: string; env: NodeJS.ProcessEnv }):
   for (const [name, value] of Object.entries(DEFAULT_ALIASES)) defaults.aliases.set(name, { value, origin: null });
   defaults.cacheDir = { value: defaultCacheDir(env), origin: null };
   defaults.listingTtl = { value: DEFAULT_LISTING_TTL, origin: null };
+  defaults.graftAuto = { value: false, origin: null };
   const registryDefaults: RegistryConfig = {
     urls: [],
     keys: [],
@@ -667,6 +684,7 @@ export async function loadConfig(opts: { cwd: string; env: NodeJS.ProcessEnv }):
   const trust = new Map<string, ConfigEntry>();
   let cacheDir: ConfigEntry | undefined;
   let listingTtl: ConfigEntry | undefined;
+  let graftAuto: ConfigEntry | undefined;
   const registry = new Map<RegistryKey, ConfigEntry>();
   const locker = new Map<LockerKey, ConfigEntry>();
   const newEntries = new Map<NewKey, ConfigEntry>();
@@ -677,6 +695,7 @@ export async function loadConfig(opts: { cwd: string; env: NodeJS.ProcessEnv }):
     for (const [name, { value, origin }] of layer.aliases) aliases.set(name, { key: `aliases.${name}`, value, source, origin });
     for (const [name, { value, origin }] of layer.trust) trust.set(name, { key: `trust.${name}`, value, source, origin });
     if (layer.cacheDir) cacheDir = { key: "cache.dir", value: layer.cacheDir.value, source, origin: layer.cacheDir.origin };
+    if (layer.graftAuto) graftAuto = { key: "graft.auto", value: layer.graftAuto.value, source, origin: layer.graftAuto.origin };
     if (layer.listingTtl) listingTtl = { key: "cache.listing-ttl", value: layer.listingTtl.value, source, origin: layer.listingTtl.origin };
   }
 
@@ -696,7 +715,7 @@ export async function loadConfig(opts: { cwd: string; env: NodeJS.ProcessEnv }):
 
   const byKey = (a: ConfigEntry, b: ConfigEntry) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
   const entries = [...aliases.values()].sort(byKey);
-  entries.push(cacheDir!, listingTtl!);
+  entries.push(cacheDir!, listingTtl!, graftAuto!);
   // The default rev belongs to the default locker only: another label, version, set or mirror asks its mirror.
   const lockerRev = locker.get("rev")!;
   if (lockerRev.source === "default" && LOCKER_KEYS.some(({ key }) => key !== "rev" && locker.get(key)!.source !== "default")) {
@@ -738,6 +757,7 @@ export async function loadConfig(opts: { cwd: string; env: NodeJS.ProcessEnv }):
         composerTag: newEntries.get("composer-tag")!.value as string,
         composerUrl: newEntries.get("composer-url")!.value as string,
       },
+      graft: { auto: graftAuto!.value as boolean },
     },
     entries,
     warnings,

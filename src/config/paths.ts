@@ -86,6 +86,8 @@ export interface CacheLayout {
   readonly build: string;
   /** Short-lived files and scratch repositories. */
   readonly tmp: string;
+  /** Grafts installed on this machine, one record per grafted output: `grafts/<hash part>.json` (docs/grafts.md). */
+  graft(hashPart: string): string;
 }
 
 /** The layout (version CACHE_LAYOUT_VERSION) of the cache at `root`. Pure: creates nothing. */
@@ -107,6 +109,7 @@ export function cacheLayout(root: string): CacheLayout {
     graph: (hash) => join(graphs, `${hash}.json`),
     build: join(root, "build"),
     tmp: join(root, "tmp"),
+    graft: (hashPart) => join(root, "grafts", `${hashPart}.json`),
   };
 }
 

@@ -324,3 +324,40 @@ export function hostSystem(arch: string = process.arch, platform: string = proce
   };
   return `${cpu[arch] ?? arch}-${platform}`;
 }
+
+// ── adding paths computed outside Nix (grafts, docs/grafts.md) ──
+
+/**
+ * `nix-store --import`: adds the paths of an export stream (src/nix/nar-export.ts), references first. Nix accepts it
+ * from root and trusted users only, and holds each NAR in memory. Returns the paths imported.
+ */
+export async function importPaths(exported: Readable, opts: NixOptions = {}): Promise<string[]> {
+  const args = ["--import", ...storeArgs(opts)];
+  const r = await runProcess("nix-store", args, {
+    cwd: opts.cwd,
+    env: opts.env,
+    input: exported,
+    onStderr: opts.onStderr,
+    stderrLimit: STDERR_KEEP * 2,
+    errors: nixErrors("nix-store", args, "importing paths", opts.onStderr !== undefined),
+  });
+  return lines(r.stdout.toString("utf8"));
+}
+
+/**
+ * `nix copy --no-recursive --from file://DIR PATHS`: adds paths from a local binary cache directory (narinfos and
+ * NARs). Nix accepts a path from an untrusted user when it is content-addressed, or signed by a trusted key.
+ */
+export async function copyFromCacheDir(dir: string, paths: readonly string[], opts: NixOptions = {}): Promise<void> {
+  if (paths.length === 0) return;
+  const args = [
+    ...EXPERIMENTAL,
+    "copy",
+    "--no-recursive",
+    "--from",
+    `file://${dir}`,
+    ...(opts.store ? ["--to", opts.store] : []),
+    ...paths,
+  ];
+  await run("nix", args, opts, `copying ${paths.join(" ")} from file://${dir}`);
+}

@@ -85,6 +85,21 @@ export const ERROR_CODES = {
   "git.output": "git printed output cpr cannot parse.",
   "git.spawn": "git could not be started (is it installed and on PATH?).",
 
+  "graft.damaged": "A zip member of a grafted path no longer matches its CRC-32 after the rewrite (override: --force).",
+  "graft.incompatible": "The version grafted onto does not satisfy the dependent's requirement (override: --allow-incompatible).",
+  "graft.no-build": "The atom to graft, or the version to graft onto, has no recorded build for the system.",
+  "graft.not-found": "No recorded graft matches what was asked for.",
+  "graft.not-newer": "The version grafted onto is not newer than the one in the closure (override: --allow-incompatible).",
+  "graft.not-runtime":
+    "The dependency to replace is not a runtime reference of the closure (a static link or build-time only): rebuild instead.",
+  "graft.other-atom": "A graft would replace a dependency by a different atom (override: --allow-incompatible).",
+  "graft.refused": "A graft was refused by one or more safety rules, each listed.",
+  "graft.request": "A graft request is malformed.",
+  "graft.residue": "An old hash part is left in a grafted path after the rewrite, e.g. inside compressed data (override: --force).",
+  "graft.source-hash": "An original NAR read for a graft does not have its recorded NarHash.",
+  "graft.two-versions": "After the graft one atom would be in the closure in two versions (override: --allow-incompatible).",
+  "graft.unknown": "A graft names an atom, version or dependency the registry does not know.",
+  "graft.unscanned": "A member of a grafted path could not be scanned for old hash parts (override: --force).",
   "graft.chain": "A path is both replaced and a replacement in one graft.",
   "graft.closure": "A closure member refers to a path that is not in the closure given to the graft plan.",
   "graft.conflict": "One old path is given two replacements.",
@@ -335,6 +350,10 @@ export const WARNING_CODES = {
   "config.unknown-key": "A configuration file has a key or table cpr does not know; it is ignored.",
 
   "fetch.mirror-failed": "An atom was fetched from one mirror after others failed.",
+
+  "graft.overridden": "A graft safety rule did not hold and a flag (--allow-incompatible, --alias, --force) let the graft go ahead.",
+  "graft.no-upgrade":
+    "cpr get --graft found no newer dependency version the rules allow, or no graft recorded and no token to make one; the build is installed as it is.",
 
   "ls.root-tag": "refs/ekala/init on the remote is an annotated tag, which is not a valid set marker.",
   "ls.skipped-refs": "Refs under the atom namespaces that are not <label>/<version> were skipped.",

@@ -238,3 +238,33 @@ export function planGraft(
   const unused = reps.filter((r) => ![...reaches.values()].some((s) => s.has(r.old))).map((r) => r.old);
   return { replacements: reps, members: planned, remap, unused };
 }
+
+// ── aliases (docs/grafts.md, "Aliases") ──
+
+export const ALIAS_TYPE = "cpr-graft-alias-v1";
+
+/**
+ * The alias of `target` standing in for `old` (`--alias`): a path whose name is the old path's name (so its
+ * basename has the old one's length and can be written over it in place) and whose contents are one symlink to
+ * `target`. Its hash is the descriptor's, `cpr-graft-alias-v1\nold <old>\nnew <target>\n`, so it never equals the old
+ * path and is known before a byte is written.
+ */
+export function aliasPath(old: string, target: string, storeDir: string = STORE_DIR): string {
+  const o = parseStorePath(old, { storeDir });
+  const n = parseStorePath(target, { storeDir });
+  const descriptor = `${ALIAS_TYPE}\nold ${o.path}\nnew ${n.path}\n`;
+  const inner = createHash("sha256").update(descriptor, "utf8").digest("hex");
+  return makeStorePath(ALIAS_TYPE, inner, o.name, storeDir);
+}
+
+function narString(s: string): Buffer {
+  const b = Buffer.from(s, "utf8");
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(b.length));
+  return Buffer.concat([len, b, Buffer.alloc((8 - (b.length % 8)) % 8)]);
+}
+
+/** The NAR of a store path that is one symlink to `target` (an alias's contents). */
+export function symlinkNar(target: string): Uint8Array {
+  return Buffer.concat(["nix-archive-1", "(", "type", "symlink", "target", target, ")"].map(narString));
+}

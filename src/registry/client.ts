@@ -57,6 +57,75 @@ export interface ResolvedBuild {
   readonly outputs: Readonly<Record<string, string>>;
 }
 
+/** The body of `POST /api/v1/grafts` (src/serve/grafts.ts parseGraftRequest). */
+export interface GraftRequestBody {
+  readonly id: string;
+  readonly version?: string | null;
+  readonly system: string;
+  readonly replace: readonly { readonly id: string; readonly version: string; readonly replaces?: string | null }[];
+  readonly allowIncompatible?: boolean;
+  readonly alias?: boolean;
+  readonly force?: boolean;
+  readonly dryRun?: boolean;
+}
+
+/** One rule of a graft that does not hold (src/protocol/graft-safety.ts Violation). */
+export interface GraftReason {
+  readonly code: string;
+  readonly message: string;
+  readonly hint: string;
+  readonly override: string | null;
+}
+
+/** A graft record as the registry shows it. */
+export interface GraftRecordDoc {
+  readonly graftId: number;
+  readonly atom: {
+    readonly id: string;
+    readonly label: string;
+    readonly version: string;
+    readonly system: string;
+    readonly buildId: number;
+  };
+  readonly replacements: readonly { readonly id: string; readonly label: string; readonly from: string; readonly to: string }[];
+  readonly algorithm: string;
+  readonly outputs: Readonly<Record<string, string>>;
+  readonly paths: readonly { readonly old: string; readonly new: string }[];
+  readonly warnings: readonly { readonly code: string; readonly message: string; readonly override?: string | null }[];
+  readonly createdAt: string;
+}
+
+/** What `POST /api/v1/grafts` answers (src/serve/grafts.ts GraftDoc). */
+export interface GraftAnswerDoc {
+  readonly graftId: number | null;
+  readonly created: boolean;
+  readonly dryRun: boolean;
+  readonly atom: GraftRecordDoc["atom"];
+  readonly replacements: GraftRecordDoc["replacements"];
+  readonly algorithm: string;
+  readonly outputs: Readonly<Record<string, string>>;
+  readonly paths: readonly { readonly old: string; readonly new: string }[];
+  readonly members: readonly {
+    readonly original: string;
+    readonly graft: string;
+    readonly narHash: string | null;
+    readonly narSize: number | null;
+    readonly references: readonly string[];
+  }[];
+  readonly aliases: readonly { readonly path: string; readonly target: string; readonly replaces: string }[];
+  readonly warnings: readonly GraftReason[];
+  readonly refusals: readonly GraftReason[];
+}
+
+export interface GraftAnswer extends GraftAnswerDoc {
+  readonly status: 200 | 201 | 422;
+}
+
+/** What `resolve ?with=` answers: a build's identity with the graft's outputs and record. */
+export interface ResolvedGraft extends ResolvedBuild {
+  readonly graft: GraftRecordDoc;
+}
+
 /** The headers of one upload (`PUT /api/v1/paths/<hash>`). */
 export interface UploadInfo {
   /** Full store path. */
@@ -176,6 +245,47 @@ export class RegistryClient {
     if (typeof b.version !== "string" || typeof b.drv !== "string" || typeof b.outputs !== "object" || b.outputs === null)
       throw this.malformed("resolve", a);
     return b as ResolvedBuild;
+  }
+
+  /**
+   * `GET /api/v1/resolve/<id>/<req>?system=S&with=<depId>@<version>…`: the newest version matching `req` with a
+   * recorded graft of its build onto exactly those dependency versions (docs/grafts.md); null when there is none.
+   */
+  async resolveGraft(
+    id: string,
+    req: string,
+    system: string,
+    withs: readonly { id: string; version: string }[],
+  ): Promise<ResolvedGraft | null> {
+    const qs = new URLSearchParams({ system });
+    for (const w of withs) qs.append("with", `${w.id}@${w.version}`);
+    const a = await this.call("GET", `/api/v1/resolve/${encodeURIComponent(id)}/${encodeURIComponent(req || "*")}?${qs}`);
+    if (a.status === 404) return null;
+    this.expect(a, [200], `resolve ${id} ${req} with ${withs.map((w) => `${w.id}@${w.version}`).join(",")}`);
+    const b = a.body as Partial<ResolvedGraft>;
+    if (typeof b.version !== "string" || typeof b.outputs !== "object" || b.outputs === null || typeof b.graft !== "object")
+      throw this.malformed("resolve", a);
+    return b as ResolvedGraft;
+  }
+
+  /**
+   * `POST /api/v1/grafts`: asks the registry to graft (or, with dryRun, to plan and check). A refusal (422) is
+   * answered, not thrown: `refusals` lists every reason.
+   */
+  async graft(request: GraftRequestBody): Promise<GraftAnswer> {
+    const a = await this.call("POST", "/api/v1/grafts", request);
+    if (a.status === 422 && a.body && typeof a.body === "object" && Array.isArray((a.body as { reasons?: unknown }).reasons))
+      return { status: 422, ...(a.body as GraftAnswerDoc) };
+    this.expect(a, [200, 201], "graft");
+    return { status: a.status as 200 | 201, ...(a.body as GraftAnswerDoc) };
+  }
+
+  /** `GET /api/v1/atoms/<id>/grafts`: the graft records of an atom, newest first. */
+  async grafts(id: string): Promise<GraftRecordDoc[]> {
+    const a = await this.call("GET", `/api/v1/atoms/${encodeURIComponent(id)}/grafts`);
+    if (a.status === 404) return [];
+    this.expect(a, [200], `grafts of ${id}`);
+    return ((a.body as { grafts?: GraftRecordDoc[] }).grafts ?? []) as GraftRecordDoc[];
   }
 
   /**

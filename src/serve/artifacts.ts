@@ -13,11 +13,11 @@
  * (or is this very process, a previous incarnation with the same pid), and other hosts' files untouched for a day.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { constants as fsConstants } from "node:fs";
+import { constants as fsConstants, createReadStream, createWriteStream } from "node:fs";
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import type { Readable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 import { toNix32, parseNixHash } from "../nix/hash.js";
 import { start } from "../process/run.js";
 import { CprError } from "../protocol/errors.js";
@@ -257,6 +257,60 @@ export class ArtifactStore {
     await rename(file, join(this.dataDir, url));
     await syncDir(this.narDir);
     return { fileHash, fileSize, compression, url };
+  }
+
+  // ── NARs the server computes itself (grafts, docs/grafts.md) ──
+
+  /**
+   * A temporary file for a NAR the server writes itself (a graft): the writer streams the NAR into it, then
+   * `commitStaged` compresses and publishes it, or `discardStaged` removes it. Leftovers are removed by `init()`.
+   */
+  async stage(): Promise<{ file: string; output: Writable }> {
+    const file = this.tmpName(".nar");
+    const output = createWriteStream(file, { flags: "wx", mode: 0o644 });
+    await new Promise<void>((resolve, reject) => {
+      output.once("open", () => resolve());
+      output.once("error", reject);
+    });
+    return { file, output };
+  }
+
+  /** Compresses and publishes a staged NAR (its hash and size known from the writer); the staged file is removed. */
+  async commitStaged(file: string, narSha256: Uint8Array, narSize: number): Promise<IngestedNar> {
+    const temps = [file];
+    try {
+      if (this.compression === "none") {
+        const fh = await open(file, "r");
+        try {
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        return await this.publish(file, `sha256:${toNix32(narSha256)}`, narSize, "none");
+      }
+      const packed = this.tmpName(EXTENSION[this.compression]);
+      temps.push(packed);
+      const { hash, size } = await this.compress(file, packed);
+      return await this.publish(packed, `sha256:${toNix32(hash)}`, size, this.compression);
+    } finally {
+      await Promise.all(temps.map((p) => rm(p, { force: true })));
+    }
+  }
+
+  /** Removes a staged NAR. */
+  async discardStaged(file: string): Promise<void> {
+    await rm(file, { force: true });
+  }
+
+  /** The stored (compressed) file of `url` as a stream; the caller decompresses it. */
+  openStored(url: string): Readable {
+    const file = this.filePath(url);
+    if (!file)
+      throw new CprError("graft.source-hash", `the stored NAR ${url} is not a file of this artifact store`, {
+        where: url,
+        hint: "the path row names a file the server did not write; push the path again",
+      });
+    return createReadStream(file);
   }
 
   /** Absolute path of a stored file for a relative url (`nar/…`), or null when the name is not one of ours. */

@@ -18,6 +18,7 @@ import {
   withVersions,
   type AtomRow,
   type BuildRow,
+  type GraftRow,
   type PathRow,
   type RegistryDb,
   type SearchHit,
@@ -117,6 +118,37 @@ const buildRow = (r: BuildRec): BuildRow => ({
   createdAt: Number(r.created_at),
 });
 const tokenRow = (r: TokenRec): TokenRow => ({ hash: r.hash, sets: r.sets, note: r.note, createdAt: Number(r.created_at) });
+
+interface GraftRec {
+  graft_id: Big;
+  graft_key: string;
+  build_id: Big;
+  atom_id: string;
+  version: string;
+  system: string;
+  with_key: string;
+  replacements: GraftRow["replacements"];
+  algorithm: string;
+  outputs: Record<string, string>;
+  paths: GraftRow["paths"];
+  warnings: GraftRow["warnings"];
+  created_at: Big;
+}
+const graftRow = (r: GraftRec): GraftRow => ({
+  graftId: Number(r.graft_id),
+  key: r.graft_key,
+  buildId: Number(r.build_id),
+  id: r.atom_id,
+  version: r.version,
+  system: r.system,
+  withKey: r.with_key,
+  replacements: r.replacements,
+  algorithm: r.algorithm,
+  outputs: r.outputs,
+  paths: r.paths,
+  warnings: r.warnings,
+  createdAt: Number(r.created_at),
+});
 
 function pgCode(err: unknown): string | undefined {
   const code: unknown = err instanceof Error ? (err as Error & { code?: unknown }).code : undefined;
@@ -338,12 +370,20 @@ class PostgresDb implements RegistryDb {
 
   async insertBuild(row: Omit<BuildRow, "buildId">): Promise<number> {
     try {
-      const res = await this.q<{ build_id: Big }>(
-        `INSERT INTO builds (atom_id, version, rev, system, config_hash, config, drv, outputs, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9) RETURNING build_id`,
-        [row.id, row.version, row.rev, row.system, row.configHash, row.config, row.drv, JSON.stringify(row.outputs), row.createdAt],
-      );
-      return Number(res.rows[0]!.build_id);
+      return await this.tx(async (c) => {
+        const res = await c.query<{ build_id: Big }>(
+          `INSERT INTO builds (atom_id, version, rev, system, config_hash, config, drv, outputs, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9) RETURNING build_id`,
+          [row.id, row.version, row.rev, row.system, row.configHash, row.config, row.drv, JSON.stringify(row.outputs), row.createdAt],
+        );
+        const buildId = Number(res.rows[0]!.build_id);
+        // The reverse index of build outputs (path → build), kept with every build record (grafts).
+        await c.query("INSERT INTO build_outputs (path, build_id) SELECT DISTINCT unnest($1::text[]), $2::bigint ON CONFLICT DO NOTHING", [
+          Object.values(row.outputs),
+          buildId,
+        ]);
+        return buildId;
+      });
     } catch (err) {
       if (pgCode(err) === "23503") throw buildVersionError(row.id, row.version, err);
       throw err;
@@ -358,6 +398,99 @@ class PostgresDb implements RegistryDb {
 
   async countBuilds(): Promise<number> {
     return Number((await this.q<{ n: Big }>("SELECT COUNT(*) AS n FROM builds")).rows[0]!.n);
+  }
+
+  // ── grafts ──
+
+  async buildsByOutputs(paths: readonly string[]): Promise<{ path: string; build: BuildRow }[]> {
+    const wanted = unique(paths);
+    if (wanted.length === 0) return [];
+    const res = await this.q<BuildRec & { out_path: string }>(
+      `SELECT o.path AS out_path, b.* FROM build_outputs o JOIN builds b ON b.build_id = o.build_id
+       WHERE o.path = ANY($1::text[]) ORDER BY b.build_id DESC`,
+      [wanted],
+      "cpr_builds_by_outputs",
+    );
+    return res.rows.map((r) => ({ path: r.out_path, build: buildRow(r) }));
+  }
+
+  async insertGraft(row: Omit<GraftRow, "graftId">, paths: readonly PathRow[]): Promise<{ graft: GraftRow; created: boolean }> {
+    return this.tx(async (c) => {
+      // Serialise inserts of one key: a concurrent identical request waits, then finds the record.
+      await c.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [row.key]);
+      const had = (await c.query<GraftRec>("SELECT * FROM grafts WHERE graft_key = $1", [row.key])).rows[0];
+      if (had) return { graft: graftRow(had), created: false };
+      if (paths.length > 0) {
+        await c.query(
+          `INSERT INTO paths (hash_part, store_path, nar_hash, nar_size, file_hash, file_size, compression, url, refs, deriver, sigs, narinfo, created_at)
+           SELECT p.hash_part, p.store_path, p.nar_hash, p.nar_size, p.file_hash, p.file_size, p.compression, p.url,
+             ARRAY(SELECT jsonb_array_elements_text(p.refs)), p.deriver, ARRAY(SELECT jsonb_array_elements_text(p.sigs)), p.narinfo, p.created_at
+           FROM jsonb_to_recordset($1::jsonb) AS p(hash_part text, store_path text, nar_hash text, nar_size bigint, file_hash text,
+             file_size bigint, compression text, url text, refs jsonb, deriver text, sigs jsonb, narinfo text, created_at bigint)
+           ON CONFLICT (hash_part) DO NOTHING`,
+          [
+            JSON.stringify(
+              paths.map((p) => ({
+                hash_part: p.hashPart,
+                store_path: p.storePath,
+                nar_hash: p.narHash,
+                nar_size: p.narSize,
+                file_hash: p.fileHash,
+                file_size: p.fileSize,
+                compression: p.compression,
+                url: p.url,
+                refs: [...p.references].sort(),
+                deriver: p.deriver,
+                sigs: p.sigs,
+                narinfo: p.narinfo,
+                created_at: p.createdAt,
+              })),
+            ),
+          ],
+        );
+      }
+      const res = await c.query<{ graft_id: Big }>(
+        `INSERT INTO grafts (graft_key, build_id, atom_id, version, system, with_key, replacements, algorithm, outputs, paths, warnings, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::jsonb, $10::jsonb, $11::jsonb, $12) RETURNING graft_id`,
+        [
+          row.key,
+          row.buildId,
+          row.id,
+          row.version,
+          row.system,
+          row.withKey,
+          JSON.stringify(row.replacements),
+          row.algorithm,
+          JSON.stringify(row.outputs),
+          JSON.stringify(row.paths),
+          JSON.stringify(row.warnings),
+          row.createdAt,
+        ],
+      );
+      return { graft: { ...row, graftId: Number(res.rows[0]!.graft_id) }, created: true };
+    });
+  }
+
+  async graftByKey(key: string): Promise<GraftRow | null> {
+    const r = (await this.q<GraftRec>("SELECT * FROM grafts WHERE graft_key = $1", [key], "cpr_graft_by_key")).rows[0];
+    return r ? graftRow(r) : null;
+  }
+
+  async graft(graftId: number): Promise<GraftRow | null> {
+    const r = (await this.q<GraftRec>("SELECT * FROM grafts WHERE graft_id = $1", [graftId], "cpr_graft")).rows[0];
+    return r ? graftRow(r) : null;
+  }
+
+  async graftsOfAtom(id: string): Promise<GraftRow[]> {
+    return (await this.q<GraftRec>("SELECT * FROM grafts WHERE atom_id = $1 ORDER BY graft_id DESC", [id], "cpr_grafts_of_atom")).rows.map(
+      graftRow,
+    );
+  }
+
+  async graftsOfBuild(buildId: number): Promise<GraftRow[]> {
+    return (
+      await this.q<GraftRec>("SELECT * FROM grafts WHERE build_id = $1 ORDER BY graft_id DESC", [buildId], "cpr_grafts_of_build")
+    ).rows.map(graftRow);
   }
 
   // ── tokens ──

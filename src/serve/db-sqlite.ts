@@ -18,6 +18,7 @@ import {
   withVersions,
   type AtomRow,
   type BuildRow,
+  type GraftRow,
   type PathRow,
   type RegistryDb,
   type SearchHit,
@@ -120,6 +121,37 @@ const buildRow = (r: BuildRec): BuildRow => ({
   createdAt: r.created_at,
 });
 const tokenRow = (r: TokenRec): TokenRow => ({ hash: r.hash, sets: JSON.parse(r.sets) as string[], note: r.note, createdAt: r.created_at });
+
+interface GraftRec {
+  graft_id: number;
+  graft_key: string;
+  build_id: number;
+  atom_id: string;
+  version: string;
+  system: string;
+  with_key: string;
+  replacements: string;
+  algorithm: string;
+  outputs: string;
+  paths: string;
+  warnings: string;
+  created_at: number;
+}
+const graftRow = (r: GraftRec): GraftRow => ({
+  graftId: r.graft_id,
+  key: r.graft_key,
+  buildId: r.build_id,
+  id: r.atom_id,
+  version: r.version,
+  system: r.system,
+  withKey: r.with_key,
+  replacements: JSON.parse(r.replacements) as GraftRow["replacements"],
+  algorithm: r.algorithm,
+  outputs: JSON.parse(r.outputs) as Record<string, string>,
+  paths: JSON.parse(r.paths) as GraftRow["paths"],
+  warnings: JSON.parse(r.warnings) as GraftRow["warnings"],
+  createdAt: r.created_at,
+});
 
 function sqliteCode(err: unknown): string | undefined {
   return err instanceof Error && "code" in err && typeof (err as { code: unknown }).code === "string"
@@ -321,11 +353,15 @@ class SqliteDb implements RegistryDb {
 
   async insertBuild(row: Omit<BuildRow, "buildId">): Promise<number> {
     try {
-      const info = this.st(
-        `INSERT INTO builds (atom_id, version, rev, system, config_hash, config, drv, outputs, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ).run(row.id, row.version, row.rev, row.system, row.configHash, row.config, row.drv, JSON.stringify(row.outputs), row.createdAt);
-      return Number(info.lastInsertRowid);
+      return this.tx(() => {
+        const info = this.st(
+          `INSERT INTO builds (atom_id, version, rev, system, config_hash, config, drv, outputs, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        ).run(row.id, row.version, row.rev, row.system, row.configHash, row.config, row.drv, JSON.stringify(row.outputs), row.createdAt);
+        const buildId = Number(info.lastInsertRowid);
+        this.recordBuildOutputs(buildId, row.outputs);
+        return buildId;
+      });
     } catch (err) {
       if (sqliteCode(err) === "SQLITE_CONSTRAINT_FOREIGNKEY") throw buildVersionError(row.id, row.version, err);
       throw err;
@@ -340,6 +376,88 @@ class SqliteDb implements RegistryDb {
 
   async countBuilds(): Promise<number> {
     return this.st("SELECT COUNT(*) FROM builds", true).get() as number;
+  }
+
+  // ── grafts ──
+
+  /** The reverse index of build outputs (path → build), kept with every build record. */
+  private recordBuildOutputs(buildId: number, outputs: Readonly<Record<string, string>>): void {
+    const ins = this.st("INSERT OR IGNORE INTO build_outputs (path, build_id) VALUES (?, ?)");
+    for (const p of new Set(Object.values(outputs))) ins.run(p, buildId);
+  }
+
+  async buildsByOutputs(paths: readonly string[]): Promise<{ path: string; build: BuildRow }[]> {
+    const wanted = unique(paths);
+    if (wanted.length === 0) return [];
+    const rows = this.st(
+      `SELECT o.path AS out_path, b.* FROM build_outputs o JOIN builds b ON b.build_id = o.build_id
+       WHERE o.path IN (SELECT value FROM json_each(?)) ORDER BY b.build_id DESC`,
+    ).all(JSON.stringify(wanted)) as (BuildRec & { out_path: string })[];
+    return rows.map((r) => ({ path: r.out_path, build: buildRow(r) }));
+  }
+
+  async insertGraft(row: Omit<GraftRow, "graftId">, paths: readonly PathRow[]): Promise<{ graft: GraftRow; created: boolean }> {
+    return this.tx(() => {
+      const had = this.st("SELECT * FROM grafts WHERE graft_key = ?").get(row.key) as GraftRec | undefined;
+      if (had) return { graft: graftRow(had), created: false };
+      const insPath = this.st(
+        `INSERT INTO paths (hash_part, store_path, nar_hash, nar_size, file_hash, file_size, compression, url, refs, deriver, sigs, narinfo, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (hash_part) DO NOTHING`,
+      );
+      for (const p of paths) {
+        insPath.run(
+          p.hashPart,
+          p.storePath,
+          p.narHash,
+          p.narSize,
+          p.fileHash,
+          p.fileSize,
+          p.compression,
+          p.url,
+          JSON.stringify([...p.references].sort()),
+          p.deriver,
+          JSON.stringify(p.sigs),
+          p.narinfo,
+          p.createdAt,
+        );
+      }
+      const info = this.st(
+        `INSERT INTO grafts (graft_key, build_id, atom_id, version, system, with_key, replacements, algorithm, outputs, paths, warnings, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        row.key,
+        row.buildId,
+        row.id,
+        row.version,
+        row.system,
+        row.withKey,
+        JSON.stringify(row.replacements),
+        row.algorithm,
+        JSON.stringify(row.outputs),
+        JSON.stringify(row.paths),
+        JSON.stringify(row.warnings),
+        row.createdAt,
+      );
+      return { graft: { ...row, graftId: Number(info.lastInsertRowid) }, created: true };
+    });
+  }
+
+  async graftByKey(key: string): Promise<GraftRow | null> {
+    const r = this.st("SELECT * FROM grafts WHERE graft_key = ?").get(key) as GraftRec | undefined;
+    return r ? graftRow(r) : null;
+  }
+
+  async graft(graftId: number): Promise<GraftRow | null> {
+    const r = this.st("SELECT * FROM grafts WHERE graft_id = ?").get(graftId) as GraftRec | undefined;
+    return r ? graftRow(r) : null;
+  }
+
+  async graftsOfAtom(id: string): Promise<GraftRow[]> {
+    return (this.st("SELECT * FROM grafts WHERE atom_id = ? ORDER BY graft_id DESC").all(id) as GraftRec[]).map(graftRow);
+  }
+
+  async graftsOfBuild(buildId: number): Promise<GraftRow[]> {
+    return (this.st("SELECT * FROM grafts WHERE build_id = ? ORDER BY graft_id DESC").all(buildId) as GraftRec[]).map(graftRow);
   }
 
   // ── tokens ──

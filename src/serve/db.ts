@@ -104,6 +104,43 @@ export interface SearchHit extends AtomRow {
   readonly versions: readonly string[];
 }
 
+/** One replacement of a graft record, at the atom level. */
+export interface GraftReplacementRow {
+  /** AtomId of the dependency. */
+  readonly id: string;
+  readonly label: string;
+  /** The version in the original closure, and the one grafted onto. */
+  readonly from: string;
+  readonly to: string;
+}
+
+/** A graft record (docs/grafts.md, "Records"): immutable once inserted. */
+export interface GraftRow {
+  /** Database id, assigned at insert. */
+  readonly graftId: number;
+  /** Hex SHA-256 of the canonical request: one record per request. */
+  readonly key: string;
+  /** The build grafted. */
+  readonly buildId: number;
+  /** The atom grafted (the dependent): AtomId, version, system. */
+  readonly id: string;
+  readonly version: string;
+  readonly system: string;
+  /** `<depId>@<version>` of every replacement, sorted, comma-separated: what `resolve ?with=` matches. */
+  readonly withKey: string;
+  /** Sorted by dependency id. */
+  readonly replacements: readonly GraftReplacementRow[];
+  /** `cpr-graft-v1` */
+  readonly algorithm: string;
+  /** Output name → grafted store path. */
+  readonly outputs: Readonly<Record<string, string>>;
+  /** Every path that changed, old → new (the requested replacements, aliases, and every grafted member). */
+  readonly paths: readonly { readonly old: string; readonly new: string }[];
+  /** Warnings the graft was made with (overridden rules): code, message, and the flag that overrode it. */
+  readonly warnings: readonly { readonly code: string; readonly message: string; readonly override: string | null }[];
+  readonly createdAt: number;
+}
+
 export interface RegistryDb {
   readonly kind: "sqlite" | "postgres";
   /** Creates or upgrades the schema. Idempotent; safe to run from several instances at once. */
@@ -143,6 +180,21 @@ export interface RegistryDb {
   /** Every build of the atom for `system`, newest record first. */
   builds(id: string, system: string): Promise<BuildRow[]>;
   countBuilds(): Promise<number>;
+
+  // ── grafts (docs/grafts.md) ──
+  /** The build records one of whose outputs is each of `paths` (full store paths), any atom, any system. */
+  buildsByOutputs(paths: readonly string[]): Promise<{ path: string; build: BuildRow }[]>;
+  /**
+   * Inserts the grafted paths (each unless already present) and the graft record, in one transaction. When a record
+   * with the same key exists, nothing is inserted and that record is returned with created false.
+   */
+  insertGraft(row: Omit<GraftRow, "graftId">, paths: readonly PathRow[]): Promise<{ graft: GraftRow; created: boolean }>;
+  graftByKey(key: string): Promise<GraftRow | null>;
+  graft(graftId: number): Promise<GraftRow | null>;
+  /** Every graft of the atom, newest first. */
+  graftsOfAtom(id: string): Promise<GraftRow[]>;
+  /** Every graft of the build, newest first. */
+  graftsOfBuild(buildId: number): Promise<GraftRow[]>;
 
   // ── tokens ──
   insertToken(row: TokenRow): Promise<void>;

@@ -143,6 +143,60 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 2,
+    name: "grafts (issue 11): graft records, and which build each output path belongs to",
+    sqlite: [
+      `CREATE TABLE build_outputs (
+        path TEXT NOT NULL,              -- full store path of one output
+        build_id INTEGER NOT NULL REFERENCES builds(build_id),
+        PRIMARY KEY (path, build_id)
+      )`,
+      `INSERT OR IGNORE INTO build_outputs (path, build_id) SELECT j.value, b.build_id FROM builds b, json_each(b.outputs) j`,
+      `CREATE TABLE grafts (
+        graft_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        graft_key TEXT NOT NULL UNIQUE,  -- hex sha256 of the canonical request (grafts.ts graftKey)
+        build_id INTEGER NOT NULL REFERENCES builds(build_id),
+        atom_id TEXT NOT NULL,
+        version TEXT NOT NULL,
+        system TEXT NOT NULL,
+        with_key TEXT NOT NULL,          -- "<depId>@<version>" sorted, comma-separated (resolve ?with=)
+        replacements TEXT NOT NULL,      -- JSON array
+        algorithm TEXT NOT NULL,
+        outputs TEXT NOT NULL,           -- JSON object
+        paths TEXT NOT NULL,             -- JSON array of {old, new}
+        warnings TEXT NOT NULL,          -- JSON array
+        created_at INTEGER NOT NULL
+      )`,
+      `CREATE INDEX grafts_build ON grafts(build_id, with_key)`,
+      `CREATE INDEX grafts_atom ON grafts(atom_id, graft_id)`,
+    ],
+    postgres: [
+      `CREATE TABLE build_outputs (
+        path TEXT NOT NULL,
+        build_id BIGINT NOT NULL REFERENCES builds(build_id),
+        PRIMARY KEY (path, build_id)
+      )`,
+      `INSERT INTO build_outputs (path, build_id) SELECT e.value, b.build_id FROM builds b, jsonb_each_text(b.outputs) e ON CONFLICT DO NOTHING`,
+      `CREATE TABLE grafts (
+        graft_id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        graft_key TEXT NOT NULL UNIQUE,
+        build_id BIGINT NOT NULL REFERENCES builds(build_id),
+        atom_id TEXT NOT NULL,
+        version TEXT NOT NULL,
+        system TEXT NOT NULL,
+        with_key TEXT NOT NULL,
+        replacements JSONB NOT NULL,
+        algorithm TEXT NOT NULL,
+        outputs JSONB NOT NULL,
+        paths JSONB NOT NULL,
+        warnings JSONB NOT NULL,
+        created_at BIGINT NOT NULL
+      )`,
+      `CREATE INDEX grafts_build ON grafts(build_id, with_key)`,
+      `CREATE INDEX grafts_atom ON grafts(atom_id, graft_id)`,
+    ],
+  },
 ];
 
 /** The schema version this code writes and reads. */

@@ -16,6 +16,7 @@ import { redactUrl } from "../protocol/uri.js";
 import { compareVersionTextDesc, type PathRow, type TokenRow, type VersionRow } from "./db.js";
 import { sendError, type RegistryContext } from "./context.js";
 import { HASH_PART } from "./routes-cache.js";
+import { parseWith, resolveWith } from "./routes-grafts.js";
 import { checkToken } from "./tokens.js";
 
 const ROOT = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
@@ -148,47 +149,62 @@ export function apiRoutes(app: FastifyInstance, ctx: RegistryContext): void {
     });
   });
 
-  app.get<{ Params: { id: string; req: string }; Querystring: { system?: string } }>("/api/v1/resolve/:id/:req", async (req, reply) => {
-    const id = req.params.id;
-    if (!isAtomId(id)) return sendError(reply, 400, `not an AtomId: ${JSON.stringify(id)}`);
-    const system = req.query.system;
-    if (typeof system !== "string" || !/^[A-Za-z0-9_.+-]+-[A-Za-z0-9_.+-]+$/.test(system)) {
-      return sendError(reply, 400, "the query parameter system is required, e.g. ?system=x86_64-linux");
-    }
-    let requirement: Requirement;
-    try {
-      requirement = parseRequirement(req.params.req);
-    } catch (e) {
-      return sendError(reply, 400, message(e));
-    }
-    const found = await ctx.db.atom(id);
-    if (!found) return sendError(reply, 404, `unknown atom ${id}`);
-    const builds = await ctx.db.builds(id, system);
-    const candidates = newestFirst(found.versions).filter((v) => {
-      const parsed = tryParseVersion(v.version);
-      return parsed !== null && matches(requirement, parsed);
-    });
-    for (const v of candidates) {
-      const b = builds.find((x) => x.version === v.version && x.rev === v.rev);
-      if (!b) continue;
-      return reply.send({
-        id,
-        label: found.atom.label,
-        set: found.atom.root,
-        version: v.version,
-        rev: v.rev,
-        system: b.system,
-        configHash: b.configHash,
-        drv: b.drv,
-        outputs: b.outputs,
+  app.get<{ Params: { id: string; req: string }; Querystring: { system?: string; with?: string | string[] } }>(
+    "/api/v1/resolve/:id/:req",
+    async (req, reply) => {
+      const id = req.params.id;
+      if (!isAtomId(id)) return sendError(reply, 400, `not an AtomId: ${JSON.stringify(id)}`);
+      const system = req.query.system;
+      if (typeof system !== "string" || !/^[A-Za-z0-9_.+-]+-[A-Za-z0-9_.+-]+$/.test(system)) {
+        return sendError(reply, 400, "the query parameter system is required, e.g. ?system=x86_64-linux");
+      }
+      let requirement: Requirement;
+      try {
+        requirement = parseRequirement(req.params.req);
+      } catch (e) {
+        return sendError(reply, 400, message(e));
+      }
+      const found = await ctx.db.atom(id);
+      if (!found) return sendError(reply, 404, `unknown atom ${id}`);
+      // ?with=<depId>@<version> (repeatable): a recorded graft onto those versions (routes-grafts.ts).
+      if (req.query.with !== undefined) {
+        const withs = parseWith(req.query.with);
+        if (typeof withs === "string") return sendError(reply, 400, withs);
+        const grafted = await resolveWith(ctx, id, requirement, system, withs);
+        if (grafted) return reply.send(grafted);
+        return sendError(
+          reply,
+          404,
+          `no recorded graft of ${found.atom.label} ${requirement.text} for ${system} onto ${withs.map((w) => `${w.id}@${w.version}`).join(", ")}: ask for one with POST /api/v1/grafts (cpr graft)`,
+        );
+      }
+      const builds = await ctx.db.builds(id, system);
+      const candidates = newestFirst(found.versions).filter((v) => {
+        const parsed = tryParseVersion(v.version);
+        return parsed !== null && matches(requirement, parsed);
       });
-    }
-    const why =
-      candidates.length === 0
-        ? `no published version of ${found.atom.label} matches ${requirement.text}`
-        : `no build for ${system} of ${found.atom.label} ${requirement.text} (versions ${candidates.map((v) => v.version).join(", ")})`;
-    return sendError(reply, 404, why);
-  });
+      for (const v of candidates) {
+        const b = builds.find((x) => x.version === v.version && x.rev === v.rev);
+        if (!b) continue;
+        return reply.send({
+          id,
+          label: found.atom.label,
+          set: found.atom.root,
+          version: v.version,
+          rev: v.rev,
+          system: b.system,
+          configHash: b.configHash,
+          drv: b.drv,
+          outputs: b.outputs,
+        });
+      }
+      const why =
+        candidates.length === 0
+          ? `no published version of ${found.atom.label} matches ${requirement.text}`
+          : `no build for ${system} of ${found.atom.label} ${requirement.text} (versions ${candidates.map((v) => v.version).join(", ")})`;
+      return sendError(reply, 404, why);
+    },
+  );
 
   // ── binary cache writes ──
 

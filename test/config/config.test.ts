@@ -134,7 +134,7 @@ test("unknown keys warn with file:line:col; invalid values are errors with file:
       { code: "config.unknown-key", message: `${file}:3:1: unknown key "colour" in [cache] (known: dir, listing-ttl)` },
       {
         code: "config.unknown-key",
-        message: `${file}:5:1: unknown table "registri" (known: [aliases], [cache], [locker], [new], [registry], [trust])`,
+        message: `${file}:5:1: unknown table "registri" (known: [aliases], [cache], [graft], [locker], [new], [registry], [trust])`,
       },
       {
         code: "config.unknown-key",
@@ -266,6 +266,33 @@ test("[new]: the composer cpr new writes, from defaults or a config file; bad va
         return true;
       });
     }
+  } finally {
+    s.done();
+  }
+});
+
+test("[graft]: auto is false by default, a boolean from a config file; anything else is an error", async () => {
+  const s = sandbox();
+  try {
+    const defaults = await loadConfig({ cwd: s.sub, env: s.env });
+    assert.deepEqual(defaults.config.graft, { auto: false });
+    assert.deepEqual(entry(defaults, "graft.auto"), { key: "graft.auto", value: false, source: "default", origin: null });
+    const file = join(s.project, "cpr.toml");
+    writeFileSync(file, `[graft]\nauto = true\nmode = "x"\n`);
+    const loaded = await loadConfig({ cwd: s.sub, env: s.env });
+    assert.deepEqual(loaded.config.graft, { auto: true });
+    assert.deepEqual(entry(loaded, "graft.auto"), { key: "graft.auto", value: true, source: "project", origin: file });
+    assert.deepEqual(loaded.warnings, [
+      { code: "config.unknown-key", message: `${file}:3:1: unknown key "mode" in [graft] (known: auto)` },
+    ]);
+    writeFileSync(file, `[graft]\nauto = "yes"\n`);
+    await assert.rejects(loadConfig({ cwd: s.sub, env: s.env }), (e: unknown) => {
+      assert.ok(e instanceof CprError, String(e));
+      assert.equal(e.code, "config.invalid", e.message);
+      assert.equal(e.where, `${file}:2:1`);
+      assert.match(e.message, /graft\.auto must be true or false/);
+      return true;
+    });
   } finally {
     s.done();
   }

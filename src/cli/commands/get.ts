@@ -10,6 +10,7 @@ import { buildAtom } from "../../build/build.js";
 import { pushBuild } from "../../registry/push.js";
 import { explainNoBuild, install, locate, orderedOutputs, parseGetTarget, resolveBuild } from "../../registry/get.js";
 import { nixStderr, registryClients, registrySettings } from "../shared.js";
+import { automaticReplacements, graftAndInstall, replaceArgs, setUp } from "../grafting.js";
 
 /** Checks trusted public keys before Nix sees them (Nix would only say "secret key is corrupt"). */
 function checkKeys(keys: readonly string[]): void {
@@ -27,7 +28,7 @@ function checkKeys(keys: readonly string[]): void {
 export const command: Command = {
   name: "get",
   usage:
-    "cpr get NAME|URI[@REQ] [--registry URL]... [--key KEY]... [--system S] [--out-link PATH | --no-out-link] [--store STORE] [--build [--push URL --token T]] [--json]",
+    "cpr get NAME|URI[@REQ] [--registry URL]... [--key KEY]... [--system S] [--out-link PATH | --no-out-link] [--store STORE] [--build [--push URL --token T]] [--with DEP@VERSION]... [--graft] [--json]",
   summary: "Install an atom's built package from a registry, without evaluating",
   help: `Finds the newest version of the atom with a build for this system in a registry, and realises its outputs
 from the registry's binary cache with \`nix-store --realise\`: the registry is the only substituter and the
@@ -43,6 +44,12 @@ substituter: as root, or with the URL in \`trusted-substituters\` when a Nix dae
 With no build known, cpr get says so and exits 1; --build then builds locally instead (as cpr build does), and with
 --push uploads the result too.
 
+Grafts (docs/grafts.md): --with DEP@VERSION installs the atom's build moved onto that version of its dependency
+without rebuilding: a graft the registry has recorded, else one the registry makes (with --token T, a write token
+for the atom's set), else one made on this machine (--local); the rules are those of \`cpr graft\` (--alias,
+--force, --allow-incompatible as there). --graft grafts onto the newest built version of each dependency that the
+automatic rules allow (no override applies) and says which; config graft.auto = true makes it the default.
+
 Options:
   --registry URL    A registry to ask (repeatable; default config registry.urls, CPR_REGISTRY)
   --key KEY         A trusted public key, name:base64 (repeatable; default config registry.keys, CPR_REGISTRY_KEYS)
@@ -53,7 +60,13 @@ Options:
   --build           Build locally when no build is known
   --push URL        With --build: push the build to this registry
   --token T         Write token for --push (default config registry.token, CPR_REGISTRY_TOKEN)
+  --with DEP@VERSION  Install a graft onto this dependency version (repeatable; see above)
+  --graft           Graft onto the newest built dependency versions the rules allow (default: config graft.auto)
+  --local           With --with/--graft: graft on this machine if the registry has no record
+  --sign-key FILE   With --local: sign the graft paths with this key (see cpr graft --help)
+  --alias, --force, --allow-incompatible   With --with: as for cpr graft
   --json            Print {"label","version","id","set","rev","system","drv","outputs","registry","outLink","built"}
+                    (a graft: cpr graft's document)
   -q, --quiet       Do not show Nix's output
 
 A key that is not name:base64, a malformed registry URL, or no registry at all is a usage error. When Nix refuses
@@ -71,17 +84,52 @@ Exit codes: 0 installed, 1 failed (including: no build known), 2 usage error.
     build: { type: "boolean" },
     push: { type: "string" },
     token: { type: "string" },
+    with: { type: "string", multiple: true },
+    graft: { type: "boolean" },
+    local: { type: "boolean" },
+    "sign-key": { type: "string" },
+    alias: { type: "boolean" },
+    force: { type: "boolean" },
+    "allow-incompatible": { type: "boolean" },
   },
   maxPositionals: 1,
   async run(ctx, args) {
     const text = args.positionals[0];
     if (text === undefined)
       throw new UsageError("missing NAME or URI", { hint: "e.g. `cpr get hello` or `cpr get gh:owner/repo::hello@^2`" });
+    // ── grafts (docs/grafts.md): --with, --graft, config graft.auto ──
+    const withs = strs(args, "with");
+    const graftAuto =
+      flag(args, "graft") ||
+      (withs.length === 0 && !flag(args, "build") && (await loadConfig({ cwd: ctx.cwd, env: ctx.env })).config.graft.auto);
+    if (withs.length > 0 || graftAuto) {
+      if (flag(args, "build")) throw new UsageError("--build does not go with --with or --graft");
+      if (withs.length > 0 && flag(args, "graft")) throw new UsageError("--with and --graft exclude each other");
+      if (graftAuto && (flag(args, "alias") || flag(args, "force") || flag(args, "allow-incompatible")))
+        throw new UsageError("--graft applies the automatic rules only: --alias, --force and --allow-incompatible need --with");
+      const setup = await setUp(ctx, args, text);
+      if (withs.length > 0) return graftAndInstall(ctx, args, setup, replaceArgs(args, "with"), { localFirst: false });
+      const chosen = await automaticReplacements(ctx, setup);
+      if (chosen.length > 0) {
+        try {
+          return await graftAndInstall(ctx, args, setup, chosen, { localFirst: false });
+        } catch (e) {
+          // Not recorded, and neither a token nor --local to make it: the build as it is.
+          if (!(e instanceof CprError) || e.code !== "graft.not-found") throw e;
+          ctx.term.warn("graft.no-upgrade", `${e.message}; installing the build as it is (pass --token T or --local to graft)`);
+        }
+      } else
+        ctx.term.warn(
+          "graft.no-upgrade",
+          `no dependency of ${setup.build.label} ${setup.build.version} has a newer built version the rules allow: installing the build as it is`,
+        );
+    } else if (flag(args, "local") || flag(args, "alias") || flag(args, "force") || flag(args, "allow-incompatible"))
+      throw new UsageError("--local, --alias, --force and --allow-incompatible are used with --with");
     if (str(args, "out-link") !== undefined && flag(args, "no-out-link"))
       throw new UsageError("--out-link and --no-out-link exclude each other");
     if (str(args, "push") !== undefined && !flag(args, "build")) throw new UsageError("--push is only used with --build");
-    if (str(args, "token") !== undefined && str(args, "push") === undefined)
-      throw new UsageError("--token is only used with --build --push");
+    if (str(args, "token") !== undefined && str(args, "push") === undefined && !graftAuto)
+      throw new UsageError("--token is only used with --build --push, --with or --graft");
     const { config } = await loadConfig({ cwd: ctx.cwd, env: ctx.env });
     const settings = registrySettings(config);
     const urls = strs(args, "registry").length ? strs(args, "registry") : settings.urls;

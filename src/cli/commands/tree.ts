@@ -1,4 +1,5 @@
-import { flag, type Command } from "../command.js";
+import { flag, str, type Command } from "../command.js";
+import { graftedDepText, installedOf } from "../grafting.js";
 import { CprError } from "../../protocol/errors.js";
 import { lockedGraph, ROOT_PKG } from "../../resolve/graph.js";
 import { resolverConfig } from "../../resolve/lock-project.js";
@@ -7,7 +8,7 @@ import { loadProject } from "../../resolve/project.js";
 /** `cpr tree`: the locked graph, no network. */
 export const command: Command = {
   name: "tree",
-  usage: "cpr tree [--json]",
+  usage: "cpr tree [--installed PATH] [--json]",
   summary: "Print the locked dependency graph (no network)",
   help: `Prints the atoms of atom.lock as a tree under this atom: label, version, the requirement that pulled it in,
 and the set's root. Reads only atom.toml, atom.lock and the local cache; never the network. An atom already shown
@@ -18,14 +19,35 @@ machine. For a lock resolved elsewhere they are rebuilt from the locked atoms' m
 \`cpr fetch --lock\`, or an earlier resolve); an atom whose manifest is not there is shown without its
 dependencies, with a warning.
 
+With --installed PATH (an out-link such as ./result, or a store path), it shows instead what \`cpr get\` or
+\`cpr graft\` installed there when that is a graft, from the record kept in the cache: the atom, and each grafted
+dependency as "y 3.3.0 (graft; built against 3.2.0)".
+
 Options:
+  --installed PATH   Show the graft installed at PATH (docs/grafts.md)
   --json   Print {"atoms":[{"label","version","id","set","rev","deps":[<id>…]}]} on stdout
+           (--installed: {"path","graft"})
 
 Exit codes: 0 printed, 1 failed (no atom.lock), 2 usage error.
 `,
-  options: {},
+  options: { installed: { type: "string" } },
   maxPositionals: 0,
   async run(ctx, args) {
+    const installed = str(args, "installed");
+    if (installed !== undefined) {
+      const { path, graft } = await installedOf(ctx, installed);
+      if (flag(args, "json")) {
+        ctx.term.json({ path, graft });
+        return 0;
+      }
+      if (!graft) {
+        ctx.term.out(`${path}: not a graft installed by cpr on this machine`);
+        return 0;
+      }
+      ctx.term.out(`${graft.atom.label} ${graft.atom.version} (graft; ${graft.atom.system}${graft.local ? ", made locally" : ""})`);
+      graft.replacements.forEach((r, i) => ctx.term.out(`${i === graft.replacements.length - 1 ? "└── " : "├── "}${graftedDepText(r)}`));
+      return 0;
+    }
     const project = loadProject(ctx.cwd);
     if (!project.lock) throw new CprError("tree.no-lock", `no atom.lock in ${project.dir}`, { hint: "run `cpr resolve` first" });
     const config = await resolverConfig(ctx.cwd, ctx.env);
