@@ -43,6 +43,11 @@ const VERBS: Record<string, VerbEntry> = {
   build: { summary: "Build an atom with Nix and optionally push it to a registry", load: () => import("./commands/build.js") },
   get: { summary: "Install an atom's built package from a registry, without evaluating", load: () => import("./commands/get.js") },
   search: { summary: "Search registries and configured sets for atoms", load: () => import("./commands/search.js") },
+  worker: {
+    summary: "Take build jobs from registries: evaluate, build, upload and record (the build farm)",
+    load: () => import("./commands/worker.js"),
+  },
+  jobs: { summary: "Show and manage a registry's build jobs (the build farm's queue)", load: () => import("./commands/jobs.js") },
 };
 
 function packageVersion(): string {

@@ -7,6 +7,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import { sendError, type RegistryContext } from "./context.js";
 import { apiRoutes } from "./routes-api.js";
 import { cacheRoutes } from "./routes-cache.js";
+import { jobRoutes } from "./routes-jobs.js";
 
 export interface ServerOptions {
   /** false: no request log; a stream: JSON lines there; true/undefined: JSON lines on stderr. */
@@ -62,5 +63,6 @@ export function buildServer(ctx: RegistryContext, opts: ServerOptions = {}): Fas
 
   cacheRoutes(app, ctx);
   apiRoutes(app, ctx);
+  jobRoutes(app, ctx);
   return app;
 }

@@ -9,6 +9,7 @@ import { hostSystem, realise } from "../../nix/store.js";
 import { buildAtom } from "../../build/build.js";
 import { pushBuild } from "../../registry/push.js";
 import { explainNoBuild, install, locate, orderedOutputs, parseGetTarget, resolveBuild } from "../../registry/get.js";
+import { awaitQueuedBuild } from "../../registry/queue.js";
 import { nixStderr, registryClients, registrySettings } from "../shared.js";
 
 /** Checks trusted public keys before Nix sees them (Nix would only say "secret key is corrupt"). */
@@ -41,7 +42,9 @@ with --store (a directory, e.g. /tmp/store, or a store URL), as nix-store --stor
 substituter: as root, or with the URL in \`trusted-substituters\` when a Nix daemon serves an unprivileged user.
 
 With no build known, cpr get says so and exits 1; --build then builds locally instead (as cpr build does), and with
---push uploads the result too.
+--push uploads the result too. When the registry's build farm has the version queued or building, cpr get says so
+(its place in the queue, or its worker and for how long) and --wait waits for the build instead; a failed build is
+reported with the end of its log.
 
 Options:
   --registry URL    A registry to ask (repeatable; default config registry.urls, CPR_REGISTRY)
@@ -53,6 +56,7 @@ Options:
   --build           Build locally when no build is known
   --push URL        With --build: push the build to this registry
   --token T         Write token for --push (default config registry.token, CPR_REGISTRY_TOKEN)
+  --wait            Wait for a queued or running farm build of the version (docs/farm.md)
   --json            Print {"label","version","id","set","rev","system","drv","outputs","registry","outLink","built"}
   -q, --quiet       Do not show Nix's output
 
@@ -71,6 +75,7 @@ Exit codes: 0 installed, 1 failed (including: no build known), 2 usage error.
     build: { type: "boolean" },
     push: { type: "string" },
     token: { type: "string" },
+    wait: { type: "boolean" },
   },
   maxPositionals: 1,
   async run(ctx, args) {
@@ -112,7 +117,10 @@ Exit codes: 0 installed, 1 failed (including: no build known), 2 usage error.
     const pushClient = str(args, "push") === undefined ? null : registryClients([str(args, "push")!], token, "--push")[0]!;
     const target = parseGetTarget(text, config.aliases);
     const located = await locate({ cwd: ctx.cwd, env: ctx.env, reporter: ctx.term, aliases: config.aliases }, clients, target);
-    const found = await resolveBuild(located, system);
+    let found = await resolveBuild(located, system);
+    // No build recorded: the registry's build farm may have it queued or running (--wait waits for it).
+    if (!found && (flag(args, "wait") || !flag(args, "build")))
+      found = await awaitQueuedBuild(located, system, { wait: flag(args, "wait"), reporter: ctx.term });
 
     let doc: Record<string, unknown>;
     if (found) {
