@@ -63,7 +63,7 @@ function jobId(text: string): number | null {
 }
 
 export function jobRoutes(app: FastifyInstance, ctx: RegistryContext): void {
-  const { db, farm } = ctx;
+  const { db } = ctx;
 
   /** The worker token of the request, or null after answering 401/403. */
   async function worker(req: FastifyRequest, reply: FastifyReply): Promise<TokenRow | null> {
@@ -104,18 +104,18 @@ export function jobRoutes(app: FastifyInstance, ctx: RegistryContext): void {
     } catch (e) {
       return badMessage(reply, e);
     }
-    await farm.reap();
+    await ctx.farm.reap();
     const now = Date.now();
     await db.jobs.touchWorker(claim.worker, now);
-    const { lease, expires } = farm.newLease();
+    const { lease, expires } = ctx.farm.newLease();
     const job = await db.jobs.claim({ worker: claim.worker, systems: claim.systems, roots: token.sets, lease, leaseExpires: expires, now });
     let body: ClaimResponse;
-    if (!job) body = { protocol: FARM_PROTOCOL, job: null, leaseSeconds: farm.leaseSeconds };
+    if (!job) body = { protocol: FARM_PROTOCOL, job: null, leaseSeconds: ctx.farm.leaseSeconds };
     else {
       const set = await db.getSet(job.root);
       body = {
         protocol: FARM_PROTOCOL,
-        leaseSeconds: farm.leaseSeconds,
+        leaseSeconds: ctx.farm.leaseSeconds,
         job: {
           id: job.jobId,
           kind: job.kind,
@@ -151,7 +151,7 @@ export function jobRoutes(app: FastifyInstance, ctx: RegistryContext): void {
     const job = await workerJob(req, reply, token);
     if (!job) return reply;
     const now = Date.now();
-    const expires = now + farm.leaseSeconds * 1000;
+    const expires = now + ctx.farm.leaseSeconds * 1000;
     if (!(await db.jobs.heartbeat(job.jobId, msg.lease, expires, now))) return leaseLost(reply, job.jobId);
     if (job.worker) await db.jobs.touchWorker(job.worker, now);
     return reply.header("cache-control", "no-store").send({ protocol: FARM_PROTOCOL, leaseExpiresAt: expires });
