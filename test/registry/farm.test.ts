@@ -7,7 +7,6 @@
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -15,11 +14,12 @@ import { startRegistry, type RunningRegistry } from "../../src/serve/serve.js";
 import { createToken } from "../../src/serve/tokens.js";
 import { hostSystem } from "../../src/nix/store.js";
 import { atomId as atomIdOf } from "../../src/protocol/id.js";
-import { CPR_BIN, runCprAsync, type CprRun } from "../support/cli.js";
+import { runCprAsync, type CprRun } from "../support/cli.js";
 import { atomToml, commitAll, tempDir, writeFiles } from "../support/repo.js";
 import { findTool, needTools } from "../support/tools.js";
 import { publishTo, resolveAtom } from "../publish/fixture.js";
 import { buildableSet, env, nixEnv, type BuildableSet } from "./atoms-fixture.js";
+import { startWorker as startFarmWorker, until, type WorkerProcess } from "./farm-fixture.js";
 
 const SYSTEM = hostSystem();
 let set: BuildableSet;
@@ -73,39 +73,8 @@ function cpr(args: string[], opts: { noEval?: boolean } = {}): Promise<CprRun> {
   });
 }
 
-export interface WorkerProcess {
-  readonly child: ChildProcess;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  output(): string;
-}
-
-/** A real `cpr worker` process. */
-export function startWorker(urls: readonly string[], token: string, name: string, extra: string[] = []): WorkerProcess {
-  const args = [CPR_BIN, "worker", ...urls.flatMap((u) => ["--registry", u]), "--token", token, "--name", name, "--poll", "1", ...extra];
-  const child = spawn(process.execPath, args, { env: cprEnv(), stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  child.stdout!.setEncoding("utf8").on("data", (s: string) => (out += s));
-  child.stderr!.setEncoding("utf8").on("data", (s: string) => (out += s));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("exit", (code, signal) => resolve({ code, signal })),
-  );
-  return { child, exited, output: () => out };
-}
-
-/** Polls `check` every 200 ms until it returns a value; fails with `what` (and `detail()`) after `seconds`. */
-export async function until<T>(
-  what: string,
-  check: () => Promise<T | null | undefined | false>,
-  seconds = 180,
-  detail?: () => string,
-): Promise<T> {
-  const end = Date.now() + seconds * 1000;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${detail ? `\n${detail()}` : ""}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+function startWorker(urls: readonly string[], token: string, name: string, extra: string[] = []): WorkerProcess {
+  return startFarmWorker(urls, token, name, cprEnv(), extra);
 }
 
 async function api<T>(path: string): Promise<T> {
