@@ -10,7 +10,6 @@
  * record it makes are written in one transaction: nothing is half-recorded.
  */
 import type { JobKind, JobState } from "../protocol/farm.js";
-import type { BuildRow } from "./db.js";
 
 export interface JobRow {
   readonly jobId: number;
@@ -88,12 +87,25 @@ export interface JobFilter {
   readonly limit?: number;
 }
 
+/** A build record to insert (db.ts BuildRow without its id; repeated here so that db.ts and this file do not import each other). */
+export interface JobBuildRecord {
+  readonly id: string;
+  readonly version: string;
+  readonly rev: string;
+  readonly system: string;
+  readonly configHash: string;
+  readonly config: string;
+  readonly drv: string;
+  readonly outputs: Readonly<Record<string, string>>;
+  readonly createdAt: number;
+}
+
 /** What completing a job records, in one transaction with the job's success. */
 export interface JobOutcome {
   readonly drv: string;
   readonly outputs: Readonly<Record<string, string>>;
   /** The build record to insert (a build job; an evaluation whose outputs are all in the cache). */
-  readonly build?: Omit<BuildRow, "buildId">;
+  readonly build?: JobBuildRecord;
   /** The build job that follows an evaluation. */
   readonly followUp?: NewJob;
 }
