@@ -47,6 +47,14 @@ export { defaultCacheDir, defaultRegistryData, userConfigPath } from "./paths.js
  *     listen = "127.0.0.1:8080" # serve's HOST:PORT (port 0 picks a free one; IPv6 as [::1]:8080)
  *     refresh = 300             # seconds between re-indexing the sets (whole number; 0: only on request)
  *
+ *     [registry.builds]         # serve's build farm policy (docs/farm.md); replaced as a whole by a later layer
+ *     systems = ["x86_64-linux"]  # systems to evaluate and build for (cpr serve --build replaces it)
+ *     sets = ["<root>"]         # only these set roots (default: every indexed set)
+ *     labels = ["hello"]        # only these atoms (default: every atom)
+ *     versions = 1              # the newest N versions of each atom, or "all"
+ *     priority = 0              # higher is claimed first
+ *     lease = 60                # seconds a worker's lease lasts without a heartbeat (cpr serve --lease)
+ *
  *     [new]                     # what `cpr new` writes (without --nix)
  *     composer = "atom-nix"     # the composer's label: [compose.with.<composer>]
  *     composer-tag = "atom"     # its set's tag in [package.sets], and `from`

@@ -272,7 +272,12 @@ export class Worker {
   private async work(job: ClaimedJob, append: (text: string) => void, signal: AbortSignal): Promise<BuildResult> {
     const env = { ...(this.opts.env ?? process.env) };
     if (this.opts.builders !== undefined) env.NIX_CONFIG = `${env.NIX_CONFIG ? `${env.NIX_CONFIG}\n` : ""}builders = ${this.opts.builders}`;
-    const nix = { env, onStderr: append, signal, ...(this.opts.store ? { store: this.opts.store } : {}) };
+    // Nix's advice about --add-root is noise here, as in `cpr build` (the outputs are uploaded, not kept).
+    const onStderr = (text: string): void => {
+      const kept = text.replace(/^warning: you did not specify '--add-root'.*\n?/gm, "");
+      if (kept) append(kept);
+    };
+    const nix = { env, onStderr, signal, ...(this.opts.store ? { store: this.opts.store } : {}) };
     const reporter: Reporter = {
       info: (m) => append(`${m}\n`),
       warn: (_c, m) => append(`warning: ${m}\n`),

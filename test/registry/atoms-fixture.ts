@@ -22,7 +22,7 @@ export const nixEnv = nixTestEnv(env);
  *   `cpr resolve` writes (publish needs one, docs/formats.md §12);
  * - `hello` 0.1.0: depends on `dep` (`[deps.from.home]`) and on a direct Nix file (`[deps.direct.nix] note`), with a
  *   published atom.lock pinning both; its derivation references dep's output;
- * - `hello` 0.2.0 (same shape, never built by the tests), when `withNewer`.
+ * - `hello` 0.2.0 (same shape, never built by the tests), when `withNewer`; then each version of `more`, in order.
  * `tag` goes into the derivation names, so two fixtures with different tags give different store paths.
  */
 export interface BuildableSet {
