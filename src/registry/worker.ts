@@ -10,6 +10,7 @@
  * (expired, or the job cancelled) stops the job's Nix processes and abandons it. Stopping (`stop()`, SIGTERM in the
  * CLI) releases running jobs back to the queue.
  */
+import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { CprError } from "../protocol/errors.js";
 import type { ClaimedJob } from "../protocol/farm.js";
@@ -17,6 +18,7 @@ import { silentReporter, type Reporter } from "../protocol/report.js";
 import { parseAtomUri } from "../protocol/uri.js";
 import type { Cache } from "../git/cache.js";
 import { buildAtom, evaluateAtom, type BuildResult } from "../build/build.js";
+import { realise } from "../nix/store.js";
 import type { RegistryClient } from "./client.js";
 import { pushClosure } from "./push.js";
 
@@ -303,6 +305,31 @@ export class Worker {
           expression: "",
         };
       }
+    }
+    if (job.kind === "build" && job.drv && job.outputs && !this.opts.store && existsSync(job.drv)) {
+      // The derivation is in this machine's store (this worker evaluated it, or built it before): build it as
+      // `cpr build` does after its evaluation, without evaluating again.
+      const outputs = job.outputs;
+      append(`cpr worker: building ${job.drv} (evaluated already)\n`);
+      await realise([job.drv], { ...nix, system: job.system });
+      append(`cpr worker: built ${Object.values(outputs).join(" ")}\n`);
+      const pushed = await this.withRegistry(
+        `job ${job.id}: uploading its closure`,
+        (c) => pushClosure(c, outputs, { nix, reporter }),
+        signal,
+      );
+      append(`cpr worker: uploaded ${pushed.uploaded.length} path(s), ${pushed.present} already in the cache\n`);
+      return {
+        label: job.atom.label,
+        version: job.version,
+        id: job.atom.id,
+        set: job.atom.set,
+        rev: job.rev,
+        system: job.system,
+        drv: job.drv,
+        outputs,
+        expression: "",
+      };
     }
     if (job.mirrors.length === 0) throw new CprError("farm.invalid", `job ${job.id}: the registry knows no mirror of set ${job.atom.set}`);
     let last: unknown = null;

@@ -91,6 +91,24 @@ export function jobRoutes(app: FastifyInstance, ctx: RegistryContext): void {
     return job;
   }
 
+  // Workers are marked seen at most every few seconds each, and set mirrors are read at most every few seconds:
+  // neither needs a database round trip on every claim.
+  const touched = new Map<string, number>();
+  async function touch(name: string, now: number): Promise<void> {
+    if (now - (touched.get(name) ?? 0) < Math.min(5000, (ctx.farm.leaseSeconds * 1000) / 4)) return;
+    touched.set(name, now);
+    if (touched.size > 10_000) touched.clear();
+    await db.jobs.touchWorker(name, now);
+  }
+  const mirrors = new Map<string, { at: number; list: string[] }>();
+  async function mirrorsOf(root: string, now: number): Promise<string[]> {
+    const hit = mirrors.get(root);
+    if (hit && now - hit.at < 5000) return hit.list;
+    const list = ((await db.getSet(root))?.mirrors ?? []).map(redactUrl);
+    mirrors.set(root, { at: now, list });
+    return list;
+  }
+
   function finished(job: JobRow, outcome: string): void {
     if (job.startedAt !== null) ctx.metrics.jobDone(job.kind, outcome, Math.max(0, Date.now() - job.startedAt) / 1000);
   }
@@ -106,13 +124,12 @@ export function jobRoutes(app: FastifyInstance, ctx: RegistryContext): void {
     }
     await ctx.farm.reap();
     const now = Date.now();
-    await db.jobs.touchWorker(claim.worker, now);
+    await touch(claim.worker, now);
     const { lease, expires } = ctx.farm.newLease();
     const job = await db.jobs.claim({ worker: claim.worker, systems: claim.systems, roots: token.sets, lease, leaseExpires: expires, now });
     let body: ClaimResponse;
     if (!job) body = { protocol: FARM_PROTOCOL, job: null, leaseSeconds: ctx.farm.leaseSeconds };
     else {
-      const set = await db.getSet(job.root);
       body = {
         protocol: FARM_PROTOCOL,
         leaseSeconds: ctx.farm.leaseSeconds,
@@ -126,7 +143,7 @@ export function jobRoutes(app: FastifyInstance, ctx: RegistryContext): void {
           version: job.version,
           rev: job.rev,
           system: job.system,
-          mirrors: (set?.mirrors ?? []).map(redactUrl),
+          mirrors: await mirrorsOf(job.root, now),
           drv: job.drv,
           outputs: job.outputs,
         },
@@ -153,7 +170,7 @@ export function jobRoutes(app: FastifyInstance, ctx: RegistryContext): void {
     const now = Date.now();
     const expires = now + ctx.farm.leaseSeconds * 1000;
     if (!(await db.jobs.heartbeat(job.jobId, msg.lease, expires, now))) return leaseLost(reply, job.jobId);
-    if (job.worker) await db.jobs.touchWorker(job.worker, now);
+    if (job.worker) await touch(job.worker, now);
     return reply.header("cache-control", "no-store").send({ protocol: FARM_PROTOCOL, leaseExpiresAt: expires });
   });
 
