@@ -1,6 +1,7 @@
 /**
  * The build farm's tables on SQLite (jobs-db.ts). Every write runs in a write transaction (BEGIN IMMEDIATE), so
- * several processes sharing the file serialise on SQLite's lock; the claim itself is one UPDATE … RETURNING.
+ * several processes sharing the file serialise on SQLite's lock; the claim itself is one UPDATE … RETURNING, walking
+ * the partial index of queued jobs in claim order (INDEXED BY: the planner would otherwise take jobs_state and sort).
  */
 import type Database from "better-sqlite3";
 import type { JobState } from "../protocol/farm.js";
@@ -141,7 +142,7 @@ export class SqliteJobs implements JobStore {
     const claim = this.st(
       `UPDATE jobs SET state = 'running', worker = ?, lease_id = ?, lease_expires = ?, attempts = attempts + 1, started_at = ?,
          error = NULL
-       WHERE job_id = (SELECT job_id FROM jobs WHERE state = 'queued'
+       WHERE job_id = (SELECT job_id FROM jobs INDEXED BY jobs_queue WHERE state = 'queued'
            AND system IN (SELECT value FROM json_each(?)) AND root IN (SELECT value FROM json_each(?))
            ORDER BY priority DESC, job_id LIMIT 1)
        RETURNING *`,

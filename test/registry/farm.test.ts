@@ -197,9 +197,58 @@ test("a derivation already in the cache is recorded without a build; a failing b
   assert.deepEqual(published.failed, []);
   await reg.refresh();
 
+  // The wire refuses another protocol version, saying so.
+  const wrong = await fetch(`${reg.url}/api/v1/jobs/claim`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${workerToken}`, "content-type": "application/json" },
+    body: JSON.stringify({ protocol: 2, worker: "future", systems: [SYSTEM] }),
+  });
+  assert.equal(wrong.status, 400);
+  const wrongBody = (await wrong.json()) as { code: string; error: string; protocol: number };
+  assert.equal(wrongBody.code, "farm.protocol");
+  assert.equal(wrongBody.protocol, 1);
+  assert.match(wrongBody.error, /speaks protocol 2, this cpr speaks worker protocol 1/);
+
+  // cpr get --wait waits for the queued version, then installs it; without --wait it says where it stands.
+  const notYet = await cpr([
+    "get",
+    `${set.remote}::dep@=0.1.1`,
+    "--registry",
+    reg.url,
+    "--key",
+    reg.publicKey,
+    "--store",
+    tempDir("cpr-store-"),
+    "--no-out-link",
+  ]);
+  assert.equal(notYet.code, 1);
+  assert.match(notYet.stderr, /no build of dep for .* is recorded yet: dep 0\.1\.1 for .*: evaluation queued/);
+  assert.match(notYet.stderr, /--wait/);
+  const waiting = cpr(
+    [
+      "get",
+      `${set.remote}::dep@=0.1.1`,
+      "--registry",
+      reg.url,
+      "--key",
+      reg.publicKey,
+      "--store",
+      tempDir("cpr-store-"),
+      "--no-out-link",
+      "--wait",
+    ],
+    {
+      noEval: true,
+    },
+  );
+  await new Promise((r) => setTimeout(r, 1500));
   const w = startWorker([reg.url], workerToken, "w3", ["--exit-when-idle"]);
   const exit = await w.exited;
   assert.equal(exit.code, 0, w.output());
+  const waited = await waiting;
+  assert.equal(waited.code, 0, waited.stderr);
+  assert.match(waited.stderr, /waiting: dep 0\.1\.1 for .*: evaluation (queued|running)/);
+  assert.match(waited.stdout, /-cpr-dep-/);
   const jobs = (await api<{ jobs: Job[] }>("/api/v1/jobs?limit=100")).jobs;
   const depJobs = jobs.filter((j) => j.atom.label === "dep" && j.version === "0.1.1");
   assert.deepEqual(
