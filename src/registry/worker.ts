@@ -203,10 +203,12 @@ export class Worker {
       if (log.length >= LOG_FLUSH_BYTES) void flush();
     };
     const leaseMs = Math.max(1000, job.leaseExpiresAt - Date.now());
+    // Set once the outcome is being reported: a heartbeat answered after it finds the lease gone, as it should.
+    let reporting = false;
     const beat = setInterval(
       () => {
         void this.withRegistry(`${what}: heartbeat`, (c) => c.heartbeat(job.id, job.lease), abort).catch((e: unknown) => {
-          if (e instanceof CprError && e.code === "farm.lease-lost") {
+          if (e instanceof CprError && e.code === "farm.lease-lost" && !reporting) {
             this.reporter.info(`${what}: lease lost (expired or cancelled); abandoning it`);
             lost.abort();
           }
@@ -220,6 +222,8 @@ export class Worker {
       clearInterval(flusher);
       await flush();
       if (lost.signal.aborted) throw new CprError("farm.lease-lost", `${what}: the lease was lost`);
+      reporting = true;
+      clearInterval(beat);
       const done = await this.withRegistry(`${what}: reporting success`, (c) =>
         c.completeJob(job.id, job.lease, result.drv, result.outputs),
       );

@@ -64,7 +64,8 @@ test("two servers on one PostgreSQL, several workers: a killed worker's job comp
   // The set: `slow` first (its build takes a few seconds), 25 quick atoms later.
   const work = makeRepo({ README: "farm cluster\n" });
   const remote = makeBare();
-  writeFiles(work, atomFiles("slow", "echo slow-build-started; sleep 6; echo done > $out"));
+  // (Nix builds have no PATH: /bin/sleep by its path; the tests' Nix runs without a sandbox.)
+  writeFiles(work, atomFiles("slow", "echo slow-build-started; /bin/sleep 6; echo done > $out"));
   await resolveAtom(join(work, "slow"));
   commitAll(work, "slow");
   const { root } = await initTo(work, remote);
@@ -121,6 +122,7 @@ test("two servers on one PostgreSQL, several workers: a killed worker's job comp
   assert.deepEqual(
     slow.attemptList.map((a) => `${a.worker} ${a.outcome}`),
     ["doomed expired", "w1 succeeded"],
+    `${outputs()}\nlog:\n${await (await fetch(`${s1.url}/api/v1/jobs/${slowBuild.id}/log?follow=0&attempt=1`)).text()}`,
   );
   const slowId = (await s1.db.jobs.get(slow.id))!.atomId;
   assert.equal((await s1.db.builds(slowId, SYSTEM)).length, 1, "recorded once");
