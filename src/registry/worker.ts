@@ -233,7 +233,10 @@ export class Worker {
       );
     } catch (e) {
       clearInterval(flusher);
-      if (lost.signal.aborted || (e instanceof CprError && e.code === "farm.lease-lost")) {
+      const leaseLost = lost.signal.aborted || (e instanceof CprError && e.code === "farm.lease-lost");
+      reporting = true;
+      clearInterval(beat);
+      if (leaseLost) {
         this.stats.lost++;
         this.reporter.info(`${what}: abandoned (lease lost)`);
       } else if (this.stopped) {
