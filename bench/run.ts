@@ -54,7 +54,7 @@ interface Config {
   writeReadme: boolean;
 }
 
-const SECTIONS = ["publish", "discovery", "startup", "fetch", "resolve", "registry", "graft"] as const;
+const SECTIONS = ["publish", "discovery", "startup", "fetch", "resolve", "registry", "graft", "farm"] as const;
 /** Everything runs without --only (fetch takes a few minutes: it also fetches 300 atoms one by one as its baseline). */
 const DEFAULT_SECTIONS: readonly string[] = SECTIONS;
 /** The sections whose figures go to the main figures table; fetch, resolve and registry write sections of their own. */
@@ -844,6 +844,29 @@ async function main(): Promise<number> {
         rewriteReadmeSection("graft-figures", g.graftMarkdown(out.figures, gcfg, await git(REPO_ROOT, ["rev-parse", "--short", "HEAD"])));
     } catch (e) {
       fail("graft", e);
+    }
+  }
+  if (cfg.only.has("farm")) {
+    // bench/farm.ts: the build farm (one and two workers against a sequential build + push loop; claim and record
+    // latency with many jobs queued, SQLite and PostgreSQL); its own README section.
+    try {
+      const r = await import("./farm.js");
+      const reg = await import("./registry.js");
+      const fcfg = r.farmConfig(cfg.quick);
+      const out = await r.benchFarm(fcfg);
+      for (const x of out.figures) {
+        const f = figure(cprError ? { ...x, error: cprError } : x);
+        figures.push(x.absoluteTarget ? { ...f, targetText: x.absoluteTarget.text, pass: reg.registryPass(x) } : f);
+      }
+      for (const e of out.errors) fail("farm", e);
+      details.farm = out.details;
+      if (cfg.writeReadme)
+        rewriteReadmeSection(
+          "farm-figures",
+          await r.farmMarkdown(out.figures, fcfg, await git(REPO_ROOT, ["rev-parse", "--short", "HEAD"])),
+        );
+    } catch (e) {
+      fail("farm", e);
     }
   }
 

@@ -64,16 +64,28 @@ export async function atomExpression(ctx: BuildContext, uri: AtomUri, opts: { re
   return { top, system, file };
 }
 
-/** Fetches the atom named by `uri` and its locked graph, evaluates and builds it. */
-export async function buildAtom(ctx: BuildContext, uri: AtomUri): Promise<BuildResult> {
-  const reporter = ctx.reporter ?? silentReporter;
-  const { top, system, file } = await atomExpression(ctx, uri);
-  reporter.info(`building ${top.label} ${top.version} (${top.rev.slice(0, 12)}) from ${top.url}`);
+/** Fetches the atom named by `uri` and its locked graph and evaluates it to its derivation, without building it. */
+export async function evaluateAtom(ctx: BuildContext, uri: AtomUri): Promise<BuildResult> {
+  return evaluated(ctx, await atomExpression(ctx, uri));
+}
+
+/** Instantiates a written expression: its derivation and outputs. */
+async function evaluated(ctx: BuildContext, { top, system, file }: AtomExpression): Promise<BuildResult> {
   const nixOpts = { ...ctx.nix, env: ctx.nix?.env ?? ctx.env, system };
   const drv = (await instantiate(file, nixOpts))[0]!;
   const { outputs } = await derivationOutputs(drv, nixOpts);
-  await realise([drv], nixOpts);
   return { label: top.label, version: top.version, id: top.id, set: top.root, rev: top.rev, system, drv, outputs, expression: file };
+}
+
+/** Fetches the atom named by `uri` and its locked graph, evaluates and builds it. */
+export async function buildAtom(ctx: BuildContext, uri: AtomUri): Promise<BuildResult> {
+  const reporter = ctx.reporter ?? silentReporter;
+  const expr = await atomExpression(ctx, uri);
+  const { top, system } = expr;
+  reporter.info(`building ${top.label} ${top.version} (${top.rev.slice(0, 12)}) from ${top.url}`);
+  const result = await evaluated(ctx, expr);
+  await realise([result.drv], { ...ctx.nix, env: ctx.nix?.env ?? ctx.env, system });
+  return result;
 }
 
 /** Writes the expression under `dir` (<cache>/build/), named by its content, atomically. */

@@ -47,6 +47,11 @@ const VERBS: Record<string, VerbEntry> = {
     load: () => import("./commands/graft.js"),
   },
   search: { summary: "Search registries and configured sets for atoms", load: () => import("./commands/search.js") },
+  worker: {
+    summary: "Take build jobs from registries: evaluate, build, upload and record (the build farm)",
+    load: () => import("./commands/worker.js"),
+  },
+  jobs: { summary: "Show and manage a registry's build jobs (the build farm's queue)", load: () => import("./commands/jobs.js") },
 };
 
 function packageVersion(): string {

@@ -47,6 +47,14 @@ export { defaultCacheDir, defaultRegistryData, userConfigPath } from "./paths.js
  *     listen = "127.0.0.1:8080" # serve's HOST:PORT (port 0 picks a free one; IPv6 as [::1]:8080)
  *     refresh = 300             # seconds between re-indexing the sets (whole number; 0: only on request)
  *
+ *     [registry.builds]         # serve's build farm policy (docs/farm.md); replaced as a whole by a later layer
+ *     systems = ["x86_64-linux"]  # systems to evaluate and build for (cpr serve --build replaces it)
+ *     sets = ["<root>"]         # only these set roots (default: every indexed set)
+ *     labels = ["hello"]        # only these atoms (default: every atom)
+ *     versions = 1              # the newest N versions of each atom, or "all"
+ *     priority = 0              # higher is claimed first
+ *     lease = 60                # seconds a worker's lease lasts without a heartbeat (cpr serve --lease)
+ *
  *     [new]                     # what `cpr new` writes (without --nix)
  *     composer = "atom-nix"     # the composer's label: [compose.with.<composer>]
  *     composer-tag = "atom"     # its set's tag in [package.sets], and `from`
@@ -125,7 +133,29 @@ export interface RegistryConfig {
   readonly listen: string;
   /** Seconds between re-indexing the sets (> 0). */
   readonly refresh: number;
+  /** `cpr serve`'s build farm policy, `[registry.builds]` (docs/farm.md). */
+  readonly builds: BuildsConfig;
 }
+
+/** `[registry.builds]`: which indexed versions the build farm evaluates and builds (docs/farm.md). */
+export interface BuildsConfig {
+  /** Systems to build for; empty: no farm policy (`cpr serve --build SYSTEM` sets it too). */
+  readonly systems: readonly string[];
+  /** Set roots to build, or null for every indexed set. */
+  readonly sets: readonly string[] | null;
+  /** Atom labels to build, or null for every atom. */
+  readonly labels: readonly string[] | null;
+  /** The newest N versions of each atom, or "all". */
+  readonly versions: number | "all";
+  /** Jobs of higher priority are claimed first. */
+  readonly priority: number;
+  /** Seconds a worker's lease lasts without a heartbeat. */
+  readonly lease: number;
+}
+
+export const DEFAULT_BUILDS: BuildsConfig = { systems: [], sets: null, labels: null, versions: 1, priority: 0, lease: 60 };
+
+const BUILDS_KEYS = ["systems", "sets", "labels", "versions", "priority", "lease"] as const;
 
 export type ConfigSource = "default" | "user" | "project" | "env";
 
@@ -192,7 +222,7 @@ const ROOT_HEX = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 
 type RegistryKey = keyof RegistryConfig;
 /** The [registry] keys, in the order `cpr config list` shows them. */
-const REGISTRY_KEYS: readonly RegistryKey[] = ["data", "db", "keys", "listen", "refresh", "sets", "token", "urls"];
+const REGISTRY_KEYS: readonly RegistryKey[] = ["builds", "data", "db", "keys", "listen", "refresh", "sets", "token", "urls"];
 
 type LockerKey = keyof LockerSpec;
 
@@ -510,6 +540,44 @@ function readFileLayer(text: string, file: string, homeDir: string, warnings: Wa
               );
             parsed = v;
             break;
+          case "builds": {
+            const t = table(v, "registry.builds");
+            const out: { -readonly [K in keyof BuildsConfig]: BuildsConfig[K] } = { ...DEFAULT_BUILDS };
+            for (const [k, x] of Object.entries(t)) {
+              const kp = ["registry", "builds", k];
+              const strings = (check: RegExp, example: string): string[] => {
+                if (!Array.isArray(x) || x.some((y) => typeof y !== "string" || !check.test(y)))
+                  fail(kp, `registry.builds.${k} must be an array of strings like ${example}`, `e.g. ${k} = [${example}]`);
+                return x as string[];
+              };
+              if (k === "systems") out.systems = strings(/^[A-Za-z0-9_.+-]+-[A-Za-z0-9_.+-]+$/, '"x86_64-linux"');
+              else if (k === "sets") out.sets = strings(ROOT_HEX, '"<set root, 40 or 64 hex>"');
+              else if (k === "labels") out.labels = strings(/^\S+$/, '"hello"');
+              else if (k === "versions") {
+                if (x !== "all" && (typeof x !== "number" || !Number.isSafeInteger(x) || x < 1))
+                  fail(
+                    kp,
+                    `registry.builds.versions must be a positive whole number or "all", got ${JSON.stringify(x)}`,
+                    "e.g. versions = 3",
+                  );
+                out.versions = x as number | "all";
+              } else if (k === "priority" || k === "lease") {
+                if (typeof x !== "number" || !Number.isSafeInteger(x) || (k === "lease" && x < 1))
+                  fail(
+                    kp,
+                    `registry.builds.${k} must be a whole number${k === "lease" ? " of seconds (at least 1)" : ""}, got ${JSON.stringify(x)}`,
+                    `e.g. ${k} = ${k === "lease" ? 60 : 10}`,
+                  );
+                out[k] = x as number;
+              } else
+                warnings.push({
+                  code: "config.unknown-key",
+                  message: `${at(kp)}: unknown key "${k}" in [registry.builds] (known: ${BUILDS_KEYS.join(", ")})`,
+                });
+            }
+            parsed = out;
+            break;
+          }
           default:
             warnings.push({
               code: "config.unknown-key",
@@ -665,6 +733,7 @@ export async function loadConfig(opts: { cwd: string; env: NodeJS.ProcessEnv }):
     db: null,
     listen: DEFAULT_REGISTRY_LISTEN,
     refresh: DEFAULT_REGISTRY_REFRESH,
+    builds: DEFAULT_BUILDS,
   };
   for (const key of REGISTRY_KEYS) defaults.registry.set(key, { value: registryDefaults[key], origin: null });
   for (const { key } of LOCKER_KEYS) defaults.locker.set(key, { value: DEFAULT_LOCKER_SPEC[key]!, origin: null });
@@ -744,6 +813,7 @@ export async function loadConfig(opts: { cwd: string; env: NodeJS.ProcessEnv }):
         db: reg("db") as string | null,
         listen: reg("listen") as string,
         refresh: reg("refresh") as number,
+        builds: reg("builds") as BuildsConfig,
       },
       locker: {
         label: locker.get("label")!.value as string,

@@ -23,6 +23,8 @@ export interface NixOptions {
   readonly onStderr?: (text: string) => void;
   /** Nix's `system` setting while evaluating (`instantiate` passes `--option system S`): `builtins.currentSystem`. */
   readonly system?: string;
+  /** Aborting it stops the running Nix process (SIGTERM). */
+  readonly signal?: AbortSignal;
 }
 
 export interface PathInfo {
@@ -59,6 +61,7 @@ async function run(program: string, args: readonly string[], opts: NixOptions, w
     cwd: opts.cwd,
     env: opts.env,
     onStderr: opts.onStderr,
+    signal: opts.signal,
     stderrLimit: STDERR_KEEP * 2,
     errors: nixErrors(program, args, what, opts.onStderr !== undefined),
   });

@@ -58,6 +58,8 @@ export interface ProcessOptions {
   /** Exit codes that are not failures (default [0]); "any": the caller reads the exit itself. */
   readonly okCodes?: readonly number[] | "any";
   readonly errors?: ProcessErrors;
+  /** Aborting it sends the child SIGTERM (its exit is then a failure as usual). */
+  readonly signal?: AbortSignal;
 }
 
 export interface RunOptions extends ProcessOptions {
@@ -168,6 +170,17 @@ export function start(
     else if (input) {
       input.on("error", (e) => child.stdin!.destroy(e));
       input.pipe(child.stdin);
+    }
+  }
+  if (opts.signal) {
+    const signal = opts.signal;
+    const abort = (): void => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    };
+    if (signal.aborted) abort();
+    else {
+      signal.addEventListener("abort", abort, { once: true });
+      child.on("close", () => signal.removeEventListener("abort", abort));
     }
   }
   const stdout = child.stdout ?? Readable.from([]);

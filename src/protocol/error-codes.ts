@@ -58,6 +58,12 @@ export const ERROR_CODES = {
   "edit.inline-table": "atom.toml writes a table inline, where cpr would need to add a key; write it as a [table].",
   "edit.set-packages": "ekala.toml's [set] packages array is missing or cannot be edited in place.",
 
+  "farm.invalid": "A build-farm message (worker ↔ registry, docs/farm.md) is malformed: a field is missing or of the wrong type.",
+  "farm.protocol": "The worker and the registry speak different versions of the worker protocol; run the same cpr release on both.",
+  "farm.lease-lost": "The job's lease is no longer the worker's (it expired and the job was claimed again, or the job was cancelled).",
+  "farm.eval-mismatch": "Building a job evaluated the atom to another derivation than its evaluation job recorded.",
+  "farm.rev-mismatch": "The atom version fetched for a job is not the rev the registry indexed.",
+  "farm.policy": "The [registry.builds] configuration or `cpr serve --build` is invalid.",
   "fetch.failed": "`git fetch` into the local cache failed.",
   "fetch.missing": "A fetched atom commit is not in the cache afterwards.",
   "fetch.no-atom": "The set has no published atom with that label.",
@@ -69,6 +75,8 @@ export const ERROR_CODES = {
   "fetch.rev-mismatch": "An atom ref on a mirror is not the rev that was expected (the ref moved, or mirrors disagree).",
   "fetch.root-tag": "refs/ekala/init on the remote is an annotated tag, not a valid set marker.",
 
+  "get.build-failed": "The registry's build farm failed to evaluate or build the version (the end of its log is shown).",
+  "get.build-cancelled": "The registry's build farm job for the version was cancelled.",
   "get.ambiguous": "The label names atoms of several sets; a URI must say which.",
   "get.no-atom": "The set has no published atom with that label.",
   "get.no-build": "No registry knows a build of the atom for the system.",

@@ -9,6 +9,16 @@ import type { Readable } from "node:stream";
 import type { BuildRecord } from "../protocol/build-record.js";
 import { CprError, type ErrorCode } from "../protocol/errors.js";
 import { chooseProxy, proxyAuthorization, TunnelAgent } from "../git/transport/proxy.js";
+import {
+  FARM_PROTOCOL,
+  parseClaimResponse,
+  parseCompleteResponse,
+  parseHeartbeatResponse,
+  parseJobView,
+  type ClaimResponse,
+  type CompleteResponse,
+  type JobView,
+} from "../protocol/farm.js";
 
 export interface SearchResult {
   readonly id: string;
@@ -335,6 +345,100 @@ export class RegistryClient {
     return { buildId: (a.body as { buildId?: unknown }).buildId ?? null };
   }
 
+  // ── jobs (the build farm, docs/farm.md) ──
+
+  /** `POST /api/v1/jobs/claim` (worker token). */
+  async claim(worker: string, systems: readonly string[]): Promise<ClaimResponse> {
+    const a = await this.call("POST", "/api/v1/jobs/claim", { protocol: FARM_PROTOCOL, worker, systems });
+    this.expectFarm(a, "job claim");
+    return parseClaimResponse(a.body);
+  }
+
+  /** `POST /api/v1/jobs/<id>/heartbeat`: the lease's new expiry (unix ms). */
+  async heartbeat(id: number, lease: string): Promise<number> {
+    const a = await this.call("POST", `/api/v1/jobs/${id}/heartbeat`, { protocol: FARM_PROTOCOL, lease });
+    this.expectFarm(a, `heartbeat of job ${id}`);
+    return parseHeartbeatResponse(a.body).leaseExpiresAt;
+  }
+
+  /** `POST /api/v1/jobs/<id>/log`: appends to the job's log. */
+  async appendLog(id: number, lease: string, text: string): Promise<void> {
+    const a = await this.call("POST", `/api/v1/jobs/${id}/log`, { protocol: FARM_PROTOCOL, lease, text });
+    this.expectFarm(a, `log of job ${id}`);
+  }
+
+  /** `POST /api/v1/jobs/<id>/complete` */
+  async completeJob(id: number, lease: string, drv: string, outputs: Readonly<Record<string, string>>): Promise<CompleteResponse> {
+    const a = await this.call("POST", `/api/v1/jobs/${id}/complete`, { protocol: FARM_PROTOCOL, lease, drv, outputs });
+    this.expectFarm(a, `completion of job ${id}`);
+    return parseCompleteResponse(a.body);
+  }
+
+  /** `POST /api/v1/jobs/<id>/fail` */
+  async failJob(id: number, lease: string, error: string): Promise<void> {
+    const a = await this.call("POST", `/api/v1/jobs/${id}/fail`, {
+      protocol: FARM_PROTOCOL,
+      lease,
+      error: error.slice(-60_000) || "failed",
+    });
+    this.expectFarm(a, `failure of job ${id}`);
+  }
+
+  /** `POST /api/v1/jobs/<id>/release` */
+  async releaseJob(id: number, lease: string, reason: string): Promise<void> {
+    const a = await this.call("POST", `/api/v1/jobs/${id}/release`, { protocol: FARM_PROTOCOL, lease, reason });
+    this.expectFarm(a, `release of job ${id}`);
+  }
+
+  /** `GET /api/v1/jobs?…` */
+  async jobs(
+    filter: { state?: string; atom?: string; system?: string; version?: string; kind?: string; limit?: number } = {},
+  ): Promise<JobView[]> {
+    const qs = new URLSearchParams();
+    for (const [k, v] of Object.entries(filter)) if (v !== undefined) qs.set(k, String(v));
+    const a = await this.call("GET", `/api/v1/jobs${qs.size ? `?${qs}` : ""}`);
+    this.expect(a, [200], "jobs");
+    const jobs = (a.body as { jobs?: unknown } | null)?.jobs;
+    if (!Array.isArray(jobs)) throw this.malformed("jobs", a);
+    return jobs.map(parseJobView);
+  }
+
+  /** `GET /api/v1/jobs/<id>`; null when unknown. */
+  async job(id: number): Promise<(JobView & { attemptList: unknown[] }) | null> {
+    const a = await this.call("GET", `/api/v1/jobs/${id}`);
+    if (a.status === 404) return null;
+    this.expect(a, [200], `job ${id}`);
+    return parseJobView(a.body) as JobView & { attemptList: unknown[] };
+  }
+
+  /** `GET /api/v1/jobs/<id>/log`: the log text; with `onText`, streamed to it (following a running job). */
+  async jobLog(id: number, opts: { follow?: boolean; attempt?: number; onText?: (text: string) => void } = {}): Promise<string> {
+    const qs = new URLSearchParams({ follow: opts.follow ? "1" : "0" });
+    if (opts.attempt !== undefined) qs.set("attempt", String(opts.attempt));
+    const a = await this.send("GET", `/api/v1/jobs/${id}/log?${qs}`, { accept: "text/plain" }, undefined, opts.onText);
+    this.expect(a, [200], `log of job ${id}`);
+    return a.text;
+  }
+
+  /** `POST /api/v1/jobs/<id>/retry` or `…/cancel` (write token of the set). */
+  async manageJob(id: number, action: "retry" | "cancel"): Promise<JobView> {
+    const a = await this.send("POST", `/api/v1/jobs/${id}/${action}`, {});
+    this.expect(a, [200], `${action} of job ${id}`);
+    return parseJobView(a.body);
+  }
+
+  /** Like expect, with the farm's own errors: a lost lease and a protocol mismatch keep their codes. */
+  private expectFarm(a: Answer, what: string): void {
+    const body = a.body as { code?: unknown; error?: unknown } | null;
+    if ((a.status === 409 || a.status === 400) && (body?.code === "farm.lease-lost" || body?.code === "farm.protocol")) {
+      throw new CprError(body.code, `registry ${this.url}: ${what}: ${typeof body.error === "string" ? body.error : a.text}`, {
+        where: this.url,
+        ...(body.code === "farm.protocol" ? { hint: "run the same cpr release on the workers and the registry servers" } : {}),
+      });
+    }
+    this.expect(a, [200], what);
+  }
+
   // ── transport ──
 
   private async call(method: string, path: string, json?: unknown): Promise<Answer> {
@@ -348,7 +452,13 @@ export class RegistryClient {
     return this.send(method, path, headers, body);
   }
 
-  private send(method: string, path: string, headers: Record<string, string>, body?: Buffer | Readable): Promise<Answer> {
+  private send(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body?: Buffer | Readable,
+    onText?: (text: string) => void,
+  ): Promise<Answer> {
     const target = new URL(this.url + path);
     const all: Record<string, string> = { "user-agent": "cpr", ...headers };
     if (this.token && method !== "GET") all.authorization = `Bearer ${this.token}`;
@@ -381,7 +491,11 @@ export class RegistryClient {
       req.on("error", fail);
       req.on("response", (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
+        const streaming = onText !== undefined && res.statusCode === 200;
+        res.on("data", (c: Buffer) => {
+          chunks.push(c);
+          if (streaming) onText(c.toString("utf8"));
+        });
         res.on("error", fail);
         res.on("end", () => {
           if (settled) return;

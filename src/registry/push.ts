@@ -15,17 +15,25 @@ export interface PushResult {
   readonly buildId: unknown;
 }
 
+/** What pushClosure did. */
+export interface ClosurePush {
+  /** Store paths uploaded, in upload order. */
+  readonly uploaded: readonly string[];
+  /** Closure paths the registry already had. */
+  readonly present: number;
+}
+
 /**
- * Uploads the paths of the outputs' closure that the registry lacks, references first, each NAR streamed from
- * Nix, then records the build with config {"system": S}.
+ * Uploads the paths of the outputs' closure that the registry lacks, references first, each NAR streamed from Nix.
+ * Idempotent: a path another upload stored meanwhile is accepted as present.
  */
-export async function pushBuild(
+export async function pushClosure(
   client: RegistryClient,
-  built: Omit<BuildResult, "expression">,
+  outputs: Readonly<Record<string, string>>,
   opts: { nix?: NixOptions; reporter?: FetchContext["reporter"] } = {},
-): Promise<PushResult> {
+): Promise<ClosurePush> {
   const reporter = opts.reporter ?? silentReporter;
-  const infos = await pathInfo(Object.values(built.outputs), { ...opts.nix, recursive: true });
+  const infos = await pathInfo(Object.values(outputs), { ...opts.nix, recursive: true });
   const hashPart = (p: string) => p.slice(p.lastIndexOf("/") + 1, p.lastIndexOf("/") + 33);
   const missing = new Set((await client.missing(infos.map((i) => i.path))).map(hashPart));
   const todo = referencesFirst(infos).filter((i) => missing.has(hashPart(i.path)));
@@ -38,6 +46,16 @@ export async function pushBuild(
     progress.tick();
   }
   progress.done();
+  return { uploaded, present: infos.length - todo.length };
+}
+
+/** Uploads the outputs' closure (pushClosure), then records the build with config {"system": S}. */
+export async function pushBuild(
+  client: RegistryClient,
+  built: Omit<BuildResult, "expression">,
+  opts: { nix?: NixOptions; reporter?: FetchContext["reporter"] } = {},
+): Promise<PushResult> {
+  const { uploaded, present } = await pushClosure(client, built.outputs, opts);
   const { buildId } = await client.recordBuild({
     set: built.set,
     label: built.label,
@@ -49,5 +67,5 @@ export async function pushBuild(
     drv: built.drv,
     outputs: built.outputs,
   });
-  return { uploaded, present: infos.length - todo.length, buildId };
+  return { uploaded, present, buildId };
 }

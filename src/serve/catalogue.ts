@@ -35,6 +35,8 @@ export interface CatalogueOptions {
   /** Base of relative mirror paths. */
   readonly cwd?: string;
   readonly log?: CatalogueLog;
+  /** Called after each successful pass (the build farm enqueues what its policy wants); its failure is logged. */
+  readonly onIndexed?: (result: IndexResult) => Promise<unknown>;
 }
 
 /** What one pass found. */
@@ -71,6 +73,7 @@ export class Catalogue {
   private readonly cwd: string;
   private readonly log: CatalogueLog;
   private readonly cacheDir: string;
+  private readonly onIndexed: ((result: IndexResult) => Promise<unknown>) | null;
   private cache: Promise<Cache> | null = null;
   private readonly state = new Map<string, RootState>();
   private closed = false;
@@ -81,6 +84,7 @@ export class Catalogue {
     this.cwd = opts.cwd ?? process.cwd();
     this.log = opts.log ?? silent;
     this.cacheDir = opts.cacheDir;
+    this.onIndexed = opts.onIndexed ?? null;
   }
 
   private url(text: string): GitUrl {
@@ -258,6 +262,13 @@ export class Catalogue {
     await this.db.recordIndex(root, atomRows, versionRows, Date.now());
     const result: IndexResult = { root, atoms: labels.size, versions, added: fresh.length };
     this.log.info({ ...result, ms: Date.now() - started }, "set indexed");
+    if (this.onIndexed) {
+      try {
+        await this.onIndexed(result);
+      } catch (e) {
+        this.log.error({ root, err: message(e) }, "after indexing: enqueueing builds failed");
+      }
+    }
     return result;
   }
 

@@ -7,6 +7,7 @@ import type { FastifyReply } from "fastify";
 import type { ArtifactStore } from "./artifacts.js";
 import type { Catalogue } from "./catalogue.js";
 import type { RegistryDb } from "./db.js";
+import type { Farm } from "./farm.js";
 import type { SigningKey } from "./keys.js";
 import type { Metrics } from "./metrics.js";
 import type { NarInfoCache } from "./narinfo-cache.js";
@@ -21,6 +22,8 @@ export interface RegistryContext {
   readonly narinfoCache: NarInfoCache;
   /** Largest NAR an upload may declare, in bytes. */
   readonly maxNarSize: number;
+  /** The build farm: policy, leases (farm.ts). */
+  readonly farm: Farm;
 }
 
 /** Sends `{"error": message}` with `status`. */

@@ -27,6 +27,7 @@ import {
   type VersionRow,
 } from "./db.js";
 import { migratePostgres } from "./migrations.js";
+import { PostgresJobs } from "./jobs-postgres.js";
 
 type Big = string | number;
 
@@ -81,6 +82,7 @@ interface TokenRec {
   sets: string[];
   note: string | null;
   created_at: Big;
+  scope: TokenRow["scope"];
 }
 
 const setRow = (r: SetRec): SetRow => ({
@@ -117,7 +119,13 @@ const buildRow = (r: BuildRec): BuildRow => ({
   outputs: r.outputs,
   createdAt: Number(r.created_at),
 });
-const tokenRow = (r: TokenRec): TokenRow => ({ hash: r.hash, sets: r.sets, note: r.note, createdAt: Number(r.created_at) });
+const tokenRow = (r: TokenRec): TokenRow => ({
+  hash: r.hash,
+  sets: r.sets,
+  note: r.note,
+  createdAt: Number(r.created_at),
+  scope: r.scope ?? "write",
+});
 
 interface GraftRec {
   graft_id: Big;
@@ -177,10 +185,14 @@ export async function openPostgres(url: string): Promise<RegistryDb> {
 class PostgresDb implements RegistryDb {
   readonly kind = "postgres" as const;
 
+  readonly jobs: PostgresJobs;
+
   constructor(
     private readonly pool: pg.Pool,
     private readonly where: string,
-  ) {}
+  ) {
+    this.jobs = new PostgresJobs(pool, (fn) => this.tx(fn));
+  }
 
   private async q<R extends pg.QueryResultRow>(text: string, values: unknown[] = [], name?: string): Promise<pg.QueryResult<R>> {
     return this.pool.query<R>(name ? { name, text, values } : { text, values });
@@ -497,11 +509,12 @@ class PostgresDb implements RegistryDb {
 
   async insertToken(row: TokenRow): Promise<void> {
     try {
-      await this.q("INSERT INTO tokens (hash, sets, note, created_at) VALUES ($1, $2, $3, $4)", [
+      await this.q("INSERT INTO tokens (hash, sets, note, created_at, scope) VALUES ($1, $2, $3, $4, $5)", [
         row.hash,
         [...row.sets],
         row.note,
         row.createdAt,
+        row.scope ?? "write",
       ]);
     } catch (err) {
       if (pgCode(err) === "23505") throw tokenExistsError(row.hash);
@@ -510,7 +523,8 @@ class PostgresDb implements RegistryDb {
   }
 
   async tokenByHash(hash: string): Promise<TokenRow | null> {
-    const r = (await this.q<TokenRec>("SELECT hash, sets, note, created_at FROM tokens WHERE hash = $1", [hash], "cpr_token")).rows[0];
+    const r = (await this.q<TokenRec>("SELECT hash, sets, note, created_at, scope FROM tokens WHERE hash = $1", [hash], "cpr_token"))
+      .rows[0];
     return r ? tokenRow(r) : null;
   }
 }

@@ -27,6 +27,7 @@ import {
   type VersionRow,
 } from "./db.js";
 import { migrateSqlite } from "./migrations.js";
+import { SqliteJobs } from "./jobs-sqlite.js";
 
 /** How long a statement waits for another process's write lock before failing with SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 10_000;
@@ -82,6 +83,7 @@ interface TokenRec {
   sets: string;
   note: string | null;
   created_at: number;
+  scope: TokenRow["scope"];
 }
 
 const setRow = (r: SetRec): SetRow => ({ root: r.root, mirrors: JSON.parse(r.mirrors) as string[], indexedAt: r.indexed_at });
@@ -120,7 +122,13 @@ const buildRow = (r: BuildRec): BuildRow => ({
   outputs: JSON.parse(r.outputs) as Record<string, string>,
   createdAt: r.created_at,
 });
-const tokenRow = (r: TokenRec): TokenRow => ({ hash: r.hash, sets: JSON.parse(r.sets) as string[], note: r.note, createdAt: r.created_at });
+const tokenRow = (r: TokenRec): TokenRow => ({
+  hash: r.hash,
+  sets: JSON.parse(r.sets) as string[],
+  note: r.note,
+  createdAt: r.created_at,
+  scope: r.scope ?? "write",
+});
 
 interface GraftRec {
   graft_id: number;
@@ -193,10 +201,14 @@ class SqliteDb implements RegistryDb {
   private readonly cache = new Map<string, Database.Statement>();
   private readonly plucked = new Map<string, Database.Statement>();
 
+  readonly jobs: SqliteJobs;
+
   constructor(
     private readonly db: Database.Database,
     private readonly path: string,
-  ) {}
+  ) {
+    this.jobs = new SqliteJobs(db);
+  }
 
   /** The prepared statement for `sql`; `pluck` ones return the first column's value instead of a row object. */
   private st(sql: string, pluck = false): Database.Statement {
@@ -219,6 +231,7 @@ class SqliteDb implements RegistryDb {
     migrateSqlite(this.db, this.path);
     this.cache.clear();
     this.plucked.clear();
+    this.jobs.reset();
   }
 
   async ping(): Promise<void> {
@@ -464,11 +477,12 @@ class SqliteDb implements RegistryDb {
 
   async insertToken(row: TokenRow): Promise<void> {
     try {
-      this.st("INSERT INTO tokens (hash, sets, note, created_at) VALUES (?, ?, ?, ?)").run(
+      this.st("INSERT INTO tokens (hash, sets, note, created_at, scope) VALUES (?, ?, ?, ?, ?)").run(
         row.hash,
         JSON.stringify(row.sets),
         row.note,
         row.createdAt,
+        row.scope ?? "write",
       );
     } catch (err) {
       if (sqliteCode(err) === "SQLITE_CONSTRAINT_PRIMARYKEY") throw tokenExistsError(row.hash);
@@ -477,7 +491,7 @@ class SqliteDb implements RegistryDb {
   }
 
   async tokenByHash(hash: string): Promise<TokenRow | null> {
-    const r = this.st("SELECT hash, sets, note, created_at FROM tokens WHERE hash = ?").get(hash) as TokenRec | undefined;
+    const r = this.st("SELECT hash, sets, note, created_at, scope FROM tokens WHERE hash = ?").get(hash) as TokenRec | undefined;
     return r ? tokenRow(r) : null;
   }
 }

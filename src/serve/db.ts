@@ -1,6 +1,7 @@
 import { CprError } from "../protocol/errors.js";
 import { redactUrl } from "../protocol/uri.js";
 import { compareVersions, tryParseVersion } from "../protocol/version.js";
+import type { JobStore } from "./jobs-db.js";
 
 /**
  * The registry's database: one interface, two drivers (SQLite through better-sqlite3, the embedded default; and
@@ -97,7 +98,12 @@ export interface TokenRow {
   readonly sets: readonly string[];
   readonly note: string | null;
   readonly createdAt: number;
+  /** "write" (uploads, build records, refresh) or "worker" (claims jobs and records their builds only); default "write". */
+  readonly scope?: TokenScope;
 }
+
+/** What a token may do: see TokenRow.scope. */
+export type TokenScope = "write" | "worker";
 
 export interface SearchHit extends AtomRow {
   /** Every indexed version, newest first (semver order). */
@@ -199,6 +205,10 @@ export interface RegistryDb {
   // ── tokens ──
   insertToken(row: TokenRow): Promise<void>;
   tokenByHash(hash: string): Promise<TokenRow | null>;
+
+  // ── jobs ──
+  /** The build farm's queue (jobs-db.ts). */
+  readonly jobs: JobStore;
 }
 
 // ── helpers shared by the drivers ──

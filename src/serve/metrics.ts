@@ -12,12 +12,14 @@ export interface Metrics {
   observe(method: string, route: string, status: number, seconds: number): void;
   narinfoCache(hit: boolean): void;
   uploaded(bytes: number): void;
+  /** Records a finished job: its kind, how it ended, and the seconds from claim to outcome. */
+  jobDone(kind: string, outcome: string, seconds: number): void;
   /** Prometheus text format. */
   text(): Promise<string>;
   readonly contentType: string;
 }
 
-export function createMetrics(db: RegistryDb, opts: { defaultMetrics?: boolean } = {}): Metrics {
+export function createMetrics(db: RegistryDb, opts: { defaultMetrics?: boolean; leaseSeconds?: number } = {}): Metrics {
   const registry = new Registry();
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: "cpr_registry_" });
   const requests = new Counter({
@@ -60,6 +62,31 @@ export function createMetrics(db: RegistryDb, opts: { defaultMetrics?: boolean }
       this.set(await db.countBuilds());
     },
   });
+  // ── jobs ──
+  new Gauge({
+    name: "cpr_registry_jobs",
+    help: "Build farm jobs, by state (queue depth: state=queued)",
+    labelNames: ["state"] as const,
+    registers: [registry],
+    async collect() {
+      for (const [state, n] of Object.entries(await db.jobs.countByState())) this.labels({ state }).set(n);
+    },
+  });
+  new Gauge({
+    name: "cpr_registry_live_workers",
+    help: "Workers that claimed a job or sent a heartbeat within the last lease period",
+    registers: [registry],
+    async collect() {
+      this.set(await db.jobs.liveWorkers(Date.now() - (opts.leaseSeconds ?? 60) * 1000));
+    },
+  });
+  const jobDuration = new Histogram({
+    name: "cpr_registry_job_duration_seconds",
+    help: "Time from a job's claim to its outcome, by kind and outcome",
+    labelNames: ["kind", "outcome"] as const,
+    buckets: [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
+    registers: [registry],
+  });
   // Label-bound children, made once per (method, route, status): prom-client hashes a label set on every call
   // otherwise, which on the narinfo hot path costs more than the lookup itself.
   const bound = new Map<string, { count: { inc(): void }; time: { observe(v: number): void } }>();
@@ -83,6 +110,9 @@ export function createMetrics(db: RegistryDb, opts: { defaultMetrics?: boolean }
     },
     uploaded(bytes) {
       uploadedBytes.inc(bytes);
+    },
+    jobDone(kind, outcome, seconds) {
+      jobDuration.labels({ kind, outcome }).observe(seconds);
     },
     text: () => registry.metrics(),
     contentType: registry.contentType,

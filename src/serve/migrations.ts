@@ -197,6 +197,118 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX grafts_atom ON grafts(atom_id, graft_id)`,
     ],
   },
+  {
+    version: 3,
+    name: "build farm: jobs, attempts, logs, workers; worker tokens",
+    sqlite: [
+      `CREATE TABLE jobs (
+        job_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,              -- eval | build
+        state TEXT NOT NULL,             -- queued | running | succeeded | failed | cancelled
+        atom_id TEXT NOT NULL,
+        root TEXT NOT NULL,
+        label TEXT NOT NULL,
+        version TEXT NOT NULL,
+        rev TEXT NOT NULL,
+        system TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        drv TEXT,
+        outputs TEXT,                    -- JSON object
+        parent INTEGER,
+        attempts INTEGER NOT NULL,
+        worker TEXT,
+        lease_id TEXT,
+        lease_expires INTEGER,
+        created_at INTEGER NOT NULL,
+        started_at INTEGER,
+        finished_at INTEGER,
+        error TEXT,
+        build_id INTEGER
+      )`,
+      `CREATE UNIQUE INDEX jobs_key ON jobs(kind, atom_id, version, system)`,
+      `CREATE INDEX jobs_queue ON jobs(priority DESC, job_id) WHERE state = 'queued'`,
+      `CREATE INDEX jobs_running ON jobs(lease_expires) WHERE state = 'running'`,
+      `CREATE INDEX jobs_atom ON jobs(atom_id, system)`,
+      `CREATE INDEX jobs_state ON jobs(state, job_id)`,
+      `CREATE TABLE job_attempts (
+        job_id INTEGER NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
+        attempt INTEGER NOT NULL,
+        worker TEXT NOT NULL,
+        claimed_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        outcome TEXT,                    -- succeeded | failed | expired | released | cancelled; NULL while running
+        error TEXT,
+        PRIMARY KEY (job_id, attempt)
+      )`,
+      `CREATE TABLE job_logs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id INTEGER NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
+        attempt INTEGER NOT NULL,
+        chunk BLOB NOT NULL,             -- one gzip member
+        created_at INTEGER NOT NULL
+      )`,
+      `CREATE INDEX job_logs_job ON job_logs(job_id, attempt, seq)`,
+      `CREATE TABLE workers (
+        name TEXT PRIMARY KEY,
+        last_seen INTEGER NOT NULL
+      )`,
+      `ALTER TABLE tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'write'`,
+    ],
+    postgres: [
+      `CREATE TABLE jobs (
+        job_id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL,
+        atom_id TEXT NOT NULL,
+        root TEXT NOT NULL,
+        label TEXT NOT NULL,
+        version TEXT NOT NULL,
+        rev TEXT NOT NULL,
+        system TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        drv TEXT,
+        outputs JSONB,
+        parent BIGINT,
+        attempts INTEGER NOT NULL,
+        worker TEXT,
+        lease_id TEXT,
+        lease_expires BIGINT,
+        created_at BIGINT NOT NULL,
+        started_at BIGINT,
+        finished_at BIGINT,
+        error TEXT,
+        build_id BIGINT
+      )`,
+      `CREATE UNIQUE INDEX jobs_key ON jobs(kind, atom_id, version, system)`,
+      `CREATE INDEX jobs_queue ON jobs(priority DESC, job_id) WHERE state = 'queued'`,
+      `CREATE INDEX jobs_running ON jobs(lease_expires) WHERE state = 'running'`,
+      `CREATE INDEX jobs_atom ON jobs(atom_id, system)`,
+      `CREATE INDEX jobs_state ON jobs(state, job_id)`,
+      `CREATE TABLE job_attempts (
+        job_id BIGINT NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
+        attempt INTEGER NOT NULL,
+        worker TEXT NOT NULL,
+        claimed_at BIGINT NOT NULL,
+        finished_at BIGINT,
+        outcome TEXT,
+        error TEXT,
+        PRIMARY KEY (job_id, attempt)
+      )`,
+      `CREATE TABLE job_logs (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        job_id BIGINT NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
+        attempt INTEGER NOT NULL,
+        chunk BYTEA NOT NULL,
+        created_at BIGINT NOT NULL
+      )`,
+      `CREATE INDEX job_logs_job ON job_logs(job_id, attempt, seq)`,
+      `CREATE TABLE workers (
+        name TEXT PRIMARY KEY,
+        last_seen BIGINT NOT NULL
+      )`,
+      `ALTER TABLE tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'write'`,
+    ],
+  },
 ];
 
 /** The schema version this code writes and reads. */

@@ -28,7 +28,7 @@ function message(e: unknown): string {
 }
 
 /** The token of the request, or null after answering 401. */
-async function authorize(ctx: RegistryContext, req: FastifyRequest, reply: FastifyReply): Promise<TokenRow | null> {
+export async function authorize(ctx: RegistryContext, req: FastifyRequest, reply: FastifyReply): Promise<TokenRow | null> {
   const header = req.headers.authorization;
   const m = typeof header === "string" ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
   if (!m) {
@@ -58,7 +58,7 @@ function newestFirst<T extends { version: string }>(rows: readonly T[]): T[] {
 }
 
 /** A request body that must be a JSON object. */
-function jsonObject(body: unknown): Record<string, unknown> | null {
+export function jsonObject(body: unknown): Record<string, unknown> | null {
   return typeof body === "object" && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : null;
 }
 
@@ -136,6 +136,7 @@ export function apiRoutes(app: FastifyInstance, ctx: RegistryContext): void {
     scope.post<{ Params: { root: string } }>("/api/v1/sets/:root/refresh", async (req, reply) => {
       const token = await authorize(ctx, req, reply);
       if (!token) return reply;
+      if (token.scope === "worker") return sendError(reply, 403, "a worker token may not refresh sets");
       const root = req.params.root.toLowerCase();
       if (!ROOT.test(root) || !(await ctx.db.getSet(root))) return sendError(reply, 404, `unknown set ${req.params.root}`);
       if (!token.sets.includes(root)) return sendError(reply, 403, `this token may not write set ${root}`);

@@ -19,6 +19,7 @@ import type { RegistryDb } from "./db.js";
 import { openDb } from "./db-open.js";
 import { loadOrCreateSigningKey } from "./keys.js";
 import { createMetrics } from "./metrics.js";
+import { checkPolicy, DEFAULT_LEASE_SECONDS, Farm, NO_POLICY, type BuildPolicy } from "./farm.js";
 import type { RegistryContext } from "./context.js";
 import { NarInfoCache } from "./narinfo-cache.js";
 import { buildServer } from "./server.js";
@@ -51,6 +52,10 @@ export interface ServeOptions {
   readonly compression?: Compression;
   /** Positive narinfo answers kept in memory (default 100000; 0 disables). */
   readonly narinfoCacheSize?: number;
+  /** The build farm's policy (`--build SYSTEM`, `[registry.builds]`); default none: nothing is enqueued. */
+  readonly builds?: BuildPolicy;
+  /** Seconds a job's lease lasts without a heartbeat (default 60). */
+  readonly leaseSeconds?: number;
 }
 
 export interface RunningRegistry {
@@ -122,14 +127,17 @@ export async function startRegistry(opts: ServeOptions): Promise<RunningRegistry
   const db = await openDb(opts.db ?? join(dataDir, "registry.sqlite"));
   let app: FastifyInstance | null = null;
   let catalogue: Catalogue | null = null;
+  let farmRef: Farm | null = null;
   try {
     await db.migrate();
     const maxNarSize = opts.maxNarSize ?? DEFAULT_MAX_NAR_SIZE;
     const artifacts = new ArtifactStore({ dataDir, maxNarSize, ...(opts.compression ? { compression: opts.compression } : {}) });
     await artifacts.init();
-    const metrics = createMetrics(db);
+    const leaseSeconds = opts.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
+    const metrics = createMetrics(db, { leaseSeconds });
+    const policy = checkPolicy(opts.builds ?? NO_POLICY, "the build policy");
     // The app exists before the catalogue so that indexing logs through the same logger.
-    const ctxRef: { catalogue: Catalogue | null } = { catalogue: null };
+    const ctxRef: { catalogue: Catalogue | null; farm: Farm | null } = { catalogue: null, farm: null };
     const ctx: RegistryContext = {
       db,
       artifacts,
@@ -140,16 +148,24 @@ export async function startRegistry(opts: ServeOptions): Promise<RunningRegistry
       metrics,
       narinfoCache: new NarInfoCache(opts.narinfoCacheSize ?? 100_000),
       maxNarSize,
+      get farm(): Farm {
+        return ctxRef.farm!;
+      },
     };
     app = buildServer(ctx, { log: opts.log, jsonBodyLimit: opts.jsonBodyLimit });
+    const farm = new Farm({ db, policy, leaseSeconds, log: app.log });
+    ctxRef.farm = farm;
+    farmRef = farm;
     catalogue = new Catalogue({
       db,
       cacheDir: opts.cacheDir ?? cacheRootFromEnv(env, opts.cwd ?? process.cwd()),
       env,
       cwd: opts.cwd ?? process.cwd(),
       log: app.log,
+      onIndexed: (r) => farm.enqueueSet(r.root),
     });
     ctxRef.catalogue = catalogue;
+    farm.start();
 
     const configured = await catalogue.configure(opts.sets ?? []);
     const indexed = await catalogue.indexAll();
@@ -212,6 +228,7 @@ export async function startRegistry(opts: ServeOptions): Promise<RunningRegistry
       close() {
         closing ??= (async () => {
           if (timer) clearInterval(timer);
+          farm.stop();
           await server.close();
           await cat.close();
           if (scheduled) await scheduled.catch(() => undefined);
@@ -221,6 +238,7 @@ export async function startRegistry(opts: ServeOptions): Promise<RunningRegistry
       },
     };
   } catch (e) {
+    farmRef?.stop();
     await app?.close().catch(() => undefined);
     await catalogue?.close().catch(() => undefined);
     await db.close().catch(() => undefined);

@@ -8,6 +8,7 @@ import { sendError, type RegistryContext } from "./context.js";
 import { apiRoutes } from "./routes-api.js";
 import { cacheRoutes } from "./routes-cache.js";
 import { graftRoutes } from "./routes-grafts.js";
+import { jobRoutes } from "./routes-jobs.js";
 
 export interface ServerOptions {
   /** false: no request log; a stream: JSON lines there; true/undefined: JSON lines on stderr. */
@@ -64,5 +65,6 @@ export function buildServer(ctx: RegistryContext, opts: ServerOptions = {}): Fas
   cacheRoutes(app, ctx);
   apiRoutes(app, ctx);
   graftRoutes(app, ctx);
+  jobRoutes(app, ctx);
   return app;
 }

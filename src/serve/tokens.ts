@@ -3,7 +3,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { CprError } from "../protocol/errors.js";
-import type { RegistryDb, TokenRow } from "./db.js";
+import type { RegistryDb, TokenRow, TokenScope } from "./db.js";
 
 const ROOT = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 
@@ -27,13 +27,21 @@ export function normalizeRoots(sets: readonly string[]): string[] {
   return out;
 }
 
-/** Creates a token scoped to `sets` (roots, 40/64 hex), stores its hash, and returns the token text. */
-export async function createToken(db: RegistryDb, sets: readonly string[], note: string | null = null): Promise<string> {
+/**
+ * Creates a token scoped to `sets` (roots, 40/64 hex), stores its hash, and returns the token text. A "worker" token
+ * may only claim the sets' build jobs and record their builds (uploads included); a "write" token may not claim jobs.
+ */
+export async function createToken(
+  db: RegistryDb,
+  sets: readonly string[],
+  note: string | null = null,
+  scope: TokenScope = "write",
+): Promise<string> {
   const roots = normalizeRoots(sets);
   if (roots.length === 0)
     throw new CprError("registry.token-set", "a token needs at least one set root it may write", { hint: "pass --set ROOT" });
   const token = `cpr_${randomBytes(32).toString("base64url")}`;
-  await db.insertToken({ hash: tokenHash(token), sets: roots, note, createdAt: Date.now() });
+  await db.insertToken({ hash: tokenHash(token), sets: roots, note, createdAt: Date.now(), scope });
   return token;
 }
 

@@ -138,7 +138,7 @@ test("unknown keys warn with file:line:col; invalid values are errors with file:
       },
       {
         code: "config.unknown-key",
-        message: `${file}:9:1: unknown key "url" in [registry] (known: data, db, keys, listen, refresh, sets, token, urls)`,
+        message: `${file}:9:1: unknown key "url" in [registry] (known: builds, data, db, keys, listen, refresh, sets, token, urls)`,
       },
     ]);
     assert.equal(loaded.config.listingTtl, 30);
@@ -314,12 +314,14 @@ test("[registry]: defaults", async () => {
       db: null,
       listen: DEFAULT_REGISTRY_LISTEN,
       refresh: DEFAULT_REGISTRY_REFRESH,
+      builds: { systems: [], sets: null, labels: null, versions: 1, priority: 0, lease: 60 },
     });
     assert.equal(DEFAULT_REGISTRY_LISTEN, "127.0.0.1:8080");
     assert.equal(DEFAULT_REGISTRY_REFRESH, 300);
     assert.deepEqual(
       loaded.entries.filter((e) => e.key.startsWith("registry.")).map((e) => [e.key, e.value, e.source]),
       [
+        ["registry.builds", { systems: [], sets: null, labels: null, versions: 1, priority: 0, lease: 60 }, "default"],
         ["registry.data", join(s.home, ".local", "share", "cpr", "registry"), "default"],
         ["registry.db", null, "default"],
         ["registry.keys", [], "default"],
@@ -356,6 +358,12 @@ test("[registry]: user file, project file and CPR_REGISTRY* variables, each key 
         'db = "postgres://cpr:s3cret@db.example.org:5432/cpr"',
         'listen = "[::1]:0"',
         "refresh = 60",
+        "[registry.builds]",
+        'systems = ["x86_64-linux", "aarch64-linux"]',
+        `sets = ["${"a".repeat(40)}"]`,
+        'versions = "all"',
+        "priority = 5",
+        "lease = 30",
         "",
       ].join("\n"),
     );
@@ -369,6 +377,7 @@ test("[registry]: user file, project file and CPR_REGISTRY* variables, each key 
       db: "postgres://cpr:s3cret@db.example.org:5432/cpr",
       listen: "[::1]:0",
       refresh: 60,
+      builds: { systems: ["x86_64-linux", "aarch64-linux"], sets: ["a".repeat(40)], labels: null, versions: "all", priority: 5, lease: 30 },
     });
     assert.deepEqual(loaded.warnings, []);
     // `cpr config list` does not print secrets.
@@ -470,6 +479,14 @@ test("[registry]: invalid values are errors with file:line:col or the variable's
       at(2),
     );
     await bad(`[registry]\nrefresh = 1.5\n`, /registry\.refresh/, at(2));
+    await bad(`[registry.builds]\nversions = 0\n`, /registry\.builds\.versions must be a positive whole number or "all", got 0/, at(2));
+    await bad(
+      `[registry.builds]\nsystems = ["linux"]\n`,
+      /registry\.builds\.systems must be an array of strings like "x86_64-linux"/,
+      at(2),
+    );
+    await bad(`[registry.builds]\nsets = ["main"]\n`, /registry\.builds\.sets must be an array/, at(2));
+    await bad(`[registry.builds]\nlease = 0\n`, /registry\.builds\.lease must be a whole number of seconds/, at(2));
     await bad("", /CPR_REGISTRY: "gopher:\/\/x" is not an http/, "CPR_REGISTRY", { CPR_REGISTRY: "https://ok.example.org,gopher://x" });
     await bad("", /CPR_REGISTRY_KEYS: invalid public key "bad:AAAA"/, "CPR_REGISTRY_KEYS", { CPR_REGISTRY_KEYS: `${KEY_A},bad:AAAA` });
     await bad("", /CPR_REGISTRY_TOKEN must be a non-empty token/, "CPR_REGISTRY_TOKEN", { CPR_REGISTRY_TOKEN: "two words" });

@@ -22,7 +22,7 @@ export const nixEnv = nixTestEnv(env);
  *   `cpr resolve` writes (publish needs one, docs/formats.md §12);
  * - `hello` 0.1.0: depends on `dep` (`[deps.from.home]`) and on a direct Nix file (`[deps.direct.nix] note`), with a
  *   published atom.lock pinning both; its derivation references dep's output;
- * - `hello` 0.2.0 (same shape, never built by the tests), when `withNewer`.
+ * - `hello` 0.2.0 (same shape, never built by the tests), when `withNewer`; then each version of `more`, in order.
  * `tag` goes into the derivation names, so two fixtures with different tags give different store paths.
  */
 export interface BuildableSet {
@@ -34,7 +34,9 @@ export interface BuildableSet {
   readonly note: string;
 }
 
-export async function buildableSet(opts: { tag?: string; withNewer?: boolean; readme?: string } = {}): Promise<BuildableSet> {
+export async function buildableSet(
+  opts: { tag?: string; withNewer?: boolean; readme?: string; more?: readonly string[] } = {},
+): Promise<BuildableSet> {
   const tag = opts.tag ?? "t";
   const work = makeRepo({ README: opts.readme ?? "buildable set\n" });
   const remote = makeBare();
@@ -121,6 +123,12 @@ derivation {
     writeHello("0.2.0");
     const third = await publishTo(work, remote);
     for (const p of third.published) revs[`${p.label}@${p.version}`] = p.rev;
+  }
+  for (const v of opts.more ?? []) {
+    writeHello(v);
+    const r = await publishTo(work, remote);
+    for (const p of r.published) revs[`${p.label}@${p.version}`] = p.rev;
+    if (!revs[`hello@${v}`]) throw new Error(`publish failed: ${JSON.stringify(r.failed)}`);
   }
   if (!revs["hello@0.1.0"] || (opts.withNewer && !revs["hello@0.2.0"])) throw new Error(`publish failed: ${JSON.stringify(second.failed)}`);
   return { work, remote, root: init.root, revs, note };

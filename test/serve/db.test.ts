@@ -371,12 +371,14 @@ for (const kind of ["sqlite", "postgres"] as const) {
       const f = await fresh(t, kind);
       if (!f) return;
       const { db } = f;
-      const row = { hash: "9".repeat(64), sets: [ROOT_A, ROOT_B], note: "ci", createdAt: 42 };
+      const row = { hash: "9".repeat(64), sets: [ROOT_A, ROOT_B], note: "ci", createdAt: 42, scope: "write" as const };
       assert.equal(await db.tokenByHash(row.hash), null);
       await db.insertToken(row);
       await db.insertToken({ hash: "8".repeat(64), sets: [], note: null, createdAt: 43 });
       assert.deepEqual(await db.tokenByHash(row.hash), row);
-      assert.deepEqual(await db.tokenByHash("8".repeat(64)), { hash: "8".repeat(64), sets: [], note: null, createdAt: 43 });
+      assert.deepEqual(await db.tokenByHash("8".repeat(64)), { hash: "8".repeat(64), sets: [], note: null, createdAt: 43, scope: "write" });
+      await db.insertToken({ hash: "7".repeat(64), sets: [ROOT_A], note: null, createdAt: 44, scope: "worker" });
+      assert.equal((await db.tokenByHash("7".repeat(64)))?.scope, "worker");
       await assert.rejects(db.insertToken(row), isCprError("registry.token-exists"));
     });
   });

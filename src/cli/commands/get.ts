@@ -9,6 +9,7 @@ import { hostSystem, realise } from "../../nix/store.js";
 import { buildAtom } from "../../build/build.js";
 import { pushBuild } from "../../registry/push.js";
 import { explainNoBuild, install, locate, orderedOutputs, parseGetTarget, resolveBuild } from "../../registry/get.js";
+import { awaitQueuedBuild } from "../../registry/queue.js";
 import { nixStderr, registryClients, registrySettings } from "../shared.js";
 import { automaticReplacements, graftAndInstall, replaceArgs, setUp } from "../grafting.js";
 
@@ -28,7 +29,7 @@ function checkKeys(keys: readonly string[]): void {
 export const command: Command = {
   name: "get",
   usage:
-    "cpr get NAME|URI[@REQ] [--registry URL]... [--key KEY]... [--system S] [--out-link PATH | --no-out-link] [--store STORE] [--build [--push URL --token T]] [--with DEP@VERSION]... [--graft] [--json]",
+    "cpr get NAME|URI[@REQ] [--registry URL]... [--key KEY]... [--system S] [--out-link PATH | --no-out-link] [--store STORE] [--build [--push URL --token T]] [--with DEP@VERSION]... [--graft] [--wait] [--json]",
   summary: "Install an atom's built package from a registry, without evaluating",
   help: `Finds the newest version of the atom with a build for this system in a registry, and realises its outputs
 from the registry's binary cache with \`nix-store --realise\`: the registry is the only substituter and the
@@ -42,7 +43,9 @@ with --store (a directory, e.g. /tmp/store, or a store URL), as nix-store --stor
 substituter: as root, or with the URL in \`trusted-substituters\` when a Nix daemon serves an unprivileged user.
 
 With no build known, cpr get says so and exits 1; --build then builds locally instead (as cpr build does), and with
---push uploads the result too.
+--push uploads the result too. When the registry's build farm has the version queued or building, cpr get says so
+(its place in the queue, or its worker and for how long) and --wait waits for the build instead; a failed build is
+reported with the end of its log.
 
 Grafts (docs/grafts.md): --with DEP@VERSION installs the atom's build moved onto that version of its dependency
 without rebuilding: a graft the registry has recorded, else one the registry makes (with --token T, a write token
@@ -65,6 +68,7 @@ Options:
   --local           With --with/--graft: graft on this machine if the registry has no record
   --sign-key FILE   With --local: sign the graft paths with this key (see cpr graft --help)
   --alias, --force, --allow-incompatible   With --with: as for cpr graft
+  --wait            Wait for a queued or running farm build of the version (docs/farm.md)
   --json            Print {"label","version","id","set","rev","system","drv","outputs","registry","outLink","built"}
                     (a graft: cpr graft's document)
   -q, --quiet       Do not show Nix's output
@@ -91,6 +95,7 @@ Exit codes: 0 installed, 1 failed (including: no build known), 2 usage error.
     alias: { type: "boolean" },
     force: { type: "boolean" },
     "allow-incompatible": { type: "boolean" },
+    wait: { type: "boolean" },
   },
   maxPositionals: 1,
   async run(ctx, args) {
@@ -160,7 +165,10 @@ Exit codes: 0 installed, 1 failed (including: no build known), 2 usage error.
     const pushClient = str(args, "push") === undefined ? null : registryClients([str(args, "push")!], token, "--push")[0]!;
     const target = parseGetTarget(text, config.aliases);
     const located = await locate({ cwd: ctx.cwd, env: ctx.env, reporter: ctx.term, aliases: config.aliases }, clients, target);
-    const found = await resolveBuild(located, system);
+    let found = await resolveBuild(located, system);
+    // No build recorded: the registry's build farm may have it queued or running (--wait waits for it).
+    if (!found && (flag(args, "wait") || !flag(args, "build")))
+      found = await awaitQueuedBuild(located, system, { wait: flag(args, "wait"), reporter: ctx.term });
 
     let doc: Record<string, unknown>;
     if (found) {

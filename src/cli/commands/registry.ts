@@ -11,7 +11,7 @@ import { dataDirOf, dbOf } from "../shared.js";
 /** `cpr registry key` and `cpr registry token create`. */
 export const command: Command = {
   name: "registry",
-  usage: "cpr registry key [--data DIR] | cpr registry token create [--data DIR] [--db URL] --set ROOT... [--note TEXT]",
+  usage: "cpr registry key [--data DIR] | cpr registry token create [--data DIR] [--db URL] [--worker] --set ROOT... [--note TEXT]",
   summary: "Manage a registry's signing key and write tokens",
   help: `cpr registry key
   Prints the registry's public signing key (name:base64), the value clients put in trusted-public-keys
@@ -23,13 +23,16 @@ cpr registry token create --set ROOT [--set ROOT]... [--note TEXT]
   and prints it on stdout. Only its SHA-256 is stored, in the registry's database: the token cannot be shown
   again. Clients send it as Authorization: Bearer <token> (cpr build --push --token, config registry.token).
   A root the registry's database does not list yet (not indexed, or mistyped) gets a warning.
+  With --worker the token is a worker token (docs/farm.md): it may claim the sets' build jobs and record
+  their builds (uploads included) with cpr worker, and nothing else; a write token may not claim jobs.
 
 Options:
   --data DIR     Data directory (config registry.data; default $XDG_DATA_HOME/cpr/registry)
   --db URL       Database: sqlite:PATH, a path, or postgres://… (config registry.db; default DIR/registry.sqlite)
   --set ROOT     A set root the token may write (repeatable, at least one)
   --note TEXT    A note stored with the token (who or what it is for)
-  --json         key: {"publicKey"}; token create: {"token","sets","note"}
+  --worker       Create a worker token (cpr worker) instead of a write token
+  --json         key: {"publicKey"}; token create: {"token","sets","note","scope"}
 
 Exit codes: 0 ok, 1 failed, 2 usage error.
 `,
@@ -38,6 +41,7 @@ Exit codes: 0 ok, 1 failed, 2 usage error.
     db: { type: "string" },
     set: { type: "string", multiple: true },
     note: { type: "string" },
+    worker: { type: "boolean" },
   },
   maxPositionals: 2,
   async run(ctx, args) {
@@ -64,7 +68,8 @@ Exit codes: 0 ok, 1 failed, 2 usage error.
       const db = await openDb(dbOf(ctx, str(args, "db"), config) ?? join(dataDir, "registry.sqlite"));
       try {
         await db.migrate();
-        const token = await createToken(db, sets, note);
+        const scope = flag(args, "worker") ? "worker" : "write";
+        const token = await createToken(db, sets, note, scope);
         const roots = sets.map((s) => s.trim().toLowerCase());
         // A mistyped root makes a token that can never write anything: say so (a set indexed later is fine).
         const indexed = new Set((await db.listSets()).map((x) => x.root));
@@ -75,7 +80,7 @@ Exit codes: 0 ok, 1 failed, 2 usage error.
               `set ${r} is not indexed by this registry (yet): the token can write it once cpr serve indexes it (--set URL, config registry.sets)`,
             );
         }
-        if (flag(args, "json")) ctx.term.json({ token, sets: [...new Set(roots)], note }, { line: true });
+        if (flag(args, "json")) ctx.term.json({ token, sets: [...new Set(roots)], note, scope }, { line: true });
         else ctx.term.out(token);
         return 0;
       } finally {

@@ -3,12 +3,15 @@ import { loadConfig } from "../../config/config.js";
 import { UsageError } from "../../protocol/errors.js";
 import { redactUrl } from "../../protocol/uri.js";
 import { DEFAULT_LISTEN, DEFAULT_REFRESH_SECONDS, startRegistry } from "../../serve/serve.js";
+import { DEFAULT_LEASE_SECONDS } from "../../serve/farm.js";
+import { isSystem } from "../../protocol/farm.js";
 import { dataDirOf, dbOf } from "../shared.js";
 
 /** `cpr serve`: run the registry until SIGINT/SIGTERM. */
 export const command: Command = {
   name: "serve",
-  usage: "cpr serve [--db URL] [--data DIR] [--listen ADDR] [--set URL]... [--refresh SECONDS] [--json]",
+  usage:
+    "cpr serve [--db URL] [--data DIR] [--listen ADDR] [--set URL]... [--refresh SECONDS] [--build SYSTEM]... [--lease SECONDS] [--json]",
   summary: "Run the registry: catalogue, build records and a Nix binary cache",
   help: `Serves the registry's HTTP interface (docs/registry.md): the Nix binary cache (/nix-cache-info,
 /<hash>.narinfo, /nar/…), signed with the server's ed25519 key, and the JSON API under /api/v1 (search, atoms,
@@ -18,6 +21,11 @@ At start the signing key is created if there is none, database migrations run, p
 interrupted server are removed, and the sets are indexed (from ls-refs and manifest blobs only). The sets are
 re-indexed every --refresh seconds and on POST /api/v1/sets/<root>/refresh. Several servers may share one
 PostgreSQL database and one data directory.
+
+With --build SYSTEM (or config [registry.builds]), the server runs a build farm's queue (docs/farm.md): after each
+index pass it enqueues an evaluation job per system for the newest version of every atom whose [compose] is not
+static ([registry.builds] refines: sets, labels, newest N versions or all, priority), which \`cpr worker\`
+processes take. Jobs live in the database, so every server sharing it serves the same queue.
 
 Request logs are JSON lines on stderr. SIGINT or SIGTERM stops the server cleanly (requests in flight finish).
 
@@ -31,6 +39,10 @@ Options:
   --set URL         A set to index, by any mirror URL; repeatable (config registry.sets)
   --refresh SECONDS Seconds between re-indexing passes, 0 for none (config registry.refresh; default
                     ${DEFAULT_REFRESH_SECONDS})
+  --build SYSTEM    Evaluate and build published versions for SYSTEM with the build farm (repeatable;
+                    config registry.builds.systems)
+  --lease SECONDS   How long a worker's job lease lasts without a heartbeat (config registry.builds.lease;
+                    default ${DEFAULT_LEASE_SECONDS})
   --json            Print {"listening":"http://HOST:PORT","publicKey":"name:base64"} on stdout once ready
 
 Exit codes: 0 stopped by a signal, 1 could not start (the address is in use, the data directory or the database
@@ -42,6 +54,8 @@ cannot be used), 2 usage error.
     listen: { type: "string" },
     set: { type: "string", multiple: true },
     refresh: { type: "string" },
+    build: { type: "string", multiple: true },
+    lease: { type: "string" },
   },
   maxPositionals: 0,
   async run(ctx, args) {
@@ -59,6 +73,14 @@ cannot be used), 2 usage error.
     const dataDir = dataDirOf(ctx, str(args, "data"), config);
     const db = dbOf(ctx, str(args, "db"), config);
     const listen = str(args, "listen") ?? config.registry.listen;
+    const policy = config.registry.builds;
+    const buildArgs = strs(args, "build");
+    for (const s of buildArgs) if (!isSystem(s)) throw new UsageError(`--build wants a system like x86_64-linux, got ${JSON.stringify(s)}`);
+    const systems = buildArgs.length ? buildArgs : [...policy.systems];
+    const leaseArg = str(args, "lease");
+    if (leaseArg !== undefined && (!/^\d{1,6}$/.test(leaseArg) || Number(leaseArg) < 1))
+      throw new UsageError(`--lease wants a positive whole number of seconds, got ${JSON.stringify(leaseArg)}`);
+    const leaseSeconds = leaseArg !== undefined ? Number(leaseArg) : policy.lease;
 
     const reg = await startRegistry({
       dataDir,
@@ -70,6 +92,8 @@ cannot be used), 2 usage error.
       cwd: ctx.cwd,
       cacheDir: config.cacheDir,
       log: process.stderr,
+      builds: { systems, sets: policy.sets, labels: policy.labels, newest: policy.versions, priority: policy.priority },
+      leaseSeconds,
     });
     const retry = refreshSeconds > 0 ? `retried every ${refreshSeconds} s` : "--refresh 0: not retried until a restart";
     for (const u of reg.unreachable)
