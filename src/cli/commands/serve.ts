@@ -8,7 +8,7 @@ import { dataDirOf, dbOf } from "../shared.js";
 /** `cpr serve`: run the registry until SIGINT/SIGTERM. */
 export const command: Command = {
   name: "serve",
-  usage: "cpr serve [--db URL] [--data DIR] [--listen ADDR] [--set URL]... [--refresh SECONDS] [--json]",
+  usage: "cpr serve [--db URL] [--data DIR] [--store-url s3://…] [--listen ADDR] [--set URL]... [--refresh SECONDS] [--json]",
   summary: "Run the registry: catalogue, build records and a Nix binary cache",
   help: `Serves the registry's HTTP interface (docs/registry.md): the Nix binary cache (/nix-cache-info,
 /<hash>.narinfo, /nar/…), signed with the server's ed25519 key, and the JSON API under /api/v1 (search, atoms,
@@ -17,13 +17,22 @@ sets, uploads, build records, resolve), /healthz and /metrics.
 At start the signing key is created if there is none, database migrations run, partial uploads left by an
 interrupted server are removed, and the sets are indexed (from ls-refs and manifest blobs only). The sets are
 re-indexed every --refresh seconds and on POST /api/v1/sets/<root>/refresh. Several servers may share one
-PostgreSQL database and one data directory.
+PostgreSQL database and one data directory, or one S3 bucket (--store-url).
+
+NARs are kept in the data directory unless --store-url names S3-compatible object storage (AWS S3, Ceph RGW,
+MinIO, …): s3://BUCKET/PREFIX?endpoint=http://HOST:PORT (optional: region=, profile=, path-style=true|false;
+path-style is the default with an endpoint). Credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+AWS_SESSION_TOKEN, else from the profile (AWS_PROFILE, default "default") in ~/.aws/credentials or ~/.aws/config
+(AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE); the region from region=, AWS_REGION or the profile. Uploads stream
+to S3 as multipart uploads completed only once the NAR hash checks; /nar/… streams objects through the server.
 
 Request logs are JSON lines on stderr. SIGINT or SIGTERM stops the server cleanly (requests in flight finish).
 
 Options:
   --data DIR        Data directory: signing key, NARs, temporary uploads, default SQLite database
                     (config registry.data; default $XDG_DATA_HOME/cpr/registry)
+  --store-url URL   Keep NARs on S3: s3://BUCKET/PREFIX?endpoint=URL (config registry.store; default: the data
+                    directory, which still holds the signing key and the default SQLite database)
   --db URL          sqlite:PATH, a path, or postgres://user@host:port/db (config registry.db;
                     default DIR/registry.sqlite)
   --listen ADDR     HOST:PORT to listen on; port 0 picks a free one (config registry.listen;
@@ -39,6 +48,7 @@ cannot be used), 2 usage error.
   options: {
     db: { type: "string" },
     data: { type: "string" },
+    "store-url": { type: "string" },
     listen: { type: "string" },
     set: { type: "string", multiple: true },
     refresh: { type: "string" },
@@ -59,11 +69,13 @@ cannot be used), 2 usage error.
     const dataDir = dataDirOf(ctx, str(args, "data"), config);
     const db = dbOf(ctx, str(args, "db"), config);
     const listen = str(args, "listen") ?? config.registry.listen;
+    const storeUrl = str(args, "store-url") ?? config.registry.store ?? undefined;
 
     const reg = await startRegistry({
       dataDir,
       ...(db !== undefined ? { db } : {}),
       listen,
+      ...(storeUrl !== undefined ? { storeUrl } : {}),
       sets,
       refreshSeconds,
       env: ctx.env,
@@ -77,6 +89,7 @@ cannot be used), 2 usage error.
     if (flag(args, "json")) ctx.term.json({ listening: reg.url, publicKey: reg.publicKey }, { line: true });
     ctx.term.info(`listening on ${reg.url}`);
     ctx.term.info(`public key ${reg.publicKey}`);
+    ctx.term.info(`NARs in ${reg.storage}`);
 
     await new Promise<void>((done) => {
       const stop = (signal: NodeJS.Signals): void => {
