@@ -6,19 +6,23 @@
  */
 import { after, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { request as httpRequest } from "node:http";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { Readable } from "node:stream";
 import { promisify } from "node:util";
 import { toNix32 } from "../../src/nix/hash.js";
-import { dumpNar, pathInfo } from "../../src/nix/store.js";
+import { dumpNar, pathInfo, realise } from "../../src/nix/store.js";
+import { RegistryClient } from "../../src/registry/client.js";
 import { CprError } from "../../src/protocol/errors.js";
 import { IngestError } from "../../src/serve/artifacts.js";
 import { MIN_PART_SIZE, S3ArtifactStore } from "../../src/serve/artifacts-s3.js";
 import { startRegistry } from "../../src/serve/serve.js";
 import { createToken } from "../../src/serve/tokens.js";
+import { CPR_BIN } from "../support/cli.js";
 import { nixTestEnv } from "../support/nix.js";
 import { tempDir } from "../support/repo.js";
 import { startS3, type S3Server } from "../support/s3.js";
@@ -143,50 +147,89 @@ test("a registry with NARs on S3: uploads, narinfos, a stock Nix substitutes, a 
     log: false,
     cacheDir: tempDir("cpr-cache-"),
     storeUrl: server.storeUrl(bucket, "reg"),
+    s3PartSize: MIN_PART_SIZE,
     env,
   });
   t.after(() => reg.close());
   assert.match(reg.storage, new RegExp(`^s3://${bucket}/reg/ at ${server.endpoint.replace(/\./g, "\\.")}`));
   const token = await createToken(reg.db, ["0".repeat(40)], "s3 tests");
 
-  // A path added to a throwaway store, uploaded as `cpr build --push` does (PUT /api/v1/paths/<hash>).
+  // Paths added to a throwaway store and uploaded as `cpr build --push` does (RegistryClient.upload: PUT
+  // /api/v1/paths/<hash>, the NAR streamed from nix-store --dump): a small note (one PUT to S3) and 12 MiB of random
+  // bytes (incompressible: three 5 MiB parts of a multipart upload).
   const nixEnv = nixTestEnv(process.env, { XDG_CACHE_HOME: tempDir("cpr-nix-cache-") });
   const storeA = tempDir("cpr-store-a-");
-  const src = join(tempDir("cpr-src-"), `s3-note-${randomBytes(6).toString("hex")}.txt`);
+  const srcDir = tempDir("cpr-src-");
+  const src = join(srcDir, `s3-note-${randomBytes(6).toString("hex")}.txt`);
   writeFileSync(src, `kept in S3 ${randomBytes(8).toString("hex")}\n`);
+  const bigSrc = join(srcDir, "s3-big.bin");
+  writeFileSync(bigSrc, randomBytes(12 * 1024 * 1024));
   const run = promisify(execFile);
-  const added = (await run("nix-store", ["--store", storeA, "--add", src], { env: nixEnv })).stdout.trim();
-  const [info] = await pathInfo([added], { env: nixEnv, store: storeA });
-  const nar = await collect(dumpNar(added, { env: nixEnv, store: storeA }));
+  const addToA = async (file: string) => (await run("nix-store", ["--store", storeA, "--add", file], { env: nixEnv })).stdout.trim();
+  const added = await addToA(src);
+  const big = await addToA(bigSrc);
+  const registry = new RegistryClient(reg.url, { token });
+  for (const path of [added, big]) {
+    const [info] = await pathInfo([path], { env: nixEnv, store: storeA });
+    const r = await registry.upload(info!, dumpNar(path, { env: nixEnv, store: storeA }));
+    assert.equal(r.created, true, path);
+  }
   const hash = added.slice(11, 43);
-  const put = await fetch(`${reg.url}/api/v1/paths/${hash}`, {
-    method: "PUT",
-    headers: {
-      authorization: `Bearer ${token}`,
-      "content-type": "application/x-nix-nar",
-      "x-nix-store-path": added,
-      "x-nix-nar-hash": info!.narHash,
-      "x-nix-nar-size": String(info!.narSize),
-      "x-nix-references": "",
-    },
-    body: nar,
-  });
-  assert.equal(put.status, 201, await put.clone().text());
 
   // The narinfo names an object in the bucket, under the prefix; nothing went to the data directory.
   const narinfo = await (await fetch(`${reg.url}/${hash}.narinfo`)).text();
   assert.match(narinfo, new RegExp(`^StorePath: ${added}$`, "m"));
   const url = /^URL: (\S+)$/m.exec(narinfo)![1]!;
-  assert.deepEqual(await client.listKeys("reg/"), [`reg/${url}`]);
   const fileSize = Number(/^FileSize: (\d+)$/m.exec(narinfo)![1]);
   const head = await fetch(`${reg.url}/${url}`, { method: "HEAD" });
   assert.equal(head.status, 200);
   assert.equal(Number(head.headers.get("content-length")), fileSize);
 
-  // A stock Nix copies it from the registry into another store, checking the server's signature.
+  const bigInfo = await (await fetch(`${reg.url}/${big.slice(11, 43)}.narinfo`)).text();
+  const bigUrl = /^URL: (\S+)$/m.exec(bigInfo)![1]!;
+  assert.deepEqual((await client.listKeys("reg/")).sort(), [`reg/${url}`, `reg/${bigUrl}`].sort());
+  assert.deepEqual(await client.listMultipart(""), [], "no upload left in progress");
+
+  // A stock Nix substitutes both from the registry into empty stores (nix-store --realise with the registry as the
+  // only substituter, and nix copy --from), checking the server's signature.
   const storeB = tempDir("cpr-store-b-");
-  await run("nix", ["copy", "--from", reg.url, "--to", storeB, added, "--option", "trusted-public-keys", reg.publicKey], { env: nixEnv });
+  const got = await realise([added, big], { env: nixEnv, store: storeB, substituters: [reg.url], trustedKeys: [reg.publicKey] });
+  assert.deepEqual(got, [added, big]);
   assert.equal(readFileSync(join(storeB, added), "utf8"), readFileSync(src, "utf8"));
+  assert.ok(readFileSync(join(storeB, big)).equals(readFileSync(bigSrc)), "the multipart object substitutes whole");
+  const storeB2 = tempDir("cpr-store-b2-");
+  await run("nix", ["copy", "--from", reg.url, "--to", storeB2, added, "--option", "trusted-public-keys", reg.publicKey], { env: nixEnv });
+  assert.equal(readFileSync(join(storeB2, added), "utf8"), readFileSync(src, "utf8"));
+
+  // An upload cut off mid-body (the client goes away after 7 MiB of a 12 MiB NAR, parts already in S3): nothing
+  // becomes visible, the multipart upload is aborted, no row is written.
+  const cutSrc = join(srcDir, "s3-cut.bin");
+  writeFileSync(cutSrc, randomBytes(12 * 1024 * 1024));
+  const cut = await addToA(cutSrc);
+  const [cutInfo] = await pathInfo([cut], { env: nixEnv, store: storeA });
+  const cutNar = await collect(dumpNar(cut, { env: nixEnv, store: storeA }));
+  await new Promise<void>((resolve) => {
+    const req = httpRequest(`${reg.url}/api/v1/paths/${cut.slice(11, 43)}`, {
+      method: "PUT",
+      headers: {
+        authorization: `Bearer ${token}`,
+        "content-type": "application/x-nix-nar",
+        "content-length": String(cutInfo!.narSize),
+        "x-nix-store-path": cut,
+        "x-nix-nar-hash": cutInfo!.narHash,
+        "x-nix-nar-size": String(cutInfo!.narSize),
+        "x-nix-references": "",
+      },
+    });
+    req.on("error", () => resolve());
+    req.on("close", () => resolve());
+    req.write(cutNar.subarray(0, 7 * 1024 * 1024), () => setTimeout(() => req.destroy(), 500));
+  });
+  // The server notices the connection is gone and aborts; wait (bounded) until no upload is in progress.
+  for (let i = 0; i < 100 && (await client.listMultipart("")).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(await client.listMultipart(""), [], "the cut-off upload was aborted");
+  assert.deepEqual((await client.listKeys("reg/")).sort(), [`reg/${url}`, `reg/${bigUrl}`].sort(), "and left no object");
+  assert.equal((await fetch(`${reg.url}/${cut.slice(11, 43)}.narinfo`)).status, 404);
 
   // The object disappears from the bucket: the narinfo is still there, the NAR is a 500 naming the problem, and
   // Nix fails to substitute (rather than taking it for a path the cache never had).
@@ -238,4 +281,39 @@ test("a registry whose S3 endpoint does not answer, or refuses the credentials, 
     }),
     (e: unknown) => e instanceof CprError && e.code === "registry.storage-error" && /404 NoSuchBucket/.test(e.message),
   );
+});
+
+test("cpr serve --store-url: the command starts on S3 with credentials from the environment and stops on SIGTERM", async (t) => {
+  const server = await s3(t);
+  if (!server) return;
+  const bucket = bucketName();
+  await server.bucket(bucket);
+  const env = { ...process.env, ...server.env, HOME: tempDir("cpr-home-"), XDG_CONFIG_HOME: tempDir("cpr-config-"), NO_COLOR: "1" };
+  const child = spawn(
+    process.execPath,
+    [
+      CPR_BIN,
+      "serve",
+      "--data",
+      tempDir("cpr-registry-"),
+      "--store-url",
+      server.storeUrl(bucket, "cli"),
+      "--listen",
+      "127.0.0.1:0",
+      "--json",
+    ],
+    { env, cwd: tempDir("cpr-cwd-"), stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let stderr = "";
+  child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  t.after(() => child.kill("SIGKILL"));
+  const ready = await new Promise<{ listening: string }>((resolve, reject) => {
+    createInterface({ input: child.stdout }).once("line", (l) => resolve(JSON.parse(l)));
+    void exited.then((c) => reject(new Error(`cpr serve exited (${c}) before listening:\n${stderr}`)));
+  });
+  assert.equal((await fetch(`${ready.listening}/nix-cache-info`)).status, 200);
+  assert.match(stderr, new RegExp(`NARs in s3://${bucket}/cli/ at ${server.endpoint.replace(/\./g, "\\.")}`));
+  child.kill("SIGTERM");
+  assert.equal(await exited, 0);
 });

@@ -1,7 +1,8 @@
 import { flag, str, strs, type Command } from "../command.js";
 import { loadConfig } from "../../config/config.js";
-import { UsageError } from "../../protocol/errors.js";
+import { CprError, UsageError } from "../../protocol/errors.js";
 import { redactUrl } from "../../protocol/uri.js";
+import { parseS3Url } from "../../serve/s3.js";
 import { DEFAULT_LISTEN, DEFAULT_REFRESH_SECONDS, startRegistry } from "../../serve/serve.js";
 import { dataDirOf, dbOf } from "../shared.js";
 
@@ -42,8 +43,8 @@ Options:
                     ${DEFAULT_REFRESH_SECONDS})
   --json            Print {"listening":"http://HOST:PORT","publicKey":"name:base64"} on stdout once ready
 
-Exit codes: 0 stopped by a signal, 1 could not start (the address is in use, the data directory or the database
-cannot be used), 2 usage error.
+Exit codes: 0 stopped by a signal, 1 could not start (the address is in use, the data directory, the database or
+the S3 bucket cannot be used, no S3 credentials), 2 usage error (including a --store-url that is not s3://…).
 `,
   options: {
     db: { type: "string" },
@@ -70,6 +71,15 @@ cannot be used), 2 usage error.
     const db = dbOf(ctx, str(args, "db"), config);
     const listen = str(args, "listen") ?? config.registry.listen;
     const storeUrl = str(args, "store-url") ?? config.registry.store ?? undefined;
+    if (storeUrl !== undefined) {
+      // A URL that cannot name a bucket is a usage error, as an unknown --db scheme is; credentials are checked at start.
+      try {
+        parseS3Url(storeUrl, ctx.env);
+      } catch (e) {
+        if (e instanceof CprError) throw new UsageError(e.message, { ...(e.hint ? { hint: e.hint } : {}) });
+        throw e;
+      }
+    }
 
     const reg = await startRegistry({
       dataDir,
