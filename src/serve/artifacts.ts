@@ -318,8 +318,14 @@ export class ArtifactStore implements NarStorage {
       const st = await stat(file);
       if (!st.isFile()) return null;
       return { size: st.size, body: opts.head ? null : createReadStream(file) };
-    } catch {
-      return null;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") return null;
+      throw new CprError("registry.data", `cannot read ${file}: ${(e as Error).message}`, {
+        where: file,
+        hint: "check the permissions of the data directory's nar/",
+        cause: e,
+      });
     }
   }
 }

@@ -10,6 +10,7 @@ import { execFile, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
+import { connect, createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { Readable } from "node:stream";
@@ -316,4 +317,65 @@ test("cpr serve --store-url: the command starts on S3 with credentials from the 
   assert.match(stderr, new RegExp(`NARs in s3://${bucket}/cli/ at ${server.endpoint.replace(/\./g, "\\.")}`));
   child.kill("SIGTERM");
   assert.equal(await exited, 0);
+});
+
+test("S3 going away while the registry runs: NARs are a 503 naming the storage, uploads a 503, narinfos still answer", async (t) => {
+  const server = await s3(t);
+  if (!server) return;
+  const bucket = bucketName();
+  await server.bucket(bucket);
+  // The registry reaches radosgw through a TCP forwarder that the test can close.
+  const rgwPort = Number(new URL(server.endpoint).port);
+  const sockets = new Set<Socket>();
+  const forwarder = createNetServer((inbound) => {
+    const outbound = connect(rgwPort, "127.0.0.1");
+    for (const s of [inbound, outbound]) {
+      sockets.add(s);
+      s.on("close", () => sockets.delete(s));
+      s.on("error", () => undefined);
+    }
+    inbound.pipe(outbound).pipe(inbound);
+  });
+  await new Promise<void>((resolve) => forwarder.listen(0, "127.0.0.1", resolve));
+  const closeForwarder = () =>
+    new Promise<void>((resolve) => {
+      forwarder.close(() => resolve());
+      for (const s of sockets) s.destroy();
+    });
+  t.after(closeForwarder);
+  const port = (forwarder.address() as AddressInfo).port;
+  const reg = await startRegistry({
+    dataDir: tempDir("cpr-registry-"),
+    listen: "127.0.0.1:0",
+    refreshSeconds: 0,
+    log: false,
+    cacheDir: tempDir("cpr-cache-"),
+    storeUrl: `s3://${bucket}/down?endpoint=http://127.0.0.1:${port}`,
+    env: { ...process.env, ...server.env },
+  });
+  t.after(() => reg.close());
+  const token = await createToken(reg.db, ["0".repeat(40)], "s3 tests");
+  const registry = new RegistryClient(reg.url, { token });
+  // The registry checks hashes and sizes, not NAR syntax: any bytes do for the storage's part.
+  const upload = (bytes: Buffer, name: string) => {
+    const path = `/nix/store/${toNix32(randomBytes(20))}-${name}`;
+    return registry
+      .upload({ path, narHash: sha256Nix(bytes), narSize: bytes.length, references: [], deriver: null }, Readable.from([bytes]))
+      .then((r) => ({ path, ...r }));
+  };
+  const first = await upload(randomBytes(4096), "before");
+  assert.equal(first.created, true);
+  const url = /^URL: (\S+)$/m.exec(first.narinfo!)![1]!;
+  assert.equal((await fetch(`${reg.url}/${url}`)).status, 200);
+
+  await closeForwarder();
+  const down = await fetch(`${reg.url}/${url}`);
+  assert.equal(down.status, 503);
+  assert.match(
+    ((await down.json()) as { error: string }).error,
+    new RegExp(`the object storage s3://${bucket}/down/ at http://127\\.0\\.0\\.1:${port} did not answer`),
+  );
+  assert.equal((await fetch(`${reg.url}/${url}`, { method: "HEAD" })).status, 503);
+  assert.equal((await fetch(`${reg.url}/${first.path.slice(11, 43)}.narinfo`)).status, 200, "narinfos come from the database");
+  await assert.rejects(upload(randomBytes(4096), "after"), (e: unknown) => e instanceof CprError && e.code === "registry.http-503");
 });
