@@ -7,7 +7,8 @@
  * one part is sent with one PUT once the body has been checked; a larger one goes up as a multipart upload, part
  * by part while the body is still arriving, and is completed only after the NAR hash and size have been checked.
  * Anything else (a mismatch, a body cut short, a compressor or storage failure) aborts the upload, and S3 shows
- * nothing under the key: an object is always whole. Memory per upload is about two parts.
+ * nothing under the key: an object is always whole. Up to `partsInFlight` parts (4) are sent at once while the body
+ * goes on arriving, so memory per upload is about five parts (40 MiB).
  *
  * Objects are named by the NAR hash, which is declared before the upload starts, so that the multipart upload can
  * target the final key (S3 has no rename). Two uploads of the same NAR write the same name; with the same
@@ -51,6 +52,8 @@ export interface S3ArtifactStoreOptions {
   readonly maxNarSize?: number;
   /** Bytes per part (default 8 MiB, at least 5 MiB). */
   readonly partSize?: number;
+  /** Parts sent at once while the body goes on arriving (default 4). */
+  readonly partsInFlight?: number;
 }
 
 const CONTENT_TYPE: Record<Compression, string> = {
@@ -64,12 +67,14 @@ export class S3ArtifactStore implements NarStorage {
   readonly compression: Compression;
   readonly maxNarSize: number;
   readonly partSize: number;
+  readonly partsInFlight: number;
 
   constructor(opts: S3ArtifactStoreOptions) {
     this.client = opts.client;
     this.compression = opts.compression ?? "xz";
     this.maxNarSize = opts.maxNarSize ?? DEFAULT_MAX_NAR_SIZE;
     this.partSize = Math.max(opts.partSize ?? DEFAULT_PART_SIZE, MIN_PART_SIZE);
+    this.partsInFlight = Math.max(1, opts.partsInFlight ?? 4);
   }
 
   get description(): string {
@@ -130,15 +135,25 @@ export class S3ArtifactStore implements NarStorage {
     let pendingSize = 0;
     let uploadId: string | null = null;
     const etags: string[] = [];
+    let parts = 0;
+    // Parts being sent; reading goes on meanwhile, until `partsInFlight` are on their way.
+    const inFlight: Promise<void>[] = [];
     const contentType = CONTENT_TYPE[this.compression];
     const flushPart = async (): Promise<void> => {
       const part = Buffer.concat(pending, pendingSize);
       pending = [];
       pendingSize = 0;
+      const n = ++parts;
       uploadId ??= await this.client.createMultipart(key, contentType);
-      etags.push(await this.client.uploadPart(key, uploadId, etags.length + 1, part));
+      const sent = this.client.uploadPart(key, uploadId, n, part).then((etag) => {
+        etags[n - 1] = etag;
+      });
+      sent.catch(() => undefined); // awaited below, or settled before the abort
+      inFlight.push(sent);
+      if (inFlight.length >= this.partsInFlight) await inFlight.shift();
     };
     const abort = async (): Promise<void> => {
+      await Promise.allSettled(inFlight);
       if (uploadId) await this.client.abortMultipart(key, uploadId).catch(() => undefined);
     };
 
@@ -172,6 +187,7 @@ export class S3ArtifactStore implements NarStorage {
         await this.client.put(key, Buffer.concat(pending, pendingSize), contentType);
       } else {
         if (pendingSize > 0) await flushPart();
+        await Promise.all(inFlight);
         await this.client.completeMultipart(key, uploadId, etags);
       }
     } catch (e) {
