@@ -64,8 +64,17 @@ export function cacheRoutes(app: FastifyInstance, ctx: RegistryContext): void {
         file = await ctx.artifacts.open(url, { head: req.method === "HEAD" });
       } catch (e) {
         // The storage did not answer, or refused: the file may well exist, so not a 404 (Nix would call it absent).
-        req.log.error({ err: e, url, storage: ctx.artifacts.description }, "NAR storage failed");
-        return sendError(reply, 503, `cannot read nar/${name} from the registry's storage: ${e instanceof Error ? e.message : String(e)}`);
+        const code = e instanceof CprError ? e.code : "internal";
+        req.log.error(
+          { err: e, url, storage: ctx.artifacts.description, code },
+          `cannot read ${url}: ${e instanceof Error ? e.message : String(e)}`,
+        );
+        // The storage's address and answer go to the log (for the operator), not to every client.
+        return sendError(
+          reply,
+          503,
+          `cannot read nar/${name}: the registry's NAR storage is unavailable (${code}); the server's log has the details`,
+        );
       }
       if (!file) {
         if (await ctx.db.hasNarUrl(url)) {
@@ -77,8 +86,12 @@ export function cacheRoutes(app: FastifyInstance, ctx: RegistryContext): void {
               hint: "restore the file from a backup (or copy the path again after removing its row): the registry never deletes NARs",
             },
           );
-          req.log.error({ err, url, storage: ctx.artifacts.description }, err.message);
-          return sendError(reply, 500, `${err.message} (${err.code})`);
+          req.log.error({ err, url, storage: ctx.artifacts.description, code: err.code }, err.message);
+          return sendError(
+            reply,
+            500,
+            `nar/${name} is named by a narinfo but is missing from the registry's storage (${err.code}); the server's log has the details`,
+          );
         }
         return sendError(reply, 404, `no such file: nar/${name}`);
       }

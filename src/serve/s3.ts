@@ -4,8 +4,8 @@
  * with Node's fetch. Written here rather than taken from the AWS SDK: the SDK's S3 client brings about a hundred
  * packages for these ten requests, and signing is a page of code checked against a real S3 server by the tests.
  *
- * Store URLs: `s3://BUCKET[/PREFIX][?endpoint=URL&region=R&profile=P&path-style=true|false]`. With no endpoint the
- * bucket is AWS's (`https://s3.REGION.amazonaws.com`, virtual-hosted addressing); with one (Ceph RGW, MinIO, …)
+ * Store URLs: `s3://BUCKET[/PREFIX][?endpoint=URL&region=R&profile=P&path-style=true|false]`. With no endpoint
+ * (nor AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, as the AWS tools read them) the bucket is AWS's (`https://s3.REGION.amazonaws.com`, virtual-hosted addressing); with one (Ceph RGW, MinIO, …)
  * path-style addressing is the default.
  *
  * Credentials and region come from the standard AWS places, in the AWS tools' order: AWS_ACCESS_KEY_ID,
@@ -79,7 +79,7 @@ export function parseS3Url(url: string, env: NodeJS.ProcessEnv = process.env): S
     iniValue(readIni(configFile(env)), `profile ${profile}`, profile, "region") ||
     "us-east-1";
   if (!/^[a-z0-9-]+$/.test(region)) throw storeUrlError(url, `region ${JSON.stringify(region)} is not a region name`);
-  const endpointText = u.searchParams.get("endpoint");
+  const endpointText = u.searchParams.get("endpoint") || nonEmpty(env.AWS_ENDPOINT_URL_S3) || nonEmpty(env.AWS_ENDPOINT_URL) || null;
   let endpoint: string;
   if (endpointText) {
     let e: URL;

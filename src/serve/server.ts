@@ -56,7 +56,9 @@ export function buildServer(ctx: RegistryContext, opts: ServerOptions = {}): Fas
         : 500;
     if (status >= 500) req.log.error({ err }, "request failed");
     let text = err.message;
-    if (err.code === "FST_ERR_CTP_BODY_TOO_LARGE") text = "request body too large";
+    // The storage's address and answer are for the operator (the log line above), not for every client.
+    if (storage) text = `the registry's NAR storage is unavailable (${err.code}); the server's log has the details`;
+    else if (err.code === "FST_ERR_CTP_BODY_TOO_LARGE") text = "request body too large";
     else if (status === 400 && err instanceof SyntaxError) text = `malformed JSON body: ${err.message}`;
     void sendError(reply, status, text);
   });

@@ -13,7 +13,7 @@ import { request as httpRequest } from "node:http";
 import { connect, createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { Readable } from "node:stream";
+import { Readable, Writable } from "node:stream";
 import { promisify } from "node:util";
 import { toNix32 } from "../../src/nix/hash.js";
 import { dumpNar, pathInfo, realise } from "../../src/nix/store.js";
@@ -57,6 +57,25 @@ function chunked(b: Buffer): Readable {
   const parts: Buffer[] = [];
   for (let i = 0; i < b.length; i += 1 << 20) parts.push(b.subarray(i, i + (1 << 20)));
   return Readable.from(parts);
+}
+
+/** A request log to read back: the registry's JSON lines. */
+function logSink(): { stream: Writable; entries: () => Record<string, unknown>[] } {
+  let text = "";
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      text += chunk.toString();
+      done();
+    },
+  });
+  return {
+    stream,
+    entries: () =>
+      text
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
 }
 
 async function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
@@ -141,11 +160,12 @@ test("a registry with NARs on S3: uploads, narinfos, a stock Nix substitutes, a 
   delete env.AWS_ACCESS_KEY_ID;
   delete env.AWS_SECRET_ACCESS_KEY;
   const dataDir = tempDir("cpr-registry-");
+  const log = logSink();
   const reg = await startRegistry({
     dataDir,
     listen: "127.0.0.1:0",
     refreshSeconds: 0,
-    log: false,
+    log: log.stream,
     cacheDir: tempDir("cpr-cache-"),
     storeUrl: server.storeUrl(bucket, "reg"),
     s3PartSize: MIN_PART_SIZE,
@@ -239,7 +259,17 @@ test("a registry with NARs on S3: uploads, narinfos, a stock Nix substitutes, a 
   assert.equal(lost.status, 500);
   const body = (await lost.json()) as { error: string };
   assert.match(body.error, /registry\.storage-missing/);
-  assert.match(body.error, new RegExp(`${url.replace(/\./g, "\\.")} is named by a narinfo but is missing from s3://${bucket}/reg/`));
+  assert.equal(
+    body.error,
+    `${url} is named by a narinfo but is missing from the registry's storage (registry.storage-missing); the server's log has the details`,
+  );
+  const logged = log.entries().find((e) => e.code === "registry.storage-missing");
+  assert.ok(logged, "an error log line");
+  assert.equal(logged.level, 50);
+  assert.match(
+    String(logged.msg),
+    new RegExp(`${url.replace(/\./g, "\\.")} is named by a narinfo but is missing from s3://${bucket}/reg/ at `),
+  );
   assert.equal((await fetch(`${reg.url}/nar/${"1".repeat(52)}.nar.xz`)).status, 404, "a name no narinfo has is a 404");
   const storeC = tempDir("cpr-store-c-");
   await assert.rejects(
@@ -344,11 +374,12 @@ test("S3 going away while the registry runs: NARs are a 503 naming the storage, 
     });
   t.after(closeForwarder);
   const port = (forwarder.address() as AddressInfo).port;
+  const log = logSink();
   const reg = await startRegistry({
     dataDir: tempDir("cpr-registry-"),
     listen: "127.0.0.1:0",
     refreshSeconds: 0,
-    log: false,
+    log: log.stream,
     cacheDir: tempDir("cpr-cache-"),
     storeUrl: `s3://${bucket}/down?endpoint=http://127.0.0.1:${port}`,
     env: { ...process.env, ...server.env },
@@ -371,10 +402,15 @@ test("S3 going away while the registry runs: NARs are a 503 naming the storage, 
   await closeForwarder();
   const down = await fetch(`${reg.url}/${url}`);
   assert.equal(down.status, 503);
-  assert.match(
-    ((await down.json()) as { error: string }).error,
-    new RegExp(`the object storage s3://${bucket}/down/ at http://127\\.0\\.0\\.1:${port} did not answer`),
+  const said = ((await down.json()) as { error: string }).error;
+  assert.equal(
+    said,
+    `cannot read ${url}: the registry's NAR storage is unavailable (registry.storage-unreachable); the server's log has the details`,
   );
+  assert.doesNotMatch(said, new RegExp(String(port)), "the storage's address is for the log, not for clients");
+  const logged = log.entries().find((e) => e.code === "registry.storage-unreachable");
+  assert.ok(logged, "an error log line");
+  assert.match(String(logged.msg), new RegExp(`the object storage s3://${bucket}/down/ at http://127\\.0\\.0\\.1:${port} did not answer`));
   assert.equal((await fetch(`${reg.url}/${url}`, { method: "HEAD" })).status, 503);
   assert.equal((await fetch(`${reg.url}/${first.path.slice(11, 43)}.narinfo`)).status, 200, "narinfos come from the database");
   await assert.rejects(upload(randomBytes(4096), "after"), (e: unknown) => e instanceof CprError && e.code === "registry.http-503");

@@ -28,6 +28,12 @@ test("store URLs: bucket, prefix, endpoint, region and addressing", () => {
   assert.equal(c.region, "ap-south-1");
   assert.equal(c.pathStyle, false);
   assert.equal(c.endpoint, "https://s3.example.org");
+  const d = parseS3Url("s3://nars", {
+    HOME: tempDir("cpr-home-"),
+    AWS_ENDPOINT_URL: "http://127.0.0.1:9000",
+    AWS_ENDPOINT_URL_S3: "http://[::1]:7480",
+  });
+  assert.deepEqual([d.endpoint, d.pathStyle], ["http://[::1]:7480", true], "the AWS tools' endpoint variables, S3's first");
   for (const bad of [
     "http://nars/x",
     "s3://UPPER/x",
