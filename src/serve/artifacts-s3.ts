@@ -43,8 +43,8 @@ import { S3Client } from "./s3.js";
 export const MIN_PART_SIZE = 5 * 1024 ** 2;
 /** Default part size: 8 MiB (at most 10,000 parts: NARs up to 78 GiB). */
 export const DEFAULT_PART_SIZE = 8 * 1024 ** 2;
-/** Uploads in progress older than this are leftovers of a killed server. */
-const STALE_UPLOAD_MS = 24 * 3600 * 1000;
+/** Uploads in progress older than this are leftovers of a killed server (default). */
+export const STALE_UPLOAD_MS = 24 * 3600 * 1000;
 
 export interface S3ArtifactStoreOptions {
   readonly client: S3Client;
@@ -54,6 +54,8 @@ export interface S3ArtifactStoreOptions {
   readonly partSize?: number;
   /** Parts sent at once while the body goes on arriving (default 4). */
   readonly partsInFlight?: number;
+  /** Uploads under `nar/` in progress for longer than this are aborted by init() (default a day). */
+  readonly staleUploadMs?: number;
 }
 
 const CONTENT_TYPE: Record<Compression, string> = {
@@ -68,6 +70,7 @@ export class S3ArtifactStore implements NarStorage {
   readonly maxNarSize: number;
   readonly partSize: number;
   readonly partsInFlight: number;
+  private readonly staleUploadMs: number;
 
   constructor(opts: S3ArtifactStoreOptions) {
     this.client = opts.client;
@@ -75,6 +78,7 @@ export class S3ArtifactStore implements NarStorage {
     this.maxNarSize = opts.maxNarSize ?? DEFAULT_MAX_NAR_SIZE;
     this.partSize = Math.max(opts.partSize ?? DEFAULT_PART_SIZE, MIN_PART_SIZE);
     this.partsInFlight = Math.max(1, opts.partsInFlight ?? 4);
+    this.staleUploadMs = opts.staleUploadMs ?? STALE_UPLOAD_MS;
   }
 
   get description(): string {
@@ -86,7 +90,7 @@ export class S3ArtifactStore implements NarStorage {
     await this.client.checkBucket();
     const now = Date.now();
     for (const u of await this.client.listMultipart(this.client.key("nar/"))) {
-      if (Number.isFinite(u.initiated) && now - u.initiated > STALE_UPLOAD_MS) await this.client.abortMultipart(u.key, u.uploadId);
+      if (Number.isFinite(u.initiated) && now - u.initiated >= this.staleUploadMs) await this.client.abortMultipart(u.key, u.uploadId);
     }
   }
 

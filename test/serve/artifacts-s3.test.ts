@@ -140,6 +140,19 @@ test("a large NAR streams up as a multipart upload; a wrong hash or a long body 
   );
   assert.deepEqual(await client.listKeys(""), [got.url], "only the good upload is visible");
   assert.deepEqual(await client.listMultipart(""), [], "the rejected uploads were aborted");
+
+  // Uploads a killed server left in progress under nar/ are aborted at the next start once stale; others stay.
+  const leftover = await client.createMultipart(`nar/${"4".repeat(52)}.nar`);
+  await client.uploadPart(`nar/${"4".repeat(52)}.nar`, leftover, 1, Buffer.from("half a NAR"));
+  const foreign = await client.createMultipart("elsewhere/x");
+  await new S3ArtifactStore({ client, compression: "none" }).init();
+  assert.equal((await client.listMultipart("")).length, 2, "fresh uploads are left alone (another server may be sending them)");
+  await new S3ArtifactStore({ client, compression: "none", staleUploadMs: 0 }).init();
+  assert.deepEqual(
+    (await client.listMultipart("")).map((u) => [u.key, u.uploadId]),
+    [["elsewhere/x", foreign]],
+  );
+  await client.abortMultipart("elsewhere/x", foreign);
 });
 
 test("a registry with NARs on S3: uploads, narinfos, a stock Nix substitutes, a lost NAR is a clear error", async (t) => {
