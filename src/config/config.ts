@@ -46,6 +46,7 @@ export { defaultCacheDir, defaultRegistryData, userConfigPath } from "./paths.js
  *     db = "postgres://u@h/db"  # serve's database: postgres://…, sqlite:PATH or a path (default DATA/registry.sqlite)
  *     listen = "127.0.0.1:8080" # serve's HOST:PORT (port 0 picks a free one; IPv6 as [::1]:8080)
  *     refresh = 300             # seconds between re-indexing the sets (whole number; 0: only on request)
+ *     store = "s3://bucket/prefix?endpoint=http://127.0.0.1:7480"  # serve's NARs on S3 (default: the data directory)
  *
  *     [registry.builds]         # serve's build farm policy (docs/farm.md); replaced as a whole by a later layer
  *     systems = ["x86_64-linux"]  # systems to evaluate and build for (cpr serve --build replaces it)
@@ -135,6 +136,8 @@ export interface RegistryConfig {
   readonly refresh: number;
   /** `cpr serve`'s build farm policy, `[registry.builds]` (docs/farm.md). */
   readonly builds: BuildsConfig;
+  /** Where `cpr serve` keeps NARs: an `s3://…` URL, or null for the data directory. */
+  readonly store: string | null;
 }
 
 /** `[registry.builds]`: which indexed versions the build farm evaluates and builds (docs/farm.md). */
@@ -222,7 +225,7 @@ const ROOT_HEX = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 
 type RegistryKey = keyof RegistryConfig;
 /** The [registry] keys, in the order `cpr config list` shows them. */
-const REGISTRY_KEYS: readonly RegistryKey[] = ["builds", "data", "db", "keys", "listen", "refresh", "sets", "token", "urls"];
+const REGISTRY_KEYS: readonly RegistryKey[] = ["builds", "data", "db", "keys", "listen", "refresh", "sets", "store", "token", "urls"];
 
 type LockerKey = keyof LockerSpec;
 
@@ -368,6 +371,17 @@ function checkExactVersion(v: string, what: string, where: string): string {
     });
   }
   return v;
+}
+
+/** Where serve keeps NARs: an s3:// URL (checked whole when the server starts). */
+function checkStore(v: string, what: string, where: string): string {
+  if (!/^s3:\/\/[^/?#]+/.test(v.trim()))
+    throw invalid(
+      `${what} must be an s3:// URL, got ${JSON.stringify(v)}`,
+      where,
+      'e.g. "s3://bucket/prefix?endpoint=http://127.0.0.1:7480"; leave it out for the data directory',
+    );
+  return v.trim();
 }
 
 /** A database: postgres(ql)://… kept, sqlite:PATH and bare paths made absolute. */
@@ -527,6 +541,9 @@ function readFileLayer(text: string, file: string, homeDir: string, warnings: Wa
           }
           case "db":
             parsed = checkDb(str('"postgres://cpr@localhost:5432/cpr"'), what, where, homeDir, base);
+            break;
+          case "store":
+            parsed = checkStore(str('"s3://bucket/prefix?endpoint=http://127.0.0.1:7480"'), what, where);
             break;
           case "listen":
             parsed = checkListen(str('"127.0.0.1:8080"'), what, where);
@@ -691,6 +708,7 @@ function readEnvLayer(env: NodeJS.ProcessEnv, cwd: string): Layer {
   set("data", "CPR_REGISTRY_DATA", (v) => resolve(cwd, v));
   set("db", "CPR_REGISTRY_DB", (v) => checkDb(v.trim(), "CPR_REGISTRY_DB", "CPR_REGISTRY_DB", home(env), cwd));
   set("listen", "CPR_REGISTRY_LISTEN", (v) => checkListen(v.trim(), "CPR_REGISTRY_LISTEN", "CPR_REGISTRY_LISTEN"));
+  set("store", "CPR_REGISTRY_STORE", (v) => checkStore(v, "CPR_REGISTRY_STORE", "CPR_REGISTRY_STORE"));
   for (const def of LOCKER_KEYS) {
     const v = envValue(env, def.env);
     if (v !== undefined) layer.locker.set(def.key, { value: def.check(v.trim(), def.env, def.env), origin: def.env });
@@ -734,6 +752,7 @@ export async function loadConfig(opts: { cwd: string; env: NodeJS.ProcessEnv }):
     listen: DEFAULT_REGISTRY_LISTEN,
     refresh: DEFAULT_REGISTRY_REFRESH,
     builds: DEFAULT_BUILDS,
+    store: null,
   };
   for (const key of REGISTRY_KEYS) defaults.registry.set(key, { value: registryDefaults[key], origin: null });
   for (const { key } of LOCKER_KEYS) defaults.locker.set(key, { value: DEFAULT_LOCKER_SPEC[key]!, origin: null });
@@ -814,6 +833,7 @@ export async function loadConfig(opts: { cwd: string; env: NodeJS.ProcessEnv }):
         listen: reg("listen") as string,
         refresh: reg("refresh") as number,
         builds: reg("builds") as BuildsConfig,
+        store: reg("store") as string | null,
       },
       locker: {
         label: locker.get("label")!.value as string,

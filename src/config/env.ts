@@ -48,6 +48,12 @@ export const ENV_VARIABLES = [
     meaning: "cpr serve's database (a relative path: to the working directory)",
   },
   { name: "CPR_REGISTRY_LISTEN", key: "registry.listen", value: "HOST:PORT", meaning: "cpr serve's address" },
+  {
+    name: "CPR_REGISTRY_STORE",
+    key: "registry.store",
+    value: "s3://BUCKET/PREFIX?endpoint=URL",
+    meaning: "where cpr serve keeps NARs (default: its data directory)",
+  },
 ] as const satisfies readonly EnvVariable[];
 
 export type EnvName = (typeof ENV_VARIABLES)[number]["name"];

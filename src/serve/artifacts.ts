@@ -1,5 +1,8 @@
 /**
- * The artifact store: compressed NARs under `<data>/nar/`, partial uploads under `<data>/tmp/`.
+ * Where the registry keeps NARs: the `NarStorage` interface, and its default, the data directory (`ArtifactStore`):
+ * compressed NARs under `<data>/nar/`, partial uploads under `<data>/tmp/`. The other is S3-compatible object
+ * storage (artifacts-s3.ts, `cpr serve --store-url s3://…`). Both stream both ways, check the declared NAR hash and
+ * size before anything becomes visible, and never show a partial file.
  *
  * An upload is streamed to `tmp/` while it is hashed and counted, checked against the declared NAR hash and size,
  * compressed with the real `xz` (or `zstd`) binary into a second temporary file that is hashed as it is written,
@@ -19,7 +22,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { toNix32, parseNixHash } from "../nix/hash.js";
-import { start } from "../process/run.js";
+import { start, type Running } from "../process/run.js";
 import { CprError } from "../protocol/errors.js";
 
 export type Compression = "xz" | "zstd" | "none";
@@ -52,6 +55,59 @@ export class IngestError extends Error {
   }
 }
 
+/** A stored file opened for serving: its size, and its bytes (null when only the size was asked for). */
+export interface StoredNar {
+  readonly size: number;
+  readonly body: Readable | null;
+}
+
+/** What the routes need of the storage of NARs. */
+export interface NarStorage {
+  readonly compression: Compression;
+  readonly maxNarSize: number;
+  /** Where the files are, for logs and messages. */
+  readonly description: string;
+  /** Prepares the storage (directories, a reachable bucket) and removes leftovers of interrupted uploads. */
+  init(): Promise<void>;
+  /**
+   * Streams `body` into the storage, checking it against `expect`; rejects with an IngestError when it does not
+   * match (nothing is stored then). The returned `url` names the file for `open`.
+   */
+  ingest(body: Readable, expect: IngestExpect): Promise<IngestedNar>;
+  /**
+   * The stored file for a relative url (`nar/…`), or null when there is none (or the name is not one of ours);
+   * `head` asks only for its size. Throws a CprError when the storage cannot be asked.
+   */
+  open(url: string, opts?: { head?: boolean }): Promise<StoredNar | null>;
+
+  // ── NARs the server computes itself (grafts, docs/grafts.md) ──
+  /** A temporary local file for a NAR the server writes itself; then `commitStaged` or `discardStaged`. */
+  stage(): Promise<{ file: string; output: Writable }>;
+  /** Compresses and stores a staged NAR (hash and size known from the writer); the staged file is removed. */
+  commitStaged(file: string, narSha256: Uint8Array, narSize: number): Promise<IngestedNar>;
+  /** Removes a staged NAR. */
+  discardStaged(file: string): Promise<void>;
+  /** The stored (compressed) file of `url` as a stream; the caller decompresses it. */
+  openStored(url: string): Readable;
+}
+
+/** The checked form of an upload's declaration: the NAR hash's bytes, or an IngestError. */
+export function checkExpect(expect: IngestExpect, maxNarSize: number): Uint8Array {
+  let expected: Uint8Array;
+  try {
+    expected = parseNixHash(expect.narHash).bytes;
+  } catch (err) {
+    throw new IngestError(400, `invalid NAR hash ${JSON.stringify(expect.narHash)}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!Number.isSafeInteger(expect.narSize) || expect.narSize < 0) {
+    throw new IngestError(400, `invalid NAR size ${JSON.stringify(expect.narSize)}: expected a whole number of bytes`);
+  }
+  if (expect.narSize > maxNarSize) {
+    throw new IngestError(413, `NAR of ${expect.narSize} bytes exceeds this server's limit of ${maxNarSize} bytes`);
+  }
+  return expected;
+}
+
 export interface ArtifactStoreOptions {
   readonly dataDir: string;
   readonly compression?: Compression;
@@ -62,19 +118,43 @@ export interface ArtifactStoreOptions {
 /** Default limit on one NAR: 4 GiB. */
 export const DEFAULT_MAX_NAR_SIZE = 4 * 1024 ** 3;
 
-const EXTENSION: Record<Compression, string> = { xz: ".nar.xz", zstd: ".nar.zst", none: ".nar" };
-const FILE_URL = /^nar\/[0123456789abcdfghijklmnpqrsvwxyz]{52}\.nar(\.xz|\.zst)?$/;
+export const EXTENSION: Record<Compression, string> = { xz: ".nar.xz", zstd: ".nar.zst", none: ".nar" };
+export const FILE_URL = /^nar\/[0123456789abcdfghijklmnpqrsvwxyz]{52}\.nar(\.xz|\.zst)?$/;
 /** Other hosts' temporary files older than this are leftovers. */
 const FOREIGN_TMP_AGE_MS = 24 * 3600 * 1000;
 
 const HOST = encodeURIComponent(hostname()).replace(/~/g, "%7E");
 
-/** Compressor command lines; each reads the file named last and writes to stdout. */
-function compressorArgv(compression: "xz" | "zstd", input: string): [string, string[]] {
-  return compression === "xz" ? ["xz", ["-T1", "-6", "-c", "--", input]] : ["zstd", ["-q", "-T1", "-3", "-c", "--", input]];
+/** Compressor command lines; each reads the file named last (or stdin when there is none) and writes to stdout. */
+function compressorArgv(compression: "xz" | "zstd", input: string | null): [string, string[]] {
+  const file = input === null ? [] : ["--", input];
+  return compression === "xz" ? ["xz", ["-T1", "-6", "-c", ...file]] : ["zstd", ["-q", "-T1", "-3", "-c", ...file]];
 }
 
-export class ArtifactStore {
+/** Starts the compressor over a file, or over a stream piped to its stdin; its errors are `registry.compress`. */
+export function startCompressor(compression: "xz" | "zstd", input: string | Readable): Running {
+  const [cmd, args] = compressorArgv(compression, typeof input === "string" ? input : null);
+  return start(cmd, args, {
+    ...(typeof input === "string" ? {} : { input }),
+    stderrLimit: 4000,
+    errors: {
+      spawn: "registry.compress",
+      where: cmd,
+      hint: `install ${cmd} (Debian: ${cmd === "xz" ? "xz-utils" : "zstd"}) or choose another compression`,
+      failure: (e) =>
+        new CprError(
+          "registry.compress",
+          `${cmd} failed to compress an upload (${e.signal ? `killed by ${e.signal}` : `exit ${e.code}`})${e.stderr.trim() ? `: ${e.stderr.trim()}` : ""}`,
+          {
+            where: cmd,
+            hint: "check the server's disk space and the compressor's message",
+          },
+        ),
+    },
+  });
+}
+
+export class ArtifactStore implements NarStorage {
   readonly dataDir: string;
   readonly compression: Compression;
   readonly maxNarSize: number;
@@ -133,18 +213,7 @@ export class ArtifactStore {
    * close the connection. A stream error (client gone) is rethrown as it is.
    */
   async ingest(body: Readable, expect: IngestExpect): Promise<IngestedNar> {
-    let expected: Uint8Array;
-    try {
-      expected = parseNixHash(expect.narHash).bytes;
-    } catch (err) {
-      throw new IngestError(400, `invalid NAR hash ${JSON.stringify(expect.narHash)}: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    if (!Number.isSafeInteger(expect.narSize) || expect.narSize < 0) {
-      throw new IngestError(400, `invalid NAR size ${JSON.stringify(expect.narSize)}: expected a whole number of bytes`);
-    }
-    if (expect.narSize > this.maxNarSize) {
-      throw new IngestError(413, `NAR of ${expect.narSize} bytes exceeds this server's limit of ${this.maxNarSize} bytes`);
-    }
+    const expected = checkExpect(expect, this.maxNarSize);
 
     const narTmp = this.tmpName(".nar");
     const temps = [narTmp];
@@ -201,27 +270,11 @@ export class ArtifactStore {
 
   /** Runs the compressor over `input` into `output`, hashing what it writes; fsyncs the result. */
   private async compress(input: string, output: string): Promise<{ hash: Buffer; size: number }> {
-    const [cmd, args] = compressorArgv(this.compression as "xz" | "zstd", input);
+    const cmd = this.compression;
     // The output file is opened before the compressor starts: between spawn and the first read of its stdout there
     // must be no await, or a small input's whole output can come and go before anyone reads it.
     const fh = await open(output, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o644);
-    const child = start(cmd, args, {
-      stderrLimit: 4000,
-      errors: {
-        spawn: "registry.compress",
-        where: cmd,
-        hint: `install ${cmd} (Debian: ${cmd === "xz" ? "xz-utils" : "zstd"}) or choose another compression`,
-        failure: (e) =>
-          new CprError(
-            "registry.compress",
-            `${cmd} failed to compress an upload (${e.signal ? `killed by ${e.signal}` : `exit ${e.code}`})${e.stderr.trim() ? `: ${e.stderr.trim()}` : ""}`,
-            {
-              where: cmd,
-              hint: "check the server's disk space and the compressor's message",
-            },
-          ),
-      },
-    });
+    const child = startCompressor(this.compression as "xz" | "zstd", input);
     const hasher = createHash("sha256");
     let size = 0;
     try {
@@ -316,6 +369,28 @@ export class ArtifactStore {
   /** Absolute path of a stored file for a relative url (`nar/…`), or null when the name is not one of ours. */
   filePath(url: string): string | null {
     return FILE_URL.test(url) ? join(this.dataDir, url) : null;
+  }
+
+  get description(): string {
+    return `data directory ${this.dataDir}`;
+  }
+
+  async open(url: string, opts: { head?: boolean } = {}): Promise<StoredNar | null> {
+    const file = this.filePath(url);
+    if (!file) return null;
+    try {
+      const st = await stat(file);
+      if (!st.isFile()) return null;
+      return { size: st.size, body: opts.head ? null : createReadStream(file) };
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") return null;
+      throw new CprError("registry.data", `cannot read ${file}: ${(e as Error).message}`, {
+        where: file,
+        hint: "check the permissions of the data directory's nar/",
+        cause: e,
+      });
+    }
   }
 }
 

@@ -4,7 +4,7 @@
  * this module, never server.ts, so the application and its routes do not import each other.
  */
 import type { FastifyReply } from "fastify";
-import type { ArtifactStore } from "./artifacts.js";
+import type { NarStorage } from "./artifacts.js";
 import type { Catalogue } from "./catalogue.js";
 import type { RegistryDb } from "./db.js";
 import type { Farm } from "./farm.js";
@@ -15,7 +15,8 @@ import type { NarInfoCache } from "./narinfo-cache.js";
 /** Everything the routes share. Servers keep no state of their own beyond immutable caches (narinfoCache). */
 export interface RegistryContext {
   readonly db: RegistryDb;
-  readonly artifacts: ArtifactStore;
+  /** Where NARs are kept: the data directory, or S3 (artifacts-s3.ts). */
+  readonly artifacts: NarStorage;
   readonly key: SigningKey;
   readonly catalogue: Catalogue;
   readonly metrics: Metrics;

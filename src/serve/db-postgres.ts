@@ -338,6 +338,10 @@ class PostgresDb implements RegistryDb {
     return r ? r.narinfo : null;
   }
 
+  async hasNarUrl(url: string): Promise<boolean> {
+    return (await this.q("SELECT 1 FROM paths WHERE url = $1 LIMIT 1", [url], "cpr_has_nar_url")).rows.length > 0;
+  }
+
   async insertPath(row: PathRow): Promise<boolean> {
     const res = await this.q(
       `INSERT INTO paths (hash_part, store_path, nar_hash, nar_size, file_hash, file_size, compression, url, refs, deriver, sigs, narinfo, created_at)

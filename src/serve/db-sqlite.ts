@@ -325,6 +325,10 @@ class SqliteDb implements RegistryDb {
     return (this.st("SELECT narinfo FROM paths WHERE hash_part = ?", true).get(hashPart) as string | undefined) ?? null;
   }
 
+  async hasNarUrl(url: string): Promise<boolean> {
+    return this.st("SELECT 1 FROM paths WHERE url = ? LIMIT 1", true).get(url) !== undefined;
+  }
+
   async insertPath(row: PathRow): Promise<boolean> {
     const info = this.st(
       `INSERT INTO paths (hash_part, store_path, nar_hash, nar_size, file_hash, file_size, compression, url, refs, deriver, sigs, narinfo, created_at)

@@ -180,6 +180,8 @@ export interface RegistryDb {
   /** The subset of `hashParts` not present. */
   missingPaths(hashParts: readonly string[]): Promise<string[]>;
   countPaths(): Promise<number>;
+  /** Whether some path's narinfo names the file `url` (`nar/…`): tells a lost file from one never stored. */
+  hasNarUrl(url: string): Promise<boolean>;
 
   // ── builds ──
   insertBuild(row: Omit<BuildRow, "buildId">): Promise<number>;

@@ -4,10 +4,13 @@
  * The narinfo is rendered and signed once, when the path is inserted, and stored with the row: a lookup is one
  * primary-key read of that text. A row never changes once visible, so positive answers are kept in a bounded
  * in-process cache (narinfo-cache.ts; a miss is never cached: the path may be uploaded through another server a moment later).
+ *
+ * `/nar/…` streams the file from the storage (the data directory or S3, artifacts.ts). A file that a narinfo names
+ * but the storage does not have is a 500 with `registry.storage-missing` and an error log line (the registry lost
+ * it; a 404 would tell Nix it was never there); storage that does not answer is a 503; a name no narinfo has is a 404.
  */
-import { createReadStream } from "node:fs";
-import { stat } from "node:fs/promises";
 import type { FastifyInstance, FastifyReply } from "fastify";
+import { CprError } from "../protocol/errors.js";
 import { sendError, type RegistryContext } from "./context.js";
 
 export const NIX_CACHE_INFO = "StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 30\n";
@@ -54,22 +57,50 @@ export function cacheRoutes(app: FastifyInstance, ctx: RegistryContext): void {
     exposeHeadRoute: false,
     handler: async (req, reply) => {
       const name = req.params.file;
-      const file = NAR_FILE.test(name) ? ctx.artifacts.filePath(`nar/${name}`) : null;
-      if (!file) return sendError(reply, 404, `no such file: nar/${name}`);
-      let size: number;
+      if (!NAR_FILE.test(name)) return sendError(reply, 404, `no such file: nar/${name}`);
+      const url = `nar/${name}`;
+      let file;
       try {
-        const st = await stat(file);
-        if (!st.isFile()) return sendError(reply, 404, `no such file: nar/${name}`);
-        size = st.size;
-      } catch {
+        file = await ctx.artifacts.open(url, { head: req.method === "HEAD" });
+      } catch (e) {
+        // The storage did not answer, or refused: the file may well exist, so not a 404 (Nix would call it absent).
+        const code = e instanceof CprError ? e.code : "internal";
+        req.log.error(
+          { err: e, url, storage: ctx.artifacts.description, code },
+          `cannot read ${url}: ${e instanceof Error ? e.message : String(e)}`,
+        );
+        // The storage's address and answer go to the log (for the operator), not to every client.
+        return sendError(
+          reply,
+          503,
+          `cannot read nar/${name}: the registry's NAR storage is unavailable (${code}); the server's log has the details`,
+        );
+      }
+      if (!file) {
+        if (await ctx.db.hasNarUrl(url)) {
+          const err = new CprError(
+            "registry.storage-missing",
+            `nar/${name} is named by a narinfo but is missing from ${ctx.artifacts.description}`,
+            {
+              where: url,
+              hint: "restore the file from a backup (or copy the path again after removing its row): the registry never deletes NARs",
+            },
+          );
+          req.log.error({ err, url, storage: ctx.artifacts.description, code: err.code }, err.message);
+          return sendError(
+            reply,
+            500,
+            `nar/${name} is named by a narinfo but is missing from the registry's storage (${err.code}); the server's log has the details`,
+          );
+        }
         return sendError(reply, 404, `no such file: nar/${name}`);
       }
       void reply
         .header("content-type", "application/x-nix-nar")
-        .header("content-length", size)
+        .header("content-length", file.size)
         .header("cache-control", "public, max-age=31536000, immutable");
-      if (req.method === "HEAD") return reply.send();
-      return reply.send(createReadStream(file));
+      if (req.method === "HEAD" || !file.body) return reply.send();
+      return reply.send(file.body);
     },
   });
 }

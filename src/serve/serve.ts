@@ -4,8 +4,8 @@
  *     const reg = await startRegistry({ dataDir, listen: "127.0.0.1:0", sets: [mirrorUrl], log: false });
  *     reg.url; reg.publicKey; await reg.close();
  *
- * At start: the data directory and signing key (created at first start), the database (migrated), the artifact
- * store (leftover partial uploads removed), then the configured sets are listed and indexed, and only then does the
+ * At start: the data directory and signing key (created at first start), the database (migrated), the NAR
+ * storage (the data directory, or S3 with `storeUrl`: leftover partial uploads removed, the bucket checked), then the configured sets are listed and indexed, and only then does the
  * server listen. Sets are re-indexed every `refreshSeconds` and on POST /api/v1/sets/<root>/refresh.
  */
 import { mkdir } from "node:fs/promises";
@@ -13,7 +13,8 @@ import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { cacheRootFromEnv } from "../config/paths.js";
 import { CprError } from "../protocol/errors.js";
-import { ArtifactStore, DEFAULT_MAX_NAR_SIZE, type Compression } from "./artifacts.js";
+import { ArtifactStore, DEFAULT_MAX_NAR_SIZE, type Compression, type NarStorage } from "./artifacts.js";
+import { S3ArtifactStore } from "./artifacts-s3.js";
 import { Catalogue, type IndexResult } from "./catalogue.js";
 import type { RegistryDb } from "./db.js";
 import { openDb } from "./db-open.js";
@@ -22,6 +23,7 @@ import { createMetrics } from "./metrics.js";
 import { checkPolicy, DEFAULT_LEASE_SECONDS, Farm, NO_POLICY, type BuildPolicy } from "./farm.js";
 import type { RegistryContext } from "./context.js";
 import { NarInfoCache } from "./narinfo-cache.js";
+import { parseS3Url, resolveCredentials, S3Client } from "./s3.js";
 import { buildServer } from "./server.js";
 
 export interface ServeOptions {
@@ -56,6 +58,13 @@ export interface ServeOptions {
   readonly builds?: BuildPolicy;
   /** Seconds a job's lease lasts without a heartbeat (default 60). */
   readonly leaseSeconds?: number;
+  /**
+   * Where NARs are kept: `s3://BUCKET/PREFIX?endpoint=…` (artifacts-s3.ts; credentials from the AWS variables and
+   * files of `env`), or absent for the data directory.
+   */
+  readonly storeUrl?: string;
+  /** Bytes per part of an S3 multipart upload (default 8 MiB; at least 5 MiB). */
+  readonly s3PartSize?: number;
 }
 
 export interface RunningRegistry {
@@ -65,6 +74,8 @@ export interface RunningRegistry {
   readonly publicKey: string;
   /** The data directory. */
   readonly dataDir: string;
+  /** Where NARs are kept, in words (`data directory …` or `s3://… at ENDPOINT`). */
+  readonly storage: string;
   /** The database (shared with the server; closed by close()). */
   readonly db: RegistryDb;
   /** What the indexing at start found, one entry per set indexed. */
@@ -110,6 +121,15 @@ function hostForUrl(host: string): string {
   return host.includes(":") ? `[${host}]` : host;
 }
 
+/** The data directory's store, or S3's for a `storeUrl`. */
+function openNarStorage(opts: ServeOptions, dataDir: string, maxNarSize: number, env: NodeJS.ProcessEnv): NarStorage {
+  const compression = opts.compression ? { compression: opts.compression } : {};
+  if (opts.storeUrl === undefined) return new ArtifactStore({ dataDir, maxNarSize, ...compression });
+  const location = parseS3Url(opts.storeUrl, env);
+  const client = new S3Client(location, resolveCredentials(location, env));
+  return new S3ArtifactStore({ client, maxNarSize, ...compression, ...(opts.s3PartSize ? { partSize: opts.s3PartSize } : {}) });
+}
+
 export async function startRegistry(opts: ServeOptions): Promise<RunningRegistry> {
   const dataDir = opts.dataDir;
   const env = opts.env ?? process.env;
@@ -131,7 +151,7 @@ export async function startRegistry(opts: ServeOptions): Promise<RunningRegistry
   try {
     await db.migrate();
     const maxNarSize = opts.maxNarSize ?? DEFAULT_MAX_NAR_SIZE;
-    const artifacts = new ArtifactStore({ dataDir, maxNarSize, ...(opts.compression ? { compression: opts.compression } : {}) });
+    const artifacts = openNarStorage(opts, dataDir, maxNarSize, env);
     await artifacts.init();
     const leaseSeconds = opts.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
     const metrics = createMetrics(db, { leaseSeconds });
@@ -221,6 +241,7 @@ export async function startRegistry(opts: ServeOptions): Promise<RunningRegistry
       url,
       publicKey: key.publicKey,
       dataDir,
+      storage: artifacts.description,
       db,
       indexed,
       unreachable: configured.failed,

@@ -4,6 +4,7 @@
  * errors always as `{"error": "<message>"}`.
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { CprError } from "../protocol/errors.js";
 import { sendError, type RegistryContext } from "./context.js";
 import { apiRoutes } from "./routes-api.js";
 import { cacheRoutes } from "./routes-cache.js";
@@ -48,10 +49,18 @@ export function buildServer(ctx: RegistryContext, opts: ServerOptions = {}): Fas
   });
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
-    const status = typeof err.statusCode === "number" && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    // The NAR storage (S3) not answering or refusing is the server's dependency being unavailable: 503, as for the database.
+    const storage = err instanceof CprError && (err.code === "registry.storage-unreachable" || err.code === "registry.storage-error");
+    const status = storage
+      ? 503
+      : typeof err.statusCode === "number" && err.statusCode >= 400 && err.statusCode < 600
+        ? err.statusCode
+        : 500;
     if (status >= 500) req.log.error({ err }, "request failed");
     let text = err.message;
-    if (err.code === "FST_ERR_CTP_BODY_TOO_LARGE") text = "request body too large";
+    // The storage's address and answer are for the operator (the log line above), not for every client.
+    if (storage) text = `the registry's NAR storage is unavailable (${err.code}); the server's log has the details`;
+    else if (err.code === "FST_ERR_CTP_BODY_TOO_LARGE") text = "request body too large";
     else if (status === 400 && err instanceof SyntaxError) text = `malformed JSON body: ${err.message}`;
     void sendError(reply, status, text);
   });

@@ -186,6 +186,8 @@ test("cpr serve: --help; bad flags are usage errors (exit 2); an unusable --list
   assert.equal(help.code, 0);
   assert.match(help.stdout, /^Usage: cpr serve /);
   assert.match(help.stdout, /--refresh SECONDS/);
+  assert.match(help.stdout, /--store-url URL +Keep NARs on S3/);
+  assert.match(help.stdout, /AWS_ACCESS_KEY_ID/);
   assert.equal(runCpr(["serve", "--refresh", "soon"], { cwd, env }).code, 2);
   assert.equal(runCpr(["serve", "--bogus"], { cwd, env }).code, 2);
   const bad = runCpr(["serve", "--data", tempDir("cpr-reg-"), "--listen", "127.0.0.1:99999"], { cwd, env });
@@ -223,4 +225,20 @@ test("cpr serve: a port in use, a data directory that cannot be made and an unkn
   assert.match(unknown.stderr, /unknown database URL "mysql:\/\/…@db\/x"/);
   assert.doesNotMatch(unknown.stderr, /secret/);
   assert.ok(!existsSync(join(cwd, "mysql:")), "nothing was created under a path made of the URL");
+
+  // --store-url: not s3:// is a usage error; no credentials anywhere stops the server at start, saying where it looked.
+  const notS3 = runCpr(["serve", "--data", tempDir("cpr-reg-"), "--store-url", "/var/nars", "--listen", "127.0.0.1:0"], { cwd, env });
+  assert.equal(notS3.code, 2);
+  assert.match(notS3.stderr, /--store-url \/var\/nars: not a URL/);
+  const noCreds = runCpr(
+    ["serve", "--data", tempDir("cpr-reg-"), "--store-url", "s3://nars/x?endpoint=http://127.0.0.1:9", "--listen", "127.0.0.1:0"],
+    {
+      cwd,
+      env: { ...env, HOME: tempDir("cpr-home-"), AWS_ACCESS_KEY_ID: "", AWS_PROFILE: "" },
+    },
+  );
+  assert.equal(noCreds.code, 1);
+  assert.match(noCreds.stderr, /^error: no S3 credentials for profile default/m);
+  assert.match(noCreds.stderr, /hint: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/);
+  assert.doesNotMatch(noCreds.stderr, /^\s+at /m);
 });

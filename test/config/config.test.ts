@@ -138,7 +138,7 @@ test("unknown keys warn with file:line:col; invalid values are errors with file:
       },
       {
         code: "config.unknown-key",
-        message: `${file}:9:1: unknown key "url" in [registry] (known: builds, data, db, keys, listen, refresh, sets, token, urls)`,
+        message: `${file}:9:1: unknown key "url" in [registry] (known: builds, data, db, keys, listen, refresh, sets, store, token, urls)`,
       },
     ]);
     assert.equal(loaded.config.listingTtl, 30);
@@ -153,6 +153,7 @@ test("unknown keys warn with file:line:col; invalid values are errors with file:
       });
     };
     await bad(`[cache]\nlisting-ttl = -1\n`, "config.invalid", `${file}:2:1`);
+    await bad(`[registry]\nstore = "/var/nars"\n`, "config.invalid", `${file}:2:1`);
     await bad(`[cache]\nlisting-ttl = "5"\n`, "config.invalid", `${file}:2:1`);
     await bad(`\n[aliases]\n"a.b" = "x"\n`, "config.alias", `${file}:3:1`);
     await bad(`[aliases]\nok = ""\n`, "config.alias", `${file}:2:1`);
@@ -315,6 +316,7 @@ test("[registry]: defaults", async () => {
       listen: DEFAULT_REGISTRY_LISTEN,
       refresh: DEFAULT_REGISTRY_REFRESH,
       builds: { systems: [], sets: null, labels: null, versions: 1, priority: 0, lease: 60 },
+      store: null,
     });
     assert.equal(DEFAULT_REGISTRY_LISTEN, "127.0.0.1:8080");
     assert.equal(DEFAULT_REGISTRY_REFRESH, 300);
@@ -328,6 +330,7 @@ test("[registry]: defaults", async () => {
         ["registry.listen", "127.0.0.1:8080", "default"],
         ["registry.refresh", 300, "default"],
         ["registry.sets", [], "default"],
+        ["registry.store", null, "default"],
         ["registry.token", null, "default"],
         ["registry.urls", [], "default"],
       ],
@@ -358,6 +361,7 @@ test("[registry]: user file, project file and CPR_REGISTRY* variables, each key 
         'db = "postgres://cpr:s3cret@db.example.org:5432/cpr"',
         'listen = "[::1]:0"',
         "refresh = 60",
+        'store = "s3://nars/cache?endpoint=http://127.0.0.1:7480"',
         "[registry.builds]",
         'systems = ["x86_64-linux", "aarch64-linux"]',
         `sets = ["${"a".repeat(40)}"]`,
@@ -378,6 +382,7 @@ test("[registry]: user file, project file and CPR_REGISTRY* variables, each key 
       listen: "[::1]:0",
       refresh: 60,
       builds: { systems: ["x86_64-linux", "aarch64-linux"], sets: ["a".repeat(40)], labels: null, versions: "all", priority: 5, lease: 30 },
+      store: "s3://nars/cache?endpoint=http://127.0.0.1:7480",
     });
     assert.deepEqual(loaded.warnings, []);
     // `cpr config list` does not print secrets.
@@ -416,8 +421,10 @@ test("[registry]: user file, project file and CPR_REGISTRY* variables, each key 
         CPR_REGISTRY_TOKEN: "cpr_env",
         CPR_REGISTRY_DATA: "rel/data",
         CPR_REGISTRY_LISTEN: "0.0.0.0:8081",
+        CPR_REGISTRY_STORE: "s3://other/p",
       },
     });
+    assert.equal(loaded.config.registry.store, "s3://other/p");
     assert.equal(loaded.config.registry.db, `sqlite:${join(s.home, "r.sqlite")}`);
     assert.deepEqual(loaded.config.registry.urls, ["https://a.example.org", "http://b.example.org"]);
     assert.deepEqual(loaded.config.registry.keys, [KEY_B, KEY_A]);

@@ -298,6 +298,8 @@ for (const kind of ["sqlite", "postgres"] as const) {
       assert.equal(await db.insertPath(bare), true);
       assert.deepEqual(await db.getPath(bare.hashPart), bare);
       assert.equal(await db.countPaths(), 2);
+      assert.equal(await db.hasNarUrl(row.url), true, "a file a narinfo names");
+      assert.equal(await db.hasNarUrl(`nar/${"0".repeat(52)}.nar.xz`), false);
     });
 
     test("concurrent inserts of one path from several servers: exactly one wins", async (t) => {

@@ -6,7 +6,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
 import { toNix32Hash } from "../../src/nix/hash.js";
@@ -527,3 +527,25 @@ async function until(cond: () => Promise<boolean>): Promise<void> {
   }
   assert.fail("the scheduled refresh never picked the change up");
 }
+
+test("a NAR a narinfo names but the data directory lost is a 500 naming the problem; a name no narinfo has is a 404", async () => {
+  const path = fakePath("lost-file");
+  const nar = await narOf("this file will be lost\n");
+  const r = await put(reg.url, { path, nar, token });
+  assert.equal(r.status, 201, JSON.stringify(r.json));
+  const info = parseNarInfo(r.json.narinfo as string);
+  assert.equal((await fetch(`${reg.url}/${info.url}`, { method: "HEAD" })).status, 200);
+  rmSync(join(dataDir, info.url));
+  for (const method of ["GET", "HEAD"]) {
+    const lost = await fetch(`${reg.url}/${info.url}`, { method });
+    assert.equal(lost.status, 500, method);
+    if (method === "GET") {
+      const body = (await lost.json()) as { error: string };
+      assert.equal(
+        body.error,
+        `${info.url} is named by a narinfo but is missing from the registry's storage (registry.storage-missing); the server's log has the details`,
+      );
+    }
+  }
+  assert.equal((await fetch(`${reg.url}/nar/${"3".repeat(52)}.nar.xz`)).status, 404);
+});

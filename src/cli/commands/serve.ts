@@ -1,7 +1,8 @@
 import { flag, str, strs, type Command } from "../command.js";
 import { loadConfig } from "../../config/config.js";
-import { UsageError } from "../../protocol/errors.js";
+import { CprError, UsageError } from "../../protocol/errors.js";
 import { redactUrl } from "../../protocol/uri.js";
+import { parseS3Url } from "../../serve/s3.js";
 import { DEFAULT_LISTEN, DEFAULT_REFRESH_SECONDS, startRegistry } from "../../serve/serve.js";
 import { DEFAULT_LEASE_SECONDS } from "../../serve/farm.js";
 import { isSystem } from "../../protocol/farm.js";
@@ -11,7 +12,7 @@ import { dataDirOf, dbOf } from "../shared.js";
 export const command: Command = {
   name: "serve",
   usage:
-    "cpr serve [--db URL] [--data DIR] [--listen ADDR] [--set URL]... [--refresh SECONDS] [--build SYSTEM]... [--lease SECONDS] [--json]",
+    "cpr serve [--db URL] [--data DIR] [--store-url s3://…] [--listen ADDR] [--set URL]... [--refresh SECONDS] [--build SYSTEM]... [--lease SECONDS] [--json]",
   summary: "Run the registry: catalogue, build records and a Nix binary cache",
   help: `Serves the registry's HTTP interface (docs/registry.md): the Nix binary cache (/nix-cache-info,
 /<hash>.narinfo, /nar/…), signed with the server's ed25519 key, and the JSON API under /api/v1 (search, atoms,
@@ -20,7 +21,14 @@ sets, uploads, build records, resolve), /healthz and /metrics.
 At start the signing key is created if there is none, database migrations run, partial uploads left by an
 interrupted server are removed, and the sets are indexed (from ls-refs and manifest blobs only). The sets are
 re-indexed every --refresh seconds and on POST /api/v1/sets/<root>/refresh. Several servers may share one
-PostgreSQL database and one data directory.
+PostgreSQL database and one data directory, or one S3 bucket (--store-url).
+
+NARs are kept in the data directory unless --store-url names S3-compatible object storage (AWS S3, Ceph RGW,
+MinIO, …): s3://BUCKET/PREFIX?endpoint=http://HOST:PORT (optional: region=, profile=, path-style=true|false;
+path-style is the default with an endpoint). Credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+AWS_SESSION_TOKEN, else from the profile (AWS_PROFILE, default "default") in ~/.aws/credentials or ~/.aws/config
+(AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE); the region from region=, AWS_REGION or the profile. Uploads stream
+to S3 as multipart uploads completed only once the NAR hash checks; /nar/… streams objects through the server.
 
 With --build SYSTEM (or config [registry.builds]), the server runs a build farm's queue (docs/farm.md): after each
 index pass it enqueues an evaluation job per system for the newest version of every atom whose [compose] is not
@@ -32,6 +40,8 @@ Request logs are JSON lines on stderr. SIGINT or SIGTERM stops the server cleanl
 Options:
   --data DIR        Data directory: signing key, NARs, temporary uploads, default SQLite database
                     (config registry.data; default $XDG_DATA_HOME/cpr/registry)
+  --store-url URL   Keep NARs on S3: s3://BUCKET/PREFIX?endpoint=URL (config registry.store; default: the data
+                    directory, which still holds the signing key and the default SQLite database)
   --db URL          sqlite:PATH, a path, or postgres://user@host:port/db (config registry.db;
                     default DIR/registry.sqlite)
   --listen ADDR     HOST:PORT to listen on; port 0 picks a free one (config registry.listen;
@@ -45,12 +55,13 @@ Options:
                     default ${DEFAULT_LEASE_SECONDS})
   --json            Print {"listening":"http://HOST:PORT","publicKey":"name:base64"} on stdout once ready
 
-Exit codes: 0 stopped by a signal, 1 could not start (the address is in use, the data directory or the database
-cannot be used), 2 usage error.
+Exit codes: 0 stopped by a signal, 1 could not start (the address is in use, the data directory, the database or
+the S3 bucket cannot be used, no S3 credentials), 2 usage error (including a --store-url that is not s3://…).
 `,
   options: {
     db: { type: "string" },
     data: { type: "string" },
+    "store-url": { type: "string" },
     listen: { type: "string" },
     set: { type: "string", multiple: true },
     refresh: { type: "string" },
@@ -81,11 +92,22 @@ cannot be used), 2 usage error.
     if (leaseArg !== undefined && (!/^\d{1,6}$/.test(leaseArg) || Number(leaseArg) < 1))
       throw new UsageError(`--lease wants a positive whole number of seconds, got ${JSON.stringify(leaseArg)}`);
     const leaseSeconds = leaseArg !== undefined ? Number(leaseArg) : policy.lease;
+    const storeUrl = str(args, "store-url") ?? config.registry.store ?? undefined;
+    if (storeUrl !== undefined) {
+      // A URL that cannot name a bucket is a usage error, as an unknown --db scheme is; credentials are checked at start.
+      try {
+        parseS3Url(storeUrl, ctx.env);
+      } catch (e) {
+        if (e instanceof CprError) throw new UsageError(e.message, { ...(e.hint ? { hint: e.hint } : {}) });
+        throw e;
+      }
+    }
 
     const reg = await startRegistry({
       dataDir,
       ...(db !== undefined ? { db } : {}),
       listen,
+      ...(storeUrl !== undefined ? { storeUrl } : {}),
       sets,
       refreshSeconds,
       env: ctx.env,
@@ -101,6 +123,7 @@ cannot be used), 2 usage error.
     if (flag(args, "json")) ctx.term.json({ listening: reg.url, publicKey: reg.publicKey }, { line: true });
     ctx.term.info(`listening on ${reg.url}`);
     ctx.term.info(`public key ${reg.publicKey}`);
+    ctx.term.info(`NARs in ${reg.storage}`);
 
     await new Promise<void>((done) => {
       const stop = (signal: NodeJS.Signals): void => {
