@@ -31,6 +31,10 @@ const VERBS: Record<string, VerbEntry> = {
     load: () => import("./commands/resolve.js"),
   },
   update: { summary: "Move locked atoms to the newest versions their requirements allow", load: () => import("./commands/update.js") },
+  diff: {
+    summary: "Show what changed between two locks: atoms added, removed, upgraded, downgraded, with origin ranges",
+    load: () => import("./commands/diff.js"),
+  },
   tree: { summary: "Print the locked dependency graph (no network)", load: () => import("./commands/tree.js") },
   why: { summary: "Show the chain of requirements that pulled an atom into the lock", load: () => import("./commands/why.js") },
   fetch: {

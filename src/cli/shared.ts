@@ -10,6 +10,8 @@ import { normalizeLabel } from "../protocol/label.js";
 import type { LockCompose, LockDep, Lockfile } from "../protocol/lock.js";
 import { RegistryClient } from "../registry/client.js";
 import type { LockOutcome } from "../resolve/lock-project.js";
+import { originRanges } from "../resolve/origins.js";
+import { diffJson, diffLocks, formatDiff, type OriginRange } from "../protocol/lock-diff.js";
 import { flag, type Context, type ParsedArgs } from "./command.js";
 
 // ── arguments ──
@@ -184,16 +186,24 @@ function changesText(changes: readonly LockChange[]): string {
   return `${n}: ${parts.length === 1 ? parts[0]! : `${parts.slice(0, -1).join(", ")} and ${parts[parts.length - 1]!}`}`;
 }
 
-/** Print the outcome of a lock run: a summary line, the changes, and --json. */
-export function reportOutcome(ctx: Context, json: boolean, outcome: LockOutcome, extra: Record<string, unknown> = {}): void {
+/** Print the outcome of a lock run: the diff summary (docs/formats.md §15.4), the summary line, and --json. */
+export async function reportOutcome(ctx: Context, json: boolean, outcome: LockOutcome, extra: Record<string, unknown> = {}): Promise<void> {
   const after = outcome.resolution?.lock ?? outcome.project.lock;
   const changes = outcome.status === "unchanged" ? [] : lockChanges(outcome.project.lock, after);
   const atoms = [...atomsOf(after).values()].map((d) => ({ label: d.label, version: d.version, id: d.id, set: d.set, rev: d.rev }));
+  const diff = outcome.status === "unchanged" ? { atoms: [], direct: [] } : diffLocks(outcome.project.lock, after);
+  // The origin ranges need one ls-refs per set with a moved atom; never under --offline.
+  const origins =
+    diff.atoms.some((c) => c.from !== null && c.to !== null) && !outcome.offline
+      ? await originRanges(diff.atoms, { cwd: ctx.cwd, env: ctx.env, reporter: ctx.term })
+      : new Map<string, OriginRange>();
   if (json) {
-    ctx.term.json({ status: outcome.status, changes, atoms, network: outcome.stats, ...extra });
+    ctx.term.json({ status: outcome.status, changes, atoms, diff: diffJson(diff, origins), network: outcome.stats, ...extra });
     return;
   }
+  for (const line of formatDiff(diff, origins)) ctx.term.out(line);
   for (const c of changes) {
+    if (c.kind === "atom") continue;
     if (c.from === null) ctx.term.out(`+ ${c.label} ${c.to}`);
     else if (c.to === null) ctx.term.out(`- ${c.label} ${c.from}`);
     else ctx.term.out(`~ ${c.label} ${c.from} -> ${c.to}`);

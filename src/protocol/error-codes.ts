@@ -29,6 +29,8 @@ export const ERROR_CODES = {
   "build.no-manifest": "The atom.toml of an atom to build could not be read.",
   "build.static": "The atom is static ([compose.as] static): there is nothing to build.",
 
+  "diff.no-lock": "`cpr diff` was given REV:PATH, and git has no such file at that revision.",
+
   "cache.layout": "The cache directory was written with another layout version than this cpr reads.",
   "cache.corrupt": "An object in the local git cache is malformed (a commit without a tree, a tree that does not parse).",
   "cache.missing": "A commit, tree or blob expected in the local git cache is not there.",
@@ -333,6 +335,8 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 export const WARNING_CODES = {
   "config.token-in-project": "The project's cpr.toml holds registry.token, which is committed with the set.",
   "config.unknown-key": "A configuration file has a key or table cpr does not know; it is ignored.",
+
+  "diff.origins": "The origin commits of changed atoms could not be listed from a set's mirror; their ranges are left out.",
 
   "fetch.mirror-failed": "An atom was fetched from one mirror after others failed.",
 

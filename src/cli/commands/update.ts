@@ -12,11 +12,12 @@ export const command: Command = {
   summary: "Move locked atoms to the newest versions their requirements allow",
   help: `Re-resolves with fresh listings, ignoring the locked versions of the given labels (of every atom when none
 is given, and of direct Nix dependencies named), so they move to the newest versions allowed. Other locked
-versions are kept when they still satisfy. Writes atom.lock (and never changes atom.toml).
+versions are kept when they still satisfy. Writes atom.lock (and never changes atom.toml). Prints what changed as
+\`cpr diff\` does: versions, the size of each move, and each moved atom's range of origin commits.
 
 Options:
   --offline   Use cached listings only
-  --json      Print {"status","changes","atoms","network"} on stdout
+  --json      Print {"status","changes","atoms","diff","network"} on stdout (diff: as \`cpr diff --json\`)
 
 Exit codes: 0 updated or already newest, 1 failed, 2 usage error.
 `,
@@ -41,7 +42,7 @@ Exit codes: 0 updated or already newest, 1 failed, 2 usage error.
       update: labels.length ? labels : true,
       offline: flag(args, "offline"),
     });
-    reportOutcome(ctx, flag(args, "json"), outcome);
+    await reportOutcome(ctx, flag(args, "json"), outcome);
     return 0;
   },
 };
