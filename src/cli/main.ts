@@ -20,6 +20,10 @@ const VERBS: Record<string, VerbEntry> = {
     summary: "Publish atoms as reproducible orphan commits and push them atomically",
     load: () => import("./commands/publish.js"),
   },
+  yank: {
+    summary: "Withdraw a published version (with a reason) without deleting it, or undo that",
+    load: () => import("./commands/yank.js"),
+  },
   ls: { summary: "List a set's atoms and versions over git ls-refs, without cloning", load: () => import("./commands/ls.js") },
   id: { summary: "Print the AtomId of local atoms, or of labels under a given root", load: () => import("./commands/id.js") },
   uri: { summary: "Explain how an atom URI expands", load: () => import("./commands/uri.js") },

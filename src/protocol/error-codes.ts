@@ -325,6 +325,13 @@ export const ERROR_CODES = {
 
   "why.no-lock": "`cpr why` found no atom.lock in the project.",
   "why.not-locked": "The label is not in atom.lock.",
+  "yank.already": "`cpr yank` was asked to yank a version that is already yanked on the remote.",
+  "yank.invalid": "A yank record (refs/eka/yank/<label>/<version>) is not in the format of docs/formats.md §15.5.",
+  "yank.no-version": "`cpr yank` names a version that the remote has not published.",
+  "yank.not-initialized": "The remote `cpr yank` was given is not an initialized atom set.",
+  "yank.push": "The remote refused the push (or deletion) of a yank record.",
+  "yank.reason": "A yank reason is missing, empty, too long, or holds a NUL byte.",
+
   "zip.invalid": "A file that starts like a zip archive cannot be read as one.",
 } as const satisfies Record<string, string>;
 
@@ -341,6 +348,7 @@ export const WARNING_CODES = {
   "fetch.mirror-failed": "An atom was fetched from one mirror after others failed.",
 
   "ls.root-tag": "refs/ekala/init on the remote is an annotated tag, which is not a valid set marker.",
+  "ls.yanked": "Some listed versions are yanked (refs/eka/yank/<label>/<version>); new locks skip them.",
   "ls.skipped-refs": "Refs under the atom namespaces that are not <label>/<version> were skipped.",
 
   "publish.ignored-atom": "An invalid atom that was not asked for is left out of the publication.",
@@ -352,6 +360,7 @@ export const WARNING_CODES = {
 
   "resolve.mirror-down": "A mirror of a set did not answer; resolution goes on with the others.",
   "resolve.mirror-failed": "Manifests could not be fetched from one mirror; the next one is tried.",
+  "resolve.yanked": "The lock pins a yanked version; it is kept (the warning says why it was yanked) until `cpr update` moves it.",
 
   "root.multiple": "The history has several root commits; the oldest is the set root.",
 
@@ -360,6 +369,8 @@ export const WARNING_CODES = {
   "serve.set-unindexed": "`cpr serve` could not index a set at start-up; it tries again every --refresh seconds (never with --refresh 0).",
 
   "tree.unknown-deps": "The dependencies of some locked atoms are unknown here (their manifests are not in the cache).",
+
+  "verify.yanked": "The atom version is yanked (withdrawn by its publisher); the warning gives the reason.",
 
   "verify.bad-lock": "The atom's atom.lock does not parse, so no consumer can evaluate it.",
   "verify.lock-unsatisfied":

@@ -26,6 +26,8 @@ export interface AtomVersion {
   readonly rev: string;
   readonly origin: string | null;
   readonly manifest: string;
+  /** Set when the version is yanked (docs/formats.md §15.5): its reason, null when the registry could not read it. */
+  readonly yanked?: { readonly reason: string | null } | null;
 }
 
 export interface AtomInfo {

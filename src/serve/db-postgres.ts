@@ -24,6 +24,7 @@ import {
   type SetRow,
   type TokenRow,
   type VersionRow,
+  type YankRow,
 } from "./db.js";
 import { migratePostgres } from "./migrations.js";
 
@@ -280,6 +281,24 @@ class PostgresDb implements RegistryDb {
     ).rows.map(versionRow);
     versions.sort((x, y) => compareVersionTextDesc(x.version, y.version));
     return { atom: atomRow(a), versions };
+  }
+
+  async recordYanks(root: string, yanks: readonly YankRow[]): Promise<void> {
+    await this.tx(async (c) => {
+      await c.query("DELETE FROM yanks WHERE root = $1", [root]);
+      for (const y of yanks)
+        await c.query("INSERT INTO yanks (id, version, root, record, reason) VALUES ($1, $2, $3, $4, $5)", [
+          y.id,
+          y.version,
+          root,
+          y.record,
+          y.reason,
+        ]);
+    });
+  }
+
+  async yanks(id: string): Promise<YankRow[]> {
+    return (await this.q<YankRow>("SELECT id, version, record, reason FROM yanks WHERE id = $1 ORDER BY version", [id])).rows;
   }
 
   // ── binary cache ──

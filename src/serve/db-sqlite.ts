@@ -24,6 +24,7 @@ import {
   type SetRow,
   type TokenRow,
   type VersionRow,
+  type YankRow,
 } from "./db.js";
 import { migrateSqlite } from "./migrations.js";
 
@@ -267,6 +268,19 @@ class SqliteDb implements RegistryDb {
     );
     versions.sort((x, y) => compareVersionTextDesc(x.version, y.version));
     return { atom: atomRow(a), versions };
+  }
+
+  async recordYanks(root: string, yanks: readonly YankRow[]): Promise<void> {
+    const clear = this.st("DELETE FROM yanks WHERE root = ?");
+    const insert = this.st("INSERT INTO yanks (id, version, root, record, reason) VALUES (?, ?, ?, ?, ?)");
+    this.tx(() => {
+      clear.run(root);
+      for (const y of yanks) insert.run(y.id, y.version, root, y.record, y.reason);
+    });
+  }
+
+  async yanks(id: string): Promise<YankRow[]> {
+    return this.st("SELECT id, version, record, reason FROM yanks WHERE id = ? ORDER BY version").all(id) as YankRow[];
   }
 
   // ── binary cache ──

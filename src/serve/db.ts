@@ -99,6 +99,16 @@ export interface TokenRow {
   readonly createdAt: number;
 }
 
+/** A yanked version, as the catalogue last listed it (refs/eka/yank/<label>/<version>, docs/formats.md §15.5). */
+export interface YankRow {
+  readonly id: string;
+  readonly version: string;
+  /** The yank record's blob id. */
+  readonly record: string;
+  /** The reason it gives, or null when the record could not be read. */
+  readonly reason: string | null;
+}
+
 export interface SearchHit extends AtomRow {
   /** Every indexed version, newest first (semver order). */
   readonly versions: readonly string[];
@@ -127,6 +137,10 @@ export interface RegistryDb {
   /** Case-insensitive match of `q` against label, description and tags; exact label matches first. */
   search(q: string, limit: number): Promise<SearchHit[]>;
   atom(id: string): Promise<{ atom: AtomRow; versions: VersionRow[] } | null>;
+  /** Replaces the set's yanked versions with these, in one transaction. */
+  recordYanks(root: string, yanks: readonly YankRow[]): Promise<void>;
+  /** The yanked versions of an atom. */
+  yanks(id: string): Promise<YankRow[]>;
 
   // ── binary cache ──
   getPath(hashPart: string): Promise<PathRow | null>;

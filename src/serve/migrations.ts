@@ -143,6 +143,33 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 2,
+    name: "yanked versions",
+    // The yank records the catalogue last saw on a set (docs/formats.md §15.5), replaced at each index pass.
+    sqlite: [
+      `CREATE TABLE yanks (
+        id TEXT NOT NULL,
+        version TEXT NOT NULL,
+        root TEXT NOT NULL REFERENCES sets(root) ON DELETE CASCADE,
+        record TEXT NOT NULL,            -- blob id of refs/eka/yank/<label>/<version>
+        reason TEXT,                     -- null when the record could not be read
+        PRIMARY KEY (id, version)
+      )`,
+      `CREATE INDEX yanks_root ON yanks(root)`,
+    ],
+    postgres: [
+      `CREATE TABLE yanks (
+        id TEXT NOT NULL,
+        version TEXT NOT NULL,
+        root TEXT NOT NULL REFERENCES sets(root) ON DELETE CASCADE,
+        record TEXT NOT NULL,
+        reason TEXT,
+        PRIMARY KEY (id, version)
+      )`,
+      `CREATE INDEX yanks_root ON yanks(root)`,
+    ],
+  },
 ];
 
 /** The schema version this code writes and reads. */

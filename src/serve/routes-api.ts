@@ -104,13 +104,20 @@ export function apiRoutes(app: FastifyInstance, ctx: RegistryContext): void {
     const found = await ctx.db.atom(id);
     if (!found) return sendError(reply, 404, `unknown atom ${id}`);
     const { atom, versions } = found;
+    const yanks = new Map((await ctx.db.yanks(id)).map((y) => [y.version, y]));
     return reply.send({
       id: atom.id,
       label: atom.label,
       set: atom.root,
       description: atom.description,
       tags: atom.tags,
-      versions: newestFirst(versions).map((v) => ({ version: v.version, rev: v.rev, origin: v.origin, manifest: v.manifest })),
+      versions: newestFirst(versions).map((v) => ({
+        version: v.version,
+        rev: v.rev,
+        origin: v.origin,
+        manifest: v.manifest,
+        yanked: yanks.has(v.version) ? { reason: yanks.get(v.version)!.reason } : null,
+      })),
     });
   });
 
@@ -164,10 +171,13 @@ export function apiRoutes(app: FastifyInstance, ctx: RegistryContext): void {
     const found = await ctx.db.atom(id);
     if (!found) return sendError(reply, 404, `unknown atom ${id}`);
     const builds = await ctx.db.builds(id, system);
-    const candidates = newestFirst(found.versions).filter((v) => {
+    const matching = newestFirst(found.versions).filter((v) => {
       const parsed = tryParseVersion(v.version);
       return parsed !== null && matches(requirement, parsed);
     });
+    // A yanked version is never chosen (as the resolver never picks one for a new lock).
+    const yanked = new Set((await ctx.db.yanks(id)).map((y) => y.version));
+    const candidates = matching.filter((v) => !yanked.has(v.version));
     for (const v of candidates) {
       const b = builds.find((x) => x.version === v.version && x.rev === v.rev);
       if (!b) continue;
@@ -185,7 +195,9 @@ export function apiRoutes(app: FastifyInstance, ctx: RegistryContext): void {
     }
     const why =
       candidates.length === 0
-        ? `no published version of ${found.atom.label} matches ${requirement.text}`
+        ? matching.length > 0
+          ? `every version of ${found.atom.label} matching ${requirement.text} is yanked (${matching.map((v) => v.version).join(", ")})`
+          : `no published version of ${found.atom.label} matches ${requirement.text}`
         : `no build for ${system} of ${found.atom.label} ${requirement.text} (versions ${candidates.map((v) => v.version).join(", ")})`;
     return sendError(reply, 404, why);
   });
