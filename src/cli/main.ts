@@ -35,6 +35,10 @@ const VERBS: Record<string, VerbEntry> = {
     load: () => import("./commands/resolve.js"),
   },
   update: { summary: "Move locked atoms to the newest versions their requirements allow", load: () => import("./commands/update.js") },
+  outdated: {
+    summary: "Show locked atoms with newer versions: the newest their requirements allow and the newest published",
+    load: () => import("./commands/outdated.js"),
+  },
   diff: {
     summary: "Show what changed between two locks: atoms added, removed, upgraded, downgraded, with origin ranges",
     load: () => import("./commands/diff.js"),

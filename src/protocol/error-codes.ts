@@ -192,6 +192,9 @@ export const ERROR_CODES = {
 
   "process.failed": "A child process exited with a failure status (the default error of the process runner; callers pass their own).",
   "process.spawn": "A child process could not be started (the default error of the process runner; callers pass their own).",
+  "outdated.no-lock": "`cpr outdated` runs in an atom without atom.lock: nothing is locked to compare.",
+  "outdated.unreachable": "`cpr outdated` could not list any set of the lock.",
+
   "publish.duplicate-label": "Two atoms of the commit use the same label.",
   "publish.invalid-atoms": "Some atoms of the commit are invalid; none was published.",
   "publish.no-atoms": "The commit has no atoms to publish.",
@@ -350,6 +353,8 @@ export const WARNING_CODES = {
   "ls.root-tag": "refs/ekala/init on the remote is an annotated tag, which is not a valid set marker.",
   "ls.yanked": "Some listed versions are yanked (refs/eka/yank/<label>/<version>); new locks skip them.",
   "ls.skipped-refs": "Refs under the atom namespaces that are not <label>/<version> were skipped.",
+
+  "outdated.set-failed": '`cpr outdated` could not list one set of the lock; its atoms are shown with "?".',
 
   "publish.ignored-atom": "An invalid atom that was not asked for is left out of the publication.",
 
