@@ -54,6 +54,14 @@ const VERBS: Record<string, VerbEntry> = {
   registry: { summary: "Manage a registry's signing key and write tokens", load: () => import("./commands/registry.js") },
   build: { summary: "Build an atom with Nix and optionally push it to a registry", load: () => import("./commands/build.js") },
   get: { summary: "Install an atom's built package from a registry, without evaluating", load: () => import("./commands/get.js") },
+  run: {
+    summary: "Install an atom's build from a registry (no evaluation) and run its program",
+    load: () => import("./commands/run.js"),
+  },
+  shell: {
+    summary: "Install several atoms' builds from a registry (no evaluation) and open a shell with them on PATH",
+    load: () => import("./commands/shell.js"),
+  },
   search: { summary: "Search registries and configured sets for atoms", load: () => import("./commands/search.js") },
 };
 

@@ -12,7 +12,8 @@ import { RegistryClient } from "../registry/client.js";
 import type { LockOutcome } from "../resolve/lock-project.js";
 import { originRanges } from "../resolve/origins.js";
 import { diffJson, diffLocks, formatDiff, type OriginRange } from "../protocol/lock-diff.js";
-import { flag, type Context, type ParsedArgs } from "./command.js";
+import { flag, str, strs, type Context, type ParsedArgs } from "./command.js";
+import { parsePublicKey } from "../protocol/nix-key.js";
 
 // ── arguments ──
 
@@ -87,6 +88,45 @@ export function registryClients(urls: readonly string[], token: string | null, f
       throw e;
     }
   });
+}
+
+/** Checks trusted public keys before Nix sees them (Nix would only say "secret key is corrupt"). */
+export function checkKeys(keys: readonly string[]): void {
+  for (const k of keys) {
+    try {
+      parsePublicKey(k);
+    } catch (e) {
+      if (e instanceof CprError) throw new UsageError(`--key (or config registry.keys, CPR_REGISTRY_KEYS): ${e.message}`, { hint: e.hint });
+      throw e;
+    }
+  }
+}
+
+/** What installing from registries needs (cpr run, cpr shell): from --registry, --key, --system and --store. */
+export interface InstallSettings {
+  readonly config: Config;
+  readonly clients: RegistryClient[];
+  readonly keys: readonly string[];
+  readonly system: string;
+  readonly store: string | undefined;
+}
+
+/** --registry/--key (else config registry.urls/keys), --system (else this machine's), --store (made absolute). */
+export function installSettings(ctx: Context, args: ParsedArgs, config: Config, hostSystem: string): InstallSettings {
+  const settings = registrySettings(config);
+  const urls = strs(args, "registry").length ? strs(args, "registry") : settings.urls;
+  const keys = strs(args, "key").length ? strs(args, "key") : settings.keys;
+  if (urls.length === 0)
+    throw new UsageError("no registry is configured", { hint: "pass --registry URL, or set config registry.urls or CPR_REGISTRY" });
+  checkKeys(keys);
+  const store = str(args, "store");
+  return {
+    config,
+    clients: registryClients(urls, settings.token, "--registry (or config registry.urls, CPR_REGISTRY)"),
+    keys,
+    system: str(args, "system") ?? hostSystem,
+    store: store === undefined ? undefined : /^[a-z+]+:\/\//.test(store) || !store.includes("/") ? store : resolve(ctx.cwd, store),
+  };
 }
 
 /** --data, else config registry.data, else the default. */

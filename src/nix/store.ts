@@ -107,6 +107,21 @@ function indent(text: string): string {
     .join("\n");
 }
 
+/**
+ * Where a store path's files are on this machine: under the store's root for a chroot store (`--store /tmp/store`,
+ * or a `local?root=DIR` URL), else the path itself.
+ */
+export function physicalPath(storePath: string, store: string | undefined): string {
+  if (store === undefined) return storePath;
+  let root: string | null = null;
+  if (store.startsWith("/")) root = store;
+  else {
+    const q = store.indexOf("?");
+    if (q >= 0 && /^(local|local:\/\/)?$/.test(store.slice(0, q))) root = new URLSearchParams(store.slice(q + 1)).get("root");
+  }
+  return root ? `${root.replace(/\/+$/, "")}${storePath}` : storePath;
+}
+
 function storeArgs(opts: NixOptions): string[] {
   return opts.store ? ["--store", opts.store] : [];
 }

@@ -261,6 +261,9 @@ export const ERROR_CODES = {
 
   "requirement.invalid": "A version requirement does not parse.",
 
+  "run.ambiguous": "`cpr run` found several programs in the atom's bin/ and was not told which one (--bin NAME).",
+  "run.no-program": "`cpr run` found no program to run in the atom (no bin/, an empty one, or not the --bin NAME asked for).",
+
   "resolve.conflict": "No set of versions satisfies every requirement (the message explains why).",
   "resolve.fetch": "Manifests could not be fetched from any mirror.",
   "resolve.from-version": "A direct dependency's from_version names an atom that was not locked.",
