@@ -158,6 +158,18 @@ export async function currentSystem(opts: NixOptions = {}): Promise<string> {
 }
 
 /**
+ * `meta.mainProgram` of the value of an expression file (a derivation): the program `cpr run` runs, or null when it
+ * declares none (a derivation's `meta` is not in its .drv, so it is read here, when the build is evaluated anyway).
+ */
+export async function mainProgramOf(file: string, opts: NixOptions = {}): Promise<string | null> {
+  const expr = `let v = import ${JSON.stringify(file)}; m = if builtins.isAttrs v then v.meta.mainProgram or null else null; in if builtins.isString m then m else null`;
+  const args = [...storeArgs(opts), ...(opts.system ? ["--option", "system", opts.system] : []), "--eval", "--json", "--expr", expr];
+  const { stdout } = await run("nix-instantiate", args, opts, `reading meta.mainProgram of ${file}`);
+  const value = parseJson(stdout, "meta.mainProgram");
+  return typeof value === "string" && value !== "" ? value : null;
+}
+
+/**
  * `nix-instantiate FILE [--argstr NAME VALUE]…`: evaluates the file and returns the derivation paths it instantiates
  * (one per top-level derivation). The .drv files are written to the store, without a GC root.
  */

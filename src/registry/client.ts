@@ -57,6 +57,8 @@ export interface ResolvedBuild {
   readonly configHash: string;
   readonly drv: string;
   readonly outputs: Readonly<Record<string, string>>;
+  /** `meta.mainProgram` of the build's derivation, when its record carries one. */
+  readonly mainProgram?: string | null;
 }
 
 /** The headers of one upload (`PUT /api/v1/paths/<hash>`). */

@@ -271,6 +271,8 @@ export interface InstalledAtom {
   readonly registry: string | null;
   readonly built: boolean;
   readonly paths: readonly string[];
+  /** `meta.mainProgram` of its derivation, when its build record says (the program `cpr run` runs). */
+  readonly mainProgram: string | null;
 }
 
 /**
@@ -316,7 +318,13 @@ export async function installTargets(opts: InstallTargetsOptions, targets: reado
     const f = found[i];
     if (f) {
       const b = f.build;
-      out.push({ ...pick(b), registry: f.registry.url, built: false, paths: orderedOutputs(b.outputs) });
+      out.push({
+        ...pick(b),
+        registry: f.registry.url,
+        built: false,
+        paths: orderedOutputs(b.outputs),
+        mainProgram: b.mainProgram ?? null,
+      });
       continue;
     }
     const l = located[i]!;
@@ -336,7 +344,7 @@ export async function installTargets(opts: InstallTargetsOptions, targets: reado
       const paths = orderedOutputs(built.outputs);
       const root = link();
       if (root) await realise(paths, { ...opts.nix, outLink: root });
-      out.push({ ...pick(built), registry: null, built: true, paths });
+      out.push({ ...pick(built), registry: null, built: true, paths, mainProgram: built.mainProgram });
     } finally {
       cache.close();
     }
@@ -344,13 +352,15 @@ export async function installTargets(opts: InstallTargetsOptions, targets: reado
   return out;
 }
 
-function pick(b: Omit<InstalledAtom, "registry" | "built" | "paths">): Omit<InstalledAtom, "registry" | "built" | "paths"> {
+type Picked = Omit<InstalledAtom, "registry" | "built" | "paths" | "mainProgram">;
+
+function pick(b: Picked): Picked {
   return { label: b.label, version: b.version, id: b.id, set: b.set, rev: b.rev, system: b.system, drv: b.drv, outputs: b.outputs };
 }
 
 /**
- * The program `cpr run` executes in an installed atom: `name` when given (`--bin`), else the only entry of the first
- * output that has a `bin/` directory (`out` first). `root` maps a store path to where its files are (a chroot
+ * The program `cpr run` executes in an installed atom: `name` when given (`--bin`), else `meta.mainProgram` when its
+ * build record carries one, else the only entry of the first output that has a `bin/` directory (`out` first). `root` maps a store path to where its files are (a chroot
  * store). No `bin/`, or several programs, is an error listing what there is.
  */
 export async function findProgram(atom: InstalledAtom, root: (storePath: string) => string, name?: string): Promise<string> {
@@ -362,6 +372,7 @@ export async function findProgram(atom: InstalledAtom, root: (storePath: string)
     if (entries !== null) listings.push({ path: p, entries: entries.sort() });
   }
   const what = `${atom.label} ${atom.version}`;
+  name ??= atom.mainProgram ?? undefined;
   if (name !== undefined) {
     const hit = listings.find((l) => l.entries.includes(name));
     if (hit) return join(root(hit.path), "bin", name);

@@ -75,6 +75,7 @@ interface BuildRec {
   drv: string;
   outputs: Record<string, string>;
   created_at: Big;
+  main_program: string | null;
 }
 interface TokenRec {
   hash: string;
@@ -115,6 +116,7 @@ const buildRow = (r: BuildRec): BuildRow => ({
   config: r.config,
   drv: r.drv,
   outputs: r.outputs,
+  ...(r.main_program ? { mainProgram: r.main_program } : {}),
   createdAt: Number(r.created_at),
 });
 const tokenRow = (r: TokenRec): TokenRow => ({ hash: r.hash, sets: r.sets, note: r.note, createdAt: Number(r.created_at) });
@@ -358,9 +360,20 @@ class PostgresDb implements RegistryDb {
   async insertBuild(row: Omit<BuildRow, "buildId">): Promise<number> {
     try {
       const res = await this.q<{ build_id: Big }>(
-        `INSERT INTO builds (atom_id, version, rev, system, config_hash, config, drv, outputs, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9) RETURNING build_id`,
-        [row.id, row.version, row.rev, row.system, row.configHash, row.config, row.drv, JSON.stringify(row.outputs), row.createdAt],
+        `INSERT INTO builds (atom_id, version, rev, system, config_hash, config, drv, outputs, created_at, main_program)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10) RETURNING build_id`,
+        [
+          row.id,
+          row.version,
+          row.rev,
+          row.system,
+          row.configHash,
+          row.config,
+          row.drv,
+          JSON.stringify(row.outputs),
+          row.createdAt,
+          row.mainProgram ?? null,
+        ],
       );
       return Number(res.rows[0]!.build_id);
     } catch (err) {

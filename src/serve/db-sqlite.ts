@@ -76,6 +76,7 @@ interface BuildRec {
   drv: string;
   outputs: string;
   created_at: number;
+  main_program: string | null;
 }
 interface TokenRec {
   hash: string;
@@ -118,6 +119,7 @@ const buildRow = (r: BuildRec): BuildRow => ({
   config: r.config,
   drv: r.drv,
   outputs: JSON.parse(r.outputs) as Record<string, string>,
+  ...(r.main_program ? { mainProgram: r.main_program } : {}),
   createdAt: r.created_at,
 });
 const tokenRow = (r: TokenRec): TokenRow => ({ hash: r.hash, sets: JSON.parse(r.sets) as string[], note: r.note, createdAt: r.created_at });
@@ -336,9 +338,20 @@ class SqliteDb implements RegistryDb {
   async insertBuild(row: Omit<BuildRow, "buildId">): Promise<number> {
     try {
       const info = this.st(
-        `INSERT INTO builds (atom_id, version, rev, system, config_hash, config, drv, outputs, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ).run(row.id, row.version, row.rev, row.system, row.configHash, row.config, row.drv, JSON.stringify(row.outputs), row.createdAt);
+        `INSERT INTO builds (atom_id, version, rev, system, config_hash, config, drv, outputs, created_at, main_program)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        row.id,
+        row.version,
+        row.rev,
+        row.system,
+        row.configHash,
+        row.config,
+        row.drv,
+        JSON.stringify(row.outputs),
+        row.createdAt,
+        row.mainProgram ?? null,
+      );
       return Number(info.lastInsertRowid);
     } catch (err) {
       if (sqliteCode(err) === "SQLITE_CONSTRAINT_FOREIGNKEY") throw buildVersionError(row.id, row.version, err);

@@ -87,6 +87,8 @@ export interface BuildRow {
   readonly drv: string;
   /** Output name → store path. */
   readonly outputs: Readonly<Record<string, string>>;
+  /** `meta.mainProgram` of the derivation, when the record carries one (schema version 2). */
+  readonly mainProgram?: string | null;
   readonly createdAt: number;
 }
 

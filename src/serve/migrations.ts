@@ -145,8 +145,9 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 2,
-    name: "yanked versions",
-    // The yank records the catalogue last saw on a set (docs/formats.md §15.5), replaced at each index pass.
+    name: "yanked versions; builds.main_program",
+    // The yank records the catalogue last saw on a set (docs/formats.md §15.5), replaced at each index pass; and the
+    // meta.mainProgram a build record may carry (cpr run).
     sqlite: [
       `CREATE TABLE yanks (
         id TEXT NOT NULL,
@@ -157,6 +158,7 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (id, version)
       )`,
       `CREATE INDEX yanks_root ON yanks(root)`,
+      `ALTER TABLE builds ADD COLUMN main_program TEXT`,
     ],
     postgres: [
       `CREATE TABLE yanks (
@@ -168,6 +170,7 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (id, version)
       )`,
       `CREATE INDEX yanks_root ON yanks(root)`,
+      `ALTER TABLE builds ADD COLUMN main_program TEXT`,
     ],
   },
 ];

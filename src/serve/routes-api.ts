@@ -191,6 +191,7 @@ export function apiRoutes(app: FastifyInstance, ctx: RegistryContext): void {
         configHash: b.configHash,
         drv: b.drv,
         outputs: b.outputs,
+        ...(b.mainProgram ? { mainProgram: b.mainProgram } : {}),
       });
     }
     const why =
@@ -400,6 +401,7 @@ export function apiRoutes(app: FastifyInstance, ctx: RegistryContext): void {
       config: canonicalJson(rec.config),
       drv: rec.drv,
       outputs: rec.outputs,
+      mainProgram: rec.mainProgram ?? null,
       createdAt: Date.now(),
     });
     req.log.info({ buildId, id: rec.id, label: rec.label, version: rec.version, system: rec.system }, "build recorded");

@@ -50,6 +50,8 @@ before(async () => {
     ...atom("greet", programs("cpr-run-greet", { greet: 'echo "greet: $#: $*"; exit 3' })),
     ...atom("shout", programs("cpr-run-shout", { shout: 'echo "SHOUT $*"; exit 5' })),
     ...atom("multi", programs("cpr-run-multi", { one: "echo one", two: "echo two" })),
+    // meta.mainProgram (not in the .drv) is read when the build is recorded, and chooses among several programs.
+    ...atom("main", `(${programs("cpr-run-main", { one: "echo one", two: "echo two" }).trim()}) // { meta.mainProgram = "two"; }\n`),
     ...atom(
       "sleeper",
       programs("cpr-run-sleeper", { sleeper: "trap 'echo got TERM; exit 7' TERM; echo ready; while :; do /bin/sleep 0.1; done" }),
@@ -59,7 +61,7 @@ before(async () => {
       'derivation { name = "cpr-run-data"; inherit (cfg) system; builder = "/bin/sh"; args = [ "-c" "echo data > $out" ]; }\n',
     ),
   });
-  for (const l of ["greet", "shout", "multi", "sleeper", "data"]) await resolveAtom(join(work, l));
+  for (const l of ["greet", "shout", "multi", "main", "sleeper", "data"]) await resolveAtom(join(work, l));
   commitAll(work, "programs");
   remote = makeBare();
   const init = await initTo(work, remote);
@@ -81,7 +83,7 @@ before(async () => {
     writeFileSync(join(shims, name), `#!/bin/sh\necho "$0 $*" >> ${marker}\necho "shim: ${name} must not run" >&2\nexit 97\n`);
     chmodSync(join(shims, name), 0o755);
   }
-  for (const l of ["greet", "shout", "multi", "sleeper", "data"]) {
+  for (const l of ["greet", "shout", "multi", "main", "sleeper", "data"]) {
     const b = await cpr(["build", `${remote}::${l}`, "--push", reg.url, "--token", token, "-q"]);
     if (b.code !== 0) throw new Error(b.stderr);
   }
@@ -130,6 +132,11 @@ test("cpr run: the program's output, arguments and exit code, with no evaluation
   const none = await cpr(["run", "multi", "--bin", "three", ...from()], { noEval: true });
   assert.equal(none.code, 1);
   assert.match(none.stderr, /has no program 'three' in bin\/\n.*\n  hint: its programs: one, two/);
+  // meta.mainProgram from the build record chooses; --bin still overrides it.
+  const main = await cpr(["run", "main", ...from()], { noEval: true });
+  assert.equal(main.stdout, "two\n", main.stderr);
+  const mainOne = await cpr(["run", "main", "--bin", "one", ...from()], { noEval: true });
+  assert.equal(mainOne.stdout, "one\n", mainOne.stderr);
   // No bin/ at all.
   const data = await cpr(["run", "data", ...from()], { noEval: true });
   assert.equal(data.code, 1);

@@ -16,8 +16,9 @@ export const command: Command = {
   summary: "Install an atom's build from a registry (no evaluation) and run its program",
   help: `Installs the newest version matching REQ that a registry has built for this system, exactly as \`cpr get\` does
 (the registry the only substituter, its key the only trusted one, no Nix evaluation; never a yanked version), then
-runs its program with ARGS (everything after \`--\`, or after NAME): the only file in the bin/ directory of its
-first output that has one (\`out\` first), or --bin NAME. stdin, stdout and stderr are the program's; its exit
+runs its program with ARGS (everything after \`--\`, or after NAME): --bin NAME; else meta.mainProgram when the
+atom's derivation declares it (recorded with the build by \`cpr build --push\`); else the only file in the bin/
+directory of its first output that has one (\`out\` first). stdin, stdout and stderr are the program's; its exit
 code is cpr's, and when a signal killed it, cpr ends with the same signal. SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2
 sent to cpr are passed on to the program (SIGINT and SIGQUIT too when stdin is not a terminal: from a terminal they
 already reach it).
@@ -26,7 +27,7 @@ No out-link is left behind: the outputs are held by a GC root in a temporary dir
 removed when it ends. With --build, what no registry has built is built locally first (this evaluates).
 
 Options:
-  --bin NAME        The program to run, from the atom's bin/ (default: the only one there)
+  --bin NAME        The program to run, from the atom's bin/ (default: meta.mainProgram, else the only one)
   --registry URL    A registry to ask (repeatable; default config registry.urls, CPR_REGISTRY)
   --key KEY         A trusted public key, name:base64 (repeatable; default config registry.keys, CPR_REGISTRY_KEYS)
   --system S        The system to install for (default: this machine's, ${hostSystem()})
