@@ -10,7 +10,7 @@ import { mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { silentReporter } from "../protocol/report.js";
 import type { AtomUri } from "../protocol/uri.js";
-import { currentSystem, derivationOutputs, instantiate, realise, type NixOptions } from "../nix/store.js";
+import { currentSystem, derivationOutputs, instantiate, mainProgramOf, realise, type NixOptions } from "../nix/store.js";
 import { fetchAtom, type FetchContext, type FetchedAtom } from "../store/fetch.js";
 import { nixExpression, type ExpressionResult } from "./expression.js";
 import { loadGraph } from "./graph.js";
@@ -34,6 +34,8 @@ export interface BuildResult {
   readonly system: string;
   readonly drv: string;
   readonly outputs: Readonly<Record<string, string>>;
+  /** `meta.mainProgram` of the derivation, or null when it declares none. */
+  readonly mainProgram: string | null;
   /** The generated expression file. */
   readonly expression: string;
 }
@@ -74,7 +76,19 @@ async function evaluated(ctx: BuildContext, { top, system, file }: AtomExpressio
   const nixOpts = { ...ctx.nix, env: ctx.nix?.env ?? ctx.env, system };
   const drv = (await instantiate(file, nixOpts))[0]!;
   const { outputs } = await derivationOutputs(drv, nixOpts);
-  return { label: top.label, version: top.version, id: top.id, set: top.root, rev: top.rev, system, drv, outputs, expression: file };
+  const mainProgram = await mainProgramOf(file, nixOpts);
+  return {
+    label: top.label,
+    version: top.version,
+    id: top.id,
+    set: top.root,
+    rev: top.rev,
+    system,
+    drv,
+    outputs,
+    mainProgram,
+    expression: file,
+  };
 }
 
 /** Fetches the atom named by `uri` and its locked graph, evaluates and builds it. */

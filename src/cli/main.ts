@@ -20,6 +20,10 @@ const VERBS: Record<string, VerbEntry> = {
     summary: "Publish atoms as reproducible orphan commits and push them atomically",
     load: () => import("./commands/publish.js"),
   },
+  yank: {
+    summary: "Withdraw a published version (with a reason) without deleting it, or undo that",
+    load: () => import("./commands/yank.js"),
+  },
   ls: { summary: "List a set's atoms and versions over git ls-refs, without cloning", load: () => import("./commands/ls.js") },
   id: { summary: "Print the AtomId of local atoms, or of labels under a given root", load: () => import("./commands/id.js") },
   uri: { summary: "Explain how an atom URI expands", load: () => import("./commands/uri.js") },
@@ -31,6 +35,14 @@ const VERBS: Record<string, VerbEntry> = {
     load: () => import("./commands/resolve.js"),
   },
   update: { summary: "Move locked atoms to the newest versions their requirements allow", load: () => import("./commands/update.js") },
+  outdated: {
+    summary: "Show locked atoms with newer versions: the newest their requirements allow and the newest published",
+    load: () => import("./commands/outdated.js"),
+  },
+  diff: {
+    summary: "Show what changed between two locks: atoms added, removed, upgraded, downgraded, with origin ranges",
+    load: () => import("./commands/diff.js"),
+  },
   tree: { summary: "Print the locked dependency graph (no network)", load: () => import("./commands/tree.js") },
   why: { summary: "Show the chain of requirements that pulled an atom into the lock", load: () => import("./commands/why.js") },
   fetch: {
@@ -45,6 +57,14 @@ const VERBS: Record<string, VerbEntry> = {
   graft: {
     summary: "Move a built atom onto newer compatible dependencies, without rebuilding",
     load: () => import("./commands/graft.js"),
+  },
+  run: {
+    summary: "Install an atom's build from a registry (no evaluation) and run its program",
+    load: () => import("./commands/run.js"),
+  },
+  shell: {
+    summary: "Install several atoms' builds from a registry (no evaluation) and open a shell with them on PATH",
+    load: () => import("./commands/shell.js"),
   },
   search: { summary: "Search registries and configured sets for atoms", load: () => import("./commands/search.js") },
   worker: {

@@ -10,7 +10,10 @@ import { normalizeLabel } from "../protocol/label.js";
 import type { LockCompose, LockDep, Lockfile } from "../protocol/lock.js";
 import { RegistryClient } from "../registry/client.js";
 import type { LockOutcome } from "../resolve/lock-project.js";
-import { flag, type Context, type ParsedArgs } from "./command.js";
+import { originRanges } from "../resolve/origins.js";
+import { diffJson, diffLocks, formatDiff, type OriginRange } from "../protocol/lock-diff.js";
+import { flag, str, strs, type Context, type ParsedArgs } from "./command.js";
+import { parsePublicKey } from "../protocol/nix-key.js";
 
 // ── arguments ──
 
@@ -85,6 +88,45 @@ export function registryClients(urls: readonly string[], token: string | null, f
       throw e;
     }
   });
+}
+
+/** Checks trusted public keys before Nix sees them (Nix would only say "secret key is corrupt"). */
+export function checkKeys(keys: readonly string[]): void {
+  for (const k of keys) {
+    try {
+      parsePublicKey(k);
+    } catch (e) {
+      if (e instanceof CprError) throw new UsageError(`--key (or config registry.keys, CPR_REGISTRY_KEYS): ${e.message}`, { hint: e.hint });
+      throw e;
+    }
+  }
+}
+
+/** What installing from registries needs (cpr run, cpr shell): from --registry, --key, --system and --store. */
+export interface InstallSettings {
+  readonly config: Config;
+  readonly clients: RegistryClient[];
+  readonly keys: readonly string[];
+  readonly system: string;
+  readonly store: string | undefined;
+}
+
+/** --registry/--key (else config registry.urls/keys), --system (else this machine's), --store (made absolute). */
+export function installSettings(ctx: Context, args: ParsedArgs, config: Config, hostSystem: string): InstallSettings {
+  const settings = registrySettings(config);
+  const urls = strs(args, "registry").length ? strs(args, "registry") : settings.urls;
+  const keys = strs(args, "key").length ? strs(args, "key") : settings.keys;
+  if (urls.length === 0)
+    throw new UsageError("no registry is configured", { hint: "pass --registry URL, or set config registry.urls or CPR_REGISTRY" });
+  checkKeys(keys);
+  const store = str(args, "store");
+  return {
+    config,
+    clients: registryClients(urls, settings.token, "--registry (or config registry.urls, CPR_REGISTRY)"),
+    keys,
+    system: str(args, "system") ?? hostSystem,
+    store: store === undefined ? undefined : /^[a-z+]+:\/\//.test(store) || !store.includes("/") ? store : resolve(ctx.cwd, store),
+  };
 }
 
 /** --data, else config registry.data, else the default. */
@@ -184,16 +226,24 @@ function changesText(changes: readonly LockChange[]): string {
   return `${n}: ${parts.length === 1 ? parts[0]! : `${parts.slice(0, -1).join(", ")} and ${parts[parts.length - 1]!}`}`;
 }
 
-/** Print the outcome of a lock run: a summary line, the changes, and --json. */
-export function reportOutcome(ctx: Context, json: boolean, outcome: LockOutcome, extra: Record<string, unknown> = {}): void {
+/** Print the outcome of a lock run: the diff summary (docs/formats.md §15.4), the summary line, and --json. */
+export async function reportOutcome(ctx: Context, json: boolean, outcome: LockOutcome, extra: Record<string, unknown> = {}): Promise<void> {
   const after = outcome.resolution?.lock ?? outcome.project.lock;
   const changes = outcome.status === "unchanged" ? [] : lockChanges(outcome.project.lock, after);
   const atoms = [...atomsOf(after).values()].map((d) => ({ label: d.label, version: d.version, id: d.id, set: d.set, rev: d.rev }));
+  const diff = outcome.status === "unchanged" ? { atoms: [], direct: [] } : diffLocks(outcome.project.lock, after);
+  // The origin ranges need one ls-refs per set with a moved atom; never under --offline.
+  const origins =
+    diff.atoms.some((c) => c.from !== null && c.to !== null) && !outcome.offline
+      ? await originRanges(diff.atoms, { cwd: ctx.cwd, env: ctx.env, reporter: ctx.term })
+      : new Map<string, OriginRange>();
   if (json) {
-    ctx.term.json({ status: outcome.status, changes, atoms, network: outcome.stats, ...extra });
+    ctx.term.json({ status: outcome.status, changes, atoms, diff: diffJson(diff, origins), network: outcome.stats, ...extra });
     return;
   }
+  for (const line of formatDiff(diff, origins)) ctx.term.out(line);
   for (const c of changes) {
+    if (c.kind === "atom") continue;
     if (c.from === null) ctx.term.out(`+ ${c.label} ${c.to}`);
     else if (c.to === null) ctx.term.out(`- ${c.label} ${c.from}`);
     else ctx.term.out(`~ ${c.label} ${c.from} -> ${c.to}`);

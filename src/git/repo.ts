@@ -242,7 +242,11 @@ export class Repo {
    * missing objects go through ONE process: `git hash-object -w --stdin-paths` fed from temporary files for a few,
    * one pack through `git index-pack` for many. Blobs are refused: cpr never writes file content into a repository.
    */
-  async writeObjects(type: "commit" | "tree" | "tag", bodies: readonly Uint8Array[], expectedIds?: readonly string[]): Promise<string[]> {
+  async writeObjects(
+    type: "commit" | "tree" | "tag" | "blob",
+    bodies: readonly Uint8Array[],
+    expectedIds?: readonly string[],
+  ): Promise<string[]> {
     const ids: (string | null)[] = expectedIds ? [...expectedIds] : bodies.map(() => null);
     const present = expectedIds ? await this.existing(expectedIds) : new Set<string>();
     const todo = bodies.map((_, i) => i).filter((i) => !present.has(ids[i] ?? ""));
@@ -272,7 +276,7 @@ export class Repo {
    * loose objects cost the write, and every later git command that reads them (the next publish's push walks all
    * published atom commits) pays for opening each file. Returns the ids git now holds, checked to exist.
    */
-  private async packObjects(type: "commit" | "tree" | "tag", bodies: readonly Uint8Array[]): Promise<string[]> {
+  private async packObjects(type: "commit" | "tree" | "tag" | "blob", bodies: readonly Uint8Array[]): Promise<string[]> {
     const ids = bodies.map((b) => gitObjectId(type, b, this.objectFormat));
     const pack = encodePack(
       bodies.map((data, i) => ({ oid: ids[i]!, type, data })),
@@ -389,6 +393,20 @@ export class Repo {
       (u): PushRefResult => byRef.get(u.ref) ?? { ref: u.ref, status: "error", summary: "not pushed", reason: null },
     );
     const ok = r.code === 0 && results.every((p) => p.status === "new" || p.status === "updated" || p.status === "up-to-date");
+    return { ok, refs: results, error: ok ? null : cleanPushError(r.stderr) };
+  }
+
+  /**
+   * Delete refs on `url` in ONE `git push --atomic --porcelain URL :REF…` (a few refs: the command line holds them).
+   * Never throws for a rejected push: the outcome says per ref what happened; a ref already absent is "deleted".
+   */
+  async deleteRemoteRefs(url: string, refs: readonly string[]): Promise<PushOutcome> {
+    if (refs.length === 0) return { ok: true, refs: [], error: null };
+    const r = await this.run(["push", "--atomic", "--porcelain", url, ...refs.map((ref) => `:${ref}`)], { okCodes: [0, 1, 128] });
+    const parsed = parsePushPorcelain(r.stdout.toString("utf8"));
+    const byRef = new Map(parsed.map((p) => [p.ref, p]));
+    const results = refs.map((ref): PushRefResult => byRef.get(ref) ?? { ref, status: "error", summary: "not pushed", reason: null });
+    const ok = r.code === 0 && results.every((p) => p.status === "updated" || p.status === "new" || p.status === "up-to-date");
     return { ok, refs: results, error: ok ? null : cleanPushError(r.stderr) };
   }
 

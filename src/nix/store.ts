@@ -110,6 +110,21 @@ function indent(text: string): string {
     .join("\n");
 }
 
+/**
+ * Where a store path's files are on this machine: under the store's root for a chroot store (`--store /tmp/store`,
+ * or a `local?root=DIR` URL), else the path itself.
+ */
+export function physicalPath(storePath: string, store: string | undefined): string {
+  if (store === undefined) return storePath;
+  let root: string | null = null;
+  if (store.startsWith("/")) root = store;
+  else {
+    const q = store.indexOf("?");
+    if (q >= 0 && /^(local|local:\/\/)?$/.test(store.slice(0, q))) root = new URLSearchParams(store.slice(q + 1)).get("root");
+  }
+  return root ? `${root.replace(/\/+$/, "")}${storePath}` : storePath;
+}
+
 function storeArgs(opts: NixOptions): string[] {
   return opts.store ? ["--store", opts.store] : [];
 }
@@ -143,6 +158,18 @@ export async function currentSystem(opts: NixOptions = {}): Promise<string> {
   if (typeof value !== "string" || value === "")
     throw new CprError("nix.output", `builtins.currentSystem is not a string: ${stdout.trim()}`);
   return value;
+}
+
+/**
+ * `meta.mainProgram` of the value of an expression file (a derivation): the program `cpr run` runs, or null when it
+ * declares none (a derivation's `meta` is not in its .drv, so it is read here, when the build is evaluated anyway).
+ */
+export async function mainProgramOf(file: string, opts: NixOptions = {}): Promise<string | null> {
+  const expr = `let v = import ${JSON.stringify(file)}; m = if builtins.isAttrs v then v.meta.mainProgram or null else null; in if builtins.isString m then m else null`;
+  const args = [...storeArgs(opts), ...(opts.system ? ["--option", "system", opts.system] : []), "--eval", "--json", "--expr", expr];
+  const { stdout } = await run("nix-instantiate", args, opts, `reading meta.mainProgram of ${file}`);
+  const value = parseJson(stdout, "meta.mainProgram");
+  return typeof value === "string" && value !== "" ? value : null;
 }
 
 /**

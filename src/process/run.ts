@@ -244,3 +244,43 @@ export function runSync(program: string, args: readonly string[], opts: { cwd?: 
   });
   return r.error || r.status !== 0 ? null : r.stdout;
 }
+
+/** Signals a foreground child gets from us: forwarded as they arrive (see runForeground). */
+const FORWARDED: readonly NodeJS.Signals[] = ["SIGINT", "SIGQUIT", "SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2"];
+
+/**
+ * Run `program` in the foreground (`cpr run`, `cpr shell`): stdin, stdout and stderr are this process's, and the
+ * signals sent to cpr are passed on to it while it runs: SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 always; SIGINT and
+ * SIGQUIT only when stdin is not a terminal (from a terminal, Ctrl-C already reaches the whole foreground process
+ * group, the child included). Resolves with how it ended; a program that cannot be started is a CprError.
+ */
+export function runForeground(
+  program: string,
+  args: readonly string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; errors?: ProcessErrors } = {},
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(program, [...args], { cwd: opts.cwd, env: opts.env ?? process.env, stdio: "inherit" });
+    const fromTerminal = process.stdin.isTTY === true;
+    const handlers = new Map<NodeJS.Signals, () => void>();
+    for (const s of FORWARDED) {
+      const h = (): void => {
+        if ((s === "SIGINT" || s === "SIGQUIT") && fromTerminal) return;
+        if (child.exitCode === null && child.signalCode === null) child.kill(s);
+      };
+      handlers.set(s, h);
+      process.on(s, h);
+    }
+    const done = (): void => {
+      for (const [s, h] of handlers) process.off(s, h);
+    };
+    child.on("error", (e: NodeJS.ErrnoException) => {
+      done();
+      reject(spawnFailure(program, e, opts.errors ?? {}));
+    });
+    child.on("exit", (code, signal) => {
+      done();
+      resolve({ code, signal });
+    });
+  });
+}

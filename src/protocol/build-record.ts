@@ -25,6 +25,8 @@ export interface BuildRecord {
   readonly drv: string;
   /** Output name → store path. */
   readonly outputs: Readonly<Record<string, string>>;
+  /** `meta.mainProgram` of the derivation (a file name in `bin/`), when it declares one; optional. */
+  readonly mainProgram?: string | null;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -197,5 +199,26 @@ export function parseBuildRecord(json: unknown): BuildRecord {
 
   // fromEntries defines own properties, so even an output named __proto__ is kept as data.
   const outputs: Record<string, string> = Object.fromEntries(outputList);
-  return { set, label, id, version, rev, system, config: config as Record<string, unknown>, drv, outputs };
+  const mainProgram = json.mainProgram ?? null;
+  if (
+    mainProgram !== null &&
+    (typeof mainProgram !== "string" || !/^[^/\0]+$/.test(mainProgram) || mainProgram === "." || mainProgram === "..")
+  )
+    fail(
+      "mainProgram",
+      `must be a file name (no "/") or null, got ${JSON.stringify(mainProgram)}`,
+      'the name of a program in bin/, e.g. "hello"',
+    );
+  return {
+    set,
+    label,
+    id,
+    version,
+    rev,
+    system,
+    config: config as Record<string, unknown>,
+    drv,
+    outputs,
+    ...(mainProgram !== null ? { mainProgram: mainProgram as string } : {}),
+  };
 }

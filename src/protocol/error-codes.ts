@@ -29,6 +29,8 @@ export const ERROR_CODES = {
   "build.no-manifest": "The atom.toml of an atom to build could not be read.",
   "build.static": "The atom is static ([compose.as] static): there is nothing to build.",
 
+  "diff.no-lock": "`cpr diff` was given REV:PATH, and git has no such file at that revision.",
+
   "cache.layout": "The cache directory was written with another layout version than this cpr reads.",
   "cache.corrupt": "An object in the local git cache is malformed (a commit without a tree, a tree that does not parse).",
   "cache.missing": "A commit, tree or blob expected in the local git cache is not there.",
@@ -213,6 +215,9 @@ export const ERROR_CODES = {
 
   "process.failed": "A child process exited with a failure status (the default error of the process runner; callers pass their own).",
   "process.spawn": "A child process could not be started (the default error of the process runner; callers pass their own).",
+  "outdated.no-lock": "`cpr outdated` runs in an atom without atom.lock: nothing is locked to compare.",
+  "outdated.unreachable": "`cpr outdated` could not list any set of the lock.",
+
   "publish.duplicate-label": "Two atoms of the commit use the same label.",
   "publish.invalid-atoms": "Some atoms of the commit are invalid; none was published.",
   "publish.no-atoms": "The commit has no atoms to publish.",
@@ -284,6 +289,9 @@ export const ERROR_CODES = {
 
   "requirement.invalid": "A version requirement does not parse.",
 
+  "run.ambiguous": "`cpr run` found several programs in the atom's bin/ and was not told which one (--bin NAME).",
+  "run.no-program": "`cpr run` found no program to run in the atom (no bin/, an empty one, or not the --bin NAME asked for).",
+
   "resolve.conflict": "No set of versions satisfies every requirement (the message explains why).",
   "resolve.fetch": "Manifests could not be fetched from any mirror.",
   "resolve.from-version": "A direct dependency's from_version names an atom that was not locked.",
@@ -351,6 +359,13 @@ export const ERROR_CODES = {
 
   "why.no-lock": "`cpr why` found no atom.lock in the project.",
   "why.not-locked": "The label is not in atom.lock.",
+  "yank.already": "`cpr yank` was asked to yank a version that is already yanked on the remote.",
+  "yank.invalid": "A yank record (refs/eka/yank/<label>/<version>) is not in the format of docs/formats.md §15.5.",
+  "yank.no-version": "`cpr yank` names a version that the remote has not published.",
+  "yank.not-initialized": "The remote `cpr yank` was given is not an initialized atom set.",
+  "yank.push": "The remote refused the push (or deletion) of a yank record.",
+  "yank.reason": "A yank reason is missing, empty, too long, or holds a NUL byte.",
+
   "zip.invalid": "A file that starts like a zip archive cannot be read as one.",
 } as const satisfies Record<string, string>;
 
@@ -362,6 +377,8 @@ export const WARNING_CODES = {
   "config.token-in-project": "The project's cpr.toml holds registry.token, which is committed with the set.",
   "config.unknown-key": "A configuration file has a key or table cpr does not know; it is ignored.",
 
+  "diff.origins": "The origin commits of changed atoms could not be listed from a set's mirror; their ranges are left out.",
+
   "fetch.mirror-failed": "An atom was fetched from one mirror after others failed.",
 
   "graft.overridden": "A graft safety rule did not hold and a flag (--allow-incompatible, --alias, --force) let the graft go ahead.",
@@ -369,7 +386,10 @@ export const WARNING_CODES = {
     "cpr get --graft found no newer dependency version the rules allow, or no graft recorded and no token to make one; the build is installed as it is.",
 
   "ls.root-tag": "refs/ekala/init on the remote is an annotated tag, which is not a valid set marker.",
+  "ls.yanked": "Some listed versions are yanked (refs/eka/yank/<label>/<version>); new locks skip them.",
   "ls.skipped-refs": "Refs under the atom namespaces that are not <label>/<version> were skipped.",
+
+  "outdated.set-failed": '`cpr outdated` could not list one set of the lock; its atoms are shown with "?".',
 
   "publish.ignored-atom": "An invalid atom that was not asked for is left out of the publication.",
 
@@ -380,6 +400,7 @@ export const WARNING_CODES = {
 
   "resolve.mirror-down": "A mirror of a set did not answer; resolution goes on with the others.",
   "resolve.mirror-failed": "Manifests could not be fetched from one mirror; the next one is tried.",
+  "resolve.yanked": "The lock pins a yanked version; it is kept (the warning says why it was yanked) until `cpr update` moves it.",
 
   "root.multiple": "The history has several root commits; the oldest is the set root.",
 
@@ -388,6 +409,8 @@ export const WARNING_CODES = {
   "serve.set-unindexed": "`cpr serve` could not index a set at start-up; it tries again every --refresh seconds (never with --refresh 0).",
 
   "tree.unknown-deps": "The dependencies of some locked atoms are unknown here (their manifests are not in the cache).",
+
+  "verify.yanked": "The atom version is yanked (withdrawn by its publisher); the warning gives the reason.",
 
   "verify.bad-lock": "The atom's atom.lock does not parse, so no consumer can evaluate it.",
   "verify.lock-unsatisfied":

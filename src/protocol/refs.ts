@@ -9,6 +9,8 @@ export const INIT_REF = "refs/ekala/init";
 export const ATOMS_PREFIX = "refs/eka/atoms/";
 export const META_PREFIX = "refs/eka/meta/";
 export const LEGACY_ATOMS_PREFIX = "refs/atoms/";
+/** Yank records (docs/formats.md §15.5; src/protocol/yank.ts writes and reads them). */
+export const YANK_REFS_PREFIX = "refs/eka/yank/";
 
 /** `refs/eka/atoms/<label>/<version>`. Inputs are used as given; check the result with isValidRefName. */
 export function atomRef(label: string, version: string): string {
@@ -62,6 +64,8 @@ export interface ListedAtom {
   readonly origin: string | null;
   /** Ref layout: `pre1` for refs/eka/atoms/…, `legacy` for refs/atoms/… layouts. */
   readonly format: "pre1" | "legacy";
+  /** The yank record (a blob id) from refs/eka/yank/<label>/<version>, if listed: the version is yanked. */
+  readonly yank: string | null;
 }
 
 export interface ListedSet {
@@ -146,6 +150,7 @@ export function groupListing(refs: readonly ListedRef[], labels?: readonly strin
   let skipped = 0;
   const atoms = new Map<string, Candidate>();
   const meta = new Map<string, { manifest: string | null; origin: string | null }>();
+  const yanks = new Map<string, string>();
   const key = (label: string, version: string) => `${label}\0${version}`;
   // A label appears in three refs per version and a version text in many labels: check each text once.
   const labelCache = new Map<string, string | null>();
@@ -190,6 +195,12 @@ export function groupListing(refs: readonly ListedRef[], labels?: readonly strin
       const entry = meta.get(k) ?? { manifest: null, origin: null };
       if (entry[kind] === null) entry[kind] = id;
       meta.set(k, entry);
+    } else if (ref.name.startsWith(YANK_REFS_PREFIX)) {
+      const parts = ref.name.slice(YANK_REFS_PREFIX.length).split("/");
+      const label = parts.length === 2 ? refLabel(parts[0]!) : null;
+      const version = parts.length === 2 ? refVersion(parts[1]!) : null;
+      if (label === null || version === null) skipped++;
+      else if (!yanks.has(key(label, version.text))) yanks.set(key(label, version.text), ref.oid);
     } else if (ref.name.startsWith(LEGACY_ATOMS_PREFIX)) {
       const parts = ref.name.slice(LEGACY_ATOMS_PREFIX.length).split("/");
       const [a, b, c] = parts;
@@ -213,15 +224,19 @@ export function groupListing(refs: readonly ListedRef[], labels?: readonly strin
         manifest: m?.manifest ?? null,
         origin: m?.origin ?? null,
         format: c.format,
+        yank: c.format === "pre1" ? (yanks.get(key(c.label, c.version.text)) ?? null) : null,
       };
     });
   return { root, rootIsTag, atoms: list, skipped };
 }
 
-/** The ls-refs prefixes for a set of labels (or all atoms when omitted), always including refs/ekala/init. */
+/**
+ * The ls-refs prefixes for a set of labels (or all atoms when omitted), always including refs/ekala/init; with
+ * `meta`, the meta refs and yank records too.
+ */
 export function listingPrefixes(labels?: readonly string[], opts: { legacy?: boolean; meta?: boolean } = {}): string[] {
   const roots = [ATOMS_PREFIX];
-  if (opts.meta) roots.push(META_PREFIX);
+  if (opts.meta) roots.push(META_PREFIX, YANK_REFS_PREFIX);
   if (opts.legacy) roots.push(LEGACY_ATOMS_PREFIX);
   const out: string[] = [];
   if (labels === undefined) out.push(...roots);

@@ -57,13 +57,15 @@ export async function signAtoms(repo: Repo, atoms: readonly SignAtom[], opts: Si
   return out;
 }
 
-async function taggerIdent(repo: Repo): Promise<string> {
+/** The committer identity with the current time (`git var GIT_COMMITTER_IDENT`), as tags and yank records name it. */
+export async function taggerIdent(repo: Repo): Promise<string> {
   const r = await repo.run(["var", "GIT_COMMITTER_IDENT"], { okCodes: [0, 128] });
   const ident = r.stdout.toString("utf8").trim();
   return r.code === 0 && ident ? ident : `cpr <> ${Math.floor(Date.now() / 1000)} +0000`;
 }
 
-async function sign(payload: string, opts: SignOptions): Promise<string> {
+/** A detached signature of `payload` with the key (an SSH signature block, or an armored OpenPGP one). */
+export async function sign(payload: string, opts: SignOptions): Promise<string> {
   if (keyFormat(opts.key) === "ssh") {
     const dir = await mkdtemp(join(tmpdir(), "cpr-sign-"));
     try {

@@ -36,6 +36,8 @@ export interface AtomVersion {
   readonly rev: string;
   readonly origin: string | null;
   readonly manifest: string;
+  /** Set when the version is yanked (docs/formats.md §15.5): its reason, null when the registry could not read it. */
+  readonly yanked?: { readonly reason: string | null } | null;
 }
 
 export interface AtomInfo {
@@ -65,6 +67,8 @@ export interface ResolvedBuild {
   readonly configHash: string;
   readonly drv: string;
   readonly outputs: Readonly<Record<string, string>>;
+  /** `meta.mainProgram` of the build's derivation, when its record carries one. */
+  readonly mainProgram?: string | null;
 }
 
 /** The body of `POST /api/v1/grafts` (src/serve/grafts.ts parseGraftRequest). */

@@ -235,3 +235,164 @@ export function orderedOutputs(outputs: Readonly<Record<string, string>>): strin
     .sort((a, b) => (a === "out" ? -1 : b === "out" ? 1 : a < b ? -1 : a > b ? 1 : 0))
     .map((k) => outputs[k]!);
 }
+
+// ── installing several targets (cpr run, cpr shell) ──
+
+export interface InstallTargetsOptions {
+  readonly cwd: string;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly reporter?: Reporter;
+  readonly aliases?: Aliases;
+  /** The registries to ask, in order. */
+  readonly clients: readonly RegistryClient[];
+  /** Trusted public keys (`name:base64`). */
+  readonly keys: readonly string[];
+  readonly system: string;
+  readonly nix?: NixOptions;
+  /** A GC root for every output: `outLink`, `outLink-2`, … as nix-store --add-root names them; null: none. */
+  readonly outLink: string | null;
+  /** Build locally what no registry has built (as `cpr get --build`); this evaluates. */
+  readonly build?: boolean;
+  /** The cache directory, for local builds. */
+  readonly cacheDir?: string;
+}
+
+/** One installed atom: its build and its output paths (`out` first). */
+export interface InstalledAtom {
+  readonly label: string;
+  readonly version: string;
+  readonly id: string;
+  readonly set: string;
+  readonly rev: string;
+  readonly system: string;
+  readonly drv: string;
+  readonly outputs: Readonly<Record<string, string>>;
+  /** The registry it was substituted from, or null when built here. */
+  readonly registry: string | null;
+  readonly built: boolean;
+  readonly paths: readonly string[];
+  /** `meta.mainProgram` of its derivation, when its build record says (the program `cpr run` runs). */
+  readonly mainProgram: string | null;
+}
+
+/**
+ * Install several targets together, as `cpr get` installs one: each is located and its newest build found, then
+ * the outputs of every build are realised with ONE nix-store --realise per registry (the registry the only
+ * substituter, the keys the only trusted ones: no evaluation). What no registry has built is an error naming them
+ * all, unless `build` allows building it here.
+ */
+export async function installTargets(opts: InstallTargetsOptions, targets: readonly GetTarget[]): Promise<InstalledAtom[]> {
+  const ctx = { cwd: opts.cwd, env: opts.env, reporter: opts.reporter, aliases: opts.aliases };
+  const located = await Promise.all(targets.map((t) => locate(ctx, opts.clients, t)));
+  const found = await Promise.all(located.map((l) => resolveBuild(l, opts.system)));
+  const missing = located.filter((_, i) => found[i] === null);
+  if (missing.length > 0 && !opts.build) {
+    const errors = await Promise.all(missing.map((l) => explainNoBuild(l, opts.system)));
+    if (errors.length === 1) throw errors[0]!;
+    throw new CprError(
+      "get.no-build",
+      `no build is known for ${missing.length} of the atoms:\n${errors.map((e) => `  ${e.message}`).join("\n")}`,
+      {
+        hint: "build them locally with --build",
+      },
+    );
+  }
+  // One realisation per registry, every output of its builds at once.
+  const byRegistry = new Map<RegistryClient, ResolvedBuild[]>();
+  for (const f of found) if (f) byRegistry.set(f.registry, [...(byRegistry.get(f.registry) ?? []), f.build]);
+  let n = 0;
+  const link = (): string | null => (opts.outLink === null ? null : n++ === 0 ? opts.outLink : `${opts.outLink}-${n}`);
+  for (const [registry, builds] of byRegistry) {
+    const merged: Record<string, string> = {};
+    builds.forEach((b, i) => Object.entries(b.outputs).forEach(([k, p]) => (merged[`${i}:${k}`] = p)));
+    const first = builds[0]!;
+    await install({ ...first, label: builds.map((b) => b.label).join(", "), outputs: merged }, registry, {
+      keys: opts.keys,
+      outLink: link(),
+      ...(opts.nix ? { nix: opts.nix } : {}),
+      ...(opts.reporter ? { reporter: opts.reporter } : {}),
+    });
+  }
+  const out: InstalledAtom[] = [];
+  for (let i = 0; i < located.length; i++) {
+    const f = found[i];
+    if (f) {
+      const b = f.build;
+      out.push({
+        ...pick(b),
+        registry: f.registry.url,
+        built: false,
+        paths: orderedOutputs(b.outputs),
+        mainProgram: b.mainProgram ?? null,
+      });
+      continue;
+    }
+    const l = located[i]!;
+    if (!l.uri)
+      throw new CprError("get.no-build", `no build of ${l.label} is known and no mirror of its set is known to build from`, {
+        hint: "name the atom with a URI (URL::LABEL)",
+      });
+    (opts.reporter ?? silentReporter).info(`no build of ${l.label} for ${opts.system} is known; building it locally`);
+    const { Cache } = await import("../git/cache.js");
+    const { buildAtom } = await import("../build/build.js");
+    const cache = await Cache.open({ dir: opts.cacheDir!, env: opts.env });
+    try {
+      const built = await buildAtom(
+        { cache, cwd: opts.cwd, env: opts.env ?? process.env, reporter: opts.reporter, system: opts.system, nix: opts.nix },
+        l.uri,
+      );
+      const paths = orderedOutputs(built.outputs);
+      const root = link();
+      if (root) await realise(paths, { ...opts.nix, outLink: root });
+      out.push({ ...pick(built), registry: null, built: true, paths, mainProgram: built.mainProgram });
+    } finally {
+      cache.close();
+    }
+  }
+  return out;
+}
+
+type Picked = Omit<InstalledAtom, "registry" | "built" | "paths" | "mainProgram">;
+
+function pick(b: Picked): Picked {
+  return { label: b.label, version: b.version, id: b.id, set: b.set, rev: b.rev, system: b.system, drv: b.drv, outputs: b.outputs };
+}
+
+/**
+ * The program `cpr run` executes in an installed atom: `name` when given (`--bin`), else `meta.mainProgram` when its
+ * build record carries one, else the only entry of the first output that has a `bin/` directory (`out` first). `root` maps a store path to where its files are (a chroot
+ * store). No `bin/`, or several programs, is an error listing what there is.
+ */
+export async function findProgram(atom: InstalledAtom, root: (storePath: string) => string, name?: string): Promise<string> {
+  const { readdir } = await import("node:fs/promises");
+  const { join } = await import("node:path");
+  const listings: { path: string; entries: string[] }[] = [];
+  for (const p of atom.paths) {
+    const entries = await readdir(join(root(p), "bin")).catch(() => null);
+    if (entries !== null) listings.push({ path: p, entries: entries.sort() });
+  }
+  const what = `${atom.label} ${atom.version}`;
+  name ??= atom.mainProgram ?? undefined;
+  if (name !== undefined) {
+    const hit = listings.find((l) => l.entries.includes(name));
+    if (hit) return join(root(hit.path), "bin", name);
+    throw new CprError("run.no-program", `${what} has no program '${name}' in bin/`, {
+      where: atom.paths.join(" "),
+      hint: listings.length ? `its programs: ${listings.flatMap((l) => l.entries).join(", ")}` : "it has no bin/ directory at all",
+    });
+  }
+  const first = listings[0];
+  if (!first || first.entries.length === 0) {
+    throw new CprError("run.no-program", `${what} has no program to run: no output has a non-empty bin/ directory`, {
+      where: atom.paths.join(" "),
+      hint: "it may be a library or data; `cpr get` installs it, `cpr shell` puts what it has on PATH",
+    });
+  }
+  if (first.entries.length > 1) {
+    throw new CprError("run.ambiguous", `${what} has several programs in ${first.path}/bin: ${first.entries.join(", ")}`, {
+      where: `${first.path}/bin`,
+      hint: `choose one with --bin NAME, e.g. --bin ${first.entries[0]!}`,
+    });
+  }
+  return join(root(first.path), "bin", first.entries[0]!);
+}

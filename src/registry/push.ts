@@ -66,6 +66,7 @@ export async function pushBuild(
     config: { system: built.system },
     drv: built.drv,
     outputs: built.outputs,
+    ...(built.mainProgram ? { mainProgram: built.mainProgram } : {}),
   });
   return { uploaded, present, buildId };
 }

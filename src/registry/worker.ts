@@ -309,6 +309,7 @@ export class Worker {
           system: job.system,
           drv: job.drv,
           outputs,
+          mainProgram: null,
           expression: "",
         };
       }
@@ -335,6 +336,7 @@ export class Worker {
         system: job.system,
         drv: job.drv,
         outputs,
+        mainProgram: null,
         expression: "",
       };
     }

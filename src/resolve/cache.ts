@@ -33,6 +33,8 @@ export interface CachedAtom {
   readonly version: string;
   readonly rev: string;
   readonly manifest: string | null;
+  /** The yank record's blob id when the version is yanked (docs/formats.md §15.5); absent when it is not. */
+  readonly yank?: string;
 }
 
 interface MirrorFile {

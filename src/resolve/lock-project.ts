@@ -52,6 +52,8 @@ export interface LockOutcome {
   readonly status: "unchanged" | "same" | "written" | "would-change";
   readonly resolution: Resolution | null;
   readonly stats: NetStats;
+  /** The run was --offline (nothing more may be read from the network). */
+  readonly offline: boolean;
 }
 
 export async function lockProject(opts: LockOptions): Promise<LockOutcome> {
@@ -60,7 +62,7 @@ export async function lockProject(opts: LockOptions): Promise<LockOutcome> {
   const stats = opts.stats ?? newStats();
   const manifestChanged = opts.manifestText !== undefined;
   if (opts.update === undefined && !manifestChanged && satisfied(project, config.cacheDir)) {
-    return { project, status: "unchanged", resolution: null, stats };
+    return { project, status: "unchanged", resolution: null, stats, offline: opts.offline === true };
   }
   let resolution: Resolution;
   try {
@@ -86,7 +88,7 @@ export async function lockProject(opts: LockOptions): Promise<LockOutcome> {
   const same = resolution.lockText === project.lockText;
   if (same && !manifestChanged) {
     saveGraph(config.cacheDir, resolution.lockText, resolution.edges);
-    return { project, status: "same", resolution, stats };
+    return { project, status: "same", resolution, stats, offline: opts.offline === true };
   }
   if (opts.locked) {
     throw new CprError(
@@ -98,10 +100,10 @@ export async function lockProject(opts: LockOptions): Promise<LockOutcome> {
       },
     );
   }
-  if (opts.dryRun) return { project, status: "would-change", resolution, stats };
+  if (opts.dryRun) return { project, status: "would-change", resolution, stats, offline: opts.offline === true };
   await writeManifestAndLock(project.dir, manifestChanged ? project.manifestText : null, resolution.lockText);
   saveGraph(config.cacheDir, resolution.lockText, resolution.edges);
-  return { project, status: "written", resolution, stats };
+  return { project, status: "written", resolution, stats, offline: opts.offline === true };
 }
 
 /** Does the lock already satisfy the manifest (no network, no git)? With the graph recorded beside it, when known. */

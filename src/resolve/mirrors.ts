@@ -7,7 +7,7 @@
  */
 import { displayUrl, parseRemoteUrl } from "../git/remote.js";
 import { CprError } from "../protocol/errors.js";
-import { ATOMS_PREFIX, groupListing, INIT_REF } from "../protocol/refs.js";
+import { ATOMS_PREFIX, groupListing, INIT_REF, YANK_REFS_PREFIX } from "../protocol/refs.js";
 import type { Reporter } from "../protocol/report.js";
 import type { GitUrl } from "../protocol/uri.js";
 import { VersionSet } from "../protocol/version-set.js";
@@ -269,14 +269,18 @@ export class MirroredSet {
       return;
     }
     // Atom refs and the root only: manifests are fetched by ref name later (the meta refs would triple the bytes).
-    // Per label only the versions its requirement can allow: refs/eka/atoms/<label>/<prefix> (e.g. `1.` for ^1.2).
-    const prefixes = [...new Set(wanted.map((w) => `${ATOMS_PREFIX}${w.label}/${w.prefix}`)), INIT_REF];
+    // Per label only the versions its requirement can allow: refs/eka/atoms/<label>/<prefix> (e.g. `1.` for ^1.2),
+    // and the yank records of the same versions (refs/eka/yank/<label>/<prefix>: nothing at all when none is yanked).
+    const prefixes = [
+      ...new Set(wanted.flatMap((w) => [`${ATOMS_PREFIX}${w.label}/${w.prefix}`, `${YANK_REFS_PREFIX}${w.label}/${w.prefix}`])),
+      INIT_REF,
+    ];
     const parse = (refs: readonly ListedRef[]): { root: string | null; byKey: Map<string, CachedAtom[]> } => {
       const listing = groupListing(refs, labels);
       const byLabel = new Map<string, CachedAtom[]>(labels.map((l) => [l, []]));
       for (const at of listing.atoms) {
         if (at.format !== "pre1") continue;
-        byLabel.get(at.label)?.push({ version: at.version, rev: at.rev, manifest: at.manifest });
+        byLabel.get(at.label)?.push({ version: at.version, rev: at.rev, manifest: at.manifest, ...(at.yank ? { yank: at.yank } : {}) });
       }
       const byKey = new Map<string, CachedAtom[]>();
       for (const w of wanted)
@@ -409,7 +413,9 @@ export class MirroredSet {
           );
         } else {
           seen.mirrors.push(p.mirror);
-          if (seen.atom.manifest === null && a.manifest !== null) seen.atom = a;
+          if (seen.atom.manifest === null && a.manifest !== null) seen.atom = { ...a, ...(seen.atom.yank ? { yank: seen.atom.yank } : {}) };
+          // Yanked on any mirror is yanked.
+          if (a.yank && !seen.atom.yank) seen.atom = { ...seen.atom, yank: a.yank };
         }
       }
     }

@@ -13,6 +13,7 @@ import { atomIdsOf } from "../protocol/id.js";
 import { sortMirrors, type LockerSpec } from "../protocol/lock.js";
 import { parseAtomManifest, type AtomManifest } from "../protocol/atom-manifest.js";
 import { manifestRef } from "../protocol/refs.js";
+import { parseYankRecord, reasonLine, yankRef } from "../protocol/yank.js";
 import type { Reporter } from "../protocol/report.js";
 import type { Requirement } from "../protocol/requirement.js";
 import { VersionSet } from "../protocol/version-set.js";
@@ -211,6 +212,44 @@ export class GitProvider implements Provider {
     return merged;
   }
 
+  /** Label → yanked versions left out of the candidates (for the hint of a failed resolution). */
+  readonly skippedYanked = new Map<string, Set<string>>();
+
+  /**
+   * Warn (resolve.yanked) for every yanked version of the solution (only a version the lock pinned can be one),
+   * naming the reason read from its yank record (from the cache, else fetched like a manifest).
+   */
+  async warnYanked(versions: Iterable<readonly [string, Version]>): Promise<void> {
+    for (const [pkg, version] of versions) {
+      if (pkg === ROOT_PKG) continue;
+      const c = await this.candidate(pkg, version);
+      if (!c.atom?.yank) continue;
+      const info = this.pkgs.get(pkg)!;
+      let reason: string;
+      try {
+        reason = reasonLine(await this.yankReason(info, c.atom));
+      } catch (e) {
+        reason = `(its yank record could not be read: ${e instanceof Error ? e.message : String(e)})`;
+      }
+      this.opts.reporter.warn(
+        "resolve.yanked",
+        `the lock pins ${info.label} ${version.text}, which is yanked: ${reason}; it is kept, and \`cpr update ${info.label}\` moves off it`,
+      );
+    }
+  }
+
+  private async yankReason(info: PkgInfo, atom: SetAtom): Promise<string> {
+    const where = `${yankRef(info.label, atom.version)} (${atom.mirrors.join(", ")})`;
+    const [cached] = await this.store.read([atom.yank!]);
+    if (cached != null) return parseYankRecord(cached, where).reason;
+    if (this.ctx.offline) throw new CprError("resolve.offline", "offline, and it is not in the cache");
+    const set = [...info.sets].find((s) => s.mirrors.some((m) => atom.mirrors.includes(m)))!;
+    const oid = await this.queueFetch(set, yankRef(info.label, atom.version), atom);
+    const [text] = await this.store.read([oid]);
+    if (text == null) throw new CprError("resolve.fetch", `the yank record ${oid} was not received`);
+    return parseYankRecord(text, where).reason;
+  }
+
   /** Per package: the merged candidates of every prefix listed so far (see listed). */
   private readonly merged = new Map<string, Promise<{ cands: Candidate[]; cover: VersionSet }>>();
 
@@ -234,7 +273,15 @@ export class GitProvider implements Provider {
               `${info.label} ${a.version} has rev ${seen.atom.rev} on ${seen.atom.mirrors.join(", ")} but ${a.rev} on ${a.mirrors.join(", ")}; refusing them as possible tampering`,
             );
           }
-          if (!seen) byVersion.set(v.text, { version: v, local: false, atom: a });
+          if (seen) continue;
+          // A yanked version is never picked for a new lock; the version this lock pins is kept (with a warning).
+          if (a.yank && !(this.preferredVersions.has(pkg) && compareVersions(this.preferredVersions.get(pkg)!, v) === 0)) {
+            const skipped = this.skippedYanked.get(info.label) ?? new Set<string>();
+            skipped.add(v.text);
+            this.skippedYanked.set(info.label, skipped);
+            continue;
+          }
+          byVersion.set(v.text, { version: v, local: false, atom: a });
         }
       } catch (e) {
         if (e instanceof CprError && (e.code === "resolve.root-mismatch" || e.code === "resolve.rev-mismatch")) throw e;

@@ -78,7 +78,13 @@ async function resolveWith(provider: GitProvider, opts: ResolveOptions, lockerSp
   const project = provider.project;
   try {
     provider.expectLockedRoots();
-    const solution = await solve(provider, ROOT_PKG, project.manifest.package.version);
+    let solution;
+    try {
+      solution = await solve(provider, ROOT_PKG, project.manifest.package.version);
+    } catch (e) {
+      throw withYankHint(e, provider.skippedYanked);
+    }
+    await provider.warnYanked(solution.versions);
     const lock = await assembleLock(provider, solution, opts, lockerSpec);
     const lockText = formatLock(lock);
     const edges: Record<string, GraphEdge[]> = {};
@@ -90,6 +96,13 @@ async function resolveWith(provider: GitProvider, opts: ResolveOptions, lockerSp
   } finally {
     await provider.close();
   }
+}
+
+/** A failed resolution that left yanked versions out says so: one of them may be the only match. */
+function withYankHint(e: unknown, skipped: ReadonlyMap<string, ReadonlySet<string>>): unknown {
+  if (!(e instanceof ResolutionError) || skipped.size === 0) return e;
+  const list = [...skipped].map(([label, versions]) => `${label} ${[...versions].join(", ")}`).join("; ");
+  return withHint(e, `yanked versions are never picked for a new lock, and these were left out: ${list}`);
 }
 
 function needsLocal(m: AtomManifest): boolean {

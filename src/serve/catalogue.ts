@@ -9,7 +9,7 @@
  */
 import { lsRefs } from "../git/lsrefs.js";
 import { Cache } from "../git/cache.js";
-import { listRemoteSet } from "../git/remote-set.js";
+import { listRemoteSet, readYanks } from "../git/remote-set.js";
 import { displayUrl, parseRemoteUrl } from "../git/remote.js";
 import { CprError } from "../protocol/errors.js";
 import { atomIdsOf } from "../protocol/id.js";
@@ -260,6 +260,12 @@ export class Catalogue {
       if (m) atomRows.push({ id, root, label: list[0]!.label, description: m.description, tags: m.tags });
     }
     await this.db.recordIndex(root, atomRows, versionRows, Date.now());
+    await this.recordYanks(
+      root,
+      listed.url,
+      listed.atoms.filter((a) => a.format === "pre1" && a.manifest !== null),
+      idOf,
+    );
     const result: IndexResult = { root, atoms: labels.size, versions, added: fresh.length };
     this.log.info({ ...result, ms: Date.now() - started }, "set indexed");
     if (this.onIndexed) {
@@ -270,6 +276,29 @@ export class Catalogue {
       }
     }
     return result;
+  }
+
+  /**
+   * The set's yanked versions (refs/eka/yank/<label>/<version>, docs/formats.md §15.5), replacing what the last pass
+   * saw (a yank may be undone): records already known by blob id keep their reason, others are fetched on one
+   * connection. Only versions that are indexed are recorded.
+   */
+  private async recordYanks(root: string, url: GitUrl, atoms: readonly ListedAtom[], idOf: (label: string) => string): Promise<void> {
+    const yanked = atoms.filter((a) => a.yank !== null);
+    const known = new Map<string, string | null>();
+    for (const id of new Set(yanked.map((a) => idOf(a.label)))) for (const y of await this.db.yanks(id)) known.set(y.record, y.reason);
+    const toRead = yanked.filter((a) => !known.has(a.yank!) || known.get(a.yank!) === null);
+    const read = await readYanks(url, toRead, { env: this.env, cwd: this.cwd });
+    const rows = yanked.map((a) => {
+      const info = read.get(`${a.label}@${a.version}`);
+      return {
+        id: idOf(a.label),
+        version: a.version,
+        record: a.yank!,
+        reason: info ? (info.record?.reason ?? null) : (known.get(a.yank!) ?? null),
+      };
+    });
+    await this.db.recordYanks(root, rows);
   }
 
   /** Description and tags from a manifest; a manifest that does not parse or names another atom gives none. */

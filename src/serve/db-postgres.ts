@@ -25,6 +25,7 @@ import {
   type SetRow,
   type TokenRow,
   type VersionRow,
+  type YankRow,
 } from "./db.js";
 import { migratePostgres } from "./migrations.js";
 import { PostgresJobs } from "./jobs-postgres.js";
@@ -76,6 +77,7 @@ interface BuildRec {
   drv: string;
   outputs: Record<string, string>;
   created_at: Big;
+  main_program: string | null;
 }
 interface TokenRec {
   hash: string;
@@ -117,6 +119,7 @@ const buildRow = (r: BuildRec): BuildRow => ({
   config: r.config,
   drv: r.drv,
   outputs: r.outputs,
+  ...(r.main_program ? { mainProgram: r.main_program } : {}),
   createdAt: Number(r.created_at),
 });
 const tokenRow = (r: TokenRec): TokenRow => ({
@@ -326,6 +329,24 @@ class PostgresDb implements RegistryDb {
     return { atom: atomRow(a), versions };
   }
 
+  async recordYanks(root: string, yanks: readonly YankRow[]): Promise<void> {
+    await this.tx(async (c) => {
+      await c.query("DELETE FROM yanks WHERE root = $1", [root]);
+      for (const y of yanks)
+        await c.query("INSERT INTO yanks (id, version, root, record, reason) VALUES ($1, $2, $3, $4, $5)", [
+          y.id,
+          y.version,
+          root,
+          y.record,
+          y.reason,
+        ]);
+    });
+  }
+
+  async yanks(id: string): Promise<YankRow[]> {
+    return (await this.q<YankRow>("SELECT id, version, record, reason FROM yanks WHERE id = $1 ORDER BY version", [id])).rows;
+  }
+
   // ── binary cache ──
 
   async getPath(hashPart: string): Promise<PathRow | null> {
@@ -388,9 +409,20 @@ class PostgresDb implements RegistryDb {
     try {
       return await this.tx(async (c) => {
         const res = await c.query<{ build_id: Big }>(
-          `INSERT INTO builds (atom_id, version, rev, system, config_hash, config, drv, outputs, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9) RETURNING build_id`,
-          [row.id, row.version, row.rev, row.system, row.configHash, row.config, row.drv, JSON.stringify(row.outputs), row.createdAt],
+          `INSERT INTO builds (atom_id, version, rev, system, config_hash, config, drv, outputs, created_at, main_program)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10) RETURNING build_id`,
+          [
+            row.id,
+            row.version,
+            row.rev,
+            row.system,
+            row.configHash,
+            row.config,
+            row.drv,
+            JSON.stringify(row.outputs),
+            row.createdAt,
+            row.mainProgram ?? null,
+          ],
         );
         const buildId = Number(res.rows[0]!.build_id);
         // The reverse index of build outputs (path → build), kept with every build record (grafts).

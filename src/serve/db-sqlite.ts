@@ -25,6 +25,7 @@ import {
   type SetRow,
   type TokenRow,
   type VersionRow,
+  type YankRow,
 } from "./db.js";
 import { migrateSqlite } from "./migrations.js";
 import { SqliteJobs } from "./jobs-sqlite.js";
@@ -77,6 +78,7 @@ interface BuildRec {
   drv: string;
   outputs: string;
   created_at: number;
+  main_program: string | null;
 }
 interface TokenRec {
   hash: string;
@@ -120,6 +122,7 @@ const buildRow = (r: BuildRec): BuildRow => ({
   config: r.config,
   drv: r.drv,
   outputs: JSON.parse(r.outputs) as Record<string, string>,
+  ...(r.main_program ? { mainProgram: r.main_program } : {}),
   createdAt: r.created_at,
 });
 const tokenRow = (r: TokenRec): TokenRow => ({
@@ -314,6 +317,19 @@ class SqliteDb implements RegistryDb {
     return { atom: atomRow(a), versions };
   }
 
+  async recordYanks(root: string, yanks: readonly YankRow[]): Promise<void> {
+    const clear = this.st("DELETE FROM yanks WHERE root = ?");
+    const insert = this.st("INSERT INTO yanks (id, version, root, record, reason) VALUES (?, ?, ?, ?, ?)");
+    this.tx(() => {
+      clear.run(root);
+      for (const y of yanks) insert.run(y.id, y.version, root, y.record, y.reason);
+    });
+  }
+
+  async yanks(id: string): Promise<YankRow[]> {
+    return this.st("SELECT id, version, record, reason FROM yanks WHERE id = ? ORDER BY version").all(id) as YankRow[];
+  }
+
   // ── binary cache ──
 
   async getPath(hashPart: string): Promise<PathRow | null> {
@@ -372,9 +388,20 @@ class SqliteDb implements RegistryDb {
     try {
       return this.tx(() => {
         const info = this.st(
-          `INSERT INTO builds (atom_id, version, rev, system, config_hash, config, drv, outputs, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        ).run(row.id, row.version, row.rev, row.system, row.configHash, row.config, row.drv, JSON.stringify(row.outputs), row.createdAt);
+          `INSERT INTO builds (atom_id, version, rev, system, config_hash, config, drv, outputs, created_at, main_program)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        ).run(
+          row.id,
+          row.version,
+          row.rev,
+          row.system,
+          row.configHash,
+          row.config,
+          row.drv,
+          JSON.stringify(row.outputs),
+          row.createdAt,
+          row.mainProgram ?? null,
+        );
         const buildId = Number(info.lastInsertRowid);
         this.recordBuildOutputs(buildId, row.outputs);
         return buildId;

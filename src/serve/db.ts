@@ -88,6 +88,8 @@ export interface BuildRow {
   readonly drv: string;
   /** Output name → store path. */
   readonly outputs: Readonly<Record<string, string>>;
+  /** `meta.mainProgram` of the derivation, when the record carries one (schema version 2). */
+  readonly mainProgram?: string | null;
   readonly createdAt: number;
 }
 
@@ -104,6 +106,15 @@ export interface TokenRow {
 
 /** What a token may do: see TokenRow.scope. */
 export type TokenScope = "write" | "worker";
+/** A yanked version, as the catalogue last listed it (refs/eka/yank/<label>/<version>, docs/formats.md §15.5). */
+export interface YankRow {
+  readonly id: string;
+  readonly version: string;
+  /** The yank record's blob id. */
+  readonly record: string;
+  /** The reason it gives, or null when the record could not be read. */
+  readonly reason: string | null;
+}
 
 export interface SearchHit extends AtomRow {
   /** Every indexed version, newest first (semver order). */
@@ -170,6 +181,10 @@ export interface RegistryDb {
   /** Case-insensitive match of `q` against label, description and tags; exact label matches first. */
   search(q: string, limit: number): Promise<SearchHit[]>;
   atom(id: string): Promise<{ atom: AtomRow; versions: VersionRow[] } | null>;
+  /** Replaces the set's yanked versions with these, in one transaction. */
+  recordYanks(root: string, yanks: readonly YankRow[]): Promise<void>;
+  /** The yanked versions of an atom. */
+  yanks(id: string): Promise<YankRow[]>;
 
   // ── binary cache ──
   getPath(hashPart: string): Promise<PathRow | null>;

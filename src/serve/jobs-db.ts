@@ -98,6 +98,8 @@ export interface JobBuildRecord {
   readonly drv: string;
   readonly outputs: Readonly<Record<string, string>>;
   readonly createdAt: number;
+  /** `meta.mainProgram` (not carried by the worker protocol yet: farm builds record none). */
+  readonly mainProgram?: string | null;
 }
 
 /** What completing a job records, in one transaction with the job's success. */

@@ -184,11 +184,16 @@ export class PostgresJobs implements JobStore {
       if (o.build) {
         const b = o.build;
         const res = await c.query<{ build_id: Big }>(
-          `INSERT INTO builds (atom_id, version, rev, system, config_hash, config, drv, outputs, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9) RETURNING build_id`,
-          [b.id, b.version, b.rev, b.system, b.configHash, b.config, b.drv, JSON.stringify(b.outputs), b.createdAt],
+          `INSERT INTO builds (atom_id, version, rev, system, config_hash, config, drv, outputs, created_at, main_program)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10) RETURNING build_id`,
+          [b.id, b.version, b.rev, b.system, b.configHash, b.config, b.drv, JSON.stringify(b.outputs), b.createdAt, b.mainProgram ?? null],
         );
         buildId = Number(res.rows[0]!.build_id);
+        // The reverse index of build outputs (path → build), kept with every build record (grafts).
+        await c.query("INSERT INTO build_outputs (path, build_id) SELECT DISTINCT unnest($1::text[]), $2::bigint ON CONFLICT DO NOTHING", [
+          Object.values(b.outputs),
+          buildId,
+        ]);
       }
       if (o.followUp) {
         const f = o.followUp;

@@ -199,9 +199,24 @@ export class SqliteJobs implements JobStore {
         const b = o.build;
         buildId = Number(
           this.st(
-            `INSERT INTO builds (atom_id, version, rev, system, config_hash, config, drv, outputs, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          ).run(b.id, b.version, b.rev, b.system, b.configHash, b.config, b.drv, JSON.stringify(b.outputs), b.createdAt).lastInsertRowid,
+            `INSERT INTO builds (atom_id, version, rev, system, config_hash, config, drv, outputs, created_at, main_program)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          ).run(
+            b.id,
+            b.version,
+            b.rev,
+            b.system,
+            b.configHash,
+            b.config,
+            b.drv,
+            JSON.stringify(b.outputs),
+            b.createdAt,
+            b.mainProgram ?? null,
+          ).lastInsertRowid,
         );
+        // The reverse index of build outputs (path → build), kept with every build record (grafts).
+        const out = this.st("INSERT OR IGNORE INTO build_outputs (path, build_id) VALUES (?, ?)");
+        for (const p of new Set(Object.values(b.outputs))) out.run(p, buildId);
       }
       if (o.followUp) {
         const f = o.followUp;

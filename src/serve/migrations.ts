@@ -309,6 +309,36 @@ export const MIGRATIONS: readonly Migration[] = [
       `ALTER TABLE tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'write'`,
     ],
   },
+  {
+    version: 4,
+    name: "yanked versions; builds.main_program",
+    // The yank records the catalogue last saw on a set (docs/formats.md §15.5), replaced at each index pass; and the
+    // meta.mainProgram a build record may carry (cpr run).
+    sqlite: [
+      `CREATE TABLE yanks (
+        id TEXT NOT NULL,
+        version TEXT NOT NULL,
+        root TEXT NOT NULL REFERENCES sets(root) ON DELETE CASCADE,
+        record TEXT NOT NULL,            -- blob id of refs/eka/yank/<label>/<version>
+        reason TEXT,                     -- null when the record could not be read
+        PRIMARY KEY (id, version)
+      )`,
+      `CREATE INDEX yanks_root ON yanks(root)`,
+      `ALTER TABLE builds ADD COLUMN main_program TEXT`,
+    ],
+    postgres: [
+      `CREATE TABLE yanks (
+        id TEXT NOT NULL,
+        version TEXT NOT NULL,
+        root TEXT NOT NULL REFERENCES sets(root) ON DELETE CASCADE,
+        record TEXT NOT NULL,
+        reason TEXT,
+        PRIMARY KEY (id, version)
+      )`,
+      `CREATE INDEX yanks_root ON yanks(root)`,
+      `ALTER TABLE builds ADD COLUMN main_program TEXT`,
+    ],
+  },
 ];
 
 /** The schema version this code writes and reads. */

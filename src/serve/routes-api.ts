@@ -105,13 +105,20 @@ export function apiRoutes(app: FastifyInstance, ctx: RegistryContext): void {
     const found = await ctx.db.atom(id);
     if (!found) return sendError(reply, 404, `unknown atom ${id}`);
     const { atom, versions } = found;
+    const yanks = new Map((await ctx.db.yanks(id)).map((y) => [y.version, y]));
     return reply.send({
       id: atom.id,
       label: atom.label,
       set: atom.root,
       description: atom.description,
       tags: atom.tags,
-      versions: newestFirst(versions).map((v) => ({ version: v.version, rev: v.rev, origin: v.origin, manifest: v.manifest })),
+      versions: newestFirst(versions).map((v) => ({
+        version: v.version,
+        rev: v.rev,
+        origin: v.origin,
+        manifest: v.manifest,
+        yanked: yanks.has(v.version) ? { reason: yanks.get(v.version)!.reason } : null,
+      })),
     });
   });
 
@@ -180,10 +187,13 @@ export function apiRoutes(app: FastifyInstance, ctx: RegistryContext): void {
         );
       }
       const builds = await ctx.db.builds(id, system);
-      const candidates = newestFirst(found.versions).filter((v) => {
+      const matching = newestFirst(found.versions).filter((v) => {
         const parsed = tryParseVersion(v.version);
         return parsed !== null && matches(requirement, parsed);
       });
+      // A yanked version is never chosen (as the resolver never picks one for a new lock).
+      const yanked = new Set((await ctx.db.yanks(id)).map((y) => y.version));
+      const candidates = matching.filter((v) => !yanked.has(v.version));
       for (const v of candidates) {
         const b = builds.find((x) => x.version === v.version && x.rev === v.rev);
         if (!b) continue;
@@ -197,11 +207,14 @@ export function apiRoutes(app: FastifyInstance, ctx: RegistryContext): void {
           configHash: b.configHash,
           drv: b.drv,
           outputs: b.outputs,
+          ...(b.mainProgram ? { mainProgram: b.mainProgram } : {}),
         });
       }
       const why =
         candidates.length === 0
-          ? `no published version of ${found.atom.label} matches ${requirement.text}`
+          ? matching.length > 0
+            ? `every version of ${found.atom.label} matching ${requirement.text} is yanked (${matching.map((v) => v.version).join(", ")})`
+            : `no published version of ${found.atom.label} matches ${requirement.text}`
           : `no build for ${system} of ${found.atom.label} ${requirement.text} (versions ${candidates.map((v) => v.version).join(", ")})`;
       return sendError(reply, 404, why);
     },
@@ -405,6 +418,7 @@ export function apiRoutes(app: FastifyInstance, ctx: RegistryContext): void {
       config: canonicalJson(rec.config),
       drv: rec.drv,
       outputs: rec.outputs,
+      mainProgram: rec.mainProgram ?? null,
       createdAt: Date.now(),
     });
     req.log.info({ buildId, id: rec.id, label: rec.label, version: rec.version, system: rec.system }, "build recorded");

@@ -25,9 +25,10 @@ import { parseAtomManifest } from "../protocol/atom-manifest.js";
 import { atomRef, INIT_REF, manifestRef, originRef, type ListedAtom } from "../protocol/refs.js";
 import { silentReporter, type Reporter } from "../protocol/report.js";
 import type { GitUrl } from "../protocol/uri.js";
-import { listRemoteSet } from "../git/remote-set.js";
 import { parseSignatureTag, sigRef } from "../protocol/signature.js";
 import { treeDigest } from "../git/tree-digest.js";
+import { listRemoteSet, readYanks } from "../git/remote-set.js";
+import { reasonLine } from "../protocol/yank.js";
 
 export type VerifyStatus = "ok" | "failed" | "legacy";
 
@@ -50,6 +51,8 @@ export interface AtomReport {
   readonly warnings: readonly VerifyWarning[];
   /** The trusted signer, with --trust. */
   readonly signer: string | null;
+  /** The version's yank record (docs/formats.md §15.5), when it is yanked: the reason, or why it could not be read. */
+  readonly yanked?: { readonly reason: string | null; readonly yanker: string | null; readonly error: string | null };
 }
 
 /**
@@ -160,6 +163,22 @@ export async function verifyRemote(url: GitUrl, requests: readonly VerifyRequest
     }
   }
   if (items.length === 0) return reports;
+  // Yanked versions are still verified (they are still fetched by the locks that pin them); the reason is a warning.
+  const yanks = await readYanks(
+    url,
+    items.map((it) => it.listed),
+    { env: opts.env, reporter, cwd: opts.cwd },
+  );
+  const yankedOf = new Map<Item, NonNullable<AtomReport["yanked"]>>();
+  for (const it of items) {
+    const y = yanks.get(`${it.listed.label}@${it.listed.version}`);
+    if (!y) continue;
+    yankedOf.set(it, { reason: y.record?.reason ?? null, yanker: y.record?.yanker ?? null, error: y.error });
+    it.warnings.push({
+      code: "verify.yanked",
+      message: `${it.listed.label} ${it.listed.version} is yanked: ${y.record ? reasonLine(y.record.reason) : `(its record could not be read: ${y.error})`}`,
+    });
+  }
   if (root === null) {
     for (const it of items) it.problems.push(`${display} has no refs/ekala/init: not an initialized set, so its atoms have no identity`);
   } else if (listing.rootIsTag) {
@@ -204,6 +223,7 @@ export async function verifyRemote(url: GitUrl, requests: readonly VerifyRequest
       notes: it.notes,
       warnings: it.warnings,
       signer: it.signer,
+      ...(yankedOf.has(it) ? { yanked: yankedOf.get(it)! } : {}),
     });
   }
   return reports.sort((x, y) => (x.label === y.label ? (x.version < y.version ? -1 : 1) : x.label < y.label ? -1 : 1));

@@ -61,7 +61,7 @@ test("cpr init / publish / ls with the default remote (origin), JSON shapes and 
   assert.equal(listing.root, root);
   assert.deepEqual(
     listing.atoms.map((a) => Object.keys(a)),
-    Array(2).fill(["label", "version", "id", "rev", "manifest", "origin", "format"]),
+    Array(2).fill(["label", "version", "id", "rev", "manifest", "origin", "format", "yanked"]),
   );
   assert.deepEqual(
     listing.atoms.map((a) => a.label),

@@ -72,6 +72,8 @@ test("parseBuildRecord accepts the documented body (SHA-1 and SHA-256 roots) and
   assert.deepEqual(Object.keys(r.outputs).sort(), ["dev", "out"]);
   const proto = parseBuildRecord(JSON.parse(JSON.stringify(body()).replace('"out"', '"__proto__"')));
   assert.deepEqual(Object.keys(proto.outputs), ["__proto__"], "an output named __proto__ stays data");
+  assert.equal(parseBuildRecord(body({ mainProgram: "hello" })).mainProgram, "hello", "meta.mainProgram, optional");
+  assert.equal(parseBuildRecord(body({ mainProgram: null })).mainProgram, undefined);
 });
 
 test("parseBuildRecord names each bad field (code build.invalid)", () => {
@@ -100,6 +102,9 @@ test("parseBuildRecord names each bad field (code build.invalid)", () => {
     [body({ outputs: { out: 1 } }), "outputs.out", /must be a store path string/],
     [body({ outputs: { out: "/tmp/x" } }), "outputs.out", /is not a store path/],
     [body({ outputs: { ".x": `/nix/store/${H2}-x` } }), "outputs..x", /invalid output name/],
+    [body({ mainProgram: "bin/hello" }), "mainProgram", /must be a file name \(no "\/"\) or null/],
+    [body({ mainProgram: ".." }), "mainProgram", /must be a file name/],
+    [body({ mainProgram: 3 }), "mainProgram", /must be a file name/],
   ];
   for (const [input, field, re] of cases) {
     const err = cprFailure(() => parseBuildRecord(input), field);

@@ -97,16 +97,18 @@ test("groupListing: atoms with meta refs, peeled ids, init root", () => {
     { name: "refs/eka/atoms/foo/0.1.0", oid: C },
     { name: "refs/eka/meta/foo/0.1.0/manifest", oid: D },
     { name: "refs/eka/meta/foo/0.1.0/origin", oid: E },
+    { name: "refs/eka/yank/foo/0.2.0", oid: D },
+    { name: "refs/eka/yank/foo/not-a-version", oid: D },
     { name: INIT_REF, oid: A },
     { name: "refs/heads/main", oid: E },
   ];
   const set = groupListing(refs);
   assert.equal(set.root, A);
   assert.equal(set.rootIsTag, false);
-  assert.equal(set.skipped, 0);
+  assert.equal(set.skipped, 1, "the malformed yank name");
   assert.deepEqual(set.atoms, [
-    { label: "foo", version: "0.1.0", rev: C, manifest: D, origin: E, format: "pre1" },
-    { label: "foo", version: "0.2.0", rev: B, manifest: null, origin: null, format: "pre1" },
+    { label: "foo", version: "0.1.0", rev: C, manifest: D, origin: E, format: "pre1", yank: null },
+    { label: "foo", version: "0.2.0", rev: B, manifest: null, origin: null, format: "pre1", yank: D },
   ]);
 });
 
@@ -190,9 +192,9 @@ test("groupListing: legacy layouts are read as legacy; pre1 wins for the same ve
   const set = groupListing(refs);
   assert.equal(set.skipped, 0);
   assert.deepEqual(set.atoms, [
-    { label: "both", version: "1.0.0", rev: B, manifest: null, origin: C, format: "pre1" },
-    { label: "mid", version: "0.3.0", rev: E, manifest: null, origin: null, format: "legacy" },
-    { label: "old", version: "0.1.0", rev: A, manifest: null, origin: null, format: "legacy" },
+    { label: "both", version: "1.0.0", rev: B, manifest: null, origin: C, format: "pre1", yank: null },
+    { label: "mid", version: "0.3.0", rev: E, manifest: null, origin: null, format: "legacy", yank: null },
+    { label: "old", version: "0.1.0", rev: A, manifest: null, origin: null, format: "legacy", yank: null },
   ]);
   // order in the listing does not matter
   assert.deepEqual(groupListing([...refs].reverse()).atoms, set.atoms);
@@ -229,6 +231,7 @@ test("listingPrefixes", () => {
   assert.deepEqual(listingPrefixes(undefined, { meta: true, legacy: true }), [
     "refs/eka/atoms/",
     "refs/eka/meta/",
+    "refs/eka/yank/",
     "refs/atoms/",
     INIT_REF,
   ]);
@@ -236,6 +239,7 @@ test("listingPrefixes", () => {
   assert.deepEqual(listingPrefixes(["foo"], { meta: true, legacy: true }), [
     "refs/eka/atoms/foo/",
     "refs/eka/meta/foo/",
+    "refs/eka/yank/foo/",
     "refs/atoms/foo/",
     INIT_REF,
   ]);

@@ -222,6 +222,40 @@ for (const kind of ["sqlite", "postgres"] as const) {
       assert.equal((await db.getSet(ROOT_A))!.indexedAt, 2);
     });
 
+    test("recordYanks replaces a set's yanked versions in one go; yanks() lists an atom's", async (t) => {
+      const f = await fresh(t, kind);
+      if (!f) return;
+      const { db } = f;
+      const hello = idOf("h");
+      const other = idOf("o");
+      await db.upsertSet(ROOT_A, ["https://a.example/a.git"]);
+      await db.upsertSet(ROOT_B, ["https://b.example/b.git"]);
+      await db.recordIndex(ROOT_A, [atom(hello, ROOT_A, "hello", null)], [version(hello, "1.0.0"), version(hello, "1.1.0")], 1);
+      await db.recordIndex(ROOT_B, [atom(other, ROOT_B, "other", null)], [version(other, "2.0.0")], 1);
+      assert.deepEqual(await db.yanks(hello), []);
+      await db.recordYanks(ROOT_A, [
+        { id: hello, version: "1.1.0", record: "a".repeat(40), reason: "broken" },
+        { id: hello, version: "1.0.0", record: "b".repeat(40), reason: null },
+      ]);
+      await db.recordYanks(ROOT_B, [{ id: other, version: "2.0.0", record: "c".repeat(40), reason: "old" }]);
+      assert.deepEqual(await db.yanks(hello), [
+        { id: hello, version: "1.0.0", record: "b".repeat(40), reason: null },
+        { id: hello, version: "1.1.0", record: "a".repeat(40), reason: "broken" },
+      ]);
+      // The next pass saw only one (the other was undone); the other set is untouched.
+      await db.recordYanks(ROOT_A, [{ id: hello, version: "1.1.0", record: "a".repeat(40), reason: "broken" }]);
+      assert.deepEqual(
+        (await db.yanks(hello)).map((y) => y.version),
+        ["1.1.0"],
+      );
+      assert.deepEqual(
+        (await db.yanks(other)).map((y) => y.reason),
+        ["old"],
+      );
+      await db.recordYanks(ROOT_A, []);
+      assert.deepEqual(await db.yanks(hello), []);
+    });
+
     test("recordIndex refuses an unknown set, and a dangling version without recording anything", async (t) => {
       const f = await fresh(t, kind);
       if (!f) return;

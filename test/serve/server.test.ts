@@ -549,3 +549,37 @@ test("a NAR a narinfo names but the data directory lost is a 500 naming the prob
   }
   assert.equal((await fetch(`${reg.url}/nar/${"3".repeat(52)}.nar.xz`)).status, 404);
 });
+
+test("yanked versions: the catalogue shows the reason, resolve skips them; undone, they are chosen again", async () => {
+  const { yank } = await import("../../src/publish/yank.js");
+  const { Repo } = await import("../../src/git/repo.js");
+  const { resolveRemote } = await import("../../src/git/remote.js");
+  const id = atomId(root, "hello-extra");
+  const refresh = () => call(reg.url, "POST", `/api/v1/sets/${root}/refresh`, { token });
+  const resolve = () => call(reg.url, "GET", `/api/v1/resolve/${id}/%5E0.2?system=x86_64-linux`);
+  assert.equal((await resolve()).json.version, "0.2.0");
+  const repo = await Repo.open(work, { env, repo: "user" });
+  try {
+    const remote = await resolveRemote(bare, repo, work);
+    await yank({ repo, remote, label: "hello-extra", version: "0.2.0", reason: "broken build script", cwd: work, env });
+    assert.equal((await refresh()).status, 200);
+    const atom = await call(reg.url, "GET", `/api/v1/atoms/${id}`);
+    assert.deepEqual(
+      atom.json.versions.map((v: { version: string; yanked: unknown }) => [v.version, v.yanked]),
+      [
+        ["0.2.0", { reason: "broken build script" }],
+        ["0.1.0", null],
+      ],
+    );
+    const refused = await resolve();
+    assert.equal(refused.status, 404);
+    assert.match(refused.text, /every version of hello-extra matching \^0\.2 is yanked \(0\.2\.0\)/);
+    await yank({ repo, remote, label: "hello-extra", version: "0.2.0", undo: true, cwd: work, env });
+  } finally {
+    repo.close();
+  }
+  assert.equal((await refresh()).status, 200);
+  const atom = await call(reg.url, "GET", `/api/v1/atoms/${id}`);
+  assert.equal(atom.json.versions[0].yanked, null);
+  assert.equal((await resolve()).json.version, "0.2.0");
+});

@@ -228,3 +228,28 @@ test("verify: published atoms that cannot be evaluated (no lock, bad lock, unsat
     /^cannot be evaluated: its atom\.lock does not satisfy atom\.toml: \[deps\.direct\.nix\] patch is missing from the lock$/,
   );
 });
+
+test("verify: a yanked version is still ok, with a verify.yanked warning giving the reason", async () => {
+  const set = await publishedSet();
+  const { yank } = await import("../../src/publish/yank.js");
+  const { Repo } = await import("../../src/git/repo.js");
+  const { resolveRemote } = await import("../../src/git/remote.js");
+  const repo = await Repo.open(set.work, { env, repo: "user" });
+  try {
+    const remote = await resolveRemote(set.remote, repo, set.work);
+    const r = await yank({ repo, remote, label: "a", version: "0.1.0", reason: "wrong license\nsee the changelog", cwd: set.work, env });
+    assert.equal(r.status, "yanked");
+    assert.equal(r.rev, set.revs["a@0.1.0"]);
+  } finally {
+    repo.close();
+  }
+  const reports = await verify(set.remote);
+  assert.deepEqual(
+    reports.map((r) => [r.label, r.version, r.status, r.warnings.map((w) => `${w.code}: ${w.message}`), r.yanked?.reason ?? null]),
+    [
+      ["a", "0.1.0", "ok", ["verify.yanked: a 0.1.0 is yanked: wrong license …"], "wrong license\nsee the changelog"],
+      ["a", "0.2.0", "ok", [], null],
+      ["b", "2.0.0", "ok", [], null],
+    ],
+  );
+});

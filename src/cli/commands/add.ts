@@ -70,7 +70,7 @@ async function addAtomCommand(ctx: Context, args: ParsedArgs, uriText: string): 
   });
   if (!flag(args, "json"))
     ctx.term.info(`added ${added.label} ${added.requirement} from [package.sets].${added.tag} (locked ${added.version})`);
-  reportOutcome(ctx, flag(args, "json"), outcome, { added });
+  await reportOutcome(ctx, flag(args, "json"), outcome, { added });
   return 0;
 }
 
@@ -104,6 +104,6 @@ async function addNixCommand(ctx: Context, args: ParsedArgs): Promise<number> {
     config,
   });
   if (!flag(args, "json") && entry) ctx.term.info(`added ${name} (${entry.type}) ${"hash" in entry ? entry.hash : entry.rev}`);
-  reportOutcome(ctx, flag(args, "json"), outcome, { added: entry });
+  await reportOutcome(ctx, flag(args, "json"), outcome, { added: entry });
   return 0;
 }

@@ -4,26 +4,13 @@ import { flag, str, strs, type Command } from "../command.js";
 import { Cache } from "../../git/cache.js";
 import { loadConfig } from "../../config/config.js";
 import { CprError, UsageError } from "../../protocol/errors.js";
-import { parsePublicKey } from "../../protocol/nix-key.js";
 import { hostSystem, realise } from "../../nix/store.js";
 import { buildAtom } from "../../build/build.js";
 import { pushBuild } from "../../registry/push.js";
 import { explainNoBuild, install, locate, orderedOutputs, parseGetTarget, resolveBuild } from "../../registry/get.js";
 import { awaitQueuedBuild } from "../../registry/queue.js";
-import { nixStderr, registryClients, registrySettings } from "../shared.js";
+import { checkKeys, nixStderr, registryClients, registrySettings } from "../shared.js";
 import { automaticReplacements, graftAndInstall, replaceArgs, setUp } from "../grafting.js";
-
-/** Checks trusted public keys before Nix sees them (Nix would only say "secret key is corrupt"). */
-function checkKeys(keys: readonly string[]): void {
-  for (const k of keys) {
-    try {
-      parsePublicKey(k);
-    } catch (e) {
-      if (e instanceof CprError) throw new UsageError(`--key (or config registry.keys, CPR_REGISTRY_KEYS): ${e.message}`, { hint: e.hint });
-      throw e;
-    }
-  }
-}
 
 /** `cpr get`: install an atom's build from a registry's binary cache, with no evaluation. */
 export const command: Command = {

@@ -3,7 +3,8 @@ import { CprError, UsageError } from "../../protocol/errors.js";
 import { atomId } from "../../protocol/id.js";
 import { Repo } from "../../git/repo.js";
 import { resolveRemote } from "../../git/remote.js";
-import { listRemoteSet } from "../../git/remote-set.js";
+import { listRemoteSet, readYanks, type YankInfo } from "../../git/remote-set.js";
+import { reasonLine } from "../../protocol/yank.js";
 import { labelArg } from "../shared.js";
 
 /** One listed atom, as printed by `cpr ls --json`. */
@@ -15,6 +16,8 @@ interface LsAtom {
   manifest: string | null;
   origin: string | null;
   format: string;
+  /** The yank record when the version is yanked (refs/eka/yank/<label>/<version>), else null. */
+  yanked: { record: string; reason: string | null; yanker: string | null; signed: boolean; error: string | null } | null;
 }
 
 /** `cpr ls`: list a remote set's atoms over ls-refs, without cloning. */
@@ -24,7 +27,8 @@ export const command: Command = {
   summary: "List a set's atoms and versions over git ls-refs, without cloning",
   help: `Asks the remote for refs/ekala/init and the atom refs of the given labels (all atoms when none are given)
 with one git protocol v2 ls-refs request, and prints the set's root and one line per atom version:
-label, version, AtomId, rev (atom commit), manifest blob, origin commit and ref layout (pre1 or legacy).
+label, version, AtomId, rev (atom commit), manifest blob, origin commit and ref layout (pre1 or legacy). A yanked
+version (cpr yank) is marked "yanked: <reason>", its yank record read from the remote.
 
 REMOTE is a remote name of the current repository, a URL, a path, or an alias such as gh:owner/repo.
 
@@ -32,8 +36,8 @@ Object ids are abbreviated to 12 hex digits in the table, as git does; --long pr
 
 Options:
   --long   Print full object ids in the table
-  --json   Print {"root","atoms":[{"label","version","id","rev","manifest","origin","format"}]} on stdout,
-           sorted by label, then version
+  --json   Print {"root","atoms":[{"label","version","id","rev","manifest","origin","format","yanked"}]} on
+           stdout, sorted by label, then version; yanked is null or {"record","reason","yanker","signed","error"}
 
 Exit codes: 0 listed, 1 failed (e.g. the remote is not an initialized set), 2 usage error.
 `,
@@ -62,6 +66,7 @@ Exit codes: 0 listed, 1 failed (e.g. the remote is not an initialized set), 2 us
       if (listing.rootIsTag)
         ctx.term.warn("ls.root-tag", `refs/ekala/init on ${remote.display} is an annotated tag, which is not a valid set marker`);
       const root = listing.root;
+      const yanks = await readYanks(remote.url, listing.atoms, { env: ctx.env, reporter: ctx.term, cwd: ctx.cwd });
       const atoms: LsAtom[] = listing.atoms.map((a) => ({
         label: a.label,
         version: a.version,
@@ -70,7 +75,14 @@ Exit codes: 0 listed, 1 failed (e.g. the remote is not an initialized set), 2 us
         manifest: a.manifest,
         origin: a.origin,
         format: a.format,
+        yanked: yankedOf(a.yank, yanks.get(`${a.label}@${a.version}`)),
       }));
+      const yanked = atoms.filter((a) => a.yanked !== null);
+      if (yanked.length > 0)
+        ctx.term.warn(
+          "ls.yanked",
+          `${yanked.length} version(s) are yanked: ${yanked.map((a) => `${a.label} ${a.version}`).join(", ")}; new locks skip them`,
+        );
       if (args.values.json === true) ctx.term.json({ root, atoms });
       else printTable(ctx, root, atoms, args.values.long === true);
       return 0;
@@ -79,6 +91,12 @@ Exit codes: 0 listed, 1 failed (e.g. the remote is not an initialized set), 2 us
     }
   },
 };
+
+function yankedOf(record: string | null, info: YankInfo | undefined): LsAtom["yanked"] {
+  if (record === null) return null;
+  if (!info || info.record === null) return { record, reason: null, yanker: null, signed: false, error: info?.error ?? "not read" };
+  return { record, reason: info.record.reason, yanker: info.record.yanker, signed: info.record.signature !== null, error: null };
+}
 
 function printTable(ctx: Context, root: string, atoms: readonly LsAtom[], long: boolean): void {
   const abbrev = (oid: string | null) => (oid === null ? "-" : long ? oid : oid.slice(0, 12));
@@ -92,6 +110,9 @@ function printTable(ctx: Context, root: string, atoms: readonly LsAtom[], long: 
     ...atoms.map((a) => [a.label, a.version, a.id, abbrev(a.rev), abbrev(a.manifest), abbrev(a.origin), a.format]),
   ];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => [...r[c]!].length)));
-  for (const r of rows)
-    ctx.term.out(r.map((cell, c) => (c === r.length - 1 ? cell : cell + " ".repeat(widths[c]! - [...cell].length))).join("  "));
+  rows.forEach((r, i) => {
+    const line = r.map((cell, c) => (c === r.length - 1 ? cell : cell + " ".repeat(widths[c]! - [...cell].length))).join("  ");
+    const y = i === 0 ? null : atoms[i - 1]!.yanked;
+    ctx.term.out(y === null ? line : `${line}  ${ctx.term.yellow("yanked")}: ${y.reason === null ? `(${y.error})` : reasonLine(y.reason)}`);
+  });
 }

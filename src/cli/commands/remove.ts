@@ -46,7 +46,7 @@ Exit codes: 0 removed, 1 failed (not a dependency, resolution failed), 2 usage e
     }
     const outcome = await lockProject({ cwd: ctx.cwd, env: ctx.env, reporter: ctx.term, manifestText: text });
     if (!flag(args, "json")) ctx.term.info(`removed ${name}`);
-    reportOutcome(ctx, flag(args, "json"), outcome);
+    await reportOutcome(ctx, flag(args, "json"), outcome);
     return 0;
   },
 };

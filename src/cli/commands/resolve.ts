@@ -21,13 +21,14 @@ TTL is seen at once (never with --offline, whose error then says the cached list
 A new lock names the configured locker ([locker] in the config, see \`cpr config --help\`), by default nix-lock
 0.1.6 at its published rev, with no network; an existing lock's [locker] is kept.
 
-Prints what changed: atoms added (+), removed (-) or moved (~), and the composer ([compose]) when it was added,
+Prints what changed as \`cpr diff\` does (atoms added (+), removed (-), upgraded or downgraded (~) with the size of
+the move and their range of origin commits, direct Nix dependencies), and the composer ([compose]) when it was added,
 removed or changed version or entry; the summary counts them all ("1 change: the composer").
 
 Options:
   --locked    Fail (exit 1), writing nothing, if atom.lock would change
   --offline   Resolve from the cache alone; fail naming what is missing
-  --json      Print {"status","changes","atoms","network"} on stdout; each change is
+  --json      Print {"status","changes","atoms","diff","network"} on stdout (diff: as \`cpr diff --json\`); each change is
               {"kind":"atom"|"compose"|"locker","label","id","from","to"}
 
 Exit codes: 0 resolved, 1 failed (conflict, unreachable set, --locked and the lock would change), 2 usage error.
@@ -42,7 +43,7 @@ Exit codes: 0 resolved, 1 failed (conflict, unreachable set, --locked and the lo
       locked: flag(args, "locked"),
       offline: flag(args, "offline"),
     });
-    reportOutcome(ctx, flag(args, "json"), outcome);
+    await reportOutcome(ctx, flag(args, "json"), outcome);
     return 0;
   },
 };

@@ -30,7 +30,8 @@ export const command: Command = {
 Legacy layouts are reported as legacy, not as failures. An atom that no consumer can evaluate (docs/formats.md §12: composed,
 not static, and its tree has no atom.lock, or one that does not parse or satisfy its atom.toml, or that locks an
 atom local-only) gets a warning line (codes verify.no-lock, verify.bad-lock, verify.lock-unsatisfied,
-verify.manifest-unresolvable): it is not tampering, so it does not change the exit code.
+verify.manifest-unresolvable): it is not tampering, so it does not change the exit code. A yanked version (cpr yank)
+is verified as any other, and gets a verify.yanked warning with the reason from its yank record.
 
 Targets: URI (URL::LABEL[@REQ]: the highest matching version, every version without REQ); REMOTE with LABEL
 (every version) or LABEL@VERSION arguments, or alone for every atom; --lock [FILE] for every atom of atom.lock.
@@ -47,7 +48,7 @@ Options:
                 your own. Without --trust, a set with a [trust] list in config (keyed by its root, or by
                 its tag from the lock: allowed-signers lines or armored key blocks) gets the same check
   --json        Print {"ok":bool,"atoms":[{label,version,url,rev,id,root,origin,path,status,problems,notes,
-                warnings:[{code,message}],signer}]}
+                warnings:[{code,message}],signer,yanked?:{reason,yanker,error}}]}
 
 Exit codes: 0 all ok (or legacy), 1 any failure, 2 usage error.
 `,
