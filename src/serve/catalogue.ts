@@ -18,6 +18,7 @@ import { INIT_REF, manifestRef, type ListedAtom } from "../protocol/refs.js";
 import { redactUrl, type GitUrl } from "../protocol/uri.js";
 import { compareVersions, parseVersion } from "../protocol/version.js";
 import { type AtomRow, type RegistryDb, type VersionRow } from "./db.js";
+import { indexDependencies } from "./dependencies.js";
 
 /** The part of a pino/fastify logger the catalogue uses. */
 export interface CatalogueLog {
@@ -256,6 +257,8 @@ export class Catalogue {
       if (m) atomRows.push({ id, root, label: list[0]!.label, description: m.description, tags: m.tags });
     }
     await this.db.recordIndex(root, atomRows, versionRows, Date.now());
+    // The pages' dependency index (dependencies.ts): the new versions, and any indexed before it existed.
+    await indexDependencies(this.db, root);
     const result: IndexResult = { root, atoms: labels.size, versions, added: fresh.length };
     this.log.info({ ...result, ms: Date.now() - started }, "set indexed");
     return result;

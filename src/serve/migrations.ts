@@ -143,6 +143,43 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    // The web pages (src/serve/pages/): reverse dependencies and a version's builds without scanning.
+    version: 2,
+    name: "dependency index for the pages",
+    sqlite: [
+      `CREATE TABLE version_deps (
+        id TEXT NOT NULL,
+        version TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        dep_label TEXT NOT NULL,
+        dep_set TEXT NOT NULL,           -- the depending atom's root for "::", else the mirror URL text
+        requirement TEXT NOT NULL,
+        PRIMARY KEY (id, version, tag, dep_label, dep_set),
+        FOREIGN KEY (id, version) REFERENCES versions(id, version) ON DELETE CASCADE
+      )`,
+      `CREATE INDEX version_deps_target ON version_deps(dep_label, dep_set)`,
+      `ALTER TABLE versions ADD COLUMN deps_indexed INTEGER NOT NULL DEFAULT 0`,
+      `CREATE INDEX versions_deps_pending ON versions(id) WHERE deps_indexed = 0`,
+      `CREATE INDEX builds_atom_version ON builds(atom_id, version, build_id)`,
+    ],
+    postgres: [
+      `CREATE TABLE version_deps (
+        id TEXT NOT NULL,
+        version TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        dep_label TEXT NOT NULL,
+        dep_set TEXT NOT NULL,
+        requirement TEXT NOT NULL,
+        PRIMARY KEY (id, version, tag, dep_label, dep_set),
+        FOREIGN KEY (id, version) REFERENCES versions(id, version) ON DELETE CASCADE
+      )`,
+      `CREATE INDEX version_deps_target ON version_deps(dep_label, dep_set)`,
+      `ALTER TABLE versions ADD COLUMN deps_indexed BOOLEAN NOT NULL DEFAULT false`,
+      `CREATE INDEX versions_deps_pending ON versions(id) WHERE NOT deps_indexed`,
+      `CREATE INDEX builds_atom_version ON builds(atom_id, version, build_id)`,
+    ],
+  },
 ];
 
 /** The schema version this code writes and reads. */

@@ -22,6 +22,7 @@ import { createMetrics } from "./metrics.js";
 import type { RegistryContext } from "./context.js";
 import { NarInfoCache } from "./narinfo-cache.js";
 import { buildServer } from "./server.js";
+import type { PageHooks } from "./pages/hooks.js";
 
 export interface ServeOptions {
   /** `sqlite:PATH`, a path, or `postgres://…`; default `<dataDir>/registry.sqlite`. */
@@ -51,6 +52,8 @@ export interface ServeOptions {
   readonly compression?: Compression;
   /** Positive narinfo answers kept in memory (default 100000; 0 disables). */
   readonly narinfoCacheSize?: number;
+  /** What yanks, grafts and the build farm give the web pages (pages/hooks.ts). */
+  readonly pages?: PageHooks;
 }
 
 export interface RunningRegistry {
@@ -141,7 +144,7 @@ export async function startRegistry(opts: ServeOptions): Promise<RunningRegistry
       narinfoCache: new NarInfoCache(opts.narinfoCacheSize ?? 100_000),
       maxNarSize,
     };
-    app = buildServer(ctx, { log: opts.log, jsonBodyLimit: opts.jsonBodyLimit });
+    app = buildServer(ctx, { log: opts.log, jsonBodyLimit: opts.jsonBodyLimit, pages: opts.pages });
     catalogue = new Catalogue({
       db,
       cacheDir: opts.cacheDir ?? cacheRootFromEnv(env, opts.cwd ?? process.cwd()),
