@@ -250,18 +250,7 @@ class SqliteDb implements RegistryDb {
   }
 
   async search(q: string, limit: number): Promise<SearchHit[]> {
-    const needle = q.toLowerCase();
-    const n = Math.max(0, Math.floor(limit));
-    const atoms = this.st(
-      `SELECT id, root, label, description, tags FROM atoms WHERE instr(search_text, ?) > 0
-       ORDER BY CASE WHEN lower(label) = ? THEN 0 WHEN instr(lower(label), ?) > 0 THEN 1 ELSE 2 END, label, root, id
-       LIMIT ?`,
-    ).all(needle, needle, needle, n) as AtomRec[];
-    if (atoms.length === 0) return [];
-    const rows = this.st("SELECT id, version FROM versions WHERE id IN (SELECT value FROM json_each(?))").all(
-      JSON.stringify(atoms.map((a) => a.id)),
-    ) as { id: string; version: string }[];
-    return withVersions(atoms.map(atomRow), rows);
+    return this.searchPage(q, limit, 0);
   }
 
   async atom(id: string): Promise<{ atom: AtomRow; versions: VersionRow[] } | null> {
@@ -377,11 +366,21 @@ class SqliteDb implements RegistryDb {
 
   async searchPage(q: string, limit: number, offset: number): Promise<SearchHit[]> {
     const needle = q.toLowerCase();
-    const atoms = this.st(
-      `SELECT id, root, label, description, tags FROM atoms WHERE instr(search_text, ?) > 0
-       ORDER BY CASE WHEN lower(label) = ? THEN 0 WHEN instr(lower(label), ?) > 0 THEN 1 ELSE 2 END, label, root, id
-       LIMIT ? OFFSET ?`,
-    ).all(needle, needle, needle, bound(limit), bound(offset)) as AtomRec[];
+    // Three characters or more: the trigram index (migration 2) finds the candidates, instr() keeps the exact meaning.
+    const atoms = (
+      [...needle].length >= 3
+        ? this.st(
+            `SELECT id, root, label, description, tags FROM atoms
+             WHERE id IN (SELECT id FROM atoms_fts WHERE atoms_fts MATCH ?) AND instr(search_text, ?) > 0
+             ORDER BY CASE WHEN lower(label) = ? THEN 0 WHEN instr(lower(label), ?) > 0 THEN 1 ELSE 2 END, label, root, id
+             LIMIT ? OFFSET ?`,
+          ).all(`"${needle.replace(/"/g, '""')}"`, needle, needle, needle, bound(limit), bound(offset))
+        : this.st(
+            `SELECT id, root, label, description, tags FROM atoms WHERE instr(search_text, ?) > 0
+             ORDER BY CASE WHEN lower(label) = ? THEN 0 WHEN instr(lower(label), ?) > 0 THEN 1 ELSE 2 END, label, root, id
+             LIMIT ? OFFSET ?`,
+          ).all(needle, needle, needle, bound(limit), bound(offset))
+    ) as AtomRec[];
     return this.withVersionsOf(atoms);
   }
 

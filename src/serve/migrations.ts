@@ -162,6 +162,20 @@ export const MIGRATIONS: readonly Migration[] = [
       `ALTER TABLE versions ADD COLUMN deps_indexed INTEGER NOT NULL DEFAULT 0`,
       `CREATE INDEX versions_deps_pending ON versions(id) WHERE deps_indexed = 0`,
       `CREATE INDEX builds_atom_version ON builds(atom_id, version, build_id)`,
+      // Search by substring without scanning every atom: a trigram index of the search text (queries of 3 or more
+      // characters; db-sqlite.ts searchPage), kept in step with atoms by triggers.
+      `CREATE VIRTUAL TABLE atoms_fts USING fts5(id UNINDEXED, text, tokenize = 'trigram')`,
+      `INSERT INTO atoms_fts (id, text) SELECT id, search_text FROM atoms`,
+      `CREATE TRIGGER atoms_fts_insert AFTER INSERT ON atoms BEGIN
+        INSERT INTO atoms_fts (id, text) VALUES (new.id, new.search_text);
+      END`,
+      `CREATE TRIGGER atoms_fts_update AFTER UPDATE OF search_text ON atoms WHEN old.search_text IS NOT new.search_text BEGIN
+        DELETE FROM atoms_fts WHERE id = old.id;
+        INSERT INTO atoms_fts (id, text) VALUES (new.id, new.search_text);
+      END`,
+      `CREATE TRIGGER atoms_fts_delete AFTER DELETE ON atoms BEGIN
+        DELETE FROM atoms_fts WHERE id = old.id;
+      END`,
     ],
     postgres: [
       `CREATE TABLE version_deps (

@@ -200,6 +200,29 @@ for (const kind of ["sqlite", "postgres"] as const) {
       assert.deepEqual(await db.setsByMirror([]), []);
     });
 
+    test("search by substring: short and long texts, quotes, and a description that changes", async (t) => {
+      const url = await freshUrl(t, kind);
+      if (!url) return;
+      const db = await open(t, url);
+      await db.migrate();
+      await populate(db);
+      const labels = async (q: string) => (await db.searchPage(q, 10, 0)).map((h) => h.label);
+      assert.deepEqual(await labels("LI"), ["lib", "app", "util"], "two characters");
+      assert.deepEqual(await labels("utilit"), ["util"]);
+      assert.deepEqual(await labels("a library"), ["lib"], "across a space");
+      assert.deepEqual(await labels('say "hi"'), []);
+      assert.deepEqual(await labels("cor"), ["lib"], "a tag");
+      await db.recordIndex(ROOT_A, [atom(idOf("l"), ROOT_A, "lib", 'Now says "hi" in ünïcode', ["core"])], [], 3000);
+      assert.deepEqual(await labels('says "hi"'), ["lib"], "the new description");
+      assert.deepEqual(await labels("a library"), [], "not the old one");
+      assert.deepEqual(await labels("ÜNÏ"), ["lib"], "case-insensitive beyond ASCII");
+      assert.deepEqual(
+        (await db.search("lib", 2)).map((h) => h.label),
+        ["lib", "app"],
+        "the API's search is the first page",
+      );
+    });
+
     test("a version's builds, built versions, and closure sizes following references", async (t) => {
       const url = await freshUrl(t, kind);
       if (!url) return;
@@ -294,6 +317,11 @@ for (const kind of ["sqlite", "postgres"] as const) {
       await db.migrate();
       assert.equal(await indexDependencies(db, ROOT_A), 5);
       assert.equal((await db.dependents("lib", [ROOT_A], 10, 0)).length, 2);
+      assert.deepEqual(
+        (await db.searchPage("library", 10, 0)).map((h) => h.label),
+        ["lib"],
+        "atoms stored before the upgrade are found by substring",
+      );
     });
   });
 }

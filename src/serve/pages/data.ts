@@ -114,6 +114,27 @@ export interface AtomView extends Omit<ReturnType<typeof atomJson>, "versions"> 
   };
 }
 
+/**
+ * Closure sizes by output hash parts. A path is stored only after every path it references (routes-api.ts answers
+ * 409 otherwise) and never changes, so the closure of present paths never changes either: complete answers are kept
+ * (oldest dropped first); one with missing paths is not.
+ */
+export class ClosureCache {
+  private readonly map = new Map<string, ClosureSize>();
+  constructor(readonly capacity = 20_000) {}
+  async get(db: RegistryDb, hashParts: string[]): Promise<ClosureSize> {
+    const key = [...hashParts].sort().join(",");
+    const hit = this.map.get(key);
+    if (hit) return hit;
+    const size = await db.closureSize(hashParts);
+    if (size.missing === 0 && this.capacity > 0) {
+      if (this.map.size >= this.capacity) this.map.delete(this.map.keys().next().value!);
+      this.map.set(key, size);
+    }
+    return size;
+  }
+}
+
 export interface AtomQuery {
   /** The version asked for, or null for the newest (not yanked). */
   readonly version: string | null;
@@ -124,7 +145,13 @@ export interface AtomQuery {
 }
 
 /** The atom page's view; null when the atom (or the version asked for) is unknown. */
-export async function atomView(db: RegistryDb, hooks: PageHooks, id: string, q: AtomQuery): Promise<AtomView | null> {
+export async function atomView(
+  db: RegistryDb,
+  hooks: PageHooks,
+  id: string,
+  q: AtomQuery,
+  closures: ClosureCache = new ClosureCache(0),
+): Promise<AtomView | null> {
   const found = await db.atomVersions(id);
   if (!found || found.versions.length === 0) return null;
   const { atom } = found;
@@ -157,9 +184,12 @@ export async function atomView(db: RegistryDb, hooks: PageHooks, id: string, q: 
     else bySystem.set(b.system, { records: 1, newest: b });
   }
   const systems = [...bySystem.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const closures = await Promise.all(
+  const sizes = await Promise.all(
     systems.map(([, s]) =>
-      db.closureSize(Object.values(s.newest.outputs).map((p) => p.slice("/nix/store/".length, "/nix/store/".length + 32))),
+      closures.get(
+        db,
+        Object.values(s.newest.outputs).map((p) => p.slice("/nix/store/".length, "/nix/store/".length + 32)),
+      ),
     ),
   );
 
@@ -182,7 +212,7 @@ export async function atomView(db: RegistryDb, hooks: PageHooks, id: string, q: 
       manifest: manifest ?? "",
       dependencies: await dependencyViews(db, manifest ?? "", atom.root),
       dependents: paged(dependents, size, q.dependentsPage),
-      builds: systems.map(([system, s], i) => ({ system, records: s.records, newest: buildJson(s.newest), closure: closures[i]! })),
+      builds: systems.map(([system, s], i) => ({ system, records: s.records, newest: buildJson(s.newest), closure: sizes[i]! })),
       grafts,
       install: installLines(set?.mirrors[0] ?? null, atom.label, chosen.version, q.registry),
     },

@@ -10,7 +10,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { isAtomId } from "../../protocol/id.js";
 import type { RegistryContext } from "../context.js";
-import { atomView, homeView, searchView, setView } from "./data.js";
+import { atomView, ClosureCache, homeView, searchView, setView } from "./data.js";
 import type { PageHooks } from "./hooks.js";
 import { loadAssets } from "./assets.js";
 import { isJobState, jobsView, renderJob, renderJobs } from "./jobs.js";
@@ -58,6 +58,7 @@ function pageParam(v: unknown): number | null {
 
 export function pageRoutes(app: FastifyInstance, ctx: RegistryContext, hooks: PageHooks = {}): void {
   const { files, urls: assets } = loadAssets();
+  const closures = new ClosureCache();
 
   const headers = (reply: FastifyReply, json: boolean): FastifyReply =>
     reply
@@ -122,12 +123,18 @@ export function pageRoutes(app: FastifyInstance, ctx: RegistryContext, hooks: Pa
     if (!isAtomId(id)) return fail(req, reply, 404, `not an AtomId: ${id}`);
     const dependentsPage = pageParam(req.query.dependents);
     if (dependentsPage === null) return fail(req, reply, 400, `dependents must be a page number from 1 to ${MAX_PAGE}`);
-    const view = await atomView(ctx.db, hooks, id, {
-      version: version ?? null,
-      dependentsPage,
-      allVersions: req.query.versions === "all",
-      registry: `${req.protocol}://${req.host}`,
-    });
+    const view = await atomView(
+      ctx.db,
+      hooks,
+      id,
+      {
+        version: version ?? null,
+        dependentsPage,
+        allVersions: req.query.versions === "all",
+        registry: `${req.protocol}://${req.host}`,
+      },
+      closures,
+    );
     if (!view) return fail(req, reply, 404, version === undefined ? `unknown atom ${id}` : `unknown version ${version} of atom ${id}`);
     return answer(req, reply, view, (v) => renderAtom(v, assets));
   };
