@@ -121,7 +121,7 @@ export interface AtomView extends Omit<ReturnType<typeof atomJson>, "versions"> 
  */
 export class ClosureCache {
   private readonly map = new Map<string, ClosureSize>();
-  constructor(readonly capacity = 20_000) {}
+  constructor(readonly capacity = 100_000) {}
   async get(db: RegistryDb, hashParts: string[]): Promise<ClosureSize> {
     const key = [...hashParts].sort().join(",");
     const hit = this.map.get(key);
