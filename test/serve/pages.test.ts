@@ -5,17 +5,17 @@
  * dependents, builds with store paths and closure size, install lines), search as you type and without JavaScript,
  * a hostile manifest description shown as text, the JSON answers against the API's, the jobs pages through their
  * hook, and accessibility basics (title, one h1, labelled fields, link text, WCAG AA contrast computed here).
- * Screenshots of each page are saved under the test's temporary directory.
+ * Screenshots of each page are saved under the test's temporary directory (or in $PAGES_SCREENSHOTS, kept).
  */
 import { test, before, after, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { atomId } from "../../src/protocol/id.js";
 import { startRegistry, type RunningRegistry } from "../../src/serve/serve.js";
 import { createToken } from "../../src/serve/tokens.js";
-import type { JobDetail, JobsSource, JobState } from "../../src/serve/pages/hooks.js";
+import type { GraftView, JobDetail, JobsSource, JobState, YankMark } from "../../src/serve/pages/hooks.js";
 import { runCprAsync } from "../support/cli.js";
 import { atomToml, commitAll, tempDir, writeFiles } from "../support/repo.js";
 import { findTool, needTools } from "../support/tools.js";
@@ -34,7 +34,18 @@ let reg: RunningRegistry;
 let jobsReg: RunningRegistry;
 let browser: Browser;
 let built: { out: string; uploaded: string[]; system: string };
-const shots = tempDir("cpr-pages-shots-");
+/** Screenshots: under the test's temporary directory (removed at exit), or in $PAGES_SCREENSHOTS to keep them. */
+const shots = keptDir(process.env.PAGES_SCREENSHOTS) ?? tempDir("cpr-pages-shots-");
+
+function keptDir(dir: string | undefined): string | null {
+  if (!dir) return null;
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/** What the yank and graft features would give the pages (their hooks), set by the test that checks them. */
+const yanks = new Map<string, Map<string, YankMark>>();
+const grafts: GraftView[] = [];
 
 /** The in-memory build farm behind the jobs pages' hook (its log grows while the test watches). */
 const jobs: JobDetail[] = [];
@@ -64,6 +75,10 @@ before(async () => {
     log: false,
     env,
     cacheDir: tempDir("cpr-cache-"),
+    pages: {
+      yanks: async (id) => yanks.get(id) ?? new Map(),
+      grafts: async () => grafts,
+    },
   });
   const token = await createToken(reg.db, [set.root], "pages");
   const b = await runCprAsync(["build", `${set.remote}::hello@=0.1.0`, "--push", reg.url, "--token", token, "--json", "-q"], {
@@ -234,9 +249,9 @@ test("search as you type finds an atom, and the result leads to its page", async
   await page.goto(reg.url);
   assert.equal(await page.locator("#results").isVisible(), false);
   await page.getByLabel("Search atoms").pressSequentially("greet", { delay: 30 });
+  // The address follows the search once the answer for the whole text is shown.
+  await page.waitForURL(`${reg.url}/search?q=greet`);
   const hit = page.locator("#results a.label", { hasText: "hello" });
-  await hit.waitFor();
-  assert.equal(page.url(), `${reg.url}/search?q=greet`, "the address follows the search");
   assert.match(await textOf(page, "#results"), /^1 result for “greet” hello 0\.2\.0 in set \w{12} Says hello web greeting$/);
   await shot(page, "search-live");
   await hit.click();
@@ -313,6 +328,40 @@ test("atom page: versions, manifest, dependencies, dependents, builds with store
   assert.deepEqual(problems, []);
 });
 
+test("yank marks and grafts through their hooks: the newest version not yanked is the default, reasons shown as text", async (t) => {
+  if (!ready(t)) return;
+  const hello = atomId(set.root, "hello");
+  yanks.set(hello, new Map([["0.2.0", { reason: "<b>broken</b> \u202Ebuild" }]]));
+  grafts.push({
+    name: "openssl fix",
+    system: built.system,
+    from: built.out,
+    to: "/nix/store/00000000000000000000000000000000-grafted",
+    createdAt: Date.UTC(2026, 0, 2),
+  });
+  t.after(() => {
+    yanks.clear();
+    grafts.length = 0;
+  });
+  const { page, problems } = await open(t);
+  await page.goto(`${reg.url}/atoms/${hello}`);
+  assert.equal(await textOf(page, "h1"), "hello 0.1.0", "the newest version that is not yanked");
+  assert.equal(await textOf(page, "#versions ul"), "0.2.0 yanked: <b>broken</b> U+202Ebuild not built 0.1.0");
+  assert.equal(
+    await textOf(page, "#grafts ul"),
+    `openssl fix (${built.system}): ${built.out} → /nix/store/00000000000000000000000000000000-grafted 2026-01-02T00:00:00Z`,
+  );
+  await page.getByRole("link", { name: "0.2.0" }).click();
+  assert.equal(await textOf(page, "p.banner"), "This version is yanked: <b>broken</b> U+202Ebuild.");
+  await accessible(page);
+  await shot(page, "atom-yanked");
+  const json = (await (await fetch(`${reg.url}/atoms/${hello}`, { headers: { accept: "application/json" } })).json()) as any;
+  assert.deepEqual(json.versions[0].yanked, { reason: "<b>broken</b> \u202Ebuild" });
+  assert.equal(json.selected.version, "0.1.0");
+  assert.equal(json.selected.grafts.length, 1);
+  assert.deepEqual(problems, []);
+});
+
 test("a hostile manifest description is shown as text: no script, no element, no attribute, RTL shown as marks", async (t) => {
   if (!ready(t)) return;
   for (const js of [true, false]) {
@@ -346,7 +395,7 @@ test("a hostile manifest description is shown as text: no script, no element, no
       // The same text through search as you type (rendered by site.js).
       await page.goto(reg.url);
       await page.getByLabel("Search atoms").pressSequentially("hostile", { delay: 20 });
-      await page.locator("#results a.label", { hasText: "evil" }).waitFor();
+      await page.waitForURL(`${reg.url}/search?q=hostile`);
       assert.equal(await page.locator("#results p.desc").innerText(), desc);
       assert.equal(await page.evaluate(() => ((globalThis as any).__pwned ?? null) as number | null), null);
       assert.equal(await page.locator("#results img, #results script").count(), 0);

@@ -49,8 +49,7 @@
   if (input && results && live === "search") {
     var timer = null;
     var asked = 0;
-    var render = function (view, n) {
-      if (n !== asked) return; // an older answer arriving late
+    var render = function (view) {
       results.hidden = false;
       results.replaceChildren();
       var what = view.q ? "for \u201c" + view.q + "\u201d" : "(every atom)";
@@ -93,7 +92,8 @@
         var url = "/search?q=" + encodeURIComponent(q);
         getJson(url)
           .then(function (view) {
-            render(view, n);
+            if (n !== asked) return; // an older answer arriving late
+            render(view);
             history.replaceState(null, "", url);
           })
           .catch(function () {
