@@ -8,7 +8,7 @@
   var live = main ? main.getAttribute("data-live") : null;
 
   // Bidi and control characters are shown as U+XXXX marks, as the server renders them (html.ts).
-  var CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+  var CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
   function text(s) {
     var out = document.createDocumentFragment();
     var rest = String(s);
