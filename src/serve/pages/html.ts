@@ -19,10 +19,14 @@ const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 /** Other controls a manifest may hold (C0 but tab, newline and carriage return; DEL; C1). */
 const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/g;
 
+/** Whether a text holds anything escapeText or attr change (most labels, versions and paths do not). */
+const NEEDS_ESCAPE = /[&<>"'\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+
 const codePoint = (c: string): string => `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`;
 
 /** Text as HTML character data: escaped, with bidi and control characters replaced by visible marks. */
 export function escapeText(text: string): string {
+  if (!NEEDS_ESCAPE.test(text)) return text;
   return text
     .replace(/[&<>"']/g, (c) => ESCAPES[c]!)
     .replace(BIDI, (c) => `<span class=ctl>${codePoint(c)}</span>`)
@@ -31,6 +35,7 @@ export function escapeText(text: string): string {
 
 /** Text for an attribute value or a title (no markup there): escaped, bidi and controls as plain `[U+XXXX]`. */
 export function attr(text: string): Html {
+  if (!NEEDS_ESCAPE.test(text)) return new Html(text);
   return new Html(
     text
       .replace(/[&<>"']/g, (c) => ESCAPES[c]!)
