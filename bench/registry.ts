@@ -14,12 +14,13 @@
  *    a fresh throwaway store.
  *
  * The fixture (signing key + SQLite database) is cached under bench/out/registry/, keyed by the generator version,
- * its parameters and the compiled database module (a schema change regenerates it). Everything else is rebuilt per
+ * its parameters and the compiled database and migrations modules (a schema change regenerates it). Everything else is rebuilt per
  * run in the scratch space (tmpfs).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execFileSync } from "node:child_process";
@@ -49,7 +50,7 @@ import type { AtomRow, BuildRow, PathRow, RegistryDb, VersionRow } from "../src/
 import type { SecretKey } from "../src/protocol/nix-key.js";
 
 /** Bump when the generated records change: the cached fixture is keyed by it. */
-const GENERATOR_VERSION = 1;
+const GENERATOR_VERSION = 3;
 
 export interface RegistryBenchConfig {
   quick: boolean;
@@ -68,12 +69,12 @@ export interface RegistryBenchConfig {
   getReps: number;
   /** Megabytes the part-2 derivation writes. */
   workMiB: number;
-  /** Which parts: "narinfo", "get". */
+  /** Which parts: "narinfo", "get", "pages". */
   parts: Set<string>;
 }
 
 export function registryConfig(quick: boolean): RegistryBenchConfig {
-  const parts = new Set((process.env.CPR_BENCH_REGISTRY_PARTS ?? "narinfo,get").split(",").filter(Boolean));
+  const parts = new Set((process.env.CPR_BENCH_REGISTRY_PARTS ?? "narinfo,get,pages").split(",").filter(Boolean));
   return {
     quick,
     records: envInt("CPR_BENCH_REGISTRY_RECORDS", quick ? 10_000 : 100_000),
@@ -124,15 +125,17 @@ interface Protocol {
   verifyDetached: typeof import("../src/protocol/nix-key.js").verifyDetached;
   toNix32: typeof import("../src/protocol/nix-hash.js").toNix32;
   atomIdsOf: typeof import("../src/protocol/id.js").atomIdsOf;
+  indexDependencies: typeof import("../src/serve/dependencies.js").indexDependencies;
 }
 
 async function loadProtocol(): Promise<Protocol> {
-  const [db, narinfo, key, hash, id] = await Promise.all([
+  const [db, narinfo, key, hash, id, deps] = await Promise.all([
     import("../src/serve/db-open.js"),
     import("../src/protocol/narinfo.js"),
     import("../src/protocol/nix-key.js"),
     import("../src/protocol/nix-hash.js"),
     import("../src/protocol/id.js"),
+    import("../src/serve/dependencies.js"),
   ]);
   return {
     openDb: db.openDb,
@@ -148,6 +151,7 @@ async function loadProtocol(): Promise<Protocol> {
     verifyDetached: key.verifyDetached,
     toNix32: hash.toNix32,
     atomIdsOf: id.atomIdsOf,
+    indexDependencies: deps.indexDependencies,
   };
 }
 
@@ -218,19 +222,30 @@ function generate(cfg: RegistryBenchConfig, p: Protocol, key: SecretKey): Fixtur
   const paths: PathRow[] = [];
   const builds: Omit<BuildRow, "buildId">[] = [];
   const at = 1_700_000_000_000;
+  const labels: string[] = [];
   for (let a = 0; a < atomCount && builds.length < cfg.records; a++) {
     const parts = rng.int(1, 3);
     let label = "";
     for (let k = 0; k < parts; k++) label += (k ? "-" : "") + rng.pick(SYLLABLES);
     label = `${label}-${a.toString(36)}`;
     const id = idOf(label);
+    labels.push(label);
     atoms.push({ id, root, label, description: `generated package ${label}`, tags: [rng.pick(SYLLABLES)] });
     let minor = 0;
     for (let v = 0; v < cfg.versions && builds.length < cfg.records; v++) {
       minor += rng.int(1, 3);
       const version = `1.${minor}.${rng.int(0, 9)}`;
       const rev = hex(20);
-      versions.push({ id, version, rev, origin: hex(20), manifest: `[package]\nlabel = "${label}"\nversion = "${version}"\n` });
+      // Atom dependencies in the set ("::"): up to 2 earlier atoms, mostly among the first 50 (the pages' dependents).
+      const deps = new Set<string>();
+      const nd = a ? rng.int(0, 2) : 0;
+      for (let k = 0; k < nd; k++) deps.add(labels[rng.chance(0.6) ? rng.int(0, Math.min(49, a - 1)) : rng.int(0, a - 1)]!);
+      const manifest =
+        `[package]\nlabel = "${label}"\nversion = "${version}"\n` +
+        (deps.size
+          ? `\n[package.sets]\nhome = "::"\n\n[compose.as]\nnix = "default.nix"\n\n[deps.from.home]\n${[...deps].map((d) => `${d} = "^1"`).join("\n")}\n`
+          : "");
+      versions.push({ id, version, rev, origin: hex(20), manifest });
       const name = `${label}-${version}`;
       const h = hashPart();
       const storePath = `/nix/store/${h}-${name}`;
@@ -297,11 +312,15 @@ function generate(cfg: RegistryBenchConfig, p: Protocol, key: SecretKey): Fixtur
   return { root, atoms, versions, paths, builds };
 }
 
-/** Loads the fixture through RegistryDb: the set, its atoms and versions (one index pass), paths, then builds. */
-async function load(db: RegistryDb, fx: Fixture, concurrency: number): Promise<void> {
+/**
+ * Loads the fixture through RegistryDb: the set, its atoms and versions (one index pass, with the pages' dependency
+ * index), paths, then builds.
+ */
+async function load(db: RegistryDb, fx: Fixture, concurrency: number, p: Protocol): Promise<void> {
   await db.migrate();
   await db.upsertSet(fx.root, [`file:///bench/registry/${fx.root}`]);
   await db.recordIndex(fx.root, fx.atoms, fx.versions, 1_700_000_000_000);
+  await p.indexDependencies(db, fx.root);
   const each = async <T>(items: readonly T[], f: (x: T) => Promise<unknown>) => {
     let next = 0;
     const worker = async () => {
@@ -329,7 +348,9 @@ interface CachedFixture {
 /** The signing key and the SQLite database, cached under bench/out/registry/<key>/; the records regenerated. */
 async function ensureFixture(cfg: RegistryBenchConfig, p: Protocol, scratch: string): Promise<CachedFixture> {
   const dbModule = join(REPO_ROOT, "dist", "src", "serve", "db.js");
-  const cacheKey = `v${GENERATOR_VERSION}-n${cfg.records}-v${cfg.versions}-s${cfg.seed}-db${sha256File(dbModule).slice(0, 12)}`;
+  const migrations = join(REPO_ROOT, "dist", "src", "serve", "migrations.js");
+  const dbHash = createHash("sha256").update(sha256File(dbModule)).update(sha256File(migrations)).digest("hex");
+  const cacheKey = `v${GENERATOR_VERSION}-n${cfg.records}-v${cfg.versions}-s${cfg.seed}-db${dbHash.slice(0, 12)}`;
   const dir = join(OUT_DIR, "registry", cacheKey);
   const keyFile = join(dir, "signing-key.sec");
   const sqlite = join(dir, "registry.sqlite");
@@ -362,7 +383,7 @@ async function ensureFixture(cfg: RegistryBenchConfig, p: Protocol, scratch: str
   t0 = Date.now();
   const db = await p.openDb(`sqlite:${tmpDb}`);
   try {
-    await load(db, fx, 1);
+    await load(db, fx, 1, p);
     if ((await db.countPaths()) !== fx.paths.length || (await db.countBuilds()) !== fx.builds.length) {
       throw new BenchError(
         `SQLite fixture: ${await db.countPaths()} paths and ${await db.countBuilds()} builds after loading ${fx.paths.length} and ${fx.builds.length}`,
@@ -501,6 +522,7 @@ function init(args)
     paths[n] = line
   end
   math.randomseed((tonumber(args[2]) or 1) * 1000 + (tid or 0))
+  if args[3] then wrk.headers["Accept"] = args[3] end
 end
 function request()
   return wrk.format("GET", paths[math.random(n)])
@@ -543,6 +565,7 @@ async function wrk(
   seconds: number,
   seed: number,
   serverPids: readonly number[],
+  accept?: string,
 ): Promise<WrkResult> {
   const cpu0 = cpuSnapshot(serverPids);
   const t0 = Date.now();
@@ -563,6 +586,7 @@ async function wrk(
       "--",
       pathsFile,
       String(seed),
+      ...(accept ? [accept] : []),
     ],
     { env: benchEnv(), check: false, timeoutMs: (seconds + 60) * 1000 },
   );
@@ -692,7 +716,7 @@ async function benchNarinfo(cfg: RegistryBenchConfig, scratch: string): Promise<
     t0 = Date.now();
     const pgDb = await p.openDb(pg.url);
     try {
-      await load(pgDb, fx, 16);
+      await load(pgDb, fx, 16, p);
       const [np, nb] = [await pgDb.countPaths(), await pgDb.countBuilds()];
       if (np !== fx.paths.length || nb !== fx.builds.length)
         throw new BenchError(`PostgreSQL: ${np} paths and ${nb} builds after loading ${fx.paths.length} and ${fx.builds.length}`);
@@ -806,6 +830,196 @@ async function benchNarinfo(cfg: RegistryBenchConfig, scratch: string): Promise<
       });
     }
     return { figures, details };
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch(() => {});
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Part 3: the web pages under load (src/serve/pages/), against the JSON API for the same data
+
+type PageTarget = "atom-html" | "atom-json" | "atom-api" | "search-html" | "search-api" | "label-html" | "label-api";
+
+/** Every page answers what a reader needs, and its JSON agrees with the API's, before anything is timed. */
+async function checkPages(url: string, fx: Fixture, rng: Rng): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const b = fx.builds[rng.int(0, fx.builds.length - 1)]!;
+    const atom = fx.atoms.find((a) => a.id === b.id)!;
+    const res = await fetch(`${url}/atoms/${b.id}/${b.version}`);
+    const html = await res.text();
+    if (res.status !== 200 || !res.headers.get("content-type")?.startsWith("text/html"))
+      throw new BenchError(`GET /atoms/${b.id}/${b.version} answered ${res.status} ${res.headers.get("content-type")}`);
+    for (const want of [`<h1>${atom.label} <span class="version">${b.version}</span></h1>`, b.outputs.out!, b.drv])
+      if (!html.includes(want)) throw new BenchError(`the atom page of ${atom.label} ${b.version} does not show ${want}`);
+    const page = (await (await fetch(`${url}/atoms/${b.id}/${b.version}`, { headers: { accept: "application/json" } })).json()) as {
+      label: string;
+      versions: { version: string }[];
+      selected: { builds: { newest: { outputs: Record<string, string> } }[] };
+    };
+    const api = (await (await fetch(`${url}/api/v1/atoms/${b.id}`)).json()) as { label: string; versions: { version: string }[] };
+    if (page.label !== api.label || page.versions.map((v) => v.version).join() !== api.versions.map((v) => v.version).join())
+      throw new BenchError(`the atom page's JSON for ${b.id} disagrees with /api/v1/atoms`);
+    if (page.selected.builds[0]?.newest.outputs.out !== b.outputs.out)
+      throw new BenchError(`the atom page's JSON for ${atom.label} ${b.version} does not list its build ${b.outputs.out}`);
+  }
+  for (const term of SYLLABLES.slice(0, 5)) {
+    const api = (await (await fetch(`${url}/api/v1/search?q=${term}&limit=20`)).json()) as { results: { label: string }[] };
+    const html = await (await fetch(`${url}/search?q=${term}`)).text();
+    if (api.results.length === 0 || !api.results.every((r) => html.includes(`>${r.label}</a>`)))
+      throw new BenchError(`the search page for ${term} does not list the API's ${api.results.length} results`);
+  }
+}
+
+async function benchPages(cfg: RegistryBenchConfig, scratch: string): Promise<NarinfoResult> {
+  if (!findTool("wrk")) throw new BenchError("wrk is not installed (Debian: apt-get install wrk)");
+  const p = await loadProtocol();
+  const fixture = await ensureFixture(cfg, p, scratch);
+  const { fx, key } = fixture;
+  const stops: (() => Promise<void>)[] = [];
+  try {
+    const data = ensureDir(join(scratch, "data-pages"));
+    writeFileSync(join(data, "signing-key.sec"), p.formatSecretKey(key), { mode: 0o600 });
+    const dbDir = ensureDir(join(scratch, "sqlite-pages"));
+    for (const suffix of ["", "-wal", "-shm"])
+      if (existsSync(fixture.sqlite + suffix)) copyFileSync(fixture.sqlite + suffix, join(dbDir, "registry.sqlite" + suffix));
+    const reg = await startRegistryProcess(data, `sqlite:${join(dbDir, "registry.sqlite")}`);
+    stops.push(() => reg.stop());
+    await checkPages(reg.url, fx, new Rng(cfg.seed + 7));
+    log("registry pages: atom and search pages show their data; the pages' JSON agrees with the API");
+
+    // URL lists: line i of the page list and of the API list name the same data (wrk picks the same lines per seed).
+    const script = join(scratch, "wrk-pages.lua");
+    writeFileSync(script, WRK_LUA);
+    const list = (name: string, urls: string[]) => {
+      const file = join(scratch, `${name}.txt`);
+      writeFileSync(file, urls.join("\n") + "\n");
+      return file;
+    };
+    const atomPages = list(
+      "atom-pages",
+      fx.builds.map((b) => `/atoms/${b.id}/${encodeURIComponent(b.version)}`),
+    );
+    const atomApi = list(
+      "atom-api",
+      fx.builds.map((b) => `/api/v1/atoms/${b.id}`),
+    );
+    const searchPages = list(
+      "search-pages",
+      SYLLABLES.map((t) => `/search?q=${t}`),
+    );
+    const searchApi = list(
+      "search-api",
+      SYLLABLES.map((t) => `/api/v1/search?q=${t}&limit=20`),
+    );
+    // What a user looking for one package types: an atom's label (a few matches).
+    const labelPages = list(
+      "label-pages",
+      fx.atoms.map((a) => `/search?q=${encodeURIComponent(a.label)}`),
+    );
+    const labelApi = list(
+      "label-api",
+      fx.atoms.map((a) => `/api/v1/search?q=${encodeURIComponent(a.label)}&limit=20`),
+    );
+    const targets: { name: PageTarget; file: string; accept?: string }[] = [
+      { name: "atom-html", file: atomPages },
+      { name: "atom-json", file: atomPages, accept: "application/json" },
+      { name: "atom-api", file: atomApi },
+      { name: "search-html", file: searchPages },
+      { name: "search-api", file: searchApi },
+      { name: "label-html", file: labelPages },
+      { name: "label-api", file: labelApi },
+    ];
+    for (const t of targets) {
+      const w = await wrk(cfg, script, t.file, reg.url, cfg.warmupSec, 1, [reg.pid], t.accept);
+      log(`registry pages: warm-up ${t.name}: ${Math.round(w.rps)} req/s`);
+    }
+    const results = Object.fromEntries(targets.map((t) => [t.name, [] as WrkResult[]])) as Record<PageTarget, WrkResult[]>;
+    for (let r = 0; r < cfg.runs; r++) {
+      for (const t of r % 2 === 0 ? targets : [...targets].reverse()) {
+        const w = await wrk(cfg, script, t.file, reg.url, cfg.durationSec, r + 2, [reg.pid], t.accept);
+        results[t.name].push(w);
+        log(
+          `registry pages: ${t.name} run ${r + 1}/${cfg.runs}: ${Math.round(w.rps)} req/s, p50 ${(w.p50 / 1000).toFixed(2)} ms, p99 ${(w.p99 / 1000).toFixed(2)} ms`,
+        );
+      }
+    }
+    const med = (name: PageTarget, f: (w: WrkResult) => number) => median(results[name].map(f));
+    const ms = (us: number) => `${(us / 1000).toFixed(2)} ms`;
+    const bytes = (name: PageTarget) => Math.round(med(name, (w) => w.bytes / w.requests));
+    const deps = fx.versions.filter((v) => v.manifest.includes("[deps.from.home]")).length;
+    // The machine's load when the runs ended: other work on its cores shows in every p99 here.
+    const [load1, load5] = loadavg();
+    const shape = `cpr serve + SQLite (the cached fixture: ${fx.builds.length.toLocaleString("en-US")} build records, ${fx.atoms.length.toLocaleString("en-US")} atoms × ${cfg.versions} versions, ${deps.toLocaleString("en-US")} versions with atom dependencies, mostly on the first 50 atoms); wrk ${cfg.threads} thread, ${cfg.connections} connections, ${cfg.runs} runs of ${cfg.durationSec} s after a ${cfg.warmupSec} s warm-up, median; load average ${load1!.toFixed(1)} (1 min) and ${load5!.toFixed(1)} (5 min) on ${cpus().length} cores at the end`;
+    const figures: RegistryFigure[] = [
+      {
+        id: "registry.pages.atom.p99",
+        title: "atom page p99 latency under load (HTML, a random built version per request)",
+        unit: "ms",
+        baselineName: "GET /api/v1/atoms/<id>",
+        ratioKind: "cost",
+        ratioLabel: "page ÷ API",
+        target: null,
+        absoluteTarget: { op: "<", value: 20, text: "< 20 ms" },
+        samples: { cpr: results["atom-html"].map((w) => w.p99 / 1000), baseline: results["atom-api"].map((w) => w.p99 / 1000) },
+        note: `${shape}; the page reads the atom, its versions, which are built, the version's manifest, builds, closure sizes (kept in memory once complete) and dependents; p50 ${ms(med("atom-html", (w) => w.p50))}, p99.9 ${ms(med("atom-html", (w) => w.p999))}; ${bytes("atom-html").toLocaleString("en-US")} B per page (API: ${bytes("atom-api").toLocaleString("en-US")} B)`,
+      },
+      {
+        id: "registry.pages.atom.rps",
+        title: "atom page throughput against the JSON API for the same atom",
+        unit: "req/s",
+        baselineName: "GET /api/v1/atoms/<id>",
+        ratioKind: "cost",
+        ratioLabel: "page ÷ API",
+        target: null,
+        samples: { cpr: results["atom-html"].map((w) => w.rps), baseline: results["atom-api"].map((w) => w.rps) },
+        note: `the same page as JSON (Accept: application/json): ${Math.round(med("atom-json", (w) => w.rps)).toLocaleString("en-US")} req/s, p99 ${ms(med("atom-json", (w) => w.p99))}`,
+      },
+      {
+        id: "registry.pages.label.p99",
+        title: "search results page p99 latency under load (HTML, an atom's label)",
+        unit: "ms",
+        baselineName: "GET /api/v1/search?q=…&limit=20",
+        ratioKind: "cost",
+        ratioLabel: "page ÷ API",
+        target: null,
+        absoluteTarget: { op: "<", value: 20, text: "< 20 ms" },
+        samples: { cpr: results["label-html"].map((w) => w.p99 / 1000), baseline: results["label-api"].map((w) => w.p99 / 1000) },
+        note: `a random atom's label per request (a few matches each; the trigram index finds them); p50 ${ms(med("label-html", (w) => w.p50))}, p99.9 ${ms(med("label-html", (w) => w.p999))}`,
+      },
+      {
+        id: "registry.pages.label.rps",
+        title: "search results page throughput against the JSON API (an atom's label)",
+        unit: "req/s",
+        baselineName: "GET /api/v1/search?q=…&limit=20",
+        ratioKind: "cost",
+        ratioLabel: "page ÷ API",
+        target: null,
+        samples: { cpr: results["label-html"].map((w) => w.rps), baseline: results["label-api"].map((w) => w.rps) },
+      },
+      {
+        id: "registry.pages.search.p99",
+        title: "search results page p99 latency under load (HTML, a common syllable: ~1,000 matches, first page of 20)",
+        unit: "ms",
+        baselineName: "GET /api/v1/search?q=…&limit=20",
+        ratioKind: "cost",
+        ratioLabel: "page ÷ API",
+        target: null,
+        absoluteTarget: { op: "<", value: 20, text: "< 20 ms" },
+        samples: { cpr: results["search-html"].map((w) => w.p99 / 1000), baseline: results["search-api"].map((w) => w.p99 / 1000) },
+        note: `a random one of ${SYLLABLES.length} common syllables per request (each matches about a tenth of the atoms, which are ranked before the first 20 are cut; syllables under 3 characters scan every atom); p50 ${ms(med("search-html", (w) => w.p50))}, p99.9 ${ms(med("search-html", (w) => w.p999))}`,
+      },
+      {
+        id: "registry.pages.search.rps",
+        title: "search results page throughput against the JSON API (a common syllable)",
+        unit: "req/s",
+        baselineName: "GET /api/v1/search?q=…&limit=20",
+        ratioKind: "cost",
+        ratioLabel: "page ÷ API",
+        target: null,
+        samples: { cpr: results["search-html"].map((w) => w.rps), baseline: results["search-api"].map((w) => w.rps) },
+      },
+    ];
+    return { figures, details: { wrk: results } };
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => {});
   }
@@ -1035,6 +1249,27 @@ export async function benchRegistry(
         });
       }
     }
+    if (cfg.parts.has("pages")) {
+      try {
+        const r = await benchPages(cfg, ensureDir(join(scratch, "pages")));
+        figures.push(...r.figures);
+        details.pages = r.details;
+      } catch (e) {
+        const msg = e instanceof Error ? e.message : String(e);
+        errors.push(`registry pages: ${msg}`);
+        figures.push({
+          id: "registry.pages.atom.p99",
+          title: "atom page p99 latency under load",
+          unit: "ms",
+          baselineName: "GET /api/v1/atoms/<id>",
+          ratioKind: "cost",
+          target: null,
+          absoluteTarget: { op: "<", value: 20, text: "< 20 ms" },
+          samples: { cpr: [], baseline: [] },
+          error: msg,
+        });
+      }
+    }
     if (cfg.parts.has("get")) {
       try {
         const r = await benchGet(cfg, scratch);
@@ -1112,6 +1347,16 @@ export function registryMarkdown(figures: readonly RegistryFigure[], cfg: Regist
   return figuresSection(`at cpr ${rev}${cfg.quick ? " with `--quick`" : ""}.`, figures.map(row), notes);
 }
 
+/** The README sections to rewrite: the pages' figures in their own, the rest in registry-figures; empty ones left. */
+export function registryReadmeSections(figures: readonly RegistryFigure[], cfg: RegistryBenchConfig, rev: string): [string, string][] {
+  const pages = figures.filter((f) => f.id.startsWith("registry.pages."));
+  const rest = figures.filter((f) => !f.id.startsWith("registry.pages."));
+  const out: [string, string][] = [];
+  if (rest.length) out.push(["registry-figures", registryMarkdown(rest, cfg, rev)]);
+  if (pages.length) out.push(["registry-pages-figures", registryMarkdown(pages, cfg, rev)]);
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
@@ -1129,7 +1374,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
         for (const e of errors) console.error(`[bench] *** ${e}`);
         if (args.includes("--write-readme")) {
           const rev = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: BENCH_DIR, encoding: "utf8" }).trim();
-          rewriteReadmeSection("registry-figures", registryMarkdown(figures, cfg, rev));
+          for (const [name, text] of registryReadmeSections(figures, cfg, rev)) rewriteReadmeSection(name, text);
         }
         if (errors.length) process.exitCode = 1;
       },

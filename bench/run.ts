@@ -808,8 +808,8 @@ async function main(): Promise<number> {
     }
   }
   if (cfg.only.has("registry")) {
-    // bench/registry.ts: narinfo throughput/latency (cpr serve + SQLite/PostgreSQL vs nginx, wrk) and cpr get vs
-    // nix-build; its own README section.
+    // bench/registry.ts: narinfo throughput/latency (cpr serve + SQLite/PostgreSQL vs nginx, wrk), the web pages
+    // against the JSON API (wrk), and cpr get vs nix-build; README sections of their own.
     try {
       const r = await import("./registry.js");
       const rcfg = r.registryConfig(cfg.quick);
@@ -820,11 +820,10 @@ async function main(): Promise<number> {
       }
       for (const e of out.errors) fail("registry", e);
       details.registry = out.details;
-      if (cfg.writeReadme)
-        rewriteReadmeSection(
-          "registry-figures",
-          r.registryMarkdown(out.figures, rcfg, await git(REPO_ROOT, ["rev-parse", "--short", "HEAD"])),
-        );
+      if (cfg.writeReadme) {
+        const rev = await git(REPO_ROOT, ["rev-parse", "--short", "HEAD"]);
+        for (const [name, text] of r.registryReadmeSections(out.figures, rcfg, rev)) rewriteReadmeSection(name, text);
+      }
     } catch (e) {
       fail("registry", e);
     }

@@ -18,6 +18,7 @@ import { INIT_REF, manifestRef, type ListedAtom } from "../protocol/refs.js";
 import { redactUrl, type GitUrl } from "../protocol/uri.js";
 import { compareVersions, parseVersion } from "../protocol/version.js";
 import { type AtomRow, type RegistryDb, type VersionRow } from "./db.js";
+import { indexDependencies } from "./dependencies.js";
 
 /** The part of a pino/fastify logger the catalogue uses. */
 export interface CatalogueLog {
@@ -266,6 +267,8 @@ export class Catalogue {
       listed.atoms.filter((a) => a.format === "pre1" && a.manifest !== null),
       idOf,
     );
+    // The pages' dependency index (dependencies.ts): the new versions, and any indexed before it existed.
+    await indexDependencies(this.db, root);
     const result: IndexResult = { root, atoms: labels.size, versions, added: fresh.length };
     this.log.info({ ...result, ms: Date.now() - started }, "set indexed");
     if (this.onIndexed) {

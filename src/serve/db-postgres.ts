@@ -19,13 +19,18 @@ import {
   type AtomRow,
   type BuildRow,
   type GraftRow,
+  type ClosureSize,
+  type DependencyRow,
+  type DependentRow,
   type PathRow,
+  type RegistryCounts,
   type RegistryDb,
   type SearchHit,
   type SetRow,
   type TokenRow,
   type VersionRow,
   type YankRow,
+  type VersionSummary,
 } from "./db.js";
 import { migratePostgres } from "./migrations.js";
 import { PostgresJobs } from "./jobs-postgres.js";
@@ -563,4 +568,177 @@ class PostgresDb implements RegistryDb {
       .rows[0];
     return r ? tokenRow(r) : null;
   }
+
+  // ── pages ──
+
+  async counts(): Promise<RegistryCounts> {
+    const r = (
+      await this.q<{ sets: Big; atoms: Big; versions: Big; builds: Big }>(
+        `SELECT (SELECT COUNT(*) FROM sets) AS sets, (SELECT COUNT(*) FROM atoms) AS atoms,
+           (SELECT COUNT(*) FROM versions) AS versions, (SELECT COUNT(*) FROM builds) AS builds`,
+        [],
+        "cpr_pages_counts",
+      )
+    ).rows[0]!;
+    return { sets: Number(r.sets), atoms: Number(r.atoms), versions: Number(r.versions), builds: Number(r.builds) };
+  }
+
+  async searchPage(q: string, limit: number, offset: number): Promise<SearchHit[]> {
+    const needle = q.toLowerCase();
+    const atoms = (
+      await this.q<AtomRec>(
+        `SELECT id, root, label, description, tags FROM atoms WHERE strpos(search_text, $1) > 0
+         ORDER BY CASE WHEN lower(label) = $1 THEN 0 WHEN strpos(lower(label), $1) > 0 THEN 1 ELSE 2 END,
+           label COLLATE "C", root COLLATE "C", id COLLATE "C"
+         LIMIT $2 OFFSET $3`,
+        [needle, bound(limit), bound(offset)],
+        "cpr_pages_search",
+      )
+    ).rows;
+    return this.withVersionsOf(atoms);
+  }
+
+  async setAtoms(root: string, limit: number, offset: number): Promise<SearchHit[]> {
+    const atoms = (
+      await this.q<AtomRec>(
+        `SELECT id, root, label, description, tags FROM atoms WHERE root = $1 ORDER BY label COLLATE "C", id COLLATE "C" LIMIT $2 OFFSET $3`,
+        [root, bound(limit), bound(offset)],
+        "cpr_pages_set_atoms",
+      )
+    ).rows;
+    return this.withVersionsOf(atoms);
+  }
+
+  private async withVersionsOf(atoms: AtomRec[]): Promise<SearchHit[]> {
+    if (atoms.length === 0) return [];
+    const rows = (
+      await this.q<{ id: string; version: string }>(
+        "SELECT id, version FROM versions WHERE id = ANY($1::text[])",
+        [atoms.map((a) => a.id)],
+        "cpr_pages_versions_of",
+      )
+    ).rows;
+    return withVersions(atoms.map(atomRow), rows);
+  }
+
+  async atomVersions(id: string): Promise<{ atom: AtomRow; versions: VersionSummary[] } | null> {
+    const a = (await this.q<AtomRec>("SELECT id, root, label, description, tags FROM atoms WHERE id = $1", [id], "cpr_atom")).rows[0];
+    if (!a) return null;
+    const versions = (
+      await this.q<VersionSummary>("SELECT version, rev, origin FROM versions WHERE id = $1", [id], "cpr_pages_atom_versions")
+    ).rows.map((v) => ({ version: v.version, rev: v.rev, origin: v.origin }));
+    versions.sort((x, y) => compareVersionTextDesc(x.version, y.version));
+    return { atom: atomRow(a), versions };
+  }
+
+  async versionManifest(id: string, version: string): Promise<string | null> {
+    const r = (
+      await this.q<{ manifest: string }>(
+        "SELECT manifest FROM versions WHERE id = $1 AND version = $2",
+        [id, version],
+        "cpr_pages_manifest",
+      )
+    ).rows[0];
+    return r ? r.manifest : null;
+  }
+
+  async builtVersions(id: string): Promise<string[]> {
+    return (await this.q<{ version: string }>("SELECT DISTINCT version FROM builds WHERE atom_id = $1", [id], "cpr_pages_built")).rows.map(
+      (r) => r.version,
+    );
+  }
+
+  async versionBuilds(id: string, version: string, limit: number): Promise<BuildRow[]> {
+    return (
+      await this.q<BuildRec>(
+        "SELECT * FROM builds WHERE atom_id = $1 AND version = $2 ORDER BY build_id DESC LIMIT $3",
+        [id, version, bound(limit)],
+        "cpr_pages_version_builds",
+      )
+    ).rows.map(buildRow);
+  }
+
+  async closureSize(hashParts: readonly string[]): Promise<ClosureSize> {
+    const wanted = unique(hashParts);
+    if (wanted.length === 0) return { paths: 0, narSize: 0, missing: 0 };
+    const r = (
+      await this.q<{ paths: Big; nar_size: Big; missing: Big }>(
+        `WITH RECURSIVE c(h) AS (
+           SELECT unnest($1::text[])
+           UNION SELECT substr(r, 1, 32) FROM c JOIN paths p ON p.hash_part = c.h CROSS JOIN LATERAL unnest(p.refs) AS r
+         )
+         SELECT COUNT(p.hash_part) AS paths, COALESCE(SUM(p.nar_size), 0) AS nar_size, COUNT(*) - COUNT(p.hash_part) AS missing
+         FROM c LEFT JOIN paths p ON p.hash_part = c.h`,
+        [wanted],
+        "cpr_pages_closure",
+      )
+    ).rows[0]!;
+    return { paths: Number(r.paths), narSize: Number(r.nar_size), missing: Number(r.missing) };
+  }
+
+  async setsByMirror(mirrors: readonly string[]): Promise<SetRow[]> {
+    if (mirrors.length === 0) return [];
+    return (
+      await this.q<SetRec>("SELECT root, mirrors, indexed_at FROM sets WHERE mirrors && $1::text[] ORDER BY root", [unique(mirrors)])
+    ).rows.map(setRow);
+  }
+
+  async versionsWithoutDependencies(root: string, limit: number): Promise<VersionRow[]> {
+    return (
+      await this.q<VersionRec>(
+        `SELECT v.id, v.version, v.rev, v.origin, v.manifest FROM versions v JOIN atoms a ON a.id = v.id
+         WHERE NOT v.deps_indexed AND a.root = $1 ORDER BY v.id, v.version LIMIT $2`,
+        [root, bound(limit)],
+      )
+    ).rows.map(versionRow);
+  }
+
+  async recordDependencies(entries: readonly { id: string; version: string; deps: readonly DependencyRow[] }[]): Promise<void> {
+    if (entries.length === 0) return;
+    const keys = JSON.stringify(entries.map((e) => ({ id: e.id, version: e.version })));
+    const rows = JSON.stringify(
+      entries.flatMap((e) =>
+        e.deps.map((d) => ({ id: e.id, version: e.version, tag: d.tag, dep_label: d.label, dep_set: d.set, requirement: d.requirement })),
+      ),
+    );
+    await this.tx(async (c) => {
+      await c.query(
+        `DELETE FROM version_deps d USING jsonb_to_recordset($1::jsonb) AS k(id text, version text)
+         WHERE d.id = k.id AND d.version = k.version`,
+        [keys],
+      );
+      await c.query(
+        `INSERT INTO version_deps (id, version, tag, dep_label, dep_set, requirement)
+         SELECT r.id, r.version, r.tag, r.dep_label, r.dep_set, r.requirement
+         FROM jsonb_to_recordset($1::jsonb) AS r(id text, version text, tag text, dep_label text, dep_set text, requirement text)
+         ON CONFLICT DO NOTHING`,
+        [rows],
+      );
+      await c.query(
+        `UPDATE versions v SET deps_indexed = true FROM jsonb_to_recordset($1::jsonb) AS k(id text, version text)
+         WHERE v.id = k.id AND v.version = k.version`,
+        [keys],
+      );
+    });
+  }
+
+  async dependents(label: string, sets: readonly string[], limit: number, offset: number): Promise<DependentRow[]> {
+    if (sets.length === 0) return [];
+    return (
+      await this.q<DependentRow>(
+        `SELECT d.id, a.root, a.label, d.version, MIN(d.requirement) AS requirement
+         FROM version_deps d JOIN atoms a ON a.id = d.id
+         WHERE d.dep_label = $1 AND d.dep_set = ANY($2::text[])
+         GROUP BY d.id, a.root, a.label, d.version
+         ORDER BY a.label COLLATE "C", a.root COLLATE "C", d.id COLLATE "C", d.version COLLATE "C" LIMIT $3 OFFSET $4`,
+        [label, unique(sets), bound(limit), bound(offset)],
+        "cpr_pages_dependents",
+      )
+    ).rows.map((r) => ({ id: r.id, root: r.root, label: r.label, version: r.version, requirement: r.requirement }));
+  }
+}
+
+/** A LIMIT or OFFSET: a non-negative integer. */
+function bound(n: number): number {
+  return Math.max(0, Math.floor(n));
 }

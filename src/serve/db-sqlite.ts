@@ -19,13 +19,18 @@ import {
   type AtomRow,
   type BuildRow,
   type GraftRow,
+  type ClosureSize,
+  type DependencyRow,
+  type DependentRow,
   type PathRow,
+  type RegistryCounts,
   type RegistryDb,
   type SearchHit,
   type SetRow,
   type TokenRow,
   type VersionRow,
   type YankRow,
+  type VersionSummary,
 } from "./db.js";
 import { migrateSqlite } from "./migrations.js";
 import { SqliteJobs } from "./jobs-sqlite.js";
@@ -293,18 +298,7 @@ class SqliteDb implements RegistryDb {
   }
 
   async search(q: string, limit: number): Promise<SearchHit[]> {
-    const needle = q.toLowerCase();
-    const n = Math.max(0, Math.floor(limit));
-    const atoms = this.st(
-      `SELECT id, root, label, description, tags FROM atoms WHERE instr(search_text, ?) > 0
-       ORDER BY CASE WHEN lower(label) = ? THEN 0 WHEN instr(lower(label), ?) > 0 THEN 1 ELSE 2 END, label, root, id
-       LIMIT ?`,
-    ).all(needle, needle, needle, n) as AtomRec[];
-    if (atoms.length === 0) return [];
-    const rows = this.st("SELECT id, version FROM versions WHERE id IN (SELECT value FROM json_each(?))").all(
-      JSON.stringify(atoms.map((a) => a.id)),
-    ) as { id: string; version: string }[];
-    return withVersions(atoms.map(atomRow), rows);
+    return this.searchPage(q, limit, 0);
   }
 
   async atom(id: string): Promise<{ atom: AtomRow; versions: VersionRow[] } | null> {
@@ -525,4 +519,138 @@ class SqliteDb implements RegistryDb {
     const r = this.st("SELECT hash, sets, note, created_at, scope FROM tokens WHERE hash = ?").get(hash) as TokenRec | undefined;
     return r ? tokenRow(r) : null;
   }
+
+  // ── pages ──
+
+  async counts(): Promise<RegistryCounts> {
+    const n = (table: string): number => this.st(`SELECT COUNT(*) FROM ${table}`, true).get() as number;
+    return { sets: n("sets"), atoms: n("atoms"), versions: n("versions"), builds: n("builds") };
+  }
+
+  async searchPage(q: string, limit: number, offset: number): Promise<SearchHit[]> {
+    const needle = q.toLowerCase();
+    // Three characters or more: the trigram index (migration 5) finds the candidates, instr() keeps the exact meaning.
+    const atoms = (
+      [...needle].length >= 3
+        ? this.st(
+            `SELECT id, root, label, description, tags FROM atoms
+             WHERE id IN (SELECT id FROM atoms_fts WHERE atoms_fts MATCH ?) AND instr(search_text, ?) > 0
+             ORDER BY CASE WHEN lower(label) = ? THEN 0 WHEN instr(lower(label), ?) > 0 THEN 1 ELSE 2 END, label, root, id
+             LIMIT ? OFFSET ?`,
+          ).all(`"${needle.replace(/"/g, '""')}"`, needle, needle, needle, bound(limit), bound(offset))
+        : this.st(
+            `SELECT id, root, label, description, tags FROM atoms WHERE instr(search_text, ?) > 0
+             ORDER BY CASE WHEN lower(label) = ? THEN 0 WHEN instr(lower(label), ?) > 0 THEN 1 ELSE 2 END, label, root, id
+             LIMIT ? OFFSET ?`,
+          ).all(needle, needle, needle, bound(limit), bound(offset))
+    ) as AtomRec[];
+    return this.withVersionsOf(atoms);
+  }
+
+  async setAtoms(root: string, limit: number, offset: number): Promise<SearchHit[]> {
+    const atoms = this.st("SELECT id, root, label, description, tags FROM atoms WHERE root = ? ORDER BY label, id LIMIT ? OFFSET ?").all(
+      root,
+      bound(limit),
+      bound(offset),
+    ) as AtomRec[];
+    return this.withVersionsOf(atoms);
+  }
+
+  private withVersionsOf(atoms: AtomRec[]): SearchHit[] {
+    if (atoms.length === 0) return [];
+    const rows = this.st("SELECT id, version FROM versions WHERE id IN (SELECT value FROM json_each(?))").all(
+      JSON.stringify(atoms.map((a) => a.id)),
+    ) as { id: string; version: string }[];
+    return withVersions(atoms.map(atomRow), rows);
+  }
+
+  async atomVersions(id: string): Promise<{ atom: AtomRow; versions: VersionSummary[] } | null> {
+    const a = this.st("SELECT id, root, label, description, tags FROM atoms WHERE id = ?").get(id) as AtomRec | undefined;
+    if (!a) return null;
+    const versions = this.st("SELECT version, rev, origin FROM versions WHERE id = ?").all(id) as VersionSummary[];
+    versions.sort((x, y) => compareVersionTextDesc(x.version, y.version));
+    return { atom: atomRow(a), versions };
+  }
+
+  async versionManifest(id: string, version: string): Promise<string | null> {
+    return (this.st("SELECT manifest FROM versions WHERE id = ? AND version = ?", true).get(id, version) as string | undefined) ?? null;
+  }
+
+  async builtVersions(id: string): Promise<string[]> {
+    return this.st("SELECT DISTINCT version FROM builds WHERE atom_id = ?", true).all(id) as string[];
+  }
+
+  async versionBuilds(id: string, version: string, limit: number): Promise<BuildRow[]> {
+    return (
+      this.st("SELECT * FROM builds WHERE atom_id = ? AND version = ? ORDER BY build_id DESC LIMIT ?").all(
+        id,
+        version,
+        bound(limit),
+      ) as BuildRec[]
+    ).map(buildRow);
+  }
+
+  async closureSize(hashParts: readonly string[]): Promise<ClosureSize> {
+    const wanted = unique(hashParts);
+    if (wanted.length === 0) return { paths: 0, narSize: 0, missing: 0 };
+    const r = this.st(
+      `WITH RECURSIVE c(h) AS (
+         SELECT value FROM json_each(?)
+         UNION SELECT substr(j.value, 1, 32) FROM c JOIN paths p ON p.hash_part = c.h, json_each(p.refs) j
+       )
+       SELECT COUNT(p.hash_part) AS paths, COALESCE(SUM(p.nar_size), 0) AS nar_size, COUNT(*) - COUNT(p.hash_part) AS missing
+       FROM c LEFT JOIN paths p ON p.hash_part = c.h`,
+    ).get(JSON.stringify(wanted)) as { paths: number; nar_size: number; missing: number };
+    return { paths: r.paths, narSize: r.nar_size, missing: r.missing };
+  }
+
+  async setsByMirror(mirrors: readonly string[]): Promise<SetRow[]> {
+    if (mirrors.length === 0) return [];
+    return (
+      this.st(
+        `SELECT root, mirrors, indexed_at FROM sets s
+         WHERE EXISTS (SELECT 1 FROM json_each(s.mirrors) m WHERE m.value IN (SELECT value FROM json_each(?))) ORDER BY root`,
+      ).all(JSON.stringify(unique(mirrors))) as SetRec[]
+    ).map(setRow);
+  }
+
+  async versionsWithoutDependencies(root: string, limit: number): Promise<VersionRow[]> {
+    return (
+      this.st(
+        `SELECT v.id AS id, v.version AS version, v.rev AS rev, v.origin AS origin, v.manifest AS manifest
+         FROM versions v JOIN atoms a ON a.id = v.id WHERE v.deps_indexed = 0 AND a.root = ? ORDER BY v.id, v.version LIMIT ?`,
+      ).all(root, bound(limit)) as VersionRec[]
+    ).map(versionRow);
+  }
+
+  async recordDependencies(entries: readonly { id: string; version: string; deps: readonly DependencyRow[] }[]): Promise<void> {
+    const clear = this.st("DELETE FROM version_deps WHERE id = ? AND version = ?");
+    const insert = this.st(
+      "INSERT INTO version_deps (id, version, tag, dep_label, dep_set, requirement) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    );
+    const mark = this.st("UPDATE versions SET deps_indexed = 1 WHERE id = ? AND version = ?");
+    this.tx(() => {
+      for (const e of entries) {
+        clear.run(e.id, e.version);
+        for (const d of e.deps) insert.run(e.id, e.version, d.tag, d.label, d.set, d.requirement);
+        mark.run(e.id, e.version);
+      }
+    });
+  }
+
+  async dependents(label: string, sets: readonly string[], limit: number, offset: number): Promise<DependentRow[]> {
+    if (sets.length === 0) return [];
+    return this.st(
+      `SELECT d.id AS id, a.root AS root, a.label AS label, d.version AS version, MIN(d.requirement) AS requirement
+       FROM version_deps d JOIN atoms a ON a.id = d.id
+       WHERE d.dep_label = ? AND d.dep_set IN (SELECT value FROM json_each(?))
+       GROUP BY d.id, a.root, a.label, d.version
+       ORDER BY a.label, a.root, d.id, d.version LIMIT ? OFFSET ?`,
+    ).all(label, JSON.stringify(unique(sets)), bound(limit), bound(offset)) as DependentRow[];
+  }
+}
+
+/** A LIMIT or OFFSET: a non-negative integer. */
+function bound(n: number): number {
+  return Math.max(0, Math.floor(n));
 }

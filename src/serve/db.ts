@@ -88,7 +88,7 @@ export interface BuildRow {
   readonly drv: string;
   /** Output name → store path. */
   readonly outputs: Readonly<Record<string, string>>;
-  /** `meta.mainProgram` of the derivation, when the record carries one (schema version 2). */
+  /** `meta.mainProgram` of the derivation, when the record carries one (schema version 4). */
   readonly mainProgram?: string | null;
   readonly createdAt: number;
 }
@@ -226,6 +226,79 @@ export interface RegistryDb {
   // ── jobs ──
   /** The build farm's queue (jobs-db.ts). */
   readonly jobs: JobStore;
+  // ── pages (src/serve/pages/): bounded reads for the web pages, and the dependency index ──
+  /** How many sets, atoms, versions and build records the registry holds. */
+  counts(): Promise<RegistryCounts>;
+  /** search() with an offset: one page of hits, in the same order. */
+  searchPage(q: string, limit: number, offset: number): Promise<SearchHit[]>;
+  /** One page of a set's atoms, by label, each with its versions newest first. */
+  setAtoms(root: string, limit: number, offset: number): Promise<SearchHit[]>;
+  /** An atom and its versions newest first, without their manifests; null when unknown. */
+  atomVersions(id: string): Promise<{ atom: AtomRow; versions: VersionSummary[] } | null>;
+  /** The manifest text of one version, or null. */
+  versionManifest(id: string, version: string): Promise<string | null>;
+  /** Which of the atom's versions have at least one build record. */
+  builtVersions(id: string): Promise<string[]>;
+  /** The newest `limit` build records of one version (any system), newest first. */
+  versionBuilds(id: string, version: string, limit: number): Promise<BuildRow[]>;
+  /** Paths and NAR bytes of the closure of `hashParts` in the cache (references followed; absent ones counted). */
+  closureSize(hashParts: readonly string[]): Promise<ClosureSize>;
+  /** The sets that list any of `mirrors` (URL texts, compared exactly) among their mirrors. */
+  setsByMirror(mirrors: readonly string[]): Promise<SetRow[]>;
+  /** Up to `limit` versions of the set whose dependencies are not indexed yet (new, or indexed before schema 5). */
+  versionsWithoutDependencies(root: string, limit: number): Promise<VersionRow[]>;
+  /** Records the atom dependencies of each version (replacing any) and marks them indexed, in one transaction. */
+  recordDependencies(entries: readonly { id: string; version: string; deps: readonly DependencyRow[] }[]): Promise<void>;
+  /**
+   * One page of the versions, across every set, whose manifest depends on `label` from a set named by one of `sets`
+   * (the set's root, which `"::"` deps are recorded as, and its mirror URLs), by label, root, id, version.
+   */
+  dependents(label: string, sets: readonly string[], limit: number, offset: number): Promise<DependentRow[]>;
+}
+
+// ── pages' rows ──
+
+export interface RegistryCounts {
+  readonly sets: number;
+  readonly atoms: number;
+  readonly versions: number;
+  readonly builds: number;
+}
+
+/** A version without its manifest. */
+export interface VersionSummary {
+  readonly version: string;
+  readonly rev: string;
+  readonly origin: string | null;
+}
+
+/** One `[deps.from.<tag>] <label> = "<requirement>"` entry of a manifest, once per mirror of the tag. */
+export interface DependencyRow {
+  readonly tag: string;
+  readonly label: string;
+  readonly requirement: string;
+  /** The mirror: the depending atom's own root for `"::"`, else the URL text as the manifest writes it. */
+  readonly set: string;
+}
+
+/** A version that depends on an atom. */
+export interface DependentRow {
+  /** The dependent's AtomId, set root and label. */
+  readonly id: string;
+  readonly root: string;
+  readonly label: string;
+  readonly version: string;
+  /** The requirement it puts on the atom. */
+  readonly requirement: string;
+}
+
+export interface ClosureSize {
+  /** Paths of the closure present in the cache. */
+  readonly paths: number;
+  /** Sum of their NAR sizes, in bytes. */
+  readonly narSize: number;
+  /** Paths of the closure referenced but not in the cache. */
+  readonly missing: number;
 }
 
 // ── helpers shared by the drivers ──

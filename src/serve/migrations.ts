@@ -339,6 +339,57 @@ export const MIGRATIONS: readonly Migration[] = [
       `ALTER TABLE builds ADD COLUMN main_program TEXT`,
     ],
   },
+  {
+    version: 5,
+    // The web pages (src/serve/pages/): reverse dependencies and a version's builds without scanning.
+    name: "dependency index for the pages",
+    sqlite: [
+      `CREATE TABLE version_deps (
+        id TEXT NOT NULL,
+        version TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        dep_label TEXT NOT NULL,
+        dep_set TEXT NOT NULL,           -- the depending atom's root for "::", else the mirror URL text
+        requirement TEXT NOT NULL,
+        PRIMARY KEY (id, version, tag, dep_label, dep_set),
+        FOREIGN KEY (id, version) REFERENCES versions(id, version) ON DELETE CASCADE
+      )`,
+      `CREATE INDEX version_deps_target ON version_deps(dep_label, dep_set)`,
+      `ALTER TABLE versions ADD COLUMN deps_indexed INTEGER NOT NULL DEFAULT 0`,
+      `CREATE INDEX versions_deps_pending ON versions(id) WHERE deps_indexed = 0`,
+      `CREATE INDEX builds_atom_version ON builds(atom_id, version, build_id)`,
+      // Search by substring without scanning every atom: a trigram index of the search text (queries of 3 or more
+      // characters; db-sqlite.ts searchPage), kept in step with atoms by triggers.
+      `CREATE VIRTUAL TABLE atoms_fts USING fts5(id UNINDEXED, text, tokenize = 'trigram')`,
+      `INSERT INTO atoms_fts (id, text) SELECT id, search_text FROM atoms`,
+      `CREATE TRIGGER atoms_fts_insert AFTER INSERT ON atoms BEGIN
+        INSERT INTO atoms_fts (id, text) VALUES (new.id, new.search_text);
+      END`,
+      `CREATE TRIGGER atoms_fts_update AFTER UPDATE OF search_text ON atoms WHEN old.search_text IS NOT new.search_text BEGIN
+        DELETE FROM atoms_fts WHERE id = old.id;
+        INSERT INTO atoms_fts (id, text) VALUES (new.id, new.search_text);
+      END`,
+      `CREATE TRIGGER atoms_fts_delete AFTER DELETE ON atoms BEGIN
+        DELETE FROM atoms_fts WHERE id = old.id;
+      END`,
+    ],
+    postgres: [
+      `CREATE TABLE version_deps (
+        id TEXT NOT NULL,
+        version TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        dep_label TEXT NOT NULL,
+        dep_set TEXT NOT NULL,
+        requirement TEXT NOT NULL,
+        PRIMARY KEY (id, version, tag, dep_label, dep_set),
+        FOREIGN KEY (id, version) REFERENCES versions(id, version) ON DELETE CASCADE
+      )`,
+      `CREATE INDEX version_deps_target ON version_deps(dep_label, dep_set)`,
+      `ALTER TABLE versions ADD COLUMN deps_indexed BOOLEAN NOT NULL DEFAULT false`,
+      `CREATE INDEX versions_deps_pending ON versions(id) WHERE NOT deps_indexed`,
+      `CREATE INDEX builds_atom_version ON builds(atom_id, version, build_id)`,
+    ],
+  },
 ];
 
 /** The schema version this code writes and reads. */

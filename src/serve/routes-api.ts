@@ -12,9 +12,9 @@ import { signDetached } from "../protocol/nix-key.js";
 import { matches, parseRequirement, type Requirement } from "../protocol/requirement.js";
 import { tryParseVersion } from "../protocol/version.js";
 import { IngestError } from "./artifacts.js";
-import { redactUrl } from "../protocol/uri.js";
 import { compareVersionTextDesc, type PathRow, type TokenRow, type VersionRow } from "./db.js";
 import { sendError, type RegistryContext } from "./context.js";
+import { atomJson, searchHitJson, setJson } from "./serialize.js";
 import { HASH_PART } from "./routes-cache.js";
 import { parseWith, resolveWith } from "./routes-grafts.js";
 import { checkToken } from "./tokens.js";
@@ -94,9 +94,7 @@ export function apiRoutes(app: FastifyInstance, ctx: RegistryContext): void {
     }
     if (q.length > 200) return sendError(reply, 400, "q is longer than 200 characters");
     const hits = await ctx.db.search(q, limit);
-    return reply.send({
-      results: hits.map((h) => ({ id: h.id, label: h.label, set: h.root, description: h.description, tags: h.tags, versions: h.versions })),
-    });
+    return reply.send({ results: hits.map(searchHitJson) });
   });
 
   app.get<{ Params: { id: string } }>("/api/v1/atoms/:id", async (req, reply) => {
@@ -104,33 +102,13 @@ export function apiRoutes(app: FastifyInstance, ctx: RegistryContext): void {
     if (!isAtomId(id)) return sendError(reply, 400, `not an AtomId: ${JSON.stringify(id)}`);
     const found = await ctx.db.atom(id);
     if (!found) return sendError(reply, 404, `unknown atom ${id}`);
-    const { atom, versions } = found;
-    const yanks = new Map((await ctx.db.yanks(id)).map((y) => [y.version, y]));
-    return reply.send({
-      id: atom.id,
-      label: atom.label,
-      set: atom.root,
-      description: atom.description,
-      tags: atom.tags,
-      versions: newestFirst(versions).map((v) => ({
-        version: v.version,
-        rev: v.rev,
-        origin: v.origin,
-        manifest: v.manifest,
-        yanked: yanks.has(v.version) ? { reason: yanks.get(v.version)!.reason } : null,
-      })),
-    });
+    const yanks = await ctx.db.yanks(id);
+    return reply.send(atomJson(found.atom, newestFirst(found.versions), yanks));
   });
 
   app.get("/api/v1/sets", async (_req, reply) => {
     const sets = await ctx.db.listSets();
-    return reply.send({
-      sets: sets.map((s) => ({
-        root: s.root,
-        mirrors: s.mirrors.map(redactUrl),
-        indexedAt: s.indexedAt === null ? null : new Date(s.indexedAt).toISOString(),
-      })),
-    });
+    return reply.send({ sets: sets.map(setJson) });
   });
 
   // The refresh request carries no body; whatever is sent (even an empty JSON body) is ignored.

@@ -25,6 +25,7 @@ import type { RegistryContext } from "./context.js";
 import { NarInfoCache } from "./narinfo-cache.js";
 import { parseS3Url, resolveCredentials, S3Client } from "./s3.js";
 import { buildServer } from "./server.js";
+import type { PageHooks } from "./pages/hooks.js";
 
 export interface ServeOptions {
   /** `sqlite:PATH`, a path, or `postgres://…`; default `<dataDir>/registry.sqlite`. */
@@ -65,6 +66,8 @@ export interface ServeOptions {
   readonly storeUrl?: string;
   /** Bytes per part of an S3 multipart upload (default 8 MiB; at least 5 MiB). */
   readonly s3PartSize?: number;
+  /** What yanks, grafts and the build farm give the web pages (pages/hooks.ts). */
+  readonly pages?: PageHooks;
 }
 
 export interface RunningRegistry {
@@ -172,7 +175,7 @@ export async function startRegistry(opts: ServeOptions): Promise<RunningRegistry
         return ctxRef.farm!;
       },
     };
-    app = buildServer(ctx, { log: opts.log, jsonBodyLimit: opts.jsonBodyLimit });
+    app = buildServer(ctx, { log: opts.log, jsonBodyLimit: opts.jsonBodyLimit, pages: opts.pages });
     const farm = new Farm({ db, policy, leaseSeconds, log: app.log });
     ctxRef.farm = farm;
     farmRef = farm;

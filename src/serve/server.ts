@@ -1,6 +1,6 @@
 /**
- * The registry's HTTP application (fastify 5): the Nix binary cache (routes-cache.ts) and the JSON API
- * (routes-api.ts), with one JSON request log line per request, Prometheus metrics by route pattern and status, and
+ * The registry's HTTP application (fastify 5): the Nix binary cache (routes-cache.ts), the JSON API
+ * (routes-api.ts) and the web pages (pages/routes.ts), with one JSON request log line per request, Prometheus metrics by route pattern and status, and
  * errors always as `{"error": "<message>"}`.
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
@@ -10,12 +10,17 @@ import { apiRoutes } from "./routes-api.js";
 import { cacheRoutes } from "./routes-cache.js";
 import { graftRoutes } from "./routes-grafts.js";
 import { jobRoutes } from "./routes-jobs.js";
+import type { PageHooks } from "./pages/hooks.js";
+import { pageRoutes } from "./pages/routes.js";
+import { databasePageHooks } from "./page-hooks.js";
 
 export interface ServerOptions {
   /** false: no request log; a stream: JSON lines there; true/undefined: JSON lines on stderr. */
   readonly log?: boolean | NodeJS.WritableStream;
   /** Largest JSON request body, in bytes (413 above it). */
   readonly jsonBodyLimit?: number;
+  /** What yanks, grafts and the build farm give the web pages (pages/hooks.ts). */
+  readonly pages?: PageHooks;
 }
 
 /** Default largest JSON body: 8 MiB (a `paths/missing` query of ~100k paths). */
@@ -75,5 +80,6 @@ export function buildServer(ctx: RegistryContext, opts: ServerOptions = {}): Fas
   apiRoutes(app, ctx);
   graftRoutes(app, ctx);
   jobRoutes(app, ctx);
+  pageRoutes(app, ctx, opts.pages ?? databasePageHooks(ctx.db));
   return app;
 }

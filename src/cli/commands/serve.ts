@@ -16,7 +16,8 @@ export const command: Command = {
   summary: "Run the registry: catalogue, build records and a Nix binary cache",
   help: `Serves the registry's HTTP interface (docs/registry.md): the Nix binary cache (/nix-cache-info,
 /<hash>.narinfo, /nar/…), signed with the server's ed25519 key, and the JSON API under /api/v1 (search, atoms,
-sets, uploads, build records, resolve), /healthz and /metrics.
+sets, uploads, build records, resolve), /healthz and /metrics; and web pages to search and browse the registry
+(/, /search?q=, /sets/<root>, /atoms/<AtomId>[/<version>], /jobs), which answer JSON with Accept: application/json.
 
 At start the signing key is created if there is none, database migrations run, partial uploads left by an
 interrupted server are removed, and the sets are indexed (from ls-refs and manifest blobs only). The sets are
