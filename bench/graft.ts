@@ -5,9 +5,10 @@
  * In a throwaway chroot store (real Nix 2.8, no daemon), a package X of several members (a compiled program and
  * data each; together over 100 MiB) is built against a dependency Y 3.2, and Y 3.3 is built. Then, in the same run:
  *
- * - **graft**: X's closure is planned (`planGraft`) and every member that reaches Y 3.2 is streamed out of the
- *   store (`nix store dump-path`), rewritten onto Y 3.3 and scanned for residue (`rewriteNar`, one pass each), and
- *   written as a NAR file: what the registry does for `POST /api/v1/grafts` before compressing;
+ * - **graft**: X's closure is planned (`planGraft`) and the graft engine (`writeGraft`) streams every member that
+ *   reaches Y 3.2 out of the store (`nix store dump-path`), checks it against its NarHash, rewrites it onto Y 3.3
+ *   and scans it for residue (one pass each), and writes it as a NAR file: what the registry does for
+ *   `POST /api/v1/grafts` before compressing;
  * - **graft + import**: the same, then `nix-store --import` of the grafted paths, so they are valid in the store;
  * - **rebuild**: `nix-build` of X against Y 3.3 (the members that do not depend on Y are not rebuilt, as a graft
  *   does not touch them);
@@ -32,7 +33,7 @@ import { BenchError, figuresSection, findTool, fmtBytes, fmtMs, log, median, rew
 import { NIX_TEST_CONFIG } from "../test/support/nix.js";
 import { planGraft, type GraftedMember } from "../src/protocol/graft.js";
 import { parseStorePath } from "../src/protocol/store-path.js";
-import { rewriteNar } from "../src/graft/rewrite.js";
+import { writeGraft } from "../src/graft/engine.js";
 import { dumpNar, pathInfo, type PathInfo } from "../src/nix/store.js";
 import { exportPaths } from "../src/nix/nar-export.js";
 
@@ -152,27 +153,34 @@ interface GraftRun {
   members: readonly GraftedMember[];
 }
 
-/** Streams, rewrites and scans every member of the plan, writing each grafted NAR to `outDir`. */
+/**
+ * The graft engine (`writeGraft`, as the registry and local grafts run it): every member of the plan streamed out of
+ * the store, checked against its recorded NarHash, rewritten and scanned, into a NAR file in `outDir`.
+ */
 async function graftOnce(s: Store, closure: readonly PathInfo[], old: string, neu: string, outDir: string): Promise<GraftRun> {
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
   const t0 = process.hrtime.bigint();
   const plan = planGraft(closure, new Map([[old, neu]]));
-  const olds = [...plan.remap.keys()].map((p) => parseStorePath(p).hash);
+  const narHashes = new Map(closure.map((p) => [p.path, p.narHash]));
+  const results = await writeGraft(plan, {
+    source: { open: (p) => dumpNar(p, { store: s.store, env: s.env }), narHash: (p) => narHashes.get(p) ?? null },
+    sink: {
+      open: async (m) => {
+        const file = join(outDir, `${parseStorePath(m.graft).hash}.nar`);
+        return { output: createWriteStream(file), staged: file };
+      },
+    },
+  });
   let read = 0;
   let written = 0;
   const files = new Map<string, string>();
-  for (const m of plan.members) {
-    const file = join(outDir, `${parseStorePath(m.graft).hash}.nar`);
-    const r = await rewriteNar(dumpNar(m.original, { store: s.store, env: s.env }), m.rewrites, {
-      output: createWriteStream(file),
-      scan: { hashParts: olds },
-    });
-    if (r.residue && (r.residue.hits.length || r.residue.unscanned.length || r.residue.damaged.length))
-      throw new BenchError(`residue in the graft of ${m.original}: ${JSON.stringify(r.residue).slice(0, 2000)}`);
+  for (const r of results) {
+    if (r.residue.hits.length || r.residue.unscanned.length || r.residue.damaged.length)
+      throw new BenchError(`residue in the graft of ${r.original}: ${JSON.stringify(r.residue).slice(0, 2000)}`);
     read += r.narSize;
     written += r.narSize;
-    files.set(m.graft, file);
+    files.set(r.graft, r.staged);
   }
   return { ms: ms(t0), read, written, files, members: plan.members };
 }

@@ -17,7 +17,7 @@ import { sendError, type RegistryContext } from "./context.js";
 import { atomJson, searchHitJson, setJson } from "./serialize.js";
 import { HASH_PART } from "./routes-cache.js";
 import { parseWith, resolveWith } from "./routes-grafts.js";
-import { checkToken } from "./tokens.js";
+import { authorize } from "./tokens.js";
 
 const ROOT = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 /** Most store paths one `paths/missing` query may ask about. */
@@ -25,26 +25,6 @@ const MAX_MISSING_QUERY = 100_000;
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
-}
-
-/** The token of the request, or null after answering 401. */
-export async function authorize(ctx: RegistryContext, req: FastifyRequest, reply: FastifyReply): Promise<TokenRow | null> {
-  const header = req.headers.authorization;
-  const m = typeof header === "string" ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-  if (!m) {
-    void sendError(
-      reply.header("www-authenticate", 'Bearer realm="cpr registry"'),
-      401,
-      "this request needs Authorization: Bearer <token>",
-    );
-    return null;
-  }
-  const row = await checkToken(ctx.db, m[1]!);
-  if (!row) {
-    void sendError(reply.header("www-authenticate", 'Bearer realm="cpr registry", error="invalid_token"'), 401, "unknown token");
-    return null;
-  }
-  return row;
 }
 
 function header(req: FastifyRequest, name: string): string | undefined {

@@ -10,7 +10,7 @@ import { matches, type Requirement } from "../protocol/requirement.js";
 import { tryParseVersion } from "../protocol/version.js";
 import { sendError, type RegistryContext } from "./context.js";
 import { graftRecordDoc, GraftRequestError, parseGraftRequest, requestGraft, withKeyOf, type GraftRequest } from "./grafts.js";
-import { checkToken } from "./tokens.js";
+import { authorize } from "./tokens.js";
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -67,25 +67,6 @@ export async function resolveWith(
   return null;
 }
 
-async function bearer(ctx: RegistryContext, req: FastifyRequest, reply: FastifyReply) {
-  const header = req.headers.authorization;
-  const m = typeof header === "string" ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-  if (!m) {
-    void sendError(
-      reply.header("www-authenticate", 'Bearer realm="cpr registry"'),
-      401,
-      "this request needs Authorization: Bearer <token>",
-    );
-    return null;
-  }
-  const row = await checkToken(ctx.db, m[1]!);
-  if (!row) {
-    void sendError(reply.header("www-authenticate", 'Bearer realm="cpr registry", error="invalid_token"'), 401, "unknown token");
-    return null;
-  }
-  return row;
-}
-
 export function graftRoutes(app: FastifyInstance, ctx: RegistryContext): void {
   app.post("/api/v1/grafts", async (req, reply) => {
     let request: GraftRequest;
@@ -96,8 +77,9 @@ export function graftRoutes(app: FastifyInstance, ctx: RegistryContext): void {
     }
     // A dry run reads and writes nothing: it needs no token.
     if (!request.dryRun) {
-      const token = await bearer(ctx, req, reply);
+      const token = await authorize(ctx, req, reply);
       if (!token) return reply;
+      if (token.scope === "worker") return sendError(reply, 403, "a worker token may not ask for grafts");
       const atom = await ctx.db.atom(request.id);
       if (!atom) return sendError(reply, 404, `unknown atom ${request.id}`);
       if (!token.sets.includes(atom.atom.root)) return sendError(reply, 403, `this token may not write set ${atom.atom.root}`);

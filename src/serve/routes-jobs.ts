@@ -29,7 +29,7 @@ import { sendError, type RegistryContext } from "./context.js";
 import type { TokenRow } from "./db.js";
 import { jobView } from "./farm.js";
 import type { JobOutcome, JobRow } from "./jobs-db.js";
-import { authorize } from "./routes-api.js";
+import { authorize } from "./tokens.js";
 
 /** How often a followed log looks for new chunks. */
 const LOG_POLL_MS = 300;

@@ -3,6 +3,8 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { CprError } from "../protocol/errors.js";
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { sendError, type RegistryContext } from "./context.js";
 import type { RegistryDb, TokenRow, TokenScope } from "./db.js";
 
 const ROOT = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
@@ -49,4 +51,24 @@ export async function createToken(
 export async function checkToken(db: RegistryDb, token: string): Promise<TokenRow | null> {
   if (!token.startsWith("cpr_") || token.length > 200) return null;
   return db.tokenByHash(tokenHash(token));
+}
+
+/** The token of the request, or null after answering 401. */
+export async function authorize(ctx: RegistryContext, req: FastifyRequest, reply: FastifyReply): Promise<TokenRow | null> {
+  const header = req.headers.authorization;
+  const m = typeof header === "string" ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+  if (!m) {
+    void sendError(
+      reply.header("www-authenticate", 'Bearer realm="cpr registry"'),
+      401,
+      "this request needs Authorization: Bearer <token>",
+    );
+    return null;
+  }
+  const row = await checkToken(ctx.db, m[1]!);
+  if (!row) {
+    void sendError(reply.header("www-authenticate", 'Bearer realm="cpr registry", error="invalid_token"'), 401, "unknown token");
+    return null;
+  }
+  return row;
 }

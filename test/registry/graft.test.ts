@@ -287,7 +287,7 @@ test("PostgreSQL: a registry on a real PostgreSQL database records the graft, an
   }
 });
 
-test("bad requests: 400 for malformed bodies, 401 without a token, 404 for unknown atoms; a dry run needs no token", async (t) => {
+test("bad requests: 400 for malformed bodies, 401 without a token, 403 for a worker token, 404 for unknown atoms; a dry run needs no token", async (t) => {
   if (!needTools(t, "nix-store", "nix-instantiate", "nix")) return;
   const post = (body: unknown, auth = true) =>
     fetch(`${reg.url}/api/v1/grafts`, {
@@ -304,6 +304,15 @@ test("bad requests: 400 for malformed bodies, 401 without a token, 404 for unkno
   assert.equal((await post({ ...request("x", "1.0.0", "3.3.0"), id: atomId(set.root, "nothing") })).status, 404);
   assert.equal((await post(request("x", "9.9.9", "3.3.0"))).status, 404);
   assert.equal((await post({ ...request("x", "1.0.0", "3.3.0"), dryRun: true }, false)).status, 200);
+  // A build farm worker's token may claim jobs and record builds, not ask for grafts.
+  const worker = await createToken(reg.db, [set.root], "graft tests: worker", "worker");
+  const refused = await fetch(`${reg.url}/api/v1/grafts`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${worker}` },
+    body: JSON.stringify(request("x", "1.0.0", "3.3.0")),
+  });
+  assert.equal(refused.status, 403);
+  assert.match(((await refused.json()) as { error: string }).error, /a worker token may not ask for grafts/);
 });
 
 test("an indirect dependency: w needs x needs y; the requirement is x's, and both w and x are grafted", async (t) => {
