@@ -61,6 +61,11 @@ export interface WriteGraftOptions<T> {
   readonly skip?: (member: GraftedMember) => boolean;
   /** Called after each member. */
   readonly onMember?: (result: MemberResult<T>) => void;
+  /**
+   * Members rewritten at once (default 2). Each member's rewrites are known from the plan, so members do not wait
+   * for each other; the results keep the plan's order (dependencies first).
+   */
+  readonly concurrency?: number;
 }
 
 /** Every old hash part of a graft: the replaced paths' and the grafted members' (the residue scan looks for them). */
@@ -89,19 +94,20 @@ async function* checked(input: AsyncIterable<Uint8Array>, path: string, expected
 }
 
 /**
- * Phase one: rewrites every member of `plan` (dependencies first) from the source into the sink, with the residue
- * scan. Rejects on the first failure (the caller discards what was staged).
+ * Phase one: rewrites every member of `plan` from the source into the sink, with the residue scan, `concurrency` at
+ * a time; the results in the plan's order (dependencies first). Rejects with the first failure once every member
+ * started has finished (the caller discards what was staged).
  */
 export async function writeGraft<T>(plan: GraftPlan, opts: WriteGraftOptions<T>): Promise<MemberResult<T>[]> {
   const hashParts = oldHashParts(plan);
-  const out: MemberResult<T>[] = [];
-  for (const member of plan.members) {
-    if (opts.skip?.(member)) continue;
+  const members = plan.members.filter((m) => !opts.skip?.(m));
+  const out: (MemberResult<T> | undefined)[] = new Array(members.length);
+  const one = async (member: GraftedMember): Promise<MemberResult<T>> => {
     const expected = opts.source.narHash ? await opts.source.narHash(member.original) : null;
     const input = checked(await opts.source.open(member.original), member.original, expected);
     const { output, staged } = await opts.sink.open(member);
     const r = await rewriteNar(input, member.rewrites, { output, scan: { hashParts, ...opts.residue } });
-    const result: MemberResult<T> = {
+    return {
       original: member.original,
       graft: member.graft,
       narHash: r.narHash,
@@ -111,10 +117,26 @@ export async function writeGraft<T>(plan: GraftPlan, opts: WriteGraftOptions<T>)
       counts: r.counts,
       staged,
     };
-    out.push(result);
-    opts.onMember?.(result);
-  }
-  return out;
+  };
+  let next = 0;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (!failed && next < members.length) {
+      const i = next++;
+      try {
+        out[i] = await one(members[i]!);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+      opts.onMember?.(out[i]!);
+    }
+  };
+  const n = Math.max(1, Math.min(opts.concurrency ?? 2, members.length));
+  const settled = await Promise.allSettled(Array.from({ length: n }, worker));
+  const rejected = settled.find((x): x is PromiseRejectedResult => x.status === "rejected");
+  if (rejected) throw rejected.reason;
+  return out as MemberResult<T>[];
 }
 
 /** The residue of each member, as the safety rule reads it. */
