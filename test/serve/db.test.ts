@@ -14,28 +14,14 @@ import type { AtomRow, PathRow, RegistryDb, VersionRow } from "../../src/serve/d
 import { openDb, sqlitePath } from "../../src/serve/db-open.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "../../src/serve/migrations.js";
 import { sharedPostgres } from "../support/postgres.js";
+import { freshDbUrl, openTestDb, type DbKind } from "../support/registry-db.js";
 
 const postgres = sharedPostgres();
 after(() => postgres.stop());
 
-type Kind = "sqlite" | "postgres";
-
-/** A fresh, empty database URL for one test, or null when the test was skipped. */
-async function freshUrl(t: TestContext, kind: Kind): Promise<string | null> {
-  if (kind === "sqlite") {
-    const dir = mkdtempSync(join(tmpdir(), "cpr-db-"));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    return `sqlite:${join(dir, "registry.sqlite")}`;
-  }
-  const server = await postgres.get(t);
-  return server ? server.createDatabase() : null;
-}
-
-async function open(t: TestContext, url: string): Promise<RegistryDb> {
-  const db = await openDb(url);
-  t.after(() => db.close());
-  return db;
-}
+type Kind = DbKind;
+const freshUrl = (t: TestContext, kind: Kind) => freshDbUrl(t, kind, postgres);
+const open = openTestDb;
 
 /** A migrated database for one test, or null when skipped. */
 async function fresh(t: TestContext, kind: Kind): Promise<{ db: RegistryDb; url: string } | null> {

@@ -15,27 +15,14 @@ import { openDb, sqlitePath } from "../../src/serve/db-open.js";
 import { dependencyRows, indexDependencies, parsePublishedManifest } from "../../src/serve/dependencies.js";
 import { MIGRATIONS } from "../../src/serve/migrations.js";
 import { sharedPostgres } from "../support/postgres.js";
+import { freshDbUrl, openTestDb, type DbKind } from "../support/registry-db.js";
 
 const postgres = sharedPostgres();
 after(() => postgres.stop());
 
-type Kind = "sqlite" | "postgres";
-
-async function freshUrl(t: TestContext, kind: Kind): Promise<string | null> {
-  if (kind === "sqlite") {
-    const dir = mkdtempSync(join(tmpdir(), "cpr-db-"));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    return `sqlite:${join(dir, "registry.sqlite")}`;
-  }
-  const server = await postgres.get(t);
-  return server ? server.createDatabase() : null;
-}
-
-async function open(t: TestContext, url: string): Promise<RegistryDb> {
-  const db = await openDb(url);
-  t.after(() => db.close());
-  return db;
-}
+type Kind = DbKind;
+const freshUrl = (t: TestContext, kind: Kind) => freshDbUrl(t, kind, postgres);
+const open = openTestDb;
 
 /** Applies only the first `upTo` migrations, outside the driver (an older server's database). */
 async function migrateTo(url: string, upTo: number): Promise<void> {
