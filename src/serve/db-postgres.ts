@@ -9,7 +9,11 @@ import { CprError } from "../protocol/errors.js";
 import { redactUrl } from "../protocol/uri.js";
 import {
   buildVersionError,
-  compareVersionTextDesc,
+  newestFirst,
+  likeEscape,
+  searchInTiers,
+  type SearchTier,
+  dependentsPage,
   indexReferenceError,
   searchText,
   tokenExistsError,
@@ -330,8 +334,7 @@ class PostgresDb implements RegistryDb {
     const versions = (
       await this.q<VersionRec>("SELECT id, version, rev, origin, manifest FROM versions WHERE id = $1", [id], "cpr_atom_versions")
     ).rows.map(versionRow);
-    versions.sort((x, y) => compareVersionTextDesc(x.version, y.version));
-    return { atom: atomRow(a), versions };
+    return { atom: atomRow(a), versions: newestFirst(versions) };
   }
 
   async recordYanks(root: string, yanks: readonly YankRow[]): Promise<void> {
@@ -389,7 +392,9 @@ class PostgresDb implements RegistryDb {
       ],
       "cpr_insert_path",
     );
-    return res.rowCount === 1;
+    if (res.rowCount !== 1) return false;
+    await this.storeClosure(row.hashPart);
+    return true;
   }
 
   async missingPaths(hashParts: readonly string[]): Promise<string[]> {
@@ -585,17 +590,31 @@ class PostgresDb implements RegistryDb {
 
   async searchPage(q: string, limit: number, offset: number): Promise<SearchHit[]> {
     const needle = q.toLowerCase();
-    const atoms = (
-      await this.q<AtomRec>(
-        `SELECT id, root, label, description, tags FROM atoms WHERE strpos(search_text, $1) > 0
-         ORDER BY CASE WHEN lower(label) = $1 THEN 0 WHEN strpos(lower(label), $1) > 0 THEN 1 ELSE 2 END,
-           label COLLATE "C", root COLLATE "C", id COLLATE "C"
-         LIMIT $2 OFFSET $3`,
-        [needle, bound(limit), bound(offset)],
-        "cpr_pages_search",
-      )
-    ).rows;
-    return this.withVersionsOf(atoms);
+    const order = `ORDER BY label COLLATE "C", root COLLATE "C", id COLLATE "C"`;
+    // The label and the rest of the search text, written as the pg_trgm indexes (migration 6) are.
+    const label = `split_part(search_text, E'\\n', 1)`;
+    const rest = `substr(search_text, strpos(search_text, E'\\n') + 1)`;
+    const where: Record<SearchTier, string> = {
+      label: `${label} LIKE $1 AND ${label} <> $2`,
+      rest: `${rest} LIKE $1 AND strpos(${label}, $2) = 0`,
+    };
+    const rows = await searchInTiers(
+      bound(limit),
+      bound(offset),
+      async () =>
+        (await this.q<AtomRec>(`SELECT ${ATOM_COLS} FROM atoms WHERE ${label} = $1 ${order}`, [needle], "cpr_pages_search_exact")).rows,
+      // The planner walks atoms_label_order until the page is full when matches are common, and reads the few
+      // candidates of the trigram index when they are rare.
+      async (tier, n) =>
+        (
+          await this.q<AtomRec>(
+            `SELECT ${ATOM_COLS} FROM atoms WHERE ${where[tier]} ${order} LIMIT $3`,
+            [`%${likeEscape(needle)}%`, needle, n],
+            `cpr_pages_search_${tier}`,
+          )
+        ).rows,
+    );
+    return this.withVersionsOf(rows);
   }
 
   async setAtoms(root: string, limit: number, offset: number): Promise<SearchHit[]> {
@@ -627,8 +646,7 @@ class PostgresDb implements RegistryDb {
     const versions = (
       await this.q<VersionSummary>("SELECT version, rev, origin FROM versions WHERE id = $1", [id], "cpr_pages_atom_versions")
     ).rows.map((v) => ({ version: v.version, rev: v.rev, origin: v.origin }));
-    versions.sort((x, y) => compareVersionTextDesc(x.version, y.version));
-    return { atom: atomRow(a), versions };
+    return { atom: atomRow(a), versions: newestFirst(versions) };
   }
 
   async versionManifest(id: string, version: string): Promise<string | null> {
@@ -661,6 +679,24 @@ class PostgresDb implements RegistryDb {
   async closureSize(hashParts: readonly string[]): Promise<ClosureSize> {
     const wanted = unique(hashParts);
     if (wanted.length === 0) return { paths: 0, narSize: 0, missing: 0 };
+    if (wanted.length === 1) {
+      const r = (
+        await this.q<{ closure_paths: Big | null; closure_nar_size: Big | null }>(
+          "SELECT closure_paths, closure_nar_size FROM paths WHERE hash_part = $1",
+          [wanted[0]],
+          "cpr_pages_stored_closure",
+        )
+      ).rows[0];
+      if (r && r.closure_paths !== null && r.closure_nar_size !== null)
+        return { paths: Number(r.closure_paths), narSize: Number(r.closure_nar_size), missing: 0 };
+      // Stored before migration 6 (or while a reference was missing): sum it now, and keep it once complete.
+      if (r) return this.storeClosure(wanted[0]!);
+    }
+    return this.sumClosure(wanted);
+  }
+
+  /** The closure of `hashParts` summed by walking references. */
+  private async sumClosure(hashParts: readonly string[]): Promise<ClosureSize> {
     const r = (
       await this.q<{ paths: Big; nar_size: Big; missing: Big }>(
         `WITH RECURSIVE c(h) AS (
@@ -669,11 +705,23 @@ class PostgresDb implements RegistryDb {
          )
          SELECT COUNT(p.hash_part) AS paths, COALESCE(SUM(p.nar_size), 0) AS nar_size, COUNT(*) - COUNT(p.hash_part) AS missing
          FROM c LEFT JOIN paths p ON p.hash_part = c.h`,
-        [wanted],
+        [hashParts],
         "cpr_pages_closure",
       )
     ).rows[0]!;
     return { paths: Number(r.paths), narSize: Number(r.nar_size), missing: Number(r.missing) };
+  }
+
+  /** Sums a stored path's closure and keeps it on the path when complete (it can never change after that). */
+  private async storeClosure(hashPart: string): Promise<ClosureSize> {
+    const size = await this.sumClosure([hashPart]);
+    if (size.missing === 0)
+      await this.q(
+        "UPDATE paths SET closure_paths = $1, closure_nar_size = $2 WHERE hash_part = $3",
+        [size.paths, size.narSize, hashPart],
+        "cpr_store_closure",
+      );
+    return size;
   }
 
   async setsByMirror(mirrors: readonly string[]): Promise<SetRow[]> {
@@ -708,9 +756,10 @@ class PostgresDb implements RegistryDb {
         [keys],
       );
       await c.query(
-        `INSERT INTO version_deps (id, version, tag, dep_label, dep_set, requirement)
-         SELECT r.id, r.version, r.tag, r.dep_label, r.dep_set, r.requirement
+        `INSERT INTO version_deps (id, version, tag, dep_label, dep_set, requirement, dependent_label, dependent_root)
+         SELECT r.id, r.version, r.tag, r.dep_label, r.dep_set, r.requirement, a.label, a.root
          FROM jsonb_to_recordset($1::jsonb) AS r(id text, version text, tag text, dep_label text, dep_set text, requirement text)
+         JOIN atoms a ON a.id = r.id
          ON CONFLICT DO NOTHING`,
         [rows],
       );
@@ -723,20 +772,27 @@ class PostgresDb implements RegistryDb {
   }
 
   async dependents(label: string, sets: readonly string[], limit: number, offset: number): Promise<DependentRow[]> {
-    if (sets.length === 0) return [];
-    return (
-      await this.q<DependentRow>(
-        `SELECT d.id, a.root, a.label, d.version, MIN(d.requirement) AS requirement
-         FROM version_deps d JOIN atoms a ON a.id = d.id
-         WHERE d.dep_label = $1 AND d.dep_set = ANY($2::text[])
-         GROUP BY d.id, a.root, a.label, d.version
-         ORDER BY a.label COLLATE "C", a.root COLLATE "C", d.id COLLATE "C", d.version COLLATE "C" LIMIT $3 OFFSET $4`,
-        [label, unique(sets), bound(limit), bound(offset)],
-        "cpr_pages_dependents",
-      )
-    ).rows.map((r) => ({ id: r.id, root: r.root, label: r.label, version: r.version, requirement: r.requirement }));
+    // One index walk per set (version_deps_dependents), each stopping after offset + limit rows; merged by dependentsPage.
+    const lists = await Promise.all(
+      unique(sets).map(async (set) =>
+        (
+          await this.q<DependentRow>(
+            `SELECT id, dependent_root AS root, dependent_label AS label, version, MIN(requirement) AS requirement
+               FROM version_deps WHERE dep_label = $1 AND dep_set = $2
+               GROUP BY dependent_label, dependent_root, id, version
+               ORDER BY dependent_label COLLATE "C", dependent_root COLLATE "C", id COLLATE "C", version COLLATE "C" LIMIT $3`,
+            [label, set, bound(offset) + bound(limit)],
+            "cpr_pages_dependents",
+          )
+        ).rows.map((r) => ({ id: r.id, root: r.root, label: r.label, version: r.version, requirement: r.requirement })),
+      ),
+    );
+    return dependentsPage(lists, bound(limit), bound(offset));
   }
 }
+
+/** The atom columns a search hit reads. */
+const ATOM_COLS = "id, root, label, description, tags";
 
 /** A LIMIT or OFFSET: a non-negative integer. */
 function bound(n: number): number {

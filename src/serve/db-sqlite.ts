@@ -9,13 +9,16 @@ import Database from "better-sqlite3";
 import { CprError } from "../protocol/errors.js";
 import {
   buildVersionError,
-  compareVersionTextDesc,
+  newestFirst,
+  versionsNewestFirst,
+  searchInTiers,
+  type SearchTier,
+  dependentsPage,
   indexReferenceError,
   searchText,
   tokenExistsError,
   unique,
   unknownSetError,
-  withVersions,
   type AtomRow,
   type BuildRow,
   type GraftRow,
@@ -190,6 +193,10 @@ export function openSqlite(path: string): RegistryDb {
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     db.pragma("foreign_keys = ON");
     db.pragma("synchronous = NORMAL");
+    // A registry reads far more than it writes: 64 MiB of page cache, and reads through a memory map (no read call
+    // per page) for the first 256 MiB of the file.
+    db.pragma("cache_size = -65536");
+    db.pragma("mmap_size = 268435456");
   } catch (err) {
     throw new CprError("registry.db-open", `cannot open the SQLite database: ${err instanceof Error ? err.message : String(err)}`, {
       where: path,
@@ -307,8 +314,7 @@ class SqliteDb implements RegistryDb {
     const versions = (this.st("SELECT id, version, rev, origin, manifest FROM versions WHERE id = ?").all(id) as VersionRec[]).map(
       versionRow,
     );
-    versions.sort((x, y) => compareVersionTextDesc(x.version, y.version));
-    return { atom: atomRow(a), versions };
+    return { atom: atomRow(a), versions: newestFirst(versions) };
   }
 
   async recordYanks(root: string, yanks: readonly YankRow[]): Promise<void> {
@@ -358,7 +364,9 @@ class SqliteDb implements RegistryDb {
       row.narinfo,
       row.createdAt,
     );
-    return info.changes === 1;
+    if (info.changes !== 1) return false;
+    this.storeClosure(row.hashPart);
+    return true;
   }
 
   async missingPaths(hashParts: readonly string[]): Promise<string[]> {
@@ -529,47 +537,89 @@ class SqliteDb implements RegistryDb {
 
   async searchPage(q: string, limit: number, offset: number): Promise<SearchHit[]> {
     const needle = q.toLowerCase();
-    // Three characters or more: the trigram index (migration 5) finds the candidates, instr() keeps the exact meaning.
-    const atoms = (
-      [...needle].length >= 3
-        ? this.st(
-            `SELECT id, root, label, description, tags FROM atoms
-             WHERE id IN (SELECT id FROM atoms_fts WHERE atoms_fts MATCH ?) AND instr(search_text, ?) > 0
-             ORDER BY CASE WHEN lower(label) = ? THEN 0 WHEN instr(lower(label), ?) > 0 THEN 1 ELSE 2 END, label, root, id
-             LIMIT ? OFFSET ?`,
-          ).all(`"${needle.replace(/"/g, '""')}"`, needle, needle, needle, bound(limit), bound(offset))
-        : this.st(
-            `SELECT id, root, label, description, tags FROM atoms WHERE instr(search_text, ?) > 0
-             ORDER BY CASE WHEN lower(label) = ? THEN 0 WHEN instr(lower(label), ?) > 0 THEN 1 ELSE 2 END, label, root, id
-             LIMIT ? OFFSET ?`,
-          ).all(needle, needle, needle, bound(limit), bound(offset))
-    ) as AtomRec[];
-    return this.withVersionsOf(atoms);
+    if (bound(limit) === 0) return [];
+    let labelIds: string[] | null = null;
+    if ([...needle].length >= 3) {
+      // A text of three characters or more asks the trigram index how many atoms may contain it (up to
+      // SEARCH_RANK_ALL): few are all read and ranked at once. Many: how many labels do, for the label tier.
+      const ids = this.ftsCandidates("atoms_fts", needle);
+      if (ids === null) labelIds = this.ftsCandidates("atoms_fts_label", needle);
+      else {
+        if (ids.length === 0) return [];
+        const rank = `CASE WHEN ${SEARCH_LABEL} = @q THEN 0 WHEN instr(${SEARCH_LABEL}, @q) > 0 THEN 1 ELSE 2 END`;
+        return (
+          this.st(
+            `SELECT ${HIT_COLS} FROM ${BY_IDS} WHERE instr(search_text, @q) > 0 ORDER BY ${rank}, label, root, id LIMIT @limit OFFSET @offset`,
+          ).all({ ids: JSON.stringify(ids), q: needle, limit: bound(limit), offset: bound(offset) }) as HitRec[]
+        ).map(hitRow);
+      }
+    }
+    // A common (or short) text: its tiers in label order, each read only as far as the page needs.
+    const rows = await searchInTiers(
+      bound(limit),
+      bound(offset),
+      () => this.st(`SELECT ${HIT_COLS} FROM atoms WHERE ${SEARCH_LABEL} = ? ORDER BY label, root, id`).all(needle) as HitRec[],
+      (tier, n) => this.searchTier(needle, tier, n, labelIds),
+    );
+    return rows.map(hitRow);
+  }
+
+  /**
+   * The ids of the atoms whose text in the trigram index `fts` contains `needle` (three characters or more), or null
+   * when there are SEARCH_RANK_ALL or more. Rowids first (reading the id column costs a lookup per row).
+   */
+  private ftsCandidates(fts: "atoms_fts" | "atoms_fts_label", needle: string): string[] | null {
+    const rowids = this.st(`SELECT rowid FROM ${fts} WHERE ${fts} MATCH ? LIMIT ${SEARCH_RANK_ALL}`, true).all(
+      `"${needle.replace(/"/g, '""')}"`,
+    ) as number[];
+    if (rowids.length >= SEARCH_RANK_ALL) return null;
+    if (rowids.length === 0) return [];
+    return this.st(`SELECT id FROM ${fts} WHERE rowid IN (SELECT value FROM json_each(?))`, true).all(JSON.stringify(rowids)) as string[];
+  }
+
+  /**
+   * The first `n` atoms of one search tier, in label order: `label`, labels containing `needle` (not equal to it);
+   * `rest`, atoms whose description or tags contain it but whose label does not. The label tier is read from
+   * `labelIds` when the trigram index found few; otherwise, and for the rest, atoms are walked in label order
+   * (atoms_label_order, which holds each lower-cased label), filling the page after about n × atoms ÷ matches rows.
+   */
+  private searchTier(needle: string, tier: SearchTier, n: number, labelIds: string[] | null): HitRec[] {
+    if (tier === "label") {
+      const where = `instr(${SEARCH_LABEL}, @q) > 0 AND ${SEARCH_LABEL} != @q`;
+      if (labelIds !== null) {
+        if (labelIds.length === 0) return [];
+        return this.st(`SELECT ${HIT_COLS} FROM ${BY_IDS} WHERE ${where} ORDER BY label, root, id LIMIT @n`).all({
+          q: needle,
+          ids: JSON.stringify(labelIds),
+          n,
+        }) as HitRec[];
+      }
+      return this.st(`SELECT ${HIT_COLS} FROM atoms INDEXED BY atoms_label_order WHERE ${where} ORDER BY label, root, id LIMIT @n`).all({
+        q: needle,
+        n,
+      }) as HitRec[];
+    }
+    return this.st(
+      `SELECT ${HIT_COLS} FROM atoms INDEXED BY atoms_label_order WHERE instr(${SEARCH_LABEL}, @q) = 0 AND instr(search_text, @q) > 0
+       ORDER BY label, root, id LIMIT @n`,
+    ).all({ q: needle, n }) as HitRec[];
   }
 
   async setAtoms(root: string, limit: number, offset: number): Promise<SearchHit[]> {
-    const atoms = this.st("SELECT id, root, label, description, tags FROM atoms WHERE root = ? ORDER BY label, id LIMIT ? OFFSET ?").all(
-      root,
-      bound(limit),
-      bound(offset),
-    ) as AtomRec[];
-    return this.withVersionsOf(atoms);
-  }
-
-  private withVersionsOf(atoms: AtomRec[]): SearchHit[] {
-    if (atoms.length === 0) return [];
-    const rows = this.st("SELECT id, version FROM versions WHERE id IN (SELECT value FROM json_each(?))").all(
-      JSON.stringify(atoms.map((a) => a.id)),
-    ) as { id: string; version: string }[];
-    return withVersions(atoms.map(atomRow), rows);
+    return (
+      this.st(`SELECT ${HIT_COLS} FROM atoms WHERE root = ? ORDER BY label, id LIMIT ? OFFSET ?`).all(
+        root,
+        bound(limit),
+        bound(offset),
+      ) as HitRec[]
+    ).map(hitRow);
   }
 
   async atomVersions(id: string): Promise<{ atom: AtomRow; versions: VersionSummary[] } | null> {
     const a = this.st("SELECT id, root, label, description, tags FROM atoms WHERE id = ?").get(id) as AtomRec | undefined;
     if (!a) return null;
     const versions = this.st("SELECT version, rev, origin FROM versions WHERE id = ?").all(id) as VersionSummary[];
-    versions.sort((x, y) => compareVersionTextDesc(x.version, y.version));
-    return { atom: atomRow(a), versions };
+    return { atom: atomRow(a), versions: newestFirst(versions) };
   }
 
   async versionManifest(id: string, version: string): Promise<string | null> {
@@ -593,6 +643,20 @@ class SqliteDb implements RegistryDb {
   async closureSize(hashParts: readonly string[]): Promise<ClosureSize> {
     const wanted = unique(hashParts);
     if (wanted.length === 0) return { paths: 0, narSize: 0, missing: 0 };
+    if (wanted.length === 1) {
+      const r = this.st("SELECT closure_paths, closure_nar_size FROM paths WHERE hash_part = ?").get(wanted[0]) as
+        | { closure_paths: number | null; closure_nar_size: number | null }
+        | undefined;
+      if (r && r.closure_paths !== null && r.closure_nar_size !== null)
+        return { paths: r.closure_paths, narSize: r.closure_nar_size, missing: 0 };
+      // Stored before migration 6 (or while a reference was missing): sum it now, and keep it once complete.
+      if (r) return this.storeClosure(wanted[0]!);
+    }
+    return this.sumClosure(wanted);
+  }
+
+  /** The closure of `hashParts` summed by walking references. */
+  private sumClosure(hashParts: readonly string[]): ClosureSize {
     const r = this.st(
       `WITH RECURSIVE c(h) AS (
          SELECT value FROM json_each(?)
@@ -600,8 +664,16 @@ class SqliteDb implements RegistryDb {
        )
        SELECT COUNT(p.hash_part) AS paths, COALESCE(SUM(p.nar_size), 0) AS nar_size, COUNT(*) - COUNT(p.hash_part) AS missing
        FROM c LEFT JOIN paths p ON p.hash_part = c.h`,
-    ).get(JSON.stringify(wanted)) as { paths: number; nar_size: number; missing: number };
+    ).get(JSON.stringify(hashParts)) as { paths: number; nar_size: number; missing: number };
     return { paths: r.paths, narSize: r.nar_size, missing: r.missing };
+  }
+
+  /** Sums a stored path's closure and keeps it on the path when complete (it can never change after that). */
+  private storeClosure(hashPart: string): ClosureSize {
+    const size = this.sumClosure([hashPart]);
+    if (size.missing === 0)
+      this.st("UPDATE paths SET closure_paths = ?, closure_nar_size = ? WHERE hash_part = ?").run(size.paths, size.narSize, hashPart);
+    return size;
   }
 
   async setsByMirror(mirrors: readonly string[]): Promise<SetRow[]> {
@@ -626,29 +698,46 @@ class SqliteDb implements RegistryDb {
   async recordDependencies(entries: readonly { id: string; version: string; deps: readonly DependencyRow[] }[]): Promise<void> {
     const clear = this.st("DELETE FROM version_deps WHERE id = ? AND version = ?");
     const insert = this.st(
-      "INSERT INTO version_deps (id, version, tag, dep_label, dep_set, requirement) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+      `INSERT INTO version_deps (id, version, tag, dep_label, dep_set, requirement, dependent_label, dependent_root)
+       SELECT ?, ?, ?, ?, ?, ?, a.label, a.root FROM atoms a WHERE a.id = ? ON CONFLICT DO NOTHING`,
     );
     const mark = this.st("UPDATE versions SET deps_indexed = 1 WHERE id = ? AND version = ?");
     this.tx(() => {
       for (const e of entries) {
         clear.run(e.id, e.version);
-        for (const d of e.deps) insert.run(e.id, e.version, d.tag, d.label, d.set, d.requirement);
+        for (const d of e.deps) insert.run(e.id, e.version, d.tag, d.label, d.set, d.requirement, e.id);
         mark.run(e.id, e.version);
       }
     });
   }
 
   async dependents(label: string, sets: readonly string[], limit: number, offset: number): Promise<DependentRow[]> {
-    if (sets.length === 0) return [];
-    return this.st(
-      `SELECT d.id AS id, a.root AS root, a.label AS label, d.version AS version, MIN(d.requirement) AS requirement
-       FROM version_deps d JOIN atoms a ON a.id = d.id
-       WHERE d.dep_label = ? AND d.dep_set IN (SELECT value FROM json_each(?))
-       GROUP BY d.id, a.root, a.label, d.version
-       ORDER BY a.label, a.root, d.id, d.version LIMIT ? OFFSET ?`,
-    ).all(label, JSON.stringify(unique(sets)), bound(limit), bound(offset)) as DependentRow[];
+    // One index walk per set (version_deps_dependents), each stopping after offset + limit rows; merged by dependentsPage.
+    const walk = this.st(
+      `SELECT id, dependent_root AS root, dependent_label AS label, version, MIN(requirement) AS requirement
+       FROM version_deps WHERE dep_label = ? AND dep_set = ?
+       GROUP BY dependent_label, dependent_root, id, version
+       ORDER BY dependent_label, dependent_root, id, version LIMIT ?`,
+    );
+    const lists = unique(sets).map((set) => walk.all(label, set, bound(offset) + bound(limit)) as DependentRow[]);
+    return dependentsPage(lists, bound(limit), bound(offset));
   }
 }
+
+/** The lower-cased label: the first line of an atom's search text (searchText), as migration 6 indexes it. */
+const SEARCH_LABEL = "substr(search_text, 1, instr(search_text, char(10)) - 1)";
+/** The columns of a search hit: the atom's, and its versions as a JSON array (one row per version costs more). */
+const HIT_COLS =
+  "id, root, label, description, tags, (SELECT json_group_array(v.version) FROM versions v WHERE v.id = atoms.id) AS versions";
+type HitRec = AtomRec & { versions: string };
+const hitRow = (r: HitRec): SearchHit => ({ ...atomRow(r), versions: versionsNewestFirst(JSON.parse(r.versions) as string[]) });
+/**
+ * The atoms whose ids are the JSON array `@ids`, looked up by id: CROSS JOIN keeps that order of the loops (with an
+ * ORDER BY label, SQLite would otherwise walk every atom in label order and test each id against the list).
+ */
+const BY_IDS = "(SELECT value AS wanted FROM json_each(@ids)) CROSS JOIN atoms ON atoms.id = wanted";
+/** Search candidates from the trigram index ranked all at once; more walk the atoms in label order (searchTier). */
+const SEARCH_RANK_ALL = 100;
 
 /** A LIMIT or OFFSET: a non-negative integer. */
 function bound(n: number): number {

@@ -1,6 +1,6 @@
 import { CprError } from "../protocol/errors.js";
 import { redactUrl } from "../protocol/uri.js";
-import { compareVersions, tryParseVersion } from "../protocol/version.js";
+import { compareVersions, tryParseVersion, type Version } from "../protocol/version.js";
 import type { JobStore } from "./jobs-db.js";
 
 /**
@@ -309,16 +309,90 @@ export function searchText(atom: Pick<AtomRow, "label" | "description" | "tags">
 }
 
 /** Newest first by SemVer precedence; text that is not a version sorts after every version, by text. */
-export function compareVersionTextDesc(a: string, b: string): number {
-  const va = tryParseVersion(a);
-  const vb = tryParseVersion(b);
+function compareParsedDesc(a: string, va: Version | null, b: string, vb: Version | null): number {
   if (va && vb) return compareVersions(vb, va) || (a < b ? -1 : a > b ? 1 : 0);
   if (va) return -1;
   if (vb) return 1;
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Unique values of `items`, first occurrence order. */
+/** Version texts newest first (as newestFirst). */
+export function versionsNewestFirst(texts: readonly string[]): string[] {
+  return newestFirst(texts.map((version) => ({ version }))).map((v) => v.version);
+}
+
+/** Versions parsed before, by text (pages sort the same few thousand version texts again and again). */
+const PARSED = new Map<string, Version | null>();
+const PARSED_MAX = 10_000;
+
+function parsedVersion(text: string): Version | null {
+  let v = PARSED.get(text);
+  if (v === undefined) {
+    v = tryParseVersion(text);
+    if (PARSED.size >= PARSED_MAX) PARSED.delete(PARSED.keys().next().value!);
+    PARSED.set(text, v);
+  }
+  return v;
+}
+
+/**
+ * `rows` newest first by their versions (compareParsedDesc), in a new array, parsing each version once (a sort
+ * compares each element about log n times; parsing in the comparator was most of a search page's time).
+ */
+export function newestFirst<T extends { version: string }>(rows: readonly T[]): T[] {
+  const keyed = rows.map((row) => ({ row, parsed: parsedVersion(row.version) }));
+  keyed.sort((x, y) => compareParsedDesc(x.row.version, x.parsed, y.row.version, y.parsed));
+  return keyed.map((k) => k.row);
+}
+
+/**
+ * One page of dependents from per-set lists, each already in page order (label, root, id, version) and holding at
+ * least its first offset + limit rows: merged, each version once (the lowest requirement text), then cut.
+ */
+export function dependentsPage(lists: readonly (readonly DependentRow[])[], limit: number, offset: number): DependentRow[] {
+  const key = (d: DependentRow) => [d.label, d.root, d.id, d.version] as const;
+  const byVersion = new Map<string, DependentRow>();
+  for (const list of lists)
+    for (const d of list) {
+      const k = `${d.id}\0${d.version}`;
+      const had = byVersion.get(k);
+      if (!had || d.requirement < had.requirement) byVersion.set(k, d);
+    }
+  const cmp = (a: DependentRow, b: DependentRow): number => {
+    const ka = key(a);
+    const kb = key(b);
+    // Byte order of the UTF-8 text, as the databases' index order (SQLite BINARY, PostgreSQL "C").
+    for (let i = 0; i < ka.length; i++) if (ka[i] !== kb[i]) return Buffer.compare(Buffer.from(ka[i]!), Buffer.from(kb[i]!));
+    return 0;
+  };
+  return [...byVersion.values()].sort(cmp).slice(offset, offset + limit);
+}
+
+/** The search tiers after the exact label: labels containing the text, then descriptions or tags containing it. */
+export type SearchTier = "label" | "rest";
+
+/**
+ * Rows [offset, offset + limit) of the search order: the exact label (`exact`), then each tier in label order, each
+ * read only as far as the page needs (`tier(t, n)`: the first n rows of tier t). Both drivers' searchPage.
+ */
+export async function searchInTiers<T>(
+  limit: number,
+  offset: number,
+  exact: () => Promise<T[]> | T[],
+  tier: (t: SearchTier, n: number) => Promise<T[]> | T[],
+): Promise<T[]> {
+  const wanted = offset + limit;
+  if (limit <= 0) return [];
+  const rows = (await exact()).slice(0, wanted);
+  for (const t of ["label", "rest"] as const) if (rows.length < wanted) rows.push(...(await tier(t, wanted - rows.length)));
+  return rows.slice(offset);
+}
+
+/** `text` for a LIKE pattern with `\` as the escape: its own `%`, `_` and `\` match themselves. */
+export function likeEscape(text: string): string {
+  return text.replace(/[\\%_]/g, "\\$&");
+}
+
 /** Search hits: each atom with its versions (from `(id, version)` rows in any order), newest first. */
 export function withVersions(atoms: readonly AtomRow[], rows: readonly { id: string; version: string }[]): SearchHit[] {
   const byId = new Map<string, string[]>();
@@ -327,9 +401,10 @@ export function withVersions(atoms: readonly AtomRow[], rows: readonly { id: str
     if (list) list.push(r.version);
     else byId.set(r.id, [r.version]);
   }
-  return atoms.map((a) => ({ ...a, versions: (byId.get(a.id) ?? []).sort(compareVersionTextDesc) }));
+  return atoms.map((a) => ({ ...a, versions: versionsNewestFirst(byId.get(a.id) ?? []) }));
 }
 
+/** Unique values of `items`, first occurrence order. */
 export function unique(items: readonly string[]): string[] {
   return [...new Set(items)];
 }

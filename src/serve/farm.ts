@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import { parseAtomManifest } from "../protocol/atom-manifest.js";
 import { CprError } from "../protocol/errors.js";
 import { isSystem, type JobView } from "../protocol/farm.js";
-import { compareVersionTextDesc, type RegistryDb } from "./db.js";
+import { newestFirst, type RegistryDb } from "./db.js";
 import type { JobRow, NewJob } from "./jobs-db.js";
 
 export interface BuildPolicy {
@@ -68,7 +68,7 @@ export async function wantedJobs(db: RegistryDb, root: string, policy: BuildPoli
     if (!found) continue;
     const { atom } = found;
     if (policy.labels && !policy.labels.includes(atom.label)) continue;
-    const versions = [...found.versions].sort((a, b) => compareVersionTextDesc(a.version, b.version));
+    const versions = newestFirst(found.versions);
     const chosen = policy.newest === "all" ? versions : versions.slice(0, policy.newest);
     for (const v of chosen) {
       if (!buildable(v.manifest, `${atom.label} ${v.version}`)) continue;

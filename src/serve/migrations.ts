@@ -390,6 +390,70 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX builds_atom_version ON builds(atom_id, version, build_id)`,
     ],
   },
+  {
+    version: 6,
+    // Pages without work proportional to the registry: a page of dependents is an index walk that stops at the
+    // page's end (the depending atom's label and root, which its AtomId fixes, kept beside each row); a path's
+    // closure size is summed once, when it is stored (a stored path's closure never changes); and (SQLite) a search
+    // reads its tiers only as far as the page needs.
+    name: "bounded pages",
+    sqlite: [
+      `ALTER TABLE version_deps ADD COLUMN dependent_label TEXT NOT NULL DEFAULT ''`,
+      `ALTER TABLE version_deps ADD COLUMN dependent_root TEXT NOT NULL DEFAULT ''`,
+      `UPDATE version_deps SET
+         dependent_label = COALESCE((SELECT a.label FROM atoms a WHERE a.id = version_deps.id), ''),
+         dependent_root = COALESCE((SELECT a.root FROM atoms a WHERE a.id = version_deps.id), '')`,
+      `DROP INDEX version_deps_target`,
+      `CREATE INDEX version_deps_dependents ON version_deps(dep_label, dep_set, dependent_label, dependent_root, id, version)`,
+      `ALTER TABLE paths ADD COLUMN closure_paths INTEGER`,
+      `ALTER TABLE paths ADD COLUMN closure_nar_size INTEGER`,
+      // Search (db-sqlite.ts searchPage): when a text is common, its tiers are read in label order only as far as
+      // the page needs: atoms in label order with their lower-cased labels (a walk), exact labels, and a trigram
+      // index of labels alone.
+      // A trigram index of labels alone, kept in step with atoms by triggers of its own.
+      `CREATE VIRTUAL TABLE atoms_fts_label USING fts5(id UNINDEXED, text, tokenize = 'trigram')`,
+      `INSERT INTO atoms_fts_label (id, text) SELECT id, substr(search_text, 1, instr(search_text, char(10)) - 1) FROM atoms`,
+      `CREATE TRIGGER atoms_fts_label_insert AFTER INSERT ON atoms BEGIN
+        INSERT INTO atoms_fts_label (id, text) VALUES (new.id, substr(new.search_text, 1, instr(new.search_text, char(10)) - 1));
+      END`,
+      `CREATE TRIGGER atoms_fts_label_update AFTER UPDATE OF search_text ON atoms WHEN old.search_text IS NOT new.search_text BEGIN
+        DELETE FROM atoms_fts_label WHERE id = old.id;
+        INSERT INTO atoms_fts_label (id, text) VALUES (new.id, substr(new.search_text, 1, instr(new.search_text, char(10)) - 1));
+      END`,
+      `CREATE TRIGGER atoms_fts_label_delete AFTER DELETE ON atoms BEGIN
+        DELETE FROM atoms_fts_label WHERE id = old.id;
+      END`,
+      // The lower-cased label is the search text's first line; these indexes keep it (db-sqlite.ts SEARCH_LABEL).
+      `CREATE INDEX atoms_label_order ON atoms(label, root, id, substr(search_text, 1, instr(search_text, char(10)) - 1))`,
+      `CREATE INDEX atoms_search_label ON atoms(substr(search_text, 1, instr(search_text, char(10)) - 1))`,
+    ],
+    postgres: [
+      `ALTER TABLE version_deps ADD COLUMN dependent_label TEXT NOT NULL DEFAULT ''`,
+      `ALTER TABLE version_deps ADD COLUMN dependent_root TEXT NOT NULL DEFAULT ''`,
+      `UPDATE version_deps d SET dependent_label = a.label, dependent_root = a.root FROM atoms a WHERE a.id = d.id`,
+      `DROP INDEX version_deps_target`,
+      `CREATE INDEX version_deps_dependents ON version_deps(dep_label, dep_set, dependent_label COLLATE "C",
+         dependent_root COLLATE "C", id COLLATE "C", version COLLATE "C")`,
+      `ALTER TABLE paths ADD COLUMN closure_paths BIGINT`,
+      `ALTER TABLE paths ADD COLUMN closure_nar_size BIGINT`,
+      // Search in tiers (db-postgres.ts searchPage): atoms in label order with their search text, exact (lower-cased)
+      // labels, and pg_trgm indexes of the label and of the rest of the search text when the extension can be created (without
+      // them a rare text walks every atom, still in one index).
+      `DO $$ BEGIN
+         CREATE EXTENSION IF NOT EXISTS pg_trgm;
+       EXCEPTION WHEN OTHERS THEN
+         RAISE NOTICE 'pg_trgm is not available (%): searches for rare texts walk every atom', SQLERRM;
+       END $$`,
+      `CREATE INDEX atoms_label_order ON atoms (label COLLATE "C", root COLLATE "C", id COLLATE "C") INCLUDE (search_text)`,
+      `CREATE INDEX atoms_search_label ON atoms (split_part(search_text, E'\\n', 1))`,
+      `DO $$ BEGIN
+         IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN
+           CREATE INDEX atoms_search_label_trgm ON atoms USING gin (split_part(search_text, E'\\n', 1) gin_trgm_ops);
+           CREATE INDEX atoms_search_rest_trgm ON atoms USING gin (substr(search_text, strpos(search_text, E'\\n') + 1) gin_trgm_ops);
+         END IF;
+       END $$`,
+    ],
+  },
 ];
 
 /** The schema version this code writes and reads. */

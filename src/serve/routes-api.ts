@@ -12,7 +12,7 @@ import { signDetached } from "../protocol/nix-key.js";
 import { matches, parseRequirement, type Requirement } from "../protocol/requirement.js";
 import { tryParseVersion } from "../protocol/version.js";
 import { IngestError } from "./artifacts.js";
-import { compareVersionTextDesc, type PathRow, type TokenRow, type VersionRow } from "./db.js";
+import { newestFirst, type PathRow, type TokenRow, type VersionRow } from "./db.js";
 import { sendError, type RegistryContext } from "./context.js";
 import { atomJson, searchHitJson, setJson } from "./serialize.js";
 import { HASH_PART } from "./routes-cache.js";
@@ -30,11 +30,6 @@ function message(e: unknown): string {
 function header(req: FastifyRequest, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
-}
-
-/** Versions newest first (SemVer order; texts that do not parse last). */
-function newestFirst<T extends { version: string }>(rows: readonly T[]): T[] {
-  return [...rows].sort((a, b) => compareVersionTextDesc(a.version, b.version));
 }
 
 /** A request body that must be a JSON object. */

@@ -4,17 +4,19 @@
  * a schema-1 database upgraded in place, whose versions get their dependencies indexed afterwards.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test, type TestContext } from "node:test";
 import Database from "better-sqlite3";
 import pg from "pg";
-import type { AtomRow, PathRow, RegistryDb, VersionRow } from "../../src/serve/db.js";
+import { searchText, type AtomRow, type PathRow, type RegistryDb, type VersionRow } from "../../src/serve/db.js";
 import { openDb, sqlitePath } from "../../src/serve/db-open.js";
 import { dependencyRows, indexDependencies, parsePublishedManifest } from "../../src/serve/dependencies.js";
 import { MIGRATIONS } from "../../src/serve/migrations.js";
 import { sharedPostgres } from "../support/postgres.js";
+import { seededRandom } from "../support/random.js";
 import { freshDbUrl, openTestDb, type DbKind } from "../support/registry-db.js";
 
 const postgres = sharedPostgres();
@@ -48,6 +50,32 @@ async function migrateTo(url: string, upTo: number): Promise<void> {
       for (const sql of m.sqlite) db.exec(sql);
       db.prepare("INSERT INTO schema_version VALUES (?, ?, 0)").run(m.version, m.name);
     }
+  } finally {
+    db.close();
+  }
+}
+
+/** Runs one statement outside the driver (`?` placeholders; numbered for PostgreSQL) and returns its rows. */
+async function raw(url: string, sql: string, params: unknown[] = []): Promise<Record<string, unknown>[]> {
+  if (url.startsWith("postgres")) {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try {
+      let n = 0;
+      return (
+        await c.query(
+          sql.replace(/\?/g, () => `$${++n}`),
+          params,
+        )
+      ).rows;
+    } finally {
+      await c.end();
+    }
+  }
+  const db = new Database(sqlitePath(url));
+  try {
+    const st = db.prepare(sql);
+    return st.reader ? (st.all(...params) as Record<string, unknown>[]) : (st.run(...params), []);
   } finally {
     db.close();
   }
@@ -187,6 +215,84 @@ for (const kind of ["sqlite", "postgres"] as const) {
       assert.deepEqual(await db.setsByMirror([]), []);
     });
 
+    test("search ranks like a full sort on every page, whether it reads every match or walks in label order", async (t) => {
+      const url = await freshUrl(t, kind);
+      if (!url) return;
+      const db = await open(t, url);
+      await db.migrate();
+      // 1,500 atoms over two sets: common syllables (hundreds of matches: the walk) and rare ones (a few: read all),
+      // in labels, descriptions and tags; some labels repeat across the sets and one equals a search text.
+      const random = seededRandom(14);
+      const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+      const common = ["lib", "py", "net"];
+      const rare = ["zork", "qux"];
+      const others = [...common, ...common, ...common, "a", "bo", "cy", "dee", "ex"];
+      const syllable = () => (random() < 0.02 ? pick(rare) : pick(others));
+      await db.upsertSet(ROOT_A, [MIRROR_A]);
+      await db.upsertSet(ROOT_B, []);
+      const atoms: AtomRow[] = [];
+      for (let i = 0; i < 1500; i++) {
+        const root = i % 3 === 0 ? ROOT_B : ROOT_A;
+        const label =
+          i === 5
+            ? "net"
+            : i % 300 === 1
+              ? `things-${i}`
+              : `${syllable()}${pick(["-", ""])}${syllable()}${i % 7 === 0 ? "" : `-${i % 50}`}`;
+        if (atoms.some((a) => a.root === root && a.label === label)) continue;
+        const id = createHash("sha256").update(`${root}/${label}`).digest("hex").slice(0, 52);
+        atoms.push(atom(id, root, label, random() < 0.5 ? `About ${syllable()} things` : null, [syllable()]));
+      }
+      for (const root of [ROOT_A, ROOT_B])
+        await db.recordIndex(
+          root,
+          atoms.filter((a) => a.root === root),
+          [],
+          1,
+        );
+      const bytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+      const expected = (q: string): string[] => {
+        const tier = (a: AtomRow) => {
+          const text = searchText(a);
+          const label = text.slice(0, text.indexOf("\n"));
+          return a.label.toLowerCase() === q ? 0 : label.includes(q) ? 1 : text.includes(q) ? 2 : 3;
+        };
+        return atoms
+          .filter((a) => tier(a) < 3)
+          .sort((x, y) => tier(x) - tier(y) || bytes(x.label, y.label) || bytes(x.root, y.root) || bytes(x.id, y.id))
+          .map((a) => `${a.label}@${a.root.slice(0, 1)}`);
+      };
+      // Each way through db-sqlite.ts's search (SEARCH_RANK_ALL is 100) is taken: a label text of hundreds of
+      // matches (the walk), rare texts (all ranked), one in a few labels and hundreds of descriptions (the label
+      // tier from the trigram index, then the walk), one in descriptions only, and short texts.
+      const counts = (q: string) => {
+        const labels = atoms.filter((a) => a.label.toLowerCase().includes(q)).length;
+        return { labels, all: atoms.filter((a) => searchText(a).includes(q)).length };
+      };
+      assert.ok(counts("lib").labels >= 100, `lib: ${JSON.stringify(counts("lib"))}`);
+      assert.ok(counts("zork").all < 100 && counts("zork").all > 0, `zork: ${JSON.stringify(counts("zork"))}`);
+      assert.ok(
+        counts("thing").labels > 0 && counts("thing").labels < 100 && counts("thing").all >= 100,
+        `thing: ${JSON.stringify(counts("thing"))}`,
+      );
+      assert.ok(counts("about").labels === 0 && counts("about").all >= 100, `about: ${JSON.stringify(counts("about"))}`);
+      for (const q of ["lib", "net", "py", "zork", "qux", "thing", "bo", "a", "lib-", "About", "nothing-here"]) {
+        const want = expected(q.toLowerCase());
+        for (const [limit, offset] of [
+          [20, 0],
+          [20, 20],
+          [7, 300],
+          [50, Math.max(0, want.length - 10)],
+        ] as const) {
+          assert.deepEqual(
+            (await db.searchPage(q, limit, offset)).map((h) => `${h.label}@${h.root.slice(0, 1)}`),
+            want.slice(offset, offset + limit),
+            `search ${JSON.stringify(q)}, ${limit} from ${offset} (${want.length} matches)`,
+          );
+        }
+      }
+    });
+
     test("search by substring: short and long texts, quotes, and a description that changes", async (t) => {
       const url = await freshUrl(t, kind);
       if (!url) return;
@@ -221,6 +327,20 @@ for (const kind of ["sqlite", "postgres"] as const) {
       await db.insertPath(pathRow(hash("b"), 20, [hash("a"), hash("x")]));
       await db.insertPath(pathRow(hash("c"), 3, [hash("b")]));
       assert.deepEqual(await db.closureSize([hash("c")]), { paths: 3, narSize: 123, missing: 1 });
+      // A complete closure is summed when the path is stored and kept on it; an incomplete one is not kept.
+      const kept = async (h: string) =>
+        (await raw(url, "SELECT closure_paths, closure_nar_size FROM paths WHERE hash_part = ?", [h])).map((r) => [
+          r.closure_paths === null ? null : Number(r.closure_paths),
+          r.closure_nar_size === null ? null : Number(r.closure_nar_size),
+        ]);
+      assert.deepEqual(await kept(hash("a")), [[1, 100]]);
+      assert.deepEqual(await kept(hash("c")), [[null, null]]);
+      await db.insertPath(pathRow(hash("x"), 1000, []));
+      assert.deepEqual(await db.closureSize([hash("c")]), { paths: 4, narSize: 1123, missing: 0 }, "complete once x is stored");
+      assert.deepEqual(await kept(hash("c")), [[4, 1123]], "and kept from then on");
+      await raw(url, "UPDATE paths SET closure_nar_size = 7 WHERE hash_part = ?", [hash("c")]);
+      assert.equal((await db.closureSize([hash("c")])).narSize, 7, "a kept closure is read, not summed again");
+      assert.deepEqual(await db.closureSize([hash("b"), hash("c")]), { paths: 4, narSize: 1123, missing: 0 }, "several paths: summed");
       assert.deepEqual(await db.closureSize([hash("a"), hash("a")]), { paths: 1, narSize: 100, missing: 0 });
       assert.deepEqual(await db.closureSize([hash("y")]), { paths: 0, narSize: 0, missing: 1 });
       assert.deepEqual(await db.closureSize([]), { paths: 0, narSize: 0, missing: 0 });
@@ -308,6 +428,46 @@ for (const kind of ["sqlite", "postgres"] as const) {
         (await db.searchPage("library", 10, 0)).map((h) => h.label),
         ["lib"],
         "atoms stored before the upgrade are found by substring",
+      );
+    });
+
+    test("a schema-5 database: dependents indexed before keep their labels, older paths get their closures kept", async (t) => {
+      const url = await freshUrl(t, kind);
+      if (!url) return;
+      await migrateTo(url, 5);
+      const db = await open(t, url);
+      await populate(db);
+      // Written by a server of schema 5: a dependency row without the dependent's label, a path without its closure.
+      await raw(url, "INSERT INTO version_deps (id, version, tag, dep_label, dep_set, requirement) VALUES (?, ?, ?, ?, ?, ?)", [
+        idOf("p"),
+        "0.1.0",
+        "s0",
+        "lib",
+        ROOT_A,
+        "^1",
+      ]);
+      await raw(url, "UPDATE versions SET deps_indexed = ? WHERE id = ? AND version = ?", [
+        kind === "postgres" ? true : 1,
+        idOf("p"),
+        "0.1.0",
+      ]);
+      await raw(
+        url,
+        `INSERT INTO paths (hash_part, store_path, nar_hash, nar_size, file_hash, file_size, compression, url, refs, deriver, sigs, narinfo, created_at)
+         VALUES (?, ?, 'sha256:x', 42, 'sha256:y', 1, 'xz', 'nar/x.nar.xz', ?, NULL, ?, 'StorePath: x', 1)`,
+        [hash("o"), `/nix/store/${hash("o")}-p`, kind === "postgres" ? [] : "[]", kind === "postgres" ? [] : "[]"],
+      );
+      await db.migrate();
+      assert.deepEqual(
+        (await db.dependents("lib", [ROOT_A], 10, 0)).map((d) => [d.label, d.root, d.version]),
+        [["app", ROOT_A, "0.1.0"]],
+        "the upgrade fills in the depending atom's label and root",
+      );
+      assert.deepEqual(await db.closureSize([hash("o")]), { paths: 1, narSize: 42, missing: 0 });
+      assert.deepEqual(
+        (await raw(url, "SELECT closure_paths FROM paths WHERE hash_part = ?", [hash("o")])).map((r) => Number(r.closure_paths)),
+        [1],
+        "summed on first read and kept",
       );
     });
   });
