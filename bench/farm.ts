@@ -252,7 +252,7 @@ async function claimLatency(
       const { job } = await client.claim("bench", ["x86_64-linux"]);
       const t1 = performance.now();
       if (!job) throw new BenchError("the queue ran empty");
-      const r = await client.completeJob(job.id, job.lease, drv, { out });
+      const r = await client.completeJob(job.id, job.lease, drv, { out }, null);
       const t2 = performance.now();
       if (r.buildId === null) throw new BenchError("completing did not record the build");
       if (i >= 20) {

@@ -29,6 +29,11 @@ export interface BuildRecord {
   readonly mainProgram?: string | null;
 }
 
+/** Whether `value` can be a `meta.mainProgram`: a file name in `bin/` (no "/", not "." or ".."). */
+export function isProgramName(value: unknown): value is string {
+  return typeof value === "string" && /^[^/\0]+$/.test(value) && value !== "." && value !== "..";
+}
+
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
   const proto = Object.getPrototypeOf(value) as unknown;
@@ -200,10 +205,7 @@ export function parseBuildRecord(json: unknown): BuildRecord {
   // fromEntries defines own properties, so even an output named __proto__ is kept as data.
   const outputs: Record<string, string> = Object.fromEntries(outputList);
   const mainProgram = json.mainProgram ?? null;
-  if (
-    mainProgram !== null &&
-    (typeof mainProgram !== "string" || !/^[^/\0]+$/.test(mainProgram) || mainProgram === "." || mainProgram === "..")
-  )
+  if (mainProgram !== null && !isProgramName(mainProgram))
     fail(
       "mainProgram",
       `must be a file name (no "/") or null, got ${JSON.stringify(mainProgram)}`,

@@ -7,6 +7,7 @@
  * message is `farm.invalid`, naming the field.
  */
 import { CprError } from "./errors.js";
+import { isProgramName } from "./build-record.js";
 
 /** The version of the worker protocol this cpr speaks. Bumped on any incompatible change. */
 export const FARM_PROTOCOL = 1;
@@ -74,6 +75,12 @@ export interface CompleteRequest {
   readonly lease: string;
   readonly drv: string;
   readonly outputs: Readonly<Record<string, string>>;
+  /**
+   * `meta.mainProgram` of the evaluated value, when it declares one (an evaluation; a build job sends what it knows,
+   * and the registry keeps what the evaluation said). Optional: a registry of the same protocol that does not know
+   * the field ignores it.
+   */
+  readonly mainProgram?: string | null;
 }
 
 export interface CompleteResponse {
@@ -216,11 +223,15 @@ export function parseLeaseRequest(body: unknown, what = "lease request"): LeaseR
 export function parseCompleteRequest(body: unknown): CompleteRequest {
   const what = "complete request";
   const o = checkProtocol(body, what);
+  const mainProgram = o.mainProgram ?? null;
+  if (mainProgram !== null && !isProgramName(mainProgram))
+    throw invalid(what, "mainProgram", 'must be a file name in bin/ (no "/") or null');
   return {
     protocol: FARM_PROTOCOL,
     lease: str(o, "lease", what, 200),
     drv: storePath(o.drv, what, "drv", true),
     outputs: outputs(o.outputs, what),
+    mainProgram,
   };
 }
 

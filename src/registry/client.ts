@@ -372,8 +372,14 @@ export class RegistryClient {
   }
 
   /** `POST /api/v1/jobs/<id>/complete` */
-  async completeJob(id: number, lease: string, drv: string, outputs: Readonly<Record<string, string>>): Promise<CompleteResponse> {
-    const a = await this.call("POST", `/api/v1/jobs/${id}/complete`, { protocol: FARM_PROTOCOL, lease, drv, outputs });
+  async completeJob(
+    id: number,
+    lease: string,
+    drv: string,
+    outputs: Readonly<Record<string, string>>,
+    mainProgram: string | null,
+  ): Promise<CompleteResponse> {
+    const a = await this.call("POST", `/api/v1/jobs/${id}/complete`, { protocol: FARM_PROTOCOL, lease, drv, outputs, mainProgram });
     this.expectFarm(a, `completion of job ${id}`);
     return parseCompleteResponse(a.body);
   }

@@ -225,7 +225,7 @@ export class Worker {
       reporting = true;
       clearInterval(beat);
       const done = await this.withRegistry(`${what}: reporting success`, (c) =>
-        c.completeJob(job.id, job.lease, result.drv, result.outputs),
+        c.completeJob(job.id, job.lease, result.drv, result.outputs, result.mainProgram),
       );
       this.stats.succeeded++;
       this.reporter.info(

@@ -36,6 +36,8 @@ export interface JobRow {
   readonly finishedAt: number | null;
   readonly error: string | null;
   readonly buildId: number | null;
+  /** `meta.mainProgram` the evaluation reported (a build job), or null. */
+  readonly mainProgram: string | null;
 }
 
 /** A job to enqueue. */
@@ -51,6 +53,8 @@ export interface NewJob {
   readonly drv?: string | null;
   readonly outputs?: Readonly<Record<string, string>> | null;
   readonly parent?: number | null;
+  /** `meta.mainProgram` of the evaluated value (a build job after an evaluation). */
+  readonly mainProgram?: string | null;
 }
 
 /** How one claim of a job ended (or `null` while it runs). */
@@ -98,7 +102,7 @@ export interface JobBuildRecord {
   readonly drv: string;
   readonly outputs: Readonly<Record<string, string>>;
   readonly createdAt: number;
-  /** `meta.mainProgram` (not carried by the worker protocol yet: farm builds record none). */
+  /** `meta.mainProgram` the evaluation reported (farm.ts CompleteRequest). */
   readonly mainProgram?: string | null;
 }
 

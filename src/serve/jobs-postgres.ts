@@ -41,6 +41,7 @@ interface JobRec {
   finished_at: Big | null;
   error: string | null;
   build_id: Big | null;
+  main_program: string | null;
 }
 
 const num = (v: Big | null): number | null => (v === null ? null : Number(v));
@@ -68,6 +69,7 @@ const jobRow = (r: JobRec): JobRow => ({
   finishedAt: num(r.finished_at),
   error: r.error,
   buildId: num(r.build_id),
+  mainProgram: r.main_program ?? null,
 });
 
 type Tx = <T>(fn: (c: pg.PoolClient) => Promise<T>) => Promise<T>;
@@ -198,10 +200,12 @@ export class PostgresJobs implements JobStore {
       if (o.followUp) {
         const f = o.followUp;
         const res = await c.query<{ job_id: Big }>(
-          `INSERT INTO jobs (kind, state, atom_id, root, label, version, rev, system, priority, drv, outputs, parent, attempts, created_at)
-           VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, 0, $12)
+          `INSERT INTO jobs (kind, state, atom_id, root, label, version, rev, system, priority, drv, outputs, parent, attempts, created_at,
+             main_program)
+           VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, 0, $12, $13)
            ON CONFLICT (kind, atom_id, version, system) DO UPDATE SET state = 'queued', rev = excluded.rev, drv = excluded.drv,
-             outputs = excluded.outputs, parent = excluded.parent, error = NULL, finished_at = NULL, worker = NULL
+             outputs = excluded.outputs, parent = excluded.parent, error = NULL, finished_at = NULL, worker = NULL,
+             main_program = excluded.main_program
              WHERE jobs.state IN ('failed', 'cancelled', 'succeeded')
            RETURNING job_id`,
           [
@@ -217,6 +221,7 @@ export class PostgresJobs implements JobStore {
             f.outputs ? JSON.stringify(f.outputs) : null,
             f.parent ?? null,
             now,
+            f.mainProgram ?? null,
           ],
         );
         const id =

@@ -39,6 +39,7 @@ interface JobRec {
   finished_at: number | null;
   error: string | null;
   build_id: number | null;
+  main_program: string | null;
 }
 
 const jobRow = (r: JobRec): JobRow => ({
@@ -64,6 +65,7 @@ const jobRow = (r: JobRec): JobRow => ({
   finishedAt: r.finished_at,
   error: r.error,
   buildId: r.build_id,
+  mainProgram: r.main_program ?? null,
 });
 
 const INSERT_JOB = `INSERT INTO jobs (kind, state, atom_id, root, label, version, rev, system, priority, drv, outputs, parent, attempts, created_at)
@@ -221,10 +223,12 @@ export class SqliteJobs implements JobStore {
       if (o.followUp) {
         const f = o.followUp;
         const row = this.st(
-          `INSERT INTO jobs (kind, state, atom_id, root, label, version, rev, system, priority, drv, outputs, parent, attempts, created_at)
-           VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)
+          `INSERT INTO jobs (kind, state, atom_id, root, label, version, rev, system, priority, drv, outputs, parent, attempts, created_at,
+             main_program)
+           VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)
            ON CONFLICT (kind, atom_id, version, system) DO UPDATE SET state = 'queued', rev = excluded.rev, drv = excluded.drv,
-             outputs = excluded.outputs, parent = excluded.parent, error = NULL, finished_at = NULL, worker = NULL
+             outputs = excluded.outputs, parent = excluded.parent, error = NULL, finished_at = NULL, worker = NULL,
+             main_program = excluded.main_program
              WHERE jobs.state IN ('failed', 'cancelled', 'succeeded')
            RETURNING job_id`,
         ).get(
@@ -240,6 +244,7 @@ export class SqliteJobs implements JobStore {
           f.outputs ? JSON.stringify(f.outputs) : null,
           f.parent ?? null,
           now,
+          f.mainProgram ?? null,
         ) as { job_id: number } | undefined;
         buildJob =
           row?.job_id ??

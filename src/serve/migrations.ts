@@ -454,6 +454,14 @@ export const MIGRATIONS: readonly Migration[] = [
        END $$`,
     ],
   },
+  {
+    version: 7,
+    // The build farm carries meta.mainProgram (docs/farm.md): an evaluation says it, the build job that follows
+    // keeps it, and the build record gets it (cpr run).
+    name: "jobs.main_program",
+    sqlite: [`ALTER TABLE jobs ADD COLUMN main_program TEXT`],
+    postgres: [`ALTER TABLE jobs ADD COLUMN main_program TEXT`],
+  },
 ];
 
 /** The schema version this code writes and reads. */

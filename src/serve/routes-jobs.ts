@@ -245,6 +245,8 @@ export function jobRoutes(app: FastifyInstance, ctx: RegistryContext): void {
     if (job.kind === "build" && absent.length)
       return sendError(reply, 409, `output paths not in the cache (upload them first): ${absent.map(([n, p]) => `${n}=${p}`).join(" ")}`);
     const config = { system: job.system };
+    // What the evaluation said: in this message (an evaluation), or kept on the build job that followed it.
+    const mainProgram = msg.mainProgram ?? job.mainProgram;
     const outcome: JobOutcome =
       absent.length === 0
         ? {
@@ -260,6 +262,7 @@ export function jobRoutes(app: FastifyInstance, ctx: RegistryContext): void {
               drv: msg.drv,
               outputs: msg.outputs,
               createdAt: Date.now(),
+              mainProgram,
             },
           }
         : {
@@ -277,6 +280,7 @@ export function jobRoutes(app: FastifyInstance, ctx: RegistryContext): void {
               drv: msg.drv,
               outputs: msg.outputs,
               parent: job.jobId,
+              mainProgram,
             },
           };
     const done = await db.jobs.complete(job.jobId, msg.lease, outcome, Date.now());

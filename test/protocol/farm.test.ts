@@ -79,7 +79,19 @@ test("malformed messages are farm.invalid, naming the field", () => {
     lease: "l",
     drv: DRV,
     outputs: { out: OUT },
+    mainProgram: null,
   });
+  // meta.mainProgram is optional (a worker of the same protocol may not send it), and a file name in bin/ when sent.
+  assert.equal(
+    parseCompleteRequest({ protocol: 1, lease: "l", drv: DRV, outputs: { out: OUT }, mainProgram: "hello" }).mainProgram,
+    "hello",
+  );
+  for (const bad of ["../sh", "bin/x", "", ".", 5])
+    assert.match(
+      code(() => parseCompleteRequest({ protocol: 1, lease: "l", drv: DRV, outputs: { out: OUT }, mainProgram: bad })),
+      /^farm\.invalid: complete request: mainProgram must be a file name/,
+      JSON.stringify(bad),
+    );
 });
 
 test("claim and complete responses are checked on the worker's side too", () => {

@@ -35,7 +35,7 @@ export interface BuildableSet {
 }
 
 export async function buildableSet(
-  opts: { tag?: string; withNewer?: boolean; readme?: string; more?: readonly string[] } = {},
+  opts: { tag?: string; withNewer?: boolean; readme?: string; more?: readonly string[]; mainProgram?: string } = {},
 ): Promise<BuildableSet> {
   const tag = opts.tag ?? "t";
   const work = makeRepo({ README: opts.readme ?? "buildable set\n" });
@@ -111,7 +111,7 @@ derivation {
   inherit (cfg) system;
   builder = "/bin/sh";
   args = [ "-c" "read a < \${./greeting}; read b < \${dep}; read c < \${note}; echo \\"$a|$b|$c|\${dep}\\" > $out" ];
-}
+}${opts.mainProgram ? ` // { meta.mainProgram = "${opts.mainProgram}"; }` : ""}
 `,
     });
     commitAll(work, `hello ${version}`);

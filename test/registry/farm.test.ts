@@ -33,7 +33,7 @@ const tag = `farm${randomBytes(4).toString("hex")}`;
 
 before(async () => {
   if (!findTool("nix-store") || !findTool("nix-instantiate") || !findTool("nix")) return;
-  set = await buildableSet({ tag, withNewer: true, more: ["0.3.0"] });
+  set = await buildableSet({ tag, withNewer: true, more: ["0.3.0"], mainProgram: "hello" });
   reg = await startRegistry({
     dataDir: tempDir("cpr-registry-"),
     listen: "127.0.0.1:0",
@@ -143,6 +143,17 @@ test("a policy and two workers build every version with no manual step; cpr get 
     "eval 0.3.0 succeeded",
   ]);
   for (const j of hellos) assert.equal(j.attempts, 1, `job ${j.id} ran once`);
+  // The evaluation's meta.mainProgram reaches the build record through the build job (what cpr run runs); dep
+  // declares none.
+  for (const v of ["0.1.0", "0.2.0", "0.3.0"])
+    assert.equal(
+      (await api<{ mainProgram?: string }>(`/api/v1/resolve/${idOf("hello")}/${encodeURIComponent(`=${v}`)}?system=${SYSTEM}`)).mainProgram,
+      "hello",
+    );
+  assert.equal(
+    (await api<{ mainProgram?: string }>(`/api/v1/resolve/${idOf("dep")}/${encodeURIComponent("=0.1.0")}?system=${SYSTEM}`)).mainProgram,
+    undefined,
+  );
   assert.match(w1.output() + w2.output(), /worker w1/);
 
   // cpr get, for each version, into a fresh store, with evaluation impossible.
