@@ -80,12 +80,43 @@ export class StreamRewriter {
   /** How many times each pattern matched so far. */
   readonly counts: number[];
 
+  /**
+   * Patterns grouped by their first minLen bytes (the anchor), each group's patterns longest first: one search per
+   * anchor finds every pattern of the group (a store path's basename and its bare hash part share their first 32
+   * bytes, so a graft searches each hash once, not twice).
+   */
+  private readonly groups: { anchor: Buffer; members: number[] }[];
+
   constructor(pairs: readonly BytePair[]) {
     checkBytePairs(pairs);
     this.from = pairs.map((p) => Buffer.from(p.from));
     this.to = pairs.map((p) => (p.to === null ? null : Buffer.from(p.to)));
     this.maxLen = Math.max(...this.from.map((f) => f.length));
     this.counts = pairs.map(() => 0);
+    const minLen = Math.min(...this.from.map((f) => f.length));
+    const byAnchor = new Map<string, { anchor: Buffer; members: number[] }>();
+    for (const [i, f] of this.from.entries()) {
+      const anchor = f.subarray(0, minLen);
+      const key = anchor.toString("latin1");
+      const g = byAnchor.get(key) ?? { anchor, members: [] };
+      g.members.push(i);
+      byAnchor.set(key, g);
+    }
+    this.groups = [...byAnchor.values()];
+    for (const g of this.groups) g.members.sort((a, b) => this.from[b]!.length - this.from[a]!.length);
+  }
+
+  /** The first position at or after `from` where a pattern of group `g` matches in `buf`, and which (longest). */
+  private findInGroup(g: { anchor: Buffer; members: number[] }, buf: Buffer, from: number): { at: number; index: number } {
+    for (let p = from; ; p++) {
+      const at = buf.indexOf(g.anchor, p);
+      if (at < 0) return { at: -1, index: -1 };
+      for (const i of g.members) {
+        const f = this.from[i]!;
+        if (at + f.length <= buf.length && buf.compare(f, 0, f.length, at, at + f.length) === 0) return { at, index: i };
+      }
+      p = at;
+    }
   }
 
   /** Total bytes emitted so far (= input consumed minus the tail). */
@@ -112,22 +143,24 @@ export class StreamRewriter {
     // A match may start at p only when p + maxLen <= buf.length (all candidates visible), or anywhere at the end.
     const lastStart = final ? buf.length - 1 : buf.length - this.maxLen;
     const matches: ByteMatch[] = [];
-    const n = this.from.length;
-    const next: number[] = new Array<number>(n).fill(-2); // -2: not searched yet; -1: none
+    const n = this.groups.length;
+    // Per group, its next match at or after p: -2 not searched yet, -1 none. Anchors are distinct and equally long,
+    // so two groups never match at one position.
+    const next: { at: number; index: number }[] = Array.from({ length: n }, () => ({ at: -2, index: -1 }));
     let p = this.skip;
     while (p <= lastStart) {
       let best = -1;
       let bestAt = Infinity;
-      for (let i = 0; i < n; i++) {
-        let at = next[i]!;
-        if (at === -2 || (at >= 0 && at < p)) {
-          at = buf.indexOf(this.from[i]!, p);
-          next[i] = at;
+      for (let g = 0; g < n; g++) {
+        let found = next[g]!;
+        if (found.at === -2 || (found.at >= 0 && found.at < p)) {
+          found = this.findInGroup(this.groups[g]!, buf, p);
+          next[g] = found;
         }
-        if (at < 0 || at > lastStart) continue;
-        if (at < bestAt || (at === bestAt && this.from[i]!.length > this.from[best]!.length)) {
-          best = i;
-          bestAt = at;
+        if (found.at < 0 || found.at > lastStart) continue;
+        if (found.at < bestAt) {
+          best = found.index;
+          bestAt = found.at;
         }
       }
       if (best < 0) break;
