@@ -3,18 +3,13 @@
  * PostgreSQL server (one per file, one database per test).
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, describe, test, type TestContext } from "node:test";
-import Database from "better-sqlite3";
-import pg from "pg";
 import { CprError } from "../../src/protocol/errors.js";
 import type { AtomRow, PathRow, RegistryDb, VersionRow } from "../../src/serve/db.js";
 import { openDb, sqlitePath } from "../../src/serve/db-open.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "../../src/serve/migrations.js";
 import { sharedPostgres } from "../support/postgres.js";
-import { freshDbUrl, openTestDb, type DbKind } from "../support/registry-db.js";
+import { freshDbUrl, openTestDb, rawSql, type DbKind } from "../support/registry-db.js";
 
 const postgres = sharedPostgres();
 after(() => postgres.stop());
@@ -30,26 +25,6 @@ async function fresh(t: TestContext, kind: Kind): Promise<{ db: RegistryDb; url:
   const db = await open(t, url);
   await db.migrate();
   return { db, url };
-}
-
-/** Runs one SQL query outside the driver under test (with `?` placeholders for SQLite, `$n` for PostgreSQL). */
-async function raw(url: string, sql: string, params: unknown[] = []): Promise<Record<string, unknown>[]> {
-  if (url.startsWith("postgres")) {
-    const c = new pg.Client({ connectionString: url });
-    await c.connect();
-    try {
-      return (await c.query(sql, params)).rows as Record<string, unknown>[];
-    } finally {
-      await c.end();
-    }
-  }
-  const db = new Database(sqlitePath(url));
-  try {
-    const st = db.prepare(sql);
-    return st.reader ? (st.all(...params) as Record<string, unknown>[]) : (st.run(...params), []);
-  } finally {
-    db.close();
-  }
 }
 
 const ROOT_A = "a".repeat(40);
@@ -122,7 +97,7 @@ for (const kind of ["sqlite", "postgres"] as const) {
       await f.db.migrate();
       const again = await open(t, f.url);
       await again.migrate();
-      const rows = await raw(f.url, "SELECT version FROM schema_version ORDER BY version");
+      const rows = await rawSql(f.url, "SELECT version FROM schema_version ORDER BY version");
       assert.deepEqual(
         rows.map((r) => Number(r.version)),
         MIGRATIONS.map((m) => m.version),
@@ -136,7 +111,7 @@ for (const kind of ["sqlite", "postgres"] as const) {
       if (!url) return;
       const dbs = await Promise.all([1, 2, 3, 4].map(() => open(t, url)));
       await Promise.all(dbs.map((db) => db.migrate()));
-      const rows = await raw(url, "SELECT version FROM schema_version ORDER BY version");
+      const rows = await rawSql(url, "SELECT version FROM schema_version ORDER BY version");
       assert.deepEqual(
         rows.map((r) => Number(r.version)),
         MIGRATIONS.map((m) => m.version),
@@ -147,8 +122,11 @@ for (const kind of ["sqlite", "postgres"] as const) {
     test("a schema newer than this code is refused", async (t) => {
       const f = await fresh(t, kind);
       if (!f) return;
-      const ph = kind === "postgres" ? "($1, $2, $3)" : "(?, ?, ?)";
-      await raw(f.url, `INSERT INTO schema_version (version, name, applied_at) VALUES ${ph}`, [SCHEMA_VERSION + 1, "from the future", 0]);
+      await rawSql(f.url, "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)", [
+        SCHEMA_VERSION + 1,
+        "from the future",
+        0,
+      ]);
       await assert.rejects(f.db.migrate(), isCprError("registry.schema-too-new"));
     });
 

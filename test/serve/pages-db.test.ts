@@ -5,19 +5,16 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, describe, test, type TestContext } from "node:test";
 import Database from "better-sqlite3";
 import pg from "pg";
 import { searchText, type AtomRow, type PathRow, type RegistryDb, type VersionRow } from "../../src/serve/db.js";
-import { openDb, sqlitePath } from "../../src/serve/db-open.js";
+import { sqlitePath } from "../../src/serve/db-open.js";
 import { dependencyRows, indexDependencies, parsePublishedManifest } from "../../src/serve/dependencies.js";
 import { MIGRATIONS } from "../../src/serve/migrations.js";
 import { sharedPostgres } from "../support/postgres.js";
 import { seededRandom } from "../support/random.js";
-import { freshDbUrl, openTestDb, type DbKind } from "../support/registry-db.js";
+import { freshDbUrl, openTestDb, rawSql, type DbKind } from "../support/registry-db.js";
 
 const postgres = sharedPostgres();
 after(() => postgres.stop());
@@ -50,32 +47,6 @@ async function migrateTo(url: string, upTo: number): Promise<void> {
       for (const sql of m.sqlite) db.exec(sql);
       db.prepare("INSERT INTO schema_version VALUES (?, ?, 0)").run(m.version, m.name);
     }
-  } finally {
-    db.close();
-  }
-}
-
-/** Runs one statement outside the driver (`?` placeholders; numbered for PostgreSQL) and returns its rows. */
-async function raw(url: string, sql: string, params: unknown[] = []): Promise<Record<string, unknown>[]> {
-  if (url.startsWith("postgres")) {
-    const c = new pg.Client({ connectionString: url });
-    await c.connect();
-    try {
-      let n = 0;
-      return (
-        await c.query(
-          sql.replace(/\?/g, () => `$${++n}`),
-          params,
-        )
-      ).rows;
-    } finally {
-      await c.end();
-    }
-  }
-  const db = new Database(sqlitePath(url));
-  try {
-    const st = db.prepare(sql);
-    return st.reader ? (st.all(...params) as Record<string, unknown>[]) : (st.run(...params), []);
   } finally {
     db.close();
   }
@@ -329,7 +300,7 @@ for (const kind of ["sqlite", "postgres"] as const) {
       assert.deepEqual(await db.closureSize([hash("c")]), { paths: 3, narSize: 123, missing: 1 });
       // A complete closure is summed when the path is stored and kept on it; an incomplete one is not kept.
       const kept = async (h: string) =>
-        (await raw(url, "SELECT closure_paths, closure_nar_size FROM paths WHERE hash_part = ?", [h])).map((r) => [
+        (await rawSql(url, "SELECT closure_paths, closure_nar_size FROM paths WHERE hash_part = ?", [h])).map((r) => [
           r.closure_paths === null ? null : Number(r.closure_paths),
           r.closure_nar_size === null ? null : Number(r.closure_nar_size),
         ]);
@@ -338,7 +309,7 @@ for (const kind of ["sqlite", "postgres"] as const) {
       await db.insertPath(pathRow(hash("x"), 1000, []));
       assert.deepEqual(await db.closureSize([hash("c")]), { paths: 4, narSize: 1123, missing: 0 }, "complete once x is stored");
       assert.deepEqual(await kept(hash("c")), [[4, 1123]], "and kept from then on");
-      await raw(url, "UPDATE paths SET closure_nar_size = 7 WHERE hash_part = ?", [hash("c")]);
+      await rawSql(url, "UPDATE paths SET closure_nar_size = 7 WHERE hash_part = ?", [hash("c")]);
       assert.equal((await db.closureSize([hash("c")])).narSize, 7, "a kept closure is read, not summed again");
       assert.deepEqual(await db.closureSize([hash("b"), hash("c")]), { paths: 4, narSize: 1123, missing: 0 }, "several paths: summed");
       assert.deepEqual(await db.closureSize([hash("a"), hash("a")]), { paths: 1, narSize: 100, missing: 0 });
@@ -438,7 +409,7 @@ for (const kind of ["sqlite", "postgres"] as const) {
       const db = await open(t, url);
       await populate(db);
       // Written by a server of schema 5: a dependency row without the dependent's label, a path without its closure.
-      await raw(url, "INSERT INTO version_deps (id, version, tag, dep_label, dep_set, requirement) VALUES (?, ?, ?, ?, ?, ?)", [
+      await rawSql(url, "INSERT INTO version_deps (id, version, tag, dep_label, dep_set, requirement) VALUES (?, ?, ?, ?, ?, ?)", [
         idOf("p"),
         "0.1.0",
         "s0",
@@ -446,12 +417,12 @@ for (const kind of ["sqlite", "postgres"] as const) {
         ROOT_A,
         "^1",
       ]);
-      await raw(url, "UPDATE versions SET deps_indexed = ? WHERE id = ? AND version = ?", [
+      await rawSql(url, "UPDATE versions SET deps_indexed = ? WHERE id = ? AND version = ?", [
         kind === "postgres" ? true : 1,
         idOf("p"),
         "0.1.0",
       ]);
-      await raw(
+      await rawSql(
         url,
         `INSERT INTO paths (hash_part, store_path, nar_hash, nar_size, file_hash, file_size, compression, url, refs, deriver, sigs, narinfo, created_at)
          VALUES (?, ?, 'sha256:x', 42, 'sha256:y', 1, 'xz', 'nar/x.nar.xz', ?, NULL, ?, 'StorePath: x', 1)`,
@@ -465,7 +436,7 @@ for (const kind of ["sqlite", "postgres"] as const) {
       );
       assert.deepEqual(await db.closureSize([hash("o")]), { paths: 1, narSize: 42, missing: 0 });
       assert.deepEqual(
-        (await raw(url, "SELECT closure_paths FROM paths WHERE hash_part = ?", [hash("o")])).map((r) => Number(r.closure_paths)),
+        (await rawSql(url, "SELECT closure_paths FROM paths WHERE hash_part = ?", [hash("o")])).map((r) => Number(r.closure_paths)),
         [1],
         "summed on first read and kept",
       );

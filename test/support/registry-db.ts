@@ -3,8 +3,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
+import Database from "better-sqlite3";
+import pg from "pg";
 import type { RegistryDb } from "../../src/serve/db.js";
-import { openDb } from "../../src/serve/db-open.js";
+import { openDb, sqlitePath } from "../../src/serve/db-open.js";
 import type { sharedPostgres } from "./postgres.js";
 
 export type DbKind = "sqlite" | "postgres";
@@ -25,4 +27,33 @@ export async function openTestDb(t: TestContext, url: string): Promise<RegistryD
   const db = await openDb(url);
   t.after(() => db.close());
   return db;
+}
+
+/**
+ * Runs one statement on the database at `url` outside the driver (what an older server, or an operator, would do)
+ * and returns its rows. Placeholders are `?`, numbered for PostgreSQL.
+ */
+export async function rawSql(url: string, sql: string, params: unknown[] = []): Promise<Record<string, unknown>[]> {
+  if (url.startsWith("postgres")) {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try {
+      let n = 0;
+      return (
+        await c.query(
+          sql.replace(/\?/g, () => `$${++n}`),
+          params,
+        )
+      ).rows as Record<string, unknown>[];
+    } finally {
+      await c.end();
+    }
+  }
+  const db = new Database(sqlitePath(url));
+  try {
+    const st = db.prepare(sql);
+    return st.reader ? (st.all(...params) as Record<string, unknown>[]) : (st.run(...params), []);
+  } finally {
+    db.close();
+  }
 }
