@@ -10,6 +10,7 @@ import { redactUrl } from "../protocol/uri.js";
 import {
   buildVersionError,
   newestFirst,
+  countsOf,
   likeEscape,
   searchInTiers,
   type SearchTier,
@@ -577,15 +578,9 @@ class PostgresDb implements RegistryDb {
   // ── pages ──
 
   async counts(): Promise<RegistryCounts> {
-    const r = (
-      await this.q<{ sets: Big; atoms: Big; versions: Big; builds: Big }>(
-        `SELECT (SELECT COUNT(*) FROM sets) AS sets, (SELECT COUNT(*) FROM atoms) AS atoms,
-           (SELECT COUNT(*) FROM versions) AS versions, (SELECT COUNT(*) FROM builds) AS builds`,
-        [],
-        "cpr_pages_counts",
-      )
-    ).rows[0]!;
-    return { sets: Number(r.sets), atoms: Number(r.atoms), versions: Number(r.versions), builds: Number(r.builds) };
+    // Kept by triggers (migration 8): one read, however large the registry.
+    const rows = (await this.q<{ name: string; n: Big }>("SELECT name, n FROM row_counts", [], "cpr_pages_counts")).rows;
+    return countsOf(rows.map((r) => ({ name: r.name, n: Number(r.n) })));
   }
 
   async searchPage(q: string, limit: number, offset: number): Promise<SearchHit[]> {

@@ -10,6 +10,7 @@ import { CprError } from "../protocol/errors.js";
 import {
   buildVersionError,
   newestFirst,
+  countsOf,
   versionsNewestFirst,
   searchInTiers,
   type SearchTier,
@@ -531,8 +532,9 @@ class SqliteDb implements RegistryDb {
   // ── pages ──
 
   async counts(): Promise<RegistryCounts> {
-    const n = (table: string): number => this.st(`SELECT COUNT(*) FROM ${table}`, true).get() as number;
-    return { sets: n("sets"), atoms: n("atoms"), versions: n("versions"), builds: n("builds") };
+    // Kept by triggers (migration 8): one read, however large the registry.
+    const rows = this.st("SELECT name, n FROM row_counts").all() as { name: string; n: number }[];
+    return countsOf(rows);
   }
 
   async searchPage(q: string, limit: number, offset: number): Promise<SearchHit[]> {

@@ -393,6 +393,12 @@ export function likeEscape(text: string): string {
   return text.replace(/[\\%_]/g, "\\$&");
 }
 
+/** RegistryCounts from the `row_counts` table's rows (a table without a row counts 0). */
+export function countsOf(rows: readonly { name: string; n: number }[]): RegistryCounts {
+  const n = (name: string): number => rows.find((r) => r.name === name)?.n ?? 0;
+  return { sets: n("sets"), atoms: n("atoms"), versions: n("versions"), builds: n("builds") };
+}
+
 /** Search hits: each atom with its versions (from `(id, version)` rows in any order), newest first. */
 export function withVersions(atoms: readonly AtomRow[], rows: readonly { id: string; version: string }[]): SearchHit[] {
   const byId = new Map<string, string[]>();

@@ -462,6 +462,48 @@ export const MIGRATIONS: readonly Migration[] = [
     sqlite: [`ALTER TABLE jobs ADD COLUMN main_program TEXT`],
     postgres: [`ALTER TABLE jobs ADD COLUMN main_program TEXT`],
   },
+  {
+    version: 8,
+    // The home page's counts without counting: each table's rows are counted once here, then kept by triggers in
+    // the same transaction as every insert and delete (an upsert that updates, or an insert that is ignored, adds
+    // nothing).
+    name: "row counts",
+    sqlite: [
+      `CREATE TABLE row_counts (name TEXT PRIMARY KEY, n INTEGER NOT NULL)`,
+      `INSERT INTO row_counts (name, n) VALUES ('sets', (SELECT COUNT(*) FROM sets)), ('atoms', (SELECT COUNT(*) FROM atoms)), ('versions', (SELECT COUNT(*) FROM versions)), ('builds', (SELECT COUNT(*) FROM builds))`,
+      `CREATE TRIGGER sets_count_insert AFTER INSERT ON sets BEGIN UPDATE row_counts SET n = n + 1 WHERE name = 'sets'; END`,
+      `CREATE TRIGGER sets_count_delete AFTER DELETE ON sets BEGIN UPDATE row_counts SET n = n - 1 WHERE name = 'sets'; END`,
+      `CREATE TRIGGER atoms_count_insert AFTER INSERT ON atoms BEGIN UPDATE row_counts SET n = n + 1 WHERE name = 'atoms'; END`,
+      `CREATE TRIGGER atoms_count_delete AFTER DELETE ON atoms BEGIN UPDATE row_counts SET n = n - 1 WHERE name = 'atoms'; END`,
+      `CREATE TRIGGER versions_count_insert AFTER INSERT ON versions BEGIN UPDATE row_counts SET n = n + 1 WHERE name = 'versions'; END`,
+      `CREATE TRIGGER versions_count_delete AFTER DELETE ON versions BEGIN UPDATE row_counts SET n = n - 1 WHERE name = 'versions'; END`,
+      `CREATE TRIGGER builds_count_insert AFTER INSERT ON builds BEGIN UPDATE row_counts SET n = n + 1 WHERE name = 'builds'; END`,
+      `CREATE TRIGGER builds_count_delete AFTER DELETE ON builds BEGIN UPDATE row_counts SET n = n - 1 WHERE name = 'builds'; END`,
+    ],
+    postgres: [
+      `CREATE TABLE row_counts (name TEXT PRIMARY KEY, n BIGINT NOT NULL)`,
+      `INSERT INTO row_counts (name, n) VALUES ('sets', (SELECT COUNT(*) FROM sets)), ('atoms', (SELECT COUNT(*) FROM atoms)), ('versions', (SELECT COUNT(*) FROM versions)), ('builds', (SELECT COUNT(*) FROM builds))`,
+      // Per statement, from its transition table; a statement that changed nothing (ON CONFLICT DO NOTHING) does
+      // not touch, and so does not lock, the count.
+      `CREATE FUNCTION cpr_row_count() RETURNS trigger LANGUAGE plpgsql AS $$
+       DECLARE d BIGINT;
+       BEGIN
+         SELECT count(*) INTO d FROM changed;
+         IF d > 0 THEN
+           UPDATE row_counts SET n = n + (CASE TG_OP WHEN 'INSERT' THEN d ELSE -d END) WHERE name = TG_TABLE_NAME;
+         END IF;
+         RETURN NULL;
+       END $$`,
+      `CREATE TRIGGER sets_count_insert AFTER INSERT ON sets REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION cpr_row_count()`,
+      `CREATE TRIGGER sets_count_delete AFTER DELETE ON sets REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION cpr_row_count()`,
+      `CREATE TRIGGER atoms_count_insert AFTER INSERT ON atoms REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION cpr_row_count()`,
+      `CREATE TRIGGER atoms_count_delete AFTER DELETE ON atoms REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION cpr_row_count()`,
+      `CREATE TRIGGER versions_count_insert AFTER INSERT ON versions REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION cpr_row_count()`,
+      `CREATE TRIGGER versions_count_delete AFTER DELETE ON versions REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION cpr_row_count()`,
+      `CREATE TRIGGER builds_count_insert AFTER INSERT ON builds REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION cpr_row_count()`,
+      `CREATE TRIGGER builds_count_delete AFTER DELETE ON builds REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION cpr_row_count()`,
+    ],
+  },
 ];
 
 /** The schema version this code writes and reads. */

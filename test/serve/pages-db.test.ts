@@ -136,6 +136,31 @@ for (const kind of ["sqlite", "postgres"] as const) {
       assert.deepEqual(await db.counts(), { sets: 0, atoms: 0, versions: 0, builds: 0 });
       await populate(db);
       assert.deepEqual(await db.counts(), { sets: 2, atoms: 3, versions: 6, builds: 0 });
+      // Kept by triggers: indexing again (upserts, versions already there) adds nothing; builds and deletes count.
+      await populate(db);
+      assert.deepEqual(await db.counts(), { sets: 2, atoms: 3, versions: 6, builds: 0 });
+      const build = {
+        id: idOf("l"),
+        version: "1.0.0",
+        rev: "100".padEnd(40, "0"),
+        system: "x86_64-linux",
+        configHash: "0".repeat(64),
+        config: '{"system":"x86_64-linux"}',
+        drv: `/nix/store/${hash("d")}-p.drv`,
+        outputs: { out: `/nix/store/${hash("c")}-p` },
+        createdAt: 5,
+      };
+      await db.insertBuild(build);
+      await db.insertBuild({ ...build, system: "aarch64-linux" });
+      assert.equal((await db.counts()).builds, 2);
+      const drop = async (where: string, params: unknown[]) => {
+        await rawSql(url, `DELETE FROM build_outputs WHERE build_id IN (SELECT build_id FROM builds WHERE ${where})`, params);
+        await rawSql(url, `DELETE FROM builds WHERE ${where}`, params);
+      };
+      await drop("system = ?", ["aarch64-linux"]);
+      assert.equal((await db.counts()).builds, 1);
+      await drop("1 = 1", []);
+      assert.equal((await db.counts()).builds, 0);
 
       const all = await db.searchPage("lib", 10, 0);
       assert.deepEqual(
@@ -393,6 +418,7 @@ for (const kind of ["sqlite", "postgres"] as const) {
       const db = await open(t, url);
       await populate(db); // written by an older server, before the dependency index existed
       await db.migrate();
+      assert.deepEqual(await db.counts(), { sets: 2, atoms: 3, versions: 6, builds: 0 }, "rows written before the counts are counted");
       assert.equal(await indexDependencies(db, ROOT_A), 5);
       assert.equal((await db.dependents("lib", [ROOT_A], 10, 0)).length, 2);
       assert.deepEqual(
