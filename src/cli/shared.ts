@@ -2,13 +2,17 @@
  * What several commands share (src/cli/commands/*.ts import this module, never one another): reading arguments
  * that name labels and files, registry settings, and reporting a lock run.
  */
-import { readFile } from "node:fs/promises";
-import { resolve } from "node:path";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { constants, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import type { Config } from "../config/config.js";
 import { CprError, UsageError } from "../protocol/errors.js";
 import { normalizeLabel } from "../protocol/label.js";
 import type { LockCompose, LockDep, Lockfile } from "../protocol/lock.js";
 import { RegistryClient } from "../registry/client.js";
+import { installTargets, parseGetTarget, type InstalledAtom } from "../registry/get.js";
+import { loadConfig } from "../config/config.js";
+import { hostSystem } from "../nix/store.js";
 import type { LockOutcome } from "../resolve/lock-project.js";
 import { originRanges } from "../resolve/origins.js";
 import { diffJson, diffLocks, formatDiff, type OriginRange } from "../protocol/lock-diff.js";
@@ -127,6 +131,51 @@ export function installSettings(ctx: Context, args: ParsedArgs, config: Config, 
     system: str(args, "system") ?? hostSystem,
     store: store === undefined ? undefined : /^[a-z+]+:\/\//.test(store) || !store.includes("/") ? store : resolve(ctx.cwd, store),
   };
+}
+
+/**
+ * `cpr run` and `cpr shell`: installs the atoms `targets` name as `cpr get` does (installSettings, --build,
+ * --quiet), held by GC roots in a temporary directory instead of out-links, then runs `foreground` with them and
+ * the settings used. Returns its exit code; when a signal ended the program, cpr ends with the same signal (the
+ * roots removed first). The roots are removed however it ends.
+ */
+export async function runInstalled(
+  ctx: Context,
+  args: ParsedArgs,
+  targets: readonly string[],
+  foreground: (atoms: InstalledAtom[], settings: InstallSettings) => Promise<{ code: number | null; signal: NodeJS.Signals | null }>,
+): Promise<number> {
+  const { config } = await loadConfig({ cwd: ctx.cwd, env: ctx.env });
+  const s = installSettings(ctx, args, config, hostSystem());
+  const roots = await mkdtemp(join(tmpdir(), "cpr-roots-"));
+  try {
+    const atoms = await installTargets(
+      {
+        cwd: ctx.cwd,
+        env: ctx.env,
+        reporter: ctx.term,
+        aliases: config.aliases,
+        clients: s.clients,
+        keys: s.keys,
+        system: s.system,
+        nix: { env: ctx.env, store: s.store, onStderr: nixStderr(args) },
+        outLink: join(roots, "root"),
+        build: flag(args, "build"),
+        cacheDir: config.cacheDir,
+      },
+      targets.map((t) => parseGetTarget(t, config.aliases)),
+    );
+    const exit = await foreground(atoms, s);
+    if (exit.signal !== null) {
+      // End as the program ended: by the same signal (the GC roots go first).
+      await rm(roots, { recursive: true, force: true });
+      process.kill(process.pid, exit.signal);
+      return 128 + (constants.signals[exit.signal] ?? 1);
+    }
+    return exit.code ?? 1;
+  } finally {
+    await rm(roots, { recursive: true, force: true });
+  }
 }
 
 /** --data, else config registry.data, else the default. */

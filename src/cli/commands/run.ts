@@ -1,13 +1,9 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { constants, tmpdir } from "node:os";
-import { join } from "node:path";
 import { flag, str, type Command } from "../command.js";
-import { loadConfig } from "../../config/config.js";
 import { UsageError } from "../../protocol/errors.js";
 import { hostSystem, physicalPath } from "../../nix/store.js";
 import { runForeground } from "../../process/run.js";
-import { findProgram, installTargets, parseGetTarget } from "../../registry/get.js";
-import { installSettings, nixStderr } from "../shared.js";
+import { findProgram } from "../../registry/get.js";
+import { runInstalled } from "../shared.js";
 
 /** `cpr run`: install an atom's build (no evaluation) and run its program. */
 export const command: Command = {
@@ -50,43 +46,10 @@ Exit codes: the program's own; 1 when cpr failed before running it (no build kno
     if (text === undefined)
       throw new UsageError("missing NAME or URI", { hint: "e.g. `cpr run hello` or `cpr run gh:owner/repo::hello@^2 -- --version`" });
     if (flag(args, "json")) throw new UsageError("cpr run prints what the program prints: it has no --json");
-    const { config } = await loadConfig({ cwd: ctx.cwd, env: ctx.env });
-    const s = installSettings(ctx, args, config, hostSystem());
-    const nix = { env: ctx.env, store: s.store, onStderr: nixStderr(args) };
-    const roots = await mkdtemp(join(tmpdir(), "cpr-run-"));
-    try {
-      const [atom] = await installTargets(
-        {
-          cwd: ctx.cwd,
-          env: ctx.env,
-          reporter: ctx.term,
-          aliases: config.aliases,
-          clients: s.clients,
-          keys: s.keys,
-          system: s.system,
-          nix,
-          outLink: join(roots, "root"),
-          build: flag(args, "build"),
-          cacheDir: config.cacheDir,
-        },
-        [parseGetTarget(text, config.aliases)],
-      );
+    return runInstalled(ctx, args, [text], async ([atom], s) => {
       const program = await findProgram(atom!, (p) => physicalPath(p, s.store), str(args, "bin"));
       ctx.term.info(`running ${atom!.label} ${atom!.version}: ${program}`);
-      const exit = await runForeground(program, rest, { cwd: ctx.cwd, env: ctx.env, errors: { spawn: "run.no-program" } });
-      if (exit.signal !== null) {
-        // End as the program ended: by the same signal (the GC root goes first).
-        await rm(roots, { recursive: true, force: true });
-        process.kill(process.pid, exit.signal);
-        return 128 + signalNumber(exit.signal);
-      }
-      return exit.code ?? 1;
-    } finally {
-      await rm(roots, { recursive: true, force: true });
-    }
+      return runForeground(program, rest, { cwd: ctx.cwd, env: ctx.env, errors: { spawn: "run.no-program" } });
+    });
   },
 };
-
-function signalNumber(s: NodeJS.Signals): number {
-  return constants.signals[s] ?? 1;
-}

@@ -1,13 +1,10 @@
-import { mkdtemp, rm, stat } from "node:fs/promises";
-import { constants, tmpdir } from "node:os";
+import { stat } from "node:fs/promises";
 import { delimiter, join } from "node:path";
 import { str, type Command } from "../command.js";
-import { loadConfig } from "../../config/config.js";
 import { UsageError } from "../../protocol/errors.js";
 import { hostSystem, physicalPath } from "../../nix/store.js";
 import { runForeground } from "../../process/run.js";
-import { installTargets, parseGetTarget } from "../../registry/get.js";
-import { installSettings, nixStderr } from "../shared.js";
+import { runInstalled } from "../shared.js";
 
 /** `cpr shell`: several atoms' builds installed (no evaluation), then a shell with their programs on PATH. */
 export const command: Command = {
@@ -46,27 +43,7 @@ Exit codes: the shell's own; 1 when cpr failed before starting it, 2 usage error
     if (args.positionals.length === 0)
       throw new UsageError("missing NAME or URI", { hint: 'e.g. `cpr shell hello jq --command "hello | jq -R ."`' });
     if (args.values.json === true) throw new UsageError("cpr shell runs a shell: it has no --json");
-    const { config } = await loadConfig({ cwd: ctx.cwd, env: ctx.env });
-    const s = installSettings(ctx, args, config, hostSystem());
-    const nix = { env: ctx.env, store: s.store, onStderr: nixStderr(args) };
-    const roots = await mkdtemp(join(tmpdir(), "cpr-shell-"));
-    try {
-      const atoms = await installTargets(
-        {
-          cwd: ctx.cwd,
-          env: ctx.env,
-          reporter: ctx.term,
-          aliases: config.aliases,
-          clients: s.clients,
-          keys: s.keys,
-          system: s.system,
-          nix,
-          outLink: join(roots, "root"),
-          build: args.values.build === true,
-          cacheDir: config.cacheDir,
-        },
-        args.positionals.map((t) => parseGetTarget(t, config.aliases)),
-      );
+    return runInstalled(ctx, args, args.positionals, async (atoms, s) => {
       const bins: string[] = [];
       for (const a of atoms) {
         for (const p of a.paths) {
@@ -80,15 +57,7 @@ Exit codes: the shell's own; 1 when cpr failed before starting it, 2 usage error
       const shell = ctx.env.SHELL || "/bin/sh";
       const command = str(args, "command");
       const env = { ...ctx.env, PATH: [...bins, ...(ctx.env.PATH ? [ctx.env.PATH] : [])].join(delimiter) };
-      const exit = await runForeground(shell, command === undefined ? [] : ["-c", command], { cwd: ctx.cwd, env });
-      if (exit.signal !== null) {
-        await rm(roots, { recursive: true, force: true });
-        process.kill(process.pid, exit.signal);
-        return 128 + (constants.signals[exit.signal] ?? 1);
-      }
-      return exit.code ?? 1;
-    } finally {
-      await rm(roots, { recursive: true, force: true });
-    }
+      return runForeground(shell, command === undefined ? [] : ["-c", command], { cwd: ctx.cwd, env });
+    });
   },
 };
