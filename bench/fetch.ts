@@ -10,7 +10,7 @@
  *   - `cpr fetch --lock` of a 300-atom atom.lock against the same 300 atoms fetched one by one.
  * Figures go to the main table (run.ts) and to this benchmark's own section of bench/README.md.
  */
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {

@@ -31,7 +31,7 @@ import {
   scratchRoot,
 } from "./lib.js";
 import { ensureSet, type SetInfo, type SetParams } from "./gen-set.js";
-import { ensureDiscoveryRemote, type DiscoveryInfo } from "./gen-discovery.js";
+import { ensureDiscoveryRemote } from "./gen-discovery.js";
 import { Relay, type LinkModel } from "./relay.js";
 import { startGitDaemon, startHttpBackend, urlVia, type GitServer } from "./servers.js";
 

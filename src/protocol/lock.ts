@@ -1,5 +1,5 @@
 import { compareUtf8 } from "./refs.js";
-import { CprError, type ErrorCode } from "./errors.js";
+import { CprError } from "./errors.js";
 import { atomId } from "./id.js";
 import { type LabelKind } from "./label.js";
 import {

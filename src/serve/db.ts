@@ -1,5 +1,4 @@
 import { CprError } from "../protocol/errors.js";
-import { redactUrl } from "../protocol/uri.js";
 import { compareVersions, tryParseVersion, type Version } from "../protocol/version.js";
 import type { JobStore } from "./jobs-db.js";
 

@@ -3,7 +3,7 @@
  * <token>`, scoped to set roots. Every write is checked completely before anything is stored, so a 4xx stores
  * nothing.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import { CprError } from "../protocol/errors.js";
 import { atomId, isAtomId } from "../protocol/id.js";
 import { canonicalJson, configHash, parseBuildRecord, type BuildRecord } from "../protocol/build-record.js";
@@ -12,7 +12,7 @@ import { signDetached } from "../protocol/nix-key.js";
 import { matches, parseRequirement, type Requirement } from "../protocol/requirement.js";
 import { tryParseVersion } from "../protocol/version.js";
 import { IngestError } from "./artifacts.js";
-import { newestFirst, type PathRow, type TokenRow, type VersionRow } from "./db.js";
+import { newestFirst, type PathRow, type VersionRow } from "./db.js";
 import { sendError, type RegistryContext } from "./context.js";
 import { atomJson, searchHitJson, setJson } from "./serialize.js";
 import { HASH_PART } from "./routes-cache.js";

@@ -3,7 +3,7 @@
  * atom's set), `GET /api/v1/grafts/<graftId>`, `GET /api/v1/atoms/<id>/grafts`, and the answer of
  * `GET /api/v1/resolve/<id>/<req>?system=S&with=<depId>@<version>` (resolveWith, called by routes-api.ts).
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyInstance } from "fastify";
 import { CprError } from "../protocol/errors.js";
 import { isAtomId } from "../protocol/id.js";
 import { matches, type Requirement } from "../protocol/requirement.js";

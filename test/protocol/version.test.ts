@@ -3,7 +3,6 @@ import assert from "node:assert/strict";
 import semver from "semver";
 import { compareVersions, parseVersion, tryParseVersion } from "../../src/protocol/version.js";
 import { cprFailure } from "../support/assert.js";
-import { seededRandom } from "../support/random.js";
 
 const v = parseVersion;
 const failure = cprFailure;

@@ -5,14 +5,11 @@
  * record), one record per key, and the listings.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, describe, test, type TestContext } from "node:test";
 import Database from "better-sqlite3";
 import pg from "pg";
 import type { GraftRow, PathRow, RegistryDb } from "../../src/serve/db.js";
-import { openDb, sqlitePath } from "../../src/serve/db-open.js";
+import { sqlitePath } from "../../src/serve/db-open.js";
 import { MIGRATIONS } from "../../src/serve/migrations.js";
 import { sharedPostgres } from "../support/postgres.js";
 import { freshDbUrl, openTestDb, type DbKind } from "../support/registry-db.js";
