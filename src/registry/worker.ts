@@ -293,6 +293,19 @@ export class Worker {
       progress: silentReporter.progress,
     };
     const ctx = { cache: this.opts.cache, cwd: this.opts.cwd, env, reporter, system: job.system, nix };
+    // A build job whose evaluation is known (the registry keeps the evaluation's meta.mainProgram itself).
+    const known = (drv: string): BuildResult => ({
+      label: job.atom.label,
+      version: job.version,
+      id: job.atom.id,
+      set: job.atom.set,
+      rev: job.rev,
+      system: job.system,
+      drv,
+      outputs: job.outputs!,
+      mainProgram: null,
+      expression: "",
+    });
     if (job.kind === "build" && job.drv && job.outputs) {
       // Another build (of another version or atom) may have uploaded these outputs since the evaluation: then
       // there is nothing to build, and the registry records the build as it stands.
@@ -300,18 +313,7 @@ export class Worker {
       const missing = await this.withRegistry(`job ${job.id}: checking the cache`, (c) => c.missing(Object.values(outputs)), signal);
       if (missing.length === 0) {
         append(`cpr worker: the outputs of ${job.drv} are in the registry's cache already: nothing to build\n`);
-        return {
-          label: job.atom.label,
-          version: job.version,
-          id: job.atom.id,
-          set: job.atom.set,
-          rev: job.rev,
-          system: job.system,
-          drv: job.drv,
-          outputs,
-          mainProgram: null,
-          expression: "",
-        };
+        return known(job.drv);
       }
     }
     if (job.kind === "build" && job.drv && job.outputs && !this.opts.store && existsSync(job.drv)) {
@@ -327,18 +329,7 @@ export class Worker {
         signal,
       );
       append(`cpr worker: uploaded ${pushed.uploaded.length} path(s), ${pushed.present} already in the cache\n`);
-      return {
-        label: job.atom.label,
-        version: job.version,
-        id: job.atom.id,
-        set: job.atom.set,
-        rev: job.rev,
-        system: job.system,
-        drv: job.drv,
-        outputs,
-        mainProgram: null,
-        expression: "",
-      };
+      return known(job.drv);
     }
     if (job.mirrors.length === 0) throw new CprError("farm.invalid", `job ${job.id}: the registry knows no mirror of set ${job.atom.set}`);
     let last: unknown = null;
