@@ -98,6 +98,21 @@ function pathRow(h: string, narSize: number, references: string[]): PathRow {
   };
 }
 
+/** A build record of lib `version` for x86_64-linux, its output `c`'s path. */
+function buildOf(version: string) {
+  return {
+    id: idOf("l"),
+    version,
+    rev: version.replace(/\D/g, "").padEnd(40, "0"),
+    system: "x86_64-linux",
+    configHash: "0".repeat(64),
+    config: '{"system":"x86_64-linux"}',
+    drv: `/nix/store/${hash("d")}-p.drv`,
+    outputs: { out: `/nix/store/${hash("c")}-p` },
+    createdAt: 5,
+  };
+}
+
 /** Two sets: in A, `lib` (1.0.0, 2.0.0) and `app` depending on lib by "::" and on B's `util` by URL; in B, `util`. */
 async function populate(db: RegistryDb): Promise<void> {
   await db.upsertSet(ROOT_A, [MIRROR_A]);
@@ -139,17 +154,7 @@ for (const kind of ["sqlite", "postgres"] as const) {
       // Kept by triggers: indexing again (upserts, versions already there) adds nothing; builds and deletes count.
       await populate(db);
       assert.deepEqual(await db.counts(), { sets: 2, atoms: 3, versions: 6, builds: 0 });
-      const build = {
-        id: idOf("l"),
-        version: "1.0.0",
-        rev: "100".padEnd(40, "0"),
-        system: "x86_64-linux",
-        configHash: "0".repeat(64),
-        config: '{"system":"x86_64-linux"}',
-        drv: `/nix/store/${hash("d")}-p.drv`,
-        outputs: { out: `/nix/store/${hash("c")}-p` },
-        createdAt: 5,
-      };
+      const build = buildOf("1.0.0");
       await db.insertBuild(build);
       await db.insertBuild({ ...build, system: "aarch64-linux" });
       assert.equal((await db.counts()).builds, 2);
@@ -341,20 +346,10 @@ for (const kind of ["sqlite", "postgres"] as const) {
       assert.deepEqual(await db.closureSize([hash("y")]), { paths: 0, narSize: 0, missing: 1 });
       assert.deepEqual(await db.closureSize([]), { paths: 0, narSize: 0, missing: 0 });
 
-      const base = {
-        id: idOf("l"),
-        version: "2.0.0",
-        rev: "200".padEnd(40, "0"),
-        system: "x86_64-linux",
-        configHash: "0".repeat(64),
-        config: '{"system":"x86_64-linux"}',
-        drv: `/nix/store/${hash("d")}-p.drv`,
-        outputs: { out: `/nix/store/${hash("c")}-p` },
-        createdAt: 5,
-      };
+      const base = buildOf("2.0.0");
       const first = await db.insertBuild(base);
       const second = await db.insertBuild({ ...base, system: "aarch64-linux", createdAt: 6 });
-      await db.insertBuild({ ...base, version: "1.0.0", rev: "100".padEnd(40, "0") });
+      await db.insertBuild(buildOf("1.0.0"));
       assert.deepEqual(
         (await db.versionBuilds(idOf("l"), "2.0.0", 10)).map((b) => [b.buildId, b.system, b.outputs.out]),
         [
