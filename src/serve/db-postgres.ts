@@ -10,6 +10,7 @@ import { redactUrl } from "../protocol/uri.js";
 import {
   buildVersionError,
   newestFirst,
+  versionsNewestFirst,
   countsOf,
   likeEscape,
   searchInTiers,
@@ -20,7 +21,6 @@ import {
   tokenExistsError,
   unique,
   unknownSetError,
-  withVersions,
   type AtomRow,
   type BuildRow,
   type GraftRow,
@@ -310,23 +310,7 @@ class PostgresDb implements RegistryDb {
   }
 
   async search(q: string, limit: number): Promise<SearchHit[]> {
-    const needle = q.toLowerCase();
-    const n = Math.max(0, Math.floor(limit));
-    const atoms = (
-      await this.q<AtomRec>(
-        `SELECT id, root, label, description, tags FROM atoms WHERE strpos(search_text, $1) > 0
-         ORDER BY CASE WHEN lower(label) = $1 THEN 0 WHEN strpos(lower(label), $1) > 0 THEN 1 ELSE 2 END,
-           label COLLATE "C", root COLLATE "C", id COLLATE "C"
-         LIMIT $2`,
-        [needle, n],
-        "cpr_search",
-      )
-    ).rows;
-    if (atoms.length === 0) return [];
-    const rows = (
-      await this.q<{ id: string; version: string }>("SELECT id, version FROM versions WHERE id = ANY($1::text[])", [atoms.map((a) => a.id)])
-    ).rows;
-    return withVersions(atoms.map(atomRow), rows);
+    return this.searchPage(q, limit, 0);
   }
 
   async atom(id: string): Promise<{ atom: AtomRow; versions: VersionRow[] } | null> {
@@ -597,42 +581,29 @@ class PostgresDb implements RegistryDb {
       bound(limit),
       bound(offset),
       async () =>
-        (await this.q<AtomRec>(`SELECT ${ATOM_COLS} FROM atoms WHERE ${label} = $1 ${order}`, [needle], "cpr_pages_search_exact")).rows,
+        (await this.q<HitRec>(`SELECT ${HIT_COLS} FROM atoms WHERE ${label} = $1 ${order}`, [needle], "cpr_pages_search_exact")).rows,
       // The planner walks atoms_label_order until the page is full when matches are common, and reads the few
       // candidates of the trigram index when they are rare.
       async (tier, n) =>
         (
-          await this.q<AtomRec>(
-            `SELECT ${ATOM_COLS} FROM atoms WHERE ${where[tier]} ${order} LIMIT $3`,
+          await this.q<HitRec>(
+            `SELECT ${HIT_COLS} FROM atoms WHERE ${where[tier]} ${order} LIMIT $3`,
             [`%${likeEscape(needle)}%`, needle, n],
             `cpr_pages_search_${tier}`,
           )
         ).rows,
     );
-    return this.withVersionsOf(rows);
+    return rows.map(hitRow);
   }
 
   async setAtoms(root: string, limit: number, offset: number): Promise<SearchHit[]> {
-    const atoms = (
-      await this.q<AtomRec>(
-        `SELECT id, root, label, description, tags FROM atoms WHERE root = $1 ORDER BY label COLLATE "C", id COLLATE "C" LIMIT $2 OFFSET $3`,
+    return (
+      await this.q<HitRec>(
+        `SELECT ${HIT_COLS} FROM atoms WHERE root = $1 ORDER BY label COLLATE "C", id COLLATE "C" LIMIT $2 OFFSET $3`,
         [root, bound(limit), bound(offset)],
         "cpr_pages_set_atoms",
       )
-    ).rows;
-    return this.withVersionsOf(atoms);
-  }
-
-  private async withVersionsOf(atoms: AtomRec[]): Promise<SearchHit[]> {
-    if (atoms.length === 0) return [];
-    const rows = (
-      await this.q<{ id: string; version: string }>(
-        "SELECT id, version FROM versions WHERE id = ANY($1::text[])",
-        [atoms.map((a) => a.id)],
-        "cpr_pages_versions_of",
-      )
-    ).rows;
-    return withVersions(atoms.map(atomRow), rows);
+    ).rows.map(hitRow);
   }
 
   async atomVersions(id: string): Promise<{ atom: AtomRow; versions: VersionSummary[] } | null> {
@@ -786,8 +757,10 @@ class PostgresDb implements RegistryDb {
   }
 }
 
-/** The atom columns a search hit reads. */
-const ATOM_COLS = "id, root, label, description, tags";
+/** The columns of a search hit: the atom's, and its versions (one row per version costs more). */
+const HIT_COLS = "id, root, label, description, tags, ARRAY(SELECT v.version FROM versions v WHERE v.id = atoms.id) AS versions";
+type HitRec = AtomRec & { versions: string[] };
+const hitRow = (r: HitRec): SearchHit => ({ ...atomRow(r), versions: versionsNewestFirst(r.versions) });
 
 /** A LIMIT or OFFSET: a non-negative integer. */
 function bound(n: number): number {

@@ -398,17 +398,6 @@ export function countsOf(rows: readonly { name: string; n: number }[]): Registry
   return { sets: n("sets"), atoms: n("atoms"), versions: n("versions"), builds: n("builds") };
 }
 
-/** Search hits: each atom with its versions (from `(id, version)` rows in any order), newest first. */
-export function withVersions(atoms: readonly AtomRow[], rows: readonly { id: string; version: string }[]): SearchHit[] {
-  const byId = new Map<string, string[]>();
-  for (const r of rows) {
-    const list = byId.get(r.id);
-    if (list) list.push(r.version);
-    else byId.set(r.id, [r.version]);
-  }
-  return atoms.map((a) => ({ ...a, versions: versionsNewestFirst(byId.get(a.id) ?? []) }));
-}
-
 /** Unique values of `items`, first occurrence order. */
 export function unique(items: readonly string[]): string[] {
   return [...new Set(items)];
